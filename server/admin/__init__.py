@@ -1,0 +1,44 @@
+"""Admin operations: the domain behind AdminService, free of any transport.
+
+Each operation takes the calling ``Principal`` first, checks its rights
+through ``Access``, validates its arguments, and talks to the ``Store``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..access import Access
+from ..registry import PluginCatalog
+from ..store import Store
+from .connectors import Connectors
+from .flags import FeatureFlags
+from .llm_profiles import LlmProfiles
+from .members import Members
+from .projects import Projects
+from .tools import ProjectTools
+from .users import Users
+
+
+@dataclass(frozen=True)
+class AdminOps:
+    projects: Projects
+    users: Users
+    members: Members
+    connectors: Connectors
+    llm_profiles: LlmProfiles
+    flags: FeatureFlags
+    tools: ProjectTools
+
+    @classmethod
+    def build(cls, store: Store, catalog: PluginCatalog) -> AdminOps:
+        access = Access(store)
+        return cls(
+            projects=Projects(store, access),
+            users=Users(store, access),
+            members=Members(store, access),
+            connectors=Connectors(store, access, catalog),
+            llm_profiles=LlmProfiles(store, access),
+            flags=FeatureFlags(store, access),
+            tools=ProjectTools(store, access, catalog),
+        )

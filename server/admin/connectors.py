@@ -1,0 +1,148 @@
+"""Connectors: a project's configured sources, validated against their type's schema.
+
+Secret fields (``"writeOnly": true`` in the type's schema) are stored apart
+from the plain config and never leave the server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
+from ..access import Access
+from ..auth import Principal
+from ..errors import FailedPrecondition, InvalidArgument, NotFound
+from ..models import Connector, ProjectRole, new_id, utcnow
+from ..paging import page_of, page_request, page_sorted
+from ..registry import CatalogEntry, ConnectorType, PluginCatalog
+from ..store import Store
+from ..validation import require_text
+
+
+class Connectors:
+    def __init__(self, store: Store, access: Access, catalog: PluginCatalog) -> None:
+        self._store = store
+        self._access = access
+        self._catalog = catalog
+
+    def types(self, page_size: int, page_token: str) -> tuple[list[CatalogEntry], str]:
+        """Registered connector types with the plugins that registered them, by name."""
+        entries = [entry for _, entry in sorted(self._catalog.connector_types.items())]
+        return page_sorted("connector-types", entries, lambda e: e.item.name, page_size, page_token)
+
+    def create(
+        self,
+        principal: Principal,
+        project_ref: str,
+        type_name: str,
+        name: str,
+        config: dict[str, Any],
+    ) -> Connector:
+        project = self._access.project(principal, project_ref, ProjectRole.ADMIN)
+        if not type_name:
+            raise InvalidArgument("type", "must not be empty")
+        ctype = self._catalog.connector_type(type_name)
+        if ctype is None:
+            known = ", ".join(sorted(self._catalog.connector_types)) or "none registered"
+            raise InvalidArgument("type", f"unknown connector type {type_name!r} (known: {known})")
+        plain, secrets = _split(ctype, _validated(ctype, config))
+        now = utcnow()
+        connector = Connector(
+            new_id("con"),
+            project.id,
+            ctype.name,
+            require_text("name", name),
+            plain,
+            secrets,
+            now,
+            now,
+        )
+        self._store.create_connector(connector)
+        return connector
+
+    def update(
+        self,
+        principal: Principal,
+        connector_id: str,
+        name: str | None,
+        config: dict[str, Any] | None,
+        clear_secret_fields: list[str],
+    ) -> Connector:
+        connector = self._visible(principal, connector_id, ProjectRole.ADMIN)
+        ctype = self._catalog.connector_type(connector.type)
+        if ctype is None:
+            raise FailedPrecondition(
+                f"connector type {connector.type!r} is not registered; is its plugin installed?"
+            )
+        unknown = sorted(set(clear_secret_fields) - set(ctype.secret_fields))
+        if unknown:
+            raise InvalidArgument(
+                "clear_secret_fields", f"not secret fields of {ctype.name!r}: {unknown}"
+            )
+        plain, secrets = _split(ctype, config) if config is not None else (connector.config, {})
+        secrets = {
+            k: v
+            for k, v in {**connector.secrets, **secrets}.items()
+            if k not in clear_secret_fields
+        }
+        plain, secrets = _split(ctype, _validated(ctype, {**plain, **secrets}))
+        updated = replace(connector, config=plain, secrets=secrets, updated_at=utcnow())
+        if name is not None:
+            updated = replace(updated, name=require_text("name", name))
+        self._store.update_connector(updated)
+        return updated
+
+    def delete(self, principal: Principal, connector_id: str) -> None:
+        connector = self._visible(principal, connector_id, ProjectRole.ADMIN)
+        self._store.delete_connector(connector.id)
+
+    def list(
+        self, principal: Principal, project_ref: str, page_size: int, page_token: str
+    ) -> tuple[list[Connector], str]:
+        project = self._access.project(principal, project_ref, ProjectRole.MEMBER)
+        listing = f"connectors:{project.id}"
+        request = page_request(listing, page_size, page_token)
+        items = self._store.list_connectors(project.id, request)
+        return page_of(listing, items, request, key=lambda c: c.id)
+
+    def _visible(self, principal: Principal, connector_id: str, role: ProjectRole) -> Connector:
+        """The connector, if the caller holds ``role`` in its project; otherwise NOT_FOUND."""
+        if not connector_id:
+            raise InvalidArgument("connector_id", "must not be empty")
+        connector = self._store.get_connector(connector_id)
+        try:
+            if connector is not None:
+                self._access.project(principal, connector.project_id, role)
+                return connector
+        except NotFound:
+            pass
+        raise NotFound(f"connector {connector_id!r} not found")
+
+
+def _validated(ctype: ConnectorType, config: dict[str, Any]) -> dict[str, Any]:
+    error = best_match(Draft202012Validator(ctype.config_schema).iter_errors(config))
+    if error is not None:
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+        # Never echo a value: the failing field may be a secret.
+        raise InvalidArgument(f"config{where}", _describe(error))
+    return config
+
+
+def _describe(error: Any) -> str:
+    if error.validator in ("required", "additionalProperties", "dependentRequired"):
+        return error.message
+    if error.validator == "type":
+        return f"must be of type {error.validator_value}"
+    if error.validator == "enum":
+        return f"must be one of {error.validator_value}"
+    return f"fails the {error.validator!r} rule ({error.validator_value!r})"
+
+
+def _split(ctype: ConnectorType, config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    secret_names = set(ctype.secret_fields)
+    plain = {k: v for k, v in config.items() if k not in secret_names}
+    secrets = {k: v for k, v in config.items() if k in secret_names}
+    return plain, secrets

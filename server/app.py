@@ -1,0 +1,209 @@
+"""Server assembly: ``create_server(settings) -> (server, port)`` and ``serve()``.
+
+``create_server`` opens the store, loads plugins, wires the services behind the
+``RpcGuard`` interceptor, binds and starts. ``serve`` adds signal handling and
+graceful shutdown; ``main`` adds settings loading and exit codes for the CLI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from projectqa.v1 import admin_pb2, admin_pb2_grpc
+
+from .admin import AdminOps
+from .auth import bootstrap_admin
+from .config import Settings, SettingsError, load_settings
+from .errors import StoreError, StoreUnavailable
+from .interceptors import RpcGuard
+from .logs import configure_logging
+from .plugin_host import load_plugins
+from .services.admin import AdminServicer
+from .store import Store
+from .store.factory import open_store
+from .threads import BlockingRunner
+
+log = logging.getLogger("projectqa.server")
+SERVICE_NAMES = (admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,)
+HEALTH_INTERVAL_S = 5.0
+
+
+class StartupError(Exception):
+    """The server cannot start; the message says why."""
+
+
+class ProjectQAServer:
+    """A started grpc.aio server plus what it owns (store, threads, health monitor)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        run_blocking: BlockingRunner,
+        server: grpc.aio.Server,
+        health_servicer: health.aio.HealthServicer,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.grpc = server
+        self.health = health_servicer
+        self.run_blocking = run_blocking
+        self.admin_token_path: Path | None = None
+        self._monitor: asyncio.Task[None] | None = None
+        self._ready = False
+
+    async def start_monitor(self, interval: float = HEALTH_INTERVAL_S) -> None:
+        await self._check_store()
+        self._monitor = asyncio.create_task(self._watch_store(interval), name="store-health")
+
+    async def _watch_store(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            await self._check_store()
+
+    async def _check_store(self) -> None:
+        """Prepare the store once it answers; mirror its reachability in the health service."""
+        try:
+            if not self._ready:
+                self.admin_token_path = await self.run_blocking(
+                    _prepare_store, self.store, self.settings
+                )
+                self._ready = True
+            else:
+                await self.run_blocking(self.store.ping)
+            status = health_pb2.HealthCheckResponse.SERVING
+        except StoreUnavailable as exc:
+            log.warning("store unreachable", extra={"reason": str(exc)})
+            status = health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in ("", *SERVICE_NAMES):
+            await self.health.set(name, status)
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Report NOT_SERVING, drain RPCs for ``grace`` seconds, then release everything."""
+        await self.health.enter_graceful_shutdown()
+        if self._monitor:
+            self._monitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._monitor
+        await self.grpc.stop(self.settings.shutdown_grace_s if grace is None else grace)
+        self.run_blocking.shutdown()
+        self.store.close()
+
+    async def wait_for_termination(self) -> None:
+        await self.grpc.wait_for_termination()
+
+
+def _prepare_store(store: Store, settings: Settings) -> Path | None:
+    store.prepare()
+    return bootstrap_admin(store, settings.admin_token_path)
+
+
+def grpc_options(settings: Settings) -> list[tuple[str, Any]]:
+    return [
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.max_send_message_length", settings.max_message_bytes),
+        ("grpc.keepalive_time_ms", settings.keepalive_time_s * 1000),
+        ("grpc.keepalive_timeout_ms", settings.keepalive_timeout_s * 1000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        # Accept client keepalive pings every 10 s or slower without GOAWAY.
+        ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        ("grpc.http2.max_pings_without_data", 0),
+        # Two servers must never share a port silently.
+        ("grpc.so_reuseport", 0),
+    ]
+
+
+async def create_server(
+    settings: Settings, *, extra_plugins: Iterable[tuple[str, object]] = ()
+) -> tuple[ProjectQAServer, int]:
+    """Build, bind and start a server; return it and the bound port.
+
+    Raises ``StoreError`` when the store cannot be opened and ``StartupError``
+    when the address cannot be bound. An unreachable MongoDB is not fatal: the
+    server starts NOT_SERVING and becomes SERVING once the store answers.
+    """
+    store = open_store(settings)
+    runner = BlockingRunner(settings.store_threads)
+    plugins = load_plugins(settings.plugins, extra_plugins)
+    grpc_server = grpc.aio.server(
+        interceptors=[RpcGuard(store, runner)],
+        options=grpc_options(settings),
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+    )
+    health_servicer = health.aio.HealthServicer()
+    server = ProjectQAServer(settings, store, runner, grpc_server, health_servicer)
+    admin_pb2_grpc.add_AdminServiceServicer_to_server(
+        AdminServicer(AdminOps.build(store, plugins.catalog), runner), grpc_server
+    )
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, grpc_server)
+    if settings.reflection:
+        names = (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME)
+        reflection.enable_server_reflection(names, grpc_server)
+    port = _bind(grpc_server, settings)
+    await grpc_server.start()
+    await server.start_monitor(settings.health_interval_s)
+    return server, port
+
+
+def _bind(grpc_server: grpc.aio.Server, settings: Settings) -> int:
+    address = settings.listen_address
+    try:
+        if settings.tls_cert_file and settings.tls_key_file:
+            credentials = grpc.ssl_server_credentials(
+                [(settings.tls_key_file.read_bytes(), settings.tls_cert_file.read_bytes())]
+            )
+            port = grpc_server.add_secure_port(address, credentials)
+        else:
+            port = grpc_server.add_insecure_port(address)
+    except (OSError, RuntimeError) as exc:
+        raise StartupError(f"cannot listen on {address}: {exc}") from None
+    if not port:
+        raise StartupError(f"cannot listen on {address}: address in use or not available")
+    return port
+
+
+async def serve(settings: Settings) -> None:
+    """Run until SIGTERM or SIGINT, then shut down gracefully."""
+    server, port = await create_server(settings)
+    host = settings.listen_address.rpartition(":")[0]
+    store = "MongoDB" if settings.mongodb_uri else f"SQLite at {settings.sqlite_path}"
+    print(f"ProjectQA listening on {host}:{port} (store: {store})", flush=True)
+    if server.admin_token_path:
+        print(
+            f"First start: a global-admin token was written to {server.admin_token_path} "
+            "(mode 0600); the projectqa CLI uses it by default.",
+            flush=True,
+        )
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    await stopping.wait()
+    log.info("shutting down", extra={"grace_s": settings.shutdown_grace_s})
+    await server.stop()
+
+
+def main(config_file: Path | None = None) -> int:
+    """Entry point of ``projectqa serve``: returns the process exit code."""
+    try:
+        settings = load_settings(config_file)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        asyncio.run(serve(settings))
+    except (StoreError, StartupError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,153 @@
+"""Server settings: environment variables ``PROJECTQA_*`` over an optional TOML file.
+
+Precedence (highest first): constructor arguments, environment, the TOML file
+named by ``PROJECTQA_CONFIG`` or ``--config``, defaults. Everything is
+validated at start-up; ``load_settings`` turns a validation failure into one
+``SettingsError`` whose message names each bad setting by its variable name.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ENV_PREFIX = "PROJECTQA_"
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "projectqa"
+
+
+class SettingsError(Exception):
+    """Settings failed validation; the message lists every problem."""
+
+
+class Settings(BaseSettings):
+    """Everything the server can be told. Field ``x`` is ``PROJECTQA_X`` in the environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="forbid", validate_default=True, frozen=True
+    )
+
+    listen_address: str = Field(
+        "127.0.0.1:50051", description="host:port to serve gRPC on; port 0 picks a free one"
+    )
+    data_dir: Path = Field(
+        default_factory=default_data_dir, description="SQLite file, admin token, indexes"
+    )
+    mongodb_uri: SecretStr | None = Field(None, description="use MongoDB instead of SQLite")
+    mongodb_database: str = Field("projectqa", min_length=1, description="MongoDB database name")
+    mongodb_timeout_ms: int = Field(5000, ge=100, le=120_000, description="MongoDB timeouts")
+    max_message_bytes: int = Field(
+        4 * 1024 * 1024, ge=64 * 1024, le=256 * 1024 * 1024, description="gRPC max message size"
+    )
+    max_concurrent_rpcs: int = Field(512, ge=1, le=100_000, description="RPCs in flight at once")
+    keepalive_time_s: int = Field(60, ge=10, description="server keepalive ping interval")
+    keepalive_timeout_s: int = Field(20, ge=1, description="wait for a keepalive ack")
+    shutdown_grace_s: float = Field(10.0, ge=0, le=600, description="drain time on SIGTERM")
+    health_interval_s: float = Field(5.0, gt=0, le=300, description="store health check period")
+    store_threads: int = Field(8, ge=1, le=256, description="threads for blocking store calls")
+    reflection: bool = Field(False, description="enable gRPC server reflection")
+    tls_cert_file: Path | None = Field(None, description="PEM certificate; enables TLS")
+    tls_key_file: Path | None = Field(None, description="PEM private key for tls_cert_file")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="log level")
+    log_format: Literal["json", "text"] = Field("json", description="log line format")
+    plugins: list[str] | None = Field(
+        None, description="comma-separated entry-point names to load; unset loads all"
+    )
+
+    @field_validator("listen_address")
+    @classmethod
+    def _check_address(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or int(port) > 65535:
+            raise ValueError("must be host:port, e.g. 127.0.0.1:50051 or [::]:50051")
+        return value
+
+    @field_validator("plugins", mode="before")
+    @classmethod
+    def _split_plugins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
+        return value
+
+    @field_validator("tls_key_file")
+    @classmethod
+    def _check_tls_pair(cls, value: Path | None, info) -> Path | None:  # type: ignore[no-untyped-def]
+        if (value is None) != (info.data.get("tls_cert_file") is None):
+            raise ValueError("tls_cert_file and tls_key_file must be set together")
+        return value
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "projectqa.sqlite3"
+
+    @property
+    def admin_token_path(self) -> Path:
+        return self.data_dir / "admin.token"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, _PlainListEnv(settings_cls)]
+        config_file = os.environ.get(f"{ENV_PREFIX}CONFIG")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+
+class _PlainListEnv(PydanticBaseSettingsSource):
+    """Environment source that leaves list values as raw strings.
+
+    pydantic-settings parses complex fields from the environment as JSON, so
+    ``PROJECTQA_PLUGINS=git,local`` would fail; our validators split instead.
+    """
+
+    def get_field_value(self, field, field_name):  # type: ignore[no-untyped-def]
+        return os.environ.get(f"{ENV_PREFIX}{field_name.upper()}"), field_name, False
+
+    def __call__(self) -> dict[str, object]:
+        values: dict[str, object] = {}
+        for name in self.settings_cls.model_fields:
+            raw = os.environ.get(f"{ENV_PREFIX}{name.upper()}")
+            if raw is not None:
+                values[name] = raw
+        return values
+
+
+def load_settings(config_file: Path | None = None, **overrides: object) -> Settings:
+    """Build validated settings; ``config_file`` wins over ``PROJECTQA_CONFIG``."""
+    if config_file is not None:
+        if not config_file.is_file():
+            raise SettingsError(f"config file {config_file} does not exist")
+        os.environ[f"{ENV_PREFIX}CONFIG"] = str(config_file)
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+    except (OSError, ValueError) as exc:  # unreadable or malformed TOML
+        raise SettingsError(f"cannot read configuration: {exc}") from None
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = ["invalid settings:"]
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else "?"
+        lines.append(f"  {ENV_PREFIX}{name.upper()} ({name}): {error['msg']}")
+    return "\n".join(lines)

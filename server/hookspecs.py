@@ -1,0 +1,60 @@
+"""Hook specifications: the whole plugin API of ProjectQA.
+
+A plugin is a module or object with functions decorated by ``hookimpl`` and
+named like the specs below, exposed through the ``projectqa`` entry-point
+group::
+
+    [project.entry-points.projectqa]
+    my_plugin = "my_package.plugin"
+
+Contributions go through a ``register`` callback (as in simonw/llm): the host
+checks each contribution's type, name and schema, records which plugin made
+it, and rejects duplicates with a logged message. A hook that raises has all
+of its contributions discarded and the error logged; the server keeps running.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .registry import ConnectorType, ToolSpec
+
+PROJECT_NAME = "projectqa"
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def projectqa_register_connectors(register: Callable[[ConnectorType], None]) -> None:
+    """Contribute connector types: kinds of source a project can ingest.
+
+    Called once per server start, for every plugin that implements it.
+
+    :param register: call it once per type with a
+        :class:`projectqa.server.registry.ConnectorType`. The type's
+        ``config_schema`` (a JSON Schema object) validates every connector
+        config given to ``AdminService.CreateConnector``/``UpdateConnector``;
+        properties marked ``"writeOnly": true`` are secrets the server never
+        returns or logs. A name already taken by another plugin is rejected.
+    :return: nothing; the return value is ignored.
+    """
+
+
+@hookspec
+def projectqa_register_tools(register: Callable[[ToolSpec], None]) -> None:
+    """Contribute tools that the chat agent, editors and scripts can call.
+
+    Called once per server start, for every plugin that implements it. Plugin
+    tools start disabled in every project; a project admin enables them with
+    ``AdminService.SetProjectToolEnabled``.
+
+    :param register: call it once per tool with a
+        :class:`projectqa.server.registry.ToolSpec` naming the function to
+        run, its JSON Schema of arguments and whether it has side effects
+        (such calls need approval). A name already taken is rejected.
+    :return: nothing; the return value is ignored.
+    """

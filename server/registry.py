@@ -1,0 +1,115 @@
+"""What plugins contribute, and the catalog that holds it.
+
+``ConnectorType`` and ``ToolSpec`` are the records plugin authors build;
+``PluginCatalog`` is the host side: it validates each contribution, remembers
+which plugin made it and rejects duplicates.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+log = logging.getLogger(__name__)
+NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
+
+
+class ContributionError(ValueError):
+    """A plugin contribution is malformed; the message says how."""
+
+
+@dataclass(frozen=True)
+class ConnectorType:
+    """A kind of source (git, jira, …) and the JSON Schema of its config."""
+
+    name: str
+    description: str
+    config_schema: dict[str, Any]
+
+    @property
+    def secret_fields(self) -> list[str]:
+        """Config properties marked ``"writeOnly": true``: secrets, never returned."""
+        props = self.config_schema.get("properties", {})
+        return sorted(k for k, v in props.items() if isinstance(v, dict) and v.get("writeOnly"))
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A callable tool with a JSON Schema for its arguments."""
+
+    name: str
+    description: str
+    arguments_schema: dict[str, Any]
+    function: Callable[..., Any]
+    side_effects: bool = False
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """A contribution and the plugin that made it."""
+
+    plugin: str
+    item: ConnectorType | ToolSpec
+
+
+@dataclass
+class PluginCatalog:
+    """Everything the loaded plugins registered, keyed by name."""
+
+    connector_types: dict[str, CatalogEntry] = field(default_factory=dict)
+    tools: dict[str, CatalogEntry] = field(default_factory=dict)
+
+    def connector_type(self, name: str) -> ConnectorType | None:
+        entry = self.connector_types.get(name)
+        return entry.item if entry else None  # type: ignore[return-value]
+
+    def remove_plugin(self, plugin: str) -> None:
+        """Forget everything ``plugin`` contributed (it was blocked)."""
+        for table in (self.connector_types, self.tools):
+            for name in [n for n, e in table.items() if e.plugin == plugin]:
+                del table[name]
+
+    def add(self, plugin: str, item: object) -> None:
+        """Validate and file one contribution; raise ``ContributionError`` if it is refused."""
+        if isinstance(item, ConnectorType):
+            _check_schema(item.name, item.config_schema)
+            self._file(self.connector_types, "connector type", plugin, item)
+        elif isinstance(item, ToolSpec):
+            _check_schema(item.name, item.arguments_schema)
+            if not callable(item.function):
+                raise ContributionError(f"tool {item.name!r}: function is not callable")
+            self._file(self.tools, "tool", plugin, item)
+        else:
+            raise ContributionError(
+                f"expected ConnectorType or ToolSpec, got {type(item).__name__}"
+            )
+
+    @staticmethod
+    def _file(
+        table: dict[str, CatalogEntry], kind: str, plugin: str, item: ConnectorType | ToolSpec
+    ) -> None:
+        if not NAME.fullmatch(item.name):
+            raise ContributionError(
+                f"{kind} name {item.name!r} must be 1-64 lowercase letters, digits, _ or -"
+            )
+        if item.name in table:
+            owner = table[item.name].plugin
+            raise ContributionError(
+                f"{kind} {item.name!r} is already registered by plugin {owner!r}"
+            )
+        table[item.name] = CatalogEntry(plugin, item)
+
+
+def _check_schema(name: str, schema: dict[str, Any]) -> None:
+    if not isinstance(schema, dict) or schema.get("type") != "object":
+        raise ContributionError(f'{name!r}: schema must be a JSON Schema with "type": "object"')
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        raise ContributionError(f"{name!r}: invalid JSON Schema: {exc.message}") from None

@@ -1,0 +1,220 @@
+"""AdminService servicer: proto in, domain call, proto out. Nothing else lives here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from projectqa.v1 import admin_pb2 as pb
+from projectqa.v1 import admin_pb2_grpc
+
+from ..admin import AdminOps
+from ..admin.llm_profiles import ProfileChanges
+from ..interceptors import RunBlocking, current_principal
+from . import convert
+
+
+def _opt(request: Any, field: str) -> Any:
+    return getattr(request, field) if request.HasField(field) else None
+
+
+class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
+    def __init__(self, ops: AdminOps, run_blocking: RunBlocking) -> None:
+        self._ops = ops
+        self._run_blocking = run_blocking
+
+    async def _call(self, operation: Callable[..., Any], *args: Any) -> Any:
+        """Run a blocking domain operation for the current caller off the event loop."""
+        return await self._run_blocking(operation, current_principal(), *args)
+
+    # ------------------------------------------------------------- projects
+    async def CreateProject(self, request, context):  # type: ignore[no-untyped-def]
+        p = await self._call(
+            self._ops.projects.create, request.slug, request.name, request.description
+        )
+        return pb.CreateProjectResponse(project=convert.project(p))
+
+    async def GetProject(self, request, context):  # type: ignore[no-untyped-def]
+        p = await self._call(self._ops.projects.get, request.project)
+        return pb.GetProjectResponse(project=convert.project(p))
+
+    async def ListProjects(self, request, context):  # type: ignore[no-untyped-def]
+        items, token = await self._call(
+            self._ops.projects.list, request.page_size, request.page_token
+        )
+        return pb.ListProjectsResponse(projects=map(convert.project, items), next_page_token=token)
+
+    async def UpdateProject(self, request, context):  # type: ignore[no-untyped-def]
+        p = await self._call(
+            self._ops.projects.update,
+            request.project,
+            _opt(request, "name"),
+            _opt(request, "description"),
+        )
+        return pb.UpdateProjectResponse(project=convert.project(p))
+
+    async def DeleteProject(self, request, context):  # type: ignore[no-untyped-def]
+        await self._call(self._ops.projects.delete, request.project)
+        return pb.DeleteProjectResponse()
+
+    # ------------------------------------------------------- users, tokens
+    async def CreateUser(self, request, context):  # type: ignore[no-untyped-def]
+        u = await self._call(
+            self._ops.users.create, request.name, request.display_name, request.global_admin
+        )
+        return pb.CreateUserResponse(user=convert.user(u))
+
+    async def ListUsers(self, request, context):  # type: ignore[no-untyped-def]
+        items, token = await self._call(self._ops.users.list, request.page_size, request.page_token)
+        return pb.ListUsersResponse(users=map(convert.user, items), next_page_token=token)
+
+    async def CreateToken(self, request, context):  # type: ignore[no-untyped-def]
+        issued = await self._call(
+            self._ops.users.create_token, request.user, request.description, request.ttl_seconds
+        )
+        return pb.CreateTokenResponse(token=convert.token(issued.token), secret=issued.secret)
+
+    async def ListTokens(self, request, context):  # type: ignore[no-untyped-def]
+        items, token = await self._call(
+            self._ops.users.list_tokens, request.user, request.page_size, request.page_token
+        )
+        return pb.ListTokensResponse(tokens=map(convert.token, items), next_page_token=token)
+
+    async def RevokeToken(self, request, context):  # type: ignore[no-untyped-def]
+        t = await self._call(self._ops.users.revoke_token, request.token_id)
+        return pb.RevokeTokenResponse(token=convert.token(t))
+
+    async def WhoAmI(self, request, context):  # type: ignore[no-untyped-def]
+        me = await self._call(self._ops.users.whoami)
+        return pb.WhoAmIResponse(
+            user=convert.user(me.user),
+            token=convert.token(me.token),
+            memberships=map(convert.membership, me.memberships),
+        )
+
+    # ---------------------------------------------------------- memberships
+    async def AddMember(self, request, context):  # type: ignore[no-untyped-def]
+        role = convert.role_from_pb(request.role)
+        m = await self._call(self._ops.members.add, request.project, request.user, role)
+        return pb.AddMemberResponse(membership=convert.membership(m))
+
+    async def RemoveMember(self, request, context):  # type: ignore[no-untyped-def]
+        await self._call(self._ops.members.remove, request.project, request.user)
+        return pb.RemoveMemberResponse()
+
+    async def ListMembers(self, request, context):  # type: ignore[no-untyped-def]
+        items, token = await self._call(
+            self._ops.members.list, request.project, request.page_size, request.page_token
+        )
+        return pb.ListMembersResponse(
+            memberships=map(convert.membership, items), next_page_token=token
+        )
+
+    # ----------------------------------------------------------- connectors
+    async def ListConnectorTypes(self, request, context):  # type: ignore[no-untyped-def]
+        current_principal()  # any authenticated caller
+        items, token = self._ops.connectors.types(request.page_size, request.page_token)
+        return pb.ListConnectorTypesResponse(
+            connector_types=map(convert.connector_type, items), next_page_token=token
+        )
+
+    async def CreateConnector(self, request, context):  # type: ignore[no-untyped-def]
+        config = convert.struct_to_dict(request.config)
+        c = await self._call(
+            self._ops.connectors.create, request.project, request.type, request.name, config
+        )
+        return pb.CreateConnectorResponse(connector=convert.connector(c))
+
+    async def UpdateConnector(self, request, context):  # type: ignore[no-untyped-def]
+        config = convert.struct_to_dict(request.config) if request.HasField("config") else None
+        c = await self._call(
+            self._ops.connectors.update,
+            request.connector_id,
+            _opt(request, "name"),
+            config,
+            list(request.clear_secret_fields),
+        )
+        return pb.UpdateConnectorResponse(connector=convert.connector(c))
+
+    async def DeleteConnector(self, request, context):  # type: ignore[no-untyped-def]
+        await self._call(self._ops.connectors.delete, request.connector_id)
+        return pb.DeleteConnectorResponse()
+
+    async def ListConnectors(self, request, context):  # type: ignore[no-untyped-def]
+        items, token = await self._call(
+            self._ops.connectors.list, request.project, request.page_size, request.page_token
+        )
+        return pb.ListConnectorsResponse(
+            connectors=map(convert.connector, items), next_page_token=token
+        )
+
+    # --------------------------------------------------------- LLM profiles
+    async def CreateLlmProfile(self, request, context):  # type: ignore[no-untyped-def]
+        changes = ProfileChanges(
+            name=request.name,
+            provider=convert.PROVIDER_FROM_PB.get(request.provider),
+            base_url=request.base_url,
+            model=request.model,
+            api_key=request.api_key,
+            temperature=_opt(request, "temperature"),
+            max_output_tokens=request.max_output_tokens,
+            timeout_seconds=request.timeout_seconds or None,
+            is_default=request.is_default,
+        )
+        p = await self._call(self._ops.llm_profiles.create, request.project, changes)
+        return pb.CreateLlmProfileResponse(profile=convert.llm_profile(p))
+
+    async def UpdateLlmProfile(self, request, context):  # type: ignore[no-untyped-def]
+        provider = _opt(request, "provider")
+        changes = ProfileChanges(
+            name=_opt(request, "name"),
+            provider=None if provider is None else convert.provider_from_pb(provider),
+            base_url=_opt(request, "base_url"),
+            model=_opt(request, "model"),
+            api_key=_opt(request, "api_key"),
+            clear_api_key=request.clear_api_key,
+            temperature=_opt(request, "temperature"),
+            max_output_tokens=_opt(request, "max_output_tokens"),
+            timeout_seconds=_opt(request, "timeout_seconds"),
+            is_default=_opt(request, "is_default"),
+        )
+        p = await self._call(self._ops.llm_profiles.update, request.profile_id, changes)
+        return pb.UpdateLlmProfileResponse(profile=convert.llm_profile(p))
+
+    async def DeleteLlmProfile(self, request, context):  # type: ignore[no-untyped-def]
+        await self._call(self._ops.llm_profiles.delete, request.profile_id)
+        return pb.DeleteLlmProfileResponse()
+
+    async def ListLlmProfiles(self, request, context):  # type: ignore[no-untyped-def]
+        items, token = await self._call(
+            self._ops.llm_profiles.list, request.project, request.page_size, request.page_token
+        )
+        return pb.ListLlmProfilesResponse(
+            profiles=map(convert.llm_profile, items), next_page_token=token
+        )
+
+    # -------------------------------------------------------- feature flags
+    async def GetFeatureFlags(self, request, context):  # type: ignore[no-untyped-def]
+        flags = await self._call(self._ops.flags.get, request.project)
+        return pb.GetFeatureFlagsResponse(flags=map(convert.feature_flag, flags))
+
+    async def SetFeatureFlag(self, request, context):  # type: ignore[no-untyped-def]
+        flag = await self._call(
+            self._ops.flags.set, request.project, request.key, request.enabled, request.reset
+        )
+        return pb.SetFeatureFlagResponse(flag=convert.feature_flag(flag) if flag else None)
+
+    # ---------------------------------------------------------------- tools
+    async def ListProjectTools(self, request, context):  # type: ignore[no-untyped-def]
+        items, token = await self._call(
+            self._ops.tools.list, request.project, request.page_size, request.page_token
+        )
+        return pb.ListProjectToolsResponse(
+            tools=map(convert.project_tool, items), next_page_token=token
+        )
+
+    async def SetProjectToolEnabled(self, request, context):  # type: ignore[no-untyped-def]
+        tool = await self._call(
+            self._ops.tools.set_enabled, request.project, request.tool, request.enabled
+        )
+        return pb.SetProjectToolEnabledResponse(tool=convert.project_tool(tool))

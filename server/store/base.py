@@ -1,0 +1,183 @@
+"""The Store: the one source of truth, behind a narrow typed interface.
+
+Two backends implement it: ``SqliteStore`` (embedded default) and
+``MongoStore`` (production). Both pass ``tests/store/contract.py``.
+
+Rules every backend follows:
+- Methods take and return records from ``projectqa.server.models``; no query
+  dicts or rows leak out.
+- ``create_*`` raise ``AlreadyExists`` when a unique key is taken (user name,
+  project slug, connector name within a project, LLM profile name within its
+  scope) and write nothing.
+- ``get_*`` return ``None`` for a missing record; ``delete_*`` return whether
+  something was deleted.
+- ``list_*`` return at most ``page.limit`` records whose sort key (the id,
+  which sorts by creation; the user id for members; the name for tools) is
+  greater than ``page.after``, in ascending order.
+- Any failure to reach the backend raises ``StoreUnavailable``.
+"""
+
+from __future__ import annotations
+
+import abc
+from datetime import datetime
+
+from ..models import (
+    Connector,
+    FeatureFlagValue,
+    LlmProfile,
+    Membership,
+    PageRequest,
+    Project,
+    Token,
+    ToolSetting,
+    User,
+)
+
+
+class Store(abc.ABC):
+    """Persistence for users, tokens, projects and their configuration."""
+
+    # ------------------------------------------------------------ lifecycle
+    @abc.abstractmethod
+    def ping(self) -> None:
+        """Return when the backend answers; raise ``StoreUnavailable`` otherwise."""
+
+    def prepare(self) -> None:  # noqa: B027 - optional hook, most backends need nothing
+        """Get the backend ready to serve (indexes, …); safe to repeat. Default: nothing."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release connections. The store is unusable afterwards."""
+
+    # ---------------------------------------------------------------- users
+    @abc.abstractmethod
+    def create_user(self, user: User) -> None: ...
+
+    @abc.abstractmethod
+    def get_user(self, user_id: str) -> User | None: ...
+
+    @abc.abstractmethod
+    def get_user_by_name(self, name: str) -> User | None: ...
+
+    @abc.abstractmethod
+    def list_users(self, page: PageRequest) -> list[User]: ...
+
+    @abc.abstractmethod
+    def count_users(self) -> int: ...
+
+    # --------------------------------------------------------------- tokens
+    @abc.abstractmethod
+    def create_token(self, token: Token) -> None: ...
+
+    @abc.abstractmethod
+    def get_token(self, token_id: str) -> Token | None: ...
+
+    @abc.abstractmethod
+    def list_tokens(self, user_id: str, page: PageRequest) -> list[Token]: ...
+
+    @abc.abstractmethod
+    def revoke_token(self, token_id: str, at: datetime) -> Token | None:
+        """Mark a token revoked (keeping the first revocation time); return it."""
+
+    # ------------------------------------------------------------- projects
+    @abc.abstractmethod
+    def create_project(self, project: Project) -> None: ...
+
+    @abc.abstractmethod
+    def get_project(self, project_id: str) -> Project | None: ...
+
+    @abc.abstractmethod
+    def get_project_by_slug(self, slug: str) -> Project | None: ...
+
+    @abc.abstractmethod
+    def list_projects(self, page: PageRequest, member_id: str | None = None) -> list[Project]:
+        """All projects, or only those ``member_id`` is a member of."""
+
+    @abc.abstractmethod
+    def update_project(self, project: Project) -> None:
+        """Replace name, description and update time of an existing project."""
+
+    @abc.abstractmethod
+    def delete_project(self, project_id: str) -> bool:
+        """Delete a project and everything scoped to it.
+
+        The project record goes first, so a failure half-way leaves only
+        unreachable leftovers, never a project missing part of its settings;
+        a repeated call finishes the clean-up.
+        """
+
+    # ---------------------------------------------------------- memberships
+    @abc.abstractmethod
+    def put_membership(self, membership: Membership) -> None:
+        """Create the membership or replace the role of an existing one."""
+
+    @abc.abstractmethod
+    def get_membership(self, project_id: str, user_id: str) -> Membership | None: ...
+
+    @abc.abstractmethod
+    def delete_membership(self, project_id: str, user_id: str) -> bool: ...
+
+    @abc.abstractmethod
+    def list_members(self, project_id: str, page: PageRequest) -> list[Membership]:
+        """Memberships of a project, keyed and ordered by user id."""
+
+    @abc.abstractmethod
+    def list_memberships_of_user(self, user_id: str) -> list[Membership]: ...
+
+    # ----------------------------------------------------------- connectors
+    @abc.abstractmethod
+    def create_connector(self, connector: Connector) -> None: ...
+
+    @abc.abstractmethod
+    def get_connector(self, connector_id: str) -> Connector | None: ...
+
+    @abc.abstractmethod
+    def update_connector(self, connector: Connector) -> None:
+        """Replace name, config, secrets and update time (``AlreadyExists`` on a taken name)."""
+
+    @abc.abstractmethod
+    def delete_connector(self, connector_id: str) -> bool: ...
+
+    @abc.abstractmethod
+    def list_connectors(self, project_id: str, page: PageRequest) -> list[Connector]: ...
+
+    # --------------------------------------------------------- LLM profiles
+    @abc.abstractmethod
+    def create_llm_profile(self, profile: LlmProfile) -> None:
+        """Insert; when ``profile.is_default``, the scope's other profiles stop being default."""
+
+    @abc.abstractmethod
+    def get_llm_profile(self, profile_id: str) -> LlmProfile | None: ...
+
+    @abc.abstractmethod
+    def update_llm_profile(self, profile: LlmProfile) -> None:
+        """Replace every mutable field; default handling as in ``create_llm_profile``."""
+
+    @abc.abstractmethod
+    def delete_llm_profile(self, profile_id: str) -> bool: ...
+
+    @abc.abstractmethod
+    def list_llm_profiles(self, project_id: str | None, page: PageRequest) -> list[LlmProfile]:
+        """Profiles of one project, or the global ones when ``project_id`` is None."""
+
+    # -------------------------------------------------------- feature flags
+    @abc.abstractmethod
+    def set_flag(self, flag: FeatureFlagValue) -> None:
+        """Create or replace the flag's value at its scope."""
+
+    @abc.abstractmethod
+    def delete_flag(self, project_id: str | None, key: str) -> bool: ...
+
+    @abc.abstractmethod
+    def list_flags(self, project_id: str | None) -> list[FeatureFlagValue]:
+        """Values set at exactly this scope, ordered by key."""
+
+    # ---------------------------------------------------------------- tools
+    @abc.abstractmethod
+    def set_tool_setting(self, setting: ToolSetting) -> None:
+        """Create or replace whether a tool is enabled for a project."""
+
+    @abc.abstractmethod
+    def list_tool_settings(self, project_id: str) -> list[ToolSetting]:
+        """Settings of one project, ordered by tool name."""

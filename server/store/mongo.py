@@ -1,0 +1,392 @@
+"""MongoDB backend: the production Store (``pymongo``, majority writes).
+
+No multi-document transactions (standalone servers and mongomock lack them):
+every method is ordered so that a failure half-way leaves a state the next
+call repairs or cannot see.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+from pymongo import ASCENDING, MongoClient, WriteConcern
+from pymongo.collection import Collection
+from pymongo.errors import (
+    ConnectionFailure,
+    DuplicateKeyError,
+    ExecutionTimeout,
+    OperationFailure,
+    PyMongoError,
+    WriteConcernError,
+)
+
+from ..errors import AlreadyExists, StoreError, StoreUnavailable
+from ..models import (
+    Connector,
+    FeatureFlagValue,
+    LlmProfile,
+    Membership,
+    PageRequest,
+    Project,
+    Token,
+    ToolSetting,
+    User,
+)
+from . import mongo_docs as docs
+from .base import Store
+
+T = TypeVar("T")
+
+# ConnectionFailure covers AutoReconnect, NetworkTimeout, NotPrimaryError and
+# ServerSelectionTimeoutError; WriteConcernError covers WTimeoutError.
+_UNREACHABLE = (ConnectionFailure, ExecutionTimeout, WriteConcernError)
+_AUTHENTICATION_FAILED = 18
+
+# collection -> indexes as (keys, unique); created by ensure_indexes().
+_INDEXES: dict[str, list[tuple[list[str], bool]]] = {
+    "users": [(["name"], True)],
+    "tokens": [(["user_id", "_id"], False)],
+    "projects": [(["slug"], True)],
+    "memberships": [(["project_id", "user_id"], True), (["user_id", "project_id"], False)],
+    "connectors": [(["project_id", "name"], True), (["project_id", "_id"], False)],
+    "llm_profiles": [(["scope", "name"], True), (["scope", "_id"], False)],
+    "flags": [(["scope", "key"], True)],
+    "tool_settings": [(["project_id", "tool"], True)],
+}
+
+# (collection, field) of everything scoped to a project, deleted with it.
+_PROJECT_SCOPED = (
+    ("memberships", "project_id"),
+    ("connectors", "project_id"),
+    ("llm_profiles", "scope"),
+    ("flags", "scope"),
+    ("tool_settings", "project_id"),
+)
+
+_NO_ID = {"_id": 0}
+
+
+def _is_unreachable(exc: PyMongoError) -> bool:
+    if isinstance(exc, _UNREACHABLE) or exc.timeout:
+        return True
+    return isinstance(exc, OperationFailure) and exc.code == _AUTHENTICATION_FAILED
+
+
+def _unavailable_message(exc: PyMongoError) -> str:
+    # Never str(exc): keep the message free of hosts and credentials.
+    if isinstance(exc, OperationFailure) and exc.code == _AUTHENTICATION_FAILED:
+        return "MongoDB rejected the configured credentials"
+    return f"MongoDB is unavailable ({type(exc).__name__})"
+
+
+def _redact(text: str, uri: str) -> str:
+    """``text`` without the URI or its password."""
+    secrets = [uri]
+    try:
+        password = urlsplit(uri).password
+    except ValueError:
+        password = None
+    if password:
+        secrets += [password, unquote(password)]
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+def _profile_taken(profile: LlmProfile) -> str:
+    scope = "global" if profile.project_id is None else f"project {profile.project_id!r}"
+    return f"LLM profile name {profile.name!r} already exists in {scope}"
+
+
+class MongoStore(Store):
+    """Store in one MongoDB database; call ``ensure_indexes()`` at start-up."""
+
+    def __init__(self, client: MongoClient, database: str) -> None:
+        self._client = client
+        db = client.get_database(database)
+        majority = WriteConcern("majority")
+        self._cols: dict[str, Collection] = {
+            name: db.get_collection(name).with_options(write_concern=majority) for name in _INDEXES
+        }
+
+    @classmethod
+    def from_uri(cls, uri: str, database: str, timeout_ms: int) -> MongoStore:
+        """Build a store with bounded timeouts; connects lazily, on first use."""
+        try:
+            client: MongoClient = MongoClient(
+                uri,
+                serverSelectionTimeoutMS=timeout_ms,
+                connectTimeoutMS=timeout_ms,
+                socketTimeoutMS=timeout_ms,
+                w="majority",
+                appname="projectqa",
+                tz_aware=True,
+            )
+        except (PyMongoError, ValueError, TypeError) as exc:
+            # from None: the original message may quote the URI.
+            raise StoreError(f"invalid MongoDB URI: {_redact(str(exc), uri)}") from None
+        return cls(client, database)
+
+    def ensure_indexes(self) -> None:
+        """Create the unique and lookup indexes (idempotent)."""
+        with self._errors():
+            for name, indexes in _INDEXES.items():
+                for keys, unique in indexes:
+                    fields = [(key, ASCENDING) for key in keys]
+                    self._cols[name].create_index(fields, unique=unique)
+
+    # ----------------------------------------------------------- plumbing
+    @contextmanager
+    def _errors(self, taken: str | None = None) -> Iterator[None]:
+        try:
+            yield
+        except DuplicateKeyError as exc:
+            if taken is None:
+                raise
+            raise AlreadyExists(taken) from exc
+        except PyMongoError as exc:
+            if _is_unreachable(exc):
+                raise StoreUnavailable(_unavailable_message(exc)) from exc
+            raise
+
+    def _find_one(
+        self, name: str, query: Mapping[str, Any], convert: Callable[[Any], T]
+    ) -> T | None:
+        with self._errors():
+            doc = self._cols[name].find_one(query)
+        return None if doc is None else convert(doc)
+
+    def _find_all(
+        self, name: str, query: Mapping[str, Any], sort: str, convert: Callable[[Any], T]
+    ) -> list[T]:
+        with self._errors():
+            found = list(self._cols[name].find(query, _NO_ID).sort(sort, ASCENDING))
+        return [convert(doc) for doc in found]
+
+    def _find_page(
+        self,
+        name: str,
+        query: Mapping[str, Any],
+        key: str,
+        page: PageRequest,
+        convert: Callable[[Any], T],
+    ) -> list[T]:
+        if page.limit <= 0:  # limit(0) means "no limit" to MongoDB
+            return []
+        criteria = dict(query)
+        criteria[key] = {**criteria.get(key, {}), "$gt": page.after or ""}
+        with self._errors():
+            cursor = self._cols[name].find(criteria).sort(key, ASCENDING).limit(page.limit)
+            found = list(cursor)
+        return [convert(doc) for doc in found]
+
+    def _insert(self, name: str, doc: dict[str, Any], taken: str) -> None:
+        with self._errors(taken):
+            self._cols[name].insert_one(doc)
+
+    def _upsert(self, name: str, key: dict[str, Any], values: dict[str, Any]) -> None:
+        collection = self._cols[name]
+        with self._errors():
+            try:
+                collection.update_one(key, {"$set": values}, upsert=True)
+            except DuplicateKeyError:
+                # A concurrent upsert inserted first; now ours matches and updates.
+                collection.update_one(key, {"$set": values}, upsert=True)
+
+    def _delete(self, name: str, query: Mapping[str, Any]) -> bool:
+        with self._errors():
+            return self._cols[name].delete_one(query).deleted_count > 0
+
+    # ---------------------------------------------------------- lifecycle
+    def prepare(self) -> None:
+        self.ensure_indexes()
+
+    def ping(self) -> None:
+        with self._errors():
+            self._client.admin.command("ping")
+
+    def close(self) -> None:
+        self._client.close()
+
+    # -------------------------------------------------------------- users
+    def create_user(self, user: User) -> None:
+        self._insert("users", docs.user_doc(user), f"user name {user.name!r} already exists")
+
+    def get_user(self, user_id: str) -> User | None:
+        return self._find_one("users", {"_id": user_id}, docs.user_from)
+
+    def get_user_by_name(self, name: str) -> User | None:
+        return self._find_one("users", {"name": name}, docs.user_from)
+
+    def list_users(self, page: PageRequest) -> list[User]:
+        return self._find_page("users", {}, "_id", page, docs.user_from)
+
+    def count_users(self) -> int:
+        with self._errors():
+            return self._cols["users"].count_documents({})
+
+    # ------------------------------------------------------------- tokens
+    def create_token(self, token: Token) -> None:
+        self._insert("tokens", docs.token_doc(token), f"token id {token.id!r} already exists")
+
+    def get_token(self, token_id: str) -> Token | None:
+        return self._find_one("tokens", {"_id": token_id}, docs.token_from)
+
+    def list_tokens(self, user_id: str, page: PageRequest) -> list[Token]:
+        return self._find_page("tokens", {"user_id": user_id}, "_id", page, docs.token_from)
+
+    def revoke_token(self, token_id: str, at: datetime) -> Token | None:
+        with self._errors():
+            # Matching only unrevoked tokens keeps the first revocation time.
+            self._cols["tokens"].update_one(
+                {"_id": token_id, "revoked_at": None}, {"$set": {"revoked_at": docs.utc(at)}}
+            )
+        return self.get_token(token_id)
+
+    # ----------------------------------------------------------- projects
+    def create_project(self, project: Project) -> None:
+        taken = f"project slug {project.slug!r} already exists"
+        self._insert("projects", docs.project_doc(project), taken)
+
+    def get_project(self, project_id: str) -> Project | None:
+        return self._find_one("projects", {"_id": project_id}, docs.project_from)
+
+    def get_project_by_slug(self, slug: str) -> Project | None:
+        return self._find_one("projects", {"slug": slug}, docs.project_from)
+
+    def list_projects(self, page: PageRequest, member_id: str | None = None) -> list[Project]:
+        query: dict[str, Any] = {}
+        if member_id is not None:
+            memberships = self.list_memberships_of_user(member_id)
+            query["_id"] = {"$in": [m.project_id for m in memberships]}
+        return self._find_page("projects", query, "_id", page, docs.project_from)
+
+    def update_project(self, project: Project) -> None:
+        changes = {
+            "name": project.name,
+            "description": project.description,
+            "updated_at": docs.utc(project.updated_at),
+        }
+        with self._errors():
+            self._cols["projects"].update_one({"_id": project.id}, {"$set": changes})
+
+    def delete_project(self, project_id: str) -> bool:
+        if project_id == docs.GLOBAL_SCOPE:  # would match the global flags and profiles
+            return False
+        # The project document goes first (atomic on its own): if a later
+        # delete_many fails, only unreachable leftovers remain, and a repeated
+        # call removes them.
+        deleted = self._delete("projects", {"_id": project_id})
+        with self._errors():
+            for name, field in _PROJECT_SCOPED:
+                self._cols[name].delete_many({field: project_id})
+        return deleted
+
+    # -------------------------------------------------------- memberships
+    def put_membership(self, membership: Membership) -> None:
+        key = {"project_id": membership.project_id, "user_id": membership.user_id}
+        values = {"role": str(membership.role), "updated_at": docs.utc(membership.updated_at)}
+        self._upsert("memberships", key, values)
+
+    def get_membership(self, project_id: str, user_id: str) -> Membership | None:
+        query = {"project_id": project_id, "user_id": user_id}
+        return self._find_one("memberships", query, docs.membership_from)
+
+    def delete_membership(self, project_id: str, user_id: str) -> bool:
+        return self._delete("memberships", {"project_id": project_id, "user_id": user_id})
+
+    def list_members(self, project_id: str, page: PageRequest) -> list[Membership]:
+        query = {"project_id": project_id}
+        return self._find_page("memberships", query, "user_id", page, docs.membership_from)
+
+    def list_memberships_of_user(self, user_id: str) -> list[Membership]:
+        query = {"user_id": user_id}
+        return self._find_all("memberships", query, "project_id", docs.membership_from)
+
+    # --------------------------------------------------------- connectors
+    def create_connector(self, connector: Connector) -> None:
+        self._insert("connectors", docs.connector_doc(connector), _connector_taken(connector))
+
+    def get_connector(self, connector_id: str) -> Connector | None:
+        return self._find_one("connectors", {"_id": connector_id}, docs.connector_from)
+
+    def update_connector(self, connector: Connector) -> None:
+        doc = docs.connector_doc(connector)
+        changes = {key: doc[key] for key in ("name", "config", "secrets", "updated_at")}
+        with self._errors(_connector_taken(connector)):
+            self._cols["connectors"].update_one({"_id": connector.id}, {"$set": changes})
+
+    def delete_connector(self, connector_id: str) -> bool:
+        return self._delete("connectors", {"_id": connector_id})
+
+    def list_connectors(self, project_id: str, page: PageRequest) -> list[Connector]:
+        query = {"project_id": project_id}
+        return self._find_page("connectors", query, "_id", page, docs.connector_from)
+
+    # ------------------------------------------------------- LLM profiles
+    # Write the profile first, then clear the scope's other defaults: a taken
+    # name then writes nothing, and a failure in between leaves two defaults
+    # (which the next save repairs) rather than silently none.
+    def create_llm_profile(self, profile: LlmProfile) -> None:
+        self._insert("llm_profiles", docs.profile_doc(profile), _profile_taken(profile))
+        if profile.is_default:
+            self._clear_other_defaults(docs.scope_of(profile.project_id), profile.id)
+
+    def get_llm_profile(self, profile_id: str) -> LlmProfile | None:
+        return self._find_one("llm_profiles", {"_id": profile_id}, docs.profile_from)
+
+    def update_llm_profile(self, profile: LlmProfile) -> None:
+        with self._errors(_profile_taken(profile)):
+            before = self._cols["llm_profiles"].find_one_and_update(
+                {"_id": profile.id},
+                {"$set": docs.profile_changes(profile)},
+                projection={"scope": 1},
+            )
+        # The stored scope counts: a profile never moves between scopes.
+        if before is not None and profile.is_default:
+            self._clear_other_defaults(before["scope"], profile.id)
+
+    def _clear_other_defaults(self, scope: str, keep_id: str) -> None:
+        with self._errors():
+            self._cols["llm_profiles"].update_many(
+                {"scope": scope, "_id": {"$ne": keep_id}, "is_default": True},
+                {"$set": {"is_default": False}},
+            )
+
+    def delete_llm_profile(self, profile_id: str) -> bool:
+        return self._delete("llm_profiles", {"_id": profile_id})
+
+    def list_llm_profiles(self, project_id: str | None, page: PageRequest) -> list[LlmProfile]:
+        query = {"scope": docs.scope_of(project_id)}
+        return self._find_page("llm_profiles", query, "_id", page, docs.profile_from)
+
+    # ------------------------------------------------------ feature flags
+    def set_flag(self, flag: FeatureFlagValue) -> None:
+        key = {"scope": docs.scope_of(flag.project_id), "key": flag.key}
+        values = {"enabled": flag.enabled, "updated_at": docs.utc(flag.updated_at)}
+        self._upsert("flags", key, values)
+
+    def delete_flag(self, project_id: str | None, key: str) -> bool:
+        return self._delete("flags", {"scope": docs.scope_of(project_id), "key": key})
+
+    def list_flags(self, project_id: str | None) -> list[FeatureFlagValue]:
+        query = {"scope": docs.scope_of(project_id)}
+        return self._find_all("flags", query, "key", docs.flag_from)
+
+    # -------------------------------------------------------------- tools
+    def set_tool_setting(self, setting: ToolSetting) -> None:
+        key = {"project_id": setting.project_id, "tool": setting.tool}
+        values = {"enabled": setting.enabled, "updated_at": docs.utc(setting.updated_at)}
+        self._upsert("tool_settings", key, values)
+
+    def list_tool_settings(self, project_id: str) -> list[ToolSetting]:
+        query = {"project_id": project_id}
+        return self._find_all("tool_settings", query, "tool", docs.tool_setting_from)
+
+
+def _connector_taken(connector: Connector) -> str:
+    return f"connector name {connector.name!r} already exists in project {connector.project_id!r}"

@@ -1,0 +1,118 @@
+"""SqliteStore: the contract on a real file, plus SQLite-only behaviour."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from projectqa.server.errors import StoreError, StoreUnavailable
+from projectqa.server.models import PageRequest
+from projectqa.server.store import SqliteStore
+from projectqa.server.store.sqlite_schema import known_migrations
+
+from .contract import StoreContract, make_user
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "data" / "store.db"
+
+
+@pytest.fixture
+def store(db_path: Path) -> Iterator[SqliteStore]:
+    store = SqliteStore(db_path).open()
+    yield store
+    store.close()
+
+
+def pragma(path: Path, name: str) -> object:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(f"PRAGMA {name}").fetchone()[0]
+    finally:
+        conn.close()
+
+
+class TestSqliteStore(StoreContract):
+    pass
+
+
+def test_database_uses_wal(store: SqliteStore, db_path: Path) -> None:
+    assert pragma(db_path, "journal_mode") == "wal"
+
+
+def test_migrations_recorded_and_reopen_is_idempotent(store: SqliteStore, db_path: Path) -> None:
+    latest = len(known_migrations())
+    assert latest >= 1
+    assert pragma(db_path, "user_version") == latest
+    user = make_user("alice")
+    store.create_user(user)
+    store.close()
+
+    reopened = SqliteStore(db_path).open()
+    try:
+        assert pragma(db_path, "user_version") == latest
+        assert reopened.get_user(user.id) == user
+    finally:
+        reopened.close()
+
+
+def test_newer_schema_is_refused(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db_path)
+    conn.execute("PRAGMA user_version = 999")
+    conn.close()
+    with pytest.raises(StoreError, match="999"):
+        SqliteStore(db_path).open()
+
+
+def test_parent_that_is_a_file_raises_store_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    path = blocker / "store.db"
+    with pytest.raises(StoreError) as info:
+        SqliteStore(path).open()
+    assert str(path) in str(info.value)
+    assert "not a directory" in str(info.value)
+
+
+def test_file_that_is_not_a_database_raises_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match=r"store\.db"):
+        SqliteStore(path).open()
+
+
+def test_use_before_open_or_after_close(db_path: Path) -> None:
+    store = SqliteStore(db_path)
+    with pytest.raises(StoreError, match="open"):
+        store.ping()
+    store.open()
+    store.close()
+    with pytest.raises(StoreUnavailable):
+        store.ping()
+
+
+def test_concurrent_creates_from_threads(store: SqliteStore) -> None:
+    def create_many(worker: int) -> None:
+        for i in range(50):
+            store.create_user(make_user(f"w{worker}-u{i}"))
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(create_many, range(4)))
+    assert store.count_users() == 200
+    names = {user.name for user in store.list_users(PageRequest(limit=500))}
+    assert names == {f"w{w}-u{i}" for w in range(4) for i in range(50)}
+
+
+def test_two_stores_on_one_file_see_each_other(store: SqliteStore, db_path: Path) -> None:
+    other = SqliteStore(db_path).open()
+    try:
+        user = make_user("alice")
+        other.create_user(user)
+        assert store.get_user(user.id) == user
+    finally:
+        other.close()

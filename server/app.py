@@ -124,15 +124,19 @@ def grpc_options(settings: Settings) -> list[tuple[str, Any]]:
 
 
 async def create_server(
-    settings: Settings, *, extra_plugins: Iterable[tuple[str, object]] = ()
+    settings: Settings,
+    *,
+    extra_plugins: Iterable[tuple[str, object]] = (),
+    store: Store | None = None,
 ) -> tuple[ProjectQAServer, int]:
     """Build, bind and start a server; return it and the bound port.
 
     Raises ``StoreError`` when the store cannot be opened and ``StartupError``
     when the address cannot be bound. An unreachable MongoDB is not fatal: the
     server starts NOT_SERVING and becomes SERVING once the store answers.
+    ``extra_plugins`` and ``store`` let tests add plugins and pick a backend.
     """
-    store = open_store(settings)
+    store = store or open_store(settings)
     runner = BlockingRunner(settings.store_threads)
     plugins = load_plugins(settings.plugins, extra_plugins)
     grpc_server = grpc.aio.server(

@@ -9,6 +9,7 @@ validated at start-up; ``load_settings`` turns a validation failure into one
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Literal
 
@@ -21,6 +22,8 @@ from pydantic_settings import (
 )
 
 ENV_PREFIX = "PROJECTQA_"
+# The --config file of the current load_settings() call (wins over PROJECTQA_CONFIG).
+_config_file: ContextVar[Path | None] = ContextVar("projectqa_config_file", default=None)
 
 
 def default_data_dir() -> Path:
@@ -106,7 +109,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, _PlainListEnv(settings_cls)]
-        config_file = os.environ.get(f"{ENV_PREFIX}CONFIG")
+        config_file = _config_file.get() or os.environ.get(f"{ENV_PREFIX}CONFIG")
         if config_file:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
         return tuple(sources)
@@ -133,16 +136,17 @@ class _PlainListEnv(PydanticBaseSettingsSource):
 
 def load_settings(config_file: Path | None = None, **overrides: object) -> Settings:
     """Build validated settings; ``config_file`` wins over ``PROJECTQA_CONFIG``."""
-    if config_file is not None:
-        if not config_file.is_file():
-            raise SettingsError(f"config file {config_file} does not exist")
-        os.environ[f"{ENV_PREFIX}CONFIG"] = str(config_file)
+    if config_file is not None and not config_file.is_file():
+        raise SettingsError(f"config file {config_file} does not exist")
+    reset = _config_file.set(config_file)
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise SettingsError(_describe(exc)) from None
     except (OSError, ValueError) as exc:  # unreadable or malformed TOML
         raise SettingsError(f"cannot read configuration: {exc}") from None
+    finally:
+        _config_file.reset(reset)
 
 
 def _describe(exc: ValidationError) -> str:

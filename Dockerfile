@@ -1,0 +1,25 @@
+# ProjectQA server image. Build: docker build -t projectqa .
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    HF_HUB_OFFLINE=1 \
+    PROJECTQA_LISTEN_ADDRESS=0.0.0.0:50051 \
+    PROJECTQA_DATA_DIR=/data
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY protos ./protos
+COPY server ./server
+COPY clients ./clients
+COPY plugins ./plugins
+RUN pip install . && useradd --system --home /data projectqa && mkdir -p /data \
+    && chown projectqa /data
+
+USER projectqa
+VOLUME ["/data"]
+EXPOSE 50051
+HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["projectqa", "--address", "127.0.0.1:50051", "health"]
+CMD ["projectqa", "serve"]

@@ -178,6 +178,10 @@ def _bind(grpc_server: grpc.aio.Server, settings: Settings) -> int:
 
 async def serve(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT, then shut down gracefully."""
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):  # before "listening": a signal may follow at once
+        loop.add_signal_handler(sig, stopping.set)
     server, port = await create_server(settings)
     host = settings.listen_address.rpartition(":")[0]
     store = "MongoDB" if settings.mongodb_uri else f"SQLite at {settings.sqlite_path}"
@@ -188,10 +192,6 @@ async def serve(settings: Settings) -> None:
             "(mode 0600); the projectqa CLI uses it by default.",
             flush=True,
         )
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stopping.set)
     await stopping.wait()
     log.info("shutting down", extra={"grace_s": settings.shutdown_grace_s})
     await server.stop()

@@ -1,0 +1,1 @@
+"""Built-in connectors and tools, registered through the ``projectqa`` entry points."""

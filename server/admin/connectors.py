@@ -63,6 +63,9 @@ class Connectors:
         self._store.create_connector(connector)
         return connector
 
+    def get(self, principal: Principal, connector_id: str) -> Connector:
+        return self._visible(principal, connector_id, ProjectRole.MEMBER)
+
     def update(
         self,
         principal: Principal,

@@ -92,6 +92,8 @@ class LlmProfiles:
 
 
 def _apply(profile: LlmProfile, changes: ProfileChanges) -> LlmProfile:
+    if changes.clear_api_key and changes.api_key is not None:
+        raise InvalidArgument("clear_api_key", "cannot be combined with a new api_key")
     values = {
         f.name: getattr(changes, f.name)
         for f in fields(changes)

@@ -46,6 +46,8 @@ class Projects:
         self, principal: Principal, ref: str, name: str | None, description: str | None
     ) -> Project:
         project = self._access.project(principal, ref, ProjectRole.ADMIN)
+        if name is None and description is None:
+            return project
         if name is not None:
             project = replace(project, name=require_text("name", name))
         if description is not None:

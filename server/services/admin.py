@@ -125,6 +125,10 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         )
         return pb.CreateConnectorResponse(connector=convert.connector(c))
 
+    async def GetConnector(self, request, context):  # type: ignore[no-untyped-def]
+        c = await self._call(self._ops.connectors.get, request.connector_id)
+        return pb.GetConnectorResponse(connector=convert.connector(c))
+
     async def UpdateConnector(self, request, context):  # type: ignore[no-untyped-def]
         config = convert.struct_to_dict(request.config) if request.HasField("config") else None
         c = await self._call(

@@ -356,6 +356,18 @@ class CreateConnectorResponse(_message.Message):
     connector: Connector
     def __init__(self, connector: _Optional[_Union[Connector, _Mapping]] = ...) -> None: ...
 
+class GetConnectorRequest(_message.Message):
+    __slots__ = ("connector_id",)
+    CONNECTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    connector_id: str
+    def __init__(self, connector_id: _Optional[str] = ...) -> None: ...
+
+class GetConnectorResponse(_message.Message):
+    __slots__ = ("connector",)
+    CONNECTOR_FIELD_NUMBER: _ClassVar[int]
+    connector: Connector
+    def __init__(self, connector: _Optional[_Union[Connector, _Mapping]] = ...) -> None: ...
+
 class UpdateConnectorRequest(_message.Message):
     __slots__ = ("connector_id", "name", "config", "clear_secret_fields")
     CONNECTOR_ID_FIELD_NUMBER: _ClassVar[int]

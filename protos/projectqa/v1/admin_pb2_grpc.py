@@ -115,6 +115,11 @@ class AdminServiceStub:
                 request_serializer=projectqa_dot_v1_dot_admin__pb2.CreateConnectorRequest.SerializeToString,
                 response_deserializer=projectqa_dot_v1_dot_admin__pb2.CreateConnectorResponse.FromString,
                 _registered_method=True)
+        self.GetConnector = channel.unary_unary(
+                '/projectqa.v1.AdminService/GetConnector',
+                request_serializer=projectqa_dot_v1_dot_admin__pb2.GetConnectorRequest.SerializeToString,
+                response_deserializer=projectqa_dot_v1_dot_admin__pb2.GetConnectorResponse.FromString,
+                _registered_method=True)
         self.UpdateConnector = channel.unary_unary(
                 '/projectqa.v1.AdminService/UpdateConnector',
                 request_serializer=projectqa_dot_v1_dot_admin__pb2.UpdateConnectorRequest.SerializeToString,
@@ -295,6 +300,13 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetConnector(self, request, context):
+        """Returns one connector (secrets omitted). Needs project membership.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def UpdateConnector(self, request, context):
         """Changes a connector's name or config. Needs project admin.
         """
@@ -460,6 +472,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.CreateConnector,
                     request_deserializer=projectqa_dot_v1_dot_admin__pb2.CreateConnectorRequest.FromString,
                     response_serializer=projectqa_dot_v1_dot_admin__pb2.CreateConnectorResponse.SerializeToString,
+            ),
+            'GetConnector': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConnector,
+                    request_deserializer=projectqa_dot_v1_dot_admin__pb2.GetConnectorRequest.FromString,
+                    response_serializer=projectqa_dot_v1_dot_admin__pb2.GetConnectorResponse.SerializeToString,
             ),
             'UpdateConnector': grpc.unary_unary_rpc_method_handler(
                     servicer.UpdateConnector,
@@ -950,6 +967,33 @@ class AdminService:
             '/projectqa.v1.AdminService/CreateConnector',
             projectqa_dot_v1_dot_admin__pb2.CreateConnectorRequest.SerializeToString,
             projectqa_dot_v1_dot_admin__pb2.CreateConnectorResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConnector(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/projectqa.v1.AdminService/GetConnector',
+            projectqa_dot_v1_dot_admin__pb2.GetConnectorRequest.SerializeToString,
+            projectqa_dot_v1_dot_admin__pb2.GetConnectorResponse.FromString,
             options,
             channel_credentials,
             insecure,

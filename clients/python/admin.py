@@ -1,0 +1,266 @@
+"""Typed calls of the AdminService, shared by the sync client.
+
+Each call builds the request, sends it through ``_call`` (which turns gRPC
+failures into :class:`~projectqa.client.errors.ClientError`) and returns the
+proto message a caller wants, not the response wrapper. ``list_*`` calls
+follow ``next_page_token`` lazily until the last page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, TypeVar
+
+from google.protobuf import struct_pb2
+from google.protobuf.message import Message
+from projectqa.v1 import admin_pb2, admin_pb2_grpc, common_pb2
+
+Response = TypeVar("Response", bound=Message)
+Item = TypeVar("Item", bound=Message)
+
+
+def to_struct(config: Mapping[str, Any]) -> struct_pb2.Struct:
+    """A ``google.protobuf.Struct`` holding the JSON-like ``config``."""
+    struct = struct_pb2.Struct()
+    struct.update(config)
+    return struct
+
+
+def present(**fields: Any) -> dict[str, Any]:
+    """The keyword arguments that are not None (proto3 ``optional`` fields to set)."""
+    return {name: value for name, value in fields.items() if value is not None}
+
+
+class AdminCalls:
+    """AdminService calls; mixed into a client that provides ``admin`` and ``_call``."""
+
+    admin: admin_pb2_grpc.AdminServiceStub
+
+    def _call(self, method: Callable[[Message], Response], request: Message) -> Response:
+        raise NotImplementedError
+
+    def _pages(self, method: Callable[[Any], Any], request: Any, field: str) -> Iterator[Any]:
+        while True:
+            response = self._call(method, request)
+            yield from getattr(response, field)
+            if not response.next_page_token:
+                return
+            request.page_token = response.next_page_token
+
+    # ------------------------------------------------------------ projects
+
+    def create_project(self, slug: str, name: str, description: str = "") -> common_pb2.Project:
+        request = admin_pb2.CreateProjectRequest(slug=slug, name=name, description=description)
+        return self._call(self.admin.CreateProject, request).project
+
+    def get_project(self, project: str) -> common_pb2.Project:
+        """The project with this id or slug."""
+        request = admin_pb2.GetProjectRequest(project=project)
+        return self._call(self.admin.GetProject, request).project
+
+    def list_projects(self, *, page_size: int = 0) -> Iterator[common_pb2.Project]:
+        request = admin_pb2.ListProjectsRequest(page_size=page_size)
+        return self._pages(self.admin.ListProjects, request, "projects")
+
+    def update_project(
+        self, project: str, *, name: str | None = None, description: str | None = None
+    ) -> common_pb2.Project:
+        """Changes the fields given (not None); the others stay as they are."""
+        request = admin_pb2.UpdateProjectRequest(
+            project=project, **present(name=name, description=description)
+        )
+        return self._call(self.admin.UpdateProject, request).project
+
+    def delete_project(self, project: str) -> None:
+        self._call(self.admin.DeleteProject, admin_pb2.DeleteProjectRequest(project=project))
+
+    # ------------------------------------------------------- users, tokens
+
+    def create_user(
+        self, name: str, *, display_name: str = "", global_admin: bool = False
+    ) -> admin_pb2.User:
+        request = admin_pb2.CreateUserRequest(
+            name=name, display_name=display_name, global_admin=global_admin
+        )
+        return self._call(self.admin.CreateUser, request).user
+
+    def list_users(self, *, page_size: int = 0) -> Iterator[admin_pb2.User]:
+        request = admin_pb2.ListUsersRequest(page_size=page_size)
+        return self._pages(self.admin.ListUsers, request, "users")
+
+    def create_token(
+        self, *, user: str = "", description: str = "", ttl_seconds: int = 0
+    ) -> admin_pb2.CreateTokenResponse:
+        """Issues a token; the response's ``secret`` is the only copy there will be."""
+        request = admin_pb2.CreateTokenRequest(
+            user=user, description=description, ttl_seconds=ttl_seconds
+        )
+        return self._call(self.admin.CreateToken, request)
+
+    def list_tokens(self, *, user: str = "", page_size: int = 0) -> Iterator[admin_pb2.Token]:
+        request = admin_pb2.ListTokensRequest(user=user, page_size=page_size)
+        return self._pages(self.admin.ListTokens, request, "tokens")
+
+    def revoke_token(self, token_id: str) -> admin_pb2.Token:
+        request = admin_pb2.RevokeTokenRequest(token_id=token_id)
+        return self._call(self.admin.RevokeToken, request).token
+
+    def whoami(self) -> admin_pb2.WhoAmIResponse:
+        """The calling user, the token in use and the caller's memberships."""
+        return self._call(self.admin.WhoAmI, admin_pb2.WhoAmIRequest())
+
+    # ---------------------------------------------------------- memberships
+
+    def add_member(
+        self, project: str, user: str, role: common_pb2.ProjectRole.ValueType
+    ) -> admin_pb2.Membership:
+        """Gives ``user`` the ``role`` in ``project`` (or changes the role they have)."""
+        request = admin_pb2.AddMemberRequest(project=project, user=user, role=role)
+        return self._call(self.admin.AddMember, request).membership
+
+    def remove_member(self, project: str, user: str) -> None:
+        request = admin_pb2.RemoveMemberRequest(project=project, user=user)
+        self._call(self.admin.RemoveMember, request)
+
+    def list_members(self, project: str, *, page_size: int = 0) -> Iterator[admin_pb2.Membership]:
+        request = admin_pb2.ListMembersRequest(project=project, page_size=page_size)
+        return self._pages(self.admin.ListMembers, request, "memberships")
+
+    # ----------------------------------------------------------- connectors
+
+    def list_connector_types(self, *, page_size: int = 0) -> Iterator[admin_pb2.ConnectorType]:
+        request = admin_pb2.ListConnectorTypesRequest(page_size=page_size)
+        return self._pages(self.admin.ListConnectorTypes, request, "connector_types")
+
+    def create_connector(
+        self, project: str, type: str, name: str, config: Mapping[str, Any]
+    ) -> admin_pb2.Connector:
+        """Adds a connector; ``config`` includes its secret fields."""
+        request = admin_pb2.CreateConnectorRequest(
+            project=project, type=type, name=name, config=to_struct(config)
+        )
+        return self._call(self.admin.CreateConnector, request).connector
+
+    def update_connector(
+        self,
+        connector_id: str,
+        *,
+        name: str | None = None,
+        config: Mapping[str, Any] | None = None,
+        clear_secret_fields: Iterable[str] = (),
+    ) -> admin_pb2.Connector:
+        """Changes a connector.
+
+        A ``config`` replaces every non-secret field; secret fields it holds
+        replace the stored ones and absent ones keep their stored values.
+        """
+        request = admin_pb2.UpdateConnectorRequest(
+            connector_id=connector_id,
+            clear_secret_fields=list(clear_secret_fields),
+            **present(name=name, config=None if config is None else to_struct(config)),
+        )
+        return self._call(self.admin.UpdateConnector, request).connector
+
+    def delete_connector(self, connector_id: str) -> None:
+        request = admin_pb2.DeleteConnectorRequest(connector_id=connector_id)
+        self._call(self.admin.DeleteConnector, request)
+
+    def list_connectors(self, project: str, *, page_size: int = 0) -> Iterator[admin_pb2.Connector]:
+        request = admin_pb2.ListConnectorsRequest(project=project, page_size=page_size)
+        return self._pages(self.admin.ListConnectors, request, "connectors")
+
+    def get_connector(self, connector_id: str) -> admin_pb2.Connector:
+        """One connector (secrets omitted)."""
+        request = admin_pb2.GetConnectorRequest(connector_id=connector_id)
+        return self._call(self.admin.GetConnector, request).connector
+
+    # ---------------------------------------------------------- LLM profiles
+
+    def create_llm_profile(
+        self,
+        name: str,
+        *,
+        provider: admin_pb2.LlmProvider.ValueType,
+        model: str,
+        project: str = "",
+        base_url: str = "",
+        api_key: str = "",
+        temperature: float | None = None,
+        max_output_tokens: int = 0,
+        timeout_seconds: int = 0,
+        is_default: bool = False,
+    ) -> admin_pb2.LlmProfile:
+        """Creates a profile of ``project``, or a global one when ``project`` is empty."""
+        request = admin_pb2.CreateLlmProfileRequest(
+            project=project,
+            name=name,
+            provider=provider,
+            base_url=base_url,
+            model=model,
+            api_key=api_key,
+            max_output_tokens=max_output_tokens,
+            timeout_seconds=timeout_seconds,
+            is_default=is_default,
+            **present(temperature=temperature),
+        )
+        return self._call(self.admin.CreateLlmProfile, request).profile
+
+    def update_llm_profile(
+        self, profile_id: str, *, clear_api_key: bool = False, **changes: Any
+    ) -> admin_pb2.LlmProfile:
+        """Changes the fields given in ``changes`` whose value is not None.
+
+        Accepted names are the optional fields of ``UpdateLlmProfileRequest``:
+        name, provider, base_url, model, api_key, temperature,
+        max_output_tokens, timeout_seconds, is_default.
+        """
+        request = admin_pb2.UpdateLlmProfileRequest(
+            profile_id=profile_id, clear_api_key=clear_api_key, **present(**changes)
+        )
+        return self._call(self.admin.UpdateLlmProfile, request).profile
+
+    def delete_llm_profile(self, profile_id: str) -> None:
+        request = admin_pb2.DeleteLlmProfileRequest(profile_id=profile_id)
+        self._call(self.admin.DeleteLlmProfile, request)
+
+    def list_llm_profiles(
+        self, project: str = "", *, page_size: int = 0
+    ) -> Iterator[admin_pb2.LlmProfile]:
+        """Profiles of ``project``, or the global ones when ``project`` is empty."""
+        request = admin_pb2.ListLlmProfilesRequest(project=project, page_size=page_size)
+        return self._pages(self.admin.ListLlmProfiles, request, "profiles")
+
+    # --------------------------------------------------------- feature flags
+
+    def get_feature_flags(self, project: str = "") -> list[admin_pb2.FeatureFlag]:
+        """Effective flags of ``project``, or the global ones when it is empty."""
+        request = admin_pb2.GetFeatureFlagsRequest(project=project)
+        return list(self._call(self.admin.GetFeatureFlags, request).flags)
+
+    def set_feature_flag(
+        self, key: str, enabled: bool, *, project: str = ""
+    ) -> admin_pb2.FeatureFlag:
+        request = admin_pb2.SetFeatureFlagRequest(project=project, key=key, enabled=enabled)
+        return self._call(self.admin.SetFeatureFlag, request).flag
+
+    def reset_feature_flag(self, key: str, *, project: str = "") -> admin_pb2.FeatureFlag | None:
+        """Removes the value at this scope; the effective flag after, or None if unset."""
+        request = admin_pb2.SetFeatureFlagRequest(project=project, key=key, reset=True)
+        response = self._call(self.admin.SetFeatureFlag, request)
+        return response.flag if response.HasField("flag") else None
+
+    # ---------------------------------------------------------------- tools
+
+    def list_project_tools(
+        self, project: str, *, page_size: int = 0
+    ) -> Iterator[admin_pb2.ProjectTool]:
+        request = admin_pb2.ListProjectToolsRequest(project=project, page_size=page_size)
+        return self._pages(self.admin.ListProjectTools, request, "tools")
+
+    def set_project_tool_enabled(
+        self, project: str, tool: str, enabled: bool
+    ) -> admin_pb2.ProjectTool:
+        request = admin_pb2.SetProjectToolEnabledRequest(
+            project=project, tool=tool, enabled=enabled
+        )
+        return self._call(self.admin.SetProjectToolEnabled, request).tool

@@ -1,0 +1,119 @@
+"""The ``projectqa`` command: global options, ``serve``, ``health`` and ``admin``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from projectqa.client.cli import connectors, flags, llm, members, projects, tools, users
+from projectqa.client.cli.failures import EXIT_CODES_HELP, CommandFailed
+from projectqa.client.cli.output import print_json
+from projectqa.client.cli.state import CliState, pass_state
+from projectqa.client.client import DEFAULT_TIMEOUT, health
+from projectqa.client.connection import DEFAULT_ADDRESS
+from projectqa.client.errors import ClientError
+
+
+class ProjectQAGroup(click.Group):
+    """The root group: turns a failed call anywhere below into an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ClientError as error:
+            raise CommandFailed.from_client_error(error) from error
+
+
+@click.group(cls=ProjectQAGroup, epilog=EXIT_CODES_HELP)
+@click.option(
+    "--address",
+    envvar="PROJECTQA_ADDRESS",
+    help=f"Server host:port [env PROJECTQA_ADDRESS; default {DEFAULT_ADDRESS}].",
+)
+@click.option(
+    "--token",
+    envvar="PROJECTQA_TOKEN",
+    help="Bearer token [env PROJECTQA_TOKEN; default: the server's admin.token file].",
+)
+@click.option("--json", "json_output", is_flag=True, help="Print JSON for scripts.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    help="Deadline of each call, in seconds.",
+)
+@click.option(
+    "--tls-ca-file",
+    envvar="PROJECTQA_TLS_CA_FILE",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="PEM root certificates; connects with TLS [env PROJECTQA_TLS_CA_FILE].",
+)
+@click.version_option(package_name="projectqa")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    address: str | None,
+    token: str | None,
+    json_output: bool,
+    timeout: float,
+    tls_ca_file: Path | None,
+) -> None:
+    """ProjectQA: answers about a software project, with citations."""
+    ctx.obj = CliState(address, token, json_output, timeout, tls_ca_file)
+
+
+@cli.command()
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Server settings file.",
+)
+def serve(config_file: Path | None) -> None:
+    """Run the ProjectQA server in the foreground."""
+    from projectqa.server.app import main as server_main
+
+    sys.exit(server_main(config_file))
+
+
+@cli.command("health")
+@pass_state
+def health_command(state: CliState) -> None:
+    """Print the server's health (SERVING, NOT_SERVING, …); exit 0 only when SERVING.
+
+    Needs no token.
+    """
+    status = health(state.address, timeout=state.timeout, tls_ca_file=state.tls_ca_file)
+    if state.json_output:
+        print_json({"status": status})
+    else:
+        click.echo(status)
+    if status != "SERVING":
+        sys.exit(1)
+
+
+@cli.group()
+def admin() -> None:
+    """Administer projects, users, tokens, members, connectors, LLMs, flags and tools."""
+
+
+for command in (
+    projects.project,
+    users.user,
+    users.token,
+    users.whoami,
+    members.member,
+    connectors.connector,
+    llm.llm,
+    flags.flag,
+    tools.tool,
+):
+    admin.add_command(command)
+
+
+def main() -> None:
+    """Entry point of the ``projectqa`` console script."""
+    cli(prog_name="projectqa")

@@ -1,0 +1,71 @@
+"""How a failed command ends: one message on stderr and an exit code per class.
+
+The status → exit code mapping lives here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, Any
+
+import click
+from projectqa.client.errors import ClientError
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_NOT_FOUND = 3
+EXIT_ACCESS = 4
+EXIT_UNREACHABLE = 5
+EXIT_CONFLICT = 6
+
+EXIT_CODES: Mapping[str, int] = {
+    "INVALID_ARGUMENT": EXIT_USAGE,
+    "OUT_OF_RANGE": EXIT_USAGE,
+    "NOT_FOUND": EXIT_NOT_FOUND,
+    "UNAUTHENTICATED": EXIT_ACCESS,
+    "PERMISSION_DENIED": EXIT_ACCESS,
+    "UNAVAILABLE": EXIT_UNREACHABLE,
+    "DEADLINE_EXCEEDED": EXIT_UNREACHABLE,
+    "ALREADY_EXISTS": EXIT_CONFLICT,
+    "FAILED_PRECONDITION": EXIT_CONFLICT,
+}
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 ok; 1 other failure; 2 invalid argument or usage; 3 not found; "
+    "4 unauthenticated or permission denied; 5 server unavailable or deadline exceeded; "
+    "6 already exists or failed precondition."
+)
+
+
+def exit_code_for(code_name: str) -> int:
+    """The exit code of a gRPC status code name ("NOT_FOUND" → 3)."""
+    return EXIT_CODES.get(code_name, EXIT_FAILURE)
+
+
+class CommandFailed(click.ClickException):
+    """Ends the command with ``error: <message>`` on stderr and ``exit_code``."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_FAILURE) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    @classmethod
+    def for_status(cls, code_name: str, details: str) -> CommandFailed:
+        return cls(f"{code_name}: {details}", exit_code_for(code_name))
+
+    @classmethod
+    def from_client_error(cls, error: ClientError) -> CommandFailed:
+        return cls.for_status(error.code_name, error.details)
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+def missing_token(token_path: Path) -> CommandFailed:
+    """The failure of a command that needs a token when none was found."""
+    if token_path.exists():
+        hint = f"cannot read {token_path}; pass --token or set PROJECTQA_TOKEN"
+    else:
+        hint = f"pass --token, set PROJECTQA_TOKEN or start the server once to create {token_path}"
+    return CommandFailed(f"no token: {hint}", EXIT_ACCESS)

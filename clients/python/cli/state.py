@@ -1,0 +1,38 @@
+"""Global options of the ``projectqa`` command, and the client they configure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+from projectqa.client.cli.failures import missing_token
+from projectqa.client.client import Client
+from projectqa.client.connection import admin_token_path, resolve_token
+
+
+@dataclass
+class CliState:
+    """What the root options said; commands reach it through :data:`pass_state`."""
+
+    address: str | None = None
+    token: str | None = None
+    json_output: bool = False
+    timeout: float = 30.0
+    tls_ca_file: Path | None = None
+    _client: Client | None = field(default=None, repr=False)
+
+    def client(self) -> Client:
+        """The authenticated client, opened once and closed when the command ends."""
+        if self._client is None:
+            token = resolve_token(self.token)
+            if token is None:
+                raise missing_token(admin_token_path())
+            self._client = Client(
+                self.address, token, timeout=self.timeout, tls_ca_file=self.tls_ca_file
+            )
+            click.get_current_context().find_root().call_on_close(self._client.close)
+        return self._client
+
+
+pass_state = click.make_pass_decorator(CliState, ensure=True)

@@ -1,0 +1,163 @@
+"""Clients of a ProjectQA server: :class:`Client` (sync) and :class:`AsyncClient`.
+
+Both resolve the address and the token the same way (see
+:mod:`projectqa.client.connection`), send ``authorization: Bearer <token>`` on
+every call and raise :class:`~projectqa.client.errors.ClientError` instead of
+``grpc.RpcError`` from their own methods. The raw stubs stay reachable as
+``.admin`` for anything the typed methods do not cover.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Self, TypeVar
+
+import grpc
+import grpc.aio
+from google.protobuf.message import Message
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from projectqa.client.admin import AdminCalls
+from projectqa.client.connection import (
+    open_aio_channel,
+    open_channel,
+    resolve_address,
+    resolve_token,
+)
+from projectqa.client.errors import translate_rpc_errors
+from projectqa.v1 import admin_pb2, admin_pb2_grpc
+
+Response = TypeVar("Response", bound=Message)
+
+DEFAULT_TIMEOUT = 30.0
+
+
+def _status_name(response: health_pb2.HealthCheckResponse) -> str:
+    return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+
+
+def health(
+    address: str | None = None,
+    *,
+    service: str = "",
+    timeout: float = 5.0,
+    tls_ca_file: str | Path | None = None,
+) -> str:
+    """The server's ``grpc.health.v1`` status name, e.g. "SERVING"; needs no token.
+
+    Raises ClientError when the server cannot be reached. No token is looked
+    up, so a health probe works even where the token file is unreadable.
+    """
+    channel = open_channel(resolve_address(address), None, tls_ca_file=tls_ca_file)
+    with channel, translate_rpc_errors():
+        request = health_pb2.HealthCheckRequest(service=service)
+        return _status_name(health_pb2_grpc.HealthStub(channel).Check(request, timeout=timeout))
+
+
+class Client(AdminCalls):
+    """A synchronous connection to a ProjectQA server.
+
+    :param address: ``host:port``; else ``PROJECTQA_ADDRESS``, else the default.
+    :param token: bearer token; else ``PROJECTQA_TOKEN``, else the admin token file.
+    :param timeout: deadline in seconds of every unary call that sets none.
+    :param tls_ca_file: PEM file of root certificates; switches to TLS.
+    """
+
+    def __init__(
+        self,
+        address: str | None = None,
+        token: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        tls_ca_file: str | Path | None = None,
+    ) -> None:
+        self.address = resolve_address(address)
+        self.token = resolve_token(token)
+        self.timeout = timeout
+        self.channel = open_channel(
+            self.address, self.token, default_timeout=timeout, tls_ca_file=tls_ca_file
+        )
+        self.admin = admin_pb2_grpc.AdminServiceStub(self.channel)
+        self._health = health_pb2_grpc.HealthStub(self.channel)
+
+    def _call(self, method: Callable[[Message], Response], request: Message) -> Response:
+        with translate_rpc_errors():
+            return method(request)
+
+    def call(self, method: Callable[[Message], Response], request: Message) -> Response:
+        """Calls any stub method of this client, raising ClientError on failure."""
+        return self._call(method, request)
+
+    def health(self, service: str = "") -> str:
+        """The ``grpc.health.v1`` status name of ``service`` ("" is the whole server)."""
+        request = health_pb2.HealthCheckRequest(service=service)
+        return _status_name(self._call(self._health.Check, request))
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class AsyncClient:
+    """A ``grpc.aio`` connection to a ProjectQA server; same parameters as :class:`Client`.
+
+    Use ``await client.call(client.admin.SomeRpc, request)`` to get
+    ClientError instead of ``grpc.RpcError`` on failure.
+    """
+
+    def __init__(
+        self,
+        address: str | None = None,
+        token: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        tls_ca_file: str | Path | None = None,
+    ) -> None:
+        self.address = resolve_address(address)
+        self.token = resolve_token(token)
+        self.timeout = timeout
+        self.channel: grpc.aio.Channel = open_aio_channel(
+            self.address, self.token, default_timeout=timeout, tls_ca_file=tls_ca_file
+        )
+        self.admin = admin_pb2_grpc.AdminServiceStub(self.channel)
+        self._health = health_pb2_grpc.HealthStub(self.channel)
+
+    async def call(self, method: Callable[..., object], request: Message) -> Message:
+        """Awaits a unary stub method of this client, raising ClientError on failure."""
+        with translate_rpc_errors():
+            return await method(request)  # type: ignore[misc]
+
+    async def health(self, service: str = "") -> str:
+        """The ``grpc.health.v1`` status name of ``service`` ("" is the whole server)."""
+        request = health_pb2.HealthCheckRequest(service=service)
+        response = await self.call(self._health.Check, request)
+        return _status_name(response)  # type: ignore[arg-type]
+
+    async def whoami(self) -> admin_pb2.WhoAmIResponse:
+        """The calling user, the token in use and the caller's memberships."""
+        return await self.call(self.admin.WhoAmI, admin_pb2.WhoAmIRequest())  # type: ignore[return-value]
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()

@@ -1,0 +1,229 @@
+"""Where the server is, how to authenticate, and how to open a channel to it.
+
+Resolution order, shared by the library, the CLI and the LSP bridge:
+
+- address: argument, else ``PROJECTQA_ADDRESS``, else :data:`DEFAULT_ADDRESS`;
+- token: argument, else ``PROJECTQA_TOKEN``, else the ``admin.token`` file the
+  server writes into its data directory on first start.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import grpc
+import grpc.aio
+
+DEFAULT_ADDRESS = "127.0.0.1:50051"
+ADMIN_TOKEN_FILE = "admin.token"
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+# Servers reject pings more often than every 5 minutes by default
+# (GOAWAY "too_many_pings"), so the client never asks for more than that.
+CHANNEL_OPTIONS: Sequence[tuple[str, Any]] = (
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.keepalive_time_ms", 300_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+    ("grpc.keepalive_permit_without_calls", 0),
+)
+
+
+def resolve_address(address: str | None) -> str:
+    """The server address to dial: argument, env ``PROJECTQA_ADDRESS``, default."""
+    return address or os.environ.get("PROJECTQA_ADDRESS") or DEFAULT_ADDRESS
+
+
+def default_data_dir() -> Path:
+    """The server's data directory as a local client sees it.
+
+    ``PROJECTQA_DATA_DIR`` if set, else ``$XDG_DATA_HOME/projectqa``, else
+    ``~/.local/share/projectqa``.
+    """
+    if data_dir := os.environ.get("PROJECTQA_DATA_DIR"):
+        return Path(data_dir).expanduser()
+    xdg_data_home = os.environ.get("XDG_DATA_HOME")
+    # The XDG spec says relative values are invalid and must be ignored.
+    if xdg_data_home and Path(xdg_data_home).is_absolute():
+        return Path(xdg_data_home) / "projectqa"
+    return Path.home() / ".local" / "share" / "projectqa"
+
+
+def admin_token_path() -> Path:
+    """Where the server writes its bootstrap global-admin token."""
+    return default_data_dir() / ADMIN_TOKEN_FILE
+
+
+def resolve_token(token: str | None) -> str | None:
+    """The bearer token to send: argument, env ``PROJECTQA_TOKEN``, token file.
+
+    Returns None when none of them yields a token.
+    """
+    if token:
+        return token
+    if env_token := os.environ.get("PROJECTQA_TOKEN"):
+        return env_token.strip()
+    try:
+        file_token = admin_token_path().read_text(encoding="utf-8").strip()
+    except OSError:  # missing or unreadable (another user's 0600 file): no token
+        return None
+    return file_token or None
+
+
+def _channel_credentials(tls_ca_file: str | Path) -> grpc.ChannelCredentials:
+    return grpc.ssl_channel_credentials(root_certificates=Path(tls_ca_file).read_bytes())
+
+
+def open_channel(
+    address: str,
+    token: str | None,
+    *,
+    default_timeout: float | None = None,
+    tls_ca_file: str | Path | None = None,
+) -> grpc.Channel:
+    """A sync channel that sends the bearer token (when given) on every call."""
+    if tls_ca_file:
+        channel = grpc.secure_channel(
+            address, _channel_credentials(tls_ca_file), options=CHANNEL_OPTIONS
+        )
+    else:
+        channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+    return grpc.intercept_channel(channel, BearerAuthInterceptor(token, default_timeout))
+
+
+def open_aio_channel(
+    address: str,
+    token: str | None,
+    *,
+    default_timeout: float | None = None,
+    tls_ca_file: str | Path | None = None,
+) -> grpc.aio.Channel:
+    """A ``grpc.aio`` channel that sends the bearer token on every call."""
+    interceptors = aio_auth_interceptors(token, default_timeout)
+    if tls_ca_file:
+        return grpc.aio.secure_channel(
+            address,
+            _channel_credentials(tls_ca_file),
+            options=CHANNEL_OPTIONS,
+            interceptors=interceptors,
+        )
+    return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS, interceptors=interceptors)
+
+
+def _with_authorization(
+    metadata: Sequence[tuple[str, str | bytes]] | None, token: str | None
+) -> list[tuple[str, str | bytes]]:
+    entries = [(key, value) for key, value in (metadata or ()) if key != "authorization"]
+    if token:
+        entries.append(("authorization", f"Bearer {token}"))
+    return entries
+
+
+class _CallDetails(NamedTuple):
+    method: str
+    timeout: float | None
+    metadata: Sequence[tuple[str, str | bytes]] | None
+    credentials: grpc.CallCredentials | None
+    wait_for_ready: bool | None
+    compression: grpc.Compression | None
+
+
+class BearerAuthInterceptor(
+    grpc.UnaryUnaryClientInterceptor,
+    grpc.UnaryStreamClientInterceptor,
+    grpc.StreamUnaryClientInterceptor,
+    grpc.StreamStreamClientInterceptor,
+):
+    """Adds ``authorization: Bearer <token>``; gives unary calls a default deadline.
+
+    Streaming calls get no default deadline: a chat or an ingestion watch may
+    legitimately run for longer than any sensible unary timeout.
+    """
+
+    def __init__(self, token: str | None, default_timeout: float | None = None) -> None:
+        self._token = token
+        self._default_timeout = default_timeout
+
+    def _details(self, details: grpc.ClientCallDetails, *, unary: bool) -> _CallDetails:
+        timeout = details.timeout
+        if timeout is None and unary:
+            timeout = self._default_timeout
+        return _CallDetails(
+            details.method,
+            timeout,
+            _with_authorization(details.metadata, self._token),
+            details.credentials,
+            getattr(details, "wait_for_ready", None),
+            getattr(details, "compression", None),
+        )
+
+    def intercept_unary_unary(self, continuation, client_call_details, request):  # type: ignore[no-untyped-def]
+        return continuation(self._details(client_call_details, unary=True), request)
+
+    def intercept_unary_stream(self, continuation, client_call_details, request):  # type: ignore[no-untyped-def]
+        return continuation(self._details(client_call_details, unary=False), request)
+
+    def intercept_stream_unary(self, continuation, client_call_details, request_iterator):  # type: ignore[no-untyped-def]
+        return continuation(self._details(client_call_details, unary=False), request_iterator)
+
+    def intercept_stream_stream(self, continuation, client_call_details, request_iterator):  # type: ignore[no-untyped-def]
+        return continuation(self._details(client_call_details, unary=False), request_iterator)
+
+
+class _AioBearerAuth:
+    """Shared state of the ``grpc.aio`` interceptors below.
+
+    ``grpc.aio`` files each interceptor under the first kind it matches, so
+    every kind of call needs its own interceptor object.
+    """
+
+    def __init__(self, token: str | None, default_timeout: float | None = None) -> None:
+        self._token = token
+        self._default_timeout = default_timeout
+
+    def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+        return grpc.aio.ClientCallDetails(
+            details.method,
+            details.timeout if details.timeout is not None else self._default_timeout,
+            _with_authorization(details.metadata, self._token),
+            details.credentials,
+            details.wait_for_ready,
+        )
+
+
+class _AioUnaryUnaryAuth(_AioBearerAuth, grpc.aio.UnaryUnaryClientInterceptor):
+    async def intercept_unary_unary(self, continuation, client_call_details, request):  # type: ignore[no-untyped-def]
+        return await continuation(self._details(client_call_details), request)
+
+
+class _AioUnaryStreamAuth(_AioBearerAuth, grpc.aio.UnaryStreamClientInterceptor):
+    async def intercept_unary_stream(self, continuation, client_call_details, request):  # type: ignore[no-untyped-def]
+        return await continuation(self._details(client_call_details), request)
+
+
+class _AioStreamUnaryAuth(_AioBearerAuth, grpc.aio.StreamUnaryClientInterceptor):
+    async def intercept_stream_unary(self, continuation, client_call_details, request_iterator):  # type: ignore[no-untyped-def]
+        return await continuation(self._details(client_call_details), request_iterator)
+
+
+class _AioStreamStreamAuth(_AioBearerAuth, grpc.aio.StreamStreamClientInterceptor):
+    async def intercept_stream_stream(self, continuation, client_call_details, request_iterator):  # type: ignore[no-untyped-def]
+        return await continuation(self._details(client_call_details), request_iterator)
+
+
+def aio_auth_interceptors(
+    token: str | None, default_timeout: float | None = None
+) -> list[grpc.aio.ClientInterceptor]:
+    """Interceptors adding the bearer token to every kind of ``grpc.aio`` call.
+
+    Only unary calls get ``default_timeout`` as their deadline.
+    """
+    return [
+        _AioUnaryUnaryAuth(token, default_timeout),
+        _AioUnaryStreamAuth(token),
+        _AioStreamUnaryAuth(token),
+        _AioStreamStreamAuth(token),
+    ]

@@ -79,7 +79,9 @@ async def run(address: str, token: str, calls: int, workers: int) -> None:
     metadata = (("authorization", f"Bearer {token}"),)
     async with grpc.aio.insecure_channel(address) as channel:
         stub = admin_pb2_grpc.AdminServiceStub(channel)
-        await stub.CreateProject(pb.CreateProjectRequest(slug="bench", name="Bench"), metadata=metadata)
+        await stub.CreateProject(
+            pb.CreateProjectRequest(slug="bench", name="Bench"), metadata=metadata
+        )
         cases: dict[str, Call] = {
             "WhoAmI": lambda i: stub.WhoAmI(pb.WhoAmIRequest(), metadata=metadata),
             "GetProject": lambda i: stub.GetProject(

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from google.protobuf import struct_pb2
 from google.protobuf.message import Message
+
 from projectqa.v1 import admin_pb2, admin_pb2_grpc, common_pb2
 
 Response = TypeVar("Response", bound=Message)

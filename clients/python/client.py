@@ -18,6 +18,7 @@ import grpc
 import grpc.aio
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
 from projectqa.client.admin import AdminCalls
 from projectqa.client.connection import (
     open_aio_channel,

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
+
 from projectqa.v1 import admin_pb2, common_pb2
 
 from ..admin.flags import EffectiveFlag, FlagScope

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+
 from projectqa.client.cli import cli
 
 SECRET_FIELD = "api_token"

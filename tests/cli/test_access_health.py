@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from click.testing import CliRunner
+
 from projectqa.client.cli import cli
 
 NOTHING_LISTENS = "127.0.0.1:1"

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 import pytest
+
 from projectqa.client import (
     DEFAULT_ADDRESS,
     admin_token_path,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
 from projectqa.client import AsyncClient, Client, ClientError, health
 from projectqa.client.cli import cli
 

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,12 @@ PROJECTQA = shutil.which("projectqa") or str(Path(sys.executable).parent / "proj
 
 def _env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROJECTQA_")}
-    return {**env, "PROJECTQA_DATA_DIR": str(data_dir), "PROJECTQA_LISTEN_ADDRESS": "127.0.0.1:0", **extra}
+    return {
+        **env,
+        "PROJECTQA_DATA_DIR": str(data_dir),
+        "PROJECTQA_LISTEN_ADDRESS": "127.0.0.1:0",
+        **extra,
+    }
 
 
 def _start(data_dir: Path, **extra: str) -> tuple[subprocess.Popen[str], str]:
@@ -58,7 +64,9 @@ def test_serve_bootstraps_admin_and_the_cli_administers_it(tmp_path: Path) -> No
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
-    log_lines = [json.loads(line) for line in proc.stderr.read().splitlines() if line.startswith("{")]
+    log_lines = [
+        json.loads(line) for line in proc.stderr.read().splitlines() if line.startswith("{")
+    ]
     assert any(e.get("rpc", "").endswith("/CreateProject") for e in log_lines)
     assert any(e["msg"] == "shutting down" for e in log_lines)
 
@@ -107,3 +115,20 @@ def test_toml_config_file_is_read(tmp_path: Path) -> None:
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0
     assert "I projectqa.server: shutting down" in proc.stderr.read()
+
+
+def test_quickstart_starts_a_server_and_administers_it(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**_env(tmp_path), "PROJECTQA_ADDRESS": f"127.0.0.1:{port}"}
+    result = subprocess.run(
+        [PROJECTQA, "quickstart", "--stop"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Created project 'demo'" in result.stdout
+    assert "as admin (global admin: True)" in result.stdout
+    again = subprocess.run(
+        [PROJECTQA, "quickstart", "--stop"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert "Project 'demo' already exists" in again.stdout

@@ -106,7 +106,10 @@ async def test_domain_error_mid_stream_ends_it_with_its_status(guarded) -> None:
 
 async def test_unexpected_error_is_internal_with_a_reference(guarded, caplog) -> None:
     channel, _, auth = guarded
-    with caplog.at_level(logging.INFO, logger="projectqa"), pytest.raises(grpc.aio.AioRpcError) as err:
+    with (
+        caplog.at_level(logging.INFO, logger="projectqa"),
+        pytest.raises(grpc.aio.AioRpcError) as err,
+    ):
         await channel.unary_unary(f"/{SERVICE}/WhoAmI")(b"crash", metadata=auth)
     assert err.value.code() == grpc.StatusCode.INTERNAL
     assert "s3cr3t" not in err.value.details()

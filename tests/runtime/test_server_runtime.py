@@ -85,7 +85,10 @@ async def test_port_in_use_is_a_clear_startup_error(tmp_path) -> None:
 
 async def test_unreachable_mongodb_not_serving_and_calls_unavailable(tmp_path) -> None:
     settings = _settings(
-        tmp_path, mongodb_uri="mongodb://127.0.0.1:1/", mongodb_timeout_ms=200, health_interval_s=0.2
+        tmp_path,
+        mongodb_uri="mongodb://127.0.0.1:1/",
+        mongodb_timeout_ms=200,
+        health_interval_s=0.2,
     )
     server, port = await create_server(settings)
     assert await _health(port) == NOT_SERVING

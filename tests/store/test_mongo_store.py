@@ -9,9 +9,10 @@ from collections.abc import Iterator
 
 import mongomock
 import pytest
+from pymongo import MongoClient
+
 from projectqa.server.errors import StoreError, StoreUnavailable
 from projectqa.server.store import MongoStore
-from pymongo import MongoClient
 
 from .contract import StoreContract, make_user
 

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+
 from projectqa.server.errors import StoreError, StoreUnavailable
 from projectqa.server.models import PageRequest
 from projectqa.server.store import SqliteStore

@@ -114,7 +114,10 @@ class _Registers:
     [
         (ConnectorType("Bad Name", "x", {"type": "object"}), "must be 1-64 lowercase"),
         (ConnectorType("ok", "x", {"type": "array"}), '"type": "object"'),
-        (ConnectorType("ok", "x", {"type": "object", "minProperties": "two"}), "invalid JSON Schema"),
+        (
+            ConnectorType("ok", "x", {"type": "object", "minProperties": "two"}),
+            "invalid JSON Schema",
+        ),
         (ToolSpec("tool", "x", {"type": "object"}, function="not callable"), "not callable"),  # type: ignore[arg-type]
         ("a string", "expected ConnectorType or ToolSpec"),
     ],

@@ -37,7 +37,9 @@ def test_every_rpc_and_field_is_commented() -> None:
         for number, line in enumerate(proto.read_text().splitlines(), 1):
             stripped = line.strip()
             declares = stripped.startswith(("rpc ", "message ", "enum ", "service ")) or (
-                stripped.endswith(";") and "=" in stripped and not stripped.startswith(("syntax", "option"))
+                stripped.endswith(";")
+                and "=" in stripped
+                and not stripped.startswith(("syntax", "option"))
             )
             if declares and not previous.startswith("//"):
                 uncommented.append(f"{proto.name}:{number}: {stripped}")

@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import click
+
 from projectqa.client.cli import connectors, flags, llm, members, projects, tools, users
 from projectqa.client.cli.failures import EXIT_CODES_HELP, CommandFailed
 from projectqa.client.cli.output import print_json
+from projectqa.client.cli.quickstart import quickstart
 from projectqa.client.cli.state import CliState, pass_state
 from projectqa.client.client import DEFAULT_TIMEOUT, health
 from projectqa.client.connection import DEFAULT_ADDRESS
@@ -93,6 +95,9 @@ def health_command(state: CliState) -> None:
         click.echo(status)
     if status != "SERVING":
         sys.exit(1)
+
+
+cli.add_command(quickstart)
 
 
 @cli.group()

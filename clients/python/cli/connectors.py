@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 from google.protobuf import json_format
+
 from projectqa.client.cli.output import show_done, show_resource, show_resources
 from projectqa.client.cli.params import (
     Assignment,

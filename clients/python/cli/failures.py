@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import click
+
 from projectqa.client.errors import ClientError
 
 EXIT_FAILURE = 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+
 from projectqa.client.cli.output import print_json, show_resource, show_resources
 from projectqa.client.cli.state import CliState, pass_state
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+
 from projectqa.client.cli.enums import EnumChoice
 from projectqa.client.cli.output import show_done, show_resource, show_resources
 from projectqa.client.cli.params import page_size_option

@@ -18,10 +18,11 @@ import click
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
-from projectqa.client.cli.enums import enum_label
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+
+from projectqa.client.cli.enums import enum_label
 
 # Output that is not a terminal is read by scripts: never wrap it at 80 columns.
 _PIPE_WIDTH = 240

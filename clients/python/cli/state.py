@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
+
 from projectqa.client.cli.failures import missing_token
 from projectqa.client.client import Client
 from projectqa.client.connection import admin_token_path, resolve_token

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+
 from projectqa.client.cli.output import (
     message_to_dict,
     print_json,

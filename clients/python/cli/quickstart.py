@@ -1,0 +1,87 @@
+"""``projectqa quickstart``: a server on the embedded default, used end to end in one command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import click
+
+from projectqa.client.cli.failures import EXIT_UNREACHABLE, CommandFailed
+from projectqa.client.cli.output import render_fields, render_table
+from projectqa.client.cli.state import CliState, pass_state
+from projectqa.client.client import health
+from projectqa.client.connection import resolve_address
+from projectqa.client.errors import ClientError
+
+START_TIMEOUT_S = 60.0
+
+
+@click.command()
+@click.option("--project", "slug", default="demo", show_default=True, help="Project to set up.")
+@click.option("--stop", is_flag=True, help="Stop the server it started once the demo is done.")
+@pass_state
+def quickstart(state: CliState, slug: str, stop: bool) -> None:
+    """Start a server (SQLite in the data directory) unless one answers, then use it.
+
+    Creates the project if missing and shows who you are and the projects you
+    can see. A server this command started keeps running until Ctrl-C (or
+    exits at once with --stop).
+    """
+    address = resolve_address(state.address)
+    server = None if _serving(address) else _start_server(address)
+    try:
+        _demo(state, address, slug)
+        if server is not None and not stop:
+            click.echo(f"\nServer running at {address} (pid {server.pid}); Ctrl-C stops it.")
+            server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=60)
+
+
+def _serving(address: str) -> bool:
+    try:
+        return health(address, timeout=2.0) == "SERVING"
+    except ClientError:
+        return False
+
+
+def _start_server(address: str) -> subprocess.Popen[bytes]:
+    click.echo(f"Starting a ProjectQA server on {address} …")
+    env = {"PROJECTQA_LOG_FORMAT": "text", **os.environ, "PROJECTQA_LISTEN_ADDRESS": address}
+    server = subprocess.Popen([sys.executable, "-m", "projectqa.server"], env=env)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise CommandFailed(f"the server exited with code {server.returncode}; see above")
+        if _serving(address):
+            return server
+        time.sleep(0.2)
+    server.terminate()
+    raise CommandFailed(f"the server did not answer on {address} in time", EXIT_UNREACHABLE)
+
+
+def _demo(state: CliState, address: str, slug: str) -> None:
+    client = state.client()
+    me = client.whoami()
+    click.echo(f"\nConnected to {address} as {me.user.name} (global admin: {me.user.global_admin})")
+    try:
+        project = client.get_project(slug)
+    except ClientError as error:
+        if error.code_name != "NOT_FOUND":
+            raise
+        project = client.create_project(slug, slug.capitalize(), "Created by projectqa quickstart")
+        click.echo(f"Created project {slug!r}:")
+    else:
+        click.echo(f"Project {slug!r} already exists:")
+    render_fields(project, ["id", "slug", "name", "create_time"])
+    render_table(list(client.list_projects()), ["slug", "name", "id"], "Your projects")
+    click.echo(
+        "\nNext: projectqa admin --help   (projects, users, tokens, connectors, LLMs, flags)"
+    )

@@ -36,8 +36,9 @@ from ..models import (
     ToolSetting,
     User,
 )
-from . import mongo_docs as docs
+from . import codec
 from .base import Store
+from .codec import MONGO
 
 T = TypeVar("T")
 
@@ -214,16 +215,16 @@ class MongoStore(Store):
 
     # -------------------------------------------------------------- users
     def create_user(self, user: User) -> None:
-        self._insert("users", docs.user_doc(user), f"user name {user.name!r} already exists")
+        self._insert("users", MONGO.fields(user), f"user name {user.name!r} already exists")
 
     def get_user(self, user_id: str) -> User | None:
-        return self._find_one("users", {"_id": user_id}, docs.user_from)
+        return self._find_one("users", {"_id": user_id}, MONGO.reader(User))
 
     def get_user_by_name(self, name: str) -> User | None:
-        return self._find_one("users", {"name": name}, docs.user_from)
+        return self._find_one("users", {"name": name}, MONGO.reader(User))
 
     def list_users(self, page: PageRequest) -> list[User]:
-        return self._find_page("users", {}, "_id", page, docs.user_from)
+        return self._find_page("users", {}, "_id", page, MONGO.reader(User))
 
     def count_users(self) -> int:
         with self._errors():
@@ -231,51 +232,51 @@ class MongoStore(Store):
 
     # ------------------------------------------------------------- tokens
     def create_token(self, token: Token) -> None:
-        self._insert("tokens", docs.token_doc(token), f"token id {token.id!r} already exists")
+        self._insert("tokens", MONGO.fields(token), f"token id {token.id!r} already exists")
 
     def get_token(self, token_id: str) -> Token | None:
-        return self._find_one("tokens", {"_id": token_id}, docs.token_from)
+        return self._find_one("tokens", {"_id": token_id}, MONGO.reader(Token))
 
     def list_tokens(self, user_id: str, page: PageRequest) -> list[Token]:
-        return self._find_page("tokens", {"user_id": user_id}, "_id", page, docs.token_from)
+        return self._find_page("tokens", {"user_id": user_id}, "_id", page, MONGO.reader(Token))
 
     def revoke_token(self, token_id: str, at: datetime) -> Token | None:
         with self._errors():
             # Matching only unrevoked tokens keeps the first revocation time.
             self._cols["tokens"].update_one(
-                {"_id": token_id, "revoked_at": None}, {"$set": {"revoked_at": docs.utc(at)}}
+                {"_id": token_id, "revoked_at": None}, {"$set": {"revoked_at": codec.utc(at)}}
             )
         return self.get_token(token_id)
 
     # ----------------------------------------------------------- projects
     def create_project(self, project: Project) -> None:
         taken = f"project slug {project.slug!r} already exists"
-        self._insert("projects", docs.project_doc(project), taken)
+        self._insert("projects", MONGO.fields(project), taken)
 
     def get_project(self, project_id: str) -> Project | None:
-        return self._find_one("projects", {"_id": project_id}, docs.project_from)
+        return self._find_one("projects", {"_id": project_id}, MONGO.reader(Project))
 
     def get_project_by_slug(self, slug: str) -> Project | None:
-        return self._find_one("projects", {"slug": slug}, docs.project_from)
+        return self._find_one("projects", {"slug": slug}, MONGO.reader(Project))
 
     def list_projects(self, page: PageRequest, member_id: str | None = None) -> list[Project]:
         query: dict[str, Any] = {}
         if member_id is not None:
             memberships = self.list_memberships_of_user(member_id)
             query["_id"] = {"$in": [m.project_id for m in memberships]}
-        return self._find_page("projects", query, "_id", page, docs.project_from)
+        return self._find_page("projects", query, "_id", page, MONGO.reader(Project))
 
     def update_project(self, project: Project) -> None:
         changes = {
             "name": project.name,
             "description": project.description,
-            "updated_at": docs.utc(project.updated_at),
+            "updated_at": codec.utc(project.updated_at),
         }
         with self._errors():
             self._cols["projects"].update_one({"_id": project.id}, {"$set": changes})
 
     def delete_project(self, project_id: str) -> bool:
-        if project_id == docs.GLOBAL_SCOPE:  # would match the global flags and profiles
+        if project_id == codec.GLOBAL_SCOPE:  # would match the global flags and profiles
             return False
         # The project document goes first (atomic on its own): if a later
         # delete_many fails, only unreachable leftovers remain, and a repeated
@@ -289,33 +290,33 @@ class MongoStore(Store):
     # -------------------------------------------------------- memberships
     def put_membership(self, membership: Membership) -> None:
         key = {"project_id": membership.project_id, "user_id": membership.user_id}
-        values = {"role": str(membership.role), "updated_at": docs.utc(membership.updated_at)}
+        values = {"role": str(membership.role), "updated_at": codec.utc(membership.updated_at)}
         self._upsert("memberships", key, values)
 
     def get_membership(self, project_id: str, user_id: str) -> Membership | None:
         query = {"project_id": project_id, "user_id": user_id}
-        return self._find_one("memberships", query, docs.membership_from)
+        return self._find_one("memberships", query, MONGO.reader(Membership))
 
     def delete_membership(self, project_id: str, user_id: str) -> bool:
         return self._delete("memberships", {"project_id": project_id, "user_id": user_id})
 
     def list_members(self, project_id: str, page: PageRequest) -> list[Membership]:
         query = {"project_id": project_id}
-        return self._find_page("memberships", query, "user_id", page, docs.membership_from)
+        return self._find_page("memberships", query, "user_id", page, MONGO.reader(Membership))
 
     def list_memberships_of_user(self, user_id: str) -> list[Membership]:
         query = {"user_id": user_id}
-        return self._find_all("memberships", query, "project_id", docs.membership_from)
+        return self._find_all("memberships", query, "project_id", MONGO.reader(Membership))
 
     # --------------------------------------------------------- connectors
     def create_connector(self, connector: Connector) -> None:
-        self._insert("connectors", docs.connector_doc(connector), _connector_taken(connector))
+        self._insert("connectors", MONGO.fields(connector), _connector_taken(connector))
 
     def get_connector(self, connector_id: str) -> Connector | None:
-        return self._find_one("connectors", {"_id": connector_id}, docs.connector_from)
+        return self._find_one("connectors", {"_id": connector_id}, MONGO.reader(Connector))
 
     def update_connector(self, connector: Connector) -> None:
-        doc = docs.connector_doc(connector)
+        doc = MONGO.fields(connector)
         changes = {key: doc[key] for key in ("name", "config", "secrets", "updated_at")}
         with self._errors(_connector_taken(connector)):
             self._cols["connectors"].update_one({"_id": connector.id}, {"$set": changes})
@@ -325,25 +326,25 @@ class MongoStore(Store):
 
     def list_connectors(self, project_id: str, page: PageRequest) -> list[Connector]:
         query = {"project_id": project_id}
-        return self._find_page("connectors", query, "_id", page, docs.connector_from)
+        return self._find_page("connectors", query, "_id", page, MONGO.reader(Connector))
 
     # ------------------------------------------------------- LLM profiles
     # Write the profile first, then clear the scope's other defaults: a taken
     # name then writes nothing, and a failure in between leaves two defaults
     # (which the next save repairs) rather than silently none.
     def create_llm_profile(self, profile: LlmProfile) -> None:
-        self._insert("llm_profiles", docs.profile_doc(profile), _profile_taken(profile))
+        self._insert("llm_profiles", MONGO.fields(profile), _profile_taken(profile))
         if profile.is_default:
-            self._clear_other_defaults(docs.scope_of(profile.project_id), profile.id)
+            self._clear_other_defaults(codec.scope_of(profile.project_id), profile.id)
 
     def get_llm_profile(self, profile_id: str) -> LlmProfile | None:
-        return self._find_one("llm_profiles", {"_id": profile_id}, docs.profile_from)
+        return self._find_one("llm_profiles", {"_id": profile_id}, MONGO.reader(LlmProfile))
 
     def update_llm_profile(self, profile: LlmProfile) -> None:
         with self._errors(_profile_taken(profile)):
             before = self._cols["llm_profiles"].find_one_and_update(
                 {"_id": profile.id},
-                {"$set": docs.profile_changes(profile)},
+                {"$set": _profile_changes(profile)},
                 projection={"scope": 1},
             )
         # The stored scope counts: a profile never moves between scopes.
@@ -361,32 +362,38 @@ class MongoStore(Store):
         return self._delete("llm_profiles", {"_id": profile_id})
 
     def list_llm_profiles(self, project_id: str | None, page: PageRequest) -> list[LlmProfile]:
-        query = {"scope": docs.scope_of(project_id)}
-        return self._find_page("llm_profiles", query, "_id", page, docs.profile_from)
+        query = {"scope": codec.scope_of(project_id)}
+        return self._find_page("llm_profiles", query, "_id", page, MONGO.reader(LlmProfile))
 
     # ------------------------------------------------------ feature flags
     def set_flag(self, flag: FeatureFlagValue) -> None:
-        key = {"scope": docs.scope_of(flag.project_id), "key": flag.key}
-        values = {"enabled": flag.enabled, "updated_at": docs.utc(flag.updated_at)}
+        key = {"scope": codec.scope_of(flag.project_id), "key": flag.key}
+        values = {"enabled": flag.enabled, "updated_at": codec.utc(flag.updated_at)}
         self._upsert("flags", key, values)
 
     def delete_flag(self, project_id: str | None, key: str) -> bool:
-        return self._delete("flags", {"scope": docs.scope_of(project_id), "key": key})
+        return self._delete("flags", {"scope": codec.scope_of(project_id), "key": key})
 
     def list_flags(self, project_id: str | None) -> list[FeatureFlagValue]:
-        query = {"scope": docs.scope_of(project_id)}
-        return self._find_all("flags", query, "key", docs.flag_from)
+        query = {"scope": codec.scope_of(project_id)}
+        return self._find_all("flags", query, "key", MONGO.reader(FeatureFlagValue))
 
     # -------------------------------------------------------------- tools
     def set_tool_setting(self, setting: ToolSetting) -> None:
         key = {"project_id": setting.project_id, "tool": setting.tool}
-        values = {"enabled": setting.enabled, "updated_at": docs.utc(setting.updated_at)}
+        values = {"enabled": setting.enabled, "updated_at": codec.utc(setting.updated_at)}
         self._upsert("tool_settings", key, values)
 
     def list_tool_settings(self, project_id: str) -> list[ToolSetting]:
         query = {"project_id": project_id}
-        return self._find_all("tool_settings", query, "tool", docs.tool_setting_from)
+        return self._find_all("tool_settings", query, "tool", MONGO.reader(ToolSetting))
 
 
 def _connector_taken(connector: Connector) -> str:
     return f"connector name {connector.name!r} already exists in project {connector.project_id!r}"
+
+
+def _profile_changes(profile: LlmProfile) -> dict[str, Any]:
+    """The fields ``update_llm_profile`` replaces (not the id, scope or creation time)."""
+    fields = MONGO.fields(profile)
+    return {k: v for k, v in fields.items() if k not in ("_id", "scope", "created_at")}

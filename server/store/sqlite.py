@@ -27,8 +27,9 @@ from ..models import (
     ToolSetting,
     User,
 )
-from . import sqlite_rows as rows
+from . import codec
 from .base import Store
+from .codec import SQLITE
 from .sqlite_schema import connect
 
 T = TypeVar("T")
@@ -55,7 +56,7 @@ _PROJECT_SCOPED = (
 )
 
 
-def _insert(conn: sqlite3.Connection, table: str, params: rows.Params) -> None:
+def _insert(conn: sqlite3.Connection, table: str, params: codec.Fields) -> None:
     columns = ", ".join(params)
     values = ", ".join(f":{name}" for name in params)
     conn.execute(f"INSERT INTO {table} ({columns}) VALUES ({values})", params)
@@ -141,7 +142,7 @@ class SqliteStore(Store):
         return [convert(row) for row in self._rows(sql, params)]
 
     def _execute(
-        self, sql: str, params: Sequence[Any] | rows.Params, taken: str | None = None
+        self, sql: str, params: Sequence[Any] | codec.Fields, taken: str | None = None
     ) -> int:
         with self._write(taken) as conn:
             return conn.execute(sql, params).rowcount
@@ -160,17 +161,17 @@ class SqliteStore(Store):
     # -------------------------------------------------------------- users
     def create_user(self, user: User) -> None:
         with self._write(f"user name {user.name!r} already exists") as conn:
-            _insert(conn, "users", rows.user_params(user))
+            _insert(conn, "users", SQLITE.fields(user))
 
     def get_user(self, user_id: str) -> User | None:
-        return self._one("SELECT * FROM users WHERE id = ?", (user_id,), rows.user_from)
+        return self._one("SELECT * FROM users WHERE id = ?", (user_id,), SQLITE.reader(User))
 
     def get_user_by_name(self, name: str) -> User | None:
-        return self._one("SELECT * FROM users WHERE name = ?", (name,), rows.user_from)
+        return self._one("SELECT * FROM users WHERE name = ?", (name,), SQLITE.reader(User))
 
     def list_users(self, page: PageRequest) -> list[User]:
         sql = "SELECT * FROM users WHERE id > ? ORDER BY id LIMIT ?"
-        return self._many(sql, _page_args(page), rows.user_from)
+        return self._many(sql, _page_args(page), SQLITE.reader(User))
 
     def count_users(self) -> int:
         return self._rows("SELECT COUNT(*) FROM users", ())[0][0]
@@ -178,54 +179,54 @@ class SqliteStore(Store):
     # ------------------------------------------------------------- tokens
     def create_token(self, token: Token) -> None:
         with self._write(f"token id {token.id!r} already exists") as conn:
-            _insert(conn, "tokens", rows.token_params(token))
+            _insert(conn, "tokens", SQLITE.fields(token))
 
     def get_token(self, token_id: str) -> Token | None:
-        return self._one("SELECT * FROM tokens WHERE id = ?", (token_id,), rows.token_from)
+        return self._one("SELECT * FROM tokens WHERE id = ?", (token_id,), SQLITE.reader(Token))
 
     def list_tokens(self, user_id: str, page: PageRequest) -> list[Token]:
         sql = "SELECT * FROM tokens WHERE user_id = ? AND id > ? ORDER BY id LIMIT ?"
-        return self._many(sql, (user_id, *_page_args(page)), rows.token_from)
+        return self._many(sql, (user_id, *_page_args(page)), SQLITE.reader(Token))
 
     def revoke_token(self, token_id: str, at: datetime) -> Token | None:
         with self._write() as conn:
             conn.execute(
                 "UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
-                (rows.time_to_text(at), token_id),
+                (codec.time_to_text(at), token_id),
             )
             row = conn.execute("SELECT * FROM tokens WHERE id = ?", (token_id,)).fetchone()
-        return None if row is None else rows.token_from(row)
+        return None if row is None else SQLITE.record(Token, row)
 
     # ----------------------------------------------------------- projects
     def create_project(self, project: Project) -> None:
         with self._write(f"project slug {project.slug!r} already exists") as conn:
-            _insert(conn, "projects", rows.project_params(project))
+            _insert(conn, "projects", SQLITE.fields(project))
 
     def get_project(self, project_id: str) -> Project | None:
         sql = "SELECT * FROM projects WHERE id = ?"
-        return self._one(sql, (project_id,), rows.project_from)
+        return self._one(sql, (project_id,), SQLITE.reader(Project))
 
     def get_project_by_slug(self, slug: str) -> Project | None:
-        return self._one("SELECT * FROM projects WHERE slug = ?", (slug,), rows.project_from)
+        return self._one("SELECT * FROM projects WHERE slug = ?", (slug,), SQLITE.reader(Project))
 
     def list_projects(self, page: PageRequest, member_id: str | None = None) -> list[Project]:
         if member_id is None:
             sql = "SELECT * FROM projects WHERE id > ? ORDER BY id LIMIT ?"
-            return self._many(sql, _page_args(page), rows.project_from)
+            return self._many(sql, _page_args(page), SQLITE.reader(Project))
         sql = (
             "SELECT p.* FROM projects p JOIN memberships m"
             " ON m.project_id = p.id AND m.user_id = ?"
             " WHERE p.id > ? ORDER BY p.id LIMIT ?"
         )
-        return self._many(sql, (member_id, *_page_args(page)), rows.project_from)
+        return self._many(sql, (member_id, *_page_args(page)), SQLITE.reader(Project))
 
     def update_project(self, project: Project) -> None:
         sql = "UPDATE projects SET name = :name, description = :description,"
         sql += " updated_at = :updated_at WHERE id = :id"
-        self._execute(sql, rows.project_params(project))
+        self._execute(sql, SQLITE.fields(project))
 
     def delete_project(self, project_id: str) -> bool:
-        if project_id == rows.GLOBAL_SCOPE:  # would match the global flags and profiles
+        if project_id == codec.GLOBAL_SCOPE:  # would match the global flags and profiles
             return False
         with self._write() as conn:
             deleted = conn.execute("DELETE FROM projects WHERE id = ?", (project_id,)).rowcount
@@ -241,11 +242,11 @@ class SqliteStore(Store):
             " ON CONFLICT (project_id, user_id)"
             " DO UPDATE SET role = excluded.role, updated_at = excluded.updated_at"
         )
-        self._execute(sql, rows.membership_params(membership))
+        self._execute(sql, SQLITE.fields(membership))
 
     def get_membership(self, project_id: str, user_id: str) -> Membership | None:
         sql = "SELECT * FROM memberships WHERE project_id = ? AND user_id = ?"
-        return self._one(sql, (project_id, user_id), rows.membership_from)
+        return self._one(sql, (project_id, user_id), SQLITE.reader(Membership))
 
     def delete_membership(self, project_id: str, user_id: str) -> bool:
         sql = "DELETE FROM memberships WHERE project_id = ? AND user_id = ?"
@@ -254,43 +255,43 @@ class SqliteStore(Store):
     def list_members(self, project_id: str, page: PageRequest) -> list[Membership]:
         sql = "SELECT * FROM memberships WHERE project_id = ? AND user_id > ?"
         sql += " ORDER BY user_id LIMIT ?"
-        return self._many(sql, (project_id, *_page_args(page)), rows.membership_from)
+        return self._many(sql, (project_id, *_page_args(page)), SQLITE.reader(Membership))
 
     def list_memberships_of_user(self, user_id: str) -> list[Membership]:
         sql = "SELECT * FROM memberships WHERE user_id = ? ORDER BY project_id"
-        return self._many(sql, (user_id,), rows.membership_from)
+        return self._many(sql, (user_id,), SQLITE.reader(Membership))
 
     # --------------------------------------------------------- connectors
     def create_connector(self, connector: Connector) -> None:
         with self._write(_connector_taken(connector)) as conn:
-            _insert(conn, "connectors", rows.connector_params(connector))
+            _insert(conn, "connectors", SQLITE.fields(connector))
 
     def get_connector(self, connector_id: str) -> Connector | None:
         sql = "SELECT * FROM connectors WHERE id = ?"
-        return self._one(sql, (connector_id,), rows.connector_from)
+        return self._one(sql, (connector_id,), SQLITE.reader(Connector))
 
     def update_connector(self, connector: Connector) -> None:
         sql = "UPDATE connectors SET name = :name, config = :config, secrets = :secrets,"
         sql += " updated_at = :updated_at WHERE id = :id"
-        self._execute(sql, rows.connector_params(connector), _connector_taken(connector))
+        self._execute(sql, SQLITE.fields(connector), _connector_taken(connector))
 
     def delete_connector(self, connector_id: str) -> bool:
         return self._execute("DELETE FROM connectors WHERE id = ?", (connector_id,)) > 0
 
     def list_connectors(self, project_id: str, page: PageRequest) -> list[Connector]:
         sql = "SELECT * FROM connectors WHERE project_id = ? AND id > ? ORDER BY id LIMIT ?"
-        return self._many(sql, (project_id, *_page_args(page)), rows.connector_from)
+        return self._many(sql, (project_id, *_page_args(page)), SQLITE.reader(Connector))
 
     # ------------------------------------------------------- LLM profiles
     def create_llm_profile(self, profile: LlmProfile) -> None:
         with self._write(_profile_taken(profile)) as conn:
             if profile.is_default:
-                _clear_other_defaults(conn, rows.scope_of(profile.project_id), profile.id)
-            _insert(conn, "llm_profiles", rows.profile_params(profile))
+                _clear_other_defaults(conn, codec.scope_of(profile.project_id), profile.id)
+            _insert(conn, "llm_profiles", SQLITE.fields(profile))
 
     def get_llm_profile(self, profile_id: str) -> LlmProfile | None:
         sql = "SELECT * FROM llm_profiles WHERE id = ?"
-        return self._one(sql, (profile_id,), rows.profile_from)
+        return self._one(sql, (profile_id,), SQLITE.reader(LlmProfile))
 
     def update_llm_profile(self, profile: LlmProfile) -> None:
         with self._write(_profile_taken(profile)) as conn:
@@ -301,15 +302,15 @@ class SqliteStore(Store):
             # The stored scope counts: a profile never moves between scopes.
             if profile.is_default:
                 _clear_other_defaults(conn, row["scope"], profile.id)
-            conn.execute(_UPDATE_PROFILE, rows.profile_params(profile))
+            conn.execute(_UPDATE_PROFILE, SQLITE.fields(profile))
 
     def delete_llm_profile(self, profile_id: str) -> bool:
         return self._execute("DELETE FROM llm_profiles WHERE id = ?", (profile_id,)) > 0
 
     def list_llm_profiles(self, project_id: str | None, page: PageRequest) -> list[LlmProfile]:
         sql = "SELECT * FROM llm_profiles WHERE scope = ? AND id > ? ORDER BY id LIMIT ?"
-        args = (rows.scope_of(project_id), *_page_args(page))
-        return self._many(sql, args, rows.profile_from)
+        args = (codec.scope_of(project_id), *_page_args(page))
+        return self._many(sql, args, SQLITE.reader(LlmProfile))
 
     # ------------------------------------------------------ feature flags
     def set_flag(self, flag: FeatureFlagValue) -> None:
@@ -318,15 +319,15 @@ class SqliteStore(Store):
             " VALUES (:scope, :key, :enabled, :updated_at) ON CONFLICT (scope, key)"
             " DO UPDATE SET enabled = excluded.enabled, updated_at = excluded.updated_at"
         )
-        self._execute(sql, rows.flag_params(flag))
+        self._execute(sql, SQLITE.fields(flag))
 
     def delete_flag(self, project_id: str | None, key: str) -> bool:
         sql = "DELETE FROM flags WHERE scope = ? AND key = ?"
-        return self._execute(sql, (rows.scope_of(project_id), key)) > 0
+        return self._execute(sql, (codec.scope_of(project_id), key)) > 0
 
     def list_flags(self, project_id: str | None) -> list[FeatureFlagValue]:
         sql = "SELECT * FROM flags WHERE scope = ? ORDER BY key"
-        return self._many(sql, (rows.scope_of(project_id),), rows.flag_from)
+        return self._many(sql, (codec.scope_of(project_id),), SQLITE.reader(FeatureFlagValue))
 
     # -------------------------------------------------------------- tools
     def set_tool_setting(self, setting: ToolSetting) -> None:
@@ -335,11 +336,11 @@ class SqliteStore(Store):
             " VALUES (:project_id, :tool, :enabled, :updated_at) ON CONFLICT (project_id, tool)"
             " DO UPDATE SET enabled = excluded.enabled, updated_at = excluded.updated_at"
         )
-        self._execute(sql, rows.tool_setting_params(setting))
+        self._execute(sql, SQLITE.fields(setting))
 
     def list_tool_settings(self, project_id: str) -> list[ToolSetting]:
         sql = "SELECT * FROM tool_settings WHERE project_id = ? ORDER BY tool"
-        return self._many(sql, (project_id,), rows.tool_setting_from)
+        return self._many(sql, (project_id,), SQLITE.reader(ToolSetting))
 
 
 _UPDATE_PROFILE = (

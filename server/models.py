@@ -7,6 +7,7 @@ them, servicers turn them into protobuf. Nothing here imports generated code.
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,12 +24,28 @@ def utcnow() -> datetime:
 
 
 def new_id(prefix: str) -> str:
-    """A creation-ordered id such as ``prj_0189f3a2c4d5e6f7a8b9c0d1``.
+    """A creation-ordered id such as ``prj_0189f3a2c4d5000a7c1e9b2f``.
 
-    48 bits of milliseconds then 48 random bits, hex: ids sort by creation
-    time, which keyset pagination relies on.
+    48 bits of milliseconds, a 16-bit sequence that orders ids made in the
+    same millisecond by this process, then 32 random bits: ids sort by
+    creation, which keyset pagination relies on.
     """
-    return f"{prefix}_{time.time_ns() // 1_000_000:012x}{secrets.token_hex(6)}"
+    global _last_ms, _sequence
+    with _id_lock:
+        ms = time.time_ns() // 1_000_000
+        if ms > _last_ms:
+            _last_ms, _sequence = ms, 0
+        elif _sequence < 0xFFFF:
+            _sequence += 1
+        else:  # 65536 ids in one millisecond: borrow the next one
+            _last_ms, _sequence = _last_ms + 1, 0
+        ms, sequence = _last_ms, _sequence
+    return f"{prefix}_{ms:012x}{sequence:04x}{secrets.token_hex(4)}"
+
+
+_id_lock = threading.Lock()
+_last_ms = 0
+_sequence = 0
 
 
 class ProjectRole(StrEnum):

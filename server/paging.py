@@ -51,7 +51,7 @@ def _decode(listing: str, token: str) -> str:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         data = json.loads(raw)
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):
         raise InvalidArgument(
             "page_token", "is malformed; pass a next_page_token unchanged"
         ) from None

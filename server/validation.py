@@ -76,8 +76,11 @@ def require_flag_key(field: str, value: str) -> str:
 def optional_url(field: str, value: str) -> str:
     if not value:
         return ""
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. an unbalanced "[" in the host
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
         raise InvalidArgument(field, f"{value!r} is not an http(s) URL")
     return value
 

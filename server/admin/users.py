@@ -52,7 +52,7 @@ class Users:
         self, principal: Principal, user_ref: str, description: str, ttl_seconds: int
     ) -> IssuedToken:
         user = self._subject(principal, user_ref, "issuing tokens for another user")
-        if ttl_seconds < 0 or timedelta(seconds=ttl_seconds) > MAX_TOKEN_TTL:
+        if not 0 <= ttl_seconds <= MAX_TOKEN_TTL.total_seconds():
             raise InvalidArgument("ttl_seconds", "must be between 0 (never expires) and 10 years")
         ttl = timedelta(seconds=ttl_seconds) if ttl_seconds else None
         issued = issue_token(user.id, optional_text("description", description, 256), ttl)

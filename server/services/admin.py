@@ -112,14 +112,14 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
 
     # ----------------------------------------------------------- connectors
     async def ListConnectorTypes(self, request, context):  # type: ignore[no-untyped-def]
-        current_principal()  # any authenticated caller
+        # Any authenticated caller may read the catalog; RpcGuard has checked that.
         items, token = self._ops.connectors.types(request.page_size, request.page_token)
         return pb.ListConnectorTypesResponse(
             connector_types=map(convert.connector_type, items), next_page_token=token
         )
 
     async def CreateConnector(self, request, context):  # type: ignore[no-untyped-def]
-        config = convert.struct_to_dict(request.config)
+        config = convert.struct_to_dict(request.config, "config")
         c = await self._call(
             self._ops.connectors.create, request.project, request.type, request.name, config
         )
@@ -130,7 +130,9 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         return pb.GetConnectorResponse(connector=convert.connector(c))
 
     async def UpdateConnector(self, request, context):  # type: ignore[no-untyped-def]
-        config = convert.struct_to_dict(request.config) if request.HasField("config") else None
+        config = (
+            convert.struct_to_dict(request.config, "config") if request.HasField("config") else None
+        )
         c = await self._call(
             self._ops.connectors.update,
             request.connector_id,

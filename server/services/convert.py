@@ -50,9 +50,14 @@ def struct(value: dict[str, Any]) -> struct_pb2.Struct:
     return message
 
 
-def struct_to_dict(message: struct_pb2.Struct) -> dict[str, Any]:
+def struct_to_dict(message: struct_pb2.Struct, field: str) -> dict[str, Any]:
     """A Struct as plain JSON data; whole numbers come back as ints (Struct only has doubles)."""
-    return _ints(json_format.MessageToDict(message))
+    try:
+        return _ints(json_format.MessageToDict(message))
+    except ValueError:  # NaN and ±Infinity have no JSON form
+        raise InvalidArgument(
+            field, "must be JSON data: NaN and Infinity are not allowed"
+        ) from None
 
 
 def _ints(value: Any) -> Any:

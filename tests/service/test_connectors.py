@@ -1,0 +1,382 @@
+"""Connectors: ListConnectorTypes, CreateConnector, UpdateConnector, DeleteConnector,
+ListConnectors, and the write-only secret fields of their configs."""
+
+from __future__ import annotations
+
+import pytest
+
+from projectqa.server.models import Connector, new_id, utcnow
+from projectqa.v1 import admin_pb2
+
+from .fake_plugin import CONNECTOR_TYPE_NAMES, GIT_SCHEMA, PLAIN_SCHEMA, PLUGIN_NAME, SECRET_FIELD
+from .helpers import (
+    Code,
+    all_pages,
+    as_dict,
+    assert_never_logged,
+    assert_not_in_response,
+    flatten,
+    rpc_error,
+    struct,
+)
+
+SECRET = "s3cr3t-connector-token-4f9a"
+GIT_CONFIG = {"url": "https://example.com/repo.git", "branch": "main", "depth": 5}
+
+
+async def create_git(stub, name="repo", project="alpha", **config):
+    request = admin_pb2.CreateConnectorRequest(
+        project=project, type="fake-git", name=name, config=struct({**GIT_CONFIG, **config})
+    )
+    return (await stub.CreateConnector(request)).connector
+
+
+async def update(stub, connector_id, **fields):
+    request = admin_pb2.UpdateConnectorRequest(connector_id=connector_id, **fields)
+    return (await stub.UpdateConnector(request)).connector
+
+
+async def test_list_connector_types_describes_each_type(admin) -> None:
+    response = await admin.ListConnectorTypes(admin_pb2.ListConnectorTypesRequest())
+
+    types = {t.name: t for t in response.connector_types}
+    assert list(types) == sorted(CONNECTOR_TYPE_NAMES)
+    git = types["fake-git"]
+    assert (git.description, git.plugin) == ("A fake git source", PLUGIN_NAME)
+    assert as_dict(git.config_schema) == GIT_SCHEMA
+    assert list(git.secret_fields) == [SECRET_FIELD]
+    assert as_dict(types["fake-src1"].config_schema) == PLAIN_SCHEMA
+    assert list(types["fake-src1"].secret_fields) == []
+
+
+async def test_list_connector_types_follows_pages_by_name(member) -> None:
+    pages = await all_pages(
+        member.stub.ListConnectorTypes, admin_pb2.ListConnectorTypesRequest(), "connector_types"
+    )
+
+    assert [len(page) for page in pages] == [3, 3, 1]
+    assert [t.name for t in flatten(pages)] == sorted(CONNECTOR_TYPE_NAMES)
+
+
+async def test_create_connector_returns_it_without_secrets(admin, project) -> None:
+    request = admin_pb2.CreateConnectorRequest(
+        project="alpha",
+        type="fake-git",
+        name="repo",
+        config=struct({**GIT_CONFIG, SECRET_FIELD: SECRET}),
+    )
+
+    response = await admin.CreateConnector(request)
+
+    connector = response.connector
+    assert connector.id.startswith("con_")
+    assert (connector.project_id, connector.type, connector.name) == (
+        project.id,
+        "fake-git",
+        "repo",
+    )
+    assert as_dict(connector.config) == GIT_CONFIG
+    assert list(connector.secret_fields_set) == [SECRET_FIELD]
+    assert connector.create_time == connector.update_time
+    assert_not_in_response(response, SECRET)
+
+
+async def test_create_connector_without_its_secret_lists_no_secret_set(admin, project) -> None:
+    connector = await create_git(admin)
+
+    assert list(connector.secret_fields_set) == []
+
+
+async def test_list_connectors_returns_them_without_secrets(admin, member) -> None:
+    created = await create_git(admin, token=SECRET)
+
+    response = await member.stub.ListConnectors(admin_pb2.ListConnectorsRequest(project="alpha"))
+
+    assert list(response.connectors) == [created]
+    assert_not_in_response(response, SECRET)
+
+
+async def test_get_connector_returns_it_without_secrets(admin, member) -> None:
+    created = await create_git(admin, token=SECRET)
+
+    response = await member.stub.GetConnector(
+        admin_pb2.GetConnectorRequest(connector_id=created.id)
+    )
+
+    assert response.connector == created
+    assert as_dict(response.connector.config) == GIT_CONFIG
+    assert list(response.connector.secret_fields_set) == [SECRET_FIELD]
+    assert_not_in_response(response, SECRET)
+
+
+async def test_get_missing_connector_is_not_found(admin) -> None:
+    await rpc_error(
+        admin.GetConnector(admin_pb2.GetConnectorRequest(connector_id="con_missing")),
+        Code.NOT_FOUND,
+        "connector 'con_missing' not found",
+    )
+
+
+async def test_list_connectors_follows_pages(admin, project) -> None:
+    ids = [(await create_git(admin, name=f"repo{i}")).id for i in range(7)]
+
+    pages = await all_pages(
+        admin.ListConnectors, admin_pb2.ListConnectorsRequest(project="alpha"), "connectors"
+    )
+
+    assert [len(page) for page in pages] == [3, 3, 1]
+    listed = [c.id for c in flatten(pages)]
+    assert sorted(listed) == sorted(ids)
+    assert listed == sorted(listed)
+
+
+async def test_update_connector_name_only_keeps_config_and_secret(admin, server, project) -> None:
+    created = await create_git(admin, token=SECRET)
+
+    updated = await update(admin, created.id, name="renamed")
+
+    assert updated.name == "renamed"
+    assert as_dict(updated.config) == GIT_CONFIG
+    assert list(updated.secret_fields_set) == [SECRET_FIELD]
+    assert updated.create_time == created.create_time
+    assert updated.update_time.ToDatetime() >= created.update_time.ToDatetime()
+    assert server.server.store.get_connector(created.id).secrets == {SECRET_FIELD: SECRET}
+
+
+async def test_update_connector_config_without_the_secret_keeps_the_secret(
+    admin, server, project
+) -> None:
+    created = await create_git(admin, token=SECRET)
+    new_config = {"url": "https://example.com/other.git"}
+
+    response = await admin.UpdateConnector(
+        admin_pb2.UpdateConnectorRequest(connector_id=created.id, config=struct(new_config))
+    )
+
+    # Plain fields are replaced as a whole; the secret survives.
+    assert as_dict(response.connector.config) == new_config
+    assert list(response.connector.secret_fields_set) == [SECRET_FIELD]
+    assert server.server.store.get_connector(created.id).secrets == {SECRET_FIELD: SECRET}
+    assert_not_in_response(response, SECRET)
+
+
+async def test_update_connector_with_a_new_secret_replaces_it(admin, server, project) -> None:
+    created = await create_git(admin, token=SECRET)
+
+    response = await admin.UpdateConnector(
+        admin_pb2.UpdateConnectorRequest(
+            connector_id=created.id, config=struct({**GIT_CONFIG, SECRET_FIELD: "rotated-7c1e"})
+        )
+    )
+
+    assert list(response.connector.secret_fields_set) == [SECRET_FIELD]
+    assert server.server.store.get_connector(created.id).secrets == {SECRET_FIELD: "rotated-7c1e"}
+    assert_not_in_response(response, SECRET, "rotated-7c1e")
+
+
+async def test_clear_secret_fields_erases_the_secret(admin, server, project) -> None:
+    created = await create_git(admin, token=SECRET)
+
+    cleared = await update(admin, created.id, clear_secret_fields=[SECRET_FIELD])
+
+    assert list(cleared.secret_fields_set) == []
+    assert as_dict(cleared.config) == GIT_CONFIG
+    assert server.server.store.get_connector(created.id).secrets == {}
+    listed = await admin.ListConnectors(admin_pb2.ListConnectorsRequest(project="alpha"))
+    assert list(listed.connectors[0].secret_fields_set) == []
+
+
+async def test_clearing_a_field_that_is_no_secret_is_invalid(admin, project) -> None:
+    created = await create_git(admin, token=SECRET)
+
+    await rpc_error(
+        admin.UpdateConnector(
+            admin_pb2.UpdateConnectorRequest(connector_id=created.id, clear_secret_fields=["url"])
+        ),
+        Code.INVALID_ARGUMENT,
+        "clear_secret_fields: ",
+        "url",
+    )
+
+
+async def test_connector_secrets_never_reach_the_server_log(admin, project, server_log) -> None:
+    created = await create_git(admin, token=SECRET)
+    await update(admin, created.id, config=struct({**GIT_CONFIG, SECRET_FIELD: "rotated-7c1e"}))
+    await update(admin, created.id, name="renamed")
+    await admin.GetConnector(admin_pb2.GetConnectorRequest(connector_id=created.id))
+    await admin.ListConnectors(admin_pb2.ListConnectorsRequest(project="alpha"))
+    # A failing call with a secret in the request must not log it either.
+    await rpc_error(
+        create_git(admin, name="bad", depth=0, token="failing-secret-91"), Code.INVALID_ARGUMENT
+    )
+
+    assert_never_logged(server_log.records, SECRET, "rotated-7c1e", "failing-secret-91")
+
+
+async def test_a_secret_of_the_wrong_type_is_not_echoed_in_the_error(admin, project) -> None:
+    details = await rpc_error(
+        create_git(admin, token=["leaky-secret-value"]),
+        Code.INVALID_ARGUMENT,
+        f"config.{SECRET_FIELD}",
+    )
+
+    assert "leaky-secret-value" not in details
+
+
+async def test_create_connector_with_a_taken_name_already_exists(admin, new_project) -> None:
+    await new_project("alpha")
+    await new_project("beta")
+    await create_git(admin, name="repo")
+
+    await rpc_error(create_git(admin, name="repo"), Code.ALREADY_EXISTS, "repo")
+    # Names are unique per project only.
+    assert (await create_git(admin, name="repo", project="beta")).name == "repo"
+
+
+async def test_renaming_a_connector_to_a_taken_name_already_exists(admin, project) -> None:
+    await create_git(admin, name="one")
+    two = await create_git(admin, name="two")
+
+    await rpc_error(update(admin, two.id, name="one"), Code.ALREADY_EXISTS, "one")
+
+
+@pytest.mark.parametrize(
+    ("type_name", "name", "config", "fragments"),
+    [
+        ("nope", "c", {"url": "u"}, ["type: ", "nope"]),
+        ("", "c", {"url": "u"}, ["type: "]),
+        ("fake-git", "c", {"url": "u", "depth": 0}, ["config.depth: "]),
+        ("fake-git", "c", {"url": "u", "depth": 1.5}, ["config.depth: ", "integer"]),
+        ("fake-git", "c", {"url": 7}, ["config.url: ", "string"]),
+        ("fake-git", "c", {"branch": "main"}, ["config: ", "'url'"]),
+        ("fake-git", "c", {"url": "u", "extra": 1}, ["config: ", "'extra'"]),
+        ("fake-git", "", {"url": "u"}, ["name: "]),
+        ("fake-git", "n" * 129, {"url": "u"}, ["name: "]),
+    ],
+    ids=[
+        "unknown-type",
+        "empty-type",
+        "depth-below-minimum",
+        "depth-not-integer",
+        "url-not-string",
+        "url-missing",
+        "extra-property",
+        "empty-name",
+        "name-129",
+    ],
+)
+async def test_create_connector_rejects_bad_fields_naming_the_field(
+    admin, project, type_name, name, config, fragments
+) -> None:
+    request = admin_pb2.CreateConnectorRequest(
+        project="alpha", type=type_name, name=name, config=struct(config)
+    )
+
+    details = await rpc_error(admin.CreateConnector(request), Code.INVALID_ARGUMENT, *fragments)
+
+    assert details.startswith(fragments[0])
+    listed = await admin.ListConnectors(admin_pb2.ListConnectorsRequest(project="alpha"))
+    assert list(listed.connectors) == []
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize("rpc", ["CreateConnector", "UpdateConnector"])
+async def test_non_finite_numbers_in_a_config_are_invalid(admin, project, rpc, number) -> None:
+    config = struct({**GIT_CONFIG, "depth": number})
+    if rpc == "CreateConnector":
+        call = admin.CreateConnector(
+            admin_pb2.CreateConnectorRequest(
+                project="alpha", type="fake-git", name="c", config=config
+            )
+        )
+    else:
+        call = update(admin, (await create_git(admin)).id, config=config)
+
+    await rpc_error(call, Code.INVALID_ARGUMENT, "config")
+
+
+async def test_unknown_connector_type_error_names_the_known_types(admin, project) -> None:
+    request = admin_pb2.CreateConnectorRequest(project="alpha", type="jira", name="c")
+
+    await rpc_error(admin.CreateConnector(request), Code.INVALID_ARGUMENT, "type: ", "fake-git")
+
+
+@pytest.mark.parametrize(
+    ("config", "fragment"),
+    [({"url": "u", "depth": -3}, "config.depth: "), ({"depth": 2}, "config: ")],
+    ids=["depth-below-minimum", "url-missing"],
+)
+async def test_update_connector_validates_the_new_config(admin, project, config, fragment) -> None:
+    created = await create_git(admin)
+
+    await rpc_error(
+        update(admin, created.id, config=struct(config)), Code.INVALID_ARGUMENT, fragment
+    )
+
+    listed = await admin.ListConnectors(admin_pb2.ListConnectorsRequest(project="alpha"))
+    assert list(listed.connectors) == [created]
+
+
+async def test_delete_connector_removes_it(admin, project) -> None:
+    keep = await create_git(admin, name="keep")
+    gone = await create_git(admin, name="gone")
+
+    await admin.DeleteConnector(admin_pb2.DeleteConnectorRequest(connector_id=gone.id))
+
+    listed = await admin.ListConnectors(admin_pb2.ListConnectorsRequest(project="alpha"))
+    assert list(listed.connectors) == [keep]
+    await rpc_error(
+        admin.DeleteConnector(admin_pb2.DeleteConnectorRequest(connector_id=gone.id)),
+        Code.NOT_FOUND,
+        f"connector {gone.id!r} not found",
+    )
+    await rpc_error(update(admin, gone.id, name="x"), Code.NOT_FOUND)
+    await rpc_error(
+        admin.GetConnector(admin_pb2.GetConnectorRequest(connector_id=gone.id)), Code.NOT_FOUND
+    )
+
+
+@pytest.mark.parametrize("rpc", ["GetConnector", "UpdateConnector", "DeleteConnector"])
+async def test_connector_rpcs_need_a_connector_id(admin, rpc) -> None:
+    request = getattr(admin_pb2, f"{rpc}Request")()
+
+    await rpc_error(getattr(admin, rpc)(request), Code.INVALID_ARGUMENT, "connector_id")
+
+
+async def test_config_keys_with_dots_and_dollars_round_trip(admin, project) -> None:
+    config = {"path": "/srv/docs", "a.b": 1, "$c": "d", "nested": {"x.y": [1, "two", None]}}
+    created = (
+        await admin.CreateConnector(
+            admin_pb2.CreateConnectorRequest(
+                project="alpha", type="fake-src1", name="docs", config=struct(config)
+            )
+        )
+    ).connector
+
+    fetched = await admin.GetConnector(admin_pb2.GetConnectorRequest(connector_id=created.id))
+
+    assert as_dict(created.config) == as_dict(fetched.connector.config) == config
+
+
+async def test_connector_of_an_unregistered_type_can_be_read_and_deleted_not_updated(
+    admin, server, project
+) -> None:
+    # As if the plugin that registered "retired" had been uninstalled since.
+    now = utcnow()
+    orphan = Connector(
+        new_id("con"), project.id, "retired", "old", {"k": "v"}, {"pw": SECRET}, now, now
+    )
+    server.server.store.create_connector(orphan)
+
+    fetched = await admin.GetConnector(admin_pb2.GetConnectorRequest(connector_id=orphan.id))
+    assert (fetched.connector.type, fetched.connector.name) == ("retired", "old")
+    assert list(fetched.connector.secret_fields_set) == ["pw"]
+    assert_not_in_response(fetched, SECRET)
+    await rpc_error(
+        update(admin, orphan.id, name="new"),
+        Code.FAILED_PRECONDITION,
+        "'retired' is not registered",
+    )
+    await admin.DeleteConnector(admin_pb2.DeleteConnectorRequest(connector_id=orphan.id))
+    listed = await admin.ListConnectors(admin_pb2.ListConnectorsRequest(project="alpha"))
+    assert list(listed.connectors) == []

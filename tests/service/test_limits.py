@@ -1,0 +1,167 @@
+"""Limits every list shares (page_size, page_token) and the server's message size cap."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from projectqa.v1 import admin_pb2, common_pb2
+
+from .helpers import Code, rpc_error
+
+# Every list RPC, with a request that lists something the admin may see.
+LISTS = {
+    "ListProjects": ("ListProjects", lambda: admin_pb2.ListProjectsRequest()),
+    "ListUsers": ("ListUsers", lambda: admin_pb2.ListUsersRequest()),
+    "ListTokens": ("ListTokens", lambda: admin_pb2.ListTokensRequest()),
+    "ListMembers": ("ListMembers", lambda: admin_pb2.ListMembersRequest(project="alpha")),
+    "ListConnectorTypes": ("ListConnectorTypes", lambda: admin_pb2.ListConnectorTypesRequest()),
+    "ListConnectors": ("ListConnectors", lambda: admin_pb2.ListConnectorsRequest(project="alpha")),
+    "ListLlmProfiles-project": (
+        "ListLlmProfiles",
+        lambda: admin_pb2.ListLlmProfilesRequest(project="alpha"),
+    ),
+    "ListLlmProfiles-global": ("ListLlmProfiles", lambda: admin_pb2.ListLlmProfilesRequest()),
+    "ListProjectTools": (
+        "ListProjectTools",
+        lambda: admin_pb2.ListProjectToolsRequest(project="alpha"),
+    ),
+}
+
+
+def b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+MALFORMED_TOKENS = {
+    "garbage": "this is not a token!",
+    "base64-of-junk": b64(b"\xff\xfe\x00junk"),
+    "base64-of-text": b64(b"not json at all"),
+    "json-list": b64(b"[1, 2, 3]"),
+    "json-without-position": b64(b'{"l": "projects"}'),
+    "json-position-not-text": b64(b'{"l": "projects", "a": 7}'),
+}
+
+
+async def call_list(stub, name: str, **fields):
+    rpc, build = LISTS[name]
+    request = build()
+    for field, value in fields.items():
+        setattr(request, field, value)
+    return await getattr(stub, rpc)(request)
+
+
+@pytest.mark.parametrize("page_size", [-1, 501])
+@pytest.mark.parametrize("name", LISTS)
+async def test_page_size_out_of_range_is_invalid(admin, project, name, page_size) -> None:
+    await rpc_error(
+        call_list(admin, name, page_size=page_size),
+        Code.INVALID_ARGUMENT,
+        "page_size: ",
+        str(page_size),
+    )
+
+
+@pytest.mark.parametrize("name", LISTS)
+async def test_page_size_limits_themselves_are_accepted(admin, project, name) -> None:
+    largest = await call_list(admin, name, page_size=500)
+    default = await call_list(admin, name, page_size=0)
+
+    assert largest.next_page_token == default.next_page_token == ""
+
+
+@pytest.mark.parametrize("token", MALFORMED_TOKENS.values(), ids=MALFORMED_TOKENS)
+@pytest.mark.parametrize("name", LISTS)
+async def test_malformed_page_token_is_invalid(admin, project, name, token) -> None:
+    await rpc_error(
+        call_list(admin, name, page_token=token),
+        Code.INVALID_ARGUMENT,
+        "page_token: ",
+        "malformed",
+    )
+
+
+async def test_deeply_nested_page_token_is_invalid(admin) -> None:
+    token = b64(b"[" * 50_000)
+
+    await rpc_error(
+        admin.ListProjects(admin_pb2.ListProjectsRequest(page_token=token)),
+        Code.INVALID_ARGUMENT,
+        "page_token: ",
+    )
+
+
+@pytest.mark.parametrize("name", LISTS)
+async def test_page_token_of_another_list_is_invalid(admin, project, name) -> None:
+    # Both catalogs hold seven entries, so a page of one always has a next page.
+    donor = "ListProjectTools" if name == "ListConnectorTypes" else "ListConnectorTypes"
+    foreign = (await call_list(admin, donor, page_size=1)).next_page_token
+    assert foreign
+
+    await rpc_error(
+        call_list(admin, name, page_token=foreign),
+        Code.INVALID_ARGUMENT,
+        "page_token: ",
+        "different list",
+    )
+
+
+@pytest.mark.parametrize("name", ["ListConnectors", "ListMembers", "ListProjectTools"])
+async def test_page_token_of_one_project_does_not_page_another(admin, new_project, name) -> None:
+    await new_project("alpha")
+    await new_project("beta")
+    for user in ("ann", "bob"):
+        await admin.CreateUser(admin_pb2.CreateUserRequest(name=user))
+        for slug in ("alpha", "beta"):
+            await admin.AddMember(
+                admin_pb2.AddMemberRequest(
+                    project=slug, user=user, role=common_pb2.PROJECT_ROLE_MEMBER
+                )
+            )
+    for connector in ("one", "two"):
+        for slug in ("alpha", "beta"):
+            await admin.CreateConnector(
+                admin_pb2.CreateConnectorRequest(project=slug, type="fake-src1", name=connector)
+            )
+    alpha_token = (await call_list(admin, name, page_size=1)).next_page_token
+    assert alpha_token
+
+    await rpc_error(
+        call_list(admin, name, project="beta", page_token=alpha_token),
+        Code.INVALID_ARGUMENT,
+        "page_token: ",
+        "different list",
+    )
+
+
+async def test_page_token_of_one_user_does_not_page_anothers_tokens(admin, new_user) -> None:
+    await new_user("bob")
+    for _ in range(2):
+        await admin.CreateToken(admin_pb2.CreateTokenRequest())
+    admin_token = (await call_list(admin, "ListTokens", page_size=1)).next_page_token
+    assert admin_token
+
+    await rpc_error(
+        call_list(admin, "ListTokens", user="bob", page_token=admin_token),
+        Code.INVALID_ARGUMENT,
+        "page_token: ",
+        "different list",
+    )
+
+
+async def test_oversized_request_is_resource_exhausted_and_the_server_keeps_serving(
+    start_server, connect
+) -> None:
+    small = await start_server(max_message_bytes=65536)
+    admin = connect(small.admin_token, small.address)
+    huge = admin_pb2.CreateProjectRequest(slug="big", name="Big", description="d" * 100_000)
+
+    await rpc_error(admin.CreateProject(huge), Code.RESOURCE_EXHAUSTED)
+
+    created = await admin.CreateProject(
+        admin_pb2.CreateProjectRequest(slug="small", name="Small", description="d" * 4096)
+    )
+    assert created.project.slug == "small"
+    listed = await admin.ListProjects(admin_pb2.ListProjectsRequest())
+    assert [p.slug for p in listed.projects] == ["small"]

@@ -54,7 +54,8 @@ def _serving(address: str) -> bool:
 
 def _start_server(address: str) -> subprocess.Popen[bytes]:
     click.echo(f"Starting a ProjectQA server on {address} …")
-    env = {"PROJECTQA_LOG_FORMAT": "text", **os.environ, "PROJECTQA_LISTEN_ADDRESS": address}
+    quiet = {"PROJECTQA_LOG_FORMAT": "text", "PROJECTQA_LOG_LEVEL": "WARNING"}
+    env = {**quiet, **os.environ, "PROJECTQA_LISTEN_ADDRESS": address}
     server = subprocess.Popen([sys.executable, "-m", "projectqa.server"], env=env)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:

@@ -64,15 +64,16 @@ class ProjectQAServer:
         self._ready = False
 
     async def start_monitor(self, interval: float = HEALTH_INTERVAL_S) -> None:
-        await self._check_store()
+        """Check the store now (a broken set-up fails the start), then every ``interval`` s."""
+        await self._check_store(fail_fast=True)
         self._monitor = asyncio.create_task(self._watch_store(interval), name="store-health")
 
     async def _watch_store(self, interval: float) -> None:
         while True:
             await asyncio.sleep(interval)
-            await self._check_store()
+            await self._check_store(fail_fast=False)
 
-    async def _check_store(self) -> None:
+    async def _check_store(self, fail_fast: bool) -> None:
         """Prepare the store once it answers; mirror its reachability in the health service."""
         try:
             if not self._ready:
@@ -86,6 +87,11 @@ class ProjectQAServer:
         except StoreUnavailable as exc:
             log.warning("store unreachable", extra={"reason": str(exc)})
             status = health_pb2.HealthCheckResponse.NOT_SERVING
+        except Exception:
+            if fail_fast:
+                raise
+            log.exception("store check failed")  # keep watching: it may recover
+            status = health_pb2.HealthCheckResponse.NOT_SERVING
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, status)
 
@@ -94,10 +100,14 @@ class ProjectQAServer:
         await self.health.enter_graceful_shutdown()
         if self._monitor:
             self._monitor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._monitor
         await self.grpc.stop(self.settings.shutdown_grace_s if grace is None else grace)
-        self.run_blocking.shutdown()
+        await self._release()
+
+    async def _release(self) -> None:
+        # Waiting for store threads blocks; do it off the event loop.
+        await asyncio.to_thread(self.run_blocking.shutdown)
         self.store.close()
 
     async def wait_for_termination(self) -> None:
@@ -154,9 +164,14 @@ async def create_server(
     if settings.reflection:
         names = (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME)
         reflection.enable_server_reflection(names, grpc_server)
-    port = _bind(grpc_server, settings)
-    await grpc_server.start()
-    await server.start_monitor(settings.health_interval_s)
+    try:
+        port = _bind(grpc_server, settings)
+        await grpc_server.start()
+        await server.start_monitor(settings.health_interval_s)
+    except BaseException:
+        await grpc_server.stop(0)
+        await server._release()
+        raise
     return server, port
 
 

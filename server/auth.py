@@ -7,16 +7,20 @@ in constant time. The secrets are 256 random bits, so a fast hash suffices.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import hmac
 import logging
 import os
 import secrets
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from .errors import AlreadyExists, Unauthenticated
+from .errors import AlreadyExists, StoreError, Unauthenticated
 from .models import PageRequest, Token, User, new_id, utcnow
 from .store import Store
 
@@ -94,21 +98,22 @@ def bootstrap_admin(store: Store, token_path: Path) -> Path | None:
     token by a start that died half-way gets one on the next start. Returns
     the path when a token was created, None when nothing had to be done.
     """
-    user = _bootstrap_user(store)
-    if user is None:
-        return None
-    issued = issue_token(user.id, "created on first start")
-    _write_private(token_path, issued.secret + "\n")
-    try:
-        if store.get_user(user.id) is None:
-            store.create_user(user)
-        store.create_token(issued.token)
-    except AlreadyExists:  # another replica bootstrapped first
-        token_path.unlink(missing_ok=True)
-        return None
-    except BaseException:
-        token_path.unlink(missing_ok=True)
-        raise
+    with _exclusive(token_path.with_name(token_path.name + ".lock")):
+        user = _bootstrap_user(store)
+        if user is None:
+            return None
+        issued = issue_token(user.id, "created on first start")
+        _write_private(token_path, issued.secret + "\n")
+        try:
+            if store.get_user(user.id) is None:
+                store.create_user(user)
+            store.create_token(issued.token)
+        except AlreadyExists:  # another replica (with its own data dir) bootstrapped first
+            token_path.unlink(missing_ok=True)
+            return None
+        except BaseException:
+            token_path.unlink(missing_ok=True)
+            raise
     log.info("created the first global admin token", extra={"path": str(token_path)})
     return token_path
 
@@ -123,14 +128,34 @@ def _bootstrap_user(store: Store) -> User | None:
     return user
 
 
-def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+@contextlib.contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive lock, so two servers sharing a data dir bootstrap one at a time."""
     try:
-        os.write(fd, text.encode())
-        os.fsync(fd)
+        lock_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise StoreError(f"cannot create {lock_path}: {exc.strerror or exc}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
     finally:
-        os.close(fd)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+        os.close(fd)  # closing releases the lock
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically, readable by the owner only."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            os.write(fd, text.encode())
+            os.fsync(fd)
+            os.close(fd)
+            os.replace(tmp, path)  # mkstemp files are 0600 already
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise StoreError(f"cannot write the admin token to {path}: {exc.strerror or exc}") from None

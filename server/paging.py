@@ -55,7 +55,7 @@ def _decode(listing: str, token: str) -> str:
         raise InvalidArgument(
             "page_token", "is malformed; pass a next_page_token unchanged"
         ) from None
-    if not isinstance(data, dict) or not isinstance(data.get("a"), str):
+    if not isinstance(data, dict) or not _is_text(data.get("a")):
         raise InvalidArgument("page_token", "is malformed; pass a next_page_token unchanged")
     if data.get("l") != listing:
         raise InvalidArgument("page_token", "belongs to a different list or query")
@@ -69,3 +69,14 @@ def page_sorted(
     request = page_request(listing, page_size, page_token)
     rest = [item for item in items if request.after is None or key(item) > request.after]
     return page_of(listing, rest[: request.limit], request, key)
+
+
+def _is_text(value: object) -> bool:
+    """A str that is valid Unicode (JSON can smuggle in lone surrogates)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -79,6 +79,7 @@ class PluginCatalog:
         """Validate and file one contribution; raise ``ContributionError`` if it is refused."""
         if isinstance(item, ConnectorType):
             _check_schema(item.name, item.config_schema)
+            _check_secrets_are_top_level(item)
             self._file(self.connector_types, "connector type", plugin, item)
         elif isinstance(item, ToolSpec):
             _check_schema(item.name, item.arguments_schema)
@@ -113,3 +114,27 @@ def _check_schema(name: str, schema: dict[str, Any]) -> None:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
         raise ContributionError(f"{name!r}: invalid JSON Schema: {exc.message}") from None
+
+
+def _check_secrets_are_top_level(ctype: ConnectorType) -> None:
+    """Refuse ``writeOnly`` anywhere but on top-level properties.
+
+    The server splits secrets from the plain config by top-level key; a nested
+    secret would be stored and returned as plain config.
+    """
+    allowed = {id(v) for v in ctype.config_schema.get("properties", {}).values()}
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            if node.get("writeOnly") and id(node) not in allowed:
+                raise ContributionError(
+                    f"{ctype.name!r}: writeOnly at {path or '/'} is not supported; "
+                    "mark only top-level properties as secrets"
+                )
+            for key, value in node.items():
+                walk(value, f"{path}/{key}")
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                walk(value, f"{path}/{index}")
+
+    walk(ctype.config_schema, "")

@@ -74,14 +74,19 @@ def require_flag_key(field: str, value: str) -> str:
 
 
 def optional_url(field: str, value: str) -> str:
+    """An http(s) URL with a host, a valid port and no credentials in it."""
     if not value:
         return ""
     try:
         parts = urlsplit(value)
-    except ValueError:  # e.g. an unbalanced "[" in the host
-        parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
-        raise InvalidArgument(field, f"{value!r} is not an http(s) URL")
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+        valid = valid and (parts.port is None or parts.port > 0)
+    except ValueError:  # an unbalanced "[" in the host, a port out of range
+        valid = False
+    if not valid:
+        raise InvalidArgument(field, "is not an http(s) URL with a host and a valid port")
+    if parts.username or parts.password:
+        raise InvalidArgument(field, "must not contain credentials; use the api_key field")
     return value
 
 

@@ -74,7 +74,7 @@ class Client(AdminCalls):
         tls_ca_file: str | Path | None = None,
     ) -> None:
         self.address = resolve_address(address)
-        self.token = resolve_token(token)
+        self.token = resolve_token(token, self.address)
         self.timeout = timeout
         self.channel = open_channel(
             self.address, self.token, default_timeout=timeout, tls_ca_file=tls_ca_file
@@ -126,7 +126,7 @@ class AsyncClient:
         tls_ca_file: str | Path | None = None,
     ) -> None:
         self.address = resolve_address(address)
-        self.token = resolve_token(token)
+        self.token = resolve_token(token, self.address)
         self.timeout = timeout
         self.channel: grpc.aio.Channel = open_aio_channel(
             self.address, self.token, default_timeout=timeout, tls_ca_file=tls_ca_file

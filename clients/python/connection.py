@@ -9,6 +9,7 @@ Resolution order, shared by the library, the CLI and the LSP bridge:
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -57,20 +58,35 @@ def admin_token_path() -> Path:
     return default_data_dir() / ADMIN_TOKEN_FILE
 
 
-def resolve_token(token: str | None) -> str | None:
+def resolve_token(token: str | None, address: str = DEFAULT_ADDRESS) -> str | None:
     """The bearer token to send: argument, env ``PROJECTQA_TOKEN``, token file.
 
+    The local admin token file is only ever sent to a server on this machine
+    (a loopback ``address``): pointing the CLI elsewhere must not leak it.
     Returns None when none of them yields a token.
     """
     if token:
         return token
     if env_token := os.environ.get("PROJECTQA_TOKEN"):
         return env_token.strip()
+    if not is_loopback(address):
+        return None
     try:
         file_token = admin_token_path().read_text(encoding="utf-8").strip()
     except OSError:  # missing or unreadable (another user's 0600 file): no token
         return None
     return file_token or None
+
+
+def is_loopback(address: str) -> bool:
+    """Whether ``host:port`` names this machine (localhost, 127.0.0.0/8, ::1)."""
+    host = address.rpartition(":")[0].strip("[]") if ":" in address else address
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _channel_credentials(tls_ca_file: str | Path) -> grpc.ChannelCredentials:

@@ -80,18 +80,7 @@ class Connectors:
             raise FailedPrecondition(
                 f"connector type {connector.type!r} is not registered; is its plugin installed?"
             )
-        unknown = sorted(set(clear_secret_fields) - set(ctype.secret_fields))
-        if unknown:
-            raise InvalidArgument(
-                "clear_secret_fields", f"not secret fields of {ctype.name!r}: {unknown}"
-            )
-        plain, secrets = _split(ctype, config) if config is not None else (connector.config, {})
-        secrets = {
-            k: v
-            for k, v in {**connector.secrets, **secrets}.items()
-            if k not in clear_secret_fields
-        }
-        plain, secrets = _split(ctype, _validated(ctype, {**plain, **secrets}))
+        plain, secrets = _updated_config(ctype, connector, config, clear_secret_fields)
         updated = replace(connector, config=plain, secrets=secrets, updated_at=utcnow())
         if name is not None:
             updated = replace(updated, name=require_text("name", name))
@@ -123,6 +112,33 @@ class Connectors:
         except NotFound:
             pass
         raise NotFound(f"connector {connector_id!r} not found")
+
+
+def _updated_config(
+    ctype: ConnectorType, connector: Connector, config: dict[str, Any] | None, clear: list[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The plain config and secrets after an update, validated.
+
+    A stored secret is kept only while the plain config stays as it was: a
+    secret must never follow a connector to a target its author did not see.
+    """
+    unknown = sorted(set(clear) - set(ctype.secret_fields))
+    if unknown:
+        raise InvalidArgument(
+            "clear_secret_fields", f"not secret fields of {ctype.name!r}: {unknown}"
+        )
+    plain, given = _split(ctype, config) if config is not None else (connector.config, {})
+    both = sorted(set(given) & set(clear))
+    if both:
+        raise InvalidArgument("clear_secret_fields", f"{both} also get a new value in config")
+    kept = {k: v for k, v in connector.secrets.items() if k not in clear and k not in given}
+    if kept and plain != connector.config:
+        raise InvalidArgument(
+            "config",
+            f"changes the connector, so give its secret fields {sorted(kept)} again "
+            "or clear them; stored secrets never follow a changed config",
+        )
+    return _split(ctype, _validated(ctype, {**plain, **kept, **given}))
 
 
 def _validated(ctype: ConnectorType, config: dict[str, Any]) -> dict[str, Any]:

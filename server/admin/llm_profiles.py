@@ -55,6 +55,12 @@ class LlmProfiles:
     def update(self, principal: Principal, profile_id: str, changes: ProfileChanges) -> LlmProfile:
         profile = self._visible(principal, profile_id)
         updated = _validated(replace(_apply(profile, changes), updated_at=utcnow()))
+        moved = (updated.base_url, updated.provider) != (profile.base_url, profile.provider)
+        if moved and profile.api_key and changes.api_key is None and not changes.clear_api_key:
+            # A stored key never follows a profile to an endpoint its author did not choose.
+            raise InvalidArgument(
+                "api_key", "must be given again (or cleared) when base_url or provider changes"
+            )
         self._store.update_llm_profile(updated)
         return updated
 

@@ -54,7 +54,7 @@ class Users:
         user = self._subject(principal, user_ref, "issuing tokens for another user")
         if not 0 <= ttl_seconds <= MAX_TOKEN_TTL.total_seconds():
             raise InvalidArgument("ttl_seconds", "must be between 0 (never expires) and 10 years")
-        ttl = timedelta(seconds=ttl_seconds) if ttl_seconds else None
+        ttl = _capped_ttl(principal, timedelta(seconds=ttl_seconds) if ttl_seconds else None)
         issued = issue_token(user.id, optional_text("description", description, 256), ttl)
         self._store.create_token(issued.token)
         return issued
@@ -90,3 +90,15 @@ class Users:
             return principal.user
         self._access.require_global_admin(principal, action)
         return self._access.user(user_ref)
+
+
+def _capped_ttl(principal: Principal, ttl: timedelta | None) -> timedelta | None:
+    """A token never outlives the token that made it (global admins excepted).
+
+    Otherwise a short-lived or leaked token could mint a permanent one.
+    """
+    expires_at = principal.token.expires_at
+    if principal.user.global_admin or expires_at is None:
+        return ttl
+    remaining = expires_at - utcnow()
+    return remaining if ttl is None else min(ttl, remaining)

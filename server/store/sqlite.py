@@ -112,7 +112,7 @@ class SqliteStore(Store):
         except sqlite3.DatabaseError as exc:
             code = getattr(exc, "sqlite_errorcode", None) or 0
             if code & 0xFF in _UNAVAILABLE_CODES:
-                raise StoreUnavailable(f"SQLite database at {self._path}: {exc}") from exc
+                raise StoreUnavailable(f"SQLite database unavailable: {exc}") from exc
             raise
 
     @contextmanager

@@ -7,6 +7,7 @@ database is always at exactly one known version.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from importlib import resources
 from pathlib import Path
@@ -46,7 +47,10 @@ def _prepare_directory(path: Path) -> None:
     if parent.exists() and not parent.is_dir():
         raise StoreError(f"cannot open SQLite database at {path}: {parent} is not a directory")
     try:
-        parent.mkdir(parents=True, exist_ok=True)
+        # The database holds connector secrets and API keys: private to the owner.
+        parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not path.exists():  # SQLite gives -wal and -shm the main file's mode
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise StoreError(

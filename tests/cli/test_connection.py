@@ -64,6 +64,26 @@ def test_token_comes_from_argument_then_env_then_file(
     assert resolve_token("arg-token") == "arg-token"
 
 
+@pytest.mark.parametrize(
+    ("address", "sent"),
+    [
+        ("127.0.0.1:50051", True),
+        ("127.8.9.10:1", True),
+        ("localhost:50051", True),
+        ("[::1]:50051", True),
+        ("10.0.0.5:50051", False),
+        ("qa.example.com:443", False),
+    ],
+)
+def test_the_local_admin_token_file_only_goes_to_this_machine(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, address: str, sent: bool
+) -> None:
+    monkeypatch.setenv("PROJECTQA_DATA_DIR", str(tmp_path))
+    (tmp_path / "admin.token").write_text("file-token\n")
+    assert resolve_token(None, address) == ("file-token" if sent else None)
+    assert resolve_token("explicit", address) == "explicit"
+
+
 def test_unreadable_token_file_counts_as_no_token(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
@@ -12,8 +14,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from projectqa.server.app import StartupError, create_server
+from projectqa.server.auth import authenticate, bootstrap_admin
 from projectqa.server.config import Settings
-from projectqa.server.store import MongoStore
+from projectqa.server.store import MongoStore, SqliteStore
 from projectqa.v1 import admin_pb2, admin_pb2_grpc
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -115,3 +118,47 @@ async def test_mongodb_backend_serves_admin_calls(tmp_path) -> None:
         reply = await stub.ListProjects(admin_pb2.ListProjectsRequest(), metadata=md)
     assert [p.slug for p in reply.projects] == ["m"]
     await server.stop(0)
+
+
+async def test_unexpected_store_failure_means_not_serving_and_stop_still_works(tmp_path) -> None:
+    server, port = await create_server(_settings(tmp_path, health_interval_s=0.05))
+    real_ping, calls = server.store.ping, []
+
+    def broken_ping() -> None:
+        calls.append(1)
+        if len(calls) < 3:
+            raise RuntimeError("disk on fire")
+        real_ping()
+
+    server.store.ping = broken_ping
+    for _ in range(100):
+        if len(calls) >= 1 and await _health(port) == NOT_SERVING:
+            break
+        await asyncio.sleep(0.02)
+    assert await _health(port) == NOT_SERVING
+    for _ in range(100):  # the monitor keeps watching and sees the recovery
+        if await _health(port) == SERVING:
+            break
+        await asyncio.sleep(0.02)
+    assert await _health(port) == SERVING
+    await server.stop(0)
+
+
+def test_concurrent_first_starts_on_one_data_dir_leave_one_working_token(tmp_path) -> None:
+    """Two servers bootstrapping one data dir at once: the token file must stay usable."""
+    token_path = tmp_path / "admin.token"
+    stores = [SqliteStore(tmp_path / "db.sqlite3").open() for _ in range(4)]
+    barrier = threading.Barrier(len(stores))
+
+    def start(store: SqliteStore) -> Path | None:
+        barrier.wait()
+        return bootstrap_admin(store, token_path)
+
+    with ThreadPoolExecutor(len(stores)) as pool:
+        created = [p for p in pool.map(start, stores) if p is not None]
+    assert len(created) == 1
+    principal = authenticate(stores[0], f"Bearer {token_path.read_text().strip()}")
+    assert principal.user.global_admin
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".admin.token")] == []
+    for store in stores:
+        store.close()

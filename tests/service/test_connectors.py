@@ -143,21 +143,47 @@ async def test_update_connector_name_only_keeps_config_and_secret(admin, server,
     assert server.server.store.get_connector(created.id).secrets == {SECRET_FIELD: SECRET}
 
 
-async def test_update_connector_config_without_the_secret_keeps_the_secret(
+async def test_update_connector_same_config_without_the_secret_keeps_the_secret(
     admin, server, project
 ) -> None:
     created = await create_git(admin, token=SECRET)
-    new_config = {"url": "https://example.com/other.git"}
 
     response = await admin.UpdateConnector(
-        admin_pb2.UpdateConnectorRequest(connector_id=created.id, config=struct(new_config))
+        admin_pb2.UpdateConnectorRequest(
+            connector_id=created.id, name="renamed", config=struct(GIT_CONFIG)
+        )
     )
 
-    # Plain fields are replaced as a whole; the secret survives.
-    assert as_dict(response.connector.config) == new_config
+    assert as_dict(response.connector.config) == GIT_CONFIG
     assert list(response.connector.secret_fields_set) == [SECRET_FIELD]
     assert server.server.store.get_connector(created.id).secrets == {SECRET_FIELD: SECRET}
     assert_not_in_response(response, SECRET)
+
+
+async def test_a_changed_config_must_repeat_or_clear_stored_secrets(admin, server, project) -> None:
+    """A stored secret never follows a connector to a target its author did not see."""
+    created = await create_git(admin, token=SECRET)
+    new_config = {"url": "https://attacker.example/other.git"}
+    request = admin_pb2.UpdateConnectorRequest(connector_id=created.id, config=struct(new_config))
+
+    before = server.server.store.get_connector(created.id)
+    await rpc_error(admin.UpdateConnector(request), Code.INVALID_ARGUMENT, "config", SECRET_FIELD)
+    assert server.server.store.get_connector(created.id) == before  # nothing written
+
+    request.clear_secret_fields.append(SECRET_FIELD)
+    response = await admin.UpdateConnector(request)
+    assert as_dict(response.connector.config) == new_config
+    assert list(response.connector.secret_fields_set) == []
+
+
+async def test_a_secret_cannot_be_both_set_and_cleared(admin, project) -> None:
+    created = await create_git(admin, token=SECRET)
+    request = admin_pb2.UpdateConnectorRequest(
+        connector_id=created.id,
+        config=struct({**GIT_CONFIG, SECRET_FIELD: "new"}),
+        clear_secret_fields=[SECRET_FIELD],
+    )
+    await rpc_error(admin.UpdateConnector(request), Code.INVALID_ARGUMENT, "clear_secret_fields")
 
 
 async def test_update_connector_with_a_new_secret_replaces_it(admin, server, project) -> None:

@@ -82,8 +82,11 @@ async def test_malformed_page_token_is_invalid(admin, project, name, token) -> N
     )
 
 
-async def test_deeply_nested_page_token_is_invalid(admin) -> None:
-    token = b64(b"[" * 50_000)
+@pytest.mark.parametrize(
+    "raw", [b"[" * 50_000, b'{"l":"projects","a":"\\ud800"}'], ids=["nested", "lone-surrogate"]
+)
+async def test_forged_page_tokens_are_invalid(admin, raw) -> None:
+    token = b64(raw)
 
     await rpc_error(
         admin.ListProjects(admin_pb2.ListProjectsRequest(page_token=token)),

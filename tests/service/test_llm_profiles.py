@@ -291,7 +291,16 @@ async def test_create_profile_rejects_bad_fields_naming_the_field(
     assert await list_profiles(admin) == []
 
 
-@pytest.mark.parametrize("base_url", ["http://[bad-host/v1", "https://[::1/v1"])
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "http://[bad-host/v1",
+        "https://[::1/v1",
+        "http://host:99999999/v1",
+        "https://user:sk-leak@host/v1",
+        "ftp://host/v1",
+    ],
+)
 async def test_unparseable_base_url_is_invalid(admin, project, base_url) -> None:
     await rpc_error(create_profile(admin, base_url=base_url), Code.INVALID_ARGUMENT, "base_url: ")
 
@@ -331,3 +340,21 @@ async def test_profile_rpcs_need_a_profile_id(admin, rpc) -> None:
     request = getattr(admin_pb2, f"{rpc}Request")()
 
     await rpc_error(getattr(admin, rpc)(request), Code.INVALID_ARGUMENT, "profile_id")
+
+
+async def test_a_stored_key_never_follows_a_new_endpoint(admin, server, project) -> None:
+    created = await create_profile(admin, base_url="http://127.0.0.1:11434/v1", api_key=API_KEY)
+    moved = "https://collector.example/v1"
+
+    await rpc_error(
+        update_profile(admin, created.id, base_url=moved), Code.INVALID_ARGUMENT, "api_key"
+    )
+    await rpc_error(
+        update_profile(admin, created.id, provider=OPENAI), Code.INVALID_ARGUMENT, "api_key"
+    )
+    assert server.server.store.get_llm_profile(created.id).base_url == created.base_url
+
+    cleared = await update_profile(admin, created.id, base_url=moved, clear_api_key=True)
+    assert (cleared.base_url, cleared.api_key_set) == (moved, False)
+    rekeyed = await update_profile(admin, created.id, base_url=created.base_url, api_key="sk-new")
+    assert rekeyed.api_key_set

@@ -319,3 +319,19 @@ async def test_whoami_lists_memberships_with_slugs_and_user_names(
         ]
     )
     assert all(m.update_time.seconds > 0 for m in me.memberships)
+
+
+async def test_a_token_never_outlives_the_token_that_made_it(admin, new_user, connect) -> None:
+    """Otherwise a short-lived or leaked token could mint a permanent one."""
+    await new_user("eve")
+    short = await admin.CreateToken(admin_pb2.CreateTokenRequest(user="eve", ttl_seconds=3600))
+    eve = connect(short.secret)
+    limit = short.token.expire_time.seconds
+
+    forever = await eve.CreateToken(admin_pb2.CreateTokenRequest(ttl_seconds=0))
+    longer = await eve.CreateToken(admin_pb2.CreateTokenRequest(ttl_seconds=86_400))
+    shorter = await eve.CreateToken(admin_pb2.CreateTokenRequest(ttl_seconds=60))
+
+    assert forever.token.HasField("expire_time") and forever.token.expire_time.seconds <= limit
+    assert longer.token.expire_time.seconds <= limit
+    assert shorter.token.expire_time.seconds < limit - 3000

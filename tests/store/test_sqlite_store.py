@@ -117,3 +117,15 @@ def test_two_stores_on_one_file_see_each_other(store: SqliteStore, db_path: Path
         assert store.get_user(user.id) == user
     finally:
         other.close()
+
+
+def test_database_and_its_directory_are_private(tmp_path) -> None:
+    """The file holds connector secrets and API keys: owner-only, whatever the umask."""
+    data_dir = tmp_path / "data"
+    store = SqliteStore(data_dir / "db.sqlite3").open()
+    store.count_users()  # creates -wal and -shm
+    modes = {p.name: p.stat().st_mode & 0o777 for p in data_dir.iterdir()}
+    store.close()
+    assert data_dir.stat().st_mode & 0o777 == 0o700
+    assert modes["db.sqlite3"] == 0o600
+    assert all(mode & 0o077 == 0 for mode in modes.values()), modes

@@ -120,6 +120,19 @@ class _Registers:
         ),
         (ToolSpec("tool", "x", {"type": "object"}, function="not callable"), "not callable"),  # type: ignore[arg-type]
         ("a string", "expected ConnectorType or ToolSpec"),
+        (
+            ConnectorType(
+                "nested",
+                "x",
+                {
+                    "type": "object",
+                    "properties": {
+                        "auth": {"type": "object", "properties": {"pw": {"writeOnly": True}}}
+                    },
+                },
+            ),
+            "writeOnly at /properties/auth/properties/pw is not supported",
+        ),
     ],
 )
 def test_malformed_contributions_are_rejected(item, reason, caplog) -> None:

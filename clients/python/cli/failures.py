@@ -11,6 +11,7 @@ from typing import IO, Any
 
 import click
 
+from projectqa.client.connection import is_loopback
 from projectqa.client.errors import ClientError
 
 EXIT_FAILURE = 1
@@ -63,9 +64,11 @@ class CommandFailed(click.ClickException):
         click.echo(f"error: {self.format_message()}", err=True)
 
 
-def missing_token(token_path: Path) -> CommandFailed:
+def missing_token(token_path: Path, address: str) -> CommandFailed:
     """The failure of a command that needs a token when none was found."""
-    if token_path.exists():
+    if not is_loopback(address):
+        hint = f"{address} is not this machine, so {token_path} is not sent there; pass --token"
+    elif token_path.exists():
         hint = f"cannot read {token_path}; pass --token or set PROJECTQA_TOKEN"
     else:
         hint = f"pass --token, set PROJECTQA_TOKEN or start the server once to create {token_path}"

@@ -42,7 +42,10 @@ def quickstart(state: CliState, slug: str, stop: bool) -> None:
     finally:
         if server is not None:
             server.terminate()
-            server.wait(timeout=60)
+            try:
+                server.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                server.kill()
 
 
 def _serving(address: str) -> bool:

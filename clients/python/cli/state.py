@@ -9,7 +9,7 @@ import click
 
 from projectqa.client.cli.failures import missing_token
 from projectqa.client.client import Client
-from projectqa.client.connection import admin_token_path, resolve_token
+from projectqa.client.connection import admin_token_path, resolve_address, resolve_token
 
 
 @dataclass
@@ -26,9 +26,10 @@ class CliState:
     def client(self) -> Client:
         """The authenticated client, opened once and closed when the command ends."""
         if self._client is None:
-            token = resolve_token(self.token)
+            address = resolve_address(self.address)
+            token = resolve_token(self.token, address)
             if token is None:
-                raise missing_token(admin_token_path())
+                raise missing_token(admin_token_path(), address)
             self._client = Client(
                 self.address, token, timeout=self.timeout, tls_ca_file=self.tls_ca_file
             )

@@ -21,14 +21,11 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from .paths import ADMIN_TOKEN_FILE, default_data_dir
+
 ENV_PREFIX = "PROJECTQA_"
 # The --config file of the current load_settings() call (wins over PROJECTQA_CONFIG).
 _config_file: ContextVar[Path | None] = ContextVar("projectqa_config_file", default=None)
-
-
-def default_data_dir() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "projectqa"
 
 
 class SettingsError(Exception):
@@ -97,7 +94,7 @@ class Settings(BaseSettings):
 
     @property
     def admin_token_path(self) -> Path:
-        return self.data_dir / "admin.token"
+        return self.data_dir / ADMIN_TOKEN_FILE
 
     @classmethod
     def settings_customise_sources(

@@ -18,8 +18,10 @@ from typing import Any, NamedTuple
 import grpc
 import grpc.aio
 
+from projectqa.server.paths import ADMIN_TOKEN_FILE
+from projectqa.server.paths import default_data_dir as server_default_data_dir
+
 DEFAULT_ADDRESS = "127.0.0.1:50051"
-ADMIN_TOKEN_FILE = "admin.token"
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 # Servers reject pings more often than every 5 minutes by default
@@ -46,11 +48,7 @@ def default_data_dir() -> Path:
     """
     if data_dir := os.environ.get("PROJECTQA_DATA_DIR"):
         return Path(data_dir).expanduser()
-    xdg_data_home = os.environ.get("XDG_DATA_HOME")
-    # The XDG spec says relative values are invalid and must be ignored.
-    if xdg_data_home and Path(xdg_data_home).is_absolute():
-        return Path(xdg_data_home) / "projectqa"
-    return Path.home() / ".local" / "share" / "projectqa"
+    return server_default_data_dir()
 
 
 def admin_token_path() -> Path:

@@ -53,8 +53,12 @@ class FeatureFlags:
             self._access.require_global_admin(principal, "setting a global feature flag")
             project_id = None
         key = require_flag_key("key", key)
-        if reset:
-            self._store.delete_flag(project_id, key)
-        else:
+        scope = FlagScope.GLOBAL if project_id is None else FlagScope.PROJECT
+        if not reset:
             self._store.set_flag(FeatureFlagValue(project_id, key, enabled, utcnow()))
-        return next((f for f in self.get(principal, project_ref) if f.key == key), None)
+            return EffectiveFlag(key, enabled, scope)
+        self._store.delete_flag(project_id, key)
+        if project_id is None:
+            return None
+        inherited = (f for f in self._store.list_flags(None) if f.key == key)
+        return next((EffectiveFlag(key, f.enabled, FlagScope.GLOBAL) for f in inherited), None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -24,9 +25,10 @@ class MembershipView:
 
 def describe(store: Store, memberships: Iterable[Membership]) -> list[MembershipView]:
     """Attach project slugs and user names; drops memberships whose project or user is gone."""
+    projects = functools.cache(store.get_project)  # a page of members shares one project
     views = []
     for m in memberships:
-        project, user = store.get_project(m.project_id), store.get_user(m.user_id)
+        project, user = projects(m.project_id), store.get_user(m.user_id)
         if project is not None and user is not None:
             views.append(MembershipView(m, project.slug, user.name))
     return views

@@ -159,3 +159,120 @@ class PageRequest:
 class Page(Generic[T]):
     items: list[T] = field(default_factory=list)
     next_after: str | None = None  # sort key to continue from; None on the last page
+
+
+# ------------------------------------------------------------------ ingestion
+class RunMode(StrEnum):
+    FULL = "full"  # read every document; documents not seen are deleted at the end
+    INCREMENTAL = "incremental"  # only what changed since the last successful run
+
+
+class RunTrigger(StrEnum):
+    MANUAL = "manual"  # StartIngestion / `projectqa ingest`
+    WEBHOOK = "webhook"  # a verified push/issue/page event
+    RESUME = "resume"  # continues a run the server lost (crash, kill -9)
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def active(self) -> bool:
+        return self in (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+ACTIVE_RUN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestionRun:
+    """One pass of one connector, with what it did. ``updated_at`` is its heartbeat."""
+
+    id: str
+    project_id: str
+    connector_id: str
+    mode: RunMode
+    trigger: RunTrigger
+    status: RunStatus
+    phase: str  # queued, scanning, embedding, indexing, done
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    owner: str = ""  # the server instance running it ('' while queued)
+    scan_id: str = ""  # the run whose full scan this one continues (itself unless resumed)
+    cursor: dict[str, Any] = field(default_factory=dict)  # last checkpoint reached
+    revision: str = ""  # source revision indexed (a commit sha), when the source has one
+    documents_seen: int = 0
+    documents_changed: int = 0
+    documents_unchanged: int = 0
+    documents_deleted: int = 0
+    documents_failed: int = 0
+    chunks_written: int = 0
+    chunks_embedded: int = 0  # embedded by this run (embedding-cache misses)
+    chunks_cached: int = 0  # vectors found in the embedding cache
+    warnings: list[dict[str, str]] = field(default_factory=list)  # first few {key, message}
+    warning_count: int = 0
+    error: str = ""
+    cancel_requested: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A source document as last ingested; unique by (connector_id, key)."""
+
+    id: str
+    project_id: str
+    connector_id: str
+    key: str
+    kind: str  # sources.DocumentKind value
+    title: str
+    path: str
+    url: str
+    version: str
+    content_hash: str  # sha256 of what was chunked; unchanged hash means nothing to redo
+    language: str
+    metadata: dict[str, Any]
+    scan_id: str  # the full scan that last saw it (full runs delete documents not seen)
+    chunk_count: int
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A passage of a document with the citation that resolves to it.
+
+    Lines are 1-based and inclusive; records (issues, tickets, pages) cite
+    their key and url with the lines of the record's rendered text.
+    ``embed_hash`` keys the vector in the embedding cache.
+    """
+
+    id: str
+    project_id: str
+    connector_id: str
+    document_id: str
+    document_key: str
+    kind: str  # the document's kind
+    path: str
+    url: str
+    title: str
+    ordinal: int  # position within its document
+    start_line: int
+    end_line: int
+    symbol: str  # qualified name (``Session.request``) or heading path; '' for plain windows
+    symbol_kind: str  # function, method, class, section, record, lines, …
+    language: str
+    text: str
+    embed_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkVector:
+    """A chunk id and its embedding (float32, little-endian bytes)."""
+
+    chunk_id: str
+    vector: bytes

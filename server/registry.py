@@ -11,10 +11,13 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
+
+if TYPE_CHECKING:
+    from .sources import OpenSource
 
 log = logging.getLogger(__name__)
 NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
@@ -26,11 +29,17 @@ class ContributionError(ValueError):
 
 @dataclass(frozen=True)
 class ConnectorType:
-    """A kind of source (git, jira, …) and the JSON Schema of its config."""
+    """A kind of source (git, jira, …), the JSON Schema of its config, and its reader.
+
+    ``open_source`` is called once per ingestion run with a
+    :class:`projectqa.server.sources.SourceContext` and returns the
+    :class:`projectqa.server.sources.Source` to iterate.
+    """
 
     name: str
     description: str
     config_schema: dict[str, Any]
+    open_source: OpenSource
 
     @property
     def secret_fields(self) -> list[str]:
@@ -80,6 +89,10 @@ class PluginCatalog:
         if isinstance(item, ConnectorType):
             _check_schema(item.name, item.config_schema)
             _check_secrets_are_top_level(item)
+            if not callable(item.open_source):
+                raise ContributionError(
+                    f"connector type {item.name!r}: open_source is not callable"
+                )
             self._file(self.connector_types, "connector type", plugin, item)
         elif isinstance(item, ToolSpec):
             _check_schema(item.name, item.arguments_schema)

@@ -15,6 +15,12 @@ Rules every backend follows:
   which sorts by creation; the user id for members; the name for tools) is
   greater than ``page.after``, in ascending order.
 - Any failure to reach the backend raises ``StoreUnavailable``.
+
+Ingestion records (runs, documents, chunks, the embedding cache, index
+generations, webhook deliveries) are described with their methods below.
+``delete_project`` and ``delete_connector`` also remove the runs, documents
+and chunks scoped to what they delete (the embedding cache is shared and
+kept).
 """
 
 from __future__ import annotations
@@ -23,8 +29,12 @@ import abc
 from datetime import datetime
 
 from ..models import (
+    Chunk,
+    ChunkVector,
     Connector,
+    Document,
     FeatureFlagValue,
+    IngestionRun,
     LlmProfile,
     Membership,
     PageRequest,
@@ -181,3 +191,101 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def list_tool_settings(self, project_id: str) -> list[ToolSetting]:
         """Settings of one project, ordered by tool name."""
+
+    # ------------------------------------------------------- ingestion runs
+    @abc.abstractmethod
+    def create_run(self, run: IngestionRun) -> None:
+        """Insert a run; ``AlreadyExists`` if ``run`` is active (queued/running) while
+        another active run of the same connector exists. Atomic on every backend."""
+
+    @abc.abstractmethod
+    def get_run(self, run_id: str) -> IngestionRun | None: ...
+
+    @abc.abstractmethod
+    def update_run(self, run: IngestionRun) -> None:
+        """Replace every field but id, project, connector and created_at."""
+
+    @abc.abstractmethod
+    def list_runs(
+        self, project_id: str, page: PageRequest, connector_id: str | None = None
+    ) -> list[IngestionRun]:
+        """Runs of a project (optionally of one connector), **newest first**: ids
+        smaller than ``page.after`` when it is given."""
+
+    @abc.abstractmethod
+    def list_active_runs(self) -> list[IngestionRun]:
+        """Every queued or running run of every project, oldest first."""
+
+    @abc.abstractmethod
+    def last_succeeded_run(self, connector_id: str) -> IngestionRun | None:
+        """The connector's most recent run with status ``succeeded``."""
+
+    # ------------------------------------------------------------ documents
+    @abc.abstractmethod
+    def get_documents(self, connector_id: str, keys: list[str]) -> dict[str, Document]:
+        """The stored documents among ``keys``, by key (missing keys are absent)."""
+
+    @abc.abstractmethod
+    def write_documents(self, batch: list[tuple[Document, list[Chunk]]]) -> None:
+        """Upsert each document by (connector_id, key) and replace all of its chunks
+        with the given ones, the whole batch in one transaction where the backend
+        has them (SQLite). On MongoDB each document's chunks are replaced before
+        the document record, so a crash leaves at worst a document whose
+        content hash is stale and which the next run redoes."""
+
+    @abc.abstractmethod
+    def delete_documents(self, connector_id: str, keys: list[str]) -> int:
+        """Delete documents and their chunks; return how many documents went."""
+
+    @abc.abstractmethod
+    def touch_documents(self, connector_id: str, keys: list[str], scan_id: str) -> None:
+        """Set ``scan_id`` of these documents (seen unchanged by that scan)."""
+
+    @abc.abstractmethod
+    def document_keys_not_in_scan(self, connector_id: str, scan_id: str) -> list[str]:
+        """Keys of the connector's documents whose ``scan_id`` differs from ``scan_id``."""
+
+    @abc.abstractmethod
+    def list_documents(self, project_id: str, page: PageRequest) -> list[Document]:
+        """Documents of a project ordered by id."""
+
+    # --------------------------------------------------------------- chunks
+    @abc.abstractmethod
+    def get_chunks(self, chunk_ids: list[str]) -> list[Chunk]:
+        """The chunks that still exist among ``chunk_ids``, in the given order."""
+
+    @abc.abstractmethod
+    def list_chunks(self, project_id: str, page: PageRequest) -> list[Chunk]:
+        """Chunks of a project ordered by id (index rebuilds page through them)."""
+
+    @abc.abstractmethod
+    def count_chunks(self, project_id: str) -> int: ...
+
+    @abc.abstractmethod
+    def chunk_vectors(self, project_id: str, model: str, page: PageRequest) -> list[ChunkVector]:
+        """(chunk id, vector) of a project's chunks ordered by chunk id, the vector
+        looked up in the embedding cache under ``model``; chunks without a cached
+        vector are left out."""
+
+    # ------------------------------------------------------ embedding cache
+    @abc.abstractmethod
+    def get_embeddings(self, model: str, hashes: list[str]) -> dict[str, bytes]:
+        """Cached vectors among ``hashes`` (content hashes), by hash."""
+
+    @abc.abstractmethod
+    def put_embeddings(self, model: str, vectors: dict[str, bytes]) -> None:
+        """Insert vectors by content hash; an existing entry is left as it is."""
+
+    # ---------------------------------------------------- index generations
+    @abc.abstractmethod
+    def index_generation(self, project_id: str) -> int:
+        """How many times the project's chunks changed (0 when never)."""
+
+    @abc.abstractmethod
+    def bump_index_generation(self, project_id: str) -> int:
+        """Atomically add one to the project's generation and return the new value."""
+
+    # --------------------------------------------------- webhook deliveries
+    @abc.abstractmethod
+    def record_delivery(self, delivery_id: str, connector_id: str, at: datetime) -> bool:
+        """Remember a webhook delivery id; False (and nothing written) if already seen."""

@@ -3,7 +3,7 @@
 Each backend is a ``Codec`` with its own time encoding and id key; the fields
 themselves come from the record dataclasses, so a new field needs no
 conversion code. Conventions:
-- dicts (connector config and secrets) are stored as JSON text: plugin keys
+- dicts and lists (connector config and secrets, run warnings) are stored as JSON text: plugin keys
   may contain ``.`` or start with ``$``, which MongoDB restricts;
 - ``project_id`` of scoped records (LLM profiles, flags) is stored as
   ``scope``, with ``''`` for the global scope, because unique indexes treat
@@ -103,7 +103,7 @@ class Codec:
             return None
         if kind is datetime:
             return self.encode_time(value)
-        if kind is dict:
+        if kind is dict or kind is list:
             return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
         if issubclass(kind, Enum):
             return value.value
@@ -114,7 +114,7 @@ class Codec:
             return None
         if kind is datetime:
             return self.decode_time(raw)
-        if kind is dict:
+        if kind is dict or kind is list:
             return json.loads(raw)
         return kind(raw)  # enums from their values; SQLite's 0/1 to bool
 

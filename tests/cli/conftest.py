@@ -26,6 +26,11 @@ from projectqa.client.cli import cli
 SECRET_FIELD = "api_token"
 
 
+def _empty_source(context: object) -> Iterator[object]:
+    """A source with nothing in it: the CLI tests configure connectors, never ingest."""
+    return iter(())
+
+
 class CliTestPlugin:
     """Contributes a connector type with a secret field and two tools."""
 
@@ -49,7 +54,7 @@ class CliTestPlugin:
             "required": ["url"],
             "additionalProperties": False,
         }
-        register(ConnectorType("clitest", "Test source for the CLI tests.", schema))
+        register(ConnectorType("clitest", "Test source for the CLI tests.", schema, _empty_source))
 
     @staticmethod
     def _tools(register: Callable[[Any], None]) -> None:

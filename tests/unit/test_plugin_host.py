@@ -22,7 +22,7 @@ from projectqa.server.registry import ConnectorType, ToolSpec
 @hookimpl
 def projectqa_register_connectors(register):
     register(ConnectorType("svn", "Subversion", {"type": "object", "properties": {
-        "url": {"type": "string"}, "password": {"type": "string", "writeOnly": True}}}))
+        "url": {"type": "string"}, "password": {"type": "string", "writeOnly": True}}}, iter))
 
 @hookimpl
 def projectqa_register_tools(register):
@@ -42,7 +42,7 @@ from projectqa.server.registry import ConnectorType
 
 @hookimpl
 def projectqa_register_connectors(register):
-    register(ConnectorType("half", "never kept", {"type": "object"}))
+    register(ConnectorType("half", "never kept", {"type": "object"}, iter))
     raise RuntimeError("plugin bug")
 """
 
@@ -112,14 +112,15 @@ class _Registers:
 @pytest.mark.parametrize(
     ("item", "reason"),
     [
-        (ConnectorType("Bad Name", "x", {"type": "object"}), "must be 1-64 lowercase"),
-        (ConnectorType("ok", "x", {"type": "array"}), '"type": "object"'),
+        (ConnectorType("Bad Name", "x", {"type": "object"}, iter), "must be 1-64 lowercase"),
+        (ConnectorType("ok", "x", {"type": "array"}, iter), '"type": "object"'),
         (
-            ConnectorType("ok", "x", {"type": "object", "minProperties": "two"}),
+            ConnectorType("ok", "x", {"type": "object", "minProperties": "two"}, iter),
             "invalid JSON Schema",
         ),
         (ToolSpec("tool", "x", {"type": "object"}, function="not callable"), "not callable"),  # type: ignore[arg-type]
         ("a string", "expected ConnectorType or ToolSpec"),
+        (ConnectorType("ok", "x", {"type": "object"}, "nope"), "open_source is not callable"),  # type: ignore[arg-type]
         (
             ConnectorType(
                 "nested",
@@ -130,6 +131,7 @@ class _Registers:
                         "auth": {"type": "object", "properties": {"pw": {"writeOnly": True}}}
                     },
                 },
+                iter,
             ),
             "writeOnly at /properties/auth/properties/pw is not supported",
         ),
@@ -143,8 +145,8 @@ def test_malformed_contributions_are_rejected(item, reason, caplog) -> None:
 
 
 def test_duplicate_names_keep_the_first_registration(caplog) -> None:
-    first = _Registers(ConnectorType("git", "first", {"type": "object"}))
-    second = _Registers(ConnectorType("git", "second", {"type": "object"}))
+    first = _Registers(ConnectorType("git", "first", {"type": "object"}, iter))
+    second = _Registers(ConnectorType("git", "second", {"type": "object"}, iter))
     with caplog.at_level(logging.ERROR, logger="projectqa"):
         host = load_plugins(allow=[], extra=[("a", first), ("b", second)])
     entries = host.catalog.connector_types

@@ -65,10 +65,24 @@ class Settings(BaseSettings):
     plugins: list[str] | None = Field(
         None, description="comma-separated entry-point names to load; unset loads all"
     )
+    embedding_model: str = Field(
+        "all-MiniLM-L6-v2",
+        min_length=1,
+        description="the bundled all-MiniLM-L6-v2, or a local sentence-transformers folder",
+    )
+    ingestion_workers: int = Field(1, ge=1, le=16, description="ingestion runs at once")
+    dense_exact_max: int = Field(
+        50_000, ge=0, description="chunks above which the dense index is approximate (HNSW)"
+    )
+    webhook_address: str | None = Field(
+        None, description="host:port of the webhook HTTP endpoint; unset: no endpoint"
+    )
 
-    @field_validator("listen_address")
+    @field_validator("listen_address", "webhook_address")
     @classmethod
-    def _check_address(cls, value: str) -> str:
+    def _check_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         host, sep, port = value.rpartition(":")
         if not sep or not host or not port.isdigit() or int(port) > 65535:
             raise ValueError("must be host:port, e.g. 127.0.0.1:50051 or [::]:50051")
@@ -91,6 +105,15 @@ class Settings(BaseSettings):
     @property
     def sqlite_path(self) -> Path:
         return self.data_dir / "projectqa.sqlite3"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "indexes"
+
+    @property
+    def sources_dir(self) -> Path:
+        """Connectors' private work folders (git clones and checkouts)."""
+        return self.data_dir / "sources"
 
     @property
     def admin_token_path(self) -> Path:

@@ -9,7 +9,9 @@ in any mix:
 - :class:`Deletion` — a document that no longer exists at the source;
 - :class:`SourceWarning` — one document could not be read (skipped, reported);
 - :class:`Checkpoint` — everything yielded before it is final; if the run dies,
-  the next run is opened with this cursor and carries on from there.
+  the next run is opened with this cursor and carries on from there;
+- :class:`Estimate` — optional: how many documents the run will yield in all,
+  so progress can show a total and an ETA.
 
 The last checkpoint of a successful run is the connector's cursor for the next
 incremental run (``SourceContext.cursor``). A source raises
@@ -81,7 +83,14 @@ class Checkpoint:
     revision: str = ""
 
 
-SourceItem = SourceDocument | Deletion | SourceWarning | Checkpoint
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """The source expects to yield about ``documents`` documents in this run (may repeat)."""
+
+    documents: int
+
+
+SourceItem = SourceDocument | Deletion | SourceWarning | Checkpoint | Estimate
 
 
 class SourceError(Exception):

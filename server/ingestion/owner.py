@@ -1,0 +1,49 @@
+"""Who runs a run: an owner id that lets a restarted server tell a dead owner from a live one.
+
+``host:pid:start`` where ``start`` is the process start time from
+``/proc/<pid>/stat`` (so a recycled pid is not mistaken for the old process).
+Runs owned by a process of this host that no longer exists are reclaimed at
+once; runs of other hosts only when their heartbeat is older than the lease.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from functools import cache
+from pathlib import Path
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Field 22 (starttime), counted after the parenthesised command name.
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+@cache
+def this_owner() -> str:
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{_start_time(pid) or secrets.token_hex(4)}"
+
+
+def owner_is_dead(owner: str) -> bool:
+    """True when ``owner`` was a process of this host that is gone; False when unsure."""
+    host, _, rest = owner.partition(":")
+    pid_text, _, start = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    if owner == this_owner():
+        return False
+    pid = int(pid_text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, someone else's
+        return False
+    current = _start_time(pid)
+    return current is not None and current != start

@@ -1,0 +1,274 @@
+"""One ingestion run, start to end: read → chunk → embed → write → index.
+
+``execute`` is blocking and runs on an ingestion worker thread. Reading and
+chunking happen in a second thread (``prepare``) so that the embedder — the
+physical limit of the whole run — never waits for them.
+
+What a crash leaves behind is always consistent: documents are written with
+their chunks (one transaction on SQLite), a checkpoint is saved only after
+everything before it is written, and the index generation is bumped with
+every write, so a served index built before the crash is seen to be stale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from ..models import Chunk, Connector, Document, IngestionRun, RunMode, new_id, utcnow
+from ..registry import ConnectorType
+from ..sources import (
+    Checkpoint,
+    Deletion,
+    Estimate,
+    SourceContext,
+    SourceDocument,
+    SourceWarning,
+)
+from ..store import Store
+from .prepare import Prepared, PreparedItem, Unchanged, prepare
+from .progress import RunProgress
+
+log = logging.getLogger(__name__)
+EMBED_BATCH = 256  # chunks per encode call: large enough to sort by length, small to stay live
+
+
+class RunCancelled(Exception):
+    """CancelIngestion was asked for this run."""
+
+
+class TextEmbedder(Protocol):
+    name: str
+
+    def encode(self, texts: list[str]) -> np.ndarray: ...
+
+
+class IndexBuilder(Protocol):
+    def rebuild(self, project_id: str) -> object: ...
+
+
+def embed_text(doc: SourceDocument, symbol: str, text: str) -> str:
+    """The text embedded for a chunk: where it lives and what it is, then the passage."""
+    where = doc.path or f"{doc.key} {doc.title}".strip()
+    return f"{where} :: {symbol}\n{text}" if symbol else f"{where}\n{text}"
+
+
+def vector_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass
+class _Batch:
+    """Documents waiting to be embedded and written together."""
+
+    prepared: list[Prepared] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    chunks: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.prepared or self.unchanged)
+
+
+class IngestionPipeline:
+    """Executes runs against one Store, embedder and index manager."""
+
+    def __init__(
+        self,
+        store: Store,
+        embedder: TextEmbedder,
+        indexes: IndexBuilder,
+        work_root: Path,
+        *,
+        embed_batch: int = EMBED_BATCH,
+    ) -> None:
+        self._store = store
+        self._embedder = embedder
+        self._indexes = indexes
+        self._work_root = work_root
+        self._embed_batch = embed_batch
+
+    def execute(
+        self,
+        progress: RunProgress,
+        connector: Connector,
+        ctype: ConnectorType,
+        cancel: threading.Event,
+        save: Callable[[], None],
+    ) -> None:
+        """Run to the end, raising ``RunCancelled``, ``SourceError`` or a bug's exception.
+
+        ``save`` persists ``progress`` (counts, cursor) at every checkpoint.
+        """
+        run = progress.run
+        source = ctype.open_source(self._context(run, connector, cancel))
+        stop = threading.Event()
+        batch = _Batch()
+        for item in prepare(source.items(), self._store, connector.id, stop):
+            if cancel.is_set():
+                raise RunCancelled
+            self._take(item, batch, progress, save)
+        self._flush(batch, progress)
+        if cancel.is_set():
+            raise RunCancelled
+        if run.mode is RunMode.FULL:
+            self._delete_unseen(progress, connector.id)
+        progress.change(phase="indexing")
+        save()
+        self._indexes.rebuild(run.project_id)
+
+    def rebuild_index(self, project_id: str) -> None:
+        self._indexes.rebuild(project_id)
+
+    def _context(
+        self, run: IngestionRun, connector: Connector, cancel: threading.Event
+    ) -> SourceContext:
+        work_dir = self._work_root / connector.id
+        work_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return SourceContext(
+            config={**connector.config, **connector.secrets},
+            cursor=run.cursor or None,
+            work_dir=work_dir,
+            cancelled=cancel.is_set,
+            full=run.mode is RunMode.FULL,
+        )
+
+    def _take(
+        self,
+        item: PreparedItem,
+        batch: _Batch,
+        progress: RunProgress,
+        save: Callable[[], None],
+    ) -> None:
+        counts = progress.counts
+        if isinstance(item, Prepared):
+            counts.documents_seen += 1
+            batch.prepared.append(item)
+            batch.chunks += len(item.drafts)
+        elif isinstance(item, Unchanged):
+            counts.documents_seen += 1
+            batch.unchanged.append(item.key)
+        elif isinstance(item, SourceWarning):
+            progress.add_warning(item.key, item.message)
+        elif isinstance(item, Estimate):
+            progress.documents_total = item.documents
+        elif isinstance(item, Deletion):
+            self._flush(batch, progress)
+            counts.documents_deleted += self._delete(progress.run, [item.key])
+        elif isinstance(item, Checkpoint):
+            self._flush(batch, progress)
+            progress.change(cursor=item.cursor, revision=item.revision or progress.run.revision)
+            save()
+        if batch.chunks >= self._embed_batch or len(batch.unchanged) >= 4 * self._embed_batch:
+            self._flush(batch, progress)
+
+    def _flush(self, batch: _Batch, progress: RunProgress) -> None:
+        if not batch:
+            return
+        run, counts = progress.run, progress.counts
+        if batch.unchanged:
+            self._store.touch_documents(run.connector_id, batch.unchanged, run.scan_id)
+            counts.documents_unchanged += len(batch.unchanged)
+        if batch.prepared:
+            rows = self._records(run, batch.prepared, progress)
+            self._store.bump_index_generation(run.project_id)
+            self._store.write_documents(rows)
+            counts.documents_changed += len(rows)
+            counts.chunks_written += sum(len(chunks) for _, chunks in rows)
+        batch.prepared, batch.unchanged, batch.chunks = [], [], 0
+
+    def _records(
+        self, run: IngestionRun, prepared: list[Prepared], progress: RunProgress
+    ) -> list[tuple[Document, list[Chunk]]]:
+        texts = [[embed_text(p.document, d.symbol, d.text) for d in p.drafts] for p in prepared]
+        hashes = [[vector_hash(t) for t in doc_texts] for doc_texts in texts]
+        self._embed_missing(texts, hashes, progress)
+        now = utcnow()
+        rows = []
+        for p, doc_hashes in zip(prepared, hashes, strict=True):
+            document = _document(run, p, now)
+            rows.append((document, _chunks(run, document, p, doc_hashes)))
+        return rows
+
+    def _embed_missing(
+        self, texts: list[list[str]], hashes: list[list[str]], progress: RunProgress
+    ) -> None:
+        by_hash: dict[str, str] = {}
+        for doc_texts, doc_hashes in zip(texts, hashes, strict=True):
+            by_hash.update(zip(doc_hashes, doc_texts, strict=True))
+        model = self._embedder.name
+        cached = self._store.get_embeddings(model, list(by_hash))
+        missing = [h for h in by_hash if h not in cached]
+        if missing:
+            vectors = self._embedder.encode([by_hash[h] for h in missing])
+            vectors = np.ascontiguousarray(vectors, dtype="<f4")
+            self._store.put_embeddings(
+                model, {h: v.tobytes() for h, v in zip(missing, vectors, strict=True)}
+            )
+        total = sum(len(h) for h in hashes)
+        fresh = set(missing)
+        embedded = sum(1 for doc_h in hashes for h in doc_h if h in fresh)
+        progress.counts.chunks_embedded += embedded
+        progress.counts.chunks_cached += total - embedded
+
+    def _delete(self, run: IngestionRun, keys: list[str]) -> int:
+        self._store.bump_index_generation(run.project_id)
+        return self._store.delete_documents(run.connector_id, keys)
+
+    def _delete_unseen(self, progress: RunProgress, connector_id: str) -> None:
+        """After a complete full scan: what the scan did not see is gone from the source."""
+        keys = self._store.document_keys_not_in_scan(connector_id, progress.run.scan_id)
+        if keys:
+            progress.counts.documents_deleted += self._delete(progress.run, keys)
+
+
+def _document(run: IngestionRun, p: Prepared, now: object) -> Document:
+    doc = p.document
+    return Document(
+        id=p.stored.id if p.stored else new_id("doc"),
+        project_id=run.project_id,
+        connector_id=run.connector_id,
+        key=doc.key,
+        kind=str(doc.kind),
+        title=doc.title,
+        path=doc.path,
+        url=doc.url,
+        version=doc.version,
+        content_hash=p.content_hash,
+        language=p.language,
+        metadata=doc.metadata,
+        scan_id=run.scan_id,
+        chunk_count=len(p.drafts),
+        updated_at=now,  # type: ignore[arg-type]
+    )
+
+
+def _chunks(run: IngestionRun, document: Document, p: Prepared, hashes: list[str]) -> list[Chunk]:
+    return [
+        Chunk(
+            id=new_id("chk"),
+            project_id=run.project_id,
+            connector_id=run.connector_id,
+            document_id=document.id,
+            document_key=document.key,
+            kind=document.kind,
+            path=document.path,
+            url=document.url,
+            title=document.title,
+            ordinal=ordinal,
+            start_line=draft.start_line,
+            end_line=draft.end_line,
+            symbol=draft.symbol,
+            symbol_kind=draft.symbol_kind,
+            language=draft.language or p.language,
+            text=draft.text,
+            embed_hash=digest,
+        )
+        for ordinal, (draft, digest) in enumerate(zip(p.drafts, hashes, strict=True))
+    ]

@@ -1,0 +1,153 @@
+"""Stage one of a run: read the source, skip what is unchanged, chunk what changed.
+
+Runs in its own thread so chunking overlaps with embedding; hands the
+consumer an ordered stream of ``Prepared`` / ``Unchanged`` documents and the
+source's own deletions, warnings, checkpoints and estimates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from ..chunking import ChunkDraft, chunk_document, language_of
+from ..models import Document
+from ..sources import DocumentKind, SourceDocument, SourceItem, SourceWarning
+from ..store import Store
+
+log = logging.getLogger(__name__)
+LOOKUP_BATCH = 64  # documents looked up in the Store at once
+QUEUE_DEPTH = 8  # lookup batches buffered ahead of the embedder
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A new or changed document and its chunks (``stored``: the previous record)."""
+
+    document: SourceDocument
+    content_hash: str
+    language: str
+    drafts: list[ChunkDraft]
+    stored: Document | None
+
+
+@dataclass(frozen=True, slots=True)
+class Unchanged:
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class _End:
+    error: BaseException | None = None
+
+
+PreparedItem = Prepared | Unchanged | SourceItem
+
+
+def content_hash(doc: SourceDocument) -> str:
+    """What decides a document's chunks and citations; equal hash, nothing to redo."""
+    head = json.dumps([doc.kind, doc.key, doc.title, doc.path, doc.url], ensure_ascii=False)
+    digest = hashlib.sha256(head.encode())
+    digest.update(b"\0")
+    digest.update(doc.text.encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+def prepare(
+    items: Iterable[SourceItem], store: Store, connector_id: str, stop: threading.Event
+) -> Iterator[PreparedItem]:
+    """Run the reading and chunking in a thread; yield its results in source order."""
+    out: queue.Queue[list[PreparedItem] | _End] = queue.Queue(QUEUE_DEPTH)
+    worker = threading.Thread(
+        target=_produce,
+        args=(items, store, connector_id, stop, out),
+        name="projectqa-prepare",
+        daemon=True,
+    )
+    worker.start()
+    try:
+        while True:
+            batch = out.get()
+            if isinstance(batch, _End):
+                if batch.error is not None:
+                    raise batch.error
+                return
+            yield from batch
+    finally:
+        stop.set()  # the consumer is gone (done, failed or cancelled): stop reading
+        _drain(out)
+        worker.join()
+
+
+def _produce(
+    items: Iterable[SourceItem],
+    store: Store,
+    connector_id: str,
+    stop: threading.Event,
+    out: queue.Queue[list[PreparedItem] | _End],
+) -> None:
+    end = _End()
+    try:
+        pending: list[SourceItem] = []
+        for item in items:
+            if stop.is_set():
+                break
+            pending.append(item)
+            if len(pending) >= LOOKUP_BATCH or not isinstance(item, SourceDocument):
+                _put(out, _prepare_batch(pending, store, connector_id), stop)
+                pending = []
+        if pending and not stop.is_set():
+            _put(out, _prepare_batch(pending, store, connector_id), stop)
+    except BaseException as exc:  # handed to the consumer, which fails the run with it
+        end = _End(exc)
+    _put(out, end, stop, force=True)
+
+
+def _put(
+    out: queue.Queue[list[PreparedItem] | _End],
+    value: list[PreparedItem] | _End,
+    stop: threading.Event,
+    force: bool = False,
+) -> None:
+    while True:
+        try:
+            out.put(value, timeout=0.2)
+            return
+        except queue.Full:
+            if stop.is_set() and not force:
+                return
+
+
+def _drain(out: queue.Queue[list[PreparedItem] | _End]) -> None:
+    while True:
+        try:
+            out.get_nowait()
+        except queue.Empty:
+            return
+
+
+def _prepare_batch(items: list[SourceItem], store: Store, connector_id: str) -> list[PreparedItem]:
+    docs = {item.key: item for item in items if isinstance(item, SourceDocument)}
+    stored = store.get_documents(connector_id, list(docs)) if docs else {}
+    return [
+        _prepare_one(item, stored.get(item.key)) if isinstance(item, SourceDocument) else item
+        for item in items
+    ]
+
+
+def _prepare_one(doc: SourceDocument, stored: Document | None) -> PreparedItem:
+    digest = content_hash(doc)
+    if stored is not None and stored.content_hash == digest:
+        return Unchanged(doc.key)
+    try:
+        drafts = chunk_document(doc)
+    except Exception as exc:  # one document that cannot be chunked is a warning
+        log.warning("chunking failed", extra={"key": doc.key}, exc_info=True)
+        return SourceWarning(doc.key, f"could not be chunked: {exc}")
+    language = language_of(doc.path) if doc.kind is DocumentKind.FILE else ""
+    return Prepared(doc, digest, language, drafts, stored)

@@ -1,0 +1,104 @@
+"""Live progress of a run, shared by its worker thread, the heartbeat and watchers."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field, replace
+
+from ..models import IngestionRun, utcnow
+
+MAX_KEPT_WARNINGS = 100  # stored on the run; the count goes on
+RATE_WINDOW_S = 10.0
+
+
+@dataclass
+class Counts:
+    """The counters of ``IngestionRun``, mutable while the run goes on."""
+
+    documents_seen: int = 0
+    documents_changed: int = 0
+    documents_unchanged: int = 0
+    documents_deleted: int = 0
+    documents_failed: int = 0
+    chunks_written: int = 0
+    chunks_embedded: int = 0
+    chunks_cached: int = 0
+
+    @classmethod
+    def of(cls, run: IngestionRun) -> Counts:
+        return cls(**{f.name: getattr(run, f.name) for f in dataclasses.fields(cls)})
+
+    @property
+    def documents_done(self) -> int:
+        return (
+            self.documents_changed
+            + self.documents_unchanged
+            + self.documents_deleted
+            + self.documents_failed
+        )
+
+
+@dataclass(frozen=True)
+class ProgressSnapshot:
+    run: IngestionRun
+    documents_done: int
+    documents_total: int
+    chunks_done: int
+    documents_per_second: float
+    chunks_per_second: float
+    eta_seconds: float  # negative: unknown
+
+
+@dataclass
+class RunProgress:
+    """A run's record plus counters that change faster than the record is saved."""
+
+    run: IngestionRun
+    counts: Counts = field(init=False)
+    documents_total: int = 0
+    _samples: deque[tuple[float, int, int]] = field(default_factory=deque)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.counts = Counts.of(self.run)
+
+    def change(self, **fields: object) -> IngestionRun:
+        """Replace fields of the run record (status, phase, cursor, …); return it."""
+        with self._lock:
+            self.run = replace(self.run, **fields)
+            return self.run
+
+    def add_warning(self, key: str, message: str) -> None:
+        with self._lock:
+            warnings = self.run.warnings
+            if len(warnings) < MAX_KEPT_WARNINGS:
+                warnings = [*warnings, {"key": key, "message": message}]
+            self.run = replace(
+                self.run, warnings=warnings, warning_count=self.run.warning_count + 1
+            )
+            self.counts.documents_failed += 1
+
+    def record(self) -> IngestionRun:
+        """The run record with the current counters and a fresh heartbeat."""
+        with self._lock:
+            self.run = replace(self.run, updated_at=utcnow(), **dataclasses.asdict(self.counts))
+            return self.run
+
+    def snapshot(self) -> ProgressSnapshot:
+        run = self.record()
+        done, chunks = self.counts.documents_done, self.counts.chunks_written
+        now = time.monotonic()
+        with self._lock:
+            self._samples.append((now, done, chunks))
+            while len(self._samples) > 2 and now - self._samples[0][0] > RATE_WINDOW_S:
+                self._samples.popleft()
+            first = self._samples[0]
+        elapsed = now - first[0]
+        doc_rate = (done - first[1]) / elapsed if elapsed > 0 else 0.0
+        chunk_rate = (chunks - first[2]) / elapsed if elapsed > 0 else 0.0
+        total = max(self.documents_total, done) if self.documents_total else 0
+        eta = (total - done) / doc_rate if total and doc_rate > 0 else -1.0
+        return ProgressSnapshot(run, done, total, chunks, doc_rate, chunk_rate, eta)

@@ -89,6 +89,13 @@ class Connectors:
 
     def delete(self, principal: Principal, connector_id: str) -> None:
         connector = self._visible(principal, connector_id, ProjectRole.ADMIN)
+        active = [r for r in self._store.list_active_runs() if r.connector_id == connector.id]
+        if active:
+            raise FailedPrecondition(
+                f"connector {connector.name!r} has a run in progress ({active[0].id}); "
+                "cancel it first"
+            )
+        self._store.bump_index_generation(connector.project_id)  # its chunks go: rebuild
         self._store.delete_connector(connector.id)
 
     def list(

@@ -229,9 +229,14 @@ class Store(abc.ABC):
     def write_documents(self, batch: list[tuple[Document, list[Chunk]]]) -> None:
         """Upsert each document by (connector_id, key) and replace all of its chunks
         with the given ones, the whole batch in one transaction where the backend
-        has them (SQLite). On MongoDB each document's chunks are replaced before
-        the document record, so a crash leaves at worst a document whose
-        content hash is stale and which the next run redoes."""
+        has them (SQLite).
+
+        A document already stored keeps its stored id (the given id names only a
+        new one), and its chunks are stored with that id as ``document_id``. On
+        MongoDB the batch's documents first lose their content hash (new ones
+        are inserted with an empty hash), then the chunks are replaced, then
+        the documents written: a crash leaves at worst documents with an empty
+        content hash, which the next run redoes, never chunks without a document."""
 
     @abc.abstractmethod
     def delete_documents(self, connector_id: str, keys: list[str]) -> int:
@@ -288,4 +293,9 @@ class Store(abc.ABC):
     # --------------------------------------------------- webhook deliveries
     @abc.abstractmethod
     def record_delivery(self, delivery_id: str, connector_id: str, at: datetime) -> bool:
-        """Remember a webhook delivery id; False (and nothing written) if already seen."""
+        """Remember a webhook delivery id of a connector; False (and nothing written) if
+        that connector already saw it. Ids are unique per connector only."""
+
+    @abc.abstractmethod
+    def delete_delivery(self, delivery_id: str, connector_id: str) -> bool:
+        """Forget a recorded delivery (its run could not be started, so a redelivery may retry)."""

@@ -39,6 +39,12 @@ from ..models import (
 from . import codec
 from .base import Store
 from .codec import MONGO
+from .mongo_ingest import (
+    CONNECTOR_COLLECTIONS,
+    INGESTION_INDEXES,
+    PROJECT_COLLECTIONS,
+    MongoIngestion,
+)
 
 T = TypeVar("T")
 
@@ -66,6 +72,7 @@ _PROJECT_SCOPED = (
     ("llm_profiles", "scope"),
     ("flags", "scope"),
     ("tool_settings", "project_id"),
+    *PROJECT_COLLECTIONS,
 )
 
 _NO_ID = {"_id": 0}
@@ -103,7 +110,7 @@ def _profile_taken(profile: LlmProfile) -> str:
     return f"LLM profile name {profile.name!r} already exists in {scope}"
 
 
-class MongoStore(Store):
+class MongoStore(MongoIngestion, Store):
     """Store in one MongoDB database; call ``ensure_indexes()`` at start-up."""
 
     def __init__(self, client: MongoClient, database: str) -> None:
@@ -111,7 +118,8 @@ class MongoStore(Store):
         db = client.get_database(database)
         majority = WriteConcern("majority")
         self._cols: dict[str, Collection] = {
-            name: db.get_collection(name).with_options(write_concern=majority) for name in _INDEXES
+            name: db.get_collection(name).with_options(write_concern=majority)
+            for name in [*_INDEXES, *INGESTION_INDEXES]
         }
 
     @classmethod
@@ -139,6 +147,10 @@ class MongoStore(Store):
                 for keys, unique in indexes:
                     fields = [(key, ASCENDING) for key in keys]
                     self._cols[name].create_index(fields, unique=unique)
+            for name, ingestion_indexes in INGESTION_INDEXES.items():
+                for keys, options in ingestion_indexes:
+                    fields = [(key, ASCENDING) for key in keys]
+                    self._cols[name].create_index(fields, **options)
 
     # ----------------------------------------------------------- plumbing
     @contextmanager
@@ -282,6 +294,7 @@ class MongoStore(Store):
         # delete_many fails, only unreachable leftovers remain, and a repeated
         # call removes them.
         deleted = self._delete("projects", {"_id": project_id})
+        self._delete_project_deliveries(project_id)  # while its connectors still exist
         with self._errors():
             for name, field in _PROJECT_SCOPED:
                 self._cols[name].delete_many({field: project_id})
@@ -322,6 +335,12 @@ class MongoStore(Store):
             self._cols["connectors"].update_one({"_id": connector.id}, {"$set": changes})
 
     def delete_connector(self, connector_id: str) -> bool:
+        # What the connector ingested goes first and the connector record last:
+        # a cut leaves the connector in place for a repeated delete, never
+        # chunks of a deleted connector that the project's index would serve.
+        with self._errors():
+            for name in CONNECTOR_COLLECTIONS:
+                self._cols[name].delete_many({"connector_id": connector_id})
         return self._delete("connectors", {"_id": connector_id})
 
     def list_connectors(self, project_id: str, page: PageRequest) -> list[Connector]:

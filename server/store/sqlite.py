@@ -30,6 +30,12 @@ from ..models import (
 from . import codec
 from .base import Store
 from .codec import SQLITE
+from .sqlite_ingest import (
+    CONNECTOR_TABLES,
+    DELETE_PROJECT_DELIVERIES,
+    PROJECT_TABLES,
+    SqliteIngestion,
+)
 from .sqlite_schema import connect
 
 T = TypeVar("T")
@@ -53,6 +59,7 @@ _PROJECT_SCOPED = (
     ("llm_profiles", "scope"),
     ("flags", "scope"),
     ("tool_settings", "project_id"),
+    *PROJECT_TABLES,
 )
 
 
@@ -72,7 +79,7 @@ def _profile_taken(profile: LlmProfile) -> str:
     return f"LLM profile name {profile.name!r} already exists in {scope}"
 
 
-class SqliteStore(Store):
+class SqliteStore(SqliteIngestion, Store):
     """Store in one SQLite file; call ``open()`` before use."""
 
     def __init__(self, path: Path) -> None:
@@ -230,6 +237,7 @@ class SqliteStore(Store):
             return False
         with self._write() as conn:
             deleted = conn.execute("DELETE FROM projects WHERE id = ?", (project_id,)).rowcount
+            conn.execute(DELETE_PROJECT_DELIVERIES, (project_id,))  # before the connectors
             for table, column in _PROJECT_SCOPED:
                 conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (project_id,))
         return deleted > 0
@@ -276,7 +284,11 @@ class SqliteStore(Store):
         self._execute(sql, SQLITE.fields(connector), _connector_taken(connector))
 
     def delete_connector(self, connector_id: str) -> bool:
-        return self._execute("DELETE FROM connectors WHERE id = ?", (connector_id,)) > 0
+        with self._write() as conn:
+            deleted = conn.execute("DELETE FROM connectors WHERE id = ?", (connector_id,)).rowcount
+            for table in CONNECTOR_TABLES:
+                conn.execute(f"DELETE FROM {table} WHERE connector_id = ?", (connector_id,))
+        return deleted > 0
 
     def list_connectors(self, project_id: str, page: PageRequest) -> list[Connector]:
         sql = "SELECT * FROM connectors WHERE project_id = ? AND id > ? ORDER BY id LIMIT ?"

@@ -10,16 +10,18 @@ from collections.abc import Iterator
 import mongomock
 import pytest
 from pymongo import MongoClient
+from pymongo.errors import AutoReconnect
 
 from projectqa.server.errors import StoreError, StoreUnavailable
 from projectqa.server.store import MongoStore
 
 from .contract import StoreContract, make_user
+from .contract_ingestion import IngestionStoreContract, make_document, with_chunks
 
 REAL_SERVER_URI = os.environ.get("PROJECTQA_TEST_MONGODB_URI")
 
 
-class TestMongomockStore(StoreContract):
+class TestMongomockStore(StoreContract, IngestionStoreContract):
     @pytest.fixture
     def store(self) -> Iterator[MongoStore]:
         store = MongoStore(mongomock.MongoClient(), "projectqa_test")
@@ -29,7 +31,7 @@ class TestMongomockStore(StoreContract):
 
 
 @pytest.mark.mongodb
-class TestRealMongoStore(StoreContract):
+class TestRealMongoStore(StoreContract, IngestionStoreContract):
     @pytest.fixture
     def store(self) -> Iterator[MongoStore]:
         if not REAL_SERVER_URI:
@@ -49,6 +51,58 @@ def test_ensure_indexes_is_idempotent() -> None:
     store.ensure_indexes()
     store.create_user(make_user("alice"))
     assert store.count_users() == 1
+
+
+@pytest.fixture
+def mongomock_store() -> Iterator[MongoStore]:
+    store = MongoStore(mongomock.MongoClient(), "projectqa_test")
+    store.ensure_indexes()
+    yield store
+    store.close()
+
+
+def test_one_active_run_index_is_partial_and_unique(mongomock_store: MongoStore) -> None:
+    indexes = mongomock_store._cols["ingestion_runs"].index_information()
+    (active,) = [spec for spec in indexes.values() if spec["key"] == [("active_connector", 1)]]
+    assert active["unique"] is True
+    assert active["partialFilterExpression"] == {"active_connector": {"$type": "string"}}
+
+
+def test_vectors_are_stored_as_binary(mongomock_store: MongoStore) -> None:
+    mongomock_store.put_embeddings("m", {"h": b"\x00\x01\xff"})
+    raw = mongomock_store._cols["embeddings"].find_one({"model": "m", "hash": "h"})
+    assert raw is not None
+    assert isinstance(raw["vector"], bytes) and raw["vector"] == b"\x00\x01\xff"
+
+
+def test_write_cut_short_leaves_documents_the_next_run_redoes(
+    mongomock_store: MongoStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No transactions: a failure before the last step must not leave a document whose
+    content hash claims chunks it does not have, nor chunks without a document."""
+    store = mongomock_store
+    stored = make_document("con_1", "old.py")
+    store.write_documents([with_chunks(stored, 2)])
+    rewrite = with_chunks(stored, 3)
+    fresh = with_chunks(make_document("con_1", "new.py"), 1)
+
+    def unreachable(*args: object, **kwargs: object) -> None:
+        raise AutoReconnect("connection reset")
+
+    monkeypatch.setattr(store._cols["chunks"], "insert_many", unreachable)
+    with pytest.raises(StoreUnavailable):
+        store.write_documents([rewrite, fresh])
+    monkeypatch.undo()
+
+    found = store.get_documents("con_1", ["old.py", "new.py"])
+    assert {key: doc.content_hash for key, doc in found.items()} == {"old.py": "", "new.py": ""}
+    assert found["new.py"].id == fresh[0].id
+    store.write_documents([rewrite, fresh])
+    assert store.get_documents("con_1", ["old.py", "new.py"]) == {
+        "old.py": rewrite[0],
+        "new.py": fresh[0],
+    }
+    assert store.count_chunks("prj_1") == 4
 
 
 def test_unreachable_server_is_store_unavailable_quickly() -> None:

@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from projectqa.server.errors import StoreError, StoreUnavailable
+from projectqa.server.errors import AlreadyExists, StoreError, StoreUnavailable
 from projectqa.server.models import PageRequest
 from projectqa.server.store import SqliteStore
+from projectqa.server.store.codec import SQLITE
 from projectqa.server.store.sqlite_schema import known_migrations
 
 from .contract import StoreContract, make_user
+from .contract_ingestion import IngestionStoreContract, make_run
 
 
 @pytest.fixture
@@ -37,7 +39,7 @@ def pragma(path: Path, name: str) -> object:
         conn.close()
 
 
-class TestSqliteStore(StoreContract):
+class TestSqliteStore(StoreContract, IngestionStoreContract):
     pass
 
 
@@ -129,3 +131,72 @@ def test_database_and_its_directory_are_private(tmp_path) -> None:
     assert data_dir.stat().st_mode & 0o777 == 0o700
     assert modes["db.sqlite3"] == 0o600
     assert all(mode & 0o077 == 0 for mode in modes.values()), modes
+
+
+def test_generation_bumps_from_threads_and_processes_add_up(
+    store: SqliteStore, db_path: Path
+) -> None:
+    other = SqliteStore(db_path).open()  # a second connection, as another process has
+    try:
+
+        def bump_many(worker: int) -> list[int]:
+            target = store if worker % 2 else other
+            return [target.bump_index_generation("prj_1") for _ in range(25)]
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            seen = [value for values in pool.map(bump_many, range(4)) for value in values]
+    finally:
+        other.close()
+    assert sorted(seen) == list(range(1, 101))
+    assert store.index_generation("prj_1") == 100
+
+
+def test_one_active_run_wins_a_race(store: SqliteStore, db_path: Path) -> None:
+    stores = [store, SqliteStore(db_path).open()]
+    runs = [make_run("prj_1", "con_1") for _ in range(8)]
+
+    def create(index: int) -> bool:
+        try:
+            stores[index % 2].create_run(runs[index])
+        except AlreadyExists:
+            return False
+        return True
+
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            created = list(pool.map(create, range(8)))
+    finally:
+        stores[1].close()
+    assert created.count(True) == 1
+    assert [run.id for run in store.list_active_runs()] == [runs[created.index(True)].id]
+
+
+def test_vectors_are_stored_as_blobs(store: SqliteStore, db_path: Path) -> None:
+    store.put_embeddings("m", {"h": b"\x00\x01\xff"})
+    conn = sqlite3.connect(db_path)
+    try:
+        row = conn.execute("SELECT typeof(vector), vector FROM embeddings").fetchone()
+    finally:
+        conn.close()
+    assert row == ("blob", b"\x00\x01\xff")
+
+
+def test_migrating_a_version_1_database_keeps_its_records(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    version, sql = known_migrations()[0]
+    user = make_user("alice")
+    fields = SQLITE.fields(user)
+    conn = sqlite3.connect(db_path)
+    conn.executescript(f"{sql};\nPRAGMA user_version = {version};")
+    marks = ", ".join("?" * len(fields))
+    conn.execute(f"INSERT INTO users ({', '.join(fields)}) VALUES ({marks})", list(fields.values()))
+    conn.commit()
+    conn.close()
+
+    store = SqliteStore(db_path).open()
+    try:
+        assert pragma(db_path, "user_version") == len(known_migrations())
+        assert store.get_user(user.id) == user
+        assert store.bump_index_generation("prj_1") == 1
+    finally:
+        store.close()

@@ -1,0 +1,372 @@
+"""The ingestion half of ``MongoStore``: runs, documents, chunks, the
+embedding cache, index generations and webhook deliveries.
+
+A mixin, so that ``mongo.py`` stays readable; it runs on the collections and
+error mapping ``MongoStore`` provides. Without multi-document transactions,
+every multi-step write is ordered so that a cut leaves a state the next run
+redoes or cannot see (see ``write_documents`` and ``delete_documents``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.collection import Collection
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from ..models import Chunk, ChunkVector, Document, IngestionRun, PageRequest, RunStatus
+from . import codec
+from .codec import MONGO
+
+T = TypeVar("T")
+
+_IN_BATCH = 1000  # keys per $in list: keeps each query small whatever the caller passes
+_DUPLICATE_KEY = 11000
+# Exists (as the connector id) only while a run is queued or running.
+_ACTIVE = "active_connector"
+
+# collection -> indexes as (keys, create_index options); created by ensure_indexes().
+INGESTION_INDEXES: dict[str, list[tuple[list[str], dict[str, Any]]]] = {
+    "ingestion_runs": [
+        (["project_id", "_id"], {}),
+        (["connector_id", "_id"], {}),
+        (["connector_id", "status", "_id"], {}),
+        # At most one active run per connector, atomically. Partial, not sparse:
+        # partialFilterExpression supports $type but not $in on status.
+        (
+            [_ACTIVE],
+            {"unique": True, "partialFilterExpression": {_ACTIVE: {"$type": "string"}}},
+        ),
+    ],
+    "documents": [(["connector_id", "key"], {"unique": True}), (["project_id", "_id"], {})],
+    "chunks": [(["project_id", "_id"], {}), (["document_id"], {}), (["connector_id"], {})],
+    "embeddings": [(["model", "hash"], {"unique": True})],
+    "index_generations": [],  # keyed by _id = project id
+    # Keyed per connector: a generic webhook's ids need only be unique per source.
+    "webhook_deliveries": [(["connector_id", "delivery_id"], {"unique": True})],
+}
+# (collection, field) of the ingestion records deleted with their project.
+PROJECT_COLLECTIONS = (
+    ("ingestion_runs", "project_id"),
+    ("chunks", "project_id"),
+    ("documents", "project_id"),
+    ("index_generations", "_id"),
+)
+# Deleted with their connector, chunks before documents (see delete_documents).
+CONNECTOR_COLLECTIONS = ("chunks", "documents", "ingestion_runs", "webhook_deliveries")
+
+_RUN_FIXED = ("_id", "project_id", "connector_id", "created_at")
+
+
+def _batches(keys: Iterable[str]) -> Iterator[list[str]]:
+    unique = list(dict.fromkeys(keys))
+    for start in range(0, len(unique), _IN_BATCH):
+        yield unique[start : start + _IN_BATCH]
+
+
+def _run_doc(run: IngestionRun) -> dict[str, Any]:
+    doc = MONGO.fields(run)
+    if run.status.active:
+        doc[_ACTIVE] = run.connector_id
+    return doc
+
+
+def _active_taken(run: IngestionRun) -> str:
+    return f"connector {run.connector_id!r} already has a queued or running ingestion run"
+
+
+def _only_duplicates(exc: BulkWriteError) -> bool:
+    return all(error["code"] == _DUPLICATE_KEY for error in exc.details.get("writeErrors", []))
+
+
+DocumentKey = tuple[str, str]  # (connector_id, key)
+
+
+def _key(document: Document) -> DocumentKey:
+    return document.connector_id, document.key
+
+
+class MongoIngestion:
+    """Ingestion methods of ``MongoStore`` (see ``Store`` for the contracts)."""
+
+    if TYPE_CHECKING:  # provided by MongoStore
+        _cols: dict[str, Collection]
+
+        def _errors(self, taken: str | None = None) -> AbstractContextManager[None]: ...
+
+        def _find_one(
+            self, name: str, query: Mapping[str, Any], convert: Callable[[Any], T]
+        ) -> T | None: ...
+
+        def _find_page(
+            self,
+            name: str,
+            query: Mapping[str, Any],
+            key: str,
+            page: PageRequest,
+            convert: Callable[[Any], T],
+        ) -> list[T]: ...
+
+        def _insert(self, name: str, doc: dict[str, Any], taken: str) -> None: ...
+
+    # ------------------------------------------------------------- runs
+    def create_run(self, run: IngestionRun) -> None:
+        self._insert("ingestion_runs", _run_doc(run), _active_taken(run))
+
+    def get_run(self, run_id: str) -> IngestionRun | None:
+        return self._find_one("ingestion_runs", {"_id": run_id}, MONGO.reader(IngestionRun))
+
+    def update_run(self, run: IngestionRun) -> None:
+        changes = {k: v for k, v in _run_doc(run).items() if k not in _RUN_FIXED}
+        update: dict[str, Any] = {"$set": changes}
+        if _ACTIVE not in changes:
+            update["$unset"] = {_ACTIVE: ""}
+        with self._errors(_active_taken(run)):
+            self._cols["ingestion_runs"].update_one({"_id": run.id}, update)
+
+    def list_runs(
+        self, project_id: str, page: PageRequest, connector_id: str | None = None
+    ) -> list[IngestionRun]:
+        if page.limit <= 0:  # limit(0) means "no limit" to MongoDB
+            return []
+        query: dict[str, Any] = {"project_id": project_id}
+        if connector_id is not None:
+            query["connector_id"] = connector_id
+        if page.after:
+            query["_id"] = {"$lt": page.after}
+        with self._errors():
+            cursor = self._cols["ingestion_runs"].find(query).sort("_id", DESCENDING)
+            found = list(cursor.limit(page.limit))
+        return [MONGO.record(IngestionRun, doc) for doc in found]
+
+    def list_active_runs(self) -> list[IngestionRun]:
+        with self._errors():
+            cursor = self._cols["ingestion_runs"].find({_ACTIVE: {"$type": "string"}})
+            found = list(cursor.sort("_id", ASCENDING))
+        return [MONGO.record(IngestionRun, doc) for doc in found]
+
+    def last_succeeded_run(self, connector_id: str) -> IngestionRun | None:
+        query = {"connector_id": connector_id, "status": RunStatus.SUCCEEDED.value}
+        with self._errors():
+            doc = self._cols["ingestion_runs"].find_one(query, sort=[("_id", DESCENDING)])
+        return None if doc is None else MONGO.record(IngestionRun, doc)
+
+    # -------------------------------------------------------- documents
+    def get_documents(self, connector_id: str, keys: list[str]) -> dict[str, Document]:
+        found: dict[str, Document] = {}
+        with self._errors():
+            for part in _batches(keys):
+                query = {"connector_id": connector_id, "key": {"$in": part}}
+                for doc in self._cols["documents"].find(query):
+                    found[doc["key"]] = MONGO.record(Document, doc)
+        return found
+
+    def write_documents(self, batch: list[tuple[Document, list[Chunk]]]) -> None:
+        latest = {_key(document): (document, chunks) for document, chunks in batch}
+        if not latest:
+            return
+        ids = self._claim_documents([document for document, _ in latest.values()])
+        new_chunks = [
+            {**MONGO.fields(chunk), "document_id": ids[key]}
+            for key, (_, chunks) in latest.items()
+            for chunk in chunks
+        ]
+        with self._errors():
+            self._cols["chunks"].delete_many({"document_id": {"$in": list(ids.values())}})
+            if new_chunks:
+                self._cols["chunks"].insert_many(new_chunks)
+            # Last: only now does a document carry its real content hash.
+            for key, (document, _) in latest.items():
+                fields = {k: v for k, v in MONGO.fields(document).items() if k != "_id"}
+                self._cols["documents"].update_one({"_id": ids[key]}, {"$set": fields})
+
+    def _claim_documents(self, documents: list[Document]) -> dict[DocumentKey, str]:
+        """Stored ids by key, after marking every document as being rewritten.
+
+        Stored documents lose their content hash; new ones are inserted as
+        placeholders (empty hash, no chunks) under the given id. A write cut
+        short therefore leaves documents the next run sees as changed and
+        rewrites under the same id, never chunks without a document.
+        """
+        ids = self._stored_document_ids([_key(document) for document in documents])
+        fresh = [document for document in documents if _key(document) not in ids]
+        with self._errors():
+            if ids:
+                query = {"_id": {"$in": list(ids.values())}}
+                self._cols["documents"].update_many(query, {"$set": {"content_hash": ""}})
+            if not fresh:
+                return ids
+            placeholders = [
+                {**MONGO.fields(document), "content_hash": "", "chunk_count": 0}
+                for document in fresh
+            ]
+            try:
+                self._cols["documents"].insert_many(placeholders, ordered=False)
+            except BulkWriteError as exc:
+                if not _only_duplicates(exc):
+                    raise
+                # Written meanwhile by another writer: the stored id wins.
+                return self._claim_documents(documents)
+        return ids | {_key(document): document.id for document in fresh}
+
+    def _stored_document_ids(self, keys: list[DocumentKey]) -> dict[DocumentKey, str]:
+        keys_by_connector: dict[str, list[str]] = defaultdict(list)
+        for connector_id, key in keys:
+            keys_by_connector[connector_id].append(key)
+        ids: dict[DocumentKey, str] = {}
+        with self._errors():
+            for connector_id, connector_keys in keys_by_connector.items():
+                for part in _batches(connector_keys):
+                    query = {"connector_id": connector_id, "key": {"$in": part}}
+                    for doc in self._cols["documents"].find(query, {"key": 1}):
+                        ids[connector_id, doc["key"]] = doc["_id"]
+        return ids
+
+    def delete_documents(self, connector_id: str, keys: list[str]) -> int:
+        # Chunks first: a cut leaves documents without chunks, which the next
+        # run deletes again, never chunks the index would serve without a document.
+        stored = self._stored_document_ids([(connector_id, key) for key in keys])
+        ids = list(stored.values())
+        deleted = 0
+        with self._errors():
+            for part in _batches(ids):
+                self._cols["chunks"].delete_many({"document_id": {"$in": part}})
+                deleted += self._cols["documents"].delete_many({"_id": {"$in": part}}).deleted_count
+        return deleted
+
+    def touch_documents(self, connector_id: str, keys: list[str], scan_id: str) -> None:
+        with self._errors():
+            for part in _batches(keys):
+                query = {"connector_id": connector_id, "key": {"$in": part}}
+                self._cols["documents"].update_many(query, {"$set": {"scan_id": scan_id}})
+
+    def document_keys_not_in_scan(self, connector_id: str, scan_id: str) -> list[str]:
+        query = {"connector_id": connector_id, "scan_id": {"$ne": scan_id}}
+        with self._errors():
+            found = self._cols["documents"].find(query, {"key": 1, "_id": 0}).sort("key", ASCENDING)
+            return [doc["key"] for doc in found]
+
+    def list_documents(self, project_id: str, page: PageRequest) -> list[Document]:
+        query = {"project_id": project_id}
+        return self._find_page("documents", query, "_id", page, MONGO.reader(Document))
+
+    # ----------------------------------------------------------- chunks
+    def get_chunks(self, chunk_ids: list[str]) -> list[Chunk]:
+        found: dict[str, Chunk] = {}
+        with self._errors():
+            for part in _batches(chunk_ids):
+                for doc in self._cols["chunks"].find({"_id": {"$in": part}}):
+                    found[doc["_id"]] = MONGO.record(Chunk, doc)
+        return [found[chunk_id] for chunk_id in chunk_ids if chunk_id in found]
+
+    def list_chunks(self, project_id: str, page: PageRequest) -> list[Chunk]:
+        query = {"project_id": project_id}
+        return self._find_page("chunks", query, "_id", page, MONGO.reader(Chunk))
+
+    def count_chunks(self, project_id: str) -> int:
+        with self._errors():
+            return self._cols["chunks"].count_documents({"project_id": project_id})
+
+    def chunk_vectors(self, project_id: str, model: str, page: PageRequest) -> list[ChunkVector]:
+        # Joined here rather than with $lookup: the cache is keyed by (model,
+        # hash) and a $lookup on two fields needs let/pipeline, which mongomock
+        # lacks. Chunks without a vector are skipped, so keep reading until the
+        # page is full or the chunks run out.
+        found: list[ChunkVector] = []
+        after = page.after or ""
+        while len(found) < page.limit:
+            wanted = page.limit - len(found)
+            query = {"project_id": project_id, "_id": {"$gt": after}}
+            with self._errors():
+                cursor = self._cols["chunks"].find(query, {"embed_hash": 1})
+                chunks = list(cursor.sort("_id", ASCENDING).limit(wanted))
+            vectors = self.get_embeddings(model, [chunk["embed_hash"] for chunk in chunks])
+            found += [
+                ChunkVector(chunk["_id"], vectors[chunk["embed_hash"]])
+                for chunk in chunks
+                if chunk["embed_hash"] in vectors
+            ]
+            if len(chunks) < wanted:
+                break
+            after = chunks[-1]["_id"]
+        return found
+
+    # -------------------------------------------------- embedding cache
+    def get_embeddings(self, model: str, hashes: list[str]) -> dict[str, bytes]:
+        found: dict[str, bytes] = {}
+        with self._errors():
+            for part in _batches(hashes):
+                query = {"model": model, "hash": {"$in": part}}
+                for doc in self._cols["embeddings"].find(query, {"hash": 1, "vector": 1}):
+                    found[doc["hash"]] = bytes(doc["vector"])
+        return found
+
+    def put_embeddings(self, model: str, vectors: dict[str, bytes]) -> None:
+        if not vectors:
+            return
+        docs = [
+            {"model": model, "hash": content_hash, "vector": bytes(vector)}
+            for content_hash, vector in vectors.items()
+        ]
+        with self._errors():
+            try:
+                self._cols["embeddings"].insert_many(docs, ordered=False)
+            except BulkWriteError as exc:
+                if not _only_duplicates(exc):  # an existing entry is left as it is
+                    raise
+
+    # ------------------------------------------------ index generations
+    def index_generation(self, project_id: str) -> int:
+        with self._errors():
+            doc = self._cols["index_generations"].find_one({"_id": project_id})
+        return 0 if doc is None else int(doc["generation"])
+
+    def bump_index_generation(self, project_id: str) -> int:
+        collection = self._cols["index_generations"]
+
+        def bump() -> int:
+            doc = collection.find_one_and_update(
+                {"_id": project_id},
+                {"$inc": {"generation": 1}},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+            return int(doc["generation"])
+
+        with self._errors():
+            try:
+                return bump()
+            except DuplicateKeyError:
+                # A concurrent first bump inserted first; now ours matches and increments.
+                return bump()
+
+    # ----------------------------------------------- webhook deliveries
+    def record_delivery(self, delivery_id: str, connector_id: str, at: datetime) -> bool:
+        doc = {
+            "connector_id": connector_id,
+            "delivery_id": delivery_id,
+            "received_at": codec.utc(at),
+        }
+        with self._errors():
+            try:
+                self._cols["webhook_deliveries"].insert_one(doc)
+            except DuplicateKeyError:
+                return False
+        return True
+
+    def delete_delivery(self, delivery_id: str, connector_id: str) -> bool:
+        query = {"connector_id": connector_id, "delivery_id": delivery_id}
+        with self._errors():
+            return self._cols["webhook_deliveries"].delete_one(query).deleted_count > 0
+
+    def _delete_project_deliveries(self, project_id: str) -> None:
+        """Deliveries know only their connector: call before the connectors go."""
+        with self._errors():
+            connector_ids = self._cols["connectors"].distinct("_id", {"project_id": project_id})
+            for part in _batches(connector_ids):
+                self._cols["webhook_deliveries"].delete_many({"connector_id": {"$in": part}})

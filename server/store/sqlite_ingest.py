@@ -1,0 +1,269 @@
+"""The ingestion half of ``SqliteStore``: runs, documents, chunks, the
+embedding cache, index generations and webhook deliveries.
+
+A mixin, so that ``sqlite.py`` stays readable; it runs on the connection
+plumbing ``SqliteStore`` provides (``_write``, ``_rows``, ``_one``, ``_many``).
+Schema: ``migrations/0002_ingestion.sql``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ..models import Chunk, ChunkVector, Document, IngestionRun, PageRequest, RunStatus
+from . import codec
+from .codec import SQLITE
+
+T = TypeVar("T")
+
+# Keys per ``IN (...)`` list: below the smallest variable limit SQLite builds
+# use (999 before 3.32), whatever the caller passes.
+_IN_BATCH = 500
+
+# (table, column) of the ingestion records deleted with their project.
+PROJECT_TABLES = (
+    ("ingestion_runs", "project_id"),
+    ("documents", "project_id"),
+    ("chunks", "project_id"),
+    ("index_generations", "project_id"),
+)
+# Tables whose rows are deleted with their connector (by ``connector_id``).
+CONNECTOR_TABLES = ("ingestion_runs", "documents", "chunks", "webhook_deliveries")
+# Deliveries know only their connector: run this before the connectors go.
+DELETE_PROJECT_DELIVERIES = (
+    "DELETE FROM webhook_deliveries"
+    " WHERE connector_id IN (SELECT id FROM connectors WHERE project_id = ?)"
+)
+
+
+def _batches(keys: Iterable[str]) -> Iterator[list[str]]:
+    unique = list(dict.fromkeys(keys))
+    for start in range(0, len(unique), _IN_BATCH):
+        yield unique[start : start + _IN_BATCH]
+
+
+def _marks(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+def _insert_sql(table: str, columns: Sequence[str]) -> str:
+    values = ", ".join(f":{name}" for name in columns)
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values})"
+
+
+def _names(cls: type) -> list[str]:
+    return [field.name for field in dataclasses.fields(cls)]
+
+
+_RUN_FIXED = ("id", "project_id", "connector_id", "created_at")
+_RUN_COLUMNS = [*_names(IngestionRun), "active_connector"]
+_INSERT_RUN = _insert_sql("ingestion_runs", _RUN_COLUMNS)
+_UPDATE_RUN = (
+    "UPDATE ingestion_runs SET "
+    + ", ".join(f"{name} = :{name}" for name in _RUN_COLUMNS if name not in _RUN_FIXED)
+    + " WHERE id = :id"
+)
+
+_DOCUMENT_KEY = ("id", "project_id", "connector_id", "key")
+# The stored id wins over the given one, so chunks always point at the
+# document's one id however the caller came by it.
+_UPSERT_DOCUMENT = (
+    _insert_sql("documents", _names(Document))
+    + " ON CONFLICT (connector_id, key) DO UPDATE SET "
+    + ", ".join(
+        f"{name} = excluded.{name}" for name in _names(Document) if name not in _DOCUMENT_KEY
+    )
+    + " RETURNING id"
+)
+_INSERT_CHUNK = _insert_sql("chunks", _names(Chunk))
+
+_CHUNK_VECTORS = (
+    "SELECT c.id, e.vector FROM chunks c"
+    " JOIN embeddings e ON e.model = ? AND e.hash = c.embed_hash"
+    " WHERE c.project_id = ? AND c.id > ? ORDER BY c.id LIMIT ?"
+)
+_BUMP_GENERATION = (
+    "INSERT INTO index_generations (project_id, generation) VALUES (?, 1)"
+    " ON CONFLICT (project_id) DO UPDATE SET generation = generation + 1"
+    " RETURNING generation"
+)
+
+
+def _run_fields(run: IngestionRun) -> codec.Fields:
+    fields = SQLITE.fields(run)
+    fields["active_connector"] = run.connector_id if run.status.active else None
+    return fields
+
+
+def _active_taken(run: IngestionRun) -> str:
+    return f"connector {run.connector_id!r} already has a queued or running ingestion run"
+
+
+def _chunk_fields(chunk: Chunk, document_id: str) -> codec.Fields:
+    fields = SQLITE.fields(chunk)
+    fields["document_id"] = document_id
+    return fields
+
+
+class SqliteIngestion:
+    """Ingestion methods of ``SqliteStore`` (see ``Store`` for the contracts)."""
+
+    if TYPE_CHECKING:  # provided by SqliteStore
+
+        def _write(
+            self, taken: str | None = None
+        ) -> AbstractContextManager[sqlite3.Connection]: ...
+
+        def _rows(self, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]: ...
+
+        def _one(
+            self, sql: str, params: Sequence[Any], convert: Callable[[Any], T]
+        ) -> T | None: ...
+
+        def _many(
+            self, sql: str, params: Sequence[Any], convert: Callable[[Any], T]
+        ) -> list[T]: ...
+
+    # ------------------------------------------------------------- runs
+    def create_run(self, run: IngestionRun) -> None:
+        with self._write(_active_taken(run)) as conn:
+            conn.execute(_INSERT_RUN, _run_fields(run))
+
+    def get_run(self, run_id: str) -> IngestionRun | None:
+        sql = "SELECT * FROM ingestion_runs WHERE id = ?"
+        return self._one(sql, (run_id,), SQLITE.reader(IngestionRun))
+
+    def update_run(self, run: IngestionRun) -> None:
+        with self._write(_active_taken(run)) as conn:
+            conn.execute(_UPDATE_RUN, _run_fields(run))
+
+    def list_runs(
+        self, project_id: str, page: PageRequest, connector_id: str | None = None
+    ) -> list[IngestionRun]:
+        sql, args = "SELECT * FROM ingestion_runs WHERE project_id = ?", [project_id]
+        if connector_id is not None:
+            sql, args = sql + " AND connector_id = ?", [*args, connector_id]
+        if page.after:
+            sql, args = sql + " AND id < ?", [*args, page.after]
+        sql += " ORDER BY id DESC LIMIT ?"
+        return self._many(sql, [*args, max(page.limit, 0)], SQLITE.reader(IngestionRun))
+
+    def list_active_runs(self) -> list[IngestionRun]:
+        # active_connector is set exactly while a run is queued or running.
+        sql = "SELECT * FROM ingestion_runs WHERE active_connector IS NOT NULL ORDER BY id"
+        return self._many(sql, (), SQLITE.reader(IngestionRun))
+
+    def last_succeeded_run(self, connector_id: str) -> IngestionRun | None:
+        sql = "SELECT * FROM ingestion_runs WHERE connector_id = ? AND status = ?"
+        sql += " ORDER BY id DESC LIMIT 1"
+        args = (connector_id, RunStatus.SUCCEEDED.value)
+        return self._one(sql, args, SQLITE.reader(IngestionRun))
+
+    # -------------------------------------------------------- documents
+    def get_documents(self, connector_id: str, keys: list[str]) -> dict[str, Document]:
+        found: dict[str, Document] = {}
+        for part in _batches(keys):
+            sql = f"SELECT * FROM documents WHERE connector_id = ? AND key IN ({_marks(len(part))})"
+            for document in self._many(sql, (connector_id, *part), SQLITE.reader(Document)):
+                found[document.key] = document
+        return found
+
+    def write_documents(self, batch: list[tuple[Document, list[Chunk]]]) -> None:
+        with self._write() as conn:
+            for document, chunks in batch:
+                (stored_id,) = conn.execute(_UPSERT_DOCUMENT, SQLITE.fields(document)).fetchall()[0]
+                conn.execute("DELETE FROM chunks WHERE document_id = ?", (stored_id,))
+                conn.executemany(_INSERT_CHUNK, [_chunk_fields(c, stored_id) for c in chunks])
+
+    def delete_documents(self, connector_id: str, keys: list[str]) -> int:
+        deleted = 0
+        with self._write() as conn:
+            for part in _batches(keys):
+                where = f"connector_id = ? AND key IN ({_marks(len(part))})"
+                args = (connector_id, *part)
+                doomed = f"SELECT id FROM documents WHERE {where}"
+                conn.execute(f"DELETE FROM chunks WHERE document_id IN ({doomed})", args)
+                deleted += conn.execute(f"DELETE FROM documents WHERE {where}", args).rowcount
+        return deleted
+
+    def touch_documents(self, connector_id: str, keys: list[str], scan_id: str) -> None:
+        with self._write() as conn:
+            for part in _batches(keys):
+                sql = "UPDATE documents SET scan_id = ?"
+                sql += f" WHERE connector_id = ? AND key IN ({_marks(len(part))})"
+                conn.execute(sql, (scan_id, connector_id, *part))
+
+    def document_keys_not_in_scan(self, connector_id: str, scan_id: str) -> list[str]:
+        sql = "SELECT key FROM documents WHERE connector_id = ? AND scan_id <> ? ORDER BY key"
+        return [row[0] for row in self._rows(sql, (connector_id, scan_id))]
+
+    def list_documents(self, project_id: str, page: PageRequest) -> list[Document]:
+        sql = "SELECT * FROM documents WHERE project_id = ? AND id > ? ORDER BY id LIMIT ?"
+        args = (project_id, page.after or "", max(page.limit, 0))
+        return self._many(sql, args, SQLITE.reader(Document))
+
+    # ----------------------------------------------------------- chunks
+    def get_chunks(self, chunk_ids: list[str]) -> list[Chunk]:
+        found: dict[str, Chunk] = {}
+        for part in _batches(chunk_ids):
+            sql = f"SELECT * FROM chunks WHERE id IN ({_marks(len(part))})"
+            found.update((c.id, c) for c in self._many(sql, part, SQLITE.reader(Chunk)))
+        return [found[chunk_id] for chunk_id in chunk_ids if chunk_id in found]
+
+    def list_chunks(self, project_id: str, page: PageRequest) -> list[Chunk]:
+        sql = "SELECT * FROM chunks WHERE project_id = ? AND id > ? ORDER BY id LIMIT ?"
+        args = (project_id, page.after or "", max(page.limit, 0))
+        return self._many(sql, args, SQLITE.reader(Chunk))
+
+    def count_chunks(self, project_id: str) -> int:
+        return self._rows("SELECT COUNT(*) FROM chunks WHERE project_id = ?", (project_id,))[0][0]
+
+    def chunk_vectors(self, project_id: str, model: str, page: PageRequest) -> list[ChunkVector]:
+        args = (model, project_id, page.after or "", max(page.limit, 0))
+        return [ChunkVector(row[0], row[1]) for row in self._rows(_CHUNK_VECTORS, args)]
+
+    # -------------------------------------------------- embedding cache
+    def get_embeddings(self, model: str, hashes: list[str]) -> dict[str, bytes]:
+        found: dict[str, bytes] = {}
+        for part in _batches(hashes):
+            sql = "SELECT hash, vector FROM embeddings"
+            sql += f" WHERE model = ? AND hash IN ({_marks(len(part))})"
+            found.update((row[0], row[1]) for row in self._rows(sql, (model, *part)))
+        return found
+
+    def put_embeddings(self, model: str, vectors: dict[str, bytes]) -> None:
+        rows = [(model, content_hash, bytes(vector)) for content_hash, vector in vectors.items()]
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO embeddings (model, hash, vector) VALUES (?, ?, ?)", rows
+            )
+
+    # ------------------------------------------------ index generations
+    def index_generation(self, project_id: str) -> int:
+        sql = "SELECT generation FROM index_generations WHERE project_id = ?"
+        found = self._rows(sql, (project_id,))
+        return found[0][0] if found else 0
+
+    def bump_index_generation(self, project_id: str) -> int:
+        with self._write() as conn:
+            # fetchall: the RETURNING statement must be finished before COMMIT.
+            return conn.execute(_BUMP_GENERATION, (project_id,)).fetchall()[0][0]
+
+    # ----------------------------------------------- webhook deliveries
+    def record_delivery(self, delivery_id: str, connector_id: str, at: datetime) -> bool:
+        sql = "INSERT OR IGNORE INTO webhook_deliveries (connector_id, delivery_id, received_at)"
+        sql += " VALUES (?, ?, ?)"
+        with self._write() as conn:
+            return (
+                conn.execute(sql, (connector_id, delivery_id, codec.time_to_text(at))).rowcount > 0
+            )
+
+    def delete_delivery(self, delivery_id: str, connector_id: str) -> bool:
+        sql = "DELETE FROM webhook_deliveries WHERE connector_id = ? AND delivery_id = ?"
+        with self._write() as conn:
+            return conn.execute(sql, (connector_id, delivery_id)).rowcount > 0

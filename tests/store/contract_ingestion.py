@@ -1,0 +1,515 @@
+"""The ingestion part of the Store contract: runs, documents, chunks, the
+embedding cache, index generations and webhook deliveries.
+
+Mixed into the per-backend test classes next to ``StoreContract``; they
+provide the ``store`` fixture.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from projectqa.server.errors import AlreadyExists
+from projectqa.server.models import (
+    Chunk,
+    ChunkVector,
+    Document,
+    IngestionRun,
+    PageRequest,
+    RunMode,
+    RunStatus,
+    RunTrigger,
+    new_id,
+    utcnow,
+)
+from projectqa.server.store import Store
+
+from .contract import all_pages, make_connector, make_project
+
+MODEL = "all-MiniLM-L6-v2"
+EVERY_BYTE = bytes(range(256)) * 6  # 1,536 bytes, like 384 float32, NULs included
+
+
+# ------------------------------------------------------------------ records
+def make_run(
+    project_id: str, connector_id: str, status: RunStatus = RunStatus.QUEUED, **changes: Any
+) -> IngestionRun:
+    now = utcnow()
+    run = IngestionRun(
+        id=new_id("run"),
+        project_id=project_id,
+        connector_id=connector_id,
+        mode=RunMode.FULL,
+        trigger=RunTrigger.MANUAL,
+        status=status,
+        phase="queued",
+        created_at=now,
+        updated_at=now,
+    )
+    return replace(run, **changes)
+
+
+def make_document(
+    connector_id: str, key: str, project_id: str = "prj_1", **changes: Any
+) -> Document:
+    document = Document(
+        id=new_id("doc"),
+        project_id=project_id,
+        connector_id=connector_id,
+        key=key,
+        kind="file",
+        title=key.rsplit("/", 1)[-1],
+        path=key,
+        url="",
+        version="v1",
+        content_hash="sha256:" + key,
+        language="python",
+        metadata={"size": 10},
+        scan_id="scan_1",
+        chunk_count=0,
+        updated_at=utcnow(),
+    )
+    return replace(document, **changes)
+
+
+def make_chunk(document: Document, ordinal: int, **changes: Any) -> Chunk:
+    chunk = Chunk(
+        id=new_id("chk"),
+        project_id=document.project_id,
+        connector_id=document.connector_id,
+        document_id=document.id,
+        document_key=document.key,
+        kind=document.kind,
+        path=document.path,
+        url=document.url,
+        title=document.title,
+        ordinal=ordinal,
+        start_line=ordinal * 10 + 1,
+        end_line=ordinal * 10 + 10,
+        symbol=f"f{ordinal}",
+        symbol_kind="function",
+        language=document.language,
+        text=f"def f{ordinal}():\n    return {ordinal}\n",
+        embed_hash=f"{document.key}#{ordinal}",
+    )
+    return replace(chunk, **changes)
+
+
+def with_chunks(document: Document, count: int) -> tuple[Document, list[Chunk]]:
+    chunks = [make_chunk(document, ordinal) for ordinal in range(count)]
+    return replace(document, chunk_count=count), chunks
+
+
+def among_many(keys: list[str]) -> list[str]:
+    """``keys`` spread over 1,200 lookups (more than any backend puts in one query)."""
+    many = [f"absent{i:04d}" for i in range(1200)]
+    for position, key in zip(range(0, 1200, 1200 // len(keys)), keys, strict=False):
+        many[position] = key
+    return many
+
+
+def ids(records: list[Any]) -> list[str]:
+    return [record.id for record in records]
+
+
+def every_chunk(store: Store, project_id: str) -> list[Chunk]:
+    return [c for page in all_pages(lambda p: store.list_chunks(project_id, p), 50) for c in page]
+
+
+class IngestionStoreContract:
+    # -------------------------------------------------------------- runs
+    def test_run_round_trips(self, store: Store) -> None:
+        now = utcnow()
+        run = make_run(
+            "prj_1",
+            "con_1",
+            RunStatus.FAILED,
+            mode=RunMode.INCREMENTAL,
+            trigger=RunTrigger.WEBHOOK,
+            phase="embedding",
+            started_at=now,
+            finished_at=now + timedelta(seconds=3),
+            owner="host-1:123",
+            scan_id="run_0",
+            cursor={"sha": "abc", "pages": [1, 2], "nested": {"ü": None}},
+            revision="abc123",
+            documents_seen=9,
+            documents_changed=3,
+            documents_unchanged=5,
+            documents_deleted=1,
+            documents_failed=1,
+            chunks_written=30,
+            chunks_embedded=20,
+            chunks_cached=10,
+            warnings=[{"key": "a.py", "message": "too large"}],
+            warning_count=4,
+            error="boom",
+            cancel_requested=True,
+        )
+        store.create_run(run)
+        assert store.get_run(run.id) == run
+        assert store.get_run("run_missing") is None
+
+    def test_one_active_run_per_connector(self, store: Store) -> None:
+        queued = make_run("prj_1", "con_1")
+        store.create_run(queued)
+        for status in (RunStatus.QUEUED, RunStatus.RUNNING):
+            clash = make_run("prj_1", "con_1", status)
+            with pytest.raises(AlreadyExists, match="con_1"):
+                store.create_run(clash)
+            assert store.get_run(clash.id) is None
+        # Terminal runs never block, and other connectors are independent.
+        for status in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED):
+            store.create_run(make_run("prj_1", "con_1", status))
+        store.create_run(make_run("prj_1", "con_2", RunStatus.RUNNING))
+
+        store.update_run(replace(queued, status=RunStatus.RUNNING))
+        with pytest.raises(AlreadyExists):
+            store.create_run(make_run("prj_1", "con_1"))
+        store.update_run(replace(queued, status=RunStatus.SUCCEEDED))
+        after = make_run("prj_1", "con_1", RunStatus.RUNNING)
+        store.create_run(after)
+        assert store.get_run(after.id) == after
+
+    def test_reactivating_a_run_next_to_an_active_one_raises(self, store: Store) -> None:
+        finished = make_run("prj_1", "con_1", RunStatus.FAILED)
+        active = make_run("prj_1", "con_1", RunStatus.RUNNING)
+        store.create_run(finished)
+        store.create_run(active)
+        with pytest.raises(AlreadyExists):
+            store.update_run(replace(finished, status=RunStatus.QUEUED, phase="again"))
+        assert store.get_run(finished.id) == finished
+        store.update_run(replace(active, status=RunStatus.CANCELLED))
+        store.update_run(replace(finished, status=RunStatus.QUEUED))
+        assert [r.id for r in store.list_active_runs()] == [finished.id]
+
+    def test_update_run_keeps_identity_fields(self, store: Store) -> None:
+        run = make_run("prj_1", "con_1")
+        store.create_run(run)
+        later = run.updated_at + timedelta(seconds=5)
+        changed = replace(
+            run,
+            status=RunStatus.SUCCEEDED,
+            phase="done",
+            updated_at=later,
+            finished_at=later,
+            cursor={"sha": "def"},
+            documents_seen=7,
+            warnings=[{"key": "k", "message": "m"}],
+        )
+        store.update_run(
+            replace(changed, project_id="prj_x", connector_id="con_x", created_at=later)
+        )
+        assert store.get_run(run.id) == changed
+
+    def test_list_runs_newest_first_in_pages(self, store: Store) -> None:
+        runs = [make_run("prj_1", f"con_{i % 2}", RunStatus.SUCCEEDED) for i in range(5)]
+        for run in [*runs, make_run("prj_2", "con_0", RunStatus.SUCCEEDED)]:
+            store.create_run(run)
+        pages = all_pages(lambda page: store.list_runs("prj_1", page), limit=2)
+        assert [len(page) for page in pages] == [2, 2, 1]
+        assert [r.id for page in pages for r in page] == sorted(ids(runs), reverse=True)
+
+        of_one = all_pages(lambda page: store.list_runs("prj_1", page, "con_1"), limit=1)
+        expected = sorted((r.id for r in runs if r.connector_id == "con_1"), reverse=True)
+        assert [r.id for page in of_one for r in page] == expected
+        assert store.list_runs("prj_1", PageRequest(limit=0)) == []
+        assert store.list_runs("prj_none", PageRequest(limit=5)) == []
+
+    def test_list_active_runs_oldest_first(self, store: Store) -> None:
+        active = [
+            make_run("prj_2", "con_a", RunStatus.RUNNING),
+            make_run("prj_1", "con_b", RunStatus.QUEUED),
+            make_run("prj_1", "con_c", RunStatus.RUNNING),
+        ]
+        finished = [make_run("prj_1", "con_b", status) for status in RunStatus if not status.active]
+        for run in [active[0], *finished, *active[1:]]:
+            store.create_run(run)
+        assert store.list_active_runs() == active
+
+    def test_last_succeeded_run(self, store: Store) -> None:
+        assert store.last_succeeded_run("con_1") is None
+        statuses = [RunStatus.SUCCEEDED, RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.RUNNING]
+        runs = [make_run("prj_1", "con_1", status) for status in statuses]
+        for run in [*runs, make_run("prj_1", "con_2", RunStatus.CANCELLED)]:
+            store.create_run(run)
+        assert store.last_succeeded_run("con_1") == runs[1]
+        assert store.last_succeeded_run("con_2") is None
+
+    # --------------------------------------------------------- documents
+    def test_written_documents_and_chunks_round_trip(self, store: Store) -> None:
+        first = with_chunks(make_document("con_1", "src/a.py"), 3)
+        second = with_chunks(make_document("con_1", "docs/ü.md", kind="markdown"), 2)
+        store.write_documents([first, second])
+        found = store.get_documents("con_1", ["src/a.py", "docs/ü.md", "missing"])
+        assert found == {"src/a.py": first[0], "docs/ü.md": second[0]}
+        assert every_chunk(store, "prj_1") == sorted(first[1] + second[1], key=lambda c: c.id)
+        assert store.get_documents("con_other", ["src/a.py"]) == {}
+
+    def test_rewrite_replaces_chunks_and_keeps_other_documents(self, store: Store) -> None:
+        rewritten = make_document("con_1", "a.py")
+        kept = with_chunks(make_document("con_1", "b.py"), 2)
+        old = with_chunks(rewritten, 3)
+        store.write_documents([old, kept])
+
+        changed = replace(rewritten, content_hash="sha256:new", title="A", version="v2")
+        new = with_chunks(changed, 1)
+        store.write_documents([new])
+        assert store.get_documents("con_1", ["a.py", "b.py"]) == {"a.py": new[0], "b.py": kept[0]}
+        assert store.get_chunks(ids(old[1])) == []
+        assert every_chunk(store, "prj_1") == sorted(new[1] + kept[1], key=lambda c: c.id)
+        assert store.count_chunks("prj_1") == 3
+
+    def test_rewrite_keeps_the_stored_document_id(self, store: Store) -> None:
+        original = make_document("con_1", "a.py")
+        store.write_documents([with_chunks(original, 1)])
+        again = replace(original, id=new_id("doc"), content_hash="sha256:v2")
+        document, chunks = with_chunks(again, 2)
+        store.write_documents([(document, chunks)])
+        stored = store.get_documents("con_1", ["a.py"])["a.py"]
+        assert stored == replace(document, id=original.id)
+        assert {c.document_id for c in every_chunk(store, "prj_1")} == {original.id}
+        assert store.list_documents("prj_1", PageRequest(limit=10)) == [stored]
+
+    def test_get_documents_by_thousands_of_keys(self, store: Store) -> None:
+        documents = [make_document("con_1", f"f{i:02d}.py") for i in range(12)]
+        store.write_documents([(document, []) for document in documents])
+        found = store.get_documents("con_1", among_many([d.key for d in documents]))
+        assert found == {d.key: d for d in documents}
+
+    def test_delete_documents_removes_their_chunks(self, store: Store) -> None:
+        doomed = [with_chunks(make_document("con_1", f"d{i}.py"), 2) for i in range(3)]
+        kept = with_chunks(make_document("con_1", "kept.py"), 2)
+        same_key_elsewhere = with_chunks(make_document("con_2", "d0.py"), 1)
+        store.write_documents([*doomed, kept, same_key_elsewhere])
+
+        keys = [document.key for document, _ in doomed]
+        assert store.delete_documents("con_1", [*keys, "missing.py"]) == 3
+        assert store.get_documents("con_1", [*keys, "kept.py"]) == {"kept.py": kept[0]}
+        assert store.get_chunks([c.id for _, chunks in doomed for c in chunks]) == []
+        remaining = sorted(kept[1] + same_key_elsewhere[1], key=lambda c: c.id)
+        assert every_chunk(store, "prj_1") == remaining
+        assert store.delete_documents("con_1", keys) == 0
+
+    def test_delete_documents_by_thousands_of_keys(self, store: Store) -> None:
+        doomed = [with_chunks(make_document("con_1", f"f{i:02d}.py"), 1) for i in range(12)]
+        kept = with_chunks(make_document("con_1", "kept.py"), 1)
+        store.write_documents([*doomed, kept])
+        assert store.delete_documents("con_1", among_many([d.key for d, _ in doomed])) == 12
+        assert store.document_keys_not_in_scan("con_1", "other") == ["kept.py"]
+        assert every_chunk(store, "prj_1") == kept[1]
+
+    def test_touch_and_keys_not_in_scan(self, store: Store) -> None:
+        keys = ["k1", "k2", "k3", "k4"]
+        store.write_documents([(make_document("con_1", key), []) for key in keys])
+        store.write_documents([(make_document("con_2", "k1"), [])])
+        assert store.document_keys_not_in_scan("con_1", "scan_1") == []
+
+        store.touch_documents("con_1", ["k3", "k1", "missing"], "scan_2")
+        assert store.document_keys_not_in_scan("con_1", "scan_2") == ["k2", "k4"]
+        assert store.get_documents("con_1", ["k1"])["k1"].scan_id == "scan_2"
+        assert store.get_documents("con_2", ["k1"])["k1"].scan_id == "scan_1"
+        assert store.document_keys_not_in_scan("con_2", "scan_2") == ["k1"]
+
+    def test_touch_documents_by_thousands_of_keys(self, store: Store) -> None:
+        documents = [make_document("con_1", f"f{i:02d}") for i in range(12)]
+        store.write_documents([(document, []) for document in documents])
+        store.write_documents([(make_document("con_1", "untouched"), [])])
+        store.touch_documents("con_1", among_many([d.key for d in documents]), "scan_2")
+        assert store.document_keys_not_in_scan("con_1", "scan_2") == ["untouched"]
+
+    def test_list_documents_pages_by_project(self, store: Store) -> None:
+        mine = [make_document("con_1", f"f{i}") for i in range(5)]
+        theirs = make_document("con_9", "f0", project_id="prj_2")
+        store.write_documents([(document, []) for document in [*mine, theirs]])
+        pages = all_pages(lambda page: store.list_documents("prj_1", page), limit=2)
+        assert [len(page) for page in pages] == [2, 2, 1]
+        assert [d for page in pages for d in page] == sorted(mine, key=lambda d: d.id)
+        assert store.list_documents("prj_1", PageRequest(limit=0)) == []
+
+    def test_empty_inputs(self, store: Store) -> None:
+        store.write_documents([])
+        store.touch_documents("con_1", [], "scan")
+        store.put_embeddings(MODEL, {})
+        assert store.get_documents("con_1", []) == {}
+        assert store.delete_documents("con_1", []) == 0
+        assert store.get_chunks([]) == []
+        assert store.get_embeddings(MODEL, []) == {}
+        assert store.document_keys_not_in_scan("con_1", "scan") == []
+
+    # ------------------------------------------------------------ chunks
+    def test_get_chunks_in_the_given_order(self, store: Store) -> None:
+        document, chunks = with_chunks(make_document("con_1", "a.py"), 4)
+        store.write_documents([(document, chunks)])
+        wanted = [chunks[3].id, "chk_missing", chunks[0].id, chunks[2].id]
+        assert store.get_chunks(wanted) == [chunks[3], chunks[0], chunks[2]]
+
+    def test_get_chunks_by_thousands_of_ids(self, store: Store) -> None:
+        document, chunks = with_chunks(make_document("con_1", "big.py"), 1100)
+        store.write_documents([(document, chunks)])
+        wanted = [chunk.id for chunk in reversed(chunks)]
+        assert store.get_chunks(wanted) == list(reversed(chunks))
+
+    def test_list_chunks_pages_and_count_by_project(self, store: Store) -> None:
+        mine = [with_chunks(make_document("con_1", f"f{i}"), 3) for i in range(3)]
+        theirs = with_chunks(make_document("con_9", "x", project_id="prj_2"), 2)
+        store.write_documents([*mine, theirs])
+        pages = all_pages(lambda page: store.list_chunks("prj_1", page), limit=4)
+        assert [len(page) for page in pages] == [4, 4, 1]
+        expected = sorted((c for _, chunks in mine for c in chunks), key=lambda c: c.id)
+        assert [c for page in pages for c in page] == expected
+        assert store.count_chunks("prj_1") == 9
+        assert store.count_chunks("prj_2") == 2
+        assert store.count_chunks("prj_none") == 0
+        assert store.list_chunks("prj_1", PageRequest(limit=0)) == []
+
+    def test_chunk_vectors_join_the_cache_by_model(self, store: Store) -> None:
+        document, chunks = with_chunks(make_document("con_1", "a.py"), 6)
+        chunks[5] = replace(chunks[5], embed_hash=chunks[0].embed_hash)  # same content
+        store.write_documents([(document, chunks)])
+        other, other_chunks = with_chunks(make_document("con_9", "a.py", project_id="prj_2"), 1)
+        store.write_documents([(other, other_chunks)])
+        vectors = {c.embed_hash: f"v{c.ordinal}".encode() * 8 for c in [*chunks, *other_chunks]}
+        missing = chunks[2].embed_hash
+        store.put_embeddings(MODEL, {h: v for h, v in vectors.items() if h != missing})
+        store.put_embeddings("other-model", {missing: b"other"})
+
+        expected = [
+            ChunkVector(c.id, vectors[c.embed_hash]) for c in chunks if c.embed_hash != missing
+        ]
+        listed, after = [], None
+        while page := store.chunk_vectors("prj_1", MODEL, PageRequest(limit=2, after=after)):
+            assert len(page) <= 2
+            listed += page
+            after = page[-1].chunk_id
+        assert listed == expected
+        assert store.chunk_vectors("prj_1", "other-model", PageRequest(limit=9)) == [
+            ChunkVector(chunks[2].id, b"other")
+        ]
+        # A page skips chunks without a vector yet still fills up.
+        after_first = PageRequest(limit=2, after=chunks[1].id)
+        assert store.chunk_vectors("prj_1", MODEL, after_first) == expected[2:4]
+        assert store.chunk_vectors("prj_1", MODEL, PageRequest(limit=0)) == []
+        assert store.chunk_vectors("prj_1", "no-model", PageRequest(limit=9)) == []
+
+    # --------------------------------------------------- embedding cache
+    def test_embeddings_insert_or_ignore(self, store: Store) -> None:
+        store.put_embeddings(MODEL, {"h1": b"first"})
+        store.put_embeddings(MODEL, {"h1": b"second", "h2": b"two"})
+        store.put_embeddings("other-model", {"h1": b"other"})
+        assert store.get_embeddings(MODEL, ["h1", "h2", "h3"]) == {"h1": b"first", "h2": b"two"}
+        assert store.get_embeddings("other-model", ["h1", "h2"]) == {"h1": b"other"}
+
+    def test_embeddings_by_thousands_of_hashes(self, store: Store) -> None:
+        vectors = {f"h{i:02d}": i.to_bytes(4, "little") for i in range(12)}
+        store.put_embeddings(MODEL, vectors)
+        assert store.get_embeddings(MODEL, among_many(list(vectors))) == vectors
+
+    def test_vector_bytes_round_trip_exactly(self, store: Store) -> None:
+        document, chunks = with_chunks(make_document("con_1", "a.py"), 1)
+        store.write_documents([(document, chunks)])
+        store.put_embeddings(MODEL, {chunks[0].embed_hash: EVERY_BYTE})
+        cached = store.get_embeddings(MODEL, [chunks[0].embed_hash])[chunks[0].embed_hash]
+        assert type(cached) is bytes and cached == EVERY_BYTE
+        (joined,) = store.chunk_vectors("prj_1", MODEL, PageRequest(limit=5))
+        assert type(joined.vector) is bytes and joined.vector == EVERY_BYTE
+
+    # ------------------------------------------------- index generations
+    def test_index_generations_start_at_zero_and_bump(self, store: Store) -> None:
+        assert store.index_generation("prj_1") == 0
+        assert store.bump_index_generation("prj_1") == 1
+        assert store.bump_index_generation("prj_1") == 2
+        assert store.index_generation("prj_1") == 2
+        assert store.index_generation("prj_2") == 0
+        assert store.bump_index_generation("prj_2") == 1
+
+    # ------------------------------------------------ webhook deliveries
+    def test_record_delivery_once_per_connector(self, store: Store) -> None:
+        now = utcnow()
+        assert store.record_delivery("d-1", "con_1", now) is True
+        assert store.record_delivery("d-1", "con_1", now + timedelta(seconds=1)) is False
+        assert store.record_delivery("d-2", "con_1", now) is True
+        assert store.record_delivery("d-1", "con_2", now) is True
+
+    def test_delete_delivery_lets_a_redelivery_through(self, store: Store) -> None:
+        now = utcnow()
+        assert store.record_delivery("d-9", "con_1", now) is True
+        assert store.delete_delivery("d-9", "con_1") is True
+        assert store.delete_delivery("d-9", "con_1") is False
+        assert store.record_delivery("d-9", "con_1", now) is True
+
+    # ----------------------------------------------------------- cascade
+    def test_delete_project_removes_its_ingestion_records(self, store: Store) -> None:
+        doomed, kept = make_project("doomed"), make_project("kept")
+        filled = {}
+        for project in (doomed, kept):
+            store.create_project(project)
+            filled[project.id] = self._ingest(store, project.id)
+        store.put_embeddings(MODEL, {"shared": b"vector"})
+
+        assert store.delete_project(doomed.id) is True
+        self._assert_ingestion_gone(store, doomed.id, filled[doomed.id])
+        self._assert_ingestion_kept(store, kept.id, filled[kept.id])
+        assert store.get_embeddings(MODEL, ["shared"]) == {"shared": b"vector"}
+
+    def test_delete_connector_removes_its_ingestion_records(self, store: Store) -> None:
+        project = make_project("alpha")
+        store.create_project(project)
+        doomed = self._ingest(store, project.id, "doomed")
+        kept = self._ingest(store, project.id, "kept")
+        store.put_embeddings(MODEL, {"shared": b"vector"})
+
+        assert store.delete_connector(doomed["connector"]) is True
+        assert store.get_connector(doomed["connector"]) is None
+        connector_id = doomed["connector"]
+        assert store.get_run(doomed["run"]) is None
+        assert store.get_documents(connector_id, ["a.py"]) == {}
+        assert store.get_chunks(doomed["chunks"]) == []
+        assert store.record_delivery("d-1", connector_id, utcnow()) is True
+        self._assert_ingestion_kept(store, project.id, kept)
+        assert store.list_runs(project.id, PageRequest(limit=9)) == [store.get_run(kept["run"])]
+        assert store.count_chunks(project.id) == len(kept["chunks"])
+        assert store.get_embeddings(MODEL, ["shared"]) == {"shared": b"vector"}
+        assert store.delete_connector(connector_id) is False
+
+    @staticmethod
+    def _ingest(store: Store, project_id: str, name: str = "repo") -> dict[str, Any]:
+        connector = make_connector(project_id, name)
+        store.create_connector(connector)
+        run = make_run(project_id, connector.id, RunStatus.RUNNING)
+        store.create_run(run)
+        document, chunks = with_chunks(
+            make_document(connector.id, "a.py", project_id=project_id), 2
+        )
+        store.write_documents([(document, chunks)])
+        store.bump_index_generation(project_id)
+        assert store.record_delivery("d-1", connector.id, utcnow()) is True
+        return {"connector": connector.id, "run": run.id, "chunks": ids(chunks)}
+
+    @staticmethod
+    def _assert_ingestion_gone(store: Store, project_id: str, filled: dict[str, Any]) -> None:
+        page = PageRequest(limit=10)
+        assert store.get_run(filled["run"]) is None
+        assert store.list_runs(project_id, page) == []
+        assert all(run.project_id != project_id for run in store.list_active_runs())
+        assert store.list_documents(project_id, page) == []
+        assert store.get_documents(filled["connector"], ["a.py"]) == {}
+        assert store.list_chunks(project_id, page) == []
+        assert store.get_chunks(filled["chunks"]) == []
+        assert store.count_chunks(project_id) == 0
+        assert store.index_generation(project_id) == 0
+        assert store.record_delivery("d-1", filled["connector"], utcnow()) is True
+
+    @staticmethod
+    def _assert_ingestion_kept(store: Store, project_id: str, filled: dict[str, Any]) -> None:
+        run = store.get_run(filled["run"])
+        assert run is not None and run.project_id == project_id
+        assert run in store.list_active_runs()
+        assert ids(store.get_chunks(filled["chunks"])) == filled["chunks"]
+        assert store.get_documents(filled["connector"], ["a.py"]) != {}
+        assert store.index_generation(project_id) >= 1
+        assert store.record_delivery("d-1", filled["connector"], utcnow()) is False

@@ -6,9 +6,16 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     HF_HUB_OFFLINE=1 \
     PROJECTQA_LISTEN_ADDRESS=0.0.0.0:50051 \
-    PROJECTQA_DATA_DIR=/data
+    PROJECTQA_DATA_DIR=/data \
+    PROJECTQA_WEBHOOK_ADDRESS=0.0.0.0:8080
+
+# git: the git connector clones and diffs with the git command.
+RUN apt-get update && apt-get install -y --no-install-recommends git \
+    && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
+# The CPU build of PyTorch first, so sentence-transformers does not pull the CUDA one.
+RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 COPY pyproject.toml README.md ./
 COPY protos ./protos
 COPY server ./server
@@ -19,7 +26,7 @@ RUN pip install . && useradd --system --home /data projectqa && mkdir -p /data \
 
 USER projectqa
 VOLUME ["/data"]
-EXPOSE 50051
+EXPOSE 50051 8080
 HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
     CMD ["projectqa", "--address", "127.0.0.1:50051", "health"]
 CMD ["projectqa", "serve"]

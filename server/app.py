@@ -20,22 +20,28 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from projectqa.v1 import admin_pb2, admin_pb2_grpc
+from projectqa.v1 import admin_pb2, admin_pb2_grpc, ingestion_pb2, ingestion_pb2_grpc
 
 from .admin import AdminOps
+from .admin.local_paths import LocalPathPolicy
 from .auth import bootstrap_admin
 from .config import Settings, SettingsError, load_settings
 from .errors import StoreError, StoreUnavailable
+from .ingestion import IngestionSystem, WebhookBindError
 from .interceptors import RpcGuard
 from .logs import configure_logging
 from .plugin_host import load_plugins
 from .services.admin import AdminServicer
+from .services.ingestion import IngestionServicer
 from .store import Store
 from .store.factory import open_store
 from .threads import BlockingRunner
 
 log = logging.getLogger("projectqa.server")
-SERVICE_NAMES = (admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,)
+SERVICE_NAMES = (
+    admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
+    ingestion_pb2.DESCRIPTOR.services_by_name["IngestionService"].full_name,
+)
 HEALTH_INTERVAL_S = 5.0
 
 
@@ -53,9 +59,11 @@ class ProjectQAServer:
         run_blocking: BlockingRunner,
         server: grpc.aio.Server,
         health_servicer: health.aio.HealthServicer,
+        ingestion: IngestionSystem,
     ) -> None:
         self.settings = settings
         self.store = store
+        self.ingestion = ingestion
         self.grpc = server
         self.health = health_servicer
         self.run_blocking = run_blocking
@@ -102,7 +110,9 @@ class ProjectQAServer:
             self._monitor.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._monitor
-        await self.grpc.stop(self.settings.shutdown_grace_s if grace is None else grace)
+        grace = self.settings.shutdown_grace_s if grace is None else grace
+        await self.ingestion.stop(grace)
+        await self.grpc.stop(grace)
         await self._release()
 
     async def _release(self) -> None:
@@ -156,9 +166,14 @@ async def create_server(
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
     health_servicer = health.aio.HealthServicer()
-    server = ProjectQAServer(settings, store, runner, grpc_server, health_servicer)
+    ingestion = IngestionSystem.build(settings, store, plugins.catalog, runner)
+    local_paths = LocalPathPolicy.of(settings.local_roots, settings.data_dir)
+    server = ProjectQAServer(settings, store, runner, grpc_server, health_servicer, ingestion)
     admin_pb2_grpc.add_AdminServiceServicer_to_server(
-        AdminServicer(AdminOps.build(store, plugins.catalog), runner), grpc_server
+        AdminServicer(AdminOps.build(store, plugins.catalog, local_paths), runner), grpc_server
+    )
+    ingestion_pb2_grpc.add_IngestionServiceServicer_to_server(
+        IngestionServicer(ingestion.ops), grpc_server
     )
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, grpc_server)
     if settings.reflection:
@@ -168,7 +183,14 @@ async def create_server(
         port = _bind(grpc_server, settings)
         await grpc_server.start()
         await server.start_monitor(settings.health_interval_s)
+        await ingestion.start(settings)
+    except WebhookBindError as exc:
+        await ingestion.stop(0)
+        await grpc_server.stop(0)
+        await server._release()
+        raise StartupError(str(exc)) from None
     except BaseException:
+        await ingestion.stop(0)
         await grpc_server.stop(0)
         await server._release()
         raise
@@ -202,6 +224,9 @@ async def serve(settings: Settings) -> None:
     host = settings.listen_address.rpartition(":")[0]
     store = "MongoDB" if settings.mongodb_uri else f"SQLite at {settings.sqlite_path}"
     print(f"ProjectQA listening on {host}:{port} (store: {store})", flush=True)
+    if server.ingestion.webhook_port is not None:
+        webhook_host = (settings.webhook_address or "").rpartition(":")[0]
+        print(f"Webhooks on http://{webhook_host}:{server.ingestion.webhook_port}/", flush=True)
     if server.admin_token_path:
         print(
             f"First start: a global-admin token was written to {server.admin_token_path} "

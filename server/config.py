@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     plugins: list[str] | None = Field(
         None, description="comma-separated entry-point names to load; unset loads all"
     )
+    local_roots: list[Path] | None = Field(
+        None, description="folders project admins may point local/git connectors into"
+    )
     embedding_model: str = Field(
         "all-MiniLM-L6-v2",
         min_length=1,
@@ -88,7 +91,7 @@ class Settings(BaseSettings):
             raise ValueError("must be host:port, e.g. 127.0.0.1:50051 or [::]:50051")
         return value
 
-    @field_validator("plugins", mode="before")
+    @field_validator("plugins", "local_roots", mode="before")
     @classmethod
     def _split_plugins(cls, value: object) -> object:
         if isinstance(value, str):

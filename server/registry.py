@@ -33,13 +33,18 @@ class ConnectorType:
 
     ``open_source`` is called once per ingestion run with a
     :class:`projectqa.server.sources.SourceContext` and returns the
-    :class:`projectqa.server.sources.Source` to iterate.
+    :class:`projectqa.server.sources.Source` to iterate. ``local_paths``, when
+    the type reads the server's own disk, names the paths a config points at.
     """
 
     name: str
     description: str
     config_schema: dict[str, Any]
     open_source: OpenSource
+    # The server-side paths a config would read (a folder, a local repository). The
+    # server confines them: global admins anywhere but the data directory, project
+    # admins only under ``PROJECTQA_LOCAL_ROOTS``.
+    local_paths: Callable[[dict[str, Any]], list[str]] | None = None
 
     @property
     def secret_fields(self) -> list[str]:

@@ -14,6 +14,7 @@ from ..store import Store
 from .connectors import Connectors
 from .flags import FeatureFlags
 from .llm_profiles import LlmProfiles
+from .local_paths import LocalPathPolicy
 from .members import Members
 from .projects import Projects
 from .tools import ProjectTools
@@ -31,13 +32,15 @@ class AdminOps:
     tools: ProjectTools
 
     @classmethod
-    def build(cls, store: Store, catalog: PluginCatalog) -> AdminOps:
+    def build(
+        cls, store: Store, catalog: PluginCatalog, paths: LocalPathPolicy | None = None
+    ) -> AdminOps:
         access = Access(store)
         return cls(
             projects=Projects(store, access),
             users=Users(store, access),
             members=Members(store, access),
-            connectors=Connectors(store, access, catalog),
+            connectors=Connectors(store, access, catalog, paths),
             llm_profiles=LlmProfiles(store, access),
             flags=FeatureFlags(store, access),
             tools=ProjectTools(store, access, catalog),

@@ -20,13 +20,21 @@ from ..paging import page_of, page_request, page_sorted
 from ..registry import CatalogEntry, ConnectorType, PluginCatalog
 from ..store import Store
 from ..validation import require_text
+from .local_paths import LocalPathPolicy
 
 
 class Connectors:
-    def __init__(self, store: Store, access: Access, catalog: PluginCatalog) -> None:
+    def __init__(
+        self,
+        store: Store,
+        access: Access,
+        catalog: PluginCatalog,
+        paths: LocalPathPolicy | None = None,
+    ) -> None:
         self._store = store
         self._access = access
         self._catalog = catalog
+        self._paths = paths or LocalPathPolicy()
 
     def types(self, page_size: int, page_token: str) -> tuple[list[CatalogEntry], str]:
         """Registered connector types with the plugins that registered them, by name."""
@@ -48,7 +56,9 @@ class Connectors:
         if ctype is None:
             known = ", ".join(sorted(self._catalog.connector_types)) or "none registered"
             raise InvalidArgument("type", f"unknown connector type {type_name!r} (known: {known})")
-        plain, secrets = _split(ctype, _validated(ctype, config))
+        config = _validated(ctype, config)
+        self._paths.check(principal, ctype, config)
+        plain, secrets = _split(ctype, config)
         now = utcnow()
         connector = Connector(
             new_id("con"),
@@ -81,6 +91,7 @@ class Connectors:
                 f"connector type {connector.type!r} is not registered; is its plugin installed?"
             )
         plain, secrets = _updated_config(ctype, connector, config, clear_secret_fields)
+        self._paths.check(principal, ctype, {**plain, **secrets})
         updated = replace(connector, config=plain, secrets=secrets, updated_at=utcnow())
         if name is not None:
             updated = replace(updated, name=require_text("name", name))

@@ -25,6 +25,10 @@ from .runs import RunManager
 log = logging.getLogger(__name__)
 
 
+class WebhookBindError(Exception):
+    """The webhook endpoint's address cannot be bound."""
+
+
 @dataclass
 class IngestionSystem:
     ops: IngestionOps
@@ -51,7 +55,12 @@ class IngestionSystem:
         await self.runs.start()
         if self.webhooks is not None and settings.webhook_address:
             host, _, port = settings.webhook_address.rpartition(":")
-            self.webhook_port = await self.webhooks.start(host.strip("[]"), int(port))
+            try:
+                self.webhook_port = await self.webhooks.start(host.strip("[]"), int(port))
+            except OSError as exc:
+                raise WebhookBindError(
+                    f"cannot listen for webhooks on {settings.webhook_address}: {exc}"
+                ) from None
             log.info("webhooks listening", extra={"address": f"{host}:{self.webhook_port}"})
 
     async def stop(self, grace: float) -> None:

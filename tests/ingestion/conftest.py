@@ -33,18 +33,27 @@ TERMINAL = {
 }
 
 
-class _Bearer(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):
-    def __init__(self, token: str) -> None:
-        self._header = ("authorization", f"Bearer {token}")
+def _with_token(details, token: str):  # type: ignore[no-untyped-def]
+    header = ("authorization", f"Bearer {token}")
+    return details._replace(metadata=[*(details.metadata or ()), header])
 
-    def _with_token(self, details):  # type: ignore[no-untyped-def]
-        return details._replace(metadata=[*(details.metadata or ()), self._header])
+
+class _BearerUnary(grpc.aio.UnaryUnaryClientInterceptor):
+    def __init__(self, token: str) -> None:
+        self._token = token
 
     async def intercept_unary_unary(self, continuation, details, request):  # type: ignore[no-untyped-def]
-        return await continuation(self._with_token(details), request)
+        return await continuation(_with_token(details, self._token), request)
+
+
+class _BearerStream(grpc.aio.UnaryStreamClientInterceptor):
+    """grpc.aio files an interceptor under one call kind only: one class per kind."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
 
     async def intercept_unary_stream(self, continuation, details, request):  # type: ignore[no-untyped-def]
-        return await continuation(self._with_token(details), request)
+        return await continuation(_with_token(details, self._token), request)
 
 
 @dataclass
@@ -142,7 +151,7 @@ async def connect(
     channels: list[grpc.aio.Channel] = []
 
     def as_caller(token: str | None) -> QA:
-        interceptors = [_Bearer(token)] if token is not None else None
+        interceptors = [_BearerUnary(token), _BearerStream(token)] if token is not None else None
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}", interceptors=interceptors)
         channels.append(channel)
         return QA(

@@ -10,7 +10,7 @@ import pytest
 from projectqa.server.models import PageRequest
 from projectqa.v1 import ingestion_pb2 as pb
 
-from .conftest import QA, commit, make_repo
+from .conftest import QA, commit, git, make_repo
 
 pytestmark = pytest.mark.model
 SUCCEEDED = pb.INGESTION_STATUS_SUCCEEDED
@@ -51,7 +51,7 @@ async def test_git_full_then_incremental_touches_only_what_changed(qa: QA, tmp_p
 
     assert first.status == SUCCEEDED, first.error
     assert first.mode == pb.INGESTION_MODE_FULL
-    assert first.revision == (repo / ".git").exists() and first.revision
+    assert first.revision == git(repo, "rev-parse", "HEAD")
     assert first.counts.documents_changed == 2  # app.py, README.md; the binary is skipped
     assert first.counts.chunks_written >= 3
     assert first.counts.chunks_embedded + first.counts.chunks_cached == first.counts.chunks_written

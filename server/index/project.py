@@ -1,0 +1,157 @@
+"""One project's loaded indexes, and how they are built from the Store.
+
+A generation directory holds::
+
+    chunk_ids.json   the project's chunk ids; a chunk's position here is its row
+    dense.faiss      FAISS index whose ids are rows (absent when no chunk has a vector)
+    keyword/         bm25s files over tokens of path + symbol + text, row order
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from ..models import Chunk, ChunkVector, PageRequest
+from ..store.base import Store
+from .dense import DenseIndex, DenseKind
+from .keyword import KeywordIndex
+from .layout import IndexManifest
+from .tokens import tokenize
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 2000  # chunks per Store call while rebuilding
+CHUNK_IDS_FILE = "chunk_ids.json"
+DENSE_FILE = "dense.faiss"
+KEYWORD_DIR = "keyword"
+
+
+class ProjectIndex:
+    """Dense and keyword search over one generation of a project's chunks."""
+
+    def __init__(
+        self,
+        manifest: IndexManifest,
+        chunk_ids: list[str],
+        dense: DenseIndex,
+        keyword: KeywordIndex,
+    ) -> None:
+        self.manifest = manifest
+        self._chunk_ids = chunk_ids
+        self._dense = dense
+        self._keyword = keyword
+
+    def __len__(self) -> int:
+        return len(self._chunk_ids)
+
+    def search_dense(self, query_vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+        """(chunk id, cosine similarity) of the ``k`` nearest chunks, best first."""
+        return [(self._chunk_ids[row], score) for row, score in self._dense.search(query_vector, k)]
+
+    def search_keyword(self, query: str, k: int) -> list[tuple[str, float]]:
+        """(chunk id, BM25 score) of the ``k`` best chunks sharing a token with ``query``."""
+        return [(self._chunk_ids[row], score) for row, score in self._keyword.search(query, k)]
+
+    def save(self, directory: Path) -> None:
+        (directory / CHUNK_IDS_FILE).write_text(json.dumps(self._chunk_ids), encoding="utf-8")
+        self._dense.save(directory / DENSE_FILE)
+        self._keyword.save(directory / KEYWORD_DIR)
+
+    @classmethod
+    def load(cls, directory: Path, manifest: IndexManifest) -> ProjectIndex:
+        """Read the generation ``manifest`` names; raises if a file is missing or disagrees."""
+        chunk_ids = json.loads((directory / CHUNK_IDS_FILE).read_text(encoding="utf-8"))
+        kind = DenseKind(manifest.dense_kind)
+        dense = DenseIndex.load(directory / DENSE_FILE, kind, manifest.dimension)
+        keyword = KeywordIndex.load(directory / KEYWORD_DIR, len(chunk_ids))
+        if len(chunk_ids) != manifest.chunks or len(dense) != manifest.vectors:
+            raise ValueError(f"{directory} does not match its manifest")
+        return cls(manifest, chunk_ids, dense, keyword)
+
+
+@dataclass(frozen=True, slots=True)
+class BuildInput:
+    """What a build reads from the Store."""
+
+    generation: int
+    model: str
+    exact_max: int
+
+
+def build_project_index(store: Store, project_id: str, spec: BuildInput) -> ProjectIndex:
+    """Indexes over the project's chunks as the Store has them now.
+
+    ``spec.generation`` must have been read before this call, so a change made
+    while building leaves the result marked stale instead of wrongly current.
+    """
+    chunk_ids: list[str] = []
+    documents: list[list[str]] = []
+    for chunk in _all_chunks(store, project_id):
+        chunk_ids.append(chunk.id)
+        documents.append(tokenize(f"{chunk.path}\n{chunk.symbol}\n{chunk.text}"))
+    vectors, rows = _vectors(store, project_id, spec.model, chunk_ids)
+    dense = DenseIndex.build(vectors, rows, spec.exact_max)
+    manifest = IndexManifest(
+        generation=spec.generation,
+        dir="",  # set once the generation directory has its name
+        model=spec.model,
+        dimension=dense.dimension,
+        dense_kind=dense.kind.value,
+        chunks=len(chunk_ids),
+        vectors=len(dense),
+        built_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    return ProjectIndex(manifest, chunk_ids, dense, KeywordIndex.build(documents))
+
+
+def _all_chunks(store: Store, project_id: str) -> Iterator[Chunk]:
+    after: str | None = None
+    while True:
+        page = store.list_chunks(project_id, PageRequest(limit=PAGE_SIZE, after=after))
+        yield from page
+        if len(page) < PAGE_SIZE:
+            return
+        after = page[-1].id
+
+
+def _all_vectors(store: Store, project_id: str, model: str) -> Iterator[ChunkVector]:
+    after: str | None = None
+    while True:
+        page = store.chunk_vectors(project_id, model, PageRequest(limit=PAGE_SIZE, after=after))
+        yield from page
+        if len(page) < PAGE_SIZE:
+            return
+        after = page[-1].chunk_id
+
+
+def _vectors(
+    store: Store, project_id: str, model: str, chunk_ids: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The vectors of the listed chunks, and each one's row in ``chunk_ids``."""
+    row_of = {chunk_id: row for row, chunk_id in enumerate(chunk_ids)}
+    rows: list[int] = []
+    blobs: list[bytes] = []
+    size: int | None = None
+    for item in _all_vectors(store, project_id, model):
+        row = row_of.get(item.chunk_id)
+        if row is None:  # chunk written after the chunk listing: the next build has it
+            continue
+        length = len(item.vector)
+        if length == 0 or length % 4 or length != (size or length):
+            log.warning("skipping malformed vector of chunk %s (%d bytes)", item.chunk_id, length)
+            continue
+        size = length
+        rows.append(row)
+        blobs.append(item.vector)
+    if not blobs:
+        return np.zeros((0, 0), dtype=np.float32), np.zeros(0, dtype=np.int64)
+    assert size is not None
+    matrix = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), size // 4)
+    return matrix.astype(np.float32), np.asarray(rows, dtype=np.int64)

@@ -1,0 +1,70 @@
+"""Identifier-aware tokens for the keyword index.
+
+Code names are split into their words, so a question about "user name" finds
+``getUserName`` and ``get_user_name`` alike; the whole identifier is kept as one
+more token (without underscores), so a query naming the identifier, in either
+naming convention, scores highest on it::
+
+    tokenize("getUserName(HTTPServer)")
+    == ["getusername", "get", "user", "name", "httpserver", "http", "server"]
+    tokenize("get_user_name") == ["getusername", "get", "user", "name"]
+
+Tokens are lowercase; one-character tokens and a few words too common to help
+ranking are dropped. Digits stay attached to the word they end (``base64``,
+``http2``).
+"""
+
+from __future__ import annotations
+
+import re
+from itertools import chain
+
+# English glue words, plus the code words present in nearly every Python chunk.
+# fmt: off
+STOP_WORDS = frozenset({
+    "a", "an", "and", "are", "as", "at", "be", "by", "do", "does", "for", "from", "has", "have",
+    "how", "if", "in", "into", "is", "it", "its", "of", "on", "or", "that", "the", "their",
+    "then", "there", "these", "this", "to", "was", "were", "what", "when", "where", "which",
+    "who", "why", "will", "with", "self", "cls", "def",
+})
+# fmt: on
+
+_WORD = re.compile(r"\w+")
+# One word of an identifier: an acronym before a capitalised word (HTTP|Server),
+# a capitalised or lowercase word, an acronym, or a number; trailing digits stay.
+_PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])\d*|[A-Z]?[a-z]+\d*|[A-Z]+\d*|\d+")
+# Code repeats its identifiers, so tokens are computed once per distinct word.
+# The cap bounds memory in a long-running server; a full cache is replaced, not
+# cleared, so a thread still reading the old one never misses a word it just added.
+_CACHE_LIMIT = 500_000
+_word_cache: dict[str, tuple[str, ...]] = {}
+
+
+def tokenize(text: str) -> list[str]:
+    """The keyword tokens of ``text``, in order, repeats kept (BM25 counts them)."""
+    global _word_cache
+    words = _WORD.findall(text)
+    cache = _word_cache
+    missing = set(words).difference(cache)
+    if missing:
+        if len(cache) + len(missing) > _CACHE_LIMIT:
+            cache = _word_cache = {}
+        for word in missing:
+            cache[word] = word_tokens(word)
+    return list(chain.from_iterable(map(cache.__getitem__, words)))
+
+
+def word_tokens(word: str) -> tuple[str, ...]:
+    """Tokens of one ``\\w+`` word: the whole word, then its parts when it has several.
+
+    The whole word loses its underscores, so ``get_user_name`` and ``getUserName``
+    share it: a name asked for in one naming convention finds it in the other.
+    """
+    whole = word.replace("_", "").lower()
+    if word.isascii():
+        parts = [part.lower() for part in _PART.findall(word)]
+    else:
+        # Case-splitting rules above are ASCII-only; other scripts split on "_" only.
+        parts = [part.lower() for part in word.split("_") if part]
+    tokens = [whole, *parts] if len(parts) > 1 else [whole]
+    return tuple(token for token in tokens if len(token) > 1 and token not in STOP_WORDS)

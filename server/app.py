@@ -170,7 +170,11 @@ async def create_server(
     local_paths = LocalPathPolicy.of(settings.local_roots, settings.data_dir)
     server = ProjectQAServer(settings, store, runner, grpc_server, health_servicer, ingestion)
     admin_pb2_grpc.add_AdminServiceServicer_to_server(
-        AdminServicer(AdminOps.build(store, plugins.catalog, local_paths), runner), grpc_server
+        AdminServicer(
+            AdminOps.build(store, plugins.catalog, local_paths, ingestion.derived_data(settings)),
+            runner,
+        ),
+        grpc_server,
     )
     ingestion_pb2_grpc.add_IngestionServiceServicer_to_server(
         IngestionServicer(ingestion.ops), grpc_server

@@ -92,9 +92,13 @@ class Embedder:
         return self._model
 
 
-@functools.cache
 def shared_embedder(model: str = DEFAULT_MODEL) -> Embedder:
     """The process-wide embedder of ``model`` (loading a model costs seconds and memory)."""
+    return _shared(DEFAULT_MODEL if model in _BUNDLED_NAMES else model)
+
+
+@functools.cache
+def _shared(model: str) -> Embedder:
     return Embedder(model)
 
 

@@ -6,6 +6,7 @@ through ``Access``, validates its arguments, and talks to the ``Store``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..access import Access
@@ -22,6 +23,14 @@ from .users import Users
 
 
 @dataclass(frozen=True)
+class DerivedData:
+    """Callbacks that drop data kept outside the Store when its source record goes."""
+
+    forget_project: Callable[[str], None] = lambda project_id: None
+    forget_connector: Callable[[str], None] = lambda connector_id: None
+
+
+@dataclass(frozen=True)
 class AdminOps:
     projects: Projects
     users: Users
@@ -33,14 +42,20 @@ class AdminOps:
 
     @classmethod
     def build(
-        cls, store: Store, catalog: PluginCatalog, paths: LocalPathPolicy | None = None
+        cls,
+        store: Store,
+        catalog: PluginCatalog,
+        paths: LocalPathPolicy | None = None,
+        derived: DerivedData | None = None,
     ) -> AdminOps:
+        """``derived`` forgets what the server keeps beside the Store (indexes, clones)."""
         access = Access(store)
+        derived = derived or DerivedData()
         return cls(
-            projects=Projects(store, access),
+            projects=Projects(store, access, derived.forget_project),
             users=Users(store, access),
             members=Members(store, access),
-            connectors=Connectors(store, access, catalog, paths),
+            connectors=Connectors(store, access, catalog, paths, derived.forget_connector),
             llm_profiles=LlmProfiles(store, access),
             flags=FeatureFlags(store, access),
             tools=ProjectTools(store, access, catalog),

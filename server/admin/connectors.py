@@ -6,6 +6,7 @@ from the plain config and never leave the server.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -30,11 +31,13 @@ class Connectors:
         access: Access,
         catalog: PluginCatalog,
         paths: LocalPathPolicy | None = None,
+        forget: Callable[[str], None] = lambda connector_id: None,
     ) -> None:
         self._store = store
         self._access = access
         self._catalog = catalog
         self._paths = paths or LocalPathPolicy()
+        self._forget = forget  # drops the connector's work folder (clones)
 
     def types(self, page_size: int, page_token: str) -> tuple[list[CatalogEntry], str]:
         """Registered connector types with the plugins that registered them, by name."""
@@ -108,6 +111,7 @@ class Connectors:
             )
         self._store.bump_index_generation(connector.project_id)  # its chunks go: rebuild
         self._store.delete_connector(connector.id)
+        self._forget(connector.id)
 
     def list(
         self, principal: Principal, project_ref: str, page_size: int, page_token: str

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from ..access import Access
 from ..auth import Principal
+from ..errors import FailedPrecondition
 from ..models import Project, ProjectRole, new_id, utcnow
 from ..paging import page_of, page_request
 from ..store import Store
@@ -13,9 +15,15 @@ from ..validation import MAX_DESCRIPTION, optional_text, require_slug, require_t
 
 
 class Projects:
-    def __init__(self, store: Store, access: Access) -> None:
+    def __init__(
+        self,
+        store: Store,
+        access: Access,
+        forget: Callable[[str], None] = lambda project_id: None,
+    ) -> None:
         self._store = store
         self._access = access
+        self._forget = forget  # drops what the server derived from the project (indexes)
 
     def create(self, principal: Principal, slug: str, name: str, description: str) -> Project:
         self._access.require_global_admin(principal, "creating a project")
@@ -60,4 +68,11 @@ class Projects:
     def delete(self, principal: Principal, ref: str) -> None:
         self._access.require_global_admin(principal, "deleting a project")
         project = self._access.project(principal, ref, ProjectRole.ADMIN)
+        active = [r for r in self._store.list_active_runs() if r.project_id == project.id]
+        if active:
+            raise FailedPrecondition(
+                f"project {project.slug!r} has an ingestion run in progress ({active[0].id}); "
+                "cancel it first"
+            )
         self._store.delete_project(project.id)
+        self._forget(project.id)

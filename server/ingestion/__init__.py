@@ -8,9 +8,11 @@ behind IngestionService, and the webhook endpoint when it is configured.
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import dataclass
 
 from ..access import Access
+from ..admin import DerivedData
 from ..config import Settings
 from ..embedding import shared_embedder
 from ..index import IndexManager
@@ -50,6 +52,14 @@ class IngestionSystem:
         ops = IngestionOps(store, Access(store), runs, indexes, runner)
         webhooks = WebhookServer(store, runs.trigger, runner) if settings.webhook_address else None
         return cls(ops, runs, indexes, webhooks)
+
+    def derived_data(self, settings: Settings) -> DerivedData:
+        """What AdminService must drop when a project or connector is deleted."""
+
+        def forget_connector(connector_id: str) -> None:
+            shutil.rmtree(settings.sources_dir / connector_id, ignore_errors=True)
+
+        return DerivedData(self.indexes.drop, forget_connector)
 
     async def start(self, settings: Settings) -> None:
         await self.runs.start()

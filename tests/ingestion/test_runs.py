@@ -230,3 +230,20 @@ async def test_a_connector_with_a_run_in_progress_cannot_be_deleted(qa: QA, tmp_
     await qa.finish(run.id)
     await qa.admin.DeleteConnector(delete)
     assert chunks_of(qa, project) == []
+
+
+async def test_deleting_drops_derived_data_indexes_and_clones(qa: QA, tmp_path: Path):
+    from projectqa.v1 import admin_pb2
+
+    repo = make_repo(tmp_path / "repo", {"a.py": "def a():\n    return 1\n"})
+    project = await qa.project("gone")
+    connector = await qa.connector(project, "git", "code", url=str(repo))
+    assert (await qa.ingest(project)).status == SUCCEEDED
+    settings = qa.server.settings
+    clone, index = settings.sources_dir / connector, settings.index_dir / project
+    assert clone.is_dir() and index.is_dir()
+
+    await qa.admin.DeleteConnector(admin_pb2.DeleteConnectorRequest(connector_id=connector))
+    assert not clone.exists()
+    await qa.admin.DeleteProject(admin_pb2.DeleteProjectRequest(project=project))
+    assert not index.exists()

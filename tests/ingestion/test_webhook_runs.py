@@ -1,0 +1,72 @@
+"""A signed GitHub push to the server's webhook endpoint starts an incremental run by itself."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import grpc
+import pytest
+
+from projectqa.server.webhooks import sign
+from projectqa.v1 import admin_pb2_grpc, ingestion_pb2_grpc
+from projectqa.v1 import ingestion_pb2 as pb
+
+from .conftest import QA, _BearerStream, _BearerUnary, commit, make_repo
+
+pytestmark = pytest.mark.model
+SECRET = "It's a Secret to Everybody"
+
+
+@pytest.fixture
+async def hooked(start_server) -> AsyncIterator[tuple[QA, int]]:  # type: ignore[no-untyped-def]
+    server, port = await start_server(webhook_address="127.0.0.1:0")
+    token = server.settings.admin_token_path.read_text().strip()
+    channel = grpc.aio.insecure_channel(
+        f"127.0.0.1:{port}", interceptors=[_BearerUnary(token), _BearerStream(token)]
+    )
+    qa = QA(
+        server,
+        admin_pb2_grpc.AdminServiceStub(channel),
+        ingestion_pb2_grpc.IngestionServiceStub(channel),
+    )
+    yield qa, server.ingestion.webhook_port
+    await channel.close()
+
+
+async def push(port: int, connector: str, delivery: str, secret: str = SECRET) -> tuple[int, dict]:
+    body = json.dumps({"ref": "refs/heads/main", "after": "0" * 40}).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": "push",
+        "X-GitHub-Delivery": delivery,
+        "X-Hub-Signature-256": sign(secret, body),
+    }
+    url = f"http://127.0.0.1:{port}/webhooks/github/{connector}"
+    async with aiohttp.ClientSession() as http, http.post(url, data=body, headers=headers) as r:
+        return r.status, await r.json()
+
+
+async def test_a_verified_push_runs_once_and_a_replay_does_not(hooked, tmp_path: Path):  # type: ignore[no-untyped-def]
+    qa, port = hooked
+    repo = make_repo(tmp_path / "repo", {"a.py": "def a():\n    return 1\n"})
+    project = await qa.project("hooked")
+    connector = await qa.connector(project, "git", "code", url=str(repo), webhook_secret=SECRET)
+    assert (await qa.ingest(project)).status == pb.INGESTION_STATUS_SUCCEEDED
+    head = commit(repo, {"b.py": "def b():\n    return 2\n"}, "add b")
+
+    status, answer = await push(port, connector, "72d3162e-cc78-11e3-81ab-4c9367dc0958")
+    run = await qa.finish(answer["run_id"])
+    replay_status, replay = await push(port, connector, "72d3162e-cc78-11e3-81ab-4c9367dc0958")
+    forged_status, _ = await push(port, connector, "another-delivery", secret="wrong")
+
+    assert status == 202
+    assert run.trigger == "webhook" and run.mode == pb.INGESTION_MODE_INCREMENTAL
+    assert run.status == pb.INGESTION_STATUS_SUCCEEDED and run.revision == head
+    assert run.counts.documents_changed == 1
+    assert (replay_status, replay) == (200, {"duplicate": True})
+    assert forged_status == 401
+    listed = await qa.ingestion.ListIngestionRuns(pb.ListIngestionRunsRequest(project=project))
+    assert len(listed.runs) == 2  # the manual run and one webhook run

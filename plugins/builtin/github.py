@@ -1,0 +1,281 @@
+"""The ``github`` connector: a repository's issues and pull requests, through the REST API.
+
+Issues and pull requests come from one endpoint (``/repos/{o}/{r}/issues``
+serves both; pull requests carry a ``pull_request`` key), oldest update first,
+with each item's comments and, for pull requests, branch and merge state. The
+cursor is the newest ``updated_at`` seen, so incremental runs ask only for
+what changed. Comments and pull request details are fetched with ETags: an
+unchanged one costs a 304, which GitHub does not count against the rate limit.
+
+Issues deleted or transferred away are not reported by the API; a full run
+removes them (documents it does not see are deleted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from projectqa.server.hookspecs import hookimpl
+from projectqa.server.registry import ConnectorType
+from projectqa.server.sources import (
+    Checkpoint,
+    DocumentKind,
+    SourceContext,
+    SourceDocument,
+    SourceItem,
+    SourceWarning,
+)
+
+from .http import ApiClient, ResourceNotFound, ResponseCache, RetryPolicy
+from .updates import Page, walk_updates
+
+DEFAULT_API_URL = "https://api.github.com"
+KINDS = ("issues", "pull_requests")
+PER_PAGE = 100
+CONFIG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "repository": {
+            "type": "string",
+            "pattern": r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$",
+            "description": "owner/name, e.g. octocat/hello-world",
+        },
+        "api_url": {
+            "type": "string",
+            "pattern": "^https?://",
+            "default": DEFAULT_API_URL,
+            "description": "REST API root; https://HOST/api/v3 for GitHub Enterprise Server",
+        },
+        "include": {
+            "type": "array",
+            "items": {"enum": list(KINDS)},
+            "uniqueItems": True,
+            "minItems": 1,
+            "default": list(KINDS),
+            "description": "what to ingest: issues, pull_requests or both",
+        },
+        "token": {
+            "type": "string",
+            "writeOnly": True,
+            "description": "personal access token or app token; needed for private repositories",
+        },
+        "webhook_secret": {
+            "type": "string",
+            "writeOnly": True,
+            "description": "secret of the repository webhook that triggers incremental runs",
+        },
+    },
+    "required": ["repository"],
+    "additionalProperties": False,
+}
+
+
+class GitHubSource:
+    """One pass over a repository's issues and pull requests."""
+
+    def __init__(self, context: SourceContext, policy: RetryPolicy | None = None) -> None:
+        config = context.config
+        self._context = context
+        self._policy = policy
+        self._repository: str = config["repository"]
+        self._api_url: str = config.get("api_url") or DEFAULT_API_URL
+        self._include = sorted(config.get("include") or KINDS)
+        self._token: str = config.get("token") or ""
+
+    def items(self) -> Iterator[SourceItem]:
+        with self._client() as api:
+            pages = walk_updates(
+                lambda since, link: self._issue_page(api, since, link),
+                updated_at=lambda issue: _timestamp(issue["updated_at"]),
+                identity=lambda issue: str(issue["number"]),
+                since=self._since(),
+                lower_bound=lambda newest: newest - timedelta(seconds=1),
+            )
+            for progress in pages:
+                for issue in progress.fresh:
+                    if _kind(issue) in self._include:
+                        yield self._document(api, issue)
+                if progress.newest is not None:
+                    yield Checkpoint({"since": _iso(progress.newest), "include": self._include})
+                if self._context.cancelled():
+                    return
+
+    def _client(self) -> ApiClient:
+        headers = {
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": "2022-11-28",
+        }
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        return ApiClient(
+            "GitHub",
+            self._api_url,
+            headers=headers,
+            secrets=[self._token],
+            policy=self._policy,
+            cancelled=self._context.cancelled,
+            cache=ResponseCache(self._context.work_dir / "http-cache"),
+            not_found_hint="; a private repository needs a token that can read it",
+        )
+
+    def _since(self) -> datetime | None:
+        """Where to start: the cursor, unless it was taken with a different ``include``."""
+        cursor = self._context.cursor or {}
+        if not cursor.get("since") or cursor.get("include", self._include) != self._include:
+            return None
+        return _timestamp(cursor["since"])
+
+    def _issue_page(self, api: ApiClient, since: datetime | None, link: str | None) -> Page[Any]:
+        if link is not None:
+            response = api.get(link, resource=self._resource)
+        else:
+            params: dict[str, Any] = {
+                "state": "all",
+                "sort": "updated",
+                "direction": "asc",
+                "per_page": PER_PAGE,
+            }
+            if since is not None:
+                params["since"] = _iso(since - timedelta(seconds=1))  # inclusive either way
+            response = api.get(
+                f"repos/{self._repository}/issues", params=params, resource=self._resource
+            )
+        return Page(list(response.data), response.links.get("next"))
+
+    @property
+    def _resource(self) -> str:
+        return f"repository {self._repository}"
+
+    def _document(self, api: ApiClient, issue: dict[str, Any]) -> SourceDocument | SourceWarning:
+        number = issue["number"]
+        is_pull = "pull_request" in issue
+        key = f"pulls/{number}" if is_pull else f"issues/{number}"
+        try:
+            comments = self._comments(api, number) if issue.get("comments") else []
+            pull = self._pull(api, number) if is_pull else None
+        except ResourceNotFound as exc:  # deleted or transferred since it was listed
+            return SourceWarning(key, str(exc))
+        return SourceDocument(
+            key=key,
+            kind=DocumentKind.PULL_REQUEST if is_pull else DocumentKind.ISSUE,
+            text=render(issue, comments, pull),
+            title=f"#{number} {issue.get('title') or ''}".rstrip(),
+            url=issue.get("html_url") or "",
+            version=issue.get("updated_at") or "",
+            metadata=_metadata(self._repository, issue, pull),
+        )
+
+    def _comments(self, api: ApiClient, number: int) -> list[dict[str, Any]]:
+        comments: list[dict[str, Any]] = []
+        link: str | None = f"repos/{self._repository}/issues/{number}/comments?per_page={PER_PAGE}"
+        while link:
+            response = api.get(link, resource=f"comments of #{number}", cacheable=True)
+            comments.extend(response.data)
+            link = response.links.get("next")
+        return comments
+
+    def _pull(self, api: ApiClient, number: int) -> dict[str, Any]:
+        path = f"repos/{self._repository}/pulls/{number}"
+        return api.get(path, resource=f"pull request #{number}", cacheable=True).data
+
+
+# ---------------------------------------------------------------- rendering
+def render(
+    issue: dict[str, Any], comments: list[dict[str, Any]], pull: dict[str, Any] | None
+) -> str:
+    """An issue or pull request as readable text: header, body, then each comment."""
+    lines = [f"#{issue['number']} {issue.get('title') or ''}".rstrip(), _summary(issue, pull)]
+    labels = _labels(issue)
+    if labels:
+        lines.append("Labels: " + ", ".join(labels))
+    lines += ["", (issue.get("body") or "").strip() or "(no description)"]
+    for comment in comments:
+        author = _login(comment.get("user"))
+        date = (comment.get("created_at") or "")[:10]
+        lines += ["", f"Comment by {author} on {date}:", (comment.get("body") or "").strip()]
+    return "\n".join(lines).strip() + "\n"
+
+
+def _summary(issue: dict[str, Any], pull: dict[str, Any] | None) -> str:
+    parts = ["Pull request" if "pull_request" in issue else "Issue", _state(issue, pull)]
+    if pull:
+        head = (pull.get("head") or {}).get("ref")
+        base = (pull.get("base") or {}).get("ref")
+        if head and base:
+            parts.append(f"{head} into {base}")
+    parts.append(f"opened by {_login(issue.get('user'))} on {(issue.get('created_at') or '')[:10]}")
+    return " · ".join(parts)
+
+
+def _state(issue: dict[str, Any], pull: dict[str, Any] | None) -> str:
+    merged = (pull or {}).get("merged") or (issue.get("pull_request") or {}).get("merged_at")
+    if merged:
+        return "merged"
+    state = issue.get("state") or "unknown"
+    return f"draft, {state}" if (pull or issue).get("draft") else state
+
+
+def _metadata(
+    repository: str, issue: dict[str, Any], pull: dict[str, Any] | None
+) -> dict[str, Any]:
+    metadata: dict[str, Any] = {
+        "repository": repository,
+        "number": issue["number"],
+        "state": _state(issue, pull),
+        "labels": _labels(issue),
+        "author": _login(issue.get("user")),
+        "created_at": issue.get("created_at") or "",
+        "updated_at": issue.get("updated_at") or "",
+        "closed_at": issue.get("closed_at") or "",
+        "comments": issue.get("comments") or 0,
+    }
+    if pull:
+        metadata["head"] = (pull.get("head") or {}).get("ref") or ""
+        metadata["base"] = (pull.get("base") or {}).get("ref") or ""
+        metadata["merged"] = bool(pull.get("merged"))
+    return metadata
+
+
+def _labels(issue: dict[str, Any]) -> list[str]:
+    # Labels are objects in REST answers, though GitHub documents plain strings too.
+    return [
+        label if isinstance(label, str) else label.get("name", "")
+        for label in issue.get("labels") or []
+    ]
+
+
+def _login(user: dict[str, Any] | None) -> str:
+    return (user or {}).get("login") or "ghost"  # GitHub's name for deleted accounts
+
+
+def _kind(issue: dict[str, Any]) -> str:
+    return "pull_requests" if "pull_request" in issue else "issues"
+
+
+def _timestamp(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def open_source(context: SourceContext) -> GitHubSource:
+    """The connector type's reader (see ``ConnectorType.open_source``)."""
+    return GitHubSource(context)
+
+
+CONNECTOR_TYPE = ConnectorType(
+    name="github",
+    description="Issues and pull requests of a GitHub repository, with their comments",
+    config_schema=CONFIG_SCHEMA,
+    open_source=open_source,
+)
+
+
+@hookimpl
+def projectqa_register_connectors(register: Callable[[ConnectorType], None]) -> None:
+    """Register the ``github`` connector type."""
+    register(CONNECTOR_TYPE)

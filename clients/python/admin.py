@@ -8,16 +8,13 @@ follow ``next_page_token`` lazily until the last page.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, TypeVar
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 from google.protobuf import struct_pb2
-from google.protobuf.message import Message
 
+from projectqa.client.calls import StubCalls
 from projectqa.v1 import admin_pb2, admin_pb2_grpc, common_pb2
-
-Response = TypeVar("Response", bound=Message)
-Item = TypeVar("Item", bound=Message)
 
 
 def to_struct(config: Mapping[str, Any]) -> struct_pb2.Struct:
@@ -32,21 +29,10 @@ def present(**fields: Any) -> dict[str, Any]:
     return {name: value for name, value in fields.items() if value is not None}
 
 
-class AdminCalls:
+class AdminCalls(StubCalls):
     """AdminService calls; mixed into a client that provides ``admin`` and ``_call``."""
 
     admin: admin_pb2_grpc.AdminServiceStub
-
-    def _call(self, method: Callable[[Message], Response], request: Message) -> Response:
-        raise NotImplementedError
-
-    def _pages(self, method: Callable[[Any], Any], request: Any, field: str) -> Iterator[Any]:
-        while True:
-            response = self._call(method, request)
-            yield from getattr(response, field)
-            if not response.next_page_token:
-                return
-            request.page_token = response.next_page_token
 
     # ------------------------------------------------------------ projects
 

@@ -4,7 +4,7 @@ Both resolve the address and the token the same way (see
 :mod:`projectqa.client.connection`), send ``authorization: Bearer <token>`` on
 every call and raise :class:`~projectqa.client.errors.ClientError` instead of
 ``grpc.RpcError`` from their own methods. The raw stubs stay reachable as
-``.admin`` for anything the typed methods do not cover.
+``.admin`` and ``.ingestion`` for anything the typed methods do not cover.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from projectqa.client.connection import (
     resolve_token,
 )
 from projectqa.client.errors import translate_rpc_errors
-from projectqa.v1 import admin_pb2, admin_pb2_grpc
+from projectqa.client.ingestion import IngestionCalls
+from projectqa.v1 import admin_pb2, admin_pb2_grpc, ingestion_pb2_grpc
 
 Response = TypeVar("Response", bound=Message)
 
@@ -56,7 +57,7 @@ def health(
         return _status_name(health_pb2_grpc.HealthStub(channel).Check(request, timeout=timeout))
 
 
-class Client(AdminCalls):
+class Client(AdminCalls, IngestionCalls):
     """A synchronous connection to a ProjectQA server.
 
     :param address: ``host:port``; else ``PROJECTQA_ADDRESS``, else the default.
@@ -80,6 +81,7 @@ class Client(AdminCalls):
             self.address, self.token, default_timeout=timeout, tls_ca_file=tls_ca_file
         )
         self.admin = admin_pb2_grpc.AdminServiceStub(self.channel)
+        self.ingestion = ingestion_pb2_grpc.IngestionServiceStub(self.channel)
         self._health = health_pb2_grpc.HealthStub(self.channel)
 
     def _call(self, method: Callable[[Message], Response], request: Message) -> Response:
@@ -113,8 +115,9 @@ class Client(AdminCalls):
 class AsyncClient:
     """A ``grpc.aio`` connection to a ProjectQA server; same parameters as :class:`Client`.
 
-    Use ``await client.call(client.admin.SomeRpc, request)`` to get
-    ClientError instead of ``grpc.RpcError`` on failure.
+    Use ``await client.call(client.admin.SomeRpc, request)`` (or
+    ``client.ingestion.…``) to get ClientError instead of ``grpc.RpcError``
+    on failure.
     """
 
     def __init__(
@@ -132,6 +135,7 @@ class AsyncClient:
             self.address, self.token, default_timeout=timeout, tls_ca_file=tls_ca_file
         )
         self.admin = admin_pb2_grpc.AdminServiceStub(self.channel)
+        self.ingestion = ingestion_pb2_grpc.IngestionServiceStub(self.channel)
         self._health = health_pb2_grpc.HealthStub(self.channel)
 
     async def call(self, method: Callable[..., object], request: Message) -> Message:

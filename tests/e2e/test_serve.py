@@ -117,18 +117,50 @@ def test_toml_config_file_is_read(tmp_path: Path) -> None:
     assert "I projectqa.server: shutting down" in proc.stderr.read()
 
 
-def test_quickstart_starts_a_server_and_administers_it(tmp_path: Path) -> None:
+def _git_repository(root: Path) -> Path:
+    root.mkdir()
+    (root / "README.md").write_text("# Widgets\n\nA tiny repository to ingest.\n")
+    (root / "widgets.py").write_text("def make_widget(size: int) -> str:\n    return 'w' * size\n")
+    config = ["-c", "user.name=Test", "-c", "user.email=test@example.com"]
+    for args in (["init", "-q"], ["add", "."], [*config, "commit", "-q", "-m", "widgets"]):
+        subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
+    return root
+
+
+@pytest.mark.model
+def test_quickstart_starts_a_server_ingests_a_repository_and_administers_it(
+    tmp_path: Path,
+) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {**_env(tmp_path), "PROJECTQA_ADDRESS": f"127.0.0.1:{port}"}
+    repo = _git_repository(tmp_path / "widgets")
+    env = {**_env(tmp_path / "data"), "PROJECTQA_ADDRESS": f"127.0.0.1:{port}"}
+    # From inside a work tree, that repository is the one ingested.
     result = subprocess.run(
-        [PROJECTQA, "quickstart", "--stop"], env=env, capture_output=True, text=True, timeout=120
+        [PROJECTQA, "quickstart", "--stop"],
+        env=env,
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert "Created project 'demo'" in result.stdout
     assert "as admin (global admin: True)" in result.stdout
+    assert f"Created git connector 'repo' for {repo}" in result.stdout
+    assert "repo: ✔ succeeded" in result.stdout
+    assert "2 seen, 2 changed" in result.stdout
+    assert "projectqa runs demo" in result.stdout
     again = subprocess.run(
-        [PROJECTQA, "quickstart", "--stop"], env=env, capture_output=True, text=True, timeout=120
+        [PROJECTQA, "quickstart", "--stop", "--repo", str(repo)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
+    assert again.returncode == 0, again.stderr
     assert "Project 'demo' already exists" in again.stdout
+    assert f"Git connector 'repo' already reads {repo}" in again.stdout
+    assert "incremental run" in again.stdout
+    assert "none changed since the last successful run" in again.stdout

@@ -1,4 +1,4 @@
-"""The ``projectqa`` command: global options, ``serve``, ``health`` and ``admin``."""
+"""The ``projectqa`` command: global options, ``serve``, ``health``, ingestion and ``admin``."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from typing import Any
 
 import click
 
-from projectqa.client.cli import connectors, flags, llm, members, projects, tools, users
+from projectqa.client.cli import connectors, flags, llm, members, projects, runs, tools, users
 from projectqa.client.cli.failures import EXIT_CODES_HELP, CommandFailed
+from projectqa.client.cli.ingest import ingest
 from projectqa.client.cli.output import print_json
 from projectqa.client.cli.quickstart import quickstart
 from projectqa.client.cli.state import CliState, pass_state
@@ -97,7 +98,8 @@ def health_command(state: CliState) -> None:
         sys.exit(1)
 
 
-cli.add_command(quickstart)
+for command in (quickstart, ingest, runs.runs, runs.cancel, runs.reindex):
+    cli.add_command(command)
 
 
 @cli.group()

@@ -1,4 +1,10 @@
-"""``projectqa quickstart``: a server on the embedded default, used end to end in one command."""
+"""``projectqa quickstart``: a server on the embedded default, used end to end in one command.
+
+It ingests a git repository on this machine into the demo project: the one the
+current directory belongs to (a ProjectQA checkout, when run as the README
+says), or ``--repo``. Running it again reuses the project and its connector,
+so the second ingestion is incremental.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,11 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import click
 
+from projectqa.client.cli.demo_repo import ingest_repository, repository_root
 from projectqa.client.cli.failures import EXIT_UNREACHABLE, CommandFailed
 from projectqa.client.cli.output import render_fields, render_table
 from projectqa.client.cli.state import CliState, pass_state
@@ -21,19 +29,26 @@ START_TIMEOUT_S = 60.0
 
 @click.command()
 @click.option("--project", "slug", default="demo", show_default=True, help="Project to set up.")
+@click.option(
+    "--repo",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Git repository to ingest (default: the one the current directory is in).",
+)
 @click.option("--stop", is_flag=True, help="Stop the server it started once the demo is done.")
 @pass_state
-def quickstart(state: CliState, slug: str, stop: bool) -> None:
+def quickstart(state: CliState, slug: str, repo: Path | None, stop: bool) -> None:
     """Start a server (SQLite in the data directory) unless one answers, then use it.
 
-    Creates the project if missing and shows who you are and the projects you
-    can see. A server this command started keeps running until Ctrl-C (or
-    exits at once with --stop).
+    Creates the project if missing, gives it a git connector for the
+    repository, ingests it with a progress bar and prints what the run did.
+    A server this command started keeps running until Ctrl-C (or exits at
+    once with --stop).
     """
+    repository = repository_root(repo)
     address = resolve_address(state.address)
     server = None if _serving(address) else _start_server(address)
     try:
-        _demo(state, address, slug)
+        _demo(state, address, slug, repository)
         if server is not None and not stop:
             click.echo(f"\nServer running at {address} (pid {server.pid}); Ctrl-C stops it.")
             server.wait()
@@ -57,7 +72,12 @@ def _serving(address: str) -> bool:
 
 def _start_server(address: str) -> subprocess.Popen[bytes]:
     click.echo(f"Starting a ProjectQA server on {address} …")
-    quiet = {"PROJECTQA_LOG_FORMAT": "text", "PROJECTQA_LOG_LEVEL": "WARNING"}
+    # The embedding model is bundled: nothing may be fetched from the Hugging Face hub.
+    quiet = {
+        "PROJECTQA_LOG_FORMAT": "text",
+        "PROJECTQA_LOG_LEVEL": "WARNING",
+        "HF_HUB_OFFLINE": "1",
+    }
     env = {**quiet, **os.environ, "PROJECTQA_LISTEN_ADDRESS": address}
     server = subprocess.Popen([sys.executable, "-m", "projectqa.server"], env=env)
     deadline = time.monotonic() + START_TIMEOUT_S
@@ -71,7 +91,7 @@ def _start_server(address: str) -> subprocess.Popen[bytes]:
     raise CommandFailed(f"the server did not answer on {address} in time", EXIT_UNREACHABLE)
 
 
-def _demo(state: CliState, address: str, slug: str) -> None:
+def _demo(state: CliState, address: str, slug: str, repository: Path | None) -> None:
     client = state.client()
     me = client.whoami()
     click.echo(f"\nConnected to {address} as {me.user.name} (global admin: {me.user.global_admin})")
@@ -86,6 +106,17 @@ def _demo(state: CliState, address: str, slug: str) -> None:
         click.echo(f"Project {slug!r} already exists:")
     render_fields(project, ["id", "slug", "name", "create_time"])
     render_table(list(client.list_projects()), ["slug", "name", "id"], "Your projects")
-    click.echo(
-        "\nNext: projectqa admin --help   (projects, users, tokens, connectors, LLMs, flags)"
+    ingest_repository(client, project, repository)
+    _next_steps(slug)
+
+
+def _next_steps(slug: str) -> None:
+    steps = (
+        (f"projectqa runs {slug}", "its ingestion runs"),
+        (f"projectqa ingest {slug}", "ingest again: incremental, only what changed"),
+        ("projectqa admin --help", "projects, users, tokens, connectors, LLMs, flags"),
     )
+    width = max(len(command) for command, _ in steps) + 3
+    click.echo("\nNext:")
+    for command, what in steps:
+        click.echo(f"  {command:<{width}}{what}")

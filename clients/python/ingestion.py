@@ -1,0 +1,150 @@
+"""Typed calls of the IngestionService, shared by the sync client.
+
+Runs are started, read, listed and cancelled with unary calls; their progress
+is followed with :meth:`IngestionCalls.watch_ingestion`, a server stream that
+has no deadline unless one is given and that the caller can cancel at any time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from types import TracebackType
+from typing import Any, Literal, Self
+
+import grpc
+
+from projectqa.client.calls import StubCalls
+from projectqa.client.errors import ClientError, translate_rpc_errors
+from projectqa.v1 import ingestion_pb2, ingestion_pb2_grpc
+
+ModeName = Literal["incremental", "full"]
+
+MODES: dict[str, ingestion_pb2.IngestionMode.ValueType] = {
+    "incremental": ingestion_pb2.INGESTION_MODE_INCREMENTAL,
+    "full": ingestion_pb2.INGESTION_MODE_FULL,
+}
+
+ACTIVE_STATUSES = frozenset(
+    {ingestion_pb2.INGESTION_STATUS_QUEUED, ingestion_pb2.INGESTION_STATUS_RUNNING}
+)
+
+
+def is_active(run: ingestion_pb2.IngestionRun) -> bool:
+    """Whether the run is still queued or running."""
+    return run.status in ACTIVE_STATUSES
+
+
+def _mode_number(mode: ModeName | int) -> ingestion_pb2.IngestionMode.ValueType:
+    if isinstance(mode, int):
+        return mode  # type: ignore[return-value]
+    try:
+        return MODES[mode]
+    except KeyError:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}") from None
+
+
+class IngestionWatch(Iterator[ingestion_pb2.IngestionEvent]):
+    """The events of one WatchIngestion stream; iteration ends with the run.
+
+    Failures raise :class:`~projectqa.client.errors.ClientError`. ``cancel()``
+    (or leaving a ``with`` block) ends the stream from the client side; the
+    run itself goes on, since watching is only reading.
+    """
+
+    def __init__(self, call: Any) -> None:
+        self._call = call
+        self._cancelled = False
+
+    def __iter__(self) -> Self:
+        return self
+
+    def __next__(self) -> ingestion_pb2.IngestionEvent:
+        try:
+            with translate_rpc_errors():
+                return next(self._call)
+        except ClientError as error:
+            if self._cancelled and error.code == grpc.StatusCode.CANCELLED:
+                raise StopIteration from None
+            raise
+
+    def cancel(self) -> None:
+        """Stops receiving events; iterating afterwards ends at once."""
+        self._cancelled = True
+        self._call.cancel()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.cancel()
+
+
+class IngestionCalls(StubCalls):
+    """IngestionService calls; mixed into a client that provides ``ingestion`` and ``_call``."""
+
+    ingestion: ingestion_pb2_grpc.IngestionServiceStub
+
+    def start_ingestion(
+        self, project: str, connector: str = "", mode: ModeName | int = "incremental"
+    ) -> list[ingestion_pb2.IngestionRun]:
+        """Starts a run of ``connector`` (id or name), or one per connector when it is "".
+
+        ``mode`` is "incremental" (only what changed since the last successful
+        run) or "full". Returns the queued or running runs at once.
+        """
+        request = ingestion_pb2.StartIngestionRequest(
+            project=project, connector=connector, mode=_mode_number(mode)
+        )
+        return list(self._call(self.ingestion.StartIngestion, request).runs)
+
+    def watch_ingestion(
+        self, run_id: str, interval: float = 0.5, *, timeout: float | None = None
+    ) -> IngestionWatch:
+        """Progress events of a run, about one per ``interval`` seconds, until it ends.
+
+        A run that has already ended yields its final event only. The stream
+        has no deadline unless ``timeout`` is given.
+        """
+        request = ingestion_pb2.WatchIngestionRequest(run_id=run_id, interval_seconds=interval)
+        with translate_rpc_errors():
+            call = self.ingestion.WatchIngestion(request, timeout=timeout)
+        return IngestionWatch(call)
+
+    def wait_for_ingestion(self, run_id: str, interval: float = 1.0) -> ingestion_pb2.IngestionRun:
+        """Blocks until the run ends and returns it in its final state."""
+        with self.watch_ingestion(run_id, interval) as events:
+            final = None
+            for event in events:
+                final = event.run
+        return final if final is not None else self.get_ingestion_run(run_id)
+
+    def get_ingestion_run(self, run_id: str) -> ingestion_pb2.IngestionRun:
+        request = ingestion_pb2.GetIngestionRunRequest(run_id=run_id)
+        return self._call(self.ingestion.GetIngestionRun, request).run
+
+    def list_ingestion_runs(
+        self, project: str, connector: str = "", *, page_size: int = 0
+    ) -> Iterator[ingestion_pb2.IngestionRun]:
+        """Runs of ``project`` (of one connector, by id or name, if given), newest first."""
+        request = ingestion_pb2.ListIngestionRunsRequest(
+            project=project, connector=connector, page_size=page_size
+        )
+        return self._pages(self.ingestion.ListIngestionRuns, request, "runs")
+
+    def cancel_ingestion(self, run_id: str) -> ingestion_pb2.IngestionRun:
+        """Asks a queued or running run to stop; it ends CANCELLED shortly after."""
+        request = ingestion_pb2.CancelIngestionRequest(run_id=run_id)
+        return self._call(self.ingestion.CancelIngestion, request).run
+
+    def rebuild_indexes(self, project: str) -> ingestion_pb2.RebuildIndexesResponse:
+        """Rebuilds the project's dense and keyword indexes from the Store."""
+        request = ingestion_pb2.RebuildIndexesRequest(project=project)
+        return self._call(self.ingestion.RebuildIndexes, request)
+
+
+__all__ = ["MODES", "IngestionCalls", "IngestionWatch", "is_active"]

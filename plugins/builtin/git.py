@@ -33,6 +33,7 @@ from projectqa.server.registry import ConnectorType
 from projectqa.server.sources import (
     Checkpoint,
     Deletion,
+    Estimate,
     SourceContext,
     SourceDocument,
     SourceError,
@@ -187,6 +188,7 @@ class GitSource:
 
     def _all_files(self, commit: str, after: str | None = None) -> Iterator[SourceItem]:
         entries = [e for e in self._tree(commit) if after is None or e.key > after]
+        yield Estimate(len(entries))
         with BlobReader(self.checkout) as blobs:
             for position, entry in enumerate(entries, start=1):
                 if self.context.cancelled():

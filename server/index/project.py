@@ -23,7 +23,6 @@ from ..store.base import Store
 from .dense import DenseIndex, DenseKind
 from .keyword import KeywordIndex
 from .layout import IndexManifest
-from .tokens import tokenize
 
 log = logging.getLogger(__name__)
 
@@ -92,10 +91,13 @@ def build_project_index(store: Store, project_id: str, spec: BuildInput) -> Proj
     while building leaves the result marked stale instead of wrongly current.
     """
     chunk_ids: list[str] = []
-    documents: list[list[str]] = []
-    for chunk in _all_chunks(store, project_id):
-        chunk_ids.append(chunk.id)
-        documents.append(tokenize(f"{chunk.path}\n{chunk.symbol}\n{chunk.text}"))
+
+    def texts() -> Iterator[str]:
+        for chunk in _all_chunks(store, project_id):
+            chunk_ids.append(chunk.id)
+            yield f"{chunk.path}\n{chunk.symbol}\n{chunk.text}"
+
+    keyword = KeywordIndex.build(texts())
     vectors, rows = _vectors(store, project_id, spec.model, chunk_ids)
     dense = DenseIndex.build(vectors, rows, spec.exact_max)
     manifest = IndexManifest(
@@ -108,7 +110,7 @@ def build_project_index(store: Store, project_id: str, spec: BuildInput) -> Proj
         vectors=len(dense),
         built_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    return ProjectIndex(manifest, chunk_ids, dense, KeywordIndex.build(documents))
+    return ProjectIndex(manifest, chunk_ids, dense, keyword)
 
 
 def _all_chunks(store: Store, project_id: str) -> Iterator[Chunk]:

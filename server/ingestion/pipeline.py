@@ -37,7 +37,8 @@ from .prepare import Prepared, PreparedItem, Unchanged, prepare
 from .progress import RunProgress
 
 log = logging.getLogger(__name__)
-EMBED_BATCH = 256  # chunks per encode call: large enough to sort by length, small to stay live
+EMBED_BATCH = 256  # chunks per write batch
+ENCODE_SLICE = 128  # chunks per encode call: sorted by length inside; a cancel waits one slice
 
 
 class RunCancelled(Exception):
@@ -113,8 +114,8 @@ class IngestionPipeline:
         for item in prepare(source.items(), self._store, connector.id, stop):
             if cancel.is_set():
                 raise RunCancelled
-            self._take(item, batch, progress, save)
-        self._flush(batch, progress)
+            self._take(item, batch, progress, save, cancel)
+        self._flush(batch, progress, cancel)
         if cancel.is_set():
             raise RunCancelled
         if run.mode is RunMode.FULL:
@@ -145,6 +146,7 @@ class IngestionPipeline:
         batch: _Batch,
         progress: RunProgress,
         save: Callable[[], None],
+        cancel: threading.Event,
     ) -> None:
         counts = progress.counts
         if isinstance(item, Prepared):
@@ -159,16 +161,16 @@ class IngestionPipeline:
         elif isinstance(item, Estimate):
             progress.documents_total = item.documents
         elif isinstance(item, Deletion):
-            self._flush(batch, progress)
+            self._flush(batch, progress, cancel)
             counts.documents_deleted += self._delete(progress.run, [item.key])
         elif isinstance(item, Checkpoint):
-            self._flush(batch, progress)
+            self._flush(batch, progress, cancel)
             progress.change(cursor=item.cursor, revision=item.revision or progress.run.revision)
             save()
         if batch.chunks >= self._embed_batch or len(batch.unchanged) >= 4 * self._embed_batch:
-            self._flush(batch, progress)
+            self._flush(batch, progress, cancel)
 
-    def _flush(self, batch: _Batch, progress: RunProgress) -> None:
+    def _flush(self, batch: _Batch, progress: RunProgress, cancel: threading.Event) -> None:
         if not batch:
             return
         run, counts = progress.run, progress.counts
@@ -176,7 +178,7 @@ class IngestionPipeline:
             self._store.touch_documents(run.connector_id, batch.unchanged, run.scan_id)
             counts.documents_unchanged += len(batch.unchanged)
         if batch.prepared:
-            rows = self._records(run, batch.prepared, progress)
+            rows = self._records(run, batch.prepared, progress, cancel)
             self._store.bump_index_generation(run.project_id)
             self._store.write_documents(rows)
             counts.documents_changed += len(rows)
@@ -184,11 +186,15 @@ class IngestionPipeline:
         batch.prepared, batch.unchanged, batch.chunks = [], [], 0
 
     def _records(
-        self, run: IngestionRun, prepared: list[Prepared], progress: RunProgress
+        self,
+        run: IngestionRun,
+        prepared: list[Prepared],
+        progress: RunProgress,
+        cancel: threading.Event,
     ) -> list[tuple[Document, list[Chunk]]]:
         texts = [[embed_text(p.document, d.symbol, d.text) for d in p.drafts] for p in prepared]
         hashes = [[vector_hash(t) for t in doc_texts] for doc_texts in texts]
-        self._embed_missing(texts, hashes, progress)
+        self._embed_missing(texts, hashes, progress, cancel)
         now = utcnow()
         rows = []
         for p, doc_hashes in zip(prepared, hashes, strict=True):
@@ -197,7 +203,11 @@ class IngestionPipeline:
         return rows
 
     def _embed_missing(
-        self, texts: list[list[str]], hashes: list[list[str]], progress: RunProgress
+        self,
+        texts: list[list[str]],
+        hashes: list[list[str]],
+        progress: RunProgress,
+        cancel: threading.Event,
     ) -> None:
         by_hash: dict[str, str] = {}
         for doc_texts, doc_hashes in zip(texts, hashes, strict=True):
@@ -205,11 +215,16 @@ class IngestionPipeline:
         model = self._embedder.name
         cached = self._store.get_embeddings(model, list(by_hash))
         missing = [h for h in by_hash if h not in cached]
-        if missing:
-            vectors = self._embedder.encode([by_hash[h] for h in missing])
-            vectors = np.ascontiguousarray(vectors, dtype="<f4")
+        # Encode in slices so that a cancel is seen within one slice's time.
+        for start in range(0, len(missing), ENCODE_SLICE):
+            if cancel.is_set():
+                raise RunCancelled
+            part = missing[start : start + ENCODE_SLICE]
+            vectors = np.ascontiguousarray(
+                self._embedder.encode([by_hash[h] for h in part]), dtype="<f4"
+            )
             self._store.put_embeddings(
-                model, {h: v.tobytes() for h, v in zip(missing, vectors, strict=True)}
+                model, {h: v.tobytes() for h, v in zip(part, vectors, strict=True)}
             )
         total = sum(len(h) for h in hashes)
         fresh = set(missing)

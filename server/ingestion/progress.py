@@ -89,7 +89,11 @@ class RunProgress:
 
     def snapshot(self) -> ProgressSnapshot:
         run = self.record()
-        done, chunks = self.counts.documents_done, self.counts.chunks_written
+        # Documents read so far (deletions included): the unit of the source's Estimate.
+        # Chunks count only once written, after embedding.
+        done = self.counts.documents_seen + self.counts.documents_failed
+        done += self.counts.documents_deleted
+        chunks = self.counts.chunks_written
         now = time.monotonic()
         with self._lock:
             self._samples.append((now, done, chunks))

@@ -39,7 +39,9 @@ class UnknownEmbeddingModel(ProjectQAError):
 class Embedder:
     """Encodes texts into normalised float32 vectors; the model loads on first use."""
 
-    def __init__(self, model: str = DEFAULT_MODEL, *, batch_size: int = 64, device: str = "cpu"):
+    def __init__(
+        self, model: str = DEFAULT_MODEL, *, batch_size: int = 64, device: str = "cpu"
+    ) -> None:
         self.model = model
         self.batch_size = batch_size
         self.device = device

@@ -87,9 +87,13 @@ class DenseIndex:
         faiss.normalize_L2(query)
         # One query gains nothing from OpenMP, and its threads spin-wait for cores
         # that concurrent requests hold: on 2 busy cores p50 went 1.3 -> 24 ms at 30k
-        # vectors. The setting is per calling thread, so builds keep their threads.
+        # vectors. The setting is per calling thread; restored for later builds.
+        threads = faiss.omp_get_max_threads()
         faiss.omp_set_num_threads(1)
-        scores, rows = self._index.search(query, min(k, len(self)))
+        try:
+            scores, rows = self._index.search(query, min(k, len(self)))
+        finally:
+            faiss.omp_set_num_threads(threads)
         return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
 
 

@@ -14,14 +14,14 @@ steps (~1 s) and hands it to bm25s in its own layout: a CSC matrix of
 from __future__ import annotations
 
 import logging
-from array import array
 from collections.abc import Iterable
 from pathlib import Path
 
 import bm25s
 import numpy as np
 
-from .tokens import TokenIds, tokenize
+from .token_cache import TokenCache, tokenize_all
+from .tokens import tokenize
 
 # bm25s logs at INFO for routine things (an empty query); keep server logs quiet.
 logging.getLogger("bm25s").setLevel(logging.WARNING)
@@ -33,24 +33,22 @@ B = 0.75
 class KeywordIndex:
     """Top-k BM25 search over a fixed list of documents."""
 
-    def __init__(self, bm25: bm25s.BM25 | None, size: int) -> None:
+    def __init__(
+        self, bm25: bm25s.BM25 | None, size: int, tokens: TokenCache | None = None
+    ) -> None:
         self._bm25 = bm25  # None when no document has a single token
         self._size = size
+        self._tokens = tokens  # kept until saved, for the next build to reuse
 
     @classmethod
-    def build(cls, texts: Iterable[str]) -> KeywordIndex:
-        """Index ``texts``; row i is the i-th text."""
-        token_ids = TokenIds()
-        flat = array("i")  # every document's token ids, one after another
-        ends = array("q")
-        for text in texts:
-            flat.extend(token_ids(text))
-            ends.append(len(flat))
-        if not flat:
-            return cls(None, len(ends))
-        lengths = np.diff(np.frombuffer(ends, dtype=np.int64), prepend=0)
-        tokens = np.frombuffer(flat, dtype=np.int32)
-        return cls(_bm25(tokens, lengths, token_ids.vocabulary), len(ends))
+    def build(cls, texts: Iterable[str], previous: TokenCache | None = None) -> KeywordIndex:
+        """Index ``texts`` (row i is the i-th), reusing tokens ``previous`` has for a text."""
+        tokens = tokenize_all(texts, previous)
+        size = len(tokens.ends)
+        if not len(tokens.ids):
+            return cls(None, size, tokens)
+        lengths = np.diff(tokens.ends, prepend=0)
+        return cls(_bm25(tokens.ids, lengths, tokens.vocabulary), size, tokens)
 
     @classmethod
     def load(cls, directory: Path, size: int) -> KeywordIndex:
@@ -62,6 +60,9 @@ class KeywordIndex:
         directory.mkdir(parents=True, exist_ok=True)
         if self._bm25 is not None:
             self._bm25.save(directory, show_progress=False)
+        if self._tokens is not None:
+            self._tokens.save(directory)
+            self._tokens = None  # on disk now; no need to hold it in memory
 
     def __len__(self) -> int:
         return self._size

@@ -144,7 +144,8 @@ class IndexManager:
     def _build_locked(self, project_id: str) -> ProjectIndex:
         project_dir = self._project_dir(project_id)
         # Read first: chunks written during the build then make the result stale.
-        spec = BuildInput(self._store.index_generation(project_id), self._model, self._exact_max)
+        generation = self._store.index_generation(project_id)
+        spec = BuildInput(generation, self._model, self._exact_max, _served_dir(project_dir))
         index = build_project_index(self._store, project_id, spec)
         build_dir = new_build_dir(project_dir)
         try:
@@ -158,3 +159,11 @@ class IndexManager:
         remove_unnamed(project_dir, keep=name)
         log.info("built index of project %s: %s", project_id, index.manifest)
         return index
+
+
+def _served_dir(project_dir: Path) -> Path | None:
+    """The generation the manifest names, stale or not: its tokens are still reusable."""
+    try:
+        return project_dir / read_manifest(project_dir).dir
+    except ManifestError:
+        return None

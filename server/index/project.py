@@ -4,7 +4,8 @@ A generation directory holds::
 
     chunk_ids.json   the project's chunk ids; a chunk's position here is its row
     dense.faiss      FAISS index whose ids are rows (absent when no chunk has a vector)
-    keyword/         bm25s files over tokens of path + symbol + text, row order
+    keyword/         bm25s files over tokens of path + symbol + text, row order, and
+                     tokens.npz, their token ids by text hash (the next build reuses them)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ..store.base import Store
 from .dense import DenseIndex, DenseKind
 from .keyword import KeywordIndex
 from .layout import IndexManifest
+from .token_cache import TokenCache
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +79,12 @@ class ProjectIndex:
 
 @dataclass(frozen=True, slots=True)
 class BuildInput:
-    """What a build reads from the Store."""
+    """What a build starts from."""
 
-    generation: int
+    generation: int  # the Store's, read before the build
     model: str
     exact_max: int
+    previous: Path | None = None  # a generation directory whose token cache may be reused
 
 
 def build_project_index(store: Store, project_id: str, spec: BuildInput) -> ProjectIndex:
@@ -97,7 +100,8 @@ def build_project_index(store: Store, project_id: str, spec: BuildInput) -> Proj
             chunk_ids.append(chunk.id)
             yield f"{chunk.path}\n{chunk.symbol}\n{chunk.text}"
 
-    keyword = KeywordIndex.build(texts())
+    previous = TokenCache.load(spec.previous / KEYWORD_DIR) if spec.previous else None
+    keyword = KeywordIndex.build(texts(), previous)
     vectors, rows = _vectors(store, project_id, spec.model, chunk_ids)
     dense = DenseIndex.build(vectors, rows, spec.exact_max)
     manifest = IndexManifest(

@@ -16,6 +16,7 @@ ranking are dropped. Digits stay attached to the word they end (``base64``,
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from itertools import chain
@@ -34,25 +35,14 @@ _WORD = re.compile(r"\w+")
 # One word of an identifier: an acronym before a capitalised word (HTTP|Server),
 # a capitalised or lowercase word, an acronym, or a number; trailing digits stay.
 _PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])\d*|[A-Z]?[a-z]+\d*|[A-Z]+\d*|\d+")
-# Code repeats its identifiers, so tokens are computed once per distinct word.
-# The cap bounds memory in a long-running server; a full cache is replaced, not
-# cleared, so a thread still reading the old one never misses a word it just added.
-_CACHE_LIMIT = 500_000
-_word_cache: dict[str, tuple[str, ...]] = {}
+# Bump when the tokens of some text change: token lists cached on disk by an
+# older version are then not reused (see token_cache.py).
+TOKENIZER_VERSION = 1
 
 
 def tokenize(text: str) -> list[str]:
     """The keyword tokens of ``text``, in order, repeats kept (BM25 counts them)."""
-    global _word_cache
-    words = _WORD.findall(text)
-    cache = _word_cache
-    missing = set(words).difference(cache)
-    if missing:
-        if len(cache) + len(missing) > _CACHE_LIMIT:
-            cache = _word_cache = {}
-        for word in missing:
-            cache[word] = word_tokens(word)
-    return list(chain.from_iterable(map(cache.__getitem__, words)))
+    return [token for word in _WORD.findall(text) for token in word_tokens(word)]
 
 
 class TokenIds:
@@ -62,8 +52,9 @@ class TokenIds:
     split and looked up once.
     """
 
-    def __init__(self) -> None:
-        self.vocabulary: dict[str, int] = {}
+    def __init__(self, vocabulary: dict[str, int] | None = None) -> None:
+        """Start from ``vocabulary`` (token -> id, ids 0..n-1 in insertion order)."""
+        self.vocabulary: dict[str, int] = dict(vocabulary or {})
         self._word_ids = _WordIds(self.vocabulary)
 
     def __call__(self, text: str) -> Iterator[int]:
@@ -82,6 +73,7 @@ class _WordIds(dict[str, tuple[int, ...]]):
         return ids
 
 
+@functools.lru_cache(maxsize=100_000)
 def word_tokens(word: str) -> tuple[str, ...]:
     """Tokens of one ``\\w+`` word: the whole word, then its parts when it has several.
 

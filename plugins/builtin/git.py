@@ -187,7 +187,11 @@ class GitSource:
         return sorted((_tree_entry(r) for r in out.split(b"\0") if r), key=lambda e: e.key)
 
     def _all_files(self, commit: str, after: str | None = None) -> Iterator[SourceItem]:
-        entries = [e for e in self._tree(commit) if after is None or e.key > after]
+        entries = [
+            e
+            for e in self._tree(commit)
+            if (after is None or e.key > after) and self.rules.takes(e.key)
+        ]
         yield Estimate(len(entries))
         with BlobReader(self.checkout) as blobs:
             for position, entry in enumerate(entries, start=1):

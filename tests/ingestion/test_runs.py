@@ -247,3 +247,20 @@ async def test_deleting_drops_derived_data_indexes_and_clones(qa: QA, tmp_path: 
     assert not clone.exists()
     await qa.admin.DeleteProject(admin_pb2.DeleteProjectRequest(project=project))
     assert not index.exists()
+
+
+async def test_content_is_never_embedded_twice_across_projects_and_runs(qa: QA):
+    for slug in ("first", "second"):
+        await qa.project(slug)
+        await qa.connector(slug, "scripted", "src", documents=5)
+
+    first = await qa.ingest("first")
+    second = await qa.ingest("second")  # same content in another project
+    again = await qa.ingest("first", full=True)  # nothing changed
+
+    assert first.counts.chunks_embedded == first.counts.chunks_written > 0
+    assert second.counts.chunks_embedded == 0
+    assert (
+        second.counts.chunks_cached == second.counts.chunks_written == first.counts.chunks_written
+    )
+    assert again.counts.documents_unchanged == 5 and again.counts.chunks_written == 0

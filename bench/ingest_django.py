@@ -33,7 +33,7 @@ from google.protobuf import struct_pb2
 
 from projectqa.client import Client
 from projectqa.server.embedding import shared_embedder
-from projectqa.server.ingestion.pipeline import vector_hash
+from projectqa.server.ingestion.pipeline import embed_text, vector_hash
 from projectqa.server.models import PageRequest
 from projectqa.server.store.sqlite import SqliteStore
 from projectqa.v1 import admin_pb2, ingestion_pb2
@@ -137,8 +137,7 @@ def embed_texts(db: Path, project_id: str) -> list[str]:
     texts, after = [], None
     while page := store.list_chunks(project_id, PageRequest(limit=5000, after=after)):
         for c in page:
-            where = c.path or f"{c.document_key} {c.title}".strip()
-            texts.append(f"{where} :: {c.symbol}\n{c.text}" if c.symbol else f"{where}\n{c.text}")
+            texts.append(embed_text(c.path, c.document_key, c.title, c.symbol, c.text))
             assert vector_hash(texts[-1]) == c.embed_hash
         after = page[-1].id
     store.close()

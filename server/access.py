@@ -35,6 +35,15 @@ class Access:
             raise PermissionDenied(f"this needs the admin role in project {project.slug!r}")
         return project
 
+    def sees(self, principal: Principal, project_id: str, role: ProjectRole) -> bool:
+        """Whether a record of ``project_id`` is visible to the caller; a visible record
+        the caller lacks ``role`` for raises ``PermissionDenied``."""
+        try:
+            self.project(principal, project_id, role)
+        except NotFound:
+            return False
+        return True
+
     def user(self, ref: str) -> User:
         """The user ``ref`` (id or name); callers check their own right to see it."""
         if not ref:

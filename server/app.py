@@ -188,15 +188,12 @@ async def create_server(
         await grpc_server.start()
         await server.start_monitor(settings.health_interval_s)
         await ingestion.start(settings)
-    except WebhookBindError as exc:
+    except BaseException as exc:
         await ingestion.stop(0)
         await grpc_server.stop(0)
         await server._release()
-        raise StartupError(str(exc)) from None
-    except BaseException:
-        await ingestion.stop(0)
-        await grpc_server.stop(0)
-        await server._release()
+        if isinstance(exc, WebhookBindError):
+            raise StartupError(str(exc)) from None
         raise
     return server, port
 

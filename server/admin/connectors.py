@@ -103,11 +103,10 @@ class Connectors:
 
     def delete(self, principal: Principal, connector_id: str) -> None:
         connector = self._visible(principal, connector_id, ProjectRole.ADMIN)
-        active = [r for r in self._store.list_active_runs() if r.connector_id == connector.id]
-        if active:
+        active = self._store.active_run(connector_id=connector.id)
+        if active is not None:
             raise FailedPrecondition(
-                f"connector {connector.name!r} has a run in progress ({active[0].id}); "
-                "cancel it first"
+                f"connector {connector.name!r} has a run in progress ({active.id}); cancel it first"
             )
         self._store.bump_index_generation(connector.project_id)  # its chunks go: rebuild
         self._store.delete_connector(connector.id)
@@ -127,13 +126,9 @@ class Connectors:
         if not connector_id:
             raise InvalidArgument("connector_id", "must not be empty")
         connector = self._store.get_connector(connector_id)
-        try:
-            if connector is not None:
-                self._access.project(principal, connector.project_id, role)
-                return connector
-        except NotFound:
-            pass
-        raise NotFound(f"connector {connector_id!r} not found")
+        if connector is None or not self._access.sees(principal, connector.project_id, role):
+            raise NotFound(f"connector {connector_id!r} not found")
+        return connector
 
 
 def _updated_config(

@@ -68,10 +68,10 @@ class Projects:
     def delete(self, principal: Principal, ref: str) -> None:
         self._access.require_global_admin(principal, "deleting a project")
         project = self._access.project(principal, ref, ProjectRole.ADMIN)
-        active = [r for r in self._store.list_active_runs() if r.project_id == project.id]
-        if active:
+        active = self._store.active_run(project_id=project.id)
+        if active is not None:
             raise FailedPrecondition(
-                f"project {project.slug!r} has an ingestion run in progress ({active[0].id}); "
+                f"project {project.slug!r} has an ingestion run in progress ({active.id}); "
                 "cancel it first"
             )
         self._store.delete_project(project.id)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from ..access import Access
 from ..auth import Principal
 from ..errors import InvalidArgument, NotFound
+from ..index import IndexManager
 from ..models import Connector, IngestionRun, PageRequest, ProjectRole, RunMode, RunTrigger
 from ..paging import page_of, page_request
 from ..store import Store
@@ -40,7 +41,7 @@ class IngestionOps:
         store: Store,
         access: Access,
         runs: RunManager,
-        indexes: object,
+        indexes: IndexManager,
         run_blocking: BlockingRunner,
     ) -> None:
         self._store = store
@@ -92,7 +93,7 @@ class IngestionOps:
     async def rebuild(self, principal: Principal, project_ref: str) -> RebuildReport:
         project = await self._rb(self._access.project, principal, project_ref, ProjectRole.ADMIN)
         started = time.perf_counter()
-        manifest = await self._rb(self._indexes.rebuild, project.id)  # type: ignore[attr-defined]
+        manifest = await self._rb(self._indexes.rebuild, project.id)
         return RebuildReport(
             generation=manifest.generation,
             chunks=manifest.chunks,
@@ -145,13 +146,9 @@ class IngestionOps:
         if not run_id:
             raise InvalidArgument("run_id", "must not be empty")
         run = self._store.get_run(run_id)
-        try:
-            if run is not None:
-                self._access.project(principal, run.project_id, role)
-                return run
-        except NotFound:
-            pass
-        raise NotFound(f"run {run_id!r} not found")
+        if run is None or not self._access.sees(principal, run.project_id, role):
+            raise NotFound(f"run {run_id!r} not found")
+        return run
 
 
 def _all_connectors(store: Store, project_id: str) -> list[Connector]:

@@ -22,6 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
+from ..chunking import ChunkDraft
 from ..models import Chunk, Connector, Document, IngestionRun, RunMode, new_id, utcnow
 from ..registry import ConnectorType
 from ..sources import (
@@ -51,13 +52,15 @@ class TextEmbedder(Protocol):
     def encode(self, texts: list[str]) -> np.ndarray: ...
 
 
-class IndexBuilder(Protocol):
-    def rebuild(self, project_id: str) -> object: ...
+class IndexSource(Protocol):
+    def get(self, project_id: str) -> object:
+        """The project's index, rebuilt first if the Store moved past it."""
+        ...
 
 
-def embed_text(doc: SourceDocument, symbol: str, text: str) -> str:
+def embed_text(path: str, key: str, title: str, symbol: str, text: str) -> str:
     """The text embedded for a chunk: where it lives and what it is, then the passage."""
-    where = doc.path or f"{doc.key} {doc.title}".strip()
+    where = path or f"{key} {title}".strip()
     return f"{where} :: {symbol}\n{text}" if symbol else f"{where}\n{text}"
 
 
@@ -84,7 +87,7 @@ class IngestionPipeline:
         self,
         store: Store,
         embedder: TextEmbedder,
-        indexes: IndexBuilder,
+        indexes: IndexSource,
         work_root: Path,
         *,
         embed_batch: int = EMBED_BATCH,
@@ -122,10 +125,11 @@ class IngestionPipeline:
             self._delete_unseen(progress, connector.id)
         progress.change(phase="indexing")
         save()
-        self._indexes.rebuild(run.project_id)
+        self.refresh_index(run.project_id)
 
-    def rebuild_index(self, project_id: str) -> None:
-        self._indexes.rebuild(project_id)
+    def refresh_index(self, project_id: str) -> None:
+        """Bring the served index level with the Store (no work if nothing was written)."""
+        self._indexes.get(project_id)
 
     def _context(
         self, run: IngestionRun, connector: Connector, cancel: threading.Event
@@ -192,7 +196,7 @@ class IngestionPipeline:
         progress: RunProgress,
         cancel: threading.Event,
     ) -> list[tuple[Document, list[Chunk]]]:
-        texts = [[embed_text(p.document, d.symbol, d.text) for d in p.drafts] for p in prepared]
+        texts = [[_embed_text_of(p.document, d) for d in p.drafts] for p in prepared]
         hashes = [[vector_hash(t) for t in doc_texts] for doc_texts in texts]
         self._embed_missing(texts, hashes, progress, cancel)
         now = utcnow()
@@ -241,6 +245,10 @@ class IngestionPipeline:
         keys = self._store.document_keys_not_in_scan(connector_id, progress.run.scan_id)
         if keys:
             progress.counts.documents_deleted += self._delete(progress.run, keys)
+
+
+def _embed_text_of(doc: SourceDocument, draft: ChunkDraft) -> str:
+    return embed_text(doc.path, doc.key, doc.title, draft.symbol, draft.text)
 
 
 def _document(run: IngestionRun, p: Prepared, now: object) -> Document:

@@ -32,13 +32,10 @@ class Counts:
         return cls(**{f.name: getattr(run, f.name) for f in dataclasses.fields(cls)})
 
     @property
-    def documents_done(self) -> int:
-        return (
-            self.documents_changed
-            + self.documents_unchanged
-            + self.documents_deleted
-            + self.documents_failed
-        )
+    def documents_read(self) -> int:
+        """Documents the source yielded so far, deletions included: the unit of its Estimate.
+        (Chunks count only once written, after embedding.)"""
+        return self.documents_seen + self.documents_failed + self.documents_deleted
 
 
 @dataclass(frozen=True)
@@ -89,11 +86,7 @@ class RunProgress:
 
     def snapshot(self) -> ProgressSnapshot:
         run = self.record()
-        # Documents read so far (deletions included): the unit of the source's Estimate.
-        # Chunks count only once written, after embedding.
-        done = self.counts.documents_seen + self.counts.documents_failed
-        done += self.counts.documents_deleted
-        chunks = self.counts.chunks_written
+        done, chunks = self.counts.documents_read, self.counts.chunks_written
         now = time.monotonic()
         with self._lock:
             self._samples.append((now, done, chunks))

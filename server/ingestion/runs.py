@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -36,7 +37,7 @@ from ..store import Store
 from ..threads import BlockingRunner
 from .owner import owner_is_dead, this_owner
 from .pipeline import IngestionPipeline, RunCancelled
-from .progress import ProgressSnapshot, RunProgress
+from .progress import Counts, ProgressSnapshot, RunProgress
 
 log = logging.getLogger(__name__)
 HEARTBEAT_S = 1.0
@@ -136,10 +137,8 @@ class RunManager:
             try:
                 self._store.create_run(run)
             except AlreadyExists:
-                active = [
-                    r for r in self._store.list_active_runs() if r.connector_id == connector.id
-                ]
-                which = f" ({active[0].id}, {active[0].status})" if active else ""
+                active = self._store.active_run(connector_id=connector.id)
+                which = f" ({active.id}, {active.status})" if active else ""
                 raise FailedPrecondition(
                     f"connector {connector.name!r} already has a run in progress{which}"
                 ) from None
@@ -305,7 +304,7 @@ class RunManager:
         """After a failed run that wrote: bring the served index in line with the Store."""
         try:
             await asyncio.get_running_loop().run_in_executor(
-                self._executor, self._pipeline.rebuild_index, project_id
+                self._executor, self._pipeline.refresh_index, project_id
             )
         except Exception:
             log.exception("index rebuild after a failed run failed", extra={"project": project_id})
@@ -373,7 +372,7 @@ class RunManager:
             warnings=[],
             warning_count=0,
             cancel_requested=False,
-            **{name: 0 for name in _COUNT_FIELDS},
+            **dataclasses.asdict(Counts()),
         )
         self._store.create_run(resume)
         return resume
@@ -387,27 +386,10 @@ class RunManager:
                 log.warning("run recovery failed", exc_info=True)
 
 
-_COUNT_FIELDS = (
-    "documents_seen",
-    "documents_changed",
-    "documents_unchanged",
-    "documents_deleted",
-    "documents_failed",
-    "chunks_written",
-    "chunks_embedded",
-    "chunks_cached",
-)
-
-
 def _failed(error: str) -> dict[str, object]:
     return {"status": RunStatus.FAILED, "error": error}
 
 
 def _stored_snapshot(run: IngestionRun) -> ProgressSnapshot:
-    done = (
-        run.documents_changed
-        + run.documents_unchanged
-        + run.documents_deleted
-        + run.documents_failed
-    )
-    return ProgressSnapshot(run, done, 0, run.chunks_written, 0.0, 0.0, -1.0)
+    read = Counts.of(run).documents_read
+    return ProgressSnapshot(run, read, 0, run.chunks_written, 0.0, 0.0, -1.0)

@@ -216,6 +216,15 @@ class Store(abc.ABC):
     def list_active_runs(self) -> list[IngestionRun]:
         """Every queued or running run of every project, oldest first."""
 
+    def active_run(
+        self, *, connector_id: str | None = None, project_id: str | None = None
+    ) -> IngestionRun | None:
+        """The oldest queued or running run of a connector or of a project, if any."""
+        for run in self.list_active_runs():
+            if connector_id in (None, run.connector_id) and project_id in (None, run.project_id):
+                return run
+        return None
+
     @abc.abstractmethod
     def last_succeeded_run(self, connector_id: str) -> IngestionRun | None:
         """The connector's most recent run with status ``succeeded``."""

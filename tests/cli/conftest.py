@@ -88,7 +88,10 @@ def running_server(data_dir: Path, **settings: Any) -> Iterator[RunningServer]:
     with pytest.MonkeyPatch.context() as env:
         for name in ("PROJECTQA_CONFIG", "PROJECTQA_MONGODB_URI", "PROJECTQA_PLUGINS"):
             env.delenv(name, raising=False)
-        config = Settings(data_dir=data_dir, listen_address="127.0.0.1:0", plugins=[], **settings)
+        # Only the test plugin unless the caller names built-ins (``plugins=["git"]``).
+        config = Settings(
+            **{"data_dir": data_dir, "listen_address": "127.0.0.1:0", "plugins": [], **settings}
+        )
     loop, thread = _start_loop()
     started = create_server(config, extra_plugins=[("clitest", CliTestPlugin())])
     server, port = asyncio.run_coroutine_threadsafe(started, loop).result(timeout=60)

@@ -7,12 +7,9 @@ repository made in a temporary folder.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +18,7 @@ import pytest
 from projectqa.client import AsyncClient, Client, ClientError
 from projectqa.v1 import ingestion_pb2
 
-from .conftest import Cli, RunningServer
+from .conftest import Cli, RunningServer, running_server
 
 pytestmark = pytest.mark.model
 
@@ -69,38 +66,11 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@contextmanager
-def ingestion_server(data_dir: Path) -> Iterator[RunningServer]:
-    """A real server loading the built-in ``local`` and ``git`` plugins only."""
-    from projectqa.server.app import create_server
-    from projectqa.server.config import Settings
-
-    with pytest.MonkeyPatch.context() as env:
-        for name in ("PROJECTQA_CONFIG", "PROJECTQA_MONGODB_URI", "PROJECTQA_PLUGINS"):
-            env.delenv(name, raising=False)
-        env.setenv("HF_HUB_OFFLINE", "1")
-        settings = Settings(
-            data_dir=data_dir, listen_address="127.0.0.1:0", plugins=["local", "git"]
-        )
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, daemon=True)
-        thread.start()
-        started = asyncio.run_coroutine_threadsafe(create_server(settings), loop)
-        server, port = started.result(timeout=60)
-        token = (data_dir / "admin.token").read_text(encoding="utf-8").strip()
-        try:
-            yield RunningServer(f"127.0.0.1:{port}", token, data_dir)
-        finally:
-            asyncio.run_coroutine_threadsafe(server.stop(0), loop).result(timeout=30)
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout=10)
-            loop.close()
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """Overrides the session server of conftest: this one has the file connectors."""
-    with ingestion_server(tmp_path_factory.mktemp("ingest-server")) as started:
+    path = tmp_path_factory.mktemp("ingest-server")
+    with running_server(path, plugins=["local", "git"]) as started:
         yield started
 
 

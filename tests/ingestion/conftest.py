@@ -23,6 +23,7 @@ from projectqa.server.config import Settings
 from projectqa.v1 import admin_pb2, admin_pb2_grpc, ingestion_pb2, ingestion_pb2_grpc
 
 from ..service.conftest import open_backend
+from ..service.helpers import bearer_interceptors
 from .scripted_plugin import ScriptedPlugin
 
 pytestmark = pytest.mark.model
@@ -31,29 +32,6 @@ TERMINAL = {
     ingestion_pb2.INGESTION_STATUS_FAILED,
     ingestion_pb2.INGESTION_STATUS_CANCELLED,
 }
-
-
-def _with_token(details, token: str):  # type: ignore[no-untyped-def]
-    header = ("authorization", f"Bearer {token}")
-    return details._replace(metadata=[*(details.metadata or ()), header])
-
-
-class _BearerUnary(grpc.aio.UnaryUnaryClientInterceptor):
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    async def intercept_unary_unary(self, continuation, details, request):  # type: ignore[no-untyped-def]
-        return await continuation(_with_token(details, self._token), request)
-
-
-class _BearerStream(grpc.aio.UnaryStreamClientInterceptor):
-    """grpc.aio files an interceptor under one call kind only: one class per kind."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    async def intercept_unary_stream(self, continuation, details, request):  # type: ignore[no-untyped-def]
-        return await continuation(_with_token(details, self._token), request)
 
 
 @dataclass
@@ -151,7 +129,7 @@ async def connect(
     channels: list[grpc.aio.Channel] = []
 
     def as_caller(token: str | None) -> QA:
-        interceptors = [_BearerUnary(token), _BearerStream(token)] if token is not None else None
+        interceptors = bearer_interceptors(token) if token is not None else None
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}", interceptors=interceptors)
         channels.append(channel)
         return QA(

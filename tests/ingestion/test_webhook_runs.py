@@ -14,7 +14,8 @@ from projectqa.server.webhooks import sign
 from projectqa.v1 import admin_pb2_grpc, ingestion_pb2_grpc
 from projectqa.v1 import ingestion_pb2 as pb
 
-from .conftest import QA, _BearerStream, _BearerUnary, commit, make_repo
+from ..service.helpers import bearer_interceptors
+from .conftest import QA, commit, make_repo
 
 pytestmark = pytest.mark.model
 SECRET = "It's a Secret to Everybody"
@@ -25,7 +26,7 @@ async def hooked(start_server) -> AsyncIterator[tuple[QA, int]]:  # type: ignore
     server, port = await start_server(webhook_address="127.0.0.1:0")
     token = server.settings.admin_token_path.read_text().strip()
     channel = grpc.aio.insecure_channel(
-        f"127.0.0.1:{port}", interceptors=[_BearerUnary(token), _BearerStream(token)]
+        f"127.0.0.1:{port}", interceptors=bearer_interceptors(token)
     )
     qa = QA(
         server,

@@ -23,7 +23,7 @@ from projectqa.server.store import MongoStore, Store
 from projectqa.v1 import admin_pb2, admin_pb2_grpc, common_pb2
 
 from .fake_plugin import PLUGIN_NAME, FakePlugin
-from .helpers import Caller
+from .helpers import Caller, bearer_interceptors
 
 
 class RunningServer(NamedTuple):
@@ -37,17 +37,6 @@ class RunningServer(NamedTuple):
     @property
     def admin_token(self) -> str:
         return self.server.settings.admin_token_path.read_text(encoding="utf-8").strip()
-
-
-class _BearerToken(grpc.aio.UnaryUnaryClientInterceptor):
-    """Adds ``authorization: Bearer <token>`` to every call of a channel."""
-
-    def __init__(self, token: str) -> None:
-        self._header = ("authorization", f"Bearer {token}")
-
-    async def intercept_unary_unary(self, continuation, client_call_details, request):  # type: ignore[no-untyped-def]
-        metadata = [*(client_call_details.metadata or ()), self._header]
-        return await continuation(client_call_details._replace(metadata=metadata), request)
 
 
 @pytest.fixture(params=["sqlite", "mongomock"])
@@ -106,7 +95,7 @@ async def connect(
     channels: list[grpc.aio.Channel] = []
 
     def stub(token: str | None, address: str | None = None) -> admin_pb2_grpc.AdminServiceStub:
-        interceptors = [_BearerToken(token)] if token is not None else None
+        interceptors = bearer_interceptors(token) if token is not None else None
         channel = grpc.aio.insecure_channel(address or server.address, interceptors=interceptors)
         channels.append(channel)
         return admin_pb2_grpc.AdminServiceStub(channel)

@@ -102,3 +102,31 @@ def assert_not_in_response(response: Message, *secrets: str) -> None:
     for secret in secrets:
         assert secret.encode() not in wire, f"secret on the wire in {type(response).__name__}"
         assert secret not in text
+
+
+def _with_token(details, token: str):  # type: ignore[no-untyped-def]
+    header = ("authorization", f"Bearer {token}")
+    return details._replace(metadata=[*(details.metadata or ()), header])
+
+
+class BearerUnary(grpc.aio.UnaryUnaryClientInterceptor):
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    async def intercept_unary_unary(self, continuation, details, request):  # type: ignore[no-untyped-def]
+        return await continuation(_with_token(details, self._token), request)
+
+
+class BearerStream(grpc.aio.UnaryStreamClientInterceptor):
+    """grpc.aio files an interceptor under one call kind only: one class per kind."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    async def intercept_unary_stream(self, continuation, details, request):  # type: ignore[no-untyped-def]
+        return await continuation(_with_token(details, self._token), request)
+
+
+def bearer_interceptors(token: str) -> list[grpc.aio.ClientInterceptor]:
+    """Interceptors adding ``authorization: Bearer <token>`` to unary and streaming calls."""
+    return [BearerUnary(token), BearerStream(token)]

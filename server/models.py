@@ -148,6 +148,30 @@ class ToolSetting:
 
 
 @dataclass(frozen=True, slots=True)
+class CustomTool:
+    """A script tool a project admin defined: argv run in a checkout, never via a shell.
+
+    ``command`` items that are exactly ``{name}`` become the argument (arrays
+    expand to several items, missing optional ones drop the item); ``{name}``
+    inside a longer item is replaced by the argument's text.
+    """
+
+    id: str
+    project_id: str
+    name: str  # unique per project
+    description: str
+    command: list[str]
+    arguments_schema: dict[str, Any]
+    timeout_seconds: int
+    max_output_bytes: int
+    side_effects: bool
+    connector: str  # connector id whose checkout is the working directory; '' = first
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class PageRequest:
     """Keyset page: items whose sort key is greater than ``after``, at most ``limit``."""
 
@@ -240,6 +264,7 @@ class Document:
     scan_id: str  # the full scan that last saw it (full runs delete documents not seen)
     chunk_count: int
     updated_at: datetime
+    line_count: int = 0  # lines of the text (files: for per-language line counts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +293,35 @@ class Chunk:
     language: str
     text: str
     embed_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Symbol:
+    """A definition found at ingestion (function, class, method, …) with its exact lines.
+
+    Unlike chunks, symbols nest: a class and each of its methods are all listed.
+    ``id`` is ``<document id>:<ordinal>`` so a document's symbols sort together.
+    """
+
+    id: str
+    project_id: str
+    connector_id: str
+    document_id: str
+    path: str
+    name: str  # qualified: ``Session.request``
+    kind: str  # function, method, class, struct, interface, enum, trait, impl, type, module
+    start_line: int  # 1-based, doc comments included
+    end_line: int  # inclusive
+    language: str
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentWrite:
+    """One document to upsert with everything derived from it."""
+
+    document: Document
+    chunks: list[Chunk]
+    symbols: list[Symbol] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

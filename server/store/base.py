@@ -32,13 +32,16 @@ from ..models import (
     Chunk,
     ChunkVector,
     Connector,
+    CustomTool,
     Document,
+    DocumentWrite,
     FeatureFlagValue,
     IngestionRun,
     LlmProfile,
     Membership,
     PageRequest,
     Project,
+    Symbol,
     Token,
     ToolSetting,
     User,
@@ -192,6 +195,25 @@ class Store(abc.ABC):
     def list_tool_settings(self, project_id: str) -> list[ToolSetting]:
         """Settings of one project, ordered by tool name."""
 
+    # --------------------------------------------------------- script tools
+    @abc.abstractmethod
+    def create_custom_tool(self, tool: CustomTool) -> None:
+        """Insert a script tool; ``AlreadyExists`` if the project has one of that name."""
+
+    @abc.abstractmethod
+    def get_custom_tool(self, project_id: str, name: str) -> CustomTool | None: ...
+
+    @abc.abstractmethod
+    def update_custom_tool(self, tool: CustomTool) -> bool:
+        """Replace the stored tool with the same id; False if it is gone."""
+
+    @abc.abstractmethod
+    def delete_custom_tool(self, project_id: str, name: str) -> bool: ...
+
+    @abc.abstractmethod
+    def list_custom_tools(self, project_id: str, page: PageRequest) -> list[CustomTool]:
+        """A project's script tools ordered by name (``page.after`` is a name)."""
+
     # ------------------------------------------------------- ingestion runs
     @abc.abstractmethod
     def create_run(self, run: IngestionRun) -> None:
@@ -235,9 +257,9 @@ class Store(abc.ABC):
         """The stored documents among ``keys``, by key (missing keys are absent)."""
 
     @abc.abstractmethod
-    def write_documents(self, batch: list[tuple[Document, list[Chunk]]]) -> None:
+    def write_documents(self, batch: list[DocumentWrite]) -> None:
         """Upsert each document by (connector_id, key) and replace all of its chunks
-        with the given ones, the whole batch in one transaction where the backend
+        and symbols with the given ones, the whole batch in one transaction where the backend
         has them (SQLite).
 
         A document already stored keeps its stored id (the given id names only a
@@ -280,6 +302,15 @@ class Store(abc.ABC):
         """(chunk id, vector) of a project's chunks ordered by chunk id, the vector
         looked up in the embedding cache under ``model``; chunks without a cached
         vector are left out."""
+
+    # -------------------------------------------------------------- symbols
+    @abc.abstractmethod
+    def list_symbols(self, project_id: str, page: PageRequest) -> list[Symbol]:
+        """Definitions of a project ordered by id (index builds page through them).
+        Written with their document by ``write_documents``, deleted with it."""
+
+    @abc.abstractmethod
+    def count_symbols(self, project_id: str) -> int: ...
 
     # ------------------------------------------------------ embedding cache
     @abc.abstractmethod

@@ -623,3 +623,109 @@ class SetProjectToolEnabledResponse(_message.Message):
     TOOL_FIELD_NUMBER: _ClassVar[int]
     tool: ProjectTool
     def __init__(self, tool: _Optional[_Union[ProjectTool, _Mapping]] = ...) -> None: ...
+
+class CustomTool(_message.Message):
+    __slots__ = ("id", "project_id", "name", "description", "command", "arguments_schema", "timeout_seconds", "max_output_bytes", "side_effects", "connector", "enabled", "create_time", "update_time")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
+    ARGUMENTS_SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MAX_OUTPUT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SIDE_EFFECTS_FIELD_NUMBER: _ClassVar[int]
+    CONNECTOR_FIELD_NUMBER: _ClassVar[int]
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    project_id: str
+    name: str
+    description: str
+    command: _containers.RepeatedScalarFieldContainer[str]
+    arguments_schema: _struct_pb2.Struct
+    timeout_seconds: int
+    max_output_bytes: int
+    side_effects: bool
+    connector: str
+    enabled: bool
+    create_time: _timestamp_pb2.Timestamp
+    update_time: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., project_id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., arguments_schema: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., timeout_seconds: _Optional[int] = ..., max_output_bytes: _Optional[int] = ..., side_effects: _Optional[bool] = ..., connector: _Optional[str] = ..., enabled: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CreateCustomToolRequest(_message.Message):
+    __slots__ = ("project", "tool")
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    TOOL_FIELD_NUMBER: _ClassVar[int]
+    project: str
+    tool: CustomTool
+    def __init__(self, project: _Optional[str] = ..., tool: _Optional[_Union[CustomTool, _Mapping]] = ...) -> None: ...
+
+class CreateCustomToolResponse(_message.Message):
+    __slots__ = ("tool",)
+    TOOL_FIELD_NUMBER: _ClassVar[int]
+    tool: CustomTool
+    def __init__(self, tool: _Optional[_Union[CustomTool, _Mapping]] = ...) -> None: ...
+
+class UpdateCustomToolRequest(_message.Message):
+    __slots__ = ("project", "name", "description", "command", "replace_command", "arguments_schema", "timeout_seconds", "max_output_bytes", "side_effects", "connector", "enabled")
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
+    REPLACE_COMMAND_FIELD_NUMBER: _ClassVar[int]
+    ARGUMENTS_SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MAX_OUTPUT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SIDE_EFFECTS_FIELD_NUMBER: _ClassVar[int]
+    CONNECTOR_FIELD_NUMBER: _ClassVar[int]
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    project: str
+    name: str
+    description: str
+    command: _containers.RepeatedScalarFieldContainer[str]
+    replace_command: bool
+    arguments_schema: _struct_pb2.Struct
+    timeout_seconds: int
+    max_output_bytes: int
+    side_effects: bool
+    connector: str
+    enabled: bool
+    def __init__(self, project: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., replace_command: _Optional[bool] = ..., arguments_schema: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., timeout_seconds: _Optional[int] = ..., max_output_bytes: _Optional[int] = ..., side_effects: _Optional[bool] = ..., connector: _Optional[str] = ..., enabled: _Optional[bool] = ...) -> None: ...
+
+class UpdateCustomToolResponse(_message.Message):
+    __slots__ = ("tool",)
+    TOOL_FIELD_NUMBER: _ClassVar[int]
+    tool: CustomTool
+    def __init__(self, tool: _Optional[_Union[CustomTool, _Mapping]] = ...) -> None: ...
+
+class DeleteCustomToolRequest(_message.Message):
+    __slots__ = ("project", "name")
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    project: str
+    name: str
+    def __init__(self, project: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+
+class DeleteCustomToolResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListCustomToolsRequest(_message.Message):
+    __slots__ = ("project", "page_size", "page_token")
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    project: str
+    page_size: int
+    page_token: str
+    def __init__(self, project: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListCustomToolsResponse(_message.Message):
+    __slots__ = ("tools", "next_page_token")
+    TOOLS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    tools: _containers.RepeatedCompositeFieldContainer[CustomTool]
+    next_page_token: str
+    def __init__(self, tools: _Optional[_Iterable[_Union[CustomTool, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

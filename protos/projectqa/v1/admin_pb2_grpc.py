@@ -175,6 +175,26 @@ class AdminServiceStub:
                 request_serializer=projectqa_dot_v1_dot_admin__pb2.SetProjectToolEnabledRequest.SerializeToString,
                 response_deserializer=projectqa_dot_v1_dot_admin__pb2.SetProjectToolEnabledResponse.FromString,
                 _registered_method=True)
+        self.CreateCustomTool = channel.unary_unary(
+                '/projectqa.v1.AdminService/CreateCustomTool',
+                request_serializer=projectqa_dot_v1_dot_admin__pb2.CreateCustomToolRequest.SerializeToString,
+                response_deserializer=projectqa_dot_v1_dot_admin__pb2.CreateCustomToolResponse.FromString,
+                _registered_method=True)
+        self.UpdateCustomTool = channel.unary_unary(
+                '/projectqa.v1.AdminService/UpdateCustomTool',
+                request_serializer=projectqa_dot_v1_dot_admin__pb2.UpdateCustomToolRequest.SerializeToString,
+                response_deserializer=projectqa_dot_v1_dot_admin__pb2.UpdateCustomToolResponse.FromString,
+                _registered_method=True)
+        self.DeleteCustomTool = channel.unary_unary(
+                '/projectqa.v1.AdminService/DeleteCustomTool',
+                request_serializer=projectqa_dot_v1_dot_admin__pb2.DeleteCustomToolRequest.SerializeToString,
+                response_deserializer=projectqa_dot_v1_dot_admin__pb2.DeleteCustomToolResponse.FromString,
+                _registered_method=True)
+        self.ListCustomTools = channel.unary_unary(
+                '/projectqa.v1.AdminService/ListCustomTools',
+                request_serializer=projectqa_dot_v1_dot_admin__pb2.ListCustomToolsRequest.SerializeToString,
+                response_deserializer=projectqa_dot_v1_dot_admin__pb2.ListCustomToolsResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -390,6 +410,37 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateCustomTool(self, request, context):
+        """Defines a script tool: a command run in the project's checkout with its
+        arguments passed as argv and environment, never through a shell.
+        ALREADY_EXISTS if the project has a tool of that name. Needs project admin.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateCustomTool(self, request, context):
+        """Changes a script tool; fields left unset keep their values. Needs
+        project admin.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteCustomTool(self, request, context):
+        """Deletes a script tool. Needs project admin.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCustomTools(self, request, context):
+        """Lists a project's script tools, by name. Needs project membership.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -532,6 +583,26 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.SetProjectToolEnabled,
                     request_deserializer=projectqa_dot_v1_dot_admin__pb2.SetProjectToolEnabledRequest.FromString,
                     response_serializer=projectqa_dot_v1_dot_admin__pb2.SetProjectToolEnabledResponse.SerializeToString,
+            ),
+            'CreateCustomTool': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateCustomTool,
+                    request_deserializer=projectqa_dot_v1_dot_admin__pb2.CreateCustomToolRequest.FromString,
+                    response_serializer=projectqa_dot_v1_dot_admin__pb2.CreateCustomToolResponse.SerializeToString,
+            ),
+            'UpdateCustomTool': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateCustomTool,
+                    request_deserializer=projectqa_dot_v1_dot_admin__pb2.UpdateCustomToolRequest.FromString,
+                    response_serializer=projectqa_dot_v1_dot_admin__pb2.UpdateCustomToolResponse.SerializeToString,
+            ),
+            'DeleteCustomTool': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteCustomTool,
+                    request_deserializer=projectqa_dot_v1_dot_admin__pb2.DeleteCustomToolRequest.FromString,
+                    response_serializer=projectqa_dot_v1_dot_admin__pb2.DeleteCustomToolResponse.SerializeToString,
+            ),
+            'ListCustomTools': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCustomTools,
+                    request_deserializer=projectqa_dot_v1_dot_admin__pb2.ListCustomToolsRequest.FromString,
+                    response_serializer=projectqa_dot_v1_dot_admin__pb2.ListCustomToolsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1291,6 +1362,114 @@ class AdminService:
             '/projectqa.v1.AdminService/SetProjectToolEnabled',
             projectqa_dot_v1_dot_admin__pb2.SetProjectToolEnabledRequest.SerializeToString,
             projectqa_dot_v1_dot_admin__pb2.SetProjectToolEnabledResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateCustomTool(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/projectqa.v1.AdminService/CreateCustomTool',
+            projectqa_dot_v1_dot_admin__pb2.CreateCustomToolRequest.SerializeToString,
+            projectqa_dot_v1_dot_admin__pb2.CreateCustomToolResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateCustomTool(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/projectqa.v1.AdminService/UpdateCustomTool',
+            projectqa_dot_v1_dot_admin__pb2.UpdateCustomToolRequest.SerializeToString,
+            projectqa_dot_v1_dot_admin__pb2.UpdateCustomToolResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteCustomTool(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/projectqa.v1.AdminService/DeleteCustomTool',
+            projectqa_dot_v1_dot_admin__pb2.DeleteCustomToolRequest.SerializeToString,
+            projectqa_dot_v1_dot_admin__pb2.DeleteCustomToolResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCustomTools(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/projectqa.v1.AdminService/ListCustomTools',
+            projectqa_dot_v1_dot_admin__pb2.ListCustomToolsRequest.SerializeToString,
+            projectqa_dot_v1_dot_admin__pb2.ListCustomToolsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -25,15 +25,17 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19projectqa/v1/common.proto\x12\x0cprojectqa.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa8\x01\n\x07Project\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04slug\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\\\n\x0bProjectRole\x12\x1c\n\x18PROJECT_ROLE_UNSPECIFIED\x10\x00\x12\x17\n\x13PROJECT_ROLE_MEMBER\x10\x01\x12\x16\n\x12PROJECT_ROLE_ADMIN\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19projectqa/v1/common.proto\x12\x0cprojectqa.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa8\x01\n\x07Project\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04slug\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb4\x01\n\x08\x43itation\x12\x14\n\x0c\x63onnector_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64ocument_key\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0c\n\x04path\x18\x04 \x01(\t\x12\x12\n\nstart_line\x18\x05 \x01(\x05\x12\x10\n\x08\x65nd_line\x18\x06 \x01(\x05\x12\x0b\n\x03url\x18\x07 \x01(\t\x12\r\n\x05title\x18\x08 \x01(\t\x12\x0f\n\x07version\x18\t \x01(\t\x12\r\n\x05label\x18\n \x01(\t*\\\n\x0bProjectRole\x12\x1c\n\x18PROJECT_ROLE_UNSPECIFIED\x10\x00\x12\x17\n\x13PROJECT_ROLE_MEMBER\x10\x01\x12\x16\n\x12PROJECT_ROLE_ADMIN\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'projectqa.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PROJECTROLE']._serialized_start=247
-  _globals['_PROJECTROLE']._serialized_end=339
+  _globals['_PROJECTROLE']._serialized_start=430
+  _globals['_PROJECTROLE']._serialized_end=522
   _globals['_PROJECT']._serialized_start=77
   _globals['_PROJECT']._serialized_end=245
+  _globals['_CITATION']._serialized_start=248
+  _globals['_CITATION']._serialized_end=428
 # @@protoc_insertion_point(module_scope)

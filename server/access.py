@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from .auth import Principal
 from .errors import InvalidArgument, NotFound, PermissionDenied
-from .models import Project, ProjectRole, User
+from .models import Connector, Project, ProjectRole, User
+from .paging import every_page
 from .store import Store
 
 
@@ -43,6 +44,25 @@ class Access:
         except NotFound:
             return False
         return True
+
+    def connectors(self, project_id: str) -> list[Connector]:
+        """Every connector of a project the caller was already checked for."""
+        fetch = lambda page: self._store.list_connectors(project_id, page)  # noqa: E731
+        return list(every_page(fetch, lambda c: c.id))
+
+    def connector(self, project_id: str, ref: str, field: str = "connector") -> Connector:
+        """A connector of the project by id or name; NotFound names ``ref``."""
+        if not ref:
+            raise InvalidArgument(field, "must not be empty")
+        if ref.startswith("con_"):
+            connector = self._store.get_connector(ref)
+            if connector is not None and connector.project_id == project_id:
+                return connector
+        else:
+            for connector in self.connectors(project_id):
+                if connector.name == ref:
+                    return connector
+        raise NotFound(f"connector {ref!r} not found")
 
     def user(self, ref: str) -> User:
         """The user ``ref`` (id or name); callers check their own right to see it."""

@@ -20,8 +20,16 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from projectqa.v1 import admin_pb2, admin_pb2_grpc, ingestion_pb2, ingestion_pb2_grpc
+from projectqa.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
+    ingestion_pb2,
+    ingestion_pb2_grpc,
+    retrieval_pb2,
+    retrieval_pb2_grpc,
+)
 
+from .access import Access
 from .admin import AdminOps
 from .admin.local_paths import LocalPathPolicy
 from .auth import bootstrap_admin
@@ -31,8 +39,11 @@ from .ingestion import IngestionSystem, WebhookBindError
 from .interceptors import RpcGuard
 from .logs import configure_logging
 from .plugin_host import load_plugins
+from .retrieval.ops import RetrievalOps
+from .retrieval.search import Searcher
 from .services.admin import AdminServicer
 from .services.ingestion import IngestionServicer
+from .services.retrieval import RetrievalServicer
 from .store import Store
 from .store.factory import open_store
 from .threads import BlockingRunner
@@ -41,6 +52,7 @@ log = logging.getLogger("projectqa.server")
 SERVICE_NAMES = (
     admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
     ingestion_pb2.DESCRIPTOR.services_by_name["IngestionService"].full_name,
+    retrieval_pb2.DESCRIPTOR.services_by_name["RetrievalService"].full_name,
 )
 HEALTH_INTERVAL_S = 5.0
 
@@ -178,6 +190,12 @@ async def create_server(
     )
     ingestion_pb2_grpc.add_IngestionServiceServicer_to_server(
         IngestionServicer(ingestion.ops), grpc_server
+    )
+    retrieval = RetrievalOps(
+        store, Access(store), Searcher(store, ingestion.indexes, ingestion.embedder), runner
+    )
+    retrieval_pb2_grpc.add_RetrievalServiceServicer_to_server(
+        RetrievalServicer(retrieval), grpc_server
     )
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, grpc_server)
     if settings.reflection:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
 from .errors import InvalidArgument
@@ -19,6 +19,20 @@ from .models import PageRequest
 T = TypeVar("T")
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
+
+
+STORE_PAGE = 500  # records per Store call when reading a whole listing
+
+
+def every_page(fetch: Callable[[PageRequest], list[T]], key: Callable[[T], str]) -> Iterator[T]:
+    """Every item of a keyset-paged Store listing, one Store call per page."""
+    after = None
+    while True:
+        items = fetch(PageRequest(limit=STORE_PAGE, after=after))
+        yield from items
+        if len(items) < STORE_PAGE:
+            return
+        after = key(items[-1])
 
 
 def page_request(listing: str, page_size: int, page_token: str) -> PageRequest:

@@ -77,10 +77,30 @@ class DenseIndex:
     def __len__(self) -> int:
         return 0 if self._index is None else int(self._index.ntotal)
 
-    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """(row, cosine) of the ``k`` nearest vectors, best first."""
+    def search(
+        self, query: np.ndarray, k: int, allowed: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        """(row, cosine) of the ``k`` nearest vectors, best first.
+
+        ``allowed`` (one bool per row) restricts the search inside FAISS, so a
+        narrow filter still gets ``k`` hits instead of the few that survive
+        filtering afterwards. With IVF only the probed lists are searched.
+        """
         if self._index is None or k <= 0:
             return []
+        params = None
+        if allowed is not None:
+            if not allowed.any():
+                return []
+            bitmap = np.packbits(allowed, bitorder="little")
+            selector = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bitmap))
+            params = (
+                faiss.SearchParametersIVF(
+                    sel=selector, nprobe=faiss.extract_index_ivf(self._index).nprobe
+                )
+                if self.kind is DenseKind.IVF
+                else faiss.SearchParameters(sel=selector)
+            )
         query = np.array(query, dtype=np.float32).reshape(1, -1)  # a copy: normalised below
         if query.shape[1] != self.dimension:
             raise ValueError(f"query has {query.shape[1]} dimensions, the index {self.dimension}")
@@ -91,7 +111,7 @@ class DenseIndex:
         threads = faiss.omp_get_max_threads()
         faiss.omp_set_num_threads(1)
         try:
-            scores, rows = self._index.search(query, min(k, len(self)))
+            scores, rows = self._index.search(query, min(k, len(self)), params=params)
         finally:
             faiss.omp_set_num_threads(threads)
         return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]

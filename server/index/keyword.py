@@ -67,14 +67,19 @@ class KeywordIndex:
     def __len__(self) -> int:
         return self._size
 
-    def search(self, query: str, k: int) -> list[tuple[int, float]]:
-        """(row, score) of the best ``k`` documents sharing a token with ``query``."""
+    def search(
+        self, query: str, k: int, allowed: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        """(row, score) of the best ``k`` documents sharing a token with ``query``,
+        among the rows ``allowed`` marks (all when None)."""
         if self._bm25 is None or k <= 0:
             return []
         token_ids = self._bm25.get_tokens_ids(tokenize(query))
         if not token_ids:
             return []
         scores = self._bm25.get_scores_from_ids(token_ids)
+        if allowed is not None:
+            scores = np.where(allowed, scores, 0)
         return _top_positive(scores, k)
 
 

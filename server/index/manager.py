@@ -72,6 +72,27 @@ class IndexManager:
                 self._loaded[project_id] = loaded
             return loaded
 
+    def serving(self, project_id: str, *, writing: bool) -> ProjectIndex:
+        """The index to answer a query with.
+
+        While a run is ``writing`` the project's chunks, the generation moves with
+        every batch: rebuilding for each query would thrash, so the generation
+        already loaded (or on disk, if built for this model) answers as it is, and
+        the run's own end-of-run build replaces it. Otherwise, as ``get``.
+        """
+        if not writing:
+            return self.get(project_id)
+        loaded = self._loaded.get(project_id)
+        if loaded is not None:
+            return loaded
+        with self._lock(project_id):
+            loaded = self._loaded.get(project_id)
+            if loaded is None:
+                with project_lock(self._project_dir(project_id)):
+                    loaded = self._load(project_id, None) or self._build_locked(project_id)
+                self._loaded[project_id] = loaded
+            return loaded
+
     def rebuild(self, project_id: str) -> IndexManifest:
         """Rebuild from the Store now, publish it, and serve it from memory."""
         with self._lock(project_id):
@@ -108,15 +129,18 @@ class IndexManager:
             raise ValueError(f"project id {project_id!r} cannot name an index directory")
         return self._root / project_id
 
-    def _load(self, project_id: str, generation: int) -> ProjectIndex | None:
-        """The generation on disk if it is current and intact, else None."""
+    def _load(self, project_id: str, generation: int | None) -> ProjectIndex | None:
+        """The generation on disk if it is current (any generation when None) and
+        intact, else None."""
         project_dir = self._project_dir(project_id)
         try:
             manifest = read_manifest(project_dir)
         except ManifestError as exc:
             log.info("index of project %s needs a build: %s", project_id, exc)
             return None
-        if not self._is_current(manifest, generation):
+        if not self._is_current(
+            manifest, manifest.generation if generation is None else generation
+        ):
             log.info(
                 "index of project %s is stale (generation %d, store at %d, model %s)",
                 project_id,

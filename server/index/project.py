@@ -6,10 +6,12 @@ A generation directory holds::
     dense.faiss      FAISS index whose ids are rows (absent when no chunk has a vector)
     keyword/         bm25s files over tokens of path + symbol + text, row order, and
                      tokens.npz, their token ids by text hash (the next build reuses them)
+    table.npz/.json  the chunk table: path, kind, language, symbol, lines… per row
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Iterator
@@ -24,6 +26,8 @@ from ..store.base import Store
 from .dense import DenseIndex, DenseKind
 from .keyword import KeywordIndex
 from .layout import IndexManifest
+from .symbols import SymbolIndex
+from .table import ChunkTable
 from .token_cache import TokenCache
 
 log = logging.getLogger(__name__)
@@ -43,14 +47,32 @@ class ProjectIndex:
         chunk_ids: list[str],
         dense: DenseIndex,
         keyword: KeywordIndex,
+        table: ChunkTable,
     ) -> None:
         self.manifest = manifest
         self._chunk_ids = chunk_ids
         self._dense = dense
         self._keyword = keyword
+        self.table = table
+        self.symbols: SymbolIndex | None = None  # definitions; see symbols.py
 
     def __len__(self) -> int:
         return len(self._chunk_ids)
+
+    def chunk_id(self, row: int) -> str:
+        return self._chunk_ids[row]
+
+    def dense_rows(
+        self, query_vector: np.ndarray, k: int, allowed: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        """(row, cosine similarity) of the ``k`` nearest allowed chunks, best first."""
+        return self._dense.search(query_vector, k, allowed)
+
+    def keyword_rows(
+        self, query: str, k: int, allowed: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        """(row, BM25 score) of the ``k`` best allowed chunks sharing a token with ``query``."""
+        return self._keyword.search(query, k, allowed)
 
     def search_dense(self, query_vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         """(chunk id, cosine similarity) of the ``k`` nearest chunks, best first."""
@@ -64,6 +86,7 @@ class ProjectIndex:
         (directory / CHUNK_IDS_FILE).write_text(json.dumps(self._chunk_ids), encoding="utf-8")
         self._dense.save(directory / DENSE_FILE)
         self._keyword.save(directory / KEYWORD_DIR)
+        self.table.save(directory)
 
     @classmethod
     def load(cls, directory: Path, manifest: IndexManifest) -> ProjectIndex:
@@ -72,9 +95,10 @@ class ProjectIndex:
         kind = DenseKind(manifest.dense_kind)
         dense = DenseIndex.load(directory / DENSE_FILE, kind, manifest.dimension)
         keyword = KeywordIndex.load(directory / KEYWORD_DIR, len(chunk_ids))
+        table = ChunkTable.load(directory, len(chunk_ids))
         if len(chunk_ids) != manifest.chunks or len(dense) != manifest.vectors:
             raise ValueError(f"{directory} does not match its manifest")
-        return cls(manifest, chunk_ids, dense, keyword)
+        return cls(manifest, chunk_ids, dense, keyword, table)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,10 +118,12 @@ def build_project_index(store: Store, project_id: str, spec: BuildInput) -> Proj
     while building leaves the result marked stale instead of wrongly current.
     """
     chunk_ids: list[str] = []
+    rows: list[Chunk] = []
 
     def texts() -> Iterator[str]:
         for chunk in _all_chunks(store, project_id):
             chunk_ids.append(chunk.id)
+            rows.append(dataclasses.replace(chunk, text=""))  # the table needs no text
             yield f"{chunk.path}\n{chunk.symbol}\n{chunk.text}"
 
     previous = TokenCache.load(spec.previous / KEYWORD_DIR) if spec.previous else None
@@ -114,7 +140,7 @@ def build_project_index(store: Store, project_id: str, spec: BuildInput) -> Proj
         vectors=len(dense),
         built_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    return ProjectIndex(manifest, chunk_ids, dense, keyword)
+    return ProjectIndex(manifest, chunk_ids, dense, keyword, ChunkTable.build(rows))
 
 
 def _all_chunks(store: Store, project_id: str) -> Iterator[Chunk]:

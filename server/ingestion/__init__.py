@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from ..access import Access
 from ..admin import DerivedData
 from ..config import Settings
-from ..embedding import shared_embedder
+from ..embedding import Embedder, shared_embedder
 from ..index import IndexManager
 from ..registry import PluginCatalog
 from ..store import Store
@@ -36,6 +36,7 @@ class IngestionSystem:
     ops: IngestionOps
     runs: RunManager
     indexes: IndexManager
+    embedder: Embedder
     webhooks: WebhookServer | None
     webhook_port: int | None = None
 
@@ -51,7 +52,7 @@ class IngestionSystem:
         runs = RunManager(store, catalog, pipeline, runner, workers=settings.ingestion_workers)
         ops = IngestionOps(store, Access(store), runs, indexes, runner)
         webhooks = WebhookServer(store, runs.trigger, runner) if settings.webhook_address else None
-        return cls(ops, runs, indexes, webhooks)
+        return cls(ops, runs, indexes, embedder, webhooks)
 
     def derived_data(self, settings: Settings) -> DerivedData:
         """What AdminService must drop when a project or connector is deleted."""

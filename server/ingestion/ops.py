@@ -15,7 +15,7 @@ from ..access import Access
 from ..auth import Principal
 from ..errors import InvalidArgument, NotFound
 from ..index import IndexManager
-from ..models import Connector, IngestionRun, PageRequest, ProjectRole, RunMode, RunTrigger
+from ..models import Connector, IngestionRun, ProjectRole, RunMode, RunTrigger
 from ..paging import page_of, page_request
 from ..store import Store
 from ..threads import BlockingRunner
@@ -108,24 +108,13 @@ class IngestionOps:
     ) -> tuple[str, list[Connector]]:
         project = self._access.project(principal, project_ref, ProjectRole.ADMIN)
         if connector_ref:
-            return project.id, [self._connector(project.id, connector_ref)]
-        connectors = _all_connectors(self._store, project.id)
+            return project.id, [self._access.connector(project.id, connector_ref)]
+        connectors = self._access.connectors(project.id)
         if not connectors:
             raise InvalidArgument(
                 "project", f"project {project.slug!r} has no connectors; create one first"
             )
         return project.id, connectors
-
-    def _connector(self, project_id: str, ref: str) -> Connector:
-        if ref.startswith("con_"):
-            connector = self._store.get_connector(ref)
-            if connector is not None and connector.project_id == project_id:
-                return connector
-        else:
-            for connector in _all_connectors(self._store, project_id):
-                if connector.name == ref:
-                    return connector
-        raise NotFound(f"connector {ref!r} not found")
 
     def _list(
         self,
@@ -136,7 +125,9 @@ class IngestionOps:
         page_token: str,
     ) -> tuple[list[IngestionRun], str]:
         project = self._access.project(principal, project_ref, ProjectRole.MEMBER)
-        connector_id = self._connector(project.id, connector_ref).id if connector_ref else None
+        connector_id = (
+            self._access.connector(project.id, connector_ref).id if connector_ref else None
+        )
         listing = f"runs:{project.id}:{connector_id or ''}"
         request = page_request(listing, page_size, page_token)
         runs = self._store.list_runs(project.id, request, connector_id)
@@ -149,14 +140,3 @@ class IngestionOps:
         if run is None or not self._access.sees(principal, run.project_id, role):
             raise NotFound(f"run {run_id!r} not found")
         return run
-
-
-def _all_connectors(store: Store, project_id: str) -> list[Connector]:
-    found: list[Connector] = []
-    after = None
-    while True:
-        page = store.list_connectors(project_id, PageRequest(limit=500, after=after))
-        found.extend(page)
-        if len(page) < 500:
-            return found
-        after = page[-1].id

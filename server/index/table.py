@@ -1,0 +1,132 @@
+"""The chunk table: what ranking and filtering need to know about each row, kept in memory.
+
+Search filters (kind, connector, language, path glob) and the re-scoring stage
+(symbols, paths, definition kinds) run on every query over up to every row, so
+these facts live beside the indexes instead of in the Store. Text columns are
+stored once per distinct value (a vocabulary) plus one small integer code per
+row: 100k chunks of a real repository hold a few thousand distinct paths, so
+the table costs a few bytes per row.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..models import Chunk
+
+TABLE_ARRAYS = "table.npz"
+TABLE_VALUES = "table.json"
+
+# Categorical columns, in file order; each is a vocabulary plus a code per row.
+COLUMNS = ("document", "path", "kind", "language", "connector", "symbol", "symbol_kind")
+
+
+@dataclass(slots=True)
+class Column:
+    """A text column as distinct values and one code (an index into them) per row."""
+
+    values: list[str] = field(default_factory=list)
+    codes: list[int] | np.ndarray = field(default_factory=list)
+    _code_of: dict[str, int] = field(default_factory=dict)
+
+    def append(self, value: str) -> None:
+        code = self._code_of.get(value)
+        if code is None:
+            code = self._code_of[value] = len(self.values)
+            self.values.append(value)
+        self.codes.append(code)  # type: ignore[union-attr]
+
+    def freeze(self) -> Column:
+        self.codes = np.asarray(self.codes, dtype=np.int32)
+        self._code_of = {}
+        return self
+
+    def value(self, row: int) -> str:
+        return self.values[int(self.codes[row])]
+
+    def mask(self, accept: Callable[[str], bool]) -> np.ndarray:
+        """Rows whose value ``accept`` takes, as a boolean array (one call per value)."""
+        accepted = np.fromiter((accept(v) for v in self.values), dtype=bool, count=len(self.values))
+        return accepted[self.codes] if len(self.values) else np.zeros(0, dtype=bool)
+
+    def rows_with(self, value: str) -> np.ndarray:
+        """Rows holding exactly ``value``."""
+        try:
+            code = self.values.index(value)
+        except ValueError:
+            return np.zeros(0, dtype=np.int64)
+        return np.flatnonzero(self.codes == code)
+
+
+class ChunkTable:
+    """Row-aligned facts about a project's chunks (row = position in the chunk list)."""
+
+    def __init__(
+        self, columns: dict[str, Column], start_line: np.ndarray, end_line: np.ndarray
+    ) -> None:
+        self.columns = columns
+        self.start_line = start_line
+        self.end_line = end_line
+        self._rows_by_path: dict[str, np.ndarray] | None = None
+
+    @classmethod
+    def build(cls, chunks: Iterable[Chunk]) -> ChunkTable:
+        columns = {name: Column() for name in COLUMNS}
+        starts: list[int] = []
+        ends: list[int] = []
+        for chunk in chunks:
+            columns["document"].append(chunk.document_id)
+            columns["path"].append(chunk.path or chunk.document_key)
+            columns["kind"].append(chunk.kind)
+            columns["language"].append(chunk.language)
+            columns["connector"].append(chunk.connector_id)
+            columns["symbol"].append(chunk.symbol)
+            columns["symbol_kind"].append(chunk.symbol_kind)
+            starts.append(chunk.start_line)
+            ends.append(chunk.end_line)
+        return cls(
+            {name: column.freeze() for name, column in columns.items()},
+            np.asarray(starts, dtype=np.int32),
+            np.asarray(ends, dtype=np.int32),
+        )
+
+    def __len__(self) -> int:
+        return len(self.start_line)
+
+    def __getitem__(self, name: str) -> Column:
+        return self.columns[name]
+
+    def rows_of_path(self, path: str) -> np.ndarray:
+        """Rows of the chunks of one path (sorted), from an index built on first use."""
+        if self._rows_by_path is None:
+            column = self.columns["path"]
+            order = np.argsort(column.codes, kind="stable")
+            bounds = np.searchsorted(column.codes[order], np.arange(len(column.values) + 1))
+            self._rows_by_path = {
+                value: order[bounds[i] : bounds[i + 1]] for i, value in enumerate(column.values)
+            }
+        return self._rows_by_path.get(path, np.zeros(0, dtype=np.int64))
+
+    def save(self, directory: Path) -> None:
+        arrays = {f"{name}_codes": column.codes for name, column in self.columns.items()}
+        np.savez(directory / TABLE_ARRAYS, start=self.start_line, end=self.end_line, **arrays)
+        values = {name: column.values for name, column in self.columns.items()}
+        (directory / TABLE_VALUES).write_text(json.dumps(values), encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: Path, size: int) -> ChunkTable:
+        values = json.loads((directory / TABLE_VALUES).read_text(encoding="utf-8"))
+        with np.load(directory / TABLE_ARRAYS) as arrays:
+            columns = {
+                name: Column(values[name], arrays[f"{name}_codes"].astype(np.int32))
+                for name in COLUMNS
+            }
+            table = cls(columns, arrays["start"], arrays["end"])
+        if len(table) != size or any(len(c.codes) != size for c in columns.values()):
+            raise ValueError(f"{directory}: chunk table does not have {size} rows")
+        return table

@@ -1,0 +1,46 @@
+"""Citations: how a passage names its source so a reader can open the exact lines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..models import Chunk
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    connector_id: str
+    document_key: str
+    kind: str
+    path: str
+    start_line: int
+    end_line: int
+    url: str
+    title: str
+    version: str  # the commit of a git checkout; '' when unknown
+
+    @property
+    def label(self) -> str:
+        """``path:start-end`` for files, the record's key (``#12``, ``PROJ-7``) otherwise."""
+        if not self.path:
+            return self.document_key
+        lines = (
+            str(self.start_line)
+            if self.start_line == self.end_line
+            else f"{self.start_line}-{self.end_line}"
+        )
+        return f"{self.path}:{lines}"
+
+
+def citation_of(chunk: Chunk, version: str = "") -> Citation:
+    return Citation(
+        connector_id=chunk.connector_id,
+        document_key=chunk.document_key,
+        kind=chunk.kind,
+        path=chunk.path,
+        start_line=chunk.start_line,
+        end_line=chunk.end_line,
+        url=chunk.url,
+        title=chunk.title or chunk.path.rsplit("/", 1)[-1],
+        version=version,
+    )

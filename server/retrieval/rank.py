@@ -1,0 +1,247 @@
+"""Fusion and re-scoring: from two ranked candidate lists to one ranked list of rows.
+
+1. **Weighted reciprocal rank fusion** of the dense and keyword candidates,
+   normalised so a row first in both lists scores 1.
+2. **Re-scoring of the head** with what the question says about code structure:
+   a chunk that *defines* an identifier the question names (``Session.request``,
+   ``get_auth``, a stack trace's function) outranks chunks that merely use it;
+   a file the question names (a path, a trace line, a dotted module) and the
+   chunk holding a named line rise; a chunk whose symbol name is spelled out by
+   the question's words (``default_user_agent`` for "where is the default user
+   agent built") gets a smaller lift; test files step back unless the question
+   is about tests. Definitions the question names join the candidates even when
+   neither ranker found them.
+3. **Grouping**: at most ``max_per_document`` rows per document, best first.
+
+The weights were tuned on the question sets in ``bench/eval`` (see
+``bench/eval_retrieval.py`` and docs/RETRIEVAL.md for the figures).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..index.table import ChunkTable
+from ..index.tokens import tokenize, word_tokens
+from .query import Evidence, Mention
+
+_TEST_PATH = re.compile(r"(^|/)(tests?|testing)/|(^|/)test_[^/]*$|_test\.\w+$|(^|/)conftest\.py$")
+
+
+@dataclass(frozen=True, slots=True)
+class RankWeights:
+    dense: float = 1.0
+    keyword: float = 0.7
+    rrf_k: int = 20  # small: the top ranks of each list matter more than plain RRF's 60
+    candidates: int = 100  # taken from each ranker
+    head: int = 60  # fused rows re-scored
+    definition: float = 0.6  # the chunk defines an identifier the question names
+    mention: float = 0.25  # the question names the chunk's file
+    mention_line: float = 0.35  # ... and a line inside the chunk
+    symbol_words: float = 0.12  # the question's words spell the chunk's symbol name
+    test_factor: float = 0.8  # test files, unless the question is about tests
+
+
+@dataclass(slots=True)
+class Candidate:
+    row: int
+    dense_rank: int = 0  # 1-based; 0 = not a dense candidate
+    keyword_rank: int = 0
+    score: float = 0.0
+
+
+def fuse(
+    dense: list[tuple[int, float]], keyword: list[tuple[int, float]], weights: RankWeights
+) -> dict[int, Candidate]:
+    """Weighted RRF of two best-first lists of (row, score), normalised to at most 1."""
+    found: dict[int, Candidate] = {}
+    for rank, (row, _) in enumerate(dense, 1):
+        found.setdefault(row, Candidate(row)).dense_rank = rank
+    for rank, (row, _) in enumerate(keyword, 1):
+        found.setdefault(row, Candidate(row)).keyword_rank = rank
+    k = weights.rrf_k
+    top = (weights.dense if dense else 0) + (weights.keyword if keyword else 0)
+    for candidate in found.values():
+        score = 0.0
+        if candidate.dense_rank:
+            score += weights.dense / (k + candidate.dense_rank)
+        if candidate.keyword_rank:
+            score += weights.keyword / (k + candidate.keyword_rank)
+        candidate.score = score * (k + 1) / top if top else 0.0
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Definition:
+    """Lines of a file that define a name the question mentions."""
+
+    path: str
+    start_line: int
+    end_line: int
+
+
+class Rescorer:
+    """Applies the question's evidence to fused candidates over one chunk table."""
+
+    def __init__(
+        self,
+        table: ChunkTable,
+        query: str,
+        evidence: Evidence,
+        definitions: Iterable[Definition],
+        weights: RankWeights,
+        allowed: np.ndarray | None = None,
+    ) -> None:
+        self._table = table
+        self._weights = weights
+        self._evidence = evidence
+        self._allowed = allowed
+        self._definitions = _by_path(definitions)
+        self._mentioned = _resolve_mentions(evidence.mentions, table["path"].values)
+        self._words = {_stem(t) for t in tokenize(query)}
+        self._identifiers = {i.rsplit(".", 1)[-1].lower() for i in evidence.identifiers}
+
+    def extra_rows(self) -> list[int]:
+        """Rows that define a named identifier, to add to the candidates."""
+        rows: list[int] = []
+        for path, spans in self._definitions.items():
+            for row in self._table.rows_of_path(path):
+                if self._overlaps_any(int(row), spans):
+                    rows.append(int(row))
+        if self._allowed is not None:
+            rows = [r for r in rows if self._allowed[r]]
+        return rows
+
+    def apply(self, candidates: dict[int, Candidate]) -> None:
+        head = sorted(candidates.values(), key=lambda c: -c.score)[: self._weights.head]
+        head_rows = {c.row for c in head}
+        for row in self.extra_rows():
+            if row not in head_rows:
+                head.append(candidates.setdefault(row, Candidate(row)))
+                head_rows.add(row)
+        for candidate in head:
+            candidate.score = self._rescored(candidate.row, candidate.score)
+
+    def _rescored(self, row: int, score: float) -> float:
+        weights, table = self._weights, self._table
+        path = table["path"].value(row)
+        spans = self._definitions.get(path)
+        if spans and self._overlaps_any(row, spans):
+            score += weights.definition
+        elif self._symbol_named(row):
+            score += weights.definition / 2  # named, but not a definition we know the lines of
+        line = self._mentioned.get(path)
+        if line is not None:
+            start, end = int(table.start_line[row]), int(table.end_line[row])
+            score += weights.mention_line if line and start <= line <= end else weights.mention
+        score += weights.symbol_words * self._symbol_coverage(row)
+        if not self._evidence.mentions_tests and _TEST_PATH.search(path):
+            score *= weights.test_factor
+        return score
+
+    def _overlaps_any(self, row: int, spans: list[tuple[int, int]]) -> bool:
+        start, end = int(self._table.start_line[row]), int(self._table.end_line[row])
+        return any(start <= s_end and s_start <= end for s_start, s_end in spans)
+
+    def _symbol_named(self, row: int) -> bool:
+        symbol = self._table["symbol"].value(row)
+        return bool(symbol) and symbol.rsplit(".", 1)[-1].lower() in self._identifiers
+
+    def _symbol_coverage(self, row: int) -> float:
+        """Share of the symbol's own name words that the question uses (0 when < 2 words)."""
+        symbol = self._table["symbol"].value(row)
+        if not symbol or self._table["symbol_kind"].value(row) in ("lines", "module", "record"):
+            return 0.0
+        name = re.sub(r"\W", "_", symbol.rsplit(".", 1)[-1].split(" > ")[-1])
+        parts = [_stem(t) for t in word_tokens(name)[1:] or word_tokens(name)]
+        if len(parts) < 2:
+            return 0.0
+        return sum(p in self._words for p in parts) / len(parts)
+
+
+def group(
+    candidates: Iterable[Candidate], table: ChunkTable, top_k: int, per_document: int
+) -> list[Candidate]:
+    """Best first, at most ``per_document`` rows of any document, ``top_k`` in all."""
+    taken: list[Candidate] = []
+    per: dict[int, int] = {}
+    document = table["document"].codes
+    for candidate in sorted(candidates, key=lambda c: (-c.score, c.row)):
+        code = int(document[candidate.row])
+        if per.get(code, 0) >= per_document:
+            continue
+        per[code] = per.get(code, 0) + 1
+        taken.append(candidate)
+        if len(taken) == top_k:
+            break
+    return taken
+
+
+def _stem(token: str) -> str:
+    """Crude plural folding, enough for "cookies" to meet "cookie"."""
+    return (
+        token[:-1] if len(token) > 3 and token.endswith("s") and not token.endswith("ss") else token
+    )
+
+
+def _by_path(definitions: Iterable[Definition]) -> dict[str, list[tuple[int, int]]]:
+    spans: dict[str, list[tuple[int, int]]] = {}
+    for definition in definitions:
+        spans.setdefault(definition.path, []).append((definition.start_line, definition.end_line))
+    return spans
+
+
+def _resolve_mentions(mentions: Iterable[Mention], paths: list[str]) -> dict[str, int]:
+    """Indexed paths the question names, each with the line named (0 for none).
+
+    A mention matches the paths sharing its longest trailing run of components
+    (``/site-packages/flask/app.py`` finds ``src/flask/app.py``); a module mention
+    (``requests.models.Request``) matches files named by any leading part of it.
+    """
+    found: dict[str, int] = {}
+    if not paths:
+        return found
+    stems = [_components(p) for p in paths]
+    for mention in mentions:
+        parts = [p for p in mention.path.split("/") if p]
+        wanted = [parts[:n] for n in range(len(parts), 0, -1)] if mention.module else [parts]
+        for target in wanted:
+            best, matches = _best_suffix(target, stems, module=mention.module)
+            if matches and (best >= 2 or len(target) == 1 or not mention.module):
+                for index in matches:
+                    found.setdefault(paths[index], mention.line)
+                break
+    return found
+
+
+def _components(path: str) -> list[str]:
+    parts = path.split("/")
+    stem = parts[-1].rsplit(".", 1)[0]
+    return [*parts[:-1], stem] if stem != "__init__" else parts[:-1]
+
+
+def _best_suffix(
+    target: list[str], stems: list[list[str]], *, module: bool
+) -> tuple[int, list[int]]:
+    """The longest shared trailing run with ``target`` (module mentions must share all of
+    it), and the indexes of the paths sharing that much."""
+    if not module:
+        target = _components("/".join(target))
+    best, matches = 0, []
+    for index, components in enumerate(stems):
+        shared = 0
+        for a, b in zip(reversed(components), reversed(target), strict=False):
+            if a != b:
+                break
+            shared += 1
+        if module and shared < len(target):
+            continue
+        if shared and shared > best:
+            best, matches = shared, [index]
+        elif shared and shared == best:
+            matches.append(index)
+    return best, matches

@@ -27,6 +27,8 @@ from projectqa.v1 import (
     ingestion_pb2_grpc,
     retrieval_pb2,
     retrieval_pb2_grpc,
+    tools_pb2,
+    tools_pb2_grpc,
 )
 
 from .access import Access
@@ -39,20 +41,24 @@ from .ingestion import IngestionSystem, WebhookBindError
 from .interceptors import RpcGuard
 from .logs import configure_logging
 from .plugin_host import load_plugins
+from .registry import PluginCatalog
 from .retrieval.ops import RetrievalOps
 from .retrieval.search import Searcher
 from .services.admin import AdminServicer
 from .services.ingestion import IngestionServicer
 from .services.retrieval import RetrievalServicer
+from .services.tools import ToolsServicer
 from .store import Store
 from .store.factory import open_store
 from .threads import BlockingRunner
+from .tools.ops import ToolsOps
 
 log = logging.getLogger("projectqa.server")
 SERVICE_NAMES = (
     admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
     ingestion_pb2.DESCRIPTOR.services_by_name["IngestionService"].full_name,
     retrieval_pb2.DESCRIPTOR.services_by_name["RetrievalService"].full_name,
+    tools_pb2.DESCRIPTOR.services_by_name["ToolsService"].full_name,
 )
 HEALTH_INTERVAL_S = 5.0
 
@@ -191,12 +197,7 @@ async def create_server(
     ingestion_pb2_grpc.add_IngestionServiceServicer_to_server(
         IngestionServicer(ingestion.ops), grpc_server
     )
-    retrieval = RetrievalOps(
-        store, Access(store), Searcher(store, ingestion.indexes, ingestion.embedder), runner
-    )
-    retrieval_pb2_grpc.add_RetrievalServiceServicer_to_server(
-        RetrievalServicer(retrieval), grpc_server
-    )
+    _add_query_services(grpc_server, settings, store, plugins.catalog, ingestion, runner)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, grpc_server)
     if settings.reflection:
         names = (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME)
@@ -214,6 +215,27 @@ async def create_server(
             raise StartupError(str(exc)) from None
         raise
     return server, port
+
+
+def _add_query_services(
+    grpc_server: grpc.aio.Server,
+    settings: Settings,
+    store: Store,
+    catalog: PluginCatalog,
+    ingestion: IngestionSystem,
+    runner: BlockingRunner,
+) -> None:
+    """RetrievalService and ToolsService, over the indexes ingestion maintains."""
+    access = Access(store)
+    searcher = Searcher(store, ingestion.indexes, ingestion.embedder)
+    retrieval = RetrievalOps(store, access, searcher, runner)
+    tools = ToolsOps(
+        store, access, catalog, retrieval, settings.sources_dir, runner, settings.tool_timeout_s
+    )
+    retrieval_pb2_grpc.add_RetrievalServiceServicer_to_server(
+        RetrievalServicer(retrieval), grpc_server
+    )
+    tools_pb2_grpc.add_ToolsServiceServicer_to_server(ToolsServicer(tools), grpc_server)
 
 
 def _bind(grpc_server: grpc.aio.Server, settings: Settings) -> int:

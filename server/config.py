@@ -75,7 +75,10 @@ class Settings(BaseSettings):
     )
     ingestion_workers: int = Field(1, ge=1, le=16, description="ingestion runs at once")
     dense_exact_max: int = Field(
-        50_000, ge=0, description="chunks above which the dense index is approximate (HNSW)"
+        50_000, ge=0, description="chunks above which the dense index is approximate (IVF)"
+    )
+    tool_timeout_s: float = Field(
+        30.0, gt=0, le=600, description="seconds a plugin tool may run before it is abandoned"
     )
     webhook_address: str | None = Field(
         None, description="host:port of the webhook HTTP endpoint; unset: no endpoint"

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,9 +27,11 @@ from ..store.base import Store
 from .dense import DenseIndex, DenseKind
 from .keyword import KeywordIndex
 from .layout import IndexManifest
-from .symbols import SymbolIndex
 from .table import ChunkTable
 from .token_cache import TokenCache
+
+if TYPE_CHECKING:
+    from .symbols import SymbolIndex
 
 log = logging.getLogger(__name__)
 

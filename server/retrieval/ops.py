@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 
 from ..access import Access
 from ..auth import Principal
+from ..index.project import ProjectIndex
 from ..models import Project, ProjectRole
 from ..store import Store
 from ..threads import BlockingRunner
@@ -39,6 +40,10 @@ class RetrievalOps:
         self._access = access
         self._searcher = searcher
         self._rb = run_blocking
+
+    def index(self, project_id: str) -> ProjectIndex:
+        """The project's served index (FailedPrecondition when nothing is indexed)."""
+        return self._searcher.index(project_id)
 
     async def search(
         self, principal: Principal, project_ref: str, query: SearchQuery

@@ -39,7 +39,7 @@ class RankWeights:
     rrf_k: int = 20  # small: the top ranks of each list matter more than plain RRF's 60
     candidates: int = 100  # taken from each ranker
     head: int = 60  # fused rows re-scored
-    definition: float = 0.6  # the chunk defines an identifier the question names
+    definition: float = 1.0  # the chunk defines an identifier the question names
     mention: float = 0.25  # the question names the chunk's file
     mention_line: float = 0.35  # ... and a line inside the chunk
     symbol_words: float = 0.12  # the question's words spell the chunk's symbol name

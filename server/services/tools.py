@@ -1,0 +1,72 @@
+"""ToolsService servicer: proto in, domain call, proto out."""
+
+from __future__ import annotations
+
+from projectqa.v1 import tools_pb2 as pb
+from projectqa.v1 import tools_pb2_grpc
+
+from ..interceptors import current_principal
+from ..retrieval.query import SearchMode, SearchQuery
+from ..tools.grep import GrepQuery
+from ..tools.ops import ToolsOps
+from . import convert_retrieval
+from . import convert_tools as convert
+from .convert import struct_to_dict
+
+
+class ToolsServicer(tools_pb2_grpc.ToolsServiceServicer):
+    def __init__(self, ops: ToolsOps) -> None:
+        self._ops = ops
+
+    async def ListTools(self, request, context):  # type: ignore[no-untyped-def]
+        entries = await self._ops.list(current_principal(), request.project)
+        return pb.ListToolsResponse(tools=map(convert.tool, entries))
+
+    async def InvokeTool(self, request, context):  # type: ignore[no-untyped-def]
+        arguments = struct_to_dict(request.arguments, "arguments")
+        result = await self._ops.invoke(
+            current_principal(), request.project, request.tool, arguments
+        )
+        return convert.invoke_response(result)
+
+    async def Grep(self, request, context):  # type: ignore[no-untyped-def]
+        project = await self._ops.project(current_principal(), request.project)
+        query = GrepQuery(
+            pattern=request.pattern,
+            fixed_strings=request.fixed_strings,
+            ignore_case=request.ignore_case,
+            path_globs=tuple(request.path_globs),
+            context_lines=request.context_lines,
+            max_matches=request.max_matches,
+            connector=request.connector,
+        )
+        return convert.grep_response(await self._ops.grep(project, query))
+
+    async def OpenFile(self, request, context):  # type: ignore[no-untyped-def]
+        project = await self._ops.project(current_principal(), request.project)
+        opened = await self._ops.open_file(
+            project, request.path, request.start_line, request.end_line, request.connector
+        )
+        return convert.open_file_response(opened)
+
+    async def KeywordSearch(self, request, context):  # type: ignore[no-untyped-def]
+        query = SearchQuery.checked(
+            request.query,
+            SearchMode.KEYWORD,
+            request.top_k,
+            convert_retrieval.filter_from_pb(request.filter),
+        )
+        project = await self._ops.project(current_principal(), request.project)
+        result = await self._ops.keyword_search(project, query)
+        return pb.KeywordSearchResponse(hits=map(convert_retrieval.hit, result.hits))
+
+    async def FindSymbol(self, request, context):  # type: ignore[no-untyped-def]
+        project = await self._ops.project(current_principal(), request.project)
+        found = await self._ops.find_symbol(
+            project, request.name, request.exact, tuple(request.kinds), request.limit
+        )
+        return pb.FindSymbolResponse(symbols=map(convert.symbol, found))
+
+    async def GetProjectMetadata(self, request, context):  # type: ignore[no-untyped-def]
+        project = await self._ops.project(current_principal(), request.project)
+        return convert.metadata_response(await self._ops.metadata(project))

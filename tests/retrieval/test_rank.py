@@ -1,0 +1,136 @@
+"""Fusion, re-scoring and grouping over a hand-built chunk table."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from projectqa.server.index.table import ChunkTable
+from projectqa.server.models import Chunk
+from projectqa.server.retrieval.query import Mention, evidence_of
+from projectqa.server.retrieval.rank import (
+    Candidate,
+    Definition,
+    RankWeights,
+    Rescorer,
+    _resolve_mentions,
+    fuse,
+    group,
+)
+
+BASE = Chunk(
+    id="",
+    project_id="p",
+    connector_id="c1",
+    document_id="",
+    document_key="",
+    kind="file",
+    path="",
+    url="",
+    title="",
+    ordinal=0,
+    start_line=1,
+    end_line=10,
+    symbol="",
+    symbol_kind="lines",
+    language="python",
+    text="",
+    embed_hash="",
+)
+
+
+def chunk(row: int, path: str, symbol: str = "", kind: str = "function", lines=(1, 10)) -> Chunk:
+    return replace(
+        BASE,
+        id=f"chk_{row}",
+        document_id=f"doc_{path}",
+        document_key=path,
+        path=path,
+        symbol=symbol,
+        symbol_kind=kind,
+        start_line=lines[0],
+        end_line=lines[1],
+    )
+
+
+TABLE = ChunkTable.build(
+    [
+        chunk(0, "src/pkg/sessions.py", "Session.request", "method", (10, 40)),
+        chunk(1, "src/pkg/sessions.py", "Session.send", "method", (41, 80)),
+        chunk(2, "src/pkg/utils.py", "default_user_agent", "function", (1, 8)),
+        chunk(3, "tests/test_sessions.py", "test_request", "function", (1, 30)),
+        chunk(4, "docs/index.md", "Intro", "section", (1, 20)),
+        chunk(5, "src/pkg/sessions.py", "", "module", (1, 9)),
+    ]
+)
+WEIGHTS = RankWeights()
+
+
+def test_fusion_is_weighted_and_normalised() -> None:
+    fused = fuse([(0, 0.9), (1, 0.8)], [(0, 5.0), (2, 4.0)], WEIGHTS)
+    assert fused[0].score == pytest.approx(1.0)  # first in both lists
+    assert (fused[0].dense_rank, fused[0].keyword_rank) == (1, 1)
+    assert fused[1].score > fused[2].score  # dense weighs more than keyword at equal rank
+    assert fuse([(3, 0.5)], [], WEIGHTS)[3].score == pytest.approx(1.0)
+
+
+def test_a_named_definition_outranks_its_uses_and_joins_the_candidates() -> None:
+    candidates = fuse([(1, 0.9), (3, 0.8)], [(3, 3.0), (1, 2.0)], WEIGHTS)
+    evidence = evidence_of("what does Session.request do with hooks?")
+    rescorer = Rescorer(
+        TABLE,
+        "what does Session.request do with hooks?",
+        evidence,
+        [Definition("src/pkg/sessions.py", 10, 40)],
+        WEIGHTS,
+    )
+    rescorer.apply(candidates)
+    best = max(candidates.values(), key=lambda c: c.score)
+    assert best.row == 0 and best.dense_rank == 0  # found by neither ranker
+
+
+def test_question_words_spelling_a_symbol_lift_it() -> None:
+    question = "where is the default user agent built?"
+    candidates = {2: Candidate(2, score=0.5), 4: Candidate(4, score=0.5)}
+    Rescorer(TABLE, question, evidence_of(question), [], WEIGHTS).apply(candidates)
+    assert candidates[2].score > candidates[4].score
+
+
+def test_test_files_step_back_unless_asked_about() -> None:
+    for question, expected in (("how is a request sent?", True), ("which test covers it?", False)):
+        candidates = {3: Candidate(3, score=0.5), 4: Candidate(4, score=0.5)}
+        Rescorer(TABLE, question, evidence_of(question), [], WEIGHTS).apply(candidates)
+        assert (candidates[3].score < candidates[4].score) is expected
+
+
+def test_a_trace_line_lifts_the_chunk_holding_it() -> None:
+    question = 'File "/site-packages/pkg/sessions.py", line 50, in send'
+    candidates = {0: Candidate(0, score=0.5), 1: Candidate(1, score=0.5)}
+    Rescorer(TABLE, question, evidence_of(question), [], WEIGHTS).apply(candidates)
+    assert candidates[1].score > candidates[0].score > 0.5
+
+
+def test_mentions_resolve_by_trailing_components() -> None:
+    paths = TABLE["path"].values
+    assert _resolve_mentions([Mention("/x/y/pkg/sessions.py", 3)], paths) == {
+        "src/pkg/sessions.py": 3
+    }
+    module = Mention("pkg/sessions/Session/request", module=True)
+    assert _resolve_mentions([module], paths) == {"src/pkg/sessions.py": 0}
+    assert _resolve_mentions([Mention("nothing/here.py")], paths) == {}
+
+
+def test_grouping_caps_each_document() -> None:
+    candidates = [Candidate(row, score=1.0 - row / 10) for row in (0, 1, 5, 2)]
+    rows = [c.row for c in group(candidates, TABLE, top_k=10, per_document=2)]
+    assert rows == [0, 1, 2]
+    assert [c.row for c in group(candidates, TABLE, top_k=1, per_document=2)] == [0]
+
+
+def test_rows_of_path_and_masks() -> None:
+    assert list(TABLE.rows_of_path("src/pkg/sessions.py")) == [0, 1, 5]
+    assert list(TABLE.rows_of_path("missing")) == []
+    mask = TABLE["symbol_kind"].mask({"method"}.__contains__)
+    assert list(np.flatnonzero(mask)) == [0, 1]

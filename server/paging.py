@@ -24,13 +24,15 @@ MAX_PAGE_SIZE = 500
 STORE_PAGE = 500  # records per Store call when reading a whole listing
 
 
-def every_page(fetch: Callable[[PageRequest], list[T]], key: Callable[[T], str]) -> Iterator[T]:
-    """Every item of a keyset-paged Store listing, one Store call per page."""
+def every_page(
+    fetch: Callable[[PageRequest], list[T]], key: Callable[[T], str], size: int = STORE_PAGE
+) -> Iterator[T]:
+    """Every item of a keyset-paged Store listing, one Store call per ``size`` items."""
     after = None
     while True:
-        items = fetch(PageRequest(limit=STORE_PAGE, after=after))
+        items = fetch(PageRequest(limit=size, after=after))
         yield from items
-        if len(items) < STORE_PAGE:
+        if len(items) < size:
             return
         after = key(items[-1])
 

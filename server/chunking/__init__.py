@@ -4,20 +4,32 @@ Code is split by structure with tree-sitter (functions, classes, methods with th
 qualified names), markdown and reStructuredText by section, issues, tickets and pages
 by record, anything else by line windows. Every chunk's ``text`` is exactly lines
 ``start_line..end_line`` of ``doc.text.splitlines()``, joined with ``"\\n"``.
+
+The same syntax tree gives the file's symbols: every definition at every level
+(:func:`extract_symbols`); :func:`read_document` gives chunks and symbols from one parse.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 from ..sources import DocumentKind, SourceDocument
-from .code import code_spans
+from .code import Outline, code_spans
 from .languages import GRAMMARS, language_of, refine_language
+from .symbols import SymbolDraft, outline_symbols
 from .text import markdown_spans, record_spans, record_symbol, rst_spans
 from .windows import Budget, Lines, Span, window_spans
 
-__all__ = ["ChunkDraft", "chunk_document", "language_of"]
+__all__ = [
+    "ChunkDraft",
+    "SymbolDraft",
+    "chunk_document",
+    "extract_symbols",
+    "language_of",
+    "read_document",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,16 +68,62 @@ def chunk_document(
     :raises ValueError: a budget that cannot be met (``overlap_lines >= max_lines``, …).
     """
     budget = Budget(max_lines, max_chars, overlap_lines)
-    lines = Lines(doc.text)
-    if not any(line.strip() for line in lines.lines):
+    return _chunks(_Reading(doc), budget)
+
+
+def extract_symbols(doc: SourceDocument) -> list[SymbolDraft]:
+    """Every definition of a source file in a language with a grammar, in source order.
+
+    Files without a grammar and records (issues, tickets, pages) give ``[]``.
+    """
+    return _symbols(_Reading(doc))
+
+
+def read_document(
+    doc: SourceDocument, *, max_lines: int = 60, max_chars: int = 2000, overlap_lines: int = 5
+) -> tuple[list[ChunkDraft], list[SymbolDraft]]:
+    """:func:`chunk_document` and :func:`extract_symbols` of ``doc``, parsing it once."""
+    budget = Budget(max_lines, max_chars, overlap_lines)
+    reading = _Reading(doc)
+    return _chunks(reading, budget), _symbols(reading)
+
+
+def _language(doc: SourceDocument) -> str:
+    """The language chunks and symbols of ``doc`` carry; ``""`` for records."""
+    if doc.kind != DocumentKind.FILE:
+        return ""
+    path = doc.path or doc.key
+    return refine_language(language_of(path), path, doc.text)
+
+
+class _Reading:
+    """A document's lines and language, and its outline once someone needs it."""
+
+    def __init__(self, doc: SourceDocument) -> None:
+        self.doc = doc
+        self.lines = Lines(doc.text)
+        self.language = _language(doc)
+        self.empty = not any(line.strip() for line in self.lines.lines)
+
+    @cached_property
+    def outline(self) -> Outline | None:
+        if self.empty or self.language not in GRAMMARS:
+            return None
+        return Outline(self.lines, self.language)
+
+
+def _chunks(reading: _Reading, budget: Budget) -> list[ChunkDraft]:
+    if reading.empty:
         return []
-    language = ""
-    if doc.kind == DocumentKind.FILE:
-        path = doc.path or doc.key
-        language = refine_language(language_of(path), path, doc.text)
-        spans = _file_spans(lines, language, budget)
+    lines, language = reading.lines, reading.language
+    if reading.doc.kind != DocumentKind.FILE:
+        spans = record_spans(lines, budget, record_symbol(reading.doc.key, reading.doc.title))
+    elif reading.outline is not None:
+        spans = code_spans(reading.outline, lines, budget)
+    elif language in _PROSE:
+        spans = _PROSE[language](lines, budget)
     else:
-        spans = record_spans(lines, budget, record_symbol(doc.key, doc.title))
+        spans = window_spans(lines, 0, len(lines) - 1, budget, "", "lines")
     return [
         ChunkDraft(
             lines.text(span.start, span.end),
@@ -79,9 +137,6 @@ def chunk_document(
     ]
 
 
-def _file_spans(lines: Lines, language: str, budget: Budget) -> list[Span]:
-    if language in GRAMMARS:
-        return code_spans(lines, language, budget)
-    if language in _PROSE:
-        return _PROSE[language](lines, budget)
-    return window_spans(lines, 0, len(lines) - 1, budget, "", "lines")
+def _symbols(reading: _Reading) -> list[SymbolDraft]:
+    outline = reading.outline
+    return [] if outline is None else outline_symbols(outline, reading.language)

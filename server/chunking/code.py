@@ -1,22 +1,28 @@
-"""Code by structure: one chunk per top-level definition, classes split into methods
-when too big, and the lines between definitions (imports, module statements) in
-``module`` chunks, so every line that says anything is in some chunk.
+"""Code by structure, read once with tree-sitter and shared by chunking and symbols.
+
+:class:`Outline` is the one walk over a file's syntax tree: its definitions with
+qualified names and exact rows, each one's members read on demand. Chunking takes
+one chunk per top-level definition, splits classes into methods when too big, and
+puts the lines between definitions (imports, module statements) in ``module``
+chunks, so every line that says anything is in some chunk. Symbol extraction lists
+every definition at every level.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from tree_sitter import Node
 
-from .languages import GRAMMARS, Grammar, parser_for
+from .languages import GRAMMARS, parser_for
 from .names import Found
 from .windows import Budget, Lines, Span, window_spans
 
 # Kinds whose body is split into members when the whole does not fit the budget.
 _CONTAINERS = frozenset({"class", "struct", "interface", "enum", "trait", "impl"})
 _SCOPE = "module"  # namespaces and modules: always read member by member
+Rows = tuple[int, int]  # first and last row, 0-based, inclusive
 
 
 @dataclass(slots=True)
@@ -25,51 +31,103 @@ class Definition:
 
     start: int
     end: int
-    symbol: str
+    symbol: str  # qualified: ``Session.request``
+    name: str  # its own part of ``symbol``; '' for an anonymous namespace
     kind: str
     node: Node  # the definition proper; its ``body`` holds the members
+    # Found inside an ``if``/``try`` block: a symbol, but plain lines to chunking.
+    guarded: bool = False
+    members: list[Definition] | None = None  # read by ``Outline.members``
 
 
-def code_spans(lines: Lines, language: str, budget: Budget) -> list[Span]:
-    """Chunks of a source file in a language that has a grammar."""
-    parser = parser_for(language)
-    assert parser is not None, f"no grammar for {language}"
-    # Parsed as the lines joined by "\n", tree rows are exactly ``str.splitlines()`` indexes
-    # even in files with "\r", form feeds or other separators Python splits on.
-    tree = parser.parse("\n".join(lines.lines).encode("utf-8", "surrogatepass"))
-    reader = _Reader(lines, GRAMMARS[language], budget)
-    top = reader.definitions(tree.root_node.named_children, "", in_container=False)
-    return reader.plan(top, 0, len(lines) - 1, "", _SCOPE)
+class Outline:
+    """The definitions of one source file in a language that has a grammar."""
 
+    def __init__(self, lines: Lines, language: str) -> None:
+        parser = parser_for(language)
+        assert parser is not None, f"no grammar for {language}"
+        self.grammar = GRAMMARS[language]
+        # Parsed as the lines joined by "\n", tree rows are exactly ``str.splitlines()``
+        # indexes even in files with "\r", form feeds or other separators Python splits on.
+        self._tree = parser.parse("\n".join(lines.lines).encode("utf-8", "surrogatepass"))
+        self.top = self._definitions(self._tree.root_node.named_children, "", in_container=False)
 
-class _Reader:
-    def __init__(self, lines: Lines, grammar: Grammar, budget: Budget) -> None:
-        self.lines = lines
-        self.grammar = grammar
-        self.budget = budget
+    def members(self, definition: Definition) -> list[Definition]:
+        """The definitions directly inside ``definition``'s body (read once)."""
+        if definition.members is None:
+            body = definition.node.child_by_field_name("body")
+            definition.members = [] if body is None else self._body(definition, body)
+        return definition.members
 
-    def definitions(
-        self, nodes: Iterable[Node], qualifier: str, *, in_container: bool
+    def _body(self, definition: Definition, body: Node) -> list[Definition]:
+        # tree-sitter-python puts the comments above a body's first statement
+        # before the body: they belong to that statement all the same.
+        comments = None
+        for node in definition.node.named_children:
+            if node.start_byte >= body.start_byte:
+                break
+            comments = self._comment_run(node, comments)
+        in_container = definition.kind in _CONTAINERS
+        return self._definitions(
+            body.named_children, definition.symbol, in_container=in_container, comments=comments
+        )
+
+    def walk(self) -> Iterator[Definition]:
+        """Every definition at every level in source order, each before its members."""
+        pending = list(reversed(self.top))
+        while pending:
+            definition = pending.pop()
+            yield definition
+            pending += reversed(self.members(definition))
+
+    def _definitions(
+        self,
+        nodes: Iterable[Node],
+        qualifier: str,
+        *,
+        in_container: bool,
+        guarded: bool = False,
+        comments: Rows | None = None,
     ) -> list[Definition]:
-        """The definitions among sibling nodes, each with the comments right above it."""
+        """The definitions among sibling nodes, each with the comments right above it.
+
+        ``comments``: the run of comment rows just before the first of ``nodes``.
+        """
         found: list[Definition] = []
-        comments: tuple[int, int] | None = None  # rows of the comment run just seen
         for node in nodes:
             if node.type in self.grammar.leading:
-                start, end = _rows(node)
-                if comments is not None and start <= comments[1] + 1:
-                    start = comments[0]  # the run goes on
-                comments = (start, end)
+                comments = self._comment_run(node, comments)
                 continue
-            if node.type in self.grammar.transparent:
-                found += self.definitions(node.named_children, qualifier, in_container=in_container)
+            if node.type in self.grammar.transparent or node.type in self.grammar.blocks:
+                inside = guarded or node.type in self.grammar.blocks
+                found += self._definitions(
+                    node.named_children,
+                    qualifier,
+                    in_container=in_container,
+                    guarded=inside,
+                    comments=comments,
+                )
             elif (definition := self._definition(node, qualifier, in_container)) is not None:
                 floor = found[-1].end if found else -1
                 if comments and comments[1] + 1 >= definition.start and comments[0] > floor:
                     definition.start = comments[0]
+                definition.guarded = guarded
                 found.append(definition)
             comments = None
         return found
+
+    def _comment_run(self, node: Node, run: Rows | None) -> Rows | None:
+        """The comment rows run after ``node``: extended by a comment on its own line,
+        ended by anything else (a comment after code on its row belongs to that code)."""
+        if node.type not in self.grammar.leading:
+            return None
+        before = node.prev_sibling
+        if before is not None and _rows(before)[1] == node.start_point.row:
+            return None
+        start, end = _rows(node)
+        if run is not None and start <= run[1] + 1:
+            start = run[0]  # the run goes on
+        return start, end
 
     def _definition(self, node: Node, qualifier: str, in_container: bool) -> Definition | None:
         found = self._resolve(node)
@@ -78,7 +136,7 @@ class _Reader:
         kind = "method" if found.kind == "function" and in_container else found.kind
         symbol = ".".join(part for part in (qualifier, found.name) if part)
         start, end = _rows(node)
-        return Definition(start, end, symbol, kind, found.node)
+        return Definition(start, end, symbol, found.name, kind, found.node)
 
     def _resolve(self, node: Node) -> Found | None:
         if node.type in self.grammar.wrappers:
@@ -89,12 +147,17 @@ class _Reader:
         resolver = self.grammar.definitions.get(node.type)
         return resolver(node) if resolver is not None else None
 
-    def _members(self, definition: Definition) -> list[Definition]:
-        body = definition.node.child_by_field_name("body")
-        if body is None:
-            return []
-        in_container = definition.kind in _CONTAINERS
-        return self.definitions(body.named_children, definition.symbol, in_container=in_container)
+
+def code_spans(outline: Outline, lines: Lines, budget: Budget) -> list[Span]:
+    """Chunks of a source file, from its outline."""
+    return _Planner(outline, lines, budget).plan(outline.top, 0, len(lines) - 1, "", _SCOPE)
+
+
+class _Planner:
+    def __init__(self, outline: Outline, lines: Lines, budget: Budget) -> None:
+        self.outline = outline
+        self.lines = lines
+        self.budget = budget
 
     def plan(
         self, members: list[Definition], start: int, end: int, symbol: str, kind: str
@@ -103,6 +166,8 @@ class _Reader:
         spans: list[Span] = []
         cursor = start
         for member in members:
+            if member.guarded:  # its block is chunked as lines of the enclosing scope
+                continue
             if member.start > cursor:
                 spans += self._between(cursor, member.start - 1, symbol, kind)
             spans += self._whole_or_split(member)
@@ -114,8 +179,9 @@ class _Reader:
     def _whole_or_split(self, found: Definition) -> list[Span]:
         too_big = not self.lines.fits(found.start, found.end, self.budget)
         splits = found.kind == _SCOPE or (found.kind in _CONTAINERS and too_big)
-        members = self._members(found) if splits else []
-        if not members:  # fits, or too big with nothing to split on: windows of itself
+        members = self.outline.members(found) if splits else []
+        if not any(not member.guarded for member in members):
+            # Fits, or too big with nothing to split on: windows of itself.
             return window_spans(
                 self.lines, found.start, found.end, self.budget, found.symbol, found.kind
             )

@@ -2,9 +2,11 @@
 
 Each :class:`Grammar` is a small table: which node types are definitions (and how to
 name them), which merely wrap one (decorators, ``export``, ``template<…>``), which are
-looked through (``#ifdef`` blocks, ``extern "C" {…}``), and which sibling nodes belong
-to the definition after them (doc comments, Rust attributes). ``code.py`` walks a
-syntax tree with nothing but these tables and the resolvers of ``names.py``.
+looked through (``#ifdef`` blocks, ``extern "C" {…}``), which statements may hold
+definitions that are symbols but not chunks of their own (``if``/``try`` blocks), and
+which sibling nodes belong to the definition after them (doc comments, Rust
+attributes). ``code.py`` walks a syntax tree with nothing but these tables and the
+resolvers of ``names.py``.
 """
 
 from __future__ import annotations
@@ -95,6 +97,9 @@ class Grammar:
     wrappers: frozenset[str] = frozenset()  # the definition is the first named child resolving
     transparent: frozenset[str] = frozenset()  # children count as if they were siblings
     leading: frozenset[str] = frozenset()  # adjacent nodes before a definition belong to it
+    # Statements whose bodies may define things (``if``/``try`` at module level): their
+    # definitions are symbols, while chunking keeps the statement as plain lines.
+    blocks: frozenset[str] = frozenset()
 
 
 _C_DEFINITIONS: dict[str, Resolver] = {
@@ -123,11 +128,17 @@ _TS_DEFINITIONS: dict[str, Resolver] = {
     "interface_declaration": named("interface"),
     "enum_declaration": named("enum"),
     "type_alias_declaration": named("type"),
+    # Interface and abstract members without a body, as Java's are.
+    **dict.fromkeys(["method_signature", "abstract_method_signature"], named("function")),
     "public_field_definition": js_field,
     "internal_module": scope,
     "module": scope,
 }
 _JS_WRAPPERS = frozenset({"export_statement"})
+_JS_BLOCKS = frozenset(
+    {"if_statement", "else_clause", "statement_block", "try_statement"}
+    | {"catch_clause", "finally_clause"}
+)
 _TS_WRAPPERS = frozenset({"export_statement", "ambient_declaration", "expression_statement"})
 
 GRAMMARS: Mapping[str, Grammar] = {
@@ -136,24 +147,31 @@ GRAMMARS: Mapping[str, Grammar] = {
         {"function_definition": named("function"), "class_definition": named("class")},
         wrappers=frozenset({"decorated_definition"}),
         leading=frozenset({"comment"}),
+        blocks=frozenset(
+            {"if_statement", "elif_clause", "else_clause", "block", "with_statement"}
+            | {"try_statement", "except_clause", "finally_clause"}
+        ),
     ),
     "javascript": Grammar(
         ("tree_sitter_javascript", "language"),
         _JS_DEFINITIONS,
         wrappers=_JS_WRAPPERS,
         leading=frozenset({"comment"}),
+        blocks=_JS_BLOCKS,
     ),
     "typescript": Grammar(
         ("tree_sitter_typescript", "language_typescript"),
         _TS_DEFINITIONS,
         wrappers=_TS_WRAPPERS,
         leading=frozenset({"comment"}),
+        blocks=_JS_BLOCKS,
     ),
     "tsx": Grammar(
         ("tree_sitter_typescript", "language_tsx"),
         _TS_DEFINITIONS,
         wrappers=_TS_WRAPPERS,
         leading=frozenset({"comment"}),
+        blocks=_JS_BLOCKS,
     ),
     "go": Grammar(
         ("tree_sitter_go", "language"),
@@ -187,7 +205,7 @@ GRAMMARS: Mapping[str, Grammar] = {
     "rust": Grammar(
         ("tree_sitter_rust", "language"),
         {
-            "function_item": named("function"),
+            **dict.fromkeys(["function_item", "function_signature_item"], named("function")),
             **dict.fromkeys(["struct_item", "union_item"], named("struct")),
             "enum_item": named("enum"),
             "trait_item": named("trait"),

@@ -14,26 +14,26 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TypeVar
 
 import numpy as np
 
-from ..models import Chunk, ChunkVector, PageRequest
+from ..models import Chunk, PageRequest
+from ..paging import every_page
 from ..store.base import Store
 from .dense import DenseIndex, DenseKind
 from .keyword import KeywordIndex
 from .layout import IndexManifest
+from .symbols import SymbolIndex
 from .table import ChunkTable
 from .token_cache import TokenCache
 
-if TYPE_CHECKING:
-    from .symbols import SymbolIndex
-
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PAGE_SIZE = 2000  # chunks per Store call while rebuilding
 CHUNK_IDS_FILE = "chunk_ids.json"
@@ -90,6 +90,8 @@ class ProjectIndex:
         self._dense.save(directory / DENSE_FILE)
         self._keyword.save(directory / KEYWORD_DIR)
         self.table.save(directory)
+        if self.symbols is not None:
+            self.symbols.save(directory)
 
     @classmethod
     def load(cls, directory: Path, manifest: IndexManifest) -> ProjectIndex:
@@ -101,7 +103,9 @@ class ProjectIndex:
         table = ChunkTable.load(directory, len(chunk_ids))
         if len(chunk_ids) != manifest.chunks or len(dense) != manifest.vectors:
             raise ValueError(f"{directory} does not match its manifest")
-        return cls(manifest, chunk_ids, dense, keyword, table)
+        index = cls(manifest, chunk_ids, dense, keyword, table)
+        index.symbols = SymbolIndex.load(directory)
+        return index
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,12 +125,12 @@ def build_project_index(store: Store, project_id: str, spec: BuildInput) -> Proj
     while building leaves the result marked stale instead of wrongly current.
     """
     chunk_ids: list[str] = []
-    rows: list[Chunk] = []
+    facts: list[Chunk] = []
 
     def texts() -> Iterator[str]:
-        for chunk in _all_chunks(store, project_id):
+        for chunk in _all(lambda page: store.list_chunks(project_id, page)):
             chunk_ids.append(chunk.id)
-            rows.append(dataclasses.replace(chunk, text=""))  # the table needs no text
+            facts.append(dataclasses.replace(chunk, text=""))  # the table needs no text
             yield f"{chunk.path}\n{chunk.symbol}\n{chunk.text}"
 
     previous = TokenCache.load(spec.previous / KEYWORD_DIR) if spec.previous else None
@@ -143,27 +147,14 @@ def build_project_index(store: Store, project_id: str, spec: BuildInput) -> Proj
         vectors=len(dense),
         built_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    return ProjectIndex(manifest, chunk_ids, dense, keyword, ChunkTable.build(rows))
+    index = ProjectIndex(manifest, chunk_ids, dense, keyword, ChunkTable.build(facts))
+    index.symbols = SymbolIndex.build(_all(lambda page: store.list_symbols(project_id, page)))
+    return index
 
 
-def _all_chunks(store: Store, project_id: str) -> Iterator[Chunk]:
-    after: str | None = None
-    while True:
-        page = store.list_chunks(project_id, PageRequest(limit=PAGE_SIZE, after=after))
-        yield from page
-        if len(page) < PAGE_SIZE:
-            return
-        after = page[-1].id
-
-
-def _all_vectors(store: Store, project_id: str, model: str) -> Iterator[ChunkVector]:
-    after: str | None = None
-    while True:
-        page = store.chunk_vectors(project_id, model, PageRequest(limit=PAGE_SIZE, after=after))
-        yield from page
-        if len(page) < PAGE_SIZE:
-            return
-        after = page[-1].chunk_id
+def _all(fetch: Callable[[PageRequest], list[T]]) -> Iterator[T]:
+    """Every item of a project listing the Store pages by id (chunks, symbols)."""
+    return every_page(fetch, lambda item: item.id, PAGE_SIZE)
 
 
 def _vectors(
@@ -174,7 +165,8 @@ def _vectors(
     rows: list[int] = []
     blobs: list[bytes] = []
     size: int | None = None
-    for item in _all_vectors(store, project_id, model):
+    fetch = lambda page: store.chunk_vectors(project_id, model, page)  # noqa: E731
+    for item in every_page(fetch, lambda v: v.chunk_id, PAGE_SIZE):
         row = row_of.get(item.chunk_id)
         if row is None:  # chunk written after the chunk listing: the next build has it
             continue

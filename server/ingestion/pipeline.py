@@ -5,7 +5,7 @@ chunking happen in a second thread (``prepare``) so that the embedder — the
 physical limit of the whole run — never waits for them.
 
 What a crash leaves behind is always consistent: documents are written with
-their chunks (one transaction on SQLite), a checkpoint is saved only after
+their chunks and symbols (one transaction on SQLite), a checkpoint is saved only after
 everything before it is written, and the index generation is bumped with
 every write, so a served index built before the crash is seen to be stale.
 """
@@ -23,7 +23,17 @@ from typing import Protocol
 import numpy as np
 
 from ..chunking import ChunkDraft
-from ..models import Chunk, Connector, Document, IngestionRun, RunMode, new_id, utcnow
+from ..models import (
+    Chunk,
+    Connector,
+    Document,
+    DocumentWrite,
+    IngestionRun,
+    RunMode,
+    Symbol,
+    new_id,
+    utcnow,
+)
 from ..registry import ConnectorType
 from ..sources import (
     Checkpoint,
@@ -186,7 +196,7 @@ class IngestionPipeline:
             self._store.bump_index_generation(run.project_id)
             self._store.write_documents(rows)
             counts.documents_changed += len(rows)
-            counts.chunks_written += sum(len(chunks) for _, chunks in rows)
+            counts.chunks_written += sum(len(row.chunks) for row in rows)
         batch.prepared, batch.unchanged, batch.chunks = [], [], 0
 
     def _records(
@@ -195,7 +205,7 @@ class IngestionPipeline:
         prepared: list[Prepared],
         progress: RunProgress,
         cancel: threading.Event,
-    ) -> list[tuple[Document, list[Chunk]]]:
+    ) -> list[DocumentWrite]:
         texts = [[_embed_text_of(p.document, d) for d in p.drafts] for p in prepared]
         hashes = [[vector_hash(t) for t in doc_texts] for doc_texts in texts]
         self._embed_missing(texts, hashes, progress, cancel)
@@ -203,7 +213,8 @@ class IngestionPipeline:
         rows = []
         for p, doc_hashes in zip(prepared, hashes, strict=True):
             document = _document(run, p, now)
-            rows.append((document, _chunks(run, document, p, doc_hashes)))
+            chunks = _chunks(run, document, p, doc_hashes)
+            rows.append(DocumentWrite(document, chunks, _symbols(run, document, p)))
         return rows
 
     def _embed_missing(
@@ -269,6 +280,7 @@ def _document(run: IngestionRun, p: Prepared, now: object) -> Document:
         scan_id=run.scan_id,
         chunk_count=len(p.drafts),
         updated_at=now,  # type: ignore[arg-type]
+        line_count=p.line_count,
     )
 
 
@@ -294,4 +306,23 @@ def _chunks(run: IngestionRun, document: Document, p: Prepared, hashes: list[str
             embed_hash=digest,
         )
         for ordinal, (draft, digest) in enumerate(zip(p.drafts, hashes, strict=True))
+    ]
+
+
+def _symbols(run: IngestionRun, document: Document, p: Prepared) -> list[Symbol]:
+    return [
+        Symbol(
+            # Zero-padded so a document's symbols sort in source order.
+            id=f"{document.id}:{ordinal:06d}",
+            project_id=run.project_id,
+            connector_id=run.connector_id,
+            document_id=document.id,
+            path=document.path,
+            name=draft.name,
+            kind=draft.kind,
+            start_line=draft.start_line,
+            end_line=draft.end_line,
+            language=draft.language,
+        )
+        for ordinal, draft in enumerate(p.symbols)
     ]

@@ -1,4 +1,5 @@
-"""Stage one of a run: read the source, skip what is unchanged, chunk what changed.
+"""Stage one of a run: read the source, skip what is unchanged, chunk what changed
+and find its symbols.
 
 Runs in its own thread so chunking overlaps with embedding; hands the
 consumer an ordered stream of ``Prepared`` / ``Unchanged`` documents and the
@@ -15,7 +16,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from ..chunking import ChunkDraft, chunk_document, language_of
+from ..chunking import ChunkDraft, SymbolDraft, language_of, read_document
 from ..models import Document
 from ..sources import DocumentKind, SourceDocument, SourceItem, SourceWarning
 from ..store import Store
@@ -27,13 +28,15 @@ QUEUE_DEPTH = 8  # lookup batches buffered ahead of the embedder
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """A new or changed document and its chunks (``stored``: the previous record)."""
+    """A new or changed document, its chunks and symbols (``stored``: the previous record)."""
 
     document: SourceDocument
     content_hash: str
     language: str
     drafts: list[ChunkDraft]
     stored: Document | None
+    symbols: list[SymbolDraft]
+    line_count: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,9 +148,10 @@ def _prepare_one(doc: SourceDocument, stored: Document | None) -> PreparedItem:
     if stored is not None and stored.content_hash == digest:
         return Unchanged(doc.key)
     try:
-        drafts = chunk_document(doc)
+        drafts, symbols = read_document(doc)  # one parse for both
     except Exception as exc:  # one document that cannot be chunked is a warning
         log.warning("chunking failed", extra={"key": doc.key}, exc_info=True)
         return SourceWarning(doc.key, f"could not be chunked: {exc}")
     language = language_of(doc.path) if doc.kind is DocumentKind.FILE else ""
-    return Prepared(doc, digest, language, drafts, stored)
+    line_count = len(doc.text.splitlines())
+    return Prepared(doc, digest, language, drafts, stored, symbols, line_count)

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from google.protobuf import json_format, struct_pb2
 
 from projectqa.v1 import tools_pb2 as pb
 
+from ..index.symbols import SymbolHit
 from ..tools.base import ToolResult
 from ..tools.grep import FileLine, GrepResult
+from ..tools.metadata import ProjectMetadata
 from ..tools.openfile import OpenedFile
 from ..tools.ops import ToolEntry, ToolOrigin
-from .convert import struct
-
-if TYPE_CHECKING:
-    from ..index.symbols import SymbolHit
-    from ..tools.metadata import ProjectMetadata
+from .convert import struct, timestamp
 
 ORIGIN_TO_PB = {
     ToolOrigin.BUILTIN: pb.TOOL_ORIGIN_BUILTIN,
@@ -95,4 +91,33 @@ def symbol(hit: SymbolHit) -> pb.SymbolMatch:
 
 
 def metadata_response(meta: ProjectMetadata) -> pb.GetProjectMetadataResponse:
-    raise NotImplementedError  # filled in once metadata.py lands
+    return pb.GetProjectMetadataResponse(
+        project_id=meta.project_id,
+        slug=meta.slug,
+        name=meta.name,
+        languages=[
+            pb.LanguageStats(language=s.language, files=s.files, lines=s.lines)
+            for s in meta.languages
+        ],
+        documents_by_kind=meta.documents_by_kind,
+        chunks=meta.chunks,
+        symbols=meta.symbols,
+        connectors=[
+            pb.ConnectorSummary(
+                connector_id=c.connector_id,
+                name=c.name,
+                type=c.type,
+                last_run_id=c.last_run_id,
+                last_run_time=timestamp(c.last_run_time),
+                indexed_commit=c.indexed_commit,
+                documents=c.documents,
+                chunks=c.chunks,
+            )
+            for c in meta.connectors
+        ],
+        layout=[
+            pb.LayoutEntry(connector_id=e.connector_id, name=e.name, is_dir=e.is_dir, files=e.files)
+            for e in meta.layout
+        ],
+        index_generation=meta.index_generation,
+    )

@@ -1,5 +1,5 @@
-"""The ingestion half of ``MongoStore``: runs, documents, chunks, the
-embedding cache, index generations and webhook deliveries.
+"""The ingestion half of ``MongoStore``: runs, documents, chunks, symbols,
+the embedding cache, index generations and webhook deliveries.
 
 A mixin, so that ``mongo.py`` stays readable; it runs on the collections and
 error mapping ``MongoStore`` provides. Without multi-document transactions,
@@ -19,7 +19,16 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from ..models import Chunk, ChunkVector, Document, IngestionRun, PageRequest, RunStatus
+from ..models import (
+    Chunk,
+    ChunkVector,
+    Document,
+    DocumentWrite,
+    IngestionRun,
+    PageRequest,
+    RunStatus,
+    Symbol,
+)
 from . import codec
 from .codec import MONGO
 
@@ -45,6 +54,7 @@ INGESTION_INDEXES: dict[str, list[tuple[list[str], dict[str, Any]]]] = {
     ],
     "documents": [(["connector_id", "key"], {"unique": True}), (["project_id", "_id"], {})],
     "chunks": [(["project_id", "_id"], {}), (["document_id"], {}), (["connector_id"], {})],
+    "symbols": [(["project_id", "_id"], {}), (["document_id"], {}), (["connector_id"], {})],
     "embeddings": [(["model", "hash"], {"unique": True})],
     "index_generations": [],  # keyed by _id = project id
     # Keyed per connector: a generic webhook's ids need only be unique per source.
@@ -54,11 +64,20 @@ INGESTION_INDEXES: dict[str, list[tuple[list[str], dict[str, Any]]]] = {
 PROJECT_COLLECTIONS = (
     ("ingestion_runs", "project_id"),
     ("chunks", "project_id"),
+    ("symbols", "project_id"),
     ("documents", "project_id"),
     ("index_generations", "_id"),
 )
-# Deleted with their connector, chunks before documents (see delete_documents).
-CONNECTOR_COLLECTIONS = ("chunks", "documents", "ingestion_runs", "webhook_deliveries")
+# Deleted with their connector, chunks and symbols before documents (see delete_documents).
+CONNECTOR_COLLECTIONS = (
+    "chunks",
+    "symbols",
+    "documents",
+    "ingestion_runs",
+    "webhook_deliveries",
+)
+# What write_documents replaces and delete_documents removes, by document id.
+DERIVED_COLLECTIONS = ("chunks", "symbols")
 
 _RUN_FIXED = ("_id", "project_id", "connector_id", "created_at")
 
@@ -89,6 +108,21 @@ DocumentKey = tuple[str, str]  # (connector_id, key)
 
 def _key(document: Document) -> DocumentKey:
     return document.connector_id, document.key
+
+
+def _derived(write: DocumentWrite, document_id: str) -> dict[str, list[dict[str, Any]]]:
+    """The chunks and symbols of a write as stored under the document's stored id."""
+    return {
+        "chunks": [{**MONGO.fields(chunk), "document_id": document_id} for chunk in write.chunks],
+        "symbols": [
+            {
+                **MONGO.fields(symbol),
+                "_id": f"{document_id}:{symbol.id.rpartition(':')[2]}",
+                "document_id": document_id,
+            }
+            for symbol in write.symbols
+        ],
+    }
 
 
 class MongoIngestion:
@@ -166,23 +200,23 @@ class MongoIngestion:
                     found[doc["key"]] = MONGO.record(Document, doc)
         return found
 
-    def write_documents(self, batch: list[tuple[Document, list[Chunk]]]) -> None:
-        latest = {_key(document): (document, chunks) for document, chunks in batch}
+    def write_documents(self, batch: list[DocumentWrite]) -> None:
+        latest = {_key(write.document): write for write in batch}
         if not latest:
             return
-        ids = self._claim_documents([document for document, _ in latest.values()])
-        new_chunks = [
-            {**MONGO.fields(chunk), "document_id": ids[key]}
-            for key, (_, chunks) in latest.items()
-            for chunk in chunks
-        ]
+        ids = self._claim_documents([write.document for write in latest.values()])
+        derived: dict[str, list[dict[str, Any]]] = {name: [] for name in DERIVED_COLLECTIONS}
+        for key, write in latest.items():
+            for name, docs in _derived(write, ids[key]).items():
+                derived[name] += docs
         with self._errors():
-            self._cols["chunks"].delete_many({"document_id": {"$in": list(ids.values())}})
-            if new_chunks:
-                self._cols["chunks"].insert_many(new_chunks)
+            for name, docs in derived.items():
+                self._cols[name].delete_many({"document_id": {"$in": list(ids.values())}})
+                if docs:
+                    self._cols[name].insert_many(docs)
             # Last: only now does a document carry its real content hash.
-            for key, (document, _) in latest.items():
-                fields = {k: v for k, v in MONGO.fields(document).items() if k != "_id"}
+            for key, write in latest.items():
+                fields = {k: v for k, v in MONGO.fields(write.document).items() if k != "_id"}
                 self._cols["documents"].update_one({"_id": ids[key]}, {"$set": fields})
 
     def _claim_documents(self, documents: list[Document]) -> dict[DocumentKey, str]:
@@ -228,14 +262,15 @@ class MongoIngestion:
         return ids
 
     def delete_documents(self, connector_id: str, keys: list[str]) -> int:
-        # Chunks first: a cut leaves documents without chunks, which the next
-        # run deletes again, never chunks the index would serve without a document.
+        # Chunks and symbols first: a cut leaves documents without them, which the
+        # next run deletes again, never chunks the index would serve without a document.
         stored = self._stored_document_ids([(connector_id, key) for key in keys])
         ids = list(stored.values())
         deleted = 0
         with self._errors():
             for part in _batches(ids):
-                self._cols["chunks"].delete_many({"document_id": {"$in": part}})
+                for name in DERIVED_COLLECTIONS:
+                    self._cols[name].delete_many({"document_id": {"$in": part}})
                 deleted += self._cols["documents"].delete_many({"_id": {"$in": part}}).deleted_count
         return deleted
 
@@ -295,6 +330,15 @@ class MongoIngestion:
                 break
             after = chunks[-1]["_id"]
         return found
+
+    # ---------------------------------------------------------- symbols
+    def list_symbols(self, project_id: str, page: PageRequest) -> list[Symbol]:
+        query = {"project_id": project_id}
+        return self._find_page("symbols", query, "_id", page, MONGO.reader(Symbol))
+
+    def count_symbols(self, project_id: str) -> int:
+        with self._errors():
+            return self._cols["symbols"].count_documents({"project_id": project_id})
 
     # -------------------------------------------------- embedding cache
     def get_embeddings(self, model: str, hashes: list[str]) -> dict[str, bytes]:

@@ -1,9 +1,9 @@
-"""The ingestion half of ``SqliteStore``: runs, documents, chunks, the
-embedding cache, index generations and webhook deliveries.
+"""The ingestion half of ``SqliteStore``: runs, documents, chunks, symbols,
+the embedding cache, index generations and webhook deliveries.
 
 A mixin, so that ``sqlite.py`` stays readable; it runs on the connection
 plumbing ``SqliteStore`` provides (``_write``, ``_rows``, ``_one``, ``_many``).
-Schema: ``migrations/0002_ingestion.sql``.
+Schema: ``migrations/0002_ingestion.sql`` and ``0003_symbols.sql``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,16 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..models import Chunk, ChunkVector, Document, IngestionRun, PageRequest, RunStatus
+from ..models import (
+    Chunk,
+    ChunkVector,
+    Document,
+    DocumentWrite,
+    IngestionRun,
+    PageRequest,
+    RunStatus,
+    Symbol,
+)
 from . import codec
 from .codec import SQLITE
 
@@ -30,10 +39,11 @@ PROJECT_TABLES = (
     ("ingestion_runs", "project_id"),
     ("documents", "project_id"),
     ("chunks", "project_id"),
+    ("symbols", "project_id"),
     ("index_generations", "project_id"),
 )
 # Tables whose rows are deleted with their connector (by ``connector_id``).
-CONNECTOR_TABLES = ("ingestion_runs", "documents", "chunks", "webhook_deliveries")
+CONNECTOR_TABLES = ("ingestion_runs", "documents", "chunks", "symbols", "webhook_deliveries")
 # Deliveries know only their connector: run this before the connectors go.
 DELETE_PROJECT_DELIVERIES = (
     "DELETE FROM webhook_deliveries"
@@ -81,6 +91,7 @@ _UPSERT_DOCUMENT = (
     + " RETURNING id"
 )
 _INSERT_CHUNK = _insert_sql("chunks", _names(Chunk))
+_INSERT_SYMBOL = _insert_sql("symbols", _names(Symbol))
 
 _CHUNK_VECTORS = (
     "SELECT c.id, e.vector FROM chunks c"
@@ -106,6 +117,14 @@ def _active_taken(run: IngestionRun) -> str:
 
 def _chunk_fields(chunk: Chunk, document_id: str) -> codec.Fields:
     fields = SQLITE.fields(chunk)
+    fields["document_id"] = document_id
+    return fields
+
+
+def _symbol_fields(symbol: Symbol, document_id: str) -> codec.Fields:
+    """A symbol under its document's stored id: ``<document id>:<ordinal>``."""
+    fields = SQLITE.fields(symbol)
+    fields["id"] = f"{document_id}:{symbol.id.rpartition(':')[2]}"
     fields["document_id"] = document_id
     return fields
 
@@ -173,12 +192,17 @@ class SqliteIngestion:
                 found[document.key] = document
         return found
 
-    def write_documents(self, batch: list[tuple[Document, list[Chunk]]]) -> None:
+    def write_documents(self, batch: list[DocumentWrite]) -> None:
         with self._write() as conn:
-            for document, chunks in batch:
-                (stored_id,) = conn.execute(_UPSERT_DOCUMENT, SQLITE.fields(document)).fetchall()[0]
+            for write in batch:
+                fields = SQLITE.fields(write.document)
+                (stored_id,) = conn.execute(_UPSERT_DOCUMENT, fields).fetchall()[0]
                 conn.execute("DELETE FROM chunks WHERE document_id = ?", (stored_id,))
-                conn.executemany(_INSERT_CHUNK, [_chunk_fields(c, stored_id) for c in chunks])
+                conn.execute("DELETE FROM symbols WHERE document_id = ?", (stored_id,))
+                chunks = [_chunk_fields(chunk, stored_id) for chunk in write.chunks]
+                conn.executemany(_INSERT_CHUNK, chunks)
+                symbols = [_symbol_fields(symbol, stored_id) for symbol in write.symbols]
+                conn.executemany(_INSERT_SYMBOL, symbols)
 
     def delete_documents(self, connector_id: str, keys: list[str]) -> int:
         deleted = 0
@@ -188,6 +212,7 @@ class SqliteIngestion:
                 args = (connector_id, *part)
                 doomed = f"SELECT id FROM documents WHERE {where}"
                 conn.execute(f"DELETE FROM chunks WHERE document_id IN ({doomed})", args)
+                conn.execute(f"DELETE FROM symbols WHERE document_id IN ({doomed})", args)
                 deleted += conn.execute(f"DELETE FROM documents WHERE {where}", args).rowcount
         return deleted
 
@@ -226,6 +251,16 @@ class SqliteIngestion:
     def chunk_vectors(self, project_id: str, model: str, page: PageRequest) -> list[ChunkVector]:
         args = (model, project_id, page.after or "", max(page.limit, 0))
         return [ChunkVector(row[0], row[1]) for row in self._rows(_CHUNK_VECTORS, args)]
+
+    # ---------------------------------------------------------- symbols
+    def list_symbols(self, project_id: str, page: PageRequest) -> list[Symbol]:
+        sql = "SELECT * FROM symbols WHERE project_id = ? AND id > ? ORDER BY id LIMIT ?"
+        args = (project_id, page.after or "", max(page.limit, 0))
+        return self._many(sql, args, SQLITE.reader(Symbol))
+
+    def count_symbols(self, project_id: str) -> int:
+        sql = "SELECT COUNT(*) FROM symbols WHERE project_id = ?"
+        return self._rows(sql, (project_id,))[0][0]
 
     # -------------------------------------------------- embedding cache
     def get_embeddings(self, model: str, hashes: list[str]) -> dict[str, bytes]:

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
@@ -25,6 +25,7 @@ from jsonschema.exceptions import best_match
 from ..access import Access
 from ..auth import Principal
 from ..errors import FailedPrecondition, InvalidArgument, NotFound
+from ..index.symbols import SymbolHit
 from ..models import CustomTool, Project, ProjectRole
 from ..paging import every_page
 from ..registry import PluginCatalog, ToolSpec
@@ -40,9 +41,6 @@ from .metadata import ProjectMetadata, project_metadata
 from .openfile import OpenedFile, open_file
 from .plugin_runner import run_plugin_tool
 from .scripts import run_script_tool
-
-if TYPE_CHECKING:
-    from ..index.symbols import SymbolHit
 
 BUILTIN_PROVIDER = "builtin"
 MAX_SYMBOL_NAME = 200

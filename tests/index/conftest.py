@@ -12,7 +12,7 @@ import pytest
 
 from projectqa.server.embedding import vector_to_bytes
 from projectqa.server.index import IndexManager
-from projectqa.server.models import Chunk, Document, new_id, utcnow
+from projectqa.server.models import Chunk, Document, DocumentWrite, new_id, utcnow
 from projectqa.server.store import SqliteStore
 
 MODEL = "all-MiniLM-L6-v2"
@@ -37,7 +37,7 @@ class Corpus:
         """Write ``path`` with (symbol, text) chunks, bump the generation, cache vectors."""
         document = make_document(self.project_id, self.connector_id, path, len(chunks))
         written = [make_chunk(document, i, sym, text) for i, (sym, text) in enumerate(chunks)]
-        self.store.write_documents([(document, written)])
+        self.store.write_documents([DocumentWrite(document, written)])
         if vectors is not None:
             cached = {
                 c.embed_hash: vector_to_bytes(v) for c, v in zip(written, vectors, strict=True)

@@ -1,5 +1,5 @@
-"""The ingestion part of the Store contract: runs, documents, chunks, the
-embedding cache, index generations and webhook deliveries.
+"""The ingestion part of the Store contract: runs, documents, chunks, symbols,
+the embedding cache, index generations and webhook deliveries.
 
 Mixed into the per-backend test classes next to ``StoreContract``; they
 provide the ``store`` fixture.
@@ -18,11 +18,13 @@ from projectqa.server.models import (
     Chunk,
     ChunkVector,
     Document,
+    DocumentWrite,
     IngestionRun,
     PageRequest,
     RunMode,
     RunStatus,
     RunTrigger,
+    Symbol,
     new_id,
     utcnow,
 )
@@ -99,9 +101,33 @@ def make_chunk(document: Document, ordinal: int, **changes: Any) -> Chunk:
     return replace(chunk, **changes)
 
 
-def with_chunks(document: Document, count: int) -> tuple[Document, list[Chunk]]:
+def with_chunks(document: Document, count: int) -> DocumentWrite:
     chunks = [make_chunk(document, ordinal) for ordinal in range(count)]
-    return replace(document, chunk_count=count), chunks
+    return DocumentWrite(replace(document, chunk_count=count), chunks)
+
+
+def make_symbol(document: Document, ordinal: int, name: str, kind: str = "function") -> Symbol:
+    return Symbol(
+        id=f"{document.id}:{ordinal:06d}",
+        project_id=document.project_id,
+        connector_id=document.connector_id,
+        document_id=document.id,
+        path=document.path,
+        name=name,
+        kind=kind,
+        start_line=ordinal * 3 + 1,
+        end_line=ordinal * 3 + 2,
+        language=document.language,
+    )
+
+
+def make_write(connector_id: str, key: str, project_id: str = "prj_1") -> DocumentWrite:
+    return with_chunks(make_document(connector_id, key, project_id=project_id), 1)
+
+
+def with_symbols(write: DocumentWrite, *names: str) -> DocumentWrite:
+    symbols = [make_symbol(write.document, i, name) for i, name in enumerate(names)]
+    return replace(write, symbols=symbols)
 
 
 def among_many(keys: list[str]) -> list[str]:
@@ -118,6 +144,11 @@ def ids(records: list[Any]) -> list[str]:
 
 def every_chunk(store: Store, project_id: str) -> list[Chunk]:
     return [c for page in all_pages(lambda p: store.list_chunks(project_id, p), 50) for c in page]
+
+
+def every_symbol(store: Store, project_id: str) -> list[Symbol]:
+    pages = all_pages(lambda page: store.list_symbols(project_id, page), 50)
+    return [symbol for page in pages for symbol in page]
 
 
 class IngestionStoreContract:
@@ -246,8 +277,9 @@ class IngestionStoreContract:
         second = with_chunks(make_document("con_1", "docs/ü.md", kind="markdown"), 2)
         store.write_documents([first, second])
         found = store.get_documents("con_1", ["src/a.py", "docs/ü.md", "missing"])
-        assert found == {"src/a.py": first[0], "docs/ü.md": second[0]}
-        assert every_chunk(store, "prj_1") == sorted(first[1] + second[1], key=lambda c: c.id)
+        assert found == {"src/a.py": first.document, "docs/ü.md": second.document}
+        expected = sorted(first.chunks + second.chunks, key=lambda c: c.id)
+        assert every_chunk(store, "prj_1") == expected
         assert store.get_documents("con_other", ["src/a.py"]) == {}
 
     def test_rewrite_replaces_chunks_and_keeps_other_documents(self, store: Store) -> None:
@@ -259,25 +291,26 @@ class IngestionStoreContract:
         changed = replace(rewritten, content_hash="sha256:new", title="A", version="v2")
         new = with_chunks(changed, 1)
         store.write_documents([new])
-        assert store.get_documents("con_1", ["a.py", "b.py"]) == {"a.py": new[0], "b.py": kept[0]}
-        assert store.get_chunks(ids(old[1])) == []
-        assert every_chunk(store, "prj_1") == sorted(new[1] + kept[1], key=lambda c: c.id)
+        found = store.get_documents("con_1", ["a.py", "b.py"])
+        assert found == {"a.py": new.document, "b.py": kept.document}
+        assert store.get_chunks(ids(old.chunks)) == []
+        assert every_chunk(store, "prj_1") == sorted(new.chunks + kept.chunks, key=lambda c: c.id)
         assert store.count_chunks("prj_1") == 3
 
     def test_rewrite_keeps_the_stored_document_id(self, store: Store) -> None:
         original = make_document("con_1", "a.py")
         store.write_documents([with_chunks(original, 1)])
         again = replace(original, id=new_id("doc"), content_hash="sha256:v2")
-        document, chunks = with_chunks(again, 2)
-        store.write_documents([(document, chunks)])
+        write = with_chunks(again, 2)
+        store.write_documents([write])
         stored = store.get_documents("con_1", ["a.py"])["a.py"]
-        assert stored == replace(document, id=original.id)
+        assert stored == replace(write.document, id=original.id)
         assert {c.document_id for c in every_chunk(store, "prj_1")} == {original.id}
         assert store.list_documents("prj_1", PageRequest(limit=10)) == [stored]
 
     def test_get_documents_by_thousands_of_keys(self, store: Store) -> None:
         documents = [make_document("con_1", f"f{i:02d}.py") for i in range(12)]
-        store.write_documents([(document, []) for document in documents])
+        store.write_documents([DocumentWrite(document, []) for document in documents])
         found = store.get_documents("con_1", among_many([d.key for d in documents]))
         assert found == {d.key: d for d in documents}
 
@@ -287,11 +320,11 @@ class IngestionStoreContract:
         same_key_elsewhere = with_chunks(make_document("con_2", "d0.py"), 1)
         store.write_documents([*doomed, kept, same_key_elsewhere])
 
-        keys = [document.key for document, _ in doomed]
+        keys = [write.document.key for write in doomed]
         assert store.delete_documents("con_1", [*keys, "missing.py"]) == 3
-        assert store.get_documents("con_1", [*keys, "kept.py"]) == {"kept.py": kept[0]}
-        assert store.get_chunks([c.id for _, chunks in doomed for c in chunks]) == []
-        remaining = sorted(kept[1] + same_key_elsewhere[1], key=lambda c: c.id)
+        assert store.get_documents("con_1", [*keys, "kept.py"]) == {"kept.py": kept.document}
+        assert store.get_chunks([c.id for write in doomed for c in write.chunks]) == []
+        remaining = sorted(kept.chunks + same_key_elsewhere.chunks, key=lambda c: c.id)
         assert every_chunk(store, "prj_1") == remaining
         assert store.delete_documents("con_1", keys) == 0
 
@@ -299,14 +332,15 @@ class IngestionStoreContract:
         doomed = [with_chunks(make_document("con_1", f"f{i:02d}.py"), 1) for i in range(12)]
         kept = with_chunks(make_document("con_1", "kept.py"), 1)
         store.write_documents([*doomed, kept])
-        assert store.delete_documents("con_1", among_many([d.key for d, _ in doomed])) == 12
+        doomed_keys = [write.document.key for write in doomed]
+        assert store.delete_documents("con_1", among_many(doomed_keys)) == 12
         assert store.document_keys_not_in_scan("con_1", "other") == ["kept.py"]
-        assert every_chunk(store, "prj_1") == kept[1]
+        assert every_chunk(store, "prj_1") == kept.chunks
 
     def test_touch_and_keys_not_in_scan(self, store: Store) -> None:
         keys = ["k1", "k2", "k3", "k4"]
-        store.write_documents([(make_document("con_1", key), []) for key in keys])
-        store.write_documents([(make_document("con_2", "k1"), [])])
+        store.write_documents([DocumentWrite(make_document("con_1", key), []) for key in keys])
+        store.write_documents([DocumentWrite(make_document("con_2", "k1"), [])])
         assert store.document_keys_not_in_scan("con_1", "scan_1") == []
 
         store.touch_documents("con_1", ["k3", "k1", "missing"], "scan_2")
@@ -317,15 +351,15 @@ class IngestionStoreContract:
 
     def test_touch_documents_by_thousands_of_keys(self, store: Store) -> None:
         documents = [make_document("con_1", f"f{i:02d}") for i in range(12)]
-        store.write_documents([(document, []) for document in documents])
-        store.write_documents([(make_document("con_1", "untouched"), [])])
+        store.write_documents([DocumentWrite(document, []) for document in documents])
+        store.write_documents([DocumentWrite(make_document("con_1", "untouched"), [])])
         store.touch_documents("con_1", among_many([d.key for d in documents]), "scan_2")
         assert store.document_keys_not_in_scan("con_1", "scan_2") == ["untouched"]
 
     def test_list_documents_pages_by_project(self, store: Store) -> None:
         mine = [make_document("con_1", f"f{i}") for i in range(5)]
         theirs = make_document("con_9", "f0", project_id="prj_2")
-        store.write_documents([(document, []) for document in [*mine, theirs]])
+        store.write_documents([DocumentWrite(document, []) for document in [*mine, theirs]])
         pages = all_pages(lambda page: store.list_documents("prj_1", page), limit=2)
         assert [len(page) for page in pages] == [2, 2, 1]
         assert [d for page in pages for d in page] == sorted(mine, key=lambda d: d.id)
@@ -343,14 +377,16 @@ class IngestionStoreContract:
 
     # ------------------------------------------------------------ chunks
     def test_get_chunks_in_the_given_order(self, store: Store) -> None:
-        document, chunks = with_chunks(make_document("con_1", "a.py"), 4)
-        store.write_documents([(document, chunks)])
+        write = with_chunks(make_document("con_1", "a.py"), 4)
+        store.write_documents([write])
+        chunks = write.chunks
         wanted = [chunks[3].id, "chk_missing", chunks[0].id, chunks[2].id]
         assert store.get_chunks(wanted) == [chunks[3], chunks[0], chunks[2]]
 
     def test_get_chunks_by_thousands_of_ids(self, store: Store) -> None:
-        document, chunks = with_chunks(make_document("con_1", "big.py"), 1100)
-        store.write_documents([(document, chunks)])
+        write = with_chunks(make_document("con_1", "big.py"), 1100)
+        store.write_documents([write])
+        chunks = write.chunks
         wanted = [chunk.id for chunk in reversed(chunks)]
         assert store.get_chunks(wanted) == list(reversed(chunks))
 
@@ -360,7 +396,7 @@ class IngestionStoreContract:
         store.write_documents([*mine, theirs])
         pages = all_pages(lambda page: store.list_chunks("prj_1", page), limit=4)
         assert [len(page) for page in pages] == [4, 4, 1]
-        expected = sorted((c for _, chunks in mine for c in chunks), key=lambda c: c.id)
+        expected = sorted((c for write in mine for c in write.chunks), key=lambda c: c.id)
         assert [c for page in pages for c in page] == expected
         assert store.count_chunks("prj_1") == 9
         assert store.count_chunks("prj_2") == 2
@@ -368,11 +404,13 @@ class IngestionStoreContract:
         assert store.list_chunks("prj_1", PageRequest(limit=0)) == []
 
     def test_chunk_vectors_join_the_cache_by_model(self, store: Store) -> None:
-        document, chunks = with_chunks(make_document("con_1", "a.py"), 6)
+        write = with_chunks(make_document("con_1", "a.py"), 6)
+        chunks = write.chunks
         chunks[5] = replace(chunks[5], embed_hash=chunks[0].embed_hash)  # same content
-        store.write_documents([(document, chunks)])
-        other, other_chunks = with_chunks(make_document("con_9", "a.py", project_id="prj_2"), 1)
-        store.write_documents([(other, other_chunks)])
+        store.write_documents([write])
+        other = with_chunks(make_document("con_9", "a.py", project_id="prj_2"), 1)
+        other_chunks = other.chunks
+        store.write_documents([other])
         vectors = {c.embed_hash: f"v{c.ordinal}".encode() * 8 for c in [*chunks, *other_chunks]}
         missing = chunks[2].embed_hash
         store.put_embeddings(MODEL, {h: v for h, v in vectors.items() if h != missing})
@@ -396,6 +434,79 @@ class IngestionStoreContract:
         assert store.chunk_vectors("prj_1", MODEL, PageRequest(limit=0)) == []
         assert store.chunk_vectors("prj_1", "no-model", PageRequest(limit=9)) == []
 
+    # ----------------------------------------------------------- symbols
+    def test_symbols_and_line_count_round_trip(self, store: Store) -> None:
+        document = make_document("con_1", "src/sessions.py", line_count=812)
+        write = with_symbols(with_chunks(document, 2), "Session", "Session.request", "ü")
+        write = replace(
+            write,
+            symbols=[replace(write.symbols[0], kind="class", end_line=300), *write.symbols[1:]],
+        )
+        store.write_documents([write, with_symbols(with_chunks(make_document("con_1", "b.py"), 1))])
+
+        stored = store.get_documents("con_1", ["src/sessions.py"])["src/sessions.py"]
+        assert stored.line_count == 812 and stored == write.document
+        assert every_symbol(store, "prj_1") == write.symbols
+        assert store.count_symbols("prj_1") == 3
+        assert store.count_symbols("prj_none") == 0
+
+    def test_line_count_defaults_to_zero(self, store: Store) -> None:
+        document = make_document("con_1", "a.py")
+        store.write_documents([DocumentWrite(document, [])])
+        assert store.get_documents("con_1", ["a.py"])["a.py"].line_count == 0
+
+    def test_rewrite_replaces_symbols_and_keeps_other_documents(self, store: Store) -> None:
+        rewritten = with_symbols(with_chunks(make_document("con_1", "a.py"), 1), "old", "gone")
+        kept = with_symbols(with_chunks(make_document("con_1", "b.py"), 1), "kept")
+        store.write_documents([rewritten, kept])
+
+        changed = replace(rewritten.document, content_hash="sha256:new")
+        new = with_symbols(with_chunks(changed, 1), "new")
+        store.write_documents([new])
+        expected = sorted(new.symbols + kept.symbols, key=lambda s: s.id)
+        assert every_symbol(store, "prj_1") == expected
+        store.write_documents([with_chunks(changed, 1)])  # no symbols any more
+        assert every_symbol(store, "prj_1") == kept.symbols
+
+    def test_rewrite_moves_symbols_to_the_stored_document_id(self, store: Store) -> None:
+        original = make_document("con_1", "a.py")
+        store.write_documents([with_symbols(with_chunks(original, 1), "f")])
+        again = replace(original, id=new_id("doc"), content_hash="sha256:v2")
+        store.write_documents([with_symbols(with_chunks(again, 1), "f", "g")])
+        symbols = every_symbol(store, "prj_1")
+        assert [s.id for s in symbols] == [f"{original.id}:000000", f"{original.id}:000001"]
+        assert {s.document_id for s in symbols} == {original.id}
+        assert [s.name for s in symbols] == ["f", "g"]
+
+    def test_delete_documents_removes_their_symbols(self, store: Store) -> None:
+        doomed = with_symbols(with_chunks(make_document("con_1", "d.py"), 1), "d1", "d2")
+        kept = with_symbols(with_chunks(make_document("con_1", "k.py"), 1), "k")
+        elsewhere = with_symbols(with_chunks(make_document("con_2", "d.py"), 1), "e")
+        store.write_documents([doomed, kept, elsewhere])
+
+        assert store.delete_documents("con_1", ["d.py"]) == 1
+        remaining = sorted(kept.symbols + elsewhere.symbols, key=lambda s: s.id)
+        assert every_symbol(store, "prj_1") == remaining
+        assert store.count_symbols("prj_1") == 2
+
+    def test_list_symbols_pages_in_id_order_by_project(self, store: Store) -> None:
+        names = [f"f{i}" for i in range(12)]  # ordinals past 9 still sort after 1..9
+        mine = [
+            with_symbols(with_chunks(make_document("con_1", f"m{i}.py"), 0), *names)
+            for i in range(3)
+        ]
+        theirs = with_symbols(make_write("con_9", "x.py", "prj_2"), "other")
+        store.write_documents([*mine, theirs])
+
+        pages = all_pages(lambda page: store.list_symbols("prj_1", page), limit=10)
+        assert [len(page) for page in pages] == [10, 10, 10, 6]
+        listed = [symbol for page in pages for symbol in page]
+        by_document = sorted(mine, key=lambda write: write.document.id)
+        assert listed == [symbol for write in by_document for symbol in write.symbols]
+        assert [s.name for s in listed[:12]] == names
+        assert store.list_symbols("prj_2", PageRequest(limit=5)) == theirs.symbols
+        assert store.list_symbols("prj_1", PageRequest(limit=0)) == []
+
     # --------------------------------------------------- embedding cache
     def test_embeddings_insert_or_ignore(self, store: Store) -> None:
         store.put_embeddings(MODEL, {"h1": b"first"})
@@ -410,8 +521,9 @@ class IngestionStoreContract:
         assert store.get_embeddings(MODEL, among_many(list(vectors))) == vectors
 
     def test_vector_bytes_round_trip_exactly(self, store: Store) -> None:
-        document, chunks = with_chunks(make_document("con_1", "a.py"), 1)
-        store.write_documents([(document, chunks)])
+        write = with_chunks(make_document("con_1", "a.py"), 1)
+        store.write_documents([write])
+        chunks = write.chunks
         store.put_embeddings(MODEL, {chunks[0].embed_hash: EVERY_BYTE})
         cached = store.get_embeddings(MODEL, [chunks[0].embed_hash])[chunks[0].embed_hash]
         assert type(cached) is bytes and cached == EVERY_BYTE
@@ -473,6 +585,8 @@ class IngestionStoreContract:
         self._assert_ingestion_kept(store, project.id, kept)
         assert store.list_runs(project.id, PageRequest(limit=9)) == [store.get_run(kept["run"])]
         assert store.count_chunks(project.id) == len(kept["chunks"])
+        assert ids(every_symbol(store, project.id)) == kept["symbols"]
+        assert store.count_symbols(project.id) == len(kept["symbols"])
         assert store.get_embeddings(MODEL, ["shared"]) == {"shared": b"vector"}
         assert store.delete_connector(connector_id) is False
 
@@ -482,13 +596,17 @@ class IngestionStoreContract:
         store.create_connector(connector)
         run = make_run(project_id, connector.id, RunStatus.RUNNING)
         store.create_run(run)
-        document, chunks = with_chunks(
-            make_document(connector.id, "a.py", project_id=project_id), 2
-        )
-        store.write_documents([(document, chunks)])
+        document = make_document(connector.id, "a.py", project_id=project_id)
+        write = with_symbols(with_chunks(document, 2), "A", "A.run")
+        store.write_documents([write])
         store.bump_index_generation(project_id)
         assert store.record_delivery("d-1", connector.id, utcnow()) is True
-        return {"connector": connector.id, "run": run.id, "chunks": ids(chunks)}
+        return {
+            "connector": connector.id,
+            "run": run.id,
+            "chunks": ids(write.chunks),
+            "symbols": ids(write.symbols),
+        }
 
     @staticmethod
     def _assert_ingestion_gone(store: Store, project_id: str, filled: dict[str, Any]) -> None:
@@ -501,6 +619,8 @@ class IngestionStoreContract:
         assert store.list_chunks(project_id, page) == []
         assert store.get_chunks(filled["chunks"]) == []
         assert store.count_chunks(project_id) == 0
+        assert store.list_symbols(project_id, page) == []
+        assert store.count_symbols(project_id) == 0
         assert store.index_generation(project_id) == 0
         assert store.record_delivery("d-1", filled["connector"], utcnow()) is True
 
@@ -510,6 +630,7 @@ class IngestionStoreContract:
         assert run is not None and run.project_id == project_id
         assert run in store.list_active_runs()
         assert ids(store.get_chunks(filled["chunks"])) == filled["chunks"]
+        assert set(filled["symbols"]) <= set(ids(every_symbol(store, project_id)))
         assert store.get_documents(filled["connector"], ["a.py"]) != {}
         assert store.index_generation(project_id) >= 1
         assert store.record_delivery("d-1", filled["connector"], utcnow()) is False

@@ -16,7 +16,13 @@ from projectqa.server.errors import StoreError, StoreUnavailable
 from projectqa.server.store import MongoStore
 
 from .contract import StoreContract, make_user
-from .contract_ingestion import IngestionStoreContract, make_document, with_chunks
+from .contract_ingestion import (
+    IngestionStoreContract,
+    every_symbol,
+    make_document,
+    with_chunks,
+    with_symbols,
+)
 
 REAL_SERVER_URI = os.environ.get("PROJECTQA_TEST_MONGODB_URI")
 
@@ -75,34 +81,43 @@ def test_vectors_are_stored_as_binary(mongomock_store: MongoStore) -> None:
     assert isinstance(raw["vector"], bytes) and raw["vector"] == b"\x00\x01\xff"
 
 
+@pytest.mark.parametrize("cut_at", ["chunks", "symbols"])
 def test_write_cut_short_leaves_documents_the_next_run_redoes(
-    mongomock_store: MongoStore, monkeypatch: pytest.MonkeyPatch
+    mongomock_store: MongoStore, monkeypatch: pytest.MonkeyPatch, cut_at: str
 ) -> None:
     """No transactions: a failure before the last step must not leave a document whose
-    content hash claims chunks it does not have, nor chunks without a document."""
+    content hash claims chunks or symbols it does not have, nor any without a document."""
     store = mongomock_store
     stored = make_document("con_1", "old.py")
-    store.write_documents([with_chunks(stored, 2)])
-    rewrite = with_chunks(stored, 3)
-    fresh = with_chunks(make_document("con_1", "new.py"), 1)
+    store.write_documents([with_symbols(with_chunks(stored, 2), "old")])
+    rewrite = with_symbols(with_chunks(stored, 3), "new", "newer")
+    fresh = with_symbols(with_chunks(make_document("con_1", "new.py"), 1), "fresh")
 
     def unreachable(*args: object, **kwargs: object) -> None:
         raise AutoReconnect("connection reset")
 
-    monkeypatch.setattr(store._cols["chunks"], "insert_many", unreachable)
+    monkeypatch.setattr(store._cols[cut_at], "insert_many", unreachable)
     with pytest.raises(StoreUnavailable):
         store.write_documents([rewrite, fresh])
     monkeypatch.undo()
 
     found = store.get_documents("con_1", ["old.py", "new.py"])
     assert {key: doc.content_hash for key, doc in found.items()} == {"old.py": "", "new.py": ""}
-    assert found["new.py"].id == fresh[0].id
+    assert found["new.py"].id == fresh.document.id
     store.write_documents([rewrite, fresh])
     assert store.get_documents("con_1", ["old.py", "new.py"]) == {
-        "old.py": rewrite[0],
-        "new.py": fresh[0],
+        "old.py": rewrite.document,
+        "new.py": fresh.document,
     }
     assert store.count_chunks("prj_1") == 4
+    written = sorted(rewrite.symbols + fresh.symbols, key=lambda symbol: symbol.id)
+    assert every_symbol(store, "prj_1") == written
+
+
+def test_symbol_indexes_exist(mongomock_store: MongoStore) -> None:
+    indexes = mongomock_store._cols["symbols"].index_information()
+    keys = {tuple(spec["key"]) for spec in indexes.values()}
+    assert {(("project_id", 1), ("_id", 1)), (("document_id", 1),)} <= keys
 
 
 def test_unreachable_server_is_store_unavailable_quickly() -> None:

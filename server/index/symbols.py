@@ -1,0 +1,296 @@
+"""The symbol index: a project's definitions found by name, exactly or fuzzily.
+
+Built from ``Store.list_symbols`` with the other index files of a generation::
+
+    symbols.json   qualified names, and the distinct values of each text column
+    symbols.npz    one small integer code per symbol and column, first and last lines
+
+Text columns are stored once per distinct value plus a code per row (a project of
+100k symbols has a few thousand paths), names as one list. In memory, symbols are
+grouped by their short name, case-folded (``request`` for ``Session.request``): an
+exact lookup is one dict lookup and a check of that group's names, never a scan.
+
+Exact matching: the qualified name equals the query or ends with it on a part
+boundary (``request`` and ``Session.request`` both find ``Session.request``), or the
+query is the name behind a module path its file matches
+(``requests.sessions.Session.request`` finds ``Session.request`` of
+``requests/sessions.py``). Case-sensitive matches score 1.0, case-insensitive ones
+0.9. Fuzzy matches (typos) score below 0.9.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+from rapidfuzz import fuzz, process
+
+from ..models import Symbol
+from .table import Column
+
+SYMBOL_NAMES = "symbols.json"
+SYMBOL_ARRAYS = "symbols.npz"
+FORMAT = 1
+COLUMNS = ("connector", "document", "path", "kind", "language")
+
+EXACT = 1.0
+EXACT_IGNORING_CASE = 0.9
+FUZZY_MAX = 0.89  # the best fuzzy score: below any exact match
+FUZZY_CUTOFF = 80  # rapidfuzz ratio (0-100) a fuzzy match needs
+_FUZZY_GROUPS = 50  # short names a fuzzy search looks into
+
+# Definitions before containers of definitions; any other kind after these.
+_KIND_RANK = {
+    **dict.fromkeys(["class", "struct", "interface", "trait", "enum"], 0),
+    **dict.fromkeys(["function", "method"], 0),
+    "type": 1,
+    "impl": 2,
+    "module": 3,
+}
+_OTHER_KIND = 4
+# Files that stand for their directory in a module path.
+_PACKAGE_FILES = frozenset({"__init__", "index", "mod"})
+_SEPARATORS = re.compile(r"::|->|#")
+_CALL = re.compile(r"\(.*\)$")
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolHit:
+    """A definition that matched, with its lines and how well (1.0: exact)."""
+
+    connector_id: str
+    document_id: str
+    path: str
+    name: str  # qualified: ``Session.request``
+    kind: str
+    start_line: int  # 1-based, doc comments included
+    end_line: int  # inclusive
+    language: str
+    score: float
+
+
+def normalize(name: str) -> str:
+    """A name as written in code or prose, in the index's spelling.
+
+    ``a::b::C``, ``C#m``, ``C->m`` and ``Session.request()`` become ``a.b.C``, ``C.m``,
+    ``C.m`` and ``Session.request``; quotes and backticks around it are dropped.
+    """
+    name = _CALL.sub("", name.strip().strip("`'\""))
+    name = _SEPARATORS.sub(".", name)
+    return ".".join(part for part in name.split(".") if part)
+
+
+class SymbolIndex:
+    """Exact and fuzzy search over one generation of a project's symbols."""
+
+    def __init__(
+        self,
+        names: list[str],
+        columns: dict[str, Column],
+        start_line: np.ndarray,
+        end_line: np.ndarray,
+    ) -> None:
+        self._names = names
+        self._columns = columns
+        self._start = start_line
+        self._end = end_line
+        self._module_parts: dict[int, tuple[str, ...]] = {}  # by path code, filled on use
+        self._group_of: dict[str, int] = {}  # folded short name -> group
+        groups: list[int] = []
+        for name in names:
+            short = name.rpartition(".")[2].lower()
+            groups.append(self._group_of.setdefault(short, len(self._group_of)))
+        self._shorts = list(self._group_of)  # group -> folded short name (fuzzy choices)
+        codes = np.asarray(groups, dtype=np.int64)
+        self._order = np.argsort(codes, kind="stable")  # rows grouped, in row order
+        self._bounds = np.searchsorted(codes[self._order], np.arange(len(self._shorts) + 1))
+
+    @classmethod
+    def build(cls, symbols: Iterable[Symbol]) -> SymbolIndex:
+        names: list[str] = []
+        columns = {name: Column() for name in COLUMNS}
+        starts: list[int] = []
+        ends: list[int] = []
+        for symbol in symbols:
+            names.append(symbol.name)
+            columns["connector"].append(symbol.connector_id)
+            columns["document"].append(symbol.document_id)
+            columns["path"].append(symbol.path)
+            columns["kind"].append(symbol.kind)
+            columns["language"].append(symbol.language)
+            starts.append(symbol.start_line)
+            ends.append(symbol.end_line)
+        frozen = {name: column.freeze() for name, column in columns.items()}
+        return cls(names, frozen, _lines(starts), _lines(ends))
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        arrays = {f"{name}_codes": column.codes for name, column in self._columns.items()}
+        np.savez(directory / SYMBOL_ARRAYS, start=self._start, end=self._end, **arrays)
+        values = {name: column.values for name, column in self._columns.items()}
+        data = {"format": FORMAT, "names": self._names, "values": values}
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        (directory / SYMBOL_NAMES).write_text(text, encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: Path) -> SymbolIndex:
+        """The index saved in ``directory``; raises if a file is missing or they disagree."""
+        data = json.loads((directory / SYMBOL_NAMES).read_text(encoding="utf-8"))
+        if data.get("format") != FORMAT:
+            raise ValueError(f"{directory}: symbol index format {data.get('format')}")
+        names, values = data["names"], data["values"]
+        with np.load(directory / SYMBOL_ARRAYS) as arrays:
+            columns = {
+                name: Column(values[name], arrays[f"{name}_codes"].astype(np.int32))
+                for name in COLUMNS
+            }
+            start, end = _lines(arrays["start"]), _lines(arrays["end"])
+        sizes = {len(names), len(start), len(end), *(len(c.codes) for c in columns.values())}
+        if len(sizes) != 1:
+            raise ValueError(f"{directory}: symbol index columns differ in length")
+        return cls(names, columns, start, end)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    # ----------------------------------------------------------- search
+    def find(
+        self, name: str, *, exact: bool = False, kinds: Collection[str] = (), limit: int = 20
+    ) -> list[SymbolHit]:
+        """Definitions named ``name``, best first: exact matches, then (unless ``exact``)
+        fuzzy ones; only of ``kinds`` when given. Ties go to classes and functions over
+        impls and modules, then to shorter paths."""
+        query = normalize(name)
+        if not query or limit <= 0:
+            return []
+        scores = self._exact(query)
+        if not exact:
+            fuzzy = self._fuzzy(query)
+            scores.update({row: s for row, s in fuzzy.items() if row not in scores})
+        if kinds:
+            scores = {row: s for row, s in scores.items() if self._kind(row) in kinds}
+        return self._hits({row: (s, 0) for row, s in scores.items()}, limit)
+
+    def lookup(self, identifiers: Iterable[str], *, limit: int = 50) -> list[SymbolHit]:
+        """Exact matches of several identifiers (``Session.request``, ``get_user_name``…)
+        at once, best first; among equal scores, an identifier naming few definitions
+        ranks its matches above one naming many. Dict lookups only: fast on every query."""
+        best: dict[int, tuple[float, int]] = {}
+        for identifier in dict.fromkeys(identifiers):
+            query = normalize(identifier)
+            found = self._exact(query) if query else {}
+            for row, score in found.items():
+                rank = (score, -len(found))
+                if row not in best or rank > best[row]:
+                    best[row] = rank
+        return self._hits(best, limit)
+
+    # ---------------------------------------------------------- matching
+    def _exact(self, query: str) -> dict[int, float]:
+        """Rows whose name matches ``query`` exactly, with their score."""
+        folded = query.lower()
+        found: dict[int, float] = {}
+        for row in self._rows_of(folded.rpartition(".")[2]):
+            name = self._names[row]
+            if self._matches(row, name, query):
+                found[row] = EXACT
+            elif self._matches(row, name.lower(), folded, fold=True):
+                found[row] = EXACT_IGNORING_CASE
+        return found
+
+    def _matches(self, row: int, name: str, query: str, *, fold: bool = False) -> bool:
+        if name == query or name.endswith("." + query):
+            return True
+        if not query.endswith("." + name):
+            return False
+        module = query[: -len(name) - 1].split(".")
+        return _contains(self._module_of(row, fold), module)
+
+    def _fuzzy(self, query: str) -> dict[int, float]:
+        """Rows whose name is close to ``query`` (typos), scored below exact matches."""
+        parts = query.lower().split(".")
+        matches = process.extract(
+            parts[-1],
+            self._shorts,
+            scorer=fuzz.ratio,
+            score_cutoff=FUZZY_CUTOFF - 5,  # the qualified comparison may still reach it
+            limit=_FUZZY_GROUPS,
+        )
+        found: dict[int, float] = {}
+        for _short, short_score, group in matches:
+            for row in self._group_rows(group):
+                score = self._fuzzy_score(int(row), parts, short_score)
+                if score >= FUZZY_CUTOFF:
+                    found[int(row)] = FUZZY_MAX * score / 100
+        return found
+
+    def _fuzzy_score(self, row: int, parts: list[str], short_score: float) -> float:
+        if len(parts) == 1:
+            return short_score
+        name_parts = self._names[row].lower().split(".")
+        depth = min(len(parts), len(name_parts))
+        # Query parts before the name's own must be the module path of its file.
+        if depth < len(parts) and not _contains(self._module_of(row, True), parts[:-depth]):
+            return 0.0
+        return fuzz.ratio(".".join(parts[-depth:]), ".".join(name_parts[-depth:]))
+
+    # ------------------------------------------------------------- rows
+    def _rows_of(self, folded_short: str) -> np.ndarray:
+        group = self._group_of.get(folded_short)
+        return self._group_rows(group) if group is not None else self._order[:0]
+
+    def _group_rows(self, group: int) -> np.ndarray:
+        return self._order[self._bounds[group] : self._bounds[group + 1]]
+
+    def _kind(self, row: int) -> str:
+        return self._columns["kind"].value(row)
+
+    def _module_of(self, row: int, fold: bool) -> tuple[str, ...]:
+        """The module path of a row's file: ``requests/sessions.py`` -> requests, sessions."""
+        code = int(self._columns["path"].codes[row])
+        parts = self._module_parts.get(code)
+        if parts is None:
+            path = PurePosixPath(self._columns["path"].values[code])
+            parts = path.with_suffix("").parts if path.suffix else path.parts
+            if parts and parts[-1] in _PACKAGE_FILES:
+                parts = parts[:-1]
+            self._module_parts[code] = parts
+        return tuple(part.lower() for part in parts) if fold else parts
+
+    def _hits(self, ranked: dict[int, tuple[float, int]], limit: int) -> list[SymbolHit]:
+        def order(row: int) -> tuple[float, int, int, int, str, int]:
+            score, specificity = ranked[row]
+            path = self._columns["path"].value(row)
+            kind_rank = _KIND_RANK.get(self._kind(row), _OTHER_KIND)
+            return (-score, -specificity, kind_rank, len(path), path, row)
+
+        best = sorted(ranked, key=order)[: max(limit, 0)]
+        return [self._hit(row, ranked[row][0]) for row in best]
+
+    def _hit(self, row: int, score: float) -> SymbolHit:
+        value = {name: column.value(row) for name, column in self._columns.items()}
+        return SymbolHit(
+            connector_id=value["connector"],
+            document_id=value["document"],
+            path=value["path"],
+            name=self._names[row],
+            kind=value["kind"],
+            start_line=int(self._start[row]),
+            end_line=int(self._end[row]),
+            language=value["language"],
+            score=round(score, 4),
+        )
+
+
+def _lines(values: Iterable[int] | np.ndarray) -> np.ndarray:
+    return np.asarray(values, dtype=np.int32)
+
+
+def _contains(parts: tuple[str, ...], run: list[str]) -> bool:
+    """Whether ``run`` occurs in ``parts`` as consecutive items."""
+    width = len(run)
+    return any(list(parts[i : i + width]) == run for i in range(len(parts) - width + 1))

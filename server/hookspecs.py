@@ -52,9 +52,19 @@ def projectqa_register_tools(register: Callable[[ToolSpec], None]) -> None:
     tools start disabled in every project; a project admin enables them with
     ``AdminService.SetProjectToolEnabled``.
 
+    The calling convention: ``function(arguments: dict, context: ToolContext)
+    -> JSON-serialisable value``. ``arguments`` satisfies the tool's schema;
+    ``context`` (:class:`projectqa.server.tools.base.ToolContext`) names the
+    project and its checkouts, the only files a tool should read. The function
+    is synchronous; it runs on a small thread pool of its own with a timeout.
+    An exception (its type and message reach the caller, the traceback only
+    the log), a timeout or a return value that is not JSON (a set, NaN, more
+    than 1 MiB) becomes an error result, never a server failure.
+
     :param register: call it once per tool with a
         :class:`projectqa.server.registry.ToolSpec` naming the function to
         run, its JSON Schema of arguments and whether it has side effects
-        (such calls need approval). A name already taken is rejected.
+        (such calls need approval). A name already taken, by another plugin
+        or a built-in tool, is rejected.
     :return: nothing; the return value is ignored.
     """

@@ -17,10 +17,16 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from .sources import OpenSource
 
 log = logging.getLogger(__name__)
 NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
+# Tools built into the server: no plugin or script tool may take these names.
+BUILTIN_TOOL_NAMES = frozenset(
+    {"grep", "open_file", "keyword_search", "search", "find_symbol", "project_metadata"}
+)
 
 
 class ContributionError(ValueError):
@@ -45,6 +51,10 @@ class ConnectorType:
     # server confines them: global admins anywhere but the data directory, project
     # admins only under ``PROJECTQA_LOCAL_ROOTS``.
     local_paths: Callable[[dict[str, Any]], list[str]] | None = None
+    # Where tools (grep, open a file) may read the connector's files on this server: called
+    # with the connector's config, the cursor of its last successful run (None if it never
+    # succeeded) and its private work directory; returns the folder, or None if there is none.
+    checkout: Callable[[dict[str, Any], dict[str, Any] | None, Path], Path | None] | None = None
 
     @property
     def secret_fields(self) -> list[str]:
@@ -55,7 +65,19 @@ class ConnectorType:
 
 @dataclass(frozen=True)
 class ToolSpec:
-    """A callable tool with a JSON Schema for its arguments."""
+    """A callable tool with a JSON Schema for its arguments.
+
+    Calling convention: ``function(arguments, context)`` where ``arguments``
+    is a dict that satisfies ``arguments_schema`` and ``context`` a
+    :class:`projectqa.server.tools.base.ToolContext` (the project and its
+    checkouts); it returns a JSON-serialisable value (dicts, lists, strings,
+    numbers, booleans, None; no NaN; at most 1 MiB as JSON). The function is
+    synchronous and runs on a small thread pool of its own with a timeout; an
+    exception, a timeout or a value that is not JSON becomes an error result
+    for the caller (see ``projectqa.server.tools.plugin_runner``).
+    ``side_effects`` marks tools that change something: the chat asks before
+    calling them.
+    """
 
     name: str
     description: str
@@ -98,8 +120,12 @@ class PluginCatalog:
                 raise ContributionError(
                     f"connector type {item.name!r}: open_source is not callable"
                 )
+            if item.checkout is not None and not callable(item.checkout):
+                raise ContributionError(f"connector type {item.name!r}: checkout is not callable")
             self._file(self.connector_types, "connector type", plugin, item)
         elif isinstance(item, ToolSpec):
+            if item.name in BUILTIN_TOOL_NAMES:
+                raise ContributionError(f"tool name {item.name!r} is taken by a built-in tool")
             _check_schema(item.name, item.arguments_schema)
             if not callable(item.function):
                 raise ContributionError(f"tool {item.name!r}: function is not callable")
@@ -125,13 +151,21 @@ class PluginCatalog:
         table[item.name] = CatalogEntry(plugin, item)
 
 
-def _check_schema(name: str, schema: dict[str, Any]) -> None:
+def object_schema_problem(schema: Any) -> str | None:
+    """Why ``schema`` is not a valid JSON Schema of ``"type": "object"``, or None if it is."""
     if not isinstance(schema, dict) or schema.get("type") != "object":
-        raise ContributionError(f'{name!r}: schema must be a JSON Schema with "type": "object"')
+        return 'schema must be a JSON Schema with "type": "object"'
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
-        raise ContributionError(f"{name!r}: invalid JSON Schema: {exc.message}") from None
+        return f"invalid JSON Schema: {exc.message}"
+    return None
+
+
+def _check_schema(name: str, schema: dict[str, Any]) -> None:
+    problem = object_schema_problem(schema)
+    if problem is not None:
+        raise ContributionError(f"{name!r}: {problem}")
 
 
 def _check_secrets_are_top_level(ctype: ConnectorType) -> None:

@@ -251,3 +251,70 @@ class AdminCalls(StubCalls):
             project=project, tool=tool, enabled=enabled
         )
         return self._call(self.admin.SetProjectToolEnabled, request).tool
+
+    # --------------------------------------------------------- script tools
+
+    def create_custom_tool(
+        self,
+        project: str,
+        name: str,
+        *,
+        description: str,
+        command: Iterable[str],
+        arguments_schema: Mapping[str, Any] | None = None,
+        timeout_seconds: int = 0,
+        max_output_bytes: int = 0,
+        side_effects: bool = False,
+        connector: str = "",
+        enabled: bool = True,
+    ) -> admin_pb2.CustomTool:
+        """Defines a script tool: ``command`` is an argv whose ``{name}`` items take the
+        arguments (see ``CustomTool`` in admin.proto). Zero limits take the server's defaults."""
+        tool = admin_pb2.CustomTool(
+            name=name,
+            description=description,
+            command=list(command),
+            arguments_schema=to_struct(arguments_schema or {}),
+            timeout_seconds=timeout_seconds,
+            max_output_bytes=max_output_bytes,
+            side_effects=side_effects,
+            connector=connector,
+            enabled=enabled,
+        )
+        request = admin_pb2.CreateCustomToolRequest(project=project, tool=tool)
+        return self._call(self.admin.CreateCustomTool, request).tool
+
+    def update_custom_tool(
+        self,
+        project: str,
+        name: str,
+        *,
+        command: Iterable[str] | None = None,
+        arguments_schema: Mapping[str, Any] | None = None,
+        **changes: Any,
+    ) -> admin_pb2.CustomTool:
+        """Changes the fields given (not None); the others stay as they are.
+
+        Besides ``command`` and ``arguments_schema``, accepted names are the
+        optional fields of ``UpdateCustomToolRequest``: description,
+        timeout_seconds, max_output_bytes, side_effects, connector, enabled.
+        """
+        schema = None if arguments_schema is None else to_struct(arguments_schema)
+        request = admin_pb2.UpdateCustomToolRequest(
+            project=project,
+            name=name,
+            command=list(command or ()),
+            replace_command=command is not None,
+            **present(arguments_schema=schema, **changes),
+        )
+        return self._call(self.admin.UpdateCustomTool, request).tool
+
+    def delete_custom_tool(self, project: str, name: str) -> None:
+        request = admin_pb2.DeleteCustomToolRequest(project=project, name=name)
+        self._call(self.admin.DeleteCustomTool, request)
+
+    def list_custom_tools(
+        self, project: str, *, page_size: int = 0
+    ) -> Iterator[admin_pb2.CustomTool]:
+        request = admin_pb2.ListCustomToolsRequest(project=project, page_size=page_size)
+        return self._pages(self.admin.ListCustomTools, request, "tools")

@@ -6,13 +6,14 @@ through ``Access``, validates its arguments, and talks to the ``Store``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from ..access import Access
-from ..registry import PluginCatalog
+from ..registry import BUILTIN_TOOL_NAMES, PluginCatalog
 from ..store import Store
 from .connectors import Connectors
+from .custom_tools import CustomTools
 from .flags import FeatureFlags
 from .llm_profiles import LlmProfiles
 from .local_paths import LocalPathPolicy
@@ -39,6 +40,7 @@ class AdminOps:
     llm_profiles: LlmProfiles
     flags: FeatureFlags
     tools: ProjectTools
+    custom_tools: CustomTools
 
     @classmethod
     def build(
@@ -47,8 +49,10 @@ class AdminOps:
         catalog: PluginCatalog,
         paths: LocalPathPolicy | None = None,
         derived: DerivedData | None = None,
+        builtin_tools: Callable[[], Collection[str]] = lambda: BUILTIN_TOOL_NAMES,
     ) -> AdminOps:
-        """``derived`` forgets what the server keeps beside the Store (indexes, clones)."""
+        """``derived`` forgets what the server keeps beside the Store (indexes, clones);
+        ``builtin_tools`` names the built-in tools, which script tools may not be named."""
         access = Access(store)
         derived = derived or DerivedData()
         return cls(
@@ -59,4 +63,5 @@ class AdminOps:
             llm_profiles=LlmProfiles(store, access),
             flags=FeatureFlags(store, access),
             tools=ProjectTools(store, access, catalog),
+            custom_tools=CustomTools(store, access, catalog, builtin_tools),
         )

@@ -224,3 +224,28 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
             self._ops.tools.set_enabled, request.project, request.tool, request.enabled
         )
         return pb.SetProjectToolEnabledResponse(tool=convert.project_tool(tool))
+
+    # --------------------------------------------------------- script tools
+    async def CreateCustomTool(self, request, context):  # type: ignore[no-untyped-def]
+        definition = convert.custom_tool_definition(request.tool)
+        t = await self._call(
+            self._ops.custom_tools.create, request.project, request.tool.name, definition
+        )
+        return pb.CreateCustomToolResponse(tool=convert.custom_tool(t))
+
+    async def UpdateCustomTool(self, request, context):  # type: ignore[no-untyped-def]
+        changes = convert.custom_tool_changes(request)
+        t = await self._call(self._ops.custom_tools.update, request.project, request.name, changes)
+        return pb.UpdateCustomToolResponse(tool=convert.custom_tool(t))
+
+    async def DeleteCustomTool(self, request, context):  # type: ignore[no-untyped-def]
+        await self._call(self._ops.custom_tools.delete, request.project, request.name)
+        return pb.DeleteCustomToolResponse()
+
+    async def ListCustomTools(self, request, context):  # type: ignore[no-untyped-def]
+        items, token = await self._call(
+            self._ops.custom_tools.list, request.project, request.page_size, request.page_token
+        )
+        return pb.ListCustomToolsResponse(
+            tools=map(convert.custom_tool, items), next_page_token=token
+        )

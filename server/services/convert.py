@@ -12,11 +12,21 @@ from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
 from projectqa.v1 import admin_pb2, common_pb2
 
+from ..admin.custom_tools import CustomToolChanges
 from ..admin.flags import EffectiveFlag, FlagScope
 from ..admin.members import MembershipView
 from ..admin.tools import ProjectToolView
 from ..errors import InvalidArgument
-from ..models import Connector, LlmProfile, LlmProvider, Project, ProjectRole, Token, User
+from ..models import (
+    Connector,
+    CustomTool,
+    LlmProfile,
+    LlmProvider,
+    Project,
+    ProjectRole,
+    Token,
+    User,
+)
 from ..registry import CatalogEntry
 
 ROLE_TO_PB = {
@@ -179,4 +189,55 @@ def project_tool(v: ProjectToolView) -> admin_pb2.ProjectTool:
         side_effects=v.spec.side_effects,
         arguments_schema=struct(v.spec.arguments_schema),
         enabled=v.enabled,
+    )
+
+
+def custom_tool(t: CustomTool) -> admin_pb2.CustomTool:
+    return admin_pb2.CustomTool(
+        id=t.id,
+        project_id=t.project_id,
+        name=t.name,
+        description=t.description,
+        command=t.command,
+        arguments_schema=struct(t.arguments_schema),
+        timeout_seconds=t.timeout_seconds,
+        max_output_bytes=t.max_output_bytes,
+        side_effects=t.side_effects,
+        connector=t.connector,
+        enabled=t.enabled,
+        create_time=timestamp(t.created_at),
+        update_time=timestamp(t.updated_at),
+    )
+
+
+def custom_tool_definition(t: admin_pb2.CustomTool) -> CustomToolChanges:
+    """Every field of a new tool (id, project and times are ignored)."""
+    return CustomToolChanges(
+        description=t.description,
+        command=list(t.command),
+        arguments_schema=struct_to_dict(t.arguments_schema, "arguments_schema"),
+        timeout_seconds=t.timeout_seconds,
+        max_output_bytes=t.max_output_bytes,
+        side_effects=t.side_effects,
+        connector=t.connector,
+        enabled=t.enabled,
+    )
+
+
+def custom_tool_changes(r: admin_pb2.UpdateCustomToolRequest) -> CustomToolChanges:
+    """The fields an update sets; unset ones stay None (unchanged)."""
+
+    def given(name: str) -> Any:
+        return getattr(r, name) if r.HasField(name) else None
+
+    schema = given("arguments_schema")
+    return CustomToolChanges(
+        description=given("description"),
+        command=list(r.command) if r.replace_command else None,
+        arguments_schema=None if schema is None else struct_to_dict(schema, "arguments_schema"),
+        timeout_seconds=given("timeout_seconds"),
+        max_output_bytes=given("max_output_bytes"),
+        side_effects=given("side_effects"),
+        connector=given("connector"),
+        enabled=given("enabled"),
     )

@@ -45,6 +45,7 @@ from .mongo_ingest import (
     PROJECT_COLLECTIONS,
     MongoIngestion,
 )
+from .mongo_tools import TOOL_INDEXES, TOOL_PROJECT_COLLECTIONS, MongoCustomTools
 
 T = TypeVar("T")
 
@@ -63,6 +64,7 @@ _INDEXES: dict[str, list[tuple[list[str], bool]]] = {
     "llm_profiles": [(["scope", "name"], True), (["scope", "_id"], False)],
     "flags": [(["scope", "key"], True)],
     "tool_settings": [(["project_id", "tool"], True)],
+    **TOOL_INDEXES,
 }
 
 # (collection, field) of everything scoped to a project, deleted with it.
@@ -72,6 +74,7 @@ _PROJECT_SCOPED = (
     ("llm_profiles", "scope"),
     ("flags", "scope"),
     ("tool_settings", "project_id"),
+    *TOOL_PROJECT_COLLECTIONS,
     *PROJECT_COLLECTIONS,
 )
 
@@ -110,7 +113,7 @@ def _profile_taken(profile: LlmProfile) -> str:
     return f"LLM profile name {profile.name!r} already exists in {scope}"
 
 
-class MongoStore(MongoIngestion, Store):
+class MongoStore(MongoIngestion, MongoCustomTools, Store):
     """Store in one MongoDB database; call ``ensure_indexes()`` at start-up."""
 
     def __init__(self, client: MongoClient, database: str) -> None:

@@ -37,6 +37,7 @@ from .sqlite_ingest import (
     SqliteIngestion,
 )
 from .sqlite_schema import connect
+from .sqlite_tools import TOOL_PROJECT_TABLES, SqliteCustomTools
 
 T = TypeVar("T")
 
@@ -59,6 +60,7 @@ _PROJECT_SCOPED = (
     ("llm_profiles", "scope"),
     ("flags", "scope"),
     ("tool_settings", "project_id"),
+    *TOOL_PROJECT_TABLES,
     *PROJECT_TABLES,
 )
 
@@ -79,7 +81,7 @@ def _profile_taken(profile: LlmProfile) -> str:
     return f"LLM profile name {profile.name!r} already exists in {scope}"
 
 
-class SqliteStore(SqliteIngestion, Store):
+class SqliteStore(SqliteIngestion, SqliteCustomTools, Store):
     """Store in one SQLite file; call ``open()`` before use."""
 
     def __init__(self, path: Path) -> None:

@@ -119,7 +119,10 @@ class ToolsOps:
                 entry.target, arguments, context, timeout_s=self._plugin_timeout_s
             )
         if isinstance(entry.target, CustomTool):
-            checkout = await self._script_checkout(project, entry.target)
+            try:
+                checkout = await self._script_checkout(project, entry.target)
+            except (NotFound, FailedPrecondition) as exc:  # e.g. its connector was deleted
+                return ToolResult(is_error=True, error=str(exc), duration_ms=_since(started))
             return await run_script_tool(entry.target, arguments, checkout.root)
         try:
             value = await self._builtins[entry.name](project, arguments)

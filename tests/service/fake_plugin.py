@@ -52,7 +52,7 @@ class FakePlugin:
                     name,
                     f"Tool {name}",
                     schema,
-                    lambda **kw: kw,
+                    lambda arguments, context: arguments,
                     side_effects=name in SIDE_EFFECT_TOOLS,
                 )
             )

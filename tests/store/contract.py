@@ -14,6 +14,7 @@ import pytest
 from projectqa.server.errors import AlreadyExists
 from projectqa.server.models import (
     Connector,
+    CustomTool,
     FeatureFlagValue,
     LlmProfile,
     LlmProvider,
@@ -76,6 +77,30 @@ def make_profile(project_id: str | None, name: str, **changes: Any) -> LlmProfil
         updated_at=now,
     )
     return replace(profile, **changes)
+
+
+def make_custom_tool(project_id: str, name: str, **changes: Any) -> CustomTool:
+    now = utcnow()
+    tool = CustomTool(
+        id=new_id("ctl"),
+        project_id=project_id,
+        name=name,
+        description=f"Runs {name}",
+        command=["scripts/run.sh", "--label={label}", "{files}"],
+        arguments_schema={
+            "type": "object",
+            "properties": {"label": {"type": "string"}, "files": {"type": "array"}},
+            "required": ["files"],
+        },
+        timeout_seconds=30,
+        max_output_bytes=65536,
+        side_effects=False,
+        connector="",
+        enabled=True,
+        created_at=now,
+        updated_at=now,
+    )
+    return replace(tool, **changes)
 
 
 def all_pages(fetch: Any, limit: int) -> list[list[Any]]:
@@ -238,6 +263,7 @@ class StoreContract:
         assert len(store.list_llm_profiles(kept.id, PageRequest(limit=10))) == 1
         assert len(store.list_flags(kept.id)) == 1
         assert len(store.list_tool_settings(kept.id)) == 1
+        assert store.get_custom_tool(kept.id, "lint") is not None
         assert [f.key for f in store.list_flags(None)] == ["global_flag"]
         assert defaults(store, None) == ["global"]
 
@@ -248,6 +274,7 @@ class StoreContract:
         store.create_llm_profile(make_profile(project_id, "fast", is_default=True))
         store.set_flag(FeatureFlagValue(project_id, "chat", True, utcnow()))
         store.set_tool_setting(ToolSetting(project_id, "grep", False, utcnow()))
+        store.create_custom_tool(make_custom_tool(project_id, "lint"))
 
     @staticmethod
     def _assert_project_empty(store: Store, project_id: str) -> None:
@@ -259,6 +286,8 @@ class StoreContract:
         assert store.list_llm_profiles(project_id, page) == []
         assert store.list_flags(project_id) == []
         assert store.list_tool_settings(project_id) == []
+        assert store.list_custom_tools(project_id, page) == []
+        assert store.get_custom_tool(project_id, "lint") is None
 
     # ------------------------------------------------------- memberships
     def test_put_membership_creates_then_changes_role(self, store: Store) -> None:
@@ -463,6 +492,79 @@ class StoreContract:
         assert settings[0].updated_at == now + timedelta(seconds=1)
         assert store.list_tool_settings("prj_2") == [ToolSetting("prj_2", "grep", True, now)]
         assert store.list_tool_settings("prj_none") == []
+
+    # ------------------------------------------------------- script tools
+    def test_custom_tool_round_trips(self, store: Store) -> None:
+        tool = make_custom_tool(
+            "prj_1",
+            "lint",
+            description="Lints «files» — unicode kept",
+            command=["ruff", "check", "{files}", "--select=$(x)"],
+            arguments_schema={
+                "type": "object",
+                "properties": {"files": {"type": "array", "items": {"type": "string"}}},
+                "$defs": {"a.b": {"$ref": "#"}},
+            },
+            timeout_seconds=600,
+            max_output_bytes=10 * 1024 * 1024,
+            side_effects=True,
+            connector="con_1",
+            enabled=False,
+        )
+        store.create_custom_tool(tool)
+        assert store.get_custom_tool("prj_1", "lint") == tool
+        assert store.get_custom_tool("prj_2", "lint") is None
+        assert store.get_custom_tool("prj_1", "other") is None
+
+    def test_custom_tool_name_unique_within_project(self, store: Store) -> None:
+        first = make_custom_tool("prj_1", "lint")
+        store.create_custom_tool(first)
+        with pytest.raises(AlreadyExists, match="lint"):
+            store.create_custom_tool(make_custom_tool("prj_1", "lint", description="again"))
+        store.create_custom_tool(make_custom_tool("prj_2", "lint"))  # another project: fine
+        assert store.get_custom_tool("prj_1", "lint") == first
+
+    def test_update_custom_tool_replaces_all_but_identity(self, store: Store) -> None:
+        tool = make_custom_tool("prj_1", "lint")
+        store.create_custom_tool(tool)
+        changed = replace(
+            tool,
+            description="New",
+            command=["make", "lint"],
+            arguments_schema={"type": "object", "properties": {}},
+            timeout_seconds=5,
+            max_output_bytes=2048,
+            side_effects=True,
+            connector="con_9",
+            enabled=False,
+            updated_at=tool.updated_at + timedelta(seconds=5),
+        )
+        assert store.update_custom_tool(changed) is True
+        assert store.get_custom_tool("prj_1", "lint") == changed
+        gone = make_custom_tool("prj_1", "ghost")
+        assert store.update_custom_tool(gone) is False
+        assert store.get_custom_tool("prj_1", "ghost") is None
+
+    def test_list_custom_tools_by_name_in_pages(self, store: Store) -> None:
+        for name in ("zeta", "alpha", "mid", "beta", "omega"):
+            store.create_custom_tool(make_custom_tool("prj_1", name))
+        store.create_custom_tool(make_custom_tool("prj_2", "aaa"))
+        pages, after = [], None
+        while page := store.list_custom_tools("prj_1", PageRequest(limit=2, after=after)):
+            pages.append([tool.name for tool in page])
+            after = page[-1].name
+        assert pages == [["alpha", "beta"], ["mid", "omega"], ["zeta"]]
+        assert store.list_custom_tools("prj_none", PageRequest(limit=10)) == []
+        assert store.list_custom_tools("prj_1", PageRequest(limit=0)) == []
+
+    def test_delete_custom_tool(self, store: Store) -> None:
+        store.create_custom_tool(make_custom_tool("prj_1", "lint"))
+        store.create_custom_tool(make_custom_tool("prj_2", "lint"))
+        assert store.delete_custom_tool("prj_1", "lint") is True
+        assert store.delete_custom_tool("prj_1", "lint") is False
+        assert store.get_custom_tool("prj_1", "lint") is None
+        assert store.get_custom_tool("prj_2", "lint") is not None
+        store.create_custom_tool(make_custom_tool("prj_1", "lint"))  # the name is free again
 
     # --------------------------------------------------------- datetimes
     def test_datetimes_round_trip_as_utc(self, store: Store) -> None:

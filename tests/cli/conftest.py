@@ -61,8 +61,8 @@ class CliTestPlugin:
         from projectqa.server.registry import ToolSpec
 
         schema = {"type": "object", "properties": {"target": {"type": "string"}}}
-        register(ToolSpec("run_checks", "Runs the checks.", schema, lambda arguments, context: "ok", True))
-        register(ToolSpec("count_lines", "Counts lines.", schema, lambda arguments, context: 0))
+        register(ToolSpec("run_checks", "Runs the checks.", schema, lambda args, ctx: "ok", True))
+        register(ToolSpec("count_lines", "Counts lines.", schema, lambda args, ctx: 0))
 
 
 @dataclass(frozen=True)

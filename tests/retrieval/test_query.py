@@ -49,9 +49,10 @@ def test_plain_questions_carry_no_evidence() -> None:
 
 
 def test_stack_trace_gives_path_line_and_function() -> None:
-    found = evidence_of('File "/usr/lib/python3/site-packages/flask/app.py", line 1511, in wsgi_app')
+    path = "/usr/lib/python3/site-packages/flask/app.py"
+    found = evidence_of(f'File "{path}", line 1511, in wsgi_app')
     assert found.identifiers == ("wsgi_app",)
-    assert found.mentions == (Mention("/usr/lib/python3/site-packages/flask/app.py", 1511),)
+    assert found.mentions == (Mention(path, 1511),)
 
 
 def test_dotted_backticked_and_code_style_names() -> None:

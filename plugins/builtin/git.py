@@ -25,6 +25,7 @@ import re
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -286,6 +287,11 @@ def _parse_name_status(out: bytes) -> Iterator[tuple[str, list[str]]]:
         index += 1 + count
 
 
+def _checkout(config: dict[str, Any], cursor: dict[str, Any] | None, work_dir: Path) -> Path | None:
+    """The clone's worktree, once a run succeeded (it is checked out at the indexed commit)."""
+    return work_dir / "checkout" if cursor and cursor.get("commit") else None
+
+
 def _local_repository(config: dict[str, Any]) -> list[str]:
     """The server-side path a repository URL points at (a path or file:// URL), if any."""
     url = str(config.get("url", ""))
@@ -303,5 +309,6 @@ def projectqa_register_connectors(register: Callable[[ConnectorType], None]) -> 
             config_schema=CONFIG_SCHEMA,
             open_source=GitSource,
             local_paths=_local_repository,
+            checkout=_checkout,
         )
     )

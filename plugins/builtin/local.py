@@ -121,6 +121,11 @@ class FolderSource:
         yield file_document(found.key, text, size=len(data), version=content_sha1(data))
 
 
+def _checkout(config: dict[str, Any], cursor: dict[str, Any] | None, work_dir: Path) -> Path:
+    """The folder itself: tools read it as it is now, not as last indexed."""
+    return Path(config["path"])
+
+
 @hookimpl
 def projectqa_register_connectors(register: Callable[[ConnectorType], None]) -> None:
     register(
@@ -130,5 +135,6 @@ def projectqa_register_connectors(register: Callable[[ConnectorType], None]) -> 
             config_schema=CONFIG_SCHEMA,
             open_source=FolderSource,
             local_paths=lambda config: [config["path"]],
+            checkout=_checkout,
         )
     )

@@ -12,12 +12,16 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+import pathspec
+
 from ..errors import InvalidArgument
 
 MAX_QUERY_CHARS = 2000
 MAX_TOP_K = 100
 DEFAULT_TOP_K = 10
 DEFAULT_PER_DOCUMENT = 3
+MAX_GLOBS = 50
+MAX_GLOB_CHARS = 500
 KINDS = ("file", "issue", "pull_request", "ticket", "page")
 
 
@@ -68,6 +72,7 @@ class SearchQuery:
             raise InvalidArgument(
                 "filter.kinds", f"unknown kind {unknown[0]!r}; expected one of {', '.join(KINDS)}"
             )
+        path_spec(search_filter.path_globs)  # refuses malformed globs, naming the field
         return cls(
             text.strip(),
             mode,
@@ -75,6 +80,22 @@ class SearchQuery:
             search_filter,
             _bounded("max_per_document", max_per_document, DEFAULT_PER_DOCUMENT),
         )
+
+
+def path_spec(globs: tuple[str, ...]) -> pathspec.GitIgnoreSpec:
+    """Gitignore-style globs as one spec; only exclusions ("!x") exclude from everything."""
+    if len(globs) > MAX_GLOBS:
+        raise InvalidArgument("filter.path_globs", f"at most {MAX_GLOBS} globs")
+    for glob in globs:
+        if not 1 <= len(glob) <= MAX_GLOB_CHARS or re.search(r"[\x00\r\n]", glob):
+            raise InvalidArgument(
+                "filter.path_globs", f"each glob must be 1-{MAX_GLOB_CHARS} characters on one line"
+            )
+    lines = ["*", *globs] if globs and all(g.startswith("!") for g in globs) else list(globs)
+    try:
+        return pathspec.GitIgnoreSpec.from_lines(lines)
+    except (ValueError, TypeError) as exc:  # GitIgnorePatternError is a ValueError
+        raise InvalidArgument("filter.path_globs", str(exc)) from None
 
 
 def _bounded(name: str, value: int, default: int) -> int:

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-import pathspec
 
 from ..embedding import Embedder
 from ..errors import FailedPrecondition
@@ -23,7 +22,7 @@ from ..index.manager import IndexManager
 from ..index.project import ProjectIndex
 from ..models import Chunk
 from ..store.base import Store
-from .query import SearchFilter, SearchMode, SearchQuery, evidence_of
+from .query import SearchFilter, SearchMode, SearchQuery, evidence_of, path_spec
 from .rank import Candidate, Definition, RankWeights, Rescorer, fuse, group
 
 
@@ -149,6 +148,5 @@ def filter_mask(index: ProjectIndex, search_filter: SearchFilter) -> np.ndarray 
             wanted = set(accepted)
             mask &= table[column].mask(wanted.__contains__)
     if search_filter.path_globs:
-        spec = pathspec.GitIgnoreSpec.from_lines(search_filter.path_globs)
-        mask &= table["path"].mask(spec.match_file)
+        mask &= table["path"].mask(path_spec(search_filter.path_globs).match_file)
     return mask

@@ -1,0 +1,89 @@
+"""Which folders of a project tools may read: one per connector with files here.
+
+A connector type says where its files are through ``ConnectorType.checkout``
+(git: its private clone, at the commit its last successful run indexed; local:
+the configured folder). Types without one (issue trackers, wikis) have none.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+from ..errors import NotFound
+from ..models import Connector, IngestionRun, PageRequest
+from ..registry import PluginCatalog
+from ..store.base import Store
+from .base import Checkout
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+PAGE = 500
+
+
+def project_checkouts(
+    store: Store, sources_dir: Path, project_id: str, catalog: PluginCatalog
+) -> list[Checkout]:
+    """The project's checkouts that exist on disk, ordered by connector name."""
+    found = []
+    for connector in all_connectors(store, project_id):
+        checkout = _checkout_of(store, sources_dir, connector, catalog)
+        if checkout is not None:
+            found.append(checkout)
+    return sorted(found, key=lambda c: (c.connector_name, c.connector_id))
+
+
+def resolve_checkout(
+    checkouts: list[Checkout] | tuple[Checkout, ...], connector: str
+) -> list[Checkout]:
+    """All checkouts for an empty ``connector``, else the one with that id or name."""
+    if not connector:
+        return list(checkouts)
+    for checkout in checkouts:
+        if connector in (checkout.connector_id, checkout.connector_name):
+            return [checkout]
+    raise NotFound(f"connector {connector!r} has no files to read in this project")
+
+
+def indexed_commit(run: IngestionRun | None) -> str:
+    """The commit a run indexed: its revision, or the ``commit`` of its cursor; ``""`` if none."""
+    if run is None:
+        return ""
+    return run.revision or str(run.cursor.get("commit") or "")
+
+
+def all_connectors(store: Store, project_id: str) -> list[Connector]:
+    """Every connector of a project (the Store pages them)."""
+    return list(every_page(lambda page: store.list_connectors(project_id, page), lambda c: c.id))
+
+
+def every_page(fetch: Callable[[PageRequest], list[T]], key: Callable[[T], str]) -> Iterator[T]:
+    """Items of a keyset-paged Store listing, page after page until a short one."""
+    after = None
+    while True:
+        items = fetch(PageRequest(limit=PAGE, after=after))
+        yield from items
+        if len(items) < PAGE:
+            return
+        after = key(items[-1])
+
+
+def _checkout_of(
+    store: Store, sources_dir: Path, connector: Connector, catalog: PluginCatalog
+) -> Checkout | None:
+    ctype = catalog.connector_type(connector.type)
+    if ctype is None or ctype.checkout is None:
+        return None
+    run = store.last_succeeded_run(connector.id)
+    try:
+        folder = ctype.checkout(
+            connector.config, run.cursor if run else None, sources_dir / connector.id
+        )
+    except Exception:  # a plugin's bug must not take every tool of the project down
+        log.exception("checkout of connector %s (%s) failed", connector.id, connector.type)
+        return None
+    if folder is None or not folder.is_absolute() or not folder.is_dir():
+        return None
+    return Checkout(connector.id, connector.name, folder.resolve(), indexed_commit(run))

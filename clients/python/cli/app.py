@@ -8,7 +8,20 @@ from typing import Any
 
 import click
 
-from projectqa.client.cli import connectors, flags, llm, members, projects, runs, tools, users
+from projectqa.client.cli import (
+    connectors,
+    custom_tools,
+    files,
+    flags,
+    llm,
+    members,
+    projects,
+    runs,
+    search,
+    tools,
+    users,
+)
+from projectqa.client.cli.evaluate import evaluate_command
 from projectqa.client.cli.failures import EXIT_CODES_HELP, CommandFailed
 from projectqa.client.cli.ingest import ingest
 from projectqa.client.cli.output import print_json
@@ -98,7 +111,21 @@ def health_command(state: CliState) -> None:
         sys.exit(1)
 
 
-for command in (quickstart, ingest, runs.runs, runs.cancel, runs.reindex):
+for command in (
+    quickstart,
+    ingest,
+    runs.runs,
+    runs.cancel,
+    runs.reindex,
+    search.search,
+    search.symbols,
+    files.grep,
+    files.open_file,
+    files.metadata,
+    tools.tools,
+    custom_tools.custom_tools,
+    evaluate_command,
+):
     cli.add_command(command)
 
 

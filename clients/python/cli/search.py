@@ -1,0 +1,159 @@
+"""``projectqa search`` and ``projectqa symbols``: find passages and definitions.
+
+``search`` prints one block per hit: its rank, the citation (``path:start-end``
+or a record's key), the symbol, the score, then the first lines of the
+passage, numbered as in the file. ``--json`` prints the whole SearchResponse.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from rich.table import Table
+from rich.text import Text
+
+from projectqa.client.cli.files import render_code
+from projectqa.client.cli.output import console, message_to_dict, print_json
+from projectqa.client.cli.state import CliState, pass_state
+from projectqa.client.retrieval import SEARCH_MODES
+from projectqa.v1 import retrieval_pb2, tools_pb2
+
+SYMBOL_COLUMNS = ("name", "kind", "location", "language", "score")
+
+
+def filter_options(function: Any) -> Any:
+    """``--kind``, ``--connector``, ``--path`` and ``--language``, each repeatable."""
+    options = (
+        click.option(
+            "--kind",
+            "kinds",
+            multiple=True,
+            help="Only this kind of source: file, issue, pull_request, ticket, page.",
+        ),
+        click.option("--connector", "connectors", multiple=True, metavar="NAME|ID"),
+        click.option(
+            "--path", "paths", multiple=True, metavar="GLOB", help="Only paths matching GLOB."
+        ),
+        click.option("--language", "languages", multiple=True, help="e.g. python, markdown."),
+    )
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _heading(rank: int, hit: retrieval_pb2.SearchHit) -> Text:
+    heading = Text(f"{rank:>2}  ", style="bold")
+    heading.append(hit.citation.label or hit.citation.document_key, style="bold cyan")
+    if hit.symbol:
+        kind = f" ({hit.symbol_kind})" if hit.symbol_kind else ""
+        heading.append(f"  {hit.symbol}{kind}", style="green")
+    elif hit.citation.title and not hit.citation.path:
+        heading.append(f"  {hit.citation.title}", style="green")
+    heading.append(f"  score {hit.score:.4f}", style="dim")
+    return heading
+
+
+def render_hit(rank: int, hit: retrieval_pb2.SearchHit, lines: int) -> None:
+    """The hit's heading, its link for records, and its first ``lines`` lines."""
+    out = console()
+    out.print(_heading(rank, hit), soft_wrap=True)
+    if hit.citation.url:
+        out.print(Text(f"    {hit.citation.url}", style="dim"), soft_wrap=True)
+    if lines > 0 and hit.snippet:
+        shown = "\n".join(hit.snippet.split("\n")[:lines])
+        first = hit.citation.start_line if hit.citation.path else 0
+        render_code(shown, hit.language, first, indent="    ")
+
+
+def render_search(response: retrieval_pb2.SearchResponse, lines: int) -> None:
+    if not response.hits:
+        console().print(Text("No hits.", style="dim"))
+        return
+    for rank, hit in enumerate(response.hits, start=1):
+        if rank > 1 and lines > 0:
+            click.echo()
+        render_hit(rank, hit, lines)
+
+
+@click.command()
+@click.argument("project")
+@click.argument("query")
+@click.option(
+    "--mode",
+    type=click.Choice(list(SEARCH_MODES)),
+    default="hybrid",
+    show_default=True,
+    help="dense (embeddings), keyword (BM25) or both fused.",
+)
+@click.option("-k", "--top-k", default=0, help="Number of hits (1-100; default 10).")
+@filter_options
+@click.option("--per-document", default=0, help="Most hits from one document (default 3).")
+@click.option("--lines", default=6, show_default=True, help="Lines of each passage to show.")
+@pass_state
+def search(
+    state: CliState,
+    project: str,
+    query: str,
+    mode: str,
+    top_k: int,
+    kinds: tuple[str, ...],
+    connectors: tuple[str, ...],
+    paths: tuple[str, ...],
+    languages: tuple[str, ...],
+    per_document: int,
+    lines: int,
+) -> None:
+    """Search PROJECT for the passages that answer QUERY, each with its citation."""
+    response = state.client().search(
+        project,
+        query,
+        mode=mode,  # type: ignore[arg-type]
+        top_k=top_k,
+        kinds=kinds,
+        connectors=connectors,
+        path_globs=paths,
+        languages=languages,
+        max_per_document=per_document,
+    )
+    if state.json_output:
+        print_json(message_to_dict(response))
+    else:
+        render_search(response, lines)
+
+
+def symbol_rows(symbols: list[tools_pb2.SymbolMatch]) -> list[list[str]]:
+    return [
+        [s.name, s.kind, f"{s.path}:{s.start_line}-{s.end_line}", s.language, f"{s.score:.2f}"]
+        for s in symbols
+    ]
+
+
+@click.command()
+@click.argument("project")
+@click.argument("name")
+@click.option("--exact", is_flag=True, help="Only exact matches of NAME or its last parts.")
+@click.option("--kind", "kinds", multiple=True, help="Only this kind: function, class, method, …")
+@click.option("--limit", default=0, help="Most definitions (1-200; default 20).")
+@pass_state
+def symbols(
+    state: CliState, project: str, name: str, exact: bool, kinds: tuple[str, ...], limit: int
+) -> None:
+    """Find the definitions called NAME in PROJECT ("request", "Session.request")."""
+    found = state.client().find_symbol(project, name, exact=exact, kinds=kinds, limit=limit)
+    if state.json_output:
+        print_json([message_to_dict(symbol) for symbol in found])
+        return
+    if not found:
+        console().print(Text("No symbols.", style="dim"))
+        return
+    _print_symbols(found)
+
+
+def _print_symbols(found: list[tools_pb2.SymbolMatch]) -> None:
+    table = Table(title="symbols", title_justify="left", title_style="bold")
+    for column in SYMBOL_COLUMNS:
+        table.add_column(column, overflow="fold")
+    for row in symbol_rows(found):
+        table.add_row(*(Text(cell) for cell in row))
+    console().print(table)

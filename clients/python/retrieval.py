@@ -1,0 +1,92 @@
+"""Typed calls of the RetrievalService, shared by the sync client.
+
+``search`` returns the whole :class:`SearchResponse` (hits with citations,
+the mode used, timings and the index generation that answered), since a
+caller ranking or evaluating wants more than the hits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Literal
+
+from projectqa.client.calls import StubCalls
+from projectqa.v1 import retrieval_pb2, retrieval_pb2_grpc
+
+SearchModeName = Literal["hybrid", "dense", "keyword"]
+
+SEARCH_MODES: dict[str, retrieval_pb2.SearchMode.ValueType] = {
+    "hybrid": retrieval_pb2.SEARCH_MODE_HYBRID,
+    "dense": retrieval_pb2.SEARCH_MODE_DENSE,
+    "keyword": retrieval_pb2.SEARCH_MODE_KEYWORD,
+}
+
+
+def search_mode(mode: SearchModeName | int) -> retrieval_pb2.SearchMode.ValueType:
+    """The enum number of a mode name ("hybrid", "dense", "keyword"); numbers pass through."""
+    if isinstance(mode, int):
+        return mode  # type: ignore[return-value]
+    try:
+        return SEARCH_MODES[mode]
+    except KeyError:
+        raise ValueError(f"mode must be one of {', '.join(SEARCH_MODES)}, not {mode!r}") from None
+
+
+def search_filter(
+    *,
+    kinds: Iterable[str] = (),
+    connectors: Iterable[str] = (),
+    path_globs: Iterable[str] = (),
+    languages: Iterable[str] = (),
+) -> retrieval_pb2.SearchFilter:
+    """A filter: values within one field are alternatives, fields combine with AND."""
+    return retrieval_pb2.SearchFilter(
+        kinds=list(kinds),
+        connectors=list(connectors),
+        path_globs=list(path_globs),
+        languages=list(languages),
+    )
+
+
+class RetrievalCalls(StubCalls):
+    """RetrievalService calls; mixed into a client that provides ``retrieval`` and ``_call``."""
+
+    retrieval: retrieval_pb2_grpc.RetrievalServiceStub
+
+    def search(
+        self,
+        project: str,
+        query: str,
+        *,
+        mode: SearchModeName | int = "hybrid",
+        top_k: int = 0,
+        kinds: Iterable[str] = (),
+        connectors: Iterable[str] = (),
+        path_globs: Iterable[str] = (),
+        languages: Iterable[str] = (),
+        max_per_document: int = 0,
+    ) -> retrieval_pb2.SearchResponse:
+        """The passages of ``project`` (id or slug) that answer ``query``, best first.
+
+        :param mode: "hybrid" (dense and keyword fused), "dense" or "keyword".
+        :param top_k: number of hits, 1-100; 0 means the server's default (10).
+        :param kinds: source kinds to keep ("file", "issue", "pull_request", …).
+        :param connectors: connectors (id or name) to keep.
+        :param path_globs: gitignore-style globs the path must match.
+        :param languages: languages to keep ("python", "markdown", …).
+        :param max_per_document: most hits from one document; 0 means 3.
+        """
+        request = retrieval_pb2.SearchRequest(
+            project=project,
+            query=query,
+            mode=search_mode(mode),
+            top_k=top_k,
+            filter=search_filter(
+                kinds=kinds, connectors=connectors, path_globs=path_globs, languages=languages
+            ),
+            max_per_document=max_per_document,
+        )
+        return self._call(self.retrieval.Search, request)
+
+
+__all__ = ["SEARCH_MODES", "RetrievalCalls", "SearchModeName", "search_filter", "search_mode"]

@@ -121,6 +121,7 @@ class Evidence:
     identifiers: tuple[str, ...] = ()  # code names, qualified or not: Session.request, get_auth
     mentions: tuple[Mention, ...] = ()  # paths: flask/app.py, requests/sessions.py (from dotted)
     mentions_tests: bool = False  # the question is about tests, so test files are no outliers
+    mentions_docs: bool = False  # the question asks for documentation or history
 
     def __bool__(self) -> bool:
         return bool(self.identifiers or self.mentions)
@@ -141,6 +142,15 @@ _FILE_EXTENSIONS = frozenset({
     "ini", "html", "css", "sh", "sql", "proto",
 })
 # fmt: on
+# An error's type names where it is defined, but whoever pastes one wants where it is raised:
+# its message (keyword evidence) finds that; boosting the class definition would not.
+_ERROR_TYPE = re.compile(r"(Error|Exception|Warning)$")
+# "pkg.MissingSchema: Invalid URL" names an error type too.
+_ERROR_LINE = re.compile(r"(?<![\w.])([A-Za-z_][\w.]*[A-Z]\w*): ")
+_DOC_WORDS = re.compile(
+    r"\b(docs?|documentation|documented|changelog|changes|history|release notes?|tutorial)\b",
+    re.IGNORECASE,
+)
 _TEST_WORDS = re.compile(r"\btests?\b|\btesting\b|\bpytest\b|\bfixtures?\b", re.IGNORECASE)
 
 
@@ -166,8 +176,12 @@ def evidence_of(text: str) -> Evidence:
         identifiers.append(dotted)
         mentions.append(Mention(dotted.replace(".", "/"), module=True))
     identifiers += _IDENT.findall(rest)
+    errors = set(_ERROR_LINE.findall(rest))
+    names = (i.strip(".") for i in identifiers if i not in errors)
+    raised = {m.replace(".", "/") for m in errors}
     return Evidence(
-        tuple(dict.fromkeys(i.strip(".") for i in identifiers if len(i.strip(".")) > 2)),
-        tuple(dict.fromkeys(mentions)),
+        tuple(dict.fromkeys(n for n in names if len(n) > 2 and not _ERROR_TYPE.search(n))),
+        tuple(dict.fromkeys(m for m in mentions if m.path not in raised)),
         bool(_TEST_WORDS.search(text)),
+        bool(_DOC_WORDS.search(text)),
     )

@@ -10,7 +10,9 @@
    the question's words (``default_user_agent`` for "where is the default user
    agent built") gets a smaller lift; test files step back unless the question
    is about tests. Definitions the question names join the candidates even when
-   neither ranker found them.
+   neither ranker found them. Prose (markdown, rst) steps back a little and
+   changelogs more, unless the question asks for documentation or history: on
+   the evaluation sets they matched questions about code by sharing its words.
 3. **Grouping**: at most ``max_per_document`` rows per document, best first.
 
 The weights were tuned on the question sets in ``bench/eval`` (see
@@ -29,6 +31,8 @@ from ..index.table import ChunkTable
 from ..index.tokens import tokenize, word_tokens
 from .query import Evidence, Mention
 
+_CHANGELOG = re.compile(r"(^|/)(CHANGES|CHANGELOG|HISTORY|NEWS|RELEASE[-_]?NOTES)[^/]*$", re.I)
+_PROSE = frozenset({"markdown", "rst", "text", ""})
 _TEST_PATH = re.compile(r"(^|/)(tests?|testing)/|(^|/)test_[^/]*$|_test\.\w+$|(^|/)conftest\.py$")
 
 
@@ -43,7 +47,9 @@ class RankWeights:
     mention: float = 0.25  # the question names the chunk's file
     mention_line: float = 0.35  # ... and a line inside the chunk
     symbol_words: float = 0.12  # the question's words spell the chunk's symbol name
-    test_factor: float = 0.8  # test files, unless the question is about tests
+    test_factor: float = 0.6  # test files, unless the question is about tests
+    prose_factor: float = 0.75  # markdown/rst/text, unless the question asks for docs
+    changelog_factor: float = 0.5  # CHANGES, HISTORY, … unless the question asks for them
 
 
 @dataclass(slots=True)
@@ -141,6 +147,11 @@ class Rescorer:
         score += weights.symbol_words * self._symbol_coverage(row)
         if not self._evidence.mentions_tests and _TEST_PATH.search(path):
             score *= weights.test_factor
+        if not self._evidence.mentions_docs:
+            if _CHANGELOG.search(path):
+                score *= weights.changelog_factor
+            elif table["language"].value(row) in _PROSE:
+                score *= weights.prose_factor
         return score
 
     def _overlaps_any(self, row: int, spans: list[tuple[int, int]]) -> bool:

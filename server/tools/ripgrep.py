@@ -84,10 +84,14 @@ class RgProcess:
             # child is unreaped or reaped only microseconds ago.
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self._proc.pid, signal.SIGKILL)
+        # Process.wait() returns only once the pipes are closed as well, and a stdout left
+        # full pauses its transport before it sees the end: read what is left (rg is dead,
+        # so that is at most a pipe's worth) and let the stderr reader reach its end.
+        assert self._proc.stdout is not None
+        while await self._proc.stdout.read(CHUNK_BYTES):
+            pass
+        await self._stderr
         await self._proc.wait()
-        self._stderr.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self._stderr
 
 
 @contextlib.asynccontextmanager
@@ -203,7 +207,8 @@ class _Oversized:
         self._carry = window[-_CARRY:]
 
     def parse(self) -> dict[str, Any] | None:
-        head = _HEAD.match(self._head.decode("utf-8", "replace"))
+        # rg writes valid UTF-8 (else base64 "bytes"): only a character cut in two is lost.
+        head = _HEAD.match(self._head.decode("utf-8", "ignore"))
         if head is None or self._line_number is None:
             return None  # not a line record (cannot happen with rg's output)
         kind, path_kind, path, lines_kind, lines = head.groups()

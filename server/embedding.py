@@ -13,6 +13,7 @@ Store caches vectors, so two models never share cached vectors.
 from __future__ import annotations
 
 import functools
+import gc
 import os
 import threading
 from collections.abc import Sequence
@@ -139,4 +140,11 @@ def _load_model(path: str, device: str) -> SentenceTransformer:
 
     # A server has no terminal to draw "Loading weights" bars on.
     transformers_logging.disable_progress_bar()
-    return SentenceTransformer(path, device=device, local_files_only=True)
+    model = SentenceTransformer(path, device=device, local_files_only=True)
+    # torch and transformers leave ~500k long-lived objects behind; every full
+    # collection then scans them all (~300 ms on this machine), and searches that
+    # happened to trigger one took 300+ ms (bench/search_latency.py, p99 at 100k
+    # chunks: 340 ms -> see docs/RETRIEVAL.md). Frozen objects are never scanned.
+    gc.collect()
+    gc.freeze()
+    return model

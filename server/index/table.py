@@ -73,6 +73,7 @@ class ChunkTable:
         self.start_line = start_line
         self.end_line = end_line
         self._rows_by_path: dict[str, np.ndarray] | None = None
+        self._paths_by_stem: dict[str, list[tuple[str, list[str]]]] | None = None
 
     @classmethod
     def build(cls, chunks: Iterable[Chunk]) -> ChunkTable:
@@ -112,6 +113,18 @@ class ChunkTable:
             }
         return self._rows_by_path.get(path, np.zeros(0, dtype=np.int64))
 
+    def paths_ending_in(self, stem: str) -> list[tuple[str, list[str]]]:
+        """(path, its components) of the paths whose last component, without its
+        extension, is ``stem`` (``__init__`` files count as their folder)."""
+        if self._paths_by_stem is None:
+            found: dict[str, list[tuple[str, list[str]]]] = {}
+            for path in self.columns["path"].values:
+                components = path_components(path)
+                if components:
+                    found.setdefault(components[-1], []).append((path, components))
+            self._paths_by_stem = found
+        return self._paths_by_stem.get(stem, [])
+
     def save(self, directory: Path) -> None:
         arrays = {f"{name}_codes": column.codes for name, column in self.columns.items()}
         np.savez(directory / TABLE_ARRAYS, start=self.start_line, end=self.end_line, **arrays)
@@ -130,3 +143,10 @@ class ChunkTable:
         if len(table) != size or any(len(c.codes) != size for c in columns.values()):
             raise ValueError(f"{directory}: chunk table does not have {size} rows")
         return table
+
+
+def path_components(path: str) -> list[str]:
+    """``src/pkg/models.py`` -> ``[src, pkg, models]``; ``pkg/__init__.py`` -> ``[pkg]``."""
+    parts = path.split("/")
+    stem = parts[-1].rsplit(".", 1)[0]
+    return [*parts[:-1], stem] if stem != "__init__" else parts[:-1]

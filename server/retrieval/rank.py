@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..index.table import ChunkTable
+from ..index.table import ChunkTable, path_components
 from ..index.tokens import tokenize, word_tokens
 from .query import Evidence, Mention
 
@@ -107,7 +107,7 @@ class Rescorer:
         self._evidence = evidence
         self._allowed = allowed
         self._definitions = _by_path(definitions)
-        self._mentioned = _resolve_mentions(evidence.mentions, table["path"].values)
+        self._mentioned = _resolve_mentions(evidence.mentions, table)
         self._words = {_stem(t) for t in tokenize(query)}
         self._identifiers = {i.rsplit(".", 1)[-1].lower() for i in evidence.identifiers}
 
@@ -206,53 +206,48 @@ def _by_path(definitions: Iterable[Definition]) -> dict[str, list[tuple[int, int
     return spans
 
 
-def _resolve_mentions(mentions: Iterable[Mention], paths: list[str]) -> dict[str, int]:
+def _resolve_mentions(mentions: Iterable[Mention], table: ChunkTable) -> dict[str, int]:
     """Indexed paths the question names, each with the line named (0 for none).
 
     A mention matches the paths sharing its longest trailing run of components
     (``/site-packages/flask/app.py`` finds ``src/flask/app.py``); a module mention
-    (``requests.models.Request``) matches files named by any leading part of it.
+    (``requests.models.Request``) matches files named by its longest leading part
+    that names one. Candidates come from the table's index of paths by file stem.
     """
     found: dict[str, int] = {}
-    if not paths:
-        return found
-    stems = [_components(p) for p in paths]
     for mention in mentions:
         parts = [p for p in mention.path.split("/") if p]
-        wanted = [parts[:n] for n in range(len(parts), 0, -1)] if mention.module else [parts]
-        for target in wanted:
-            best, matches = _best_suffix(target, stems, module=mention.module)
-            if matches and (best >= 2 or len(target) == 1 or not mention.module):
-                for index in matches:
-                    found.setdefault(paths[index], mention.line)
+        if mention.module:
+            targets = [parts[:n] for n in range(len(parts), 0, -1)]
+        else:
+            targets = [path_components("/".join(parts))]
+        for target in targets:
+            if not target:
+                continue
+            paths = _sharing_most(target, table.paths_ending_in(target[-1]), whole=mention.module)
+            if paths and (mention.module is False or len(target) >= 2 or len(parts) == 1):
+                for path in paths:
+                    found.setdefault(path, mention.line)
                 break
     return found
 
 
-def _components(path: str) -> list[str]:
-    parts = path.split("/")
-    stem = parts[-1].rsplit(".", 1)[0]
-    return [*parts[:-1], stem] if stem != "__init__" else parts[:-1]
-
-
-def _best_suffix(
-    target: list[str], stems: list[list[str]], *, module: bool
-) -> tuple[int, list[int]]:
-    """The longest shared trailing run with ``target`` (module mentions must share all of
-    it), and the indexes of the paths sharing that much."""
-    if not module:
-        target = _components("/".join(target))
-    best, matches = 0, []
-    for index, components in enumerate(stems):
+def _sharing_most(
+    target: list[str], candidates: list[tuple[str, list[str]]], *, whole: bool
+) -> list[str]:
+    """The candidate paths sharing the longest trailing run of components with
+    ``target`` (all of it when ``whole``)."""
+    best, paths = 0, []
+    for path, components in candidates:
         shared = 0
         for a, b in zip(reversed(components), reversed(target), strict=False):
             if a != b:
                 break
             shared += 1
-        if module and shared < len(target):
+        if whole and shared < len(target):
             continue
-        if shared and shared > best:
-            best, matches = shared, [index]
+        if shared > best:
+            best, paths = shared, [path]
         elif shared and shared == best:
-            matches.append(index)
-    return best, matches
+            paths.append(path)
+    return paths

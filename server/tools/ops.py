@@ -36,6 +36,7 @@ from ..threads import BlockingRunner
 from . import builtins
 from .base import Checkout, ToolContext, ToolResult
 from .checkouts import project_checkouts, resolve_checkout
+from .confine import normalise
 from .grep import GrepQuery, GrepResult, grep
 from .metadata import ProjectMetadata, project_metadata
 from .openfile import OpenedFile, open_file
@@ -183,14 +184,42 @@ class ToolsOps:
         return await self._rb(self._access.project, principal, project_ref, ProjectRole.MEMBER)
 
     async def grep(self, project: Project, query: GrepQuery) -> GrepResult:
-        checkouts = await self._checkouts(project)
-        return await grep(checkouts, query)
+        """ripgrep over the checkouts, keeping matches in files the project indexed."""
+        result = await grep(await self._checkouts(project), query)
+        pairs = {(m.connector_id, m.path) for m in result.matches}
+        indexed = await self._rb(self._indexed, pairs)
+        kept = [m for m in result.matches if (m.connector_id, m.path) in indexed]
+        return dataclasses.replace(result, matches=kept)
 
     async def open_file(
         self, project: Project, path: str, start_line: int, end_line: int, connector: str
     ) -> OpenedFile:
-        checkouts = await self._checkouts(project)
-        return await self._rb(open_file, checkouts, path, start_line, end_line, connector)
+        """Lines of an indexed file. A file the connector's rules left out (a git-ignored
+        ``.env`` in a local folder, say) is not found, even though it is on disk."""
+        clean = normalise(path)
+        checkouts = resolve_checkout(await self._checkouts(project), connector)
+        indexed = await self._rb(self._indexed, {(c.connector_id, clean) for c in checkouts})
+        readable = [c for c in checkouts if (c.connector_id, clean) in indexed]
+        if readable:
+            return await self._rb(open_file, readable, clean, start_line, end_line)
+        # Say why, as precisely as the file allows: missing, binary, a directory, a
+        # symlink leaving the checkout… and only then that the rules left it out.
+        await self._rb(open_file, checkouts, clean, start_line, end_line)
+        raise NotFound(
+            f"{clean!r} is not an indexed file of project {project.slug!r} "
+            "(the connector's include/exclude rules leave it out)"
+        )
+
+    def _indexed(self, pairs: set[tuple[str, str]]) -> set[tuple[str, str]]:
+        """The (connector id, path) pairs that are stored documents."""
+        by_connector: dict[str, list[str]] = {}
+        for connector_id, path in pairs:
+            by_connector.setdefault(connector_id, []).append(path)
+        return {
+            (connector_id, key)
+            for connector_id, paths in by_connector.items()
+            for key in self._store.get_documents(connector_id, paths)
+        }
 
     async def keyword_search(self, project: Project, query: SearchQuery) -> CitedResult:
         query = dataclasses.replace(query, mode=SearchMode.KEYWORD)

@@ -113,13 +113,13 @@ def test_a_trace_line_lifts_the_chunk_holding_it() -> None:
 
 
 def test_mentions_resolve_by_trailing_components() -> None:
-    paths = TABLE["path"].values
-    assert _resolve_mentions([Mention("/x/y/pkg/sessions.py", 3)], paths) == {
+    assert _resolve_mentions([Mention("/x/y/pkg/sessions.py", 3)], TABLE) == {
         "src/pkg/sessions.py": 3
     }
     module = Mention("pkg/sessions/Session/request", module=True)
-    assert _resolve_mentions([module], paths) == {"src/pkg/sessions.py": 0}
-    assert _resolve_mentions([Mention("nothing/here.py")], paths) == {}
+    assert _resolve_mentions([module], TABLE) == {"src/pkg/sessions.py": 0}
+    assert _resolve_mentions([Mention("nothing/here.py")], TABLE) == {}
+    assert _resolve_mentions([Mention("other/sessions.py")], TABLE) == {"src/pkg/sessions.py": 0}
 
 
 def test_grouping_caps_each_document() -> None:

@@ -193,6 +193,9 @@ Run the whole test suite and update the changelog with every user-visible change
 Tag the commit, build the wheel and upload it to the package index.
 """
 
+IGNORED_FILE = ".env"
+IGNORED_SECRET = "sk-live-not-for-tools"
+
 SHOP_FILES: dict[str, str] = {
     "shop/__init__.py": '"""The shop package."""\n',
     "shop/cart.py": CART_PY,
@@ -254,6 +257,9 @@ def write_folders(base: Path) -> tuple[Path, Path]:
     (shop / BINARY_FILE).parent.mkdir(parents=True)
     (shop / BINARY_FILE).write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
     (base / "secret.txt").write_text(SECRET_TEXT, encoding="utf-8")
+    # Left out by the connector's rules: on disk, but never indexed, so never readable.
+    (shop / ".gitignore").write_text(".env\n", encoding="utf-8")
+    (shop / IGNORED_FILE).write_text(f"API_KEY={IGNORED_SECRET}\n", encoding="utf-8")
     os.symlink(base / "secret.txt", shop / ESCAPING_LINK)
     notes.mkdir()
     (notes / "release.md").write_text(NOTES_MD, encoding="utf-8")

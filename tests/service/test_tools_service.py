@@ -23,6 +23,8 @@ from .retrieval_fixtures import (
     CART_PY,
     CODE_CONNECTOR,
     ESCAPING_LINK,
+    IGNORED_FILE,
+    IGNORED_SECRET,
     NOTES_CONNECTOR,
     NOTES_MD,
     PLUGIN_TIMEOUT_S,
@@ -388,7 +390,7 @@ async def test_a_script_tool_passes_shell_metacharacters_literally(qa: IndexedPr
         "truncated": False,
     }
     created = {p.name for p in qa.shop.iterdir()} - {p.split("/")[0] for p in SHOP_FILES}
-    assert created == {"assets", ESCAPING_LINK}  # nothing new in the working directory
+    assert created == {"assets", ESCAPING_LINK, IGNORED_FILE, ".gitignore"}  # nothing new
 
 
 async def test_a_script_tool_sees_its_arguments_in_the_environment(qa: IndexedProject) -> None:
@@ -767,14 +769,14 @@ async def test_project_metadata_describes_languages_connectors_and_layout(
     readme = SHOP_FILES["README.md"]
     assert languages["markdown"] == (2, readme.count("\n") + NOTES_MD.count("\n"))
     assert meta.languages[0].language == "python"  # most lines first
-    assert dict(meta.documents_by_kind) == {"file": len(python) + 2}
+    assert dict(meta.documents_by_kind) == {"file": len(python) + 3}  # + .gitignore
     assert meta.chunks > 0 and meta.index_generation > 0
     connectors = {c.name: c for c in meta.connectors}
     assert set(connectors) == {CODE_CONNECTOR, NOTES_CONNECTOR}
     code = connectors[CODE_CONNECTOR]
     assert (code.connector_id, code.type) == (qa.code_connector_id, "local")
     assert code.last_run_id.startswith("run_") and code.HasField("last_run_time")
-    assert code.documents == len(python) + 1 and code.chunks > 0
+    assert code.documents == len(python) + 2 and code.chunks > 0  # + README, .gitignore
     assert connectors[NOTES_CONNECTOR].documents == 1
     layout = {(e.connector_id, e.name): (e.is_dir, e.files) for e in meta.layout}
     assert layout[(qa.code_connector_id, "shop")] == (True, 4)
@@ -795,3 +797,15 @@ async def test_project_metadata_of_a_hidden_project_is_not_found(qa: IndexedProj
     request = tools_pb2.GetProjectMetadataRequest(project=qa.hidden_project_id)
 
     await rpc_error(qa.member.tools.GetProjectMetadata(request), Code.NOT_FOUND)
+
+
+async def test_files_the_connector_left_out_are_neither_opened_nor_grepped(
+    qa: IndexedProject,
+) -> None:
+    request = tools_pb2.OpenFileRequest(project=PROJECT, path=IGNORED_FILE)
+    await rpc_error(qa.member.tools.OpenFile(request), Code.NOT_FOUND, "not an indexed file")
+
+    found = await qa.member.tools.Grep(
+        tools_pb2.GrepRequest(project=PROJECT, pattern=IGNORED_SECRET, fixed_strings=True)
+    )
+    assert list(found.matches) == []

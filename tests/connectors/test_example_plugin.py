@@ -19,6 +19,7 @@ from typing import Any
 
 import grpc
 import pytest
+from google.protobuf import json_format, struct_pb2
 
 from projectqa.server.app import create_server
 from projectqa.server.config import Settings
@@ -30,7 +31,7 @@ from projectqa.server.sources import (
     SourceDocument,
     SourceError,
 )
-from projectqa.v1 import admin_pb2, admin_pb2_grpc
+from projectqa.v1 import admin_pb2, admin_pb2_grpc, tools_pb2, tools_pb2_grpc
 
 from .fakes import FakeFeed
 
@@ -145,6 +146,67 @@ async def test_a_server_lists_it_in_list_connector_types(
 
     listed = {t.name: t.plugin for t in response.connector_types}
     assert listed == {"github": "github", "rss": "example"}
+
+
+async def test_a_project_enables_its_tool_and_invokes_it_through_grpc(
+    installed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("PROJECTQA_CONFIG", "PROJECTQA_MONGODB_URI", "PROJECTQA_PLUGINS"):
+        monkeypatch.delenv(name, raising=False)
+    folder = tmp_path / "repo"
+    (folder / "pkg").mkdir(parents=True)
+    (folder / "pkg" / "a.py").write_text("one\ntwo\nthree\n", encoding="utf-8")
+    (folder / "notes.md").write_text("not python\n", encoding="utf-8")
+    settings = Settings(
+        data_dir=tmp_path / "data", listen_address="127.0.0.1:0", plugins=["example", "local"]
+    )
+    server, port = await create_server(settings)
+    try:
+        token = settings.admin_token_path.read_text(encoding="utf-8").strip()
+        auth = [("authorization", f"Bearer {token}")]
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            admin = admin_pb2_grpc.AdminServiceStub(channel)
+            tools = tools_pb2_grpc.ToolsServiceStub(channel)
+            await admin.CreateProject(
+                admin_pb2.CreateProjectRequest(slug="demo", name="Demo"), metadata=auth
+            )
+            config = struct_pb2.Struct()
+            config.update({"path": str(folder)})
+            await admin.CreateConnector(
+                admin_pb2.CreateConnectorRequest(
+                    project="demo", name="repo", type="local", config=config
+                ),
+                metadata=auth,
+            )
+            before = await tools.ListTools(
+                tools_pb2.ListToolsRequest(project="demo"), metadata=auth
+            )
+            await admin.SetProjectToolEnabled(
+                admin_pb2.SetProjectToolEnabledRequest(
+                    project="demo", tool="count_lines", enabled=True
+                ),
+                metadata=auth,
+            )
+            after = await tools.ListTools(tools_pb2.ListToolsRequest(project="demo"), metadata=auth)
+            arguments = struct_pb2.Struct()
+            arguments.update({"glob": "**/*.py"})
+            response = await tools.InvokeTool(
+                tools_pb2.InvokeToolRequest(
+                    project="demo", tool="count_lines", arguments=arguments
+                ),
+                metadata=auth,
+            )
+    finally:
+        await server.stop(0)
+
+    assert "count_lines" not in {t.name for t in before.tools}  # off until enabled
+    listed = {t.name: t for t in after.tools}
+    assert listed["count_lines"].provider == "example"
+    assert listed["count_lines"].origin == tools_pb2.TOOL_ORIGIN_PLUGIN
+    assert not response.is_error, response.error
+    result = json_format.MessageToDict(response.result)
+    assert result["total_lines"] == 3
+    assert [f["path"] for f in result["files"]] == ["pkg/a.py"]
 
 
 def run(

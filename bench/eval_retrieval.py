@@ -30,14 +30,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import subprocess
 import sys
-import tarfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from sdists import unpacked_sdist
 
 from projectqa.client import Client, ClientError
 from projectqa.client.cli.evaluate import render_report
@@ -71,21 +71,7 @@ Scores = dict[str, dict[str, list[QuestionScore]]]
 def source_folder(question_set: QuestionSet, work: Path = WORK) -> Path:
     """The unpacked sdist of ``question_set`` ("flask==3.1.2" → work/flask-3.1.2)."""
     name, _, version = question_set.sdist.partition("==")
-    folder = work / f"{name}-{version}"
-    if folder.is_dir():
-        return folder
-    archive = next(work.glob(f"{name}-{version}.tar.gz"), None)
-    if archive is None:
-        work.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "-q", "--no-binary", ":all:",
-             "--no-deps", question_set.sdist, "-d", str(work)],
-            check=True,
-        )  # fmt: skip
-        archive = next(work.glob(f"{name}-{version}.tar.gz"))
-    with tarfile.open(archive) as tar:
-        tar.extractall(work, filter="data")
-    return folder
+    return unpacked_sdist(name, version, work)
 
 
 # ------------------------------------------------------------------- server

@@ -25,11 +25,12 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tarfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+from sdists import sdist_archive
 
 from projectqa.server.tools.base import Checkout
 from projectqa.server.tools.grep import GrepQuery, GrepResult, grep, search_arguments
@@ -94,30 +95,6 @@ CASES = [
 # fmt: on
 
 
-def django_archive(version: str) -> Path:
-    found = sorted(WORK.glob(f"[Dd]jango-{version}.tar.gz"))
-    if found:
-        return found[0]
-    WORK.mkdir(exist_ok=True)
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "-q",
-            "--no-binary",
-            ":all:",
-            "--no-deps",
-            f"django=={version}",
-            "-d",
-            str(WORK),
-        ],
-        check=True,
-    )
-    return next(WORK.glob(f"[Dd]jango-{version}.tar.gz"))
-
-
 def repository(version: str, files: int) -> Path:
     """A folder of the first ``files`` matching files of the sdist, in path order (reused)."""
     root = WORK / "grep_bench" / f"django-{version}-{files}"
@@ -125,7 +102,7 @@ def repository(version: str, files: int) -> Path:
     if marker.exists():
         return root
     shutil.rmtree(root, ignore_errors=True)
-    with tarfile.open(django_archive(version)) as tar:
+    with tarfile.open(sdist_archive("django", version)) as tar:
         members = sorted(
             (m for m in tar.getmembers() if m.isfile() and m.name.endswith(SUFFIXES)),
             key=lambda m: m.name,

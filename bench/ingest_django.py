@@ -24,12 +24,12 @@ import argparse
 import os
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
 
 from google.protobuf import struct_pb2
+from sdists import unpacked_sdist
 
 from projectqa.client import Client
 from projectqa.server.embedding import shared_embedder
@@ -46,26 +46,7 @@ def django_repo(version: str) -> Path:
     if (repo / ".git").is_dir():
         subprocess.run(["git", "-C", str(repo), "reset", "-q", "--hard", "bench-base"], check=True)
         return repo
-    WORK.mkdir(exist_ok=True)
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "-q",
-            "--no-binary",
-            ":all:",
-            "--no-deps",
-            f"django=={version}",
-            "-d",
-            str(WORK),
-        ],
-        check=True,
-    )
-    archive = next(WORK.glob(f"[Dd]jango-{version}.tar.gz"))
-    with tarfile.open(archive) as tar:
-        tar.extractall(WORK, filter="data")
+    unpacked_sdist("django", version)
     for args in (
         ["init", "-q", "-b", "main"],
         ["add", "-A"],

@@ -54,6 +54,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from sdists import sdist_archive
 
 from projectqa.server.chunking import ChunkDraft, SymbolDraft, language_of, read_document
 from projectqa.server.embedding import shared_embedder, vector_to_bytes
@@ -96,35 +97,11 @@ class Source:
 
 
 # ----------------------------------------------------------------- corpus
-def django_archive(version: str) -> Path:
-    found = sorted(WORK.glob(f"[Dd]jango-{version}.tar.gz"))
-    if found:
-        return found[0]
-    WORK.mkdir(exist_ok=True)
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "-q",
-            "--no-binary",
-            ":all:",
-            "--no-deps",
-            f"django=={version}",
-            "-d",
-            str(WORK),
-        ],
-        check=True,
-    )
-    return next(WORK.glob(f"[Dd]jango-{version}.tar.gz"))
-
-
 def read_sources(version: str) -> list[Source]:
     """Every text file of the sdist (no locale, no binaries, at most 1 MiB), chunked."""
     sources: list[Source] = []
     first = 0
-    with tarfile.open(django_archive(version)) as tar:
+    with tarfile.open(sdist_archive("django", version)) as tar:
         for member in sorted(tar.getmembers(), key=lambda m: m.name):
             path = member.name.split("/", 1)[-1]
             if not member.isfile() or SKIPPED.search(path) or member.size > 2**20:

@@ -78,4 +78,6 @@ def main(specs: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    if any(arg.startswith("-") for arg in sys.argv[1:]):
+        raise SystemExit(__doc__)
     main(sys.argv[1:])

@@ -10,7 +10,6 @@ from __future__ import annotations
 from .auth import Principal
 from .errors import InvalidArgument, NotFound, PermissionDenied
 from .models import Connector, Project, ProjectRole, User
-from .paging import every_page
 from .store import Store
 
 
@@ -47,8 +46,7 @@ class Access:
 
     def connectors(self, project_id: str) -> list[Connector]:
         """Every connector of a project the caller was already checked for."""
-        fetch = lambda page: self._store.list_connectors(project_id, page)  # noqa: E731
-        return list(every_page(fetch, lambda c: c.id))
+        return self._store.all_connectors(project_id)
 
     def connector(self, project_id: str, ref: str, field: str = "connector") -> Connector:
         """A connector of the project by id or name; NotFound names ``ref``."""

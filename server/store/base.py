@@ -46,6 +46,7 @@ from ..models import (
     ToolSetting,
     User,
 )
+from ..paging import every_page
 
 
 class Store(abc.ABC):
@@ -154,6 +155,10 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def list_connectors(self, project_id: str, page: PageRequest) -> list[Connector]: ...
+
+    def all_connectors(self, project_id: str) -> list[Connector]:
+        """Every connector of a project, by id (paged underneath)."""
+        return list(every_page(lambda page: self.list_connectors(project_id, page), lambda c: c.id))
 
     # --------------------------------------------------------- LLM profiles
     @abc.abstractmethod

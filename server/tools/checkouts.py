@@ -8,19 +8,15 @@ the configured folder). Types without one (issue trackers, wikis) have none.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
 
 from ..errors import NotFound
-from ..models import Connector, IngestionRun, PageRequest
+from ..models import Connector, IngestionRun
 from ..registry import PluginCatalog
 from ..store.base import Store
 from .base import Checkout
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-PAGE = 500
 
 
 def project_checkouts(
@@ -28,7 +24,7 @@ def project_checkouts(
 ) -> list[Checkout]:
     """The project's checkouts that exist on disk, ordered by connector name."""
     found = []
-    for connector in all_connectors(store, project_id):
+    for connector in store.all_connectors(project_id):
         checkout = _checkout_of(store, sources_dir, connector, catalog)
         if checkout is not None:
             found.append(checkout)
@@ -52,22 +48,6 @@ def indexed_commit(run: IngestionRun | None) -> str:
     if run is None:
         return ""
     return run.revision or str(run.cursor.get("commit") or "")
-
-
-def all_connectors(store: Store, project_id: str) -> list[Connector]:
-    """Every connector of a project (the Store pages them)."""
-    return list(every_page(lambda page: store.list_connectors(project_id, page), lambda c: c.id))
-
-
-def every_page(fetch: Callable[[PageRequest], list[T]], key: Callable[[T], str]) -> Iterator[T]:
-    """Items of a keyset-paged Store listing, page after page until a short one."""
-    after = None
-    while True:
-        items = fetch(PageRequest(limit=PAGE, after=after))
-        yield from items
-        if len(items) < PAGE:
-            return
-        after = key(items[-1])
 
 
 def _checkout_of(

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..models import Connector, Document, Project
+from ..paging import every_page
 from ..store.base import Store
 from .base import Checkout
-from .checkouts import all_connectors, every_page, indexed_commit
+from .checkouts import indexed_commit
 
 OTHER_LANGUAGE = "other"
 FILE_KIND = "file"
@@ -103,7 +104,7 @@ def project_metadata(
             stats = languages[document.language or OTHER_LANGUAGE]
             stats[0] += 1
             stats[1] += document.line_count
-    connectors = sorted(all_connectors(store, project.id), key=lambda c: (c.name, c.id))
+    connectors = sorted(store.all_connectors(project.id), key=lambda c: (c.name, c.id))
     readable = {checkout.connector_id for checkout in checkouts}
     return ProjectMetadata(
         project_id=project.id,

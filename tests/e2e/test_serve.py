@@ -151,6 +151,8 @@ def test_quickstart_starts_a_server_ingests_a_repository_and_administers_it(
     assert f"Created git connector 'repo' for {repo}" in result.stdout
     assert "repo: ✔ succeeded" in result.stdout
     assert "2 seen, 2 changed" in result.stdout
+    assert "Searching 'demo'" in result.stdout
+    assert "widgets.py:1-2" in result.stdout  # the passage, cited by path and lines
     assert "projectqa runs demo" in result.stdout
     again = subprocess.run(
         [PROJECTQA, "quickstart", "--stop", "--repo", str(repo)],

@@ -19,12 +19,14 @@ import click
 from projectqa.client.cli.demo_repo import ingest_repository, repository_root
 from projectqa.client.cli.failures import EXIT_UNREACHABLE, CommandFailed
 from projectqa.client.cli.output import render_fields, render_table
+from projectqa.client.cli.search import render_search
 from projectqa.client.cli.state import CliState, pass_state
 from projectqa.client.client import health
 from projectqa.client.connection import resolve_address
 from projectqa.client.errors import ClientError
 
 START_TIMEOUT_S = 60.0
+DEFAULT_QUESTION = "Where does the program start, and how does it read its settings?"
 
 
 @click.command()
@@ -34,13 +36,20 @@ START_TIMEOUT_S = 60.0
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Git repository to ingest (default: the one the current directory is in).",
 )
+@click.option(
+    "--question",
+    default=DEFAULT_QUESTION,
+    show_default=True,
+    help="Question searched for once the repository is ingested.",
+)
 @click.option("--stop", is_flag=True, help="Stop the server it started once the demo is done.")
 @pass_state
-def quickstart(state: CliState, slug: str, repo: Path | None, stop: bool) -> None:
+def quickstart(state: CliState, slug: str, repo: Path | None, question: str, stop: bool) -> None:
     """Start a server (SQLite in the data directory) unless one answers, then use it.
 
     Creates the project if missing, gives it a git connector for the
-    repository, ingests it with a progress bar and prints what the run did.
+    repository, ingests it with a progress bar, prints what the run did and
+    the passages that answer a first question, each cited by path and lines.
     A server this command started keeps running until Ctrl-C (or exits at
     once with --stop).
     """
@@ -48,7 +57,7 @@ def quickstart(state: CliState, slug: str, repo: Path | None, stop: bool) -> Non
     address = resolve_address(state.address)
     server = None if _serving(address) else _start_server(address)
     try:
-        _demo(state, address, slug, repository)
+        _demo(state, address, slug, repository, question)
         if server is not None and not stop:
             click.echo(f"\nServer running at {address} (pid {server.pid}); Ctrl-C stops it.")
             server.wait()
@@ -91,7 +100,7 @@ def _start_server(address: str) -> subprocess.Popen[bytes]:
     raise CommandFailed(f"the server did not answer on {address} in time", EXIT_UNREACHABLE)
 
 
-def _demo(state: CliState, address: str, slug: str, repository: Path | None) -> None:
+def _demo(state: CliState, address: str, slug: str, repository: Path | None, question: str) -> None:
     client = state.client()
     me = client.whoami()
     click.echo(f"\nConnected to {address} as {me.user.name} (global admin: {me.user.global_admin})")
@@ -107,11 +116,15 @@ def _demo(state: CliState, address: str, slug: str, repository: Path | None) -> 
     render_fields(project, ["id", "slug", "name", "create_time"])
     render_table(list(client.list_projects()), ["slug", "name", "id"], "Your projects")
     ingest_repository(client, project, repository)
+    click.echo(f"\nSearching {slug!r}: {question}")
+    render_search(client.search(project.id, question, top_k=3), lines=8)
     _next_steps(slug)
 
 
 def _next_steps(slug: str) -> None:
     steps = (
+        (f'projectqa search {slug} "your question"', "passages that answer it, cited"),
+        (f"projectqa grep {slug} PATTERN", "ripgrep over the indexed checkout"),
         (f"projectqa runs {slug}", "its ingestion runs"),
         (f"projectqa ingest {slug}", "ingest again: incremental, only what changed"),
         ("projectqa admin --help", "projects, users, tokens, connectors, LLMs, flags"),

@@ -54,14 +54,6 @@ class Column:
         accepted = np.fromiter((accept(v) for v in self.values), dtype=bool, count=len(self.values))
         return accepted[self.codes] if len(self.values) else np.zeros(0, dtype=bool)
 
-    def rows_with(self, value: str) -> np.ndarray:
-        """Rows holding exactly ``value``."""
-        try:
-            code = self.values.index(value)
-        except ValueError:
-            return np.zeros(0, dtype=np.int64)
-        return np.flatnonzero(self.codes == code)
-
 
 class ChunkTable:
     """Row-aligned facts about a project's chunks (row = position in the chunk list)."""
@@ -72,7 +64,7 @@ class ChunkTable:
         self.columns = columns
         self.start_line = start_line
         self.end_line = end_line
-        self._rows_by_path: dict[str, np.ndarray] | None = None
+        self._rows_by: dict[str, dict[str, np.ndarray]] = {}
         self._paths_by_stem: dict[str, list[tuple[str, list[str]]]] | None = None
 
     @classmethod
@@ -102,16 +94,18 @@ class ChunkTable:
     def __getitem__(self, name: str) -> Column:
         return self.columns[name]
 
-    def rows_of_path(self, path: str) -> np.ndarray:
-        """Rows of the chunks of one path (sorted), from an index built on first use."""
-        if self._rows_by_path is None:
-            column = self.columns["path"]
-            order = np.argsort(column.codes, kind="stable")
-            bounds = np.searchsorted(column.codes[order], np.arange(len(column.values) + 1))
-            self._rows_by_path = {
-                value: order[bounds[i] : bounds[i + 1]] for i, value in enumerate(column.values)
+    def rows_of(self, column: str, value: str) -> np.ndarray:
+        """Rows holding ``value`` in ``column`` (sorted), from an index built on first use."""
+        index = self._rows_by.get(column)
+        if index is None:
+            codes = self.columns[column].codes
+            order = np.argsort(codes, kind="stable")
+            bounds = np.searchsorted(codes[order], np.arange(len(self.columns[column].values) + 1))
+            index = self._rows_by[column] = {
+                value: order[bounds[i] : bounds[i + 1]]
+                for i, value in enumerate(self.columns[column].values)
             }
-        return self._rows_by_path.get(path, np.zeros(0, dtype=np.int64))
+        return index.get(value, np.zeros(0, dtype=np.int64))
 
     def paths_ending_in(self, stem: str) -> list[tuple[str, list[str]]]:
         """(path, its components) of the paths whose last component, without its

@@ -10,13 +10,18 @@ from dataclasses import dataclass, replace
 
 from ..access import Access
 from ..auth import Principal
+from ..errors import InvalidArgument, NotFound
+from ..index.layout import IndexManifest
 from ..index.project import ProjectIndex
 from ..models import Project, ProjectRole
 from ..store import Store
 from ..threads import BlockingRunner
+from ..tools.checkouts import indexed_commit
 from .citations import Citation, citation_of
 from .query import SearchFilter, SearchQuery
 from .search import Hit, Searcher, SearchResult
+
+MAX_CONNECTOR_FILTERS = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +46,10 @@ class RetrievalOps:
         self._searcher = searcher
         self._rb = run_blocking
 
+    def served_manifest(self, project_id: str) -> IndexManifest | None:
+        """The manifest of the generation that answers searches (None: never indexed)."""
+        return self._searcher.indexes.manifest(project_id)
+
     def index(self, project_id: str) -> ProjectIndex:
         """The project's served index (FailedPrecondition when nothing is indexed)."""
         return self._searcher.index(project_id)
@@ -59,10 +68,7 @@ class RetrievalOps:
     def search_project(self, project: Project, query: SearchQuery) -> CitedResult:
         """Search a project the caller was already checked for."""
         if query.filter.connectors:
-            ids = tuple(
-                self._access.connector(project.id, ref, "filter.connectors").id
-                for ref in query.filter.connectors
-            )
+            ids = self._connector_ids(project.id, query.filter.connectors)
             query = replace(query, filter=replace(query.filter, connectors=ids))
         result = self._searcher.search(project.id, query)
         versions = self.versions({hit.chunk.connector_id for hit in result.hits})
@@ -74,12 +80,21 @@ class RetrievalOps:
 
     def versions(self, connector_ids: set[str]) -> dict[str, str]:
         """The commit each connector's last successful run indexed ('' if none)."""
-        versions = {}
-        for connector_id in connector_ids:
-            run = self._store.last_succeeded_run(connector_id)
-            commit = run.cursor.get("commit") if run is not None else None
-            versions[connector_id] = commit if isinstance(commit, str) else ""
-        return versions
+        return {c: indexed_commit(self._store.last_succeeded_run(c)) for c in connector_ids}
+
+    def _connector_ids(self, project_id: str, refs: tuple[str, ...]) -> tuple[str, ...]:
+        """Connector ids or names of the project as ids; NotFound names the first unknown."""
+        if len(refs) > MAX_CONNECTOR_FILTERS:
+            raise InvalidArgument(
+                "filter.connectors", f"at most {MAX_CONNECTOR_FILTERS} connectors"
+            )
+        known = {
+            key: c.id for c in self._store.all_connectors(project_id) for key in (c.id, c.name)
+        }
+        for ref in refs:
+            if ref not in known:
+                raise NotFound(f"connector {ref!r} not found")
+        return tuple(dict.fromkeys(known[ref] for ref in refs))
 
 
 __all__ = ["CitedHit", "CitedResult", "RetrievalOps", "SearchFilter", "SearchQuery"]

@@ -83,9 +83,9 @@ def fuse(
 
 @dataclass(frozen=True, slots=True)
 class Definition:
-    """Lines of a file that define a name the question mentions."""
+    """Lines of a document that define a name the question mentions."""
 
-    path: str
+    document_id: str
     start_line: int
     end_line: int
 
@@ -106,7 +106,7 @@ class Rescorer:
         self._weights = weights
         self._evidence = evidence
         self._allowed = allowed
-        self._definitions = _by_path(definitions)
+        self._definitions = _by_document(definitions)
         self._mentioned = _resolve_mentions(evidence.mentions, table)
         self._words = {_stem(t) for t in tokenize(query)}
         self._identifiers = {i.rsplit(".", 1)[-1].lower() for i in evidence.identifiers}
@@ -114,16 +114,17 @@ class Rescorer:
     def extra_rows(self) -> list[int]:
         """Rows that define a named identifier, to add to the candidates."""
         rows: list[int] = []
-        for path, spans in self._definitions.items():
-            for row in self._table.rows_of_path(path):
+        for document_id, spans in self._definitions.items():
+            for row in self._table.rows_of("document", document_id):
                 if self._overlaps_any(int(row), spans):
                     rows.append(int(row))
         if self._allowed is not None:
             rows = [r for r in rows if self._allowed[r]]
         return rows
 
-    def apply(self, candidates: dict[int, Candidate]) -> None:
-        head = sorted(candidates.values(), key=lambda c: -c.score)[: self._weights.head]
+    def apply(self, candidates: dict[int, Candidate], top_k: int = 0) -> None:
+        depth = max(self._weights.head, top_k)  # every row that may be returned is re-scored
+        head = sorted(candidates.values(), key=lambda c: -c.score)[:depth]
         head_rows = {c.row for c in head}
         for row in self.extra_rows():
             if row not in head_rows:
@@ -135,7 +136,7 @@ class Rescorer:
     def _rescored(self, row: int, score: float) -> float:
         weights, table = self._weights, self._table
         path = table["path"].value(row)
-        spans = self._definitions.get(path)
+        spans = self._definitions.get(table["document"].value(row))
         if spans and self._overlaps_any(row, spans):
             score += weights.definition
         elif self._symbol_named(row):
@@ -150,7 +151,7 @@ class Rescorer:
         if not self._evidence.mentions_docs:
             if _CHANGELOG.search(path):
                 score *= weights.changelog_factor
-            elif table["language"].value(row) in _PROSE:
+            elif table["kind"].value(row) == "file" and table["language"].value(row) in _PROSE:
                 score *= weights.prose_factor
         return score
 
@@ -199,10 +200,10 @@ def _stem(token: str) -> str:
     )
 
 
-def _by_path(definitions: Iterable[Definition]) -> dict[str, list[tuple[int, int]]]:
+def _by_document(definitions: Iterable[Definition]) -> dict[str, list[tuple[int, int]]]:
     spans: dict[str, list[tuple[int, int]]] = {}
-    for definition in definitions:
-        spans.setdefault(definition.path, []).append((definition.start_line, definition.end_line))
+    for d in definitions:
+        spans.setdefault(d.document_id, []).append((d.start_line, d.end_line))
     return spans
 
 

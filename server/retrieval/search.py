@@ -64,7 +64,7 @@ class Searcher:
         weights: RankWeights | None = None,
     ) -> None:
         self._store = store
-        self._indexes = indexes
+        self.indexes = indexes
         self._embedder = embedder
         self.weights = weights or RankWeights()
         self._embed_cached: Callable[[str], np.ndarray] = functools.lru_cache(maxsize=512)(
@@ -79,11 +79,12 @@ class Searcher:
                 "the project has no indexed content yet: add a connector and run "
                 "`projectqa ingest <project>` (IngestionService.StartIngestion)"
             )
-        return self._indexes.serving(project_id, writing=writing)
+        return self.indexes.serving(project_id, writing=writing)
 
     def search(self, project_id: str, query: SearchQuery) -> SearchResult:
         clock = _Clock()
         index = self.index(project_id)
+        clock.lap("index")  # loading (or building) is not a search stage
         allowed = filter_mask(index, query.filter)
         clock.lap("fusion")
         wanted = max(self.weights.candidates, query.top_k * 5)
@@ -99,7 +100,7 @@ class Searcher:
             clock.lap("keyword")
         candidates = fuse(dense, keyword, self.weights)
         if query.mode is SearchMode.HYBRID:
-            self._rescorer(index, query.text, allowed).apply(candidates)
+            self._rescorer(index, query.text, allowed).apply(candidates, query.top_k)
         ranked = group(candidates.values(), index.table, query.top_k, query.max_per_document)
         clock.lap("fusion")
         hits = self._hits(index, ranked)
@@ -111,7 +112,7 @@ class Searcher:
         definitions: list[Definition] = []
         if evidence.identifiers and index.symbols is not None:
             definitions = [
-                Definition(s.path, s.start_line, s.end_line)
+                Definition(s.document_id, s.start_line, s.end_line)
                 for s in index.symbols.lookup(evidence.identifiers)
             ]
         return Rescorer(index.table, text, evidence, definitions, self.weights, allowed)

@@ -85,6 +85,18 @@ def open_file(
     )
 
 
+def refuse_unreadable(checkouts: list[Checkout] | tuple[Checkout, ...], path: str) -> None:
+    """Raise the specific reason ``path`` cannot be shown, reading at most its first bytes:
+    a path leaving the checkout or naming a directory (InvalidArgument), a binary file
+    (FailedPrecondition), or a missing one (NotFound). Returns if none applies."""
+    clean = normalise(path)
+    _, real = _find(list(checkouts), clean)
+    with _open_regular(real, clean) as handle:
+        head = handle.read(SNIFF_BYTES)
+    if b"\0" in head and not head.startswith(UTF16_BOMS):
+        raise FailedPrecondition(f"{clean} is a binary file")
+
+
 def _find(checkouts: list[Checkout], clean: str) -> tuple[Checkout, Path]:
     """The first checkout holding ``clean`` as a file, and the file's real path."""
     directory = False

@@ -10,6 +10,7 @@ RPCs use; ``invoke`` runs the same code and returns plain JSON.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import time
@@ -39,7 +40,7 @@ from .checkouts import project_checkouts, resolve_checkout
 from .confine import normalise
 from .grep import GrepQuery, GrepResult, grep
 from .metadata import ProjectMetadata, project_metadata
-from .openfile import OpenedFile, open_file
+from .openfile import OpenedFile, open_file, refuse_unreadable
 from .plugin_runner import run_plugin_tool
 from .scripts import run_script_tool
 
@@ -106,7 +107,7 @@ class ToolsOps:
         project, entry = await self._rb(self._entry, principal, project_ref, name)
         if entry.side_effects:
             await self._rb(self._access.project, principal, project.id, ProjectRole.ADMIN)
-        check_arguments(entry.arguments_schema, arguments)
+        await self._rb(check_arguments, entry.arguments_schema, arguments)
         return await self.run(project, entry, arguments)
 
     async def run(
@@ -202,12 +203,14 @@ class ToolsOps:
         readable = [c for c in checkouts if (c.connector_id, clean) in indexed]
         if readable:
             return await self._rb(open_file, readable, clean, start_line, end_line)
-        # Say why, as precisely as the file allows: missing, binary, a directory, a
-        # symlink leaving the checkout… and only then that the rules left it out.
-        await self._rb(open_file, checkouts, clean, start_line, end_line)
+        # Say why when the reason gives nothing away (a path leaving the checkout, a
+        # directory, a binary file); a missing file and one the connector's rules left
+        # out answer alike, and nothing of the file's content or length is read.
+        with contextlib.suppress(NotFound):
+            await self._rb(refuse_unreadable, checkouts, clean)
         raise NotFound(
-            f"{clean!r} is not an indexed file of project {project.slug!r} "
-            "(the connector's include/exclude rules leave it out)"
+            f"{clean!r} is not an indexed file of project {project.slug!r} (missing, or left "
+            "out by the connector's include/exclude rules)"
         )
 
     def _indexed(self, pairs: set[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -244,7 +247,8 @@ class ToolsOps:
         return await self._rb(self._metadata_blocking, project, checkouts)
 
     def _metadata_blocking(self, project: Project, checkouts: list[Checkout]) -> ProjectMetadata:
-        generation = self._store.index_generation(project.id)
+        manifest = self._retrieval.served_manifest(project.id)
+        generation = manifest.generation if manifest is not None else 0
         return project_metadata(self._store, project, checkouts, generation)
 
     async def _checkouts(self, project: Project) -> list[Checkout]:

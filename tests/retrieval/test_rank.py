@@ -83,7 +83,7 @@ def test_a_named_definition_outranks_its_uses_and_joins_the_candidates() -> None
         TABLE,
         "what does Session.request do with hooks?",
         evidence,
-        [Definition("src/pkg/sessions.py", 10, 40)],
+        [Definition("doc_src/pkg/sessions.py", 10, 40)],
         WEIGHTS,
     )
     rescorer.apply(candidates)
@@ -130,7 +130,7 @@ def test_grouping_caps_each_document() -> None:
 
 
 def test_rows_of_path_and_masks() -> None:
-    assert list(TABLE.rows_of_path("src/pkg/sessions.py")) == [0, 1, 5]
-    assert list(TABLE.rows_of_path("missing")) == []
+    assert list(TABLE.rows_of("path", "src/pkg/sessions.py")) == [0, 1, 5]
+    assert list(TABLE.rows_of("path", "missing")) == []
     mask = TABLE["symbol_kind"].mask({"method"}.__contains__)
     assert list(np.flatnonzero(mask)) == [0, 1]

@@ -189,7 +189,13 @@ async def create_server(
     server = ProjectQAServer(settings, store, runner, grpc_server, health_servicer, ingestion)
     admin_pb2_grpc.add_AdminServiceServicer_to_server(
         AdminServicer(
-            AdminOps.build(store, plugins.catalog, local_paths, ingestion.derived_data(settings)),
+            AdminOps.build(
+                store,
+                plugins.catalog,
+                local_paths,
+                ingestion.derived_data(settings),
+                script_programs=settings.script_tool_programs,
+            ),
             runner,
         ),
         grpc_server,

@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     webhook_address: str | None = Field(
         None, description="host:port of the webhook HTTP endpoint; unset: no endpoint"
     )
+    script_tool_programs: list[str] = Field(
+        default_factory=list,
+        description="programs project admins may run as script tools (global admins: any)",
+    )
 
     @field_validator("listen_address", "webhook_address")
     @classmethod
@@ -94,7 +98,7 @@ class Settings(BaseSettings):
             raise ValueError("must be host:port, e.g. 127.0.0.1:50051 or [::]:50051")
         return value
 
-    @field_validator("plugins", "local_roots", mode="before")
+    @field_validator("plugins", "local_roots", "script_tool_programs", mode="before")
     @classmethod
     def _split_plugins(cls, value: object) -> object:
         if isinstance(value, str):

@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
+from referencing import Registry
+from referencing.exceptions import Unresolvable
+from referencing.jsonschema import DRAFT202012
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -159,7 +162,26 @@ def object_schema_problem(schema: Any) -> str | None:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
         return f"invalid JSON Schema: {exc.message}"
-    return None
+    return _reference_problem(schema, schema)
+
+
+def _reference_problem(schema: dict[str, Any], node: Any) -> str | None:
+    """Why a ``$ref`` in ``schema`` cannot be followed: only references inside the
+    schema itself are allowed (a remote one would be fetched, or fail, at call time)."""
+    if isinstance(node, list):
+        return next(filter(None, (_reference_problem(schema, n) for n in node)), None)
+    if not isinstance(node, dict):
+        return None
+    for key in ("$ref", "$dynamicRef"):
+        ref = node.get(key)
+        if isinstance(ref, str):
+            if not ref.startswith("#"):
+                return f"{key} {ref!r}: only references inside the schema (#/…) are allowed"
+            try:
+                DRAFT202012.create_resource(schema).pointer(ref[1:], Registry().resolver())
+            except (Unresolvable, KeyError, IndexError, ValueError):
+                return f"{key} {ref!r} points at nothing in the schema"
+    return next(filter(None, (_reference_problem(schema, v) for v in node.values())), None)
 
 
 def _check_schema(name: str, schema: dict[str, Any]) -> None:

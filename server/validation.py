@@ -93,3 +93,18 @@ def optional_url(field: str, value: str) -> str:
 def require_range(field: str, value: float, low: float, high: float) -> None:
     if not low <= value <= high:
         raise InvalidArgument(field, f"must be between {low:g} and {high:g} (got {value:g})")
+
+
+MAX_GLOBS = 50
+MAX_GLOB_CHARS = 500
+
+
+def require_globs(field: str, globs: tuple[str, ...] | list[str]) -> None:
+    """At most MAX_GLOBS path globs, each 1-MAX_GLOB_CHARS characters on one line."""
+    if len(globs) > MAX_GLOBS:
+        raise InvalidArgument(field, f"at most {MAX_GLOBS} globs")
+    for glob in globs:
+        if not 1 <= len(glob) <= MAX_GLOB_CHARS or re.search(r"[\x00\r\n]", glob):
+            raise InvalidArgument(
+                field, f"each glob must be 1-{MAX_GLOB_CHARS} characters on one line"
+            )

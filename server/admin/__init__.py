@@ -50,9 +50,11 @@ class AdminOps:
         paths: LocalPathPolicy | None = None,
         derived: DerivedData | None = None,
         builtin_tools: Callable[[], Collection[str]] = lambda: BUILTIN_TOOL_NAMES,
+        script_programs: Collection[str] = (),
     ) -> AdminOps:
         """``derived`` forgets what the server keeps beside the Store (indexes, clones);
-        ``builtin_tools`` names the built-in tools, which script tools may not be named."""
+        ``builtin_tools`` names the built-in tools, which script tools may not be named;
+        ``script_programs`` are the programs project admins may run as script tools."""
         access = Access(store)
         derived = derived or DerivedData()
         return cls(
@@ -63,5 +65,5 @@ class AdminOps:
             llm_profiles=LlmProfiles(store, access),
             flags=FeatureFlags(store, access),
             tools=ProjectTools(store, access, catalog),
-            custom_tools=CustomTools(store, access, catalog, builtin_tools),
+            custom_tools=CustomTools(store, access, catalog, builtin_tools, script_programs),
         )

@@ -13,9 +13,9 @@ from typing import Any
 
 from ..access import Access
 from ..auth import Principal
-from ..errors import InvalidArgument, NotFound
-from ..models import Connector, CustomTool, PageRequest, ProjectRole, new_id, utcnow
-from ..paging import MAX_PAGE_SIZE, page_of, page_request
+from ..errors import InvalidArgument, NotFound, PermissionDenied
+from ..models import CustomTool, ProjectRole, new_id, utcnow
+from ..paging import page_of, page_request
 from ..registry import BUILTIN_TOOL_NAMES, NAME, PluginCatalog, object_schema_problem
 from ..store import Store
 from ..tools.scripts import placeholders
@@ -53,11 +53,13 @@ class CustomTools:
         access: Access,
         catalog: PluginCatalog,
         reserved: Callable[[], Collection[str]] = lambda: BUILTIN_TOOL_NAMES,
+        programs: Collection[str] = (),
     ) -> None:
         self._store = store
         self._access = access
         self._catalog = catalog
         self._reserved = reserved  # built-in tool names
+        self._programs = frozenset(programs)  # what project admins may run
 
     def create(
         self, principal: Principal, project_ref: str, name: str, changes: CustomToolChanges
@@ -71,6 +73,7 @@ class CustomTools:
             created_at=now, updated_at=now,
         )  # fmt: skip
         tool = self._validated(_apply(blank, changes))
+        self._check_program(principal, tool.command[0])
         self._store.create_custom_tool(tool)
         return tool
 
@@ -80,9 +83,24 @@ class CustomTools:
         project = self._access.project(principal, project_ref, ProjectRole.ADMIN)
         tool = self._existing(project.id, name)
         updated = self._validated(replace(_apply(tool, changes), updated_at=utcnow()))
+        self._check_program(principal, updated.command[0])
         if not self._store.update_custom_tool(updated):
             raise _not_found(name)  # deleted meanwhile
         return updated
+
+    def _check_program(self, principal: Principal, program: str) -> None:
+        """A script tool runs with the server's own rights, so what it may run is the
+        operator's call: global admins any program; project admins only programs named in
+        ``PROJECTQA_SCRIPT_TOOL_PROGRAMS``, found on the PATH (no paths, so no program of
+        their own making)."""
+        if principal.user.global_admin:
+            return
+        if "/" in program or program not in self._programs:
+            allowed = ", ".join(sorted(self._programs)) or "none"
+            raise PermissionDenied(
+                f"project admins may run only the programs the operator allows "
+                f"(PROJECTQA_SCRIPT_TOOL_PROGRAMS: {allowed}); {program!r} needs a global admin"
+            )
 
     def delete(self, principal: Principal, project_ref: str, name: str) -> None:
         project = self._access.project(principal, project_ref, ProjectRole.ADMIN)
@@ -142,22 +160,10 @@ class CustomTools:
         """The id of the project's connector ``ref`` (id or name); '' stays ''."""
         if not ref:
             return ""
-        if ref.startswith("con_"):
-            connector = self._store.get_connector(ref)
-            if connector is not None and connector.project_id == project_id:
-                return connector.id
-        for connector in self._connectors(project_id):
-            if connector.name == ref:
-                return connector.id
-        raise InvalidArgument("connector", f"the project has no connector {ref!r}")
-
-    def _connectors(self, project_id: str) -> list[Connector]:
-        found: list[Connector] = []
-        after: str | None = None
-        while page := self._store.list_connectors(project_id, PageRequest(MAX_PAGE_SIZE, after)):
-            found += page
-            after = page[-1].id
-        return found
+        try:
+            return self._access.connector(project_id, ref).id
+        except NotFound:
+            raise InvalidArgument("connector", f"the project has no connector {ref!r}") from None
 
 
 def _apply(tool: CustomTool, changes: CustomToolChanges) -> CustomTool:

@@ -3,7 +3,8 @@
 Code is split by structure with tree-sitter (functions, classes, methods with their
 qualified names), markdown and reStructuredText by section, issues, tickets and pages
 by record, anything else by line windows. Every chunk's ``text`` is exactly lines
-``start_line..end_line`` of ``doc.text.splitlines()``, joined with ``"\\n"``.
+``start_line..end_line`` of ``split_lines(doc.text)`` (split on ``"\\n"`` only, as
+editors and ripgrep count lines), joined with ``"\\n"``.
 
 The same syntax tree gives the file's symbols: every definition at every level
 (:func:`extract_symbols`); :func:`read_document` gives chunks and symbols from one parse.
@@ -20,7 +21,7 @@ from .code import Outline, code_spans
 from .languages import GRAMMARS, language_of, refine_language
 from .symbols import SymbolDraft, outline_symbols
 from .text import markdown_spans, record_spans, record_symbol, rst_spans
-from .windows import Budget, Lines, Span, window_spans
+from .windows import Budget, Lines, Span, split_lines, window_spans
 
 __all__ = [
     "ChunkDraft",
@@ -29,6 +30,7 @@ __all__ = [
     "extract_symbols",
     "language_of",
     "read_document",
+    "split_lines",
 ]
 
 

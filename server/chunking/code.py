@@ -47,8 +47,8 @@ class Outline:
         parser = parser_for(language)
         assert parser is not None, f"no grammar for {language}"
         self.grammar = GRAMMARS[language]
-        # Parsed as the lines joined by "\n", tree rows are exactly ``str.splitlines()``
-        # indexes even in files with "\r", form feeds or other separators Python splits on.
+        # Parsed as the lines joined by "\n", tree rows are exactly ``split_lines()``
+        # indexes, form feeds and lone "\r" included (they stay inside their line).
         self._tree = parser.parse("\n".join(lines.lines).encode("utf-8", "surrogatepass"))
         self.top = self._definitions(self._tree.root_node.named_children, "", in_container=False)
 

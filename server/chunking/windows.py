@@ -1,6 +1,6 @@
 """Line arithmetic shared by every chunker: spans, size budgets and overlapping windows.
 
-All positions here are 0-based indexes into ``str.splitlines()`` of the document, so a
+All positions here are 0-based indexes into ``split_lines()`` of the document, so a
 span always maps back to exact source lines; the public API turns them into 1-based lines.
 """
 
@@ -42,11 +42,22 @@ class Budget:
             raise ValueError("overlap_lines must be at least 0 and less than max_lines")
 
 
+def split_lines(text: str) -> list[str]:
+    """Lines as editors, ripgrep and OpenFile count them: split on "\n" only, one
+    trailing "\r" dropped. (``str.splitlines`` also splits on form feeds, lone "\r",
+    "\x1c"-"\x1e", NEL and the Unicode separators, which would shift every citation
+    after one of them against what a reader opens.)"""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # a final newline ends the last line, it does not start another
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
 class Lines:
     """A document's lines with O(1) size queries over any range."""
 
     def __init__(self, text: str) -> None:
-        self.lines = text.splitlines()
+        self.lines = split_lines(text)
         # _offsets[i] is the length of lines[:i] joined with "\n" plus one separator.
         self._offsets = [0, *accumulate(len(line) + 1 for line in self.lines)]
 

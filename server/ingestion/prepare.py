@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from ..chunking import ChunkDraft, SymbolDraft, language_of, read_document
+from ..chunking import ChunkDraft, SymbolDraft, language_of, read_document, split_lines
 from ..models import Document
 from ..sources import DocumentKind, SourceDocument, SourceItem, SourceWarning
 from ..store import Store
@@ -153,5 +153,5 @@ def _prepare_one(doc: SourceDocument, stored: Document | None) -> PreparedItem:
         log.warning("chunking failed", extra={"key": doc.key}, exc_info=True)
         return SourceWarning(doc.key, f"could not be chunked: {exc}")
     language = language_of(doc.path) if doc.kind is DocumentKind.FILE else ""
-    line_count = len(doc.text.splitlines())
+    line_count = len(split_lines(doc.text))
     return Prepared(doc, digest, language, drafts, stored, symbols, line_count)

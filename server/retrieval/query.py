@@ -15,13 +15,12 @@ from enum import StrEnum
 import pathspec
 
 from ..errors import InvalidArgument
+from ..validation import require_globs
 
 MAX_QUERY_CHARS = 2000
 MAX_TOP_K = 100
 DEFAULT_TOP_K = 10
 DEFAULT_PER_DOCUMENT = 3
-MAX_GLOBS = 50
-MAX_GLOB_CHARS = 500
 KINDS = ("file", "issue", "pull_request", "ticket", "page")
 
 
@@ -84,13 +83,7 @@ class SearchQuery:
 
 def path_spec(globs: tuple[str, ...]) -> pathspec.GitIgnoreSpec:
     """Gitignore-style globs as one spec; only exclusions ("!x") exclude from everything."""
-    if len(globs) > MAX_GLOBS:
-        raise InvalidArgument("filter.path_globs", f"at most {MAX_GLOBS} globs")
-    for glob in globs:
-        if not 1 <= len(glob) <= MAX_GLOB_CHARS or re.search(r"[\x00\r\n]", glob):
-            raise InvalidArgument(
-                "filter.path_globs", f"each glob must be 1-{MAX_GLOB_CHARS} characters on one line"
-            )
+    require_globs("filter.path_globs", globs)
     lines = ["*", *globs] if globs and all(g.startswith("!") for g in globs) else list(globs)
     try:
         return pathspec.GitIgnoreSpec.from_lines(lines)

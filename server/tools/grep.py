@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import FailedPrecondition, InvalidArgument
+from ..validation import require_globs
 from .base import Checkout
 from .checkouts import resolve_checkout
 from .ripgrep import count_files, run_rg, text_of
@@ -24,8 +24,6 @@ MAX_PATTERN_CHARS = 1000
 MAX_CONTEXT_LINES = 10
 DEFAULT_MAX_MATCHES = 100
 MAX_MATCHES = 1000
-MAX_GLOBS = 50
-MAX_GLOB_CHARS = 500
 MAX_LINE_CHARS = 1000
 TIMEOUT_S = 10.0
 MAX_OUTPUT_BYTES = 1024 * 1024
@@ -156,13 +154,7 @@ def check_query(query: GrepQuery) -> int:
         raise InvalidArgument("context_lines", f"must be 0-{MAX_CONTEXT_LINES}")
     if not 0 <= query.max_matches <= MAX_MATCHES:
         raise InvalidArgument("max_matches", f"must be 1-{MAX_MATCHES}, or 0 for the default")
-    if len(query.path_globs) > MAX_GLOBS:
-        raise InvalidArgument("path_globs", f"at most {MAX_GLOBS} globs")
-    for glob in query.path_globs:
-        if not 1 <= len(glob) <= MAX_GLOB_CHARS or re.search(r"[\x00\r\n]", glob):
-            raise InvalidArgument(
-                "path_globs", f"each glob must be 1-{MAX_GLOB_CHARS} characters on one line"
-            )
+    require_globs("path_globs", query.path_globs)
     return query.max_matches or DEFAULT_MAX_MATCHES
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
+from referencing.exceptions import Unresolvable
 
 from ..access import Access
 from ..auth import Principal
@@ -308,7 +309,10 @@ class ToolsOps:
 def check_arguments(schema: dict[str, Any], arguments: dict[str, Any]) -> None:
     """InvalidArgument naming the offending field (``arguments.top_k``) if ``arguments``
     do not satisfy ``schema``."""
-    error = best_match(Draft202012Validator(schema).iter_errors(arguments))
+    try:
+        error = best_match(Draft202012Validator(schema).iter_errors(arguments))
+    except Unresolvable as exc:  # stored before references were checked at creation
+        raise FailedPrecondition(f"the tool's arguments schema is broken: {exc}") from None
     if error is None:
         return
     path = [str(p) for p in error.absolute_path]

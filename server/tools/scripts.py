@@ -72,9 +72,17 @@ def _whole_item(arguments: dict[str, Any], name: str) -> list[str]:
     if name not in arguments:
         return []
     value = arguments[name]
-    if isinstance(value, list):
-        return [argument_text(element) for element in value]
-    return [argument_text(value)]
+    items = [argument_text(e) for e in value] if isinstance(value, list) else [argument_text(value)]
+    for item in items:
+        # A whole argv item starting with "-" is read as an option by nearly every
+        # program (``rg --pre=prog``, ``git -c core.pager=…``): a caller would pick
+        # the program's behaviour, not just its input. Inside a longer item
+        # (``--select={x}``) a value is only ever that option's value.
+        if item.startswith("-"):
+            raise CommandError(
+                f"argument {name!r} must not start with '-': it would be read as an option"
+            )
+    return items
 
 
 def script_env(arguments: dict[str, Any]) -> dict[str, str]:

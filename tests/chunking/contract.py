@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import textwrap
 
-from projectqa.server.chunking import ChunkDraft
+from projectqa.server.chunking import ChunkDraft, split_lines
 from projectqa.server.sources import DocumentKind, SourceDocument
 
 # Lines that need no chunk of their own: blank, only closing brackets, "#endif", a closing
@@ -29,7 +29,7 @@ def outline(chunks: list[ChunkDraft]) -> list[tuple[str, str, int, int]]:
 
 def assert_cites_exact_lines(doc: SourceDocument, chunks: list[ChunkDraft]) -> None:
     """Every chunk is exactly the lines it cites, and says something."""
-    lines = doc.text.splitlines()
+    lines = split_lines(doc.text)
     for chunk in chunks:
         assert 1 <= chunk.start_line <= chunk.end_line <= len(lines), chunk
         assert chunk.text == "\n".join(lines[chunk.start_line - 1 : chunk.end_line]), chunk
@@ -39,7 +39,7 @@ def assert_cites_exact_lines(doc: SourceDocument, chunks: list[ChunkDraft]) -> N
 def assert_covers_every_line(doc: SourceDocument, chunks: list[ChunkDraft]) -> None:
     """Every line that says something is in some chunk."""
     covered = {n for c in chunks for n in range(c.start_line, c.end_line + 1)}
-    for number, line in enumerate(doc.text.splitlines(), start=1):
+    for number, line in enumerate(split_lines(doc.text), start=1):
         if not _NOTHING_TO_SAY.fullmatch(line):
             assert number in covered, f"line {number} is in no chunk: {line!r}"
 

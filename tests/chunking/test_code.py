@@ -526,7 +526,7 @@ def test_a_line_longer_than_the_budget_stays_whole() -> None:
     assert_contract(doc, chunks)
 
 
-def test_lines_are_those_of_splitlines_even_with_other_separators() -> None:
+def test_lines_are_counted_as_editors_and_ripgrep_count_them() -> None:
     text = "import os\r\n\r\n\x0c\r\ndef main():\r\n    return 1\r\n\x0c\nclass A:\r\n    pass\r\n"
     doc = file_doc("odd.py", text)
 
@@ -534,8 +534,8 @@ def test_lines_are_those_of_splitlines_even_with_other_separators() -> None:
 
     assert outline(chunks) == [
         ("", "module", 1, 1),
-        ("main", "function", 5, 6),  # a form feed ends a line too
-        ("A", "class", 9, 10),
+        ("main", "function", 4, 5),  # a form feed is a character of its line, not a break
+        ("A", "class", 7, 8),
     ]
     assert_contract(doc, chunks)
 

@@ -16,6 +16,7 @@ from projectqa.server.chunking import (
     chunk_document,
     extract_symbols,
     read_document,
+    split_lines,
 )
 from projectqa.server.sources import DocumentKind, SourceDocument
 
@@ -128,7 +129,7 @@ def test_every_definition_at_every_level_with_exact_lines(language: str) -> None
 def test_definitions_nest_or_are_apart_and_lie_in_the_file(language: str) -> None:
     sample = SAMPLES[language]
     symbols = extract_symbols(file_doc(sample.path, sample.text))
-    last_line = len(sample.text.splitlines())
+    last_line = len(split_lines(sample.text))
     for symbol in symbols:
         assert 1 <= symbol.start_line <= symbol.end_line <= last_line
     for first, second in combinations(symbols, 2):

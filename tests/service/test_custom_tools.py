@@ -36,6 +36,12 @@ def tool_message(name: str = "lint", **fields: Any) -> admin_pb2.CustomTool:
     return admin_pb2.CustomTool(**values)
 
 
+@pytest.fixture
+async def server(start_server):
+    """The operator lets project admins run ruff (and nothing else) as script tools."""
+    return await start_server(script_tool_programs=["ruff"])
+
+
 async def create(stub, project: str = "alpha", **fields: Any) -> admin_pb2.CustomTool:
     request = admin_pb2.CreateCustomToolRequest(project=project, tool=tool_message(**fields))
     return (await stub.CreateCustomTool(request)).tool
@@ -178,6 +184,25 @@ async def test_project_admin_may_write_and_member_may_only_list(
     assert await names(admin) == ["lint"]
 
 
+@pytest.mark.parametrize("program", ["sh", "/usr/bin/ruff", "./ruff"])
+async def test_project_admins_run_only_the_programs_the_operator_allows(
+    admin, project, project_admin, program
+) -> None:
+    await rpc_error(
+        create(project_admin.stub, command=[program, "-c", "cat /etc/passwd"]),
+        Code.PERMISSION_DENIED,
+        "PROJECTQA_SCRIPT_TOOL_PROGRAMS: ruff",
+        "needs a global admin",
+    )
+    await create(project_admin.stub)  # ruff is allowed
+    await rpc_error(
+        update(project_admin.stub, command=[program], replace_command=True),
+        Code.PERMISSION_DENIED,
+    )
+    tool = await create(admin, name="shell", command=[program, "-c", "true"])  # global admin
+    assert list(tool.command) == [program, "-c", "true"]
+
+
 async def test_outsiders_see_no_project(project, new_user) -> None:
     outsider = await new_user("olga")
 
@@ -309,4 +334,20 @@ async def test_unknown_tools_are_not_found(admin, project) -> None:
         admin.DeleteCustomTool(admin_pb2.DeleteCustomToolRequest(project="alpha", name="ghost")),
         Code.NOT_FOUND,
         "'ghost'",
+    )
+
+
+@pytest.mark.parametrize(
+    ("ref", "reason"),
+    [("#/nope", "points at nothing"), ("https://example.com/s.json", "only references inside")],
+)
+async def test_a_schema_whose_reference_cannot_be_followed_is_invalid(
+    admin, project, ref, reason
+) -> None:
+    schema = {"type": "object", "properties": {"files": {"$ref": ref}}}
+    await rpc_error(
+        create(admin, arguments_schema=struct(schema), command=["ruff"]),
+        Code.INVALID_ARGUMENT,
+        "arguments_schema",
+        reason,
     )

@@ -288,3 +288,17 @@ async def test_a_missing_working_directory(tmp_path: Path) -> None:
 
     assert result.is_error
     assert "does not exist" in result.error
+
+
+@pytest.mark.parametrize("value", ["--pre=/tmp/prog", "-c", ["ok", "-x"]])
+async def test_a_whole_item_argument_cannot_become_an_option(checkout: Path, value) -> None:
+    tool = make_tool(["./show_args.py", "{files}"])
+
+    result = await run_script_tool(tool, {"files": value}, checkout)
+
+    assert result.is_error
+    assert "must not start with '-'" in result.error
+
+
+def test_inside_a_longer_item_a_dash_is_only_a_value() -> None:
+    assert expand_command(["rg", "--glob={g}"], {"g": "-x"}) == ["rg", "--glob=-x"]

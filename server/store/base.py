@@ -268,7 +268,9 @@ class Store(abc.ABC):
         has them (SQLite).
 
         A document already stored keeps its stored id (the given id names only a
-        new one), and its chunks are stored with that id as ``document_id``. On
+        new one), and its chunks and symbols are stored with that id as
+        ``document_id``; a symbol's id keeps the part after its last ``:`` behind
+        the stored document id (``<document id>:<ordinal>``). On
         MongoDB the batch's documents first lose their content hash (new ones
         are inserted with an empty hash), then the chunks are replaced, then
         the documents written: a crash leaves at worst documents with an empty

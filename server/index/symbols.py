@@ -30,7 +30,7 @@ import numpy as np
 from rapidfuzz import fuzz, process
 
 from ..models import Symbol
-from .table import Column
+from .table import Column, group_rows, load_columns, save_columns
 
 SYMBOL_NAMES = "symbols.json"
 SYMBOL_ARRAYS = "symbols.npz"
@@ -105,9 +105,10 @@ class SymbolIndex:
             short = name.rpartition(".")[2].lower()
             groups.append(self._group_of.setdefault(short, len(self._group_of)))
         self._shorts = list(self._group_of)  # group -> folded short name (fuzzy choices)
-        codes = np.asarray(groups, dtype=np.int64)
-        self._order = np.argsort(codes, kind="stable")  # rows grouped, in row order
-        self._bounds = np.searchsorted(codes[self._order], np.arange(len(self._shorts) + 1))
+        # rows grouped by short name, in row order
+        self._order, self._bounds = group_rows(
+            np.asarray(groups, dtype=np.int64), len(self._shorts)
+        )
 
     @classmethod
     def build(cls, symbols: Iterable[Symbol]) -> SymbolIndex:
@@ -129,9 +130,7 @@ class SymbolIndex:
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        arrays = {f"{name}_codes": column.codes for name, column in self._columns.items()}
-        np.savez(directory / SYMBOL_ARRAYS, start=self._start, end=self._end, **arrays)
-        values = {name: column.values for name, column in self._columns.items()}
+        values = save_columns(directory / SYMBOL_ARRAYS, self._columns, self._start, self._end)
         data = {"format": FORMAT, "names": self._names, "values": values}
         text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
         (directory / SYMBOL_NAMES).write_text(text, encoding="utf-8")
@@ -144,10 +143,7 @@ class SymbolIndex:
             raise ValueError(f"{directory}: symbol index format {data.get('format')}")
         names, values = data["names"], data["values"]
         with np.load(directory / SYMBOL_ARRAYS) as arrays:
-            columns = {
-                name: Column(values[name], arrays[f"{name}_codes"].astype(np.int32))
-                for name in COLUMNS
-            }
+            columns = load_columns(arrays, values, COLUMNS)
             start, end = _lines(arrays["start"]), _lines(arrays["end"])
         sizes = {len(names), len(start), len(end), *(len(c.codes) for c in columns.values())}
         if len(sizes) != 1:

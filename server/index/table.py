@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -98,9 +99,7 @@ class ChunkTable:
         """Rows holding ``value`` in ``column`` (sorted), from an index built on first use."""
         index = self._rows_by.get(column)
         if index is None:
-            codes = self.columns[column].codes
-            order = np.argsort(codes, kind="stable")
-            bounds = np.searchsorted(codes[order], np.arange(len(self.columns[column].values) + 1))
+            order, bounds = group_rows(self.columns[column].codes, len(self.columns[column].values))
             index = self._rows_by[column] = {
                 value: order[bounds[i] : bounds[i + 1]]
                 for i, value in enumerate(self.columns[column].values)
@@ -120,23 +119,44 @@ class ChunkTable:
         return self._paths_by_stem.get(stem, [])
 
     def save(self, directory: Path) -> None:
-        arrays = {f"{name}_codes": column.codes for name, column in self.columns.items()}
-        np.savez(directory / TABLE_ARRAYS, start=self.start_line, end=self.end_line, **arrays)
-        values = {name: column.values for name, column in self.columns.items()}
+        values = save_columns(
+            directory / TABLE_ARRAYS, self.columns, self.start_line, self.end_line
+        )
         (directory / TABLE_VALUES).write_text(json.dumps(values), encoding="utf-8")
 
     @classmethod
     def load(cls, directory: Path, size: int) -> ChunkTable:
         values = json.loads((directory / TABLE_VALUES).read_text(encoding="utf-8"))
         with np.load(directory / TABLE_ARRAYS) as arrays:
-            columns = {
-                name: Column(values[name], arrays[f"{name}_codes"].astype(np.int32))
-                for name in COLUMNS
-            }
+            columns = load_columns(arrays, values, COLUMNS)
             table = cls(columns, arrays["start"], arrays["end"])
         if len(table) != size or any(len(c.codes) != size for c in columns.values()):
             raise ValueError(f"{directory}: chunk table does not have {size} rows")
         return table
+
+
+def group_rows(codes: np.ndarray, groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ordered by code (row order within a code), and where each code's run starts:
+    the rows of code ``c`` are ``order[bounds[c]:bounds[c + 1]]``."""
+    order = np.argsort(codes, kind="stable")
+    return order, np.searchsorted(codes[order], np.arange(groups + 1))
+
+
+def save_columns(
+    path: Path, columns: dict[str, Column], start: np.ndarray, end: np.ndarray
+) -> dict[str, list[str]]:
+    """Write the codes and line arrays to ``path`` (npz); return the vocabularies, which
+    the caller stores as JSON beside them."""
+    arrays = {f"{name}_codes": column.codes for name, column in columns.items()}
+    np.savez(path, start=start, end=end, **arrays)
+    return {name: column.values for name, column in columns.items()}
+
+
+def load_columns(
+    arrays: Any, values: dict[str, list[str]], names: Iterable[str]
+) -> dict[str, Column]:
+    """The columns ``save_columns`` wrote, from its loaded npz and the vocabularies."""
+    return {name: Column(values[name], arrays[f"{name}_codes"].astype(np.int32)) for name in names}
 
 
 def path_components(path: str) -> list[str]:

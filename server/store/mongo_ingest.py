@@ -10,13 +10,11 @@ redoes or cannot see (see ``write_documents`` and ``delete_documents``).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
-from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from ..models import (
@@ -31,6 +29,7 @@ from ..models import (
 )
 from . import codec
 from .codec import MONGO
+from .plumbing import MongoPlumbing
 
 T = TypeVar("T")
 
@@ -125,28 +124,8 @@ def _derived(write: DocumentWrite, document_id: str) -> dict[str, list[dict[str,
     }
 
 
-class MongoIngestion:
+class MongoIngestion(MongoPlumbing):
     """Ingestion methods of ``MongoStore`` (see ``Store`` for the contracts)."""
-
-    if TYPE_CHECKING:  # provided by MongoStore
-        _cols: dict[str, Collection]
-
-        def _errors(self, taken: str | None = None) -> AbstractContextManager[None]: ...
-
-        def _find_one(
-            self, name: str, query: Mapping[str, Any], convert: Callable[[Any], T]
-        ) -> T | None: ...
-
-        def _find_page(
-            self,
-            name: str,
-            query: Mapping[str, Any],
-            key: str,
-            page: PageRequest,
-            convert: Callable[[Any], T],
-        ) -> list[T]: ...
-
-        def _insert(self, name: str, doc: dict[str, Any], taken: str) -> None: ...
 
     # ------------------------------------------------------------- runs
     def create_run(self, run: IngestionRun) -> None:

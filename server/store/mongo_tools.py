@@ -5,14 +5,11 @@ A mixin on the collections and error mapping ``MongoStore`` provides.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, TypeVar
-
-from pymongo.collection import Collection
+from typing import TypeVar
 
 from ..models import CustomTool, PageRequest
 from .codec import MONGO
+from .plumbing import MongoPlumbing, tool_taken
 
 T = TypeVar("T")
 
@@ -26,31 +23,9 @@ TOOL_PROJECT_COLLECTIONS = (("custom_tools", "project_id"),)
 _FIXED = ("_id", "project_id", "name", "created_at")
 
 
-def _taken(tool: CustomTool) -> str:
-    return f"tool {tool.name!r} already exists in project {tool.project_id!r}"
-
-
-class MongoCustomTools:
-    if TYPE_CHECKING:  # provided by MongoStore
-        _cols: dict[str, Collection]
-
-        def _errors(self, taken: str | None = None) -> AbstractContextManager[None]: ...
-        def _find_one(
-            self, name: str, query: Mapping[str, Any], convert: Callable[[Any], T]
-        ) -> T | None: ...
-        def _find_page(
-            self,
-            name: str,
-            query: Mapping[str, Any],
-            key: str,
-            page: PageRequest,
-            convert: Callable[[Any], T],
-        ) -> list[T]: ...
-        def _insert(self, name: str, doc: dict[str, Any], taken: str) -> None: ...
-        def _delete(self, name: str, query: Mapping[str, Any]) -> bool: ...
-
+class MongoCustomTools(MongoPlumbing):
     def create_custom_tool(self, tool: CustomTool) -> None:
-        self._insert("custom_tools", MONGO.fields(tool), _taken(tool))
+        self._insert("custom_tools", MONGO.fields(tool), tool_taken(tool))
 
     def get_custom_tool(self, project_id: str, name: str) -> CustomTool | None:
         query = {"project_id": project_id, "name": name}
@@ -58,7 +33,7 @@ class MongoCustomTools:
 
     def update_custom_tool(self, tool: CustomTool) -> bool:
         changes = {k: v for k, v in MONGO.fields(tool).items() if k not in _FIXED}
-        with self._errors(_taken(tool)):
+        with self._errors(tool_taken(tool)):
             found = self._cols["custom_tools"].update_one({"_id": tool.id}, {"$set": changes})
         return found.matched_count > 0
 

@@ -9,11 +9,9 @@ Schema: ``migrations/0002_ingestion.sql`` and ``0003_symbols.sql``.
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TypeVar
 
 from ..models import (
     Chunk,
@@ -27,6 +25,7 @@ from ..models import (
 )
 from . import codec
 from .codec import SQLITE
+from .plumbing import SqlitePlumbing
 
 T = TypeVar("T")
 
@@ -129,24 +128,8 @@ def _symbol_fields(symbol: Symbol, document_id: str) -> codec.Fields:
     return fields
 
 
-class SqliteIngestion:
+class SqliteIngestion(SqlitePlumbing):
     """Ingestion methods of ``SqliteStore`` (see ``Store`` for the contracts)."""
-
-    if TYPE_CHECKING:  # provided by SqliteStore
-
-        def _write(
-            self, taken: str | None = None
-        ) -> AbstractContextManager[sqlite3.Connection]: ...
-
-        def _rows(self, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]: ...
-
-        def _one(
-            self, sql: str, params: Sequence[Any], convert: Callable[[Any], T]
-        ) -> T | None: ...
-
-        def _many(
-            self, sql: str, params: Sequence[Any], convert: Callable[[Any], T]
-        ) -> list[T]: ...
 
     # ------------------------------------------------------------- runs
     def create_run(self, run: IngestionRun) -> None:

@@ -7,12 +7,11 @@ A mixin on the connection plumbing ``SqliteStore`` provides (``_write``,
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TypeVar
 
 from ..models import CustomTool, PageRequest
 from .codec import SQLITE
+from .plumbing import SqlitePlumbing, tool_taken
 
 T = TypeVar("T")
 
@@ -29,24 +28,9 @@ _CHANGED = [c for c in _COLUMNS if c not in ("id", "project_id", "name", "create
 _UPDATE = f"UPDATE custom_tools SET {', '.join(f'{c} = :{c}' for c in _CHANGED)} WHERE id = :id"
 
 
-def _taken(tool: CustomTool) -> str:
-    return f"tool {tool.name!r} already exists in project {tool.project_id!r}"
-
-
-class SqliteCustomTools:
-    if TYPE_CHECKING:  # provided by SqliteStore
-
-        def _write(self, taken: str | None = None) -> AbstractContextManager[Any]: ...
-        def _one(
-            self, sql: str, params: Sequence[Any], convert: Callable[[Any], T]
-        ) -> T | None: ...
-        def _many(
-            self, sql: str, params: Sequence[Any], convert: Callable[[Any], T]
-        ) -> list[T]: ...
-        def _execute(self, sql: str, params: Any, taken: str | None = None) -> int: ...
-
+class SqliteCustomTools(SqlitePlumbing):
     def create_custom_tool(self, tool: CustomTool) -> None:
-        with self._write(_taken(tool)) as conn:
+        with self._write(tool_taken(tool)) as conn:
             conn.execute(_INSERT, SQLITE.fields(tool))
 
     def get_custom_tool(self, project_id: str, name: str) -> CustomTool | None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import os
 import signal
 import sys
 from collections.abc import Iterable
@@ -23,6 +25,8 @@ from grpc_reflection.v1alpha import reflection
 from projectqa.v1 import (
     admin_pb2,
     admin_pb2_grpc,
+    chat_pb2,
+    chat_pb2_grpc,
     ingestion_pb2,
     ingestion_pb2_grpc,
     retrieval_pb2,
@@ -35,16 +39,20 @@ from .access import Access
 from .admin import AdminOps
 from .admin.local_paths import LocalPathPolicy
 from .auth import bootstrap_admin
+from .chat.agent import Agent, TurnLimits
+from .chat.ops import ChatOps
 from .config import Settings, SettingsError, load_settings
 from .errors import StoreError, StoreUnavailable
 from .ingestion import IngestionSystem, WebhookBindError
 from .interceptors import RpcGuard
+from .llm.resolve import ProfileResolver, environment_endpoint
 from .logs import configure_logging
 from .plugin_host import load_plugins
 from .registry import PluginCatalog
 from .retrieval.ops import RetrievalOps
 from .retrieval.search import Searcher
 from .services.admin import AdminServicer
+from .services.chat import ChatServicer
 from .services.ingestion import IngestionServicer
 from .services.retrieval import RetrievalServicer
 from .services.tools import ToolsServicer
@@ -59,6 +67,7 @@ SERVICE_NAMES = (
     ingestion_pb2.DESCRIPTOR.services_by_name["IngestionService"].full_name,
     retrieval_pb2.DESCRIPTOR.services_by_name["RetrievalService"].full_name,
     tools_pb2.DESCRIPTOR.services_by_name["ToolsService"].full_name,
+    chat_pb2.DESCRIPTOR.services_by_name["ChatService"].full_name,
 )
 HEALTH_INTERVAL_S = 5.0
 
@@ -231,7 +240,7 @@ def _add_query_services(
     ingestion: IngestionSystem,
     runner: BlockingRunner,
 ) -> None:
-    """RetrievalService and ToolsService, over the indexes ingestion maintains."""
+    """RetrievalService, ToolsService and ChatService, over the indexes ingestion maintains."""
     access = Access(store)
     searcher = Searcher(store, ingestion.indexes, ingestion.embedder)
     retrieval = RetrievalOps(store, access, searcher, runner)
@@ -242,6 +251,43 @@ def _add_query_services(
         RetrievalServicer(retrieval), grpc_server
     )
     tools_pb2_grpc.add_ToolsServiceServicer_to_server(ToolsServicer(tools), grpc_server)
+    chat = _chat_ops(settings, store, access, retrieval, tools, ingestion, runner)
+    chat_pb2_grpc.add_ChatServiceServicer_to_server(ChatServicer(chat), grpc_server)
+
+
+def _chat_ops(
+    settings: Settings,
+    store: Store,
+    access: Access,
+    retrieval: RetrievalOps,
+    tools: ToolsOps,
+    ingestion: IngestionSystem,
+    runner: BlockingRunner,
+) -> ChatOps:
+    environment = environment_endpoint(
+        os.environ, settings.llm_model, settings.llm_timeout_s, settings.chat_context_tokens
+    )
+    if environment is not None:
+        environment = dataclasses.replace(environment, retries=settings.llm_retries)
+        log.info("LLM from the environment: %s at %s", environment.model, environment.base_url)
+    resolver = ProfileResolver(
+        store, environment, settings.chat_context_tokens, retries=settings.llm_retries
+    )
+    limits = TurnLimits(
+        settings.chat_max_steps, settings.chat_max_turn_tokens, settings.chat_turn_timeout_s
+    )
+    agent = Agent(retrieval, tools, runner, limits, embed=ingestion.embedder.encode)
+    return ChatOps(
+        store,
+        access,
+        tools,
+        agent,
+        resolver,
+        runner,
+        max_message_chars=settings.chat_max_message_chars,
+        turn_timeout_s=settings.chat_turn_timeout_s,
+        context_tokens=settings.chat_context_tokens,
+    )
 
 
 def _bind(grpc_server: grpc.aio.Server, settings: Settings) -> int:

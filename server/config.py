@@ -87,6 +87,30 @@ class Settings(BaseSettings):
         default_factory=list,
         description="programs project admins may run as script tools (global admins: any)",
     )
+    chat_max_message_chars: int = Field(
+        16_000, ge=100, le=1_000_000, description="longest user message a chat accepts"
+    )
+    chat_max_steps: int = Field(
+        8, ge=1, le=50, description="LLM calls per turn (each may run tools) before it must answer"
+    )
+    chat_max_turn_tokens: int = Field(
+        100_000, ge=1000, description="prompt + completion tokens one turn may spend"
+    )
+    chat_turn_timeout_s: float = Field(
+        300.0, gt=0, le=3600, description="wall time one turn (or its resumption) may take"
+    )
+    chat_context_tokens: int = Field(
+        8000, ge=1000, le=2_000_000, description="history budget before older turns are folded"
+    )
+    llm_model: str | None = Field(
+        None, description="model for an LLM found in the environment (OPENAI_API_KEY, OLLAMA_HOST)"
+    )
+    llm_timeout_s: float = Field(
+        60.0, gt=0, le=600, description="request timeout for an LLM found in the environment"
+    )
+    llm_retries: int = Field(
+        2, ge=0, le=10, description="retries on connection errors, 429 and 5xx, for every LLM"
+    )
 
     @field_validator("listen_address", "webhook_address")
     @classmethod

@@ -330,3 +330,60 @@ class ChunkVector:
 
     chunk_id: str
     vector: bytes
+
+
+# ----------------------------------------------------------------------- chat
+class ToolPermission(StrEnum):
+    AUTO = "auto"  # runs without asking
+    ASK = "ask"  # pauses the turn until the user approves or denies
+    DENY = "deny"  # never runs; the model is told it was refused
+
+
+class TurnStatus(StrEnum):
+    RUNNING = "running"  # being answered; ``lease_until`` bounds how long
+    COMPLETE = "complete"
+    PAUSED = "paused"  # waiting for ResolveToolCalls; ``state`` holds the rest of the turn
+    INTERRUPTED = "interrupted"  # cancelled, deadline passed, or its server vanished
+    FAILED = "failed"  # the LLM or a limit failed it
+    CLARIFYING = "clarifying"  # ended with questions the next message answers
+
+
+@dataclass(frozen=True, slots=True)
+class Chat:
+    """A user's conversation about one project (visible to that user only)."""
+
+    id: str
+    project_id: str
+    user_id: str
+    title: str
+    llm_profile_id: str  # '' resolves per turn: project → global → environment → extractive
+    tool_policy: dict[str, Any]  # tool name → ToolPermission value (explicit settings only)
+    memory_summary: str  # older turns folded to fit the model's context
+    memory_through: int  # turns with ``seq`` up to this are in the summary
+    turn_count: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ChatTurn:
+    """One user message and everything the assistant did to answer it.
+
+    Stored whole, so a turn is never half-written: created RUNNING with the
+    user message when it starts, replaced when it ends (or pauses). The
+    message, call and state shapes are JSON written by ``server/chat/records.py``.
+    """
+
+    id: str
+    chat_id: str
+    project_id: str
+    seq: int  # 1, 2, … within the chat; unique, so two turns cannot start at once
+    status: TurnStatus
+    messages: list[Any]  # JSON messages, oldest first
+    pending_calls: list[Any]  # JSON tool calls awaiting approval (PAUSED)
+    questions: list[Any]  # clarifying questions asked (CLARIFYING)
+    state: dict[str, Any]  # what a paused turn needs to go on (transcript, evidence, usage)
+    error: str  # why a FAILED or INTERRUPTED turn ended
+    lease_until: datetime | None  # a RUNNING turn past this is taken as interrupted
+    created_at: datetime
+    updated_at: datetime

@@ -4,7 +4,7 @@ Both resolve the address and the token the same way (see
 :mod:`projectqa.client.connection`), send ``authorization: Bearer <token>`` on
 every call and raise :class:`~projectqa.client.errors.ClientError` instead of
 ``grpc.RpcError`` from their own methods. The raw stubs stay reachable as
-``.admin``, ``.ingestion``, ``.retrieval`` and ``.tools`` for anything the
+``.admin``, ``.ingestion``, ``.retrieval``, ``.tools`` and ``.chat`` for anything the
 typed methods do not cover.
 """
 
@@ -21,6 +21,7 @@ from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from projectqa.client.admin import AdminCalls
+from projectqa.client.chat import ChatCalls
 from projectqa.client.connection import (
     open_aio_channel,
     open_channel,
@@ -34,6 +35,7 @@ from projectqa.client.toolcalls import ToolCalls
 from projectqa.v1 import (
     admin_pb2,
     admin_pb2_grpc,
+    chat_pb2_grpc,
     ingestion_pb2_grpc,
     retrieval_pb2_grpc,
     tools_pb2_grpc,
@@ -66,7 +68,7 @@ def health(
         return _status_name(health_pb2_grpc.HealthStub(channel).Check(request, timeout=timeout))
 
 
-class Client(AdminCalls, IngestionCalls, RetrievalCalls, ToolCalls):
+class Client(AdminCalls, IngestionCalls, RetrievalCalls, ToolCalls, ChatCalls):
     """A synchronous connection to a ProjectQA server.
 
     :param address: ``host:port``; else ``PROJECTQA_ADDRESS``, else the default.
@@ -93,6 +95,7 @@ class Client(AdminCalls, IngestionCalls, RetrievalCalls, ToolCalls):
         self.ingestion = ingestion_pb2_grpc.IngestionServiceStub(self.channel)
         self.retrieval = retrieval_pb2_grpc.RetrievalServiceStub(self.channel)
         self.tools = tools_pb2_grpc.ToolsServiceStub(self.channel)
+        self.chat = chat_pb2_grpc.ChatServiceStub(self.channel)
         self._health = health_pb2_grpc.HealthStub(self.channel)
 
     def _call(self, method: Callable[[Message], Response], request: Message) -> Response:
@@ -127,7 +130,7 @@ class AsyncClient:
     """A ``grpc.aio`` connection to a ProjectQA server; same parameters as :class:`Client`.
 
     Use ``await client.call(client.admin.SomeRpc, request)`` (or ``.ingestion``,
-    ``.retrieval``, ``.tools``) to get ClientError instead of ``grpc.RpcError``
+    ``.retrieval``, ``.tools``, ``.chat``) to get ClientError instead of ``grpc.RpcError``
     on failure.
     """
 
@@ -149,6 +152,7 @@ class AsyncClient:
         self.ingestion = ingestion_pb2_grpc.IngestionServiceStub(self.channel)
         self.retrieval = retrieval_pb2_grpc.RetrievalServiceStub(self.channel)
         self.tools = tools_pb2_grpc.ToolsServiceStub(self.channel)
+        self.chat = chat_pb2_grpc.ChatServiceStub(self.channel)
         self._health = health_pb2_grpc.HealthStub(self.channel)
 
     async def call(self, method: Callable[..., object], request: Message) -> Message:

@@ -29,6 +29,8 @@ import abc
 from datetime import datetime
 
 from ..models import (
+    Chat,
+    ChatTurn,
     Chunk,
     ChunkVector,
     Connector,
@@ -44,6 +46,7 @@ from ..models import (
     Symbol,
     Token,
     ToolSetting,
+    TurnStatus,
     User,
 )
 from ..paging import every_page
@@ -218,6 +221,48 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def list_custom_tools(self, project_id: str, page: PageRequest) -> list[CustomTool]:
         """A project's script tools ordered by name (``page.after`` is a name)."""
+
+    # ---------------------------------------------------------------- chats
+    @abc.abstractmethod
+    def create_chat(self, chat: Chat) -> None: ...
+
+    @abc.abstractmethod
+    def get_chat(self, chat_id: str) -> Chat | None: ...
+
+    @abc.abstractmethod
+    def update_chat(self, chat: Chat) -> bool:
+        """Replace every field but id, project, user and created_at; False if it is gone."""
+
+    @abc.abstractmethod
+    def delete_chat(self, chat_id: str) -> bool:
+        """Delete a chat and all of its turns."""
+
+    @abc.abstractmethod
+    def list_chats(self, user_id: str, project_id: str | None, page: PageRequest) -> list[Chat]:
+        """A user's chats (in one project, or all when ``project_id`` is None), **newest
+        first**: ids smaller than ``page.after`` when it is given."""
+
+    @abc.abstractmethod
+    def create_turn(self, turn: ChatTurn) -> None:
+        """Insert a turn; ``AlreadyExists`` if the chat has a turn with its ``seq``
+        (another turn started first). Atomic on every backend."""
+
+    @abc.abstractmethod
+    def replace_turn(self, turn: ChatTurn, expected: TurnStatus) -> bool:
+        """Replace the stored turn with ``turn`` only if its stored status is still
+        ``expected``; False (nothing written) otherwise. Atomic on every backend, so
+        two servers cannot both resume, finish or expire the same turn."""
+
+    @abc.abstractmethod
+    def get_turn(self, turn_id: str) -> ChatTurn | None: ...
+
+    @abc.abstractmethod
+    def list_turns(self, chat_id: str) -> list[ChatTurn]:
+        """Every turn of a chat, by ``seq``."""
+
+    @abc.abstractmethod
+    def last_turn(self, chat_id: str) -> ChatTurn | None:
+        """The chat's turn with the highest ``seq``."""
 
     # ------------------------------------------------------- ingestion runs
     @abc.abstractmethod

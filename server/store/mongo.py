@@ -39,6 +39,7 @@ from ..models import (
 from . import codec
 from .base import Store
 from .codec import MONGO
+from .mongo_chat import CHAT_INDEXES, CHAT_PROJECT_COLLECTIONS, MongoChats
 from .mongo_ingest import (
     CONNECTOR_COLLECTIONS,
     INGESTION_INDEXES,
@@ -65,6 +66,7 @@ _INDEXES: dict[str, list[tuple[list[str], bool]]] = {
     "flags": [(["scope", "key"], True)],
     "tool_settings": [(["project_id", "tool"], True)],
     **TOOL_INDEXES,
+    **CHAT_INDEXES,
 }
 
 # (collection, field) of everything scoped to a project, deleted with it.
@@ -76,6 +78,7 @@ _PROJECT_SCOPED = (
     ("tool_settings", "project_id"),
     *TOOL_PROJECT_COLLECTIONS,
     *PROJECT_COLLECTIONS,
+    *CHAT_PROJECT_COLLECTIONS,
 )
 
 _NO_ID = {"_id": 0}
@@ -113,7 +116,7 @@ def _profile_taken(profile: LlmProfile) -> str:
     return f"LLM profile name {profile.name!r} already exists in {scope}"
 
 
-class MongoStore(MongoIngestion, MongoCustomTools, Store):
+class MongoStore(MongoIngestion, MongoCustomTools, MongoChats, Store):
     """Store in one MongoDB database; call ``ensure_indexes()`` at start-up."""
 
     def __init__(self, client: MongoClient, database: str) -> None:

@@ -30,6 +30,7 @@ from ..models import (
 from . import codec
 from .base import Store
 from .codec import SQLITE
+from .sqlite_chat import CHAT_PROJECT_TABLES, SqliteChats
 from .sqlite_ingest import (
     CONNECTOR_TABLES,
     DELETE_PROJECT_DELIVERIES,
@@ -62,6 +63,7 @@ _PROJECT_SCOPED = (
     ("tool_settings", "project_id"),
     *TOOL_PROJECT_TABLES,
     *PROJECT_TABLES,
+    *CHAT_PROJECT_TABLES,
 )
 
 
@@ -81,7 +83,7 @@ def _profile_taken(profile: LlmProfile) -> str:
     return f"LLM profile name {profile.name!r} already exists in {scope}"
 
 
-class SqliteStore(SqliteIngestion, SqliteCustomTools, Store):
+class SqliteStore(SqliteIngestion, SqliteCustomTools, SqliteChats, Store):
     """Store in one SQLite file; call ``open()`` before use."""
 
     def __init__(self, path: Path) -> None:

@@ -34,6 +34,7 @@ from projectqa.server.tools.base import ToolContext
 from projectqa.v1 import (
     admin_pb2,
     admin_pb2_grpc,
+    chat_pb2_grpc,
     common_pb2,
     ingestion_pb2,
     ingestion_pb2_grpc,
@@ -294,6 +295,7 @@ class Caller:
     ingestion: ingestion_pb2_grpc.IngestionServiceStub
     retrieval: retrieval_pb2_grpc.RetrievalServiceStub
     tools: tools_pb2_grpc.ToolsServiceStub
+    chat: chat_pb2_grpc.ChatServiceStub
 
 
 @dataclass
@@ -319,15 +321,19 @@ def _caller(channel: grpc.aio.Channel) -> Caller:
         ingestion_pb2_grpc.IngestionServiceStub(channel),
         retrieval_pb2_grpc.RetrievalServiceStub(channel),
         tools_pb2_grpc.ToolsServiceStub(channel),
+        chat_pb2_grpc.ChatServiceStub(channel),
     )
 
 
-async def _start(data_dir: Path, probe: ProbePlugin) -> tuple[ProjectQAServer, int]:
+async def _start(
+    data_dir: Path, probe: ProbePlugin, overrides: dict[str, Any]
+) -> tuple[ProjectQAServer, int]:
     settings = Settings(
         data_dir=data_dir,
         listen_address="127.0.0.1:0",
         plugins=["local"],
         tool_timeout_s=PLUGIN_TIMEOUT_S,
+        **overrides,
     )
     return await create_server(settings, extra_plugins=[("probe", probe)])
 
@@ -365,9 +371,11 @@ async def _user(admin: Caller, connect: Callable[[str], Caller], name: str) -> C
 
 @contextlib.asynccontextmanager
 async def indexed_project(
-    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path_factory: pytest.TempPathFactory, **settings: Any
 ) -> AsyncIterator[IndexedProject]:
-    """Server + ingested project ``shop`` (see the module doc); everything stops on exit."""
+    """Server + ingested project ``shop`` (see the module doc); everything stops on exit.
+
+    ``settings`` override the server's settings (e.g. chat limits)."""
     base = tmp_path_factory.mktemp("retrieval")
     shop, notes = write_folders(base / "sources")
     probe = ProbePlugin()
@@ -384,7 +392,7 @@ async def indexed_project(
         for name in ("PROJECTQA_CONFIG", "PROJECTQA_MONGODB_URI", "PROJECTQA_PLUGINS"):
             env.delenv(name, raising=False)
         env.setenv("HF_HUB_OFFLINE", "1")  # the model loads lazily, during ingestion
-        server, port = await _start(base / "data", probe)
+        server, port = await _start(base / "data", probe, settings)
         try:
             token = server.settings.admin_token_path.read_text(encoding="utf-8").strip()
             yield await _prepare(server, port, shop, notes, probe, connect(token), connect)

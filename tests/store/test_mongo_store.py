@@ -16,6 +16,7 @@ from projectqa.server.errors import StoreError, StoreUnavailable
 from projectqa.server.store import MongoStore
 
 from .contract import StoreContract, make_user
+from .contract_chat import ChatStoreContract
 from .contract_ingestion import (
     IngestionStoreContract,
     every_symbol,
@@ -27,7 +28,7 @@ from .contract_ingestion import (
 REAL_SERVER_URI = os.environ.get("PROJECTQA_TEST_MONGODB_URI")
 
 
-class TestMongomockStore(StoreContract, IngestionStoreContract):
+class TestMongomockStore(StoreContract, IngestionStoreContract, ChatStoreContract):
     @pytest.fixture
     def store(self) -> Iterator[MongoStore]:
         store = MongoStore(mongomock.MongoClient(), "projectqa_test")
@@ -37,7 +38,7 @@ class TestMongomockStore(StoreContract, IngestionStoreContract):
 
 
 @pytest.mark.mongodb
-class TestRealMongoStore(StoreContract, IngestionStoreContract):
+class TestRealMongoStore(StoreContract, IngestionStoreContract, ChatStoreContract):
     @pytest.fixture
     def store(self) -> Iterator[MongoStore]:
         if not REAL_SERVER_URI:

@@ -16,6 +16,7 @@ from projectqa.server.store.codec import SQLITE
 from projectqa.server.store.sqlite_schema import known_migrations
 
 from .contract import StoreContract, make_user
+from .contract_chat import ChatStoreContract
 from .contract_ingestion import IngestionStoreContract, make_run
 
 
@@ -39,7 +40,7 @@ def pragma(path: Path, name: str) -> object:
         conn.close()
 
 
-class TestSqliteStore(StoreContract, IngestionStoreContract):
+class TestSqliteStore(StoreContract, IngestionStoreContract, ChatStoreContract):
     pass
 
 

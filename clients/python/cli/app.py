@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from projectqa.client.cli import (
+    chat,
     connectors,
     custom_tools,
     files,
@@ -119,6 +120,9 @@ for command in (
     runs.reindex,
     search.search,
     search.symbols,
+    chat.ask,
+    chat.chat,
+    chat.chats,
     files.grep,
     files.open_file,
     files.metadata,

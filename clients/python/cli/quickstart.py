@@ -16,10 +16,11 @@ from pathlib import Path
 
 import click
 
+from projectqa.client.cli.answers import render_turn
+from projectqa.client.cli.chat import fail_on_error
 from projectqa.client.cli.demo_repo import ingest_repository, repository_root
 from projectqa.client.cli.failures import EXIT_UNREACHABLE, CommandFailed
 from projectqa.client.cli.output import render_fields, render_table
-from projectqa.client.cli.search import render_search
 from projectqa.client.cli.state import CliState, pass_state
 from projectqa.client.client import health
 from projectqa.client.connection import resolve_address
@@ -40,16 +41,25 @@ DEFAULT_QUESTION = "Where does the program start, and how does it read its setti
     "--question",
     default=DEFAULT_QUESTION,
     show_default=True,
-    help="Question searched for once the repository is ingested.",
+    help="Question asked once the repository is ingested.",
+)
+@click.option(
+    "--llm",
+    "use_llm",
+    is_flag=True,
+    help="Answer with the configured LLM (default: quote the best passages, no LLM needed).",
 )
 @click.option("--stop", is_flag=True, help="Stop the server it started once the demo is done.")
 @pass_state
-def quickstart(state: CliState, slug: str, repo: Path | None, question: str, stop: bool) -> None:
+def quickstart(
+    state: CliState, slug: str, repo: Path | None, question: str, use_llm: bool, stop: bool
+) -> None:
     """Start a server (SQLite in the data directory) unless one answers, then use it.
 
     Creates the project if missing, gives it a git connector for the
     repository, ingests it with a progress bar, prints what the run did and
-    the passages that answer a first question, each cited by path and lines.
+    answers a first question, streamed, citing its sources by path and lines
+    (extractively, from the best passages, unless --llm).
     A server this command started keeps running until Ctrl-C (or exits at
     once with --stop).
     """
@@ -57,7 +67,7 @@ def quickstart(state: CliState, slug: str, repo: Path | None, question: str, sto
     address = resolve_address(state.address)
     server = None if _serving(address) else _start_server(address)
     try:
-        _demo(state, address, slug, repository, question)
+        _demo(state, address, slug, repository, question, extractive=not use_llm)
         if server is not None and not stop:
             click.echo(f"\nServer running at {address} (pid {server.pid}); Ctrl-C stops it.")
             server.wait()
@@ -100,7 +110,15 @@ def _start_server(address: str) -> subprocess.Popen[bytes]:
     raise CommandFailed(f"the server did not answer on {address} in time", EXIT_UNREACHABLE)
 
 
-def _demo(state: CliState, address: str, slug: str, repository: Path | None, question: str) -> None:
+def _demo(
+    state: CliState,
+    address: str,
+    slug: str,
+    repository: Path | None,
+    question: str,
+    *,
+    extractive: bool,
+) -> None:
     client = state.client()
     me = client.whoami()
     click.echo(f"\nConnected to {address} as {me.user.name} (global admin: {me.user.global_admin})")
@@ -116,13 +134,15 @@ def _demo(state: CliState, address: str, slug: str, repository: Path | None, que
     render_fields(project, ["id", "slug", "name", "create_time"])
     render_table(list(client.list_projects()), ["slug", "name", "id"], "Your projects")
     ingest_repository(client, project, repository)
-    click.echo(f"\nSearching {slug!r}: {question}")
-    render_search(client.search(project.id, question, top_k=3), lines=8)
+    click.echo(f"\nAsking {slug!r}: {question}")
+    fail_on_error(render_turn(client.ask(project.id, question, extractive=extractive)))
     _next_steps(slug)
 
 
 def _next_steps(slug: str) -> None:
     steps = (
+        (f'projectqa ask -p {slug} "your question"', "an answer, with its sources"),
+        (f"projectqa chat -p {slug}", "a conversation about the project"),
         (f'projectqa search {slug} "your question"', "passages that answer it, cited"),
         (f"projectqa grep {slug} PATTERN", "ripgrep over the indexed checkout"),
         (f"projectqa runs {slug}", "its ingestion runs"),

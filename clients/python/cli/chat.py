@@ -1,0 +1,353 @@
+"""``projectqa ask``, ``projectqa chat`` and ``projectqa chats``: answers with citations.
+
+``ask`` answers one question and stores nothing; ``chat`` is an interactive
+conversation that asks before running tools whose policy says so; ``chats``
+lists, shows and deletes conversations and sets their tool policy.
+
+The project is ``--project``, else ``PROJECTQA_PROJECT``, else the caller's
+only project.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+from rich.table import Table
+from rich.text import Text
+
+from projectqa.client.chat import ChatStream, permission_name
+from projectqa.client.cli.answers import (
+    TurnOutcome,
+    arguments_json,
+    error_text,
+    print_sources,
+    render_turn,
+    usage_line,
+)
+from projectqa.client.cli.failures import EXIT_FAILURE, CommandFailed
+from projectqa.client.cli.output import (
+    console,
+    format_timestamp,
+    message_to_dict,
+    print_json,
+    render_fields,
+    show_done,
+)
+from projectqa.client.cli.params import Assignment, page_size_option
+from projectqa.client.cli.state import CliState, pass_state
+from projectqa.client.client import Client
+from projectqa.client.errors import ClientError
+from projectqa.v1 import chat_pb2
+
+EXIT_INTERRUPTED = 130
+RECENT_MESSAGES = 6
+PROMPT = "you> "
+QUIT_WORDS = frozenset({"/quit", "/exit"})
+CHAT_FIELDS = ("id", "project_id", "title", "llm_profile_id", "turn_count")
+ROLE_NAMES = {
+    chat_pb2.MESSAGE_ROLE_USER: "you",
+    chat_pb2.MESSAGE_ROLE_ASSISTANT: "assistant",
+    chat_pb2.MESSAGE_ROLE_TOOL: "tool",
+    chat_pb2.MESSAGE_ROLE_SYSTEM: "system",
+}
+POLICY_VALUES = ("auto", "ask", "deny", "default")
+
+
+def project_option(function: Any) -> Any:
+    return click.option(
+        "-p",
+        "--project",
+        envvar="PROJECTQA_PROJECT",
+        default="",
+        help="Project id or slug [env PROJECTQA_PROJECT; default: your only project].",
+    )(function)
+
+
+def profile_option(function: Any) -> Any:
+    return click.option(
+        "--profile",
+        default="",
+        metavar="ID",
+        help="LLM profile (default: the project's, else the global one, else the server's).",
+    )(function)
+
+
+def chosen_project(client: Client, project: str) -> str:
+    """``project`` when given, else the only project the caller can see."""
+    if project:
+        return project
+    slugs = [p.slug for p in client.list_projects()]
+    if len(slugs) == 1:
+        return slugs[0]
+    known = f" (yours: {', '.join(slugs)})" if slugs else " (you have none)"
+    raise click.UsageError(f"pass --project or set PROJECTQA_PROJECT{known}")
+
+
+# ------------------------------------------------------------------- ask
+
+
+def fail_on_error(outcome: TurnOutcome) -> None:
+    """Ends the command like any failed call when the turn ended in a ChatError."""
+    if outcome.error is not None:
+        raise CommandFailed(error_text(outcome.error), EXIT_FAILURE)
+    if outcome.interrupted:
+        sys.exit(EXIT_INTERRUPTED)
+
+
+@click.command()
+@click.argument("question")
+@project_option
+@profile_option
+@click.option("--extractive", is_flag=True, help="Quote the best passages; never ask an LLM.")
+@pass_state
+def ask(state: CliState, question: str, project: str, profile: str, extractive: bool) -> None:
+    """Answer QUESTION about a project, streamed, with the sources it cites.
+
+    Nothing is stored. Tools needing approval are not offered (use `projectqa
+    chat` for those). Exit code 1 when the turn fails (LLM unreachable, …).
+    """
+    client = state.client()
+    stream = client.ask(chosen_project(client, project), question, profile, extractive)
+    fail_on_error(render_turn(stream, state.json_output))
+
+
+# ------------------------------------------------------------------ chat
+
+
+def read_line(prompt: str) -> str | None:
+    """One line typed after ``prompt``; None at end of input."""
+    try:
+        return input(prompt)
+    except EOFError:
+        click.echo()
+        return None
+
+
+def decide(call: chat_pb2.ToolCall) -> bool:
+    """Asks whether to run one pending call; anything but y/yes refuses it."""
+    answer = read_line(f"Run {call.name}? [y/N] ")
+    return (answer or "").strip().lower() in {"y", "yes"}
+
+
+def approve_and_resume(state: CliState, chat_id: str, outcome: TurnOutcome) -> TurnOutcome:
+    """While the turn waits for approval: asks per call, then streams the rest."""
+    while outcome.pending_calls and not outcome.interrupted:
+        click.echo("The assistant wants to run:")
+        for call in outcome.pending_calls:
+            click.echo(f"  {call.name} {arguments_json(call)}")
+        decisions = {call.id: decide(call) for call in outcome.pending_calls}
+        stream = state.client().resolve_tool_calls(chat_id, decisions)
+        outcome = stream_turn(state, stream)
+    return outcome
+
+
+def stream_turn(state: CliState, stream: ChatStream) -> TurnOutcome:
+    """Prints the turn; a ChatError goes to stderr and the chat goes on."""
+    try:
+        outcome = render_turn(stream, state.json_output)
+    except ClientError as error:
+        click.echo(f"error: {error}", err=True)
+        return TurnOutcome()
+    if outcome.error is not None:
+        click.echo(f"error: {error_text(outcome.error)}", err=True)
+    return outcome
+
+
+def send(state: CliState, chat_id: str, text: str) -> None:
+    try:
+        stream = state.client().send_message(chat_id, text)
+    except ClientError as error:
+        click.echo(f"error: {error}", err=True)
+        return
+    approve_and_resume(state, chat_id, stream_turn(state, stream))
+
+
+def print_message(message: chat_pb2.ChatMessage) -> None:
+    role = ROLE_NAMES.get(message.role, "?")
+    if message.role == chat_pb2.MESSAGE_ROLE_TOOL:
+        click.secho(f"← {message.content}", dim=True)
+        return
+    if message.role == chat_pb2.MESSAGE_ROLE_SYSTEM:
+        click.secho(f"({message.content})", dim=True)
+        return
+    if message.content:
+        click.echo(f"{role}> {message.content.rstrip()}")
+    for call in message.tool_calls:
+        click.secho(f"→ {call.name} {arguments_json(call)}", dim=True)
+    print_sources(message.citations)
+
+
+def print_pending(details: chat_pb2.GetChatResponse) -> None:
+    for question in details.pending_questions:
+        click.secho(f"? {question}", bold=True)
+    if details.pending_tool_calls:
+        click.echo("Waiting for approval:")
+        for call in details.pending_tool_calls:
+            click.echo(f"  {call.id}  {call.name} {arguments_json(call)}")
+
+
+def resume_chat(state: CliState, chat_id: str) -> None:
+    """Shows the end of an existing chat and settles a turn left waiting for approval."""
+    details = state.client().get_chat(chat_id)
+    click.secho(f"Chat {details.chat.id}: {details.chat.title}", bold=True)
+    for message in details.messages[-RECENT_MESSAGES:]:
+        print_message(message)
+    for question in details.pending_questions:
+        click.secho(f"? {question}", bold=True)
+    pending = TurnOutcome(pending_calls=list(details.pending_tool_calls))
+    approve_and_resume(state, chat_id, pending)
+
+
+def conversation(state: CliState, chat_id: str) -> None:
+    """Reads a line, streams the turn, until end of input, /quit or Ctrl-C at the prompt."""
+    while True:
+        try:
+            line = read_line(PROMPT)
+        except KeyboardInterrupt:
+            click.echo()
+            return
+        if line is None or line.strip() in QUIT_WORDS:
+            return
+        if not line.strip():
+            continue
+        try:
+            send(state, chat_id, line)
+        except KeyboardInterrupt:  # at an approval prompt: the turn stays paused
+            click.echo()
+            return
+
+
+@click.command()
+@project_option
+@click.option("--chat", "chat_id", default="", metavar="ID", help="Continue this chat.")
+@click.option("--title", default="", help="Title of a new chat (default: the first question).")
+@profile_option
+@pass_state
+def chat(state: CliState, project: str, chat_id: str, title: str, profile: str) -> None:
+    """Talk with a project's assistant: type a question, read the cited answer.
+
+    End with /quit, Ctrl-D or Ctrl-C at the prompt; Ctrl-C while an answer
+    streams stops that answer. Before running a tool whose policy is "ask",
+    the assistant waits for your y/N.
+    """
+    client = state.client()
+    if chat_id:
+        resume_chat(state, chat_id)
+    else:
+        created = client.create_chat(chosen_project(client, project), title, profile)
+        chat_id = created.id
+        click.secho(f"Chat {chat_id} (/quit to end)", dim=True)
+    conversation(state, chat_id)
+
+
+# ----------------------------------------------------------------- chats
+
+
+def chat_table(chats: list[chat_pb2.Chat], slugs: dict[str, str]) -> Table:
+    table = Table(title="chats", title_justify="left", title_style="bold")
+    for name in ("id", "project", "title", "turns", "updated"):
+        table.add_column(name, no_wrap=name == "id", overflow="fold")
+    for item in chats:
+        updated = format_timestamp(item.update_time) if item.HasField("update_time") else "-"
+        project = slugs.get(item.project_id, item.project_id)
+        table.add_row(*map(Text, (item.id, project, item.title, str(item.turn_count), updated)))
+    return table
+
+
+@click.group(invoke_without_command=True)
+@click.option("-p", "--project", default="", help="Only chats in this project (id or slug).")
+@page_size_option
+@click.pass_context
+def chats(ctx: click.Context, project: str, page_size: int | None) -> None:
+    """List your chats, newest first; show, delete or set the tool policy of one."""
+    if ctx.invoked_subcommand is not None:
+        return
+    state = ctx.ensure_object(CliState)
+    client = state.client()
+    found = list(client.iter_chats(project, page_size=page_size or 0))
+    if state.json_output:
+        print_json([message_to_dict(item) for item in found])
+    elif not found:
+        console().print(Text("No chats.", style="dim"))
+    else:
+        slugs = {p.id: p.slug for p in client.list_projects()}
+        console().print(chat_table(found, slugs))
+
+
+def print_policy(policy: chat_pb2.ToolPolicy) -> None:
+    if not policy.effective:
+        console().print(Text("No tools.", style="dim"))
+        return
+    table = Table(title="tool policy", title_justify="left", title_style="bold")
+    for name in ("tool", "permission", "set"):
+        table.add_column(name)
+    for tool in sorted(policy.effective):
+        explicit = "explicitly" if tool in policy.tools else "default"
+        table.add_row(tool, permission_name(policy.effective[tool]), explicit)
+    console().print(table)
+
+
+@chats.command("show")
+@click.argument("chat_id", metavar="ID")
+@pass_state
+def show_chat(state: CliState, chat_id: str) -> None:
+    """Print chat ID: its messages with their sources, memory, and what it waits for."""
+    details = state.client().get_chat(chat_id)
+    if state.json_output:
+        print_json(message_to_dict(details))
+        return
+    render_fields(details.chat, [*CHAT_FIELDS, "create_time", "update_time"])
+    print_policy(details.chat.tool_policy)
+    if details.memory_summary:
+        click.echo(f"\nMemory: {details.memory_summary}")
+    click.echo()
+    for message in details.messages:
+        print_message(message)
+        if message.HasField("usage") and message.usage.completion_tokens:
+            click.secho(usage_line(message.usage), dim=True)
+    print_pending(details)
+
+
+@chats.command("delete")
+@click.argument("chat_id", metavar="ID")
+@pass_state
+def delete_chat(state: CliState, chat_id: str) -> None:
+    """Delete chat ID and all of its messages."""
+    state.client().delete_chat(chat_id)
+    show_done(state.json_output, f"Deleted chat {chat_id}.")
+
+
+def policy_changes(pairs: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    changes: dict[str, str] = {}
+    for tool, value in pairs:
+        if value.lower() not in POLICY_VALUES:
+            raise click.BadParameter(
+                f"{tool}={value}: the value must be one of {', '.join(POLICY_VALUES)}",
+                param_hint="TOOL=PERMISSION",
+            )
+        changes[tool] = value.lower()
+    return changes
+
+
+@chats.command("policy")
+@click.argument("chat_id", metavar="ID")
+@click.argument("pairs", metavar="TOOL=auto|ask|deny|default ...", nargs=-1, type=Assignment())
+@pass_state
+def set_policy(state: CliState, chat_id: str, pairs: tuple[tuple[str, str], ...]) -> None:
+    """Set whether chat ID's assistant may run each TOOL, and print the policy.
+
+    auto runs it, ask waits for your approval, deny refuses it, default
+    restores the default (auto for tools without side effects, else ask).
+    Without TOOL=… only prints the policy.
+    """
+    client = state.client()
+    if pairs:
+        policy = client.set_tool_policy(chat_id, policy_changes(pairs))
+    else:
+        policy = client.get_chat(chat_id).chat.tool_policy
+    if state.json_output:
+        print_json(message_to_dict(policy))
+    else:
+        print_policy(policy)

@@ -1,0 +1,95 @@
+"""Chat memory: when the history outgrows the context budget, older turns are folded.
+
+The folded turns become (part of) the chat's memory summary, written by the
+chat's LLM when it has one and condensed extractively otherwise (or when the
+LLM fails: memory never blocks an answer). The summary is stored with the chat
+and sent as context on every later turn.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from ..llm.client import LlmClient, LlmError
+from ..models import ChatTurn
+from .prompt import estimate_tokens, exchange, messages_tokens
+from .records import Usage
+
+log = logging.getLogger(__name__)
+
+# Share of the context budget the history may fill before folding, and what is
+# kept once folding starts (so folding does not happen again on the next turn).
+HISTORY_SHARE = 0.5
+KEEP_SHARE = 0.3
+SUMMARY_SHARE = 0.15
+EXCERPT_CHARS = 240
+
+SUMMARIZE = (
+    "You maintain the memory of a conversation about a software project. Merge the "
+    "previous summary and the exchanges below into one concise summary (at most {words} "
+    "words) that keeps the user's goals, the facts established with their sources "
+    "(file paths with lines, issue numbers, ticket keys), decisions and open questions."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Folded:
+    summary: str
+    through: int  # seq of the last folded turn
+    usage: Usage = field(default_factory=Usage)
+
+
+def turns_to_fold(turns: list[ChatTurn], context_tokens: int) -> list[ChatTurn]:
+    """The oldest of ``turns`` to fold so the rest fits; empty while everything fits."""
+    costs = [messages_tokens(exchange(turn)) for turn in turns]
+    if sum(costs) <= context_tokens * HISTORY_SHARE:
+        return []
+    keep_budget = context_tokens * KEEP_SHARE
+    kept, index = 0, len(turns)
+    while index > 0 and kept + costs[index - 1] <= keep_budget:
+        index -= 1
+        kept += costs[index]
+    return turns[: max(index, 1)]
+
+
+async def fold(
+    summary: str, turns: list[ChatTurn], context_tokens: int, client: LlmClient | None
+) -> Folded:
+    """The summary with ``turns`` folded in."""
+    limit_tokens = max(100, int(context_tokens * SUMMARY_SHARE))
+    through = turns[-1].seq
+    if client is not None:
+        transcript = "\n\n".join(
+            f"{m['role']}: {m['content']}" for turn in turns for m in exchange(turn)
+        )
+        messages = [
+            {"role": "system", "content": SUMMARIZE.format(words=int(limit_tokens * 0.7))},
+            {"role": "user", "content": f"Previous summary:\n{summary or '(none)'}\n\n"
+             f"Exchanges:\n{transcript}"},
+        ]  # fmt: skip
+        try:
+            text, usage = await client.complete(messages, max_tokens=limit_tokens)
+            if text.strip():
+                return Folded(text.strip(), through, usage)
+        except LlmError as exc:
+            log.warning("memory summary by the LLM failed, condensing instead: %s", exc)
+    return Folded(condensed(summary, turns, limit_tokens), through)
+
+
+def condensed(summary: str, turns: list[ChatTurn], limit_tokens: int) -> str:
+    """An extractive summary: one line per exchange, the newest kept when it grows."""
+    lines = [line for line in summary.splitlines() if line.strip()]
+    for turn in turns:
+        pair = exchange(turn)
+        question = _excerpt(pair[0]["content"]) if pair else ""
+        answer = _excerpt(pair[1]["content"]) if len(pair) > 1 else "(no answer)"
+        lines.append(f"- Q: {question} → A: {answer}")
+    while len(lines) > 1 and estimate_tokens("\n".join(lines)) > limit_tokens:
+        lines.pop(0)
+    return "\n".join(lines)
+
+
+def _excerpt(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= EXCERPT_CHARS else flat[: EXCERPT_CHARS - 1] + "…"

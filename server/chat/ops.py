@@ -1,0 +1,529 @@
+"""Chat operations: the domain behind ChatService.
+
+A chat is its owner's alone: anyone else, or an owner no longer in the
+project, gets NOT_FOUND. A turn is stored RUNNING (with the user message and a
+lease) before the agent starts, so two turns of one chat cannot run at once
+on any number of servers, and replaced whole when it ends, pauses or is
+interrupted: a turn is never half-written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from ..access import Access
+from ..auth import Principal
+from ..errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from ..llm.client import LlmEndpoint, client_for
+from ..llm.resolve import ProfileResolver
+from ..models import (
+    Chat,
+    ChatTurn,
+    Project,
+    ProjectRole,
+    ToolPermission,
+    TurnStatus,
+    new_id,
+    utcnow,
+)
+from ..paging import page_of, page_request
+from ..store import Store
+from ..threads import BlockingRunner
+from ..tools.ops import ToolsOps
+from . import events as ev
+from .agent import EXTRACTIVE, Agent, TurnInput, TurnOutcome, TurnState
+from .memory import fold, turns_to_fold
+from .policy import changed_policy, effective_policy
+from .prompt import fitted_history
+from .records import Message, MessageRole, ToolCallRequest
+
+log = logging.getLogger(__name__)
+
+MAX_TITLE = 200
+LEASE_GRACE = timedelta(seconds=60)  # beyond the turn timeout, before a RUNNING turn is stale
+QUEUE_EVENTS = 64  # events buffered between the agent and a slow client
+HISTORY_STATUSES = (TurnStatus.COMPLETE, TurnStatus.CLARIFYING)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatView:
+    chat: Chat
+    effective_policy: dict[str, ToolPermission]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatDetails:
+    view: ChatView
+    messages: list[Message]
+    pending_questions: list[str]
+    pending_calls: list[ToolCallRequest]
+
+
+@dataclass(frozen=True, slots=True)
+class _Turn:
+    """A turn about to run: where, with what, and how its end is stored."""
+
+    project: Project
+    chat: Chat | None  # None for Ask
+    record: ChatTurn | None  # the stored RUNNING turn; None for Ask
+    input: TurnInput
+    endpoint: LlmEndpoint | None
+
+
+class ChatOps:
+    def __init__(
+        self,
+        store: Store,
+        access: Access,
+        tools: ToolsOps,
+        agent: Agent,
+        resolver: ProfileResolver,
+        run_blocking: BlockingRunner,
+        *,
+        max_message_chars: int,
+        turn_timeout_s: float,
+        context_tokens: int,
+    ) -> None:
+        self._store = store
+        self._access = access
+        self._tools = tools
+        self._agent = agent
+        self._resolver = resolver
+        self._rb = run_blocking
+        self._max_message_chars = max_message_chars
+        self._lease = timedelta(seconds=turn_timeout_s) + LEASE_GRACE
+        self._context_tokens = context_tokens
+
+    # ------------------------------------------------------------- records
+    async def create(
+        self,
+        principal: Principal,
+        project_ref: str,
+        title: str,
+        profile_id: str,
+        policy: dict[str, ToolPermission | None],
+    ) -> ChatView:
+        return await self._rb(self._create, principal, project_ref, title, profile_id, policy)
+
+    def _create(
+        self,
+        principal: Principal,
+        project_ref: str,
+        title: str,
+        profile_id: str,
+        policy: dict[str, ToolPermission | None],
+    ) -> ChatView:
+        project = self._access.project(principal, project_ref, ProjectRole.MEMBER)
+        if len(title) > MAX_TITLE:
+            raise InvalidArgument("title", f"must be at most {MAX_TITLE} characters")
+        if profile_id:
+            self._check_profile(project, profile_id)
+        catalog = self._tools.catalog(project)
+        now = utcnow()
+        chat = Chat(
+            id=new_id("chat"), project_id=project.id, user_id=principal.user.id,
+            title=" ".join(title.split()), llm_profile_id=profile_id,
+            tool_policy=changed_policy({}, policy, catalog, "tool_policy"), memory_summary="",
+            memory_through=0, turn_count=0, created_at=now, updated_at=now,
+        )  # fmt: skip
+        self._store.create_chat(chat)
+        return ChatView(chat, effective_policy(catalog, chat.tool_policy))
+
+    async def get(self, principal: Principal, chat_id: str) -> ChatDetails:
+        return await self._rb(self._get, principal, chat_id)
+
+    def _get(self, principal: Principal, chat_id: str) -> ChatDetails:
+        chat, project = self._own_chat(principal, chat_id)
+        turns = self._store.list_turns(chat.id)
+        last = turns[-1] if turns else None
+        return ChatDetails(
+            view=ChatView(chat, effective_policy(self._tools.catalog(project), chat.tool_policy)),
+            messages=[Message.from_json(m) for turn in turns for m in turn.messages],
+            pending_questions=_questions_of(last),
+            pending_calls=_pending_of(last),
+        )
+
+    async def list(
+        self, principal: Principal, project_ref: str, page_size: int, page_token: str
+    ) -> tuple[list[ChatView], str]:
+        return await self._rb(self._list, principal, project_ref, page_size, page_token)
+
+    def _list(
+        self, principal: Principal, project_ref: str, page_size: int, page_token: str
+    ) -> tuple[list[ChatView], str]:
+        project = (
+            self._access.project(principal, project_ref, ProjectRole.MEMBER)
+            if project_ref
+            else None
+        )
+        listing = f"chats:{principal.user.id}:{project.id if project else ''}"
+        request = page_request(listing, page_size, page_token)
+        chats = self._store.list_chats(principal.user.id, project.id if project else None, request)
+        page, token = page_of(listing, chats, request, key=lambda c: c.id)
+        views, catalogs = [], {}
+        for chat in page:
+            if chat.project_id not in catalogs:
+                visible = self._visible_project(principal, chat.project_id)
+                catalogs[chat.project_id] = self._tools.catalog(visible) if visible else None
+            if catalogs[chat.project_id] is not None:  # left the project: chats hidden
+                views.append(ChatView(chat, effective_policy(catalogs[chat.project_id],
+                                                             chat.tool_policy)))  # fmt: skip
+        return views, token
+
+    async def delete(self, principal: Principal, chat_id: str) -> None:
+        await self._rb(self._delete, principal, chat_id)
+
+    def _delete(self, principal: Principal, chat_id: str) -> None:
+        chat, _ = self._own_chat(principal, chat_id)
+        self._store.delete_chat(chat.id)
+
+    async def set_policy(
+        self, principal: Principal, chat_id: str, changes: dict[str, ToolPermission | None]
+    ) -> ChatView:
+        return await self._rb(self._set_policy, principal, chat_id, changes)
+
+    def _set_policy(
+        self, principal: Principal, chat_id: str, changes: dict[str, ToolPermission | None]
+    ) -> ChatView:
+        chat, project = self._own_chat(principal, chat_id)
+        if not changes:
+            raise InvalidArgument("tools", "must name at least one tool")
+        catalog = self._tools.catalog(project)
+        chat = dataclasses.replace(chat, tool_policy=changed_policy(chat.tool_policy, changes,
+                                                                    catalog))  # fmt: skip
+        if not self._store.update_chat(chat):
+            raise NotFound(f"chat {chat_id!r} not found")
+        return ChatView(chat, effective_policy(catalog, chat.tool_policy))
+
+    # --------------------------------------------------------------- turns
+    async def send(
+        self, principal: Principal, chat_id: str, content: str
+    ) -> AsyncIterator[ev.ChatEvent]:
+        """Checks, then the stream (errors before it starts are the RPC's status)."""
+        content = self._message(content, "content")
+        turn = await self._rb(self._begin, principal, chat_id, content)
+        prepared = await self._prepare(principal, turn)
+        return self._stream(prepared, TurnState(), resume=None)
+
+    async def ask(
+        self, principal: Principal, project_ref: str, question: str, profile_id: str,
+        extractive: bool,
+    ) -> AsyncIterator[ev.ChatEvent]:  # fmt: skip
+        question = self._message(question, "question")
+        project = await self._rb(self._access.project, principal, project_ref, ProjectRole.MEMBER)
+        if profile_id:
+            await self._rb(self._check_profile, project, profile_id)
+        endpoint = None if extractive else await self._rb(self._endpoint, project, profile_id)
+        catalog = await self._rb(self._tools.catalog, project)
+        turn_input = TurnInput(
+            project=project, question=question, history=[], memory_summary="",
+            pending_questions=[], catalog=catalog, permissions=effective_policy(catalog, {}),
+            may_run_side_effects=await self._is_admin(principal, project), can_pause=False,
+        )  # fmt: skip
+        return self._stream(_Turn(project, None, None, turn_input, endpoint), TurnState(), None)
+
+    async def resolve(
+        self, principal: Principal, chat_id: str, decisions: list[tuple[str, bool]]
+    ) -> AsyncIterator[ev.ChatEvent]:
+        turn, approved = await self._rb(self._claim, principal, chat_id, decisions)
+        prepared = await self._prepare(principal, turn)
+        state = TurnState.from_json(turn.state)
+        return self._stream(prepared, state, resume=approved)
+
+    def _begin(self, principal: Principal, chat_id: str, content: str) -> ChatTurn:
+        """Store the new RUNNING turn with the user's message (the chat's lock)."""
+        chat, _ = self._own_chat(principal, chat_id)
+        last = self._store.last_turn(chat.id)
+        if last is not None and last.status is TurnStatus.PAUSED:
+            calls = ", ".join(f"{c['id']} ({c['name']})" for c in last.pending_calls)
+            raise FailedPrecondition(
+                f"chat {chat.id!r} is waiting for approval of tool calls {calls}: "
+                "approve or deny them with ResolveToolCalls first"
+            )
+        if last is not None and last.status is TurnStatus.RUNNING:
+            self._expire(last)
+        now = utcnow()
+        message = Message(new_id("msg"), MessageRole.USER, content, created_at=now)
+        turn = ChatTurn(
+            id=new_id("turn"), chat_id=chat.id, project_id=chat.project_id,
+            seq=(last.seq if last else 0) + 1, status=TurnStatus.RUNNING,
+            messages=[message.to_json()], pending_calls=[], questions=[], state={}, error="",
+            lease_until=now + self._lease, created_at=now, updated_at=now,
+        )  # fmt: skip
+        try:
+            self._store.create_turn(turn)
+        except AlreadyExists:
+            raise FailedPrecondition(f"another turn of chat {chat.id!r} started first") from None
+        return turn
+
+    def _expire(self, running: ChatTurn) -> None:
+        """A RUNNING turn blocks new ones until its lease ends (its server may have died)."""
+        now = utcnow()
+        if running.lease_until is not None and running.lease_until > now:
+            raise FailedPrecondition(
+                f"chat {running.chat_id!r} is still answering turn {running.id!r}; "
+                "wait for it to end (or cancel it) before sending another message"
+            )
+        gone = dataclasses.replace(
+            running, status=TurnStatus.INTERRUPTED, lease_until=None, updated_at=now,
+            error="the server answering this turn stopped before it ended",
+        )  # fmt: skip
+        self._store.replace_turn(gone, TurnStatus.RUNNING)
+
+    def _claim(
+        self, principal: Principal, chat_id: str, decisions: list[tuple[str, bool]]
+    ) -> tuple[ChatTurn, dict[str, bool]]:
+        """Take the paused turn for this server, once: a second resolver finds it gone."""
+        chat, _ = self._own_chat(principal, chat_id)
+        if not decisions:
+            raise InvalidArgument("decisions", "must decide every pending tool call")
+        last = self._store.last_turn(chat.id)
+        pending = {c["id"]: c["name"] for c in last.pending_calls} if last else {}
+        if last is None or last.status is not TurnStatus.PAUSED:
+            pending = {}
+        approved: dict[str, bool] = {}
+        for index, (call_id, approve) in enumerate(decisions):
+            if call_id in approved:
+                raise InvalidArgument(f"decisions[{index}].tool_call_id", f"{call_id!r} twice")
+            approved[call_id] = approve
+        stray = [call_id for call_id in approved if call_id not in pending]
+        if stray:
+            waiting = ", ".join(pending) or "none"
+            raise FailedPrecondition(
+                f"tool calls {', '.join(stray)} are not pending in chat {chat.id!r} (never "
+                f"requested, or already resolved); pending: {waiting}"
+            )
+        missing = [f"{i} ({n})" for i, n in pending.items() if i not in approved]
+        if missing:
+            missed = ", ".join(missing)
+            raise InvalidArgument("decisions", f"no decision for pending calls {missed}")
+        assert last is not None
+        now = utcnow()
+        running = dataclasses.replace(
+            last, status=TurnStatus.RUNNING, pending_calls=[], lease_until=now + self._lease,
+            updated_at=now,
+        )  # fmt: skip
+        if not self._store.replace_turn(running, TurnStatus.PAUSED):
+            raise FailedPrecondition(f"the tool calls of turn {last.id!r} were already resolved")
+        return running, approved
+
+    async def _prepare(self, principal: Principal, turn: ChatTurn) -> _Turn:
+        """What the agent needs for a stored turn: memory folded, history fitted, policy."""
+        chat, project = await self._rb(self._own_chat, principal, turn.chat_id)
+        endpoint = await self._rb(self._endpoint, project, chat.llm_profile_id)
+        turns = await self._rb(self._store.list_turns, chat.id)
+        earlier = [t for t in turns if t.seq < turn.seq]
+        previous = earlier[-1] if earlier else None
+        history_turns = [
+            t for t in earlier if t.seq > chat.memory_through and t.status in HISTORY_STATUSES
+        ]
+        if endpoint is not None:
+            chat, history_turns = await self._fold(chat, history_turns, endpoint)
+        catalog = await self._rb(self._tools.catalog, project)
+        turn_input = TurnInput(
+            project=project,
+            question=Message.from_json(turn.messages[0]).content,
+            history=fitted_history(history_turns, endpoint.context_tokens // 2) if endpoint else [],
+            memory_summary=chat.memory_summary,
+            pending_questions=_questions_of(previous),
+            catalog=catalog,
+            permissions=effective_policy(catalog, chat.tool_policy),
+            may_run_side_effects=await self._is_admin(principal, project),
+            can_pause=True,
+        )
+        return _Turn(project, chat, turn, turn_input, endpoint)
+
+    async def _fold(
+        self, chat: Chat, turns: list[ChatTurn], endpoint: LlmEndpoint
+    ) -> tuple[Chat, list[ChatTurn]]:
+        folding = turns_to_fold(turns, endpoint.context_tokens)
+        if not folding:
+            return chat, turns
+        folded = await fold(chat.memory_summary, folding, endpoint.context_tokens,
+                            client_for(endpoint))  # fmt: skip
+        chat = dataclasses.replace(
+            chat, memory_summary=folded.summary, memory_through=folded.through
+        )
+        await self._rb(self._update_chat, chat.id, lambda c: dataclasses.replace(
+            c, memory_summary=folded.summary, memory_through=folded.through))  # fmt: skip
+        return chat, [t for t in turns if t.seq > folded.through]
+
+    # ------------------------------------------------------------ streaming
+    async def _stream(
+        self, turn: _Turn, state: TurnState, resume: dict[str, bool] | None
+    ) -> AsyncIterator[ev.ChatEvent]:
+        """Run the agent in its own task and relay its events; store how the turn ended.
+
+        The agent runs apart from the RPC so a client that cancels (or whose
+        deadline passes) stops it at once: its LLM request closes, its running
+        tool is cancelled, and the turn is stored as interrupted."""
+        endpoint = turn.endpoint
+        yield ev.TurnStarted(
+            turn_id=turn.record.id if turn.record else new_id("turn"),
+            user_message_id=turn.record.messages[0]["id"] if turn.record and resume is None
+            else "",
+            model=endpoint.model if endpoint else EXTRACTIVE,
+            llm_profile=endpoint.name if endpoint and endpoint.profile_id else "",
+        )  # fmt: skip
+        queue: asyncio.Queue[ev.ChatEvent | TurnOutcome] = asyncio.Queue(QUEUE_EVENTS)
+
+        async def work() -> None:
+            try:
+                if resume is None:
+                    outcome = await self._agent.start(turn.input, endpoint, state, queue.put)
+                else:
+                    outcome = await self._agent.resume(
+                        turn.input, endpoint, state, resume, queue.put
+                    )
+            except Exception:
+                log.exception("chat turn failed in project %s", turn.project.slug)
+                model = endpoint.model if endpoint else EXTRACTIVE
+                outcome = TurnOutcome(TurnStatus.FAILED, model,
+                                      error=ev.TurnError("internal", "the turn failed; see the "
+                                                         "server log"))  # fmt: skip
+            await queue.put(outcome)
+
+        task = asyncio.create_task(work())
+        try:
+            while not isinstance(item := await queue.get(), TurnOutcome):
+                yield item
+            message_id = await self._finish(turn, state, item)
+        except BaseException:  # cancelled, deadline passed, or the client went away
+            task.cancel()
+            await asyncio.shield(self._interrupted(turn, state, task))
+            raise
+        if item.error is not None:
+            yield item.error
+        else:
+            yield ev.TurnDone(message_id, item.status, state.answer)
+
+    async def _finish(self, turn: _Turn, state: TurnState, outcome: TurnOutcome) -> str:
+        if turn.record is None:  # Ask stores nothing
+            return ""
+        final = Message(
+            new_id("msg"), MessageRole.ASSISTANT,
+            "\n".join(outcome.questions) if outcome.questions else state.final_text,
+            citations=tuple(outcome.citations), model=outcome.model, usage=state.usage,
+        )  # fmt: skip
+        messages = [*state.messages]
+        if outcome.status in (TurnStatus.COMPLETE, TurnStatus.CLARIFYING) or final.content:
+            messages.append(final)
+        if outcome.error is not None:
+            messages.append(_note(f"The turn failed ({outcome.error.reason}): "
+                                  f"{outcome.error.message}"))  # fmt: skip
+        record = dataclasses.replace(
+            turn.record,
+            status=outcome.status,
+            messages=[turn.record.messages[0], *(m.to_json() for m in messages)],
+            pending_calls=[c.to_json() for c in state.pending],
+            questions=list(outcome.questions),
+            state=state.to_json() if outcome.status is TurnStatus.PAUSED else {},
+            error=outcome.error.message if outcome.error else "",
+            lease_until=None,
+            updated_at=utcnow(),
+        )
+        await self._store_end(turn, record)
+        return final.id if final in messages else ""
+
+    async def _interrupted(self, turn: _Turn, state: TurnState, task: asyncio.Task) -> None:
+        await asyncio.wait([task], timeout=1.0)  # the agent's cancellation has landed
+        if turn.record is None:
+            return
+        note = _note("The turn was interrupted: the client cancelled or its deadline passed.")
+        record = dataclasses.replace(
+            turn.record,
+            status=TurnStatus.INTERRUPTED,
+            messages=[turn.record.messages[0], *(m.to_json() for m in state.messages),
+                      note.to_json()],
+            pending_calls=[], state={}, error="interrupted by the client", lease_until=None,
+            updated_at=utcnow(),
+        )  # fmt: skip
+        try:
+            await self._store_end(turn, record)
+        except Exception:  # the client is gone; the log is the only place left to say it
+            log.exception("could not store the interrupted turn %s", turn.record.id)
+
+    async def _store_end(self, turn: _Turn, record: ChatTurn) -> None:
+        assert turn.chat is not None
+        if not await self._rb(self._store.replace_turn, record, TurnStatus.RUNNING):
+            log.warning("turn %s was taken over before it ended; its end is dropped", record.id)
+            return
+        title = turn.chat.title or _title_from(Message.from_json(record.messages[0]).content)
+        await self._rb(self._update_chat, turn.chat.id, lambda c: dataclasses.replace(
+            c, title=c.title or title, turn_count=max(c.turn_count, record.seq),
+            updated_at=record.updated_at))  # fmt: skip
+
+    # ------------------------------------------------------------- helpers
+    def _update_chat(self, chat_id: str, change: Callable[[Chat], Chat]) -> None:
+        """Apply ``change`` to the stored chat (re-read, so concurrent policy edits stay)."""
+        chat = self._store.get_chat(chat_id)
+        if chat is not None:
+            self._store.update_chat(change(chat))
+
+    def _own_chat(self, principal: Principal, chat_id: str) -> tuple[Chat, Project]:
+        if not chat_id:
+            raise InvalidArgument("chat_id", "must not be empty")
+        chat = self._store.get_chat(chat_id)
+        if chat is not None and chat.user_id == principal.user.id:
+            project = self._visible_project(principal, chat.project_id)
+            if project is not None:
+                return chat, project
+        raise NotFound(f"chat {chat_id!r} not found")
+
+    def _visible_project(self, principal: Principal, project_id: str) -> Project | None:
+        try:
+            return self._access.project(principal, project_id, ProjectRole.MEMBER)
+        except NotFound:
+            return None
+
+    async def _is_admin(self, principal: Principal, project: Project) -> bool:
+        """Whether the caller may run tools with side effects (as InvokeTool decides)."""
+        if principal.user.global_admin:
+            return True
+        membership = await self._rb(self._store.get_membership, project.id, principal.user.id)
+        return membership is not None and membership.role is ProjectRole.ADMIN
+
+    def _check_profile(self, project: Project, profile_id: str) -> None:
+        profile = self._store.get_llm_profile(profile_id)
+        if profile is None or profile.project_id not in (None, project.id):
+            raise NotFound(f"LLM profile {profile_id!r} not found in project {project.slug!r}")
+
+    def _endpoint(self, project: Project, profile_id: str) -> LlmEndpoint | None:
+        return self._resolver.resolve(project.id, profile_id)
+
+    def _message(self, text: str, field: str) -> str:
+        if len(text) > self._max_message_chars:
+            raise InvalidArgument(
+                field, f"must be at most {self._max_message_chars} characters (got {len(text)})"
+            )
+        if not text.strip():
+            raise InvalidArgument(field, "must not be empty or only whitespace")
+        if "\x00" in text:
+            raise InvalidArgument(field, "must not contain NUL characters")
+        return text.strip()
+
+
+def _questions_of(turn: ChatTurn | None) -> list[str]:
+    if turn is None or turn.status is not TurnStatus.CLARIFYING:
+        return []
+    return [str(q) for q in turn.questions]
+
+
+def _pending_of(turn: ChatTurn | None) -> list[ToolCallRequest]:
+    if turn is None or turn.status is not TurnStatus.PAUSED:
+        return []
+    return [ToolCallRequest.from_json(c) for c in turn.pending_calls]
+
+
+def _note(text: str) -> Message:
+    return Message(new_id("msg"), MessageRole.SYSTEM, text)
+
+
+def _title_from(question: str) -> str:
+    flat = " ".join(question.split())
+    return flat if len(flat) <= 80 else flat[:79] + "…"

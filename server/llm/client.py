@@ -1,0 +1,315 @@
+"""Chat completions against any OpenAI-compatible endpoint (OpenAI, Ollama, vLLM, …).
+
+The ``openai`` client does the HTTP: connection pooling, and retries with
+backoff on connection errors, 408/409/429/5xx (honouring ``retry-after`` and
+``retry-after-ms``). This module turns its stream into the few events the
+chat agent needs, and its exceptions into one ``LlmError`` whose ``reason``
+the turn reports. Messages name the endpoint (base URL, model) and never
+carry the API key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import weakref
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx2  # the openai client's HTTP library
+import openai
+from openai.types import CompletionUsage
+from openai.types.chat import ChatCompletionChunk
+from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
+
+from ..chat.records import Usage
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+KEYLESS = "unused"  # the openai client insists on a key; keyless servers ignore it
+CACHED_CLIENTS = 32  # per event loop; distinct (base_url, key, timeout, retries) in use
+
+
+@dataclass(frozen=True, slots=True)
+class LlmEndpoint:
+    """A resolved profile: everything needed to call a model."""
+
+    name: str  # profile name, or "environment"
+    profile_id: str  # "" for the environment
+    base_url: str | None  # None: api.openai.com
+    api_key: str  # "" for keyless servers (Ollama, local vLLM)
+    model: str
+    temperature: float
+    max_output_tokens: int  # 0: the endpoint's default (max_tokens not sent)
+    timeout_s: float
+    retries: int = 2
+    context_tokens: int = 8000  # history budget the agent fits into
+
+    def __repr__(self) -> str:  # keeps the key out of logs and tracebacks
+        return f"LlmEndpoint(name={self.name!r}, model={self.model!r}, base_url={self.base_url!r})"
+
+    @property
+    def where(self) -> str:
+        url = urlsplit(self.base_url or OPENAI_BASE_URL)
+        host = url.netloc.rpartition("@")[2]  # never credentials embedded in the URL
+        return f"model {self.model!r} at {urlunsplit(url._replace(netloc=host))}"
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDone:
+    id: str
+    name: str
+    arguments: str  # raw JSON text as the model wrote it ("{}" when it wrote nothing)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEnd:
+    finish_reason: str  # stop | tool_calls | length | content_filter | …
+    usage: Usage  # zeros when the server reported none
+
+
+StreamEvent = TextDelta | ToolCallDone | StreamEnd
+
+
+class LlmError(Exception):
+    """A failed LLM call; ``reason`` is llm_unreachable|llm_timeout|llm_error|llm_bad_response."""
+
+    def __init__(self, reason: str, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.status = status
+
+
+class LlmClient:
+    """Calls one endpoint; ``transport`` shares an ``AsyncOpenAI`` (see ``client_for``)."""
+
+    def __init__(
+        self, endpoint: LlmEndpoint, *, transport: openai.AsyncOpenAI | None = None
+    ) -> None:
+        self.endpoint = endpoint
+        self._owned = transport is None
+        self._openai = transport or _transport(endpoint)
+
+    async def stream(
+        self, messages: list[dict], tools: list[dict] | None = None, tool_choice: str = "auto"
+    ) -> AsyncIterator[StreamEvent]:
+        """Text as it arrives, then each tool call, then the end.
+
+        Close the generator (``contextlib.aclosing``) when abandoning it early:
+        that closes the HTTP response. Cancellation propagates and closes it too.
+        """
+        request = self._request(messages, max_tokens=self.endpoint.max_output_tokens)
+        if tools:
+            request.update(tools=tools, tool_choice=tool_choice)
+        try:
+            response = await self._openai.chat.completions.create(
+                **request, stream=True, stream_options={"include_usage": True}
+            )
+        except (openai.OpenAIError, ValueError) as exc:
+            raise self._failure(exc, started=False) from exc
+        async with response:
+            calls = _ToolCalls()
+            finish, usage = "", Usage()
+            while (chunk := await self._next_chunk(response)) is not None:
+                usage = _usage(chunk.usage) or usage
+                for choice in (chunk.choices or ())[:1]:
+                    delta = choice.delta  # None from some servers on their last chunk
+                    if delta is not None and delta.content:
+                        yield TextDelta(delta.content)
+                    calls.add((delta.tool_calls if delta is not None else None) or ())
+                    finish = choice.finish_reason or finish
+        if not finish:
+            raise self._error("llm_bad_response", "the stream ended before the model finished")
+        for call in calls.done():
+            yield call
+        yield StreamEnd(finish, usage)
+
+    async def complete(self, messages: list[dict], max_tokens: int = 512) -> tuple[str, Usage]:
+        """One non-streamed answer (for summaries): its text and usage."""
+        limit = self.endpoint.max_output_tokens
+        request = self._request(messages, max_tokens=min(max_tokens, limit or max_tokens))
+        try:
+            answer = await self._openai.chat.completions.create(**request)
+        except (openai.OpenAIError, ValueError) as exc:
+            raise self._failure(exc, started=False) from exc
+        if not getattr(answer, "choices", None):
+            raise self._error("llm_bad_response", "the answer has no choices")
+        message = answer.choices[0].message
+        return (message.content if message else "") or "", _usage(answer.usage) or Usage()
+
+    async def aclose(self) -> None:
+        """Close the connection pool, unless it is shared through ``client_for``."""
+        if self._owned:
+            await self._openai.close()
+
+    def _request(self, messages: list[dict], max_tokens: int) -> dict[str, Any]:
+        request: dict[str, Any] = {
+            "model": self.endpoint.model,
+            "messages": messages,
+            "temperature": self.endpoint.temperature,
+        }
+        if max_tokens:
+            request["max_tokens"] = max_tokens
+        return request
+
+    async def _next_chunk(self, response: openai.AsyncStream) -> ChatCompletionChunk | None:
+        """The next chunk, None at the end; an idle gap of ``timeout_s`` is a timeout."""
+        try:
+            async with asyncio.timeout(self.endpoint.timeout_s):
+                return await anext(response)
+        except StopAsyncIteration:
+            return None
+        except TimeoutError as exc:
+            raise self._error(
+                "llm_timeout", f"no data for {self.endpoint.timeout_s:g}s mid-answer"
+            ) from exc
+        except (openai.OpenAIError, ValueError) as exc:
+            raise self._failure(exc, started=True) from exc
+
+    def _failure(self, exc: Exception, started: bool) -> LlmError:
+        timeout = self.endpoint.timeout_s
+        if isinstance(exc, openai.APITimeoutError):
+            return self._error("llm_timeout", f"no answer within {timeout:g}s")
+        if isinstance(exc, openai.APIConnectionError):
+            if started or isinstance(exc.__cause__, httpx2.RemoteProtocolError):
+                # the server accepted the request, then the answer broke off
+                return self._error("llm_bad_response", "the connection closed mid-answer")
+            return self._error("llm_unreachable", f"cannot connect ({_cause(exc)})")
+        if isinstance(exc, openai.APIResponseValidationError):
+            return self._error("llm_bad_response", f"unexpected answer ({exc.message})")
+        if isinstance(exc, openai.APIStatusError):
+            status = exc.status_code
+            return self._error("llm_error", f"HTTP {status}: {_server_message(exc)}", status)
+        if isinstance(exc, openai.APIError):  # an error event inside the stream
+            return self._error("llm_error", f"the server reported: {_server_message(exc)}")
+        if isinstance(exc, ValueError):  # JSON decoding, or chunks of the wrong shape
+            return self._error("llm_bad_response", f"malformed answer ({exc})")
+        return self._error("llm_error", str(exc))
+
+    def _error(self, reason: str, message: str, status: int | None = None) -> LlmError:
+        text = f"LLM {self.endpoint.where}: {message}"
+        return LlmError(reason, _redact(text, self.endpoint.api_key), status)
+
+
+class _ToolCalls:
+    """Tool-call fragments gathered by their index until the stream ends."""
+
+    def __init__(self) -> None:
+        self._calls: dict[int, list[str]] = {}  # index -> [id, name, arguments]
+
+    def add(self, deltas: list[ChoiceDeltaToolCall] | tuple[()]) -> None:
+        for delta in deltas:
+            index = delta.index if delta.index is not None else self._index_of(delta.id)
+            call = self._calls.setdefault(index, ["", "", ""])
+            call[0] = delta.id or call[0]
+            if delta.function is not None:
+                name = delta.function.name or ""
+                if name != call[1]:  # some servers repeat the name on every fragment
+                    call[1] += name
+                call[2] += delta.function.arguments or ""
+
+    def done(self) -> list[ToolCallDone]:
+        return [
+            ToolCallDone(id or f"call_{index}", name, arguments.strip() or "{}")
+            for index, (id, name, arguments) in sorted(self._calls.items())
+        ]
+
+    def _index_of(self, call_id: str | None) -> int:
+        """For servers that send no index: the call with this id, else a new one."""
+        for index, call in self._calls.items():
+            if call_id and call[0] == call_id:
+                return index
+        return len(self._calls)
+
+
+def _transport(endpoint: LlmEndpoint) -> openai.AsyncOpenAI:
+    timeout = openai.Timeout(endpoint.timeout_s, connect=min(10.0, endpoint.timeout_s))
+    client = openai.AsyncOpenAI(
+        base_url=endpoint.base_url or OPENAI_BASE_URL,  # never OPENAI_BASE_URL from the env
+        api_key=endpoint.api_key or KEYLESS,
+        timeout=timeout,
+        max_retries=endpoint.retries,
+    )
+    if endpoint.profile_id:
+        # The client reads OPENAI_ORG_ID/OPENAI_PROJECT_ID from the environment; they
+        # belong to the operator's own key, not to a profile's endpoint.
+        client.organization = None
+        client.project = None
+    return client
+
+
+_CACHE: weakref.WeakKeyDictionary[Any, OrderedDict[tuple, openai.AsyncOpenAI]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def client_for(endpoint: LlmEndpoint) -> LlmClient:
+    """A client sharing one connection pool per (base_url, key, timeout, retries) and loop.
+
+    Pools belong to the event loop that opened their connections, hence one
+    cache per loop; the least recently used pool beyond ``CACHED_CLIENTS`` is
+    dropped (not closed: a turn may still be streaming through it).
+    """
+    try:
+        loop: Any = asyncio.get_running_loop()
+    except RuntimeError:
+        return LlmClient(endpoint)
+    cache = _CACHE.setdefault(loop, OrderedDict())
+    key = (
+        endpoint.base_url,
+        endpoint.api_key,
+        endpoint.timeout_s,
+        endpoint.retries,
+        not endpoint.profile_id,
+    )
+    transport = cache.get(key)
+    if transport is None:
+        transport = cache[key] = _transport(endpoint)
+        while len(cache) > CACHED_CLIENTS:
+            cache.popitem(last=False)
+    cache.move_to_end(key)
+    return LlmClient(endpoint, transport=transport)
+
+
+async def close_clients() -> None:
+    """Close the pools ``client_for`` opened on this loop (at server shutdown)."""
+    cache = _CACHE.pop(asyncio.get_running_loop(), OrderedDict())
+    for transport in cache.values():
+        await transport.close()
+
+
+def _usage(reported: CompletionUsage | None) -> Usage | None:
+    if reported is None:
+        return None
+    return Usage(reported.prompt_tokens or 0, reported.completion_tokens or 0)
+
+
+def _cause(exc: BaseException) -> str:
+    cause = exc.__cause__ or exc.__context__
+    return (str(cause) or type(cause).__name__) if cause is not None else str(exc)
+
+
+def _server_message(exc: openai.APIError) -> str:
+    body = exc.body
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return body["message"]
+    if isinstance(body, str) and body.strip():
+        return body.strip()[:500]
+    return exc.message
+
+
+_KEY_LIKE = re.compile(r"\bsk-[A-Za-z0-9_*\-]{6,}")
+
+
+def _redact(text: str, api_key: str) -> str:
+    """Drop the key (and anything shaped like a vendor key, e.g. OpenAI's masked echo)."""
+    if api_key:
+        text = text.replace(api_key, "[redacted]")
+    return _KEY_LIKE.sub("[redacted]", text)

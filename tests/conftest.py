@@ -1,0 +1,14 @@
+"""Settings every test shares.
+
+An LLM the developer configured in their shell (``OPENAI_API_KEY``,
+``OPENAI_BASE_URL``, ``OLLAMA_HOST``) would turn the extractive answers the
+tests expect into calls to a real model, so the whole session runs without
+them; a test that wants one sets it itself (``monkeypatch.setenv``).
+"""
+
+from __future__ import annotations
+
+import os
+
+for _name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OLLAMA_HOST"):
+    os.environ.pop(_name, None)

@@ -1,0 +1,1 @@
+"""The LLM provider layer against a fake OpenAI-compatible server."""

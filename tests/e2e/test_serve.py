@@ -138,7 +138,7 @@ def test_quickstart_starts_a_server_ingests_a_repository_and_administers_it(
     env = {**_env(tmp_path / "data"), "PROJECTQA_ADDRESS": f"127.0.0.1:{port}"}
     # From inside a work tree, that repository is the one ingested.
     result = subprocess.run(
-        [PROJECTQA, "quickstart", "--stop"],
+        [PROJECTQA, "quickstart", "--stop", "--question", "How is a widget made?"],
         env=env,
         cwd=repo,
         capture_output=True,
@@ -151,8 +151,11 @@ def test_quickstart_starts_a_server_ingests_a_repository_and_administers_it(
     assert f"Created git connector 'repo' for {repo}" in result.stdout
     assert "repo: ✔ succeeded" in result.stdout
     assert "2 seen, 2 changed" in result.stdout
-    assert "Searching 'demo'" in result.stdout
-    assert "widgets.py:1-2" in result.stdout  # the passage, cited by path and lines
+    assert "Asking 'demo': How is a widget made?" in result.stdout
+    # An extractive answer (no LLM configured) quoting the passage, cited by path and lines.
+    assert "Based on the indexed sources" in result.stdout
+    assert "return 'w' * size" in result.stdout
+    assert "Sources:" in result.stdout and "widgets.py:1-2" in result.stdout
     assert "projectqa runs demo" in result.stdout
     again = subprocess.run(
         [PROJECTQA, "quickstart", "--stop", "--repo", str(repo)],

@@ -488,3 +488,23 @@ async def test_bad_messages_and_ids_are_refused(qa):
         qa.outsider.chat.CreateChat(chat_pb2.CreateChatRequest(project=PROJECT)),
         Code.NOT_FOUND,
     )
+
+
+# --------------------------------------------------------------------------- memory
+async def test_long_history_is_folded_into_the_memory_summary(qa, fake):
+    long_answer = "The cart keeps items by SKU. " * 200  # about 1,500 tokens a turn
+    fake.script(*[Reply(text=long_answer)] * 3)
+    chat = await new_chat(qa, await profile(qa, fake.base_url))
+    for n in range(3):
+        await send(qa, chat.id, f"question {n} about the cart")
+    fake.script(Reply(text="SUMMARY: three questions about the cart."), Reply(text="Short."))
+    await send(qa, chat.id, "and the fourth?")
+    summarize, answer = fake.requests[-2].body, fake.requests[-1].body
+    assert not summarize.get("stream") and "question 0 about the cart" in json.dumps(summarize)
+    system = answer["messages"][0]["content"]
+    assert "SUMMARY: three questions about the cart." in system
+    history = json.dumps(answer["messages"][1:-1])
+    assert "question 0 about the cart" not in history  # folded, not repeated
+    got = await qa.admin.chat.GetChat(chat_pb2.GetChatRequest(chat_id=chat.id))
+    assert got.memory_summary == "SUMMARY: three questions about the cart."
+    assert len(got.messages) == 8  # folding keeps every message for people to read

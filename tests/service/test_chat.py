@@ -8,13 +8,16 @@ scripts its replies. Extractive answers use the real embedding model.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 import pytest_asyncio
+from google.protobuf import struct_pb2
 
 from projectqa.v1 import admin_pb2, chat_pb2
 from tests.fakes.llm_server import FakeLlm, Reply
@@ -443,7 +446,55 @@ async def test_a_client_cancel_mid_answer_records_the_turn_as_interrupted(qa, fa
         await asyncio.sleep(0.05)
     assert got.messages[-1].role == chat_pb2.MESSAGE_ROLE_SYSTEM
     assert "interrupted" in got.messages[-1].content
+    assert await asyncio.to_thread(fake.wait_for_disconnect)  # the LLM request was closed
     assert answer_of(await send(qa, chat.id, "again")) == "Next."
+
+
+NAP = "577.125"  # a sleep no other process runs, to find it by its arguments
+
+
+def napping() -> bool:
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            program, _, rest = cmdline.read_bytes().partition(b"\0")
+            if program.endswith(b"sleep") and rest.startswith(NAP.encode() + b"\0"):
+                return True
+    return False
+
+
+async def eventually(condition: Callable[[], bool]) -> bool:
+    for _ in range(200):
+        if condition():
+            return True
+        await asyncio.sleep(0.05)
+    return condition()
+
+
+async def test_a_cancel_during_a_tool_call_stops_the_tool(qa, fake):
+    schema = struct_pb2.Struct()
+    schema.update({"type": "object", "properties": {}})
+    tool = admin_pb2.CustomTool(
+        name="nap",
+        description="Sleeps",
+        command=["sleep", NAP],
+        arguments_schema=schema,
+        timeout_seconds=120,
+        enabled=True,
+    )
+    await qa.admin.admin.CreateCustomTool(
+        admin_pb2.CreateCustomToolRequest(project=PROJECT, tool=tool)
+    )
+    fake.script(Reply(tool_calls=[("nap", {})]))
+    chat = await new_chat(qa, await profile(qa, fake.base_url))
+    call = qa.admin.chat.SendMessage(chat_pb2.SendMessageRequest(chat_id=chat.id, content="nap"))
+    async for event in call:
+        if event.HasField("tool_call_started"):
+            break
+    assert await eventually(napping)
+    call.cancel()
+    assert await eventually(lambda: not napping())  # its process group was killed
+    got = await qa.admin.chat.GetChat(chat_pb2.GetChatRequest(chat_id=chat.id))
+    assert "interrupted" in got.messages[-1].content
 
 
 # ------------------------------------------------------------------------- bad input

@@ -212,7 +212,8 @@ class Agent:
         for piece in _pieces(answer.text, ANSWER_CHUNK_CHARS):
             state.answer += piece
             await emit(ev.AnswerDelta(piece))
-        return await self._answered(EXTRACTIVE, state, emit)
+        # The excerpts' own citations: quoted prose may contain references of its own.
+        return await self._answered(EXTRACTIVE, state, emit, answer.citations())
 
     # ---------------------------------------------------------------- LLM
     async def _loop(
@@ -361,8 +362,15 @@ class Agent:
         await emit(ev.ClarifyingQuestion(question))
         return TurnOutcome(TurnStatus.CLARIFYING, model, answer=state.answer, questions=[question])
 
-    async def _answered(self, model: str, state: TurnState, emit: Emit) -> TurnOutcome:
-        citations = state.ledger.verify(state.answer)
+    async def _answered(
+        self,
+        model: str,
+        state: TurnState,
+        emit: Emit,
+        citations: list[ChatCitation] | None = None,
+    ) -> TurnOutcome:
+        if citations is None:
+            citations = state.ledger.verify(state.answer)
         for citation in citations:
             await emit(ev.CitationFound(citation))
         return TurnOutcome(TurnStatus.COMPLETE, model, answer=state.answer, citations=citations)

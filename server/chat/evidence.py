@@ -292,9 +292,16 @@ _TOOL_READERS = {
 def _file_citation(connector_id: Any, path: Any, start: Any, end: Any, version: Any) -> Citation:
     path = str(path)
     return Citation(
-        str(connector_id), path, "file", path, int(start), int(end), "", _basename(path),
+        str(connector_id),
+        path,
+        "file",
+        path,
+        int(start),
+        int(end),
+        "",
+        _basename(path),
         str(version),
-    )  # fmt: skip
+    )
 
 
 # ------------------------------------------------------------------ the prompt

@@ -27,13 +27,14 @@ from ..chunking.languages import language_of
 from ..index.tokens import tokenize
 from ..retrieval.citations import Citation
 from .evidence import Evidence
+from .records import ChatCitation
 
 Embed = Callable[[list[str]], np.ndarray]
 
 # Below this, a passage is not quoted; when no passage reaches it, the answer asks.
 # The relevance of an excerpt mixes meaning and words (SEMANTIC_WEIGHT), or is the
 # share of the question's words it contains when there is no embedder.
-MIN_RELEVANCE = 0.25
+MIN_RELEVANCE = 0.2
 SEMANTIC_WEIGHT = 0.65
 EXTRA_CANDIDATES = 3  # passages looked at beyond max_passages, in case some do not match
 MAX_WINDOWS = 40  # code windows scored by words per passage (the step grows beyond)
@@ -97,6 +98,18 @@ class ExtractiveAnswer:
     clarifying_question: str = ""  # set, with text empty, when there is nothing to quote
     excerpts: list[Excerpt] = field(default_factory=list)  # one per used passage
 
+    def citations(self) -> list[ChatCitation]:
+        """What the text cites, in order, all seen: each passage by its marker, then the
+        lines quoted from it (what ``EvidenceLedger.verify`` finds in ``text``, without
+        reading the quotes, which may hold path- or marker-like text of their own)."""
+        cited: list[ChatCitation] = []
+        for excerpt in self.excerpts:
+            marker = excerpt.evidence.marker
+            for citation, n in ((excerpt.evidence.citation, marker), (excerpt.citation, 0)):
+                if all(c.citation != citation for c in cited):
+                    cited.append(ChatCitation(citation, True, n))
+        return cited
+
 
 @dataclass(frozen=True, slots=True)
 class _Window:
@@ -119,6 +132,7 @@ def extractive_answer(
     if not terms:
         return ExtractiveAnswer("", [], ASK_TOPIC)
     scorer = _Scorer(question, terms, embed)
+    max_passages = max(1, max_passages)
     chosen: list[Excerpt] = []
     for item in _distinct(evidence, max_passages + EXTRA_CANDIDATES):
         excerpt = scorer.best(item, max(1, max_excerpt_lines))
@@ -172,6 +186,9 @@ class _Scorer:
         self._matches: dict[str, bool] = {}
 
     def best(self, item: Evidence, max_lines: int) -> Excerpt | None:
+        lines = item.text.count("\n") + 1
+        if lines <= max_lines + max_lines // 2:  # a short passage reads better whole, `def` first
+            max_lines = lines
         windows = _windows(item, max_lines)
         if not windows:
             return None  # prose with nothing but headings
@@ -179,14 +196,26 @@ class _Scorer:
         if self._embed is None:  # of equal coverage, the window where the words are densest
             best = max(range(len(windows)), key=by_words.__getitem__)
             return _excerpt(item, windows[best], by_words[best][0])
-        shortlist = _shortlist(windows, by_words)
-        meanings = self._meanings([windows[i].text for i in shortlist])
-        scores = {
-            i: SEMANTIC_WEIGHT * float(m) + (1 - SEMANTIC_WEIGHT) * by_words[i][0]
-            for i, m in zip(shortlist, meanings, strict=True)
-        }
-        best = max(shortlist, key=lambda i: (scores[i], by_words[i]))
+        scores: dict[int, float] = {}
+        self._score(windows, by_words, _shortlist(windows, by_words), scores)
+        best = max(scores, key=lambda i: (scores[i], by_words[i]))
+        # The shortlist is coarse: the windows starting next to the best get a look too.
+        self._score(windows, by_words, _neighbours(windows, best, scores), scores)
+        best = max(scores, key=lambda i: (scores[i], by_words[i]))
         return _excerpt(item, windows[best], scores[best])
+
+    def _score(
+        self,
+        windows: list[_Window],
+        by_words: list[tuple[float, float]],
+        chosen: list[int],
+        scores: dict[int, float],
+    ) -> None:
+        if chosen:
+            meanings = self._meanings([windows[i].text for i in chosen])
+            for i, meaning in zip(chosen, meanings, strict=True):
+                words = by_words[i][0]
+                scores[i] = SEMANTIC_WEIGHT * float(meaning) + (1 - SEMANTIC_WEIGHT) * words
 
     def _words(self, window: _Window) -> tuple[float, float]:
         """(share of the question's words present, their occurrences per line)."""
@@ -229,6 +258,15 @@ def _shortlist(windows: list[_Window], by_words: list[tuple[float, float]]) -> l
     return sorted(chosen)
 
 
+def _neighbours(windows: list[_Window], best: int, scored: dict[int, float]) -> list[int]:
+    """The unscored windows starting nearest before and after the best one."""
+    first = windows[best].first
+    before = [i for i in range(len(windows)) if windows[i].first < first and i not in scored]
+    after = [i for i in range(len(windows)) if windows[i].first > first and i not in scored]
+    nearest = [max(before, key=lambda i: windows[i].first)] if before else []
+    return nearest + ([min(after, key=lambda i: windows[i].first)] if after else [])
+
+
 def _overlapping(a: _Window, b: _Window) -> bool:
     overlap = min(a.last, b.last) - max(a.first, b.first) + 1
     return overlap * 2 > min(a.last - a.first, b.last - b.first) + 1
@@ -257,6 +295,9 @@ def _windows(item: Evidence, max_lines: int) -> list[_Window]:
     """The excerpts ``item`` could give."""
     lines = item.text.split("\n")
     if _is_prose(item):
+        title = item.citation.title.strip()
+        if item.citation.kind != "file" and title:  # a record's title line is its heading
+            lines = ["" if line.strip() == title else line for line in lines]
         return _sentence_runs(lines, max_lines)
     return _line_windows(lines, max_lines)
 

@@ -83,23 +83,38 @@ without regard to case.
 """
 
 
-def chunks_of(path: str, text: str, kind: DocumentKind = DocumentKind.FILE) -> list[Chunk]:
-    """The real chunker's chunks of a document, as the Store would hold them."""
-    key = path if kind is DocumentKind.FILE else path
+def chunks_of(key: str, text: str, kind: DocumentKind = DocumentKind.FILE) -> list[Chunk]:
+    """The real chunker's chunks of a document, as the Store would hold them (small
+    chunks, so each method of ``CART`` is one)."""
     doc = SourceDocument(
-        key, kind, text, title="" if kind is DocumentKind.FILE else text.split("\n")[0],
-        path=path if kind is DocumentKind.FILE else "",
+        key,
+        kind,
+        text,
+        title="" if kind is DocumentKind.FILE else text.split("\n")[0],
+        path=key if kind is DocumentKind.FILE else "",
         url="" if kind is DocumentKind.FILE else f"https://github.com/o/shop/{key}",
-    )  # fmt: skip
+    )
     return [
         Chunk(
-            id=f"chk_{key}_{n}", project_id="prj_1", connector_id="con_git",
-            document_id=f"doc_{key}", document_key=key, kind=str(kind), path=doc.path,
-            url=doc.url, title=doc.title, ordinal=n, start_line=d.start_line,
-            end_line=d.end_line, symbol=d.symbol, symbol_kind=d.symbol_kind,
-            language=d.language, text=d.text, embed_hash="",
-        )  # fmt: skip
-        for n, d in enumerate(chunk_document(doc))
+            id=f"chk_{key}_{n}",
+            project_id="prj_1",
+            connector_id="con_git",
+            document_id=f"doc_{key}",
+            document_key=key,
+            kind=str(kind),
+            path=doc.path,
+            url=doc.url,
+            title=doc.title,
+            ordinal=n,
+            start_line=d.start_line,
+            end_line=d.end_line,
+            symbol=d.symbol,
+            symbol_kind=d.symbol_kind,
+            language=d.language,
+            text=d.text,
+            embed_hash="",
+        )
+        for n, d in enumerate(chunk_document(doc, max_lines=10, overlap_lines=2))
     ]
 
 
@@ -127,8 +142,10 @@ def repo(tmp_path: Path) -> Checkout:
 
 
 def lines_of(cited: list[ChatCitation]) -> list[tuple[str, int, int, bool, int]]:
-    return [(c.citation.path, c.citation.start_line, c.citation.end_line, c.verified, c.marker)
-            for c in cited]  # fmt: skip
+    return [
+        (c.citation.path, c.citation.start_line, c.citation.end_line, c.verified, c.marker)
+        for c in cited
+    ]
 
 
 # ------------------------------------------------------------------ recording
@@ -168,11 +185,10 @@ async def test_grep_matches_are_evidence_with_their_context(repo: Checkout) -> N
     result = await grep([repo], GrepQuery("DISCOUNTS|quantity \\+=", context_lines=1))
     ledger = EvidenceLedger()
     added = ledger.add_tool_result("grep", {"pattern": "DISCOUNTS"}, plain(result))
-    # lines 10 and 42 stand alone; 33 stands alone too: three runs of context
     assert [e.citation.label for e in added] == [
         "shop/cart.py:9-11",
         "shop/cart.py:32-34",
-        "shop/cart.py:41-43",
+        "shop/cart.py:42-44",
     ]
     lines = CART.split("\n")
     assert added[0].text == "\n".join(lines[8:11])
@@ -182,8 +198,9 @@ async def test_grep_matches_are_evidence_with_their_context(repo: Checkout) -> N
 async def test_grep_matches_whose_context_touches_are_one_piece(repo: Checkout) -> None:
     result = await grep([repo], GrepQuery("subtotal", context_lines=1))
     added = EvidenceLedger().add_tool_result("grep", {}, plain(result))
-    assert [e.citation.label for e in added] == ["shop/cart.py:36-44"]
-    assert added[0].text == "\n".join(CART.split("\n")[35:44])
+    # matches on 37, 41, 42 and 44: the last three share context lines
+    assert [e.citation.label for e in added] == ["shop/cart.py:36-38", "shop/cart.py:40-45"]
+    assert added[1].text == "\n".join(CART.split("\n")[39:45])
 
 
 def test_an_opened_file_is_evidence_of_the_lines_returned(repo: Checkout) -> None:
@@ -202,11 +219,19 @@ def test_an_opened_file_is_evidence_of_the_lines_returned(repo: Checkout) -> Non
 def test_found_symbols_are_evidence_without_text() -> None:
     value = {
         "symbols": [
-            {"connector_id": "con_git", "document_id": "doc_1", "path": "shop/cart.py",
-             "name": "Cart.total", "kind": "method", "start_line": 40, "end_line": 46,
-             "language": "python", "score": 1.0},
+            {
+                "connector_id": "con_git",
+                "document_id": "doc_1",
+                "path": "shop/cart.py",
+                "name": "Cart.total",
+                "kind": "method",
+                "start_line": 40,
+                "end_line": 46,
+                "language": "python",
+                "score": 1.0,
+            },
         ]
-    }  # fmt: skip
+    }
     (item,) = EvidenceLedger().add_tool_result("find_symbol", {"name": "total"}, value)
     assert item.citation.label == "shop/cart.py:40-46" and item.text == ""
     assert item.symbol == "Cart.total"
@@ -236,17 +261,17 @@ def test_prompt_block_is_cut_to_its_budget_naming_only_the_lines_shown(
 ) -> None:
     ledger = EvidenceLedger()
     ledger.add_hits(hits_of([chunk_named(cart, "Cart.total"), chunk_named(cart, "Cart.add")]))
-    whole = ledger.prompt_block(10_000)
-    first = whole.split("\n\n[2]")[0]
-    for budget in (len(first) + 40, len(first) + 200, 120):
-        cut = ledger.prompt_block(budget)
-        assert len(cut) <= budget and cut.startswith(first[:20])
-    part = ledger.prompt_block(len(first) + 200).split("\n\n")[1]
-    head, body = part.split("\n", 1)
+    first, second = ledger.prompt_block(10_000).split("\n\n")
+    assert ledger.prompt_block(len(first) + 30) == first  # no room for a useful part
+    budget = len(first) + 2 + len(second) - 60
+    cut = ledger.prompt_block(budget)
+    assert len(cut) <= budget and cut.startswith(first + "\n\n")
+    head, body = cut.removeprefix(first + "\n\n").split("\n", 1)
     shown = body.split("\n")[1:-1]
+    assert 3 <= len(shown) < 7 and body.endswith("\n```")
     assert head == f"[2] shop/cart.py:29-{29 + len(shown) - 1} (Cart.add)"
     assert shown == CART.split("\n")[28 : 28 + len(shown)]
-    assert ledger.prompt_block(10) == ""
+    assert ledger.prompt_block(60) == ""
 
 
 # ------------------------------------------------------------------ verification
@@ -264,7 +289,7 @@ def test_markers_are_verified_in_order_of_first_appearance(seen: EvidenceLedger)
     assert lines_of(seen.verify(answer)) == [
         ("shop/cart.py", 40, 46, True, 2),
         ("shop/cart.py", 29, 35, True, 1),
-        ("", 1, 6, True, 3),
+        ("", 1, 5, True, 3),
     ]
     ranged = seen.check("Both [1-2], and [7] which does not exist, and [9][7].")
     assert [c.marker for c in ranged.citations] == [1, 2] and ranged.unknown_markers == [7, 9]
@@ -290,13 +315,18 @@ def test_file_references_in_every_form_are_verified_against_what_was_seen(
 
 def test_file_references_are_clipped_to_the_lines_seen(seen: EvidenceLedger) -> None:
     partly = seen.verify("The whole class, src/../shop/cart.py:25-50, and shop/cart.py:36-45.")
-    assert lines_of(partly) == [("shop/cart.py", 29, 35, True, 0), ("shop/cart.py", 40, 45, True, 0)]
+    assert lines_of(partly) == [
+        ("shop/cart.py", 29, 35, True, 0),
+        ("shop/cart.py", 40, 45, True, 0),
+    ]
 
 
-def test_touching_evidence_is_one_seen_range(cart: list[Chunk]) -> None:
+def test_touching_evidence_is_one_seen_range(cart: list[Chunk], repo: Checkout) -> None:
     ledger = EvidenceLedger()
-    ledger.add_hits(hits_of([chunk_named(cart, "Cart.subtotal"), chunk_named(cart, "Cart.total")]))
+    ledger.add_hits(hits_of([chunk_named(cart, "Cart.total")]))
+    ledger.add_tool_result("open_file", {}, plain(open_file([repo], "shop/cart.py", 30, 39)))
     assert lines_of(ledger.verify("shop/cart.py:37-42")) == [("shop/cart.py", 37, 42, True, 0)]
+    assert lines_of(ledger.verify("shop/cart.py:20-50")) == [("shop/cart.py", 30, 46, True, 0)]
 
 
 def test_unseen_file_references_are_flagged_as_written(seen: EvidenceLedger) -> None:
@@ -340,9 +370,22 @@ def test_the_ledger_survives_a_json_round_trip(seen: EvidenceLedger, repo: Check
     assert restored.items() == seen.items()
     answer = "[1] and [4], shop/cart.py:2-3, shop/cart.py:20 and #12."
     assert restored.verify(answer) == seen.verify(answer)
-    (added,) = restored.add_tool_result("find_symbol", {}, {"symbols": [
-        {"connector_id": "c", "path": "shop/cart.py", "name": "Line", "start_line": 13,
-         "end_line": 21, "score": 1.0}]})  # fmt: skip
+    (added,) = restored.add_tool_result(
+        "find_symbol",
+        {},
+        {
+            "symbols": [
+                {
+                    "connector_id": "c",
+                    "path": "shop/cart.py",
+                    "name": "Line",
+                    "start_line": 13,
+                    "end_line": 21,
+                    "score": 1.0,
+                }
+            ]
+        },
+    )
     assert added.marker == len(seen.items()) + 1
     assert EvidenceLedger.from_json({}).items() == []
     assert Evidence.from_json(added.to_json()) == added

@@ -207,7 +207,12 @@ class ChatOps:
         """Checks, then the stream (errors before it starts are the RPC's status)."""
         content = self._message(content, "content")
         turn = await self._rb(self._begin, principal, chat_id, content)
-        prepared = await self._prepare(principal, turn)
+        try:
+            prepared = await self._prepare(principal, turn)
+        except BaseException as exc:  # the stored turn must not hold the chat until its lease ends
+            await asyncio.shield(self._rb(self._store.replace_turn, _unstarted(turn, exc),
+                                          TurnStatus.RUNNING))  # fmt: skip
+            raise
         return self._stream(prepared, TurnState(), resume=None)
 
     async def ask(
@@ -230,8 +235,12 @@ class ChatOps:
     async def resolve(
         self, principal: Principal, chat_id: str, decisions: list[tuple[str, bool]]
     ) -> AsyncIterator[ev.ChatEvent]:
-        turn, approved = await self._rb(self._claim, principal, chat_id, decisions)
-        prepared = await self._prepare(principal, turn)
+        turn, approved, paused = await self._rb(self._claim, principal, chat_id, decisions)
+        try:
+            prepared = await self._prepare(principal, turn)
+        except BaseException:  # still paused: the user may resolve again
+            await asyncio.shield(self._rb(self._store.replace_turn, paused, TurnStatus.RUNNING))
+            raise
         state = TurnState.from_json(turn.state)
         return self._stream(prepared, state, resume=approved)
 
@@ -277,8 +286,10 @@ class ChatOps:
 
     def _claim(
         self, principal: Principal, chat_id: str, decisions: list[tuple[str, bool]]
-    ) -> tuple[ChatTurn, dict[str, bool]]:
-        """Take the paused turn for this server, once: a second resolver finds it gone."""
+    ) -> tuple[ChatTurn, dict[str, bool], ChatTurn]:
+        """Take the paused turn for this server, once: a second resolver finds it gone.
+
+        Returns the claimed (RUNNING) turn, the decisions, and the turn as it was."""
         chat, _ = self._own_chat(principal, chat_id)
         if not decisions:
             raise InvalidArgument("decisions", "must decide every pending tool call")
@@ -310,7 +321,7 @@ class ChatOps:
         )  # fmt: skip
         if not self._store.replace_turn(running, TurnStatus.PAUSED):
             raise FailedPrecondition(f"the tool calls of turn {last.id!r} were already resolved")
-        return running, approved
+        return running, approved, last
 
     async def _prepare(self, principal: Principal, turn: ChatTurn) -> _Turn:
         """What the agent needs for a stored turn: memory folded, history fitted, policy."""
@@ -363,13 +374,6 @@ class ChatOps:
         deadline passes) stops it at once: its LLM request closes, its running
         tool is cancelled, and the turn is stored as interrupted."""
         endpoint = turn.endpoint
-        yield ev.TurnStarted(
-            turn_id=turn.record.id if turn.record else new_id("turn"),
-            user_message_id=turn.record.messages[0]["id"] if turn.record and resume is None
-            else "",
-            model=endpoint.model if endpoint else EXTRACTIVE,
-            llm_profile=endpoint.name if endpoint and endpoint.profile_id else "",
-        )  # fmt: skip
         queue: asyncio.Queue[ev.ChatEvent | TurnOutcome] = asyncio.Queue(QUEUE_EVENTS)
 
         async def work() -> None:
@@ -383,18 +387,27 @@ class ChatOps:
             except Exception:
                 log.exception("chat turn failed in project %s", turn.project.slug)
                 model = endpoint.model if endpoint else EXTRACTIVE
-                outcome = TurnOutcome(TurnStatus.FAILED, model,
-                                      error=ev.TurnError("internal", "the turn failed; see the "
-                                                         "server log"))  # fmt: skip
+                error = ev.TurnError("internal", "the turn failed; see the server log")
+                outcome = TurnOutcome(TurnStatus.FAILED, model, error=error)
             await queue.put(outcome)
 
-        task = asyncio.create_task(work())
+        task: asyncio.Task[None] | None = None
         try:
+            yield ev.TurnStarted(
+                turn_id=turn.record.id if turn.record else new_id("turn"),
+                user_message_id=turn.record.messages[0]["id"]
+                if turn.record and resume is None
+                else "",
+                model=endpoint.model if endpoint else EXTRACTIVE,
+                llm_profile=endpoint.name if endpoint and endpoint.profile_id else "",
+            )
+            task = asyncio.create_task(work())
             while not isinstance(item := await queue.get(), TurnOutcome):
                 yield item
             message_id = await self._finish(turn, state, item)
         except BaseException:  # cancelled, deadline passed, or the client went away
-            task.cancel()
+            if task is not None:
+                task.cancel()
             await asyncio.shield(self._interrupted(turn, state, task))
             raise
         if item.error is not None:
@@ -430,8 +443,11 @@ class ChatOps:
         await self._store_end(turn, record)
         return final.id if final in messages else ""
 
-    async def _interrupted(self, turn: _Turn, state: TurnState, task: asyncio.Task) -> None:
-        await asyncio.wait([task], timeout=1.0)  # the agent's cancellation has landed
+    async def _interrupted(
+        self, turn: _Turn, state: TurnState, task: asyncio.Task[None] | None
+    ) -> None:
+        if task is not None:
+            await asyncio.wait([task], timeout=1.0)  # the agent's cancellation has landed
         if turn.record is None:
             return
         note = _note("The turn was interrupted: the client cancelled or its deadline passed.")
@@ -518,6 +534,15 @@ def _pending_of(turn: ChatTurn | None) -> list[ToolCallRequest]:
     if turn is None or turn.status is not TurnStatus.PAUSED:
         return []
     return [ToolCallRequest.from_json(c) for c in turn.pending_calls]
+
+
+def _unstarted(turn: ChatTurn, exc: BaseException) -> ChatTurn:
+    """``turn`` failed before its first event (the client left, or the store failed)."""
+    why = f"the turn could not start: {exc}" if str(exc) else "the turn could not start"
+    return dataclasses.replace(
+        turn, status=TurnStatus.FAILED, messages=[*turn.messages, _note(why).to_json()],
+        error=why, lease_until=None, updated_at=utcnow(),
+    )  # fmt: skip
 
 
 def _note(text: str) -> Message:

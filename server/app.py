@@ -45,6 +45,7 @@ from .config import Settings, SettingsError, load_settings
 from .errors import StoreError, StoreUnavailable
 from .ingestion import IngestionSystem, WebhookBindError
 from .interceptors import RpcGuard
+from .llm.client import close_clients
 from .llm.resolve import ProfileResolver, environment_endpoint
 from .logs import configure_logging
 from .plugin_host import load_plugins
@@ -140,6 +141,7 @@ class ProjectQAServer:
         grace = self.settings.shutdown_grace_s if grace is None else grace
         await self.ingestion.stop(grace)
         await self.grpc.stop(grace)
+        await close_clients()  # the LLM connection pools of this event loop
         await self._release()
 
     async def _release(self) -> None:
@@ -269,7 +271,7 @@ def _chat_ops(
     )
     if environment is not None:
         environment = dataclasses.replace(environment, retries=settings.llm_retries)
-        log.info("LLM from the environment: %s at %s", environment.model, environment.base_url)
+        log.info("LLM from the environment: %s", environment.where)
     resolver = ProfileResolver(
         store, environment, settings.chat_context_tokens, retries=settings.llm_retries
     )

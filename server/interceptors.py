@@ -9,6 +9,7 @@ no traceback or secret reaches the client.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
@@ -102,8 +103,9 @@ class RpcGuard(grpc.aio.ServerInterceptor):
             call = _CallLog(method)
             try:
                 call.user = await self._authenticate(header)
-                async for response in behavior(request, context):
-                    yield response
+                async with contextlib.aclosing(behavior(request, context)) as responses:
+                    async for response in responses:
+                        yield response
             except BaseException as exc:
                 await call.fail(exc, context)
             finally:

@@ -35,7 +35,7 @@ from . import events as ev
 from .evidence import EvidenceLedger
 from .extractive import extractive_answer
 from .policy import CLARIFY_TOOL
-from .prompt import CLARIFY_SCHEMA, system_message, user_message
+from .prompt import CLARIFY_SCHEMA, estimate_tokens, system_message, user_message
 from .records import ChatCitation, Message, MessageRole, ToolCallRequest, Usage
 from .summaries import summarize_result
 
@@ -46,6 +46,11 @@ RETRIEVAL_TOP_K = 8
 TOOL_RESULT_CHARS = 12_000  # what one tool result may add to the prompt
 EVIDENCE_SHARE = 0.35  # of the context budget, for the retrieved passages
 ANSWER_CHUNK_CHARS = 80  # extractive answers stream in pieces of about this size
+MAX_SAFE_INT = 2**53
+MAX_CALLS_PER_STEP = 8  # tool calls one LLM reply may make; more are refused
+MAX_ANSWER_CHARS = 100_000  # an answer is cut here (a model that never stops)
+TOOL_SHARE = 0.4  # of the context budget, for this turn's tool results
+ELIDED = "[elided to fit the context; call the tool again if you need it]"
 
 Emit = Callable[[ev.ChatEvent], Awaitable[None]]
 Embed = Callable[[list[str]], np.ndarray]
@@ -155,6 +160,7 @@ class Agent:
                     return await self._extractive(turn, state, emit)
                 budget = int(endpoint.context_tokens * 4 * EVIDENCE_SHARE)
                 sources = state.ledger.prompt_block(budget)
+                state.ledger.mark_shown([])  # only numbers the model is shown may be cited
                 state.transcript.append(
                     user_message(turn.question, sources, turn.pending_questions)
                 )
@@ -178,10 +184,13 @@ class Agent:
             async with asyncio.timeout(self._limits.timeout_s):
                 pending, state.pending = state.pending, []
                 for call in pending:
-                    if approved[call.id]:
-                        await self._run_call(turn, call, state, emit)
+                    # The policy and the caller's role are checked again: either may have
+                    # changed while the turn waited.
+                    refusal = _refusal(turn, call) if approved[call.id] else "the user denied it"
+                    if refusal:
+                        await self._refuse(call, refusal, state, emit)
                     else:
-                        await self._refuse(call, "the user denied this call", state, emit)
+                        await self._run_call(turn, call, state, emit)
                 if endpoint is None:  # the chat's profile went away meanwhile
                     return await self._extractive(turn, state, emit)
                 return await self._loop(turn, endpoint, state, emit)
@@ -231,6 +240,7 @@ class Agent:
             offered = None if last else tools
             text, calls = "", []
             # aclosing: a cancelled turn closes the HTTP response at once, not at GC.
+            _fit_tool_results(state.transcript, int(endpoint.context_tokens * TOOL_SHARE))
             async with contextlib.aclosing(
                 client.stream([*head, *state.transcript], offered)
             ) as stream:
@@ -239,6 +249,8 @@ class Agent:
                         text += item.text
                         state.answer += item.text
                         await emit(ev.AnswerDelta(item.text))
+                        if len(state.answer) > MAX_ANSWER_CHARS:  # a model that never stops
+                            break
                     elif isinstance(item, ToolCallDone):
                         calls.append(item)
                     elif isinstance(item, StreamEnd):
@@ -257,8 +269,12 @@ class Agent:
             clarifying = next((r for r in requests if r.name == CLARIFY_TOOL), None)
             if clarifying is not None:
                 return await self._clarify(endpoint.model, clarifying, requests, state, emit)
-            for request in requests:
-                await self._dispatch(turn, request, state, emit)
+            for index, request in enumerate(requests):
+                if index < MAX_CALLS_PER_STEP:
+                    await self._dispatch(turn, request, state, emit)
+                else:
+                    why = f"at most {MAX_CALLS_PER_STEP} tool calls per reply; call it again"
+                    await self._refuse(request, why, state, emit)
             if state.pending:
                 await emit(ev.ApprovalRequired(tuple(state.pending)))
                 return TurnOutcome(TurnStatus.PAUSED, endpoint.model, answer=state.answer)
@@ -281,19 +297,10 @@ class Agent:
         self, turn: TurnInput, request: ToolCallRequest, state: TurnState, emit: Emit
     ) -> None:
         """Run, queue for approval, or refuse one call: never run what policy denies."""
-        entry = _entry(turn.catalog, request.name)
-        permission = turn.permissions.get(request.name, ToolPermission.DENY)
-        if entry is None:
-            known = ", ".join(e.name for e in turn.catalog)
-            await self._refuse(request, f"unknown tool; the tools are: {known}", state, emit)
-        elif permission is ToolPermission.DENY:
-            await self._refuse(request, "this chat's tool policy denies this tool", state, emit)
-        elif entry.side_effects and not turn.may_run_side_effects:
-            await self._refuse(request, "this tool needs a project admin", state, emit)
-        elif permission is ToolPermission.ASK and not turn.can_pause:
-            await self._refuse(request, "this tool needs approval, which Ask cannot give", state,
-                               emit)  # fmt: skip
-        elif permission is ToolPermission.ASK:
+        refusal = _refusal(turn, request)
+        if refusal:
+            await self._refuse(request, refusal, state, emit)
+        elif turn.permissions[request.name] is ToolPermission.ASK:
             state.pending.append(request)
         else:
             await self._run_call(turn, request, state, emit)
@@ -315,8 +322,13 @@ class Agent:
         if result.is_error:
             content = f"error: {result.error}"
         else:
-            state.ledger.add_tool_result(request.name, request.arguments, result.value)
+            seen = state.ledger.add_tool_result(request.name, request.arguments, result.value)
             content = _truncated(json.dumps(result.value, ensure_ascii=False, default=str))
+            numbered = [e for e in seen if e.marker]
+            if numbered:  # so the model can cite what it opened by number, too
+                state.ledger.mark_shown(numbered)
+                listed = ", ".join(f"[{e.marker}] {e.citation.label}" for e in numbered)
+                content = f"Sources in this result: {listed}\n{content}"
         summary = summarize_result(request.name, result)
         await self._report(
             request, content, result.is_error, result.duration_ms, state, emit, summary
@@ -387,6 +399,23 @@ class Agent:
         )
 
 
+def _refusal(turn: TurnInput, request: ToolCallRequest) -> str:
+    """Why ``request`` may not run (or be asked for); "" when it may."""
+    entry = _entry(turn.catalog, request.name)
+    permission = turn.permissions.get(request.name, ToolPermission.DENY)
+    if entry is None or request.name == CLARIFY_TOOL:
+        return f"unknown tool; the tools are: {', '.join(e.name for e in turn.catalog)}"
+    if "_unparseable" in request.arguments:
+        return "the arguments are not a JSON object of plain values; send them again"
+    if permission is ToolPermission.DENY:
+        return "this chat's tool policy denies this tool"
+    if entry.side_effects and not turn.may_run_side_effects:
+        return "this tool needs a project admin"
+    if permission is ToolPermission.ASK and not turn.can_pause:
+        return "this tool needs approval, which Ask cannot give"
+    return ""
+
+
 def _failed(model: str, reason: str, message: str) -> TurnOutcome:
     return TurnOutcome(TurnStatus.FAILED, model, error=ev.TurnError(reason, message))
 
@@ -403,15 +432,28 @@ def _function(name: str, description: str, schema: dict[str, Any]) -> dict[str, 
 
 
 def _request(call: ToolCallDone) -> ToolCallRequest:
-    """The call with its arguments parsed; unparseable arguments become an empty object
-    and the tool's schema check tells the model what was wrong."""
+    """The call with its arguments parsed. Arguments that are not a JSON object of plain
+    values (integers beyond 2**53, NaN, Infinity, broken JSON) are kept for the record
+    under ``_unparseable`` and the call is refused, asking the model to send them again."""
     try:
-        arguments = json.loads(call.arguments or "{}")
-    except json.JSONDecodeError:
-        arguments = {"_unparseable": call.arguments[:200]}
+        arguments = json.loads(call.arguments or "{}", parse_int=_safe_int,
+                               parse_constant=_no_constant)  # fmt: skip
+    except (ValueError, RecursionError):
+        arguments = None
     if not isinstance(arguments, dict):
         arguments = {"_unparseable": call.arguments[:200]}
     return ToolCallRequest(call.id or new_id("call"), call.name, arguments)
+
+
+def _safe_int(text: str) -> int:
+    value = int(text)
+    if abs(value) > MAX_SAFE_INT:  # protobuf Struct numbers are doubles
+        raise ValueError("integer out of range")
+    return value
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _assistant_calls(
@@ -425,6 +467,20 @@ def _assistant_calls(
             for c, r in zip(calls, requests, strict=True)
         ],
     }
+
+
+def _fit_tool_results(transcript: list[dict[str, Any]], budget_tokens: int) -> None:
+    """Elide the oldest tool results until this turn's results fit ``budget_tokens``; the
+    model can call a tool again for what it still needs."""
+    results = [m for m in transcript if m.get("role") == "tool"]
+    total = sum(estimate_tokens(m["content"]) for m in results)
+    for message in results[:-1]:  # the newest result always stays
+        if total <= budget_tokens:
+            return
+        if not message["content"].startswith(ELIDED):
+            total -= estimate_tokens(message["content"])
+            message["content"] = f"{ELIDED} ({len(message['content'])} characters)"
+            total += estimate_tokens(message["content"])
 
 
 def _truncated(text: str) -> str:

@@ -30,6 +30,7 @@ from .records import ChatCitation
 MAX_TEXT_CHARS = 6000  # of one piece of evidence, kept for prompts and extractive answers
 MIN_PROMPT_LINES = 3  # an item cut shorter than this is left out of the prompt
 RETRIEVAL = "retrieval"  # the origin of evidence that the turn's own search found
+MAX_ITEMS = 200  # per turn: a paused turn stores its ledger, which must stay small
 
 _ISSUE_KEY = re.compile(r"(?:issues|pulls?|pull_requests?|prs?)/(\d+)")
 _FENCED = re.compile(r"^ {0,3}(`{3,}|~{3,})[^\n]*\n.*?(?:^ {0,3}\1[ \t]*$|\Z)", re.M | re.S)
@@ -104,9 +105,12 @@ class _Reference:
 class EvidenceLedger:
     """The numbered evidence of one turn; the same source and lines are listed once."""
 
-    def __init__(self, items: Iterable[Evidence] = ()) -> None:
+    def __init__(self, items: Iterable[Evidence] = (), shown: Iterable[int] | None = None) -> None:
         self._items: list[Evidence] = []
         self._by_place: dict[tuple[str, int, int], Evidence] = {}
+        # Markers the model was shown with their number; None: every marker counts (a
+        # ledger nobody rendered, as in extractive answers and tests).
+        self._shown: set[int] | None = None if shown is None else set(shown)
         for item in items:
             self._items.append(item)
             self._by_place.setdefault(_place(item.citation), item)
@@ -139,6 +143,8 @@ class EvidenceLedger:
         known = self._by_place.get(_place(citation))
         if known is not None:
             return known
+        if len(self._items) >= MAX_ITEMS:  # seen, but no longer vouched for by number
+            return Evidence(0, citation, "", float(score), symbol, origin)
         item = Evidence(len(self._items) + 1, citation, _capped(text), float(score), symbol, origin)
         self._items.append(item)
         self._by_place[_place(citation)] = item
@@ -158,7 +164,13 @@ class EvidenceLedger:
                 break
             blocks.append(block)
             used += len(block) + (2 if len(blocks) > 1 else 0)
+            self.mark_shown([item])
         return "\n\n".join(blocks)
+
+    def mark_shown(self, items: Iterable[Evidence]) -> None:
+        """The model saw these with their ``[n]``: from now on only shown markers verify."""
+        self._shown = self._shown or set()
+        self._shown.update(item.marker for item in items if item.marker)
 
     # ----------------------------------------------------------- citations
     def verify(self, answer: str) -> list[ChatCitation]:
@@ -182,6 +194,8 @@ class EvidenceLedger:
         return CitationCheck(citations, unknown)
 
     def _marker(self, marker: int) -> ChatCitation | None:
+        if self._shown is not None and marker not in self._shown:
+            return None  # never numbered for the model: a guess, not a citation
         if 1 <= marker <= len(self._items):
             return ChatCitation(self._items[marker - 1].citation, True, marker)
         return None
@@ -207,11 +221,14 @@ class EvidenceLedger:
 
     # ------------------------------------------------------------------ JSON
     def to_json(self) -> dict[str, Any]:
-        return {"items": [item.to_json() for item in self._items]}
+        shown = None if self._shown is None else sorted(self._shown)
+        return {"items": [item.to_json() for item in self._items], "shown": shown}
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> EvidenceLedger:
-        return cls(Evidence.from_json(item) for item in (data or {}).get("items", ()))
+        data = data or {}
+        items = (Evidence.from_json(item) for item in data.get("items", ()))
+        return cls(items, data.get("shown"))
 
 
 # ------------------------------------------------------------------ tool results

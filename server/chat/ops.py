@@ -15,6 +15,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from ..access import Access
 from ..auth import Principal
@@ -45,7 +46,9 @@ from .records import Message, MessageRole, ToolCallRequest
 log = logging.getLogger(__name__)
 
 MAX_TITLE = 200
-LEASE_GRACE = timedelta(seconds=60)  # beyond the turn timeout, before a RUNNING turn is stale
+FOLD_TIMEOUT_S = 60.0  # the LLM may take this long to fold memory; then it is condensed
+# Beyond the turn timeout (and a memory fold), before a RUNNING turn is taken as stale.
+LEASE_GRACE = timedelta(seconds=60 + FOLD_TIMEOUT_S)
 QUEUE_EVENTS = 64  # events buffered between the agent and a slow client
 HISTORY_STATUSES = (TurnStatus.COMPLETE, TurnStatus.CLARIFYING)
 
@@ -98,6 +101,7 @@ class ChatOps:
         self._max_message_chars = max_message_chars
         self._lease = timedelta(seconds=turn_timeout_s) + LEASE_GRACE
         self._context_tokens = context_tokens
+        self._undoing: set[asyncio.Future[Any]] = set()  # claims undone after a cancel
 
     # ------------------------------------------------------------- records
     async def create(
@@ -196,7 +200,7 @@ class ChatOps:
         catalog = self._tools.catalog(project)
         chat = dataclasses.replace(chat, tool_policy=changed_policy(chat.tool_policy, changes,
                                                                     catalog))  # fmt: skip
-        if not self._store.update_chat(chat):
+        if not self._store.update_chat(chat, ("tool_policy",)):
             raise NotFound(f"chat {chat_id!r} not found")
         return ChatView(chat, effective_policy(catalog, chat.tool_policy))
 
@@ -206,7 +210,7 @@ class ChatOps:
     ) -> AsyncIterator[ev.ChatEvent]:
         """Checks, then the stream (errors before it starts are the RPC's status)."""
         content = self._message(content, "content")
-        turn = await self._rb(self._begin, principal, chat_id, content)
+        turn = await self._settled(self._begin, principal, chat_id, content)
         try:
             prepared = await self._prepare(principal, turn)
         except BaseException as exc:  # the stored turn must not hold the chat until its lease ends
@@ -235,14 +239,36 @@ class ChatOps:
     async def resolve(
         self, principal: Principal, chat_id: str, decisions: list[tuple[str, bool]]
     ) -> AsyncIterator[ev.ChatEvent]:
-        turn, approved, paused = await self._rb(self._claim, principal, chat_id, decisions)
+        turn, approved, paused = await self._settled(self._claim, principal, chat_id, decisions)
         try:
             prepared = await self._prepare(principal, turn)
+            state = TurnState.from_json(turn.state)
         except BaseException:  # still paused: the user may resolve again
             await asyncio.shield(self._rb(self._store.replace_turn, paused, TurnStatus.RUNNING))
             raise
-        state = TurnState.from_json(turn.state)
         return self._stream(prepared, state, resume=approved)
+
+    async def _settled(self, claim: Callable[..., Any], *args: Any) -> Any:
+        """Run ``claim`` (which stores a RUNNING turn) on the store threads; if the RPC is
+        cancelled meanwhile, the claim still lands, so it is undone once it has."""
+        future = asyncio.ensure_future(self._rb(claim, *args))
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            future.add_done_callback(self._undo_claim)
+            raise
+
+    def _undo_claim(self, future: asyncio.Future[Any]) -> None:
+        if future.cancelled() or future.exception() is not None:
+            return
+        result = future.result()
+        if isinstance(result, ChatTurn):  # a new turn: it never started
+            undo = _unstarted(result, asyncio.CancelledError())
+        else:  # a claimed paused turn: paused again
+            undo = result[2]
+        task = asyncio.ensure_future(self._rb(self._store.replace_turn, undo, TurnStatus.RUNNING))
+        self._undoing.add(task)
+        task.add_done_callback(self._undoing.discard)
 
     def _begin(self, principal: Principal, chat_id: str, content: str) -> ChatTurn:
         """Store the new RUNNING turn with the user's message (the chat's lock)."""
@@ -299,6 +325,8 @@ class ChatOps:
             pending = {}
         approved: dict[str, bool] = {}
         for index, (call_id, approve) in enumerate(decisions):
+            if not call_id:
+                raise InvalidArgument(f"decisions[{index}].tool_call_id", "must not be empty")
             if call_id in approved:
                 raise InvalidArgument(f"decisions[{index}].tool_call_id", f"{call_id!r} twice")
             approved[call_id] = approve
@@ -355,13 +383,16 @@ class ChatOps:
         folding = turns_to_fold(turns, endpoint.context_tokens)
         if not folding:
             return chat, turns
-        folded = await fold(chat.memory_summary, folding, endpoint.context_tokens,
-                            client_for(endpoint))  # fmt: skip
+        client = client_for(endpoint)
+        try:  # bounded, so the fold stays well inside the turn's lease
+            async with asyncio.timeout(FOLD_TIMEOUT_S):
+                folded = await fold(chat.memory_summary, folding, endpoint.context_tokens, client)
+        except TimeoutError:
+            folded = await fold(chat.memory_summary, folding, endpoint.context_tokens, None)
         chat = dataclasses.replace(
             chat, memory_summary=folded.summary, memory_through=folded.through
         )
-        await self._rb(self._update_chat, chat.id, lambda c: dataclasses.replace(
-            c, memory_summary=folded.summary, memory_through=folded.through))  # fmt: skip
+        await self._rb(self._store.update_chat, chat, ("memory_summary", "memory_through"))
         return chat, [t for t in turns if t.seq > folded.through]
 
     # ------------------------------------------------------------ streaming
@@ -413,7 +444,7 @@ class ChatOps:
         if item.error is not None:
             yield item.error
         else:
-            yield ev.TurnDone(message_id, item.status, state.answer)
+            yield ev.TurnDone(message_id, item.status, state.final_text)
 
     async def _finish(self, turn: _Turn, state: TurnState, outcome: TurnOutcome) -> str:
         if turn.record is None:  # Ask stores nothing
@@ -469,17 +500,14 @@ class ChatOps:
         if not await self._rb(self._store.replace_turn, record, TurnStatus.RUNNING):
             log.warning("turn %s was taken over before it ended; its end is dropped", record.id)
             return
-        title = turn.chat.title or _title_from(Message.from_json(record.messages[0]).content)
-        await self._rb(self._update_chat, turn.chat.id, lambda c: dataclasses.replace(
-            c, title=c.title or title, turn_count=max(c.turn_count, record.seq),
-            updated_at=record.updated_at))  # fmt: skip
+        ended = dataclasses.replace(
+            turn.chat, turn_count=record.seq, updated_at=record.updated_at,
+            title=turn.chat.title or _title_from(Message.from_json(record.messages[0]).content),
+        )  # fmt: skip
+        fields = ("turn_count", "updated_at") + (() if turn.chat.title else ("title",))
+        await self._rb(self._store.update_chat, ended, fields)
 
     # ------------------------------------------------------------- helpers
-    def _update_chat(self, chat_id: str, change: Callable[[Chat], Chat]) -> None:
-        """Apply ``change`` to the stored chat (re-read, so concurrent policy edits stay)."""
-        chat = self._store.get_chat(chat_id)
-        if chat is not None:
-            self._store.update_chat(change(chat))
 
     def _own_chat(self, principal: Principal, chat_id: str) -> tuple[Chat, Project]:
         if not chat_id:
@@ -537,11 +565,15 @@ def _pending_of(turn: ChatTurn | None) -> list[ToolCallRequest]:
 
 
 def _unstarted(turn: ChatTurn, exc: BaseException) -> ChatTurn:
-    """``turn`` failed before its first event (the client left, or the store failed)."""
-    why = f"the turn could not start: {exc}" if str(exc) else "the turn could not start"
+    """``turn`` ended before its first event: the client left, or something failed."""
+    if isinstance(exc, asyncio.CancelledError):
+        status, why = TurnStatus.INTERRUPTED, "The turn was interrupted before it started."
+    else:
+        log.error("chat turn %s could not start", turn.id, exc_info=exc)
+        status, why = TurnStatus.FAILED, "The turn could not start; see the server log."
     return dataclasses.replace(
-        turn, status=TurnStatus.FAILED, messages=[*turn.messages, _note(why).to_json()],
-        error=why, lease_until=None, updated_at=utcnow(),
+        turn, status=status, messages=[*turn.messages, _note(why).to_json()], error=why,
+        lease_until=None, updated_at=utcnow(),
     )  # fmt: skip
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 
 from projectqa.v1 import chat_pb2 as pb
@@ -70,7 +71,11 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
 
 
 async def _numbered(stream: AsyncIterator[ev.ChatEvent]) -> AsyncIterator[pb.ChatEvent]:
+    """The turn's events numbered from 1. The domain stream is closed as soon as this one
+    ends, however it ends, so the turn is stored and its agent stopped at once (not when
+    the garbage collector finds the generator)."""
     sequence = 0
-    async for item in stream:
-        sequence += 1
-        yield convert.event(item, sequence)
+    async with contextlib.aclosing(stream):  # type: ignore[type-var]
+        async for item in stream:
+            sequence += 1
+            yield convert.event(item, sequence)

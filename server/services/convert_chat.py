@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 
 from projectqa.v1 import chat_pb2 as pb
@@ -96,7 +97,12 @@ def message(m: Message) -> pb.ChatMessage:
 
 
 def tool_call(call: ToolCallRequest) -> pb.ToolCall:
-    return pb.ToolCall(id=call.id, name=call.name, arguments=struct(call.arguments))
+    try:
+        arguments = struct(call.arguments)
+    except (ValueError, TypeError, OverflowError, RecursionError):  # beyond what Struct holds
+        text = json.dumps(call.arguments, default=str)[:200]
+        arguments = struct({"_unrepresentable": text})
+    return pb.ToolCall(id=call.id, name=call.name, arguments=arguments)
 
 
 def chat_citation(c: ChatCitation) -> pb.ChatCitation:

@@ -26,6 +26,7 @@ kept).
 from __future__ import annotations
 
 import abc
+from collections.abc import Collection
 from datetime import datetime
 
 from ..models import (
@@ -230,8 +231,10 @@ class Store(abc.ABC):
     def get_chat(self, chat_id: str) -> Chat | None: ...
 
     @abc.abstractmethod
-    def update_chat(self, chat: Chat) -> bool:
-        """Replace every field but id, project, user and created_at; False if it is gone."""
+    def update_chat(self, chat: Chat, fields: Collection[str] | None = None) -> bool:
+        """Write ``chat``'s ``fields`` (None: every field but id, project, user and
+        created_at); False if it is gone. Writers of different fields (a policy change, the
+        end of a turn) never undo each other's changes."""
 
     @abc.abstractmethod
     def delete_chat(self, chat_id: str) -> bool:

@@ -8,6 +8,7 @@ transactions.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
@@ -53,8 +54,13 @@ class MongoChats(MongoPlumbing):
     def get_chat(self, chat_id: str) -> Chat | None:
         return self._find_one("chats", {"_id": chat_id}, MONGO.reader(Chat))
 
-    def update_chat(self, chat: Chat) -> bool:
+    def update_chat(self, chat: Chat, fields: Collection[str] | None = None) -> bool:
         changes = _changes(MONGO.fields(chat), _CHAT_FIXED)
+        if fields is not None:
+            unknown = set(fields) - set(changes)
+            if unknown:
+                raise ValueError(f"not mutable chat fields: {sorted(unknown)}")
+            changes = {key: value for key, value in changes.items() if key in fields}
         with self._errors():
             found = self._cols["chats"].update_one({"_id": chat.id}, {"$set": changes})
         return found.matched_count > 0

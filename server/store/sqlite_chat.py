@@ -8,6 +8,7 @@ starts, then replaced by compare-and-set on its status.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection
 
 from ..models import Chat, ChatTurn, PageRequest, TurnStatus
 from .codec import SQLITE
@@ -18,6 +19,15 @@ CHAT_PROJECT_TABLES = (("chats", "project_id"), ("chat_turns", "project_id"))
 
 _CHAT_COLUMNS = [f.name for f in dataclasses.fields(Chat)]
 _TURN_COLUMNS = [f.name for f in dataclasses.fields(ChatTurn)]
+
+
+def _chat_fields(fields: Collection[str]) -> list[str]:
+    """The named mutable fields of a chat (never the identity or creation time)."""
+    mutable = [c for c in _CHAT_COLUMNS if c not in ("id", "project_id", "user_id", "created_at")]
+    unknown = set(fields) - set(mutable)
+    if unknown:
+        raise ValueError(f"not mutable chat fields: {sorted(unknown)}")
+    return [c for c in mutable if c in fields]
 
 
 def _insert_sql(table: str, columns: list[str]) -> str:
@@ -61,8 +71,12 @@ class SqliteChats(SqlitePlumbing):
     def get_chat(self, chat_id: str) -> Chat | None:
         return self._one("SELECT * FROM chats WHERE id = ?", (chat_id,), SQLITE.reader(Chat))
 
-    def update_chat(self, chat: Chat) -> bool:
-        return self._execute(_UPDATE_CHAT, SQLITE.fields(chat)) > 0
+    def update_chat(self, chat: Chat, fields: Collection[str] | None = None) -> bool:
+        if fields is None:
+            return self._execute(_UPDATE_CHAT, SQLITE.fields(chat)) > 0
+        names = _chat_fields(fields)
+        sql = f"UPDATE chats SET {', '.join(f'{n} = :{n}' for n in names)} WHERE id = :id"
+        return self._execute(sql, SQLITE.fields(chat)) > 0
 
     def delete_chat(self, chat_id: str) -> bool:
         with self._write() as conn:

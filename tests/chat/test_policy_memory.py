@@ -112,3 +112,17 @@ def test_a_condensed_summary_drops_its_oldest_lines_to_stay_in_budget():
     summary = condensed("", turns, limit_tokens=300)
     assert estimate_tokens(summary) <= 300
     assert "question 29" in summary and "question 1 " not in summary
+
+
+def test_only_markers_the_model_was_shown_verify():
+    from projectqa.server.chat.evidence import Evidence, EvidenceLedger
+    from projectqa.server.retrieval.citations import Citation
+
+    def seen(marker: int, path: str) -> Evidence:
+        return Evidence(marker, Citation("con_1", path, "file", path, 1, 9, "", path, ""), "x")
+
+    ledger = EvidenceLedger([seen(1, "a.py"), seen(2, "b.py")])
+    assert [c.marker for c in ledger.verify("[1] and [2]")] == [1, 2]  # nothing rendered yet
+    ledger.mark_shown(ledger.items()[:1])
+    assert [c.marker for c in ledger.verify("[1] and [2]")] == [1]
+    assert [c.marker for c in EvidenceLedger.from_json(ledger.to_json()).verify("[2][1]")] == [1]

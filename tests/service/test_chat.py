@@ -559,3 +559,31 @@ async def test_long_history_is_folded_into_the_memory_summary(qa, fake):
     got = await qa.admin.chat.GetChat(chat_pb2.GetChatRequest(chat_id=chat.id))
     assert got.memory_summary == "SUMMARY: three questions about the cart."
     assert len(got.messages) == 8  # folding keeps every message for people to read
+
+
+async def test_a_call_approved_after_its_tool_was_denied_is_still_refused(qa, fake):
+    fake.script(Reply(tool_calls=[("probe_deploy", {"target": "prod"})]), Reply(text="Ok."))
+    chat = await new_chat(qa, await profile(qa, fake.base_url))
+    call = (await send(qa, chat.id, "Deploy"))[-2].approval_required.calls[0]
+    await qa.admin.chat.SetToolPolicy(
+        chat_pb2.SetToolPolicyRequest(chat_id=chat.id, tools={"probe_deploy": DENY})
+    )
+    approve = chat_pb2.ResolveToolCallsRequest(
+        chat_id=chat.id, decisions=[chat_pb2.ToolCallDecision(tool_call_id=call.id, approve=True)]
+    )
+    resumed = await events_of(qa.admin.chat.ResolveToolCalls(approve))
+    assert "tool_call_started" not in kinds(resumed)
+    result = next(e.tool_result for e in resumed if e.HasField("tool_result"))
+    assert result.is_error and "denies" in result.summary
+
+
+async def test_arguments_no_struct_can_hold_are_refused_and_the_chat_stays_readable(qa, fake):
+    huge = '{"path": "shop/cart.py", "start_line": 1' + "0" * 400 + "}"
+    fake.script(Reply(tool_calls=[("open_file", huge)]), Reply(text="Sorry."))
+    chat = await new_chat(qa, await profile(qa, fake.base_url))
+    events = await send(qa, chat.id, "open it")
+    result = next(e.tool_result for e in events if e.HasField("tool_result"))
+    assert result.is_error and "JSON object of plain values" in result.summary
+    assert events[-1].done.status == chat_pb2.TURN_STATUS_COMPLETE
+    got = await qa.admin.chat.GetChat(chat_pb2.GetChatRequest(chat_id=chat.id))
+    assert got.messages[1].tool_calls[0].name == "open_file"

@@ -137,6 +137,17 @@ class ChatStoreContract:
         assert store.update_chat(replace(changed, project_id="prj_x", user_id="usr_x")) is True
         assert store.get_chat(chat.id) == changed
 
+    def test_update_chat_fields_leaves_the_others_alone(self, store: Store) -> None:
+        chat = make_chat("prj_1", "usr_1")
+        store.create_chat(chat)
+        # Two writers that read the same chat: one sets the policy, one ends a turn.
+        assert store.update_chat(replace(chat, tool_policy={"grep": "deny"}), ("tool_policy",))
+        assert store.update_chat(replace(chat, turn_count=3, title="T"), ("turn_count", "title"))
+        stored = store.get_chat(chat.id)
+        assert stored == replace(chat, tool_policy={"grep": "deny"}, turn_count=3, title="T")
+        with pytest.raises(ValueError):
+            store.update_chat(replace(chat, user_id="usr_2"), ("user_id",))
+
     def test_update_missing_chat_is_false(self, store: Store) -> None:
         assert store.update_chat(make_chat("prj_1", "usr_1")) is False
         assert store.list_chats("usr_1", None, PageRequest(limit=10)) == []

@@ -433,7 +433,9 @@ class ChatOps:
                 llm_profile=endpoint.name if endpoint and endpoint.profile_id else "",
             )
             task = asyncio.create_task(work())
-            while not isinstance(item := await queue.get(), TurnOutcome):
+            held: ev.ChatEvent | TurnOutcome | None = None
+            while not isinstance(item := held or await queue.get(), TurnOutcome):
+                item, held = _merged_text(item, queue)
                 yield item
             message_id = await self._finish(turn, state, item)
         except BaseException:  # cancelled, deadline passed, or the client went away
@@ -550,6 +552,23 @@ class ChatOps:
         if "\x00" in text:
             raise InvalidArgument(field, "must not contain NUL characters")
         return text.strip()
+
+
+def _merged_text(
+    item: ev.ChatEvent, queue: asyncio.Queue[ev.ChatEvent | TurnOutcome]
+) -> tuple[ev.ChatEvent, ev.ChatEvent | TurnOutcome | None]:
+    """``item``, joined with the answer text already waiting behind it, and the first
+    waiting event that is not text (to send next). Text that piled up while the client
+    was slow goes out as one event: fewer, larger messages when the server is busiest."""
+    if not isinstance(item, ev.AnswerDelta):
+        return item, None
+    text = [item.text]
+    while not queue.empty():
+        waiting = queue.get_nowait()
+        if not isinstance(waiting, ev.AnswerDelta):
+            return ev.AnswerDelta("".join(text)), waiting
+        text.append(waiting.text)
+    return (ev.AnswerDelta("".join(text)) if len(text) > 1 else item), None
 
 
 def _questions_of(turn: ChatTurn | None) -> list[str]:

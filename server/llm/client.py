@@ -11,6 +11,7 @@ carry the API key.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import weakref
 from collections import OrderedDict
@@ -22,8 +23,6 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx2  # the openai client's HTTP library
 import openai
 from openai.types import CompletionUsage
-from openai.types.chat import ChatCompletionChunk
-from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
 
 from ..chat.records import Usage
 
@@ -108,23 +107,30 @@ class LlmClient:
         request = self._request(messages, max_tokens=self.endpoint.max_output_tokens)
         if tools:
             request.update(tools=tools, tool_choice=tool_choice)
+        # The raw response: the openai client still sends, retries and raises status
+        # errors, but the SSE lines are decoded here with json.loads. Building a pydantic
+        # chunk per token cost about 3x the CPU, which mattered with many turns at once.
+        opening = self._openai.chat.completions.with_streaming_response.create(
+            **request, stream=True, stream_options={"include_usage": True}
+        )
         try:
-            response = await self._openai.chat.completions.create(
-                **request, stream=True, stream_options={"include_usage": True}
-            )
+            response = await opening.__aenter__()
         except (openai.OpenAIError, ValueError) as exc:
             raise self._failure(exc, started=False) from exc
-        async with response:
+        try:
             calls = _ToolCalls()
             finish, usage = "", Usage()
-            while (chunk := await self._next_chunk(response)) is not None:
-                usage = _usage(chunk.usage) or usage
-                for choice in (chunk.choices or ())[:1]:
-                    delta = choice.delta  # None from some servers on their last chunk
-                    if delta is not None and delta.content:
-                        yield TextDelta(delta.content)
-                    calls.add((delta.tool_calls if delta is not None else None) or ())
-                    finish = choice.finish_reason or finish
+            lines = response.iter_lines()
+            while (chunk := await self._next_chunk(lines)) is not None:
+                usage = _usage(chunk.get("usage")) or usage
+                for choice in (chunk.get("choices") or ())[:1]:
+                    delta = choice.get("delta") or {}  # None from some servers at the end
+                    if delta.get("content"):
+                        yield TextDelta(delta["content"])
+                    calls.add(delta.get("tool_calls") or ())
+                    finish = choice.get("finish_reason") or finish
+        finally:
+            await opening.__aexit__(None, None, None)
         if not finish:
             raise self._error("llm_bad_response", "the stream ended before the model finished")
         for call in calls.done():
@@ -159,19 +165,37 @@ class LlmClient:
             request["max_tokens"] = max_tokens
         return request
 
-    async def _next_chunk(self, response: openai.AsyncStream) -> ChatCompletionChunk | None:
-        """The next chunk, None at the end; an idle gap of ``timeout_s`` is a timeout."""
-        try:
-            async with asyncio.timeout(self.endpoint.timeout_s):
-                return await anext(response)
-        except StopAsyncIteration:
-            return None
-        except TimeoutError as exc:
-            raise self._error(
-                "llm_timeout", f"no data for {self.endpoint.timeout_s:g}s mid-answer"
-            ) from exc
-        except (openai.OpenAIError, ValueError) as exc:
-            raise self._failure(exc, started=True) from exc
+    async def _next_chunk(self, lines: AsyncIterator[str]) -> dict[str, Any] | None:
+        """The next ``data:`` chunk of the event stream, None at ``[DONE]`` or the end;
+        an idle gap of ``timeout_s`` is a timeout."""
+        while True:
+            try:
+                async with asyncio.timeout(self.endpoint.timeout_s):
+                    line = await anext(lines)
+            except StopAsyncIteration:
+                return None
+            except TimeoutError as exc:
+                raise self._error(
+                    "llm_timeout", f"no data for {self.endpoint.timeout_s:g}s mid-answer"
+                ) from exc
+            except (openai.OpenAIError, httpx2.HTTPError, ValueError) as exc:
+                raise self._failure(exc, started=True) from exc
+            if not line.startswith("data:"):
+                continue  # blank separators, comments, "event:" lines
+            data = line[5:].strip()
+            if data == "[DONE]":
+                return None
+            try:
+                chunk = json.loads(data)
+            except ValueError as exc:
+                raise self._failure(exc, started=True) from exc
+            if not isinstance(chunk, dict):
+                raise self._error("llm_bad_response", "malformed answer (a chunk is not an object)")
+            if chunk.get("error"):  # an error event inside the stream
+                error = chunk["error"]
+                text = error.get("message", error) if isinstance(error, dict) else error
+                raise self._error("llm_error", f"the server reported: {text}")
+            return chunk
 
     def _failure(self, exc: Exception, started: bool) -> LlmError:
         timeout = self.endpoint.timeout_s
@@ -182,6 +206,10 @@ class LlmClient:
                 # the server accepted the request, then the answer broke off
                 return self._error("llm_bad_response", "the connection closed mid-answer")
             return self._error("llm_unreachable", f"cannot connect ({_cause(exc)})")
+        if isinstance(exc, httpx2.TimeoutException):  # reading the raw stream
+            return self._error("llm_timeout", f"no data within {timeout:g}s")
+        if isinstance(exc, httpx2.HTTPError):  # the raw stream broke off
+            return self._error("llm_bad_response", f"the connection closed mid-answer ({exc})")
         if isinstance(exc, openai.APIResponseValidationError):
             return self._error("llm_bad_response", f"unexpected answer ({exc.message})")
         if isinstance(exc, openai.APIStatusError):
@@ -204,16 +232,18 @@ class _ToolCalls:
     def __init__(self) -> None:
         self._calls: dict[int, list[str]] = {}  # index -> [id, name, arguments]
 
-    def add(self, deltas: list[ChoiceDeltaToolCall] | tuple[()]) -> None:
+    def add(self, deltas: list[dict[str, Any]] | tuple[()]) -> None:
         for delta in deltas:
-            index = delta.index if delta.index is not None else self._index_of(delta.id)
+            index = delta.get("index")
+            index = index if isinstance(index, int) else self._index_of(delta.get("id"))
             call = self._calls.setdefault(index, ["", "", ""])
-            call[0] = delta.id or call[0]
-            if delta.function is not None:
-                name = delta.function.name or ""
+            call[0] = delta.get("id") or call[0]
+            function = delta.get("function")
+            if isinstance(function, dict):
+                name = function.get("name") or ""
                 if name != call[1]:  # some servers repeat the name on every fragment
                     call[1] += name
-                call[2] += delta.function.arguments or ""
+                call[2] += function.get("arguments") or ""
 
     def done(self) -> list[ToolCallDone]:
         return [
@@ -285,10 +315,14 @@ async def close_clients() -> None:
         await transport.close()
 
 
-def _usage(reported: CompletionUsage | None) -> Usage | None:
+def _usage(reported: CompletionUsage | dict[str, Any] | None) -> Usage | None:
     if reported is None:
         return None
-    return Usage(reported.prompt_tokens or 0, reported.completion_tokens or 0)
+    if isinstance(reported, dict):
+        prompt, completion = reported.get("prompt_tokens"), reported.get("completion_tokens")
+    else:
+        prompt, completion = reported.prompt_tokens, reported.completion_tokens
+    return Usage(int(prompt or 0), int(completion or 0))
 
 
 def _cause(exc: BaseException) -> str:

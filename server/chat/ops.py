@@ -35,7 +35,7 @@ from ..models import (
 from ..paging import page_of, page_request
 from ..store import Store
 from ..threads import BlockingRunner
-from ..tools.ops import ToolsOps
+from ..tools.ops import ToolEntry, ToolsOps
 from . import events as ev
 from .agent import EXTRACTIVE, Agent, TurnInput, TurnOutcome, TurnState
 from .memory import fold, turns_to_fold
@@ -65,6 +65,18 @@ class ChatDetails:
     messages: list[Message]
     pending_questions: list[str]
     pending_calls: list[ToolCallRequest]
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    """What a turn reads from the store before it runs."""
+
+    chat: Chat
+    project: Project
+    endpoint: LlmEndpoint | None
+    turns: list[ChatTurn]
+    catalog: list[ToolEntry]
+    is_admin: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,17 +236,27 @@ class ChatOps:
         extractive: bool,
     ) -> AsyncIterator[ev.ChatEvent]:  # fmt: skip
         question = self._message(question, "question")
-        project = await self._rb(self._access.project, principal, project_ref, ProjectRole.MEMBER)
+        turn = await self._rb(
+            self._one_shot, principal, project_ref, question, profile_id, extractive
+        )
+        return self._stream(turn, TurnState(), None)
+
+    def _one_shot(
+        self, principal: Principal, project_ref: str, question: str, profile_id: str,
+        extractive: bool,
+    ) -> _Turn:  # fmt: skip
+        """An Ask: no chat, no history, and nobody to approve a call."""
+        project = self._access.project(principal, project_ref, ProjectRole.MEMBER)
         if profile_id:
-            await self._rb(self._check_profile, project, profile_id)
-        endpoint = None if extractive else await self._rb(self._endpoint, project, profile_id)
-        catalog = await self._rb(self._tools.catalog, project)
+            self._check_profile(project, profile_id)
+        endpoint = None if extractive else self._endpoint(project, profile_id)
+        catalog = self._tools.catalog(project)
         turn_input = TurnInput(
             project=project, question=question, history=[], memory_summary="",
             pending_questions=[], catalog=catalog, permissions=effective_policy(catalog, {}),
-            may_run_side_effects=await self._is_admin(principal, project), can_pause=False,
+            may_run_side_effects=self._is_admin(principal, project), can_pause=False,
         )  # fmt: skip
-        return self._stream(_Turn(project, None, None, turn_input, endpoint), TurnState(), None)
+        return _Turn(project, None, None, turn_input, endpoint)
 
     async def resolve(
         self, principal: Principal, chat_id: str, decisions: list[tuple[str, bool]]
@@ -353,9 +375,8 @@ class ChatOps:
 
     async def _prepare(self, principal: Principal, turn: ChatTurn) -> _Turn:
         """What the agent needs for a stored turn: memory folded, history fitted, policy."""
-        chat, project = await self._rb(self._own_chat, principal, turn.chat_id)
-        endpoint = await self._rb(self._endpoint, project, chat.llm_profile_id)
-        turns = await self._rb(self._store.list_turns, chat.id)
+        found = await self._rb(self._context, principal, turn)
+        chat, endpoint, turns = found.chat, found.endpoint, found.turns
         earlier = [t for t in turns if t.seq < turn.seq]
         previous = earlier[-1] if earlier else None
         history_turns = [
@@ -363,19 +384,31 @@ class ChatOps:
         ]
         if endpoint is not None:
             chat, history_turns = await self._fold(chat, history_turns, endpoint)
-        catalog = await self._rb(self._tools.catalog, project)
         turn_input = TurnInput(
-            project=project,
+            project=found.project,
             question=Message.from_json(turn.messages[0]).content,
             history=fitted_history(history_turns, endpoint.context_tokens // 2) if endpoint else [],
             memory_summary=chat.memory_summary,
             pending_questions=_questions_of(previous),
-            catalog=catalog,
-            permissions=effective_policy(catalog, chat.tool_policy),
-            may_run_side_effects=await self._is_admin(principal, project),
+            catalog=found.catalog,
+            permissions=effective_policy(found.catalog, chat.tool_policy),
+            may_run_side_effects=found.is_admin,
             can_pause=True,
         )
-        return _Turn(project, chat, turn, turn_input, endpoint)
+        return _Turn(found.project, chat, turn, turn_input, endpoint)
+
+    def _context(self, principal: Principal, turn: ChatTurn) -> _Context:
+        """Everything a turn reads from the store, in one trip to the store threads (with
+        hundreds of turns at once, each trip waits in line)."""
+        chat, project = self._own_chat(principal, turn.chat_id)
+        return _Context(
+            chat=chat,
+            project=project,
+            endpoint=self._endpoint(project, chat.llm_profile_id),
+            turns=self._store.list_turns(chat.id),
+            catalog=self._tools.catalog(project),
+            is_admin=self._is_admin(principal, project),
+        )
 
     async def _fold(
         self, chat: Chat, turns: list[ChatTurn], endpoint: LlmEndpoint
@@ -498,8 +531,11 @@ class ChatOps:
             log.exception("could not store the interrupted turn %s", turn.record.id)
 
     async def _store_end(self, turn: _Turn, record: ChatTurn) -> None:
+        await self._rb(self._end, turn, record)
+
+    def _end(self, turn: _Turn, record: ChatTurn) -> None:
         assert turn.chat is not None
-        if not await self._rb(self._store.replace_turn, record, TurnStatus.RUNNING):
+        if not self._store.replace_turn(record, TurnStatus.RUNNING):
             log.warning("turn %s was taken over before it ended; its end is dropped", record.id)
             return
         ended = dataclasses.replace(
@@ -507,7 +543,7 @@ class ChatOps:
             title=turn.chat.title or _title_from(Message.from_json(record.messages[0]).content),
         )  # fmt: skip
         fields = ("turn_count", "updated_at") + (() if turn.chat.title else ("title",))
-        await self._rb(self._store.update_chat, ended, fields)
+        self._store.update_chat(ended, fields)
 
     # ------------------------------------------------------------- helpers
 
@@ -527,11 +563,11 @@ class ChatOps:
         except NotFound:
             return None
 
-    async def _is_admin(self, principal: Principal, project: Project) -> bool:
+    def _is_admin(self, principal: Principal, project: Project) -> bool:
         """Whether the caller may run tools with side effects (as InvokeTool decides)."""
         if principal.user.global_admin:
             return True
-        membership = await self._rb(self._store.get_membership, project.id, principal.user.id)
+        membership = self._store.get_membership(project.id, principal.user.id)
         return membership is not None and membership.role is ProjectRole.ADMIN
 
     def _check_profile(self, project: Project, profile_id: str) -> None:

@@ -9,7 +9,7 @@ import pytest
 from projectqa.server.chat.memory import condensed, fold, turns_to_fold
 from projectqa.server.chat.policy import changed_policy, effective_policy
 from projectqa.server.chat.prompt import estimate_tokens, exchange, fitted_history
-from projectqa.server.chat.records import Message, MessageRole
+from projectqa.server.chat.records import Message, MessageRole, Usage
 from projectqa.server.errors import InvalidArgument
 from projectqa.server.models import ChatTurn, ToolPermission, TurnStatus
 from projectqa.server.tools.ops import ToolEntry, ToolOrigin
@@ -126,3 +126,23 @@ def test_only_markers_the_model_was_shown_verify():
     ledger.mark_shown(ledger.items()[:1])
     assert [c.marker for c in ledger.verify("[1] and [2]")] == [1]
     assert [c.marker for c in EvidenceLedger.from_json(ledger.to_json()).verify("[2][1]")] == [1]
+
+
+async def test_text_waiting_behind_a_slow_client_goes_out_as_one_event():
+    import asyncio
+
+    from projectqa.server.chat import events as ev
+    from projectqa.server.chat.ops import _merged_text
+
+    queue: asyncio.Queue = asyncio.Queue()
+    for item in (
+        ev.AnswerDelta("b"),
+        ev.AnswerDelta("c"),
+        ev.UsageReport(Usage()),
+        ev.AnswerDelta("d"),
+    ):
+        queue.put_nowait(item)
+    merged, held = _merged_text(ev.AnswerDelta("a"), queue)
+    assert merged == ev.AnswerDelta("abc") and isinstance(held, ev.UsageReport)
+    assert _merged_text(held, queue) == (held, None)  # only text is merged
+    assert _merged_text(ev.AnswerDelta("x"), asyncio.Queue()) == (ev.AnswerDelta("x"), None)

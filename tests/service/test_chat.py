@@ -166,7 +166,11 @@ async def test_a_chat_keeps_its_turns_and_lists_for_its_owner_only(qa: IndexedPr
 
 # --------------------------------------------------------------------------- the LLM
 async def test_a_streamed_llm_answer_cites_the_retrieved_sources(qa, fake):
-    fake.script(Reply(text="Call `Cart.add_item` with the SKU and a quantity [1]."))
+    # Paced like a real model, so the relay keeps up and each token is its own event
+    # (text that piles up behind a slow client is merged).
+    fake.script(
+        Reply(text="Call `Cart.add_item` with the SKU and a quantity [1].", token_delay_s=0.02)
+    )
     chat = await new_chat(qa, await profile(qa, fake.base_url))
     events = await send(qa, chat.id, "How do I add an item to the cart?")
     assert events[0].turn_started.model == "fake-model"

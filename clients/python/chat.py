@@ -11,13 +11,10 @@ can cancel it at any time (the server then stores the turn as interrupted).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
-import grpc
-
-from projectqa.client.calls import StubCalls
-from projectqa.client.errors import ClientError, translate_rpc_errors
+from projectqa.client.calls import ServerStream, StubCalls
+from projectqa.client.errors import translate_rpc_errors
 from projectqa.v1 import chat_pb2, chat_pb2_grpc
 
 PermissionName = Literal["auto", "ask", "deny", "default"]
@@ -53,51 +50,12 @@ def _permissions(policy: Mapping[str, PermissionName | int] | None) -> dict[str,
     return {name: tool_permission(value) for name, value in (policy or {}).items()}
 
 
-class ChatStream(Iterator[chat_pb2.ChatEvent]):
+class ChatStream(ServerStream[chat_pb2.ChatEvent]):
     """The events of one streamed turn; iteration ends with the stream.
 
-    Failures raise :class:`~projectqa.client.errors.ClientError`. ``cancel()``
-    (or leaving a ``with`` block) ends the stream from the client side; the
+    ``cancel()`` (or leaving a ``with`` block) ends the stream from the client side; the
     server stores what the turn said so far as interrupted.
     """
-
-    def __init__(self, call: Any) -> None:
-        self._call = call
-        self._cancelled = False
-
-    def __iter__(self) -> Self:
-        return self
-
-    def __next__(self) -> chat_pb2.ChatEvent:
-        if self._cancelled:
-            raise StopIteration
-        try:
-            with translate_rpc_errors():
-                return next(self._call)
-        except ClientError as error:
-            if self._cancelled and error.code == grpc.StatusCode.CANCELLED:
-                raise StopIteration from None
-            raise
-
-    def cancel(self) -> None:
-        """Stops the turn; iterating afterwards ends at once."""
-        self._cancelled = True
-        self._call.cancel()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancelled
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.cancel()
 
 
 class ChatCalls(StubCalls):

@@ -8,13 +8,10 @@ has no deadline unless one is given and that the caller can cancel at any time.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Literal
 
-import grpc
-
-from projectqa.client.calls import StubCalls
-from projectqa.client.errors import ClientError, translate_rpc_errors
+from projectqa.client.calls import ServerStream, StubCalls
+from projectqa.client.errors import translate_rpc_errors
 from projectqa.v1 import ingestion_pb2, ingestion_pb2_grpc
 
 ModeName = Literal["incremental", "full"]
@@ -43,45 +40,12 @@ def _mode_number(mode: ModeName | int) -> ingestion_pb2.IngestionMode.ValueType:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}") from None
 
 
-class IngestionWatch(Iterator[ingestion_pb2.IngestionEvent]):
+class IngestionWatch(ServerStream[ingestion_pb2.IngestionEvent]):
     """The events of one WatchIngestion stream; iteration ends with the run.
 
-    Failures raise :class:`~projectqa.client.errors.ClientError`. ``cancel()``
-    (or leaving a ``with`` block) ends the stream from the client side; the
+    ``cancel()`` (or leaving a ``with`` block) ends the stream from the client side; the
     run itself goes on, since watching is only reading.
     """
-
-    def __init__(self, call: Any) -> None:
-        self._call = call
-        self._cancelled = False
-
-    def __iter__(self) -> Self:
-        return self
-
-    def __next__(self) -> ingestion_pb2.IngestionEvent:
-        try:
-            with translate_rpc_errors():
-                return next(self._call)
-        except ClientError as error:
-            if self._cancelled and error.code == grpc.StatusCode.CANCELLED:
-                raise StopIteration from None
-            raise
-
-    def cancel(self) -> None:
-        """Stops receiving events; iterating afterwards ends at once."""
-        self._cancelled = True
-        self._call.cancel()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.cancel()
 
 
 class IngestionCalls(StubCalls):

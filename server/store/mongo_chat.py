@@ -15,7 +15,7 @@ from pymongo import ASCENDING, DESCENDING
 
 from ..models import Chat, ChatTurn, PageRequest, TurnStatus
 from .codec import MONGO
-from .plumbing import MongoPlumbing
+from .plumbing import MongoPlumbing, turn_taken
 
 # collection -> indexes as (keys, unique).
 CHAT_INDEXES: dict[str, list[tuple[list[str], bool]]] = {
@@ -37,11 +37,6 @@ _TURN_FIXED = ("_id", "chat_id", "project_id", "seq", "created_at")
 
 def _changes(fields: dict[str, Any], fixed: tuple[str, ...]) -> dict[str, Any]:
     return {key: value for key, value in fields.items() if key not in fixed}
-
-
-def _turn_taken(turn: ChatTurn) -> str:
-    """The AlreadyExists message for a turn whose ``seq`` the chat has."""
-    return f"chat {turn.chat_id!r} already has turn {turn.seq}"
 
 
 class MongoChats(MongoPlumbing):
@@ -88,7 +83,7 @@ class MongoChats(MongoPlumbing):
 
     # ------------------------------------------------------------ turns
     def create_turn(self, turn: ChatTurn) -> None:
-        self._insert("chat_turns", MONGO.fields(turn), _turn_taken(turn))
+        self._insert("chat_turns", MONGO.fields(turn), turn_taken(turn))
 
     def replace_turn(self, turn: ChatTurn, expected: TurnStatus) -> bool:
         changes = _changes(MONGO.fields(turn), _TURN_FIXED)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..models import CustomTool, PageRequest
+from ..models import ChatTurn, CustomTool, PageRequest
 
 if TYPE_CHECKING:
     from pymongo.collection import Collection
@@ -58,3 +58,9 @@ class MongoPlumbing:
 def tool_taken(tool: CustomTool) -> str:
     """The AlreadyExists message for a script tool whose name the project has."""
     return f"tool {tool.name!r} already exists in project {tool.project_id!r}"
+
+
+def turn_taken(turn: ChatTurn) -> str:
+    """The AlreadyExists message for a turn whose ``seq`` the chat has (another turn
+    started first)."""
+    return f"chat {turn.chat_id!r} already has turn {turn.seq}"

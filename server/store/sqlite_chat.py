@@ -12,7 +12,7 @@ from collections.abc import Collection
 
 from ..models import Chat, ChatTurn, PageRequest, TurnStatus
 from .codec import SQLITE
-from .plumbing import SqlitePlumbing
+from .plumbing import SqlitePlumbing, turn_taken
 
 # (table, column) deleted with the project.
 CHAT_PROJECT_TABLES = (("chats", "project_id"), ("chat_turns", "project_id"))
@@ -55,11 +55,6 @@ _REPLACE_TURN = (
 )
 
 
-def _turn_taken(turn: ChatTurn) -> str:
-    """The AlreadyExists message for a turn whose ``seq`` the chat has."""
-    return f"chat {turn.chat_id!r} already has turn {turn.seq}"
-
-
 class SqliteChats(SqlitePlumbing):
     """Chat methods of ``SqliteStore`` (see ``Store`` for the contracts)."""
 
@@ -95,7 +90,7 @@ class SqliteChats(SqlitePlumbing):
 
     # ------------------------------------------------------------ turns
     def create_turn(self, turn: ChatTurn) -> None:
-        with self._write(_turn_taken(turn)) as conn:
+        with self._write(turn_taken(turn)) as conn:
             conn.execute(_INSERT_TURN, SQLITE.fields(turn))
 
     def replace_turn(self, turn: ChatTurn, expected: TurnStatus) -> bool:

@@ -11,17 +11,18 @@ import pytest
 
 from projectqa.server.chat.evidence import Evidence, EvidenceLedger
 from projectqa.server.chat.records import ChatCitation
-from projectqa.server.chunking import chunk_document
 from projectqa.server.models import Chunk, Project
 from projectqa.server.retrieval.citations import Citation, citation_of
 from projectqa.server.retrieval.ops import CitedHit, CitedResult
 from projectqa.server.retrieval.query import SearchMode
 from projectqa.server.retrieval.search import Hit, SearchResult
-from projectqa.server.sources import DocumentKind, SourceDocument
+from projectqa.server.sources import DocumentKind
 from projectqa.server.tools.base import Checkout
 from projectqa.server.tools.grep import GrepQuery, grep
 from projectqa.server.tools.openfile import open_file
 from projectqa.server.tools.ops import _hits_json, plain
+
+from . import passages
 
 SHA = "3f2a9c1d" * 5
 
@@ -84,38 +85,8 @@ without regard to case.
 
 
 def chunks_of(key: str, text: str, kind: DocumentKind = DocumentKind.FILE) -> list[Chunk]:
-    """The real chunker's chunks of a document, as the Store would hold them (small
-    chunks, so each method of ``CART`` is one)."""
-    doc = SourceDocument(
-        key,
-        kind,
-        text,
-        title="" if kind is DocumentKind.FILE else text.split("\n")[0],
-        path=key if kind is DocumentKind.FILE else "",
-        url="" if kind is DocumentKind.FILE else f"https://github.com/o/shop/{key}",
-    )
-    return [
-        Chunk(
-            id=f"chk_{key}_{n}",
-            project_id="prj_1",
-            connector_id="con_git",
-            document_id=f"doc_{key}",
-            document_key=key,
-            kind=str(kind),
-            path=doc.path,
-            url=doc.url,
-            title=doc.title,
-            ordinal=n,
-            start_line=d.start_line,
-            end_line=d.end_line,
-            symbol=d.symbol,
-            symbol_kind=d.symbol_kind,
-            language=d.language,
-            text=d.text,
-            embed_hash="",
-        )
-        for n, d in enumerate(chunk_document(doc, max_lines=10, overlap_lines=2))
-    ]
+    """Small chunks, so each method of ``CART`` is one."""
+    return passages.chunks_of(key, text, kind, max_lines=10, overlap_lines=2)
 
 
 def hits_of(chunks: list[Chunk]) -> list[CitedHit]:

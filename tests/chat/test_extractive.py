@@ -18,13 +18,14 @@ from projectqa.server.chat.extractive import (
     extractive_answer,
     question_terms,
 )
-from projectqa.server.chunking import chunk_document
 from projectqa.server.embedding import shared_embedder
 from projectqa.server.models import Chunk
 from projectqa.server.retrieval.citations import citation_of
 from projectqa.server.retrieval.ops import CitedHit
 from projectqa.server.retrieval.search import Hit
-from projectqa.server.sources import DocumentKind, SourceDocument
+from projectqa.server.sources import DocumentKind
+
+from .passages import chunks_of
 
 CHECKOUT = '''\
 """Placing an order: stock, payment with retries, and the receipt."""
@@ -103,41 +104,6 @@ Issue · open · opened by ana on 2024-04-11
 When the first charge times out and the retry succeeds, customers get two receipt
 emails. The receipt should only go out once the order exists.
 """
-
-
-def chunks_of(key: str, text: str, kind: DocumentKind = DocumentKind.FILE) -> list[Chunk]:
-    """The real chunker's chunks of a document, as the Store would hold them."""
-    is_file = kind is DocumentKind.FILE
-    doc = SourceDocument(
-        key,
-        kind,
-        text,
-        title="" if is_file else text.split("\n")[0],
-        path=key if is_file else "",
-        url="" if is_file else f"https://github.com/o/shop/{key}",
-    )
-    return [
-        Chunk(
-            id=f"chk_{key}_{n}",
-            project_id="prj_1",
-            connector_id="con_git",
-            document_id=f"doc_{key}",
-            document_key=key,
-            kind=str(kind),
-            path=doc.path,
-            url=doc.url,
-            title=doc.title,
-            ordinal=n,
-            start_line=d.start_line,
-            end_line=d.end_line,
-            symbol=d.symbol,
-            symbol_kind=d.symbol_kind,
-            language=d.language,
-            text=d.text,
-            embed_hash="",
-        )
-        for n, d in enumerate(chunk_document(doc))
-    ]
 
 
 def hits_of(*chunks: Chunk) -> list[CitedHit]:

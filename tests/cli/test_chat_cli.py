@@ -186,6 +186,17 @@ def test_chat_asks_before_running_a_tool_with_side_effects(
     assert "← run_checks failed: " in second and "I did not run them." in second
 
 
+def test_chat_json_keeps_stdout_to_json_lines(admin_cli: Cli, shop: str, fake: FakeLlm) -> None:
+    fake.script(Reply(tool_calls=[("run_checks", {"target": "all"})]), Reply(text="Done."))
+    profile = llm_profile(admin_cli, fake.base_url, "fake-json")
+    typed = "run the checks\ny\n"
+    result = admin_cli.ok("--json", "chat", "-p", shop, "--profile", profile, input=typed)
+    events = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    assert any("approval_required" in event for event in events)
+    assert events[-1]["done"]["answer"] == "Done."
+    assert "Run run_checks? [y/N] " in result.stderr  # the conversation itself is on stderr
+
+
 def test_ctrl_c_while_streaming_cancels_the_turn(shop: str, server: RunningServer) -> None:
     with FakeLlm() as fake, Client(server.address, server.admin_token) as client:
         fake.script(Reply(text="word " * 200, token_delay_s=0.05), Reply(text="Next."))

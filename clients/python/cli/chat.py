@@ -116,28 +116,37 @@ def ask(state: CliState, question: str, project: str, profile: str, extractive: 
 # ------------------------------------------------------------------ chat
 
 
-def read_line(prompt: str) -> str | None:
-    """One line typed after ``prompt``; None at end of input."""
+def read_line(prompt: str, state: CliState | None = None) -> str | None:
+    """One line typed after ``prompt``; None at end of input. With ``--json`` the prompt
+    goes to stderr, so stdout holds only JSON."""
     try:
+        if state is not None and state.json_output:
+            click.echo(prompt, nl=False, err=True)
+            return input()
         return input(prompt)
     except EOFError:
-        click.echo()
+        click.echo(err=bool(state and state.json_output))
         return None
 
 
-def decide(call: chat_pb2.ToolCall) -> bool:
+def say(state: CliState, text: str) -> None:
+    """Conversation chrome: stdout, or stderr with ``--json``."""
+    click.echo(text, err=state.json_output)
+
+
+def decide(state: CliState, call: chat_pb2.ToolCall) -> bool:
     """Asks whether to run one pending call; anything but y/yes refuses it."""
-    answer = read_line(f"Run {call.name}? [y/N] ")
+    answer = read_line(f"Run {call.name}? [y/N] ", state)
     return (answer or "").strip().lower() in {"y", "yes"}
 
 
 def approve_and_resume(state: CliState, chat_id: str, outcome: TurnOutcome) -> TurnOutcome:
     """While the turn waits for approval: asks per call, then streams the rest."""
     while outcome.pending_calls and not outcome.interrupted:
-        click.echo("The assistant wants to run:")
+        say(state, "The assistant wants to run:")
         for call in outcome.pending_calls:
-            click.echo(f"  {call.name} {arguments_json(call)}")
-        decisions = {call.id: decide(call) for call in outcome.pending_calls}
+            say(state, f"  {call.name} {arguments_json(call)}")
+        decisions = {call.id: decide(state, call) for call in outcome.pending_calls}
         stream = state.client().resolve_tool_calls(chat_id, decisions)
         outcome = stream_turn(state, stream)
     return outcome
@@ -191,11 +200,14 @@ def print_pending(details: chat_pb2.GetChatResponse) -> None:
 def resume_chat(state: CliState, chat_id: str) -> None:
     """Shows the end of an existing chat and settles a turn left waiting for approval."""
     details = state.client().get_chat(chat_id)
-    click.secho(f"Chat {details.chat.id}: {details.chat.title}", bold=True)
-    for message in details.messages[-RECENT_MESSAGES:]:
-        print_message(message)
-    for question in details.pending_questions:
-        click.secho(f"? {question}", bold=True)
+    if state.json_output:
+        print_json(message_to_dict(details))
+    else:
+        click.secho(f"Chat {details.chat.id}: {details.chat.title}", bold=True)
+        for message in details.messages[-RECENT_MESSAGES:]:
+            print_message(message)
+        for question in details.pending_questions:
+            click.secho(f"? {question}", bold=True)
     pending = TurnOutcome(pending_calls=list(details.pending_tool_calls))
     approve_and_resume(state, chat_id, pending)
 
@@ -204,9 +216,9 @@ def conversation(state: CliState, chat_id: str) -> None:
     """Reads a line, streams the turn, until end of input, /quit or Ctrl-C at the prompt."""
     while True:
         try:
-            line = read_line(PROMPT)
+            line = read_line(PROMPT, state)
         except KeyboardInterrupt:
-            click.echo()
+            say(state, "")
             return
         if line is None or line.strip() in QUIT_WORDS:
             return
@@ -215,7 +227,7 @@ def conversation(state: CliState, chat_id: str) -> None:
         try:
             send(state, chat_id, line)
         except KeyboardInterrupt:  # at an approval prompt: the turn stays paused
-            click.echo()
+            say(state, "")
             return
 
 
@@ -234,11 +246,15 @@ def chat(state: CliState, project: str, chat_id: str, title: str, profile: str) 
     """
     client = state.client()
     if chat_id:
-        resume_chat(state, chat_id)
+        try:
+            resume_chat(state, chat_id)
+        except KeyboardInterrupt:  # at an approval prompt: the turn stays paused
+            say(state, "")
+            return
     else:
         created = client.create_chat(chosen_project(client, project), title, profile)
         chat_id = created.id
-        click.secho(f"Chat {chat_id} (/quit to end)", dim=True)
+        click.secho(f"Chat {chat_id} (/quit to end)", dim=True, err=state.json_output)
     conversation(state, chat_id)
 
 

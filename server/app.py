@@ -71,6 +71,7 @@ SERVICE_NAMES = (
     chat_pb2.DESCRIPTOR.services_by_name["ChatService"].full_name,
 )
 HEALTH_INTERVAL_S = 5.0
+COMPUTE_THREADS = 2  # retrieval waits on one model lock anyway; the cores do the work
 
 
 class StartupError(Exception):
@@ -95,6 +96,9 @@ class ProjectQAServer:
         self.grpc = server
         self.health = health_servicer
         self.run_blocking = run_blocking
+        # Retrieval and extractive answers for chat: CPU work on threads of its own, so
+        # store calls (auth, every RPC) never queue behind embeddings under load.
+        self.compute = BlockingRunner(COMPUTE_THREADS, "projectqa-compute")
         self.admin_token_path: Path | None = None
         self._monitor: asyncio.Task[None] | None = None
         self._ready = False
@@ -147,6 +151,7 @@ class ProjectQAServer:
     async def _release(self) -> None:
         # Waiting for store threads blocks; do it off the event loop.
         await asyncio.to_thread(self.run_blocking.shutdown)
+        await asyncio.to_thread(self.compute.shutdown)
         self.store.close()
 
     async def wait_for_termination(self) -> None:
@@ -214,7 +219,9 @@ async def create_server(
     ingestion_pb2_grpc.add_IngestionServiceServicer_to_server(
         IngestionServicer(ingestion.ops), grpc_server
     )
-    _add_query_services(grpc_server, settings, store, plugins.catalog, ingestion, runner)
+    _add_query_services(
+        grpc_server, settings, store, plugins.catalog, ingestion, runner, server.compute
+    )
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, grpc_server)
     if settings.reflection:
         names = (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME)
@@ -241,6 +248,7 @@ def _add_query_services(
     catalog: PluginCatalog,
     ingestion: IngestionSystem,
     runner: BlockingRunner,
+    compute: BlockingRunner,
 ) -> None:
     """RetrievalService, ToolsService and ChatService, over the indexes ingestion maintains."""
     access = Access(store)
@@ -253,7 +261,7 @@ def _add_query_services(
         RetrievalServicer(retrieval), grpc_server
     )
     tools_pb2_grpc.add_ToolsServiceServicer_to_server(ToolsServicer(tools), grpc_server)
-    chat = _chat_ops(settings, store, access, retrieval, tools, ingestion, runner)
+    chat = _chat_ops(settings, store, access, retrieval, tools, ingestion, runner, compute)
     chat_pb2_grpc.add_ChatServiceServicer_to_server(ChatServicer(chat), grpc_server)
 
 
@@ -265,6 +273,7 @@ def _chat_ops(
     tools: ToolsOps,
     ingestion: IngestionSystem,
     runner: BlockingRunner,
+    compute: BlockingRunner,
 ) -> ChatOps:
     environment = environment_endpoint(
         os.environ, settings.llm_model, settings.llm_timeout_s, settings.chat_context_tokens
@@ -278,7 +287,7 @@ def _chat_ops(
     limits = TurnLimits(
         settings.chat_max_steps, settings.chat_max_turn_tokens, settings.chat_turn_timeout_s
     )
-    agent = Agent(retrieval, tools, runner, limits, embed=ingestion.embedder.encode)
+    agent = Agent(retrieval, tools, compute, limits, embed=ingestion.embedder.encode)
     return ChatOps(
         store,
         access,

@@ -12,8 +12,8 @@ from typing import Any
 class BlockingRunner:
     """``await runner(fn, *args)`` runs ``fn(*args)`` on the pool and returns its result."""
 
-    def __init__(self, threads: int) -> None:
-        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="projectqa-store")
+    def __init__(self, threads: int, name: str = "projectqa-store") -> None:
+        self._executor = ThreadPoolExecutor(threads, thread_name_prefix=name)
 
     async def __call__(self, fn: Callable[..., Any], *args: Any) -> Any:
         loop = asyncio.get_running_loop()

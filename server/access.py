@@ -44,6 +44,14 @@ class Access:
             return False
         return True
 
+    def is_admin(self, principal: Principal, project_id: str) -> bool:
+        """Whether the caller administers a project it was already checked for (global
+        admins administer every project)."""
+        if principal.user.global_admin:
+            return True
+        membership = self._store.get_membership(project_id, principal.user.id)
+        return membership is not None and membership.role is ProjectRole.ADMIN
+
     def connectors(self, project_id: str) -> list[Connector]:
         """Every connector of a project the caller was already checked for."""
         return self._store.all_connectors(project_id)

@@ -126,7 +126,6 @@ class TurnState:
 class TurnOutcome:
     status: TurnStatus
     model: str
-    answer: str = ""
     citations: list[ChatCitation] = field(default_factory=list)
     questions: list[str] = field(default_factory=list)
     error: ev.TurnError | None = None
@@ -160,7 +159,6 @@ class Agent:
                     return await self._extractive(turn, state, emit)
                 budget = int(endpoint.context_tokens * 4 * EVIDENCE_SHARE)
                 sources = state.ledger.prompt_block(budget)
-                state.ledger.mark_shown([])  # only numbers the model is shown may be cited
                 state.transcript.append(
                     user_message(turn.question, sources, turn.pending_questions)
                 )
@@ -277,7 +275,7 @@ class Agent:
                     await self._refuse(request, why, state, emit)
             if state.pending:
                 await emit(ev.ApprovalRequired(tuple(state.pending)))
-                return TurnOutcome(TurnStatus.PAUSED, endpoint.model, answer=state.answer)
+                return TurnOutcome(TurnStatus.PAUSED, endpoint.model)
 
     def _tool_specs(self, turn: TurnInput) -> list[dict[str, Any]]:
         offered = [
@@ -372,7 +370,7 @@ class Agent:
             note = "asked" if request is clarifying else "skipped: a question was asked first"
             state.transcript.append({"role": "tool", "tool_call_id": request.id, "content": note})
         await emit(ev.ClarifyingQuestion(question))
-        return TurnOutcome(TurnStatus.CLARIFYING, model, answer=state.answer, questions=[question])
+        return TurnOutcome(TurnStatus.CLARIFYING, model, questions=[question])
 
     async def _answered(
         self,
@@ -385,7 +383,7 @@ class Agent:
             citations = state.ledger.verify(state.answer)
         for citation in citations:
             await emit(ev.CitationFound(citation))
-        return TurnOutcome(TurnStatus.COMPLETE, model, answer=state.answer, citations=citations)
+        return TurnOutcome(TurnStatus.COMPLETE, model, citations=citations)
 
     def _too_long(self) -> str:
         limit = self._limits.timeout_s

@@ -157,6 +157,7 @@ class EvidenceLedger:
         that does not fit whole is shown in part, its label naming only the lines shown."""
         blocks: list[str] = []
         used = 0
+        self.mark_shown([])  # from now on, only the numbers shown here (or later) verify
         for item in self._items:
             room = max_chars - used - (2 if blocks else 0)
             block = _prompt_item(item, room)

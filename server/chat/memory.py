@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from ..llm.client import LlmClient, LlmError
 from ..models import ChatTurn
-from .prompt import estimate_tokens, exchange, messages_tokens
+from .prompt import estimate_tokens, exchange, messages_tokens, one_line
 from .records import Usage
 
 log = logging.getLogger(__name__)
@@ -82,14 +82,9 @@ def condensed(summary: str, turns: list[ChatTurn], limit_tokens: int) -> str:
     lines = [line for line in summary.splitlines() if line.strip()]
     for turn in turns:
         pair = exchange(turn)
-        question = _excerpt(pair[0]["content"]) if pair else ""
-        answer = _excerpt(pair[1]["content"]) if len(pair) > 1 else "(no answer)"
+        question = one_line(pair[0]["content"], EXCERPT_CHARS) if pair else ""
+        answer = one_line(pair[1]["content"], EXCERPT_CHARS) if len(pair) > 1 else "(no answer)"
         lines.append(f"- Q: {question} → A: {answer}")
     while len(lines) > 1 and estimate_tokens("\n".join(lines)) > limit_tokens:
         lines.pop(0)
     return "\n".join(lines)
-
-
-def _excerpt(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= EXCERPT_CHARS else flat[: EXCERPT_CHARS - 1] + "…"

@@ -13,7 +13,7 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -36,16 +36,18 @@ from ..paging import page_of, page_request
 from ..store import Store
 from ..threads import BlockingRunner
 from ..tools.ops import ToolEntry, ToolsOps
+from ..validation import optional_text
 from . import events as ev
 from .agent import EXTRACTIVE, Agent, TurnInput, TurnOutcome, TurnState
 from .memory import fold, turns_to_fold
 from .policy import changed_policy, effective_policy
-from .prompt import fitted_history
+from .prompt import fitted_history, one_line
 from .records import Message, MessageRole, ToolCallRequest
 
 log = logging.getLogger(__name__)
 
 MAX_TITLE = 200
+TITLE_CHARS = 80  # of the first question, when a chat is given no title
 FOLD_TIMEOUT_S = 60.0  # the LLM may take this long to fold memory; then it is condensed
 # Beyond the turn timeout (and a memory fold), before a RUNNING turn is taken as stale.
 LEASE_GRACE = timedelta(seconds=60 + FOLD_TIMEOUT_S)
@@ -65,6 +67,20 @@ class ChatDetails:
     messages: list[Message]
     pending_questions: list[str]
     pending_calls: list[ToolCallRequest]
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    """A turn this server stored RUNNING, and how to give it back if it cannot go on."""
+
+    turn: ChatTurn
+    approved: dict[str, bool] | None = None  # the decisions, when resuming a paused turn
+    state: TurnState = field(default_factory=TurnState)
+    paused: ChatTurn | None = None  # the turn as it was, when resuming
+
+    def given_back(self, exc: BaseException) -> ChatTurn:
+        """Paused again when it was resumed, else ended (interrupted or failed)."""
+        return self.paused or _unstarted(self.turn, exc)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +129,7 @@ class ChatOps:
         self._max_message_chars = max_message_chars
         self._lease = timedelta(seconds=turn_timeout_s) + LEASE_GRACE
         self._context_tokens = context_tokens
-        self._undoing: set[asyncio.Future[Any]] = set()  # claims undone after a cancel
+        self._undoing: set[asyncio.Future[Any]] = set()  # claims given back after a cancel
 
     # ------------------------------------------------------------- records
     async def create(
@@ -222,14 +238,8 @@ class ChatOps:
     ) -> AsyncIterator[ev.ChatEvent]:
         """Checks, then the stream (errors before it starts are the RPC's status)."""
         content = self._message(content, "content")
-        turn = await self._settled(self._begin, principal, chat_id, content)
-        try:
-            prepared = await self._prepare(principal, turn)
-        except BaseException as exc:  # the stored turn must not hold the chat until its lease ends
-            await asyncio.shield(self._rb(self._store.replace_turn, _unstarted(turn, exc),
-                                          TurnStatus.RUNNING))  # fmt: skip
-            raise
-        return self._stream(prepared, TurnState(), resume=None)
+        claim, prepared = await self._start(principal, self._begin, chat_id, content)
+        return self._stream(prepared, claim.state, resume=None)
 
     async def ask(
         self, principal: Principal, project_ref: str, question: str, profile_id: str,
@@ -254,45 +264,50 @@ class ChatOps:
         turn_input = TurnInput(
             project=project, question=question, history=[], memory_summary="",
             pending_questions=[], catalog=catalog, permissions=effective_policy(catalog, {}),
-            may_run_side_effects=self._is_admin(principal, project), can_pause=False,
+            may_run_side_effects=self._access.is_admin(principal, project.id), can_pause=False,
         )  # fmt: skip
         return _Turn(project, None, None, turn_input, endpoint)
 
     async def resolve(
         self, principal: Principal, chat_id: str, decisions: list[tuple[str, bool]]
     ) -> AsyncIterator[ev.ChatEvent]:
-        turn, approved, paused = await self._settled(self._claim, principal, chat_id, decisions)
-        try:
-            prepared = await self._prepare(principal, turn)
-            state = TurnState.from_json(turn.state)
-        except BaseException:  # still paused: the user may resolve again
-            await asyncio.shield(self._rb(self._store.replace_turn, paused, TurnStatus.RUNNING))
-            raise
-        return self._stream(prepared, state, resume=approved)
+        claim, prepared = await self._start(principal, self._claim, chat_id, decisions)
+        return self._stream(prepared, claim.state, resume=claim.approved)
 
-    async def _settled(self, claim: Callable[..., Any], *args: Any) -> Any:
-        """Run ``claim`` (which stores a RUNNING turn) on the store threads; if the RPC is
-        cancelled meanwhile, the claim still lands, so it is undone once it has."""
-        future = asyncio.ensure_future(self._rb(claim, *args))
+    async def _start(
+        self, principal: Principal, claim: Callable[..., _Claim], *args: Any
+    ) -> tuple[_Claim, _Turn]:
+        """Store a RUNNING turn with ``claim`` (on the store threads) and prepare it.
+
+        A turn that cannot start — the RPC was cancelled meanwhile, or preparing
+        failed — is given back at once (ended, or paused again), so it never holds
+        the chat until its lease ends. A cancelled claim still lands in its thread,
+        so it is given back when it has."""
+        future = asyncio.ensure_future(self._rb(claim, principal, *args))
         try:
-            return await asyncio.shield(future)
+            claimed: _Claim = await asyncio.shield(future)
         except asyncio.CancelledError:
-            future.add_done_callback(self._undo_claim)
+            future.add_done_callback(self._give_back_later)
+            raise
+        try:
+            return claimed, await self._prepare(principal, claimed.turn)
+        except BaseException as exc:
+            await asyncio.shield(self._give_back(claimed.given_back(exc)))
             raise
 
-    def _undo_claim(self, future: asyncio.Future[Any]) -> None:
-        if future.cancelled() or future.exception() is not None:
-            return
-        result = future.result()
-        if isinstance(result, ChatTurn):  # a new turn: it never started
-            undo = _unstarted(result, asyncio.CancelledError())
-        else:  # a claimed paused turn: paused again
-            undo = result[2]
-        task = asyncio.ensure_future(self._rb(self._store.replace_turn, undo, TurnStatus.RUNNING))
+    async def _give_back(self, turn: ChatTurn) -> None:
+        await self._rb(self._store.replace_turn, turn, TurnStatus.RUNNING)
+
+    def _give_back_later(self, claim: asyncio.Future[_Claim]) -> None:
+        """A claim whose RPC was cancelled while it was being stored."""
+        if claim.cancelled() or claim.exception() is not None:
+            return  # nothing was stored
+        turn = claim.result().given_back(asyncio.CancelledError())
+        task = asyncio.ensure_future(self._give_back(turn))
         self._undoing.add(task)
         task.add_done_callback(self._undoing.discard)
 
-    def _begin(self, principal: Principal, chat_id: str, content: str) -> ChatTurn:
+    def _begin(self, principal: Principal, chat_id: str, content: str) -> _Claim:
         """Store the new RUNNING turn with the user's message (the chat's lock)."""
         chat, _ = self._own_chat(principal, chat_id)
         last = self._store.last_turn(chat.id)
@@ -316,7 +331,7 @@ class ChatOps:
             self._store.create_turn(turn)
         except AlreadyExists:
             raise FailedPrecondition(f"another turn of chat {chat.id!r} started first") from None
-        return turn
+        return _Claim(turn)
 
     def _expire(self, running: ChatTurn) -> None:
         """A RUNNING turn blocks new ones until its lease ends (its server may have died)."""
@@ -334,10 +349,8 @@ class ChatOps:
 
     def _claim(
         self, principal: Principal, chat_id: str, decisions: list[tuple[str, bool]]
-    ) -> tuple[ChatTurn, dict[str, bool], ChatTurn]:
-        """Take the paused turn for this server, once: a second resolver finds it gone.
-
-        Returns the claimed (RUNNING) turn, the decisions, and the turn as it was."""
+    ) -> _Claim:
+        """Take the paused turn for this server, once: a second resolver finds it gone."""
         chat, _ = self._own_chat(principal, chat_id)
         if not decisions:
             raise InvalidArgument("decisions", "must decide every pending tool call")
@@ -364,6 +377,7 @@ class ChatOps:
             missed = ", ".join(missing)
             raise InvalidArgument("decisions", f"no decision for pending calls {missed}")
         assert last is not None
+        state = TurnState.from_json(last.state)
         now = utcnow()
         running = dataclasses.replace(
             last, status=TurnStatus.RUNNING, pending_calls=[], lease_until=now + self._lease,
@@ -371,7 +385,7 @@ class ChatOps:
         )  # fmt: skip
         if not self._store.replace_turn(running, TurnStatus.PAUSED):
             raise FailedPrecondition(f"the tool calls of turn {last.id!r} were already resolved")
-        return running, approved, last
+        return _Claim(running, approved, state, paused=last)
 
     async def _prepare(self, principal: Principal, turn: ChatTurn) -> _Turn:
         """What the agent needs for a stored turn: memory folded, history fitted, policy."""
@@ -379,9 +393,7 @@ class ChatOps:
         chat, endpoint, turns = found.chat, found.endpoint, found.turns
         earlier = [t for t in turns if t.seq < turn.seq]
         previous = earlier[-1] if earlier else None
-        history_turns = [
-            t for t in earlier if t.seq > chat.memory_through and t.status in HISTORY_STATUSES
-        ]
+        history_turns = [t for t in earlier if t.status in HISTORY_STATUSES]
         if endpoint is not None:
             chat, history_turns = await self._fold(chat, history_turns, endpoint)
         turn_input = TurnInput(
@@ -405,9 +417,10 @@ class ChatOps:
             chat=chat,
             project=project,
             endpoint=self._endpoint(project, chat.llm_profile_id),
-            turns=self._store.list_turns(chat.id),
+            # Folded turns are in the memory summary; the previous turn never is.
+            turns=self._store.list_turns(chat.id, chat.memory_through),
             catalog=self._tools.catalog(project),
-            is_admin=self._is_admin(principal, project),
+            is_admin=self._access.is_admin(principal, project.id),
         )
 
     async def _fold(
@@ -495,16 +508,14 @@ class ChatOps:
         if outcome.error is not None:
             messages.append(_note(f"The turn failed ({outcome.error.reason}): "
                                   f"{outcome.error.message}"))  # fmt: skip
-        record = dataclasses.replace(
+        record = _ended(
             turn.record,
-            status=outcome.status,
-            messages=[turn.record.messages[0], *(m.to_json() for m in messages)],
-            pending_calls=[c.to_json() for c in state.pending],
-            questions=list(outcome.questions),
+            outcome.status,
+            messages,
+            outcome.error.message if outcome.error else "",
+            pending=state.pending,
+            questions=outcome.questions,
             state=state.to_json() if outcome.status is TurnStatus.PAUSED else {},
-            error=outcome.error.message if outcome.error else "",
-            lease_until=None,
-            updated_at=utcnow(),
         )
         await self._store_end(turn, record)
         return final.id if final in messages else ""
@@ -517,14 +528,8 @@ class ChatOps:
         if turn.record is None:
             return
         note = _note("The turn was interrupted: the client cancelled or its deadline passed.")
-        record = dataclasses.replace(
-            turn.record,
-            status=TurnStatus.INTERRUPTED,
-            messages=[turn.record.messages[0], *(m.to_json() for m in state.messages),
-                      note.to_json()],
-            pending_calls=[], state={}, error="interrupted by the client", lease_until=None,
-            updated_at=utcnow(),
-        )  # fmt: skip
+        messages = [*state.messages, note]
+        record = _ended(turn.record, TurnStatus.INTERRUPTED, messages, "interrupted by the client")
         try:
             await self._store_end(turn, record)
         except Exception:  # the client is gone; the log is the only place left to say it
@@ -538,9 +543,10 @@ class ChatOps:
         if not self._store.replace_turn(record, TurnStatus.RUNNING):
             log.warning("turn %s was taken over before it ended; its end is dropped", record.id)
             return
+        question = Message.from_json(record.messages[0]).content
         ended = dataclasses.replace(
             turn.chat, turn_count=record.seq, updated_at=record.updated_at,
-            title=turn.chat.title or _title_from(Message.from_json(record.messages[0]).content),
+            title=turn.chat.title or one_line(question, TITLE_CHARS),
         )  # fmt: skip
         fields = ("turn_count", "updated_at") + (() if turn.chat.title else ("title",))
         self._store.update_chat(ended, fields)
@@ -563,13 +569,6 @@ class ChatOps:
         except NotFound:
             return None
 
-    def _is_admin(self, principal: Principal, project: Project) -> bool:
-        """Whether the caller may run tools with side effects (as InvokeTool decides)."""
-        if principal.user.global_admin:
-            return True
-        membership = self._store.get_membership(project.id, principal.user.id)
-        return membership is not None and membership.role is ProjectRole.ADMIN
-
     def _check_profile(self, project: Project, profile_id: str) -> None:
         profile = self._store.get_llm_profile(profile_id)
         if profile is None or profile.project_id not in (None, project.id):
@@ -579,15 +578,11 @@ class ChatOps:
         return self._resolver.resolve(project.id, profile_id)
 
     def _message(self, text: str, field: str) -> str:
-        if len(text) > self._max_message_chars:
-            raise InvalidArgument(
-                field, f"must be at most {self._max_message_chars} characters (got {len(text)})"
-            )
-        if not text.strip():
+        """A user's message: multi-line text, not blank, within the size limit."""
+        text = optional_text(field, text, self._max_message_chars).strip()
+        if not text:
             raise InvalidArgument(field, "must not be empty or only whitespace")
-        if "\x00" in text:
-            raise InvalidArgument(field, "must not contain NUL characters")
-        return text.strip()
+        return text
 
 
 def _merged_text(
@@ -626,16 +621,33 @@ def _unstarted(turn: ChatTurn, exc: BaseException) -> ChatTurn:
     else:
         log.error("chat turn %s could not start", turn.id, exc_info=exc)
         status, why = TurnStatus.FAILED, "The turn could not start; see the server log."
+    return _ended(turn, status, [_note(why)], why)
+
+
+def _ended(
+    record: ChatTurn,
+    status: TurnStatus,
+    messages: list[Message],
+    error: str = "",
+    *,
+    pending: list[ToolCallRequest] | None = None,
+    questions: list[str] | None = None,
+    state: dict[str, Any] | None = None,
+) -> ChatTurn:
+    """``record`` (stored RUNNING with the user's message) as it ended: ``messages`` after
+    the user's, and no lease."""
     return dataclasses.replace(
-        turn, status=status, messages=[*turn.messages, _note(why).to_json()], error=why,
-        lease_until=None, updated_at=utcnow(),
-    )  # fmt: skip
+        record,
+        status=status,
+        messages=[record.messages[0], *(m.to_json() for m in messages)],
+        pending_calls=[c.to_json() for c in pending or ()],
+        questions=list(questions or ()),
+        state=state or {},
+        error=error,
+        lease_until=None,
+        updated_at=utcnow(),
+    )
 
 
 def _note(text: str) -> Message:
     return Message(new_id("msg"), MessageRole.SYSTEM, text)
-
-
-def _title_from(question: str) -> str:
-    flat = " ".join(question.split())
-    return flat if len(flat) <= 80 else flat[:79] + "…"

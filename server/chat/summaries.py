@@ -6,6 +6,7 @@ from typing import Any
 
 from ..tools import builtins
 from ..tools.base import ToolResult
+from .prompt import one_line
 
 MAX_SUMMARY = 300
 MAX_LISTED = 3
@@ -13,13 +14,13 @@ MAX_LISTED = 3
 
 def summarize_result(tool: str, result: ToolResult) -> str:
     if result.is_error:
-        return _cut(f"error: {result.error}")
+        return one_line(f"error: {result.error}", MAX_SUMMARY)
     value = result.value
     try:
         summary = _SUMMARIES[tool](value) if tool in _SUMMARIES else _generic(value)
     except (KeyError, TypeError, AttributeError):  # a shape we did not expect: say little
         summary = _generic(value)
-    return _cut(summary)
+    return one_line(summary, MAX_SUMMARY)
 
 
 def _hits(value: dict[str, Any]) -> str:
@@ -69,11 +70,6 @@ def _generic(value: Any) -> str:
 
 def _count(n: int, one: str, many: str = "") -> str:
     return f"{n} {one if n == 1 else (many or one + 's')}"
-
-
-def _cut(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= MAX_SUMMARY else flat[: MAX_SUMMARY - 1] + "…"
 
 
 _SUMMARIES = {

@@ -260,8 +260,9 @@ class Store(abc.ABC):
     def get_turn(self, turn_id: str) -> ChatTurn | None: ...
 
     @abc.abstractmethod
-    def list_turns(self, chat_id: str) -> list[ChatTurn]:
-        """Every turn of a chat, by ``seq``."""
+    def list_turns(self, chat_id: str, after_seq: int = 0) -> list[ChatTurn]:
+        """The chat's turns with ``seq`` above ``after_seq`` (every turn by default), by
+        ``seq``. A new turn reads only those its memory summary has not folded."""
 
     @abc.abstractmethod
     def last_turn(self, chat_id: str) -> ChatTurn | None:

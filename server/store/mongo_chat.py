@@ -96,9 +96,10 @@ class MongoChats(MongoPlumbing):
     def get_turn(self, turn_id: str) -> ChatTurn | None:
         return self._find_one("chat_turns", {"_id": turn_id}, MONGO.reader(ChatTurn))
 
-    def list_turns(self, chat_id: str) -> list[ChatTurn]:
+    def list_turns(self, chat_id: str, after_seq: int = 0) -> list[ChatTurn]:
+        query = {"chat_id": chat_id, "seq": {"$gt": after_seq}}
         with self._errors():
-            found = list(self._cols["chat_turns"].find({"chat_id": chat_id}).sort("seq", ASCENDING))
+            found = list(self._cols["chat_turns"].find(query).sort("seq", ASCENDING))
         return [MONGO.record(ChatTurn, doc) for doc in found]
 
     def last_turn(self, chat_id: str) -> ChatTurn | None:

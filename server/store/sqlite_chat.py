@@ -101,9 +101,9 @@ class SqliteChats(SqlitePlumbing):
         sql = "SELECT * FROM chat_turns WHERE id = ?"
         return self._one(sql, (turn_id,), SQLITE.reader(ChatTurn))
 
-    def list_turns(self, chat_id: str) -> list[ChatTurn]:
-        sql = "SELECT * FROM chat_turns WHERE chat_id = ? ORDER BY seq"
-        return self._many(sql, (chat_id,), SQLITE.reader(ChatTurn))
+    def list_turns(self, chat_id: str, after_seq: int = 0) -> list[ChatTurn]:
+        sql = "SELECT * FROM chat_turns WHERE chat_id = ? AND seq > ? ORDER BY seq"
+        return self._many(sql, (chat_id, after_seq), SQLITE.reader(ChatTurn))
 
     def last_turn(self, chat_id: str) -> ChatTurn | None:
         sql = "SELECT * FROM chat_turns WHERE chat_id = ? ORDER BY seq DESC LIMIT 1"

@@ -184,3 +184,26 @@ async def test_list_chats_pages_newest_first(start_server, connect, chat_stub):
         Code.INVALID_ARGUMENT,
         "title",
     )
+
+
+async def test_a_deadline_before_the_first_event_gives_the_turn_back(
+    start_server, connect, chat_stub, fake
+):
+    _, admin, chat = await setup(start_server, connect, chat_stub, chat_context_tokens=1000)
+    await fake_profile(admin, fake, is_default=True, timeout_seconds=30)
+    created = await chat.CreateChat(chat_pb2.CreateChatRequest(project=PROJECT))
+    fake.script(Reply(text="word " * 600))  # long enough that the next turn folds memory
+    await turn(chat, created.chat.id)
+    fake.script(Reply(text="summary", hang_s=4))  # the fold hangs; the client gives up
+    request = chat_pb2.SendMessageRequest(chat_id=created.chat.id, content="next?")
+    await rpc_error(collect(chat.SendMessage(request, timeout=1)), Code.DEADLINE_EXCEEDED)
+    fake.script(Reply(text="the summary"), Reply(text="ok"))  # this turn folds, then answers
+    events = await turn(chat, created.chat.id, "third")  # the chat is not held by a lease
+    assert events[-1].done.answer == "ok"
+    got = await chat.GetChat(chat_pb2.GetChatRequest(chat_id=created.chat.id))
+    assert got.chat.turn_count == 3
+    assert any("interrupted before it started" in m.content for m in got.messages)
+
+
+async def collect(call: Any) -> list[Any]:
+    return [event async for event in call]

@@ -262,6 +262,7 @@ class ChatStoreContract:
             store.create_turn(turn)
         store.create_turn(make_turn(other, 11))
         assert store.list_turns(chat.id) == [turns[seq] for seq in (1, 2, 3, 10)]
+        assert store.list_turns(chat.id, after_seq=2) == [turns[3], turns[10]]
         assert store.last_turn(chat.id) == turns[10]
 
     def test_replace_turn_when_status_matches(self, store: Store) -> None:

@@ -1,0 +1,234 @@
+"""``projectqa.ask`` and ``projectqa.explainSelection``: one streamed question, end to end.
+
+The arguments are checked first (InvalidParams naming the field), then the question,
+with the selection as context, goes to ChatService.Ask. Answer text is relayed as
+``projectqa/answerChunk`` notifications while it streams, progress as ``$/progress``,
+and the request answers with the whole markdown answer and its citations as LSP
+Locations. Cancelling the request cancels the gRPC stream.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.uris import from_fs_path, to_fs_path
+from pygls.workspace import Workspace
+
+from projectqa.lsp.connection import Ready
+from projectqa.lsp.documents import check_range, opened, selected_text
+from projectqa.lsp.errors import failed, invalid
+from projectqa.lsp.workspace import ProjectView
+from projectqa.v1 import chat_pb2, common_pb2
+
+ANSWER_CHUNK = "projectqa/answerChunk"
+MAX_QUESTION_CHARS = 8_000
+EXPLAIN = "Explain this code: what does it do, why is it here, and what calls it?"
+STATUSES = {
+    chat_pb2.TURN_STATUS_COMPLETE: "completed",
+    chat_pb2.TURN_STATUS_CLARIFYING: "clarifying",
+    chat_pb2.TURN_STATUS_INTERRUPTED: "interrupted",
+    chat_pb2.TURN_STATUS_FAILED: "failed",
+    chat_pb2.TURN_STATUS_PAUSED: "paused",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """The selection a question is about."""
+
+    uri: str
+    selection: types.Range
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class AskArguments:
+    question: str
+    ask_id: str
+    extractive: bool | None
+    context: Context | None
+
+
+def _object(arguments: list[Any] | None) -> Mapping[str, Any]:
+    if not arguments:
+        raise invalid("arguments", 'one object is required, e.g. {"question": "…"}')
+    if len(arguments) != 1 or not isinstance(arguments[0], Mapping):
+        raise invalid("arguments", "must be a list holding exactly one object")
+    return arguments[0]
+
+
+def _string(values: Mapping[str, Any], key: str, *, required: bool) -> str:
+    value = values.get(key)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise invalid(f"arguments[0].{key}", "required, a non-empty string")
+    return value.strip()
+
+
+def _range(value: Any, field_name: str) -> types.Range:
+    try:
+        start, end = value["start"], value["end"]
+        positions = [start["line"], start["character"], end["line"], end["character"]]
+    except (TypeError, KeyError):
+        raise invalid(field_name, "must be a Range {start: {line, character}, end: …}") from None
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in positions):
+        raise invalid(field_name, "line and character must be integers")
+    return types.Range(types.Position(*positions[:2]), types.Position(*positions[2:]))
+
+
+def _context(workspace: Workspace, values: Mapping[str, Any], *, required: bool) -> Context | None:
+    document, selection = values.get("textDocument"), values.get("range")
+    if document is None and selection is None and not required:
+        return None
+    if not isinstance(document, Mapping) or not isinstance(document.get("uri"), str):
+        raise invalid("arguments[0].textDocument", "must be {uri: string}")
+    if selection is None:
+        raise invalid("arguments[0].range", "required with textDocument")
+    text_document = opened(workspace, document["uri"], "arguments[0].textDocument.uri")
+    where = _range(selection, "arguments[0].range")
+    check_range(text_document, where, "arguments[0].range")
+    return Context(document["uri"], where, selected_text(text_document, where))
+
+
+def parse_arguments(
+    workspace: Workspace, arguments: list[Any] | None, *, explain: bool
+) -> AskArguments:
+    """The checked arguments of an ask (``explain``: of ``projectqa.explainSelection``)."""
+    values = _object(arguments)
+    question = _string(values, "question", required=not explain) or EXPLAIN
+    if len(question) > MAX_QUESTION_CHARS:
+        raise invalid("arguments[0].question", f"longer than {MAX_QUESTION_CHARS} characters")
+    ask_id = _string(values, "askId", required=False) or uuid.uuid4().hex[:12]
+    extractive = values.get("extractive")
+    if extractive is not None and not isinstance(extractive, bool):
+        raise invalid("arguments[0].extractive", "must be a boolean")
+    return AskArguments(question, ask_id, extractive, _context(workspace, values, required=explain))
+
+
+def _relative(uri: str, project: ProjectView) -> str:
+    path = Path(to_fs_path(uri) or uri)
+    if project.workspace is not None and project.workspace in path.parents:
+        return path.relative_to(project.workspace).as_posix()
+    return path.name
+
+
+def question_text(ask: AskArguments, project: ProjectView) -> str:
+    """The question as sent to the server, with the selection quoted as context."""
+    if ask.context is None or not ask.context.text.strip():
+        return ask.question
+    where = ask.context.selection
+    lines = f"{where.start.line + 1}-{where.end.line + 1}"
+    return (
+        f"{ask.question}\n\nThe question is about lines {lines} of "
+        f"`{_relative(ask.context.uri, project)}`:\n```\n{ask.context.text.rstrip()}\n```"
+    )
+
+
+def location(project: ProjectView, citation: common_pb2.Citation) -> types.Location | None:
+    """Where a cited file's lines are in the editor's workspace, if the file is there."""
+    if citation.kind != "file":
+        return None
+    path = project.file(citation.connector_id, citation.path)
+    if path is None:
+        return None
+    start = max(citation.start_line - 1, 0)
+    end = max(citation.end_line, citation.start_line)  # the line after the last, column 0
+    return types.Location(
+        uri=from_fs_path(str(path)) or path.as_uri(),
+        range=types.Range(types.Position(start, 0), types.Position(end, 0)),
+    )
+
+
+@dataclass
+class AskOutcome:
+    """What the stream said, gathered as it arrives."""
+
+    ask_id: str
+    project: ProjectView
+    chunks: list[str] = field(default_factory=list)
+    citations: list[dict[str, Any]] = field(default_factory=list)
+    status: str = "interrupted"
+    error: str = ""
+
+    def add_citation(self, cited: chat_pb2.ChatCitation) -> None:
+        where = location(self.project, cited.citation)
+        self.citations.append(
+            {
+                "label": cited.citation.label,
+                "kind": cited.citation.kind,
+                "title": cited.citation.title,
+                "marker": f"[{cited.marker}]" if cited.marker else "",
+                "verified": cited.verified,
+                "url": cited.citation.url,
+                "location": where,
+            }
+        )
+
+    def markdown(self) -> str:
+        answer = "".join(self.chunks).strip()
+        if not self.citations:
+            return answer
+        lines = [answer, "", "**Sources**"]
+        for number, cited in enumerate(self.citations, 1):
+            target = cited["url"] or (cited["location"].uri if cited["location"] else "")
+            if cited["location"] is not None:
+                target += f"#L{cited['location'].range.start.line + 1}"
+            label = f"[{cited['label']}]({target})" if target else cited["label"]
+            flag = "" if cited["verified"] else " (unverified)"
+            lines.append(f"{number}. {cited['marker']} {label}{flag}".replace("  ", " "))
+        return "\n".join(lines)
+
+    def result(self) -> dict[str, Any]:
+        return {
+            "askId": self.ask_id,
+            "status": self.status,
+            "answer": self.markdown(),
+            "citations": self.citations,
+            "locations": [c["location"] for c in self.citations if c["location"] is not None],
+        }
+
+
+Report = Callable[[str], None]
+Chunk = Callable[[str, str], None]  # (ask id, text)
+
+
+async def run_ask(
+    ready: Ready, ask: AskArguments, extractive: bool, report: Report, chunk: Chunk
+) -> AskOutcome:
+    """Streams one ask; returns what it said. A ChatError becomes RequestFailed."""
+    outcome = AskOutcome(ask.ask_id, ready.project)
+    stream = ready.client.ask(
+        ready.project.id, question_text(ask, ready.project), extractive=extractive
+    )
+    answering = False
+    try:
+        async for event in stream:
+            kind = event.WhichOneof("event")
+            if kind == "answer_delta":
+                if not answering:
+                    answering = True
+                    report("Answering…")
+                outcome.chunks.append(event.answer_delta.text)
+                chunk(ask.ask_id, event.answer_delta.text)
+            elif kind == "tool_call_started":
+                report(f"Running {event.tool_call_started.call.name}…")
+            elif kind == "citation":
+                outcome.add_citation(event.citation)
+            elif kind == "clarifying_question" and not outcome.chunks:
+                outcome.chunks.append(event.clarifying_question.question)
+                chunk(ask.ask_id, event.clarifying_question.question)
+            elif kind == "done":
+                outcome.status = STATUSES.get(event.done.status, "completed")
+            elif kind == "error":
+                raise failed(
+                    f"ProjectQA could not answer ({event.error.reason}): {event.error.message}"
+                )
+    finally:
+        stream.cancel()  # a no-op after the end; on a cancel it closes the call at once
+    return outcome

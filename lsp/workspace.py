@@ -1,0 +1,143 @@
+"""Which ProjectQA project an editor's workspace is, and where its cited files are on disk.
+
+A project is named by the settings, or inferred from the workspace folder: a
+``local`` connector whose folder is (or contains) it, a ``git`` connector whose URL
+is the folder's ``origin`` remote, or a slug equal to the folder's name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from google.protobuf import json_format
+
+from projectqa.client import AsyncClient
+from projectqa.v1 import admin_pb2
+
+GIT_TIMEOUT_S = 5.0
+MAX_PROJECTS_SCANNED = 200
+
+
+class ProjectNotResolved(Exception):
+    """No project, or more than one, fits the workspace; the message says which."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectView:
+    """The project the bridge answers for, and how its connectors map onto this machine."""
+
+    id: str
+    slug: str
+    workspace: Path | None  # the editor's first workspace folder
+    connector_roots: dict[str, Path] = field(default_factory=dict)  # local folders that exist
+
+    def file(self, connector_id: str, path: str) -> Path | None:
+        """Where ``path`` of ``connector_id`` is on this machine, if the file is there."""
+        root = self.connector_roots.get(connector_id) or self.workspace
+        if root is None or not path:
+            return None
+        candidate = root / path
+        return candidate if candidate.is_file() else None
+
+
+def normalize_remote(url: str) -> str:
+    """A git remote as ``host/owner/repo`` in lower case, so https and ssh forms compare equal."""
+    url = url.strip().lower()
+    url = re.sub(r"^[a-z+]+://", "", url)  # scheme
+    url = re.sub(r"^[^@/]+@", "", url)  # user (and token) before the host
+    url = re.sub(r"^([^/:]+):(?!\d+/)", r"\1/", url)  # scp form host:owner/repo
+    url = re.sub(r":\d+/", "/", url)  # port
+    return url.removesuffix("/").removesuffix(".git")
+
+
+async def origin_remote(folder: Path) -> str:
+    """The ``origin`` URL of the git checkout at ``folder``, or ``""``."""
+    try:
+        process = await asyncio.create_subprocess_exec(
+            "git", "-C", str(folder), "config", "--get", "remote.origin.url",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+    except OSError:  # no git on this machine
+        return ""
+    try:
+        out, _ = await asyncio.wait_for(process.communicate(), GIT_TIMEOUT_S)
+    except TimeoutError:
+        process.kill()
+        return ""
+    return out.decode(errors="replace").strip() if process.returncode == 0 else ""
+
+
+def _config(connector: admin_pb2.Connector) -> dict[str, object]:
+    return json_format.MessageToDict(connector.config)
+
+
+def _local_root(connector: admin_pb2.Connector) -> Path | None:
+    path = _config(connector).get("path") if connector.type == "local" else None
+    return Path(str(path)).expanduser() if path else None
+
+
+def _fits(connector: admin_pb2.Connector, folder: Path, remote: str) -> bool:
+    root = _local_root(connector)
+    if root is not None:
+        return folder == root or root in folder.parents
+    url = _config(connector).get("url") if connector.type == "git" else None
+    return bool(remote and url and normalize_remote(str(url)) == remote)
+
+
+async def _connectors(client: AsyncClient, project: str) -> list[admin_pb2.Connector]:
+    return [connector async for connector in client.list_connectors(project)]
+
+
+def _view(project_id: str, slug: str, workspace: Path | None, connectors) -> ProjectView:
+    roots = {c.id: root for c in connectors if (root := _local_root(c)) and root.is_dir()}
+    return ProjectView(project_id, slug, workspace, roots)
+
+
+async def resolve_project(
+    client: AsyncClient, project: str | None, workspace: Path | None
+) -> ProjectView:
+    """The project named by ``project`` (id or slug), else the one the workspace is.
+
+    :raises ProjectNotResolved: nothing is named and the workspace fits no project, or
+        several.
+    :raises ClientError: the server refused (e.g. NOT_FOUND for a named project).
+    """
+    if project:
+        connectors = await _connectors(client, project)
+        found = await client.get_project(project)
+        return _view(found.id, found.slug, workspace, connectors)
+    if workspace is None:
+        raise ProjectNotResolved(
+            "no project is set and the editor opened no folder: set projectqa.project"
+        )
+    folder = workspace.resolve()
+    remote = normalize_remote(await origin_remote(folder))
+    fitting, by_name = [], []
+    scanned = 0
+    async for candidate in client.list_projects():
+        scanned += 1
+        if scanned > MAX_PROJECTS_SCANNED:
+            break
+        connectors = await _connectors(client, candidate.id)
+        if any(_fits(c, folder, remote) for c in connectors):
+            fitting.append((candidate, connectors))
+        elif candidate.slug == folder.name.lower():
+            by_name.append((candidate, connectors))
+    # Several projects may index one folder (a staging copy, say): the folder's name decides.
+    named = [match for match in fitting if match[0].slug == folder.name.lower()]
+    matches = named or fitting or by_name
+    if len(matches) == 1:
+        found, connectors = matches[0]
+        return _view(found.id, found.slug, workspace, connectors)
+    if not matches:
+        raise ProjectNotResolved(
+            f"no project indexes {folder}: set projectqa.project to its id or slug"
+        )
+    names = ", ".join(sorted(found.slug for found, _ in matches))
+    raise ProjectNotResolved(
+        f"several projects index {folder} ({names}): set projectqa.project to one of them"
+    )

@@ -17,6 +17,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--address", help="host:port of the ProjectQA server")
     parser.add_argument("--token", help="bearer token (prefer PROJECTQA_TOKEN)")
     parser.add_argument("--project", help="project id or slug (else inferred)")
+    # Editors' LSP clients (vscode-languageclient, …) add --stdio: it is the default anyway.
+    parser.add_argument("--stdio", action="store_true", help="serve LSP on stdio (default)")
     parser.add_argument("--tcp", action="store_true", help="serve LSP on TCP instead of stdio")
     parser.add_argument("--host", default="127.0.0.1", help="TCP host (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=2087, help="TCP port (default 2087)")
@@ -35,6 +37,10 @@ def main(argv: list[str] | None = None) -> None:
         handlers=[handler],
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if logging.getLogger().level > logging.DEBUG:
+        # pygls logs a traceback for every error response, bad input included; the
+        # editor gets each of them as the response, so the log keeps only the rest.
+        logging.getLogger("pygls.protocol.json_rpc").setLevel(logging.CRITICAL)
     cli_settings: dict[str, Any] = {
         key: value
         for key, value in {

@@ -1,9 +1,11 @@
-"""Typed calls of the AdminService, shared by the sync client.
+"""Typed calls of the AdminService, shared by :class:`~projectqa.client.Client` and
+:class:`~projectqa.client.AsyncClient`.
 
 Each call builds the request, sends it through ``_call`` (which turns gRPC
 failures into :class:`~projectqa.client.errors.ClientError`) and returns the
 proto message a caller wants, not the response wrapper. ``list_*`` calls
-follow ``next_page_token`` lazily until the last page.
+follow ``next_page_token`` lazily until the last page. On the ``AsyncClient``
+every call is awaited and every ``list_*`` is iterated with ``async for``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 from google.protobuf import struct_pb2
 
-from projectqa.client.calls import StubCalls
+from projectqa.client.calls import StubCalls, nothing
 from projectqa.v1 import admin_pb2, admin_pb2_grpc, common_pb2
 
 
@@ -29,8 +31,12 @@ def present(**fields: Any) -> dict[str, Any]:
     return {name: value for name, value in fields.items() if value is not None}
 
 
+def _flag_if_set(response: admin_pb2.SetFeatureFlagResponse) -> admin_pb2.FeatureFlag | None:
+    return response.flag if response.HasField("flag") else None
+
+
 class AdminCalls(StubCalls):
-    """AdminService calls; mixed into a client that provides ``admin`` and ``_call``."""
+    """AdminService calls; mixed into a client that provides ``admin`` and the call primitives."""
 
     admin: admin_pb2_grpc.AdminServiceStub
 
@@ -38,12 +44,12 @@ class AdminCalls(StubCalls):
 
     def create_project(self, slug: str, name: str, description: str = "") -> common_pb2.Project:
         request = admin_pb2.CreateProjectRequest(slug=slug, name=name, description=description)
-        return self._call(self.admin.CreateProject, request).project
+        return self._call(self.admin.CreateProject, request, lambda r: r.project)
 
     def get_project(self, project: str) -> common_pb2.Project:
         """The project with this id or slug."""
         request = admin_pb2.GetProjectRequest(project=project)
-        return self._call(self.admin.GetProject, request).project
+        return self._call(self.admin.GetProject, request, lambda r: r.project)
 
     def list_projects(self, *, page_size: int = 0) -> Iterator[common_pb2.Project]:
         request = admin_pb2.ListProjectsRequest(page_size=page_size)
@@ -56,10 +62,11 @@ class AdminCalls(StubCalls):
         request = admin_pb2.UpdateProjectRequest(
             project=project, **present(name=name, description=description)
         )
-        return self._call(self.admin.UpdateProject, request).project
+        return self._call(self.admin.UpdateProject, request, lambda r: r.project)
 
     def delete_project(self, project: str) -> None:
-        self._call(self.admin.DeleteProject, admin_pb2.DeleteProjectRequest(project=project))
+        request = admin_pb2.DeleteProjectRequest(project=project)
+        return self._call(self.admin.DeleteProject, request, nothing)
 
     # ------------------------------------------------------- users, tokens
 
@@ -69,7 +76,7 @@ class AdminCalls(StubCalls):
         request = admin_pb2.CreateUserRequest(
             name=name, display_name=display_name, global_admin=global_admin
         )
-        return self._call(self.admin.CreateUser, request).user
+        return self._call(self.admin.CreateUser, request, lambda r: r.user)
 
     def list_users(self, *, page_size: int = 0) -> Iterator[admin_pb2.User]:
         request = admin_pb2.ListUsersRequest(page_size=page_size)
@@ -90,7 +97,7 @@ class AdminCalls(StubCalls):
 
     def revoke_token(self, token_id: str) -> admin_pb2.Token:
         request = admin_pb2.RevokeTokenRequest(token_id=token_id)
-        return self._call(self.admin.RevokeToken, request).token
+        return self._call(self.admin.RevokeToken, request, lambda r: r.token)
 
     def whoami(self) -> admin_pb2.WhoAmIResponse:
         """The calling user, the token in use and the caller's memberships."""
@@ -103,11 +110,11 @@ class AdminCalls(StubCalls):
     ) -> admin_pb2.Membership:
         """Gives ``user`` the ``role`` in ``project`` (or changes the role they have)."""
         request = admin_pb2.AddMemberRequest(project=project, user=user, role=role)
-        return self._call(self.admin.AddMember, request).membership
+        return self._call(self.admin.AddMember, request, lambda r: r.membership)
 
     def remove_member(self, project: str, user: str) -> None:
         request = admin_pb2.RemoveMemberRequest(project=project, user=user)
-        self._call(self.admin.RemoveMember, request)
+        return self._call(self.admin.RemoveMember, request, nothing)
 
     def list_members(self, project: str, *, page_size: int = 0) -> Iterator[admin_pb2.Membership]:
         request = admin_pb2.ListMembersRequest(project=project, page_size=page_size)
@@ -126,7 +133,7 @@ class AdminCalls(StubCalls):
         request = admin_pb2.CreateConnectorRequest(
             project=project, type=type, name=name, config=to_struct(config)
         )
-        return self._call(self.admin.CreateConnector, request).connector
+        return self._call(self.admin.CreateConnector, request, lambda r: r.connector)
 
     def update_connector(
         self,
@@ -146,11 +153,11 @@ class AdminCalls(StubCalls):
             clear_secret_fields=list(clear_secret_fields),
             **present(name=name, config=None if config is None else to_struct(config)),
         )
-        return self._call(self.admin.UpdateConnector, request).connector
+        return self._call(self.admin.UpdateConnector, request, lambda r: r.connector)
 
     def delete_connector(self, connector_id: str) -> None:
         request = admin_pb2.DeleteConnectorRequest(connector_id=connector_id)
-        self._call(self.admin.DeleteConnector, request)
+        return self._call(self.admin.DeleteConnector, request, nothing)
 
     def list_connectors(self, project: str, *, page_size: int = 0) -> Iterator[admin_pb2.Connector]:
         request = admin_pb2.ListConnectorsRequest(project=project, page_size=page_size)
@@ -159,7 +166,7 @@ class AdminCalls(StubCalls):
     def get_connector(self, connector_id: str) -> admin_pb2.Connector:
         """One connector (secrets omitted)."""
         request = admin_pb2.GetConnectorRequest(connector_id=connector_id)
-        return self._call(self.admin.GetConnector, request).connector
+        return self._call(self.admin.GetConnector, request, lambda r: r.connector)
 
     # ---------------------------------------------------------- LLM profiles
 
@@ -190,7 +197,7 @@ class AdminCalls(StubCalls):
             is_default=is_default,
             **present(temperature=temperature),
         )
-        return self._call(self.admin.CreateLlmProfile, request).profile
+        return self._call(self.admin.CreateLlmProfile, request, lambda r: r.profile)
 
     def update_llm_profile(
         self, profile_id: str, *, clear_api_key: bool = False, **changes: Any
@@ -204,11 +211,11 @@ class AdminCalls(StubCalls):
         request = admin_pb2.UpdateLlmProfileRequest(
             profile_id=profile_id, clear_api_key=clear_api_key, **present(**changes)
         )
-        return self._call(self.admin.UpdateLlmProfile, request).profile
+        return self._call(self.admin.UpdateLlmProfile, request, lambda r: r.profile)
 
     def delete_llm_profile(self, profile_id: str) -> None:
         request = admin_pb2.DeleteLlmProfileRequest(profile_id=profile_id)
-        self._call(self.admin.DeleteLlmProfile, request)
+        return self._call(self.admin.DeleteLlmProfile, request, nothing)
 
     def list_llm_profiles(
         self, project: str = "", *, page_size: int = 0
@@ -222,19 +229,18 @@ class AdminCalls(StubCalls):
     def get_feature_flags(self, project: str = "") -> list[admin_pb2.FeatureFlag]:
         """Effective flags of ``project``, or the global ones when it is empty."""
         request = admin_pb2.GetFeatureFlagsRequest(project=project)
-        return list(self._call(self.admin.GetFeatureFlags, request).flags)
+        return self._call(self.admin.GetFeatureFlags, request, lambda r: list(r.flags))
 
     def set_feature_flag(
         self, key: str, enabled: bool, *, project: str = ""
     ) -> admin_pb2.FeatureFlag:
         request = admin_pb2.SetFeatureFlagRequest(project=project, key=key, enabled=enabled)
-        return self._call(self.admin.SetFeatureFlag, request).flag
+        return self._call(self.admin.SetFeatureFlag, request, lambda r: r.flag)
 
     def reset_feature_flag(self, key: str, *, project: str = "") -> admin_pb2.FeatureFlag | None:
         """Removes the value at this scope; the effective flag after, or None if unset."""
         request = admin_pb2.SetFeatureFlagRequest(project=project, key=key, reset=True)
-        response = self._call(self.admin.SetFeatureFlag, request)
-        return response.flag if response.HasField("flag") else None
+        return self._call(self.admin.SetFeatureFlag, request, _flag_if_set)
 
     # ---------------------------------------------------------------- tools
 
@@ -250,7 +256,7 @@ class AdminCalls(StubCalls):
         request = admin_pb2.SetProjectToolEnabledRequest(
             project=project, tool=tool, enabled=enabled
         )
-        return self._call(self.admin.SetProjectToolEnabled, request).tool
+        return self._call(self.admin.SetProjectToolEnabled, request, lambda r: r.tool)
 
     # --------------------------------------------------------- script tools
 
@@ -282,7 +288,7 @@ class AdminCalls(StubCalls):
             enabled=enabled,
         )
         request = admin_pb2.CreateCustomToolRequest(project=project, tool=tool)
-        return self._call(self.admin.CreateCustomTool, request).tool
+        return self._call(self.admin.CreateCustomTool, request, lambda r: r.tool)
 
     def update_custom_tool(
         self,
@@ -307,11 +313,11 @@ class AdminCalls(StubCalls):
             replace_command=command is not None,
             **present(arguments_schema=schema, **changes),
         )
-        return self._call(self.admin.UpdateCustomTool, request).tool
+        return self._call(self.admin.UpdateCustomTool, request, lambda r: r.tool)
 
     def delete_custom_tool(self, project: str, name: str) -> None:
         request = admin_pb2.DeleteCustomToolRequest(project=project, name=name)
-        self._call(self.admin.DeleteCustomTool, request)
+        return self._call(self.admin.DeleteCustomTool, request, nothing)
 
     def list_custom_tools(
         self, project: str, *, page_size: int = 0

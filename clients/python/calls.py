@@ -1,19 +1,78 @@
-"""The base of the typed call mixins: one unary call, a list that follows pages, and a
-server stream the caller can cancel."""
+"""How a typed call reaches the server, once for each client.
+
+The typed call mixins (:mod:`~projectqa.client.admin`, :mod:`~projectqa.client.chat`, …)
+are written once and shared by both clients. Each method builds its request and hands it
+to one of three primitives:
+
+- ``_call(method, request, pick)``: a unary call whose response ``pick`` turns into what
+  the caller wants (``lambda r: r.project``);
+- ``_pages(method, request, field)``: the items of ``field`` of every page of a list call;
+- ``_stream(kind, method, request, timeout)``: a server stream, wrapped in ``kind.sync``
+  or ``kind.aio``.
+
+:class:`BlockingCalls` implements them for the sync :class:`~projectqa.client.Client`
+(results, iterators, :class:`ServerStream`), :class:`AsyncCalls` for the
+:class:`~projectqa.client.AsyncClient` (awaitables, async iterators,
+:class:`AsyncServerStream`). Both streams end quietly after the caller's own ``cancel()``
+and raise :class:`~projectqa.client.errors.ClientError` for anything else.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from types import TracebackType
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Generic, NamedTuple, Self, TypeVar
 
 import grpc
+import grpc.aio
 from google.protobuf.message import Message
 
 from projectqa.client.errors import ClientError, translate_rpc_errors
 
 Response = TypeVar("Response", bound=Message)
 Event = TypeVar("Event", bound=Message)
+Picked = TypeVar("Picked")
+
+
+def same(response: Any) -> Any:
+    """The default ``pick``: the response itself."""
+    return response
+
+
+def nothing(response: Any) -> None:
+    """The ``pick`` of calls whose response carries nothing worth returning."""
+    return None
+
+
+def _cancelled_by_us(cancelled: bool, error: ClientError) -> bool:
+    return cancelled and error.code == grpc.StatusCode.CANCELLED
+
+
+def _task_cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+@contextmanager
+def translate_aio_errors() -> Iterator[None]:
+    """:func:`~projectqa.client.errors.translate_rpc_errors` for ``grpc.aio`` calls.
+
+    ``grpc.aio`` ends a call cancelled on this side (a stream's ``cancel()``, the
+    channel closing) with ``asyncio.CancelledError``. Unless the awaiting task is
+    itself being cancelled, that becomes a ClientError with code CANCELLED, so a
+    closed client never looks like a cancelled task.
+    """
+    try:
+        with translate_rpc_errors():
+            yield
+    except asyncio.CancelledError:
+        if _task_cancelling():
+            raise
+        raise ClientError(
+            grpc.StatusCode.CANCELLED, "the call was cancelled by the client"
+        ) from None
 
 
 class ServerStream(Iterator[Event], Generic[Event]):
@@ -38,16 +97,18 @@ class ServerStream(Iterator[Event], Generic[Event]):
             with translate_rpc_errors():
                 return next(self._call)
         except ClientError as error:
-            if self._cancelled and error.code == grpc.StatusCode.CANCELLED:
+            if _cancelled_by_us(self._cancelled, error):
                 raise StopIteration from None
             raise
 
     def cancel(self) -> None:
+        """Ends the stream from the client side; iteration then ends quietly."""
         self._cancelled = True
         self._call.cancel()
 
     @property
     def cancelled(self) -> bool:
+        """Whether :meth:`cancel` was called (leaving a ``with`` block calls it)."""
         return self._cancelled
 
     def __enter__(self) -> Self:
@@ -62,17 +123,176 @@ class ServerStream(Iterator[Event], Generic[Event]):
         self.cancel()
 
 
-class StubCalls:
-    """What a typed call mixin needs from the client it is mixed into."""
+class AsyncServerStream(AsyncIterator[Event], Generic[Event]):
+    """The messages of one ``grpc.aio`` server stream, for ``async for``.
 
-    def _call(self, method: Callable[[Message], Response], request: Message) -> Response:
+    The same semantics as :class:`ServerStream`: failures raise
+    :class:`~projectqa.client.errors.ClientError`; ``cancel()`` (from any task, or
+    leaving an ``async with`` block) ends the stream, and an ``async for`` waiting on
+    it then ends quietly. Cancelling the *task* that iterates still raises
+    ``asyncio.CancelledError`` (and cancels the call); closing the client fails
+    the stream with a CANCELLED ClientError.
+    """
+
+    def __init__(self, call: Any) -> None:
+        self._call = call
+        self._cancelled = False
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> Event:
+        if self._cancelled:
+            raise StopAsyncIteration
+        try:
+            with translate_aio_errors():
+                message = await self._call.read()
+        except ClientError as error:
+            if _cancelled_by_us(self._cancelled, error):
+                raise StopAsyncIteration from None
+            raise
+        if message is grpc.aio.EOF:
+            raise StopAsyncIteration
+        return message  # type: ignore[no-any-return]
+
+    def cancel(self) -> None:
+        """Ends the stream from the client side; iteration then ends quietly."""
+        self._cancelled = True
+        self._call.cancel()
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether :meth:`cancel` was called (leaving a ``with`` block calls it)."""
+        return self._cancelled
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.cancel()
+
+
+SyncStream = TypeVar("SyncStream", bound=ServerStream[Any])
+AioStream = TypeVar("AioStream", bound=AsyncServerStream[Any])
+
+
+class StreamKind(NamedTuple, Generic[SyncStream, AioStream]):
+    """The stream classes of one kind of server stream: one per client."""
+
+    sync: type[SyncStream]
+    aio: type[AioStream]
+
+
+class StubCalls:
+    """What a typed call mixin needs from the client it is mixed into.
+
+    The annotations are those of the sync client; :class:`AsyncCalls` returns
+    awaitables, async iterators and async streams of the same types instead.
+    """
+
+    def _call(
+        self,
+        method: Callable[..., Any],
+        request: Message,
+        pick: Callable[[Any], Picked] = same,
+    ) -> Picked:
         raise NotImplementedError
 
-    def _pages(self, method: Callable[[Any], Any], request: Any, field: str) -> Iterator[Any]:
+    def _pages(self, method: Callable[..., Any], request: Any, field: str) -> Iterator[Any]:
+        raise NotImplementedError
+
+    def _stream(
+        self,
+        kind: StreamKind[SyncStream, Any],
+        method: Callable[..., Any],
+        request: Message,
+        timeout: float | None,
+    ) -> SyncStream:
+        raise NotImplementedError
+
+
+class BlockingCalls(StubCalls):
+    """The primitives of the sync client: each call blocks until it has its answer."""
+
+    def _call(
+        self,
+        method: Callable[..., Any],
+        request: Message,
+        pick: Callable[[Any], Picked] = same,
+    ) -> Picked:
+        with translate_rpc_errors():
+            response = method(request)
+        return pick(response)
+
+    def _pages(self, method: Callable[..., Any], request: Any, field: str) -> Iterator[Any]:
         """The items of ``field`` of every page, fetched lazily until the last one."""
         while True:
-            response = self._call(method, request)
+            response: Any = self._call(method, request)
             yield from getattr(response, field)
             if not response.next_page_token:
                 return
             request.page_token = response.next_page_token
+
+    def _stream(
+        self,
+        kind: StreamKind[SyncStream, Any],
+        method: Callable[..., Any],
+        request: Message,
+        timeout: float | None,
+    ) -> SyncStream:
+        with translate_rpc_errors():
+            return kind.sync(method(request, timeout=timeout))
+
+
+class AsyncCalls(StubCalls):
+    """The primitives of the asyncio client: coroutines, async iterators, async streams."""
+
+    async def _call(  # type: ignore[override]
+        self,
+        method: Callable[..., Any],
+        request: Message,
+        pick: Callable[[Any], Picked] = same,
+    ) -> Picked:
+        with translate_aio_errors():
+            response = await method(request)
+        return pick(response)
+
+    async def _pages(  # type: ignore[override]
+        self, method: Callable[..., Any], request: Any, field: str
+    ) -> AsyncIterator[Any]:
+        """The items of ``field`` of every page, fetched lazily until the last one."""
+        while True:
+            response: Any = await self._call(method, request)
+            for item in getattr(response, field):
+                yield item
+            if not response.next_page_token:
+                return
+            request.page_token = response.next_page_token
+
+    def _stream(  # type: ignore[override]
+        self,
+        kind: StreamKind[Any, AioStream],
+        method: Callable[..., Any],
+        request: Message,
+        timeout: float | None,
+    ) -> AioStream:
+        with translate_rpc_errors():
+            return kind.aio(method(request, timeout=timeout))
+
+
+__all__ = [
+    "AsyncCalls",
+    "AsyncServerStream",
+    "BlockingCalls",
+    "ServerStream",
+    "StreamKind",
+    "StubCalls",
+    "nothing",
+    "same",
+    "translate_aio_errors",
+]

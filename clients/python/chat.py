@@ -1,4 +1,5 @@
-"""Typed calls of the ChatService, shared by the sync client.
+"""Typed calls of the ChatService, shared by :class:`~projectqa.client.Client` and
+:class:`~projectqa.client.AsyncClient`.
 
 Chats are created, read, listed and deleted with unary calls. A turn
 (:meth:`ChatCalls.send_message`, :meth:`ChatCalls.ask`,
@@ -6,6 +7,8 @@ Chats are created, read, listed and deleted with unary calls. A turn
 ends with exactly one ``done`` or ``error`` event, or after
 ``approval_required``; it has no deadline unless one is given, and the caller
 can cancel it at any time (the server then stores the turn as interrupted).
+The sync client returns a :class:`ChatStream`, the ``AsyncClient`` an
+:class:`AsyncChatStream` (``async for``, ``cancel()``, ``async with``).
 """
 
 from __future__ import annotations
@@ -13,8 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
-from projectqa.client.calls import ServerStream, StubCalls
-from projectqa.client.errors import translate_rpc_errors
+from projectqa.client.calls import AsyncServerStream, ServerStream, StreamKind, StubCalls, nothing
 from projectqa.v1 import chat_pb2, chat_pb2_grpc
 
 PermissionName = Literal["auto", "ask", "deny", "default"]
@@ -58,8 +60,15 @@ class ChatStream(ServerStream[chat_pb2.ChatEvent]):
     """
 
 
+class AsyncChatStream(AsyncServerStream[chat_pb2.ChatEvent]):
+    """:class:`ChatStream` for ``async for``; ``cancel()`` or ``async with`` end it."""
+
+
+CHAT_STREAM = StreamKind(ChatStream, AsyncChatStream)
+
+
 class ChatCalls(StubCalls):
-    """ChatService calls; mixed into a client that provides ``chat`` and ``_call``."""
+    """ChatService calls; mixed into a client with ``chat`` and the call primitives."""
 
     chat: chat_pb2_grpc.ChatServiceStub
 
@@ -82,7 +91,7 @@ class ChatCalls(StubCalls):
             llm_profile_id=llm_profile_id,
             tool_policy=_permissions(tool_policy),
         )
-        return self._call(self.chat.CreateChat, request).chat
+        return self._call(self.chat.CreateChat, request, lambda r: r.chat)
 
     def get_chat(self, chat_id: str) -> chat_pb2.GetChatResponse:
         """The chat with its messages, memory summary, pending questions and calls."""
@@ -104,7 +113,8 @@ class ChatCalls(StubCalls):
 
     def delete_chat(self, chat_id: str) -> None:
         """Deletes the chat and all of its messages."""
-        self._call(self.chat.DeleteChat, chat_pb2.DeleteChatRequest(chat_id=chat_id))
+        request = chat_pb2.DeleteChatRequest(chat_id=chat_id)
+        return self._call(self.chat.DeleteChat, request, nothing)
 
     def set_tool_policy(
         self, chat_id: str, tools: Mapping[str, PermissionName | int]
@@ -114,14 +124,14 @@ class ChatCalls(StubCalls):
         Returns the chat's policy after the change (``effective`` included).
         """
         request = chat_pb2.SetToolPolicyRequest(chat_id=chat_id, tools=_permissions(tools))
-        return self._call(self.chat.SetToolPolicy, request).tool_policy
+        return self._call(self.chat.SetToolPolicy, request, lambda r: r.tool_policy)
 
     def send_message(
         self, chat_id: str, content: str, *, timeout: float | None = None
     ) -> ChatStream:
         """Adds a user message to the chat and streams the assistant's turn."""
         request = chat_pb2.SendMessageRequest(chat_id=chat_id, content=content)
-        return self._stream(self.chat.SendMessage, request, timeout)
+        return self._stream(CHAT_STREAM, self.chat.SendMessage, request, timeout)
 
     def ask(
         self,
@@ -144,7 +154,7 @@ class ChatCalls(StubCalls):
             llm_profile_id=llm_profile_id,
             extractive=extractive,
         )
-        return self._stream(self.chat.Ask, request, timeout)
+        return self._stream(CHAT_STREAM, self.chat.Ask, request, timeout)
 
     def resolve_tool_calls(
         self, chat_id: str, decisions: Mapping[str, bool], *, timeout: float | None = None
@@ -157,15 +167,13 @@ class ChatCalls(StubCalls):
                 for call_id, approve in decisions.items()
             ],
         )
-        return self._stream(self.chat.ResolveToolCalls, request, timeout)
-
-    def _stream(self, method: Any, request: Any, timeout: float | None) -> ChatStream:
-        with translate_rpc_errors():
-            return ChatStream(method(request, timeout=timeout))
+        return self._stream(CHAT_STREAM, self.chat.ResolveToolCalls, request, timeout)
 
 
 __all__ = [
+    "CHAT_STREAM",
     "PERMISSIONS",
+    "AsyncChatStream",
     "ChatCalls",
     "ChatStream",
     "PermissionName",

@@ -1,11 +1,14 @@
-"""Clients of a ProjectQA server: :class:`Client` (sync) and :class:`AsyncClient`.
+"""Clients of a ProjectQA server: :class:`Client` (sync) and :class:`AsyncClient` (asyncio).
 
 Both resolve the address and the token the same way (see
 :mod:`projectqa.client.connection`), send ``authorization: Bearer <token>`` on
 every call and raise :class:`~projectqa.client.errors.ClientError` instead of
-``grpc.RpcError`` from their own methods. The raw stubs stay reachable as
-``.admin``, ``.ingestion``, ``.retrieval``, ``.tools`` and ``.chat`` for anything the
-typed methods do not cover.
+``grpc.RpcError`` from their own methods. They share every typed method (one
+definition each, in the call mixins): what the sync client returns, the
+asyncio client returns as an awaitable, a list as an async iterator and a
+server stream as an async stream. The raw stubs stay reachable as ``.admin``,
+``.ingestion``, ``.retrieval``, ``.tools`` and ``.chat`` for anything the typed
+methods do not cover, through ``call(stub_method, request)``.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
 
 import grpc
 import grpc.aio
@@ -21,6 +24,7 @@ from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from projectqa.client.admin import AdminCalls
+from projectqa.client.calls import AsyncCalls, BlockingCalls
 from projectqa.client.chat import ChatCalls
 from projectqa.client.connection import (
     open_aio_channel,
@@ -29,11 +33,10 @@ from projectqa.client.connection import (
     resolve_token,
 )
 from projectqa.client.errors import translate_rpc_errors
-from projectqa.client.ingestion import IngestionCalls
+from projectqa.client.ingestion import BlockingIngestionCalls, IngestionCalls
 from projectqa.client.retrieval import RetrievalCalls
 from projectqa.client.toolcalls import ToolCalls
 from projectqa.v1 import (
-    admin_pb2,
     admin_pb2_grpc,
     chat_pb2_grpc,
     ingestion_pb2_grpc,
@@ -68,14 +71,10 @@ def health(
         return _status_name(health_pb2_grpc.HealthStub(channel).Check(request, timeout=timeout))
 
 
-class Client(AdminCalls, IngestionCalls, RetrievalCalls, ToolCalls, ChatCalls):
-    """A synchronous connection to a ProjectQA server.
+class _TypedClient(AdminCalls, IngestionCalls, RetrievalCalls, ToolCalls, ChatCalls):
+    """What both clients share: settings, stubs and the typed methods."""
 
-    :param address: ``host:port``; else ``PROJECTQA_ADDRESS``, else the default.
-    :param token: bearer token; else ``PROJECTQA_TOKEN``, else the admin token file.
-    :param timeout: deadline in seconds of every unary call that sets none.
-    :param tls_ca_file: PEM file of root certificates; switches to TLS.
-    """
+    channel: Any
 
     def __init__(
         self,
@@ -88,9 +87,7 @@ class Client(AdminCalls, IngestionCalls, RetrievalCalls, ToolCalls, ChatCalls):
         self.address = resolve_address(address)
         self.token = resolve_token(token, self.address)
         self.timeout = timeout
-        self.channel = open_channel(
-            self.address, self.token, default_timeout=timeout, tls_ca_file=tls_ca_file
-        )
+        self.channel = self._open_channel(tls_ca_file)
         self.admin = admin_pb2_grpc.AdminServiceStub(self.channel)
         self.ingestion = ingestion_pb2_grpc.IngestionServiceStub(self.channel)
         self.retrieval = retrieval_pb2_grpc.RetrievalServiceStub(self.channel)
@@ -98,18 +95,39 @@ class Client(AdminCalls, IngestionCalls, RetrievalCalls, ToolCalls, ChatCalls):
         self.chat = chat_pb2_grpc.ChatServiceStub(self.channel)
         self._health = health_pb2_grpc.HealthStub(self.channel)
 
-    def _call(self, method: Callable[[Message], Response], request: Message) -> Response:
-        with translate_rpc_errors():
-            return method(request)
+    def _open_channel(self, tls_ca_file: str | Path | None) -> Any:
+        raise NotImplementedError
 
     def call(self, method: Callable[[Message], Response], request: Message) -> Response:
-        """Calls any stub method of this client, raising ClientError on failure."""
+        """Calls any unary stub method of this client (``client.admin.GetProject``, …),
+        raising ClientError on failure; awaitable on the :class:`AsyncClient`."""
         return self._call(method, request)
 
     def health(self, service: str = "") -> str:
         """The ``grpc.health.v1`` status name of ``service`` ("" is the whole server)."""
         request = health_pb2.HealthCheckRequest(service=service)
-        return _status_name(self._call(self._health.Check, request))
+        return self._call(self._health.Check, request, _status_name)
+
+
+class Client(BlockingIngestionCalls, _TypedClient, BlockingCalls):
+    """A synchronous connection to a ProjectQA server.
+
+    :param address: ``host:port``; else ``PROJECTQA_ADDRESS``, else the default.
+    :param token: bearer token; else ``PROJECTQA_TOKEN``, else the admin token file.
+    :param timeout: deadline in seconds of every unary call that sets none.
+    :param tls_ca_file: PEM file of root certificates; switches to TLS.
+
+    Unary calls return their result, ``list_*`` calls a lazy iterator over every
+    page, streams (``ask``, ``send_message``, ``watch_ingestion``, …) a
+    :class:`~projectqa.client.calls.ServerStream` to iterate and ``cancel()``.
+    """
+
+    channel: grpc.Channel
+
+    def _open_channel(self, tls_ca_file: str | Path | None) -> grpc.Channel:
+        return open_channel(
+            self.address, self.token, default_timeout=self.timeout, tls_ca_file=tls_ca_file
+        )
 
     def close(self) -> None:
         self.channel.close()
@@ -126,51 +144,35 @@ class Client(AdminCalls, IngestionCalls, RetrievalCalls, ToolCalls, ChatCalls):
         self.close()
 
 
-class AsyncClient:
+class AsyncClient(_TypedClient, AsyncCalls):
     """A ``grpc.aio`` connection to a ProjectQA server; same parameters as :class:`Client`.
 
-    Use ``await client.call(client.admin.SomeRpc, request)`` (or ``.ingestion``,
-    ``.retrieval``, ``.tools``, ``.chat``) to get ClientError instead of ``grpc.RpcError``
-    on failure.
+    It has every typed method of :class:`Client`, with the same parameters; the
+    annotations are the sync ones, and here
+
+    - a unary call returns an awaitable of the annotated type
+      (``hits = await client.keyword_search("shop", "cart")``);
+    - a ``list_*``/``iter_*`` call returns an async iterator
+      (``async for project in client.list_projects()``);
+    - a stream (``ask``, ``send_message``, ``resolve_tool_calls``,
+      ``watch_ingestion``) returns an :class:`~projectqa.client.calls.AsyncServerStream`
+      (:class:`~projectqa.client.chat.AsyncChatStream`,
+      :class:`~projectqa.client.ingestion.AsyncIngestionWatch`) for ``async for``,
+      with ``cancel()`` and ``async with`` (which cancels on exit).
+
+    ``wait_for_ingestion`` is sync-only: ``async for`` over ``watch_ingestion``
+    instead. Create and use the client on one event loop.
     """
 
-    def __init__(
-        self,
-        address: str | None = None,
-        token: str | None = None,
-        *,
-        timeout: float = DEFAULT_TIMEOUT,
-        tls_ca_file: str | Path | None = None,
-    ) -> None:
-        self.address = resolve_address(address)
-        self.token = resolve_token(token, self.address)
-        self.timeout = timeout
-        self.channel: grpc.aio.Channel = open_aio_channel(
-            self.address, self.token, default_timeout=timeout, tls_ca_file=tls_ca_file
+    channel: grpc.aio.Channel
+
+    def _open_channel(self, tls_ca_file: str | Path | None) -> grpc.aio.Channel:
+        return open_aio_channel(
+            self.address, self.token, default_timeout=self.timeout, tls_ca_file=tls_ca_file
         )
-        self.admin = admin_pb2_grpc.AdminServiceStub(self.channel)
-        self.ingestion = ingestion_pb2_grpc.IngestionServiceStub(self.channel)
-        self.retrieval = retrieval_pb2_grpc.RetrievalServiceStub(self.channel)
-        self.tools = tools_pb2_grpc.ToolsServiceStub(self.channel)
-        self.chat = chat_pb2_grpc.ChatServiceStub(self.channel)
-        self._health = health_pb2_grpc.HealthStub(self.channel)
-
-    async def call(self, method: Callable[..., object], request: Message) -> Message:
-        """Awaits a unary stub method of this client, raising ClientError on failure."""
-        with translate_rpc_errors():
-            return await method(request)  # type: ignore[misc]
-
-    async def health(self, service: str = "") -> str:
-        """The ``grpc.health.v1`` status name of ``service`` ("" is the whole server)."""
-        request = health_pb2.HealthCheckRequest(service=service)
-        response = await self.call(self._health.Check, request)
-        return _status_name(response)  # type: ignore[arg-type]
-
-    async def whoami(self) -> admin_pb2.WhoAmIResponse:
-        """The calling user, the token in use and the caller's memberships."""
-        return await self.call(self.admin.WhoAmI, admin_pb2.WhoAmIRequest())  # type: ignore[return-value]
 
     async def close(self) -> None:
+        """Closes the channel; streams still open end with CANCELLED."""
         await self.channel.close()
 
     async def __aenter__(self) -> Self:

@@ -13,7 +13,9 @@ A set's figures are means over its questions. Everything here is a pure
 function of hits and questions except :func:`client_search`, the adapter that
 makes a :class:`~projectqa.client.Client` the ``search`` function of
 :func:`evaluate`; any other ranker (an in-process searcher with other weights)
-plugs in the same way.
+plugs in the same way. Evaluation is synchronous: with an
+:class:`~projectqa.client.AsyncClient`, await ``search`` yourself and score
+:func:`hit_ranges` of each response with :func:`score_question`.
 """
 
 from __future__ import annotations
@@ -271,7 +273,7 @@ def hit_ranges(response: retrieval_pb2.SearchResponse) -> list[LineRange]:
 
 
 def client_search(client: Client, project: str, **options: Any) -> SearchFunction:
-    """A SearchFunction asking ``project`` through RetrievalService.Search.
+    """A SearchFunction asking ``project`` through RetrievalService.Search (sync client only).
 
     ``options`` go to :meth:`Client.search` as they are (filters,
     ``max_per_document``).

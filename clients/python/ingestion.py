@@ -1,8 +1,12 @@
-"""Typed calls of the IngestionService, shared by the sync client.
+"""Typed calls of the IngestionService, shared by :class:`~projectqa.client.Client` and
+:class:`~projectqa.client.AsyncClient`.
 
 Runs are started, read, listed and cancelled with unary calls; their progress
 is followed with :meth:`IngestionCalls.watch_ingestion`, a server stream that
-has no deadline unless one is given and that the caller can cancel at any time.
+has no deadline unless one is given and that the caller can cancel at any time
+(an :class:`IngestionWatch`, or an :class:`AsyncIngestionWatch` on the
+``AsyncClient``). :meth:`BlockingIngestionCalls.wait_for_ingestion` is sync-only:
+with asyncio, ``async for`` over ``watch_ingestion`` until it ends.
 """
 
 from __future__ import annotations
@@ -10,8 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Literal
 
-from projectqa.client.calls import ServerStream, StubCalls
-from projectqa.client.errors import translate_rpc_errors
+from projectqa.client.calls import AsyncServerStream, ServerStream, StreamKind, StubCalls
 from projectqa.v1 import ingestion_pb2, ingestion_pb2_grpc
 
 ModeName = Literal["incremental", "full"]
@@ -48,8 +51,15 @@ class IngestionWatch(ServerStream[ingestion_pb2.IngestionEvent]):
     """
 
 
+class AsyncIngestionWatch(AsyncServerStream[ingestion_pb2.IngestionEvent]):
+    """:class:`IngestionWatch` for ``async for``; ``cancel()`` or ``async with`` end it."""
+
+
+WATCH_STREAM = StreamKind(IngestionWatch, AsyncIngestionWatch)
+
+
 class IngestionCalls(StubCalls):
-    """IngestionService calls; mixed into a client that provides ``ingestion`` and ``_call``."""
+    """IngestionService calls; mixed into a client with ``ingestion`` and the call primitives."""
 
     ingestion: ingestion_pb2_grpc.IngestionServiceStub
 
@@ -64,7 +74,7 @@ class IngestionCalls(StubCalls):
         request = ingestion_pb2.StartIngestionRequest(
             project=project, connector=connector, mode=_mode_number(mode)
         )
-        return list(self._call(self.ingestion.StartIngestion, request).runs)
+        return self._call(self.ingestion.StartIngestion, request, lambda r: list(r.runs))
 
     def watch_ingestion(
         self, run_id: str, interval: float = 0.5, *, timeout: float | None = None
@@ -75,21 +85,11 @@ class IngestionCalls(StubCalls):
         has no deadline unless ``timeout`` is given.
         """
         request = ingestion_pb2.WatchIngestionRequest(run_id=run_id, interval_seconds=interval)
-        with translate_rpc_errors():
-            call = self.ingestion.WatchIngestion(request, timeout=timeout)
-        return IngestionWatch(call)
-
-    def wait_for_ingestion(self, run_id: str, interval: float = 1.0) -> ingestion_pb2.IngestionRun:
-        """Blocks until the run ends and returns it in its final state."""
-        with self.watch_ingestion(run_id, interval) as events:
-            final = None
-            for event in events:
-                final = event.run
-        return final if final is not None else self.get_ingestion_run(run_id)
+        return self._stream(WATCH_STREAM, self.ingestion.WatchIngestion, request, timeout)
 
     def get_ingestion_run(self, run_id: str) -> ingestion_pb2.IngestionRun:
         request = ingestion_pb2.GetIngestionRunRequest(run_id=run_id)
-        return self._call(self.ingestion.GetIngestionRun, request).run
+        return self._call(self.ingestion.GetIngestionRun, request, lambda r: r.run)
 
     def list_ingestion_runs(
         self, project: str, connector: str = "", *, page_size: int = 0
@@ -103,7 +103,7 @@ class IngestionCalls(StubCalls):
     def cancel_ingestion(self, run_id: str) -> ingestion_pb2.IngestionRun:
         """Asks a queued or running run to stop; it ends CANCELLED shortly after."""
         request = ingestion_pb2.CancelIngestionRequest(run_id=run_id)
-        return self._call(self.ingestion.CancelIngestion, request).run
+        return self._call(self.ingestion.CancelIngestion, request, lambda r: r.run)
 
     def rebuild_indexes(self, project: str) -> ingestion_pb2.RebuildIndexesResponse:
         """Rebuilds the project's dense and keyword indexes from the Store."""
@@ -111,4 +111,24 @@ class IngestionCalls(StubCalls):
         return self._call(self.ingestion.RebuildIndexes, request)
 
 
-__all__ = ["MODES", "IngestionCalls", "IngestionWatch", "is_active"]
+class BlockingIngestionCalls(IngestionCalls):
+    """IngestionCalls plus what only the sync client offers."""
+
+    def wait_for_ingestion(self, run_id: str, interval: float = 1.0) -> ingestion_pb2.IngestionRun:
+        """Blocks until the run ends and returns it in its final state (sync client only)."""
+        with self.watch_ingestion(run_id, interval) as events:
+            final = None
+            for event in events:
+                final = event.run
+        return final if final is not None else self.get_ingestion_run(run_id)
+
+
+__all__ = [
+    "MODES",
+    "WATCH_STREAM",
+    "AsyncIngestionWatch",
+    "BlockingIngestionCalls",
+    "IngestionCalls",
+    "IngestionWatch",
+    "is_active",
+]

@@ -1,4 +1,5 @@
-"""Typed calls of the RetrievalService, shared by the sync client.
+"""Typed calls of the RetrievalService, shared by :class:`~projectqa.client.Client` and
+:class:`~projectqa.client.AsyncClient` (where ``search`` is awaited).
 
 ``search`` returns the whole :class:`SearchResponse` (hits with citations,
 the mode used, timings and the index generation that answered), since a
@@ -49,7 +50,7 @@ def search_filter(
 
 
 class RetrievalCalls(StubCalls):
-    """RetrievalService calls; mixed into a client that provides ``retrieval`` and ``_call``."""
+    """RetrievalService calls; mixed into a client with ``retrieval`` and the call primitives."""
 
     retrieval: retrieval_pb2_grpc.RetrievalServiceStub
 

@@ -1,4 +1,5 @@
-"""Typed calls of the ToolsService, shared by the sync client.
+"""Typed calls of the ToolsService, shared by :class:`~projectqa.client.Client` and
+:class:`~projectqa.client.AsyncClient` (where every call is awaited).
 
 The built-in tools have typed calls (``grep``, ``open_file``,
 ``keyword_search``, ``find_symbol``, ``project_metadata``); every tool of the
@@ -47,14 +48,14 @@ def _struct(values: Mapping[str, Any]) -> struct_pb2.Struct:
 
 
 class ToolCalls(StubCalls):
-    """ToolsService calls; mixed into a client that provides ``tools`` and ``_call``."""
+    """ToolsService calls; mixed into a client with ``tools`` and the call primitives."""
 
     tools: tools_pb2_grpc.ToolsServiceStub
 
     def list_tools(self, project: str) -> list[tools_pb2.Tool]:
         """The tools callable in ``project``: built-ins, enabled plugin and script tools."""
         request = tools_pb2.ListToolsRequest(project=project)
-        return list(self._call(self.tools.ListTools, request).tools)
+        return self._call(self.tools.ListTools, request, lambda r: list(r.tools))
 
     def invoke_tool(
         self, project: str, tool: str, arguments: Mapping[str, Any] | None = None
@@ -134,7 +135,7 @@ class ToolCalls(StubCalls):
                 kinds=kinds, connectors=connectors, path_globs=path_globs, languages=languages
             ),
         )
-        return list(self._call(self.tools.KeywordSearch, request).hits)
+        return self._call(self.tools.KeywordSearch, request, lambda r: list(r.hits))
 
     def find_symbol(
         self,
@@ -154,7 +155,7 @@ class ToolCalls(StubCalls):
         request = tools_pb2.FindSymbolRequest(
             project=project, name=name, exact=exact, kinds=list(kinds), limit=limit
         )
-        return list(self._call(self.tools.FindSymbol, request).symbols)
+        return self._call(self.tools.FindSymbol, request, lambda r: list(r.symbols))
 
     def project_metadata(self, project: str) -> tools_pb2.GetProjectMetadataResponse:
         """Languages, documents, connectors, layout and index generation of ``project``."""

@@ -117,7 +117,8 @@ async def test_positions_out_of_range_are_refused(
         )
     assert raised.value.code == INVALID_PARAMS
     assert raised.value.message.startswith("position:") and expected in raised.value.message
-    selection = {"start": {"line": 0, "character": 0}, "end": {"line": line, "character": character}}
+    end = {"line": line, "character": character}
+    selection = {"start": {"line": 0, "character": 0}, "end": end}
     error = await rejected(
         bridge,
         "projectqa.explainSelection",
@@ -139,8 +140,9 @@ async def test_a_backwards_range_is_refused(bridge: Bridge) -> None:
 async def test_hover_on_whitespace_or_an_unknown_word_is_empty(bridge: Bridge) -> None:
     uri = bridge.uri("shop/cart.py")
     for position in (types.Position(line=1, character=0), types.Position(line=0, character=1)):
+        document = types.TextDocumentIdentifier(uri=uri)
         hover = await bridge.client.text_document_hover_async(
-            types.HoverParams(text_document=types.TextDocumentIdentifier(uri=uri), position=position)
+            types.HoverParams(text_document=document, position=position)
         )
         assert hover is None
 

@@ -94,7 +94,7 @@ async def test_the_answer_streams_as_chunks_before_the_response(
 
 async def test_a_slow_ask_never_blocks_hover_or_symbols(bridge: Bridge, fake: FakeLlm) -> None:
     fake.script(Reply(text=ANSWER, first_token_delay_s=3.0))
-    msg_id, answer = start_ask(bridge, {"question": "What does the cart do?", "askId": "slow"})
+    _, answer = start_ask(bridge, {"question": "What does the cart do?", "askId": "slow"})
     await until(lambda: fake.request_count >= 1)
     symbols = await bridge.client.workspace_symbol_async(types.WorkspaceSymbolParams(query="Cart"))
     assert symbols and not answer.done()

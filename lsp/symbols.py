@@ -77,11 +77,17 @@ def code_lenses(document: TextDocument) -> list[types.CodeLens]:
         if symbol.end_line >= len(document.lines):  # the last line has no line after it
             last = len(document.lines) - 1
             where.end = types.Position(last, len(document.lines[last].rstrip("\r\n")))
-        arguments = {"textDocument": {"uri": document.uri}, "range": where}
+        selection = {
+            "start": {"line": where.start.line, "character": where.start.character},
+            "end": {"line": where.end.line, "character": where.end.character},
+        }
+        arguments = {"textDocument": {"uri": document.uri}, "range": selection}
         lenses.append(
             types.CodeLens(
                 range=types.Range(where.start, where.start),
-                command=types.Command("Ask ProjectQA", EXPLAIN_COMMAND, [arguments]),
+                command=types.Command(
+                    title="Ask ProjectQA", command=EXPLAIN_COMMAND, arguments=[arguments]
+                ),
             )
         )
     return lenses

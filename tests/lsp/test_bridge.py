@@ -81,3 +81,37 @@ async def test_workspace_symbols_come_from_the_symbol_index(bridge: Bridge) -> N
     assert cart.location.uri == bridge.uri("shop/cart.py")
     assert cart.kind == types.SymbolKind.Class
     assert await bridge.client.workspace_symbol_async(types.WorkspaceSymbolParams(query="")) == []
+
+
+async def test_explain_selection_sends_the_selected_lines_as_context(bridge: Bridge) -> None:
+    uri = bridge.open("shop/pricing.py")
+    start, end = definition_lines((bridge.root / "shop/pricing.py").read_text(), "apply_discount")
+    selection = {
+        "start": {"line": start - 1, "character": 0},
+        "end": {"line": end, "character": 0},
+    }
+    result = await bridge.command(
+        "projectqa.explainSelection", {"textDocument": {"uri": uri}, "range": selection}
+    )
+    assert result["status"] == "completed"
+    assert any(c["label"].startswith("shop/pricing.py:") for c in result["citations"])
+
+
+async def test_code_lenses_are_off_unless_asked_for(bridge: Bridge, qa: IndexedProject) -> None:
+    uri = bridge.open("shop/cart.py")
+    params = types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=uri))
+    assert not await bridge.client.text_document_code_lens_async(params)
+    options = connection_options(qa, codeLens=True)
+    async with open_bridge(qa.shop, options=options) as lensed:
+        await lensed.wait_connected()
+        lensed.open("shop/cart.py")
+        lenses = await lensed.client.text_document_code_lens_async(params)
+        source = (qa.shop / "shop/cart.py").read_text()
+        add_item, _ = definition_lines(source, "Cart.add_item")
+        cart, _ = definition_lines(source, "Cart")
+        starts = {lens.range.start.line for lens in lenses}
+        assert {cart - 1, add_item - 1} <= starts
+        lens = next(lens for lens in lenses if lens.range.start.line == add_item - 1)
+        assert lens.command is not None and lens.command.command == "projectqa.explainSelection"
+        result = await lensed.command(lens.command.command, *lens.command.arguments)
+        assert result["citations"]

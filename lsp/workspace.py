@@ -39,8 +39,12 @@ class ProjectView:
         root = self.connector_roots.get(connector_id) or self.workspace
         if root is None or not path:
             return None
-        candidate = root / path
-        return candidate if candidate.is_file() else None
+        # The server's paths are relative and confined already; a path that still leads
+        # out of the root (``..``, absolute, a symlink) is not offered to the editor.
+        candidate = (root / path).resolve()
+        if not candidate.is_relative_to(root.resolve()) or not candidate.is_file():
+            return None
+        return root / path
 
 
 def normalize_remote(url: str) -> str:

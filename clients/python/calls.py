@@ -46,8 +46,25 @@ def nothing(response: Any) -> None:
     return None
 
 
-def _cancelled_by_us(cancelled: bool, error: ClientError) -> bool:
-    return cancelled and error.code == grpc.StatusCode.CANCELLED
+class _Cancellable:
+    """One call of a server stream that the client may end early (both flavours)."""
+
+    def __init__(self, call: Any) -> None:
+        self._call = call
+        self._cancelled = False
+
+    def cancel(self) -> None:
+        """Ends the stream from the client side; iteration then ends quietly."""
+        self._cancelled = True
+        self._call.cancel()
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether :meth:`cancel` was called (leaving a ``with`` block calls it)."""
+        return self._cancelled
+
+    def _ended_by_us(self, error: ClientError) -> bool:
+        return self._cancelled and error.code == grpc.StatusCode.CANCELLED
 
 
 def _task_cancelling() -> bool:
@@ -75,17 +92,13 @@ def translate_aio_errors() -> Iterator[None]:
         ) from None
 
 
-class ServerStream(Iterator[Event], Generic[Event]):
+class ServerStream(_Cancellable, Iterator[Event], Generic[Event]):
     """The messages of one server stream; iteration ends with the stream.
 
     Failures raise :class:`~projectqa.client.errors.ClientError`. ``cancel()``
     (or leaving a ``with`` block) ends the stream from the client side;
     iterating afterwards ends at once.
     """
-
-    def __init__(self, call: Any) -> None:
-        self._call = call
-        self._cancelled = False
 
     def __iter__(self) -> Self:
         return self
@@ -97,19 +110,9 @@ class ServerStream(Iterator[Event], Generic[Event]):
             with translate_rpc_errors():
                 return next(self._call)
         except ClientError as error:
-            if _cancelled_by_us(self._cancelled, error):
+            if self._ended_by_us(error):
                 raise StopIteration from None
             raise
-
-    def cancel(self) -> None:
-        """Ends the stream from the client side; iteration then ends quietly."""
-        self._cancelled = True
-        self._call.cancel()
-
-    @property
-    def cancelled(self) -> bool:
-        """Whether :meth:`cancel` was called (leaving a ``with`` block calls it)."""
-        return self._cancelled
 
     def __enter__(self) -> Self:
         return self
@@ -123,7 +126,7 @@ class ServerStream(Iterator[Event], Generic[Event]):
         self.cancel()
 
 
-class AsyncServerStream(AsyncIterator[Event], Generic[Event]):
+class AsyncServerStream(_Cancellable, AsyncIterator[Event], Generic[Event]):
     """The messages of one ``grpc.aio`` server stream, for ``async for``.
 
     The same semantics as :class:`ServerStream`: failures raise
@@ -133,10 +136,6 @@ class AsyncServerStream(AsyncIterator[Event], Generic[Event]):
     ``asyncio.CancelledError`` (and cancels the call); closing the client fails
     the stream with a CANCELLED ClientError.
     """
-
-    def __init__(self, call: Any) -> None:
-        self._call = call
-        self._cancelled = False
 
     def __aiter__(self) -> Self:
         return self
@@ -148,22 +147,12 @@ class AsyncServerStream(AsyncIterator[Event], Generic[Event]):
             with translate_aio_errors():
                 message = await self._call.read()
         except ClientError as error:
-            if _cancelled_by_us(self._cancelled, error):
+            if self._ended_by_us(error):
                 raise StopAsyncIteration from None
             raise
         if message is grpc.aio.EOF:
             raise StopAsyncIteration
         return message  # type: ignore[no-any-return]
-
-    def cancel(self) -> None:
-        """Ends the stream from the client side; iteration then ends quietly."""
-        self._cancelled = True
-        self._call.cancel()
-
-    @property
-    def cancelled(self) -> bool:
-        """Whether :meth:`cancel` was called (leaving a ``with`` block calls it)."""
-        return self._cancelled
 
     async def __aenter__(self) -> Self:
         return self

@@ -4,6 +4,7 @@ and when the editor goes away."""
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import subprocess
 import sys
@@ -153,3 +154,37 @@ async def test_the_bridge_exits_when_its_stdin_closes() -> None:
         if process.returncode is None:
             process.kill()
     assert process.returncode is not None
+
+
+async def test_the_bridge_serves_tcp_when_asked() -> None:
+    port = closed_port()
+    process = await asyncio.create_subprocess_exec(
+        *BRIDGE, "--tcp", "--port", str(port),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+        env=bridge_env(),
+    )  # fmt: skip
+    try:
+        async with asyncio.timeout(30):
+            while True:
+                try:
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                    break
+                except OSError:
+                    await asyncio.sleep(0.1)
+            body = json.dumps(
+                {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                 "params": {"processId": None, "rootUri": None, "capabilities": {}}}
+            ).encode()  # fmt: skip
+            writer.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+            await writer.drain()
+            headers = await reader.readuntil(b"\r\n\r\n")
+            length = int(headers.split(b"Content-Length:")[1].split(b"\r\n")[0])
+            response = json.loads(await reader.readexactly(length))
+            writer.close()
+        commands = response["result"]["capabilities"]["executeCommandProvider"]["commands"]
+        assert {"projectqa.ask", "projectqa.explainSelection", "projectqa.status"} <= set(commands)
+    finally:
+        process.kill()
+        await process.wait()

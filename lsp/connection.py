@@ -10,6 +10,7 @@ reconnect backoff, up to two minutes, never delays recovery) and says so.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 CALL_TIMEOUT_S = 10.0
+SETTLE_TIMEOUT_S = 15.0  # a request waits this long for a connection attempt under way
 PROBE_DELAYS_S = (0.5, 1.0, 2.0, 3.0, 5.0)  # then every 5 s
 OUTAGE_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 
@@ -52,6 +54,7 @@ class Connection:
         self._problem = "not connected yet"
         self._probe: asyncio.Task[None] | None = None
         self._generation = 0  # bumped by configure(); a stale probe gives up
+        self._settled = asyncio.Event()  # no connection attempt of configure() under way
 
     @property
     def settings(self) -> BridgeSettings:
@@ -73,10 +76,20 @@ class Connection:
         if unchanged:
             return
         self._generation += 1
-        await self._drop()
-        if not await self._connect():
-            self._notify(True, self._problem)
-            self._start_probe()
+        self._settled.clear()
+        try:
+            await self._drop()
+            if not await self._connect():
+                self._notify(True, self._problem)
+                self._start_probe()
+        finally:
+            self._settled.set()
+
+    async def settled(self) -> None:
+        """Returns once no connection attempt of :meth:`configure` is under way (bounded)."""
+        if not self._settled.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._settled.wait(), SETTLE_TIMEOUT_S)
 
     def status(self) -> dict[str, object]:
         """What ``projectqa.status`` answers."""
@@ -89,15 +102,20 @@ class Connection:
             "message": "connected" if ready else self._problem,
         }
 
-    def require(self) -> Ready:
-        """The live connection, or RequestFailed saying why there is none."""
+    async def require(self) -> Ready:
+        """The live connection, or RequestFailed saying why there is none.
+
+        A request that arrives while the bridge connects (just after ``initialized``, or
+        after a settings change) waits for that attempt, rather than failing at once.
+        """
+        await self.settled()
         if self._ready is None:
             raise failed(self._problem)
         return self._ready
 
     async def call(self, work: Callable[[Ready], Awaitable[T]]) -> T:
         """Runs ``work`` on the live connection; a server failure becomes RequestFailed."""
-        ready = self.require()
+        ready = await self.require()
         try:
             return await work(ready)
         except ClientError as error:

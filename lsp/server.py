@@ -101,8 +101,8 @@ class ProjectQALanguageServer(LanguageServer):
         self.hover_cache.clear()
         await self.connection.configure(settings, self.workspace_root())
 
-    def ready(self) -> Ready:
-        return self.connection.require()
+    async def ready(self) -> Ready:
+        return await self.connection.require()
 
 
 COMMANDS: dict[str, Command] = {}
@@ -160,7 +160,7 @@ def register_features(ls: ProjectQALanguageServer) -> None:
         word = word_at(document, params.position)
         if not word:
             return None
-        ready = ls.ready()
+        ready = await ls.ready()
         key = (ready.project.id, word)
         cached, text = ls.hover_cache.get(key)
         if not cached:
@@ -214,12 +214,13 @@ async def explain_command(ls: ProjectQALanguageServer, call: CommandCall) -> dic
 
 @command("projectqa.status")
 async def status_command(ls: ProjectQALanguageServer, call: CommandCall) -> dict[str, Any]:
+    await ls.connection.settled()  # the outcome of a connection attempt under way
     return ls.connection.status()
 
 
 async def _ask(ls: ProjectQALanguageServer, call: CommandCall, *, explain: bool) -> dict[str, Any]:
     arguments = ask.parse_arguments(ls.workspace, call.arguments, explain=explain)
-    ready = ls.ready()
+    ready = await ls.ready()
     extractive = (
         ls.connection.settings.extractive if arguments.extractive is None else arguments.extractive
     )

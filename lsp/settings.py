@@ -57,7 +57,7 @@ def from_editor(values: Any, source: str) -> dict[str, Any]:
     Empty strings count as unset, so a blank setting in an editor's UI falls through to
     the next source.
     """
-    if values is None:
+    if values is None or values == []:  # Lua encodes an empty table as []
         return {}
     if not isinstance(values, Mapping):
         raise SettingsError(f"{source}: must be an object, not {type(values).__name__}")

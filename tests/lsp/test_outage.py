@@ -188,3 +188,11 @@ async def test_the_bridge_serves_tcp_when_asked() -> None:
     finally:
         process.kill()
         await process.wait()
+
+
+async def test_a_request_right_after_start_waits_for_the_connection(qa: IndexedProject) -> None:
+    async with open_bridge(qa.shop, options=connection_options(qa)) as bridge:
+        result = await bridge.command(
+            "projectqa.ask", {"question": "How is a price parsed?", "extractive": True}
+        )
+        assert result["citations"]

@@ -39,11 +39,15 @@ def test_settings_take_the_first_source_that_has_each_field() -> None:
 
 @pytest.mark.parametrize(
     ("values", "message"),
-    [([], "init: must be an object"), ({"codeLens": "yes"}, "init.codeLens: must be a bool")],
+    [(["x"], "init: must be an object"), ({"codeLens": "yes"}, "init.codeLens: must be a bool")],
 )
 def test_a_setting_of_the_wrong_type_is_named(values: object, message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         from_editor(values, "init")
+
+
+def test_an_empty_lua_table_is_no_settings() -> None:
+    assert from_editor([], "init") == {}
 
 
 def test_citations_never_lead_out_of_their_root(tmp_path: Path) -> None:

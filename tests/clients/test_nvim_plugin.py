@@ -1,0 +1,230 @@
+"""The Neovim plugin (clients/nvim) in a real headless Neovim, against a real server.
+
+Neovim runs ``tests/clients/nvim_driver.lua`` with the plugin on its runtimepath, in
+the ``shop`` checkout, with ``shop/cart.py`` open. The driver calls ``setup{}`` with the
+bridge command ``python -m projectqa.lsp``, runs one Ex command (``:ProjectQAAsk …``,
+``:ProjectQAExplain``), waits for the answer and writes what the user would see — the
+float's lines, the quickfix list, the notifications — as JSON. The server runs in this
+module's event loop, so Neovim is awaited as an asyncio subprocess, never blocking it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from tests.service.retrieval_fixtures import IndexedProject, definition_lines, indexed_project
+
+from .requirements import REPO, require_tool
+
+pytestmark = [pytest.mark.model, pytest.mark.asyncio(loop_scope="module")]
+
+PLUGIN = REPO / "clients" / "nvim"
+DRIVER = Path(__file__).with_name("nvim_driver.lua")
+BRIDGE = [sys.executable, "-m", "projectqa.lsp"]
+SUBPROCESS_TIMEOUT_S = 90  # the driver's own waits give up after 25 s each
+QUESTION = "How is the discount applied to the price?"
+INFO, WARN, ERROR = 2, 3, 4  # vim.log.levels
+XDG = ("CONFIG", "DATA", "STATE", "CACHE")
+
+
+@pytest.fixture(scope="module")
+def nvim() -> str:
+    return require_tool("nvim", "apt-get install neovim (0.7.2 or newer)")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def qa(nvim: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[IndexedProject]:
+    async with indexed_project(tmp_path_factory) as indexed:
+        yield indexed
+
+
+def admin_token(qa: IndexedProject) -> str:
+    return qa.server.settings.admin_token_path.read_text(encoding="utf-8").strip()
+
+
+def closed_port() -> int:
+    """A port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def run_nvim(
+    nvim: str,
+    workspace: Path,
+    command: str,
+    tmp_path: Path,
+    *,
+    setup: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
+    typed: str = "",
+) -> dict[str, Any]:
+    """Runs the driver in ``workspace`` with shop/cart.py open; returns its JSON report."""
+    out = tmp_path / "report.json"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PROJECTQA_", "XDG_"))}
+    full_env = {
+        **clean,
+        "PROJECTQA_DATA_DIR": str(tmp_path / "nowhere"),  # no admin token file by accident
+        "PROJECTQA_NVIM_SETUP": json.dumps({"cmd": BRIDGE, **(setup or {})}),
+        "PROJECTQA_NVIM_COMMAND": command,
+        "PROJECTQA_NVIM_OUT": str(out),
+        "PROJECTQA_NVIM_INPUT": typed,
+        "PROJECTQA_NVIM_PLUGIN": str(PLUGIN),
+        "PROJECTQA_NVIM_DRIVER": str(DRIVER),
+        **{f"XDG_{d}_HOME": str(tmp_path / d.lower()) for d in XDG},  # keep ~ clean
+        **(env or {}),
+    }
+    process = await asyncio.create_subprocess_exec(
+        nvim,
+        "--headless",
+        "--clean",
+        "-u",
+        "NONE",
+        "--cmd",
+        "lua vim.opt.runtimepath:prepend(os.getenv('PROJECTQA_NVIM_PLUGIN'))",
+        "-c",
+        "lua dofile(os.getenv('PROJECTQA_NVIM_DRIVER'))",
+        "shop/cart.py",
+        cwd=workspace,
+        env=full_env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        stdout, stderr = await asyncio.wait_for(process.communicate(), SUBPROCESS_TIMEOUT_S)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        pytest.fail(f"nvim {command!r} did not finish within {SUBPROCESS_TIMEOUT_S} s")
+    output = f"stdout:\n{stdout.decode()}\nstderr:\n{stderr.decode()}"
+    assert out.exists(), f"the driver wrote no report\n{output}"
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report.get("driver_error") is None, f"{report['driver_error']}\n{output}"
+    assert process.returncode == 0, output
+    return report
+
+
+def notified(report: dict[str, Any], level: int) -> list[str]:
+    return [n["message"] for n in report["notifications"] if n["level"] == level]
+
+
+def assert_usable_after(report: dict[str, Any]) -> None:
+    assert report["floats_after_q"] == 0  # `q` closed the float (or there was none)
+    assert report["first_line"] == "# edited"
+
+
+async def test_ask_streams_into_a_float_and_fills_the_quickfix_list(
+    nvim: str, qa: IndexedProject, tmp_path: Path
+) -> None:
+    env = {"PROJECTQA_ADDRESS": f"127.0.0.1:{qa.port}", "PROJECTQA_TOKEN": admin_token(qa)}
+    report = await run_nvim(
+        nvim, qa.shop, f"ProjectQAAsk {QUESTION}", tmp_path, setup={"extractive": True}, env=env
+    )
+    assert report["finished"] and not notified(report, ERROR), report
+    ask = report["ask"]
+    assert ask["status"] == "completed" and ask["chunks"] > 0
+    assert ask["argument"] == {"question": QUESTION, "askId": ask["argument"]["askId"]}
+    # The float showed a placeholder, the progress, the streamed text, then the final answer.
+    shown = report["shown"]
+    assert shown[0] == "_Asking ProjectQA…_"
+    assert "_Searching shop…_" in shown
+    assert ask["text"].strip() and shown.index(ask["text"]) < len(shown) - 1
+    final = shown[-1]
+    assert final.startswith(ask["text"].strip()) and "**Sources**" in final
+    assert report["float_lines"] == final.split("\n")
+    assert report["float_filetype"] == "markdown"
+    quickfix = report["quickfix"]
+    assert quickfix["title"] == f"ProjectQA: {QUESTION}"
+    pricing = [i for i in quickfix["items"] if i["filename"] == str(qa.shop / "shop/pricing.py")]
+    assert pricing, quickfix["items"]
+    start, end = definition_lines((qa.shop / "shop/pricing.py").read_text(), "apply_discount")
+    assert any(i["lnum"] <= start <= end and "shop/pricing.py:" in i["text"] for i in pricing)
+    assert all(i["text"].endswith(("✓", "(unverified)")) for i in quickfix["items"])
+    assert_usable_after(report)
+    status = notified(report, INFO)
+    assert any(f"connected to 127.0.0.1:{qa.port} as " in m for m in status), status
+    assert any(m.endswith("project shop") for m in status), status
+
+
+async def test_explain_sends_the_lines_in_range_with_settings_from_setup(
+    nvim: str, qa: IndexedProject, tmp_path: Path
+) -> None:
+    start, end = definition_lines((qa.shop / "shop/cart.py").read_text(), "Cart.total_price")
+    setup = {"address": f"127.0.0.1:{qa.port}", "token": admin_token(qa), "extractive": True}
+    report = await run_nvim(nvim, qa.shop, f"{start},{end}ProjectQAExplain", tmp_path, setup=setup)
+    assert report["finished"] and not notified(report, ERROR), report
+    assert report["ask"]["status"] == "completed" and report["ask"]["chunks"] > 0
+    assert report["ask"]["argument"]["range"]["start"]["line"] == start - 1
+    assert "**Sources**" in "\n".join(report["float_lines"])
+    quickfix = report["quickfix"]
+    assert quickfix["title"] == f"ProjectQA: explain shop/cart.py:{start}-{end}"
+    files = {Path(item["filename"]).relative_to(qa.shop).as_posix() for item in quickfix["items"]}
+    assert "shop/cart.py" in files or "shop/pricing.py" in files, quickfix["items"]
+    assert_usable_after(report)
+
+
+async def test_ask_with_a_range_prompts_for_the_question_and_sends_the_lines(
+    nvim: str, qa: IndexedProject, tmp_path: Path
+) -> None:
+    start, end = definition_lines((qa.shop / "shop/cart.py").read_text(), "Cart.total_price")
+    setup = {"address": f"127.0.0.1:{qa.port}", "token": admin_token(qa), "extractive": True}
+    question = "Why is the discount applied here?"
+    report = await run_nvim(
+        nvim, qa.shop, f"{start},{end}ProjectQAAsk", tmp_path, setup=setup, typed=question
+    )
+    assert report["prompt"] == "Ask ProjectQA: "
+    sent = report["ask"]["argument"]
+    assert sent["question"] == question
+    assert sent["textDocument"]["uri"] == (qa.shop / "shop/cart.py").as_uri()
+    lines = {"start": {"line": start - 1, "character": 0}, "end": {"line": end, "character": 0}}
+    assert sent["range"] == lines
+    assert report["finished"] and not notified(report, ERROR), report
+    assert report["ask"]["status"] == "completed"
+    assert report["quickfix"]["title"] == f"ProjectQA: {question}"
+    assert report["quickfix"]["items"], report
+    assert_usable_after(report)
+
+
+async def test_closing_the_float_while_answering_cancels_the_ask(
+    nvim: str, qa: IndexedProject, tmp_path: Path
+) -> None:
+    setup = {"address": f"127.0.0.1:{qa.port}", "token": admin_token(qa)}
+    env = {"PROJECTQA_NVIM_CLOSE_EARLY": "1"}
+    report = await run_nvim(
+        nvim, qa.shop, f"ProjectQAAsk {QUESTION}", tmp_path, setup=setup, env=env
+    )
+    assert report["sent"] and report["finished"], report
+    assert report["ask"]["error"] == "cancelled" and report["ask"].get("status") is None
+    assert report["floats"] == 0 and not notified(report, ERROR), report
+    assert report["quickfix"]["items"] == []
+    # The bridge is still there and connected.
+    assert any(m.startswith("ProjectQA: connected to") for m in notified(report, INFO)), report
+    assert_usable_after(report)
+
+
+async def test_an_unreachable_server_is_an_error_notification_and_nvim_stays_usable(
+    nvim: str, qa: IndexedProject, tmp_path: Path
+) -> None:
+    address = f"127.0.0.1:{closed_port()}"
+    env = {"PROJECTQA_ADDRESS": address, "PROJECTQA_TOKEN": "not-a-token"}
+    report = await run_nvim(nvim, qa.shop, f"ProjectQAAsk {QUESTION}", tmp_path, env=env)
+    assert report["finished"], report
+    assert report["ask"]["error"] and address in report["ask"]["error"]
+    shown = notified(report, ERROR)
+    assert any(m.startswith("ProjectQA: ") and address in m and "unreachable" in m for m in shown)
+    assert report["floats"] == 0  # the float closed with the error
+    assert report["quickfix"]["items"] == []
+    assert_usable_after(report)
+    status = notified(report, WARN)
+    assert any(m.startswith(f"ProjectQA: not connected to {address}: ") for m in status), status

@@ -22,6 +22,7 @@ from pygls.workspace import Workspace
 from projectqa.lsp.connection import Ready
 from projectqa.lsp.documents import check_range, opened, selected_text
 from projectqa.lsp.errors import failed, invalid
+from projectqa.lsp.markdown import code, escape
 from projectqa.lsp.workspace import ProjectView
 from projectqa.v1 import chat_pb2, common_pb2
 
@@ -176,10 +177,11 @@ class AskOutcome:
             return answer
         lines = [answer, "", "**Sources**"]
         for number, cited in enumerate(self.citations, 1):
-            target = cited["url"] or (cited["location"].uri if cited["location"] else "")
+            url = cited["url"] if cited["url"].startswith(("https://", "http://")) else ""
+            target = url or (cited["location"].uri if cited["location"] else "")
             if cited["location"] is not None:
                 target += f"#L{cited['location'].range.start.line + 1}"
-            label = f"[{cited['label']}]({target})" if target else cited["label"]
+            label = f"[{escape(cited['label'])}](<{target}>)" if target else code(cited["label"])
             flag = "" if cited["verified"] else " (unverified)"
             lines.append(f"{number}. {cited['marker']} {label}{flag}".replace("  ", " "))
         return "\n".join(lines)

@@ -7,6 +7,7 @@ import logging
 import sys
 from typing import Any
 
+from projectqa.client.connection import is_loopback
 from projectqa.lsp.server import NAME, VERSION, build
 
 
@@ -37,10 +38,11 @@ def main(argv: list[str] | None = None) -> None:
         handlers=[handler],
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    if logging.getLogger().level > logging.DEBUG:
-        # pygls logs a traceback for every error response, bad input included; the
-        # editor gets each of them as the response, so the log keeps only the rest.
-        logging.getLogger("pygls.protocol.json_rpc").setLevel(logging.CRITICAL)
+    # pygls logs requests with their parameters (the token among the initialize options)
+    # at INFO and DEBUG, and a traceback for every error response, bad input included,
+    # which the editor gets anyway as the response.
+    logging.getLogger("pygls").setLevel(logging.WARNING)
+    logging.getLogger("pygls.protocol.json_rpc").setLevel(logging.CRITICAL)
     cli_settings: dict[str, Any] = {
         key: value
         for key, value in {
@@ -48,7 +50,11 @@ def main(argv: list[str] | None = None) -> None:
         }.items()
         if value
     }  # fmt: skip
-    ls = build(cli_settings)
+    if args.tcp and not is_loopback(f"{args.host}:{args.port}"):
+        raise SystemExit(f"{NAME}: --host must be a loopback address (it has no authentication)")
+    # Over TCP any local user may connect and name the server address: the token must be
+    # set then, never taken from a local server's admin.token file.
+    ls = build(cli_settings, token_file=not args.tcp)
     if args.tcp:
         ls.start_tcp(args.host, args.port)
     else:

@@ -1,10 +1,12 @@
 """The bridge's one connection to the ProjectQA server, and what to do when it is gone.
 
 Every request goes through :meth:`Connection.call`. A failure that means the server
-is out of reach (UNAVAILABLE, a deadline) or refuses the token (UNAUTHENTICATED)
-takes the connection down: the editor is told once, requests fail fast with the same
-message, and a background probe reconnects with a fresh channel (so gRPC's own
-reconnect backoff, up to two minutes, never delays recovery) and says so.
+is out of reach (UNAVAILABLE, a deadline) or refuses the token (UNAUTHENTICATED),
+confirmed by a health check on the same channel, takes the connection down: the editor
+is told once, requests fail fast with the same message, and a background probe
+reconnects with a fresh channel (so gRPC's own reconnect backoff, up to two minutes,
+never delays recovery) and says so. A workspace that fits no project is not an outage:
+it waits for a settings change instead of being retried.
 """
 
 from __future__ import annotations
@@ -29,9 +31,12 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 CALL_TIMEOUT_S = 10.0
+HEALTH_TIMEOUT_S = 2.0  # confirms an outage before the connection is declared down
 SETTLE_TIMEOUT_S = 15.0  # a request waits this long for a connection attempt under way
+STALE_CLOSE_S = 30.0  # calls still running on a replaced channel get this long to end
 PROBE_DELAYS_S = (0.5, 1.0, 2.0, 3.0, 5.0)  # then every 5 s
-OUTAGE_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+_Code = grpc.StatusCode
+OUTAGE_CODES = frozenset({_Code.UNAVAILABLE, _Code.DEADLINE_EXCEEDED, _Code.UNAUTHENTICATED})
 
 Notify = Callable[[bool, str], None]  # (is_error, message) for window/showMessage
 
@@ -44,17 +49,26 @@ class Ready:
 
 
 class Connection:
-    """Connects, resolves the project, reports outages once and reconnects by itself."""
+    """Connects, resolves the project, reports outages once and reconnects by itself.
 
-    def __init__(self, notify: Notify) -> None:
+    :param token_file: whether a local server's ``admin.token`` may be used when no token
+        is set (not when the bridge serves TCP, where any local user could point it at a
+        listener of their own).
+    """
+
+    def __init__(self, notify: Notify, *, token_file: bool = True) -> None:
         self._notify = notify
+        self._token_file = token_file
         self._settings = BridgeSettings()
         self._workspace: Path | None = None
         self._ready: Ready | None = None
         self._problem = "not connected yet"
+        self._outage = False  # the last attempt failed for a reason a retry may cure
         self._probe: asyncio.Task[None] | None = None
-        self._generation = 0  # bumped by configure(); a stale probe gives up
+        self._generation = 0  # bumped by configure(); an attempt of an older one is dropped
+        self._lock = asyncio.Lock()
         self._settled = asyncio.Event()  # no connection attempt of configure() under way
+        self._configured = False
 
     @property
     def settings(self) -> BridgeSettings:
@@ -65,25 +79,32 @@ class Connection:
         return resolve_address(self._settings.address)
 
     async def configure(self, settings: BridgeSettings, workspace: Path | None) -> None:
-        """Connects with ``settings`` (again, when they changed); reports the outcome once."""
-        unchanged = (
-            self._ready is not None
-            and settings.connection() == self._settings.connection()
-            and settings.project == self._settings.project
-            and workspace == self._workspace
-        )
-        self._settings, self._workspace = settings, workspace
-        if unchanged:
-            return
-        self._generation += 1
-        self._settled.clear()
-        try:
-            await self._drop()
-            if not await self._connect():
-                self._notify(True, self._problem)
-                self._start_probe()
-        finally:
-            self._settled.set()
+        """Connects with ``settings``, unless they are what the bridge already uses.
+
+        Calls are serialised; the outcome is reported once (an unchanged configuration
+        during an outage is left to the probe already running).
+        """
+        async with self._lock:
+            same = (
+                self._configured
+                and settings.connection() == self._settings.connection()
+                and settings.project == self._settings.project
+                and workspace == self._workspace
+            )
+            self._settings, self._workspace = settings, workspace
+            if same and (self._ready is not None or self._probing()):
+                return
+            self._configured = True
+            self._generation += 1
+            self._settled.clear()
+            try:
+                await self._drop()
+                if not await self._connect(self._generation):
+                    self._notify(True, self._problem)
+                    if self._outage:
+                        self._start_probe()
+            finally:
+                self._settled.set()
 
     async def settled(self) -> None:
         """Returns once no connection attempt of :meth:`configure` is under way (bounded)."""
@@ -119,17 +140,30 @@ class Connection:
         try:
             return await work(ready)
         except ClientError as error:
-            raise self._failure(ready, error) from None
+            raise await self._failure(ready, error) from None
 
-    def _failure(self, ready: Ready, error: ClientError) -> RequestFailed:
-        if error.code in OUTAGE_CODES or error.code == grpc.StatusCode.UNAUTHENTICATED:
-            if self._ready is ready:  # the first request to notice tells the editor
-                self._problem = self._describe(error)
-                self._ready = None
-                self._notify(True, self._problem)
-                self._start_probe(stale=ready.client)
-            return failed(self._problem)
-        return failed(f"{error.code_name}: {error.details}")
+    async def _failure(self, ready: Ready, error: ClientError) -> RequestFailed:
+        if error.code == grpc.StatusCode.CANCELLED and self._ready is not ready:
+            return failed(self._problem)  # the channel was replaced under the call
+        if error.code not in OUTAGE_CODES or not await self._confirm_outage(ready, error):
+            return failed(f"{error.code_name}: {error.details}")
+        if self._ready is ready:  # the first request to notice tells the editor
+            self._problem = self._describe(error)
+            self._ready = None
+            self._outage = True
+            self._notify(True, self._problem)
+            self._start_probe(stale=ready.client)
+        return failed(self._problem)
+
+    async def _confirm_outage(self, ready: Ready, error: ClientError) -> bool:
+        """Whether the server is really gone (one slow call or a busy store is not)."""
+        if error.code == grpc.StatusCode.UNAUTHENTICATED:
+            return True
+        try:
+            await asyncio.wait_for(ready.client.health(), HEALTH_TIMEOUT_S)
+        except (ClientError, TimeoutError):
+            return True
+        return False
 
     def _describe(self, error: ClientError) -> str:
         if error.code == grpc.StatusCode.UNAUTHENTICATED:
@@ -142,9 +176,19 @@ class Connection:
             f"{error.details}"
         )
 
-    async def _connect(self) -> bool:
-        """One attempt: a fresh channel, the caller's identity, the project."""
+    async def _connect(self, generation: int) -> bool:
+        """One attempt: a fresh channel, the caller's identity, the project.
+
+        Publishes the connection only if no newer :meth:`configure` started meanwhile;
+        a client that is not published is always closed.
+        """
         settings = self._settings
+        if not settings.token and not self._token_file:
+            self._problem = "ProjectQA: set projectqa.token (the bridge serves TCP)"
+            self._outage = False
+            return False
+        client: AsyncClient | None = None
+        published = False
         try:
             client = AsyncClient(
                 settings.address,
@@ -152,42 +196,57 @@ class Connection:
                 timeout=CALL_TIMEOUT_S,
                 tls_ca_file=settings.tls_ca_file,
             )
-        except (OSError, ValueError) as error:  # unreadable CA file, malformed address
-            self._problem = f"ProjectQA: cannot connect to {self.address}: {error}"
-            return False
-        try:
             who = await client.whoami()
             project = await resolve_project(client, settings.project, self._workspace)
+            if generation != self._generation:
+                return False
+            self._ready = Ready(client, project, who.user.name)
+            self._outage = False
+            published = True
+            return True
         except ClientError as error:
-            await client.close()
-            if error.code in OUTAGE_CODES or error.code == grpc.StatusCode.UNAUTHENTICATED:
+            self._outage = error.code in OUTAGE_CODES
+            if self._outage:
                 self._problem = self._describe(error)
             else:
                 self._problem = f"ProjectQA: {error.code_name}: {error.details}"
             return False
         except ProjectNotResolved as error:
-            await client.close()
-            self._problem = f"ProjectQA: {error}"
+            self._problem, self._outage = f"ProjectQA: {error}", False
             return False
-        self._ready = Ready(client, project, who.user.name)
-        return True
+        except Exception as error:  # an unreadable CA file, a bad address, …
+            log.exception("connecting to %s failed", self.address)
+            self._problem = f"ProjectQA: cannot connect to {self.address}: {error}"
+            self._outage = False
+            return False
+        finally:
+            if client is not None and not published:
+                await client.close()
+
+    def _probing(self) -> bool:
+        return self._probe is not None and not self._probe.done()
 
     def _start_probe(self, stale: AsyncClient | None = None) -> None:
-        if self._probe is None or self._probe.done():
-            self._probe = asyncio.create_task(self._reconnect(self._generation, stale))
+        if stale is not None:  # calls still on it fail by themselves or end in time
+            asyncio.get_running_loop().call_later(
+                STALE_CLOSE_S, lambda: asyncio.ensure_future(stale.close())
+            )
+        if not self._probing():
+            self._probe = asyncio.create_task(self._reconnect(self._generation))
 
-    async def _reconnect(self, generation: int, stale: AsyncClient | None) -> None:
-        if stale is not None:
-            await stale.close()
+    async def _reconnect(self, generation: int) -> None:
         attempt = 0
         while generation == self._generation and self._ready is None:
             await asyncio.sleep(PROBE_DELAYS_S[min(attempt, len(PROBE_DELAYS_S) - 1)])
             attempt += 1
             if generation != self._generation:
                 return
-            if await self._connect():
+            if await self._connect(generation):
                 project = self._ready.project.slug if self._ready else ""
                 self._notify(False, f"ProjectQA: connected to {self.address} (project {project})")
+                return
+            if not self._outage:  # the server answers but the settings need changing
+                self._notify(True, self._problem)
                 return
             log.info("reconnect attempt %d failed: %s", attempt, self._problem)
 

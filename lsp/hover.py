@@ -12,8 +12,10 @@ import asyncio
 import time
 from collections import OrderedDict
 
+from projectqa.client import ClientError
 from projectqa.lsp.ask import location
-from projectqa.lsp.connection import Ready
+from projectqa.lsp.connection import OUTAGE_CODES, Ready
+from projectqa.lsp.markdown import code, escape, fence
 from projectqa.lsp.workspace import ProjectView
 from projectqa.v1 import common_pb2, retrieval_pb2, tools_pb2
 
@@ -52,11 +54,12 @@ class HoverCache:
 
 def _link(project: ProjectView, citation: common_pb2.Citation) -> str:
     where = location(project, citation)
+    label = escape(citation.label)
     if where is not None:
-        return f"[{citation.label}]({where.uri}#L{where.range.start.line + 1})"
-    if citation.url:
-        return f"[{citation.label}]({citation.url})"
-    return f"`{citation.label}`"
+        return f"[{label}](<{where.uri}#L{where.range.start.line + 1}>)"
+    if citation.url.startswith(("https://", "http://")):
+        return f"[{label}](<{citation.url}>)"
+    return code(citation.label)
 
 
 def _symbol_citation(match: tools_pb2.SymbolMatch) -> common_pb2.Citation:
@@ -85,9 +88,14 @@ async def _definitions(ready: Ready, word: str) -> tuple[list[tools_pb2.SymbolMa
         return [], ""
     top = matches[0]
     end = min(top.end_line, top.start_line + PREVIEW_LINES - 1)
-    opened = await client.open_file(
-        project, top.path, top.start_line, end, connector=top.connector_id
-    )
+    try:
+        opened = await client.open_file(
+            project, top.path, top.start_line, end, connector=top.connector_id
+        )
+    except ClientError as error:  # renamed or shortened since it was indexed
+        if error.code in OUTAGE_CODES:
+            raise
+        return matches, ""
     return matches, opened.content
 
 
@@ -95,9 +103,10 @@ def _definitions_text(
     project: ProjectView, matches: list[tools_pb2.SymbolMatch], preview: str
 ) -> list[str]:
     top = matches[0]
-    lines = [f"**`{top.name}`** · {top.kind} · {_link(project, _symbol_citation(top))}"]
+    lines = [f"**{code(top.name)}** · {top.kind} · {_link(project, _symbol_citation(top))}"]
     if preview:
-        lines += ["", f"```{top.language}", preview.rstrip(), "```"]
+        ticks = fence(preview)
+        lines += ["", f"{ticks}{top.language}", preview.rstrip(), ticks]
     if others := matches[1:]:
         links = ", ".join(_link(project, _symbol_citation(m)) for m in others)
         lines += ["", f"Also defined at {links}"]
@@ -108,7 +117,7 @@ def _passages_text(project: ProjectView, hits: list[retrieval_pb2.SearchHit]) ->
     lines = ["**In the docs and tickets**"]
     for hit in hits[:MAX_PASSAGES]:
         title = hit.citation.title if hit.citation.kind != "file" else _first_line(hit.snippet)
-        lines.append(f"- {_link(project, hit.citation)} — {title}".rstrip(" —"))
+        lines.append(f"- {_link(project, hit.citation)} — {escape(title)}".rstrip(" —"))
     return lines
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -22,8 +23,10 @@ from pygls.uris import to_fs_path
 from projectqa.lsp import ask, hover, symbols
 from projectqa.lsp.connection import Connection, Ready
 from projectqa.lsp.documents import check_position, opened, word_at
-from projectqa.lsp.errors import invalid
+from projectqa.lsp.errors import RequestFailed, invalid
 from projectqa.lsp.settings import SettingsError, from_editor, from_environment, merge
+
+log = logging.getLogger(__name__)
 
 NAME = "projectqa-lsp"
 VERSION = "0.1.0"
@@ -49,6 +52,15 @@ class BridgeProtocol(LanguageServerProtocol):
     the request's ``workDoneToken``.
     """
 
+    def _handle_response(self, msg_id: Any, result: Any = None, error: Any = None) -> None:
+        # An editor's late answer to a request the bridge gave up on (cancelled, timed out,
+        # shut down) would fail pygls' future and pop up "Error in server": drop it.
+        future = self._request_futures.get(msg_id)
+        if future is not None and future.done():
+            self._request_futures.pop(msg_id, None)
+            return
+        super()._handle_response(msg_id, result, error)
+
     @lsp_method(types.WORKSPACE_EXECUTE_COMMAND)
     async def lsp_workspace__execute_command(self, params: types.ExecuteCommandParams) -> Any:
         command = self.fm.commands.get(params.command)
@@ -61,9 +73,18 @@ class BridgeProtocol(LanguageServerProtocol):
 class ProjectQALanguageServer(LanguageServer):
     """The bridge's state: the gRPC connection, settings sources and the hover cache."""
 
-    def __init__(self, cli_settings: dict[str, Any] | None = None) -> None:
-        super().__init__(NAME, VERSION, protocol_cls=BridgeProtocol)
-        self.connection = Connection(self.show)
+    def __init__(
+        self, cli_settings: dict[str, Any] | None = None, *, token_file: bool = True
+    ) -> None:
+        # Full document sync: pygls applies incremental edits on lines split by
+        # str.splitlines, which disagrees with LSP's lines in files with form feeds.
+        super().__init__(
+            NAME,
+            VERSION,
+            protocol_cls=BridgeProtocol,
+            text_document_sync_kind=types.TextDocumentSyncKind.Full,
+        )
+        self.connection = Connection(self.show, token_file=token_file)
         self.cli_settings = cli_settings or {}
         self.init_settings: dict[str, Any] = {}
         self.hover_cache = hover.HoverCache()
@@ -160,12 +181,17 @@ def register_features(ls: ProjectQALanguageServer) -> None:
         word = word_at(document, params.position)
         if not word:
             return None
-        ready = await ls.ready()
-        key = (ready.project.id, word)
-        cached, text = ls.hover_cache.get(key)
-        if not cached:
-            text = await ls.connection.call(lambda r: hover.hover_text(r, word))
-            ls.hover_cache.put(key, text)
+        try:
+            ready = await ls.ready()
+            key = (ready.project.id, word)
+            cached, text = ls.hover_cache.get(key)
+            if not cached:
+                text = await ls.connection.call(lambda r: hover.hover_text(r, word))
+                ls.hover_cache.put(key, text)
+        except RequestFailed as error:
+            # Editors pop up every failed hover; the outage was reported once already.
+            log.info("no hover for %r: %s", word, error.message)
+            return None
         if text is None:
             return None
         return types.Hover(contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=text))
@@ -176,7 +202,11 @@ def register_features(ls: ProjectQALanguageServer) -> None:
     ) -> list[types.WorkspaceSymbol]:
         if not params.query.strip():
             return []
-        return await ls.connection.call(lambda r: symbols.workspace_symbols(r, params.query))
+        try:
+            return await ls.connection.call(lambda r: symbols.workspace_symbols(r, params.query))
+        except RequestFailed as error:  # as for hover: reported once, not per keystroke
+            log.info("no symbols for %r: %s", params.query, error.message)
+            return []
 
     @ls.feature(types.TEXT_DOCUMENT_CODE_LENS, types.CodeLensOptions(resolve_provider=False))
     async def on_code_lens(
@@ -184,7 +214,9 @@ def register_features(ls: ProjectQALanguageServer) -> None:
     ) -> list[types.CodeLens]:
         if not ls.connection.settings.code_lens:
             return []
-        return symbols.code_lenses(opened(ls.workspace, params.text_document.uri))
+        document = opened(ls.workspace, params.text_document.uri)
+        # Parsing a long file takes a while: off the loop, so streams and hovers go on.
+        return await asyncio.to_thread(symbols.code_lenses, document)
 
 
 async def _watch_parent(ls: ProjectQALanguageServer, pid: int) -> None:
@@ -300,8 +332,10 @@ def _client_has_progress(ls: ProjectQALanguageServer) -> bool:
 # ------------------------------------------------------------------ entry point
 
 
-def build(cli_settings: dict[str, Any] | None = None) -> ProjectQALanguageServer:
+def build(
+    cli_settings: dict[str, Any] | None = None, *, token_file: bool = True
+) -> ProjectQALanguageServer:
     """A bridge with every feature registered, not yet started."""
-    ls = ProjectQALanguageServer(cli_settings)
+    ls = ProjectQALanguageServer(cli_settings, token_file=token_file)
     register_features(ls)
     return ls

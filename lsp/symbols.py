@@ -6,13 +6,14 @@ server's chunker uses, so they follow unsaved edits without a round trip.
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from lsprotocol import types
 from pygls.uris import from_fs_path, to_fs_path
 from pygls.workspace import TextDocument
 
 from projectqa.lsp.connection import Ready
+from projectqa.lsp.documents import lines
 from projectqa.v1 import tools_pb2
 
 MAX_SYMBOLS = 100
@@ -33,11 +34,14 @@ SYMBOL_KINDS = {
 }
 
 
-def _symbol(ready: Ready, match: tools_pb2.SymbolMatch) -> types.WorkspaceSymbol:
+def _symbol(ready: Ready, match: tools_pb2.SymbolMatch) -> types.WorkspaceSymbol | None:
     path = ready.project.file(match.connector_id, match.path)
     root = ready.project.workspace
-    if path is None:  # not on this machine: still give the place the workspace would have it
-        path = (root / match.path) if root is not None else Path(match.path)
+    relative = PurePosixPath(match.path)
+    if path is None:  # not on this machine: the place the workspace would have it, if any
+        if root is None or relative.is_absolute() or ".." in relative.parts:
+            return None
+        path = root / relative
     where = types.Range(
         types.Position(max(match.start_line - 1, 0), 0), types.Position(match.end_line, 0)
     )
@@ -55,7 +59,7 @@ async def workspace_symbols(ready: Ready, query: str) -> list[types.WorkspaceSym
     if not query.strip():
         return []
     matches = await ready.client.find_symbol(ready.project.id, query.strip(), limit=MAX_SYMBOLS)
-    return [_symbol(ready, match) for match in matches]
+    return [symbol for match in matches if (symbol := _symbol(ready, match)) is not None]
 
 
 def code_lenses(document: TextDocument) -> list[types.CodeLens]:
@@ -68,15 +72,17 @@ def code_lenses(document: TextDocument) -> list[types.CodeLens]:
         key=Path(path).name, kind=DocumentKind.FILE, text=document.source, path=Path(path).name
     )
     lenses = []
+    all_lines = lines(document)
     for symbol in extract_symbols(source):
         if symbol.kind not in LENS_KINDS:
             continue
         where = types.Range(
             types.Position(symbol.start_line - 1, 0), types.Position(symbol.end_line, 0)
         )
-        if symbol.end_line >= len(document.lines):  # the last line has no line after it
-            last = len(document.lines) - 1
-            where.end = types.Position(last, len(document.lines[last].rstrip("\r\n")))
+        if symbol.end_line >= len(all_lines):  # the last line has no line after it
+            last = all_lines[-1].rstrip("\r\n")
+            width = document.position_codec.client_num_units(last)
+            where.end = types.Position(len(all_lines) - 1, width)
         selection = {
             "start": {"line": where.start.line, "character": where.start.character},
             "end": {"line": where.end.line, "character": where.end.character},

@@ -41,8 +41,11 @@ class ProjectView:
             return None
         # The server's paths are relative and confined already; a path that still leads
         # out of the root (``..``, absolute, a symlink) is not offered to the editor.
-        candidate = (root / path).resolve()
-        if not candidate.is_relative_to(root.resolve()) or not candidate.is_file():
+        try:
+            candidate = (root / path).resolve()
+            if not candidate.is_relative_to(root.resolve()) or not candidate.is_file():
+                return None
+        except (OSError, RuntimeError):
             return None
         return root / path
 
@@ -80,8 +83,21 @@ def _config(connector: admin_pb2.Connector) -> dict[str, object]:
 
 
 def _local_root(connector: admin_pb2.Connector) -> Path | None:
+    """The folder of a ``local`` connector as this machine sees it (symlinks resolved)."""
     path = _config(connector).get("path") if connector.type == "local" else None
-    return Path(str(path)).expanduser() if path else None
+    if not path:
+        return None
+    try:
+        return Path(str(path)).expanduser().resolve()
+    except (OSError, RuntimeError):  # unreadable, a symlink loop
+        return None
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # under a folder this user may not read (the server's own)
+        return False
 
 
 def _fits(connector: admin_pb2.Connector, folder: Path, remote: str) -> bool:
@@ -97,7 +113,7 @@ async def _connectors(client: AsyncClient, project: str) -> list[admin_pb2.Conne
 
 
 def _view(project_id: str, slug: str, workspace: Path | None, connectors) -> ProjectView:
-    roots = {c.id: root for c in connectors if (root := _local_root(c)) and root.is_dir()}
+    roots = {c.id: root for c in connectors if (root := _local_root(c)) and _is_dir(root)}
     return ProjectView(project_id, slug, workspace, roots)
 
 

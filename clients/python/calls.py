@@ -67,9 +67,9 @@ class _Cancellable:
         return self._cancelled and error.code == grpc.StatusCode.CANCELLED
 
 
-def _task_cancelling() -> bool:
+def _cancelling() -> int:
     task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
+    return task.cancelling() if task is not None else 0
 
 
 @contextmanager
@@ -78,18 +78,22 @@ def translate_aio_errors() -> Iterator[None]:
 
     ``grpc.aio`` ends a call cancelled on this side (a stream's ``cancel()``, the
     channel closing) with ``asyncio.CancelledError``. Unless the awaiting task is
-    itself being cancelled, that becomes a ClientError with code CANCELLED, so a
-    closed client never looks like a cancelled task.
+    being cancelled (again, since the block began), that becomes a ClientError with
+    code CANCELLED, so a closed client never looks like a cancelled task. A call on
+    a closed channel (grpc's ``UsageError``) is a CANCELLED ClientError too.
     """
+    cancelling = _cancelling()
     try:
         with translate_rpc_errors():
             yield
     except asyncio.CancelledError:
-        if _task_cancelling():
+        if _cancelling() > cancelling:
             raise
         raise ClientError(
             grpc.StatusCode.CANCELLED, "the call was cancelled by the client"
         ) from None
+    except grpc.aio.UsageError as error:
+        raise ClientError(grpc.StatusCode.CANCELLED, str(error)) from None
 
 
 class ServerStream(_Cancellable, Iterator[Event], Generic[Event]):
@@ -270,7 +274,7 @@ class AsyncCalls(StubCalls):
         request: Message,
         timeout: float | None,
     ) -> AioStream:
-        with translate_rpc_errors():
+        with translate_aio_errors():
             return kind.aio(method(request, timeout=timeout))
 
 

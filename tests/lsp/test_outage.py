@@ -55,15 +55,22 @@ async def test_an_unreachable_server_at_start_is_reported_once_and_the_bridge_li
         status = await bridge.status()
         assert status["connected"] is False and "unreachable" in status["message"]
         assert len(bridge.shown(types.MessageType.Error)) == 1
-        uri = bridge.open("shop/cart.py")
-        with pytest.raises(JsonRpcException) as raised:
-            await bridge.client.text_document_hover_async(
-                types.HoverParams(
-                    text_document=types.TextDocumentIdentifier(uri=uri),
-                    position=types.Position(line=2, character=8),
-                )
+        uri = bridge.open("shop/cart.py")  # hover and symbols stay quiet: one message only
+        hovered = await bridge.client.text_document_hover_async(
+            types.HoverParams(
+                text_document=types.TextDocumentIdentifier(uri=uri),
+                position=types.Position(line=2, character=8),
             )
-        assert raised.value.code == REQUEST_FAILED
+        )
+        assert hovered is None
+        query = types.WorkspaceSymbolParams(query="Cart")
+        assert not await bridge.client.workspace_symbol_async(query)
+        for _ in range(2):  # unchanged settings during an outage: the probe carries on
+            bridge.client.workspace_did_change_configuration(
+                types.DidChangeConfigurationParams(settings={})
+            )
+        await bridge.status()
+        assert len(bridge.shown(types.MessageType.Error)) == 1
 
 
 async def test_a_rejected_token_is_reported_clearly(qa: IndexedProject) -> None:
@@ -196,3 +203,16 @@ async def test_a_request_right_after_start_waits_for_the_connection(qa: IndexedP
             "projectqa.ask", {"question": "How is a price parsed?", "extractive": True}
         )
         assert result["citations"]
+
+
+async def test_tcp_refuses_a_host_other_than_loopback() -> None:
+    process = await asyncio.create_subprocess_exec(
+        *BRIDGE, "--tcp", "--host", "0.0.0.0",
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        env=bridge_env(),
+    )  # fmt: skip
+    _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode != 0
+    assert b"--host must be a loopback address" in stderr

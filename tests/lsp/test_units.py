@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 from lsprotocol import types
-from pygls.workspace import TextDocument
+from pygls.workspace import PositionCodec, TextDocument
 
 from projectqa.lsp.documents import check_position, selected_text, word_at
+from projectqa.lsp.markdown import code, escape, fence
 from projectqa.lsp.settings import SettingsError, from_editor, from_environment, merge
 from projectqa.lsp.workspace import ProjectView, normalize_remote
 
@@ -58,8 +59,8 @@ def test_citations_never_lead_out_of_their_root(tmp_path: Path) -> None:
     (root / "link.txt").symlink_to(tmp_path / "secret.txt")
     view = ProjectView("prj_1", "shop", root)
     assert view.file("con_1", "pkg/a.py") == root / "pkg/a.py"
-    for escape in ("../secret.txt", str(tmp_path / "secret.txt"), "link.txt", "pkg", "nope.py"):
-        assert view.file("con_1", escape) is None, escape
+    for outside in ("../secret.txt", str(tmp_path / "secret.txt"), "link.txt", "pkg", "nope.py"):
+        assert view.file("con_1", outside) is None, outside
 
 
 def document(text: str) -> TextDocument:
@@ -88,3 +89,21 @@ def test_selected_text_spans_lines() -> None:
     selection = types.Range(types.Position(0, 1), types.Position(2, 3))
     assert selected_text(doc, selection) == "ne\ntwo\nthr"
     assert selected_text(doc, types.Range(types.Position(1, 0), types.Position(1, 3))) == "two"
+
+
+def test_positions_count_utf16_units_and_lsp_lines() -> None:
+    codec = PositionCodec(encoding=types.PositionEncodingKind.Utf16)
+    doc = TextDocument("file:///x.py", 'x = "😋"; foo_bar()\n\x0cnext = 1\n', position_codec=codec)
+    # "😋" is two UTF-16 units: foo_bar starts at unit 10 (code point 9).
+    assert word_at(doc, types.Position(0, 11)) == "foo_bar"
+    check_position(doc, types.Position(0, 19), "position")  # the end of the line (18 code points)
+    selection = types.Range(types.Position(0, 10), types.Position(0, 17))
+    assert selected_text(doc, selection) == "foo_bar"
+    # A form feed does not end a line for LSP.
+    assert word_at(doc, types.Position(1, 2)) == "next"
+
+
+def test_markdown_from_the_server_is_shown_literally() -> None:
+    assert escape("![x](https://e) *a*") == r"\!\[x\]\(https://e\) \*a\*"
+    assert code("a`b") == "`` a`b ``"
+    assert fence("```\ncode\n````") == "`````"

@@ -14,7 +14,6 @@ import json
 import os
 import re
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from projectqa.server.app import create_server
 from projectqa.server.config import Settings
 from projectqa.v1 import admin_pb2
 from tests.fakes.llm_server import FakeLlm, Reply
+from tests.process import Completed, run
 from tests.service.retrieval_fixtures import (
     PROJECT,
     SHOP_FILES,
@@ -43,17 +43,6 @@ SUBPROCESS_TIMEOUT_S = 60
 QUESTION = "How is the discount applied to the total price of the cart?"
 # "path:start-end", or "path:line" for one line (see server/retrieval/citations.py).
 LABEL = re.compile(r"^(?P<path>[\w./-]+):(?P<start>\d+)(?:-(?P<end>\d+))?$")
-
-
-@dataclass
-class Completed:
-    returncode: int
-    stdout: str
-    stderr: str
-
-    def lines(self) -> list[dict[str, Any]]:
-        """The JSON objects printed with ``--json``, one per line."""
-        return [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
 
 
 @pytest.fixture(scope="module")
@@ -80,22 +69,7 @@ async def run_node(node: str, qa: IndexedProject, *args: str, token: str = "") -
         "PROJECTQA_ADDRESS": f"127.0.0.1:{qa.port}",
         "PROJECTQA_TOKEN": token or admin_token(qa),
     }
-    process = await asyncio.create_subprocess_exec(
-        node,
-        *args,
-        cwd=PACKAGE,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(process.communicate(), SUBPROCESS_TIMEOUT_S)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        pytest.fail(f"node {' '.join(args)} did not finish within {SUBPROCESS_TIMEOUT_S} s")
-    assert process.returncode is not None
-    return Completed(process.returncode, out.decode(), err.decode())
+    return await run(node, *args, cwd=PACKAGE, env=env, timeout=SUBPROCESS_TIMEOUT_S)
 
 
 async def run_example(node: str, qa: IndexedProject, *args: str, token: str = "") -> Completed:
@@ -115,7 +89,7 @@ async def answered(node: str, qa: IndexedProject) -> list[dict[str, Any]]:
     """The example's ``--json`` output for QUESTION: the hits, then the Ask events."""
     done = await run_example(node, qa, "--project", PROJECT, "--json", "--extractive", QUESTION)
     assert done.returncode == 0, done.stderr
-    return done.lines()
+    return done.json_lines()
 
 
 async def test_search_hits_cite_the_shop_files(

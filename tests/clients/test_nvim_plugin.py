@@ -10,7 +10,6 @@ module's event loop, so Neovim is awaited as an asyncio subprocess, never blocki
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import socket
@@ -22,6 +21,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from tests.process import run
 from tests.service.retrieval_fixtures import IndexedProject, definition_lines, indexed_project
 
 from .requirements import REPO, require_tool
@@ -84,7 +84,7 @@ async def run_nvim(
         **{f"XDG_{d}_HOME": str(tmp_path / d.lower()) for d in XDG},  # keep ~ clean
         **(env or {}),
     }
-    process = await asyncio.create_subprocess_exec(
+    done = await run(
         nvim,
         "--headless",
         "--clean",
@@ -97,21 +97,13 @@ async def run_nvim(
         "shop/cart.py",
         cwd=workspace,
         env=full_env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+        timeout=SUBPROCESS_TIMEOUT_S,
     )
-    try:
-        stdout, stderr = await asyncio.wait_for(process.communicate(), SUBPROCESS_TIMEOUT_S)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        pytest.fail(f"nvim {command!r} did not finish within {SUBPROCESS_TIMEOUT_S} s")
-    output = f"stdout:\n{stdout.decode()}\nstderr:\n{stderr.decode()}"
+    output = f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
     assert out.exists(), f"the driver wrote no report\n{output}"
     report = json.loads(out.read_text(encoding="utf-8"))
     assert report.get("driver_error") is None, f"{report['driver_error']}\n{output}"
-    assert process.returncode == 0, output
+    assert done.returncode == 0, output
     return report
 
 

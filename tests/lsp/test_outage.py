@@ -14,6 +14,7 @@ import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
+from tests.process import run
 from tests.service.retrieval_fixtures import IndexedProject
 
 from .conftest import BRIDGE, Bridge, admin_token, bridge_env, connection_options, open_bridge
@@ -206,13 +207,6 @@ async def test_a_request_right_after_start_waits_for_the_connection(qa: IndexedP
 
 
 async def test_tcp_refuses_a_host_other_than_loopback() -> None:
-    process = await asyncio.create_subprocess_exec(
-        *BRIDGE, "--tcp", "--host", "0.0.0.0",
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-        env=bridge_env(),
-    )  # fmt: skip
-    _, stderr = await asyncio.wait_for(process.communicate(), 30)
-    assert process.returncode != 0
-    assert b"--host must be a loopback address" in stderr
+    done = await run(*BRIDGE, "--tcp", "--host", "0.0.0.0", env=bridge_env())
+    assert done.returncode != 0
+    assert "--host must be a loopback address" in done.stderr

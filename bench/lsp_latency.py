@@ -159,16 +159,20 @@ def positions(editor: Editor, shop: Path) -> list[tuple[str, str, int, int]]:
 
 async def hovers(editor: Editor, spots: list, rounds: int, per_round: int) -> None:
     rng = random.Random(7)
-    first, repeat = [], []
+    first, repeat, defined = [], [], []
     for _ in range(rounds):
         editor.clear_hover_cache()
         await editor.command("projectqa.status")  # the change has been handled
         seen: set[str] = set()
         for uri, word, line, character in rng.sample(spots, min(per_round, len(spots))):
+            before = editor.definitions_shown
             elapsed = await editor.hover(uri, line, character)
             (repeat if word in seen else first).append(elapsed)
+            if word not in seen and editor.definitions_shown > before:
+                defined.append(elapsed)
             seen.add(word)
     print(summary("hover, first of its word in a round (3 RPCs + OpenFile)", first))
+    print(summary("  of which showing a definition (all four RPCs)", defined))
     print(summary("hover, repeated word (bridge cache)", repeat))
     print(summary("hover, all", first + repeat))
     print(f"  {editor.hovers_shown} of {len(first) + len(repeat)} hovers showed something, "

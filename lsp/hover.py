@@ -17,6 +17,8 @@ from projectqa.lsp.ask import location
 from projectqa.lsp.connection import OUTAGE_CODES, Ready
 from projectqa.lsp.markdown import code, escape, fence
 from projectqa.lsp.workspace import ProjectView
+from projectqa.server.chat.prompt import one_line
+from projectqa.server.retrieval.citations import line_label
 from projectqa.v1 import common_pb2, retrieval_pb2, tools_pb2
 
 CACHE_TTL_S = 60.0
@@ -69,15 +71,15 @@ def _symbol_citation(match: tools_pb2.SymbolMatch) -> common_pb2.Citation:
         path=match.path,
         start_line=match.start_line,
         end_line=match.end_line,
-        label=f"{match.path}:{match.start_line}-{match.end_line}",
+        label=line_label(match.path, match.start_line, match.end_line),
     )
 
 
 def _first_line(snippet: str) -> str:
+    """The first line with words of a passage (a heading's ``#`` dropped), cut short."""
     for line in snippet.splitlines():
-        text = line.strip().lstrip("#").strip()
-        if text:
-            return text if len(text) <= 100 else text[:99] + "…"
+        if text := line.strip().lstrip("#").strip():
+            return one_line(text, 100)
     return ""
 
 
@@ -134,9 +136,6 @@ async def hover_text(ready: Ready, word: str) -> str | None:
     if matches:
         parts += _definitions_text(ready.project, matches, preview)
     if hits:
-        parts += (
-            ["", *_passages_text(ready.project, hits)]
-            if parts
-            else _passages_text(ready.project, hits)
-        )
+        parts += [""] if parts else []
+        parts += _passages_text(ready.project, hits)
     return "\n".join(parts) or None

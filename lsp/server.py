@@ -108,7 +108,7 @@ class ProjectQALanguageServer(LanguageServer):
         params = types.ConfigurationParams(items=[types.ConfigurationItem(section="projectqa")])
         try:
             values = await asyncio.wait_for(self.workspace_configuration_async(params), 5)
-        except (TimeoutError, Exception):  # an editor that answers badly has no settings
+        except Exception:  # an editor that answers badly, or not in time, has no settings
             return {}
         try:
             return from_editor(values[0] if values else None, "settings.projectqa")
@@ -121,9 +121,6 @@ class ProjectQALanguageServer(LanguageServer):
         settings = merge(self.init_settings, editor, self.cli_settings, from_environment())
         self.hover_cache.clear()
         await self.connection.configure(settings, self.workspace_root())
-
-    async def ready(self) -> Ready:
-        return await self.connection.require()
 
 
 COMMANDS: dict[str, Command] = {}
@@ -181,13 +178,17 @@ def register_features(ls: ProjectQALanguageServer) -> None:
         word = word_at(document, params.position)
         if not word:
             return None
-        try:
-            ready = await ls.ready()
+
+        async def lookup(ready: Ready) -> str | None:
             key = (ready.project.id, word)
             cached, text = ls.hover_cache.get(key)
             if not cached:
-                text = await ls.connection.call(lambda r: hover.hover_text(r, word))
+                text = await hover.hover_text(ready, word)
                 ls.hover_cache.put(key, text)
+            return text
+
+        try:
+            text = await ls.connection.call(lookup)
         except RequestFailed as error:
             # Editors pop up every failed hover; the outage was reported once already.
             log.info("no hover for %r: %s", word, error.message)
@@ -252,16 +253,18 @@ async def status_command(ls: ProjectQALanguageServer, call: CommandCall) -> dict
 
 async def _ask(ls: ProjectQALanguageServer, call: CommandCall, *, explain: bool) -> dict[str, Any]:
     arguments = ask.parse_arguments(ls.workspace, call.arguments, explain=explain)
-    ready = await ls.ready()
     extractive = (
         ls.connection.settings.extractive if arguments.extractive is None else arguments.extractive
     )
-    async with _progress(ls, call.work_done_token, f"Searching {ready.project.slug}…") as report:
-        outcome = await ls.connection.call(
-            lambda r: ask.run_ask(r, arguments, extractive, report, _chunk_sender(ls))
-        )
-        report.end(f"Answered with {len(outcome.citations)} sources")
-    return outcome.result()
+
+    async def answer(ready: Ready) -> ask.AskOutcome:
+        title = f"Searching {ready.project.slug}…"
+        async with _progress(ls, call.work_done_token, title) as report:
+            outcome = await ask.run_ask(ready, arguments, extractive, report, _chunk_sender(ls))
+            report.end(f"Answered with {len(outcome.citations)} sources")
+        return outcome
+
+    return (await ls.connection.call(answer)).result()
 
 
 def _chunk_sender(ls: ProjectQALanguageServer) -> Callable[[str, str], None]:

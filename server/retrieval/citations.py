@@ -24,12 +24,13 @@ class Citation:
         """``path:start-end`` for files, the record's key (``#12``, ``PROJ-7``) otherwise."""
         if not self.path:
             return self.document_key
-        lines = (
-            str(self.start_line)
-            if self.start_line == self.end_line
-            else f"{self.start_line}-{self.end_line}"
-        )
-        return f"{self.path}:{lines}"
+        return line_label(self.path, self.start_line, self.end_line)
+
+
+def line_label(path: str, start_line: int, end_line: int) -> str:
+    """``path:start-end``, or ``path:line`` for a single line."""
+    lines = str(start_line) if start_line == end_line else f"{start_line}-{end_line}"
+    return f"{path}:{lines}"
 
 
 def citation_of(chunk: Chunk, version: str = "") -> Citation:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from projectqa.server.sources import (
     SourceWarning,
 )
 
-AN_HOUR_AGO_NS = time.time_ns() - 3600 * 10**9
+AN_HOUR_NS = 3600 * 10**9
 
 
 def run(
@@ -53,8 +52,15 @@ def write(root: Path, key: str, content: str | bytes = "text\n", settle: bool = 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content.encode() if isinstance(content, str) else content)
     if settle:
-        os.utime(path, ns=(AN_HOUR_AGO_NS, AN_HOUR_AGO_NS))
+        settle_file(path)
     return path
+
+
+def settle_file(path: Path) -> None:
+    """Date a file an hour before its own mtime: relative to the file system's clock when the
+    file was written, not to a time taken at import (the suite may run for longer than that)."""
+    mtime_ns = path.stat().st_mtime_ns - AN_HOUR_NS
+    os.utime(path, ns=(mtime_ns, mtime_ns))
 
 
 @pytest.fixture
@@ -246,7 +252,7 @@ def test_incremental_run_yields_only_changes_and_deletions(root: Path) -> None:
     # Files changed just before a scan are re-read next time ("racy" mtimes);
     # files settled since the last scan are not.
     for key in ("edited.txt", "added.txt"):
-        os.utime(root / key, ns=(AN_HOUR_AGO_NS, AN_HOUR_AGO_NS))
+        settle_file(root / key)
     third = run(root, cursor=second[-1].cursor, full=False)
     assert sorted(docs(third)) == ["added.txt", "edited.txt"]
     fourth = run(root, cursor=third[-1].cursor, full=False)

@@ -82,12 +82,22 @@ async def test_git_full_then_incremental_touches_only_what_changed(qa: QA, tmp_p
     assert second.counts.chunks_cached >= 1
 
 
-async def test_watch_streams_progress_until_the_final_state(qa: QA):
+async def test_watch_streams_progress_until_the_final_state(qa: QA, tmp_path: Path):
+    # The run waits half-way until the watcher has seen it running: it would otherwise have to
+    # outlast the time until the watch starts, which a loaded machine does not promise.
+    gate = tmp_path / "gate"
     project = await qa.project("watched")
-    await qa.connector(project, "scripted", "src", documents=30, delay=0.01, checkpoint_every=5)
+    await qa.connector(
+        project, "scripted", "src", documents=30, checkpoint_every=5, gate=str(gate), gate_after=15
+    )
     run = await qa.start(project)
 
-    events = await qa.events(run.id, interval=0.02)
+    events = []
+    request = pb.WatchIngestionRequest(run_id=run.id, interval_seconds=0.02)
+    async for event in qa.ingestion.WatchIngestion(request, timeout=120):
+        events.append(event)
+        if event.run.status == pb.INGESTION_STATUS_RUNNING:
+            gate.touch()
 
     assert events[-1].run.status == SUCCEEDED
     assert events[-1].documents_done == 30

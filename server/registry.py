@@ -44,6 +44,12 @@ class ConnectorType:
     :class:`projectqa.server.sources.SourceContext` and returns the
     :class:`projectqa.server.sources.Source` to iterate. ``local_paths``, when
     the type reads the server's own disk, names the paths a config points at.
+
+    Secrets are the properties marked ``"writeOnly": true`` and, whatever the
+    schema says, any top-level string that is a URL written with credentials
+    (``https://user:password@host/…``): the server stores it as given with the
+    secrets, shows it without the credentials and hands ``open_source`` the
+    config with every secret in place.
     """
 
     name: str

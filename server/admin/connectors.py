@@ -1,7 +1,11 @@
 """Connectors: a project's configured sources, validated against their type's schema.
 
 Secret fields (``"writeOnly": true`` in the type's schema) are stored apart
-from the plain config and never leave the server.
+from the plain config and never leave the server. So is a URL written with
+credentials (``https://user:password@host/…``) in any top-level field, whatever
+the type: it is stored as given with the secrets, under its field's name, and
+the plain config holds it without the credentials. A run gets the config with
+the secrets merged back, so it connects with the credentials.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from ..models import Connector, ProjectRole, new_id, utcnow
 from ..paging import page_of, page_request, page_sorted
 from ..registry import CatalogEntry, ConnectorType, PluginCatalog
 from ..store import Store
+from ..url_credentials import has_credentials, without_credentials
 from ..validation import require_text
 from .local_paths import LocalPathPolicy
 
@@ -77,6 +82,7 @@ class Connectors:
         return connector
 
     def get(self, principal: Principal, connector_id: str) -> Connector:
+        """The connector, if the caller is a member of its project; otherwise NOT_FOUND."""
         return self._visible(principal, connector_id, ProjectRole.MEMBER)
 
     def update(
@@ -118,7 +124,7 @@ class Connectors:
         project = self._access.project(principal, project_ref, ProjectRole.MEMBER)
         listing = f"connectors:{project.id}"
         request = page_request(listing, page_size, page_token)
-        items = self._store.list_connectors(project.id, request)
+        items = [_split_legacy(c) for c in self._store.list_connectors(project.id, request)]
         return page_of(listing, items, request, key=lambda c: c.id)
 
     def _visible(self, principal: Principal, connector_id: str, role: ProjectRole) -> Connector:
@@ -128,7 +134,19 @@ class Connectors:
         connector = self._store.get_connector(connector_id)
         if connector is None or not self._access.sees(principal, connector.project_id, role):
             raise NotFound(f"connector {connector_id!r} not found")
+        return _split_legacy(connector)
+
+
+def _split_legacy(connector: Connector) -> Connector:
+    """A connector stored before URL credentials were split off, as it would be stored now.
+
+    (The store keeps the old form until the connector's next update.)
+    """
+    moved = {k: v for k, v in connector.config.items() if has_credentials(v)}
+    if not moved:
         return connector
+    plain = {**connector.config, **{k: without_credentials(v) for k, v in moved.items()}}
+    return replace(connector, config=plain, secrets={**moved, **connector.secrets})
 
 
 def _updated_config(
@@ -139,10 +157,11 @@ def _updated_config(
     A stored secret is kept only while the plain config stays as it was: a
     secret must never follow a connector to a target its author did not see.
     """
-    unknown = sorted(set(clear) - set(ctype.secret_fields))
+    unknown = sorted(set(clear) - set(ctype.secret_fields) - set(connector.secrets))
     if unknown:
         raise InvalidArgument(
-            "clear_secret_fields", f"not secret fields of {ctype.name!r}: {unknown}"
+            "clear_secret_fields",
+            f"not secret fields of {ctype.name!r} nor URLs with stored credentials: {unknown}",
         )
     plain, given = _split(ctype, config) if config is not None else (connector.config, {})
     both = sorted(set(given) & set(clear))
@@ -150,10 +169,12 @@ def _updated_config(
         raise InvalidArgument("clear_secret_fields", f"{both} also get a new value in config")
     kept = {k: v for k, v in connector.secrets.items() if k not in clear and k not in given}
     if kept and plain != connector.config:
+        urls = sorted(set(kept) - set(ctype.secret_fields))
         raise InvalidArgument(
             "config",
             f"changes the connector, so give its secret fields {sorted(kept)} again "
-            "or clear them; stored secrets never follow a changed config",
+            + (f"(for {urls}: the URL with its credentials) " if urls else "")
+            + "or clear them; stored secrets never follow a changed config",
         )
     return _split(ctype, _validated(ctype, {**plain, **kept, **given}))
 
@@ -178,7 +199,36 @@ def _describe(error: Any) -> str:
 
 
 def _split(ctype: ConnectorType, config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The plain config and the secrets: secret fields, and URLs with credentials as given."""
     secret_names = set(ctype.secret_fields)
-    plain = {k: v for k, v in config.items() if k not in secret_names}
-    secrets = {k: v for k, v in config.items() if k in secret_names}
+    plain: dict[str, Any] = {}
+    secrets: dict[str, Any] = {}
+    for key, value in config.items():
+        if key in secret_names or has_credentials(value):
+            secrets[key] = value
+        if key not in secret_names:
+            plain[key] = without_credentials(value) if isinstance(value, str) else value
+            _refuse_nested_credentials(value, f"config.{key}")
     return plain, secrets
+
+
+def _refuse_nested_credentials(value: Any, where: str) -> None:
+    """Refuse a URL with credentials below the top level: only a whole field can be secret."""
+    for step, item in _children(value):
+        place = where + step
+        if has_credentials(item):
+            raise InvalidArgument(
+                place,
+                "holds a URL with credentials; give them in a top-level field "
+                "(a URL or a secret field), where they are kept write-only",
+            )
+        _refuse_nested_credentials(item, place)
+
+
+def _children(value: Any) -> list[tuple[str, Any]]:
+    """The items of a JSON object or array, each with its step in a field path."""
+    if isinstance(value, dict):
+        return [(f".{key}", item) for key, item in value.items()]
+    if isinstance(value, list):
+        return [(f"[{index}]", item) for index, item in enumerate(value)]
+    return []

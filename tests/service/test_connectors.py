@@ -406,3 +406,138 @@ async def test_connector_of_an_unregistered_type_can_be_read_and_deleted_not_upd
     await admin.DeleteConnector(admin_pb2.DeleteConnectorRequest(connector_id=orphan.id))
     listed = await admin.ListConnectors(admin_pb2.ListConnectorsRequest(project="alpha"))
     assert list(listed.connectors) == []
+
+
+# --- Credentials written into a URL (user:password@) are write-only, like secret fields.
+URL_PASSWORD = "pa55-in-the-url-8d2e"
+BARE_URL = "https://example.com/repo.git"
+URL_WITH_PASSWORD = f"https://alice:{URL_PASSWORD}@example.com/repo.git"
+
+
+async def test_a_password_in_a_url_is_stored_as_a_secret_and_never_returned(
+    admin, member, server, project
+) -> None:
+    created = await create_git(admin, url=URL_WITH_PASSWORD)
+    got = await member.stub.GetConnector(admin_pb2.GetConnectorRequest(connector_id=created.id))
+    listed = await member.stub.ListConnectors(admin_pb2.ListConnectorsRequest(project="alpha"))
+
+    for connector in (created, got.connector, listed.connectors[0]):
+        assert as_dict(connector.config)["url"] == BARE_URL
+        assert list(connector.secret_fields_set) == ["url"]
+        assert_not_in_response(connector, URL_PASSWORD, "alice")
+    stored = server.server.store.get_connector(created.id)
+    assert stored.config["url"] == BARE_URL
+    assert stored.secrets == {"url": URL_WITH_PASSWORD}  # what a run connects with
+
+
+async def test_a_token_as_the_user_of_an_https_url_is_a_secret_too(admin, project) -> None:
+    created = await create_git(admin, url=f"https://{URL_PASSWORD}@example.com/repo.git")
+
+    assert as_dict(created.config)["url"] == BARE_URL
+    assert list(created.secret_fields_set) == ["url"]
+
+
+async def test_an_ssh_user_name_is_no_secret(admin, project) -> None:
+    url = "ssh://git@example.com/repo.git"
+    created = await create_git(admin, url=url)
+    assert as_dict(created.config)["url"] == url
+    assert list(created.secret_fields_set) == []
+
+    with_password = await create_git(admin, name="pw", url=f"ssh://git:{URL_PASSWORD}@h/r.git")
+    assert as_dict(with_password.config)["url"] == "ssh://git@h/r.git"
+    assert list(with_password.secret_fields_set) == ["url"]
+
+
+async def test_sending_the_url_back_without_credentials_keeps_them(admin, server, project) -> None:
+    created = await create_git(admin, url=URL_WITH_PASSWORD, token=SECRET)
+
+    updated = await update(admin, created.id, config=struct(as_dict(created.config)))
+
+    assert list(updated.secret_fields_set) == ["token", "url"]
+    assert server.server.store.get_connector(created.id).secrets == {
+        "token": SECRET,
+        "url": URL_WITH_PASSWORD,
+    }
+
+
+async def test_new_url_credentials_replace_the_stored_ones(admin, server, project) -> None:
+    created = await create_git(admin, url=URL_WITH_PASSWORD)
+    rotated = "https://alice:rotated-9f1c@example.com/repo.git"
+
+    updated = await update(admin, created.id, config=struct({**GIT_CONFIG, "url": rotated}))
+
+    assert as_dict(updated.config)["url"] == BARE_URL
+    assert_not_in_response(updated, "rotated-9f1c", URL_PASSWORD)
+    assert server.server.store.get_connector(created.id).secrets == {"url": rotated}
+
+
+async def test_url_credentials_do_not_follow_a_changed_url(admin, server, project) -> None:
+    created = await create_git(admin, url=URL_WITH_PASSWORD)
+    elsewhere = {**GIT_CONFIG, "url": "https://attacker.example/repo.git"}
+    request = admin_pb2.UpdateConnectorRequest(connector_id=created.id, config=struct(elsewhere))
+
+    await rpc_error(admin.UpdateConnector(request), Code.INVALID_ARGUMENT, "config", "url")
+    request.clear_secret_fields.append("url")
+    moved = (await admin.UpdateConnector(request)).connector
+
+    assert list(moved.secret_fields_set) == []
+    assert server.server.store.get_connector(created.id).secrets == {}
+
+
+async def test_url_credentials_can_be_cleared(admin, server, project) -> None:
+    created = await create_git(admin, url=URL_WITH_PASSWORD)
+
+    cleared = await update(admin, created.id, clear_secret_fields=["url"])
+
+    assert as_dict(cleared.config)["url"] == BARE_URL
+    assert list(cleared.secret_fields_set) == []
+    stored = server.server.store.get_connector(created.id)
+    assert (stored.config["url"], stored.secrets) == (BARE_URL, {})
+
+
+async def test_url_credentials_in_a_nested_value_are_refused(admin, project) -> None:
+    request = admin_pb2.CreateConnectorRequest(
+        project="alpha",
+        type="fake-src1",
+        name="mirrors",
+        config=struct({"path": "p", "mirrors": [BARE_URL, URL_WITH_PASSWORD]}),
+    )
+
+    details = await rpc_error(
+        admin.CreateConnector(request), Code.INVALID_ARGUMENT, "config.mirrors[1]"
+    )
+    assert URL_PASSWORD not in details
+
+
+async def test_a_connector_stored_with_url_credentials_before_is_shown_without_them(
+    admin, server, project
+) -> None:
+    # A connector written before URL credentials were split off.
+    now = utcnow()
+    legacy = Connector(
+        new_id("con"), project.id, "fake-git", "legacy", {"url": URL_WITH_PASSWORD}, {}, now, now
+    )
+    server.server.store.create_connector(legacy)
+
+    got = await admin.GetConnector(admin_pb2.GetConnectorRequest(connector_id=legacy.id))
+    listed = await admin.ListConnectors(admin_pb2.ListConnectorsRequest(project="alpha"))
+    renamed = await update(admin, legacy.id, name="renamed", config=struct({"url": BARE_URL}))
+
+    for connector in (got.connector, listed.connectors[0], renamed):
+        assert as_dict(connector.config) == {"url": BARE_URL}
+        assert list(connector.secret_fields_set) == ["url"]
+    stored = server.server.store.get_connector(legacy.id)
+    assert (stored.config, stored.secrets) == ({"url": BARE_URL}, {"url": URL_WITH_PASSWORD})
+
+
+async def test_url_credentials_never_reach_the_server_log(admin, project, server_log) -> None:
+    created = await create_git(admin, url=URL_WITH_PASSWORD)
+    await update(admin, created.id, config=struct({**GIT_CONFIG, "url": URL_WITH_PASSWORD}))
+    await admin.GetConnector(admin_pb2.GetConnectorRequest(connector_id=created.id))
+    changed = {**GIT_CONFIG, "branch": "dev"}  # the stored credentials must be given again
+    await rpc_error(update(admin, created.id, config=struct(changed)), Code.INVALID_ARGUMENT)
+    await rpc_error(
+        create_git(admin, name="bad", url=URL_WITH_PASSWORD, depth=0), Code.INVALID_ARGUMENT
+    )
+
+    assert_never_logged(server_log.records, URL_PASSWORD)

@@ -191,3 +191,30 @@ def test_duplicate_connector_name_exits_6(admin_cli, project) -> None:
         config,
     )
     assert result.exit_code == 6
+
+
+def test_a_url_with_credentials_is_a_secret_never_printed(admin_cli, project, server_log) -> None:
+    password = "pa55-in-a-cli-url-31b7"
+    bare = "https://example.test/private.git"
+    result = admin_cli.ok(
+        "--json",
+        *("admin", "connector", "create", project, "--type", "clitest", "--name", "in-url"),
+        *("--config", '{"branch": "main"}', "--secret-stdin", "url"),
+        input=f"https://alice:{password}@example.test/private.git\n",
+    )
+    created = json.loads(result.stdout)
+    assert created["config"] == {"url": bare, "branch": "main"}
+    assert created["secret_fields_set"] == ["url"]
+
+    # Sending the URL back without its credentials keeps them.
+    same = json.dumps(created["config"])
+    kept = admin_cli.json("admin", "connector", "update", created["id"], "--config", same)
+    assert kept["secret_fields_set"] == ["url"]
+    for output_flag in ([], ["--json"]):
+        for command in (["list", project], ["get", created["id"]]):
+            shown = admin_cli.ok(*output_flag, "admin", "connector", *command)
+            assert password not in shown.output and "alice" not in shown.output
+    assert password not in result.output and password not in server_log()
+
+    cleared = admin_cli.json("admin", "connector", "update", created["id"], "--clear-secret", "url")
+    assert (cleared["config"]["url"], cleared["secret_fields_set"]) == (bare, [])

@@ -2,7 +2,9 @@
 
 Secrets are merged into the config sent to the server and never printed:
 the server answers with the config minus its secret fields, plus the names of
-the secret fields that hold a value.
+the secret fields that hold a value. A URL written with credentials
+(``https://user:password@host/…``) is a secret too: the server shows it
+without them and names its field among the secrets set.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ def secret_options(function: Any) -> Any:
             "secrets",
             type=Assignment(),
             multiple=True,
-            help="Secret field as KEY=VALUE (repeatable). Prefer --secret-env or "
+            help="Secret field as KEY=VALUE (repeatable), also a URL field with "
+            "credentials (url=https://user:password@host/…). Prefer --secret-env or "
             "--secret-stdin: values given here land in shell history.",
         ),
         click.option(
@@ -123,7 +126,10 @@ def _stored_config(state: CliState, connector_id: str) -> dict[str, Any]:
 @click.option("--name", help="New name.")
 @secret_options
 @click.option(
-    "--clear-secret", multiple=True, metavar="KEY", help="Erase secret field KEY (repeatable)."
+    "--clear-secret",
+    multiple=True,
+    metavar="KEY",
+    help="Erase secret field KEY, or the credentials of URL field KEY (repeatable).",
 )
 @pass_state
 def update_connector(
@@ -139,7 +145,8 @@ def update_connector(
     """Change connector CONNECTOR_ID (con_…).
 
     --config replaces every non-secret field. Secrets given without --config
-    are merged into the stored config; secret fields not given keep their values.
+    are merged into the stored config; secret fields not given keep their values,
+    and so do the credentials of a URL given back without them.
     """
     new_secrets = read_secrets(secrets, secret_env, secret_stdin)
     if name is None and config is None and not new_secrets and not clear_secret:
@@ -162,6 +169,14 @@ def delete_connector(state: CliState, connector_id: str) -> None:
     """Remove connector CONNECTOR_ID (con_…)."""
     state.client().delete_connector(connector_id)
     show_done(state.json_output, f"Deleted connector {connector_id}.")
+
+
+@connector.command("get")
+@click.argument("connector_id")
+@pass_state
+def get_connector(state: CliState, connector_id: str) -> None:
+    """Show connector CONNECTOR_ID (con_…), without its secrets."""
+    show_resource(state.json_output, state.client().get_connector(connector_id))
 
 
 @connector.command("list")

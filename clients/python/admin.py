@@ -129,7 +129,11 @@ class AdminCalls(StubCalls):
     def create_connector(
         self, project: str, type: str, name: str, config: Mapping[str, Any]
     ) -> admin_pb2.Connector:
-        """Adds a connector; ``config`` includes its secret fields."""
+        """Adds a connector; ``config`` includes its secret fields.
+
+        A URL with credentials in it (``https://user:password@host/…``) is kept
+        as a secret: the answer shows it without them, in ``secret_fields_set``.
+        """
         request = admin_pb2.CreateConnectorRequest(
             project=project, type=type, name=name, config=to_struct(config)
         )
@@ -146,7 +150,9 @@ class AdminCalls(StubCalls):
         """Changes a connector.
 
         A ``config`` replaces every non-secret field; secret fields it holds
-        replace the stored ones and absent ones keep their stored values.
+        replace the stored ones and absent ones keep their stored values (so does
+        a URL given back without its credentials). ``clear_secret_fields`` erases
+        secret fields and the credentials of URL fields.
         """
         request = admin_pb2.UpdateConnectorRequest(
             connector_id=connector_id,
@@ -164,7 +170,7 @@ class AdminCalls(StubCalls):
         return self._pages(self.admin.ListConnectors, request, "connectors")
 
     def get_connector(self, connector_id: str) -> admin_pb2.Connector:
-        """One connector (secrets omitted)."""
+        """One connector (secrets omitted, URLs without their credentials)."""
         request = admin_pb2.GetConnectorRequest(connector_id=connector_id)
         return self._call(self.admin.GetConnector, request, lambda r: r.connector)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -93,11 +94,23 @@ async def test_the_answer_streams_as_chunks_before_the_response(
 
 
 async def test_a_slow_ask_never_blocks_hover_or_symbols(bridge: Bridge, fake: FakeLlm) -> None:
-    fake.script(Reply(text=ANSWER, first_token_delay_s=3.0))
+    # The LLM answers once the symbols are back, not after a fixed delay: on a loaded machine
+    # the symbols may take longer than any delay chosen here.
+    symbols_back = threading.Event()
+
+    def answer_after_the_symbols(body: dict[str, Any]) -> Reply:
+        symbols_back.wait(60)
+        return Reply(text=ANSWER)
+
+    fake.handler = answer_after_the_symbols
     _, answer = start_ask(bridge, {"question": "What does the cart do?", "askId": "slow"})
     await until(lambda: fake.request_count >= 1)
-    symbols = await bridge.client.workspace_symbol_async(types.WorkspaceSymbolParams(query="Cart"))
-    assert symbols and not answer.done()
+    try:
+        query = types.WorkspaceSymbolParams(query="Cart")
+        symbols = await bridge.client.workspace_symbol_async(query)
+        assert symbols and not answer.done()
+    finally:
+        symbols_back.set()
     result = await answer
     assert result["status"] == "completed"
 

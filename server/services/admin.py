@@ -11,7 +11,7 @@ from projectqa.v1 import admin_pb2_grpc
 from ..admin import AdminOps
 from ..admin.llm_profiles import ProfileChanges
 from ..interceptors import RunBlocking, current_principal
-from . import convert
+from . import Context, convert
 
 
 def _opt(request: Any, field: str) -> Any:
@@ -28,23 +28,31 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         return await self._run_blocking(operation, current_principal(), *args)
 
     # ------------------------------------------------------------- projects
-    async def CreateProject(self, request, context):  # type: ignore[no-untyped-def]
+    async def CreateProject(
+        self, request: pb.CreateProjectRequest, context: Context
+    ) -> pb.CreateProjectResponse:
         p = await self._call(
             self._ops.projects.create, request.slug, request.name, request.description
         )
         return pb.CreateProjectResponse(project=convert.project(p))
 
-    async def GetProject(self, request, context):  # type: ignore[no-untyped-def]
+    async def GetProject(
+        self, request: pb.GetProjectRequest, context: Context
+    ) -> pb.GetProjectResponse:
         p = await self._call(self._ops.projects.get, request.project)
         return pb.GetProjectResponse(project=convert.project(p))
 
-    async def ListProjects(self, request, context):  # type: ignore[no-untyped-def]
+    async def ListProjects(
+        self, request: pb.ListProjectsRequest, context: Context
+    ) -> pb.ListProjectsResponse:
         items, token = await self._call(
             self._ops.projects.list, request.page_size, request.page_token
         )
         return pb.ListProjectsResponse(projects=map(convert.project, items), next_page_token=token)
 
-    async def UpdateProject(self, request, context):  # type: ignore[no-untyped-def]
+    async def UpdateProject(
+        self, request: pb.UpdateProjectRequest, context: Context
+    ) -> pb.UpdateProjectResponse:
         p = await self._call(
             self._ops.projects.update,
             request.project,
@@ -53,38 +61,50 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         )
         return pb.UpdateProjectResponse(project=convert.project(p))
 
-    async def DeleteProject(self, request, context):  # type: ignore[no-untyped-def]
+    async def DeleteProject(
+        self, request: pb.DeleteProjectRequest, context: Context
+    ) -> pb.DeleteProjectResponse:
         await self._call(self._ops.projects.delete, request.project)
         return pb.DeleteProjectResponse()
 
     # ------------------------------------------------------- users, tokens
-    async def CreateUser(self, request, context):  # type: ignore[no-untyped-def]
+    async def CreateUser(
+        self, request: pb.CreateUserRequest, context: Context
+    ) -> pb.CreateUserResponse:
         u = await self._call(
             self._ops.users.create, request.name, request.display_name, request.global_admin
         )
         return pb.CreateUserResponse(user=convert.user(u))
 
-    async def ListUsers(self, request, context):  # type: ignore[no-untyped-def]
+    async def ListUsers(
+        self, request: pb.ListUsersRequest, context: Context
+    ) -> pb.ListUsersResponse:
         items, token = await self._call(self._ops.users.list, request.page_size, request.page_token)
         return pb.ListUsersResponse(users=map(convert.user, items), next_page_token=token)
 
-    async def CreateToken(self, request, context):  # type: ignore[no-untyped-def]
+    async def CreateToken(
+        self, request: pb.CreateTokenRequest, context: Context
+    ) -> pb.CreateTokenResponse:
         issued = await self._call(
             self._ops.users.create_token, request.user, request.description, request.ttl_seconds
         )
         return pb.CreateTokenResponse(token=convert.token(issued.token), secret=issued.secret)
 
-    async def ListTokens(self, request, context):  # type: ignore[no-untyped-def]
+    async def ListTokens(
+        self, request: pb.ListTokensRequest, context: Context
+    ) -> pb.ListTokensResponse:
         items, token = await self._call(
             self._ops.users.list_tokens, request.user, request.page_size, request.page_token
         )
         return pb.ListTokensResponse(tokens=map(convert.token, items), next_page_token=token)
 
-    async def RevokeToken(self, request, context):  # type: ignore[no-untyped-def]
+    async def RevokeToken(
+        self, request: pb.RevokeTokenRequest, context: Context
+    ) -> pb.RevokeTokenResponse:
         t = await self._call(self._ops.users.revoke_token, request.token_id)
         return pb.RevokeTokenResponse(token=convert.token(t))
 
-    async def WhoAmI(self, request, context):  # type: ignore[no-untyped-def]
+    async def WhoAmI(self, request: pb.WhoAmIRequest, context: Context) -> pb.WhoAmIResponse:
         me = await self._call(self._ops.users.whoami)
         return pb.WhoAmIResponse(
             user=convert.user(me.user),
@@ -93,16 +113,22 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         )
 
     # ---------------------------------------------------------- memberships
-    async def AddMember(self, request, context):  # type: ignore[no-untyped-def]
+    async def AddMember(
+        self, request: pb.AddMemberRequest, context: Context
+    ) -> pb.AddMemberResponse:
         role = convert.role_from_pb(request.role)
         m = await self._call(self._ops.members.add, request.project, request.user, role)
         return pb.AddMemberResponse(membership=convert.membership(m))
 
-    async def RemoveMember(self, request, context):  # type: ignore[no-untyped-def]
+    async def RemoveMember(
+        self, request: pb.RemoveMemberRequest, context: Context
+    ) -> pb.RemoveMemberResponse:
         await self._call(self._ops.members.remove, request.project, request.user)
         return pb.RemoveMemberResponse()
 
-    async def ListMembers(self, request, context):  # type: ignore[no-untyped-def]
+    async def ListMembers(
+        self, request: pb.ListMembersRequest, context: Context
+    ) -> pb.ListMembersResponse:
         items, token = await self._call(
             self._ops.members.list, request.project, request.page_size, request.page_token
         )
@@ -111,25 +137,33 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         )
 
     # ----------------------------------------------------------- connectors
-    async def ListConnectorTypes(self, request, context):  # type: ignore[no-untyped-def]
+    async def ListConnectorTypes(
+        self, request: pb.ListConnectorTypesRequest, context: Context
+    ) -> pb.ListConnectorTypesResponse:
         # Any authenticated caller may read the catalog; RpcGuard has checked that.
         items, token = self._ops.connectors.types(request.page_size, request.page_token)
         return pb.ListConnectorTypesResponse(
             connector_types=map(convert.connector_type, items), next_page_token=token
         )
 
-    async def CreateConnector(self, request, context):  # type: ignore[no-untyped-def]
+    async def CreateConnector(
+        self, request: pb.CreateConnectorRequest, context: Context
+    ) -> pb.CreateConnectorResponse:
         config = convert.struct_to_dict(request.config, "config")
         c = await self._call(
             self._ops.connectors.create, request.project, request.type, request.name, config
         )
         return pb.CreateConnectorResponse(connector=convert.connector(c))
 
-    async def GetConnector(self, request, context):  # type: ignore[no-untyped-def]
+    async def GetConnector(
+        self, request: pb.GetConnectorRequest, context: Context
+    ) -> pb.GetConnectorResponse:
         c = await self._call(self._ops.connectors.get, request.connector_id)
         return pb.GetConnectorResponse(connector=convert.connector(c))
 
-    async def UpdateConnector(self, request, context):  # type: ignore[no-untyped-def]
+    async def UpdateConnector(
+        self, request: pb.UpdateConnectorRequest, context: Context
+    ) -> pb.UpdateConnectorResponse:
         config = (
             convert.struct_to_dict(request.config, "config") if request.HasField("config") else None
         )
@@ -142,11 +176,15 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         )
         return pb.UpdateConnectorResponse(connector=convert.connector(c))
 
-    async def DeleteConnector(self, request, context):  # type: ignore[no-untyped-def]
+    async def DeleteConnector(
+        self, request: pb.DeleteConnectorRequest, context: Context
+    ) -> pb.DeleteConnectorResponse:
         await self._call(self._ops.connectors.delete, request.connector_id)
         return pb.DeleteConnectorResponse()
 
-    async def ListConnectors(self, request, context):  # type: ignore[no-untyped-def]
+    async def ListConnectors(
+        self, request: pb.ListConnectorsRequest, context: Context
+    ) -> pb.ListConnectorsResponse:
         items, token = await self._call(
             self._ops.connectors.list, request.project, request.page_size, request.page_token
         )
@@ -155,7 +193,9 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         )
 
     # --------------------------------------------------------- LLM profiles
-    async def CreateLlmProfile(self, request, context):  # type: ignore[no-untyped-def]
+    async def CreateLlmProfile(
+        self, request: pb.CreateLlmProfileRequest, context: Context
+    ) -> pb.CreateLlmProfileResponse:
         changes = ProfileChanges(
             name=request.name,
             provider=convert.PROVIDER_FROM_PB.get(request.provider),
@@ -170,7 +210,9 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         p = await self._call(self._ops.llm_profiles.create, request.project, changes)
         return pb.CreateLlmProfileResponse(profile=convert.llm_profile(p))
 
-    async def UpdateLlmProfile(self, request, context):  # type: ignore[no-untyped-def]
+    async def UpdateLlmProfile(
+        self, request: pb.UpdateLlmProfileRequest, context: Context
+    ) -> pb.UpdateLlmProfileResponse:
         provider = _opt(request, "provider")
         changes = ProfileChanges(
             name=_opt(request, "name"),
@@ -187,11 +229,15 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         p = await self._call(self._ops.llm_profiles.update, request.profile_id, changes)
         return pb.UpdateLlmProfileResponse(profile=convert.llm_profile(p))
 
-    async def DeleteLlmProfile(self, request, context):  # type: ignore[no-untyped-def]
+    async def DeleteLlmProfile(
+        self, request: pb.DeleteLlmProfileRequest, context: Context
+    ) -> pb.DeleteLlmProfileResponse:
         await self._call(self._ops.llm_profiles.delete, request.profile_id)
         return pb.DeleteLlmProfileResponse()
 
-    async def ListLlmProfiles(self, request, context):  # type: ignore[no-untyped-def]
+    async def ListLlmProfiles(
+        self, request: pb.ListLlmProfilesRequest, context: Context
+    ) -> pb.ListLlmProfilesResponse:
         items, token = await self._call(
             self._ops.llm_profiles.list, request.project, request.page_size, request.page_token
         )
@@ -200,18 +246,24 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         )
 
     # -------------------------------------------------------- feature flags
-    async def GetFeatureFlags(self, request, context):  # type: ignore[no-untyped-def]
+    async def GetFeatureFlags(
+        self, request: pb.GetFeatureFlagsRequest, context: Context
+    ) -> pb.GetFeatureFlagsResponse:
         flags = await self._call(self._ops.flags.get, request.project)
         return pb.GetFeatureFlagsResponse(flags=map(convert.feature_flag, flags))
 
-    async def SetFeatureFlag(self, request, context):  # type: ignore[no-untyped-def]
+    async def SetFeatureFlag(
+        self, request: pb.SetFeatureFlagRequest, context: Context
+    ) -> pb.SetFeatureFlagResponse:
         flag = await self._call(
             self._ops.flags.set, request.project, request.key, request.enabled, request.reset
         )
         return pb.SetFeatureFlagResponse(flag=convert.feature_flag(flag) if flag else None)
 
     # ---------------------------------------------------------------- tools
-    async def ListProjectTools(self, request, context):  # type: ignore[no-untyped-def]
+    async def ListProjectTools(
+        self, request: pb.ListProjectToolsRequest, context: Context
+    ) -> pb.ListProjectToolsResponse:
         items, token = await self._call(
             self._ops.tools.list, request.project, request.page_size, request.page_token
         )
@@ -219,30 +271,40 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
             tools=map(convert.project_tool, items), next_page_token=token
         )
 
-    async def SetProjectToolEnabled(self, request, context):  # type: ignore[no-untyped-def]
+    async def SetProjectToolEnabled(
+        self, request: pb.SetProjectToolEnabledRequest, context: Context
+    ) -> pb.SetProjectToolEnabledResponse:
         tool = await self._call(
             self._ops.tools.set_enabled, request.project, request.tool, request.enabled
         )
         return pb.SetProjectToolEnabledResponse(tool=convert.project_tool(tool))
 
     # --------------------------------------------------------- script tools
-    async def CreateCustomTool(self, request, context):  # type: ignore[no-untyped-def]
+    async def CreateCustomTool(
+        self, request: pb.CreateCustomToolRequest, context: Context
+    ) -> pb.CreateCustomToolResponse:
         definition = convert.custom_tool_definition(request.tool)
         t = await self._call(
             self._ops.custom_tools.create, request.project, request.tool.name, definition
         )
         return pb.CreateCustomToolResponse(tool=convert.custom_tool(t))
 
-    async def UpdateCustomTool(self, request, context):  # type: ignore[no-untyped-def]
+    async def UpdateCustomTool(
+        self, request: pb.UpdateCustomToolRequest, context: Context
+    ) -> pb.UpdateCustomToolResponse:
         changes = convert.custom_tool_changes(request)
         t = await self._call(self._ops.custom_tools.update, request.project, request.name, changes)
         return pb.UpdateCustomToolResponse(tool=convert.custom_tool(t))
 
-    async def DeleteCustomTool(self, request, context):  # type: ignore[no-untyped-def]
+    async def DeleteCustomTool(
+        self, request: pb.DeleteCustomToolRequest, context: Context
+    ) -> pb.DeleteCustomToolResponse:
         await self._call(self._ops.custom_tools.delete, request.project, request.name)
         return pb.DeleteCustomToolResponse()
 
-    async def ListCustomTools(self, request, context):  # type: ignore[no-untyped-def]
+    async def ListCustomTools(
+        self, request: pb.ListCustomToolsRequest, context: Context
+    ) -> pb.ListCustomToolsResponse:
         items, token = await self._call(
             self._ops.custom_tools.list, request.project, request.page_size, request.page_token
         )

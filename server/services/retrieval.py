@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from projectqa.v1 import retrieval_pb2 as pb
 from projectqa.v1 import retrieval_pb2_grpc
 
 from ..interceptors import current_principal
 from ..retrieval.ops import RetrievalOps
 from ..retrieval.query import SearchQuery
+from . import Context
 from . import convert_retrieval as convert
 
 
@@ -14,7 +16,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
     def __init__(self, ops: RetrievalOps) -> None:
         self._ops = ops
 
-    async def Search(self, request, context):  # type: ignore[no-untyped-def]
+    async def Search(self, request: pb.SearchRequest, context: Context) -> pb.SearchResponse:
         query = SearchQuery.checked(
             request.query,
             convert.mode_from_pb(request.mode),

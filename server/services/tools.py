@@ -9,7 +9,7 @@ from ..interceptors import current_principal
 from ..retrieval.query import SearchMode, SearchQuery
 from ..tools.grep import GrepQuery
 from ..tools.ops import ToolsOps
-from . import convert_retrieval
+from . import Context, convert_retrieval
 from . import convert_tools as convert
 from .convert import struct_to_dict
 
@@ -18,18 +18,22 @@ class ToolsServicer(tools_pb2_grpc.ToolsServiceServicer):
     def __init__(self, ops: ToolsOps) -> None:
         self._ops = ops
 
-    async def ListTools(self, request, context):  # type: ignore[no-untyped-def]
+    async def ListTools(
+        self, request: pb.ListToolsRequest, context: Context
+    ) -> pb.ListToolsResponse:
         entries = await self._ops.list(current_principal(), request.project)
         return pb.ListToolsResponse(tools=map(convert.tool, entries))
 
-    async def InvokeTool(self, request, context):  # type: ignore[no-untyped-def]
+    async def InvokeTool(
+        self, request: pb.InvokeToolRequest, context: Context
+    ) -> pb.InvokeToolResponse:
         arguments = struct_to_dict(request.arguments, "arguments")
         result = await self._ops.invoke(
             current_principal(), request.project, request.tool, arguments
         )
         return convert.invoke_response(result)
 
-    async def Grep(self, request, context):  # type: ignore[no-untyped-def]
+    async def Grep(self, request: pb.GrepRequest, context: Context) -> pb.GrepResponse:
         project = await self._ops.project(current_principal(), request.project)
         query = GrepQuery(
             pattern=request.pattern,
@@ -42,14 +46,16 @@ class ToolsServicer(tools_pb2_grpc.ToolsServiceServicer):
         )
         return convert.grep_response(await self._ops.grep(project, query))
 
-    async def OpenFile(self, request, context):  # type: ignore[no-untyped-def]
+    async def OpenFile(self, request: pb.OpenFileRequest, context: Context) -> pb.OpenFileResponse:
         project = await self._ops.project(current_principal(), request.project)
         opened = await self._ops.open_file(
             project, request.path, request.start_line, request.end_line, request.connector
         )
         return convert.open_file_response(opened)
 
-    async def KeywordSearch(self, request, context):  # type: ignore[no-untyped-def]
+    async def KeywordSearch(
+        self, request: pb.KeywordSearchRequest, context: Context
+    ) -> pb.KeywordSearchResponse:
         query = SearchQuery.checked(
             request.query,
             SearchMode.KEYWORD,
@@ -60,13 +66,17 @@ class ToolsServicer(tools_pb2_grpc.ToolsServiceServicer):
         result = await self._ops.keyword_search(project, query)
         return pb.KeywordSearchResponse(hits=map(convert_retrieval.hit, result.hits))
 
-    async def FindSymbol(self, request, context):  # type: ignore[no-untyped-def]
+    async def FindSymbol(
+        self, request: pb.FindSymbolRequest, context: Context
+    ) -> pb.FindSymbolResponse:
         project = await self._ops.project(current_principal(), request.project)
         found = await self._ops.find_symbol(
             project, request.name, request.exact, tuple(request.kinds), request.limit
         )
         return pb.FindSymbolResponse(symbols=map(convert.symbol, found))
 
-    async def GetProjectMetadata(self, request, context):  # type: ignore[no-untyped-def]
+    async def GetProjectMetadata(
+        self, request: pb.GetProjectMetadataRequest, context: Context
+    ) -> pb.GetProjectMetadataResponse:
         project = await self._ops.project(current_principal(), request.project)
         return convert.metadata_response(await self._ops.metadata(project))

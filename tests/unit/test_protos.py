@@ -21,6 +21,7 @@ def _generator():
 
 def test_generated_code_is_up_to_date(tmp_path: Path) -> None:
     pytest.importorskip("grpc_tools")
+    pytest.importorskip("mypy_protobuf")
     generator = _generator()
     generator.generate(tmp_path)
     fresh = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())

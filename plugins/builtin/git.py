@@ -105,7 +105,7 @@ class GitSource:
         self.subdirectory = ""  # checked when the run starts
         self.rules = FileRules.from_config(config)
         self.checkout = context.work_dir / "checkout"
-        self.git = Git(self.checkout, self.remote, context.cancelled)
+        self.git = Git(self.checkout, self.remote, context.cancelled, context.work_dir)
         self.web_base = github_web_base(self.remote.display)
 
     def items(self) -> Iterator[SourceItem]:

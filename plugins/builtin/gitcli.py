@@ -5,24 +5,35 @@
 - No prompts (``GIT_TERMINAL_PROMPT=0``, empty ``GIT_ASKPASS``, ssh in batch mode),
   no hooks, no LFS smudging, stalled transfers abort, every call has a timeout and
   stops when the run is cancelled.
-- Credentials (a token, or a user and password written in an http(s) URL) travel
-  as an ``http.<origin>/.extraHeader`` set through ``GIT_CONFIG_*`` environment
-  variables of the fetch alone: never on a command line (other users can read
-  those), never in the clone's config, and scrubbed from every message.
+- Credentials (a token, or a user and password written in an http(s) URL) reach
+  git through a credential helper that reads them from a 0600 file in a fresh
+  0700 folder of the connector's work directory, removed when the fetch ends
+  (and, should a run be killed, when the next one starts). The helper is
+  configured for the remote's origin alone; the URL given to git has no
+  credentials. So they are in no command line (anyone on the host can read
+  those), no process environment (its owner can, in /proc), not in the clone's
+  config, and scrubbed from every message. Helpers of the server's own git
+  config are switched off: they would store the credentials, or hand the
+  server user's own to a remote a project admin chose.
 """
 
 from __future__ import annotations
 
-import base64
 import ipaddress
 import os
 import re
+import shlex
+import shutil
 import subprocess
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit
+
+from projectqa.server.url_credentials import login, without_credentials
 
 LOCAL_TIMEOUT_S = 600
 FETCH_TIMEOUT_S = 3600
@@ -31,7 +42,9 @@ NO_GIT = "the git command is not installed on the server"
 TRANSPORT_HELPER = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*::")
 URL_SCHEMES = ("https", "http", "ssh", "git", "file")
 SCP_LIKE = re.compile(r"^(?:[^@/:]+@)?[^/:]+:.+$")
+CREDENTIALS_FOLDER = ".git-credentials-"  # prefix of the folders the helper reads from
 SAFE_CONFIG = {
+    "credential.helper": "",  # an empty value drops the helpers of every other config file
     "core.hooksPath": "/dev/null",
     "protocol.ext.allow": "never",
     "advice.detachedHead": "false",
@@ -51,7 +64,7 @@ class Remote:
     """Where to fetch from, and the credentials for it (never shown).
 
     Credentials come from ``token``, else from the user and password of an
-    http(s) URL; either way they travel in a header, not in the URL.
+    http(s) URL; either way git gets them from a credential helper, not in the URL.
     """
 
     url: str
@@ -67,10 +80,10 @@ class Remote:
             raise GitError(f"unsupported URL scheme {self.scheme!r} in {self.display}")
         if not self.scheme and not self.url.startswith("/") and not SCP_LIKE.match(self.url):
             raise GitError(f"{self.display!r} is neither a URL nor an absolute path")
-        if "\n" in self.token or "\r" in self.token:
-            raise GitError("the token must be a single line")
+        if any(c in value for value in (self.token, *(self.login() or ())) for c in "\r\n\0"):
+            raise GitError("credentials must be a single line")
         insecure = self.scheme == "http" and not _is_loopback(_split(self.url).hostname)
-        if insecure and self._basic():
+        if insecure and self.login():
             raise GitError(f"refusing to send credentials over plain http to {self.display}")
 
     @property
@@ -80,41 +93,38 @@ class Remote:
     @property
     def display(self) -> str:
         """The URL shown and given to git: no credentials (an ssh user name stays)."""
-        parts = _split(self.url)
-        if "://" not in self.url or "@" not in parts.netloc:
-            return self.url
-        userinfo, host = parts.netloc.rsplit("@", 1)
-        user = "" if self.scheme in ("http", "https") else userinfo.split(":", 1)[0] + "@"
-        return urlunsplit(parts._replace(netloc=user + host))
+        return without_credentials(self.url)
 
-    def auth_config(self) -> dict[str, str]:
-        """The header carrying the credentials, scoped to the remote's origin (http/https)."""
-        basic = self._basic()
-        if not basic:
-            return {}
-        host = _split(self.url).netloc.rsplit("@", 1)[-1]
-        return {f"http.{self.scheme}://{host}/.extraHeader": f"Authorization: Basic {basic}"}
+    @property
+    def origin(self) -> str:
+        """``scheme://host[:port]``, which the credentials are for."""
+        return f"{self.scheme}://{_split(self.url).netloc.rsplit('@', 1)[-1]}"
+
+    def login(self) -> tuple[str, str] | None:
+        """User and password for http(s): the token, else those written in the URL."""
+        if self.scheme not in ("http", "https"):
+            return None
+        if self.token:
+            return "x-access-token", self.token
+        return login(self.url)
 
     def scrub(self, text: str) -> str:
-        """``text`` with the token, its encodings and any URL password removed."""
+        """``text`` with the token and any credentials of the URL removed."""
         text = text.replace(self.url, self.display) if self.url else text
-        for secret in (self.token, self._basic(), _split(self.url).password):
-            if secret:
-                text = text.replace(secret, "***")
+        for secret in self._secrets():
+            text = text.replace(secret, "***")
         return text
 
-    def _basic(self) -> str:
-        """Basic-auth credentials for http(s): the token, else the URL's user and password."""
+    def _secrets(self) -> list[str]:
+        """The values to scrub, as given and as git may echo them (URL-encoded)."""
         parts = _split(self.url)
-        if self.scheme not in ("http", "https"):
-            return ""
-        if self.token:
-            pair = f"x-access-token:{self.token}"
-        elif parts.username:
-            pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-        else:
-            return ""
-        return base64.b64encode(pair.encode()).decode()
+        user, password = self.login() or ("", "")
+        # A user name alone is often a token (https://<token>@host); with a password it is
+        # a name, and scrubbing it would mangle messages.
+        secrets = [self.token, password, parts.password or ""]
+        if not password:
+            secrets += [user, parts.username or ""]
+        return [s for s in secrets if s]
 
 
 def _split(url: str) -> SplitResult:
@@ -155,17 +165,66 @@ def git_env(extra_config: dict[str, str]) -> dict[str, str]:
     return env
 
 
-class Git:
-    """``git -C <repo_dir> …`` with timeouts, cancellation and scrubbed errors."""
+@contextmanager
+def credential_helper(remote: Remote, scratch: Path) -> Iterator[dict[str, str]]:
+    """Git config with which git asks a helper for ``remote``'s credentials.
 
-    def __init__(self, repo_dir: Path, remote: Remote, cancelled: Callable[[], bool]) -> None:
+    The helper reads them from a 0600 file in a fresh 0700 folder under
+    ``scratch``, which is removed when the block ends. A folder left by a run
+    that was killed is removed first (runs of one connector never overlap).
+    """
+    for stale in scratch.glob(CREDENTIALS_FOLDER + "*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    credentials = remote.login()
+    if credentials is None:
+        yield {}
+        return
+    folder = Path(tempfile.mkdtemp(prefix=CREDENTIALS_FOLDER, dir=scratch))
+    try:
+        file = folder / "credentials"
+        user, password = credentials
+        _write_private(file, f"username={user}\npassword={password}\n")
+        # Git runs "<helper> get|store|erase" in a shell and sends the request on stdin;
+        # only "get" answers. Scoped to the origin: a redirect elsewhere gets nothing.
+        answer = f"cat {shlex.quote(str(file))}"
+        helper = f'!f() {{ cat >/dev/null; if [ "$1" = get ]; then {answer}; fi; }}; f'
+        yield {f"credential.{remote.origin}.helper": helper}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+
+
+class Git:
+    """``git -C <repo_dir> …`` with timeouts, cancellation and scrubbed errors.
+
+    ``scratch`` is a private folder outside ``repo_dir`` (and outside anything tools
+    read) for the credential file of a fetch.
+    """
+
+    def __init__(
+        self, repo_dir: Path, remote: Remote, cancelled: Callable[[], bool], scratch: Path
+    ) -> None:
         self.repo_dir = repo_dir
         self.remote = remote
         self.cancelled = cancelled
+        self.scratch = scratch
 
     def run(self, *args: str, with_token: bool = False, timeout: float = LOCAL_TIMEOUT_S) -> bytes:
-        """Run git; return stdout or raise ``GitError`` with the scrubbed stderr."""
-        env = git_env(self.remote.auth_config() if with_token else {})
+        """Run git; return stdout or raise ``GitError`` with the scrubbed stderr.
+
+        ``with_token``: the remote's credentials are offered to git (for a fetch).
+        """
+        if not with_token:
+            return self._run(args, {}, timeout)
+        with credential_helper(self.remote, self.scratch) as config:
+            return self._run(args, config, timeout)
+
+    def _run(self, args: tuple[str, ...], config: dict[str, str], timeout: float) -> bytes:
         argv = ["git", "-C", str(self.repo_dir), *args]
         try:
             process = subprocess.Popen(
@@ -173,7 +232,7 @@ class Git:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                env=env,
+                env=git_env(config),
             )
         except FileNotFoundError:
             raise GitError(NO_GIT) from None

@@ -6,7 +6,8 @@ import base64
 import os
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -247,6 +248,7 @@ class SmartHttp(BaseHTTPRequestHandler):
         pass
 
     def _serve(self) -> None:
+        self.server.on_request()  # the fetching git waits for this answer meanwhile
         auth = self.headers.get("Authorization", "")
         self.server.seen_auth.append(auth)
         if auth != f"Basic {BASIC}":
@@ -297,6 +299,7 @@ class GitHttpServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), SmartHttp)
         self.root = root
         self.seen_auth: list[str] = []
+        self.on_request: Callable[[], None] = lambda: None
 
     def url(self, name: str, userinfo: str = "") -> str:
         return f"http://{userinfo}127.0.0.1:{self.server_address[1]}/{name}"
@@ -357,3 +360,76 @@ def test_a_server_without_git_fails_the_run_clearly(
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     with pytest.raises(SourceError, match="git command is not installed"):
         run(tmp_path / "work", url=str(origin))
+
+
+@dataclass(frozen=True)
+class ChildProcess:
+    """What another process of the same user can read of a running child: /proc/PID/…"""
+
+    pid: int
+    cmdline: bytes
+    environ: bytes
+
+
+def child_processes() -> list[ChildProcess]:
+    """Every live descendant of this test process (git, git-remote-http, helpers)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, pending = [], list(children.get(os.getpid(), []))
+    while pending:
+        pid = pending.pop()
+        pending += children.get(pid, [])
+        try:
+            proc = Path(f"/proc/{pid}")
+            found.append(
+                ChildProcess(pid, (proc / "cmdline").read_bytes(), (proc / "environ").read_bytes())
+            )
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
+def test_no_git_process_holds_the_credentials_in_argv_or_environ(
+    http_remote: GitHttpServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A credential helper of the server's user must never receive (and store) them.
+    home, leaked = tmp_path / "home", tmp_path / "leaked-credentials"
+    home.mkdir()
+    (home / ".gitconfig").write_text(f"[credential]\n\thelper = store --file={leaked}\n")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    seen: list[ChildProcess] = []
+    modes: list[tuple[int, int]] = []
+
+    def look(work: Path) -> None:
+        seen.extend(child_processes())
+        for file in work.glob(".git-credentials-*/*"):
+            modes.append((file.parent.stat().st_mode & 0o777, file.stat().st_mode & 0o777))
+
+    in_url = http_remote.url("origin", userinfo=f"x-access-token:{TOKEN}@")
+    for work, config in (
+        (tmp_path / "token", {"url": http_remote.url("origin"), "token": TOKEN}),
+        (tmp_path / "in_url", {"url": in_url}),
+    ):
+        stale = work / ".git-credentials-crashed" / "credentials"  # left by a killed run
+        stale.parent.mkdir(parents=True)
+        stale.write_text("password=old\n")
+        http_remote.on_request = lambda work=work: look(work)
+        assert "src/app.py" in docs(run(work, **config))
+        assert http_remote.seen_auth[-1] == f"Basic {BASIC}"
+        assert not list(work.glob(".git-credentials-*")), "credentials left on disk"
+
+    assert any(b"remote-http" in p.cmdline for p in seen), "no git was caught running"
+    for process in seen:
+        for secret in (TOKEN, BASIC):
+            where = f"{process.cmdline!r} (pid {process.pid})"
+            assert secret.encode() not in process.cmdline, f"secret in argv of {where}"
+            assert secret.encode() not in process.environ, f"secret in environ of {where}"
+    assert modes and set(modes) == {(0o700, 0o600)}
+    assert not leaked.exists()

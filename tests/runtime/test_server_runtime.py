@@ -122,21 +122,23 @@ async def test_mongodb_backend_serves_admin_calls(tmp_path) -> None:
 
 async def test_unexpected_store_failure_means_not_serving_and_stop_still_works(tmp_path) -> None:
     server, port = await create_server(_settings(tmp_path, health_interval_s=0.05))
-    real_ping, calls = server.store.ping, []
+    real_ping, broken = server.store.ping, [True]
 
     def broken_ping() -> None:
-        calls.append(1)
-        if len(calls) < 3:
+        # Broken until the test saw NOT_SERVING: a fixed number of failed pings would be over
+        # in 0.1 s, before a health call on a loaded machine could see them.
+        if broken[0]:
             raise RuntimeError("disk on fire")
         real_ping()
 
     server.store.ping = broken_ping
-    for _ in range(100):
-        if len(calls) >= 1 and await _health(port) == NOT_SERVING:
+    for _ in range(500):
+        if await _health(port) == NOT_SERVING:
             break
         await asyncio.sleep(0.02)
     assert await _health(port) == NOT_SERVING
-    for _ in range(100):  # the monitor keeps watching and sees the recovery
+    broken[0] = False
+    for _ in range(500):  # the monitor keeps watching and sees the recovery
         if await _health(port) == SERVING:
             break
         await asyncio.sleep(0.02)

@@ -28,6 +28,7 @@ from projectqa.server.sources import (
     SourceDocument,
     SourceItem,
 )
+from projectqa.server.url_credentials import without_credentials
 
 from .http import ApiClient, CredentialsRejected, ResourceNotFound, RetryPolicy
 from .storage_format import storage_to_text
@@ -82,7 +83,8 @@ class ConfluenceSource:
         config = context.config
         self._context = context
         self._policy = policy
-        self._wiki = wiki_url(config["base_url"])
+        self._wiki = wiki_url(config["base_url"])  # may hold a user and password: for the API
+        self._wiki_links = without_credentials(self._wiki)
         self._spaces: list[str] = list(config["spaces"])
         self._email: str = config.get("email") or ""
         self._token: str = config.get("api_token") or ""
@@ -182,7 +184,7 @@ class ConfluenceSource:
             kind=DocumentKind.PAGE,
             text=render(page.get("title") or "", metadata, storage_to_text(body)),
             title=page.get("title") or "",
-            url=self._wiki + webui if webui else "",
+            url=self._wiki_links + webui if webui else "",
             version=str(version.get("number") or ""),
             metadata=metadata,
         )

@@ -12,8 +12,9 @@ on:
   limited until <time>";
 - 401/403 → :class:`CredentialsRejected`, 404/410 → :class:`ResourceNotFound`.
 
-Secrets (tokens) travel only in headers; every message is scrubbed of them as
-well, in case a vendor echoes one back. Links the vendor hands out are
+Secrets (tokens, and a user and password written in the base URL) travel only in
+headers; every message is scrubbed of them as well, in case a vendor echoes one
+back. Links the vendor hands out are
 followed only on the configured origin, so credentials never reach another host.
 """
 
@@ -36,6 +37,7 @@ from typing import Any
 import httpx
 
 from projectqa.server.sources import SourceError
+from projectqa.server.url_credentials import login, without_credentials
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +151,9 @@ class ApiClient:
     """JSON over HTTP to one vendor, with retries, rate limits and typed errors.
 
     ``vendor`` names the service in messages ("GitHub"); ``secrets`` are the
-    values to scrub from anything that could reach a user or a log;
+    values to scrub from anything that could reach a user or a log; a user and
+    password written in ``base_url`` log in (basic auth) unless ``auth`` or an
+    ``Authorization`` header is given, and are never part of a request's URL;
     ``not_found_hint`` is appended to 404 messages (vendors that hide private
     resources answer 404 rather than 403).
     """
@@ -170,9 +174,14 @@ class ApiClient:
     ) -> None:
         self.vendor = vendor
         self._not_found_hint = not_found_hint
-        self.base_url = base_url.rstrip("/")
+        self.base_url = without_credentials(base_url).rstrip("/")
         self._origin = httpx.URL(self.base_url).copy_with(path="/", query=None, fragment=None)
-        self._secrets = [s for s in secrets if s]
+        written = login(base_url)
+        if written and auth is None and "authorization" not in {h.lower() for h in headers or {}}:
+            auth = httpx.BasicAuth(*written)
+        # A user name is scrubbed only when it stands alone (then it is usually a token).
+        in_url = [written[1] or written[0]] if written else []
+        self._secrets = [s for s in (*secrets, *in_url) if s]
         self._policy = policy or RetryPolicy()
         self._cancelled = cancelled
         self._cache = cache

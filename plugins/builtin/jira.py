@@ -30,6 +30,7 @@ from projectqa.server.sources import (
     SourceItem,
     SourceWarning,
 )
+from projectqa.server.url_credentials import without_credentials
 
 from .adf import adf_to_text
 from .http import ApiClient, CredentialsRejected, HttpSourceError, ResourceNotFound, RetryPolicy
@@ -99,7 +100,8 @@ class JiraSource:
         config = context.config
         self._context = context
         self._policy = policy
-        self._base_url: str = config["base_url"].rstrip("/")
+        self._site: str = config["base_url"]  # may hold a user and password: only for the API
+        self._base_url = without_credentials(self._site).rstrip("/")
         self._cloud = (config.get("edition") or "cloud") == "cloud"
         self._api = "rest/api/3" if self._cloud else "rest/api/2"
         self._email: str = config.get("email") or ""
@@ -135,7 +137,7 @@ class JiraSource:
             headers["Authorization"] = f"Bearer {self._token}"
         return ApiClient(
             "Jira",
-            self._base_url,
+            self._site,
             headers=headers,
             auth=auth,
             secrets=[self._token],

@@ -1,0 +1,129 @@
+"""Credentials written into a connector's URL: how they are recognised, and that the
+HTTP connectors (GitHub, Jira, Confluence) log in with them but never show them."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from projectqa.plugins.confluence import ConfluenceSource
+from projectqa.plugins.github import GitHubSource
+from projectqa.plugins.http import RetryPolicy
+from projectqa.plugins.jira import JiraSource
+from projectqa.server.sources import SourceContext, SourceDocument, SourceError, SourceItem
+from projectqa.server.url_credentials import has_credentials, login, without_credentials
+
+from .fakes import FakeConfluence, FakeGitHub, FakeJira, FakeService
+
+EMAIL = "ann@example.com"
+PASSWORD = "url-pa55word-6c0d"
+DAY = datetime(2024, 1, 1, 9, 0, tzinfo=UTC)
+POLICY = RetryPolicy(attempts=2, base_delay_s=0.01, sleep=lambda seconds: None)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown", "credentials"),
+    [
+        ("https://alice:pw@example.com/r.git", "https://example.com/r.git", ("alice", "pw")),
+        ("https://tok3n@example.com/r.git", "https://example.com/r.git", ("tok3n", "")),
+        ("http://a%40b.c:p%3Aw@h:8080/x?q=1", "http://h:8080/x?q=1", ("a@b.c", "p:w")),
+        ("https://u:p@ss@example.com/r", "https://example.com/r", ("u", "p@ss")),
+        ("ssh://git@example.com/r.git", "ssh://git@example.com/r.git", None),
+        ("ssh://git:pw@example.com/r.git", "ssh://git@example.com/r.git", ("git", "pw")),
+        ("git@example.com:o/r.git", "git@example.com:o/r.git", None),
+        ("https://example.com/a@b", "https://example.com/a@b", None),
+        ("not a url: x://u:p@h", "not a url: x://u:p@h", None),
+    ],
+)
+def test_credentials_in_a_url_are_found_and_removed(
+    url: str, shown: str, credentials: tuple[str, str] | None
+) -> None:
+    assert without_credentials(url) == shown
+    assert has_credentials(url) is (credentials is not None)
+    assert login(url) == credentials
+    assert not has_credentials(7) and not has_credentials(["https://u:p@h"])
+
+
+def with_login(fake: FakeService, user: str, password: str, path: str = "") -> str:
+    """The fake's URL with ``user:password@`` written in, percent-encoded."""
+    user, password = (v.replace("@", "%40") for v in (user, password))
+    return fake.url.replace("http://", f"http://{user}:{password}@") + path
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def items_of(source: Any) -> list[SourceItem]:
+    return list(source.items())
+
+
+def assert_never_shown(items: list[SourceItem], *secrets: str) -> None:
+    for item in items:
+        if isinstance(item, SourceDocument):
+            text = repr(item)
+            for secret in secrets:
+                assert secret not in text, f"{secret!r} in {item.key}"
+
+
+def context(tmp_path: Path, **config: Any) -> SourceContext:
+    return SourceContext(config=config, cursor=None, work_dir=tmp_path, full=True)
+
+
+def test_jira_logs_in_with_the_url_credentials_and_links_without_them(tmp_path: Path) -> None:
+    with FakeJira(email=EMAIL, token=PASSWORD) as jira:
+        for n in range(1, 4):  # over two pages
+            jira.add_issue(f"PROJ-{n}", f"Ticket {n}", DAY + timedelta(days=n))
+        site = with_login(jira, EMAIL, PASSWORD)
+        items = items_of(JiraSource(context(tmp_path, base_url=site, project="PROJ"), POLICY))
+
+        found = [i for i in items if isinstance(i, SourceDocument)]
+        assert [d.url for d in found] == [f"{jira.url}/browse/PROJ-{n}" for n in range(1, 4)]
+        assert_never_shown(items, PASSWORD, "ann%40")
+        assert {r.headers.get("authorization") for r in jira.requests} == {basic(EMAIL, PASSWORD)}
+
+        wrong = with_login(jira, EMAIL, "wrong-" + PASSWORD)
+        with pytest.raises(SourceError) as failed:
+            items_of(JiraSource(context(tmp_path, base_url=wrong, project="PROJ"), POLICY))
+        assert PASSWORD not in str(failed.value) and "ann%40" not in str(failed.value)
+
+
+def test_confluence_logs_in_with_the_url_credentials_and_links_without_them(
+    tmp_path: Path,
+) -> None:
+    with FakeConfluence(email=EMAIL, token=PASSWORD) as wiki:
+        for n in range(1, 4):
+            wiki.add_page(str(100 + n), "ENG", f"Page {n}", "<p>text</p>", DAY)
+        site = with_login(wiki, EMAIL, PASSWORD, "/wiki")
+        config = {"base_url": site, "spaces": ["ENG"]}
+        items = items_of(ConfluenceSource(context(tmp_path, **config), POLICY))
+
+        found = [i for i in items if isinstance(i, SourceDocument)]
+        assert len(found) == 3
+        assert all(d.url.startswith(f"{wiki.url}/wiki/spaces/ENG/") for d in found)
+        assert_never_shown(items, PASSWORD, "ann%40")
+        assert {r.headers.get("authorization") for r in wiki.requests} == {basic(EMAIL, PASSWORD)}
+
+
+def test_github_logs_in_with_the_url_credentials_and_follows_its_pages(tmp_path: Path) -> None:
+    with FakeGitHub(page_size=2) as github:
+        for n in range(1, 4):  # two pages: the next page's link is on the same origin
+            github.add_issue(n, f"Issue {n}", f"2024-01-0{n}T09:00:00Z")
+        api = with_login(github, "x-access-token", PASSWORD)
+        config = {"repository": github.repository, "api_url": api}
+        items = items_of(GitHubSource(context(tmp_path, **config), POLICY))
+
+        assert len([i for i in items if isinstance(i, SourceDocument)]) == 3
+        assert_never_shown(items, PASSWORD)
+        assert {r.headers.get("authorization") for r in github.requests} == {
+            basic("x-access-token", PASSWORD)
+        }
+
+        missing = {"repository": "octo/missing", "api_url": api}
+        with pytest.raises(SourceError) as failed:
+            items_of(GitHubSource(context(tmp_path / "m", **missing), POLICY))
+        assert PASSWORD not in str(failed.value)

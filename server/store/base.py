@@ -388,9 +388,21 @@ class Store(abc.ABC):
 
     # --------------------------------------------------- webhook deliveries
     @abc.abstractmethod
-    def record_delivery(self, delivery_id: str, connector_id: str, at: datetime) -> bool:
+    def record_delivery(
+        self,
+        delivery_id: str,
+        connector_id: str,
+        at: datetime,
+        *,
+        stale_before: datetime | None = None,
+    ) -> bool:
         """Remember a webhook delivery id of a connector; False (and nothing written) if
-        that connector already saw it. Ids are unique per connector only."""
+        that connector already saw it. Ids are unique per connector only.
+
+        With ``stale_before``, a record received before it no longer counts: it is replaced
+        (received ``at``) and True returned, atomically. The webhook endpoint records the hash
+        of each signed body this way, under a key no delivery id can take, so one body starts
+        at most one run per window whatever delivery id comes with it."""
 
     @abc.abstractmethod
     def delete_delivery(self, delivery_id: str, connector_id: str) -> bool:

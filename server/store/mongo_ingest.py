@@ -369,15 +369,27 @@ class MongoIngestion(MongoPlumbing):
                 return bump()
 
     # ----------------------------------------------- webhook deliveries
-    def record_delivery(self, delivery_id: str, connector_id: str, at: datetime) -> bool:
-        doc = {
-            "connector_id": connector_id,
-            "delivery_id": delivery_id,
-            "received_at": codec.utc(at),
-        }
+    def record_delivery(
+        self,
+        delivery_id: str,
+        connector_id: str,
+        at: datetime,
+        *,
+        stale_before: datetime | None = None,
+    ) -> bool:
+        key = {"connector_id": connector_id, "delivery_id": delivery_id}
+        deliveries = self._cols["webhook_deliveries"]
         with self._errors():
             try:
-                self._cols["webhook_deliveries"].insert_one(doc)
+                if stale_before is None:
+                    deliveries.insert_one({**key, "received_at": codec.utc(at)})
+                else:
+                    # Matches only a stale record; otherwise the upsert's insert hits the
+                    # unique key, so a fresh record (or a racing first one) means False.
+                    stale = {**key, "received_at": {"$lt": codec.utc(stale_before)}}
+                    deliveries.update_one(
+                        stale, {"$set": {"received_at": codec.utc(at)}}, upsert=True
+                    )
             except DuplicateKeyError:
                 return False
         return True

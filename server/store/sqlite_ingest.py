@@ -43,6 +43,16 @@ PROJECT_TABLES = (
 )
 # Tables whose rows are deleted with their connector (by ``connector_id``).
 CONNECTOR_TABLES = ("ingestion_runs", "documents", "chunks", "symbols", "webhook_deliveries")
+_RECORD_DELIVERY = (
+    "INSERT OR IGNORE INTO webhook_deliveries (connector_id, delivery_id, received_at)"
+    " VALUES (?, ?, ?)"
+)
+# An upsert whose update is skipped (no row changed) while the record is still fresh.
+_RECORD_DELIVERY_UNLESS_FRESH = (
+    "INSERT INTO webhook_deliveries (connector_id, delivery_id, received_at) VALUES (?, ?, ?)"
+    " ON CONFLICT (connector_id, delivery_id) DO UPDATE SET received_at = excluded.received_at"
+    " WHERE webhook_deliveries.received_at < ?"
+)
 # Deliveries know only their connector: run this before the connectors go.
 DELETE_PROJECT_DELIVERIES = (
     "DELETE FROM webhook_deliveries"
@@ -273,13 +283,22 @@ class SqliteIngestion(SqlitePlumbing):
             return conn.execute(_BUMP_GENERATION, (project_id,)).fetchall()[0][0]
 
     # ----------------------------------------------- webhook deliveries
-    def record_delivery(self, delivery_id: str, connector_id: str, at: datetime) -> bool:
-        sql = "INSERT OR IGNORE INTO webhook_deliveries (connector_id, delivery_id, received_at)"
-        sql += " VALUES (?, ?, ?)"
+    def record_delivery(
+        self,
+        delivery_id: str,
+        connector_id: str,
+        at: datetime,
+        *,
+        stale_before: datetime | None = None,
+    ) -> bool:
+        values: tuple[str, ...] = (connector_id, delivery_id, codec.time_to_text(at))
+        if stale_before is None:
+            sql = _RECORD_DELIVERY
+        else:
+            # Fixed-width ISO text: comparing it orders times.
+            sql, values = _RECORD_DELIVERY_UNLESS_FRESH, (*values, codec.time_to_text(stale_before))
         with self._write() as conn:
-            return (
-                conn.execute(sql, (connector_id, delivery_id, codec.time_to_text(at))).rowcount > 0
-            )
+            return conn.execute(sql, values).rowcount > 0
 
     def delete_delivery(self, delivery_id: str, connector_id: str) -> bool:
         sql = "DELETE FROM webhook_deliveries WHERE connector_id = ? AND delivery_id = ?"

@@ -8,7 +8,7 @@ provide the ``store`` fixture.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -546,6 +546,22 @@ class IngestionStoreContract:
         assert store.record_delivery("d-1", "con_1", now + timedelta(seconds=1)) is False
         assert store.record_delivery("d-2", "con_1", now) is True
         assert store.record_delivery("d-1", "con_2", now) is True
+
+    def test_a_record_older_than_stale_before_is_replaced(self, store: Store) -> None:
+        """What bounds a replayed webhook body: one record per key and window, atomically."""
+        window, start = timedelta(minutes=10), utcnow()
+
+        def record(key: str, connector_id: str, at: datetime) -> bool:
+            return store.record_delivery(key, connector_id, at, stale_before=at - window)
+
+        assert record("#body:aa", "con_1", start) is True
+        assert record("#body:aa", "con_1", start + window) is False  # the window includes its end
+        assert record("#body:bb", "con_1", start + window) is True
+        assert record("#body:aa", "con_2", start + window) is True
+        later = start + window + timedelta(milliseconds=1)
+        assert record("#body:aa", "con_1", later) is True
+        assert record("#body:aa", "con_1", later + window / 2) is False  # the window restarted
+        assert store.delete_delivery("#body:aa", "con_1") is True
 
     def test_delete_delivery_lets_a_redelivery_through(self, store: Store) -> None:
         now = utcnow()

@@ -10,26 +10,31 @@ Shared rules, for both connectors:
   hold many images and archives, and a warning for each would bury the ones that
   matter. Files that are not UTF-8 are decoded with replacement characters when
   at most a tenth of them is undecodable, and otherwise skipped with a warning.
-- A file that cannot be read is skipped with a warning; it never stops a run.
+- A file that cannot be read (any OS error) is skipped with a warning; it never stops a run.
+- Invalid ``exclude``/``include`` patterns stop the run with a ``SourceError`` naming them.
 """
 
 from __future__ import annotations
 
 import codecs
+import errno
 import hashlib
 import os
 import posixpath
+import re
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pathspec import GitIgnoreSpec
 
-from projectqa.server.sources import DocumentKind, SourceDocument
+from projectqa.server.sources import DocumentKind, SourceDocument, SourceError
 
 DEFAULT_MAX_FILE_BYTES = 1 << 20
+# O_NONBLOCK: opening a FIFO for reading must not wait for a writer. O_NOCTTY: a
+# terminal put in a file's place must not become the server's controlling terminal.
+READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 SNIFF_BYTES = 8192
 MAX_UNDECODABLE_FRACTION = 0.1
 
@@ -72,8 +77,8 @@ class FileRules:
     def from_config(cls, config: dict[str, Any]) -> FileRules:
         include = config.get("include")
         return cls(
-            exclude=GitIgnoreSpec.from_lines(config.get("exclude") or []),
-            include=GitIgnoreSpec.from_lines(include) if include else None,
+            exclude=_config_patterns("exclude", config.get("exclude") or []),
+            include=_config_patterns("include", include) if include else None,
             max_file_bytes=int(config.get("max_file_bytes") or DEFAULT_MAX_FILE_BYTES),
         )
 
@@ -90,8 +95,37 @@ class FileRules:
         return self.include is None or self.include.match_file(key)
 
     def check_size(self, size: int) -> None:
-        if size > self.max_file_bytes:
-            raise FileSkipped(f"{size} bytes, larger than max_file_bytes ({self.max_file_bytes})")
+        check_size(size, self.max_file_bytes)
+
+
+def compile_patterns(lines: list[str]) -> tuple[GitIgnoreSpec, list[int]]:
+    """``.gitignore`` lines as a spec, and the indexes of the lines left out as invalid.
+
+    Git skips a pattern it cannot use (a lone ``!``, a reversed range ``[z-a]``);
+    pathspec would raise for the whole file instead.
+    """
+    try:
+        return GitIgnoreSpec.from_lines(lines), []
+    except (ValueError, re.error):
+        pass
+    bad = [index for index, line in enumerate(lines) if not _valid_pattern(line)]
+    kept = [line for index, line in enumerate(lines) if index not in bad]
+    return GitIgnoreSpec.from_lines(kept), bad
+
+
+def _valid_pattern(line: str) -> bool:
+    try:
+        GitIgnoreSpec.from_lines([line])
+    except (ValueError, re.error):
+        return False
+    return True
+
+
+def _config_patterns(field: str, lines: list[str]) -> GitIgnoreSpec:
+    spec, bad = compile_patterns(lines)
+    if bad:
+        raise SourceError(f"{field} pattern {lines[bad[0]]!r} is not a valid .gitignore pattern")
+    return spec
 
 
 def decode_text(data: bytes) -> str:
@@ -113,26 +147,60 @@ def decode_text(data: bytes) -> str:
     return text
 
 
-def read_local_file(path: Path, rules: FileRules) -> tuple[bytes, os.stat_result]:
-    """Read a regular file without following a symlink, within the size cap."""
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+def read_file_at(
+    dir_fd: int, name: str, max_bytes: int, cap: str = "max_file_bytes"
+) -> tuple[bytes, os.stat_result]:
+    """The bytes of the regular file ``name`` in the folder ``dir_fd``, at most ``max_bytes``.
+
+    Opened relative to the folder's descriptor (so the path may be of any length),
+    never through a symlink and never blocking: a FIFO or device put in the file's
+    place is opened with ``O_NONBLOCK`` and refused by ``fstat`` before any read.
+    Every OS error becomes :class:`FileSkipped` naming its cause.
+    """
     try:
-        fd = os.open(path, flags)
-    except PermissionError:
-        raise FileSkipped("permission denied") from None
-    except OSError as exc:  # ELOOP: replaced by a symlink since it was listed
-        raise FileSkipped(f"cannot open: {exc.strerror}") from None
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise FileSkipped("not a regular file", quiet=True)
-        rules.check_size(info.st_size)
-        try:
-            data = handle.read(rules.max_file_bytes + 1)
-        except OSError as exc:
-            raise FileSkipped(f"cannot read: {exc.strerror}") from None
-    rules.check_size(len(data))
+        fd = os.open(name, READ_FLAGS, dir_fd=dir_fd)
+    except OSError as exc:
+        raise FileSkipped(_open_failure(exc)) from None
+    try:
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                kind = file_kind(info.st_mode)
+                raise FileSkipped(f"became a {kind} since it was listed; not read")
+            check_size(info.st_size, max_bytes, cap)
+            data = handle.read(max_bytes + 1)
+    except OSError as exc:  # EIO, or a file truncated under a network filesystem
+        raise FileSkipped(f"cannot read: {exc.strerror}") from None
+    check_size(len(data), max_bytes, cap)
     return data, info
+
+
+def check_size(size: int, max_bytes: int, cap: str = "max_file_bytes") -> None:
+    if size > max_bytes:
+        raise FileSkipped(f"{size} bytes, larger than {cap} ({max_bytes})")
+
+
+def _open_failure(exc: OSError) -> str:
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    if exc.errno == errno.ENOENT:
+        return "gone since it was listed"
+    if exc.errno == errno.ELOOP:
+        return "replaced by a symlink since it was listed; not followed"
+    return f"cannot open: {exc.strerror}"
+
+
+def file_kind(mode: int) -> str:
+    """What a directory entry that is not a regular file is, for warnings."""
+    kinds = {
+        stat.S_IFIFO: "named pipe (FIFO)",
+        stat.S_IFSOCK: "socket",
+        stat.S_IFCHR: "character device",
+        stat.S_IFBLK: "block device",
+        stat.S_IFDIR: "folder",
+        stat.S_IFLNK: "symlink",
+    }
+    return kinds.get(stat.S_IFMT(mode), "special file")
 
 
 def points_outside(link_key: str, target: str) -> bool:

@@ -1,25 +1,53 @@
-"""Listing a folder on disk for the ``local`` connector.
+"""Listing and reading a folder on disk for the ``local`` connector.
+
+Everything below the root is reached from a descriptor of the root, one
+component at a time with ``O_NOFOLLOW`` (:class:`FolderTree`): no absolute path
+is ever rebuilt from strings. So paths longer than ``PATH_MAX`` (4,096 bytes)
+are listed and read like any other, and a folder swapped for a symlink while a
+run goes on cannot lead it outside the root.
 
 Symlinks are never followed, to files or folders: one that leaves the folder or
 dangles is reported, one that stays inside is skipped quietly (its target is
-listed under its own path). So no link can read outside the folder, and linked
-folders cannot make the walk loop. ``.gitignore`` files in the tree are honoured
-as git does (a deeper file overrides a shallower one); ``.git`` is never entered.
+listed under its own path). ``.gitignore`` files in the tree are honoured as git
+does (a deeper file overrides a shallower one); ``.git`` is never entered.
+
+Only the root failing to open stops a run. Anything else is a warning on its
+path: a folder that cannot be listed, an entry that cannot be stat'ed, a
+``.gitignore`` that cannot be read or holds invalid patterns, a FIFO, socket or
+device (reported, never opened), and a git submodule named in a ``.gitmodules``
+whose folder is missing or empty (not checked out, so nothing of it is indexed).
+Nested repositories and checked-out submodules are listed as plain folders.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import posixpath
+import re
+import stat
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 
 from pathspec import GitIgnoreSpec
 
 from projectqa.server.sources import SourceWarning
 
-from .files import FileRules
+from .files import FileRules, FileSkipped, compile_patterns, file_kind, points_outside, read_file_at
+
+DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# Descriptors kept open along the folder last visited; deeper folders are reopened
+# from the deepest one kept each time, so a deep tree cannot exhaust descriptors.
+HELD_FOLDERS = 32
+MAX_DEPTH = 1024  # deeper folders are reported, not listed: reopening them costs their depth
+MAX_RULES_BYTES = 1 << 20  # a .gitignore or .gitmodules larger than this is not applied
+SUBMODULE_PATH = re.compile(r"^\s*path\s*=\s*(.*?)\s*$", re.IGNORECASE | re.MULTILINE)
 
 Ignores = list[tuple[str, GitIgnoreSpec]]  # (folder key prefix, its .gitignore)
+Stats = dict[str, os.stat_result | OSError]  # a folder's entries by name
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +55,6 @@ class FoundFile:
     """A regular file in the folder, as listed (the read re-checks it)."""
 
     key: str
-    path: Path
     size: int
     mtime_ns: int
 
@@ -39,49 +66,178 @@ class FolderListing:
     files: list[FoundFile] = field(default_factory=list)
     warnings: list[SourceWarning] = field(default_factory=list)
 
+    def warn(self, key: str, message: str) -> None:
+        self.warnings.append(SourceWarning(key, message))
 
-def list_folder(root: Path, rules: FileRules) -> FolderListing:
-    """Every file under ``root`` that ``rules`` and the tree's ``.gitignore`` files take."""
-    root = root.resolve()
+
+class FolderTree:
+    """A root folder, opened once; what lies below it is opened from its descriptor."""
+
+    def __init__(self, root: Path) -> None:
+        self.real_root = Path(os.path.realpath(root))  # only to tell where symlinks point
+        self._root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        self._held: list[tuple[str, int]] = []  # (name, descriptor) from the root down
+
+    def __enter__(self) -> FolderTree:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._release(0)
+        os.close(self._root_fd)
+
+    def readable(self) -> bool:
+        return os.access(".", os.R_OK | os.X_OK, dir_fd=self._root_fd)
+
+    @contextmanager
+    def folder(self, parts: Sequence[str]) -> Iterator[int]:
+        """A descriptor of the folder ``parts`` below the root, valid inside the block.
+
+        Raises ``OSError`` if a component is missing, not a folder or a symlink
+        (``ENOTDIR``), or cannot be opened.
+        """
+        fd = self._hold(parts[:HELD_FOLDERS])
+        reopened: list[int] = []
+        try:
+            for name in parts[HELD_FOLDERS:]:
+                fd = os.open(name, DIR_FLAGS, dir_fd=fd)
+                reopened.append(fd)
+            yield fd
+        finally:
+            for fd in reopened:
+                os.close(fd)
+
+    def read_file(self, key: str, max_bytes: int) -> tuple[bytes, os.stat_result]:
+        """Read the file ``key``; ``FileSkipped`` says why it could not be."""
+        *parts, name = key.split("/")
+        try:
+            with self.folder(parts) as fd:
+                return read_file_at(fd, name, max_bytes)
+        except OSError as exc:  # read_file_at raises only FileSkipped: this is the folder
+            raise FileSkipped(_folder_failure(exc)) from None
+
+    def _hold(self, parts: Sequence[str]) -> int:
+        """Open the folder ``parts``, reusing the held descriptors of its leading part."""
+        same = 0
+        while same < min(len(parts), len(self._held)) and self._held[same][0] == parts[same]:
+            same += 1
+        self._release(same)
+        for name in parts[same:]:
+            parent = self._held[-1][1] if self._held else self._root_fd
+            self._held.append((name, os.open(name, DIR_FLAGS, dir_fd=parent)))
+        return self._held[-1][1] if self._held else self._root_fd
+
+    def _release(self, keep: int) -> None:
+        while len(self._held) > keep:
+            os.close(self._held.pop()[1])
+
+
+def _folder_failure(exc: OSError) -> str:
+    if exc.errno == errno.ENOENT:
+        return "its folder is gone since it was listed"
+    if exc.errno == errno.ENOTDIR:  # O_DIRECTORY | O_NOFOLLOW on a symlink
+        return "its folder was replaced by a symlink or a file; not followed"
+    return f"its folder cannot be opened: {exc.strerror}"
+
+
+def list_folder(tree: FolderTree, rules: FileRules) -> FolderListing:
+    """Every file under the root that ``rules`` and the tree's ``.gitignore`` files take."""
     listing = FolderListing()
-    pending: list[tuple[Path, str, Ignores]] = [(root, "", [])]
+    submodules: list[tuple[str, Ignores]] = []
+    pending: list[tuple[str, Ignores]] = [("", [])]
     while pending:  # a stack, not recursion: folder depth is unbounded
-        folder, prefix, ignores = pending.pop()
-        pending.extend(_scan(root, folder, prefix, ignores, rules, listing))
+        prefix, ignores = pending.pop()
+        pending.extend(_scan(tree, prefix, ignores, rules, listing, submodules))
+    for key, ignores in submodules:
+        if not rules.excludes(key, is_dir=True) and not _ignored(key + "/", ignores):
+            _check_submodule(tree, key, listing)
     listing.files.sort(key=lambda found: found.key)
     listing.warnings.sort(key=lambda warning: warning.key)
     return listing
 
 
 def _scan(
-    root: Path,
-    folder: Path,
+    tree: FolderTree,
     prefix: str,
     ignores: Ignores,
     rules: FileRules,
     listing: FolderListing,
-) -> list[tuple[Path, str, Ignores]]:
+    submodules: list[tuple[str, Ignores]],
+) -> list[tuple[str, Ignores]]:
     """File one folder's entries into ``listing``; return the sub-folders to visit."""
-    try:
-        with os.scandir(folder) as scan:
-            entries = list(scan)
-    except OSError as exc:
-        where = prefix.rstrip("/") or "."
-        listing.warnings.append(SourceWarning(where, f"cannot list: {exc.strerror}"))
+    where = prefix.rstrip("/") or "."
+    parts = prefix.split("/")[:-1]
+    if len(parts) > MAX_DEPTH:
+        listing.warn(where, f"nested deeper than {MAX_DEPTH} folders; not listed")
         return []
-    if gitignore := _read_gitignore(folder / ".gitignore", prefix, listing):
-        ignores = [*ignores, (prefix, gitignore)]  # a new list: siblings must not see it
+    try:
+        with tree.folder(parts) as fd:
+            stats = _stat_entries(fd)
+            if gitignore := _read_gitignore(fd, stats, prefix, listing):
+                ignores = [*ignores, (prefix, gitignore)]  # a new list: siblings must not see it
+            submodules.extend((key, ignores) for key in _submodules(fd, stats, prefix, listing))
+            return _file_entries(tree, fd, prefix, stats, ignores, rules, listing)
+    except OSError as exc:  # opening or listing this folder; entries catch their own
+        listing.warn(where, f"cannot list: {exc.strerror}")
+        return []
+
+
+def _stat_entries(fd: int) -> Stats:
+    stats: Stats = {}
+    with os.scandir(fd) as scan:
+        for entry in scan:
+            try:
+                stats[entry.name] = entry.stat(follow_symlinks=False)
+            except OSError as exc:  # vanished since listed, or EIO: reported if taken
+                stats[entry.name] = exc
+    return stats
+
+
+def _file_entries(
+    tree: FolderTree,
+    fd: int,
+    prefix: str,
+    stats: Stats,
+    ignores: Ignores,
+    rules: FileRules,
+    listing: FolderListing,
+) -> list[tuple[str, Ignores]]:
     sub_folders = []
-    for entry in entries:
-        key = prefix + entry.name
-        if not _valid_name(entry.name, key, listing):
+    for name, info in stats.items():
+        key = prefix + name
+        if not _valid_name(name, key, listing):
             continue
-        if entry.is_dir(follow_symlinks=False):
+        if not isinstance(info, OSError) and stat.S_ISDIR(info.st_mode):
             if not rules.excludes(key, is_dir=True) and not _ignored(key + "/", ignores):
-                sub_folders.append((Path(entry.path), key + "/", ignores))
+                sub_folders.append((key + "/", ignores))
         elif rules.takes(key) and not _ignored(key, ignores):
-            _take(root, entry, key, listing)
+            _take(tree, fd, name, key, info, listing)
     return sub_folders
+
+
+def _take(
+    tree: FolderTree,
+    fd: int,
+    name: str,
+    key: str,
+    info: os.stat_result | OSError,
+    listing: FolderListing,
+) -> None:
+    if isinstance(info, OSError):
+        listing.warn(key, f"cannot stat: {info.strerror}")
+    elif stat.S_ISREG(info.st_mode):
+        listing.files.append(FoundFile(key, info.st_size, info.st_mtime_ns))
+    elif stat.S_ISLNK(info.st_mode):
+        _check_symlink(tree, fd, name, key, listing)
+    else:  # never opened: a FIFO could block, a device could act on being opened
+        listing.warn(key, f"{file_kind(info.st_mode)}; not read")
 
 
 def _valid_name(name: str, key: str, listing: FolderListing) -> bool:
@@ -89,7 +245,7 @@ def _valid_name(name: str, key: str, listing: FolderListing) -> bool:
         name.encode("utf-8")
     except UnicodeEncodeError:  # undecodable bytes, kept by surrogateescape
         shown = key.encode("utf-8", "replace").decode("utf-8")
-        listing.warnings.append(SourceWarning(shown, "file name is not valid UTF-8"))
+        listing.warn(shown, "file name is not valid UTF-8")
         return False
     return True
 
@@ -104,39 +260,83 @@ def _ignored(path: str, ignores: Ignores) -> bool:
     return False
 
 
-def _read_gitignore(path: Path, prefix: str, listing: FolderListing) -> GitIgnoreSpec | None:
-    if not path.is_file() or path.is_symlink():
+def _read_gitignore(
+    fd: int, stats: Stats, prefix: str, listing: FolderListing
+) -> GitIgnoreSpec | None:
+    key = prefix + ".gitignore"
+    text = _rules_file(fd, stats, ".gitignore", key, listing)
+    if text is None:
+        return None
+    spec, bad = compile_patterns(text.splitlines())
+    if len(bad) == 1:
+        listing.warn(key, f"line {bad[0] + 1} is not a valid pattern; ignored")
+    elif bad:
+        numbers = ", ".join(str(index + 1) for index in bad)
+        listing.warn(key, f"lines {numbers} are not valid patterns; ignored")
+    return spec
+
+
+def _rules_file(fd: int, stats: Stats, name: str, key: str, listing: FolderListing) -> str | None:
+    """The text of a folder's ``.gitignore`` or ``.gitmodules``, if it is a regular file.
+
+    Git reads neither through a symlink; anything else that is not a regular file
+    is reported by the listing itself.
+    """
+    info = stats.get(name)
+    if not isinstance(info, os.stat_result) or not stat.S_ISREG(info.st_mode):
         return None
     try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError as exc:
-        listing.warnings.append(SourceWarning(prefix + ".gitignore", f"not read: {exc.strerror}"))
+        data, _ = read_file_at(fd, name, MAX_RULES_BYTES, cap=f"the limit for {name} files")
+    except FileSkipped as skipped:
+        listing.warn(key, f"not applied: {skipped}")
         return None
-    return GitIgnoreSpec.from_lines(lines)
-
-
-def _take(root: Path, entry: os.DirEntry[str], key: str, listing: FolderListing) -> None:
-    if entry.is_symlink():
-        _check_symlink(root, entry, key, listing)
-    elif entry.is_file(follow_symlinks=False):
-        _add_file(entry, key, listing)
-    # FIFOs, sockets and devices are skipped quietly: reading them could block.
-
-
-def _check_symlink(root: Path, entry: os.DirEntry[str], key: str, listing: FolderListing) -> None:
-    target = Path(os.path.realpath(entry.path))
-    if not target.exists():
-        listing.warnings.append(SourceWarning(key, "broken symlink; skipped"))
-    elif not target.is_relative_to(root):
-        listing.warnings.append(
-            SourceWarning(key, "symlink points outside the folder; not followed")
-        )
-
-
-def _add_file(entry: os.DirEntry[str], key: str, listing: FolderListing) -> None:
     try:
-        info = entry.stat(follow_symlinks=False)
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        listing.warn(key, "not valid UTF-8; patterns with undecodable bytes match nothing")
+        return data.decode("utf-8-sig", errors="replace")
+
+
+def _submodules(fd: int, stats: Stats, prefix: str, listing: FolderListing) -> list[str]:
+    """Keys of the submodule folders a ``.gitmodules`` in this folder names."""
+    text = _rules_file(fd, stats, ".gitmodules", prefix + ".gitmodules", listing)
+    keys = []
+    for raw in SUBMODULE_PATH.findall(text or ""):
+        path = posixpath.normpath(raw.strip('"'))
+        if path not in (".", "..") and not path.startswith(("/", "../")):
+            keys.append(prefix + path)  # git refuses the others
+    return keys
+
+
+def _check_submodule(tree: FolderTree, key: str, listing: FolderListing) -> None:
+    try:
+        with tree.folder(key.split("/")) as fd, os.scandir(fd) as scan:
+            empty = next(scan, None) is None
+    except FileNotFoundError:
+        state = "no folder"
     except OSError as exc:
-        listing.warnings.append(SourceWarning(key, f"cannot stat: {exc.strerror}"))
+        state = f"its folder cannot be opened: {exc.strerror}"
+    else:
+        state = "empty folder" if empty else ""
+    if state:
+        listing.warn(key, f"git submodule not checked out ({state}); its files are not indexed")
+
+
+def _check_symlink(tree: FolderTree, fd: int, name: str, key: str, listing: FolderListing) -> None:
+    try:
+        os.stat(name, dir_fd=fd)  # follows the link, from the folder it is in
+        target = os.readlink(name, dir_fd=fd)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
+            listing.warn(key, "broken symlink; skipped")
+        else:
+            listing.warn(key, f"symlink cannot be followed: {exc.strerror}; skipped")
         return
-    listing.files.append(FoundFile(key, Path(entry.path), info.st_size, info.st_mtime_ns))
+    # Every folder on the way to the link is a real folder (none is ever followed),
+    # so a relative target leaves the root exactly when its ``..`` climb out of it.
+    if os.path.isabs(target):
+        outside = not Path(os.path.realpath(target)).is_relative_to(tree.real_root)
+    else:
+        outside = points_outside(key, target)
+    if outside:
+        listing.warn(key, "symlink points outside the folder; not followed")

@@ -15,7 +15,6 @@ and re-read next time; the pipeline drops unchanged content by its hash.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -39,9 +38,8 @@ from .files import (
     content_sha1,
     decode_text,
     file_document,
-    read_local_file,
 )
-from .folder import FoundFile, list_folder
+from .folder import FolderTree, FoundFile, list_folder
 
 CHECKPOINT_EVERY = 200
 RACY_NS = 2_000_000_000
@@ -72,33 +70,44 @@ class FolderSource:
         self.previous: Manifest | None = cursor["manifest"] if incremental else None
 
     def items(self) -> Iterator[SourceItem]:
-        listing = list_folder(self._root(), self.rules)
+        with self._open_root() as tree:  # closed also when the run stops iterating
+            yield from self._items(tree)
+
+    def _items(self, tree: FolderTree) -> Iterator[SourceItem]:
+        listing = list_folder(tree, self.rules)
         yield from (w for w in listing.warnings if self.after is None or w.key > self.after)
         started_ns = time.time_ns()
         manifest: Manifest = {}
         for position, found in enumerate(listing.files, start=1):
             if self.context.cancelled():
                 return
-            yield from self._file_items(found, manifest, started_ns)
+            yield from self._file_items(tree, found, manifest, started_ns)
             if self.previous is None and position % CHECKPOINT_EVERY == 0:
                 yield Checkpoint({"after": found.key})
         if self.previous is not None:
             yield from (Deletion(key) for key in sorted(self.previous.keys() - manifest.keys()))
         yield Checkpoint({"manifest": manifest})
 
-    def _root(self) -> Path:
+    def _open_root(self) -> FolderTree:
+        """The root, opened: failing here is the one OS error that fails the run."""
         raw = self.context.config.get("path", "")
-        root = Path(raw)
-        if not root.is_absolute():
+        if not Path(raw).is_absolute():
             raise SourceError(f"path {raw!r} must be an absolute path")
-        if not root.is_dir():
-            raise SourceError(f"folder {raw} does not exist or is not a folder")
-        if not os.access(root, os.R_OK | os.X_OK):
+        try:
+            tree = FolderTree(Path(raw))
+        except (FileNotFoundError, NotADirectoryError):
+            raise SourceError(f"folder {raw} does not exist or is not a folder") from None
+        except PermissionError:
+            raise SourceError(f"folder {raw} cannot be read: permission denied") from None
+        except OSError as exc:
+            raise SourceError(f"folder {raw} cannot be opened: {exc.strerror}") from None
+        if not tree.readable():
+            tree.close()
             raise SourceError(f"folder {raw} cannot be read: permission denied")
-        return root
+        return tree
 
     def _file_items(
-        self, found: FoundFile, manifest: Manifest, started_ns: int
+        self, tree: FolderTree, found: FoundFile, manifest: Manifest, started_ns: int
     ) -> Iterator[SourceItem]:
         if self.after is not None and found.key <= self.after:
             # Indexed before the resume; re-read it next time rather than trust its stat now.
@@ -110,7 +119,7 @@ class FolderSource:
             manifest[found.key] = [found.size, found.mtime_ns]
             return
         try:
-            data, info = read_local_file(found.path, self.rules)
+            data, info = tree.read_file(found.key, self.rules.max_file_bytes)
             text = decode_text(data)
         except FileSkipped as skipped:
             if not skipped.quiet:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import pickle
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from projectqa.server.sources import (
 )
 
 AN_HOUR_NS = 3600 * 10**9
+NOBODY = 65534
 
 
 def run(
@@ -32,6 +35,43 @@ def run(
         config={"path": str(root), **config}, cursor=cursor, work_dir=root, full=full
     )
     return list(FolderSource(context).items())
+
+
+def run_unprivileged(root: Path) -> list[SourceItem]:
+    """Run the connector as ``nobody``, so permissions bite even when tests run as root.
+
+    A forked child drops to ``nobody`` and reaches the folder through a descriptor
+    opened before (``/proc/self/fd/N``): the test's temporary folders above it are
+    private to root. The child sends its items back pickled through a pipe.
+    """
+    if os.geteuid() != 0:
+        return run(root)
+    run(root)  # imports everything the child needs while files are still readable
+    folder_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        status = 1
+        try:
+            os.close(reader)
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            items = run(Path(f"/proc/self/fd/{folder_fd}"))
+            with os.fdopen(writer, "wb") as out:
+                pickle.dump(items, out)
+            status = 0
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(status)
+    os.close(writer)
+    os.close(folder_fd)
+    with os.fdopen(reader, "rb") as answer:
+        payload = answer.read()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0 and payload, "the unprivileged run failed"
+    return pickle.loads(payload)
 
 
 def docs(items: list[SourceItem]) -> dict[str, SourceDocument]:
@@ -138,9 +178,7 @@ def test_text_with_a_few_bad_bytes_is_kept_and_mostly_undecodable_bytes_are_not(
 def test_an_unreadable_file_is_a_warning_not_a_failure(root: Path) -> None:
     write(root, "ok.txt")
     write(root, "secret.txt").chmod(0)
-    if os.geteuid() == 0:
-        pytest.skip("root reads files whatever their mode")
-    items = run(root)
+    items = run_unprivileged(root)
     assert list(docs(items)) == ["ok.txt"]
     assert warnings(items)["secret.txt"] == "permission denied"
 
@@ -150,13 +188,13 @@ def test_a_read_refused_by_the_os_is_a_warning_not_a_failure(
 ) -> None:
     """What chmod 000 does for a non-root user, injected so it also runs as root."""
     write(root, "ok.txt")
-    refused = write(root, "secret.txt")
+    write(root, "secret.txt")
     real_open = os.open
 
-    def open_refusing(path: Any, flags: int, *args: Any) -> int:
-        if Path(path) == refused:
+    def open_refusing(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if path == "secret.txt":  # files are opened by name, relative to their folder
             raise PermissionError(13, "Permission denied", str(path))
-        return real_open(path, flags, *args)
+        return real_open(path, flags, *args, **kwargs)
 
     monkeypatch.setattr(files.os, "open", open_refusing)
     items = run(root)
@@ -169,13 +207,11 @@ def test_an_unlistable_folder_is_a_warning_not_a_failure(root: Path) -> None:
     write(root, "locked/inside.txt")
     (root / "locked").chmod(0)
     try:
-        if os.geteuid() == 0:
-            pytest.skip("root lists folders whatever their mode")
-        items = run(root)
-        assert list(docs(items)) == ["ok.txt"]
-        assert "Permission denied" in warnings(items)["locked"]
+        items = run_unprivileged(root)
     finally:
         (root / "locked").chmod(0o755)
+    assert list(docs(items)) == ["ok.txt"]
+    assert warnings(items)["locked"] == "cannot list: Permission denied"
 
 
 def test_broken_symlinks_are_skipped_with_a_warning(root: Path) -> None:

@@ -3,8 +3,11 @@
 Connector types that read the server's own disk (``local``, ``git`` with a
 path) name those paths through ``ConnectorType.local_paths``. Without a rule a
 project admin could index ``/etc`` or another project's private clone, so:
-nobody may point into the server's data directory; global admins may point
-anywhere else; project admins only under ``PROJECTQA_LOCAL_ROOTS``.
+nobody may point at a folder that is, contains or lies inside the server's data
+directory (``DataDirGuard``: real paths, bind mounts); global admins may point
+anywhere else; project admins only under ``PROJECTQA_LOCAL_ROOTS``. Ingestion checks
+the data directory again at every run (a connector saved before this rule, a folder
+mounted since).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..auth import Principal
+from ..data_guard import DataDirGuard
 from ..errors import InvalidArgument, PermissionDenied
 from ..registry import ConnectorType
 
@@ -34,15 +38,17 @@ class LocalPathPolicy:
     def check(self, principal: Principal, ctype: ConnectorType, config: dict[str, Any]) -> None:
         if ctype.local_paths is None:
             return
-        for raw in ctype.local_paths(config):
-            path = Path(raw)
-            if not path.is_absolute():
+        paths = ctype.local_paths(config)
+        for raw in paths:
+            if not Path(raw).is_absolute():
                 raise InvalidArgument("config", f"{raw!r} must be an absolute path")
-            self._check(principal, path.resolve())
+        refusal = DataDirGuard(self.data_dir).refusal(paths) if self.data_dir else ""
+        if refusal:
+            raise PermissionDenied(refusal)
+        for raw in paths:
+            self._check(principal, Path(raw).resolve())
 
     def _check(self, principal: Principal, path: Path) -> None:
-        if self.data_dir is not None and _within(path, self.data_dir):
-            raise PermissionDenied("connectors may not read the server's data directory")
         if principal.user.global_admin or any(_within(path, root) for root in self.roots):
             return
         allowed = ", ".join(map(str, self.roots)) or "none are configured"

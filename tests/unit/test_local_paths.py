@@ -58,3 +58,54 @@ def test_relative_paths_are_refused(policy: LocalPathPolicy):
 def test_types_that_read_no_local_paths_are_not_checked(policy: LocalPathPolicy):
     remote = ConnectorType("remote", "an API", {"type": "object"}, iter)
     policy.check(principal(False), remote, {"path": "/etc"})
+
+
+# ---------------------------------------------------------------- the data directory
+# PROJECTQA_LOCAL_ROOTS=<tmp>/srv and the data directory at <tmp>/srv/data (issue #13).
+@pytest.fixture
+def srv(tmp_path: Path) -> Path:
+    (tmp_path / "srv" / "data" / "sources").mkdir(parents=True)
+    (tmp_path / "srv" / "repos" / "app").mkdir(parents=True)
+    return tmp_path / "srv"
+
+
+@pytest.mark.parametrize("global_admin", [False, True], ids=["project-admin", "global-admin"])
+@pytest.mark.parametrize(
+    ("where", "relation"),
+    [
+        ("srv", "contains"),
+        ("..", "contains"),
+        ("/", "contains"),
+        ("srv/data", "is"),
+        ("srv/data/sources", "lies inside"),
+        ("srv/data/not/yet/made", "lies inside"),
+    ],
+)
+def test_no_root_may_contain_be_or_lie_inside_the_data_directory(
+    srv: Path, global_admin: bool, where: str, relation: str
+) -> None:
+    policy = LocalPathPolicy.of([srv], srv / "data")
+    path = where if where == "/" else str((srv.parent / where).absolute())
+    with pytest.raises(PermissionDenied, match=f"data directory: .* {relation} it"):
+        policy.check(principal(global_admin), FOLDER, {"path": path})
+
+
+def test_a_sibling_of_the_data_directory_is_fine(srv: Path) -> None:
+    policy = LocalPathPolicy.of([srv], srv / "data")
+    policy.check(principal(False), FOLDER, {"path": str(srv / "repos" / "app")})
+    policy.check(principal(False), FOLDER, {"path": str(srv / "repos")})
+
+
+def test_symlinks_do_not_hide_the_data_directory(srv: Path, tmp_path: Path) -> None:
+    (tmp_path / "alias").symlink_to(srv, target_is_directory=True)
+    (srv / "repos" / "app" / "data-link").symlink_to(srv / "data", target_is_directory=True)
+    (tmp_path / "data-alias").symlink_to(srv / "data", target_is_directory=True)
+    by_alias = LocalPathPolicy.of([tmp_path], tmp_path / "data-alias")
+    for policy in (LocalPathPolicy.of([tmp_path], srv / "data"), by_alias):
+        for path, relation in [
+            (tmp_path / "alias", "contains"),
+            (srv / "repos" / "app" / "data-link", "is"),
+            (tmp_path / "alias" / "data" / "sources", "lies inside"),
+        ]:
+            with pytest.raises(PermissionDenied, match=f"{relation} it"):
+                policy.check(principal(True), FOLDER, {"path": str(path)})

@@ -1,0 +1,135 @@
+"""DataDirGuard: overlaps with the data directory through symlinks and bind mounts, and the
+identities tools must not open."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from projectqa.server import data_guard
+from projectqa.server.data_guard import DataDirGuard
+
+
+@pytest.fixture
+def srv(tmp_path: Path) -> Path:
+    (tmp_path / "srv" / "data" / "sources").mkdir(parents=True)
+    (tmp_path / "srv" / "data" / "admin.token").write_text("secret\n")
+    (tmp_path / "srv" / "repos" / "app").mkdir(parents=True)
+    return tmp_path / "srv"
+
+
+def identity(path: Path) -> tuple[int, int]:
+    info = os.stat(path)
+    return info.st_dev, info.st_ino
+
+
+def test_overlaps_by_path(srv: Path) -> None:
+    guard = DataDirGuard(srv / "data")
+    assert guard.overlap(srv) == "contains"
+    assert guard.overlap(srv / "data") == "is"
+    assert guard.overlap(srv / "data" / "sources" / "x") == "lies inside"
+    assert guard.overlap(srv / "repos") == ""
+    assert guard.overlap(srv / "data-other") == ""  # a name prefix is no parent
+
+
+def test_refusal_names_the_first_offending_path(srv: Path) -> None:
+    guard = DataDirGuard(srv / "data")
+    assert guard.refusal([str(srv / "repos")]) == ""
+    message = guard.refusal([str(srv / "repos"), str(srv)])
+    assert message == f"connectors may not read the server's data directory: {str(srv)!r} contains it"
+
+
+def test_protected_identities(srv: Path) -> None:
+    protected = DataDirGuard(srv / "data").protected()
+    for around in (srv / "data", srv, srv.parent, Path("/")):
+        assert protected.holds_data_dir(identity(around))
+    assert not protected.holds_data_dir(identity(srv / "repos"))
+    for inside in (srv / "data", srv / "data" / "sources", srv / "data" / "admin.token"):
+        assert protected.forbids(identity(inside))
+    assert not protected.forbids(identity(srv / "repos" / "app"))
+
+
+def test_a_missing_data_directory_protects_its_ancestors(tmp_path: Path) -> None:
+    protected = DataDirGuard(tmp_path / "not-yet").protected()
+    assert protected.holds_data_dir(identity(tmp_path))
+
+
+# -------------------------------------------------------------------- bind mounts
+# Each case runs in a private mount namespace (``unshare``), where bind mounts can be made
+# without touching the machine's own; skipped where that is not allowed.
+BIND_CASES = r"""
+import json, subprocess, sys
+from pathlib import Path
+from projectqa.server import data_guard
+from projectqa.server.data_guard import DataDirGuard
+
+base = Path(sys.argv[1])
+srv, data = base / "srv", base / "srv" / "data"
+binds = {
+    "srv-elsewhere": srv,
+    "data-elsewhere": data,
+    "sources-elsewhere": data / "sources",
+    "repos-elsewhere": srv / "repos",
+    "srv/repos/app/data-inside": data,
+    "srv/repos/other/sources-inside": data / "sources",
+}
+for name, source in binds.items():
+    (base / name).mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "--bind", str(source), str(base / name)], check=True)
+guard = DataDirGuard(data)
+paths = [
+    "srv-elsewhere", "data-elsewhere", "data-elsewhere/not-yet", "sources-elsewhere",
+    "repos-elsewhere", "srv/repos/app", "srv/repos/other", "srv/repos/app/data-inside",
+]
+found = {name: guard.overlap(base / name) for name in paths}
+data_guard.MOUNTINFO = base / "no-mountinfo"  # identities alone
+found_by_identity = {name: guard.overlap(base / name) for name in paths}
+print(json.dumps([found, found_by_identity]))
+"""
+
+
+def in_mount_namespace(script: str, *args: str) -> str:
+    unshare = shutil.which("unshare")
+    if unshare is None or shutil.which("mount") is None or sys.platform != "linux":
+        pytest.skip("needs unshare and mount (Linux)")
+    prefix = [unshare, "--mount"]
+    if os.geteuid() != 0:
+        prefix = [unshare, "--user", "--map-root-user", "--mount"]
+    if subprocess.run([*prefix, "true"], capture_output=True).returncode != 0:
+        pytest.skip("no private mount namespace can be made here")
+    done = subprocess.run(
+        [*prefix, sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_bind_mounts_do_not_hide_the_data_directory(srv: Path) -> None:
+    by_everything, by_identity = json.loads(in_mount_namespace(BIND_CASES, str(srv.parent)))
+    assert by_everything == {
+        "srv-elsewhere": "contains",
+        "data-elsewhere": "is",
+        "data-elsewhere/not-yet": "lies inside",
+        "sources-elsewhere": "lies inside",
+        "repos-elsewhere": "",
+        "srv/repos/app": "contains",  # the data directory is mounted below it
+        "srv/repos/other": "contains",  # a part of it is
+        "srv/repos/app/data-inside": "is",
+    }
+    # Without mountinfo, identities along both paths still see the plain bind mounts.
+    assert {k: v for k, v in by_identity.items() if v} == {
+        "srv-elsewhere": "contains",
+        "data-elsewhere": "is",
+        "data-elsewhere/not-yet": "lies inside",
+        "srv/repos/app/data-inside": "is",
+    }
+
+
+def test_mountinfo_escapes_are_decoded() -> None:
+    assert data_guard._unescape(r"/srv/my\040repos\134x") == "/srv/my repos\\x"

@@ -140,7 +140,9 @@ def start_server(
         **{k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OLLAMA_HOST")},
         "PROJECTQA_DATA_DIR": str(data_dir),
         "PROJECTQA_LISTEN_ADDRESS": "127.0.0.1:0",
-        "PROJECTQA_MAX_CONCURRENT_RPCS": "5000",
+        # One token opens every stream: lift the per-caller stream budget (and the total).
+        "PROJECTQA_MAX_STREAMS": "5000",
+        "PROJECTQA_MAX_STREAMS_PER_CALLER": "5000",
         "PROJECTQA_LOG_LEVEL": "WARNING",
         "HF_HUB_OFFLINE": "1",
     }

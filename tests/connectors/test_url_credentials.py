@@ -4,6 +4,8 @@ HTTP connectors (GitHub, Jira, Confluence) log in with them but never show them.
 from __future__ import annotations
 
 import base64
+import importlib.util
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ from projectqa.plugins.jira import JiraSource
 from projectqa.server.sources import SourceContext, SourceDocument, SourceError, SourceItem
 from projectqa.server.url_credentials import has_credentials, login, without_credentials
 
-from .fakes import FakeConfluence, FakeGitHub, FakeJira, FakeService
+from .fakes import FakeConfluence, FakeFeed, FakeGitHub, FakeJira, FakeService
 
 EMAIL = "ann@example.com"
 PASSWORD = "url-pa55word-6c0d"
@@ -127,3 +129,24 @@ def test_github_logs_in_with_the_url_credentials_and_follows_its_pages(tmp_path:
         with pytest.raises(SourceError) as failed:
             items_of(GitHubSource(context(tmp_path / "m", **missing), POLICY))
         assert PASSWORD not in str(failed.value)
+
+
+def test_the_example_feed_connector_never_shows_the_url_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = Path(__file__).parents[2] / "plugins/example-plugin/projectqa_example_plugin/feed.py"
+    spec = importlib.util.spec_from_file_location("example_feed_under_test", path)
+    assert spec and spec.loader
+    feed = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, feed)  # its dataclasses look themselves up
+    spec.loader.exec_module(feed)
+    with FakeFeed("<rss><channel><title>News</title></channel></rss>") as server:
+        for target in ("/missing.xml", "/feed.xml"):
+            url = with_login(server, "reader", PASSWORD, target)
+            source = feed.open_source(context(tmp_path, url=url))
+            if target == "/feed.xml":  # answers, but with no feed in it
+                server.document = "<html/>"
+            with pytest.raises(SourceError) as failed:
+                items_of(source)
+            assert PASSWORD not in str(failed.value), failed.value
+            assert server.url in str(failed.value)

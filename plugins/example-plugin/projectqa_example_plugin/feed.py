@@ -67,6 +67,7 @@ class FeedSource:
     def __init__(self, context: SourceContext) -> None:
         self._context = context
         self._url: str = context.config["url"]
+        self._shown = _without_credentials(self._url)  # for messages, which users read
         self._limit: int = int(context.config.get("max_entries") or 100)
 
     def items(self) -> Iterator[SourceItem]:
@@ -74,7 +75,7 @@ class FeedSource:
         if response.status_code == 304:  # unchanged since the last run
             yield Checkpoint(dict(self._context.cursor or {}))
             return
-        feed_title, entries = parse_feed(response.content, self._url)
+        feed_title, entries = parse_feed(response.content, self._shown)
         for entry in entries[: self._limit]:
             if not entry.id:
                 yield SourceWarning(f"entries/{entry.title}", "entry has no id, guid or link")
@@ -95,9 +96,9 @@ class FeedSource:
             with httpx.Client(timeout=TIMEOUT, follow_redirects=True) as client:
                 response = client.get(self._url, headers=headers)
         except httpx.HTTPError as exc:
-            raise SourceError(f"cannot fetch feed {self._url}: {type(exc).__name__}") from None
+            raise SourceError(f"cannot fetch feed {self._shown}: {type(exc).__name__}") from None
         if response.status_code >= 400:
-            raise SourceError(f"feed {self._url} answered {response.status_code}")
+            raise SourceError(f"feed {self._shown} answered {response.status_code}")
         return response
 
     @staticmethod
@@ -113,6 +114,14 @@ class FeedSource:
             version=entry.published,
             metadata={"feed": feed_title, "published": entry.published, "author": entry.author},
         )
+
+
+def _without_credentials(url: str) -> str:
+    """``url`` without a user and password written in it (httpx logs in with those)."""
+    try:
+        return str(httpx.URL(url).copy_with(userinfo=b""))
+    except httpx.InvalidURL:
+        return "the feed"
 
 
 def parse_feed(document: bytes, url: str = "the feed") -> tuple[str, list[Entry]]:

@@ -1,4 +1,5 @@
-"""Local stand-ins for GitHub, Jira, Confluence and an RSS feed: real HTTP on 127.0.0.1.
+"""Local stand-ins for GitHub, Jira, Confluence, an RSS feed and a git host: real HTTP
+on 127.0.0.1.
 
 Each fake is a stdlib ``ThreadingHTTPServer`` in a thread serving JSON shaped
 like the vendor's documented responses (GitHub issue objects and ``Link``
@@ -7,7 +8,8 @@ headers, Jira ``/search`` pages, Confluence ``content/search`` results with
 several. Every request is recorded (``service.requests``), and a test scripts
 faults with ``service.fail_next(Reply(429, headers={"Retry-After": "2"}))``:
 the next requests whose path contains ``path`` get those replies, in order,
-before normal service resumes.
+before normal service resumes. ``FakeGitHost`` is no fake of the protocol: it
+puts the real ``git http-backend`` behind basic auth.
 """
 
 from __future__ import annotations
@@ -15,11 +17,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
+import subprocess
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 from zoneinfo import ZoneInfo
@@ -619,3 +625,90 @@ class FakeFeed(FakeService):
         if request.headers.get("if-none-match") == etag:
             return Reply(304, None, {"ETag": etag})
         return Reply(200, self.document, {"Content-Type": "application/rss+xml", "ETag": etag})
+
+
+# ---------------------------------------------------------------- a git host
+class FakeGitHost(ThreadingHTTPServer):
+    """The repositories under ``root`` over git's smart HTTP protocol (``git http-backend``),
+    to one user and password: anything else gets 401 with a basic-auth challenge.
+
+    ``seen_auth`` lists each request's Authorization header; ``on_request`` runs as each
+    request arrives, while the git that sent it waits for the answer.
+    """
+
+    def __init__(self, root: Path, user: str, password: str) -> None:
+        super().__init__(("127.0.0.1", 0), _SmartHttp)
+        self.daemon_threads = True
+        self.root = root
+        self.expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        self.seen_auth: list[str] = []
+        self.on_request: Callable[[], None] = lambda: None
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+
+    def url(self, name: str, userinfo: str = "") -> str:
+        """The URL of repository ``name``, with ``userinfo`` (``"user:password@"``) if given."""
+        return f"http://{userinfo}127.0.0.1:{self.server_address[1]}/{name}"
+
+    def __enter__(self) -> FakeGitHost:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+class _SmartHttp(BaseHTTPRequestHandler):
+    server: FakeGitHost
+
+    def do_GET(self) -> None:
+        self.server.on_request()
+        auth = self.headers.get("Authorization", "")
+        self.server.seen_auth.append(auth)
+        if auth != self.server.expected:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="git"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        status, headers, payload = self._backend(body)
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_POST = do_GET
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _backend(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+        """Runs ``git http-backend`` as a web server runs a CGI script."""
+        path, _, query = self.path.partition("?")
+        env = {
+            "PATH": os.environ["PATH"],
+            "GIT_PROJECT_ROOT": str(self.server.root),
+            "GIT_HTTP_EXPORT_ALL": "1",
+            "PATH_INFO": path,
+            "QUERY_STRING": query,
+            "REQUEST_METHOD": self.command,
+            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+            "CONTENT_LENGTH": str(len(body)),
+            "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
+            "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
+        }
+        out = subprocess.run(
+            ["git", "http-backend"], input=body, env=env, capture_output=True, check=False
+        ).stdout
+        head, _, payload = out.partition(b"\r\n\r\n")
+        status, headers = 200, []
+        for line in head.decode().split("\r\n"):
+            name, _, value = line.partition(":")
+            if name.lower() == "status":
+                status = int(value.split()[0])
+            else:
+                headers.append((name, value.strip()))
+        return status, headers, payload

@@ -5,10 +5,8 @@ from __future__ import annotations
 import base64
 import os
 import subprocess
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,8 @@ from projectqa.server.sources import (
     SourceItem,
     SourceWarning,
 )
+
+from .fakes import FakeGitHost
 
 TOKEN = "ghp_t0ken_that_must_never_leak_4242"
 BASIC = base64.b64encode(f"x-access-token:{TOKEN}".encode()).decode()
@@ -233,90 +233,14 @@ def test_github_remotes_get_web_urls() -> None:
     assert github_web_base("https://gitlab.com/octo/demo.git") == ""
 
 
-class SmartHttp(BaseHTTPRequestHandler):
-    """Git's smart HTTP protocol through ``git http-backend``, behind basic auth."""
-
-    server: GitHttpServer
-
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_POST(self) -> None:
-        self._serve()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _serve(self) -> None:
-        self.server.on_request()  # the fetching git waits for this answer meanwhile
-        auth = self.headers.get("Authorization", "")
-        self.server.seen_auth.append(auth)
-        if auth != f"Basic {BASIC}":
-            self.send_response(401)
-            self.send_header("WWW-Authenticate", 'Basic realm="git"')
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        status, headers, payload = self._backend(body)
-        self.send_response(status)
-        for name, value in headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def _backend(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
-        path, _, query = self.path.partition("?")
-        env = {
-            "PATH": os.environ["PATH"],
-            "GIT_PROJECT_ROOT": str(self.server.root),
-            "GIT_HTTP_EXPORT_ALL": "1",
-            "PATH_INFO": path,
-            "QUERY_STRING": query,
-            "REQUEST_METHOD": self.command,
-            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
-            "CONTENT_LENGTH": str(len(body)),
-            "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
-            "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
-        }
-        out = subprocess.run(
-            ["git", "http-backend"], input=body, env=env, capture_output=True, check=False
-        ).stdout
-        head, _, payload = out.partition(b"\r\n\r\n")
-        status, headers = 200, []
-        for line in head.decode().split("\r\n"):
-            name, _, value = line.partition(":")
-            if name.lower() == "status":
-                status = int(value.split()[0])
-            else:
-                headers.append((name, value.strip()))
-        return status, headers, payload
-
-
-class GitHttpServer(ThreadingHTTPServer):
-    def __init__(self, root: Path) -> None:
-        super().__init__(("127.0.0.1", 0), SmartHttp)
-        self.root = root
-        self.seen_auth: list[str] = []
-        self.on_request: Callable[[], None] = lambda: None
-
-    def url(self, name: str, userinfo: str = "") -> str:
-        return f"http://{userinfo}127.0.0.1:{self.server_address[1]}/{name}"
-
-
 @pytest.fixture
-def http_remote(origin: Path) -> Iterator[GitHttpServer]:
-    server = GitHttpServer(origin.parent)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+def http_remote(origin: Path) -> Iterator[FakeGitHost]:
+    with FakeGitHost(origin.parent, "x-access-token", TOKEN) as server:
+        yield server
 
 
 def test_a_token_reaches_the_server_but_no_file_or_config(
-    http_remote: GitHttpServer, tmp_path: Path
+    http_remote: FakeGitHost, tmp_path: Path
 ) -> None:
     work = tmp_path / "work"
     items = run(work / "token", url=http_remote.url("origin"), token=TOKEN)
@@ -333,7 +257,7 @@ def test_a_token_reaches_the_server_but_no_file_or_config(
             assert TOKEN.encode() not in content and BASIC.encode() not in content, path
 
 
-def test_failures_never_show_the_token(http_remote: GitHttpServer, tmp_path: Path) -> None:
+def test_failures_never_show_the_token(http_remote: FakeGitHost, tmp_path: Path) -> None:
     with pytest.raises(SourceError) as no_token:
         run(tmp_path / "a", url=http_remote.url("origin"))
     assert "cannot fetch" in str(no_token.value)
@@ -396,7 +320,7 @@ def child_processes() -> list[ChildProcess]:
 
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
 def test_no_git_process_holds_the_credentials_in_argv_or_environ(
-    http_remote: GitHttpServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    http_remote: FakeGitHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A credential helper of the server's user must never receive (and store) them.
     home, leaked = tmp_path / "home", tmp_path / "leaked-credentials"

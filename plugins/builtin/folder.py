@@ -42,7 +42,7 @@ DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # Descriptors kept open along the folder last visited; deeper folders are reopened
 # from the deepest one kept each time, so a deep tree cannot exhaust descriptors.
 HELD_FOLDERS = 32
-MAX_DEPTH = 1024  # deeper folders are reported, not listed: reopening them costs their depth
+MAX_DEPTH = 256  # deeper folders are reported, not listed: reopening them costs their depth
 MAX_RULES_BYTES = 1 << 20  # a .gitignore or .gitmodules larger than this is not applied
 SUBMODULE_PATH = re.compile(r"^\s*path\s*=\s*(.*?)\s*$", re.IGNORECASE | re.MULTILINE)
 

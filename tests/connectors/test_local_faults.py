@@ -229,3 +229,31 @@ def _open_descriptors() -> set[str]:
         return set(os.listdir("/proc/self/fd"))
     except OSError as exc:  # pragma: no cover - no /proc
         pytest.skip(f"cannot list descriptors: {errno.errorcode[exc.errno]}")
+
+
+def test_folders_nested_past_the_depth_limit_are_reported_not_listed(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reopening a folder costs its depth: a hostile nesting must not make a run quadratic."""
+    monkeypatch.setattr(folder_module, "MAX_DEPTH", 2)
+    for key in ("a/y.txt", "a/b/x.txt", "a/b/c/d.txt"):
+        write(root, key)
+    items = run(root)
+    assert sorted(docs(items)) == ["a/b/x.txt", "a/y.txt"]
+    assert warnings(items) == {"a/b/c": "nested deeper than 2 folders; not listed"}
+
+
+def test_relative_symlinks_are_judged_from_the_folder_they_are_in(
+    root: Path, tmp_path: Path
+) -> None:
+    write(tmp_path / "outside", "passwords.txt", "hunter2\n")
+    write(root, "a/b/real.txt")
+    (root / "up.txt").symlink_to("../outside/passwords.txt")
+    (root / "a" / "b" / "escape").symlink_to("../../../outside", target_is_directory=True)
+    (root / "a" / "b" / "sibling.txt").symlink_to("../../a/b/real.txt")
+    items = run(root)
+    assert list(docs(items)) == ["a/b/real.txt"]
+    assert warnings(items) == {
+        "a/b/escape": "symlink points outside the folder; not followed",
+        "up.txt": "symlink points outside the folder; not followed",
+    }

@@ -83,6 +83,13 @@ class Settings(BaseSettings):
     webhook_address: str | None = Field(
         None, description="host:port of the webhook HTTP endpoint; unset: no endpoint"
     )
+    webhook_replay_window_s: float = Field(
+        3600.0,
+        ge=0,
+        le=30 * 86400,
+        description="one signed webhook body starts at most one run per connector in this "
+        "window, whatever its delivery id; 0: off",
+    )
     script_tool_programs: list[str] = Field(
         default_factory=list,
         description="programs project admins may run as script tools (global admins: any)",

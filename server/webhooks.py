@@ -46,6 +46,16 @@ triggering then fails, the record is deleted again (``Store.delete_delivery``), 
 "Redeliver" button, which resends the same delivery id, still works. Ignored events and pings
 are not recorded.
 
+Replayed bodies: neither GitHub nor a generic sender without a timestamp signs the delivery
+id, so whoever captured one delivery could resend it with fresh ids. The SHA-256 of what the
+signature covers (the body, or ``<timestamp>.<body>``) is therefore recorded too, in the same
+store table under a key no delivery id can take, and the same signed message starts at most
+one run per connector within ``replay_window_s`` (``PROJECTQA_WEBHOOK_REPLAY_WINDOW_S``, default
+an hour; 0 turns the check off). Such a replay gets 200 ``{"duplicate": true}``. A generic
+sender whose bodies can repeat (``{}`` on every change) should send ``X-ProjectQA-Timestamp``,
+which makes each message different; otherwise changes within the window wait for the next run.
+The GitHub body of a delivery replayed to the generic route (same HMAC) is caught as well.
+
 The handler never waits for the run: ``trigger`` only creates or queues it, so GitHub gets its
 answer well within its ten-second limit. Each request logs one line (source, event, connector
 id, delivery id, outcome); bodies, signatures and secrets are never logged.
@@ -61,13 +71,15 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs
 
 from aiohttp import web
 
 from .errors import StoreUnavailable
-from .models import Connector, utcnow
+from .models import Connector
 from .store import Store
 from .threads import BlockingRunner
 
@@ -87,8 +99,11 @@ GITHUB_RUN_EVENTS = frozenset(
         "pull_request_review_comment",
     }
 )
-REPLAY_WINDOW_S = 300
+TIMESTAMP_WINDOW_S = 300
+DEFAULT_REPLAY_WINDOW_S = 3600.0
 DEFAULT_MAX_BODY_BYTES = 5 * 2**20
+# The store key of a signed message's hash: "#" is outside _TOKEN, so no delivery id is one.
+BODY_KEY_PREFIX = "#body:"
 
 GITHUB_SIGNATURE = "X-Hub-Signature-256"
 GITHUB_DELIVERY = "X-GitHub-Delivery"
@@ -140,6 +155,7 @@ class _Delivery:
     connector_id: str
     event: str
     delivery_id: str
+    body_key: str = ""  # BODY_KEY_PREFIX and the hash of the signed message, once verified
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,10 +178,14 @@ class WebhookServer:
         run_blocking: BlockingRunner,
         *,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        replay_window_s: float = DEFAULT_REPLAY_WINDOW_S,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._trigger = trigger
         self._run_blocking = run_blocking
+        self._replay_window = timedelta(seconds=replay_window_s)
+        self._clock = clock  # unix seconds; injected by tests
         self._runner: web.AppRunner | None = None
         self.app = web.Application(client_max_size=max_body_bytes)
         self.app.router.add_post("/webhooks/github/{connector_id}", self._github)
@@ -216,7 +236,7 @@ class WebhookServer:
     async def _github_delivery(self, request: web.Request, delivery: _Delivery) -> _Answer:
         body = await request.read()
         header = request.headers.get(GITHUB_SIGNATURE)
-        connector = await self._authenticate(delivery.connector_id, body, header)
+        connector = await self._authenticate(delivery, body, header)
         _require_token(delivery.delivery_id, GITHUB_DELIVERY)
         _require_token(delivery.event, GITHUB_EVENT)
         _require_json(request.content_type, body)
@@ -231,19 +251,21 @@ class WebhookServer:
         timestamp = request.headers.get(GENERIC_TIMESTAMP)
         message = generic_message(body, timestamp)
         header = request.headers.get(GENERIC_SIGNATURE)
-        connector = await self._authenticate(delivery.connector_id, message, header)
-        if timestamp is not None and not _is_fresh(timestamp):
+        connector = await self._authenticate(delivery, message, header)
+        if timestamp is not None and not _is_fresh(timestamp, self._clock()):
             raise _Unauthorized("timestamp outside the replay window")
         _require_token(delivery.delivery_id, GENERIC_DELIVERY)
         _require_token(delivery.event, GENERIC_EVENT)
         return await self._start_run(connector, delivery)
 
     async def _authenticate(
-        self, connector_id: str, message: bytes, header: str | None
+        self, delivery: _Delivery, message: bytes, header: str | None
     ) -> Connector:
-        if len(connector_id) > _CONNECTOR_ID_MAX:
+        """The connector, if ``header`` signs ``message`` under its secret; notes the
+        message's hash on ``delivery`` for the replay check."""
+        if len(delivery.connector_id) > _CONNECTOR_ID_MAX:
             raise _Unauthorized("unknown connector")
-        connector = await self._run_blocking(self._store.get_connector, connector_id)
+        connector = await self._run_blocking(self._store.get_connector, delivery.connector_id)
         if connector is None:
             raise _Unauthorized("unknown connector")
         secret = connector.secrets.get(SECRET_FIELD)
@@ -251,35 +273,47 @@ class WebhookServer:
             raise _Unauthorized("connector has no webhook secret")
         if not signature_matches(secret, message, header):
             raise _Unauthorized("missing or wrong signature")
+        delivery.body_key = BODY_KEY_PREFIX + hashlib.sha256(message).hexdigest()
         return connector
 
     async def _start_run(self, connector: Connector, delivery: _Delivery) -> _Answer:
-        # Record first: the store's unique key is what stops two replicas (or two racing
-        # retries) from both starting a run for one delivery.
-        first = await self._run_blocking(
-            self._store.record_delivery, delivery.delivery_id, connector.id, utcnow()
-        )
-        if not first:
+        # Record first: the store's unique keys are what stop two replicas (or two racing
+        # retries) from both starting a run for one delivery, or for one replayed body.
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        if not await self._record(connector, delivery.delivery_id, now):
             return _Answer(200, "duplicate", {"duplicate": True})
+        recorded = [delivery.delivery_id]
         reason = f"{delivery.source} {delivery.event} {delivery.delivery_id}"
         try:
+            if self._replay_window:
+                if not await self._record(connector, delivery.body_key, now):
+                    return _Answer(200, "duplicate body", {"duplicate": True})
+                recorded.append(delivery.body_key)
             run_id = await self._trigger(connector, reason)
         except Exception:
-            await self._forget(delivery.delivery_id, connector.id)
+            await self._forget(recorded, connector.id)
             raise
         if run_id is None:
             return _Answer(202, "coalesced", {"coalesced": True})
         return _Answer(202, f"run {run_id}", {"run_id": run_id})
 
-    async def _forget(self, delivery_id: str, connector_id: str) -> None:
-        """Undo the record of a delivery whose run could not be started, so a retry works."""
+    async def _record(self, connector: Connector, key: str, now: datetime) -> bool:
+        """Whether ``key`` is new for the connector: a delivery id ever, a body key within
+        the replay window."""
+        stale_before = now - self._replay_window if key.startswith(BODY_KEY_PREFIX) else None
+        record = partial(self._store.record_delivery, stale_before=stale_before)
+        return bool(await self._run_blocking(record, key, connector.id, now))
+
+    async def _forget(self, keys: list[str], connector_id: str) -> None:
+        """Undo the records of a delivery whose run could not be started, so a retry works."""
         try:
-            await self._run_blocking(self._store.delete_delivery, delivery_id, connector_id)
+            for key in keys:
+                await self._run_blocking(self._store.delete_delivery, key, connector_id)
         except Exception:
             # The trigger's failure is the one worth answering with; this only costs a redelivery.
             log.warning(
                 "could not forget a failed delivery",
-                extra={"delivery_id": delivery_id, "connector_id": connector_id},
+                extra={"delivery_id": keys[0], "connector_id": connector_id},
                 exc_info=True,
             )
 
@@ -327,10 +361,10 @@ def _require_json(content_type: str, body: bytes) -> None:
         raise _BadRequest("payload is not a JSON object")
 
 
-def _is_fresh(timestamp: str) -> bool:
+def _is_fresh(timestamp: str, now: float) -> bool:
     if not _TIMESTAMP.fullmatch(timestamp):
         return False
-    return abs(time.time() - int(timestamp)) <= REPLAY_WINDOW_S
+    return abs(now - int(timestamp)) <= TIMESTAMP_WINDOW_S
 
 
 def _log(delivery: _Delivery, answer: _Answer, level: int, exc_info: bool) -> None:

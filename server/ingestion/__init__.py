@@ -51,7 +51,10 @@ class IngestionSystem:
         pipeline = IngestionPipeline(store, embedder, indexes, settings.sources_dir)
         runs = RunManager(store, catalog, pipeline, runner, workers=settings.ingestion_workers)
         ops = IngestionOps(store, Access(store), runs, indexes, runner)
-        webhooks = WebhookServer(store, runs.trigger, runner) if settings.webhook_address else None
+        webhooks = None
+        if settings.webhook_address:
+            window = settings.webhook_replay_window_s
+            webhooks = WebhookServer(store, runs.trigger, runner, replay_window_s=window)
         return cls(ops, runs, indexes, embedder, webhooks)
 
     def derived_data(self, settings: Settings) -> DerivedData:

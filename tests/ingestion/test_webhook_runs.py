@@ -61,6 +61,8 @@ async def test_a_verified_push_runs_once_and_a_replay_does_not(hooked, tmp_path:
     status, answer = await push(port, connector, "72d3162e-cc78-11e3-81ab-4c9367dc0958")
     run = await qa.finish(answer["run_id"])
     replay_status, replay = await push(port, connector, "72d3162e-cc78-11e3-81ab-4c9367dc0958")
+    # GitHub does not sign the delivery id: the same signed body with a fresh id is a replay.
+    fresh_id_status, fresh_id = await push(port, connector, "a-fresh-delivery-id")
     forged_status, _ = await push(port, connector, "another-delivery", secret="wrong")
 
     assert status == 202
@@ -68,6 +70,7 @@ async def test_a_verified_push_runs_once_and_a_replay_does_not(hooked, tmp_path:
     assert run.status == pb.INGESTION_STATUS_SUCCEEDED and run.revision == head
     assert run.counts.documents_changed == 1
     assert (replay_status, replay) == (200, {"duplicate": True})
+    assert (fresh_id_status, fresh_id) == (200, {"duplicate": True})
     assert forged_status == 401
     listed = await qa.ingestion.ListIngestionRuns(pb.ListIngestionRunsRequest(project=project))
     assert len(listed.runs) == 2  # the manual run and one webhook run

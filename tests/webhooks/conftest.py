@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,20 @@ from projectqa.server.webhooks import WebhookServer
 PAYLOADS = Path(__file__).parent / "payloads"
 SECRET = "whsec-7Qm2x9Lr4vTb"
 MAX_BODY_BYTES = 64 * 1024
+REPLAY_WINDOW_S = 600.0
+
+
+@dataclass
+class Clock:
+    """The server's clock, moved by the tests: nothing depends on when or how long they run."""
+
+    now: float = 1_700_000_000.0  # 2023-11-14T22:13:20Z
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 def payload(name: str) -> bytes:
@@ -47,6 +62,7 @@ class Site:
     trigger: RecordingTrigger
     connector: Connector  # has a webhook secret
     bare_connector: Connector  # has none
+    clock: Clock
 
 
 def make_connector(project_id: str, name: str, secrets: dict[str, str]) -> Connector:
@@ -71,12 +87,31 @@ async def site(store: SqliteStore) -> AsyncIterator[Site]:
     bare = make_connector(project.id, "gh-bare", {"token": "ghp_x"})
     store.create_connector(connector)
     store.create_connector(bare)
-    trigger = RecordingTrigger()
+    trigger, clock = RecordingTrigger(), Clock()
+    async with serving(store, trigger, clock) as url:
+        yield Site(url, store, trigger, connector, bare, clock)
+
+
+@asynccontextmanager
+async def serving(
+    store: SqliteStore,
+    trigger: RecordingTrigger,
+    clock: Clock,
+    replay_window_s: float = REPLAY_WINDOW_S,
+) -> AsyncIterator[str]:
+    """A webhook server on 127.0.0.1:0 over ``store``; yields its base URL."""
     run_blocking = BlockingRunner(2)
-    server = WebhookServer(store, trigger, run_blocking, max_body_bytes=MAX_BODY_BYTES)
+    server = WebhookServer(
+        store,
+        trigger,
+        run_blocking,
+        max_body_bytes=MAX_BODY_BYTES,
+        replay_window_s=replay_window_s,
+        clock=clock,
+    )
     port = await server.start("127.0.0.1", 0)
     try:
-        yield Site(f"http://127.0.0.1:{port}", store, trigger, connector, bare)
+        yield f"http://127.0.0.1:{port}"
     finally:
         await server.stop()
         run_blocking.shutdown()

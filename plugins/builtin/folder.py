@@ -152,7 +152,7 @@ def list_folder(tree: FolderTree, rules: FileRules) -> FolderListing:
     listing = FolderListing()
     submodules: list[tuple[str, Ignores]] = []
     pending: list[tuple[str, Ignores]] = [("", [])]
-    while pending:  # a stack, not recursion: folder depth is unbounded
+    while pending:  # a stack, not recursion
         prefix, ignores = pending.pop()
         pending.extend(_scan(tree, prefix, ignores, rules, listing, submodules))
     for key, ignores in submodules:

@@ -257,3 +257,22 @@ def test_relative_symlinks_are_judged_from_the_folder_they_are_in(
         "a/b/escape": "symlink points outside the folder; not followed",
         "up.txt": "symlink points outside the folder; not followed",
     }
+
+
+def test_an_io_error_while_reading_is_a_warning(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EIO (a failing disk, a dropped network mount), injected where the read meets it."""
+    write(root, "ok.txt")
+    write(root, "bad.txt")
+    real_fstat = os.fstat
+
+    def failing_fstat(fd: int) -> os.stat_result:
+        if os.readlink(f"/proc/self/fd/{fd}").endswith("/bad.txt"):
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        return real_fstat(fd)
+
+    monkeypatch.setattr(os, "fstat", failing_fstat)
+    items = run(root)
+    assert list(docs(items)) == ["ok.txt"]
+    assert warnings(items) == {"bad.txt": "cannot read: Input/output error"}

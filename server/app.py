@@ -45,6 +45,7 @@ from .config import Settings, SettingsError, load_settings
 from .errors import StoreError, StoreUnavailable
 from .ingestion import IngestionSystem, WebhookBindError
 from .interceptors import RpcGuard
+from .limits import RpcBudgets, grpc_backstop
 from .llm.client import close_clients
 from .llm.resolve import ProfileResolver, environment_endpoint
 from .logs import configure_logging
@@ -89,9 +90,11 @@ class ProjectQAServer:
         server: grpc.aio.Server,
         health_servicer: health.aio.HealthServicer,
         ingestion: IngestionSystem,
+        budgets: RpcBudgets,
     ) -> None:
         self.settings = settings
         self.store = store
+        self.budgets = budgets  # calls in flight: what the RpcGuard admits
         self.ingestion = ingestion
         self.grpc = server
         self.health = health_servicer
@@ -194,15 +197,19 @@ async def create_server(
     store = store or open_store(settings)
     runner = BlockingRunner(settings.store_threads)
     plugins = load_plugins(settings.plugins, extra_plugins)
+    budgets = RpcBudgets.of(settings)
     grpc_server = grpc.aio.server(
-        interceptors=[RpcGuard(store, runner)],
+        interceptors=[RpcGuard(store, runner, budgets)],
         options=grpc_options(settings),
-        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+        # The guard enforces the budgets; grpc's own limit is only a backstop above them.
+        maximum_concurrent_rpcs=grpc_backstop(settings),
     )
     health_servicer = health.aio.HealthServicer()
     ingestion = IngestionSystem.build(settings, store, plugins.catalog, runner)
     local_paths = LocalPathPolicy.of(settings.local_roots, settings.data_dir)
-    server = ProjectQAServer(settings, store, runner, grpc_server, health_servicer, ingestion)
+    server = ProjectQAServer(
+        settings, store, runner, grpc_server, health_servicer, ingestion, budgets
+    )
     admin_pb2_grpc.add_AdminServiceServicer_to_server(
         AdminServicer(
             AdminOps.build(

@@ -51,7 +51,22 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(
         4 * 1024 * 1024, ge=64 * 1024, le=256 * 1024 * 1024, description="gRPC max message size"
     )
-    max_concurrent_rpcs: int = Field(512, ge=1, le=100_000, description="RPCs in flight at once")
+    max_concurrent_rpcs: int = Field(
+        512, ge=1, le=100_000, description="unary calls in flight at once (streams: max_streams)"
+    )
+    max_streams: int = Field(
+        1000, ge=1, le=100_000, description="streaming calls open at once, all callers together"
+    )
+    max_streams_per_caller: int = Field(
+        100, ge=1, le=100_000, description="streaming calls one user (or anonymous host) may hold"
+    )
+    max_stream_request_bytes: int = Field(
+        128 * 1024,
+        ge=1024,
+        le=256 * 1024 * 1024,
+        description="largest request a streaming call may send (held while it is open); never "
+        "below what a chat message of chat_max_message_chars needs",
+    )
     keepalive_time_s: int = Field(60, ge=10, description="server keepalive ping interval")
     keepalive_timeout_s: int = Field(20, ge=1, description="wait for a keepalive ack")
     shutdown_grace_s: float = Field(10.0, ge=0, le=600, description="drain time on SIGTERM")
@@ -155,6 +170,11 @@ class Settings(BaseSettings):
     def sources_dir(self) -> Path:
         """Connectors' private work folders (git clones and checkouts)."""
         return self.data_dir / "sources"
+
+    @property
+    def stream_request_limit(self) -> int:
+        """max_stream_request_bytes, raised if needed so any message the chat accepts fits."""
+        return max(self.max_stream_request_bytes, 4 * self.chat_max_message_chars + 4096)
 
     @property
     def admin_token_path(self) -> Path:

@@ -4,24 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import grpc
 import pytest
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from projectqa.server.auth import issue_token
 from projectqa.server.errors import NotFound
-from projectqa.server.interceptors import RpcGuard, current_principal
+from projectqa.server.interceptors import REFUSAL_LOG_INTERVAL_S, RpcGuard, current_principal
+from projectqa.server.limits import Budget, Limit, RpcBudgets
 from projectqa.server.models import User, new_id, utcnow
 from projectqa.server.store import SqliteStore
 from projectqa.server.threads import BlockingRunner
 
 SERVICE = "test.Guarded"
+UNARY_BUDGET, STREAM_BUDGET, PER_CALLER = 2, 3, 2
+STREAM_REQUEST_BYTES = 1024
+Code = grpc.StatusCode
 
 
 class Handlers:
     def __init__(self) -> None:
         self.started = 0
         self.cleaned_up = asyncio.Event()
+        self.gate = asyncio.Event()  # holds ``hold`` and ``follow`` until the test opens it
 
     async def whoami(self, request: bytes, context) -> bytes:
         self.started += 1
@@ -40,17 +48,101 @@ class Handlers:
         finally:
             self.cleaned_up.set()
 
+    async def hold(self, request: bytes, context) -> bytes:
+        """A unary call that stays in flight until the gate opens."""
+        self.started += 1
+        await self.gate.wait()
+        return b"released"
+
+    async def follow(self, request: bytes, context):
+        """A long-lived stream: one message at once, the end when the gate opens."""
+        self.started += 1
+        yield b"open"
+        await self.gate.wait()
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Guarded:
+    channel: grpc.aio.Channel
+    handlers: Handlers
+    alice: list[tuple[str, str]]  # call metadata with alice's token
+    bob: list[tuple[str, str]]
+    budgets: RpcBudgets
+    clock: FakeClock
+    health: health.aio.HealthServicer
+    streams: list[grpc.aio.Call] = field(default_factory=list)
+
+    async def open_stream(self, auth, method: str = "Follow", request: bytes = b""):
+        """Starts a stream and waits for its first message: then it holds its budget."""
+        call = self.channel.unary_stream(f"/{SERVICE}/{method}")(request, metadata=auth)
+        self.streams.append(call)
+        assert await call.read() == b"open"
+        return call
+
+    async def refused_stream(self, auth, *fragments: str, request: bytes = b"") -> str:
+        call = self.channel.unary_stream(f"/{SERVICE}/Follow")(request, metadata=auth)
+        return await expect_error(call.read(), Code.RESOURCE_EXHAUSTED, *fragments)
+
+    async def whoami(self, auth) -> bytes:
+        return await self.channel.unary_unary(f"/{SERVICE}/WhoAmI")(b"", metadata=auth)
+
+
+async def expect_error(call, code: grpc.StatusCode, *fragments: str) -> str:
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await call
+    details = err.value.details() or ""
+    assert err.value.code() == code, f"{err.value.code()}: {details}"
+    for fragment in fragments:
+        assert fragment in details, f"{fragment!r} not in {details!r}"
+    return details
+
+
+async def eventually(condition: Callable[[], bool]) -> None:
+    """Waits (bounded) for the server to notice what the client did."""
+    for _ in range(400):
+        if condition():
+            return
+        await asyncio.sleep(0.025)
+    assert condition()
+
+
+def small_budgets() -> RpcBudgets:
+    return RpcBudgets(
+        unary=Budget(Limit("PROJECTQA_MAX_CONCURRENT_RPCS", UNARY_BUDGET, "calls in flight")),
+        streams=Budget(
+            Limit("PROJECTQA_MAX_STREAMS", STREAM_BUDGET, "streams open on the server"),
+            Limit("PROJECTQA_MAX_STREAMS_PER_CALLER", PER_CALLER, "streams open per caller"),
+        ),
+        stream_request=Limit(
+            "PROJECTQA_MAX_STREAM_REQUEST_BYTES", STREAM_REQUEST_BYTES, "bytes in a stream request"
+        ),
+    )
+
+
+def _token(store: SqliteStore, name: str) -> list[tuple[str, str]]:
+    user = User(new_id("usr"), name, "", False, utcnow())
+    store.create_user(user)
+    issued = issue_token(user.id)
+    store.create_token(issued.token)
+    return [("authorization", f"Bearer {issued.secret}")]
+
 
 @pytest.fixture
 async def guarded(tmp_path):
     store = SqliteStore(tmp_path / "db.sqlite3").open()
-    user = User(new_id("usr"), "alice", "", False, utcnow())
-    store.create_user(user)
-    issued = issue_token(user.id)
-    store.create_token(issued.token)
+    alice, bob = _token(store, "alice"), _token(store, "bob")
     runner = BlockingRunner(2)
     handlers = Handlers()
-    server = grpc.aio.server(interceptors=[RpcGuard(store, runner)])
+    budgets, clock = small_budgets(), FakeClock()
+    server = grpc.aio.server(interceptors=[RpcGuard(store, runner, budgets, clock=clock)])
     server.add_generic_rpc_handlers(
         [
             grpc.method_handlers_generic_handler(
@@ -58,14 +150,22 @@ async def guarded(tmp_path):
                 {
                     "WhoAmI": grpc.unary_unary_rpc_method_handler(handlers.whoami),
                     "Count": grpc.unary_stream_rpc_method_handler(handlers.count),
+                    "Hold": grpc.unary_unary_rpc_method_handler(handlers.hold),
+                    "Follow": grpc.unary_stream_rpc_method_handler(handlers.follow),
                 },
             )
         ]
     )
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-    yield channel, handlers, [("authorization", f"Bearer {issued.secret}")]
+    context = Guarded(channel, handlers, alice, bob, budgets, clock, health_servicer)
+    yield context
+    handlers.gate.set()
+    for call in context.streams:
+        call.cancel()
     await channel.close()
     await server.stop(0)
     runner.shutdown()
@@ -73,14 +173,14 @@ async def guarded(tmp_path):
 
 
 async def test_unary_gets_the_principal(guarded) -> None:
-    channel, _, auth = guarded
+    channel, auth = guarded.channel, guarded.alice
     reply = await channel.unary_unary(f"/{SERVICE}/WhoAmI")(b"", metadata=auth)
     assert reply == b"alice"
 
 
 @pytest.mark.parametrize("method", ["WhoAmI", "Count"])
 async def test_no_handler_work_without_a_token(guarded, method) -> None:
-    channel, handlers, _ = guarded
+    channel, handlers = guarded.channel, guarded.handlers
     call = channel.unary_unary if method == "WhoAmI" else channel.unary_stream
     with pytest.raises(grpc.aio.AioRpcError) as err:
         result = call(f"/{SERVICE}/{method}")(b"")
@@ -93,7 +193,7 @@ async def test_no_handler_work_without_a_token(guarded, method) -> None:
 
 
 async def test_domain_error_mid_stream_ends_it_with_its_status(guarded) -> None:
-    channel, handlers, auth = guarded
+    channel, handlers, auth = guarded.channel, guarded.handlers, guarded.alice
     received = []
     with pytest.raises(grpc.aio.AioRpcError) as err:
         async for item in channel.unary_stream(f"/{SERVICE}/Count")(b"5", metadata=auth):
@@ -105,7 +205,7 @@ async def test_domain_error_mid_stream_ends_it_with_its_status(guarded) -> None:
 
 
 async def test_unexpected_error_is_internal_with_a_reference(guarded, caplog) -> None:
-    channel, _, auth = guarded
+    channel, auth = guarded.channel, guarded.alice
     with (
         caplog.at_level(logging.INFO, logger="projectqa"),
         pytest.raises(grpc.aio.AioRpcError) as err,
@@ -120,8 +220,140 @@ async def test_unexpected_error_is_internal_with_a_reference(guarded, caplog) ->
 
 
 async def test_client_cancel_runs_the_stream_cleanup(guarded) -> None:
-    channel, handlers, auth = guarded
+    channel, handlers, auth = guarded.channel, guarded.handlers, guarded.alice
     call = channel.unary_stream(f"/{SERVICE}/Count")(b"2", metadata=auth)
     assert await call.read() == b"0"
     call.cancel()
     await asyncio.wait_for(handlers.cleaned_up.wait(), 5)
+
+
+# ------------------------------------------------------------------ budgets
+async def test_a_callers_streams_past_its_budget_are_refused_and_short_calls_still_answer(
+    guarded,
+) -> None:
+    for _ in range(PER_CALLER):
+        await guarded.open_stream(guarded.alice)
+    started = guarded.handlers.started
+
+    await guarded.refused_stream(
+        guarded.alice, "PROJECTQA_MAX_STREAMS_PER_CALLER", f"at most {PER_CALLER} streams"
+    )
+
+    assert guarded.handlers.started == started  # refused before the handler ran
+    assert await guarded.whoami(guarded.alice) == b"alice"
+    assert await guarded.whoami(guarded.bob) == b"bob"
+    await guarded.open_stream(guarded.bob)  # another caller still has room
+
+
+async def test_streams_past_the_servers_budget_are_refused_before_authentication(guarded) -> None:
+    for auth in (guarded.alice, guarded.alice, guarded.bob):
+        await guarded.open_stream(auth)
+
+    await guarded.refused_stream(guarded.bob, "PROJECTQA_MAX_STREAMS", f"at most {STREAM_BUDGET}")
+    # No store call for a refused stream: a bad token is not even looked at.
+    await guarded.refused_stream([("authorization", "Bearer nonsense")], "PROJECTQA_MAX_STREAMS")
+
+    assert await guarded.whoami(guarded.alice) == b"alice"
+    assert await guarded.whoami(guarded.bob) == b"bob"
+
+
+async def test_closing_streams_gives_their_budget_back(guarded) -> None:
+    first = await guarded.open_stream(guarded.alice)
+    await guarded.open_stream(guarded.alice)
+    await guarded.refused_stream(guarded.alice, "PROJECTQA_MAX_STREAMS_PER_CALLER")
+
+    first.cancel()
+    await eventually(lambda: guarded.budgets.streams.open == 1)
+
+    await guarded.open_stream(guarded.alice)
+    guarded.handlers.gate.set()  # every stream ends by itself
+    await eventually(lambda: guarded.budgets.streams.open == 0)
+    for _ in range(STREAM_BUDGET):
+        await guarded.open_stream(guarded.alice if _ < PER_CALLER else guarded.bob)
+
+
+async def test_unary_calls_have_a_budget_of_their_own(guarded) -> None:
+    held = [
+        asyncio.ensure_future(
+            guarded.channel.unary_unary(f"/{SERVICE}/Hold")(b"", metadata=guarded.alice)
+        )
+        for _ in range(UNARY_BUDGET)
+    ]
+    await eventually(lambda: guarded.handlers.started == UNARY_BUDGET)
+
+    await expect_error(
+        guarded.whoami(guarded.bob),
+        Code.RESOURCE_EXHAUSTED,
+        "PROJECTQA_MAX_CONCURRENT_RPCS",
+        f"at most {UNARY_BUDGET} calls in flight",
+    )
+    await guarded.open_stream(guarded.bob)  # streams do not spend the unary budget
+
+    guarded.handlers.gate.set()
+    assert await asyncio.gather(*held) == [b"released"] * UNARY_BUDGET
+    assert await guarded.whoami(guarded.bob) == b"bob"
+
+
+async def test_an_oversized_stream_request_is_refused(guarded) -> None:
+    await guarded.refused_stream(
+        guarded.alice,
+        "PROJECTQA_MAX_STREAM_REQUEST_BYTES",
+        f"at most {STREAM_REQUEST_BYTES} bytes",
+        request=b"x" * (STREAM_REQUEST_BYTES + 1),
+    )
+    assert guarded.budgets.streams.open == 0
+    assert guarded.handlers.started == 0
+
+
+async def test_public_streams_share_the_budget_by_peer(guarded) -> None:
+    """grpc's health Watch needs no token; its streams still spend the stream budget."""
+    stub = health_pb2_grpc.HealthStub(guarded.channel)
+    watches = []
+    for _ in range(PER_CALLER):
+        watch = stub.Watch(health_pb2.HealthCheckRequest())
+        guarded.streams.append(watch)
+        await watch.read()
+        watches.append(watch)
+
+    refused = stub.Watch(health_pb2.HealthCheckRequest())
+    await expect_error(refused.read(), Code.RESOURCE_EXHAUSTED, "PROJECTQA_MAX_STREAMS_PER_CALLER")
+
+    reply = await stub.Check(health_pb2.HealthCheckRequest())
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    watches[0].cancel()
+    await eventually(lambda: guarded.budgets.streams.open == PER_CALLER - 1)
+
+
+# ------------------------------------------------------------------ refusal log
+def refusal_lines(caplog) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.getMessage() == "rpc refused"]
+
+
+async def test_refusals_are_logged_once_per_caller_per_interval(guarded, caplog) -> None:
+    for _ in range(PER_CALLER):
+        await guarded.open_stream(guarded.alice)
+    with caplog.at_level(logging.INFO, logger="projectqa"):
+        for _ in range(5):
+            await guarded.refused_stream(guarded.alice, "PROJECTQA_MAX_STREAMS_PER_CALLER")
+        bobs = await guarded.open_stream(guarded.bob)
+        # Past the server's budget the caller is not known yet: the peer stands for it.
+        await guarded.refused_stream(guarded.bob, "PROJECTQA_MAX_STREAMS")
+
+        first = refusal_lines(caplog)
+        assert [(r.limit, r.suppressed) for r in first] == [
+            ("PROJECTQA_MAX_STREAMS_PER_CALLER", 0),
+            ("PROJECTQA_MAX_STREAMS", 0),
+        ]
+        assert first[0].user and "127.0.0.1" in first[0].peer
+        assert not first[1].user and "127.0.0.1" in first[1].peer
+        assert first[0].rpc == f"/{SERVICE}/Follow" and first[0].levelname == "WARNING"
+        # A refused call writes no access line of its own: a storm stays out of the log.
+        assert not [r for r in caplog.records if getattr(r, "code", "") == "RESOURCE_EXHAUSTED"]
+
+        guarded.clock.now += REFUSAL_LOG_INTERVAL_S
+        bobs.cancel()
+        await eventually(lambda: guarded.budgets.streams.open == PER_CALLER)
+        await guarded.refused_stream(guarded.alice, "PROJECTQA_MAX_STREAMS_PER_CALLER")
+
+    later = refusal_lines(caplog)[len(first) :]
+    assert [(r.user, r.suppressed) for r in later] == [(first[0].user, 4)]

@@ -1,9 +1,10 @@
-"""Limits every list shares (page_size, page_token) and the server's message size cap."""
+"""Limits every list shares (page_size, page_token), the message size cap, bad request bytes."""
 
 from __future__ import annotations
 
 import base64
 
+import grpc
 import pytest
 
 from projectqa.v1 import admin_pb2, common_pb2
@@ -168,3 +169,76 @@ async def test_oversized_request_is_resource_exhausted_and_the_server_keeps_serv
     assert created.project.slug == "small"
     listed = await admin.ListProjects(admin_pb2.ListProjectsRequest())
     assert [p.slug for p in listed.projects] == ["small"]
+
+
+# ------------------------------------------------------------ undecodable requests
+def varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        low, n = n & 0x7F, n >> 7
+        out.append(low | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def length_delimited(field: int, payload: bytes) -> bytes:
+    return varint(field << 3 | 2) + varint(len(payload)) + payload
+
+
+def nested_struct(depth: int) -> bytes:
+    """A google.protobuf.Struct ``{"k": {"k": ...}}`` ``depth`` levels deep, on the wire."""
+    struct = b""
+    for _ in range(depth):
+        value = length_delimited(5, struct)  # Value.struct_value
+        entry = length_delimited(1, b"k") + length_delimited(2, value)  # map entry key, value
+        struct = length_delimited(1, entry)  # Struct.fields
+    return struct
+
+
+CORRUPT = b"\x0a\xff\xff\xff"  # field 1 claims more bytes than follow
+BAD_UTF8 = length_delimited(1, b"\xff\xfe")  # field 1 is a string in every request below
+TOO_DEEP = length_delimited(1, b"alpha") + length_delimited(4, nested_struct(200))  # config
+
+UNDECODABLE = {
+    "Search-corrupt": ("/projectqa.v1.RetrievalService/Search", CORRUPT, "corrupt"),
+    "Search-utf8": ("/projectqa.v1.RetrievalService/Search", BAD_UTF8, "UTF-8"),
+    "CreateConnector-deep": ("/projectqa.v1.AdminService/CreateConnector", TOO_DEEP, "nested"),
+    "WatchIngestion-corrupt": ("/projectqa.v1.IngestionService/WatchIngestion", CORRUPT, "corrupt"),
+    "WatchIngestion-utf8": ("/projectqa.v1.IngestionService/WatchIngestion", BAD_UTF8, "UTF-8"),
+    "Ask-utf8": ("/projectqa.v1.ChatService/Ask", BAD_UTF8, "UTF-8"),
+    "Health-corrupt": ("/grpc.health.v1.Health/Check", CORRUPT, "corrupt"),
+}
+STREAMING = {"WatchIngestion", "Ask"}
+
+
+async def send_raw(address: str, method: str, raw: bytes, token: str | None) -> None:
+    """One call with hand-made request bytes (no serializer), reading the whole answer."""
+    metadata = [("authorization", f"Bearer {token}")] if token else []
+    async with grpc.aio.insecure_channel(address) as channel:
+        if method.rsplit("/", 1)[1] in STREAMING:
+            call = channel.unary_stream(method)(raw, metadata=metadata)
+            [_ async for _ in call]
+        else:
+            await channel.unary_unary(method)(raw, metadata=metadata)
+
+
+@pytest.mark.parametrize(("method", "raw", "reason"), UNDECODABLE.values(), ids=UNDECODABLE)
+async def test_an_undecodable_request_is_invalid_argument(
+    server, admin, method, raw, reason
+) -> None:
+    details = await rpc_error(
+        send_raw(server.address, method, raw, server.admin_token),
+        Code.INVALID_ARGUMENT,
+        "request: cannot be decoded",
+        reason,
+    )
+
+    assert len(details) < 200 and "Traceback" not in details
+    assert (await admin.WhoAmI(admin_pb2.WhoAmIRequest())).user.name  # still serving
+
+
+async def test_an_undecodable_request_without_a_token_is_unauthenticated(server) -> None:
+    await rpc_error(
+        send_raw(server.address, "/projectqa.v1.RetrievalService/Search", CORRUPT, None),
+        Code.UNAUTHENTICATED,
+    )

@@ -285,7 +285,7 @@ class ApiClient:
         links = {
             rel: str(response.url.join(value["url"]))
             for rel, value in response.links.items()
-            if "url" in value
+            if rel and "url" in value  # httpx keys a link with neither rel nor url by None
         }
         decoded = ApiResponse(data, request.url, links, response.status_code)
         etag = response.headers.get("ETag")

@@ -1,5 +1,7 @@
 # ProjectQA server image. Build: docker build -t projectqa .
-FROM python:3.11-slim
+# The base is pinned to a patch release and a Debian release, so a rebuild is the same image;
+# bump it on purpose (security releases) rather than by whatever "3.11-slim" points at today.
+FROM python:3.11.13-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -16,11 +18,14 @@ RUN apt-get update && apt-get install -y --no-install-recommends git \
 WORKDIR /app
 # The CPU build of PyTorch first, so sentence-transformers does not pull the CUDA one.
 RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+# Exactly the folders pyproject's [tool.setuptools] package-dir maps, and what `pip install .`
+# reads besides (tests/unit/test_docker.py builds the wheel from these lines).
 COPY pyproject.toml README.md ./
 COPY protos ./protos
 COPY server ./server
-COPY clients ./clients
-COPY plugins ./plugins
+COPY clients/python ./clients/python
+COPY plugins/builtin ./plugins/builtin
+COPY lsp ./lsp
 RUN pip install . && useradd --system --home /data projectqa && mkdir -p /data \
     && chown projectqa /data
 

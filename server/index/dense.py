@@ -71,8 +71,13 @@ class DenseIndex:
         return cls(index, kind, dimension)
 
     def save(self, path: Path) -> None:
-        if self._index is not None:
-            faiss.write_index(self._index, str(path))
+        if self._index is None:
+            return
+        # Through a Python file, not write_index(path): FAISS ignores a failing fclose, so
+        # a full disk would leave a short file and no error. Here a failed write or the
+        # final flush raises OSError.
+        with open(path, "wb") as file:
+            faiss.write_index(self._index, faiss.PyCallbackIOWriter(file.write))
 
     def __len__(self) -> int:
         return 0 if self._index is None else int(self._index.ntotal)

@@ -5,15 +5,22 @@ A served index is current when its manifest names that generation and the
 embedder whose vectors it holds; ``get`` checks this on every call (one cheap
 Store read), so an index built by a crashed run, by an older model, or before
 another replica's ingestion is noticed and rebuilt before it answers.
+
+A build that fails for lack of space (any ``OSError``) leaves on disk only what the
+manifest names, and queries go on with the last good generation; the build is tried
+again after ``BUILD_RETRY_S``, not at every query.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import re
 import shutil
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ..store.base import Store
@@ -34,6 +41,7 @@ log = logging.getLogger(__name__)
 
 # Project ids become directory names; anything else is refused before touching disk.
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+BUILD_RETRY_S = 30.0  # after a failed build, queries use the last good generation this long
 
 
 class IndexManager:
@@ -50,11 +58,14 @@ class IndexManager:
         embedder_name: str,
         *,
         exact_max: int = DENSE_EXACT_MAX_VECTORS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
         self._root = Path(root)
         self._model = embedder_name
         self._exact_max = exact_max
+        self._clock = clock
+        self._retry_at: dict[str, float] = {}  # project -> when to try a failed build again
         self._loaded: dict[str, ProjectIndex] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
@@ -78,18 +89,18 @@ class IndexManager:
         While a run is ``writing`` the project's chunks, the generation moves with
         every batch: rebuilding for each query would thrash, so the generation
         already loaded (or on disk, if built for this model) answers as it is, and
-        the run's own end-of-run build replaces it. Otherwise, as ``get``.
+        the run's own end-of-run build replaces it. Otherwise, as ``get``, but when
+        the build fails for lack of space the last good generation answers.
         """
-        if not writing:
-            return self.get(project_id)
+        if not writing and self._clock() >= self._retry_at.get(project_id, -math.inf):
+            return self._current_or_last_good(project_id)
         loaded = self._loaded.get(project_id)
         if loaded is not None:
             return loaded
         with self._lock(project_id):
-            loaded = self._loaded.get(project_id)
-            if loaded is None:
-                with project_lock(self._project_dir(project_id)):
-                    loaded = self._load(project_id, None) or self._build_locked(project_id)
+            loaded = self._last_good(project_id)
+            if loaded is None:  # nothing built yet: the first generation
+                loaded = self._build(project_id)
                 self._loaded[project_id] = loaded
             return loaded
 
@@ -117,6 +128,36 @@ class IndexManager:
             shutil.rmtree(self._project_dir(project_id), ignore_errors=True)
 
     # ------------------------------------------------------------ internals
+    def _current_or_last_good(self, project_id: str) -> ProjectIndex:
+        try:
+            index = self.get(project_id)
+        except OSError as exc:  # out of space, say; the old generation is right for its chunks
+            with self._lock(project_id):
+                last_good = self._last_good(project_id)
+            if last_good is None:
+                raise
+            self._retry_at[project_id] = self._clock() + BUILD_RETRY_S
+            log.warning(
+                "index of project %s could not be built, serving generation %d: %s",
+                project_id,
+                last_good.manifest.generation,
+                exc,
+            )
+            return last_good
+        self._retry_at.pop(project_id, None)
+        return index
+
+    def _last_good(self, project_id: str) -> ProjectIndex | None:
+        """The generation in memory, else the one on disk built for this model, current or
+        not; None if there is neither. The caller holds the project's thread lock."""
+        loaded = self._loaded.get(project_id)
+        if loaded is None:
+            with project_lock(self._project_dir(project_id)):
+                loaded = self._load(project_id, None)
+            if loaded is not None:
+                self._loaded[project_id] = loaded
+        return loaded
+
     def _is_current(self, manifest: IndexManifest, generation: int) -> bool:
         return manifest.generation == generation and manifest.model == self._model
 
@@ -175,11 +216,15 @@ class IndexManager:
         try:
             index.save(build_dir)
             name = publish_build(build_dir, spec.generation)
+            index.manifest = dataclasses.replace(index.manifest, dir=name)
+            write_manifest(project_dir, index.manifest)
         except BaseException:
-            shutil.rmtree(build_dir, ignore_errors=True)
+            # A full disk, say: keep only what the manifest names (complete, the last
+            # good generation, or this one if the manifest was replaced before the
+            # failure) and give back the space this attempt took.
+            served = _served_dir(project_dir)
+            remove_unnamed(project_dir, keep=served.name if served else None)
             raise
-        index.manifest = dataclasses.replace(index.manifest, dir=name)
-        write_manifest(project_dir, index.manifest)
         remove_unnamed(project_dir, keep=name)
         log.info("built index of project %s: %s", project_id, index.manifest)
         return index

@@ -60,8 +60,7 @@ class IngestionOps:
 
     async def get(self, principal: Principal, run_id: str) -> IngestionRun:
         run = await self._rb(self._visible_run, principal, run_id, ProjectRole.MEMBER)
-        live = self._runs.live_progress(run.id)
-        return live.record() if live else run
+        return self._runs.current(run)
 
     async def list(
         self,
@@ -130,7 +129,11 @@ class IngestionOps:
         )
         listing = f"runs:{project.id}:{connector_id or ''}"
         request = page_request(listing, page_size, page_token)
-        runs = self._store.list_runs(project.id, request, connector_id)
+        # As GetIngestionRun shows them: a run live here as this server knows it now.
+        runs = [
+            self._runs.current(run)
+            for run in self._store.list_runs(project.id, request, connector_id)
+        ]
         return page_of(listing, runs, request, key=lambda r: r.id)
 
     def _visible_run(self, principal: Principal, run_id: str, role: ProjectRole) -> IngestionRun:

@@ -56,6 +56,11 @@ class RunCancelled(Exception):
     """CancelIngestion was asked for this run."""
 
 
+class IndexNotWritten(Exception):
+    """The run's records are in the Store but its index could not be written (a full
+    disk, say); searches go on with the last index that was."""
+
+
 class TextEmbedder(Protocol):
     name: str
 
@@ -139,7 +144,13 @@ class IngestionPipeline:
 
     def refresh_index(self, project_id: str) -> None:
         """Bring the served index level with the Store (no work if nothing was written)."""
-        self._indexes.get(project_id)
+        try:
+            self._indexes.get(project_id)
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__  # no data directory path in the run
+            raise IndexNotWritten(
+                f"the index could not be written ({reason}); searches use the previous one"
+            ) from exc
 
     def _context(
         self, run: IngestionRun, connector: Connector, cancel: threading.Event

@@ -6,7 +6,11 @@ Rules it keeps:
 - a run that is running has a live heartbeat (``updated_at``); a run whose
   owner died is marked failed ("interrupted") and a RESUME run continues from
   its last checkpoint, with the same scan, so nothing finished is redone;
-- a server that shuts down gracefully hands its runs over the same way.
+- a server that shuts down gracefully hands its runs over the same way;
+- a run's end is saved before the run stops being live here: while the Store
+  refuses the write (a full disk, an outage) the save is retried and every view
+  of this server shows how the run ended, so the Store, GetIngestionRun and
+  ListIngestionRuns never tell different stories once the write lands.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
-from ..errors import AlreadyExists, FailedPrecondition
+from ..errors import AlreadyExists, FailedPrecondition, StoreUnavailable
 from ..models import (
     Connector,
     IngestionRun,
@@ -36,12 +40,14 @@ from ..sources import SourceError
 from ..store import Store
 from ..threads import BlockingRunner
 from .owner import owner_is_dead, this_owner
-from .pipeline import IngestionPipeline, RunCancelled
+from .pipeline import IndexNotWritten, IngestionPipeline, RunCancelled
 from .progress import Counts, ProgressSnapshot, RunProgress
 
 log = logging.getLogger(__name__)
 HEARTBEAT_S = 1.0
 LEASE_S = 60.0  # a run of another host with an older heartbeat is taken over
+END_RETRY_S = 1.0  # first wait before saving a run's end again; doubles up to the next
+END_RETRY_MAX_S = 30.0
 
 
 @dataclass
@@ -134,16 +140,39 @@ class RunManager:
         created = []
         for connector in connectors:
             run = self._new_run(project_id, connector, mode, trigger)
-            try:
-                self._store.create_run(run)
-            except AlreadyExists:
-                active = self._store.active_run(connector_id=connector.id)
-                which = f" ({active.id}, {active.status})" if active else ""
-                raise FailedPrecondition(
-                    f"connector {connector.name!r} already has a run in progress{which}"
-                ) from None
+            self._create_run(run, connector)
             created.append(run)
         return created
+
+    def _create_run(self, run: IngestionRun, connector: Connector) -> None:
+        for attempt in range(2):
+            try:
+                self._store.create_run(run)
+                return
+            except AlreadyExists:
+                active = self._store.active_run(connector_id=connector.id)
+            if attempt == 0 and active is not None and self._settle(active.id):
+                continue  # that run had ended; now the Store knows it too
+            which = f" ({active.id}, {active.status})" if active else ""
+            raise FailedPrecondition(
+                f"connector {connector.name!r} already has a run in progress{which}"
+            )
+
+    def _settle(self, run_id: str) -> bool:
+        """Save the end of a run of ours that has ended but whose end the Store has not
+        taken yet (see ``_save_end``); False when ``run_id`` is no such run."""
+        live = self._live.get(run_id)
+        if live is None or live.progress.run.status.active:
+            return False
+        try:
+            self._save(live)
+        except StoreUnavailable as exc:
+            ended = live.progress.run.status
+            raise StoreUnavailable(
+                f"run {run_id} of this connector has ended ({ended}) but the store "
+                f"cannot record it yet: {exc}"
+            ) from exc
+        return True
 
     def _new_run(
         self, project_id: str, connector: Connector, mode: RunMode, trigger: RunTrigger
@@ -172,6 +201,7 @@ class RunManager:
 
     # ------------------------------------------------------------ cancelling
     async def cancel(self, run: IngestionRun) -> IngestionRun:
+        run = self.current(run)
         if not run.status.active:
             raise FailedPrecondition(f"run {run.id} already ended ({run.status})")
         live = self._live.get(run.id)
@@ -191,9 +221,12 @@ class RunManager:
         return flagged
 
     # -------------------------------------------------------------- watching
-    def live_progress(self, run_id: str) -> RunProgress | None:
-        live = self._live.get(run_id)
-        return live.progress if live else None
+    def current(self, run: IngestionRun) -> IngestionRun:
+        """``run`` (as read from the Store) as this server knows it now: the live record
+        while the run is live here, with fresher counters, or with how it ended while the
+        Store cannot take its end yet."""
+        live = self._live.get(run.id)
+        return live.progress.record() if live else run
 
     async def watch(self, run: IngestionRun, interval: float) -> AsyncIterator[ProgressSnapshot]:
         """Snapshots of ``run`` about every ``interval`` seconds, the last one final."""
@@ -242,14 +275,21 @@ class RunManager:
         heartbeat = asyncio.get_running_loop().create_task(self._heartbeat(live))
         outcome = _failed("internal error: the run stopped before it began")
         try:
-            await self._rb(self._store.update_run, run)
-            if connector is None or ctype is None:
-                outcome = _failed("the connector was deleted or its plugin is not loaded")
-            else:
-                outcome = await self._run_pipeline(live, connector, ctype)
+            outcome = await self._run(live, connector, ctype)
         finally:
             heartbeat.cancel()
             await self._finish(live, outcome)
+
+    async def _run(
+        self, live: _LiveRun, connector: Connector | None, ctype: ConnectorType | None
+    ) -> dict[str, object]:
+        try:
+            await self._rb(self._save, live)  # running, owned by this process
+        except StoreUnavailable as exc:
+            return _failed(str(exc))
+        if connector is None or ctype is None:
+            return _failed("the connector was deleted or its plugin is not loaded")
+        return await self._run_pipeline(live, connector, ctype)
 
     async def _run_pipeline(
         self, live: _LiveRun, connector: Connector, ctype: ConnectorType
@@ -271,6 +311,9 @@ class RunManager:
             return {"status": RunStatus.CANCELLED}
         except SourceError as exc:
             return _failed(str(exc) or type(exc).__name__)
+        except (StoreUnavailable, IndexNotWritten) as exc:  # e.g. a full disk
+            log.warning("ingestion run failed: %s", exc, extra={"run": live.progress.run.id})
+            return _failed(str(exc))
         except Exception as exc:
             ref = new_id("err")
             log.exception("ingestion run failed", extra={"run": live.progress.run.id, "ref": ref})
@@ -280,25 +323,69 @@ class RunManager:
     async def _finish(self, live: _LiveRun, outcome: dict[str, object]) -> None:
         progress = live.progress
         progress.change(phase="done", finished_at=utcnow(), **outcome)
-        await self._rb(self._save, live)
-        run = progress.run
-        if run.status is RunStatus.FAILED and (
-            progress.counts.chunks_written or progress.counts.documents_deleted
-        ):
-            await self._rebuild_quietly(run.project_id)
-        if self._stopping and run.status is RunStatus.FAILED:
-            await self._rb(self._queue_resume, run)
-        del self._live[run.id]
-        live.finished.set()
+        run = progress.record()  # with the final counters
+        try:
+            await self._save_end(live)
+            await self._after_failure(run)
+        finally:  # whatever happened, the run is no longer live here
+            del self._live[run.id]
+            live.finished.set()
         log.info(
             "ingestion run ended",
             extra={"run": run.id, "status": str(run.status), "documents": run.documents_seen},
         )
         if run.connector_id in self._rerun and not self._stopping:
             self._rerun.discard(run.connector_id)
-            connector = await self._rb(self._store.get_connector, run.connector_id)
+            await self._trigger_coalesced(run.connector_id)
+
+    async def _save_end(self, live: _LiveRun) -> None:
+        """Save the ended run, again and again while the Store refuses the write.
+
+        Until it lands the Store still shows the run active and its connector taken;
+        meanwhile the run stays live, so this server shows how it ended, and
+        StartIngestion on its connector saves it first (``_settle``). A server that
+        stops first leaves the run to recovery at its next start, like a crash would.
+        """
+        delay = END_RETRY_S
+        while True:
+            try:
+                await self._rb(self._save, live)
+                return
+            except StoreUnavailable as exc:
+                run_id = live.progress.run.id
+                if self._stopping:
+                    log.warning(
+                        "end of run not saved before shutdown: %s", exc, extra={"run": run_id}
+                    )
+                    return
+                log.warning(
+                    "end of run not saved, retrying in %gs: %s", delay, exc, extra={"run": run_id}
+                )
+            await asyncio.sleep(delay)
+            delay = min(2 * delay, END_RETRY_MAX_S)
+
+    async def _after_failure(self, run: IngestionRun) -> None:
+        if run.status is not RunStatus.FAILED:
+            return
+        if run.chunks_written or run.documents_deleted:
+            await self._rebuild_quietly(run.project_id)
+        if self._stopping:
+            try:
+                await self._rb(self._queue_resume, run)
+            except StoreUnavailable:
+                log.exception(
+                    "could not queue the resume of an interrupted run", extra={"run": run.id}
+                )
+
+    async def _trigger_coalesced(self, connector_id: str) -> None:
+        try:
+            connector = await self._rb(self._store.get_connector, connector_id)
             if connector is not None:
                 await self.trigger(connector, "coalesced webhook")
+        except StoreUnavailable:
+            log.exception(
+                "could not start the coalesced webhook run", extra={"connector": connector_id}
+            )
 
     async def _rebuild_quietly(self, project_id: str) -> None:
         """After a failed run that wrote: bring the served index in line with the Store."""

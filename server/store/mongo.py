@@ -54,6 +54,7 @@ T = TypeVar("T")
 # ServerSelectionTimeoutError; WriteConcernError covers WTimeoutError.
 _UNREACHABLE = (ConnectionFailure, ExecutionTimeout, WriteConcernError)
 _AUTHENTICATION_FAILED = 18
+_OUT_OF_DISK_SPACE = 14031
 
 # collection -> indexes as (keys, unique); created by ensure_indexes().
 _INDEXES: dict[str, list[tuple[list[str], bool]]] = {
@@ -84,16 +85,29 @@ _PROJECT_SCOPED = (
 _NO_ID = {"_id": 0}
 
 
-def _is_unreachable(exc: PyMongoError) -> bool:
-    if isinstance(exc, _UNREACHABLE) or exc.timeout:
+def _is_unavailable(exc: PyMongoError) -> bool:
+    if isinstance(exc, _UNREACHABLE) or exc.timeout or _is_out_of_space(exc):
         return True
     return isinstance(exc, OperationFailure) and exc.code == _AUTHENTICATION_FAILED
+
+
+def _is_out_of_space(exc: PyMongoError) -> bool:
+    """The server cannot write for lack of disk space: it may answer again once freed."""
+    if not isinstance(exc, OperationFailure):
+        return False
+    # A bulk write reports it per write; the others as their own code.
+    errors = (exc.details or {}).get("writeErrors", [])
+    return exc.code == _OUT_OF_DISK_SPACE or any(
+        error.get("code") == _OUT_OF_DISK_SPACE for error in errors
+    )
 
 
 def _unavailable_message(exc: PyMongoError) -> str:
     # Never str(exc): keep the message free of hosts and credentials.
     if isinstance(exc, OperationFailure) and exc.code == _AUTHENTICATION_FAILED:
         return "MongoDB rejected the configured credentials"
+    if _is_out_of_space(exc):
+        return "MongoDB is out of disk space"
     return f"MongoDB is unavailable ({type(exc).__name__})"
 
 
@@ -168,7 +182,7 @@ class MongoStore(MongoIngestion, MongoCustomTools, MongoChats, Store):
                 raise
             raise AlreadyExists(taken) from exc
         except PyMongoError as exc:
-            if _is_unreachable(exc):
+            if _is_unavailable(exc):
                 raise StoreUnavailable(_unavailable_message(exc)) from exc
             raise
 

@@ -7,6 +7,7 @@ to the embedding cache (the model-backed tests are in test_embedding.py).
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from pathlib import Path
 
@@ -190,8 +191,11 @@ def test_crash_before_manifest_keeps_serving_old_generation_and_cleans_up(
     monkeypatch.setattr(manager_module, "write_manifest", crash)
     with pytest.raises(OSError, match="power cut"):
         manager.rebuild(corpus.project_id)
-    # The new generation directory is complete but unnamed by the manifest; a
-    # half-written build directory is what a crash during saving leaves.
+    # A failure this process sees removes what the manifest does not name.
+    assert generation_dirs(project_dir) == [old.dir]
+    # A crash cannot: it leaves a complete generation the manifest does not name yet
+    # (killed before the manifest) or a half-written build directory (killed while saving).
+    shutil.copytree(project_dir / old.dir, project_dir / "g2-deadbeef0000")
     (project_dir / ".build-deadbeef0000").mkdir()
     (project_dir / ".build-deadbeef0000" / "chunk_ids.json").write_text("[")
     assert len(generation_dirs(project_dir)) == 3

@@ -104,12 +104,12 @@ async def start_server(
     started: list[ProjectQAServer] = []
 
     async def start(**overrides: Any) -> tuple[ProjectQAServer, int]:
-        settings = Settings(
-            data_dir=tmp_path / f"data{len(started)}",
-            listen_address="127.0.0.1:0",
-            plugins=["local", "git"],
-            **overrides,
-        )
+        defaults = {
+            "data_dir": tmp_path / f"data{len(started)}",
+            "listen_address": "127.0.0.1:0",
+            "plugins": ["local", "git"],
+        }
+        settings = Settings(**(defaults | overrides))
         server, port = await create_server(
             settings, extra_plugins=[("scripted", ScriptedPlugin())], store=open_backend(backend)
         )
@@ -122,10 +122,17 @@ async def start_server(
 
 
 @pytest.fixture
+def server_settings() -> dict[str, Any]:
+    """Settings of the test's server beyond the defaults; a test module may override it."""
+    return {}
+
+
+@pytest.fixture
 async def connect(
     start_server: Callable[..., Awaitable[tuple[ProjectQAServer, int]]],
+    server_settings: dict[str, Any],
 ) -> AsyncIterator[Callable[[str | None], QA]]:
-    server, port = await start_server()
+    server, port = await start_server(**server_settings)
     channels: list[grpc.aio.Channel] = []
 
     def as_caller(token: str | None) -> QA:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from projectqa.server.errors import AlreadyExists
+from projectqa.server.errors import AlreadyExists, StoreUnavailable
 from projectqa.server.models import (
     Chunk,
     ChunkVector,
@@ -30,6 +30,7 @@ from projectqa.server.models import (
 )
 from projectqa.server.store import Store
 
+from ..full_disk import FullDisk
 from .contract import all_pages, make_connector, make_project
 
 MODEL = "all-MiniLM-L6-v2"
@@ -217,6 +218,29 @@ class IngestionStoreContract:
         store.update_run(replace(active, status=RunStatus.CANCELLED))
         store.update_run(replace(finished, status=RunStatus.QUEUED))
         assert [r.id for r in store.list_active_runs()] == [finished.id]
+
+    def test_a_run_ends_in_one_write_or_not_at_all(self, store: Store, full_disk: FullDisk) -> None:
+        """The run record, the connector's active-run key and the listing never disagree,
+        even when the write that ends a run is refused for lack of space."""
+        run = make_run("prj_1", "con_1", RunStatus.RUNNING)
+        store.create_run(run)
+        # Large enough to need more room than the store has left (SQLite: overflow pages).
+        warnings = [{"key": f"k{i}.py", "message": "too large " * 20} for i in range(100)]
+        ended = replace(run, status=RunStatus.FAILED, phase="done", warnings=warnings)
+        full_disk.fill(store)
+        try:
+            with pytest.raises(StoreUnavailable):
+                store.update_run(ended)
+            assert store.get_run(run.id) == run  # reading still works
+            assert store.active_run(connector_id="con_1") == run
+            assert store.list_runs("prj_1", PageRequest(limit=5)) == [run]
+        finally:
+            full_disk.free()
+        store.update_run(ended)
+        assert store.get_run(run.id) == ended
+        assert store.active_run(connector_id="con_1") is None
+        assert store.list_runs("prj_1", PageRequest(limit=5)) == [ended]
+        store.create_run(make_run("prj_1", "con_1"))  # the connector is free again
 
     def test_update_run_keeps_identity_fields(self, store: Store) -> None:
         run = make_run("prj_1", "con_1")

@@ -9,11 +9,12 @@ from collections.abc import Iterator
 import mongomock
 import pytest
 from pymongo import MongoClient
-from pymongo.errors import AutoReconnect
+from pymongo.errors import AutoReconnect, BulkWriteError, OperationFailure
 
 from projectqa.server.errors import StoreError, StoreUnavailable
 from projectqa.server.store import MongoStore
 
+from ..full_disk import OUT_OF_DISK_SPACE, MongoOutOfSpace
 from .contract import StoreContract, make_user
 from .contract_chat import ChatStoreContract
 from .contract_ingestion import (
@@ -29,6 +30,10 @@ REAL_SERVER_URI = os.environ.get("PROJECTQA_TEST_MONGODB_URI")
 
 class TestMongomockStore(StoreContract, IngestionStoreContract, ChatStoreContract):
     @pytest.fixture
+    def full_disk(self) -> MongoOutOfSpace:
+        return MongoOutOfSpace()
+
+    @pytest.fixture
     def store(self) -> Iterator[MongoStore]:
         store = MongoStore(mongomock.MongoClient(), "projectqa_test")
         store.ensure_indexes()
@@ -38,6 +43,10 @@ class TestMongomockStore(StoreContract, IngestionStoreContract, ChatStoreContrac
 
 @pytest.mark.mongodb
 class TestRealMongoStore(StoreContract, IngestionStoreContract, ChatStoreContract):
+    @pytest.fixture
+    def full_disk(self) -> MongoOutOfSpace:
+        return MongoOutOfSpace()
+
     @pytest.fixture
     def store(self) -> Iterator[MongoStore]:
         if not REAL_SERVER_URI:
@@ -112,6 +121,27 @@ def test_write_cut_short_leaves_documents_the_next_run_redoes(
     assert store.count_chunks("prj_1") == 4
     written = sorted(rewrite.symbols + fresh.symbols, key=lambda symbol: symbol.id)
     assert every_symbol(store, "prj_1") == written
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        OperationFailure("No space left on device", OUT_OF_DISK_SPACE),
+        BulkWriteError({"writeErrors": [{"index": 0, "code": OUT_OF_DISK_SPACE}]}),
+    ],
+    ids=["write", "bulk-write"],
+)
+def test_a_server_out_of_disk_space_is_store_unavailable(
+    mongomock_store: MongoStore, monkeypatch: pytest.MonkeyPatch, refusal: Exception
+) -> None:
+    """Space can come back: the caller should hear "unavailable", not an internal error."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise refusal
+
+    monkeypatch.setattr(mongomock_store._cols["embeddings"], "insert_many", refuse)
+    with pytest.raises(StoreUnavailable, match="out of disk space"):
+        mongomock_store.put_embeddings("model", {"h": b"\x00"})
 
 
 def test_symbol_indexes_exist(mongomock_store: MongoStore) -> None:

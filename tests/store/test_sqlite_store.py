@@ -5,16 +5,18 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from projectqa.server.errors import AlreadyExists, StoreError, StoreUnavailable
-from projectqa.server.models import PageRequest
+from projectqa.server.models import PageRequest, RunStatus
 from projectqa.server.store import SqliteStore
 from projectqa.server.store.codec import SQLITE
 from projectqa.server.store.sqlite_schema import known_migrations
 
+from ..full_disk import PageLimit, can_mount, small_disk
 from .contract import StoreContract, make_user
 from .contract_chat import ChatStoreContract
 from .contract_ingestion import IngestionStoreContract, make_run
@@ -41,7 +43,29 @@ def pragma(path: Path, name: str) -> object:
 
 
 class TestSqliteStore(StoreContract, IngestionStoreContract, ChatStoreContract):
-    pass
+    @pytest.fixture
+    def full_disk(self) -> PageLimit:
+        return PageLimit()
+
+
+def test_a_full_disk_is_store_unavailable_until_space_is_back(tmp_path: Path) -> None:
+    """A real full filesystem under the database, WAL included (root only: mount(2))."""
+    if not can_mount():
+        pytest.skip("mounting a small tmpfs needs root")
+    with small_disk(tmp_path / "disk", 4 << 20) as disk:
+        store = SqliteStore(disk.path / "store.db").open()
+        try:
+            run = make_run("prj_1", "con_1", RunStatus.RUNNING)
+            store.create_run(run)
+            disk.fill()
+            with pytest.raises(StoreUnavailable, match="database or disk is full"):
+                store.update_run(replace(run, status=RunStatus.FAILED))
+            assert store.active_run(connector_id="con_1") == run
+            disk.free()
+            store.update_run(replace(run, status=RunStatus.FAILED))
+            assert store.active_run(connector_id="con_1") is None
+        finally:
+            store.close()
 
 
 def test_database_uses_wal(store: SqliteStore, db_path: Path) -> None:

@@ -4,6 +4,11 @@ and find its symbols.
 Runs in its own thread so chunking overlaps with embedding; hands the
 consumer an ordered stream of ``Prepared`` / ``Unchanged`` documents and the
 source's own deletions, warnings, checkpoints and estimates.
+
+Before any of that, ``data_dir_refusal`` says whether the source may be read at
+all: no run reads a server path (``ConnectorType.local_paths``) that is, holds or
+lies inside the server's data directory, whenever its connector was saved and
+whatever has been mounted since.
 """
 
 from __future__ import annotations
@@ -15,9 +20,12 @@ import queue
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from ..chunking import ChunkDraft, SymbolDraft, language_of, read_document, split_lines
+from ..data_guard import DataDirGuard
 from ..models import Document
+from ..registry import ConnectorType
 from ..sources import DocumentKind, SourceDocument, SourceItem, SourceWarning
 from ..store import Store
 
@@ -50,6 +58,16 @@ class _End:
 
 
 PreparedItem = Prepared | Unchanged | SourceItem
+
+
+def data_dir_refusal(
+    guard: DataDirGuard | None, ctype: ConnectorType, config: dict[str, Any]
+) -> str:
+    """Why a run of a connector of ``ctype`` with ``config`` may not read its source
+    ("" if it may): a server path it reads overlaps the data directory."""
+    if guard is None or ctype.local_paths is None:
+        return ""
+    return guard.refusal(ctype.local_paths(config))
 
 
 def content_hash(doc: SourceDocument) -> str:

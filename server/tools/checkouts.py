@@ -3,6 +3,10 @@
 A connector type says where its files are through ``ConnectorType.checkout``
 (git: its private clone, at the commit its last successful run indexed; local:
 the configured folder). Types without one (issue trackers, wikis) have none.
+
+A folder that is, holds or lies inside the server's data directory is none either,
+even if its connector was saved before that was refused (only a connector's own
+private work folder, ``sources/<connector id>``, lives there by right).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from ..data_guard import DataDirGuard
 from ..errors import NotFound
 from ..models import Connector, IngestionRun
 from ..registry import PluginCatalog
@@ -20,13 +25,18 @@ log = logging.getLogger(__name__)
 
 
 def project_checkouts(
-    store: Store, sources_dir: Path, project_id: str, catalog: PluginCatalog
+    store: Store,
+    sources_dir: Path,
+    project_id: str,
+    catalog: PluginCatalog,
+    guard: DataDirGuard | None = None,
 ) -> list[Checkout]:
-    """The project's checkouts that exist on disk, ordered by connector name."""
+    """The project's checkouts that exist on disk, ordered by connector name; none
+    that overlaps ``guard``'s data directory."""
     found = []
     for connector in store.all_connectors(project_id):
         checkout = _checkout_of(store, sources_dir, connector, catalog)
-        if checkout is not None:
+        if checkout is not None and not _holds_data(checkout, sources_dir, guard):
             found.append(checkout)
     return sorted(found, key=lambda c: (c.connector_name, c.connector_id))
 
@@ -67,3 +77,18 @@ def _checkout_of(
     if folder is None or not folder.is_absolute() or not folder.is_dir():
         return None
     return Checkout(connector.id, connector.name, folder.resolve(), indexed_commit(run))
+
+
+def _holds_data(checkout: Checkout, sources_dir: Path, guard: DataDirGuard | None) -> bool:
+    """Whether the checkout overlaps the data directory, other than as its connector's
+    own work folder."""
+    if guard is None or checkout.root.is_relative_to(sources_dir.resolve() / checkout.connector_id):
+        return False
+    relation = guard.overlap(checkout.root)
+    if relation:
+        log.warning(
+            "connector %s is not read: its folder %s the server's data directory",
+            checkout.connector_id,
+            relation,
+        )
+    return bool(relation)

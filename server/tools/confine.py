@@ -2,14 +2,14 @@
 
 Paths come from users and, more often, from an LLM that read them somewhere; they
 are checked twice: as text (``normalise``: a plain relative POSIX path, nothing a
-later layer could reinterpret) and on disk (``confine``: after following
-symlinks, still inside the checkout).
+later layer could reinterpret) and on disk, as they are opened (``beneath``: name by
+name below the checkout's root, by descriptor, so a symlink swapped in meanwhile
+cannot lead out).
 """
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from urllib.parse import unquote
 
 from ..errors import InvalidArgument
@@ -48,24 +48,3 @@ def normalise(relative: str) -> str:
     if not parts:
         raise InvalidArgument("path", "must name a file, not the checkout itself")
     return "/".join(parts)
-
-
-def confine(root: Path, relative: str) -> Path:
-    """The real path of ``relative`` under ``root``, refusing anything that leaves it.
-
-    Symlinks are followed (one pointing elsewhere inside the checkout is fine); the
-    result may not exist yet, the caller decides what a missing file means.
-    """
-    clean = normalise(relative)
-    real_root = root.resolve()
-    try:
-        target = (real_root / clean).resolve()
-    except (OSError, RuntimeError):  # a symlink loop (RuntimeError before Python 3.13)
-        raise InvalidArgument("path", f"{clean!r} is a symlink loop") from None
-    if target == real_root:
-        raise InvalidArgument("path", "must name a file, not the checkout itself")
-    if not target.is_relative_to(real_root):
-        raise InvalidArgument("path", f"{clean!r} leads outside the checkout (symlink)")
-    if ".git" in target.relative_to(real_root).parts:
-        raise InvalidArgument("path", f"{clean!r} leads into .git (symlink)")
-    return target

@@ -4,23 +4,32 @@ Files are read as a stream: only the lines returned are kept, the rest of the
 file is merely counted, so a large log costs time but not memory. Text is
 decoded as the ingestion decodes it (UTF-8 with a BOM dropped, UTF-16 with a
 BOM), so the lines a citation names are the lines shown.
+
+The file is opened below the checkout's root by descriptor, name by name, and
+read from that descriptor (``beneath``): a folder swapped for a symlink while
+the call runs cannot lead the read out of the checkout, nor can any name lead
+into the server's data directory.
 """
 
 from __future__ import annotations
 
 import codecs
+import logging
 import os
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO
 
 from ..chunking.languages import language_of
+from ..data_guard import DataDirGuard, Protected
 from ..errors import FailedPrecondition, InvalidArgument, NotFound
 from .base import Checkout
+from .beneath import CheckoutRoot, Refused, RootUnavailable
 from .checkouts import resolve_checkout
-from .confine import confine, normalise
+from .confine import normalise
+
+log = logging.getLogger(__name__)
 
 MAX_LINES = 2000
 MAX_CONTENT_BYTES = 256 * 1024
@@ -57,8 +66,11 @@ def open_file(
     start_line: int = 0,
     end_line: int = 0,
     connector: str = "",
+    *,
+    guard: DataDirGuard | None = None,
 ) -> OpenedFile:
-    """Lines ``start_line``-``end_line`` (1-based, inclusive; 0: first/last) of ``path``."""
+    """Lines ``start_line``-``end_line`` (1-based, inclusive; 0: first/last) of ``path``;
+    nothing of ``guard``'s data directory is ever opened."""
     if start_line < 0:
         raise InvalidArgument("start_line", "must be 1 or more (0 means 1)")
     if end_line < 0:
@@ -67,8 +79,8 @@ def open_file(
     if end_line and end_line < start:
         raise InvalidArgument("end_line", f"must not be before start_line ({start})")
     clean = normalise(path)
-    checkout, real = _find(resolve_checkout(checkouts, connector), clean)
-    with _open_regular(real, clean) as handle:
+    checkout, opened = _find(resolve_checkout(checkouts, connector), clean, guard)
+    with opened as handle:
         window, total = _read(handle, clean, start, end_line)
     if start > max(total, 1):
         raise InvalidArgument("start_line", f"is past the end of the file ({total} lines)")
@@ -85,48 +97,69 @@ def open_file(
     )
 
 
-def refuse_unreadable(checkouts: list[Checkout] | tuple[Checkout, ...], path: str) -> None:
+def refuse_unreadable(
+    checkouts: list[Checkout] | tuple[Checkout, ...],
+    path: str,
+    *,
+    guard: DataDirGuard | None = None,
+) -> None:
     """Raise the specific reason ``path`` cannot be shown, reading at most its first bytes:
     a path leaving the checkout or naming a directory (InvalidArgument), a binary file
     (FailedPrecondition), or a missing one (NotFound). Returns if none applies."""
     clean = normalise(path)
-    _, real = _find(list(checkouts), clean)
-    with _open_regular(real, clean) as handle:
+    _, opened = _find(list(checkouts), clean, guard)
+    with opened as handle:
         head = handle.read(SNIFF_BYTES)
-    if b"\0" in head and not head.startswith(UTF16_BOMS):
+    if looks_binary(head):
         raise FailedPrecondition(f"{clean} is a binary file")
 
 
-def _find(checkouts: list[Checkout], clean: str) -> tuple[Checkout, Path]:
-    """The first checkout holding ``clean`` as a file, and the file's real path."""
+def looks_binary(head: bytes) -> bool:
+    """Whether a file starting with ``head`` (its first ``SNIFF_BYTES``) is binary: a NUL,
+    unless it is UTF-16 with a BOM. Grep skips what OpenFile would refuse."""
+    return b"\0" in head and not head.startswith(UTF16_BOMS)
+
+
+def _find(
+    checkouts: list[Checkout], clean: str, guard: DataDirGuard | None
+) -> tuple[Checkout, BinaryIO]:
+    """The first checkout holding ``clean`` as a regular file, and that file, open."""
+    protected = guard.protected() if guard is not None else None
     directory = False
     for checkout in checkouts:
-        real = confine(checkout.root, clean)
-        if real.is_file():
-            return checkout, real
-        directory = directory or real.is_dir()
+        opened = _open_below(checkout, clean, protected)
+        if opened is None:
+            continue
+        fd, info = opened
+        if stat.S_ISREG(info.st_mode):
+            return checkout, os.fdopen(fd, "rb")
+        os.close(fd)  # a folder, or a FIFO, socket or device: never read
+        directory = directory or stat.S_ISDIR(info.st_mode)
     if directory:
         raise InvalidArgument("path", f"{clean!r} is a directory, not a file")
     where = ", ".join(c.connector_name for c in checkouts) or "this project"
     raise NotFound(f"file {clean!r} not found in {where}")
 
 
-def _open_regular(real: Path, clean: str) -> BinaryIO:
-    # No symlink at the last step (``real`` has none unless swapped in since), and
-    # O_NONBLOCK so a FIFO cannot hang the call before fstat refuses it.
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+def _open_below(
+    checkout: Checkout, clean: str, protected: Protected | None
+) -> tuple[int, os.stat_result] | None:
+    """A descriptor of ``clean`` below the checkout's root and its fstat; None if the
+    checkout has nothing by that name. Symlinks are followed while they stay inside."""
     try:
-        fd = os.open(real, flags)
-    except FileNotFoundError:
-        raise NotFound(f"file {clean!r} not found") from None
+        with CheckoutRoot(checkout.root, protected) as root:
+            return root.open(clean.split("/"), follow_links=True)
+    except RootUnavailable as unavailable:
+        log.warning("checkout of %s not readable: %s", checkout.connector_id, unavailable)
+        return None
+    except Refused as refused:
+        raise InvalidArgument("path", f"{clean!r} {refused}") from None
+    except (FileNotFoundError, NotADirectoryError):
+        return None
     except PermissionError:
         raise FailedPrecondition(f"{clean} cannot be read: permission denied") from None
-    except OSError as exc:
+    except OSError as exc:  # e.g. a symlink swapped back while its target was read
         raise FailedPrecondition(f"{clean} cannot be read: {exc.strerror}") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise InvalidArgument("path", f"{clean!r} is not a regular file")
-    return os.fdopen(fd, "rb")
 
 
 def _read(handle: BinaryIO, clean: str, start: int, end: int) -> tuple[_Window, int]:

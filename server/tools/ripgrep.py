@@ -18,7 +18,7 @@ import re
 import shutil
 import signal
 import sys
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,13 +62,14 @@ class RgProcess:
             for record in records.feed(chunk):
                 yield record
 
-    async def count(self, separator: bytes) -> int:
-        """How many ``separator`` bytes the output has (read to its end, never kept)."""
+    async def paths(self) -> AsyncIterator[bytes]:
+        """The paths of ``rg --files --null`` as they come, raw, without a leading ``./``."""
         assert self._proc.stdout is not None
-        count = 0
+        rest = b""
         while chunk := await self._proc.stdout.read(CHUNK_BYTES):
-            count += chunk.count(separator)
-        return count
+            *done, rest = (rest + chunk).split(b"\0")
+            for path in done:
+                yield path.removeprefix(b"./")
 
     async def finish(self) -> tuple[int, str]:
         """Wait for the exit; return the exit code and (the start of) stderr."""
@@ -95,18 +96,26 @@ class RgProcess:
 
 
 @contextlib.asynccontextmanager
-async def run_rg(arguments: list[str], cwd: Path) -> AsyncIterator[RgProcess]:
-    """Start ``rg arguments .`` in ``cwd``; it is killed when the block exits, however."""
+async def run_rg(
+    arguments: list[str],
+    cwd: Path,
+    paths: Sequence[str] = (".",),
+    pass_fds: Sequence[int] = (),
+) -> AsyncIterator[RgProcess]:
+    """Start ``rg arguments -- paths`` in ``cwd`` (``pass_fds``: descriptors it inherits);
+    it is killed when the block exits, however."""
     binary = rg_binary()
     try:
         proc = await asyncio.create_subprocess_exec(
             binary,
             *arguments,
-            ".",
+            "--",
+            *paths,
             cwd=cwd,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
+            pass_fds=tuple(pass_fds),
         )
     except OSError as exc:  # the checkout went away (connector deleted) or cannot be entered
         raise FailedPrecondition(f"cannot search the checkout: {exc.strerror}") from None
@@ -129,12 +138,6 @@ async def _uncancellable(work: Coroutine[Any, Any, None]) -> None:
             cancelled = True
     if cancelled:
         raise asyncio.CancelledError
-
-
-async def count_files(walk_arguments: list[str], cwd: Path) -> int:
-    """How many files ``rg`` with ``walk_arguments`` would search in ``cwd``."""
-    async with run_rg(["--files", "--null", *walk_arguments], cwd) as rg:
-        return await rg.count(b"\0")
 
 
 def text_of(value: dict[str, Any] | None) -> str:

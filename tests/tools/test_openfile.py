@@ -9,7 +9,7 @@ import pytest
 
 from projectqa.server.errors import FailedPrecondition, InvalidArgument, NotFound
 from projectqa.server.tools.base import Checkout
-from projectqa.server.tools.confine import confine, normalise
+from projectqa.server.tools.confine import normalise
 from projectqa.server.tools.openfile import MAX_CONTENT_BYTES, MAX_LINES, open_file
 
 
@@ -226,4 +226,3 @@ def test_a_checkout_root_behind_a_symlink(tmp_path: Path) -> None:
     (tmp_path / "alias").symlink_to(tmp_path / "real", target_is_directory=True)
     alias = Checkout("con_1", "one", tmp_path / "alias")
     assert open_file([alias], "a.txt").content == "a"
-    assert confine(tmp_path / "alias", "a.txt") == (tmp_path / "real" / "a.txt").resolve()

@@ -3,17 +3,14 @@ identities tools must not open."""
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from projectqa.server import data_guard
 from projectqa.server.data_guard import DataDirGuard
+from tests.mounts import in_mount_namespace
 
 
 @pytest.fixture
@@ -42,7 +39,8 @@ def test_refusal_names_the_first_offending_path(srv: Path) -> None:
     guard = DataDirGuard(srv / "data")
     assert guard.refusal([str(srv / "repos")]) == ""
     message = guard.refusal([str(srv / "repos"), str(srv)])
-    assert message == f"connectors may not read the server's data directory: {str(srv)!r} contains it"
+    expected = f"connectors may not read the server's data directory: {str(srv)!r} contains it"
+    assert message == expected
 
 
 def test_protected_identities(srv: Path) -> None:
@@ -94,24 +92,8 @@ print(json.dumps([found, found_by_identity]))
 """
 
 
-def in_mount_namespace(script: str, *args: str) -> str:
-    unshare = shutil.which("unshare")
-    if unshare is None or shutil.which("mount") is None or sys.platform != "linux":
-        pytest.skip("needs unshare and mount (Linux)")
-    prefix = [unshare, "--mount"]
-    if os.geteuid() != 0:
-        prefix = [unshare, "--user", "--map-root-user", "--mount"]
-    if subprocess.run([*prefix, "true"], capture_output=True).returncode != 0:
-        pytest.skip("no private mount namespace can be made here")
-    done = subprocess.run(
-        [*prefix, sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
 def test_bind_mounts_do_not_hide_the_data_directory(srv: Path) -> None:
-    by_everything, by_identity = json.loads(in_mount_namespace(BIND_CASES, str(srv.parent)))
+    by_everything, by_identity = in_mount_namespace(BIND_CASES, str(srv.parent))
     assert by_everything == {
         "srv-elsewhere": "contains",
         "data-elsewhere": "is",

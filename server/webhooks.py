@@ -278,20 +278,21 @@ class WebhookServer:
 
     async def _start_run(self, connector: Connector, delivery: _Delivery) -> _Answer:
         # Record first: the store's unique keys are what stop two replicas (or two racing
-        # retries) from both starting a run for one delivery, or for one replayed body.
+        # retries) from both starting a run for one delivery, or for one replayed body. The
+        # body first, so replays within the window leave no new record behind.
         now = datetime.fromtimestamp(self._clock(), UTC)
-        if not await self._record(connector, delivery.delivery_id, now):
-            return _Answer(200, "duplicate", {"duplicate": True})
-        recorded = [delivery.delivery_id]
+        claims = [(delivery.body_key, "duplicate body")] if self._replay_window else []
+        claims.append((delivery.delivery_id, "duplicate"))
+        recorded: list[str] = []
         reason = f"{delivery.source} {delivery.event} {delivery.delivery_id}"
         try:
-            if self._replay_window:
-                if not await self._record(connector, delivery.body_key, now):
-                    return _Answer(200, "duplicate body", {"duplicate": True})
-                recorded.append(delivery.body_key)
+            for key, outcome in claims:
+                if not await self._record(connector, key, now):
+                    return _Answer(200, outcome, {"duplicate": True})
+                recorded.append(key)
             run_id = await self._trigger(connector, reason)
         except Exception:
-            await self._forget(recorded, connector.id)
+            await self._forget(recorded, delivery, connector.id)
             raise
         if run_id is None:
             return _Answer(202, "coalesced", {"coalesced": True})
@@ -304,7 +305,7 @@ class WebhookServer:
         record = partial(self._store.record_delivery, stale_before=stale_before)
         return bool(await self._run_blocking(record, key, connector.id, now))
 
-    async def _forget(self, keys: list[str], connector_id: str) -> None:
+    async def _forget(self, keys: list[str], delivery: _Delivery, connector_id: str) -> None:
         """Undo the records of a delivery whose run could not be started, so a retry works."""
         try:
             for key in keys:
@@ -313,7 +314,7 @@ class WebhookServer:
             # The trigger's failure is the one worth answering with; this only costs a redelivery.
             log.warning(
                 "could not forget a failed delivery",
-                extra={"delivery_id": keys[0], "connector_id": connector_id},
+                extra={"delivery_id": delivery.delivery_id, "connector_id": connector_id},
                 exc_info=True,
             )
 

@@ -136,10 +136,13 @@ async def test_same_body_with_a_fresh_delivery_id_starts_no_second_run(
 ) -> None:
     body = payload("push")
     first = await post(http, github_url(site), body, github_headers("push", body))
-    replay = await post(http, github_url(site), body, github_headers("push", body))
+    replay_headers = github_headers("push", body)
+    replay = await post(http, github_url(site), body, replay_headers)
     assert first == (202, {"run_id": "run_0001"})
     assert replay == (200, {"duplicate": True})
     assert len(site.trigger.calls) == 1
+    # Refused before its id was recorded: replays do not grow the store.
+    assert not was_recorded(site, replay_headers["X-GitHub-Delivery"])
 
 
 async def test_same_body_after_the_window_starts_a_run_again(
@@ -218,17 +221,18 @@ async def test_a_zero_window_turns_the_body_check_off(
     assert len(site.trigger.calls) == 2
 
 
-async def test_a_failed_body_record_forgets_the_delivery_id(
+async def test_a_failed_delivery_record_forgets_the_body(
     site: Site, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The body is recorded first; when the delivery id then cannot be, a retry must work."""
     record = site.store.record_delivery
 
-    def store_down_for_bodies(key: str, *args: Any, **kwargs: Any) -> bool:
-        if key.startswith("#body:"):
+    def store_down_after_the_body(key: str, *args: Any, **kwargs: Any) -> bool:
+        if not key.startswith("#body:"):
             raise StoreUnavailable("store unreachable")
         return record(key, *args, **kwargs)
 
-    monkeypatch.setattr(site.store, "record_delivery", store_down_for_bodies)
+    monkeypatch.setattr(site.store, "record_delivery", store_down_after_the_body)
     body = payload("push")
     headers = github_headers("push", body)
     assert await post(http, github_url(site), body, headers) == (

@@ -262,7 +262,14 @@ def _add_query_services(
     searcher = Searcher(store, ingestion.indexes, ingestion.embedder)
     retrieval = RetrievalOps(store, access, searcher, runner)
     tools = ToolsOps(
-        store, access, catalog, retrieval, settings.sources_dir, runner, settings.tool_timeout_s
+        store,
+        access,
+        catalog,
+        retrieval,
+        settings.sources_dir,
+        runner,
+        settings.tool_timeout_s,
+        data_dir=settings.data_dir,
     )
     retrieval_pb2_grpc.add_RetrievalServiceServicer_to_server(
         RetrievalServicer(retrieval), grpc_server

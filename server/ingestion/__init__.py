@@ -48,7 +48,9 @@ class IngestionSystem:
         indexes = IndexManager(
             store, settings.index_dir, embedder.name, exact_max=settings.dense_exact_max
         )
-        pipeline = IngestionPipeline(store, embedder, indexes, settings.sources_dir)
+        pipeline = IngestionPipeline(
+            store, embedder, indexes, settings.sources_dir, data_dir=settings.data_dir
+        )
         runs = RunManager(store, catalog, pipeline, runner, workers=settings.ingestion_workers)
         ops = IngestionOps(store, Access(store), runs, indexes, runner)
         webhooks = None

@@ -23,6 +23,7 @@ from typing import Protocol
 import numpy as np
 
 from ..chunking import ChunkDraft
+from ..data_guard import DataDirGuard
 from ..models import (
     Chunk,
     Connector,
@@ -41,10 +42,11 @@ from ..sources import (
     Estimate,
     SourceContext,
     SourceDocument,
+    SourceError,
     SourceWarning,
 )
 from ..store import Store
-from .prepare import Prepared, PreparedItem, Unchanged, prepare
+from .prepare import Prepared, PreparedItem, Unchanged, data_dir_refusal, prepare
 from .progress import RunProgress
 
 log = logging.getLogger(__name__)
@@ -106,12 +108,14 @@ class IngestionPipeline:
         work_root: Path,
         *,
         embed_batch: int = EMBED_BATCH,
+        data_dir: Path | None = None,
     ) -> None:
         self._store = store
         self._embedder = embedder
         self._indexes = indexes
         self._work_root = work_root
         self._embed_batch = embed_batch
+        self._data_guard = DataDirGuard(data_dir) if data_dir is not None else None
 
     def execute(
         self,
@@ -126,6 +130,7 @@ class IngestionPipeline:
         ``save`` persists ``progress`` (counts, cursor) at every checkpoint.
         """
         run = progress.run
+        self._refuse_data_dir(progress, connector, ctype)
         source = ctype.open_source(self._context(run, connector, cancel))
         stop = threading.Event()
         batch = _Batch()
@@ -141,6 +146,20 @@ class IngestionPipeline:
         progress.change(phase="indexing")
         save()
         self.refresh_index(run.project_id)
+
+    def _refuse_data_dir(
+        self, progress: RunProgress, connector: Connector, ctype: ConnectorType
+    ) -> None:
+        """No run reads the server's data directory, whenever its connector was saved:
+        refuse, and drop what the connector indexed (it may quote the token or the logs)."""
+        config = {**connector.config, **connector.secrets}
+        refusal = data_dir_refusal(self._data_guard, ctype, config)
+        if refusal:
+            # Every document: none was seen by a scan that has not begun.
+            keys = self._store.document_keys_not_in_scan(connector.id, new_id("scan"))
+            if keys:
+                progress.counts.documents_deleted += self._delete(progress.run, keys)
+            raise SourceError(refusal)
 
     def refresh_index(self, project_id: str) -> None:
         """Bring the served index level with the Store (no work if nothing was written)."""

@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from referencing.exceptions import Unresolvable
 
 from ..access import Access
 from ..auth import Principal
+from ..data_guard import DataDirGuard
 from ..errors import FailedPrecondition, InvalidArgument, NotFound
 from ..index.symbols import SymbolHit
 from ..models import CustomTool, Project, ProjectRole
@@ -78,6 +80,7 @@ class ToolsOps:
         sources_dir: Path,
         run_blocking: BlockingRunner,
         plugin_timeout_s: float,
+        data_dir: Path | None = None,
     ) -> None:
         self._store = store
         self._access = access
@@ -86,6 +89,8 @@ class ToolsOps:
         self._sources_dir = sources_dir
         self._rb = run_blocking
         self._plugin_timeout_s = plugin_timeout_s
+        # Tools never read the data directory, whatever a checkout or a link leads to.
+        self._data_guard = DataDirGuard(data_dir) if data_dir is not None else None
         self._builtins: dict[str, Callable[[Project, dict[str, Any]], Awaitable[Any]]] = {
             builtins.SEARCH: self._search_tool,
             builtins.KEYWORD_SEARCH: self._keyword_tool,
@@ -187,7 +192,7 @@ class ToolsOps:
 
     async def grep(self, project: Project, query: GrepQuery) -> GrepResult:
         """ripgrep over the checkouts, keeping matches in files the project indexed."""
-        result = await grep(await self._checkouts(project), query)
+        result = await grep(await self._checkouts(project), query, guard=self._data_guard)
         pairs = {(m.connector_id, m.path) for m in result.matches}
         indexed = await self._rb(self._indexed, pairs)
         kept = [m for m in result.matches if (m.connector_id, m.path) in indexed]
@@ -203,12 +208,13 @@ class ToolsOps:
         indexed = await self._rb(self._indexed, {(c.connector_id, clean) for c in checkouts})
         readable = [c for c in checkouts if (c.connector_id, clean) in indexed]
         if readable:
-            return await self._rb(open_file, readable, clean, start_line, end_line)
+            opening = partial(open_file, guard=self._data_guard)
+            return await self._rb(opening, readable, clean, start_line, end_line)
         # Say why when the reason gives nothing away (a path leaving the checkout, a
         # directory, a binary file); a missing file and one the connector's rules left
         # out answer alike, and nothing of the file's content or length is read.
         with contextlib.suppress(NotFound):
-            await self._rb(refuse_unreadable, checkouts, clean)
+            await self._rb(partial(refuse_unreadable, guard=self._data_guard), checkouts, clean)
         raise NotFound(
             f"{clean!r} is not an indexed file of project {project.slug!r} (missing, or left "
             "out by the connector's include/exclude rules)"
@@ -254,7 +260,12 @@ class ToolsOps:
 
     async def _checkouts(self, project: Project) -> list[Checkout]:
         return await self._rb(
-            project_checkouts, self._store, self._sources_dir, project.id, self._catalog
+            project_checkouts,
+            self._store,
+            self._sources_dir,
+            project.id,
+            self._catalog,
+            self._data_guard,
         )
 
     async def _script_checkout(self, project: Project, tool: CustomTool) -> Checkout:

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
-import grpc
 import pytest
 
 from projectqa.server.webhooks import sign
-from projectqa.v1 import admin_pb2_grpc, ingestion_pb2_grpc
 from projectqa.v1 import ingestion_pb2 as pb
 
-from ..service.helpers import bearer_interceptors
 from .conftest import QA, commit, make_repo
 
 pytestmark = pytest.mark.model
@@ -22,19 +19,14 @@ SECRET = "It's a Secret to Everybody"
 
 
 @pytest.fixture
-async def hooked(start_server) -> AsyncIterator[tuple[QA, int]]:  # type: ignore[no-untyped-def]
-    server, port = await start_server(webhook_address="127.0.0.1:0")
-    token = server.settings.admin_token_path.read_text().strip()
-    channel = grpc.aio.insecure_channel(
-        f"127.0.0.1:{port}", interceptors=bearer_interceptors(token)
-    )
-    qa = QA(
-        server,
-        admin_pb2_grpc.AdminServiceStub(channel),
-        ingestion_pb2_grpc.IngestionServiceStub(channel),
-    )
-    yield qa, server.ingestion.webhook_port
-    await channel.close()
+def server_settings() -> dict[str, Any]:
+    return {"webhook_address": "127.0.0.1:0"}
+
+
+@pytest.fixture
+def hooked(qa: QA) -> tuple[QA, int]:
+    """The admin's stubs and the port of the server's webhook endpoint."""
+    return qa, qa.server.ingestion.webhook_port
 
 
 async def push(port: int, connector: str, delivery: str, secret: str = SECRET) -> tuple[int, dict]:

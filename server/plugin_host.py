@@ -41,7 +41,7 @@ def load_plugins(
     host = PluginHost(_new_manager())
     _load_entry_points(host, allow)
     for name, plugin in extra:
-        _register(host, name, lambda plugin=plugin: plugin)
+        _register(host, name, _loaded(plugin))
     _drop_unverified(host)
     for hook in REGISTER_HOOKS:
         _collect(host, hook)
@@ -62,6 +62,11 @@ def _load_entry_points(host: PluginHost, allow: list[str] | None) -> None:
     missing = sorted(set(allow or ()) - {ep.name for ep in found})
     if missing:
         log.warning("PROJECTQA_PLUGINS names unknown plugins", extra={"plugins": missing})
+
+
+def _loaded(plugin: object) -> Callable[[], object]:
+    """A loader for a plugin object already in hand (as an entry point's ``load``)."""
+    return lambda: plugin
 
 
 def _register(host: PluginHost, name: str, load: Callable[[], object]) -> None:

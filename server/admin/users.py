@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins  # `list` in annotations after a method named list means the method
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -61,7 +62,7 @@ class Users:
 
     def list_tokens(
         self, principal: Principal, user_ref: str, page_size: int, page_token: str
-    ) -> tuple[list[Token], str]:
+    ) -> tuple[builtins.list[Token], str]:
         user = self._subject(principal, user_ref, "listing another user's tokens")
         listing = f"tokens:{user.id}"
         request = page_request(listing, page_size, page_token)

@@ -10,9 +10,10 @@ interrupted: a turn is never half-written.
 from __future__ import annotations
 
 import asyncio
+import builtins  # `list` in annotations after a method named list means the method
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -187,7 +188,7 @@ class ChatOps:
 
     def _list(
         self, principal: Principal, project_ref: str, page_size: int, page_token: str
-    ) -> tuple[list[ChatView], str]:
+    ) -> tuple[builtins.list[ChatView], str]:
         project = (
             self._access.project(principal, project_ref, ProjectRole.MEMBER)
             if project_ref
@@ -197,14 +198,15 @@ class ChatOps:
         request = page_request(listing, page_size, page_token)
         chats = self._store.list_chats(principal.user.id, project.id if project else None, request)
         page, token = page_of(listing, chats, request, key=lambda c: c.id)
-        views, catalogs = [], {}
+        views: builtins.list[ChatView] = []
+        catalogs: dict[str, builtins.list[ToolEntry] | None] = {}
         for chat in page:
             if chat.project_id not in catalogs:
                 visible = self._visible_project(principal, chat.project_id)
                 catalogs[chat.project_id] = self._tools.catalog(visible) if visible else None
-            if catalogs[chat.project_id] is not None:  # left the project: chats hidden
-                views.append(ChatView(chat, effective_policy(catalogs[chat.project_id],
-                                                             chat.tool_policy)))  # fmt: skip
+            catalog = catalogs[chat.project_id]
+            if catalog is not None:  # left the project: chats hidden
+                views.append(ChatView(chat, effective_policy(catalog, chat.tool_policy)))
         return views, token
 
     async def delete(self, principal: Principal, chat_id: str) -> None:
@@ -235,7 +237,7 @@ class ChatOps:
     # --------------------------------------------------------------- turns
     async def send(
         self, principal: Principal, chat_id: str, content: str
-    ) -> AsyncIterator[ev.ChatEvent]:
+    ) -> AsyncGenerator[ev.ChatEvent, None]:
         """Checks, then the stream (errors before it starts are the RPC's status)."""
         content = self._message(content, "content")
         claim, prepared = await self._start(principal, self._begin, chat_id, content)
@@ -244,7 +246,7 @@ class ChatOps:
     async def ask(
         self, principal: Principal, project_ref: str, question: str, profile_id: str,
         extractive: bool,
-    ) -> AsyncIterator[ev.ChatEvent]:  # fmt: skip
+    ) -> AsyncGenerator[ev.ChatEvent, None]:  # fmt: skip
         question = self._message(question, "question")
         turn = await self._rb(
             self._one_shot, principal, project_ref, question, profile_id, extractive
@@ -269,8 +271,8 @@ class ChatOps:
         return _Turn(project, None, None, turn_input, endpoint)
 
     async def resolve(
-        self, principal: Principal, chat_id: str, decisions: list[tuple[str, bool]]
-    ) -> AsyncIterator[ev.ChatEvent]:
+        self, principal: Principal, chat_id: str, decisions: builtins.list[tuple[str, bool]]
+    ) -> AsyncGenerator[ev.ChatEvent, None]:
         claim, prepared = await self._start(principal, self._claim, chat_id, decisions)
         return self._stream(prepared, claim.state, resume=claim.approved)
 
@@ -348,7 +350,7 @@ class ChatOps:
         self._store.replace_turn(gone, TurnStatus.RUNNING)
 
     def _claim(
-        self, principal: Principal, chat_id: str, decisions: list[tuple[str, bool]]
+        self, principal: Principal, chat_id: str, decisions: builtins.list[tuple[str, bool]]
     ) -> _Claim:
         """Take the paused turn for this server, once: a second resolver finds it gone."""
         chat, _ = self._own_chat(principal, chat_id)
@@ -424,8 +426,8 @@ class ChatOps:
         )
 
     async def _fold(
-        self, chat: Chat, turns: list[ChatTurn], endpoint: LlmEndpoint
-    ) -> tuple[Chat, list[ChatTurn]]:
+        self, chat: Chat, turns: builtins.list[ChatTurn], endpoint: LlmEndpoint
+    ) -> tuple[Chat, builtins.list[ChatTurn]]:
         folding = turns_to_fold(turns, endpoint.context_tokens)
         if not folding:
             return chat, turns
@@ -444,7 +446,7 @@ class ChatOps:
     # ------------------------------------------------------------ streaming
     async def _stream(
         self, turn: _Turn, state: TurnState, resume: dict[str, bool] | None
-    ) -> AsyncIterator[ev.ChatEvent]:
+    ) -> AsyncGenerator[ev.ChatEvent, None]:
         """Run the agent in its own task and relay its events; store how the turn ended.
 
         The agent runs apart from the RPC so a client that cancels (or whose

@@ -143,7 +143,7 @@ def js_variable(node: Node) -> Found | None:
     name = declarators[0].child_by_field_name("name")
     value = declarators[0].child_by_field_name("value")
     kind = _JS_FUNCTION_VALUES.get(getattr(value, "type", ""))
-    if kind is None or name is None or name.type != "identifier":
+    if kind is None or value is None or name is None or name.type != "identifier":
         return None
     return Found(value, text_of(name), kind)
 

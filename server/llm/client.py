@@ -15,7 +15,7 @@ import json
 import re
 import weakref
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -97,8 +97,11 @@ class LlmClient:
         self._openai = transport or _transport(endpoint)
 
     async def stream(
-        self, messages: list[dict], tools: list[dict] | None = None, tool_choice: str = "auto"
-    ) -> AsyncIterator[StreamEvent]:
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: str = "auto",
+    ) -> AsyncGenerator[StreamEvent, None]:
         """Text as it arrives, then each tool call, then the end.
 
         Close the generator (``contextlib.aclosing``) when abandoning it early:
@@ -137,7 +140,9 @@ class LlmClient:
             yield call
         yield StreamEnd(finish, usage)
 
-    async def complete(self, messages: list[dict], max_tokens: int = 512) -> tuple[str, Usage]:
+    async def complete(
+        self, messages: list[dict[str, Any]], max_tokens: int = 512
+    ) -> tuple[str, Usage]:
         """One non-streamed answer (for summaries): its text and usage."""
         limit = self.endpoint.max_output_tokens
         request = self._request(messages, max_tokens=min(max_tokens, limit or max_tokens))
@@ -155,7 +160,7 @@ class LlmClient:
         if self._owned:
             await self._openai.close()
 
-    def _request(self, messages: list[dict], max_tokens: int) -> dict[str, Any]:
+    def _request(self, messages: list[dict[str, Any]], max_tokens: int) -> dict[str, Any]:
         request: dict[str, Any] = {
             "model": self.endpoint.model,
             "messages": messages,
@@ -275,7 +280,9 @@ def _transport(endpoint: LlmEndpoint) -> openai.AsyncOpenAI:
     return client
 
 
-_CACHE: weakref.WeakKeyDictionary[Any, OrderedDict[tuple, openai.AsyncOpenAI]] = (
+# (base_url, api_key, timeout_s, retries, reads the environment's organisation)
+_PoolKey = tuple[str | None, str, float, int, bool]
+_CACHE: weakref.WeakKeyDictionary[Any, OrderedDict[_PoolKey, openai.AsyncOpenAI]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -292,7 +299,7 @@ def client_for(endpoint: LlmEndpoint) -> LlmClient:
     except RuntimeError:
         return LlmClient(endpoint)
     cache = _CACHE.setdefault(loop, OrderedDict())
-    key = (
+    key: _PoolKey = (
         endpoint.base_url,
         endpoint.api_key,
         endpoint.timeout_s,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 from projectqa.v1 import chat_pb2 as pb
 from projectqa.v1 import chat_pb2_grpc
@@ -83,12 +83,14 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
             yield event
 
 
-async def _numbered(stream: AsyncIterator[ev.ChatEvent]) -> AsyncIterator[pb.ChatEvent]:
+async def _numbered(
+    stream: AsyncGenerator[ev.ChatEvent, None],
+) -> AsyncIterator[pb.ChatEvent]:
     """The turn's events numbered from 1. The domain stream is closed as soon as this one
     ends, however it ends, so the turn is stored and its agent stopped at once (not when
     the garbage collector finds the generator)."""
     sequence = 0
-    async with contextlib.aclosing(stream):  # type: ignore[type-var]
+    async with contextlib.aclosing(stream):
         async for item in stream:
             sequence += 1
             yield convert.event(item, sequence)

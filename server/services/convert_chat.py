@@ -37,7 +37,9 @@ STATUS_TO_PB = {
 }
 
 
-def policy_changes(values: Mapping[str, int], field: str) -> dict[str, ToolPermission | None]:
+def policy_changes(
+    values: Mapping[str, pb.ToolPermission.ValueType], field: str
+) -> dict[str, ToolPermission | None]:
     """Requested settings by tool name; UNSPECIFIED restores the default (None)."""
     changes: dict[str, ToolPermission | None] = {}
     for name, value in values.items():

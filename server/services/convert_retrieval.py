@@ -21,7 +21,7 @@ MODE_FROM_PB = {
 MODE_TO_PB = {mode: value for value, mode in MODE_FROM_PB.items() if value}
 
 
-def mode_from_pb(value: int) -> SearchMode:
+def mode_from_pb(value: retrieval_pb2.SearchMode.ValueType) -> SearchMode:
     mode = MODE_FROM_PB.get(value)
     if mode is None:
         raise InvalidArgument("mode", f"unknown search mode {value}")

@@ -1,14 +1,15 @@
 """The one interceptor every RPC passes: budgets, authentication, decoding, errors, access log.
 
 A call is admitted in the order that keeps refusing cheap (see ``limits``):
-its kind's total budget, authentication, the caller's share, and only then is
-the request decoded, by the guard rather than by grpc, so that bytes the
-protobuf decoder rejects answer INVALID_ARGUMENT instead of UNKNOWN (grpc.aio
-decodes before any interceptor code runs and reports a decoder error as
-UNKNOWN with a logged traceback). Expected failures (``ProjectQAError``) become
-their gRPC status with the error's message; anything else becomes INTERNAL with
-a reference the log line also carries, so no traceback or secret reaches the
-client. Refused calls get one rate-limited log line per caller, not one each.
+its credential's share and its kind's total budget, authentication, the
+user's share; only then is the request decoded, by the guard rather than by
+grpc, so that bytes the protobuf decoder rejects answer INVALID_ARGUMENT
+instead of UNKNOWN (grpc.aio decodes before any interceptor code runs and
+reports a decoder error as UNKNOWN with a logged traceback). Expected failures
+(``ProjectQAError``) become their gRPC status with the error's message;
+anything else becomes INTERNAL with a reference the log line also carries, so
+no traceback or secret reaches the client. Refused calls get one rate-limited
+log line per caller, not one each.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -38,7 +40,7 @@ from .errors import (
     StoreUnavailable,
     Unauthenticated,
 )
-from .limits import Limit, OverBudget, RpcBudgets
+from .limits import Holder, Limit, OverBudget, RpcBudgets
 from .logs import ThrottledLog
 from .store import Store
 
@@ -56,6 +58,7 @@ STATUS_OF: dict[type[ProjectQAError], grpc.StatusCode] = {
     StoreUnavailable: grpc.StatusCode.UNAVAILABLE,
     OverBudget: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
+TOKEN_ID = re.compile(r"tok_[0-9a-f]{24}")
 REFUSAL_LOG_INTERVAL_S = 10.0  # at most one "rpc refused" line per caller this often
 
 RunBlocking = Callable[..., Awaitable[Any]]
@@ -141,15 +144,17 @@ class RpcGuard(grpc.aio.ServerInterceptor):
     @contextlib.asynccontextmanager
     async def _admitted(self, rpc: _Rpc, raw: bytes, context: Context) -> AsyncIterator[Any]:
         """The decoded request of a call admitted within its budget; maps what the call raises."""
-        call = _CallLog(rpc.method, quiet=rpc.public)
+        call = _CallLog(rpc.method, rpc.header, quiet=rpc.public)
         ticket = (self._budgets.streams if rpc.streaming else self._budgets.unary).ticket()
         try:
-            ticket.take()  # before anything costs: no store call, no decoding
             if rpc.streaming:
                 self._budgets.check_stream_request(len(raw))
-            caller = _peer_host(context) if rpc.public else await self._authenticate(rpc.header)
-            call.user = "" if rpc.public else caller
-            ticket.take_for(caller)
+            # Before anything costs (no store call, no decoding): the credential's share, the total.
+            ticket.take_share(("peer", _peer_host(context)) if rpc.public else rpc.credential)
+            ticket.take()
+            if not rpc.public:
+                call.user = await self._authenticate(rpc.header)
+                ticket.take_share(("user", call.user))  # one user, however many tokens
             yield _decode(rpc.deserializer, raw)
         except BaseException as exc:
             await call.fail(exc, context)
@@ -167,8 +172,16 @@ class RpcGuard(grpc.aio.ServerInterceptor):
             call.done()
             return
         peer = context.peer() or ""
-        extra = {"rpc": call.method, "limit": call.refused.setting, "user": call.user, "peer": peer}
-        self._refusals.log(logging.WARNING, call.user or _host(peer), "rpc refused", extra)
+        extra = {
+            "rpc": call.method,
+            "limit": call.refused.setting,
+            "user": call.user,
+            "token": call.token,
+            "peer": peer,
+        }
+        # Before authentication the caller is whoever the header claims: throttle by host.
+        key = ("user", call.user) if call.user else ("peer", _host(peer))
+        self._refusals.log(logging.WARNING, key, "rpc refused", extra)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +193,11 @@ class _Rpc:
     public: bool
     streaming: bool  # server-streaming: spends the stream budget
     deserializer: Deserializer
+
+    @property
+    def credential(self) -> Holder:
+        # The whole header: only who knows the token can spend its share (never logged).
+        return ("credential", self.header or "")
 
 
 def _decode(deserializer: Deserializer, raw: bytes) -> Any:
@@ -202,8 +220,9 @@ def _decode_reason(exc: DecodeError) -> str:
 class _CallLog:
     """Outcome of one RPC, logged once when it ends (public calls: never)."""
 
-    def __init__(self, method: str, quiet: bool = False) -> None:
+    def __init__(self, method: str, header: str | None = None, quiet: bool = False) -> None:
         self.method = method
+        self.token = _token_id(header)  # never the header itself: it holds the secret
         self.quiet = quiet
         self.user = ""
         self.code = grpc.StatusCode.OK
@@ -246,6 +265,12 @@ def _peer_host(context: Context) -> str:
 
 def _host(peer: str) -> str:
     return peer.rpartition(":")[0] or peer
+
+
+def _token_id(header: str | None) -> str:
+    """The id of the token a header presents (not secret: ListTokens shows it), or ""."""
+    token_id = (header or "").partition(" ")[2].strip().partition(".")[0]
+    return token_id if TOKEN_ID.fullmatch(token_id) else ""
 
 
 def _authorization(metadata: Any) -> str | None:

@@ -8,9 +8,11 @@ backstop well above both (``grpc_backstop``), for calls that never reach the
 guard (a client that opens calls and never sends the request).
 
 ``RpcGuard`` spends these budgets in the order that keeps refusals cheap: the
-total before authentication (no store call, no decoding), the caller's share
-right after it, the request decoded only once admitted. A stream's request is
-held by grpc for as long as the stream is open, so its size is capped too.
+share of the credential presented and the total before authentication (no
+store call, no decoding: a flood from one token costs next to nothing), the
+user's share right after it (one user, many tokens), the request decoded only
+once admitted. A stream's request is held by grpc for as long as the stream is
+open, so its size is capped too.
 
 Everything runs on the server's event loop: the counters need no lock.
 """
@@ -44,31 +46,37 @@ class OverBudget(ProjectQAError):
         self.limit = limit
 
 
+# Who holds a share of a per-caller budget: ("user", id) once authenticated,
+# ("credential", the authorization header) before, ("peer", host) for anonymous calls.
+# Kinds keep the namespaces apart: a header can never pass for a user id.
+Holder = tuple[str, str]
+
+
 @dataclass(slots=True)
 class Budget:
-    """Calls of one kind in flight, in total and (when ``per_caller`` is set) per caller."""
+    """Calls of one kind in flight, in total and (when ``per_caller`` is set) per holder."""
 
     total: Limit
     per_caller: Limit | None = None
     open: int = 0
-    _by_caller: dict[str, int] = field(default_factory=dict)
+    _shares: dict[Holder, int] = field(default_factory=dict)
 
     def ticket(self) -> Ticket:
         return Ticket(self)
 
-    def open_of(self, caller: str) -> int:
-        return self._by_caller.get(caller, 0)
+    def open_of(self, holder: Holder) -> int:
+        return self._shares.get(holder, 0)
 
 
 class Ticket:
-    """One call's share of a budget: taken in steps, given back once, whatever happened."""
+    """One call's claims on a budget: taken in steps, given back once, whatever happened."""
 
-    __slots__ = ("_budget", "_caller", "_counted")
+    __slots__ = ("_budget", "_counted", "_holders")
 
     def __init__(self, budget: Budget) -> None:
         self._budget = budget
         self._counted = False
-        self._caller: str | None = None
+        self._holders: list[Holder] = []
 
     def take(self) -> None:
         """Count the call in the total; ``OverBudget`` when the total is spent."""
@@ -78,26 +86,26 @@ class Ticket:
         budget.open += 1
         self._counted = True
 
-    def take_for(self, caller: str) -> None:
-        """Count the call against ``caller``'s share; ``OverBudget`` when it is spent."""
+    def take_share(self, holder: Holder) -> None:
+        """Count the call against ``holder``'s share; ``OverBudget`` when it is spent."""
         budget = self._budget
         if budget.per_caller is None:
             return
-        held = budget.open_of(caller)
+        held = budget.open_of(holder)
         if held >= budget.per_caller.size:
             raise OverBudget(budget.per_caller, "close one of yours first")
-        budget._by_caller[caller] = held + 1
-        self._caller = caller
+        budget._shares[holder] = held + 1
+        self._holders.append(holder)
 
     def give_back(self) -> None:
         budget = self._budget
-        if self._caller is not None:
-            left = budget._by_caller[self._caller] - 1
+        for holder in self._holders:
+            left = budget._shares[holder] - 1
             if left:
-                budget._by_caller[self._caller] = left
+                budget._shares[holder] = left
             else:
-                del budget._by_caller[self._caller]  # the map only holds callers with streams
-            self._caller = None
+                del budget._shares[holder]  # only holders of open calls stay in memory
+        self._holders.clear()
         if self._counted:
             budget.open -= 1
             self._counted = False

@@ -74,10 +74,12 @@ class Guarded:
     channel: grpc.aio.Channel
     handlers: Handlers
     alice: list[tuple[str, str]]  # call metadata with alice's token
+    alice2: list[tuple[str, str]]  # with another token of alice's
     bob: list[tuple[str, str]]
     budgets: RpcBudgets
     clock: FakeClock
-    health: health.aio.HealthServicer
+    runner: CountingRunner
+    ids: dict[str, str]
     streams: list[grpc.aio.Call] = field(default_factory=list)
 
     async def open_stream(self, auth, method: str = "Follow", request: bytes = b""):
@@ -127,19 +129,41 @@ def small_budgets() -> RpcBudgets:
     )
 
 
-def _token(store: SqliteStore, name: str) -> list[tuple[str, str]]:
+def _user(store: SqliteStore, name: str) -> User:
     user = User(new_id("usr"), name, "", False, utcnow())
     store.create_user(user)
+    return user
+
+
+def _token(store: SqliteStore, user: User) -> tuple[list[tuple[str, str]], str]:
+    """Call metadata carrying a new token of ``user``, and the token's id."""
     issued = issue_token(user.id)
     store.create_token(issued.token)
-    return [("authorization", f"Bearer {issued.secret}")]
+    return [("authorization", f"Bearer {issued.secret}")], issued.token.id
+
+
+class CountingRunner:
+    """The store's thread pool, counting the calls made on it (each authentication is one)."""
+
+    def __init__(self) -> None:
+        self.runner = BlockingRunner(2)
+        self.calls = 0
+
+    async def __call__(self, fn, *args):
+        self.calls += 1
+        return await self.runner(fn, *args)
 
 
 @pytest.fixture
 async def guarded(tmp_path):
     store = SqliteStore(tmp_path / "db.sqlite3").open()
-    alice, bob = _token(store, "alice"), _token(store, "bob")
-    runner = BlockingRunner(2)
+    alice, bob = _user(store, "alice"), _user(store, "bob")
+    (alice_auth, alice_token), (alice_auth2, alice_token2) = (
+        _token(store, alice),
+        _token(store, alice),
+    )
+    bob_auth, _ = _token(store, bob)
+    runner = CountingRunner()
     handlers = Handlers()
     budgets, clock = small_budgets(), FakeClock()
     server = grpc.aio.server(interceptors=[RpcGuard(store, runner, budgets, clock=clock)])
@@ -161,14 +185,17 @@ async def guarded(tmp_path):
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-    context = Guarded(channel, handlers, alice, bob, budgets, clock, health_servicer)
+    context = Guarded(
+        channel, handlers, alice_auth, alice_auth2, bob_auth, budgets, clock, runner,
+        {"alice": alice.id, "alice's token": alice_token, "alice's 2nd token": alice_token2},
+    )  # fmt: skip
     yield context
     handlers.gate.set()
     for call in context.streams:
         call.cancel()
     await channel.close()
     await server.stop(0)
-    runner.shutdown()
+    runner.runner.shutdown()
     store.close()
 
 
@@ -235,9 +262,15 @@ async def test_a_callers_streams_past_its_budget_are_refused_and_short_calls_sti
         await guarded.open_stream(guarded.alice)
     started = guarded.handlers.started
 
-    await guarded.refused_stream(
-        guarded.alice, "PROJECTQA_MAX_STREAMS_PER_CALLER", f"at most {PER_CALLER} streams"
-    )
+    store_calls = guarded.runner.calls
+
+    for _ in range(3):  # a flood from one token is refused before authentication
+        await guarded.refused_stream(
+            guarded.alice, "PROJECTQA_MAX_STREAMS_PER_CALLER", f"at most {PER_CALLER} streams"
+        )
+    assert guarded.runner.calls == store_calls
+    # Another token of the same user is refused once it is known whose it is.
+    await guarded.refused_stream(guarded.alice2, "PROJECTQA_MAX_STREAMS_PER_CALLER")
 
     assert guarded.handlers.started == started  # refused before the handler ran
     assert await guarded.whoami(guarded.alice) == b"alice"
@@ -249,9 +282,11 @@ async def test_streams_past_the_servers_budget_are_refused_before_authentication
     for auth in (guarded.alice, guarded.alice, guarded.bob):
         await guarded.open_stream(auth)
 
+    store_calls = guarded.runner.calls
     await guarded.refused_stream(guarded.bob, "PROJECTQA_MAX_STREAMS", f"at most {STREAM_BUDGET}")
-    # No store call for a refused stream: a bad token is not even looked at.
     await guarded.refused_stream([("authorization", "Bearer nonsense")], "PROJECTQA_MAX_STREAMS")
+
+    assert guarded.runner.calls == store_calls  # no authentication for a refused stream
 
     assert await guarded.whoami(guarded.alice) == b"alice"
     assert await guarded.whoami(guarded.bob) == b"bob"
@@ -264,6 +299,7 @@ async def test_closing_streams_gives_their_budget_back(guarded) -> None:
 
     first.cancel()
     await eventually(lambda: guarded.budgets.streams.open == 1)
+    assert guarded.budgets.streams.open_of(("user", guarded.ids["alice"])) == 1
 
     await guarded.open_stream(guarded.alice)
     guarded.handlers.gate.set()  # every stream ends by itself
@@ -333,27 +369,27 @@ async def test_refusals_are_logged_once_per_caller_per_interval(guarded, caplog)
     for _ in range(PER_CALLER):
         await guarded.open_stream(guarded.alice)
     with caplog.at_level(logging.INFO, logger="projectqa"):
-        for _ in range(5):
+        for _ in range(5):  # refused before authentication: the host stands for the caller
             await guarded.refused_stream(guarded.alice, "PROJECTQA_MAX_STREAMS_PER_CALLER")
-        bobs = await guarded.open_stream(guarded.bob)
-        # Past the server's budget the caller is not known yet: the peer stands for it.
-        await guarded.refused_stream(guarded.bob, "PROJECTQA_MAX_STREAMS")
+        await guarded.refused_stream(guarded.alice2, "PROJECTQA_MAX_STREAMS_PER_CALLER")
 
         first = refusal_lines(caplog)
-        assert [(r.limit, r.suppressed) for r in first] == [
-            ("PROJECTQA_MAX_STREAMS_PER_CALLER", 0),
-            ("PROJECTQA_MAX_STREAMS", 0),
+        assert [(r.user, r.token, r.limit, r.suppressed) for r in first] == [
+            ("", guarded.ids["alice's token"], "PROJECTQA_MAX_STREAMS_PER_CALLER", 0),
+            (
+                guarded.ids["alice"],
+                guarded.ids["alice's 2nd token"],
+                "PROJECTQA_MAX_STREAMS_PER_CALLER",
+                0,
+            ),
         ]
-        assert first[0].user and "127.0.0.1" in first[0].peer
-        assert not first[1].user and "127.0.0.1" in first[1].peer
+        assert all("127.0.0.1" in r.peer for r in first)
         assert first[0].rpc == f"/{SERVICE}/Follow" and first[0].levelname == "WARNING"
         # A refused call writes no access line of its own: a storm stays out of the log.
         assert not [r for r in caplog.records if getattr(r, "code", "") == "RESOURCE_EXHAUSTED"]
 
         guarded.clock.now += REFUSAL_LOG_INTERVAL_S
-        bobs.cancel()
-        await eventually(lambda: guarded.budgets.streams.open == PER_CALLER)
         await guarded.refused_stream(guarded.alice, "PROJECTQA_MAX_STREAMS_PER_CALLER")
 
     later = refusal_lines(caplog)[len(first) :]
-    assert [(r.user, r.suppressed) for r in later] == [(first[0].user, 4)]
+    assert [(r.token, r.suppressed) for r in later] == [(guarded.ids["alice's token"], 4)]

@@ -100,7 +100,7 @@ async def eventually(condition: Callable[[], bool]) -> None:
 
 def open_streams(qa: IndexedProject, user: str = "") -> Callable[[], int]:
     budget = qa.server.budgets.streams
-    return lambda: budget.open_of(user) if user else budget.open
+    return lambda: budget.open_of(("user", user)) if user else budget.open
 
 
 async def test_a_member_past_the_stream_budgets_is_refused_and_short_calls_keep_working(

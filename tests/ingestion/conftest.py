@@ -20,7 +20,13 @@ from google.protobuf import struct_pb2
 
 from projectqa.server.app import ProjectQAServer, create_server
 from projectqa.server.config import Settings
-from projectqa.v1 import admin_pb2, admin_pb2_grpc, ingestion_pb2, ingestion_pb2_grpc
+from projectqa.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
+    ingestion_pb2,
+    ingestion_pb2_grpc,
+    retrieval_pb2_grpc,
+)
 
 from ..service.conftest import open_backend
 from ..service.helpers import bearer_interceptors
@@ -41,6 +47,7 @@ class QA:
     server: ProjectQAServer
     admin: admin_pb2_grpc.AdminServiceStub
     ingestion: ingestion_pb2_grpc.IngestionServiceStub
+    retrieval: retrieval_pb2_grpc.RetrievalServiceStub
 
     async def project(self, slug: str) -> str:
         request = admin_pb2.CreateProjectRequest(slug=slug, name=slug)
@@ -143,6 +150,7 @@ async def connect(
             server,
             admin_pb2_grpc.AdminServiceStub(channel),
             ingestion_pb2_grpc.IngestionServiceStub(channel),
+            retrieval_pb2_grpc.RetrievalServiceStub(channel),
         )
 
     yield as_caller

@@ -81,6 +81,7 @@ class RunManager:
         self._rerun: set[str] = set()  # connectors with a coalesced webhook trigger
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
+        self._stopped = asyncio.Event()  # set with _stopping: ends waits between retries
 
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -95,6 +96,7 @@ class RunManager:
     async def stop(self, grace: float = 10.0) -> None:
         """Stop workers; runs in flight end as interrupted and resume at the next start."""
         self._stopping = True
+        self._stopped.set()
         for live in self._live.values():
             live.cancel.set()
         waits = [live.finished.wait() for live in self._live.values()]
@@ -325,8 +327,8 @@ class RunManager:
         progress.change(phase="done", finished_at=utcnow(), **outcome)
         run = progress.record()  # with the final counters
         try:
-            await self._save_end(live)
-            await self._after_failure(run)
+            if await self._save_end(live):
+                await self._after_failure(run)
         finally:  # whatever happened, the run is no longer live here
             del self._live[run.id]
             live.finished.set()
@@ -338,8 +340,9 @@ class RunManager:
             self._rerun.discard(run.connector_id)
             await self._trigger_coalesced(run.connector_id)
 
-    async def _save_end(self, live: _LiveRun) -> None:
-        """Save the ended run, again and again while the Store refuses the write.
+    async def _save_end(self, live: _LiveRun) -> bool:
+        """Save the ended run, again and again while the Store refuses the write; False
+        if the server stopped first.
 
         Until it lands the Store still shows the run active and its connector taken;
         meanwhile the run stays live, so this server shows how it ended, and
@@ -350,18 +353,19 @@ class RunManager:
         while True:
             try:
                 await self._rb(self._save, live)
-                return
+                return True
             except StoreUnavailable as exc:
                 run_id = live.progress.run.id
                 if self._stopping:
                     log.warning(
                         "end of run not saved before shutdown: %s", exc, extra={"run": run_id}
                     )
-                    return
+                    return False
                 log.warning(
                     "end of run not saved, retrying in %gs: %s", delay, exc, extra={"run": run_id}
                 )
-            await asyncio.sleep(delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), delay)
             delay = min(2 * delay, END_RETRY_MAX_S)
 
     async def _after_failure(self, run: IngestionRun) -> None:

@@ -77,7 +77,10 @@ class DenseIndex:
         # a full disk would leave a short file and no error. Here a failed write or the
         # final flush raises OSError.
         with open(path, "wb") as file:
-            faiss.write_index(self._index, faiss.PyCallbackIOWriter(file.write))
+            # Streams (serialize_index would copy the whole index in memory); faiss's
+            # bundled stubs omit PyCallbackIOWriter, which its Python layer has.
+            writer = faiss.PyCallbackIOWriter(file.write)  # type: ignore[attr-defined]
+            faiss.write_index(self._index, writer)
 
     def __len__(self) -> int:
         return 0 if self._index is None else int(self._index.ntotal)

@@ -5,35 +5,24 @@ path order so results are stable. Reaching ``max_matches`` does not stop the
 search at once: the last matches still get their after-context, and the
 result is marked truncated only once one more match shows there were more.
 
-ripgrep never reads a file by a name that could be swapped: ``rg --files`` only
-lists the names (its ignore rules are the ones the search honours), each listed
-file is then opened below the checkout's root by descriptor (``beneath``: name by
-name, no symlink followed, nothing of the server's data directory), and ``rg``
-searches those descriptors (``/dev/fd/N``), ``BATCH_FILES`` at a time. A folder
-exchanged with a symlink while the search runs makes a listed file fail to open,
-never makes ``rg`` read outside.
+ripgrep never reads a file by a name that could be swapped: it lists names, and
+searches only descriptors opened below the checkout's root (``searched_files``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import stat
 from collections import deque
-from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from functools import partial
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from ..data_guard import DataDirGuard
 from ..errors import FailedPrecondition, InvalidArgument
 from ..validation import require_globs
 from .base import Checkout
-from .beneath import CheckoutRoot, Refused, RootUnavailable
 from .checkouts import resolve_checkout
-from .openfile import SNIFF_BYTES, looks_binary
-from .ripgrep import run_rg, text_of
+from .ripgrep import text_of
+from .searched_files import MAX_FILE_BYTES, RgRefused, search_checkout, search_nothing
 
 MAX_PATTERN_CHARS = 1000
 MAX_CONTEXT_LINES = 10
@@ -42,15 +31,8 @@ MAX_MATCHES = 1000
 MAX_LINE_CHARS = 1000
 TIMEOUT_S = 10.0
 MAX_OUTPUT_BYTES = 1024 * 1024
-# Larger files are skipped; the index skips anything over 1 MiB by default anyway.
-MAX_FILE_BYTES = 10 * 1024 * 1024
 # Compiled-regex and lazy-DFA budgets: a huge pattern (``\w{500}{500}``) fails at once.
 REGEX_SIZE_LIMIT = "10M"
-# Files (open descriptors) one rg searches: far below the usual 1,024-descriptor limit.
-BATCH_FILES = 256
-
-T = TypeVar("T")
-
 MAX_MATCHES_REACHED = "max_matches"
 MAX_BYTES_REACHED = "max_bytes"
 TIMED_OUT = "timeout"
@@ -185,140 +167,21 @@ def search_arguments(query: GrepQuery) -> list[str]:
     return [*arguments, "--regexp", query.pattern]
 
 
-@dataclass(frozen=True, slots=True)
-class _Opened:
-    """A listed file, open below the checkout's root."""
-
-    path: str  # relative to the checkout, as shown
-    fd: int
-
-
 async def _search(
     checkout: Checkout, query: GrepQuery, collector: _Collector, guard: DataDirGuard | None
 ) -> int:
     """Search one checkout; return how many files were searched."""
     collector.start_checkout(checkout)
-    root = await _in_thread(partial(_open_root, checkout, guard), CheckoutRoot.close)
+    arguments = search_arguments(query)
     try:
-        return await _search_below(root, checkout, query, collector)
-    finally:
-        root.close()  # no thread uses it any more: _in_thread waits for them
-
-
-async def _search_below(
-    root: CheckoutRoot, checkout: Checkout, query: GrepQuery, collector: _Collector
-) -> int:
-    searched = listed = 0
-    async with run_rg(["--files", "--null", *walk_arguments(query)], checkout.root) as rg:
-        async for names in _batches(rg.paths()):
-            listed += len(names)
-            opening = partial(_open_files, root, names)
-            files, counted = await _in_thread(opening, lambda opened: _close(opened[0]))
-            searched += counted
-            await _search_files(files, search_arguments(query), collector)
-            if collector.done:
-                return searched
-        code, stderr = await rg.finish()
-    if not listed:
-        if code == 2 and stderr.strip():  # rg refused its arguments: a bad glob
-            raise _rg_error(stderr)
-        await _search_files([], search_arguments(query), collector)  # checks the pattern
-    return searched
-
-
-def _open_root(checkout: Checkout, guard: DataDirGuard | None) -> CheckoutRoot:
-    try:
-        return CheckoutRoot(checkout.root, guard.protected() if guard else None)
-    except RootUnavailable:
-        raise FailedPrecondition(
-            f"cannot search the files of {checkout.connector_name!r}: the folder is gone "
-            "or cannot be read"
-        ) from None
-
-
-def _open_files(root: CheckoutRoot, names: list[bytes]) -> tuple[list[_Opened], int]:
-    """The listed files to search, open, and how many were searched (binary ones count,
-    as rg would have looked at them). A name that is no longer a regular file below the
-    root (swapped for a symlink, gone, grown too large) is skipped."""
-    files: list[_Opened] = []
-    counted = 0
-    for name in names:
-        try:
-            fd, info = root.open(
-                [os.fsdecode(part) for part in name.split(b"/")], follow_links=False
-            )
-        except (Refused, OSError):
-            continue
-        if stat.S_ISREG(info.st_mode) and info.st_size <= MAX_FILE_BYTES:
-            counted += 1
-            if not looks_binary(os.pread(fd, SNIFF_BYTES, 0)):
-                files.append(_Opened(name.decode("utf-8", "replace"), fd))
-                continue
-        os.close(fd)
-    return files, counted
-
-
-async def _search_files(files: list[_Opened], arguments: list[str], collector: _Collector) -> None:
-    """rg over open files; with none, over nothing (stdin closed), to check the pattern."""
-    names = {f"/dev/fd/{file.fd}": file.path for file in files}
-    records = 0
-    try:
-        # cwd "/": rg is given descriptors only, and reads nothing by name.
-        async with run_rg(arguments, Path("/"), list(names) or ["-"], [f.fd for f in files]) as rg:
-            async for record in rg.records():
-                records += 1
-                collector.take(_renamed(record, names))
-                if collector.done:
-                    return
-            code, stderr = await rg.finish()
-    finally:
-        _close(files)
-    collector.end_file()
-    if code == 2 and records == 0 and stderr.strip():
-        raise _rg_error(stderr)
-
-
-def _renamed(record: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
-    """``record`` with the descriptor's path (``/dev/fd/N``) replaced by the file's."""
-    data = record.get("data")
-    if isinstance(data, dict) and "path" in data:
-        path = text_of(data["path"])
-        data["path"] = {"text": names.get(path, path)}
-    return record
-
-
-async def _batches(paths: AsyncIterator[bytes]) -> AsyncIterator[list[bytes]]:
-    batch: list[bytes] = []
-    async for path in paths:
-        batch.append(path)
-        if len(batch) == BATCH_FILES:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-async def _in_thread(work: Callable[[], T], discard: Callable[[T], None]) -> T:
-    """Run blocking descriptor work in a thread to its end even if the caller is
-    cancelled meanwhile (a root must never be closed under a thread walking it), then
-    ``discard`` what it opened and let the cancellation through."""
-    task = asyncio.ensure_future(asyncio.to_thread(work))
-    cancelled = False
-    while not task.done():
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            cancelled = True
-    if cancelled:
-        if task.exception() is None:
-            discard(task.result())
-        raise asyncio.CancelledError
-    return task.result()
-
-
-def _close(files: list[_Opened]) -> None:
-    for file in files:
-        os.close(file.fd)
+        searched = await search_checkout(
+            checkout, guard, walk_arguments(query), arguments, collector
+        )
+        if not searched.given:  # rg never saw the pattern: let it judge it anyway
+            await search_nothing(arguments, collector)
+    except RgRefused as refused:
+        raise _rg_error(str(refused)) from None
+    return searched.files
 
 
 def _rg_error(stderr: str) -> Exception:

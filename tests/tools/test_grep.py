@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from projectqa.server.errors import FailedPrecondition, InvalidArgument, NotFound
-from projectqa.server.tools import ripgrep
+from projectqa.server.tools import ripgrep, searched_files
 from projectqa.server.tools.base import Checkout
 from projectqa.server.tools.grep import (
     MAX_LINE_CHARS,
@@ -375,6 +375,65 @@ async def test_searches_return_the_same_result_twice(repo: Path) -> None:
     query = GrepQuery("re", context_lines=1)
     assert await grep([checkout(repo)], query) == await grep([checkout(repo)], query)
     assert await grep([checkout(repo)], replace(query, ignore_case=True))
+
+
+def open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.fixture
+def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches of 2, 8, 8, ... files, so a few files make many rg runs (and lookahead)."""
+    monkeypatch.setattr(searched_files, "FIRST_BATCH_FILES", 2)
+    monkeypatch.setattr(searched_files, "BATCH_FILES", 8)
+
+
+@pytest.mark.usefixtures("small_batches")
+async def test_many_batches_keep_path_order_budget_and_no_descriptor(tmp_path: Path) -> None:
+    many_files(tmp_path, 60, "a hit\nno\nhit again\n")
+    write(tmp_path, "d0/blob.bin", b"hit\0\0binary")
+    before = open_descriptors()
+    everything = await grep([checkout(tmp_path)], GrepQuery("hit", max_matches=1000))
+    assert found(everything) == sorted(found(everything))
+    assert len(everything.matches) == 120 and everything.files_searched == 61  # binary counts
+    assert "d0/blob.bin" not in {m.path for m in everything.matches}
+    some = await grep([checkout(tmp_path)], GrepQuery("hit", max_matches=7, context_lines=1))
+    assert found(some) == found(everything)[:7] and some.truncated_reason == "max_matches"
+    assert open_descriptors() == before and rg_children() == []
+
+
+@pytest.mark.usefixtures("small_batches")
+@pytest.mark.parametrize("steps", [1, 3, 10, 30])
+async def test_a_cancelled_search_closes_every_descriptor(tmp_path: Path, steps: int) -> None:
+    many_files(tmp_path, 60, "hit\n" * 10)
+    before = open_descriptors()
+    task = asyncio.ensure_future(grep([checkout(tmp_path)], GrepQuery("hit", max_matches=1000)))
+    for _ in range(steps):
+        await asyncio.sleep(0.001)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert open_descriptors() == before and rg_children() == []
+
+
+async def test_the_pattern_is_judged_even_with_nothing_to_search(tmp_path: Path) -> None:
+    write(tmp_path, "only.bin", b"\0\0\0")
+    for root in (tmp_path, tmp_path / "empty"):
+        root.mkdir(exist_ok=True)
+        with pytest.raises(InvalidArgument) as error:
+            await grep([checkout(root)], GrepQuery("(unclosed"))
+        assert error.value.field == "pattern"
+
+
+async def test_utf16_files_are_searched_and_files_grown_past_the_cap_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path, "wide.txt", "\ufeffneedle wide\r\n".encode("utf-16-le"))
+    write(tmp_path, "big.txt", "needle big\n" * 10)
+    monkeypatch.setattr(searched_files, "MAX_FILE_BYTES", 60)  # big.txt grew past it
+    result = await grep([checkout(tmp_path)], GrepQuery("needle"))
+    assert [(m.path, m.line.text) for m in result.matches] == [("wide.txt", "needle wide")]
+    assert result.files_searched == 1
 
 
 def rg_record(kind: str, text: str, number: int) -> dict[str, object]:

@@ -1,0 +1,243 @@
+"""The files grep searches: listed by name, opened by descriptor, searched by descriptor.
+
+ripgrep never reads a file by a name that could be swapped. ``rg --files`` only lists
+the names (its ignore rules are the ones the search honours); each listed file is then
+opened below the checkout's root by descriptor (``beneath``: name by name, no symlink
+followed, nothing of the server's data directory), and an ``rg`` inherits those
+descriptors and searches ``/dev/fd/N``. A folder exchanged with a symlink while the
+search runs makes a listed file fail to open, never makes ``rg`` read outside.
+
+Files go to ``rg`` in batches; while one batch's output is read, the next is opened and
+its ``rg`` already runs, so opening and searching overlap. A batch's descriptors are
+closed as soon as its ``rg`` has started (it holds its own copies), so a search never
+holds more than one batch of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import resource
+import stat
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from ..data_guard import DataDirGuard
+from ..errors import FailedPrecondition
+from .base import Checkout
+from .beneath import CheckoutRoot, Refused, RootUnavailable
+from .openfile import SNIFF_BYTES, looks_binary
+from .ripgrep import RgProcess, run_rg, text_of
+
+T = TypeVar("T")
+
+# Larger files are skipped (as rg --max-filesize does); the index skips anything over
+# 1 MiB by default anyway.
+MAX_FILE_BYTES = 10 * 1024 * 1024
+# Files one rg is given: an eighth of the descriptor limit (a server often has 1,024),
+# at most 1,024: larger batches start fewer rg processes. The first batches are smaller
+# (FIRST_BATCH_FILES, then 4 times more each time), so a search that stops at its match
+# budget after a few files does not open a thousand first.
+BATCH_FILES = max(16, min(1024, resource.getrlimit(resource.RLIMIT_NOFILE)[0] // 8))
+FIRST_BATCH_FILES = 16
+LOOKAHEAD = 1  # batches whose rg runs while an earlier one's output is read
+
+
+class RgRefused(Exception):
+    """rg refused its arguments (a bad pattern or glob); the message is its stderr."""
+
+
+class RecordSink(Protocol):
+    """Where rg's records go (grep's collector)."""
+
+    @property
+    def done(self) -> bool: ...
+
+    def take(self, record: dict[str, Any]) -> None: ...
+
+    def end_file(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Opened:
+    """A listed file, open below the checkout's root."""
+
+    path: str  # relative to the checkout, as shown
+    fd: int
+
+
+@dataclass(frozen=True, slots=True)
+class Searched:
+    """How a checkout's search went."""
+
+    files: int  # files searched (binary ones count: they were looked at)
+    given: int  # files given to rg (none: it never saw the pattern)
+
+
+async def search_checkout(
+    checkout: Checkout,
+    guard: DataDirGuard | None,
+    walk_arguments: list[str],
+    search_arguments: list[str],
+    sink: RecordSink,
+) -> Searched:
+    """List the checkout's files with ``walk_arguments``, search them with
+    ``search_arguments`` and give every record to ``sink`` until it is done. Raises
+    ``RgRefused`` if rg refuses the arguments."""
+    root = await _in_thread(partial(_open_root, checkout, guard), CheckoutRoot.close)
+    try:
+        return await _search_below(root, checkout, walk_arguments, search_arguments, sink)
+    finally:
+        root.close()  # no thread uses it any more: _in_thread waits for them
+
+
+async def search_nothing(search_arguments: list[str], sink: RecordSink) -> None:
+    """rg over no file (stdin closed), for its verdict on the arguments (``RgRefused``)."""
+    async with _searching([], search_arguments) as search:
+        await search.feed(sink)
+
+
+async def _search_below(
+    root: CheckoutRoot,
+    checkout: Checkout,
+    walk_arguments: list[str],
+    search_arguments: list[str],
+    sink: RecordSink,
+) -> Searched:
+    searched = given = listed = 0
+    async with contextlib.AsyncExitStack() as running:
+        listing = run_rg(["--files", "--null", *walk_arguments], checkout.root)
+        lister = await running.enter_async_context(listing)
+        ahead: deque[_Search] = deque()  # started, output not read yet
+        async for names in _batches(lister.paths()):
+            listed += len(names)
+            opening = partial(_open_files, root, names)
+            files, counted = await _in_thread(opening, lambda opened: _close(opened[0]))
+            searched, given = searched + counted, given + len(files)
+            if files:
+                ahead.append(await running.enter_async_context(_searching(files, search_arguments)))
+            while ahead and (len(ahead) > LOOKAHEAD or sink.done):
+                await ahead.popleft().feed(sink)
+            if sink.done:
+                return Searched(searched, given)
+        while ahead and not sink.done:
+            await ahead.popleft().feed(sink)
+        code, stderr = await lister.finish()
+    if not listed and code == 2 and stderr.strip():  # e.g. a glob it cannot parse
+        raise RgRefused(stderr)
+    return Searched(searched, given)
+
+
+class _Search:
+    """An rg searching a batch of files, its output read later."""
+
+    def __init__(self, rg: RgProcess, names: dict[str, str]) -> None:
+        self._rg, self._names = rg, names
+
+    async def feed(self, sink: RecordSink) -> None:
+        """Give its records to ``sink`` until the end or until ``sink`` is done."""
+        records = 0
+        async for record in self._rg.records():
+            records += 1
+            sink.take(_renamed(record, self._names))
+            if sink.done:
+                return
+        code, stderr = await self._rg.finish()
+        sink.end_file()
+        if code == 2 and records == 0 and stderr.strip():
+            raise RgRefused(stderr)
+
+
+@contextlib.asynccontextmanager
+async def _searching(files: list[_Opened], arguments: list[str]) -> AsyncIterator[_Search]:
+    """Start rg over ``files`` and close their descriptors: rg holds its own copies."""
+    names = {f"/dev/fd/{file.fd}": file.path for file in files}
+    try:
+        # cwd "/": rg is given descriptors only, and reads nothing by name.
+        running = run_rg(arguments, Path("/"), list(names) or ["-"], [f.fd for f in files])
+        async with running as rg:
+            _close(files)
+            files = []
+            yield _Search(rg, names)
+    finally:
+        _close(files)
+
+
+def _open_root(checkout: Checkout, guard: DataDirGuard | None) -> CheckoutRoot:
+    try:
+        return CheckoutRoot(checkout.root, guard.protected() if guard else None)
+    except RootUnavailable:
+        raise FailedPrecondition(
+            f"cannot search the files of {checkout.connector_name!r}: the folder is gone "
+            "or cannot be read"
+        ) from None
+
+
+def _open_files(root: CheckoutRoot, names: list[bytes]) -> tuple[list[_Opened], int]:
+    """The listed files to search, open, and how many were searched (binary ones count).
+    A name that is no longer a regular file below the root (swapped for a symlink, gone,
+    grown too large) is skipped; so is a binary file, as OpenFile would refuse it."""
+    files: list[_Opened] = []
+    counted = 0
+    for name in names:
+        parts = [os.fsdecode(part) for part in name.split(b"/")]
+        try:
+            fd, info = root.open(parts, follow_links=False)
+        except (Refused, OSError):
+            continue
+        if stat.S_ISREG(info.st_mode) and info.st_size <= MAX_FILE_BYTES:
+            counted += 1
+            if not looks_binary(os.pread(fd, SNIFF_BYTES, 0)):
+                files.append(_Opened(name.decode("utf-8", "replace"), fd))
+                continue
+        os.close(fd)
+    return files, counted
+
+
+def _renamed(record: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    """``record`` with the descriptor's path (``/dev/fd/N``) replaced by the file's."""
+    data = record.get("data")
+    if isinstance(data, dict) and "path" in data:
+        path = text_of(data["path"])
+        data["path"] = {"text": names.get(path, path)}
+    return record
+
+
+async def _batches(paths: AsyncIterator[bytes]) -> AsyncIterator[list[bytes]]:
+    batch: list[bytes] = []
+    size = min(FIRST_BATCH_FILES, BATCH_FILES)
+    async for path in paths:
+        batch.append(path)
+        if len(batch) == size:
+            yield batch
+            batch, size = [], min(size * 4, BATCH_FILES)
+    if batch:
+        yield batch
+
+
+async def _in_thread(work: Callable[[], T], discard: Callable[[T], None]) -> T:
+    """Run blocking descriptor work in a thread to its end even if the caller is
+    cancelled meanwhile (a root must never be closed under a thread walking it), then
+    ``discard`` what it opened and let the cancellation through."""
+    task = asyncio.ensure_future(asyncio.to_thread(work))
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        if task.exception() is None:
+            discard(task.result())
+        raise asyncio.CancelledError
+    return task.result()
+
+
+def _close(files: list[_Opened]) -> None:
+    for file in files:
+        os.close(file.fd)

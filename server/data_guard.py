@@ -43,9 +43,10 @@ class Protected:
     around: frozenset[Identity]  # the data directory and its ancestors: no root may be one
     inside: frozenset[Identity]  # the data directory and its direct entries: never opened
 
-    def holds_data_dir(self, root: Identity) -> bool:
-        """Whether a checkout root with this identity is or contains the data directory."""
-        return root in self.around
+    def refuses_root(self, root: Identity) -> bool:
+        """Whether a checkout root with this identity is, holds, or is a folder directly
+        in the data directory (a private clone lies deeper: ``sources/<id>/checkout``)."""
+        return root in self.around or root in self.inside
 
     def forbids(self, entry: Identity) -> bool:
         """Whether a folder or file met below a checkout root is of the data directory."""

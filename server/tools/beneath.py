@@ -60,9 +60,9 @@ class CheckoutRoot:
         # opens files in path order, so most share all their folders with the one before.
         self._chain: list[tuple[str, int]] = []
         info = os.fstat(self._fd)
-        if protected is not None and protected.holds_data_dir((info.st_dev, info.st_ino)):
+        if protected is not None and protected.refuses_root((info.st_dev, info.st_ino)):
             os.close(self._fd)
-            raise RootUnavailable(f"{self.real} is or holds the server's data directory")
+            raise RootUnavailable(f"{self.real} overlaps the server's data directory")
 
     def __enter__(self) -> CheckoutRoot:
         return self

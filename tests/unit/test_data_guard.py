@@ -46,8 +46,9 @@ def test_refusal_names_the_first_offending_path(srv: Path) -> None:
 def test_protected_identities(srv: Path) -> None:
     protected = DataDirGuard(srv / "data").protected()
     for around in (srv / "data", srv, srv.parent, Path("/")):
-        assert protected.holds_data_dir(identity(around))
-    assert not protected.holds_data_dir(identity(srv / "repos"))
+        assert protected.refuses_root(identity(around))
+    assert protected.refuses_root(identity(srv / "data" / "sources"))
+    assert not protected.refuses_root(identity(srv / "repos"))
     for inside in (srv / "data", srv / "data" / "sources", srv / "data" / "admin.token"):
         assert protected.forbids(identity(inside))
     assert not protected.forbids(identity(srv / "repos" / "app"))
@@ -55,7 +56,7 @@ def test_protected_identities(srv: Path) -> None:
 
 def test_a_missing_data_directory_protects_its_ancestors(tmp_path: Path) -> None:
     protected = DataDirGuard(tmp_path / "not-yet").protected()
-    assert protected.holds_data_dir(identity(tmp_path))
+    assert protected.refuses_root(identity(tmp_path))
 
 
 # -------------------------------------------------------------------- bind mounts

@@ -46,6 +46,7 @@ MAX_FILE_BYTES = 10 * 1024 * 1024
 BATCH_FILES = max(16, min(1024, resource.getrlimit(resource.RLIMIT_NOFILE)[0] // 8))
 FIRST_BATCH_FILES = 16
 LOOKAHEAD = 1  # batches whose rg runs while an earlier one's output is read
+DEV_FD = "/dev/fd"  # where rg finds the descriptors it inherits
 
 
 class RgRefused(Exception):
@@ -89,6 +90,8 @@ async def search_checkout(
     """List the checkout's files with ``walk_arguments``, search them with
     ``search_arguments`` and give every record to ``sink`` until it is done. Raises
     ``RgRefused`` if rg refuses the arguments."""
+    if not os.path.isdir(DEV_FD):
+        raise FailedPrecondition(f"grep needs {DEV_FD} (procfs mounted) to search by descriptor")
     root = await _in_thread(partial(_open_root, checkout, guard), CheckoutRoot.close)
     try:
         return await _search_below(root, checkout, walk_arguments, search_arguments, sink)
@@ -156,7 +159,7 @@ class _Search:
 @contextlib.asynccontextmanager
 async def _searching(files: list[_Opened], arguments: list[str]) -> AsyncIterator[_Search]:
     """Start rg over ``files`` and close their descriptors: rg holds its own copies."""
-    names = {f"/dev/fd/{file.fd}": file.path for file in files}
+    names = {f"{DEV_FD}/{file.fd}": file.path for file in files}
     try:
         # cwd "/": rg is given descriptors only, and reads nothing by name.
         running = run_rg(arguments, Path("/"), list(names) or ["-"], [f.fd for f in files])

@@ -468,3 +468,10 @@ def test_records_split_at_any_chunk_size(
     assert [r["data"].get("line_number") for r in parsed[1:4]] == [6, 7, 8]
     cut = ripgrep.text_of(parsed[2]["data"]["lines"])
     assert 0 < len(cut) < len(long_text) and long_text.startswith(cut)
+
+
+async def test_without_dev_fd_grep_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(tmp_path, "a.txt", "needle\n")
+    monkeypatch.setattr(searched_files, "DEV_FD", str(tmp_path / "no-dev-fd"))
+    with pytest.raises(FailedPrecondition, match="no-dev-fd"):
+        await grep([checkout(tmp_path)], GrepQuery("needle"))

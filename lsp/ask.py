@@ -10,7 +10,7 @@ Locations. Cancelling the request cancels the gRPC stream.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,7 +55,7 @@ class AskArguments:
     context: Context | None
 
 
-def _object(arguments: list[Any] | None) -> Mapping[str, Any]:
+def _object(arguments: Sequence[Any] | None) -> Mapping[str, Any]:
     if not arguments:
         raise invalid("arguments", 'one object is required, e.g. {"question": "…"}')
     if len(arguments) != 1 or not isinstance(arguments[0], Mapping):
@@ -98,7 +98,7 @@ def _context(workspace: Workspace, values: Mapping[str, Any], *, required: bool)
 
 
 def parse_arguments(
-    workspace: Workspace, arguments: list[Any] | None, *, explain: bool
+    workspace: Workspace, arguments: Sequence[Any] | None, *, explain: bool
 ) -> AskArguments:
     """The checked arguments of an ask (``explain``: of ``projectqa.explainSelection``)."""
     values = _object(arguments)

@@ -23,6 +23,7 @@ import grpc
 
 from projectqa.client import AsyncClient, ClientError, resolve_address
 from projectqa.lsp.errors import RequestFailed, failed
+from projectqa.lsp.server_calls import ServerCalls, server_calls
 from projectqa.lsp.settings import BridgeSettings
 from projectqa.lsp.workspace import ProjectNotResolved, ProjectView, resolve_project
 
@@ -43,7 +44,7 @@ Notify = Callable[[bool, str], None]  # (is_error, message) for window/showMessa
 
 @dataclass(frozen=True, slots=True)
 class Ready:
-    client: AsyncClient
+    client: ServerCalls
     project: ProjectView
     user: str
 
@@ -187,14 +188,16 @@ class Connection:
             self._problem = "ProjectQA: set projectqa.token (the bridge serves TCP)"
             self._outage = False
             return False
-        client: AsyncClient | None = None
+        client: ServerCalls | None = None
         published = False
         try:
-            client = AsyncClient(
-                settings.address,
-                settings.token,
-                timeout=CALL_TIMEOUT_S,
-                tls_ca_file=settings.tls_ca_file,
+            client = server_calls(
+                AsyncClient(
+                    settings.address,
+                    settings.token,
+                    timeout=CALL_TIMEOUT_S,
+                    tls_ca_file=settings.tls_ca_file,
+                )
             )
             who = await client.whoami()
             project = await resolve_project(client, settings.project, self._workspace)
@@ -226,7 +229,7 @@ class Connection:
     def _probing(self) -> bool:
         return self._probe is not None and not self._probe.done()
 
-    def _start_probe(self, stale: AsyncClient | None = None) -> None:
+    def _start_probe(self, stale: ServerCalls | None = None) -> None:
         if stale is not None:  # calls still on it fail by themselves or end in time
             asyncio.get_running_loop().call_later(
                 STALE_CLOSE_S, lambda: asyncio.ensure_future(stale.close())

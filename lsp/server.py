@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +62,10 @@ class BridgeProtocol(LanguageServerProtocol):
         super()._handle_response(msg_id, result, error)
 
     @lsp_method(types.WORKSPACE_EXECUTE_COMMAND)
-    async def lsp_workspace__execute_command(self, params: types.ExecuteCommandParams) -> Any:
+    # pygls runs a generator handler or a coroutine one; this must be a coroutine (above).
+    async def lsp_workspace__execute_command(  # type: ignore[override]
+        self, params: types.ExecuteCommandParams
+    ) -> Any:
         command = self.fm.commands.get(params.command)
         if command is None:
             known = ", ".join(sorted(self.fm.commands))
@@ -295,7 +298,9 @@ class _Progress:
 
 
 @contextlib.asynccontextmanager
-async def _progress(ls: ProjectQALanguageServer, token: types.ProgressToken | None, title: str):
+async def _progress(
+    ls: ProjectQALanguageServer, token: types.ProgressToken | None, title: str
+) -> AsyncIterator[_Progress]:
     """Begins progress on ``token`` (or one the bridge creates) and always ends it.
 
     A ``window/workDoneProgress/cancel`` from the editor cancels the request.
@@ -303,7 +308,8 @@ async def _progress(ls: ProjectQALanguageServer, token: types.ProgressToken | No
     if token is None and _client_has_progress(ls):
         token = f"projectqa-{os.urandom(6).hex()}"
         try:
-            await asyncio.wait_for(ls.work_done_progress.create_async(token), 5)
+            # pygls annotates the editor's (empty) answer as a Future: nothing to use.
+            _ = await asyncio.wait_for(ls.work_done_progress.create_async(token), 5)
         except Exception:  # the editor refused or never answered: no progress then
             token = None
     progress = _Progress(ls, token)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from google.protobuf import json_format
 
-from projectqa.client import AsyncClient
+from projectqa.lsp.server_calls import ServerCalls
 from projectqa.v1 import admin_pb2
 
 GIT_TIMEOUT_S = 5.0
@@ -108,17 +108,19 @@ def _fits(connector: admin_pb2.Connector, folder: Path, remote: str) -> bool:
     return bool(remote and url and normalize_remote(str(url)) == remote)
 
 
-async def _connectors(client: AsyncClient, project: str) -> list[admin_pb2.Connector]:
+async def _connectors(client: ServerCalls, project: str) -> list[admin_pb2.Connector]:
     return [connector async for connector in client.list_connectors(project)]
 
 
-def _view(project_id: str, slug: str, workspace: Path | None, connectors) -> ProjectView:
+def _view(
+    project_id: str, slug: str, workspace: Path | None, connectors: list[admin_pb2.Connector]
+) -> ProjectView:
     roots = {c.id: root for c in connectors if (root := _local_root(c)) and _is_dir(root)}
     return ProjectView(project_id, slug, workspace, roots)
 
 
 async def resolve_project(
-    client: AsyncClient, project: str | None, workspace: Path | None
+    client: ServerCalls, project: str | None, workspace: Path | None
 ) -> ProjectView:
     """The project named by ``project`` (id or slug), else the one the workspace is.
 

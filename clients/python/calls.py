@@ -156,7 +156,7 @@ class AsyncServerStream(_Cancellable, AsyncIterator[Event], Generic[Event]):
             raise
         if message is grpc.aio.EOF:
             raise StopAsyncIteration
-        return message  # type: ignore[no-any-return]
+        return message
 
     async def __aenter__(self) -> Self:
         return self
@@ -243,7 +243,13 @@ class BlockingCalls(StubCalls):
 
 
 class AsyncCalls(StubCalls):
-    """The primitives of the asyncio client: coroutines, async iterators, async streams."""
+    """The primitives of the asyncio client: coroutines, async iterators, async streams.
+
+    ``_call`` and ``_pages`` override StubCalls' sync signatures with their async forms
+    (hence the two ignores): the typed mixins are written once, annotated for the sync
+    client, and return whatever the primitive returns. lsp/server_calls.py types the
+    async forms of the calls the editor bridge makes.
+    """
 
     async def _call(  # type: ignore[override]
         self,
@@ -267,7 +273,7 @@ class AsyncCalls(StubCalls):
                 return
             request.page_token = response.next_page_token
 
-    def _stream(  # type: ignore[override]
+    def _stream(
         self,
         kind: StreamKind[Any, AioStream],
         method: Callable[..., Any],

@@ -28,13 +28,13 @@ PERMISSIONS: dict[str, chat_pb2.ToolPermission.ValueType] = {
     # In a policy change, "unspecified" restores the tool's default.
     "default": chat_pb2.TOOL_PERMISSION_UNSPECIFIED,
 }
-PERMISSION_NAMES = {number: name for name, number in PERMISSIONS.items()}
+PERMISSION_NAMES: dict[int, str] = {number: name for name, number in PERMISSIONS.items()}
 
 
 def tool_permission(value: PermissionName | int) -> chat_pb2.ToolPermission.ValueType:
     """The enum number of "auto", "ask", "deny" or "default"; numbers pass through."""
     if isinstance(value, int):
-        return value  # type: ignore[return-value]
+        return chat_pb2.ToolPermission.ValueType(value)
     try:
         return PERMISSIONS[value.lower()]
     except KeyError:
@@ -45,7 +45,7 @@ def tool_permission(value: PermissionName | int) -> chat_pb2.ToolPermission.Valu
 
 def permission_name(number: int) -> str:
     """The name of a ToolPermission number ("auto", "ask", "deny", "default")."""
-    return PERMISSION_NAMES.get(number, str(number))  # type: ignore[call-overload]
+    return PERMISSION_NAMES.get(number, str(number))
 
 
 def _permissions(policy: Mapping[str, PermissionName | int] | None) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from typing import Any, Self, TypeVar
 import grpc
 import grpc.aio
 from google.protobuf.message import Message
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 
 from projectqa.client.admin import AdminCalls
 from projectqa.client.calls import AsyncCalls, BlockingCalls
@@ -44,9 +44,22 @@ from projectqa.v1 import (
     tools_pb2_grpc,
 )
 
+Request = TypeVar("Request", bound=Message)
 Response = TypeVar("Response", bound=Message)
 
 DEFAULT_TIMEOUT = 30.0
+
+
+def _health_check(
+    channel: grpc.Channel,
+) -> grpc.UnaryUnaryMultiCallable[health_pb2.HealthCheckRequest, health_pb2.HealthCheckResponse]:
+    """``grpc.health.v1.Health/Check`` on ``channel`` (a ``grpc.aio`` one too), typed:
+    the stubs typeshed ships for grpc_health declare HealthStub without its methods."""
+    return channel.unary_unary(
+        "/grpc.health.v1.Health/Check",
+        request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+        response_deserializer=health_pb2.HealthCheckResponse.FromString,
+    )
 
 
 def _status_name(response: health_pb2.HealthCheckResponse) -> str:
@@ -68,7 +81,7 @@ def health(
     channel = open_channel(resolve_address(address), None, tls_ca_file=tls_ca_file)
     with channel, translate_rpc_errors():
         request = health_pb2.HealthCheckRequest(service=service)
-        return _status_name(health_pb2_grpc.HealthStub(channel).Check(request, timeout=timeout))
+        return _status_name(_health_check(channel)(request, timeout=timeout))
 
 
 class _TypedClient(AdminCalls, IngestionCalls, RetrievalCalls, ToolCalls, ChatCalls):
@@ -93,12 +106,12 @@ class _TypedClient(AdminCalls, IngestionCalls, RetrievalCalls, ToolCalls, ChatCa
         self.retrieval = retrieval_pb2_grpc.RetrievalServiceStub(self.channel)
         self.tools = tools_pb2_grpc.ToolsServiceStub(self.channel)
         self.chat = chat_pb2_grpc.ChatServiceStub(self.channel)
-        self._health = health_pb2_grpc.HealthStub(self.channel)
+        self._health_check = _health_check(self.channel)
 
     def _open_channel(self, tls_ca_file: str | Path | None) -> Any:
         raise NotImplementedError
 
-    def call(self, method: Callable[[Message], Response], request: Message) -> Response:
+    def call(self, method: Callable[[Request], Response], request: Request) -> Response:
         """Calls any unary stub method of this client (``client.admin.GetProject``, …),
         raising ClientError on failure; awaitable on the :class:`AsyncClient`."""
         return self._call(method, request)
@@ -106,7 +119,7 @@ class _TypedClient(AdminCalls, IngestionCalls, RetrievalCalls, ToolCalls, ChatCa
     def health(self, service: str = "") -> str:
         """The ``grpc.health.v1`` status name of ``service`` ("" is the whole server)."""
         request = health_pb2.HealthCheckRequest(service=service)
-        return self._call(self._health.Check, request, _status_name)
+        return self._call(self._health_check, request, _status_name)
 
 
 class Client(BlockingIngestionCalls, _TypedClient, BlockingCalls):

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import grpc
 import grpc.aio
@@ -128,21 +129,25 @@ def open_aio_channel(
 
 
 def _with_authorization(
-    metadata: Sequence[tuple[str, str | bytes]] | None, token: str | None
-) -> list[tuple[str, str | bytes]]:
-    entries = [(key, value) for key, value in (metadata or ()) if key != "authorization"]
-    if token:
-        entries.append(("authorization", f"Bearer {token}"))
-    return entries
+    metadata: Iterable[tuple[str, str | bytes]] | None, token: str | None
+) -> tuple[tuple[str, str | bytes], ...]:
+    entries = tuple((key, value) for key, value in (metadata or ()) if key != "authorization")
+    return (*entries, ("authorization", f"Bearer {token}")) if token else entries
 
 
-class _CallDetails(NamedTuple):
+@dataclass(frozen=True)
+class _CallDetails(grpc.ClientCallDetails):
     method: str
     timeout: float | None
-    metadata: Sequence[tuple[str, str | bytes]] | None
+    metadata: tuple[tuple[str, str | bytes], ...] | None
     credentials: grpc.CallCredentials | None
     wait_for_ready: bool | None
     compression: grpc.Compression | None
+
+
+# The interceptors pass every kind of message and call through untouched.
+_Continuation = Callable[[grpc.ClientCallDetails, Any], Any]
+_AioContinuation = Callable[[grpc.aio.ClientCallDetails, Any], Awaitable[Any]]
 
 
 class BearerAuthInterceptor(
@@ -174,16 +179,36 @@ class BearerAuthInterceptor(
             getattr(details, "compression", None),
         )
 
-    def intercept_unary_unary(self, continuation, client_call_details, request):  # type: ignore[no-untyped-def]
+    def intercept_unary_unary(
+        self,
+        continuation: _Continuation,
+        client_call_details: grpc.ClientCallDetails,
+        request: Any,
+    ) -> Any:
         return continuation(self._details(client_call_details, unary=True), request)
 
-    def intercept_unary_stream(self, continuation, client_call_details, request):  # type: ignore[no-untyped-def]
+    def intercept_unary_stream(
+        self,
+        continuation: _Continuation,
+        client_call_details: grpc.ClientCallDetails,
+        request: Any,
+    ) -> Any:
         return continuation(self._details(client_call_details, unary=False), request)
 
-    def intercept_stream_unary(self, continuation, client_call_details, request_iterator):  # type: ignore[no-untyped-def]
+    def intercept_stream_unary(
+        self,
+        continuation: _Continuation,
+        client_call_details: grpc.ClientCallDetails,
+        request_iterator: Any,
+    ) -> Any:
         return continuation(self._details(client_call_details, unary=False), request_iterator)
 
-    def intercept_stream_stream(self, continuation, client_call_details, request_iterator):  # type: ignore[no-untyped-def]
+    def intercept_stream_stream(
+        self,
+        continuation: _Continuation,
+        client_call_details: grpc.ClientCallDetails,
+        request_iterator: Any,
+    ) -> Any:
         return continuation(self._details(client_call_details, unary=False), request_iterator)
 
 
@@ -202,29 +227,49 @@ class _AioBearerAuth:
         return grpc.aio.ClientCallDetails(
             details.method,
             details.timeout if details.timeout is not None else self._default_timeout,
-            _with_authorization(details.metadata, self._token),
+            grpc.aio.Metadata(*_with_authorization(details.metadata, self._token)),
             details.credentials,
             details.wait_for_ready,
         )
 
 
 class _AioUnaryUnaryAuth(_AioBearerAuth, grpc.aio.UnaryUnaryClientInterceptor):
-    async def intercept_unary_unary(self, continuation, client_call_details, request):  # type: ignore[no-untyped-def]
+    async def intercept_unary_unary(
+        self,
+        continuation: _AioContinuation,
+        client_call_details: grpc.aio.ClientCallDetails,
+        request: Any,
+    ) -> Any:
         return await continuation(self._details(client_call_details), request)
 
 
 class _AioUnaryStreamAuth(_AioBearerAuth, grpc.aio.UnaryStreamClientInterceptor):
-    async def intercept_unary_stream(self, continuation, client_call_details, request):  # type: ignore[no-untyped-def]
+    async def intercept_unary_stream(
+        self,
+        continuation: _AioContinuation,
+        client_call_details: grpc.aio.ClientCallDetails,
+        request: Any,
+    ) -> Any:
         return await continuation(self._details(client_call_details), request)
 
 
 class _AioStreamUnaryAuth(_AioBearerAuth, grpc.aio.StreamUnaryClientInterceptor):
-    async def intercept_stream_unary(self, continuation, client_call_details, request_iterator):  # type: ignore[no-untyped-def]
+    async def intercept_stream_unary(
+        self,
+        continuation: _AioContinuation,
+        client_call_details: grpc.aio.ClientCallDetails,
+        request_iterator: Any,
+    ) -> Any:
         return await continuation(self._details(client_call_details), request_iterator)
 
 
 class _AioStreamStreamAuth(_AioBearerAuth, grpc.aio.StreamStreamClientInterceptor):
-    async def intercept_stream_stream(self, continuation, client_call_details, request_iterator):  # type: ignore[no-untyped-def]
+    async def intercept_stream_stream(
+        self,
+        continuation: _AioContinuation,
+        client_call_details: grpc.aio.ClientCallDetails,
+        request_iterator: Any,
+    ) -> Any:
         return await continuation(self._details(client_call_details), request_iterator)
 
 

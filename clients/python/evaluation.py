@@ -27,6 +27,8 @@ from pathlib import Path
 from statistics import fmean
 from typing import TYPE_CHECKING, Any
 
+from projectqa.client.retrieval import search_mode
+
 if TYPE_CHECKING:
     from projectqa.client.client import Client
     from projectqa.v1 import retrieval_pb2
@@ -280,7 +282,8 @@ def client_search(client: Client, project: str, **options: Any) -> SearchFunctio
     """
 
     def search(question: str, mode: str, top_k: int) -> list[LineRange]:
-        response = client.search(project, question, mode=mode, top_k=top_k, **options)  # type: ignore[arg-type]
+        mode_number = search_mode(mode)
+        response = client.search(project, question, mode=mode_number, top_k=top_k, **options)
         return hit_ranges(response)
 
     return search

@@ -36,7 +36,7 @@ def is_active(run: ingestion_pb2.IngestionRun) -> bool:
 
 def _mode_number(mode: ModeName | int) -> ingestion_pb2.IngestionMode.ValueType:
     if isinstance(mode, int):
-        return mode  # type: ignore[return-value]
+        return ingestion_pb2.IngestionMode.ValueType(mode)
     try:
         return MODES[mode]
     except KeyError:

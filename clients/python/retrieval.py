@@ -23,10 +23,10 @@ SEARCH_MODES: dict[str, retrieval_pb2.SearchMode.ValueType] = {
 }
 
 
-def search_mode(mode: SearchModeName | int) -> retrieval_pb2.SearchMode.ValueType:
+def search_mode(mode: SearchModeName | str | int) -> retrieval_pb2.SearchMode.ValueType:
     """The enum number of a mode name ("hybrid", "dense", "keyword"); numbers pass through."""
     if isinstance(mode, int):
-        return mode  # type: ignore[return-value]
+        return retrieval_pb2.SearchMode.ValueType(mode)
     try:
         return SEARCH_MODES[mode]
     except KeyError:

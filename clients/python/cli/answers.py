@@ -83,8 +83,7 @@ class TurnPrinter:
         if self.json_output:
             click.echo(json.dumps(message_to_dict(event), ensure_ascii=False))
         kind = event.WhichOneof("event")
-        handler = getattr(self, f"_on_{kind}", None)
-        if handler is not None:
+        if kind is not None and (handler := getattr(self, f"_on_{kind}", None)) is not None:
             handler(getattr(event, kind))
 
     def finish(self) -> TurnOutcome:

@@ -17,7 +17,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from projectqa.client.chat import ChatStream, permission_name
+from projectqa.client.chat import PERMISSIONS, ChatStream, permission_name
 from projectqa.client.cli.answers import (
     TurnOutcome,
     arguments_json,
@@ -52,7 +52,6 @@ ROLE_NAMES = {
     chat_pb2.MESSAGE_ROLE_TOOL: "tool",
     chat_pb2.MESSAGE_ROLE_SYSTEM: "system",
 }
-POLICY_VALUES = ("auto", "ask", "deny", "default")
 
 
 def project_option(function: Any) -> Any:
@@ -335,15 +334,17 @@ def delete_chat(state: CliState, chat_id: str) -> None:
     show_done(state.json_output, f"Deleted chat {chat_id}.")
 
 
-def policy_changes(pairs: tuple[tuple[str, str], ...]) -> dict[str, str]:
-    changes: dict[str, str] = {}
+def policy_changes(
+    pairs: tuple[tuple[str, str], ...],
+) -> dict[str, chat_pb2.ToolPermission.ValueType]:
+    changes: dict[str, chat_pb2.ToolPermission.ValueType] = {}
     for tool, value in pairs:
-        if value.lower() not in POLICY_VALUES:
+        if value.lower() not in PERMISSIONS:
             raise click.BadParameter(
-                f"{tool}={value}: the value must be one of {', '.join(POLICY_VALUES)}",
+                f"{tool}={value}: the value must be one of {', '.join(PERMISSIONS)}",
                 param_hint="TOOL=PERMISSION",
             )
-        changes[tool] = value.lower()
+        changes[tool] = PERMISSIONS[value.lower()]
     return changes
 
 

@@ -93,15 +93,18 @@ def ingest_repository(client: Client, project: common_pb2.Project, repository: P
     ingested again, if there is one. Raises CommandFailed if the run does not
     succeed.
     """
-    if repository is not None:
-        connector = _git_connector(client, project, repository)
-    elif (connector := _existing_connector(client, project)) is None:
+    connector = (
+        _git_connector(client, project, repository)
+        if repository is not None
+        else _existing_connector(client, project)
+    )
+    if connector is None:
         click.echo(
             "\nThe current directory is not in a git work tree, so there is nothing to ingest; "
             "run again with --repo PATH to ingest a repository."
         )
         return
-    else:
+    if repository is None:
         click.echo(f"\nGit connector {CONNECTOR_NAME!r} reads {_url(connector)}")
     click.echo(f"Ingesting {_url(connector)} (only committed files) …")
     run = _start_or_join(client, project, connector)

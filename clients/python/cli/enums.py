@@ -41,7 +41,9 @@ class EnumChoice(click.Choice):
         super().__init__(enum_labels(enum), case_sensitive=False)
         self.enum = enum
 
-    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None):  # type: ignore[no-untyped-def]
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int:
         if isinstance(value, int):
             return value
         return enum_number(self.enum, super().convert(value, param, ctx))

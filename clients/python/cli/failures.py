@@ -50,7 +50,9 @@ class CommandFailed(click.ClickException):
 
     def __init__(self, message: str, exit_code: int = EXIT_FAILURE) -> None:
         super().__init__(message)
-        self.exit_code = exit_code
+        # click declares exit_code per class (a ClassVar) but reads it from the instance it
+        # catches; one class serves every status here, so the code is set per failure.
+        self.exit_code = exit_code  # type: ignore[misc]
 
     @classmethod
     def for_status(cls, code_name: str, details: str) -> CommandFailed:

@@ -33,7 +33,7 @@ def highlighted(code: str, language: str) -> list[Text]:
         lexer = "text"
     text = Syntax(code, lexer, theme="ansi_dark").highlight(code)
     text.rstrip()
-    return text.split("\n", allow_blank=True)
+    return list(text.split("\n", allow_blank=True))
 
 
 def render_code(code: str, language: str, first_line: int = 0, indent: str = "") -> None:

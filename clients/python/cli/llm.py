@@ -6,7 +6,8 @@ land in shell history): they come from a named environment variable or stdin.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
@@ -15,6 +16,8 @@ from projectqa.client.cli.output import show_done, show_resource, show_resources
 from projectqa.client.cli.params import page_size_option, read_env_secret, read_stdin_secret
 from projectqa.client.cli.state import CliState, pass_state
 from projectqa.v1 import admin_pb2
+
+Command = TypeVar("Command", bound=Callable[..., Any])
 
 PROFILE_COLUMNS = (
     "id",
@@ -31,7 +34,7 @@ PROFILE_COLUMNS = (
 _PROJECT_HELP = "Project id or slug (default: global profiles)."
 
 
-def profile_options(*, creating: bool) -> Any:
+def profile_options(*, creating: bool) -> Callable[[Command], Command]:
     """Options shared by ``create`` and ``update``; ``create`` requires some of them."""
     options = (
         click.option(
@@ -49,7 +52,7 @@ def profile_options(*, creating: bool) -> Any:
         click.option("--timeout", "timeout_seconds", type=int, help="Request timeout, seconds."),
     )
 
-    def decorate(function: Any) -> Any:
+    def decorate(function: Command) -> Command:
         for option in reversed(options):
             function = option(function)
         return function
@@ -86,7 +89,7 @@ def create_profile(
     state: CliState,
     name: str,
     project: str,
-    provider: int,
+    provider: admin_pb2.LlmProvider.ValueType,
     model: str,
     base_url: str | None,
     api_key_env: str | None,
@@ -123,6 +126,7 @@ def create_profile(
 @pass_state
 def update_profile(
     state: CliState,
+    /,  # **changes takes every other option by name
     profile_id: str,
     api_key_env: str | None,
     api_key_stdin: bool,

@@ -32,7 +32,7 @@ def member() -> None:
     help="member: read and chat; admin: also manage the project.",
 )
 @pass_state
-def add_member(state: CliState, p: str, user: str, role: int) -> None:
+def add_member(state: CliState, p: str, user: str, role: common_pb2.ProjectRole.ValueType) -> None:
     """Give USER a role in project P, or change the role they have."""
     show_resource(state.json_output, state.client().add_member(p, user, role))
 

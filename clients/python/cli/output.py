@@ -12,7 +12,7 @@ import json
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import UTC
-from typing import Any
+from typing import Any, cast
 
 import click
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
@@ -50,7 +50,7 @@ def format_timestamp(timestamp: timestamp_pb2.Timestamp) -> str:
 
 
 def _format_scalar(field: FieldDescriptor, value: Any) -> str:
-    if field.type == FieldDescriptor.TYPE_ENUM:
+    if field.enum_type is not None:  # set exactly on enum fields
         return enum_label(field.enum_type, value)
     if field.type == FieldDescriptor.TYPE_BOOL:
         return "yes" if value else "no"
@@ -71,7 +71,8 @@ def _format_message(message: Message) -> str:
 
 def format_field(message: Message, name: str) -> str:
     """One field of ``message`` as text; "-" for an unset message field."""
-    field = message.DESCRIPTOR.fields_by_name[name]
+    # typeshed types a descriptor as either protobuf backend's class; both have this API.
+    field = cast(FieldDescriptor, message.DESCRIPTOR.fields_by_name[name])
     value = getattr(message, name)
     if field.is_repeated:
         return ", ".join(_format_scalar(field, item) for item in value)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Literal
 
 from rich.table import Table
 from rich.text import Text
@@ -151,7 +152,7 @@ def render_runs(runs: Sequence[Run], names: Mapping[str, str]) -> None:
     console().print(table)
 
 
-def _timestamp(run: Run, field: str) -> str:
+def _timestamp(run: Run, field: Literal["create_time", "start_time", "finish_time"]) -> str:
     return format_timestamp(getattr(run, field)) if run.HasField(field) else "-"
 
 

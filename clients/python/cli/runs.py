@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from itertools import islice
+from typing import Any
 
 import click
 from rich.table import Table
@@ -22,8 +23,8 @@ class DefaultCommandGroup(click.Group):
     ``projectqa runs show RUN_ID`` still reaches ``show``.
     """
 
-    def __init__(self, *args: object, default: str, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *args: Any, default: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.default = default
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:

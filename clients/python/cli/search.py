@@ -16,7 +16,7 @@ from rich.text import Text
 from projectqa.client.cli.files import render_code
 from projectqa.client.cli.output import console, message_to_dict, print_json
 from projectqa.client.cli.state import CliState, pass_state
-from projectqa.client.retrieval import SEARCH_MODES
+from projectqa.client.retrieval import SEARCH_MODES, search_mode
 from projectqa.v1 import retrieval_pb2, tools_pb2
 
 SYMBOL_COLUMNS = ("name", "kind", "location", "language", "score")
@@ -108,7 +108,7 @@ def search(
     response = state.client().search(
         project,
         query,
-        mode=mode,  # type: ignore[arg-type]
+        mode=search_mode(mode),
         top_k=top_k,
         kinds=kinds,
         connectors=connectors,

@@ -10,6 +10,7 @@ RPCs use; ``invoke`` runs the same code and returns plain JSON.
 
 from __future__ import annotations
 
+import builtins  # `list` in annotations after a method named list means the method
 import contextlib
 import dataclasses
 import enum
@@ -37,7 +38,7 @@ from ..retrieval.ops import CitedResult, RetrievalOps
 from ..retrieval.query import SearchFilter, SearchMode, SearchQuery
 from ..store import Store
 from ..threads import BlockingRunner
-from . import builtins
+from . import builtins as builtin_tools
 from .base import Checkout, ToolContext, ToolResult
 from .checkouts import project_checkouts, resolve_checkout
 from .confine import normalise
@@ -92,12 +93,12 @@ class ToolsOps:
         # Tools never read the data directory, whatever a checkout or a link leads to.
         self._data_guard = DataDirGuard(data_dir) if data_dir is not None else None
         self._builtins: dict[str, Callable[[Project, dict[str, Any]], Awaitable[Any]]] = {
-            builtins.SEARCH: self._search_tool,
-            builtins.KEYWORD_SEARCH: self._keyword_tool,
-            builtins.GREP: self._grep_tool,
-            builtins.OPEN_FILE: self._open_file_tool,
-            builtins.FIND_SYMBOL: self._find_symbol_tool,
-            builtins.PROJECT_METADATA: self._metadata_tool,
+            builtin_tools.SEARCH: self._search_tool,
+            builtin_tools.KEYWORD_SEARCH: self._keyword_tool,
+            builtin_tools.GREP: self._grep_tool,
+            builtin_tools.OPEN_FILE: self._open_file_tool,
+            builtin_tools.FIND_SYMBOL: self._find_symbol_tool,
+            builtin_tools.PROJECT_METADATA: self._metadata_tool,
         }
 
     # ------------------------------------------------------------- catalog
@@ -140,15 +141,15 @@ class ToolsOps:
             return ToolResult(is_error=True, error=str(exc), duration_ms=_since(started))
         return ToolResult(value=plain(value), duration_ms=_since(started))
 
-    def _catalog_of_ref(self, principal: Principal, project_ref: str) -> list[ToolEntry]:
+    def _catalog_of_ref(self, principal: Principal, project_ref: str) -> builtins.list[ToolEntry]:
         project = self._access.project(principal, project_ref, ProjectRole.MEMBER)
         return self.catalog(project)
 
-    def catalog(self, project: Project) -> list[ToolEntry]:
+    def catalog(self, project: Project) -> builtins.list[ToolEntry]:
         """Built-ins, then enabled plugin tools, then enabled script tools; one per name."""
         entries = {
             name: ToolEntry(name, description, schema, False, ToolOrigin.BUILTIN, BUILTIN_PROVIDER)
-            for name, (description, schema) in builtins.BUILTINS.items()
+            for name, (description, schema) in builtin_tools.BUILTINS.items()
         }
         enabled = {s.tool for s in self._store.list_tool_settings(project.id) if s.enabled}
         for name, contribution in self._catalog.tools.items():
@@ -237,7 +238,7 @@ class ToolsOps:
 
     async def find_symbol(
         self, project: Project, name: str, exact: bool, kinds: tuple[str, ...], limit: int
-    ) -> list[SymbolHit]:
+    ) -> builtins.list[SymbolHit]:
         if not name.strip():
             raise InvalidArgument("name", "must not be empty")
         if len(name) > MAX_SYMBOL_NAME:
@@ -253,12 +254,14 @@ class ToolsOps:
         checkouts = await self._checkouts(project)
         return await self._rb(self._metadata_blocking, project, checkouts)
 
-    def _metadata_blocking(self, project: Project, checkouts: list[Checkout]) -> ProjectMetadata:
+    def _metadata_blocking(
+        self, project: Project, checkouts: builtins.list[Checkout]
+    ) -> ProjectMetadata:
         manifest = self._retrieval.served_manifest(project.id)
         generation = manifest.generation if manifest is not None else 0
         return project_metadata(self._store, project, checkouts, generation)
 
-    async def _checkouts(self, project: Project) -> list[Checkout]:
+    async def _checkouts(self, project: Project) -> builtins.list[Checkout]:
         return await self._rb(
             project_checkouts,
             self._store,

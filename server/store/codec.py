@@ -55,9 +55,14 @@ def time_from_text(text: str) -> datetime:
     return datetime.fromisoformat(text).astimezone(UTC)
 
 
-@functools.cache
-def _field_types(cls: type) -> dict[str, type]:
+def _field_types(cls: type) -> dict[str, type[Any]]:
     """Each field's type, with ``X | None`` reduced to ``X``."""
+    # Passed on as a plain ``type``: mypy does not see ``type[X]`` as Hashable.
+    return _cached_field_types(cls)
+
+
+@functools.cache
+def _cached_field_types(cls: type) -> dict[str, type[Any]]:
     hints = typing.get_type_hints(cls)
     resolved = {}
     for field in dataclasses.fields(cls):
@@ -98,7 +103,7 @@ class Codec:
     def reader(self, cls: type[T]) -> Callable[[Mapping[str, Any]], T]:
         return functools.partial(self.record, cls)
 
-    def _encode(self, kind: type, value: Any) -> Any:
+    def _encode(self, kind: type[Any], value: Any) -> Any:
         if value is None:
             return None
         if kind is datetime:
@@ -109,7 +114,7 @@ class Codec:
             return value.value
         return kind(value)  # bool, int, float, str: plain built-ins for both drivers
 
-    def _decode(self, kind: type, raw: Any) -> Any:
+    def _decode(self, kind: type[Any], raw: Any) -> Any:
         if raw is None:
             return None
         if kind is datetime:

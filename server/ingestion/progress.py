@@ -7,6 +7,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from ..models import IngestionRun, utcnow
 
@@ -62,7 +63,7 @@ class RunProgress:
     def __post_init__(self) -> None:
         self.counts = Counts.of(self.run)
 
-    def change(self, **fields: object) -> IngestionRun:
+    def change(self, **fields: Any) -> IngestionRun:
         """Replace fields of the run record (status, phase, cursor, …); return it."""
         with self._lock:
             self.run = replace(self.run, **fields)

@@ -14,8 +14,14 @@ grep and open files) and the last checkpoint names both:
   last commit is no longer in the clone, all files are read again, with a warning.
 
 Keys are repository-relative paths, also with ``subdirectory``; ``exclude`` and
-``include`` match them. Symlinks and submodules are never indexed; a symlink
-pointing out of the repository is reported.
+``include`` match them. Symlinks and submodules are never indexed (a symlink's
+target inside the repository is indexed under its own path). Reported, never the
+run's end: a submodule (unless its folder is excluded: ``include`` cannot tell what
+is inside it), a symlink pointing out of the repository, dangling, or with a target
+too long for the system, a name that is not UTF-8 or that git refuses (``.``,
+``..``), and each file the checkout cannot hold (see :mod:`.gitcheckout`). If the
+checkout cannot be updated at all, the run warns and still succeeds: the index is
+complete, only what tools read is behind.
 """
 
 from __future__ import annotations
@@ -24,7 +30,6 @@ import posixpath
 import re
 import shutil
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -44,11 +49,25 @@ from projectqa.server.sources import (
 
 from .files import CONFIG_PROPERTIES, FileRules, FileSkipped, decode_text, file_document
 from .files import points_outside as link_points_outside
-from .gitcli import FETCH_TIMEOUT_S, BlobReader, Cancelled, Git, GitError, Remote
+from .gitcheckout import Limits, dot_name, left_out, pruned_tree, symlink_too_long
+from .gitcli import (
+    FETCH_TIMEOUT_S,
+    BlobReader,
+    Cancelled,
+    Git,
+    GitError,
+    Remote,
+    TreeEntry,
+    TreeWriter,
+    list_tree,
+)
 
 CHECKPOINT_EVERY = 200
 FETCHED_REF = "refs/projectqa/fetched"
 SYMLINK_MODE = "120000"
+SUBMODULE_MODE = "160000"
+MAX_ERROR_CHARS = 300
+NOT_CHECKED_OUT = "not checked out, so OpenFile and Grep cannot read it: "
 BRANCH = re.compile(r"^(?!-)(?!.*\.\.)[^\s:~^?*\[\\]+$")
 AUTH_FAILED = re.compile(r"terminal prompts disabled|Authentication failed|HTTP 40[13]")
 GITHUB = re.compile(
@@ -83,17 +102,6 @@ CONFIG_SCHEMA: dict[str, Any] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class TreeEntry:
-    """One file of ``git ls-tree -r -l``."""
-
-    key: str
-    mode: str
-    sha: str
-    size: int
-    name_ok: bool = True  # False: the path is not UTF-8 (its key has replacement characters)
-
-
 class GitSource:
     """One pass over a branch (see the module doc)."""
 
@@ -107,6 +115,8 @@ class GitSource:
         self.checkout = context.work_dir / "checkout"
         self.git = Git(self.checkout, self.remote, context.cancelled, context.work_dir)
         self.web_base = github_web_base(self.remote.display)
+        self.limits = Limits()  # of the checkout's file system, once it exists
+        self._listed: tuple[str, list[TreeEntry], dict[str, str]] | None = None
 
     def items(self) -> Iterator[SourceItem]:
         try:
@@ -119,6 +129,7 @@ class GitSource:
     def _items(self) -> Iterator[SourceItem]:
         self._check_config()
         self._prepare_clone()
+        self.limits = Limits.of(self.checkout)
         cursor = self.context.cursor or {}
         last = cursor.get("commit")
         if "after" in cursor and last and self._has_commit(last):
@@ -135,7 +146,7 @@ class GitSource:
                 yield from self._all_files(commit)
         if self.context.cancelled():
             return
-        self._check_out(commit)
+        yield from self._check_out(commit)
         yield Checkpoint({"commit": commit, "checkout": str(self.checkout)}, revision=commit)
 
     def _check_config(self) -> None:
@@ -180,18 +191,41 @@ class GitSource:
             "cat-file", "-e", f"{sha}^{{commit}}"
         )
 
+    def _listing(self, commit: str) -> list[TreeEntry]:
+        """Every entry of ``commit`` (folders too), listed once per run."""
+        return self._listed_at(commit)[1]
+
+    def _modes(self, commit: str) -> dict[str, str]:
+        """The mode of every entry of ``commit``, by key."""
+        return self._listed_at(commit)[2]
+
+    def _listed_at(self, commit: str) -> tuple[str, list[TreeEntry], dict[str, str]]:
+        if self._listed is None or self._listed[0] != commit:
+            entries = list_tree(self.git, commit)
+            self._listed = (commit, entries, {e.key: e.mode for e in entries})
+        return self._listed
+
     def _tree(self, commit: str) -> list[TreeEntry]:
+        """The files, symlinks and submodules of ``commit`` in ``subdirectory``, by key."""
         if self.subdirectory and not self.git.ok("cat-file", "-e", f"{commit}:{self.subdirectory}"):
             raise SourceError(f"subdirectory {self.subdirectory!r} not found at {commit[:12]}")
-        scope = ["--", self.subdirectory] if self.subdirectory else []
-        out = self.git.run("ls-tree", "-r", "-z", "-l", "--full-tree", commit, *scope)
-        return sorted((_tree_entry(r) for r in out.split(b"\0") if r), key=lambda e: e.key)
+        scope = self.subdirectory
+        entries = [
+            e
+            for e in self._listing(commit)
+            if e.kind != "tree" and (not scope or e.key == scope or e.key.startswith(scope + "/"))
+        ]
+        return sorted(entries, key=lambda e: e.key)
+
+    def _takes(self, entry: TreeEntry) -> bool:
+        """Files by ``exclude`` and ``include``; a submodule unless its folder is excluded."""
+        if entry.mode == SUBMODULE_MODE:
+            return not self.rules.excludes(entry.key, is_dir=True)
+        return self.rules.takes(entry.key)
 
     def _all_files(self, commit: str, after: str | None = None) -> Iterator[SourceItem]:
         entries = [
-            e
-            for e in self._tree(commit)
-            if (after is None or e.key > after) and self.rules.takes(e.key)
+            e for e in self._tree(commit) if (after is None or e.key > after) and self._takes(e)
         ]
         yield Estimate(len(entries))
         with BlobReader(self.checkout) as blobs:
@@ -219,15 +253,20 @@ class GitSource:
                         yield Deletion(entry.key)  # indexed before, skipped now
 
     def _file_items(self, entry: TreeEntry, commit: str, blobs: BlobReader) -> Iterator[SourceItem]:
-        if not self.rules.takes(entry.key):
+        if not self._takes(entry):
             return
-        if not entry.name_ok:
+        if (dots := dot_name(entry.path)) is not None:
+            yield SourceWarning(
+                entry.key, f"its path holds {dots!r}, which git refuses; not indexed"
+            )
+        elif not entry.name_ok:
             yield SourceWarning(entry.key, "file name is not valid UTF-8")
         elif entry.mode == SYMLINK_MODE:
-            target = blobs.read(entry.sha).decode("utf-8", "replace")
-            if link_points_outside(entry.key, target):
-                yield SourceWarning(entry.key, "symlink points outside the repository; skipped")
-        elif entry.mode.startswith("100"):  # regular files; submodules are "160000"
+            yield from self._symlink_warnings(entry, commit, blobs)
+        elif entry.mode == SUBMODULE_MODE:
+            message = f"git submodule at commit {entry.sha[:12]}; its files are not indexed"
+            yield SourceWarning(entry.key, message)
+        elif entry.mode.startswith("100"):  # regular files
             try:
                 self.rules.check_size(entry.size)
                 text = decode_text(blobs.read(entry.sha))
@@ -244,16 +283,74 @@ class GitSource:
                 extra=[("commit", commit)],
             )
 
-    def _check_out(self, commit: str) -> None:
+    def _symlink_warnings(
+        self, entry: TreeEntry, commit: str, blobs: BlobReader
+    ) -> Iterator[SourceWarning]:
+        """A symlink leaving the repository, dangling or too long for the system (its target
+        is never read whole then); one to a path inside is skipped quietly."""
+        if entry.size >= self.limits.path_max:
+            yield SourceWarning(entry.key, symlink_too_long(entry.size, self.limits) + "; skipped")
+            return
+        target = blobs.read(entry.sha).decode("utf-8", "replace")
+        if link_points_outside(entry.key, target):
+            yield SourceWarning(entry.key, "symlink points outside the repository; skipped")
+        elif self._dangles(entry.key, target, commit):
+            yield SourceWarning(entry.key, "broken symlink; skipped")
+
+    def _dangles(self, key: str, target: str, commit: str) -> bool:
+        """True if ``target`` names nothing at ``commit`` (a path through a symlink: not judged)."""
+        modes = self._modes(commit)
+        names = posixpath.normpath(posixpath.join(posixpath.dirname(key), target)).split("/")
+        for depth in range(1, len(names) + 1):
+            mode = modes.get("/".join(names[:depth]))
+            if mode is None:
+                return names != ["."]
+            if mode == SYMLINK_MODE:
+                return False
+        return False
+
+    def _check_out(self, commit: str) -> Iterator[SourceWarning]:
+        """Check ``commit`` out for the tools, without the paths this server cannot write."""
         # Runs of one connector never overlap, so a lock left here is from a crashed run.
         (self.checkout / ".git" / "index.lock").unlink(missing_ok=True)
-        self.git.run("checkout", "--quiet", "--force", "--detach", commit)
+        listing = self._listing(commit)
+        left = {
+            e.path: cut for e in listing if e.kind != "tree" and (cut := left_out(e, self.limits))
+        }
+        try:
+            tree = commit
+            if left:
+                with TreeWriter(self.checkout) as writer:
+                    tree = pruned_tree(listing, {cut.cut for cut in left.values()}, writer)
+            self.git.run("read-tree", "--reset", "-u", tree)
+            self.git.run("update-ref", "--no-deref", "HEAD", commit)
+        except GitError as exc:
+            error = _shortened(str(exc), MAX_ERROR_CHARS)  # git names paths of any length
+            yield SourceWarning(
+                "",
+                f"the checkout OpenFile and Grep read was not moved to {commit[:12]} ({error}); "
+                "they may show older files, or miss some",
+            )
+            return
+        for entry in self._tree(commit):
+            cut = left.get(entry.path)
+            if cut and self._indexable(entry):
+                yield SourceWarning(entry.key, NOT_CHECKED_OUT + cut.reason)
+
+    def _indexable(self, entry: TreeEntry) -> bool:
+        """A regular file this connector reads (it may still skip it for its size or content)."""
+        plain = entry.mode.startswith("100") and entry.name_ok and dot_name(entry.path) is None
+        return plain and self.rules.takes(entry.key)
 
 
 def github_web_base(url: str) -> str:
     """``https://github.com/<owner>/<repo>`` for a GitHub remote URL, else ``""``."""
     match = GITHUB.match(url)
     return f"https://github.com/{match[1]}/{match[2]}" if match else ""
+
+
+def _shortened(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _subdirectory(raw: str) -> str:
@@ -264,16 +361,6 @@ def _subdirectory(raw: str) -> str:
     if normal == "." or normal == ".." or normal.startswith("../"):
         raise SourceError(f"subdirectory {raw!r} must be a folder inside the repository")
     return normal
-
-
-def _tree_entry(record: bytes) -> TreeEntry:
-    meta, raw_path = record.split(b"\t", 1)
-    mode, _kind, sha, size = meta.decode("ascii").split()
-    try:
-        key, name_ok = raw_path.decode("utf-8"), True
-    except UnicodeDecodeError:
-        key, name_ok = raw_path.decode("utf-8", "replace"), False
-    return TreeEntry(key, mode, sha, int(size) if size.isdigit() else 0, name_ok)
 
 
 def _parse_name_status(out: bytes) -> Iterator[tuple[str, list[str]]]:

@@ -28,9 +28,10 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 from urllib.parse import SplitResult, urlsplit
 
 from projectqa.server.url_credentials import login, without_credentials
@@ -272,32 +273,62 @@ def _last_lines(stderr: bytes, count: int = 3) -> str:
     return "; ".join((errors or lines)[-count:])
 
 
-class BlobReader:
-    """Reads blobs through one ``git cat-file --batch`` process."""
+@dataclass(frozen=True, slots=True)
+class TreeEntry:
+    """One entry of ``git ls-tree -r -t -z -l``: a file, symlink, submodule or folder."""
 
-    def __init__(self, repo_dir: Path) -> None:
+    path: bytes  # as stored: any bytes but "/" and NUL in a name
+    key: str  # ``path`` decoded; undecodable bytes become replacement characters
+    mode: str
+    kind: str  # "blob", "tree" or "commit" (a submodule)
+    sha: str
+    size: int  # 0 for folders and submodules
+    name_ok: bool = True  # False: ``path`` is not UTF-8
+
+
+def list_tree(git: Git, commit: str) -> list[TreeEntry]:
+    """Every entry of ``commit``, folders before what they hold (``-z``: no name is quoted)."""
+    out = git.run("ls-tree", "-r", "-t", "-z", "-l", "--full-tree", commit)
+    return [_tree_entry(record) for record in out.split(b"\0") if record]
+
+
+def _tree_entry(record: bytes) -> TreeEntry:
+    meta, path = record.split(b"\t", 1)
+    mode, kind, sha, size = meta.decode("ascii").split()
+    try:
+        key, name_ok = path.decode("utf-8"), True
+    except UnicodeDecodeError:
+        key, name_ok = path.decode("utf-8", "replace"), False
+    return TreeEntry(path, key, mode, kind, sha, int(size) if size.isdigit() else 0, name_ok)
+
+
+class _BatchGit:
+    """One long-lived git process answering requests on stdin, one at a time."""
+
+    def __init__(self, repo_dir: Path, *args: str) -> None:
+        self.command = args[0]
         self.process = subprocess.Popen(
-            ["git", "-C", str(repo_dir), "cat-file", "--batch"],
+            ["git", "-C", str(repo_dir), *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             env=git_env({}),
         )
 
-    def read(self, sha: str) -> bytes:
+    def _ask(self, request: bytes) -> bytes:
+        """Send ``request``; return the first line of the answer."""
         assert self.process.stdin and self.process.stdout
-        self.process.stdin.write(sha.encode("ascii") + b"\n")
-        self.process.stdin.flush()
-        header = self.process.stdout.readline().split()
-        if len(header) != 3:
-            raise GitError(f"object {sha} is missing from the clone")
-        data = self.process.stdout.read(int(header[2]))
-        self.process.stdout.read(1)  # the newline after each object
-        return data
+        try:
+            self.process.stdin.write(request)
+            self.process.stdin.flush()
+        except BrokenPipeError:
+            raise GitError(f"git {self.command} stopped") from None
+        return self.process.stdout.readline()
 
     def close(self) -> None:
         if self.process.stdin:
-            self.process.stdin.close()
+            with suppress(BrokenPipeError):
+                self.process.stdin.close()
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -306,8 +337,42 @@ class BlobReader:
         if self.process.stdout:
             self.process.stdout.close()
 
-    def __enter__(self) -> BlobReader:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+class BlobReader(_BatchGit):
+    """Reads blobs through one ``git cat-file --batch`` process."""
+
+    def __init__(self, repo_dir: Path) -> None:
+        super().__init__(repo_dir, "cat-file", "--batch")
+
+    def read(self, sha: str) -> bytes:
+        assert self.process.stdout
+        header = self._ask(sha.encode("ascii") + b"\n").split()
+        if len(header) != 3:
+            raise GitError(f"object {sha} is missing from the clone")
+        data = self.process.stdout.read(int(header[2]))
+        self.process.stdout.read(1)  # the newline after each object
+        return data
+
+
+class TreeWriter(_BatchGit):
+    """Writes tree objects through one ``git mktree -z --batch`` process."""
+
+    def __init__(self, repo_dir: Path) -> None:
+        super().__init__(repo_dir, "mktree", "-z", "--batch")
+
+    def write(self, entries: list[TreeEntry]) -> str:
+        """The id of the tree holding ``entries`` under their last names (none: the empty tree)."""
+        records = [
+            f"{e.mode} {e.kind} {e.sha}\t".encode() + e.path.rpartition(b"/")[2] + b"\0"
+            for e in entries
+        ]
+        answer = self._ask(b"".join(records) + b"\0").strip()  # an empty record ends a tree
+        if not re.fullmatch(rb"[0-9a-f]{40,64}", answer):
+            raise GitError("git mktree could not write a tree of the checkout")
+        return answer.decode("ascii")

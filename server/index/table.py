@@ -40,7 +40,9 @@ class Column:
         if code is None:
             code = self._code_of[value] = len(self.values)
             self.values.append(value)
-        self.codes.append(code)  # type: ignore[union-attr]
+        if not isinstance(self.codes, list):
+            raise RuntimeError("column is frozen")
+        self.codes.append(code)
 
     def freeze(self) -> Column:
         self.codes = np.asarray(self.codes, dtype=np.int32)
@@ -99,7 +101,8 @@ class ChunkTable:
         """Rows holding ``value`` in ``column`` (sorted), from an index built on first use."""
         index = self._rows_by.get(column)
         if index is None:
-            order, bounds = group_rows(self.columns[column].codes, len(self.columns[column].values))
+            codes = np.asarray(self.columns[column].codes)  # frozen: already an array
+            order, bounds = group_rows(codes, len(self.columns[column].values))
             index = self._rows_by[column] = {
                 value: order[bounds[i] : bounds[i + 1]]
                 for i, value in enumerate(self.columns[column].values)
@@ -148,7 +151,8 @@ def save_columns(
     """Write the codes and line arrays to ``path`` (npz); return the vocabularies, which
     the caller stores as JSON beside them."""
     arrays = {f"{name}_codes": column.codes for name, column in columns.items()}
-    np.savez(path, start=start, end=end, **arrays)
+    # Every key ends in _codes, so none is savez's allow_pickle; mypy cannot know that.
+    np.savez(path, start=start, end=end, **arrays)  # type: ignore[arg-type]
     return {name: column.values for name, column in columns.items()}
 
 

@@ -7,10 +7,10 @@ followed, nothing of the server's data directory), and an ``rg`` inherits those
 descriptors and searches ``/dev/fd/N``. A folder exchanged with a symlink while the
 search runs makes a listed file fail to open, never makes ``rg`` read outside.
 
-Files go to ``rg`` in batches; while one batch's output is read, the next is opened and
-its ``rg`` already runs, so opening and searching overlap. A batch's descriptors are
-closed as soon as its ``rg`` has started (it holds its own copies), so a search never
-holds more than one batch of them.
+Files go to ``rg`` in batches; while one batch is searched, the next is opened (in a
+thread), so opening and searching overlap. A batch's descriptors are closed as soon as
+its ``rg`` has started (it holds its own copies), so a search holds at most two batches
+of them.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import contextlib
 import os
 import resource
 import stat
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from functools import partial
@@ -45,7 +44,6 @@ MAX_FILE_BYTES = 10 * 1024 * 1024
 # budget after a few files does not open a thousand first.
 BATCH_FILES = max(16, min(1024, resource.getrlimit(resource.RLIMIT_NOFILE)[0] // 8))
 FIRST_BATCH_FILES = 16
-LOOKAHEAD = 1  # batches whose rg runs while an earlier one's output is read
 DEV_FD = "/dev/fd"  # where rg finds the descriptors it inherits
 
 
@@ -113,31 +111,68 @@ async def _search_below(
     sink: RecordSink,
 ) -> Searched:
     searched = given = listed = 0
-    async with contextlib.AsyncExitStack() as running:
-        listing = run_rg(["--files", "--null", *walk_arguments], checkout.root)
-        lister = await running.enter_async_context(listing)
-        ahead: deque[_Search] = deque()  # started, output not read yet
-        async for names in _batches(lister.paths()):
-            listed += len(names)
-            opening = partial(_open_files, root, names)
-            files, counted = await _in_thread(opening, lambda opened: _close(opened[0]))
-            searched, given = searched + counted, given + len(files)
-            if files:
-                ahead.append(await running.enter_async_context(_searching(files, search_arguments)))
-            while ahead and (len(ahead) > LOOKAHEAD or sink.done):
-                await ahead.popleft().feed(sink)
-            if sink.done:
-                return Searched(searched, given)
-        while ahead and not sink.done:
-            await ahead.popleft().feed(sink)
+    async with run_rg(["--files", "--null", *walk_arguments], checkout.root) as lister:
+        ahead = _OpenAhead(root, lister.paths())
+        try:
+            while (batch := await ahead.take()) is not None:
+                listed, searched = listed + batch.listed, searched + batch.searched
+                given += len(batch.files)
+                if batch.files:
+                    async with _searching(batch.files, search_arguments) as search:
+                        await search.feed(sink)
+                if sink.done:
+                    return Searched(searched, given)
+        finally:
+            await ahead.close()
         code, stderr = await lister.finish()
     if not listed and code == 2 and stderr.strip():  # e.g. a glob it cannot parse
         raise RgRefused(stderr)
     return Searched(searched, given)
 
 
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    listed: int  # names listed
+    files: list[_Opened]  # those to search, open
+    searched: int  # those looked at (binary ones too)
+
+
+class _OpenAhead:
+    """Opens the next batch of listed files (in a thread) while the current one is
+    searched, so opening and searching overlap."""
+
+    def __init__(self, root: CheckoutRoot, paths: AsyncIterator[bytes]) -> None:
+        self._root = root
+        self._batches = _batches(paths)
+        self._next = asyncio.ensure_future(self._open())
+
+    async def take(self) -> _Batch | None:
+        """The next batch, open (None after the last); the one after starts opening."""
+        batch = await self._next
+        if batch is not None:
+            self._next = asyncio.ensure_future(self._open())
+        return batch
+
+    async def close(self) -> None:
+        """Stop opening, and close what was opened but not taken."""
+        self._next.cancel()  # _in_thread waits for its thread and closes what it opened
+        await _settled(self._next)
+        if not self._next.cancelled() and self._next.exception() is None:
+            batch = self._next.result()
+            _close(batch.files if batch else [])
+        await self._batches.aclose()
+
+    async def _open(self) -> _Batch | None:
+        names = await anext(self._batches, None)
+        if names is None:
+            return None
+        opening = partial(_open_files, self._root, names)
+        files, counted = await _in_thread(opening, lambda opened: _close(opened[0]))
+        return _Batch(len(names), files, counted)
+
+
 class _Search:
-    """An rg searching a batch of files, its output read later."""
+    """An rg searching a batch of files."""
 
     def __init__(self, rg: RgProcess, names: dict[str, str]) -> None:
         self._rg, self._names = rg, names
@@ -239,6 +274,18 @@ async def _in_thread(work: Callable[[], T], discard: Callable[[T], None]) -> T:
             discard(task.result())
         raise asyncio.CancelledError
     return task.result()
+
+
+async def _settled(task: asyncio.Future[Any]) -> None:
+    """Wait for ``task`` to end, even if cancelled meanwhile (then let that through)."""
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.wait([task])
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 def _close(files: list[_Opened]) -> None:

@@ -20,7 +20,7 @@ import contextlib
 import os
 import resource
 import stat
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -246,7 +246,7 @@ def _renamed(record: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
     return record
 
 
-async def _batches(paths: AsyncIterator[bytes]) -> AsyncIterator[list[bytes]]:
+async def _batches(paths: AsyncIterator[bytes]) -> AsyncGenerator[list[bytes], None]:
     batch: list[bytes] = []
     size = min(FIRST_BATCH_FILES, BATCH_FILES)
     async for path in paths:

@@ -56,18 +56,19 @@ def open_backend(backend: str) -> Store | None:
 async def start_server(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
 ) -> AsyncIterator[Callable[..., Awaitable[RunningServer]]]:
-    """Starts servers (``await start_server(max_message_bytes=...)``); stops them after the test."""
+    """Starts servers (``await start_server(max_message_bytes=...)``, also ``plugins=[...]``
+    for built-in ones); stops them after the test."""
     for name in ("PROJECTQA_CONFIG", "PROJECTQA_MONGODB_URI", "PROJECTQA_PLUGINS"):
         monkeypatch.delenv(name, raising=False)
     started: list[ProjectQAServer] = []
 
     async def start(**overrides: Any) -> RunningServer:
-        settings = Settings(
-            data_dir=tmp_path / f"data{len(started)}",
-            listen_address="127.0.0.1:0",
-            plugins=[],  # only the fake plugin: no built-in contributions to count
-            **overrides,
-        )
+        defaults: dict[str, Any] = {
+            "data_dir": tmp_path / f"data{len(started)}",
+            "listen_address": "127.0.0.1:0",
+            "plugins": [],  # only the fake plugin: no built-in contributions to count
+        }
+        settings = Settings(**(defaults | overrides))
         server, port = await create_server(
             settings,
             extra_plugins=[(PLUGIN_NAME, FakePlugin())],

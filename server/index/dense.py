@@ -96,19 +96,21 @@ class DenseIndex:
         """
         if self._index is None or k <= 0:
             return []
-        params = None
+        params: faiss.SearchParameters | None = None
         if allowed is not None:
             if not allowed.any():
                 return []
             bitmap = np.packbits(allowed, bitorder="little")
             selector = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bitmap))
-            params = (
-                faiss.SearchParametersIVF(
-                    sel=selector, nprobe=faiss.extract_index_ivf(self._index).nprobe
-                )
-                if self.kind is DenseKind.IVF
-                else faiss.SearchParameters(sel=selector)
-            )
+            # Set field by field (as the kwargs faiss's wrapper adds do): its stubs type
+            # each field but no keyword of the constructors.
+            if self.kind is DenseKind.IVF:
+                ivf_params = faiss.SearchParametersIVF()
+                ivf_params.nprobe = faiss.extract_index_ivf(self._index).nprobe
+                params = ivf_params
+            else:
+                params = faiss.SearchParameters()
+            params.sel = selector
         query = np.array(query, dtype=np.float32).reshape(1, -1)  # a copy: normalised below
         if query.shape[1] != self.dimension:
             raise ValueError(f"query has {query.shape[1]} dimensions, the index {self.dimension}")

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import numpy as np
 
@@ -33,7 +33,16 @@ from .table import ChunkTable
 from .token_cache import TokenCache
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
+
+
+class _Keyed(Protocol):
+    """A record the Store pages by id (a chunk, a symbol)."""
+
+    @property
+    def id(self) -> str: ...
+
+
+T = TypeVar("T", bound=_Keyed)
 
 PAGE_SIZE = 2000  # chunks per Store call while rebuilding
 CHUNK_IDS_FILE = "chunk_ids.json"

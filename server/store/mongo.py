@@ -133,11 +133,11 @@ def _profile_taken(profile: LlmProfile) -> str:
 class MongoStore(MongoIngestion, MongoCustomTools, MongoChats, Store):
     """Store in one MongoDB database; call ``ensure_indexes()`` at start-up."""
 
-    def __init__(self, client: MongoClient, database: str) -> None:
+    def __init__(self, client: MongoClient[dict[str, Any]], database: str) -> None:
         self._client = client
         db = client.get_database(database)
         majority = WriteConcern("majority")
-        self._cols: dict[str, Collection] = {
+        self._cols: dict[str, Collection[dict[str, Any]]] = {
             name: db.get_collection(name).with_options(write_concern=majority)
             for name in [*_INDEXES, *INGESTION_INDEXES]
         }
@@ -146,7 +146,7 @@ class MongoStore(MongoIngestion, MongoCustomTools, MongoChats, Store):
     def from_uri(cls, uri: str, database: str, timeout_ms: int) -> MongoStore:
         """Build a store with bounded timeouts; connects lazily, on first use."""
         try:
-            client: MongoClient = MongoClient(
+            client: MongoClient[dict[str, Any]] = MongoClient(
                 uri,
                 serverSelectionTimeoutMS=timeout_ms,
                 connectTimeoutMS=timeout_ms,

@@ -359,6 +359,8 @@ class MongoIngestion(MongoPlumbing):
                 upsert=True,
                 return_document=ReturnDocument.AFTER,
             )
+            if doc is None:  # an upsert returning the document AFTER always finds one
+                raise RuntimeError(f"index generation of {project_id} was not stored")
             return int(doc["generation"])
 
         with self._errors():

@@ -37,7 +37,7 @@ class SqlitePlumbing:
 
 class MongoPlumbing:
     if TYPE_CHECKING:  # provided by MongoStore
-        _cols: dict[str, Collection]
+        _cols: dict[str, Collection[dict[str, Any]]]
 
         def _errors(self, taken: str | None = None) -> AbstractContextManager[None]: ...
         def _find_one(

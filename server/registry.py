@@ -36,6 +36,20 @@ class ContributionError(ValueError):
     """A plugin contribution is malformed; the message says how."""
 
 
+class ConfigProblem(ValueError):
+    """A connector config its type's ``validate_config`` refuses.
+
+    ``field`` names the value within the config (``"exclude[2]"``, ``"url"``); the
+    server answers INVALID_ARGUMENT for ``config.<field>``. The message is shown to the
+    caller: never put a secret value in it.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
 @dataclass(frozen=True)
 class ConnectorType:
     """A kind of source (git, jira, …), the JSON Schema of its config, and its reader.
@@ -64,6 +78,12 @@ class ConnectorType:
     # with the connector's config, the cursor of its last successful run (None if it never
     # succeeded) and its private work directory; returns the folder, or None if there is none.
     checkout: Callable[[dict[str, Any], dict[str, Any] | None, Path], Path | None] | None = None
+    # Checks what the JSON Schema cannot (patterns that must compile, fields that go together),
+    # so a bad config is refused when it is saved, not when a run starts: called at create and
+    # update, after the schema check, with the whole config (secrets included); raises
+    # ``ConfigProblem`` naming the field. Quick and offline: it runs inside the request. The
+    # source should still check at run time, for configs saved before the check existed.
+    validate_config: Callable[[dict[str, Any]], None] | None = None
 
     @property
     def secret_fields(self) -> list[str]:
@@ -129,8 +149,9 @@ class PluginCatalog:
                 raise ContributionError(
                     f"connector type {item.name!r}: open_source is not callable"
                 )
-            if item.checkout is not None and not callable(item.checkout):
-                raise ContributionError(f"connector type {item.name!r}: checkout is not callable")
+            for hook in ("checkout", "validate_config"):
+                if getattr(item, hook) is not None and not callable(getattr(item, hook)):
+                    raise ContributionError(f"connector type {item.name!r}: {hook} is not callable")
             self._file(self.connector_types, "connector type", plugin, item)
         elif isinstance(item, ToolSpec):
             if item.name in BUILTIN_TOOL_NAMES:

@@ -11,7 +11,9 @@ Shared rules, for both connectors:
   matter. Files that are not UTF-8 are decoded with replacement characters when
   at most a tenth of them is undecodable, and otherwise skipped with a warning.
 - A file that cannot be read (any OS error) is skipped with a warning; it never stops a run.
-- Invalid ``exclude``/``include`` patterns stop the run with a ``SourceError`` naming them.
+- Invalid ``exclude``/``include`` patterns are refused when a connector is saved
+  (:func:`check_patterns`, the types' ``validate_config``); one saved before stops
+  the run with a ``SourceError`` naming it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any
 
 from pathspec import GitIgnoreSpec
 
+from projectqa.server.registry import ConfigProblem
 from projectqa.server.sources import DocumentKind, SourceDocument, SourceError
 
 DEFAULT_MAX_FILE_BYTES = 1 << 20
@@ -119,6 +122,16 @@ def _valid_pattern(line: str) -> bool:
     except (ValueError, re.error):
         return False
     return True
+
+
+def check_patterns(config: dict[str, Any]) -> None:
+    """Raise ``ConfigProblem`` naming the first invalid ``exclude``/``include`` pattern."""
+    for field in ("exclude", "include"):
+        lines = config.get(field) or []
+        _, bad = compile_patterns(lines)
+        if bad:
+            message = f"{lines[bad[0]]!r} is not a valid .gitignore pattern"
+            raise ConfigProblem(f"{field}[{bad[0]}]", message)
 
 
 def _config_patterns(field: str, lines: list[str]) -> GitIgnoreSpec:

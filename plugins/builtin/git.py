@@ -47,7 +47,14 @@ from projectqa.server.sources import (
     SourceWarning,
 )
 
-from .files import CONFIG_PROPERTIES, FileRules, FileSkipped, decode_text, file_document
+from .files import (
+    CONFIG_PROPERTIES,
+    FileRules,
+    FileSkipped,
+    check_patterns,
+    decode_text,
+    file_document,
+)
 from .files import points_outside as link_points_outside
 from .gitcheckout import Limits, dot_name, left_out, pruned_tree, symlink_too_long
 from .gitcli import (
@@ -397,5 +404,6 @@ def projectqa_register_connectors(register: Callable[[ConnectorType], None]) -> 
             open_source=GitSource,
             local_paths=_local_repository,
             checkout=_checkout,
+            validate_config=check_patterns,
         )
     )

@@ -35,6 +35,7 @@ from .files import (
     CONFIG_PROPERTIES,
     FileRules,
     FileSkipped,
+    check_patterns,
     content_sha1,
     decode_text,
     file_document,
@@ -145,5 +146,6 @@ def projectqa_register_connectors(register: Callable[[ConnectorType], None]) -> 
             open_source=FolderSource,
             local_paths=lambda config: [config["path"]],
             checkout=_checkout,
+            validate_config=check_patterns,
         )
     )

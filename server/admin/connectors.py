@@ -22,7 +22,7 @@ from ..auth import Principal
 from ..errors import FailedPrecondition, InvalidArgument, NotFound
 from ..models import Connector, ProjectRole, new_id, utcnow
 from ..paging import page_of, page_request, page_sorted
-from ..registry import CatalogEntry, ConnectorType, PluginCatalog
+from ..registry import CatalogEntry, ConfigProblem, ConnectorType, PluginCatalog
 from ..store import Store
 from ..url_credentials import has_credentials, without_credentials
 from ..validation import require_text
@@ -180,11 +180,17 @@ def _updated_config(
 
 
 def _validated(ctype: ConnectorType, config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` if its type's JSON Schema and ``validate_config`` accept it."""
     error = best_match(Draft202012Validator(ctype.config_schema).iter_errors(config))
     if error is not None:
         where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
         # Never echo a value: the failing field may be a secret.
         raise InvalidArgument(f"config{where}", _describe(error))
+    if ctype.validate_config is not None:
+        try:
+            ctype.validate_config(config)
+        except ConfigProblem as problem:
+            raise InvalidArgument(f"config.{problem.field}", problem.message) from None
     return config
 
 

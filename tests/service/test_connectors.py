@@ -3,11 +3,16 @@ ListConnectors, and the write-only secret fields of their configs."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import grpc
 import pytest
 
 from projectqa.server.models import Connector, new_id, utcnow
-from projectqa.v1 import admin_pb2
+from projectqa.v1 import admin_pb2, admin_pb2_grpc
 
+from .conftest import RunningServer
 from .fake_plugin import CONNECTOR_TYPE_NAMES, GIT_SCHEMA, PLAIN_SCHEMA, PLUGIN_NAME, SECRET_FIELD
 from .helpers import (
     Code,
@@ -15,6 +20,7 @@ from .helpers import (
     as_dict,
     assert_never_logged,
     assert_not_in_response,
+    bearer_interceptors,
     flatten,
     rpc_error,
     struct,
@@ -541,3 +547,59 @@ async def test_url_credentials_never_reach_the_server_log(admin, project, server
     )
 
     assert_never_logged(server_log.records, URL_PASSWORD)
+
+
+@pytest.fixture
+async def builtin_admin(
+    start_server: Callable[..., Awaitable[RunningServer]],
+) -> AsyncIterator[admin_pb2_grpc.AdminServiceStub]:
+    """The global admin of a server with the built-in ``local`` and ``git`` types and a
+    project ``files``."""
+    running = await start_server(plugins=["local", "git"])
+    interceptors = bearer_interceptors(running.admin_token)
+    async with grpc.aio.insecure_channel(running.address, interceptors=interceptors) as channel:
+        stub = admin_pb2_grpc.AdminServiceStub(channel)
+        await stub.CreateProject(admin_pb2.CreateProjectRequest(slug="files", name="files"))
+        yield stub
+
+
+def file_connector(type_name: str, folder: Path, **config: object) -> dict[str, object]:
+    folder.mkdir(exist_ok=True)
+    return {"path" if type_name == "local" else "url": str(folder), **config}
+
+
+@pytest.mark.parametrize("type_name", ["local", "git"])
+async def test_invalid_patterns_are_refused_when_a_connector_is_saved(
+    builtin_admin: admin_pb2_grpc.AdminServiceStub, tmp_path: Path, type_name: str
+) -> None:
+    """Issue #13 item 7: they were accepted, and every run of the connector then failed."""
+    folder = tmp_path / "sources"
+    for field, patterns in (("exclude", ["*.log", "build/", "!"]), ("include", ["[z-a]"])):
+        config = file_connector(type_name, folder, **{field: patterns})
+        request = admin_pb2.CreateConnectorRequest(
+            project="files", type=type_name, name="files", config=struct(config)
+        )
+        bad = len(patterns) - 1
+        details = await rpc_error(
+            builtin_admin.CreateConnector(request), Code.INVALID_ARGUMENT, f"config.{field}[{bad}]"
+        )
+        assert details == (
+            f"config.{field}[{bad}]: {patterns[bad]!r} is not a valid .gitignore pattern"
+        )
+
+    good = file_connector(type_name, folder, exclude=["*.log"])
+    created = (
+        await builtin_admin.CreateConnector(
+            admin_pb2.CreateConnectorRequest(
+                project="files", type=type_name, name="files", config=struct(good)
+            )
+        )
+    ).connector
+    bad_update = struct({**good, "exclude": ["*.log", "!"]})
+    await rpc_error(
+        update(builtin_admin, created.id, config=bad_update),
+        Code.INVALID_ARGUMENT,
+        "config.exclude[1]: '!' is not a valid .gitignore pattern",
+    )
+    listed = await builtin_admin.ListConnectors(admin_pb2.ListConnectorsRequest(project="files"))
+    assert list(listed.connectors) == [created]

@@ -7,6 +7,7 @@ like a missing one.
 
 from __future__ import annotations
 
+import builtins  # `list` in annotations after a method named list means the method
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -104,7 +105,7 @@ class IngestionOps:
     # ------------------------------------------------------------- blocking
     def _connectors_to_run(
         self, principal: Principal, project_ref: str, connector_ref: str
-    ) -> tuple[str, list[Connector]]:
+    ) -> tuple[str, builtins.list[Connector]]:
         project = self._access.project(principal, project_ref, ProjectRole.ADMIN)
         if connector_ref:
             return project.id, [self._access.connector(project.id, connector_ref)]
@@ -122,7 +123,7 @@ class IngestionOps:
         connector_ref: str,
         page_size: int,
         page_token: str,
-    ) -> tuple[list[IngestionRun], str]:
+    ) -> tuple[builtins.list[IngestionRun], str]:
         project = self._access.project(principal, project_ref, ProjectRole.MEMBER)
         connector_id = (
             self._access.connector(project.id, connector_ref).id if connector_ref else None

@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from typing import Any
 
 from ..errors import AlreadyExists, FailedPrecondition, StoreUnavailable
 from ..models import (
@@ -179,7 +180,7 @@ class RunManager:
     def _new_run(
         self, project_id: str, connector: Connector, mode: RunMode, trigger: RunTrigger
     ) -> IngestionRun:
-        cursor: dict = {}
+        cursor: dict[str, Any] = {}
         if mode is RunMode.INCREMENTAL:
             last = self._store.last_succeeded_run(connector.id)
             if last is None:

@@ -74,6 +74,8 @@ FETCHED_REF = "refs/projectqa/fetched"
 SYMLINK_MODE = "120000"
 SUBMODULE_MODE = "160000"
 MAX_ERROR_CHARS = 300
+# Git never writes such a tree; a forged one may hold a name twice (git fsck: duplicateEntries).
+DUPLICATE = "listed twice in its folder; only the first is indexed"
 NOT_CHECKED_OUT = "not checked out, so OpenFile and Grep cannot read it: "
 BRANCH = re.compile(r"^(?!-)(?!.*\.\.)[^\s:~^?*\[\\]+$")
 AUTH_FAILED = re.compile(r"terminal prompts disabled|Authentication failed|HTTP 40[13]")
@@ -239,6 +241,9 @@ class GitSource:
             for position, entry in enumerate(entries, start=1):
                 if self.context.cancelled():
                     return
+                if position > 1 and entry.key == entries[position - 2].key:
+                    yield SourceWarning(entry.key, DUPLICATE)
+                    continue
                 yield from self._file_items(entry, commit, blobs)
                 if position % CHECKPOINT_EVERY == 0:
                     yield Checkpoint({"commit": commit, "after": entry.key})
@@ -246,7 +251,9 @@ class GitSource:
     def _changes(self, old: str, new: str) -> Iterator[SourceItem]:
         scope = ["--", self.subdirectory] if self.subdirectory else []
         out = self.git.run("diff", "--name-status", "-z", "-M", "--no-ext-diff", old, new, *scope)
-        tree = {entry.key: entry for entry in self._tree(new)}
+        tree: dict[str, TreeEntry] = {}
+        for entry in self._tree(new):
+            tree.setdefault(entry.key, entry)  # the first of a name listed twice, as a full run
         with BlobReader(self.checkout) as blobs:
             for status, paths in _parse_name_status(out):
                 if self.context.cancelled():

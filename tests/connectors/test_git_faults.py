@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from projectqa.plugins.gitcheckout import Limits, refused_name
-from projectqa.server.sources import Checkpoint, SourceItem, SourceWarning
+from projectqa.server.sources import Checkpoint, SourceDocument, SourceItem, SourceWarning
 
 from .git_objects import (
     Symlink,
@@ -262,3 +262,24 @@ def test_a_checkout_failure_nobody_foresaw_is_a_warning_not_the_end(
     assert message.endswith("dd…); they may show older files, or miss some")
     assert len(message) < 450
     assert items[-1].revision == commit
+
+
+def test_a_name_listed_twice_in_a_forged_tree_is_indexed_once(tmp_path: Path) -> None:
+    repo = bare_repository(tmp_path / "origin")
+    first = git_bytes(repo, "hash-object", "-w", "--stdin", stdin=b"first\n").decode().strip()
+    second = git_bytes(repo, "hash-object", "-w", "--stdin", stdin=b"second\n").decode().strip()
+    records = [f"100644 blob {sha}\ttwice.txt\0".encode() for sha in (first, second)]
+    tree = git_bytes(repo, "mktree", "-z", stdin=b"".join(records)).decode().strip()
+    commit = git_bytes(repo, "commit-tree", tree, "-m", "forged").decode().strip()
+    git_bytes(repo, "update-ref", "refs/heads/main", commit)
+
+    listed_first = git_bytes(repo, "ls-tree", "main").split()[2].decode()  # in the tree's order
+
+    items = run(tmp_path / "work", url=str(repo))
+
+    assert [(i.key, i.version) for i in items if isinstance(i, SourceDocument)] == [
+        ("twice.txt", listed_first)
+    ]
+    assert warning_list(items) == [
+        ("twice.txt", "listed twice in its folder; only the first is indexed")
+    ]

@@ -252,8 +252,8 @@ class GitSource:
         scope = ["--", self.subdirectory] if self.subdirectory else []
         out = self.git.run("diff", "--name-status", "-z", "-M", "--no-ext-diff", old, new, *scope)
         tree: dict[str, TreeEntry] = {}
-        for entry in self._tree(new):
-            tree.setdefault(entry.key, entry)  # the first of a name listed twice, as a full run
+        for listed in self._tree(new):
+            tree.setdefault(listed.key, listed)  # the first of a name listed twice, as a full run
         with BlobReader(self.checkout) as blobs:
             for status, paths in _parse_name_status(out):
                 if self.context.cancelled():

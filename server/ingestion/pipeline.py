@@ -17,6 +17,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -64,7 +65,8 @@ class IndexNotWritten(Exception):
 
 
 class TextEmbedder(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def encode(self, texts: list[str]) -> np.ndarray: ...
 
@@ -292,7 +294,7 @@ def _embed_text_of(doc: SourceDocument, draft: ChunkDraft) -> str:
     return embed_text(doc.path, doc.key, doc.title, draft.symbol, draft.text)
 
 
-def _document(run: IngestionRun, p: Prepared, now: object) -> Document:
+def _document(run: IngestionRun, p: Prepared, now: datetime) -> Document:
     doc = p.document
     return Document(
         id=p.stored.id if p.stored else new_id("doc"),
@@ -309,7 +311,7 @@ def _document(run: IngestionRun, p: Prepared, now: object) -> Document:
         metadata=doc.metadata,
         scan_id=run.scan_id,
         chunk_count=len(p.drafts),
-        updated_at=now,  # type: ignore[arg-type]
+        updated_at=now,
         line_count=p.line_count,
     )
 

@@ -8,8 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from projectqa.plugins import git as git_plugin
+from projectqa.plugins import local as local_plugin
 from projectqa.server import data_guard
 from projectqa.server.data_guard import DataDirGuard
+from projectqa.server.ingestion.prepare import data_dir_refusal
+from projectqa.server.registry import PluginCatalog
 from tests.mounts import in_mount_namespace
 
 
@@ -65,8 +69,12 @@ def test_a_missing_data_directory_protects_its_ancestors(tmp_path: Path) -> None
 BIND_CASES = r"""
 import json, subprocess, sys
 from pathlib import Path
+from projectqa.plugins import git as git_plugin
+from projectqa.plugins import local as local_plugin
 from projectqa.server import data_guard
 from projectqa.server.data_guard import DataDirGuard
+from projectqa.server.ingestion.prepare import data_dir_refusal
+from projectqa.server.registry import PluginCatalog
 
 base = Path(sys.argv[1])
 srv, data = base / "srv", base / "srv" / "data"
@@ -116,3 +124,18 @@ def test_bind_mounts_do_not_hide_the_data_directory(srv: Path) -> None:
 
 def test_mountinfo_escapes_are_decoded() -> None:
     assert data_guard._unescape(r"/srv/my\040repos\134x") == "/srv/my repos\\x"
+
+
+def test_runs_refuse_any_type_declaring_local_paths(srv: Path) -> None:
+    catalog = PluginCatalog()
+    for module in (git_plugin, local_plugin):
+        module.projectqa_register_connectors(lambda item: catalog.add("builtin", item))
+    git, local = catalog.connector_type("git"), catalog.connector_type("local")
+    assert git is not None and local is not None
+    guard = DataDirGuard(srv / "data")
+    assert "contains it" in data_dir_refusal(guard, git, {"url": f"file://{srv}"})
+    assert "is it" in data_dir_refusal(guard, git, {"url": str(srv / "data")})
+    assert data_dir_refusal(guard, git, {"url": "https://example.com/x.git"}) == ""
+    assert "lies inside it" in data_dir_refusal(guard, local, {"path": str(srv / "data" / "x")})
+    assert data_dir_refusal(guard, local, {"path": str(srv / "repos")}) == ""
+    assert data_dir_refusal(None, local, {"path": str(srv)}) == ""

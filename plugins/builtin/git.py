@@ -346,7 +346,7 @@ class GitSource:
                 "they may show older files, or miss some",
             )
             return
-        for entry in self._tree(commit):
+        for entry in self._tree(commit) if left else []:
             cut = left.get(entry.path)
             if cut and self._indexable(entry):
                 yield SourceWarning(entry.key, NOT_CHECKED_OUT + cut.reason)

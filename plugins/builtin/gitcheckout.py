@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .gitcli import TreeEntry, TreeWriter
@@ -161,9 +161,6 @@ def pruned_tree(listing: list[TreeEntry], cuts: set[bytes], writer: TreeWriter) 
             held[parent].append(entry)
     new_ids: dict[bytes, str] = {}
     for folder in sorted(rewritten, key=lambda f: f.count(b"/") + bool(f), reverse=True):
-        entries = [
-            TreeEntry(e.path, e.key, e.mode, e.kind, new_ids.get(e.path, e.sha), e.size)
-            for e in held[folder]
-        ]
+        entries = [replace(e, sha=new_ids.get(e.path, e.sha)) for e in held[folder]]
         new_ids[folder] = writer.write(entries)
     return new_ids[b""]

@@ -126,7 +126,7 @@ class ProjectQAServer:
                 self._ready = True
             else:
                 await self.run_blocking(self.store.ping)
-            status = health_pb2.HealthCheckResponse.SERVING
+            status: int = health_pb2.HealthCheckResponse.SERVING
         except StoreUnavailable as exc:
             log.warning("store unreachable", extra={"reason": str(exc)})
             status = health_pb2.HealthCheckResponse.NOT_SERVING

@@ -6,7 +6,7 @@ Secrets never get here: converters copy only the fields the API exposes.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
@@ -224,10 +224,22 @@ def custom_tool_definition(t: admin_pb2.CustomTool) -> CustomToolChanges:
     )
 
 
+# The fields of UpdateCustomToolRequest an update may leave unset (HasField knows them).
+_OptionalToolField = Literal[
+    "description",
+    "arguments_schema",
+    "timeout_seconds",
+    "max_output_bytes",
+    "side_effects",
+    "connector",
+    "enabled",
+]
+
+
 def custom_tool_changes(r: admin_pb2.UpdateCustomToolRequest) -> CustomToolChanges:
     """The fields an update sets; unset ones stay None (unchanged)."""
 
-    def given(name: str) -> Any:
+    def given(name: _OptionalToolField) -> Any:
         return getattr(r, name) if r.HasField(name) else None
 
     schema = given("arguments_schema")

@@ -11,7 +11,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
@@ -115,24 +115,27 @@ class ToolSpec:
     side_effects: bool = False
 
 
+Item = TypeVar("Item", ConnectorType, ToolSpec)
+
+
 @dataclass(frozen=True)
-class CatalogEntry:
+class CatalogEntry(Generic[Item]):
     """A contribution and the plugin that made it."""
 
     plugin: str
-    item: ConnectorType | ToolSpec
+    item: Item
 
 
 @dataclass
 class PluginCatalog:
     """Everything the loaded plugins registered, keyed by name."""
 
-    connector_types: dict[str, CatalogEntry] = field(default_factory=dict)
-    tools: dict[str, CatalogEntry] = field(default_factory=dict)
+    connector_types: dict[str, CatalogEntry[ConnectorType]] = field(default_factory=dict)
+    tools: dict[str, CatalogEntry[ToolSpec]] = field(default_factory=dict)
 
     def connector_type(self, name: str) -> ConnectorType | None:
         entry = self.connector_types.get(name)
-        return entry.item if entry else None  # type: ignore[return-value]
+        return entry.item if entry else None
 
     def remove_plugin(self, plugin: str) -> None:
         """Forget everything ``plugin`` contributed (it was blocked)."""
@@ -166,9 +169,7 @@ class PluginCatalog:
             )
 
     @staticmethod
-    def _file(
-        table: dict[str, CatalogEntry], kind: str, plugin: str, item: ConnectorType | ToolSpec
-    ) -> None:
+    def _file(table: dict[str, CatalogEntry[Item]], kind: str, plugin: str, item: Item) -> None:
         if not NAME.fullmatch(item.name):
             raise ContributionError(
                 f"{kind} name {item.name!r} must be 1-64 lowercase letters, digits, _ or -"

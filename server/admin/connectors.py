@@ -44,7 +44,9 @@ class Connectors:
         self._paths = paths or LocalPathPolicy()
         self._forget = forget  # drops the connector's work folder (clones)
 
-    def types(self, page_size: int, page_token: str) -> tuple[list[CatalogEntry], str]:
+    def types(
+        self, page_size: int, page_token: str
+    ) -> tuple[list[CatalogEntry[ConnectorType]], str]:
         """Registered connector types with the plugins that registered them, by name."""
         entries = [entry for _, entry in sorted(self._catalog.connector_types.items())]
         return page_sorted("connector-types", entries, lambda e: e.item.name, page_size, page_token)

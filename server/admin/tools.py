@@ -32,7 +32,7 @@ class ProjectTools:
         project = self._access.project(principal, project_ref, ProjectRole.MEMBER)
         enabled = {s.tool: s.enabled for s in self._store.list_tool_settings(project.id)}
         views = [
-            ProjectToolView(entry.item, entry.plugin, enabled.get(name, False))  # type: ignore[arg-type]
+            ProjectToolView(entry.item, entry.plugin, enabled.get(name, False))
             for name, entry in sorted(self._catalog.tools.items())
         ]
         listing = f"tools:{project.id}"
@@ -48,4 +48,4 @@ class ProjectTools:
         if entry is None:
             raise NotFound(f"tool {tool!r} not found")
         self._store.set_tool_setting(ToolSetting(project.id, tool, enabled, utcnow()))
-        return ProjectToolView(entry.item, entry.plugin, enabled)  # type: ignore[arg-type]
+        return ProjectToolView(entry.item, entry.plugin, enabled)

@@ -27,7 +27,7 @@ from ..models import (
     Token,
     User,
 )
-from ..registry import CatalogEntry
+from ..registry import CatalogEntry, ConnectorType
 
 ROLE_TO_PB = {
     ProjectRole.MEMBER: common_pb2.PROJECT_ROLE_MEMBER,
@@ -135,14 +135,14 @@ def membership(view: MembershipView) -> admin_pb2.Membership:
     )
 
 
-def connector_type(entry: CatalogEntry) -> admin_pb2.ConnectorType:
+def connector_type(entry: CatalogEntry[ConnectorType]) -> admin_pb2.ConnectorType:
     ctype = entry.item
     return admin_pb2.ConnectorType(
         name=ctype.name,
         description=ctype.description,
         plugin=entry.plugin,
-        config_schema=struct(ctype.config_schema),  # type: ignore[union-attr]
-        secret_fields=ctype.secret_fields,  # type: ignore[union-attr]
+        config_schema=struct(ctype.config_schema),
+        secret_fields=ctype.secret_fields,
     )
 
 

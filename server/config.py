@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -153,7 +154,7 @@ class Settings(BaseSettings):
 
     @field_validator("tls_key_file")
     @classmethod
-    def _check_tls_pair(cls, value: Path | None, info) -> Path | None:  # type: ignore[no-untyped-def]
+    def _check_tls_pair(cls, value: Path | None, info: ValidationInfo) -> Path | None:
         if (value is None) != (info.data.get("tls_cert_file") is None):
             raise ValueError("tls_cert_file and tls_key_file must be set together")
         return value
@@ -203,7 +204,7 @@ class _PlainListEnv(PydanticBaseSettingsSource):
     ``PROJECTQA_PLUGINS=git,local`` would fail; our validators split instead.
     """
 
-    def get_field_value(self, field, field_name):  # type: ignore[no-untyped-def]
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
         return os.environ.get(f"{ENV_PREFIX}{field_name.upper()}"), field_name, False
 
     def __call__(self) -> dict[str, object]:
@@ -215,13 +216,13 @@ class _PlainListEnv(PydanticBaseSettingsSource):
         return values
 
 
-def load_settings(config_file: Path | None = None, **overrides: object) -> Settings:
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build validated settings; ``config_file`` wins over ``PROJECTQA_CONFIG``."""
     if config_file is not None and not config_file.is_file():
         raise SettingsError(f"config file {config_file} does not exist")
     reset = _config_file.set(config_file)
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(**overrides)
     except ValidationError as exc:
         raise SettingsError(_describe(exc)) from None
     except (OSError, ValueError) as exc:  # unreadable or malformed TOML

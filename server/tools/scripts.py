@@ -154,7 +154,9 @@ class _Run(asyncio.SubprocessProtocol):
         self.pid = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.pid = transport.get_pid()  # type: ignore[attr-defined]
+        if not isinstance(transport, asyncio.SubprocessTransport):
+            raise TypeError("a script runs as a subprocess")
+        self.pid = transport.get_pid()
 
     def pipe_data_received(self, fd: int, data: bytes) -> None:
         if not self.output.flooded and not self.output.keep(fd, data):

@@ -80,12 +80,14 @@ def _ints(value: Any) -> Any:
     return value
 
 
-def role_from_pb(value: int) -> ProjectRole | None:
-    return ROLE_FROM_PB.get(value)  # type: ignore[call-overload]
+def role_from_pb(value: common_pb2.ProjectRole.ValueType) -> ProjectRole | None:
+    return ROLE_FROM_PB.get(value)
 
 
-def provider_from_pb(value: int, field: str = "provider") -> LlmProvider:
-    provider = PROVIDER_FROM_PB.get(value)  # type: ignore[call-overload]
+def provider_from_pb(
+    value: admin_pb2.LlmProvider.ValueType, field: str = "provider"
+) -> LlmProvider:
+    provider = PROVIDER_FROM_PB.get(value)
     if provider is None:
         raise InvalidArgument(field, "must be OPENAI, OLLAMA or OPENAI_COMPATIBLE")
     return provider

@@ -24,7 +24,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -65,6 +65,8 @@ RunBlocking = Callable[..., Awaitable[Any]]
 Deserializer = Callable[[bytes], Any] | None
 Context = grpc.aio.ServicerContext[Any, Any]
 Behavior = Callable[[Any, Context], Awaitable[Any]]
+# A string: grpc's RpcMethodHandler is generic only in its stubs.
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 
 
 def current_principal() -> Principal:
@@ -94,7 +96,11 @@ class RpcGuard(grpc.aio.ServerInterceptor):
         self._budgets = budgets
         self._refusals = ThrottledLog(log, REFUSAL_LOG_INTERVAL_S, clock)
 
-    async def intercept_service(self, continuation, details):  # type: ignore[no-untyped-def]
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
+        details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
         handler = await continuation(details)
         public = details.method.startswith(PUBLIC_METHOD_PREFIXES)
         if handler is None or (public and handler.request_streaming):
@@ -115,14 +121,16 @@ class RpcGuard(grpc.aio.ServerInterceptor):
             return grpc.unary_stream_rpc_method_handler(wrapped, None, handler.response_serializer)
         raise RuntimeError(f"{details.method}: client-streaming RPCs are not guarded yet")
 
-    def _guard_unary(self, behavior: Behavior, rpc: _Rpc) -> Behavior:
+    # grpc's stubs type handlers for the sync server; under grpc.aio each behaviour is a
+    # coroutine function (unary) or an async generator or coroutine function (streams).
+    def _guard_unary(self, behavior: Callable[..., Any], rpc: _Rpc) -> Behavior:
         async def guarded(raw: bytes, context: Context) -> Any:
             async with self._admitted(rpc, raw, context) as request:
                 return await behavior(request, context)
 
         return guarded
 
-    def _guard_stream(self, behavior: Any, rpc: _Rpc) -> Any:
+    def _guard_stream(self, behavior: Callable[..., Any], rpc: _Rpc) -> Callable[..., Any]:
         if not inspect.isasyncgenfunction(behavior):  # writes with context.write (health Watch)
 
             async def guarded_writer(raw: bytes, context: Context) -> None:

@@ -1,4 +1,5 @@
-"""Blocking work (store calls) kept off the event loop, on a bounded thread pool."""
+"""Blocking work (store calls) kept off the event loop, on a bounded thread pool; and
+work that must end even when its caller is cancelled."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import asyncio
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class BlockingRunner:
@@ -21,3 +24,18 @@ class BlockingRunner:
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+async def run_to_end(task: asyncio.Future[T]) -> T:
+    """``task``'s result once it has ended, even if the caller is cancelled meanwhile:
+    the cancellation is let through only then (a killed ``rg`` is reaped, a descriptor
+    a thread opened is not lost). ``task`` itself is never cancelled here."""
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    return task.result()

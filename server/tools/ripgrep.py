@@ -18,11 +18,12 @@ import re
 import shutil
 import signal
 import sys
-from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import FailedPrecondition
+from ..threads import run_to_end
 
 CHUNK_BYTES = 64 * 1024
 MAX_RECORD_BYTES = 4 * 1024 * 1024
@@ -123,21 +124,7 @@ async def run_rg(
     try:
         yield process
     finally:
-        await _uncancellable(process.stop())
-
-
-async def _uncancellable(work: Coroutine[Any, Any, None]) -> None:
-    """Run ``work`` to its end even if the caller is cancelled meanwhile, then let the
-    cancellation through: a killed ``rg`` is always reaped before its task ends."""
-    task = asyncio.ensure_future(work)
-    cancelled = False
-    while not task.done():
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            cancelled = True
-    if cancelled:
-        raise asyncio.CancelledError
+        await run_to_end(asyncio.ensure_future(process.stop()))  # rg always reaped
 
 
 def text_of(value: dict[str, Any] | None) -> str:

@@ -28,6 +28,7 @@ from typing import Any, Protocol, TypeVar
 
 from ..data_guard import DataDirGuard
 from ..errors import FailedPrecondition
+from ..threads import run_to_end
 from .base import Checkout
 from .beneath import CheckoutRoot, Refused, RootUnavailable
 from .openfile import SNIFF_BYTES, looks_binary
@@ -263,17 +264,12 @@ async def _in_thread(work: Callable[[], T], discard: Callable[[T], None]) -> T:
     cancelled meanwhile (a root must never be closed under a thread walking it), then
     ``discard`` what it opened and let the cancellation through."""
     task = asyncio.ensure_future(asyncio.to_thread(work))
-    cancelled = False
-    while not task.done():
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            cancelled = True
-    if cancelled:
+    try:
+        return await run_to_end(task)
+    except asyncio.CancelledError:
         if task.exception() is None:
             discard(task.result())
-        raise asyncio.CancelledError
-    return task.result()
+        raise
 
 
 async def _settled(task: asyncio.Future[Any]) -> None:

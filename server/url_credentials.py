@@ -48,3 +48,16 @@ def login(url: str) -> tuple[str, str] | None:
         return None
     user, _, password = match["userinfo"].partition(":")
     return unquote(user), unquote(password)
+
+
+def written_credentials(url: str) -> list[str]:
+    """The credentials in ``url`` as written there and decoded: what must never be shown
+    of it (the user name too where it is the token; none if it holds none)."""
+    match = _USERINFO.match(url)
+    if match is None or not has_credentials(url):
+        return []
+    userinfo = match["userinfo"]
+    user, has_password, password = userinfo.partition(":")
+    written = [userinfo, password] if has_password else [user]
+    every = [*written, *(unquote(part) for part in written)]
+    return list(dict.fromkeys(part for part in every if part))

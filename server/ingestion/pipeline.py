@@ -36,6 +36,7 @@ from ..models import (
     new_id,
     utcnow,
 )
+from ..redaction import Redactor
 from ..registry import ConnectorType
 from ..sources import (
     Checkpoint,
@@ -134,11 +135,15 @@ class IngestionPipeline:
         run = progress.run
         self._refuse_data_dir(progress, connector, ctype)
         source = ctype.open_source(self._context(run, connector, cancel))
+        # A plugin's warnings may quote its config, and members read them.
+        redact = Redactor.of_connector(connector, ctype.secret_fields)
         stop = threading.Event()
         batch = _Batch()
         for item in prepare(source.items(), self._store, connector.id, stop):
             if cancel.is_set():
                 raise RunCancelled
+            if isinstance(item, SourceWarning):
+                item = SourceWarning(redact(item.key), redact(item.message))
             self._take(item, batch, progress, save, cancel)
         self._flush(batch, progress, cancel)
         if cancel.is_set():

@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import logging
 import threading
+import traceback
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -36,6 +37,7 @@ from ..models import (
     new_id,
     utcnow,
 )
+from ..redaction import Redactor
 from ..registry import ConnectorType, PluginCatalog
 from ..sources import SourceError
 from ..store import Store
@@ -298,6 +300,8 @@ class RunManager:
         self, live: _LiveRun, connector: Connector, ctype: ConnectorType
     ) -> dict[str, object]:
         loop = asyncio.get_running_loop()
+        # A plugin's messages may quote its config: members read run errors, admins the log.
+        redact = Redactor.of_connector(connector, ctype.secret_fields)
         try:
             await loop.run_in_executor(
                 self._executor,
@@ -313,13 +317,17 @@ class RunManager:
                 return _failed("interrupted: the server shut down; a resume run continues it")
             return {"status": RunStatus.CANCELLED}
         except SourceError as exc:
-            return _failed(str(exc) or type(exc).__name__)
+            return _failed(redact(str(exc) or type(exc).__name__))
         except (StoreUnavailable, IndexNotWritten) as exc:  # e.g. a full disk
-            log.warning("ingestion run failed: %s", exc, extra={"run": live.progress.run.id})
-            return _failed(str(exc))
+            error = redact(str(exc))
+            log.warning("ingestion run failed: %s", error, extra={"run": live.progress.run.id})
+            return _failed(error)
         except Exception as exc:
             ref = new_id("err")
-            log.exception("ingestion run failed", extra={"run": live.progress.run.id, "ref": ref})
+            # The traceback as text, scrubbed: its messages may come from the plugin.
+            trace = redact("".join(traceback.format_exception(exc)))
+            where = {"run": live.progress.run.id, "ref": ref}
+            log.error("ingestion run failed", extra={**where, "exc": trace})
             return _failed(f"internal error ({type(exc).__name__}); see the server log, ref {ref}")
         return {"status": RunStatus.SUCCEEDED}
 

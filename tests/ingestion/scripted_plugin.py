@@ -2,18 +2,24 @@
 
 Config: ``documents`` (how many), ``lines`` (per document), ``checkpoint_every``,
 ``delay`` (seconds before each document), ``bad`` (keys yielded as warnings),
-``fail_after`` (raise SourceError after that many documents), ``gate`` (a file
-path: wait until it exists before each document after the first ``gate_after``).
+``fail_after`` (raise SourceError after that many documents), ``crash_after`` (raise
+RuntimeError, a plugin's bug, there instead), ``gate`` (a file path: wait until it
+exists before each document after the first ``gate_after``). ``echo_config`` makes
+it a careless third-party plugin: its warnings and failures quote its config (with
+the secrets ``api_token`` and ``url``'s credentials), the basic-auth header it
+would send and its URL-encoded token.
 Documents are Python files ``mod_<i>.py`` with one function each, so they chunk
 like code.
 """
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from projectqa.server.hookspecs import hookimpl
 from projectqa.server.registry import ConnectorType
@@ -41,6 +47,10 @@ SCHEMA: dict[str, Any] = {
         "gate_after": {"type": "integer"},
         "version": {"type": "string"},
         "webhook_secret": {"type": "string", "writeOnly": True},
+        "api_token": {"type": "string", "writeOnly": True},
+        "url": {"type": "string"},
+        "crash_after": {"type": "integer"},
+        "echo_config": {"type": "boolean"},
     },
     "additionalProperties": False,
 }
@@ -64,15 +74,26 @@ class ScriptedSource:
         for index in range(start, count):
             self._wait(index)
             if index == self.config.get("fail_after", -1):
-                raise SourceError(f"scripted failure at document {index}")
+                raise SourceError(f"scripted failure at document {index}{self._echo()}")
+            if index == self.config.get("crash_after", -1):
+                raise RuntimeError(f"scripted bug at document {index}{self._echo()}")
             key = f"mod_{index}.py"
             if key in self.config.get("bad", ()):
-                yield SourceWarning(key, "unreadable (scripted)")
+                yield SourceWarning(key, f"unreadable (scripted){self._echo()}")
             else:
                 yield self._document(index, key)
             if (index + 1) % every == 0:
                 yield Checkpoint({"next": index + 1})
         yield Checkpoint({"next": count}, revision=self.config.get("version", "v1"))
+
+    def _echo(self) -> str:
+        """What a careless plugin puts in its messages: its config and what it sent."""
+        if not self.config.get("echo_config"):
+            return ""
+        token = self.config.get("api_token", "")
+        basic = base64.b64encode(f"bot@example.com:{token}".encode()).decode()
+        sent = f"Authorization: Basic {basic}; ?token={quote(token)}"
+        return f" with config {self.config}; sent {sent}"
 
     def _wait(self, index: int) -> None:
         time.sleep(self.config.get("delay", 0))

@@ -131,6 +131,24 @@ def test_excludes_includes_and_the_git_folder(root: Path) -> None:
     assert sorted(docs(items)) == ["docs/x.md"]
 
 
+def test_patterns_match_paths_with_a_newline_in_them(root: Path) -> None:
+    # "*" and "**" match any character but "/" in git, a newline too.
+    for key in ("nl\nname/a.log", "nl\nname/deep\ndir/b.py", "a\nb.log", "ok.py"):
+        write(root, key)
+    write(root, "tail.log\n")  # "*.log" matches no name that merely ends in a newline
+    write(root, "g\nit/.gitignore", "*.tmp\n")
+    write(root, "g\nit/x\ny/c.tmp")
+
+    kept = sorted(docs(run(root, exclude=["*.log", "**/deep*/"])))
+
+    assert kept == ["g\nit/.gitignore", "ok.py", "tail.log\n"]
+    assert sorted(docs(run(root, include=["*.log", "nl*/**/*.py"]))) == [
+        "a\nb.log",
+        "nl\nname/a.log",
+        "nl\nname/deep\ndir/b.py",
+    ]
+
+
 def test_gitignore_files_in_the_tree_are_honoured(root: Path) -> None:
     write(root, ".gitignore", "*.tmp\nnode_modules/\n")
     write(root, "pkg/.gitignore", "!keep.tmp\ngenerated.py\n")

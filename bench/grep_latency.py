@@ -4,14 +4,21 @@ Builds (once, under ``bench/.work/grep_bench``) a plain folder holding the
 first ``--files`` ``.py``/``.txt``/``.html`` files of the Django source
 distribution in path order, the archive ``bench/ingest_django.py`` caches
 (downloaded with pip if missing). Then it times ``server/tools/grep.py``'s
-``grep`` (ripgrep under ``--sort=path --json`` plus the match collector, and
-the ``rg --files`` run beside it that counts the files searched) over
-a fixed list of patterns: literals, regexes, case-insensitive, path globs and
-context lines, as an agent would call it. Each pattern runs ``--rounds``
-times after one warm-up pass (the files are in the page cache: this is the
-steady state of a server, not a cold disk). As a floor it also times bare
-``rg`` with the tool's search arguments, output discarded, reading every file
-(the tool stops at its match budget). Nothing is asserted; it prints figures.
+``grep`` as the server runs it: ``rg --files`` lists the names (with
+``walk_arguments``: path globs, ignore files, size cap, path order), each
+listed file is opened below the root by descriptor, and ``rg --json`` (with
+``search_arguments``) searches batches of ``/dev/fd/N`` while the collector
+reads its records; over a fixed list of patterns: literals, regexes,
+case-insensitive, path globs and context lines, as an agent would call it.
+Each pattern runs ``--rounds`` times after one warm-up pass (the files are in
+the page cache: this is the steady state of a server, not a cold disk).
+
+As a floor it times one bare ``rg`` per pattern over the same file selection
+(``walk_arguments`` and ``search_arguments`` together, reading by name, JSON
+output discarded), reading every selected file: no listing, no descriptors,
+no parsing, no match budget. It also times the ``rg --files`` listing alone
+and checks that it names as many files as the tool reports searched (for the
+patterns that ran to the end). Nothing is asserted; it prints figures.
 Usage::
 
     python bench/grep_latency.py [--files 1500] [--rounds 3] [--max-matches 0]
@@ -33,7 +40,13 @@ from pathlib import Path
 from sdists import sdist_archive
 
 from projectqa.server.tools.base import Checkout
-from projectqa.server.tools.grep import GrepQuery, GrepResult, grep, search_arguments
+from projectqa.server.tools.grep import (
+    GrepQuery,
+    GrepResult,
+    grep,
+    search_arguments,
+    walk_arguments,
+)
 from projectqa.server.tools.ripgrep import rg_binary
 
 WORK = Path(__file__).resolve().parent / ".work"
@@ -134,15 +147,20 @@ async def timed_grep(checkout: Checkout, query: GrepQuery) -> tuple[float, GrepR
 
 
 def bare_rg_ms(root: Path, query: GrepQuery) -> float:
-    """rg alone with the tool's arguments, output to /dev/null: the floor the tool sits on."""
+    """One rg over the files the tool selects, searched as the tool searches them, by
+    name, output to /dev/null: the floor the tool sits on."""
+    arguments = [*walk_arguments(query), *search_arguments(query), "--", "."]
     started = time.perf_counter()
-    subprocess.run(
-        [rg_binary(), *search_arguments(query), "."],
-        cwd=root,
-        stdout=subprocess.DEVNULL,
-        check=False,
-    )
+    subprocess.run([rg_binary(), *arguments], cwd=root, stdout=subprocess.DEVNULL, check=False)
     return (time.perf_counter() - started) * 1000
+
+
+def listing(root: Path, query: GrepQuery) -> tuple[float, int]:
+    """The tool's first step alone, ``rg --files`` with its walk arguments: ms, files."""
+    arguments = ["--files", "--null", *walk_arguments(query), "--", "."]
+    started = time.perf_counter()
+    done = subprocess.run([rg_binary(), *arguments], cwd=root, capture_output=True, check=False)
+    return (time.perf_counter() - started) * 1000, done.stdout.count(b"\0")
 
 
 def flags(query: GrepQuery) -> str:
@@ -163,12 +181,17 @@ async def run(root: Path, cases: list[Case], rounds: int) -> None:
             ms, results[i] = await timed_grep(checkout, case.query)
             samples[i].append(ms)
     floor = [bare_rg_ms(root, case.query) for case in cases for _ in range(rounds)]
-    print(f"{'kind':<11} {'p50 ms':>7} {'matches':>7} {'trunc':<10} {'files':>5}  pattern [flags]")
+    listed = [listing(root, case.query) for case in cases for _ in range(rounds)]
+    files_listed = [listed[i * rounds][1] for i in range(len(cases))]
+    print(
+        f"{'kind':<11} {'p50 ms':>7} {'matches':>7} {'trunc':<10} {'files':>5} {'listed':>6}"
+        "  pattern [flags]"
+    )
     for i, case in enumerate(cases):
         r = results[i]
         print(
             f"{case.kind:<11} {statistics.median(samples[i]):7.2f} {len(r.matches):7d} "
-            f"{r.truncated_reason or '-':<10} {r.files_searched:5d}  "
+            f"{r.truncated_reason or '-':<10} {r.files_searched:5d} {files_listed[i]:6d}  "
             f"{case.query.pattern!r} [{flags(case.query)}]"
         )
     print()
@@ -177,9 +200,13 @@ async def run(root: Path, cases: list[Case], rounds: int) -> None:
         print(f"{kind:<11} n={len(picked):4d}  {summary(picked)}")
     everything = [ms for values in samples.values() for ms in values]
     print(f"{'all':<11} n={len(everything):4d}  {summary(everything)}")
-    print(f"{'bare rg':<11} n={len(floor):4d}  {summary(floor)}  (no parsing, no budget)")
+    print(f"{'bare rg':<11} n={len(floor):4d}  {summary(floor)}  (same files, no budget)")
+    print(f"{'rg --files':<11} n={len(listed):4d}  {summary([ms for ms, _ in listed])}")
     truncated = sum(1 for r in results.values() if r.truncated)
     print(f"{truncated} of {len(cases)} patterns stopped at the match budget or a limit")
+    ran = [i for i, r in results.items() if not r.truncated_reason]
+    same = sum(1 for i in ran if results[i].files_searched == files_listed[i])
+    print(f"file selection: the tool searched the files rg --files lists for {same} of {len(ran)}")
 
 
 def main() -> None:

@@ -55,11 +55,24 @@ class Settings(BaseSettings):
     max_concurrent_rpcs: int = Field(
         512, ge=1, le=100_000, description="unary calls in flight at once (streams: max_streams)"
     )
+    max_concurrent_rpcs_per_caller: int = Field(
+        64, ge=1, le=100_000, description="unary calls one user (or anonymous host) may run at once"
+    )
     max_streams: int = Field(
         1000, ge=1, le=100_000, description="streaming calls open at once, all callers together"
     )
     max_streams_per_caller: int = Field(
-        100, ge=1, le=100_000, description="streaming calls one user (or anonymous host) may hold"
+        100, ge=1, le=100_000, description="streaming calls one user may hold"
+    )
+    max_public_streams: int = Field(
+        32,
+        ge=1,
+        le=100_000,
+        description="anonymous streams (health Watch) open at once, apart "
+        "from the streams of authenticated callers",
+    )
+    max_public_streams_per_host: int = Field(
+        4, ge=1, le=100_000, description="anonymous streams one host may hold open"
     )
     max_stream_request_bytes: int = Field(
         128 * 1024,

@@ -153,7 +153,7 @@ class RpcGuard(grpc.aio.ServerInterceptor):
     async def _admitted(self, rpc: _Rpc, raw: bytes, context: Context) -> AsyncIterator[Any]:
         """The decoded request of a call admitted within its budget; maps what the call raises."""
         call = _CallLog(rpc.method, rpc.header, quiet=rpc.public)
-        ticket = (self._budgets.streams if rpc.streaming else self._budgets.unary).ticket()
+        ticket = self._budgets.of_call(streaming=rpc.streaming, public=rpc.public).ticket()
         try:
             if rpc.streaming:
                 self._budgets.check_stream_request(len(raw))

@@ -1,5 +1,10 @@
 """Budgets of calls in flight: streams apart from unary calls, per caller and in total.
 
+Unary calls have a per-caller share too: a member holding slow calls (a Grep may
+run 10 s) takes at most its share, never every caller's slot. Anonymous streams
+have a small budget of their own, per host and in total, that never counts
+toward the authenticated callers' one.
+
 grpc's own ``maximum_concurrent_rpcs`` counts every call alike, so 512 long-lived
 streams (WatchIngestion, Ask) from one member made every WhoAmI and Search answer
 RESOURCE_EXHAUSTED, for everybody. Here streams spend a budget of their own, in
@@ -113,10 +118,15 @@ class Ticket:
 
 @dataclass(frozen=True, slots=True)
 class RpcBudgets:
-    """What ``RpcGuard`` enforces: unary calls, streams, and a stream request's size."""
+    """What ``RpcGuard`` enforces: unary calls, streams, and a stream request's size.
+
+    Anonymous streams (health Watch) spend ``public_streams``, never ``streams``: callers
+    without a token, from however many hosts, cannot take the streams members need.
+    """
 
     unary: Budget
     streams: Budget
+    public_streams: Budget
     stream_request: Limit  # bytes
 
     @classmethod
@@ -125,7 +135,12 @@ class RpcBudgets:
             unary=Budget(
                 Limit(
                     "PROJECTQA_MAX_CONCURRENT_RPCS", settings.max_concurrent_rpcs, "calls in flight"
-                )
+                ),
+                Limit(
+                    "PROJECTQA_MAX_CONCURRENT_RPCS_PER_CALLER",
+                    settings.max_concurrent_rpcs_per_caller,
+                    "calls in flight per caller",
+                ),
             ),
             streams=Budget(
                 Limit("PROJECTQA_MAX_STREAMS", settings.max_streams, "streams open on the server"),
@@ -135,12 +150,30 @@ class RpcBudgets:
                     "streams open per caller",
                 ),
             ),
+            public_streams=Budget(
+                Limit(
+                    "PROJECTQA_MAX_PUBLIC_STREAMS",
+                    settings.max_public_streams,
+                    "anonymous streams open on the server",
+                ),
+                Limit(
+                    "PROJECTQA_MAX_PUBLIC_STREAMS_PER_HOST",
+                    settings.max_public_streams_per_host,
+                    "anonymous streams open per host",
+                ),
+            ),
             stream_request=Limit(
                 "PROJECTQA_MAX_STREAM_REQUEST_BYTES",
                 settings.stream_request_limit,
                 "bytes in the request of a stream",
             ),
         )
+
+    def of_call(self, *, streaming: bool, public: bool) -> Budget:
+        """The budget a call spends."""
+        if not streaming:
+            return self.unary  # anonymous unary calls (health Check) end at once
+        return self.public_streams if public else self.streams
 
     def check_stream_request(self, size: int) -> None:
         if size > self.stream_request.size:
@@ -149,4 +182,5 @@ class RpcBudgets:
 
 def grpc_backstop(settings: Settings) -> int:
     """grpc's ``maximum_concurrent_rpcs``: never the limit a well-behaved caller meets."""
-    return BACKSTOP_FACTOR * (settings.max_concurrent_rpcs + settings.max_streams)
+    guarded = settings.max_concurrent_rpcs + settings.max_streams + settings.max_public_streams
+    return BACKSTOP_FACTOR * guarded

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,15 +13,17 @@ import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from projectqa.server.auth import issue_token
+from projectqa.server.config import Settings
 from projectqa.server.errors import NotFound
 from projectqa.server.interceptors import REFUSAL_LOG_INTERVAL_S, RpcGuard, current_principal
-from projectqa.server.limits import Budget, Limit, RpcBudgets
+from projectqa.server.limits import Limit, RpcBudgets
 from projectqa.server.models import User, new_id, utcnow
 from projectqa.server.store import SqliteStore
 from projectqa.server.threads import BlockingRunner
 
 SERVICE = "test.Guarded"
-UNARY_BUDGET, STREAM_BUDGET, PER_CALLER = 2, 3, 2
+UNARY_BUDGET, UNARY_PER_CALLER, STREAM_BUDGET, PER_CALLER = 3, 2, 3, 2
+PUBLIC_STREAMS, PUBLIC_PER_HOST = 3, 2
 STREAM_REQUEST_BYTES = 1024
 Code = grpc.StatusCode
 
@@ -117,16 +120,19 @@ async def eventually(condition: Callable[[], bool]) -> None:
 
 
 def small_budgets() -> RpcBudgets:
-    return RpcBudgets(
-        unary=Budget(Limit("PROJECTQA_MAX_CONCURRENT_RPCS", UNARY_BUDGET, "calls in flight")),
-        streams=Budget(
-            Limit("PROJECTQA_MAX_STREAMS", STREAM_BUDGET, "streams open on the server"),
-            Limit("PROJECTQA_MAX_STREAMS_PER_CALLER", PER_CALLER, "streams open per caller"),
-        ),
-        stream_request=Limit(
-            "PROJECTQA_MAX_STREAM_REQUEST_BYTES", STREAM_REQUEST_BYTES, "bytes in a stream request"
-        ),
+    """The budgets as ``RpcBudgets.of`` builds them, but with a smaller stream request."""
+    settings = Settings(
+        max_concurrent_rpcs=UNARY_BUDGET,
+        max_concurrent_rpcs_per_caller=UNARY_PER_CALLER,
+        max_streams=STREAM_BUDGET,
+        max_streams_per_caller=PER_CALLER,
+        max_public_streams=PUBLIC_STREAMS,
+        max_public_streams_per_host=PUBLIC_PER_HOST,
     )
+    stream_request = Limit(
+        "PROJECTQA_MAX_STREAM_REQUEST_BYTES", STREAM_REQUEST_BYTES, "bytes in a stream request"
+    )
+    return dataclasses.replace(RpcBudgets.of(settings), stream_request=stream_request)
 
 
 def _user(store: SqliteStore, name: str) -> User:
@@ -308,13 +314,14 @@ async def test_closing_streams_gives_their_budget_back(guarded) -> None:
         await guarded.open_stream(guarded.alice if _ < PER_CALLER else guarded.bob)
 
 
+def hold(guarded, auth) -> asyncio.Future[bytes]:
+    """A unary call that stays in flight (holding its budget) until the gate opens."""
+    call = guarded.channel.unary_unary(f"/{SERVICE}/Hold")(b"", metadata=auth)
+    return asyncio.ensure_future(call)
+
+
 async def test_unary_calls_have_a_budget_of_their_own(guarded) -> None:
-    held = [
-        asyncio.ensure_future(
-            guarded.channel.unary_unary(f"/{SERVICE}/Hold")(b"", metadata=guarded.alice)
-        )
-        for _ in range(UNARY_BUDGET)
-    ]
+    held = [hold(guarded, guarded.alice), hold(guarded, guarded.alice2), hold(guarded, guarded.bob)]
     await eventually(lambda: guarded.handlers.started == UNARY_BUDGET)
 
     await expect_error(
@@ -330,6 +337,34 @@ async def test_unary_calls_have_a_budget_of_their_own(guarded) -> None:
     assert await guarded.whoami(guarded.bob) == b"bob"
 
 
+async def test_a_caller_holding_its_unary_share_leaves_room_for_everybody_else(guarded) -> None:
+    """Slow unary calls (a 10 s Grep) from one member cannot take every caller's slot."""
+    held = [hold(guarded, guarded.alice) for _ in range(UNARY_PER_CALLER)]
+    await eventually(lambda: guarded.handlers.started == UNARY_PER_CALLER)
+    store_calls = guarded.runner.calls
+
+    await expect_error(  # the same token: refused before authentication
+        guarded.whoami(guarded.alice),
+        Code.RESOURCE_EXHAUSTED,
+        "PROJECTQA_MAX_CONCURRENT_RPCS_PER_CALLER",
+        f"at most {UNARY_PER_CALLER} calls in flight per caller",
+    )
+    assert guarded.runner.calls == store_calls
+    # Another token of alice's is refused once it is known whose it is.
+    await expect_error(
+        guarded.whoami(guarded.alice2),
+        Code.RESOURCE_EXHAUSTED,
+        "PROJECTQA_MAX_CONCURRENT_RPCS_PER_CALLER",
+    )
+    assert guarded.handlers.started == UNARY_PER_CALLER
+
+    assert await guarded.whoami(guarded.bob) == b"bob"
+    guarded.handlers.gate.set()
+    assert await asyncio.gather(*held) == [b"released"] * UNARY_PER_CALLER
+    await eventually(lambda: guarded.budgets.unary.open == 0)
+    assert await guarded.whoami(guarded.alice) == b"alice"
+
+
 async def test_an_oversized_stream_request_is_refused(guarded) -> None:
     await guarded.refused_stream(
         guarded.alice,
@@ -341,23 +376,57 @@ async def test_an_oversized_stream_request_is_refused(guarded) -> None:
     assert guarded.handlers.started == 0
 
 
-async def test_public_streams_share_the_budget_by_peer(guarded) -> None:
-    """grpc's health Watch needs no token; its streams still spend the stream budget."""
+async def open_watch(guarded, stub) -> grpc.aio.Call:
+    watch = stub.Watch(health_pb2.HealthCheckRequest())
+    guarded.streams.append(watch)
+    await watch.read()
+    return watch
+
+
+async def test_public_streams_have_a_small_budget_of_their_own_by_host(guarded) -> None:
+    """grpc's health Watch needs no token: its streams spend a public budget, per host."""
     stub = health_pb2_grpc.HealthStub(guarded.channel)
-    watches = []
-    for _ in range(PER_CALLER):
-        watch = stub.Watch(health_pb2.HealthCheckRequest())
-        guarded.streams.append(watch)
-        await watch.read()
-        watches.append(watch)
+    watches = [await open_watch(guarded, stub) for _ in range(PUBLIC_PER_HOST)]
 
     refused = stub.Watch(health_pb2.HealthCheckRequest())
-    await expect_error(refused.read(), Code.RESOURCE_EXHAUSTED, "PROJECTQA_MAX_STREAMS_PER_CALLER")
-
+    await expect_error(
+        refused.read(),
+        Code.RESOURCE_EXHAUSTED,
+        "PROJECTQA_MAX_PUBLIC_STREAMS_PER_HOST",
+        f"at most {PUBLIC_PER_HOST} anonymous streams open per host",
+    )
     reply = await stub.Check(health_pb2.HealthCheckRequest())
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+    # Anonymous streams never count toward what members may open.
+    assert guarded.budgets.streams.open == 0
+    for _ in range(STREAM_BUDGET):
+        await guarded.open_stream(guarded.alice if _ < PER_CALLER else guarded.bob)
+
     watches[0].cancel()
-    await eventually(lambda: guarded.budgets.streams.open == PER_CALLER - 1)
+    await eventually(lambda: guarded.budgets.public_streams.open == PUBLIC_PER_HOST - 1)
+
+
+async def test_public_streams_past_their_total_are_refused(guarded) -> None:
+    """Many hosts together are bounded too (the others' streams stand in as tickets)."""
+    elsewhere = [guarded.budgets.public_streams.ticket() for _ in range(PUBLIC_STREAMS - 1)]
+    for number, ticket in enumerate(elsewhere):
+        ticket.take_share(("peer", f"ipv4:192.0.2.{number}"))
+        ticket.take()
+    try:
+        stub = health_pb2_grpc.HealthStub(guarded.channel)
+        await open_watch(guarded, stub)  # this host is well within its share
+        refused = stub.Watch(health_pb2.HealthCheckRequest())
+        await expect_error(
+            refused.read(),
+            Code.RESOURCE_EXHAUSTED,
+            "PROJECTQA_MAX_PUBLIC_STREAMS)",
+            f"at most {PUBLIC_STREAMS} anonymous streams",
+        )
+        await guarded.open_stream(guarded.alice)  # members' streams are unaffected
+    finally:
+        for ticket in elsewhere:
+            ticket.give_back()
 
 
 # ------------------------------------------------------------------ refusal log

@@ -29,8 +29,9 @@ from .url_credentials import has_credentials, without_credentials, written_crede
 
 REDACTED = "***"
 MIN_SECRET_CHARS = 4
-# A URL's scheme and userinfo, anywhere in a text (up to the authority's last "@").
-_URL_WITH_USERINFO = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#\s@'\"<>]*@")
+# A URL's scheme and userinfo, anywhere in a text (up to the authority's last "@"). The
+# scheme's length is bounded: unbounded, a long word would be rescanned from each letter.
+_URL_WITH_USERINFO = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,31}://[^/?#\s'\"<>]*@")
 _BASE64_WORD = re.compile(r"[A-Za-z0-9+/_-]+=*")
 
 

@@ -62,6 +62,7 @@ def test_any_url_with_credentials_in_a_message_is_shown_bare() -> None:
     assert redact("redirected to 'https://u:pw@other.example/x'") == (
         "redirected to 'https://other.example/x'"
     )
+    assert redact("to https://u:p@ss@h/x, as a@b.c") == "to https://h/x, as a@b.c"
     assert redact("ssh://git@h/r.git and a@b.c") == "ssh://git@h/r.git and a@b.c"
 
 

@@ -38,22 +38,28 @@ connector already had an active run that will pick the change up, 200 ``{"duplic
 for a delivery id seen before. An unknown connector, a connector without a webhook secret, a
 missing or wrong signature and a stale timestamp all get the same 401, so a caller cannot tell
 them apart. 400 for missing headers or a body that is not the JSON it claims to be, 413 for a
-body over the size cap, 503 when the store cannot be reached, 500 (generic message) otherwise.
+body over the size cap, 503 when the store cannot be reached or the run could not be started
+(retry), 500 (generic message) otherwise.
 
 Deduplication: the (connector, delivery id) pair is recorded in the store *before* the run is
 triggered, so two replicas or two racing retries of one delivery cannot both start a run. If
-triggering then fails, the record is deleted again (``Store.delete_delivery``), so GitHub's
-"Redeliver" button, which resends the same delivery id, still works. Ignored events and pings
-are not recorded.
+triggering then fails, the answer is 503 and the record is deleted again
+(``Store.delete_deliveries``; with the store down, retried a few times over ~2.5 minutes), so
+the sender's retry, or GitHub's "Redeliver" button, which resends the same delivery id, still
+works. Ignored events and pings are not recorded. Records are pruned behind the answers:
+delivery ids after ``DELIVERY_ID_RETENTION`` (GitHub redelivers up to three days back), body
+hashes after the replay window.
 
 Replayed bodies: neither GitHub nor a generic sender without a timestamp signs the delivery
 id, so whoever captured one delivery could resend it with fresh ids. The SHA-256 of what the
 signature covers (the body, or ``<timestamp>.<body>``) is therefore recorded too, in the same
-store table under a key no delivery id can take, and the same signed message starts at most
-one run per connector within ``replay_window_s`` (``PROJECTQA_WEBHOOK_REPLAY_WINDOW_S``, default
-an hour; 0 turns the check off). Such a replay gets 200 ``{"duplicate": true}``. A generic
-sender whose bodies can repeat (``{}`` on every change) should send ``X-ProjectQA-Timestamp``,
-which makes each message different; otherwise changes within the window wait for the next run.
+store table under a key no delivery id can take, in the same store call as the delivery id
+(all or none: a body key left alone would turn the retry away), and the same signed message
+starts at most one run per connector within ``replay_window_s``
+(``PROJECTQA_WEBHOOK_REPLAY_WINDOW_S``, default an hour; 0 turns the check off). Such a
+replay gets 200 ``{"duplicate": true}``. A generic sender whose bodies can repeat (``{}`` on
+every change) should send ``X-ProjectQA-Timestamp``, which makes each message different;
+otherwise changes within the window wait for the next run.
 The GitHub body of a delivery replayed to the generic route (same HMAC) is caught as well.
 
 The handler never waits for the run: ``trigger`` only creates or queues it, so GitHub gets its
@@ -63,13 +69,14 @@ id, delivery id, outcome); bodies, signatures and secrets are never logged.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -81,6 +88,7 @@ from aiohttp import web
 from .errors import StoreUnavailable
 from .models import Connector
 from .store import Store
+from .store.base import DeliveryKey
 from .threads import BlockingRunner
 
 log = logging.getLogger("projectqa.webhooks")
@@ -102,6 +110,15 @@ GITHUB_RUN_EVENTS = frozenset(
 TIMESTAMP_WINDOW_S = 300
 DEFAULT_REPLAY_WINDOW_S = 3600.0
 DEFAULT_MAX_BODY_BYTES = 5 * 2**20
+# A delivery whose run could not be started is forgotten again; with the store down, retried
+# this many times, FORGET_RETRY_S, then twice as long each time (5 s to 80 s: ~2.5 min).
+FORGET_RETRIES = 5
+FORGET_RETRY_S = 5.0
+# Delivery ids are kept this long (GitHub redelivers up to 3 days back), body keys the replay
+# window: every PRUNE_EVERY recorded deliveries, at most PRUNE_LIMIT older records go.
+DELIVERY_ID_RETENTION = timedelta(days=7)
+PRUNE_EVERY = 100
+PRUNE_LIMIT = 1000
 # The store key of a signed message's hash: "#" is outside _TOKEN, so no delivery id is one.
 BODY_KEY_PREFIX = "#body:"
 
@@ -149,6 +166,10 @@ class _BadRequest(Exception):
     """The request is authentic but malformed; the message is safe to return."""
 
 
+class _NotStarted(Exception):
+    """The delivery was recorded but its run could not be started (and it was forgotten)."""
+
+
 @dataclass(slots=True)
 class _Delivery:
     source: str  # "github" | "generic"
@@ -180,12 +201,17 @@ class WebhookServer:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         replay_window_s: float = DEFAULT_REPLAY_WINDOW_S,
         clock: Callable[[], float] = time.time,
+        forget_retry_s: float = FORGET_RETRY_S,
+        prune_every: int = PRUNE_EVERY,
     ) -> None:
         self._store = store
         self._trigger = trigger
         self._run_blocking = run_blocking
         self._replay_window = timedelta(seconds=replay_window_s)
         self._clock = clock  # unix seconds; injected by tests
+        self._forget_retry_s = forget_retry_s
+        self._prune_every, self._since_prune = prune_every, 0
+        self._background: set[asyncio.Task[object]] = set()
         self._runner: web.AppRunner | None = None
         self.app = web.Application(client_max_size=max_body_bytes)
         self.app.router.add_post("/webhooks/github/{connector_id}", self._github)
@@ -206,6 +232,9 @@ class WebhookServer:
         return int(runner.addresses[0][1])
 
     async def stop(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
@@ -278,45 +307,71 @@ class WebhookServer:
 
     async def _start_run(self, connector: Connector, delivery: _Delivery) -> _Answer:
         # Record first: the store's unique keys are what stop two replicas (or two racing
-        # retries) from both starting a run for one delivery, or for one replayed body. The
-        # body first, so replays within the window leave no new record behind.
+        # retries) from both starting a run for one delivery, or for one replayed body. Both
+        # keys in one store call, all or none: a body key left behind alone would answer the
+        # sender's retry "duplicate" for the whole window.
         now = datetime.fromtimestamp(self._clock(), UTC)
-        claims = [(delivery.body_key, "duplicate body")] if self._replay_window else []
-        claims.append((delivery.delivery_id, "duplicate"))
-        recorded: list[str] = []
+        keys = [DeliveryKey(delivery.delivery_id)]
+        if self._replay_window:
+            keys.insert(0, DeliveryKey(delivery.body_key, now - self._replay_window))
+        record = partial(self._store.record_deliveries, connector.id, keys, now)
+        held = await self._run_blocking(record)
+        if held is not None:
+            outcome = "duplicate body" if held == delivery.body_key else "duplicate"
+            return _Answer(200, outcome, {"duplicate": True})
+        self._prune_now_and_then(now)
         reason = f"{delivery.source} {delivery.event} {delivery.delivery_id}"
         try:
-            for key, outcome in claims:
-                if not await self._record(connector, key, now):
-                    return _Answer(200, outcome, {"duplicate": True})
-                recorded.append(key)
             run_id = await self._trigger(connector, reason)
-        except Exception:
-            await self._forget(recorded, delivery, connector.id)
-            raise
+        except Exception as exc:
+            await self._forget([key.key for key in keys], delivery, connector.id)
+            raise _NotStarted() from exc
         if run_id is None:
             return _Answer(202, "coalesced", {"coalesced": True})
         return _Answer(202, f"run {run_id}", {"run_id": run_id})
 
-    async def _record(self, connector: Connector, key: str, now: datetime) -> bool:
-        """Whether ``key`` is new for the connector: a delivery id ever, a body key within
-        the replay window."""
-        stale_before = now - self._replay_window if key.startswith(BODY_KEY_PREFIX) else None
-        record = partial(self._store.record_delivery, stale_before=stale_before)
-        return bool(await self._run_blocking(record, key, connector.id, now))
-
     async def _forget(self, keys: list[str], delivery: _Delivery, connector_id: str) -> None:
-        """Undo the records of a delivery whose run could not be started, so a retry works."""
+        """Undo the records of a delivery whose run could not be started, so a retry works:
+        now, or, the store being down (as it often is then), a few times later."""
+        forget = partial(self._store.delete_deliveries, connector_id, keys)
+        if not await self._succeeds(forget):
+            self._later(self._forget_later(forget, delivery, connector_id))
+
+    async def _forget_later(
+        self, forget: Callable[[], int], delivery: _Delivery, connector_id: str
+    ) -> None:
+        for attempt in range(FORGET_RETRIES):
+            await asyncio.sleep(self._forget_retry_s * 2**attempt)
+            if await self._succeeds(forget):
+                return
+        log.warning(
+            "could not forget a failed delivery: a redelivery is taken for a duplicate",
+            extra={"delivery_id": delivery.delivery_id, "connector_id": connector_id},
+        )
+
+    async def _succeeds(self, call: Callable[[], object]) -> bool:
         try:
-            for key in keys:
-                await self._run_blocking(self._store.delete_delivery, key, connector_id)
+            await self._run_blocking(call)
         except Exception:
-            # The trigger's failure is the one worth answering with; this only costs a redelivery.
-            log.warning(
-                "could not forget a failed delivery",
-                extra={"delivery_id": delivery.delivery_id, "connector_id": connector_id},
-                exc_info=True,
-            )
+            return False
+        return True
+
+    def _prune_now_and_then(self, now: datetime) -> None:
+        """Forget old records every ``prune_every`` recorded deliveries, a bounded number at
+        a time (more than the deliveries between two prunings record), behind the answer."""
+        self._since_prune += 1
+        if self._since_prune < self._prune_every:
+            return
+        self._since_prune = 0
+        cutoff = now - max(self._replay_window, DELIVERY_ID_RETENTION)
+        prune = partial(self._store.prune_deliveries, cutoff, PRUNE_LIMIT)
+        self._later(self._succeeds(prune))
+
+    def _later(self, work: Coroutine[Any, Any, object]) -> None:
+        """Run ``work`` behind the answer; ``stop`` cancels what is left of it."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # --------------------------------------------------------------- answers
     async def _answer(self, delivery: _Delivery, handling: Awaitable[_Answer]) -> web.Response:
@@ -333,6 +388,11 @@ class WebhookServer:
         except StoreUnavailable:
             level = logging.WARNING
             answer = _Answer(503, "store unavailable", {"error": "temporarily unavailable"})
+        except _NotStarted as failed:
+            # The sender should retry: the records are forgotten (or will be, once reachable).
+            unavailable = isinstance(failed.__cause__, StoreUnavailable)
+            level, exc_info = (logging.WARNING, False) if unavailable else (logging.ERROR, True)
+            answer = _Answer(503, "run not started", {"error": "temporarily unavailable"})
         except Exception:
             level, exc_info = logging.ERROR, True
             answer = _Answer(500, "internal error", {"error": "internal error"})

@@ -26,7 +26,8 @@ kept).
 from __future__ import annotations
 
 import abc
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from ..models import (
@@ -51,6 +52,14 @@ from ..models import (
     User,
 )
 from ..paging import every_page
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryKey:
+    """A key a webhook delivery claims: its id, or the hash of its signed body."""
+
+    key: str
+    stale_before: datetime | None = None  # an older record of the key no longer counts
 
 
 class Store(abc.ABC):
@@ -388,6 +397,27 @@ class Store(abc.ABC):
 
     # --------------------------------------------------- webhook deliveries
     @abc.abstractmethod
+    def record_deliveries(
+        self, connector_id: str, keys: Sequence[DeliveryKey], at: datetime
+    ) -> str | None:
+        """Record every key of one webhook delivery of a connector (received ``at``), all or
+        none: the first key the connector already holds (and nothing written), or None.
+
+        Keys are unique per connector only. A record received before its key's
+        ``stale_before`` no longer counts: it is replaced. The webhook endpoint records a
+        delivery's id and the hash of its signed body together (under a key no delivery id
+        can take), so neither is left behind alone when the other cannot be written."""
+
+    @abc.abstractmethod
+    def delete_deliveries(self, connector_id: str, keys: Sequence[str]) -> int:
+        """Forget recorded keys of a connector at once (their run could not be started, so a
+        redelivery may retry); how many there were."""
+
+    @abc.abstractmethod
+    def prune_deliveries(self, received_before: datetime, limit: int) -> int:
+        """Forget at most ``limit`` delivery records received before ``received_before``, of
+        any connector; how many went (fewer than ``limit``: none older is left)."""
+
     def record_delivery(
         self,
         delivery_id: str,
@@ -396,14 +426,10 @@ class Store(abc.ABC):
         *,
         stale_before: datetime | None = None,
     ) -> bool:
-        """Remember a webhook delivery id of a connector; False (and nothing written) if
-        that connector already saw it. Ids are unique per connector only.
+        """Whether ``delivery_id`` was new to the connector (and is recorded now)."""
+        key = DeliveryKey(delivery_id, stale_before)
+        return self.record_deliveries(connector_id, [key], at) is None
 
-        With ``stale_before``, a record received before it no longer counts: it is replaced
-        (received ``at``) and True returned, atomically. The webhook endpoint records the hash
-        of each signed body this way, under a key no delivery id can take, so one body starts
-        at most one run per window whatever delivery id comes with it."""
-
-    @abc.abstractmethod
     def delete_delivery(self, delivery_id: str, connector_id: str) -> bool:
         """Forget a recorded delivery (its run could not be started, so a redelivery may retry)."""
+        return self.delete_deliveries(connector_id, [delivery_id]) > 0

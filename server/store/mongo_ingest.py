@@ -9,14 +9,16 @@ redoes or cannot see (see ``write_documents`` and ``delete_documents``).
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from ..errors import StoreUnavailable
 from ..models import (
     Chunk,
     ChunkVector,
@@ -28,6 +30,7 @@ from ..models import (
     Symbol,
 )
 from . import codec
+from .base import DeliveryKey
 from .codec import MONGO
 from .plumbing import MongoPlumbing
 
@@ -371,24 +374,35 @@ class MongoIngestion(MongoPlumbing):
                 return bump()
 
     # ----------------------------------------------- webhook deliveries
-    def record_delivery(
-        self,
-        delivery_id: str,
-        connector_id: str,
-        at: datetime,
-        *,
-        stale_before: datetime | None = None,
-    ) -> bool:
-        key = {"connector_id": connector_id, "delivery_id": delivery_id}
+    def record_deliveries(
+        self, connector_id: str, keys: Sequence[DeliveryKey], at: datetime
+    ) -> str | None:
+        # No transaction (a standalone server has none): the keys in order, and those
+        # recorded taken back when a later one is held or cannot be written.
+        recorded: list[str] = []
+        try:
+            for key in keys:
+                if not self._record_delivery(connector_id, key, at):
+                    self.delete_deliveries(connector_id, recorded)
+                    return key.key
+                recorded.append(key.key)
+        except StoreUnavailable:
+            with contextlib.suppress(StoreUnavailable):
+                self.delete_deliveries(connector_id, recorded)
+            raise
+        return None
+
+    def _record_delivery(self, connector_id: str, key: DeliveryKey, at: datetime) -> bool:
+        query = {"connector_id": connector_id, "delivery_id": key.key}
         deliveries = self._cols["webhook_deliveries"]
         with self._errors():
             try:
-                if stale_before is None:
-                    deliveries.insert_one({**key, "received_at": codec.utc(at)})
+                if key.stale_before is None:
+                    deliveries.insert_one({**query, "received_at": codec.utc(at)})
                 else:
                     # Matches only a stale record; otherwise the upsert's insert hits the
                     # unique key, so a fresh record (or a racing first one) means False.
-                    stale = {**key, "received_at": {"$lt": codec.utc(stale_before)}}
+                    stale = {**query, "received_at": {"$lt": codec.utc(key.stale_before)}}
                     deliveries.update_one(
                         stale, {"$set": {"received_at": codec.utc(at)}}, upsert=True
                     )
@@ -396,10 +410,21 @@ class MongoIngestion(MongoPlumbing):
                 return False
         return True
 
-    def delete_delivery(self, delivery_id: str, connector_id: str) -> bool:
-        query = {"connector_id": connector_id, "delivery_id": delivery_id}
+    def delete_deliveries(self, connector_id: str, keys: Sequence[str]) -> int:
+        if not keys:
+            return 0
+        query = {"connector_id": connector_id, "delivery_id": {"$in": list(keys)}}
         with self._errors():
-            return self._cols["webhook_deliveries"].delete_one(query).deleted_count > 0
+            return self._cols["webhook_deliveries"].delete_many(query).deleted_count
+
+    def prune_deliveries(self, received_before: datetime, limit: int) -> int:
+        deliveries = self._cols["webhook_deliveries"]
+        old = {"received_at": {"$lt": codec.utc(received_before)}}
+        with self._errors():
+            ids = [doc["_id"] for doc in deliveries.find(old, {"_id": 1}).limit(limit)]
+            if not ids:
+                return 0
+            return deliveries.delete_many({"_id": {"$in": ids}}).deleted_count
 
     def _delete_project_deliveries(self, project_id: str) -> None:
         """Deliveries know only their connector: call before the connectors go."""

@@ -24,6 +24,7 @@ from ..models import (
     Symbol,
 )
 from . import codec
+from .base import DeliveryKey
 from .codec import SQLITE
 from .plumbing import SqlitePlumbing
 
@@ -52,6 +53,12 @@ _RECORD_DELIVERY_UNLESS_FRESH = (
     "INSERT INTO webhook_deliveries (connector_id, delivery_id, received_at) VALUES (?, ?, ?)"
     " ON CONFLICT (connector_id, delivery_id) DO UPDATE SET received_at = excluded.received_at"
     " WHERE webhook_deliveries.received_at < ?"
+)
+# Oldest first, a bounded number per call (no index on received_at: a scan, but of a table
+# that pruning keeps to the records of the retention period).
+_PRUNE_DELIVERIES = (
+    "DELETE FROM webhook_deliveries WHERE (connector_id, delivery_id) IN"
+    " (SELECT connector_id, delivery_id FROM webhook_deliveries WHERE received_at < ? LIMIT ?)"
 )
 # Deliveries know only their connector: run this before the connectors go.
 DELETE_PROJECT_DELIVERIES = (
@@ -283,24 +290,44 @@ class SqliteIngestion(SqlitePlumbing):
             return conn.execute(_BUMP_GENERATION, (project_id,)).fetchall()[0][0]
 
     # ----------------------------------------------- webhook deliveries
-    def record_delivery(
-        self,
-        delivery_id: str,
-        connector_id: str,
-        at: datetime,
-        *,
-        stale_before: datetime | None = None,
-    ) -> bool:
-        values: tuple[str, ...] = (connector_id, delivery_id, codec.time_to_text(at))
-        if stale_before is None:
-            sql = _RECORD_DELIVERY
-        else:
-            # Fixed-width ISO text: comparing it orders times.
-            sql, values = _RECORD_DELIVERY_UNLESS_FRESH, (*values, codec.time_to_text(stale_before))
-        with self._write() as conn:
-            return conn.execute(sql, values).rowcount > 0
+    def record_deliveries(
+        self, connector_id: str, keys: Sequence[DeliveryKey], at: datetime
+    ) -> str | None:
+        try:
+            with self._write() as conn:  # one transaction: every key or none
+                for key in keys:
+                    if not conn.execute(*_record_delivery(connector_id, key, at)).rowcount:
+                        raise _KeyHeld(key.key)
+        except _KeyHeld as held:
+            return held.key
+        return None
 
-    def delete_delivery(self, delivery_id: str, connector_id: str) -> bool:
+    def delete_deliveries(self, connector_id: str, keys: Sequence[str]) -> int:
         sql = "DELETE FROM webhook_deliveries WHERE connector_id = ? AND delivery_id = ?"
         with self._write() as conn:
-            return conn.execute(sql, (connector_id, delivery_id)).rowcount > 0
+            return sum(conn.execute(sql, (connector_id, key)).rowcount for key in keys)
+
+    def prune_deliveries(self, received_before: datetime, limit: int) -> int:
+        with self._write() as conn:
+            return conn.execute(
+                _PRUNE_DELIVERIES, (codec.time_to_text(received_before), limit)
+            ).rowcount
+
+
+class _KeyHeld(Exception):
+    """A delivery key the connector already holds: the transaction is rolled back."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _record_delivery(
+    connector_id: str, key: DeliveryKey, at: datetime
+) -> tuple[str, tuple[str, ...]]:
+    """The statement recording ``key``; it changes no row when the key is held."""
+    values = (connector_id, key.key, codec.time_to_text(at))
+    if key.stale_before is None:
+        return _RECORD_DELIVERY, values
+    # Fixed-width ISO text: comparing it orders times.
+    return _RECORD_DELIVERY_UNLESS_FRESH, (*values, codec.time_to_text(key.stale_before))

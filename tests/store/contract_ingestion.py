@@ -29,6 +29,7 @@ from projectqa.server.models import (
     utcnow,
 )
 from projectqa.server.store import Store
+from projectqa.server.store.base import DeliveryKey
 
 from ..full_disk import FullDisk
 from .contract import all_pages, make_connector, make_project
@@ -593,6 +594,40 @@ class IngestionStoreContract:
         assert store.delete_delivery("d-9", "con_1") is True
         assert store.delete_delivery("d-9", "con_1") is False
         assert store.record_delivery("d-9", "con_1", now) is True
+
+    def test_a_delivery_records_its_keys_all_or_none(self, store: Store) -> None:
+        """A delivery's id and body hash: when one is held, the other is not left behind."""
+        now, window = utcnow(), timedelta(minutes=10)
+        body = DeliveryKey("#body:aa", stale_before=now - window)
+        assert store.record_deliveries("con_1", [body, DeliveryKey("d-1")], now) is None
+        # A replay with a fresh id: the body is held, and the fresh id is not recorded.
+        assert store.record_deliveries("con_1", [body, DeliveryKey("d-2")], now) == "#body:aa"
+        assert store.record_delivery("d-2", "con_1", now) is True
+        # A redelivery of d-1 with another body: held by its id; the new body stays free.
+        other = DeliveryKey("#body:bb", stale_before=now - window)
+        assert store.record_deliveries("con_1", [other, DeliveryKey("d-1")], now) == "d-1"
+        assert store.record_delivery("#body:bb", "con_1", now) is True
+
+    def test_delete_deliveries_forgets_every_key_at_once(self, store: Store) -> None:
+        now = utcnow()
+        keys = [DeliveryKey("#body:cc"), DeliveryKey("d-3")]
+        assert store.record_deliveries("con_1", keys, now) is None
+        assert store.delete_deliveries("con_1", ["#body:cc", "d-3", "d-never"]) == 2
+        assert store.record_deliveries("con_1", keys, now) is None
+
+    def test_prune_deliveries_forgets_old_records_a_bounded_number_at_a_time(
+        self, store: Store
+    ) -> None:
+        start = utcnow()
+        for number in range(5):
+            store.record_delivery(f"old-{number}", f"con_{number % 2}", start)
+        store.record_delivery("new", "con_1", start + timedelta(hours=1))
+        cutoff = start + timedelta(minutes=1)
+        assert store.prune_deliveries(cutoff, 3) == 3
+        assert store.prune_deliveries(cutoff, 3) == 2
+        assert store.prune_deliveries(cutoff, 3) == 0
+        assert store.record_delivery("old-0", "con_0", start) is True  # forgotten
+        assert store.record_delivery("new", "con_1", start) is False  # kept
 
     # ----------------------------------------------------------- cascade
     def test_delete_project_removes_its_ingestion_records(self, store: Store) -> None:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -20,6 +21,7 @@ PAYLOADS = Path(__file__).parent / "payloads"
 SECRET = "whsec-7Qm2x9Lr4vTb"
 MAX_BODY_BYTES = 64 * 1024
 REPLAY_WINDOW_S = 600.0
+FORGET_RETRY_S = 0.01  # the store "comes back" at once in these tests
 
 
 @dataclass
@@ -98,6 +100,7 @@ async def serving(
     trigger: RecordingTrigger,
     clock: Clock,
     replay_window_s: float = REPLAY_WINDOW_S,
+    **options: Any,
 ) -> AsyncIterator[str]:
     """A webhook server on 127.0.0.1:0 over ``store``; yields its base URL."""
     run_blocking = BlockingRunner(2)
@@ -108,6 +111,8 @@ async def serving(
         max_body_bytes=MAX_BODY_BYTES,
         replay_window_s=replay_window_s,
         clock=clock,
+        forget_retry_s=FORGET_RETRY_S,
+        **options,
     )
     port = await server.start("127.0.0.1", 0)
     try:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -12,7 +16,14 @@ import pytest
 
 from projectqa.server.errors import StoreUnavailable
 from projectqa.server.models import utcnow
-from projectqa.server.webhooks import generic_message, sign, signature_matches
+from projectqa.server.store import SqliteStore, sqlite_ingest
+from projectqa.server.store.base import DeliveryKey
+from projectqa.server.webhooks import (
+    DELIVERY_ID_RETENTION,
+    generic_message,
+    sign,
+    signature_matches,
+)
 
 from .conftest import (
     MAX_BODY_BYTES,
@@ -25,6 +36,15 @@ from .conftest import (
 )
 
 UNAUTHORIZED = {"error": "unauthorized"}
+
+
+async def eventually(condition: Callable[[], bool]) -> None:
+    """Waits (bounded) for what the server does behind its answers."""
+    for _ in range(400):
+        if condition():
+            return
+        await asyncio.sleep(0.025)
+    assert condition()
 
 
 def github_headers(event: str, body: bytes, secret: str | None = SECRET, **extra: str) -> dict:
@@ -221,27 +241,90 @@ async def test_a_zero_window_turns_the_body_check_off(
     assert len(site.trigger.calls) == 2
 
 
-async def test_a_failed_delivery_record_forgets_the_body(
+class StoreOutage:
+    """Makes the store's delivery writes fail (as an unreachable store does) while ``down``."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, store: SqliteStore) -> None:
+        self.down = True
+        self.forget_attempts = 0
+        delete = store.delete_deliveries
+
+        def delete_unless_down(*args: Any) -> int:
+            self.forget_attempts += 1
+            if self.down:
+                raise StoreUnavailable("store unreachable")
+            return delete(*args)
+
+        monkeypatch.setattr(store, "delete_deliveries", delete_unless_down)
+
+    def fail_delivery_ids(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Recording a delivery id (not a body key) fails, inside the store's transaction."""
+        record = sqlite_ingest._record_delivery
+
+        def record_unless_down(connector_id: str, key: DeliveryKey, at: Any) -> Any:
+            if self.down and not key.key.startswith("#body:"):
+                raise StoreUnavailable("store unreachable")
+            return record(connector_id, key, at)
+
+        monkeypatch.setattr(sqlite_ingest, "_record_delivery", record_unless_down)
+
+
+async def test_a_delivery_id_that_cannot_be_recorded_leaves_no_body_key_behind(
     site: Site, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The body is recorded first; when the delivery id then cannot be, a retry must work."""
-    record = site.store.record_delivery
-
-    def store_down_after_the_body(key: str, *args: Any, **kwargs: Any) -> bool:
-        if not key.startswith("#body:"):
-            raise StoreUnavailable("store unreachable")
-        return record(key, *args, **kwargs)
-
-    monkeypatch.setattr(site.store, "record_delivery", store_down_after_the_body)
+    """The store fails after the body key and fails the forget too: the retry must work."""
+    outage = StoreOutage(monkeypatch, site.store)
+    outage.fail_delivery_ids(monkeypatch)
     body = payload("push")
     headers = github_headers("push", body)
     assert await post(http, github_url(site), body, headers) == (
         503,
         {"error": "temporarily unavailable"},
     )
-    monkeypatch.setattr(site.store, "record_delivery", record)
+    outage.down = False
     assert await post(http, github_url(site), body, headers) == (202, {"run_id": "run_0001"})
     assert len(site.trigger.calls) == 1
+
+
+async def test_a_run_not_started_with_the_store_down_is_forgotten_once_it_is_back(
+    site: Site, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """503 so the sender retries; the records go as soon as the store answers again."""
+    outage = StoreOutage(monkeypatch, site.store)
+    site.trigger.error = StoreUnavailable("store unreachable")
+    body = payload("push")
+    headers = github_headers("push", body)
+    assert await post(http, github_url(site), body, headers) == (
+        503,
+        {"error": "temporarily unavailable"},
+    )
+    site.trigger.error = None
+    await eventually(lambda: outage.forget_attempts >= 2)  # the first forget failed
+    outage.down = False
+    attempts = outage.forget_attempts
+    await eventually(lambda: outage.forget_attempts > attempts)  # a retry after the store is back
+    assert await post(http, github_url(site), body, headers) == (202, {"run_id": "run_0001"})
+    assert len(site.trigger.calls) == 2
+
+
+async def test_old_delivery_records_are_pruned_behind_the_answers(
+    site: Site, http: aiohttp.ClientSession
+) -> None:
+    now = datetime.fromtimestamp(site.clock(), UTC)
+    old, recent = now - DELIVERY_ID_RETENTION - timedelta(seconds=1), now - timedelta(days=1)
+    site.store.record_delivery("old-delivery", site.connector.id, old)
+    site.store.record_delivery("recent-delivery", site.connector.id, recent)
+    async with serving(site.store, site.trigger, site.clock, prune_every=2) as url:
+        for number in range(2):
+            body = json.dumps({"ref": f"refs/heads/b{number}"}).encode()
+            target = f"{url}/webhooks/github/{site.connector.id}"
+            assert (await post(http, target, body, github_headers("push", body)))[0] == 202
+
+        def pruned() -> bool:
+            return site.store.record_delivery("old-delivery", site.connector.id, old)
+
+        await eventually(pruned)
+    assert not site.store.record_delivery("recent-delivery", site.connector.id, recent)
 
 
 async def test_replays_within_the_window_are_logged_as_such(
@@ -347,14 +430,14 @@ async def test_coalesced_run(site: Site, http: aiohttp.ClientSession) -> None:
     assert len(site.trigger.calls) == 1
 
 
-async def test_failed_trigger_answers_500_and_allows_redelivery(
+async def test_failed_trigger_answers_503_and_allows_redelivery(
     site: Site, http: aiohttp.ClientSession
 ) -> None:
     site.trigger.error = RuntimeError("scheduler exploded at /srv/secret/path")
     body = payload("push")
     headers = github_headers("push", body)
     status, answer = await post(http, github_url(site), body, headers)
-    assert (status, answer) == (500, {"error": "internal error"})
+    assert (status, answer) == (503, {"error": "temporarily unavailable"})
 
     site.trigger.error = None
     redelivery = await post(http, github_url(site), body, headers)

@@ -270,6 +270,7 @@ def _add_query_services(
         runner,
         settings.tool_timeout_s,
         data_dir=settings.data_dir,
+        local_roots=settings.local_roots or (),
     )
     retrieval_pb2_grpc.add_RetrievalServiceServicer_to_server(
         RetrievalServicer(retrieval), grpc_server

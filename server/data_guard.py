@@ -17,48 +17,67 @@ A path can hide an overlap three ways, and each is looked at:
   it shows; two paths overlap when they show one filesystem and one folder lies within
   the other.
 
-Tools check identities too, as they open files (``Protected``): below a checkout they
-never open the data directory or an entry directly in it, whatever name leads there.
+A path is only ever judged before it is used; what is read is judged again as a
+descriptor (``open_folder``): the folder is opened once, down its real path from ``/``
+with ``O_NOFOLLOW`` on every name, and the open descriptor is judged by climbing ``..``
+from it, comparing each folder's ``(st_dev, st_ino)`` with the data directory's and with
+the ``PROJECTQA_LOCAL_ROOTS`` roots'. A folder swapped for a symlink between a check and
+the open is then either not opened at all or judged for what it is. Whoever reads it
+then reads from that descriptor, and below it checks identities as it opens
+(``Protected``): never the data directory or an entry directly in it, whatever name
+leads there.
+
+``PROJECTQA_LOCAL_ROOTS`` at run time: a folder whose path, as written, lies under a
+root must be inside that root when it is opened (for any connector: the record does
+not say who saved it, and a global admin who writes a path under a root means it to be
+there); project admins may only write such paths (``LocalPathPolicy``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePath, PurePosixPath
+from types import TracebackType
 
 Identity = tuple[int, int]  # (st_dev, st_ino)
 
 IS, CONTAINS, LIES_INSIDE = "is", "contains", "lies inside"
+# O_PATH: a folder on the way needs only search permission, as for the kernel.
+_ON_THE_WAY = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_OPENED = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+MAX_CLIMB = 4096  # folders climbed from an open one to ``/`` (PATH_MAX / 1, nested "a/")
 MOUNTINFO = Path("/proc/self/mountinfo")
 _OCTAL = re.compile(r"\\([0-7]{3})")
 
 
+class FolderRefused(Exception):
+    """A server folder that may not be read; ``str()`` says why."""
+
+
 @dataclass(frozen=True, slots=True)
 class Protected:
-    """What tools must not open below a checkout root, as it is now."""
+    """What must not be opened below a folder a connector or tool reads, as it is now."""
 
-    around: frozenset[Identity]  # the data directory and its ancestors: no root may be one
     inside: frozenset[Identity]  # the data directory and its direct entries: never opened
 
-    def refuses_root(self, root: Identity) -> bool:
-        """Whether a checkout root with this identity is, holds, or is a folder directly
-        in the data directory (a private clone lies deeper: ``sources/<id>/checkout``)."""
-        return root in self.around or root in self.inside
-
     def forbids(self, entry: Identity) -> bool:
-        """Whether a folder or file met below a checkout root is of the data directory."""
+        """Whether a folder or file met below a root is of the data directory."""
         return entry in self.inside
 
 
 @dataclass(frozen=True, slots=True)
 class DataDirGuard:
     data_dir: Path
+    # PROJECTQA_LOCAL_ROOTS, as configured: a path written under one stays inside it.
+    local_roots: tuple[Path, ...] = ()
 
     def overlap(self, path: Path) -> str:
-        """How ``path`` overlaps the data directory: "is", "contains", "lies inside", or ""."""
+        """How ``path`` overlaps the data directory: "is", "contains", "lies inside", or "".
+        Raises ``OSError`` if ``path`` cannot be resolved (a symlink swapped meanwhile)."""
         data, target = _real(self.data_dir), _real(path)
         return (
             _relation(target, data)
@@ -69,9 +88,58 @@ class DataDirGuard:
     def refusal(self, paths: Iterable[str]) -> str:
         """Why a connector reading ``paths`` may not run ("" if it may)."""
         for raw in paths:
-            relation = self.overlap(Path(raw))
+            try:
+                relation = self.overlap(Path(raw))
+            except OSError as error:
+                return f"{raw!r} cannot be resolved: {error.strerror or error}"
             if relation:
-                return f"connectors may not read the server's data directory: {raw!r} {relation} it"
+                return _data_dir_refusal(raw, relation)
+        return ""
+
+    def sources_folder(self, connector_id: str) -> Path:
+        """A connector's private work folder (its clone lives there): the one place in
+        the data directory it may read."""
+        return self.data_dir / "sources" / connector_id
+
+    def roots_over(self, written: str | PurePath) -> list[Path]:
+        """The ``PROJECTQA_LOCAL_ROOTS`` roots ``written`` lies under, as written (``..``
+        folded), by either the root's configured or its real path."""
+        path = PurePosixPath(os.path.normpath(written))
+        over = []
+        for root in self.local_roots:
+            forms = {PurePosixPath(os.path.normpath(root))}
+            with contextlib.suppress(OSError):  # realpath raced by a swap
+                forms.add(PurePosixPath(os.path.realpath(root)))
+            if any(path.is_relative_to(form) for form in forms):
+                over.append(root)
+        return over
+
+    def judge(
+        self, fd: int, real: PurePosixPath, written: str | PurePath, own: Path | None = None
+    ) -> str:
+        """Why the open folder ``fd`` (opened down ``real``; configured as ``written``)
+        may not be read ("" if it may). Judged from the descriptor: climbing ``..`` from
+        it, no folder may be the data directory, and it may not be one of the data
+        directory's ancestors; unless it is, or lies inside, ``own`` (the connector's
+        private work folder). A path written under a local root must be inside it."""
+        climbed = _climb(fd)
+        if own is not None and _identity(Path(own)) in climbed:
+            return ""
+        data = _real(self.data_dir)
+        data_id = _identity(data)
+        relation = ""
+        if climbed[0] in _identities([data, *data.parents]):
+            relation = IS if climbed[0] == data_id else CONTAINS
+        elif data_id is not None and data_id in climbed:
+            relation = LIES_INSIDE
+        else:
+            relation = _by_mounts(real, PurePosixPath(data))
+        if relation:
+            return _data_dir_refusal(str(written), relation)
+        roots = self.roots_over(written)
+        if roots and not _identities(roots) & set(climbed):
+            shown = ", ".join(map(str, roots))
+            return f"{str(written)!r} is no longer inside PROJECTQA_LOCAL_ROOTS ({shown})"
         return ""
 
     def protected(self) -> Protected:
@@ -89,7 +157,99 @@ class DataDirGuard:
                     inside.add((info.st_dev, info.st_ino))
         except OSError:
             pass  # not created yet: nothing in it to protect
-        return Protected(frozenset(_identities([data, *data.parents])), frozenset(inside))
+        return Protected(frozenset(inside))
+
+
+class OpenFolder:
+    """A server folder, opened once by descriptor and judged (``open_folder``). Read
+    below it through ``fd`` (``/proc/self/fd/<fd>`` for a child given it), never by a
+    path. Close it (or use ``with``)."""
+
+    def __init__(self, fd: int, real: PurePosixPath, protected: Protected | None) -> None:
+        self.fd = fd
+        self.real = real  # the real path it was opened by (it may be renamed since)
+        self.protected = protected  # what nothing below it may be
+
+    def __enter__(self) -> OpenFolder:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def proc_path(self) -> str:
+        """The folder for a child process that inherits ``fd`` (``pass_fds``)."""
+        return f"/proc/self/fd/{self.fd}"
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def open_folder(
+    path: str | PurePath, guard: DataDirGuard | None, *, own: Path | None = None
+) -> OpenFolder:
+    """Open the folder ``path`` names, once, and judge the descriptor (``judge``).
+
+    Its real path is walked from ``/`` name by name with ``O_NOFOLLOW``, so a symlink
+    swapped into it since it was resolved makes the open fail. Raises ``FolderRefused``
+    (the data directory, outside its local root), or ``OSError`` if it cannot be opened
+    (gone, not a folder, a symlink swapped in, permission)."""
+    real = PurePosixPath(os.path.realpath(path))  # OSError (EINVAL) under a swap
+    fd = open_real_folder(real)
+    try:
+        refusal = guard.judge(fd, real, path, own) if guard is not None else ""
+        if refusal:
+            raise FolderRefused(refusal)
+        return OpenFolder(fd, real, guard.protected() if guard is not None else None)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def open_real_folder(real: PurePosixPath, final: int = _OPENED) -> int:
+    """Open the folder at the real path ``real`` name by name from ``/``, following no
+    symlink (``final``: the flags of the last name)."""
+    names = real.parts[1:]
+    fd = os.open("/", _ON_THE_WAY if names else final)
+    try:
+        for position, name in enumerate(names, start=1):
+            below = os.open(name, final if position == len(names) else _ON_THE_WAY, dir_fd=fd)
+            os.close(fd)
+            fd = below
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _climb(fd: int) -> list[Identity]:
+    """The identities of the folder ``fd`` and of every folder above it, up to ``/``
+    (whose ``..`` is itself), as the kernel's ``..`` finds them now."""
+    found: list[Identity] = []
+    here = os.open(".", _ON_THE_WAY & ~os.O_NOFOLLOW, dir_fd=fd)
+    try:
+        while len(found) < MAX_CLIMB:
+            info = os.fstat(here)
+            if found and found[-1] == (info.st_dev, info.st_ino):
+                break
+            found.append((info.st_dev, info.st_ino))
+            above = os.open("..", _ON_THE_WAY & ~os.O_NOFOLLOW, dir_fd=here)
+            os.close(here)
+            here = above
+    finally:
+        os.close(here)
+    return found
+
+
+def _data_dir_refusal(raw: str, relation: str) -> str:
+    return f"connectors may not read the server's data directory: {raw!r} {relation} it"
 
 
 def _real(path: Path) -> Path:

@@ -30,6 +30,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
+from .data_guard import DataDirGuard
+
 
 class DocumentKind(StrEnum):
     """What a document is; chunking and citations depend on it."""
@@ -106,6 +108,10 @@ class SourceContext:
     work_dir: Path  # a private, persistent directory for this connector (clones, caches)
     cancelled: Callable[[], bool] = lambda: False
     full: bool = True  # False: an incremental run (only changes since ``cursor`` are needed)
+    # How server folders (``ConnectorType.local_paths``) are opened and judged: open them
+    # with ``data_guard.open_folder(path, folder_guard, own=work_dir)`` and read only
+    # through the descriptor. None: no data directory to keep out (tests).
+    folder_guard: DataDirGuard | None = None
 
 
 class Source(Protocol):

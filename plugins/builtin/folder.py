@@ -1,10 +1,14 @@
 """Listing and reading a folder on disk for the ``local`` connector.
 
-Everything below the root is reached from a descriptor of the root, one
-component at a time with ``O_NOFOLLOW`` (:class:`FolderTree`): no absolute path
-is ever rebuilt from strings. So paths longer than ``PATH_MAX`` (4,096 bytes)
-are listed and read like any other, and a folder swapped for a symlink while a
-run goes on cannot lead it outside the root.
+The root is opened once, by the server (``data_guard.open_folder``): down its real
+path with ``O_NOFOLLOW`` on every name, and judged as a descriptor (not the data
+directory, nothing holding or inside it, inside its local root). Everything below
+it is reached from that descriptor, one component at a time with ``O_NOFOLLOW``
+(:class:`FolderTree`): no absolute path is ever rebuilt from strings. So paths
+longer than ``PATH_MAX`` (4,096 bytes) are listed and read like any other, a folder
+swapped for a symlink while a run goes on cannot lead it outside the root, and no
+folder or file below it may be the data directory or an entry directly in it (a
+bind mount, a hard link), whatever name leads there.
 
 Symlinks are never followed, to files or folders: one that leaves the folder or
 dangles is reported, one that stays inside is skipped quietly (its target is
@@ -34,6 +38,7 @@ from types import TracebackType
 
 from pathspec import GitIgnoreSpec
 
+from projectqa.server.data_guard import OpenFolder
 from projectqa.server.sources import SourceWarning
 
 from .files import FileRules, FileSkipped, compile_patterns, file_kind, points_outside, read_file_at
@@ -70,12 +75,17 @@ class FolderListing:
         self.warnings.append(SourceWarning(key, message))
 
 
-class FolderTree:
-    """A root folder, opened once; what lies below it is opened from its descriptor."""
+DATA_DIR = "leads into the server's data directory"
 
-    def __init__(self, root: Path) -> None:
-        self.real_root = Path(os.path.realpath(root))  # only to tell where symlinks point
-        self._root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+
+class FolderTree:
+    """A root folder, opened once (it takes ``root`` over and closes it); what lies
+    below it is opened from its descriptor."""
+
+    def __init__(self, root: OpenFolder) -> None:
+        self._root = root
+        self.real_root = Path(root.real)  # only to tell where symlinks point
+        self._root_fd = root.fd
         self._held: list[tuple[str, int]] = []  # (name, descriptor) from the root down
 
     def __enter__(self) -> FolderTree:
@@ -91,7 +101,7 @@ class FolderTree:
 
     def close(self) -> None:
         self._release(0)
-        os.close(self._root_fd)
+        self._root.close()
 
     def readable(self) -> bool:
         return os.access(".", os.R_OK | os.X_OK, dir_fd=self._root_fd)
@@ -109,6 +119,7 @@ class FolderTree:
             for name in parts[HELD_FOLDERS:]:
                 fd = os.open(name, DIR_FLAGS, dir_fd=fd)
                 reopened.append(fd)
+                self._check(fd)
             yield fd
         finally:
             for fd in reopened:
@@ -119,9 +130,21 @@ class FolderTree:
         *parts, name = key.split("/")
         try:
             with self.folder(parts) as fd:
-                return read_file_at(fd, name, max_bytes)
+                data, info = read_file_at(fd, name, max_bytes)
         except OSError as exc:  # read_file_at raises only FileSkipped: this is the folder
             raise FileSkipped(_folder_failure(exc)) from None
+        if self._forbids(info):  # a hard link to a file of the data directory
+            raise FileSkipped(f"{DATA_DIR}; not read")
+        return data, info
+
+    def _forbids(self, info: os.stat_result) -> bool:
+        protected = self._root.protected
+        return protected is not None and protected.forbids((info.st_dev, info.st_ino))
+
+    def _check(self, fd: int) -> None:
+        """Refuse a folder that is of the data directory (a bind mount of it)."""
+        if self._forbids(os.fstat(fd)):
+            raise PermissionError(errno.EACCES, DATA_DIR)
 
     def _hold(self, parts: Sequence[str]) -> int:
         """Open the folder ``parts``, reusing the held descriptors of its leading part."""
@@ -132,6 +155,7 @@ class FolderTree:
         for name in parts[same:]:
             parent = self._held[-1][1] if self._held else self._root_fd
             self._held.append((name, os.open(name, DIR_FLAGS, dir_fd=parent)))
+            self._check(self._held[-1][1])
         return self._held[-1][1] if self._held else self._root_fd
 
     def _release(self, keep: int) -> None:
@@ -335,7 +359,10 @@ def _check_symlink(tree: FolderTree, fd: int, name: str, key: str, listing: Fold
     # Every folder on the way to the link is a real folder (none is ever followed),
     # so a relative target leaves the root exactly when its ``..`` climb out of it.
     if os.path.isabs(target):
-        outside = not Path(os.path.realpath(target)).is_relative_to(tree.real_root)
+        try:
+            outside = not Path(os.path.realpath(target)).is_relative_to(tree.real_root)
+        except OSError:  # realpath raced by a swap (EINVAL): not followed anyway
+            outside = True
     else:
         outside = points_outside(key, target)
     if outside:

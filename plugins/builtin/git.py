@@ -26,14 +26,17 @@ complete, only what tools read is behind.
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
 import shutil
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote_to_bytes
 
+from projectqa.server.data_guard import FolderRefused, open_folder
 from projectqa.server.hookspecs import hookimpl
 from projectqa.server.registry import ConnectorType
 from projectqa.server.sources import (
@@ -70,6 +73,7 @@ from .gitcli import (
 )
 
 CHECKPOINT_EVERY = 200
+PROC_FD = re.compile(r"(?:file://)?/proc/self/fd/\d+")  # how git names a local repository
 FETCHED_REF = "refs/projectqa/fetched"
 SYMLINK_MODE = "120000"
 SUBMODULE_MODE = "160000"
@@ -178,14 +182,17 @@ class GitSource:
     def _fetch(self) -> str:
         source = self.branch or "HEAD"
         try:
-            self.git.run(
-                *("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--"),
-                *(self.remote.display, f"+{source}:{FETCHED_REF}"),
-                with_token=True,
-                timeout=FETCH_TIMEOUT_S,
-            )
+            with self._fetched_from() as (url, fds):
+                self.git.run(
+                    *("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--"),
+                    *(url, f"+{source}:{FETCHED_REF}"),
+                    with_token=True,
+                    timeout=FETCH_TIMEOUT_S,
+                    pass_fds=fds,
+                )
         except GitError as exc:
             where = self.remote.display
+            exc = GitError(PROC_FD.sub(where, str(exc)))
             if AUTH_FAILED.search(str(exc)):
                 raise SourceError(f"cannot fetch {where}: authentication failed ({exc})") from None
             if "couldn't find remote ref" not in str(exc):
@@ -194,6 +201,28 @@ class GitSource:
                 raise SourceError(f"branch {self.branch!r} not found in {where}") from None
             raise SourceError(f"{where} has no default branch (is it empty?)") from None
         return self.git.run("rev-parse", "--verify", f"{FETCHED_REF}^{{commit}}").decode().strip()
+
+    @contextmanager
+    def _fetched_from(self) -> Iterator[tuple[str, tuple[int, ...]]]:
+        """What git fetches from, and the descriptors it inherits for that. A remote: its
+        URL. A repository on this server: the folder, opened once and judged by the
+        server's rules (``open_folder``: not the data directory, inside its local root),
+        as ``/proc/self/fd/<n>`` of a descriptor git inherits: given the path, git would
+        decode and resolve it itself, after the judgement, following any symlink swapped
+        in meanwhile."""
+        paths = _local_repository(self.context.config)
+        if not paths:
+            yield self.remote.display, ()
+            return
+        try:
+            opened = open_folder(paths[0], self.context.folder_guard, own=self.context.work_dir)
+        except FolderRefused as refused:
+            raise SourceError(str(refused)) from None
+        except OSError as exc:
+            where = self.remote.display
+            raise SourceError(f"cannot fetch {where}: {exc.strerror or exc}") from None
+        with opened:
+            yield opened.proc_path, (opened.fd,)
 
     def _has_commit(self, sha: str) -> bool:
         return bool(re.fullmatch(r"[0-9a-f]{40,64}", sha)) and self.git.ok(
@@ -394,10 +423,17 @@ def _checkout(config: dict[str, Any], cursor: dict[str, Any] | None, work_dir: P
 
 
 def _local_repository(config: dict[str, Any]) -> list[str]:
-    """The server-side path a repository URL points at (a path or file:// URL), if any."""
+    """The server-side path a repository URL points at (a path or file:// URL), if any,
+    read as git reads it: ``file://<anything>/<path>`` is the local ``/<path>`` whatever
+    the host, with every ``%XX`` decoded (``%2F`` too) and ``?`` and ``#`` kept as part of
+    the path. (``Remote.check`` refuses every other form git would take as local: relative
+    paths, ``~``.)"""
     url = str(config.get("url", ""))
     if url.startswith("file://"):
-        return [urlsplit(url).path]
+        rest = url.removeprefix("file://")
+        slash = rest.find("/")
+        path = rest[slash:] if slash >= 0 else rest
+        return [os.fsdecode(unquote_to_bytes(path))]
     return [url] if url.startswith("/") else []
 
 

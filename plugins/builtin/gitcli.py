@@ -215,17 +215,30 @@ class Git:
         self.cancelled = cancelled
         self.scratch = scratch
 
-    def run(self, *args: str, with_token: bool = False, timeout: float = LOCAL_TIMEOUT_S) -> bytes:
+    def run(
+        self,
+        *args: str,
+        with_token: bool = False,
+        timeout: float = LOCAL_TIMEOUT_S,
+        pass_fds: tuple[int, ...] = (),
+    ) -> bytes:
         """Run git; return stdout or raise ``GitError`` with the scrubbed stderr.
 
         ``with_token``: the remote's credentials are offered to git (for a fetch).
+        ``pass_fds``: descriptors git (and the git it starts) inherits.
         """
         if not with_token:
-            return self._run(args, {}, timeout)
+            return self._run(args, {}, timeout, pass_fds)
         with credential_helper(self.remote, self.scratch) as config:
-            return self._run(args, config, timeout)
+            return self._run(args, config, timeout, pass_fds)
 
-    def _run(self, args: tuple[str, ...], config: dict[str, str], timeout: float) -> bytes:
+    def _run(
+        self,
+        args: tuple[str, ...],
+        config: dict[str, str],
+        timeout: float,
+        pass_fds: tuple[int, ...] = (),
+    ) -> bytes:
         argv = ["git", "-C", str(self.repo_dir), *args]
         try:
             process = subprocess.Popen(
@@ -234,6 +247,7 @@ class Git:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 env=git_env(config),
+                pass_fds=pass_fds,
             )
         except FileNotFoundError:
             raise GitError(NO_GIT) from None

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from projectqa.server.data_guard import FolderRefused, open_folder
 from projectqa.server.hookspecs import hookimpl
 from projectqa.server.registry import ConnectorType
 from projectqa.server.sources import (
@@ -90,18 +91,22 @@ class FolderSource:
         yield Checkpoint({"manifest": manifest})
 
     def _open_root(self) -> FolderTree:
-        """The root, opened: failing here is the one OS error that fails the run."""
+        """The root, opened once and judged by the server's rules (the data directory,
+        the local roots): failing here is the one OS error that fails the run."""
         raw = self.context.config.get("path", "")
         if not Path(raw).is_absolute():
             raise SourceError(f"path {raw!r} must be an absolute path")
         try:
-            tree = FolderTree(Path(raw))
+            opened = open_folder(raw, self.context.folder_guard, own=self.context.work_dir)
+        except FolderRefused as refused:
+            raise SourceError(str(refused)) from None
         except (FileNotFoundError, NotADirectoryError):
             raise SourceError(f"folder {raw} does not exist or is not a folder") from None
         except PermissionError:
             raise SourceError(f"folder {raw} cannot be read: permission denied") from None
-        except OSError as exc:
+        except OSError as exc:  # ELOOP: a symlink swapped into the path; EINVAL: realpath raced
             raise SourceError(f"folder {raw} cannot be opened: {exc.strerror}") from None
+        tree = FolderTree(opened)
         if not tree.readable():
             tree.close()
             raise SourceError(f"folder {raw} cannot be read: permission denied")

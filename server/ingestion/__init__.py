@@ -49,7 +49,12 @@ class IngestionSystem:
             store, settings.index_dir, embedder.name, exact_max=settings.dense_exact_max
         )
         pipeline = IngestionPipeline(
-            store, embedder, indexes, settings.sources_dir, data_dir=settings.data_dir
+            store,
+            embedder,
+            indexes,
+            settings.sources_dir,
+            data_dir=settings.data_dir,
+            local_roots=settings.local_roots or (),
         )
         runs = RunManager(store, catalog, pipeline, runner, workers=settings.ingestion_workers)
         ops = IngestionOps(store, Access(store), runs, indexes, runner)

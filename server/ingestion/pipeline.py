@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -112,13 +112,16 @@ class IngestionPipeline:
         *,
         embed_batch: int = EMBED_BATCH,
         data_dir: Path | None = None,
+        local_roots: Sequence[Path] = (),
     ) -> None:
         self._store = store
         self._embedder = embedder
         self._indexes = indexes
         self._work_root = work_root
         self._embed_batch = embed_batch
-        self._data_guard = DataDirGuard(data_dir) if data_dir is not None else None
+        # Sources open server folders through it (the data directory; local roots).
+        roots = tuple(local_roots)
+        self._data_guard = DataDirGuard(data_dir, roots) if data_dir is not None else None
 
     def execute(
         self,
@@ -189,6 +192,7 @@ class IngestionPipeline:
             work_dir=work_dir,
             cancelled=cancel.is_set,
             full=run.mode is RunMode.FULL,
+            folder_guard=self._data_guard,
         )
 
     def _take(

@@ -3,13 +3,16 @@
 Checking a resolved path and then opening it by name again can be raced: between the
 two, someone who can write in the checkout exchanges a folder with a symlink
 (``renameat2(RENAME_EXCHANGE)``) and the open follows it out. So nothing here is opened
-by a path the kernel resolves: the root is opened once, from ``/`` down its real path,
-and everything below it relative to the descriptor of the folder above, one name at a
-time with ``O_NOFOLLOW`` (``O_DIRECTORY`` for folders). A symlink is never followed by
-the kernel; when the caller allows it (OpenFile does, grep does not) its target is read
-and walked the same way, name by name from the folder holding it (or from the root, for
-an absolute target inside the checkout), at most ``MAX_LINKS`` times, so a link keeps
-working as long as it stays inside the checkout. ``..`` in a link target steps back to
+by a path the kernel resolves: the root is opened once, from ``/`` down its real path
+(as ``project_checkouts`` found it; never resolved again), judged as a descriptor
+(``DataDirGuard.judge``: not the data directory, nothing in it but the connector's own
+work folder, inside its local root), and everything below it relative to the descriptor
+of the folder above, one name at a time with ``O_NOFOLLOW`` (``O_DIRECTORY`` for
+folders). A symlink is never followed by the kernel; when the caller allows it (OpenFile
+does, grep does not) its target is read and walked the same way, name by name from the
+folder holding it (or from the root, for an absolute target inside the checkout), at
+most ``MAX_LINKS`` times, so a link keeps working as long as it stays inside the
+checkout. ``..`` in a link target steps back to
 the descriptor the walk came from, never through the kernel's ``..``.
 
 Every folder and file opened is checked against the server's data directory by
@@ -24,7 +27,8 @@ import stat
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
-from ..data_guard import Protected
+from ..data_guard import DataDirGuard, Protected, open_real_folder
+from .base import Checkout
 
 MAX_LINKS = 40  # as Linux's MAXSYMLINKS
 # O_PATH: a folder needs only search permission to be walked through, as for the kernel.
@@ -50,19 +54,45 @@ class RootUnavailable(Exception):
 
 
 class CheckoutRoot:
-    """A checkout folder, open, to open files below it. Close it (or use ``with``)."""
+    """A checkout folder, open, to open files below it. Close it (or use ``with``).
 
-    def __init__(self, root: Path, protected: Protected | None = None) -> None:
-        self.real = PurePosixPath(os.path.realpath(root))
-        self._protected = protected
-        self._fd = _open_real_folder(self.real)
+    ``root`` is a real path (``Checkout.root``): it is walked as it is, a symlink on the
+    way makes it unavailable. ``guard`` judges the open root (``own``: the connector's
+    work folder, the one place of the data directory it may be in) and what is below.
+    """
+
+    def __init__(
+        self, root: Path, guard: DataDirGuard | None = None, *, own: Path | None = None
+    ) -> None:
+        self.real = PurePosixPath(os.path.normpath(root))
+        self._chain: list[tuple[str, int]] = []
+        try:
+            self._fd = open_real_folder(self.real)
+        except OSError as error:
+            raise RootUnavailable(f"{self.real} cannot be opened: {error.strerror}") from None
+        try:
+            self._protected = _judged(self._fd, self.real, guard, own)
+        except BaseException:
+            os.close(self._fd)
+            raise
         # The folders of the last path opened without links, kept for the next one: grep
         # opens files in path order, so most share all their folders with the one before.
-        self._chain: list[tuple[str, int]] = []
-        info = os.fstat(self._fd)
-        if protected is not None and protected.refuses_root((info.st_dev, info.st_ino)):
-            os.close(self._fd)
-            raise RootUnavailable(f"{self.real} overlaps the server's data directory")
+
+    @classmethod
+    def of(cls, checkout: Checkout, guard: DataDirGuard | None) -> CheckoutRoot:
+        """The root of ``checkout``, judged by ``guard`` (its private clone allowed)."""
+        own = guard.sources_folder(checkout.connector_id) if guard is not None else None
+        return cls(checkout.root, guard, own=own)
+
+    @property
+    def fd(self) -> int:
+        """The root's descriptor (for a child: ``pass_fds`` and ``proc_path``)."""
+        return self._fd
+
+    @property
+    def proc_path(self) -> str:
+        """The root for a child process that inherits ``fd``."""
+        return f"/proc/self/fd/{self._fd}"
 
     def __enter__(self) -> CheckoutRoot:
         return self
@@ -169,19 +199,20 @@ def _link_target(name: str, folder: int, error: OSError) -> str:
         raise error from None
 
 
-def _open_real_folder(real: PurePosixPath) -> int:
-    """Open the folder at the real path ``real`` name by name from ``/``, following no
-    symlink: one swapped into the path since it was resolved makes this fail."""
-    fd = os.open("/", _FOLDER)
+def _judged(
+    fd: int, real: PurePosixPath, guard: DataDirGuard | None, own: Path | None
+) -> Protected | None:
+    """What nothing below the open root ``fd`` may be; ``RootUnavailable`` if the root
+    itself may not be read."""
+    if guard is None:
+        return None
     try:
-        for name in real.parts[1:]:
-            below = os.open(name, _FOLDER, dir_fd=fd)
-            os.close(fd)
-            fd = below
-    except OSError as error:
-        os.close(fd)
-        raise RootUnavailable(f"{real} cannot be opened: {error.strerror}") from None
-    return fd
+        refusal = guard.judge(fd, real, real, own)
+    except OSError as error:  # climbing "..": a folder above cannot be searched
+        raise RootUnavailable(f"{real} cannot be judged: {error.strerror}") from None
+    if refusal:
+        raise RootUnavailable(refusal)
+    return guard.protected()
 
 
 def is_regular(info: os.stat_result) -> bool:

@@ -6,7 +6,10 @@ the configured folder). Types without one (issue trackers, wikis) have none.
 
 A folder that is, holds or lies inside the server's data directory is none either,
 even if its connector was saved before that was refused (only a connector's own
-private work folder, ``sources/<connector id>``, lives there by right).
+private work folder, ``sources/<connector id>``, lives there by right); nor is a folder
+written under a ``PROJECTQA_LOCAL_ROOTS`` root that is no longer inside it. Each folder
+is judged as it is opened (``open_folder``), and its root is the real path it was opened
+by; tools open it again down that path, with no symlink followed, and judge it again.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ..data_guard import DataDirGuard
+from ..data_guard import DataDirGuard, FolderRefused, open_folder
 from ..errors import NotFound
 from ..models import Connector, IngestionRun
 from ..registry import PluginCatalog
@@ -35,8 +38,8 @@ def project_checkouts(
     that overlaps ``guard``'s data directory."""
     found = []
     for connector in store.all_connectors(project_id):
-        checkout = _checkout_of(store, sources_dir, connector, catalog)
-        if checkout is not None and not _holds_data(checkout, sources_dir, guard):
+        checkout = _checkout_of(store, sources_dir, connector, catalog, guard)
+        if checkout is not None:
             found.append(checkout)
     return sorted(found, key=lambda c: (c.connector_name, c.connector_id))
 
@@ -61,34 +64,37 @@ def indexed_commit(run: IngestionRun | None) -> str:
 
 
 def _checkout_of(
-    store: Store, sources_dir: Path, connector: Connector, catalog: PluginCatalog
+    store: Store,
+    sources_dir: Path,
+    connector: Connector,
+    catalog: PluginCatalog,
+    guard: DataDirGuard | None,
 ) -> Checkout | None:
     ctype = catalog.connector_type(connector.type)
     if ctype is None or ctype.checkout is None:
         return None
     run = store.last_succeeded_run(connector.id)
+    own = sources_dir / connector.id
     try:
-        folder = ctype.checkout(
-            connector.config, run.cursor if run else None, sources_dir / connector.id
-        )
+        folder = ctype.checkout(connector.config, run.cursor if run else None, own)
     except Exception:  # a plugin's bug must not take every tool of the project down
         log.exception("checkout of connector %s (%s) failed", connector.id, connector.type)
         return None
-    if folder is None or not folder.is_absolute() or not folder.is_dir():
+    if folder is None or not folder.is_absolute():
         return None
-    return Checkout(connector.id, connector.name, folder.resolve(), indexed_commit(run))
+    real = _judged_folder(connector.id, folder, guard, own)
+    return Checkout(connector.id, connector.name, real, indexed_commit(run)) if real else None
 
 
-def _holds_data(checkout: Checkout, sources_dir: Path, guard: DataDirGuard | None) -> bool:
-    """Whether the checkout overlaps the data directory, other than as its connector's
-    own work folder."""
-    if guard is None or checkout.root.is_relative_to(sources_dir.resolve() / checkout.connector_id):
-        return False
-    relation = guard.overlap(checkout.root)
-    if relation:
-        log.warning(
-            "connector %s is not read: its folder %s the server's data directory",
-            checkout.connector_id,
-            relation,
-        )
-    return bool(relation)
+def _judged_folder(
+    connector_id: str, folder: Path, guard: DataDirGuard | None, own: Path
+) -> Path | None:
+    """The real path of ``folder`` if it opens as a folder tools may read, else None."""
+    try:
+        with open_folder(folder, guard, own=own) as opened:
+            return Path(opened.real)
+    except FolderRefused as refused:
+        log.warning("connector %s is not read: %s", connector_id, refused)
+    except OSError:  # gone, not a folder, swapped meanwhile: no checkout now
+        pass
+    return None

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from ..chunking.languages import language_of
-from ..data_guard import DataDirGuard, Protected
+from ..data_guard import DataDirGuard
 from ..errors import FailedPrecondition, InvalidArgument, NotFound
 from .base import Checkout
 from .beneath import CheckoutRoot, Refused, RootUnavailable
@@ -124,10 +124,9 @@ def _find(
     checkouts: list[Checkout], clean: str, guard: DataDirGuard | None
 ) -> tuple[Checkout, BinaryIO]:
     """The first checkout holding ``clean`` as a regular file, and that file, open."""
-    protected = guard.protected() if guard is not None else None
     directory = False
     for checkout in checkouts:
-        opened = _open_below(checkout, clean, protected)
+        opened = _open_below(checkout, clean, guard)
         if opened is None:
             continue
         fd, info = opened
@@ -142,12 +141,12 @@ def _find(
 
 
 def _open_below(
-    checkout: Checkout, clean: str, protected: Protected | None
+    checkout: Checkout, clean: str, guard: DataDirGuard | None
 ) -> tuple[int, os.stat_result] | None:
     """A descriptor of ``clean`` below the checkout's root and its fstat; None if the
     checkout has nothing by that name. Symlinks are followed while they stay inside."""
     try:
-        with CheckoutRoot(checkout.root, protected) as root:
+        with CheckoutRoot.of(checkout, guard) as root:
             return root.open(clean.split("/"), follow_links=True)
     except RootUnavailable as unavailable:
         log.warning("checkout of %s not readable: %s", checkout.connector_id, unavailable)

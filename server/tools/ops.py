@@ -15,7 +15,7 @@ import contextlib
 import dataclasses
 import enum
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -82,6 +82,7 @@ class ToolsOps:
         run_blocking: BlockingRunner,
         plugin_timeout_s: float,
         data_dir: Path | None = None,
+        local_roots: Sequence[Path] = (),
     ) -> None:
         self._store = store
         self._access = access
@@ -91,7 +92,9 @@ class ToolsOps:
         self._rb = run_blocking
         self._plugin_timeout_s = plugin_timeout_s
         # Tools never read the data directory, whatever a checkout or a link leads to.
-        self._data_guard = DataDirGuard(data_dir) if data_dir is not None else None
+        # Folders written under PROJECTQA_LOCAL_ROOTS must still be inside them.
+        roots = tuple(local_roots)
+        self._data_guard = DataDirGuard(data_dir, roots) if data_dir is not None else None
         self._builtins: dict[str, Callable[[Project, dict[str, Any]], Awaitable[Any]]] = {
             builtin_tools.SEARCH: self._search_tool,
             builtin_tools.KEYWORD_SEARCH: self._keyword_tool,
@@ -132,7 +135,7 @@ class ToolsOps:
                 checkout = await self._script_checkout(project, entry.target)
             except (NotFound, FailedPrecondition) as exc:  # e.g. its connector was deleted
                 return ToolResult(is_error=True, error=str(exc), duration_ms=_since(started))
-            return await run_script_tool(entry.target, arguments, checkout.root)
+            return await run_script_tool(entry.target, arguments, checkout, self._data_guard)
         try:
             value = await self._builtins[entry.name](project, arguments)
         except (InvalidArgument, NotFound, FailedPrecondition) as exc:

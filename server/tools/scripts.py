@@ -4,6 +4,12 @@ Arguments reach the program as argv items and environment variables only, so
 shell metacharacters in them stay literal. The program runs in a new session
 (its own process group) with a minimal environment and no stdin; on timeout or
 when its output passes the tool's cap, the whole group is killed.
+
+Its working directory is the checkout's root as opened and judged by descriptor
+(``CheckoutRoot``): the child inherits the descriptor and starts in
+``/proc/self/fd/<n>``, so a checkout folder swapped for a symlink since the checkouts were
+listed cannot start it elsewhere. Below that the program reads by name, as any program
+does: script tools are commands a project admin configured, not confined against swaps.
 """
 
 from __future__ import annotations
@@ -21,8 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..data_guard import DataDirGuard
 from ..models import CustomTool
-from .base import ToolResult
+from .base import Checkout, ToolResult
+from .beneath import CheckoutRoot, RootUnavailable
 
 # ``{name}`` in a command item: a property of the tool's arguments schema.
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_-]*)\}")
@@ -175,8 +183,14 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-async def run_script_tool(tool: CustomTool, arguments: dict[str, Any], cwd: Path) -> ToolResult:
-    """Run ``tool`` with ``arguments`` in ``cwd``; every failure is an error result.
+async def run_script_tool(
+    tool: CustomTool,
+    arguments: dict[str, Any],
+    checkout: Checkout,
+    guard: DataDirGuard | None = None,
+) -> ToolResult:
+    """Run ``tool`` with ``arguments`` in ``checkout``'s root (opened and judged by
+    ``guard``); every failure is an error result.
 
     The value is ``{"exit_code", "stdout", "stderr", "truncated"}`` (output
     decoded as UTF-8 with replacements), also on errors after the start: a
@@ -184,7 +198,8 @@ async def run_script_tool(tool: CustomTool, arguments: dict[str, Any], cwd: Path
     """
     started = time.monotonic()
     try:
-        transport, run = await _start(tool, arguments, cwd.resolve())
+        with _opened_root(checkout, guard) as root:
+            transport, run = await _start(tool, arguments, Path(root.proc_path), root.fd)
     except CommandError as exc:
         return ToolResult(is_error=True, error=str(exc), duration_ms=_since(started))
     try:
@@ -197,11 +212,21 @@ async def run_script_tool(tool: CustomTool, arguments: dict[str, Any], cwd: Path
     return _result(tool, code, run.output, timed_out, started)
 
 
+def _opened_root(checkout: Checkout, guard: DataDirGuard | None) -> CheckoutRoot:
+    try:
+        return CheckoutRoot.of(checkout, guard)
+    except RootUnavailable as unavailable:
+        raise CommandError(
+            f"the working directory (the connector's checkout) does not exist or may not "
+            f"be read ({unavailable})"
+        ) from None
+
+
 async def _start(
-    tool: CustomTool, arguments: dict[str, Any], cwd: Path
+    tool: CustomTool, arguments: dict[str, Any], cwd: Path, cwd_fd: int
 ) -> tuple[asyncio.SubprocessTransport, _Run]:
-    if not cwd.is_dir():
-        raise CommandError("the working directory (the connector's checkout) does not exist")
+    """Start the program in ``cwd``, the ``/proc/self/fd`` path of ``cwd_fd``: the child
+    inherits the descriptor, so the path names the same folder in it."""
     env = script_env(arguments)
     argv = expand_command(tool.command, arguments)
     if not argv:
@@ -221,6 +246,7 @@ async def _start(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,  # its own process group, killed as a whole
+            pass_fds=(cwd_fd,),
         )
     except ValueError as exc:  # an argument with a NUL character
         raise CommandError(f"cannot pass the arguments: {exc}") from None

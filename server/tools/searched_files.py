@@ -112,7 +112,12 @@ async def _search_below(
     sink: RecordSink,
 ) -> Searched:
     searched = given = listed = 0
-    async with run_rg(["--files", "--null", *walk_arguments], checkout.root) as lister:
+    # rg lists names in the root it is given by descriptor (its cwd), never by the
+    # checkout's path: a path could name another folder by now.
+    listing = run_rg(
+        ["--files", "--null", *walk_arguments], Path(root.proc_path), pass_fds=[root.fd]
+    )
+    async with listing as lister:
         ahead = _OpenAhead(root, lister.paths())
         try:
             while (batch := await ahead.take()) is not None:
@@ -209,7 +214,7 @@ async def _searching(files: list[_Opened], arguments: list[str]) -> AsyncIterato
 
 def _open_root(checkout: Checkout, guard: DataDirGuard | None) -> CheckoutRoot:
     try:
-        return CheckoutRoot(checkout.root, guard.protected() if guard else None)
+        return CheckoutRoot.of(checkout, guard)
     except RootUnavailable:
         raise FailedPrecondition(
             f"cannot search the files of {checkout.connector_name!r}: the folder is gone "

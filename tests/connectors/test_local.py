@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
+import tempfile
 import traceback
 from pathlib import Path
 from typing import Any
@@ -40,14 +42,23 @@ def run(
 def run_unprivileged(root: Path) -> list[SourceItem]:
     """Run the connector as ``nobody``, so permissions bite even when tests run as root.
 
-    A forked child drops to ``nobody`` and reaches the folder through a descriptor
-    opened before (``/proc/self/fd/N``): the test's temporary folders above it are
-    private to root. The child sends its items back pickled through a pipe.
+    The test's temporary folders are private to root, and the connector walks the
+    folder's real path from ``/``: so the tree is copied (modes kept) into a folder
+    only searchable by others. The child sends its items back pickled through a pipe.
     """
     if os.geteuid() != 0:
         return run(root)
     run(root)  # imports everything the child needs while files are still readable
-    folder_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    reachable = Path(tempfile.mkdtemp())
+    try:
+        reachable.chmod(0o711)
+        shutil.copytree(root, reachable / "tree", symlinks=True)
+        return _run_as_nobody(reachable / "tree")
+    finally:
+        shutil.rmtree(reachable, ignore_errors=True)
+
+
+def _run_as_nobody(root: Path) -> list[SourceItem]:
     reader, writer = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child reports through the pipe
@@ -57,7 +68,7 @@ def run_unprivileged(root: Path) -> list[SourceItem]:
             os.setgroups([])
             os.setgid(NOBODY)
             os.setuid(NOBODY)
-            items = run(Path(f"/proc/self/fd/{folder_fd}"))
+            items = run(root)
             with os.fdopen(writer, "wb") as out:
                 pickle.dump(items, out)
             status = 0
@@ -66,7 +77,6 @@ def run_unprivileged(root: Path) -> list[SourceItem]:
         finally:
             os._exit(status)
     os.close(writer)
-    os.close(folder_fd)
     with os.fdopen(reader, "rb") as answer:
         payload = answer.read()
     _, status = os.waitpid(pid, 0)

@@ -155,10 +155,10 @@ def test_the_data_directory_is_never_opened(tmp_path: Path) -> None:
     repo.mkdir()
     os.link(data / "admin.token", repo / "hard-link")  # same inode, another name
     (repo / "plain.txt").write_text("plain\n")
-    protected = DataDirGuard(data).protected()
-    with CheckoutRoot(repo, protected) as root:
+    guard = DataDirGuard(data)
+    with CheckoutRoot(repo, guard) as root:
         assert refusal(root, "hard-link") == DATA_DIR
         assert read(root, "plain.txt") == "plain\n"
     for holding in (data, tmp_path):
         with pytest.raises(RootUnavailable, match="data directory"):
-            CheckoutRoot(holding, protected)
+            CheckoutRoot(holding, guard)

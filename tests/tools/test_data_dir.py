@@ -77,6 +77,7 @@ async def test_a_hard_link_to_a_data_file_is_not_read(srv: Path, guard: DataDirG
 BIND_INSIDE = r"""
 import asyncio, json, subprocess, sys
 from pathlib import Path
+from projectqa.server import data_guard
 from projectqa.server.data_guard import DataDirGuard
 from projectqa.server.errors import ProjectQAError
 from projectqa.server.tools.base import Checkout
@@ -89,20 +90,36 @@ app, data = srv / "repos" / "app", srv / "data"
 subprocess.run(["mount", "--bind", str(data), str(app / "mnt")], check=True)
 guard = DataDirGuard(data)
 checkout = Checkout("con_app", "app", app)
-try:
-    opened = open_file([checkout], "mnt/admin.token", guard=guard).content
-except ProjectQAError as error:
-    opened = f"refused: {error}"
-found = asyncio.run(grep([checkout], GrepQuery(sys.argv[2]), guard=guard))
-print(json.dumps({"open": opened, "grep": [m.line.text for m in found.matches]}))
+
+
+def tools() -> dict[str, object]:
+    try:
+        opened = open_file([checkout], "mnt/admin.token", guard=guard).content
+    except ProjectQAError as error:
+        opened = f"refused: {error}"
+    try:
+        found = asyncio.run(grep([checkout], GrepQuery(sys.argv[2]), guard=guard))
+        grepped: object = [m.line.text for m in found.matches]
+    except ProjectQAError as error:
+        grepped = f"refused: {error}"
+    return {"open": opened, "grep": grepped}
+
+
+seen = tools()  # the mount is seen when the root is opened
+data_guard.MOUNTINFO = srv / "no-mountinfo"  # as if mounted after the root was judged
+print(json.dumps([seen, tools()]))
 """
 
 
 def test_the_data_directory_mounted_inside_a_checkout_is_not_read(srv: Path) -> None:
     if sys.platform != "linux":
         pytest.skip("bind mounts in a private mount namespace: Linux")
-    found = in_mount_namespace(BIND_INSIDE, str(srv), TOKEN)
-    assert found == {
+    when_judged, after = in_mount_namespace(BIND_INSIDE, str(srv), TOKEN)
+    assert when_judged == {  # the checkout holds the data directory: no checkout at all
+        "open": "refused: file 'mnt/admin.token' not found in app",
+        "grep": "refused: cannot search the files of 'app': the folder is gone or cannot be read",
+    }
+    assert after == {  # below the root, by identity
         "open": "refused: path: 'mnt/admin.token' leads into the server's data directory",
         "grep": [],
     }

@@ -221,8 +221,10 @@ def test_symlinks_inside_the_checkout_are_followed(root: Path) -> None:
     assert open_file([checkout(root)], "source/app.py", 2, 2).content == "line 2"
 
 
-def test_a_checkout_root_behind_a_symlink(tmp_path: Path) -> None:
+def test_a_checkout_root_is_walked_as_the_real_path_it_was_listed_by(tmp_path: Path) -> None:
+    """project_checkouts gives real paths; a symlink on the way now is a swap: not followed."""
     write(tmp_path, "real/a.txt", "a\n")
     (tmp_path / "alias").symlink_to(tmp_path / "real", target_is_directory=True)
-    alias = Checkout("con_1", "one", tmp_path / "alias")
-    assert open_file([alias], "a.txt").content == "a"
+    assert open_file([Checkout("con_1", "one", tmp_path / "real")], "a.txt").content == "a"
+    with pytest.raises(NotFound):
+        open_file([Checkout("con_1", "one", tmp_path / "alias")], "a.txt")

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from projectqa.server.models import CustomTool, utcnow
+from projectqa.server.tools.base import Checkout, ToolResult
 from projectqa.server.tools.scripts import expand_command, run_script_tool
 
 # Prints what it received: argv after the program, the environment and the cwd.
@@ -32,6 +33,11 @@ SCHEMA: dict[str, Any] = {
         "flag": {"type": "boolean"},
     },
 }
+
+
+async def run_in(tool: CustomTool, arguments: dict[str, Any], folder: Path) -> ToolResult:
+    """Run ``tool`` in ``folder``, as a checkout of that folder."""
+    return await run_script_tool(tool, arguments, Checkout("con_t", "t", folder.resolve()))
 
 
 def make_tool(command: list[str], **changes: Any) -> CustomTool:
@@ -55,7 +61,7 @@ def checkout(tmp_path: Path) -> Path:
 
 
 async def shown(checkout: Path, command: list[str], arguments: dict[str, Any]) -> dict[str, Any]:
-    result = await run_script_tool(make_tool(command), arguments, checkout)
+    result = await run_in(make_tool(command), arguments, checkout)
     assert not result.is_error, result.error
     return json.loads(result.value["stdout"])
 
@@ -145,7 +151,7 @@ async def test_runs_in_the_checkout_with_no_stdin(checkout: Path) -> None:
     assert got["cwd"] == str(checkout.resolve())
 
     # `cat` with no file reads stdin: /dev/null ends it at once.
-    result = await run_script_tool(make_tool(["cat"]), {}, checkout)
+    result = await run_in(make_tool(["cat"]), {}, checkout)
     assert (result.is_error, result.value["stdout"]) == (False, "")
 
 
@@ -153,7 +159,7 @@ async def test_runs_in_the_checkout_with_no_stdin(checkout: Path) -> None:
 
 
 async def test_a_command_that_does_not_exist(checkout: Path) -> None:
-    result = await run_script_tool(make_tool(["no-such-program-xyz", "{text}"]), {}, checkout)
+    result = await run_in(make_tool(["no-such-program-xyz", "{text}"]), {}, checkout)
 
     assert result.is_error
     assert result.error == "command 'no-such-program-xyz' not found in PATH"
@@ -180,7 +186,7 @@ async def test_relative_programs_stay_in_the_checkout(
     outside.chmod(0o755)
     (checkout / "escape.sh").symlink_to(outside)
 
-    result = await run_script_tool(make_tool([program]), {}, checkout)
+    result = await run_in(make_tool([program]), {}, checkout)
 
     assert (result.is_error, result.error) == (True, message)
 
@@ -188,7 +194,7 @@ async def test_relative_programs_stay_in_the_checkout(
 async def test_a_non_zero_exit_is_an_error_with_the_output_tail(checkout: Path) -> None:
     command = ["sh", "-c", "echo partial; echo 'lint: 3 problems' >&2; exit 3"]
 
-    result = await run_script_tool(make_tool(command), {}, checkout)
+    result = await run_in(make_tool(command), {}, checkout)
 
     assert result.is_error
     assert result.error == "exited with code 3: lint: 3 problems"
@@ -201,7 +207,7 @@ async def test_a_non_zero_exit_is_an_error_with_the_output_tail(checkout: Path) 
 
 
 async def test_flooding_output_is_cut_and_the_command_killed(checkout: Path) -> None:
-    result = await run_script_tool(make_tool(["yes"], max_output_bytes=1024), {}, checkout)
+    result = await run_in(make_tool(["yes"], max_output_bytes=1024), {}, checkout)
 
     assert result.is_error
     assert result.error == "output exceeded 1024 bytes; the command was killed"
@@ -213,7 +219,7 @@ async def test_flooding_output_is_cut_and_the_command_killed(checkout: Path) -> 
 async def test_the_cap_counts_stdout_and_stderr_together(checkout: Path) -> None:
     command = ["sh", "-c", "yes out & yes err >&2"]
 
-    result = await run_script_tool(make_tool(command, max_output_bytes=4096), {}, checkout)
+    result = await run_in(make_tool(command, max_output_bytes=4096), {}, checkout)
 
     assert result.error.startswith("output exceeded 4096 bytes")
     value = result.value
@@ -223,7 +229,7 @@ async def test_the_cap_counts_stdout_and_stderr_together(checkout: Path) -> None
 async def test_output_of_exactly_the_cap_is_not_truncated(checkout: Path) -> None:
     command = ["sh", "-c", "head -c 1024 /dev/zero | tr '\\0' a"]
 
-    result = await run_script_tool(make_tool(command, max_output_bytes=1024), {}, checkout)
+    result = await run_in(make_tool(command, max_output_bytes=1024), {}, checkout)
 
     assert (result.is_error, result.value["truncated"]) == (False, False)
     assert result.value["stdout"] == "a" * 1024
@@ -234,7 +240,7 @@ async def test_a_hung_command_is_killed_with_its_whole_group(checkout: Path) -> 
     script = "sleep 60 & echo $! > child.pid; echo $$ > shell.pid; sleep 60"
     tool = make_tool(["sh", "-c", script], timeout_seconds=1)
 
-    result = await run_script_tool(tool, {}, checkout)
+    result = await run_in(tool, {}, checkout)
 
     assert result.is_error
     assert result.error == "timed out after 1 s; the command was killed"
@@ -246,7 +252,7 @@ async def test_a_hung_command_is_killed_with_its_whole_group(checkout: Path) -> 
 async def test_processes_left_behind_are_killed_when_the_program_exits(checkout: Path) -> None:
     tool = make_tool(["sh", "-c", "sleep 60 & echo $!"], timeout_seconds=30)
 
-    result = await run_script_tool(tool, {}, checkout)
+    result = await run_in(tool, {}, checkout)
 
     assert not result.is_error, result.error  # not a timeout: the run ends with its program
     assert await wait_gone(int(result.value["stdout"]))
@@ -254,7 +260,7 @@ async def test_processes_left_behind_are_killed_when_the_program_exits(checkout:
 
 async def test_a_cancelled_call_kills_the_group(checkout: Path) -> None:
     tool = make_tool(["sh", "-c", "echo $$ > shell.pid; sleep 60"], timeout_seconds=60)
-    task = asyncio.create_task(run_script_tool(tool, {}, checkout))
+    task = asyncio.create_task(run_in(tool, {}, checkout))
     pid_file = checkout / "shell.pid"
     for _ in range(1000):
         if pid_file.exists() and pid_file.read_text().strip():
@@ -269,7 +275,7 @@ async def test_a_cancelled_call_kills_the_group(checkout: Path) -> None:
 
 
 async def test_a_nul_in_an_argument_is_an_error(checkout: Path) -> None:
-    result = await run_script_tool(make_tool(["echo", "{text}"]), {"text": "a\x00b"}, checkout)
+    result = await run_in(make_tool(["echo", "{text}"]), {"text": "a\x00b"}, checkout)
 
     assert result.is_error
     assert result.error.startswith("cannot pass the arguments")
@@ -278,13 +284,13 @@ async def test_a_nul_in_an_argument_is_an_error(checkout: Path) -> None:
 async def test_output_that_is_not_utf8_is_decoded_with_replacements(checkout: Path) -> None:
     command = ["sh", "-c", "printf 'ok \\377\\376 done'"]
 
-    result = await run_script_tool(make_tool(command), {}, checkout)
+    result = await run_in(make_tool(command), {}, checkout)
 
     assert result.value["stdout"] == "ok \ufffd\ufffd done"
 
 
 async def test_a_missing_working_directory(tmp_path: Path) -> None:
-    result = await run_script_tool(make_tool(["true"]), {}, tmp_path / "gone")
+    result = await run_in(make_tool(["true"]), {}, tmp_path / "gone")
 
     assert result.is_error
     assert "does not exist" in result.error
@@ -294,7 +300,7 @@ async def test_a_missing_working_directory(tmp_path: Path) -> None:
 async def test_a_whole_item_argument_cannot_become_an_option(checkout: Path, value) -> None:
     tool = make_tool(["./show_args.py", "{files}"])
 
-    result = await run_script_tool(tool, {"files": value}, checkout)
+    result = await run_in(tool, {"files": value}, checkout)
 
     assert result.is_error
     assert "must not start with '-'" in result.error

@@ -45,7 +45,7 @@ from .config import Settings, SettingsError, load_settings
 from .errors import StoreError, StoreUnavailable
 from .ingestion import IngestionSystem, WebhookBindError
 from .interceptors import RpcGuard
-from .limits import RpcBudgets, grpc_backstop
+from .limits import RpcBudgets, RunGate, grpc_backstop
 from .llm.client import close_clients
 from .llm.resolve import ProfileResolver, environment_endpoint
 from .logs import configure_logging
@@ -95,6 +95,9 @@ class ProjectQAServer:
         self.settings = settings
         self.store = store
         self.budgets = budgets  # calls in flight: what the RpcGuard admits
+        self.grep_gate = RunGate.for_grep(
+            settings.grep_max_runs, settings.grep_max_runs_per_project
+        )
         self.ingestion = ingestion
         self.grpc = server
         self.health = health_servicer
@@ -226,9 +229,7 @@ async def create_server(
     ingestion_pb2_grpc.add_IngestionServiceServicer_to_server(
         IngestionServicer(ingestion.ops), grpc_server
     )
-    _add_query_services(
-        grpc_server, settings, store, plugins.catalog, ingestion, runner, server.compute
-    )
+    _add_query_services(grpc_server, settings, store, plugins.catalog, ingestion, runner, server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, grpc_server)
     if settings.reflection:
         names = (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME)
@@ -255,7 +256,7 @@ def _add_query_services(
     catalog: PluginCatalog,
     ingestion: IngestionSystem,
     runner: BlockingRunner,
-    compute: BlockingRunner,
+    server: ProjectQAServer,
 ) -> None:
     """RetrievalService, ToolsService and ChatService, over the indexes ingestion maintains."""
     access = Access(store)
@@ -270,13 +271,14 @@ def _add_query_services(
         runner,
         settings.tool_timeout_s,
         data_dir=settings.data_dir,
+        grep_gate=server.grep_gate,
         local_roots=settings.local_roots or (),
     )
     retrieval_pb2_grpc.add_RetrievalServiceServicer_to_server(
         RetrievalServicer(retrieval), grpc_server
     )
     tools_pb2_grpc.add_ToolsServiceServicer_to_server(ToolsServicer(tools), grpc_server)
-    chat = _chat_ops(settings, store, access, retrieval, tools, ingestion, runner, compute)
+    chat = _chat_ops(settings, store, access, retrieval, tools, ingestion, runner, server.compute)
     chat_pb2_grpc.add_ChatServiceServicer_to_server(ChatServicer(chat), grpc_server)
 
 

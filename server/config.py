@@ -109,6 +109,16 @@ class Settings(BaseSettings):
     tool_timeout_s: float = Field(
         30.0, gt=0, le=600, description="seconds a plugin tool may run before it is abandoned"
     )
+    grep_max_runs: int = Field(
+        8,
+        ge=1,
+        le=1024,
+        description="ripgrep runs (Grep) at once on the server; up to four "
+        "times as many calls wait for a turn within Grep's time bound, more are refused",
+    )
+    grep_max_runs_per_project: int = Field(
+        4, ge=1, le=1024, description="ripgrep runs (Grep) at once for one project"
+    )
     webhook_address: str | None = Field(
         None, description="host:port of the webhook HTTP endpoint; unset: no endpoint"
     )

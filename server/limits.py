@@ -19,11 +19,17 @@ user's share right after it (one user, many tokens), the request decoded only
 once admitted. A stream's request is held by grpc for as long as the stream is
 open, so its size is capped too.
 
+``RunGate`` bounds work inside calls that is costly by itself (a ripgrep process):
+at most so many at once, in total and per project, with a bounded queue.
+
 Everything runs on the server's event loop: the counters need no lock.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from .config import Settings
@@ -32,6 +38,8 @@ from .errors import ProjectQAError
 # grpc's limit is this many times the guard's budgets together: room for the calls
 # being refused at any moment (each holds a grpc slot until its refusal is sent).
 BACKSTOP_FACTOR = 2
+# Grep calls that may wait for a ripgrep run, per run allowed at once.
+GREP_WAITING_FACTOR = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,3 +192,72 @@ def grpc_backstop(settings: Settings) -> int:
     """grpc's ``maximum_concurrent_rpcs``: never the limit a well-behaved caller meets."""
     guarded = settings.max_concurrent_rpcs + settings.max_streams + settings.max_public_streams
     return BACKSTOP_FACTOR * guarded
+
+
+class RunGate:
+    """At most ``total.size`` runs at once, and ``per_key.size`` of one key (a project).
+
+    A run waits for its turn, within the time bound it is given; at most
+    ``waiting.size`` wait at once, and the others are refused at once: a burst
+    queues briefly instead of failing, a flood costs a refusal, not a process.
+    """
+
+    def __init__(self, total: Limit, per_key: Limit, waiting: Limit) -> None:
+        self.total, self.per_key, self.waiting = total, per_key, waiting
+        self._running = asyncio.Semaphore(total.size)
+        self._keys: dict[str, _KeyTurns] = {}
+        self.queued = 0  # runs waiting for their turn
+
+    @contextlib.asynccontextmanager
+    async def turn(self, key: str, timeout_s: float) -> AsyncIterator[None]:
+        """Hold a turn of ``key`` while the block runs; ``OverBudget`` if none comes in time."""
+        if self.queued >= self.waiting.size:
+            raise OverBudget(self.waiting, "retry in a moment")
+        turns = self._keys.setdefault(key, _KeyTurns(asyncio.Semaphore(self.per_key.size)))
+        turns.users += 1
+        held: list[asyncio.Semaphore] = []
+        try:
+            await self._wait(turns.running, held, timeout_s)
+            yield
+        finally:
+            for semaphore in held:
+                semaphore.release()
+            turns.users -= 1
+            if not turns.users:
+                del self._keys[key]  # only keys with runs stay in memory
+
+    async def _wait(
+        self, of_key: asyncio.Semaphore, held: list[asyncio.Semaphore], timeout_s: float
+    ) -> None:
+        self.queued += 1
+        try:
+            async with asyncio.timeout(timeout_s):
+                for semaphore in (of_key, self._running):  # always in this order: no deadlock
+                    await semaphore.acquire()
+                    held.append(semaphore)
+        except TimeoutError:
+            limit = self.total if held else self.per_key
+            raise OverBudget(limit, "none ended in time; retry in a moment") from None
+        finally:
+            self.queued -= 1
+
+    @classmethod
+    def for_grep(cls, max_runs: int = 8, per_project: int = 4) -> RunGate:
+        """Concurrent ripgrep runs (Grep may run 10 s each), server-wide and per project."""
+        return cls(
+            Limit("PROJECTQA_GREP_MAX_RUNS", max_runs, "grep runs at once"),
+            Limit(
+                "PROJECTQA_GREP_MAX_RUNS_PER_PROJECT", per_project, "grep runs at once per project"
+            ),
+            Limit(
+                "PROJECTQA_GREP_MAX_RUNS",
+                GREP_WAITING_FACTOR * max_runs,
+                "grep calls waiting for a run (four per run allowed)",
+            ),
+        )
+
+
+@dataclass(slots=True)
+class _KeyTurns:
+    running: asyncio.Semaphore
+    users: int = 0  # runs holding or waiting for a turn of the key

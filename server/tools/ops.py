@@ -31,6 +31,7 @@ from ..auth import Principal
 from ..data_guard import DataDirGuard
 from ..errors import FailedPrecondition, InvalidArgument, NotFound
 from ..index.symbols import SymbolHit
+from ..limits import OverBudget, RunGate
 from ..models import CustomTool, Project, ProjectRole
 from ..paging import every_page
 from ..registry import PluginCatalog, ToolSpec
@@ -42,6 +43,7 @@ from . import builtins as builtin_tools
 from .base import Checkout, ToolContext, ToolResult
 from .checkouts import project_checkouts, resolve_checkout
 from .confine import normalise
+from .grep import TIMEOUT_S as GREP_TIMEOUT_S
 from .grep import GrepQuery, GrepResult, grep
 from .metadata import ProjectMetadata, project_metadata
 from .openfile import OpenedFile, open_file, refuse_unreadable
@@ -82,6 +84,7 @@ class ToolsOps:
         run_blocking: BlockingRunner,
         plugin_timeout_s: float,
         data_dir: Path | None = None,
+        grep_gate: RunGate | None = None,
         local_roots: Sequence[Path] = (),
     ) -> None:
         self._store = store
@@ -91,6 +94,8 @@ class ToolsOps:
         self._sources_dir = sources_dir
         self._rb = run_blocking
         self._plugin_timeout_s = plugin_timeout_s
+        # ripgrep runs at once, server-wide and per project (each is a process for up to 10 s).
+        self.grep_gate = grep_gate or RunGate.for_grep()
         # Tools never read the data directory, whatever a checkout or a link leads to.
         # Folders written under PROJECTQA_LOCAL_ROOTS must still be inside them.
         roots = tuple(local_roots)
@@ -138,9 +143,9 @@ class ToolsOps:
             return await run_script_tool(entry.target, arguments, checkout, self._data_guard)
         try:
             value = await self._builtins[entry.name](project, arguments)
-        except (InvalidArgument, NotFound, FailedPrecondition) as exc:
-            # The caller's arguments were well-formed but pointed nowhere useful: the
-            # model (or person) reads why and tries again.
+        except (InvalidArgument, NotFound, FailedPrecondition, OverBudget) as exc:
+            # The caller's arguments were well-formed but pointed nowhere useful (or ripgrep
+            # was busy): the model (or person) reads why and tries again.
             return ToolResult(is_error=True, error=str(exc), duration_ms=_since(started))
         return ToolResult(value=plain(value), duration_ms=_since(started))
 
@@ -196,7 +201,12 @@ class ToolsOps:
 
     async def grep(self, project: Project, query: GrepQuery) -> GrepResult:
         """ripgrep over the checkouts, keeping matches in files the project indexed."""
-        result = await grep(await self._checkouts(project), query, guard=self._data_guard)
+        checkouts = await self._checkouts(project)
+        # Waiting for a turn counts toward Grep's time bound: a call never takes longer.
+        started = time.monotonic()
+        async with self.grep_gate.turn(project.id, GREP_TIMEOUT_S):
+            left = GREP_TIMEOUT_S - (time.monotonic() - started)
+            result = await grep(checkouts, query, timeout_s=left, guard=self._data_guard)
         pairs = {(m.connector_id, m.path) for m in result.matches}
         indexed = await self._rb(self._indexed, pairs)
         kept = [m for m in result.matches if (m.connector_id, m.path) in indexed]

@@ -16,13 +16,13 @@ import pytest
 import pytest_asyncio
 
 from projectqa.server.models import IngestionRun, RunMode, RunStatus, RunTrigger, new_id, utcnow
-from projectqa.v1 import admin_pb2, ingestion_pb2, retrieval_pb2
+from projectqa.v1 import admin_pb2, ingestion_pb2, retrieval_pb2, tools_pb2
 
 from .helpers import Code, rpc_error
 from .retrieval_fixtures import PROJECT, Caller, IndexedProject, indexed_project
 
 pytestmark = [pytest.mark.model, pytest.mark.asyncio(loop_scope="module")]
-MAX_STREAMS, PER_CALLER, UNARY = 5, 3, 4
+MAX_STREAMS, PER_CALLER, UNARY, UNARY_PER_CALLER = 5, 3, 4, 2
 ELSEWHERE = "another-server:1:1"  # a live owner on another host: never reclaimed while queued
 
 
@@ -33,6 +33,9 @@ async def qa(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[IndexedP
         max_streams=MAX_STREAMS,
         max_streams_per_caller=PER_CALLER,
         max_concurrent_rpcs=UNARY,
+        max_concurrent_rpcs_per_caller=UNARY_PER_CALLER,
+        grep_max_runs=2,
+        grep_max_runs_per_project=1,
     ) as project:
         yield project
 
@@ -130,3 +133,29 @@ async def test_a_member_past_the_stream_budgets_is_refused_and_short_calls_keep_
         streams.close()
         await finish(qa, run_id)
     await eventually(lambda: open_streams(qa)() == 0)
+
+
+def grep(caller: Caller) -> asyncio.Future[tools_pb2.GrepResponse]:
+    request = tools_pb2.GrepRequest(project=PROJECT, pattern=r"def apply_discount\(")
+    return asyncio.ensure_future(caller.tools.Grep(request))
+
+
+async def test_slow_greps_of_one_member_leave_everybody_elses_calls_working(
+    qa: IndexedProject,
+) -> None:
+    """A member's greps waiting for ripgrep hold only that member's share of unary calls."""
+    gate = qa.server.grep_gate
+    async with gate.turn(qa.project_id, 60):  # a grep of the project is running
+        waiting = [grep(qa.member) for _ in range(UNARY_PER_CALLER)]
+        await eventually(lambda: gate.queued == UNARY_PER_CALLER)
+
+        await rpc_error(
+            qa.member.admin.WhoAmI(admin_pb2.WhoAmIRequest()),
+            Code.RESOURCE_EXHAUSTED,
+            "PROJECTQA_MAX_CONCURRENT_RPCS_PER_CALLER",
+            f"at most {UNARY_PER_CALLER} calls in flight per caller",
+        )
+        await short_calls_work(qa.admin)
+    for reply in await asyncio.gather(*waiting):  # each had its turn, one after the other
+        assert [match.path for match in reply.matches] == ["shop/pricing.py"]
+    await short_calls_work(qa.member)

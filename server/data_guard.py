@@ -101,19 +101,6 @@ class DataDirGuard:
         the data directory it may read."""
         return self.data_dir / "sources" / connector_id
 
-    def roots_over(self, written: str | PurePath) -> list[Path]:
-        """The ``PROJECTQA_LOCAL_ROOTS`` roots ``written`` lies under, as written (``..``
-        folded), by either the root's configured or its real path."""
-        path = PurePosixPath(os.path.normpath(written))
-        over = []
-        for root in self.local_roots:
-            forms = {PurePosixPath(os.path.normpath(root))}
-            with contextlib.suppress(OSError):  # realpath raced by a swap
-                forms.add(PurePosixPath(os.path.realpath(root)))
-            if any(path.is_relative_to(form) for form in forms):
-                over.append(root)
-        return over
-
     def judge(
         self, fd: int, real: PurePosixPath, written: str | PurePath, own: Path | None = None
     ) -> str:
@@ -136,7 +123,7 @@ class DataDirGuard:
             relation = _by_mounts(real, PurePosixPath(data))
         if relation:
             return _data_dir_refusal(str(written), relation)
-        roots = self.roots_over(written)
+        roots = roots_over(written, self.local_roots)
         if roots and not _identities(roots) & set(climbed):
             shown = ", ".join(map(str, roots))
             return f"{str(written)!r} is no longer inside PROJECTQA_LOCAL_ROOTS ({shown})"
@@ -158,6 +145,28 @@ class DataDirGuard:
         except OSError:
             pass  # not created yet: nothing in it to protect
         return Protected(frozenset(inside))
+
+
+def roots_over(written: str | PurePath, roots: Iterable[Path]) -> list[Path]:
+    """The ``PROJECTQA_LOCAL_ROOTS`` roots ``written`` lies under as written, by either
+    the root's configured or its real path: by its names alone, no symlink followed and
+    no ``..`` folded (``/root/../x`` is under ``/root``, and must then resolve inside)."""
+    path = PurePosixPath(written)
+    over = []
+    for root in roots:
+        forms = {PurePosixPath(os.path.normpath(root))}
+        with contextlib.suppress(OSError):  # realpath raced by a swap
+            forms.add(PurePosixPath(os.path.realpath(root)))
+        if any(path.is_relative_to(form) for form in forms):
+            over.append(root)
+    return over
+
+
+def within_roots(path: str | PurePath, roots: Iterable[Path]) -> bool:
+    """Whether ``path``'s real path lies in the real path of one of ``roots``.
+    Raises ``OSError`` if a path cannot be resolved."""
+    real = _real(Path(path))
+    return any(real.is_relative_to(_real(root)) for root in roots)
 
 
 class OpenFolder:

@@ -3,11 +3,18 @@
 Connector types that read the server's own disk (``local``, ``git`` with a
 path) name those paths through ``ConnectorType.local_paths``. Without a rule a
 project admin could index ``/etc`` or another project's private clone, so:
-nobody may point at a folder that is, contains or lies inside the server's data
-directory (``DataDirGuard``: real paths, bind mounts); global admins may point
-anywhere else; project admins only under ``PROJECTQA_LOCAL_ROOTS``. Ingestion checks
-the data directory again at every run (a connector saved before this rule, a folder
-mounted since).
+
+- nobody may point at a folder that is, contains or lies inside the server's
+  data directory (``DataDirGuard``: real paths, bind mounts);
+- a path written under a ``PROJECTQA_LOCAL_ROOTS`` root must lead inside that
+  root (for everyone: it is checked again, on the opened folder, at every run
+  and whenever tools list checkouts, and the connector record does not say who
+  saved it);
+- project admins may only write paths under a root; global admins may write
+  any other path too.
+
+Only create and update are judged here, by path; what is read is judged again as
+an open descriptor (``data_guard.open_folder``).
 """
 
 from __future__ import annotations
@@ -18,20 +25,20 @@ from pathlib import Path
 from typing import Any
 
 from ..auth import Principal
-from ..data_guard import DataDirGuard
+from ..data_guard import DataDirGuard, roots_over, within_roots
 from ..errors import InvalidArgument, PermissionDenied
 from ..registry import ConnectorType
 
 
 @dataclass(frozen=True)
 class LocalPathPolicy:
-    roots: tuple[Path, ...] = ()
+    roots: tuple[Path, ...] = ()  # as configured (absolute)
     data_dir: Path | None = None
 
     @classmethod
     def of(cls, roots: Sequence[Path] | None, data_dir: Path | None) -> LocalPathPolicy:
         return cls(
-            tuple(Path(r).resolve() for r in roots or ()),
+            tuple(Path(r).absolute() for r in roots or ()),
             data_dir.resolve() if data_dir else None,
         )
 
@@ -46,17 +53,26 @@ class LocalPathPolicy:
         if refusal:
             raise PermissionDenied(refusal)
         for raw in paths:
-            self._check(principal, Path(raw).resolve())
+            self._check(principal, raw)
 
-    def _check(self, principal: Principal, path: Path) -> None:
-        if principal.user.global_admin or any(_within(path, root) for root in self.roots):
+    def _check(self, principal: Principal, raw: str) -> None:
+        under = roots_over(raw, self.roots)
+        if under:
+            try:
+                inside = within_roots(raw, under)
+            except OSError as error:  # a symlink swapped while it was resolved
+                raise PermissionDenied(f"{raw!r} cannot be resolved: {error.strerror}") from None
+            if not inside:
+                shown = ", ".join(map(str, under))
+                raise PermissionDenied(
+                    f"{raw!r} is written under PROJECTQA_LOCAL_ROOTS ({shown}) but leads "
+                    "outside it (a symlink)"
+                )
+            return
+        if principal.user.global_admin:
             return
         allowed = ", ".join(map(str, self.roots)) or "none are configured"
         raise PermissionDenied(
             "only a global admin may point a connector at a server path outside "
-            f"PROJECTQA_LOCAL_ROOTS ({allowed})"
+            f"PROJECTQA_LOCAL_ROOTS ({allowed}); project admins write it under one"
         )
-
-
-def _within(path: Path, root: Path) -> bool:
-    return path == root or root in path.parents

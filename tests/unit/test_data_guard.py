@@ -3,6 +3,7 @@ identities tools must not open."""
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -136,3 +137,20 @@ def test_runs_refuse_any_type_declaring_local_paths(srv: Path) -> None:
     assert "lies inside it" in data_dir_refusal(guard, local, {"path": str(srv / "data" / "x")})
     assert data_dir_refusal(guard, local, {"path": str(srv / "repos")}) == ""
     assert data_dir_refusal(None, local, {"path": str(srv)}) == ""
+
+
+def test_a_path_that_cannot_be_resolved_is_refused_with_the_reason(
+    srv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """realpath raises EINVAL when a name it saw as a symlink is swapped for a folder
+    before its readlink (issue #13 follow-up, item 5): a refusal, not an internal error."""
+    guard = DataDirGuard(srv / "data")
+
+    def raced(path: object, *, strict: bool = False) -> str:
+        raise OSError(errno.EINVAL, "Invalid argument")
+
+    monkeypatch.setattr(os.path, "realpath", raced)
+    app = str(srv / "repos" / "app")
+    assert guard.refusal([app]) == f"{app!r} cannot be resolved: Invalid argument"
+    with pytest.raises(OSError):
+        open_folder(app, guard)  # the run's open: a SourceError naming the reason

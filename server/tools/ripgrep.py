@@ -106,8 +106,8 @@ async def run_rg(
     """Start ``rg arguments -- paths`` in ``cwd`` (``pass_fds``: descriptors it inherits);
     it is killed when the block exits, however."""
     binary = rg_binary()
-    try:
-        proc = await asyncio.create_subprocess_exec(
+    spawning = asyncio.ensure_future(
+        asyncio.create_subprocess_exec(
             binary,
             *arguments,
             "--",
@@ -118,6 +118,16 @@ async def run_rg(
             stderr=asyncio.subprocess.PIPE,
             pass_fds=tuple(pass_fds),
         )
+    )
+    try:
+        # Never cancelled halfway: asyncio's own clean-up of a cancelled spawn closes the
+        # transport, whose poll() can reap an rg that already exited before the child
+        # watcher does ("Unknown child process pid …, will report returncode 255").
+        proc = await run_to_end(spawning)
+    except asyncio.CancelledError:
+        if not spawning.cancelled() and spawning.exception() is None:
+            await run_to_end(asyncio.ensure_future(RgProcess(spawning.result()).stop()))
+        raise
     except OSError as exc:  # the checkout went away (connector deleted) or cannot be entered
         raise FailedPrecondition(f"cannot search the checkout: {exc.strerror}") from None
     process = RgProcess(proc)

@@ -29,6 +29,7 @@ from typing import Any
 
 from ..data_guard import DataDirGuard
 from ..models import CustomTool
+from ..threads import run_to_end
 from .base import Checkout, ToolResult
 from .beneath import CheckoutRoot, RootUnavailable
 
@@ -208,6 +209,9 @@ async def run_script_tool(
     finally:
         if not run.closed.done():  # the caller gave up (cancelled) mid-run
             _kill_group(run.pid)
+        # Reaped by the child watcher first: closing the transport of a program that
+        # exited unseen would reap it itself ("Unknown child process pid …").
+        await run_to_end(run.exited)
         transport.close()
     return _result(tool, code, run.output, timed_out, started)
 

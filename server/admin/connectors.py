@@ -2,10 +2,12 @@
 
 Secret fields (``"writeOnly": true`` in the type's schema) are stored apart
 from the plain config and never leave the server. So is a URL written with
-credentials (``https://user:password@host/…``) in any top-level field, whatever
-the type: it is stored as given with the secrets, under its field's name, and
-the plain config holds it without the credentials. A run gets the config with
-the secrets merged back, so it connects with the credentials.
+credentials (``https://user:password@host/…``, ``…?access_token=…``) in any
+top-level field, whatever the type: it is stored as given with the secrets,
+under its field's name, and the plain config holds it without the credentials
+(a password with an unencoded "/", "?" or "#" is refused: where it ends is
+unclear). A run gets the config with the secrets merged back, so it connects
+with the credentials.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from ..models import Connector, ProjectRole, new_id, utcnow
 from ..paging import page_of, page_request, page_sorted
 from ..registry import CatalogEntry, ConfigProblem, ConnectorType, PluginCatalog
 from ..store import Store
-from ..url_credentials import has_credentials, without_credentials
+from ..url_credentials import has_credentials, unencoded_password, without_credentials
 from ..validation import require_text
 from .local_paths import LocalPathPolicy
 
@@ -212,11 +214,12 @@ def _split(ctype: ConnectorType, config: dict[str, Any]) -> tuple[dict[str, Any]
     plain: dict[str, Any] = {}
     secrets: dict[str, Any] = {}
     for key, value in config.items():
+        if key not in secret_names:
+            _refuse_unencoded_password(value, f"config.{key}")
+            _refuse_nested_credentials(value, f"config.{key}")
+            plain[key] = without_credentials(value) if isinstance(value, str) else value
         if key in secret_names or has_credentials(value):
             secrets[key] = value
-        if key not in secret_names:
-            plain[key] = without_credentials(value) if isinstance(value, str) else value
-            _refuse_nested_credentials(value, f"config.{key}")
     return plain, secrets
 
 
@@ -224,6 +227,7 @@ def _refuse_nested_credentials(value: Any, where: str) -> None:
     """Refuse a URL with credentials below the top level: only a whole field can be secret."""
     for step, item in _children(value):
         place = where + step
+        _refuse_unencoded_password(item, place)
         if has_credentials(item):
             raise InvalidArgument(
                 place,
@@ -231,6 +235,17 @@ def _refuse_nested_credentials(value: Any, where: str) -> None:
                 "(a URL or a secret field), where they are kept write-only",
             )
         _refuse_nested_credentials(item, place)
+
+
+def _refuse_unencoded_password(value: Any, where: str) -> None:
+    """Refuse ``user:pass/word@``: where the password ends cannot be told, so it could
+    be neither kept secret whole nor used (never echo the value)."""
+    if unencoded_password(value):
+        raise InvalidArgument(
+            where,
+            "holds a URL whose password contains an unencoded '/', '?' or '#'; "
+            "percent-encode the password ('/' as %2F, '?' as %3F, '#' as %23)",
+        )
 
 
 def _children(value: Any) -> list[tuple[str, Any]]:

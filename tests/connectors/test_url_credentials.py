@@ -17,7 +17,13 @@ from projectqa.plugins.github import GitHubSource
 from projectqa.plugins.http import RetryPolicy
 from projectqa.plugins.jira import JiraSource
 from projectqa.server.sources import SourceContext, SourceDocument, SourceError, SourceItem
-from projectqa.server.url_credentials import has_credentials, login, without_credentials
+from projectqa.server.url_credentials import (
+    has_credentials,
+    login,
+    unencoded_password,
+    without_credentials,
+    written_credentials,
+)
 
 from .fakes import FakeConfluence, FakeFeed, FakeGitHub, FakeJira, FakeService
 
@@ -34,6 +40,7 @@ POLICY = RetryPolicy(attempts=2, base_delay_s=0.01, sleep=lambda seconds: None)
         ("https://tok3n@example.com/r.git", "https://example.com/r.git", ("tok3n", "")),
         ("http://a%40b.c:p%3Aw@h:8080/x?q=1", "http://h:8080/x?q=1", ("a@b.c", "p:w")),
         ("https://u:p@ss@example.com/r", "https://example.com/r", ("u", "p@ss")),
+        (" https://alice:pw@example.com/r.git\n", " https://example.com/r.git\n", ("alice", "pw")),
         ("ssh://git@example.com/r.git", "ssh://git@example.com/r.git", None),
         ("ssh://git:pw@example.com/r.git", "ssh://git@example.com/r.git", ("git", "pw")),
         ("git@example.com:o/r.git", "git@example.com:o/r.git", None),
@@ -48,6 +55,46 @@ def test_credentials_in_a_url_are_found_and_removed(
     assert has_credentials(url) is (credentials is not None)
     assert login(url) == credentials
     assert not has_credentials(7) and not has_credentials(["https://u:p@h"])
+
+
+@pytest.mark.parametrize(
+    ("url", "shown", "secret"),
+    [
+        ("https://h/r.git?private_token=glpat-x1", "https://h/r.git", "glpat-x1"),
+        ("https://h/r?ref=main&Access-Token=t%2B1&x=2", "https://h/r?ref=main&x=2", "t+1"),
+        ("https://h/feed?API_KEY=k1#sig=s1", "https://h/feed", "s1"),
+        ("https://t0k@h/r?token=t1", "https://h/r", "t1"),
+        ("ssh://git@h/r.git?key=k1", "ssh://git@h/r.git", "k1"),
+    ],
+)
+def test_credential_parameters_in_a_url_are_found_and_removed(
+    url: str, shown: str, secret: str
+) -> None:
+    assert (without_credentials(url), has_credentials(url)) == (shown, True)
+    assert secret in written_credentials(url)
+
+
+@pytest.mark.parametrize("url", ["https://h/r?ref=main", "https://h/r?token=", "https://h/r#key"])
+def test_a_query_without_credential_parameters_is_no_credential(url: str) -> None:
+    assert (without_credentials(url), has_credentials(url)) == (url, False)
+
+
+@pytest.mark.parametrize(
+    ("url", "refused"),
+    [
+        ("https://bob:s3cr/et@h/r.git", True),
+        ("https://bob:pa?ss@h/r.git", True),
+        (" https://bob:pa#ss@h/r.git", True),
+        ("https://h:8080/@scope/pkg", False),
+        ("https://h:/a@b", False),
+        ("https://h/users/@ann", False),
+        ("https://bob:pa%2Fss@h/r.git", False),
+        ("https://[::1]:8080/a@b", False),
+        ("git@h:o/r.git", False),
+    ],
+)
+def test_a_password_with_an_unencoded_delimiter_is_told_apart(url: str, refused: bool) -> None:
+    assert unencoded_password(url) is refused
 
 
 def with_login(fake: FakeService, user: str, password: str, path: str = "") -> str:

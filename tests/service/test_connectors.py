@@ -443,6 +443,75 @@ async def test_a_token_as_the_user_of_an_https_url_is_a_secret_too(admin, projec
     assert list(created.secret_fields_set) == ["url"]
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        f" https://alice:{URL_PASSWORD}@example.com/repo.git",  # pasted with a space
+        f"\thttps://{URL_PASSWORD}@example.com/repo.git",
+        f"https://example.com/repo.git?private_token={URL_PASSWORD}",  # GitLab
+        f"https://example.com/repo.git?ref=main&access_token={URL_PASSWORD}",
+        f"https://example.com/repo.git?API_KEY={URL_PASSWORD}#top",
+    ],
+)
+async def test_credentials_written_otherwise_in_a_url_are_secrets_too(
+    admin, member, server, project, url
+) -> None:
+    created = await create_git(admin, url=url)
+    got = await member.stub.GetConnector(admin_pb2.GetConnectorRequest(connector_id=created.id))
+
+    for connector in (created, got.connector):
+        assert list(connector.secret_fields_set) == ["url"]
+        assert_not_in_response(connector, URL_PASSWORD)
+        assert as_dict(connector.config)["url"].strip().startswith(BARE_URL)
+    assert server.server.store.get_connector(created.id).secrets == {"url": url}
+
+
+async def test_a_query_token_is_kept_when_the_url_is_sent_back_without_it(
+    admin, server, project
+) -> None:
+    url = f"https://example.com/repo.git?ref=main&private_token={URL_PASSWORD}"
+    created = await create_git(admin, url=url)
+    assert as_dict(created.config)["url"] == f"{BARE_URL}?ref=main"
+
+    updated = await update(admin, created.id, config=struct(as_dict(created.config)))
+
+    assert list(updated.secret_fields_set) == ["url"]
+    assert server.server.store.get_connector(created.id).secrets == {"url": url}
+
+
+@pytest.mark.parametrize("delimiter", ["/", "?", "#"])
+async def test_a_password_with_an_unencoded_delimiter_is_refused(
+    admin, server, project, delimiter
+) -> None:
+    url = f"https://alice:pa55{delimiter}word-8d2e@example.com/repo.git"
+
+    details = await rpc_error(
+        create_git(admin, url=url), Code.INVALID_ARGUMENT, "config.url", "percent-encode"
+    )
+    assert "word-8d2e" not in details
+    await rpc_error(  # nor below the top level
+        admin.CreateConnector(
+            admin_pb2.CreateConnectorRequest(
+                project="alpha", type="fake-src1", name="m", config=struct({"mirrors": [url]})
+            )
+        ),
+        Code.INVALID_ARGUMENT,
+        "config.mirrors[0]",
+    )
+    listed = await admin.ListConnectors(admin_pb2.ListConnectorsRequest(project="alpha"))
+    assert list(listed.connectors) == []
+
+
+async def test_a_port_or_an_at_sign_in_the_path_is_no_credential(admin, project) -> None:
+    for name, url in [
+        ("port", "https://example.com:8443/@scope/repo.git"),
+        ("path", "https://example.com/users/@ann/repo.git?ref=main"),
+    ]:
+        created = await create_git(admin, name=name, url=url)
+        assert as_dict(created.config)["url"] == url
+        assert list(created.secret_fields_set) == []
+
+
 async def test_an_ssh_user_name_is_no_secret(admin, project) -> None:
     url = "ssh://git@example.com/repo.git"
     created = await create_git(admin, url=url)

@@ -4,8 +4,9 @@ Shared rules, for both connectors:
 
 - ``exclude`` patterns are ``.gitignore`` lines (gitwildmatch, ``!`` re-includes);
   ``include`` patterns, when given, are the same syntax and a file must match one.
-  Both are matched against the document key as git matches them (:class:`PathPattern`:
-  ``*`` and ``**`` match a newline in a name too). ``.git`` is always skipped.
+  Both are matched against the document key as git matches them
+  (``projectqa.server.path_patterns``: ``*`` and ``**`` match a newline in a name
+  too). ``.git`` is always skipped.
 - Files over ``max_file_bytes`` (default 1 MiB) are skipped with a warning.
 - Binary files (a NUL byte in the first 8 KiB) are skipped *quietly*: repositories
   hold many images and archives, and a warning for each would bury the ones that
@@ -30,8 +31,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from pathspec import GitIgnoreSpec, RegexPattern
+from pathspec import GitIgnoreSpec
 
+from projectqa.server.path_patterns import path_spec
 from projectqa.server.registry import ConfigProblem
 from projectqa.server.sources import DocumentKind, SourceDocument, SourceError
 
@@ -100,38 +102,6 @@ class FileRules:
 
     def check_size(self, size: int) -> None:
         check_size(size, self.max_file_bytes)
-
-
-# The pattern class GitIgnoreSpec compiles lines with (its module moved in pathspec 1.0).
-_GitPattern: type[RegexPattern] = type(GitIgnoreSpec.from_lines(["x"]).patterns[0])
-# The "$" that ends a pattern's regex, outside any escape ("\\$" is a literal dollar).
-_END_ANCHOR = re.compile(r"\\.|\$(?=\)*\Z)", re.DOTALL)
-
-
-class PathPattern(_GitPattern):  # type: ignore[misc, valid-type]  # a base found at import
-    """A ``.gitignore`` pattern that matches a path with a newline in it as git does.
-
-    pathspec compiles its regexes without ``re.DOTALL`` and ends them with ``$``:
-    the ``.`` that a leading "any folders" (``*.log``, ``**/``) becomes stopped at
-    a newline, so ``*.log`` missed ``nl\\nname/a.log`` and such a file escaped an
-    exclude; and ``$`` also matches before a final newline, so ``*.log`` took
-    ``a.log\\n``. A file name may hold any byte but ``/`` and NUL.
-    """
-
-    __slots__ = ()
-
-    @classmethod
-    def pattern_to_regex(cls, pattern: str) -> tuple[str | None, bool | None]:
-        regex, include = super().pattern_to_regex(pattern)
-        if regex is None:
-            return None, include
-        regex = _END_ANCHOR.sub(lambda m: "\\Z" if m[0] == "$" else m[0], regex)
-        return f"(?s){regex}", include
-
-
-def path_spec(lines: list[str]) -> GitIgnoreSpec:
-    """``.gitignore`` lines as a spec (``ValueError`` or ``re.error`` for an invalid one)."""
-    return GitIgnoreSpec.from_lines(lines, PathPattern)
 
 
 def compile_patterns(lines: list[str]) -> tuple[GitIgnoreSpec, list[int]]:

@@ -14,6 +14,7 @@ from enum import StrEnum
 
 import pathspec
 
+from .. import path_patterns
 from ..errors import InvalidArgument
 from ..validation import require_globs
 
@@ -82,12 +83,13 @@ class SearchQuery:
 
 
 def path_spec(globs: tuple[str, ...]) -> pathspec.GitIgnoreSpec:
-    """Gitignore-style globs as one spec; only exclusions ("!x") exclude from everything."""
+    """Gitignore-style globs as one spec, matched as the file connectors match theirs
+    (a newline in a name included); only exclusions ("!x") exclude from everything."""
     require_globs("filter.path_globs", globs)
     lines = ["*", *globs] if globs and all(g.startswith("!") for g in globs) else list(globs)
     try:
-        return pathspec.GitIgnoreSpec.from_lines(lines)
-    except (ValueError, TypeError) as exc:  # GitIgnorePatternError is a ValueError
+        return path_patterns.path_spec(lines)
+    except (ValueError, TypeError, re.error) as exc:  # GitIgnorePatternError is a ValueError
         raise InvalidArgument("filter.path_globs", str(exc)) from None
 
 

@@ -11,6 +11,7 @@ from projectqa.server.retrieval.query import (
     SearchMode,
     SearchQuery,
     evidence_of,
+    path_spec,
 )
 
 
@@ -74,3 +75,49 @@ def test_paths_with_line_numbers() -> None:
 def test_questions_about_tests_are_noticed() -> None:
     assert evidence_of("which fixtures does the test suite use?").mentions_tests
     assert not evidence_of("how are cookies stored?").mentions_tests
+
+
+@pytest.mark.parametrize(
+    ("globs", "path", "taken"),
+    [
+        # A name may hold a newline: "*" and "**" cross it as git's wildmatch does.
+        (("*.log",), "nl\nname/a.log", True),
+        (("**/a.log",), "x\ny/a.log", True),
+        (("!*.log",), "nl\nname/a.log", False),
+        # "$" must not match before a final newline: "a.log\n" is no .log file.
+        (("*.log",), "a.log\n", False),
+        (("src/",), "src/a\nb.py", True),
+        (("*.py",), "src/a.py", True),
+        (("*.py",), "src/a.pyc", False),
+    ],
+)
+def test_path_globs_match_a_path_as_git_does(
+    globs: tuple[str, ...], path: str, taken: bool
+) -> None:
+    assert path_spec(globs).match_file(path) is taken
+
+
+@pytest.mark.parametrize("globs", [("[z-a].py",), ("!",)])
+def test_a_glob_no_pattern_can_be_made_of_names_the_field(globs: tuple[str, ...]) -> None:
+    with pytest.raises(InvalidArgument) as raised:
+        path_spec(globs)
+    assert raised.value.field == "filter.path_globs"
+
+
+# Issue 16: "*" (added before exclusion-only globs) matches every file itself, and "!tests/"
+# re-includes only the folder, as in a .gitignore; so the filter "!tests/" excludes no file,
+# at the top or nested ("!**/tests/**" works).
+_ISSUE_16 = pytest.mark.xfail(strict=True, reason="issue 16: '!dir/' excludes no file")
+
+
+@pytest.mark.parametrize(
+    ("path", "taken"),
+    [
+        pytest.param("tests/a.py", False, marks=_ISSUE_16),
+        pytest.param("a/tests/b.py", False, marks=_ISSUE_16),
+        ("a/b.py", True),
+    ],
+)
+def test_an_excluded_folder_is_left_out_at_any_depth(path: str, taken: bool) -> None:
+    assert path_spec(("!tests/",)).match_file(path) is taken
+    assert path_spec(("!**/tests/**",)).match_file(path) is taken

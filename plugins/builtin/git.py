@@ -32,6 +32,7 @@ import re
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote_to_bytes
@@ -71,6 +72,7 @@ from .gitcli import (
     TreeWriter,
     list_tree,
 )
+from .gitlocal import RepositoryRefused, open_repository
 
 CHECKPOINT_EVERY = 200
 PROC_FD = re.compile(r"(?:file://)?/proc/self/fd/\d+")  # how git names a local repository
@@ -113,6 +115,17 @@ CONFIG_SCHEMA: dict[str, Any] = {
     "required": ["url"],
     "additionalProperties": False,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedFrom:
+    """What ``git fetch`` is given: the URL, its options, the descriptors it inherits,
+    and the command that confines it."""
+
+    url: str
+    options: tuple[str, ...] = ()
+    fds: tuple[int, ...] = ()
+    confinement: tuple[str, ...] = ()
 
 
 class GitSource:
@@ -182,13 +195,14 @@ class GitSource:
     def _fetch(self) -> str:
         source = self.branch or "HEAD"
         try:
-            with self._fetched_from() as (url, fds):
+            with self._fetched_from() as how:
                 self.git.run(
-                    *("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--"),
-                    *(url, f"+{source}:{FETCHED_REF}"),
+                    *("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", *how.options),
+                    *("--", how.url, f"+{source}:{FETCHED_REF}"),
                     with_token=True,
                     timeout=FETCH_TIMEOUT_S,
-                    pass_fds=fds,
+                    pass_fds=how.fds,
+                    confinement=how.confinement,
                 )
         except GitError as exc:
             where = self.remote.display
@@ -203,26 +217,38 @@ class GitSource:
         return self.git.run("rev-parse", "--verify", f"{FETCHED_REF}^{{commit}}").decode().strip()
 
     @contextmanager
-    def _fetched_from(self) -> Iterator[tuple[str, tuple[int, ...]]]:
-        """What git fetches from, and the descriptors it inherits for that. A remote: its
-        URL. A repository on this server: the folder, opened once and judged by the
-        server's rules (``open_folder``: not the data directory, inside its local root),
-        as ``/proc/self/fd/<n>`` of a descriptor git inherits: given the path, git would
-        decode and resolve it itself, after the judgement, following any symlink swapped
-        in meanwhile."""
+    def _fetched_from(self) -> Iterator[FetchedFrom]:
+        """What git fetches from and how. A remote: its URL. A repository on this
+        server: the folder, opened once and judged by the server's rules (``open_folder``:
+        not the data directory, inside its local root), then its git directory opened
+        and checked through that descriptor (``gitlocal``: nothing in it may lead git to
+        another repository), served from ``/proc/self/fd/<n>`` by a confined git. Given
+        the path, git would decode and resolve it itself, after the judgement, and follow
+        whatever the repository points at."""
         paths = _local_repository(self.context.config)
         if not paths:
-            yield self.remote.display, ()
+            yield FetchedFrom(self.remote.display)
             return
+        where = self.remote.display
         try:
-            opened = open_folder(paths[0], self.context.folder_guard, own=self.context.work_dir)
+            with (
+                open_folder(
+                    paths[0], self.context.folder_guard, own=self.context.work_dir
+                ) as opened,
+                open_repository(opened.fd) as repository,
+            ):
+                yield FetchedFrom(
+                    repository.url,
+                    ("--upload-pack", repository.upload_pack),
+                    repository.fds,
+                    repository.confinement(self.context.work_dir),
+                )
         except FolderRefused as refused:
             raise SourceError(str(refused)) from None
+        except RepositoryRefused as refused:
+            raise SourceError(f"cannot fetch {where}: {refused}") from None
         except OSError as exc:
-            where = self.remote.display
             raise SourceError(f"cannot fetch {where}: {exc.strerror or exc}") from None
-        with opened:
-            yield opened.proc_path, (opened.fd,)
 
     def _has_commit(self, sha: str) -> bool:
         return bool(re.fullmatch(r"[0-9a-f]{40,64}", sha)) and self.git.ok(

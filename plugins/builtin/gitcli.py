@@ -221,16 +221,18 @@ class Git:
         with_token: bool = False,
         timeout: float = LOCAL_TIMEOUT_S,
         pass_fds: tuple[int, ...] = (),
+        confinement: tuple[str, ...] = (),
     ) -> bytes:
         """Run git; return stdout or raise ``GitError`` with the scrubbed stderr.
 
         ``with_token``: the remote's credentials are offered to git (for a fetch).
         ``pass_fds``: descriptors git (and the git it starts) inherits.
+        ``confinement``: a command git is run by, which confines it (``gitlocal``).
         """
         if not with_token:
-            return self._run(args, {}, timeout, pass_fds)
+            return self._run(args, {}, timeout, pass_fds, confinement)
         with credential_helper(self.remote, self.scratch) as config:
-            return self._run(args, config, timeout, pass_fds)
+            return self._run(args, config, timeout, pass_fds, confinement)
 
     def _run(
         self,
@@ -238,8 +240,9 @@ class Git:
         config: dict[str, str],
         timeout: float,
         pass_fds: tuple[int, ...] = (),
+        confinement: tuple[str, ...] = (),
     ) -> bytes:
-        argv = ["git", "-C", str(self.repo_dir), *args]
+        argv = [*confinement, "git", "-C", str(self.repo_dir), *args]
         try:
             process = subprocess.Popen(
                 argv,

@@ -1,0 +1,205 @@
+"""Fetching from a repository on the server's own disk without following it elsewhere.
+
+A repository under PROJECTQA_LOCAL_ROOTS is written by whoever may write there (a
+project admin, say), and git follows what a repository says: a ``.git`` symlink or
+``gitdir:`` file, symlinked ``objects``, ``refs`` or packs, ``objects/info/alternates``,
+``commondir``, a partial clone's promisor remote. Any of these could make a fetch read
+another repository the server can read, such as another connector's private clone in
+the data directory. So, from the folder descriptor ``data_guard.open_folder`` judged:
+
+- the git directory is opened through descriptors: ``.git`` with ``O_NOFOLLOW`` (a
+  ``.git`` that is a file or symlink, a linked worktree or submodule checkout, is
+  refused), else the folder itself (bare); then ``objects``, also with ``O_NOFOLLOW``;
+- it is refused if anything in it (but ``hooks``) is a symlink or neither a file nor a
+  folder, or it holds ``commondir``, ``objects/info/alternates`` or ``http-alternates``,
+  or its config makes it a partial clone;
+- ``git upload-pack --strict`` serves ``/proc/self/fd/<git dir>`` (no ``.git`` is looked
+  for inside), with ``GIT_COMMON_DIR`` and ``GIT_OBJECT_DIRECTORY`` naming the
+  descriptors too (a ``commondir`` file or an ``objects`` symlink written after the
+  checks is not read) and lazy fetching off;
+- where the kernel has Landlock, the whole fetch (git, the shell, upload-pack) runs
+  confined (``landlock.py``): it may read the repository (beneath its descriptor), git's
+  own installation and ``/etc``, and write the connector's work folder; nothing else.
+  A symlink or alternates file swapped in after the checks then leads nowhere.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from . import landlock
+
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+LEADS_ELSEWHERE = ("commondir", "objects/info/alternates", "objects/info/http-alternates")
+NOT_WALKED = ("hooks",)  # upload-pack runs no hook of the repository
+SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/opt", "/nix")
+MAX_CONFIG_BYTES = 1 << 20
+WORKTREE = (
+    "{what}: a linked worktree or submodule checkout; point the connector at the main "
+    "repository (or a bare one) instead"
+)
+
+
+class RepositoryRefused(Exception):
+    """A local repository git may not fetch from; ``str()`` says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class LocalRepository:
+    """An opened git directory, and how git is to fetch from it (descriptors it inherits)."""
+
+    git_dir: int
+    objects: int
+
+    @property
+    def url(self) -> str:
+        return f"/proc/self/fd/{self.git_dir}"
+
+    @property
+    def fds(self) -> tuple[int, int]:
+        return self.git_dir, self.objects
+
+    @property
+    def upload_pack(self) -> str:
+        """The command ``git fetch --upload-pack`` runs (in a shell, the URL appended)."""
+        return (
+            f"GIT_COMMON_DIR={self.url} GIT_OBJECT_DIRECTORY=/proc/self/fd/{self.objects} "
+            "GIT_NO_LAZY_FETCH=1 git upload-pack --strict"
+        )
+
+    def confinement(self, work_dir: Path) -> tuple[str, ...]:
+        """The argv prefix that runs git under Landlock ("" where the kernel has none)."""
+        if landlock.abi_version() < 1:
+            return ()
+        rules = [("--read", f"fd:{self.git_dir}"), ("--read", f"fd:{self.objects}")]
+        rules += [("--run", where) for where in (*SYSTEM, *_git_install())]
+        rules += [("--read", where) for where in ("/etc", "/dev/urandom", *_git_config_files())]
+        rules += [("--write", str(work_dir)), ("--write", "/dev/null")]
+        script = landlock.__file__
+        return (sys.executable, "-I", "-S", script, *[x for rule in rules for x in rule], "--")
+
+
+@contextmanager
+def open_repository(folder: int) -> Iterator[LocalRepository]:
+    """The git directory of the opened folder ``folder`` (``.git`` in it, or itself if
+    bare), checked; raises ``RepositoryRefused`` or ``OSError``."""
+    with ExitStack() as stack:
+        git_dir = _open_git_dir(folder)
+        stack.callback(os.close, git_dir)
+        reason = refusal(git_dir)
+        if reason:
+            raise RepositoryRefused(reason)
+        objects = _open_below(git_dir, "objects")
+        stack.callback(os.close, objects)
+        yield LocalRepository(git_dir, objects)
+
+
+def _open_git_dir(folder: int) -> int:
+    try:
+        info = os.stat(".git", dir_fd=folder, follow_symlinks=False)
+    except FileNotFoundError:
+        return os.dup(folder)  # a bare repository, or no repository (git says so)
+    if stat.S_ISLNK(info.st_mode):
+        raise RepositoryRefused(WORKTREE.format(what=".git is a symlink"))
+    if not stat.S_ISDIR(info.st_mode):
+        raise RepositoryRefused(WORKTREE.format(what=".git is a file"))
+    return os.open(".git", _DIR, dir_fd=folder)
+
+
+def _open_below(folder: int, name: str) -> int:
+    try:
+        return os.open(name, _DIR, dir_fd=folder)
+    except OSError as error:
+        raise RepositoryRefused(f"{name} cannot be opened as a folder ({error.strerror})") from None
+
+
+def refusal(git_dir: int) -> str:
+    """Why git may not fetch from the git directory ``git_dir`` ("" if it may)."""
+    for name in LEADS_ELSEWHERE:
+        if _exists(git_dir, name):
+            return f"the repository holds {name}, which points git at another repository"
+    odd = _first_link(git_dir, "")
+    if odd:
+        return odd
+    if b"partialclone" in _read(git_dir, "config").lower():
+        return "the repository is a partial clone; git would fetch its missing objects elsewhere"
+    return ""
+
+
+def _exists(git_dir: int, name: str) -> bool:
+    try:
+        os.stat(name, dir_fd=git_dir, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    except NotADirectoryError:
+        return False
+    return True
+
+
+def _first_link(folder: int, shown: str) -> str:
+    """Why something below ``folder`` may lead git away ("" if nothing does): a symlink,
+    or an entry neither a file nor a folder (a FIFO would stall git)."""
+    with os.scandir(folder) as entries:
+        listed = [
+            (entry.name, entry.is_symlink(), entry.is_dir(follow_symlinks=False))
+            for entry in entries
+        ]
+    for name, is_link, is_dir in listed:
+        where = f"{shown}{name}"
+        if is_link:
+            return f"{where} in the repository's git directory is a symlink"
+        if is_dir and where not in NOT_WALKED:
+            below = _open_below(folder, name)
+            try:
+                odd = _first_link(below, where + "/")
+            finally:
+                os.close(below)
+            if odd:
+                return odd
+        elif not is_dir and not stat.S_ISREG(
+            os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode
+        ):
+            return f"{where} in the repository's git directory is not a regular file"
+    return ""
+
+
+def _read(git_dir: int, name: str) -> bytes:
+    try:
+        fd = os.open(
+            name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=git_dir
+        )
+    except FileNotFoundError:
+        return b""
+    with os.fdopen(fd, "rb") as file:
+        return file.read(MAX_CONFIG_BYTES)
+
+
+@cache
+def _git_install() -> tuple[str, ...]:
+    """Where git's programs are (``/usr`` on most systems, but not all)."""
+    found = shutil.which("git")
+    places = [os.path.dirname(os.path.realpath(found))] if found else []
+    try:
+        done = subprocess.run(["git", "--exec-path"], capture_output=True, check=True, timeout=30)
+        places.append(os.path.realpath(done.stdout.decode().strip()))
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return tuple(places)
+
+
+def _git_config_files() -> tuple[str, ...]:
+    """The server user's own git config, which git reads (and would fail without)."""
+    home = os.environ.get("HOME", "")
+    xdg = os.environ.get("XDG_CONFIG_HOME") or (f"{home}/.config" if home else "")
+    return tuple(
+        p for p in (f"{home}/.gitconfig" if home else "", f"{xdg}/git" if xdg else "") if p
+    )

@@ -241,7 +241,7 @@ class GitSource:
                     repository.url,
                     ("--upload-pack", repository.upload_pack),
                     repository.fds,
-                    repository.confinement(self.context.work_dir),
+                    repository.confinement(self.context.work_dir, _data_dir(self.context)),
                 )
         except FolderRefused as refused:
             raise SourceError(str(refused)) from None
@@ -441,6 +441,11 @@ def _parse_name_status(out: bytes) -> Iterator[tuple[str, list[str]]]:
         count = 2 if status in "RC" else 1
         yield status, fields[index + 1 : index + 1 + count]
         index += 1 + count
+
+
+def _data_dir(context: SourceContext) -> Path | None:
+    guard = context.folder_guard
+    return guard.data_dir if guard is not None else None
 
 
 def _checkout(config: dict[str, Any], cursor: dict[str, Any] | None, work_dir: Path) -> Path | None:

@@ -41,7 +41,7 @@ from . import landlock
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 LEADS_ELSEWHERE = ("commondir", "objects/info/alternates", "objects/info/http-alternates")
 NOT_WALKED = ("hooks",)  # upload-pack runs no hook of the repository
-SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/opt", "/nix")
+SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 MAX_CONFIG_BYTES = 1 << 20
 WORKTREE = (
     "{what}: a linked worktree or submodule checkout; point the connector at the main "
@@ -76,16 +76,27 @@ class LocalRepository:
             "GIT_NO_LAZY_FETCH=1 git upload-pack --strict"
         )
 
-    def confinement(self, work_dir: Path) -> tuple[str, ...]:
-        """The argv prefix that runs git under Landlock ("" where the kernel has none)."""
+    def confinement(self, work_dir: Path, data_dir: Path | None) -> tuple[str, ...]:
+        """The argv prefix that runs git under Landlock (none where the kernel has none).
+        A system folder that holds ``data_dir`` is left out (git may then fail to start:
+        the data directory belongs elsewhere); Landlock cannot carve a hole in a rule."""
         if landlock.abi_version() < 1:
             return ()
         rules = [("--read", f"fd:{self.git_dir}"), ("--read", f"fd:{self.objects}")]
         rules += [("--run", where) for where in (*SYSTEM, *_git_install())]
         rules += [("--read", where) for where in ("/etc", "/dev/urandom", *_git_config_files())]
+        rules = [rule for rule in rules if not _holds(rule[1], data_dir)]
         rules += [("--write", str(work_dir)), ("--write", "/dev/null")]
         script = landlock.__file__
         return (sys.executable, "-I", "-S", script, *[x for rule in rules for x in rule], "--")
+
+
+def _holds(where: str, data_dir: Path | None) -> bool:
+    """Whether the folder ``where`` is or contains the data directory."""
+    if data_dir is None or where.startswith("fd:"):
+        return False
+    data = Path(os.path.realpath(data_dir))
+    return data.is_relative_to(os.path.realpath(where))
 
 
 @contextmanager

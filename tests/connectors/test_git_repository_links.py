@@ -211,6 +211,23 @@ def test_the_folder_descriptor_is_all_git_is_given(srv: Path) -> None:
     """``repos/app`` itself is never named to git: renaming it away after the open does
     not change what the run reads."""
     app = srv / "repos" / "app"
-    with gitlocal.open_repository(os.open(app, os.O_RDONLY | os.O_DIRECTORY)) as repository:
-        os.rename(app, srv / "repos" / "moved")
-        assert os.path.samefile(repository.url, srv / "repos" / "moved" / ".git")
+    folder = os.open(app, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with gitlocal.open_repository(folder) as repository:
+            os.rename(app, srv / "repos" / "moved")
+            assert os.path.samefile(repository.url, srv / "repos" / "moved" / ".git")
+    finally:
+        os.close(folder)
+
+
+@pytest.mark.skipif(landlock.abi_version() < 1, reason="the kernel has no Landlock")
+def test_no_rule_of_the_confinement_holds_the_data_directory(srv: Path) -> None:
+    app = srv / "repos" / "app"
+    folder = os.open(app, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with gitlocal.open_repository(folder) as repository:
+            argv = repository.confinement(srv / "data" / "sources" / "con_app", Path("/usr/x"))
+    finally:
+        os.close(folder)
+    assert "/etc" in argv
+    assert "/usr" not in argv

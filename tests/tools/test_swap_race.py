@@ -8,9 +8,7 @@ done or after ``MAX_SWAPS``), never in time.
 
 from __future__ import annotations
 
-import ctypes
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,75 +20,38 @@ from projectqa.server.errors import FailedPrecondition, InvalidArgument, NotFoun
 from projectqa.server.tools.base import Checkout
 from projectqa.server.tools.grep import GrepQuery, grep
 from projectqa.server.tools.openfile import open_file
+from tests.swapping import Swapper, swapping
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="renameat2 is Linux's")
 
 MIN_SWAPS = 2000
-MAX_SWAPS = 50_000_000  # a safety net only: the swapper stops when the calls are done
 OPEN_CALLS = 3000
 GREP_CALLS = 150
 INSIDE, OUTSIDE = "needle inside", "needle OUTSIDE"
-
-# The swapper: exchanges ``box`` (a folder of the checkout) with ``bait`` (a symlink out of
-# it) until a byte arrives on stdin, then prints how many exchanges it made.
-SWAPPER = r"""
-import ctypes, os, select, sys
-libc = ctypes.CDLL(None, use_errno=True)
-box, bait = (os.fsencode(p) for p in sys.argv[1:3])
-limit = int(sys.argv[3])
-AT_FDCWD, RENAME_EXCHANGE = -100, 2
-print("ready", flush=True)
-swaps = 0
-while swaps < limit:
-    if libc.renameat2(AT_FDCWD, box, AT_FDCWD, bait, RENAME_EXCHANGE) != 0:
-        sys.exit(f"renameat2: {os.strerror(ctypes.get_errno())}")
-    swaps += 1
-    if swaps % 64 == 0 and select.select([sys.stdin], [], [], 0)[0]:
-        break
-print(swaps, flush=True)
-"""
-
-
-def renameat2_available() -> bool:
-    return hasattr(ctypes.CDLL(None), "renameat2")
 
 
 @dataclass
 class Race:
     root: Path
     checkout: Checkout
-    swapper: subprocess.Popen[str]
+    swapper: Swapper
 
     def stop(self) -> int:
         """Stop the swapper; return how many exchanges it made."""
-        assert self.swapper.stdin is not None and self.swapper.stdout is not None
-        self.swapper.stdin.write("x")
-        self.swapper.stdin.close()
-        swaps = int(self.swapper.stdout.readline())
-        assert self.swapper.wait(timeout=60) == 0
-        return swaps
+        return self.swapper.stop()
 
 
 @pytest.fixture
 def race(tmp_path: Path) -> Iterator[Race]:
-    if not renameat2_available():
-        pytest.skip("libc has no renameat2")
+    """``box`` (a folder of the checkout) exchanged with ``bait`` (a symlink out of it)."""
     root, outside = tmp_path / "root", tmp_path / "outside"
     (root / "box").mkdir(parents=True)
     outside.mkdir()
     (root / "box" / "secret.txt").write_text(f"{INSIDE}\n")
     (outside / "secret.txt").write_text(f"{OUTSIDE}\n")
     (root / "bait").symlink_to(outside, target_is_directory=True)
-    argv = [sys.executable, "-c", SWAPPER, str(root / "box"), str(root / "bait"), str(MAX_SWAPS)]
-    swapper = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert swapper.stdout is not None and swapper.stdout.readline().strip() == "ready"
-    race = Race(root, Checkout("con_race", "race", root.resolve()), swapper)
-    try:
-        yield race
-    finally:
-        if swapper.poll() is None:
-            swapper.kill()
-            swapper.wait()
+    with swapping(root / "box", root / "bait") as swapper:
+        yield Race(root, Checkout("con_race", "race", root.resolve()), swapper)
 
 
 def test_open_file_never_reads_through_a_swapped_directory(race: Race) -> None:

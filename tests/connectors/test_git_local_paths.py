@@ -8,7 +8,6 @@ the URL again. The layout is the issue's: PROJECTQA_LOCAL_ROOTS=<tmp>/srv, data 
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,23 +18,11 @@ from projectqa.server.auth import Principal
 from projectqa.server.data_guard import DataDirGuard
 from projectqa.server.errors import PermissionDenied
 from projectqa.server.models import Token, User, utcnow
-from projectqa.server.registry import ConnectorType, PluginCatalog
+from projectqa.server.registry import ConnectorType
 from projectqa.server.sources import SourceContext, SourceDocument, SourceError
+from tests.connectors.local_repos import connector_type, git, make_repo
 
 OTHER, PRIVATE, MINE = "OTHER PROJECT CLONE", "ALICE PRIVATE", "mine"
-
-
-def git(repo: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
-    return done.stdout.decode()
-
-
-def make_repo(repo: Path, text: str) -> None:
-    repo.mkdir(parents=True)
-    (repo / "f.txt").write_text(f"{text}\n")
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", ".")
-    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x")
 
 
 def project_admin() -> Principal:
@@ -45,11 +32,7 @@ def project_admin() -> Principal:
 
 @pytest.fixture
 def git_type() -> ConnectorType:
-    catalog = PluginCatalog()
-    git_plugin.projectqa_register_connectors(lambda item: catalog.add("builtin", item))
-    found = catalog.connector_type("git")
-    assert found is not None
-    return found
+    return connector_type("git")
 
 
 @pytest.fixture

@@ -18,39 +18,18 @@ from pathlib import Path
 
 import pytest
 
-from projectqa.plugins import git as git_plugin
 from projectqa.plugins import gitlocal, landlock
 from projectqa.server.data_guard import DataDirGuard
-from projectqa.server.registry import ConnectorType, PluginCatalog
+from projectqa.server.registry import ConnectorType
 from projectqa.server.sources import SourceContext, SourceDocument, SourceError
+from tests.connectors.local_repos import connector_type, git, make_repo
 
 SECRET, MINE = "OTHER PROJECT'S PRIVATE CLONE", "mine"
 
 
-def git(repo: Path, *args: str) -> str:
-    identity = ("-c", "user.name=t", "-c", "user.email=t@t")
-    done = subprocess.run(
-        ["git", *identity, "-C", str(repo), *args], check=True, capture_output=True
-    )
-    return done.stdout.decode().strip()
-
-
-def make_repo(repo: Path, text: str) -> str:
-    repo.mkdir(parents=True)
-    (repo / "f.txt").write_text(f"{text}\n")
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", ".")
-    git(repo, "commit", "-qm", "x")
-    return git(repo, "rev-parse", "HEAD")
-
-
 @pytest.fixture
 def git_type() -> ConnectorType:
-    catalog = PluginCatalog()
-    git_plugin.projectqa_register_connectors(lambda item: catalog.add("builtin", item))
-    found = catalog.connector_type("git")
-    assert found is not None
-    return found
+    return connector_type("git")
 
 
 @pytest.fixture

@@ -11,45 +11,22 @@ after ``BUDGET_S`` on a slow machine (nothing is asserted about time).
 
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from projectqa.plugins import git as git_plugin
-from projectqa.plugins import local as local_plugin
 from projectqa.server.data_guard import DataDirGuard
 from projectqa.server.ingestion.prepare import data_dir_refusal
-from projectqa.server.registry import ConnectorType, PluginCatalog
+from projectqa.server.registry import ConnectorType
 from projectqa.server.sources import SourceContext, SourceDocument, SourceError
+from tests.connectors.local_repos import connector_type, make_repo
 from tests.swapping import swapping
 
 TOKEN = "pqa_admin_token_canary"
 OTHER = "another project's private clone"
 LOCAL_RUNS, GIT_RUNS = 400, 60
 BUDGET_S = 20.0
-
-
-def connector_type(name: str) -> ConnectorType:
-    catalog = PluginCatalog()
-    for module in (git_plugin, local_plugin):
-        module.projectqa_register_connectors(lambda item: catalog.add("builtin", item))
-    found = catalog.connector_type(name)
-    assert found is not None
-    return found
-
-
-def git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
-
-
-def make_repo(repo: Path, text: str) -> None:
-    repo.mkdir(parents=True)
-    (repo / "f.txt").write_text(f"{text}\n")
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", ".")
-    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x")
 
 
 def run_once(ctype: ConnectorType, config: dict[str, str], work: Path, guard: DataDirGuard) -> str:

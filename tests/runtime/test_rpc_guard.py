@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import grpc
@@ -20,6 +19,7 @@ from projectqa.server.limits import Limit, RpcBudgets
 from projectqa.server.models import User, new_id, utcnow
 from projectqa.server.store import SqliteStore
 from projectqa.server.threads import BlockingRunner
+from tests.waiting import eventually
 
 SERVICE = "test.Guarded"
 UNARY_BUDGET, UNARY_PER_CALLER, STREAM_BUDGET, PER_CALLER = 3, 2, 3, 2
@@ -108,15 +108,6 @@ async def expect_error(call, code: grpc.StatusCode, *fragments: str) -> str:
     for fragment in fragments:
         assert fragment in details, f"{fragment!r} not in {details!r}"
     return details
-
-
-async def eventually(condition: Callable[[], bool]) -> None:
-    """Waits (bounded) for the server to notice what the client did."""
-    for _ in range(400):
-        if condition():
-            return
-        await asyncio.sleep(0.025)
-    assert condition()
 
 
 def small_budgets() -> RpcBudgets:
@@ -304,12 +295,12 @@ async def test_closing_streams_gives_their_budget_back(guarded) -> None:
     await guarded.refused_stream(guarded.alice, "PROJECTQA_MAX_STREAMS_PER_CALLER")
 
     first.cancel()
-    await eventually(lambda: guarded.budgets.streams.open == 1)
+    assert await eventually(lambda: guarded.budgets.streams.open == 1)
     assert guarded.budgets.streams.open_of(("user", guarded.ids["alice"])) == 1
 
     await guarded.open_stream(guarded.alice)
     guarded.handlers.gate.set()  # every stream ends by itself
-    await eventually(lambda: guarded.budgets.streams.open == 0)
+    assert await eventually(lambda: guarded.budgets.streams.open == 0)
     for _ in range(STREAM_BUDGET):
         await guarded.open_stream(guarded.alice if _ < PER_CALLER else guarded.bob)
 
@@ -322,7 +313,7 @@ def hold(guarded, auth) -> asyncio.Future[bytes]:
 
 async def test_unary_calls_have_a_budget_of_their_own(guarded) -> None:
     held = [hold(guarded, guarded.alice), hold(guarded, guarded.alice2), hold(guarded, guarded.bob)]
-    await eventually(lambda: guarded.handlers.started == UNARY_BUDGET)
+    assert await eventually(lambda: guarded.handlers.started == UNARY_BUDGET)
 
     await expect_error(
         guarded.whoami(guarded.bob),
@@ -340,7 +331,7 @@ async def test_unary_calls_have_a_budget_of_their_own(guarded) -> None:
 async def test_a_caller_holding_its_unary_share_leaves_room_for_everybody_else(guarded) -> None:
     """Slow unary calls (a 10 s Grep) from one member cannot take every caller's slot."""
     held = [hold(guarded, guarded.alice) for _ in range(UNARY_PER_CALLER)]
-    await eventually(lambda: guarded.handlers.started == UNARY_PER_CALLER)
+    assert await eventually(lambda: guarded.handlers.started == UNARY_PER_CALLER)
     store_calls = guarded.runner.calls
 
     await expect_error(  # the same token: refused before authentication
@@ -361,7 +352,7 @@ async def test_a_caller_holding_its_unary_share_leaves_room_for_everybody_else(g
     assert await guarded.whoami(guarded.bob) == b"bob"
     guarded.handlers.gate.set()
     assert await asyncio.gather(*held) == [b"released"] * UNARY_PER_CALLER
-    await eventually(lambda: guarded.budgets.unary.open == 0)
+    assert await eventually(lambda: guarded.budgets.unary.open == 0)
     assert await guarded.whoami(guarded.alice) == b"alice"
 
 
@@ -404,7 +395,7 @@ async def test_public_streams_have_a_small_budget_of_their_own_by_host(guarded) 
         await guarded.open_stream(guarded.alice if _ < PER_CALLER else guarded.bob)
 
     watches[0].cancel()
-    await eventually(lambda: guarded.budgets.public_streams.open == PUBLIC_PER_HOST - 1)
+    assert await eventually(lambda: guarded.budgets.public_streams.open == PUBLIC_PER_HOST - 1)
 
 
 async def test_public_streams_past_their_total_are_refused(guarded) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from google.protobuf import struct_pb2
 
 from projectqa.v1 import admin_pb2, chat_pb2
 from tests.fakes.llm_server import FakeLlm, Reply
+from tests.waiting import eventually
 
 from .helpers import Code, rpc_error
 from .retrieval_fixtures import (
@@ -464,14 +465,6 @@ def napping() -> bool:
             if program.endswith(b"sleep") and rest.startswith(NAP.encode() + b"\0"):
                 return True
     return False
-
-
-async def eventually(condition: Callable[[], bool]) -> bool:
-    for _ in range(200):
-        if condition():
-            return True
-        await asyncio.sleep(0.05)
-    return condition()
 
 
 async def test_a_cancel_during_a_tool_call_stops_the_tool(qa, fake):

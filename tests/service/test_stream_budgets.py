@@ -17,6 +17,7 @@ import pytest_asyncio
 
 from projectqa.server.models import IngestionRun, RunMode, RunStatus, RunTrigger, new_id, utcnow
 from projectqa.v1 import admin_pb2, ingestion_pb2, retrieval_pb2, tools_pb2
+from tests.waiting import eventually
 
 from .helpers import Code, rpc_error
 from .retrieval_fixtures import PROJECT, Caller, IndexedProject, indexed_project
@@ -92,15 +93,6 @@ async def short_calls_work(*callers: Caller) -> None:
         assert (await caller.retrieval.Search(request)).hits
 
 
-async def eventually(condition: Callable[[], bool]) -> None:
-    """Waits (bounded) for the server to notice what the client did."""
-    for _ in range(400):
-        if condition():
-            return
-        await asyncio.sleep(0.025)
-    assert condition()
-
-
 def open_streams(qa: IndexedProject, user: str = "") -> Callable[[], int]:
     budget = qa.server.budgets.streams
     return lambda: budget.open_of(("user", user)) if user else budget.open
@@ -125,14 +117,14 @@ async def test_a_member_past_the_stream_budgets_is_refused_and_short_calls_keep_
         mia = (await qa.member.admin.WhoAmI(admin_pb2.WhoAmIRequest())).user.id
         for call in mias:
             call.cancel()
-        await eventually(lambda: open_streams(qa, mia)() == 0)
+        assert await eventually(lambda: open_streams(qa, mia)() == 0)
         for _ in range(PER_CALLER):  # all of mia's budget is back
             await streams.open(qa.member)
         await streams.refused(qa.member, "PROJECTQA_MAX_STREAMS")  # the admin's are still open
     finally:
         streams.close()
         await finish(qa, run_id)
-    await eventually(lambda: open_streams(qa)() == 0)
+    assert await eventually(lambda: open_streams(qa)() == 0)
 
 
 def grep(caller: Caller) -> asyncio.Future[tools_pb2.GrepResponse]:
@@ -147,7 +139,7 @@ async def test_slow_greps_of_one_member_leave_everybody_elses_calls_working(
     gate = qa.server.grep_gate
     async with gate.turn(qa.project_id, 60):  # a grep of the project is running
         waiting = [grep(qa.member) for _ in range(UNARY_PER_CALLER)]
-        await eventually(lambda: gate.queued == UNARY_PER_CALLER)
+        assert await eventually(lambda: gate.queued == UNARY_PER_CALLER)
 
         await rpc_error(
             qa.member.admin.WhoAmI(admin_pb2.WhoAmIRequest()),

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -24,6 +22,7 @@ from projectqa.server.webhooks import (
     sign,
     signature_matches,
 )
+from tests.waiting import eventually
 
 from .conftest import (
     MAX_BODY_BYTES,
@@ -36,15 +35,6 @@ from .conftest import (
 )
 
 UNAUTHORIZED = {"error": "unauthorized"}
-
-
-async def eventually(condition: Callable[[], bool]) -> None:
-    """Waits (bounded) for what the server does behind its answers."""
-    for _ in range(400):
-        if condition():
-            return
-        await asyncio.sleep(0.025)
-    assert condition()
 
 
 def github_headers(event: str, body: bytes, secret: str | None = SECRET, **extra: str) -> dict:
@@ -299,10 +289,11 @@ async def test_a_run_not_started_with_the_store_down_is_forgotten_once_it_is_bac
         {"error": "temporarily unavailable"},
     )
     site.trigger.error = None
-    await eventually(lambda: outage.forget_attempts >= 2)  # the first forget failed
+    assert await eventually(lambda: outage.forget_attempts >= 2)  # the first forget failed
     outage.down = False
     attempts = outage.forget_attempts
-    await eventually(lambda: outage.forget_attempts > attempts)  # a retry after the store is back
+    # a retry after the store is back
+    assert await eventually(lambda: outage.forget_attempts > attempts)
     assert await post(http, github_url(site), body, headers) == (202, {"run_id": "run_0001"})
     assert len(site.trigger.calls) == 2
 
@@ -323,7 +314,7 @@ async def test_old_delivery_records_are_pruned_behind_the_answers(
         def pruned() -> bool:
             return site.store.record_delivery("old-delivery", site.connector.id, old)
 
-        await eventually(pruned)
+        assert await eventually(pruned)
     assert not site.store.record_delivery("recent-delivery", site.connector.id, recent)
 
 

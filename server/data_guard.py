@@ -131,7 +131,9 @@ class DataDirGuard:
 
     def protected(self) -> Protected:
         """The identities tools must not open, taken now (the token file is rewritten,
-        SQLite journals come and go)."""
+        SQLite journals come and go). Raises ``OSError`` if the data directory cannot be
+        listed for any reason but not existing yet: protecting the folder alone would
+        leave its files (admin.token) open, so the caller refuses to read."""
         data = _real(self.data_dir)
         inside = _identities([data])
         try:
@@ -139,10 +141,10 @@ class DataDirGuard:
                 for entry in entries:
                     try:
                         info = entry.stat(follow_symlinks=False)
-                    except OSError:
-                        continue
+                    except FileNotFoundError:
+                        continue  # removed since listed (a SQLite journal)
                     inside.add((info.st_dev, info.st_ino))
-        except OSError:
+        except FileNotFoundError:
             pass  # not created yet: nothing in it to protect
         return Protected(frozenset(inside))
 
@@ -336,10 +338,12 @@ def _shown(
 
 
 def _mounts() -> list[_Mount]:
-    """This process's mounts (none where there is no ``/proc/self/mountinfo``)."""
+    """This process's mounts (none where there is no ``/proc/self/mountinfo``). Raises
+    ``OSError`` if it exists but cannot be read (out of descriptors, say): judging
+    without it would miss the data directory bind-mounted below a root."""
     try:
         text = MOUNTINFO.read_text(encoding="utf-8", errors="surrogateescape")
-    except OSError:
+    except FileNotFoundError:
         return []
     mounts = []
     for line in text.splitlines():

@@ -208,11 +208,12 @@ def _judged(
         return None
     try:
         refusal = guard.judge(fd, real, real, own)
-    except OSError as error:  # climbing "..": a folder above cannot be searched
+        protected = guard.protected()
+    except OSError as error:  # a folder above unsearchable, mountinfo or data dir unreadable
         raise RootUnavailable(f"{real} cannot be judged: {error.strerror}") from None
     if refusal:
         raise RootUnavailable(refusal)
-    return guard.protected()
+    return protected
 
 
 def is_regular(info: os.stat_result) -> bool:

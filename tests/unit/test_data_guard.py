@@ -15,6 +15,7 @@ from projectqa.server import data_guard
 from projectqa.server.data_guard import DataDirGuard, FolderRefused, open_folder
 from projectqa.server.ingestion.prepare import data_dir_refusal
 from projectqa.server.registry import PluginCatalog
+from projectqa.server.tools.beneath import CheckoutRoot, RootUnavailable
 from tests.mounts import in_mount_namespace
 
 
@@ -72,6 +73,7 @@ from projectqa.plugins import local as local_plugin
 from projectqa.server import data_guard
 from projectqa.server.data_guard import DataDirGuard
 from projectqa.server.ingestion.prepare import data_dir_refusal
+from projectqa.server.tools.beneath import CheckoutRoot, RootUnavailable
 from projectqa.server.registry import PluginCatalog
 
 base = Path(sys.argv[1])
@@ -154,3 +156,45 @@ def test_a_path_that_cannot_be_resolved_is_refused_with_the_reason(
     assert guard.refusal([app]) == f"{app!r} cannot be resolved: Invalid argument"
     with pytest.raises(OSError):
         open_folder(app, guard)  # the run's open: a SourceError naming the reason
+
+
+def _out_of_descriptors(*_args: object, **_kwargs: object) -> None:
+    raise OSError(errno.EMFILE, os.strerror(errno.EMFILE))
+
+
+def test_unreadable_mountinfo_refuses_rather_than_skipping_the_mount_check(
+    srv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Out of descriptors, mountinfo cannot be read: judging without it would miss a
+    # bind mount of the data directory below a root, so the folder is refused.
+    guard = DataDirGuard(srv / "data")
+    monkeypatch.setattr(Path, "read_text", _out_of_descriptors)
+    assert "Too many open files" in guard.refusal([str(srv / "repos" / "app")])
+    with pytest.raises(OSError, match="Too many open files"):
+        open_folder(srv / "repos" / "app", guard)
+
+
+def test_an_unlistable_data_directory_refuses_rather_than_protecting_less(
+    srv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Listing the data directory fails (out of descriptors): protecting only the folder
+    # itself would leave admin.token open, so nothing is opened.
+    guard = DataDirGuard(srv / "data")
+    monkeypatch.setattr(os, "scandir", _out_of_descriptors)
+    with pytest.raises(OSError, match="Too many open files"):
+        guard.protected()
+    with pytest.raises(OSError, match="Too many open files"):
+        open_folder(srv / "repos" / "app", guard)
+
+
+def test_a_data_directory_not_created_yet_protects_only_itself(tmp_path: Path) -> None:
+    assert DataDirGuard(tmp_path / "not-yet").protected().inside == frozenset()
+
+
+def test_a_tool_root_is_unavailable_when_the_data_directory_cannot_be_listed(
+    srv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    guard = DataDirGuard(srv / "data")
+    monkeypatch.setattr(os, "scandir", _out_of_descriptors)
+    with pytest.raises(RootUnavailable, match="cannot be judged: Too many open files"):
+        CheckoutRoot(srv / "repos" / "app", guard)

@@ -11,7 +11,8 @@ Recognised: the userinfo (up to the authority's last "@", as in urlsplit and cur
 query and fragment parameters that carry a token by their name, and either one in
 a URL pasted with surrounding whitespace. A password holding an unencoded "/", "?"
 or "#" cannot be told from a path, so such a URL is refused instead
-(``unencoded_password``).
+(``unencoded_password``); so is a password in an scp-style git address,
+``user:password@host:path`` (``scp_password``), which ssh would not use anyway.
 """
 
 from __future__ import annotations
@@ -160,6 +161,19 @@ def unencoded_password(value: object) -> bool:
         return False
     _, colon, port = authority.partition(":")
     return bool(colon) and port != "" and not port.isdigit() and "@" in rest[len(authority) :]
+
+
+# ``user:password@host:path``: no scheme, a user with no "/", ":" or "@", a password up to
+# the last "@" that a host and ":" follow (as git reads ``[user@]host:path``).
+_SCP_PASSWORD = re.compile(r"^[^/:@]*:.*@[^/:@]+:", re.DOTALL)
+
+
+def scp_password(value: object) -> bool:
+    """True if ``value`` reads as the scp-style git address ``user:password@host:path``.
+    Nothing here takes it as a secret (``has_credentials`` knows ``scheme://`` URLs), and
+    ssh never uses a password written there: connectors refuse it instead."""
+    text = value.strip() if isinstance(value, str) else ""
+    return _SCHEME.match(text) is None and _SCP_PASSWORD.match(text) is not None
 
 
 def login(url: str) -> tuple[str, str] | None:

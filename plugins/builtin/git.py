@@ -39,7 +39,7 @@ from urllib.parse import quote, unquote_to_bytes
 
 from projectqa.server.data_guard import FolderRefused, open_folder
 from projectqa.server.hookspecs import hookimpl
-from projectqa.server.registry import ConnectorType
+from projectqa.server.registry import ConfigProblem, ConnectorType
 from projectqa.server.sources import (
     Checkpoint,
     Deletion,
@@ -50,6 +50,7 @@ from projectqa.server.sources import (
     SourceItem,
     SourceWarning,
 )
+from projectqa.server.url_credentials import scp_password
 
 from .files import (
     CONFIG_PROPERTIES,
@@ -176,6 +177,8 @@ class GitSource:
         yield Checkpoint({"commit": commit, "checkout": str(self.checkout)}, revision=commit)
 
     def _check_config(self) -> None:
+        if scp_password(self.remote.url):  # a connector saved before this was refused
+            raise SourceError(f"url {SCP_PASSWORD}")
         try:
             self.remote.check()
         except GitError as exc:
@@ -468,6 +471,19 @@ def _local_repository(config: dict[str, Any]) -> list[str]:
     return [url] if url.startswith("/") else []
 
 
+SCP_PASSWORD = (
+    "holds a password in an scp-style address (user:password@host:path), which ssh does "
+    "not use; use an ssh key, or an https:// URL (whose password is kept write-only)"
+)
+
+
+def _check_config_fields(config: dict[str, Any]) -> None:
+    """Raise ``ConfigProblem`` for a config no run could use, when it is saved."""
+    if scp_password(config.get("url")):
+        raise ConfigProblem("url", SCP_PASSWORD)
+    check_patterns(config)
+
+
 @hookimpl
 def projectqa_register_connectors(register: Callable[[ConnectorType], None]) -> None:
     register(
@@ -478,6 +494,6 @@ def projectqa_register_connectors(register: Callable[[ConnectorType], None]) -> 
             open_source=GitSource,
             local_paths=_local_repository,
             checkout=_checkout,
-            validate_config=check_patterns,
+            validate_config=_check_config_fields,
         )
     )

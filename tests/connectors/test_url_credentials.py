@@ -20,6 +20,7 @@ from projectqa.server.sources import SourceContext, SourceDocument, SourceError,
 from projectqa.server.url_credentials import (
     has_credentials,
     login,
+    scp_password,
     unencoded_password,
     without_credentials,
     written_credentials,
@@ -95,6 +96,26 @@ def test_a_query_without_credential_parameters_is_no_credential(url: str) -> Non
 )
 def test_a_password_with_an_unencoded_delimiter_is_told_apart(url: str, refused: bool) -> None:
     assert unencoded_password(url) is refused
+
+
+@pytest.mark.parametrize(
+    ("url", "refused"),
+    [
+        ("bob:s3cret@host:repo.git", True),
+        (" bob:s3cret@host:o/r.git\n", True),
+        ("bob:s3/cr@et@host:repo.git", True),
+        (":s3cret@host:repo.git", True),
+        ("git@host:o/r.git", False),
+        ("host:o/r.git", False),
+        ("host:users/@ann/repo.git", False),
+        ("git@host:o/@scope/r.git", False),
+        ("https://bob:pw@host:8443/r.git", False),  # a URL: has_credentials' concern
+        ("ssh://bob:pw@host:22/r.git", False),
+        ("/srv/a:b@c:d", False),
+    ],
+)
+def test_a_password_in_an_scp_style_address_is_told(url: str, refused: bool) -> None:
+    assert scp_password(url) is refused
 
 
 def with_login(fake: FakeService, user: str, password: str, path: str = "") -> str:
@@ -197,3 +218,13 @@ def test_the_example_feed_connector_never_shows_the_url_credentials(
                 items_of(source)
             assert PASSWORD not in str(failed.value), failed.value
             assert server.url in str(failed.value)
+
+
+def test_a_git_connector_saved_with_an_scp_style_password_does_not_run(tmp_path: Path) -> None:
+    from projectqa.plugins.git import GitSource
+
+    url = f"bob:{PASSWORD}@example.com:repo.git"
+    context = SourceContext({"url": url}, None, tmp_path / "work")
+    with pytest.raises(SourceError, match="scp-style") as refused:
+        list(GitSource(context).items())
+    assert PASSWORD not in str(refused.value)

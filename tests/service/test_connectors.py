@@ -672,3 +672,28 @@ async def test_invalid_patterns_are_refused_when_a_connector_is_saved(
     )
     listed = await builtin_admin.ListConnectors(admin_pb2.ListConnectorsRequest(project="files"))
     assert list(listed.connectors) == [created]
+
+
+async def test_a_password_in_an_scp_style_git_url_is_refused(
+    builtin_admin: admin_pb2_grpc.AdminServiceStub, server_log: pytest.LogCaptureFixture
+) -> None:
+    """Security review of issue #13: ``bob:pw@host:repo.git`` passed the git connector's
+    checks but holds no credential ``has_credentials`` knows, so every member saw the
+    password. ssh never uses a password written there, so it is refused, unechoed."""
+    for url in (f"bob:{URL_PASSWORD}@example.com:repo.git", f" bob:{URL_PASSWORD}@h:o/r.git"):
+        request = admin_pb2.CreateConnectorRequest(
+            project="files", type="git", name="repo", config=struct({"url": url})
+        )
+        details = await rpc_error(
+            builtin_admin.CreateConnector(request), Code.INVALID_ARGUMENT, "config.url"
+        )
+        assert URL_PASSWORD not in details
+    listed = await builtin_admin.ListConnectors(admin_pb2.ListConnectorsRequest(project="files"))
+    assert list(listed.connectors) == []
+    assert_never_logged(server_log.records, URL_PASSWORD)
+
+    account = admin_pb2.CreateConnectorRequest(
+        project="files", type="git", name="repo", config=struct({"url": "git@h:o/@scope/r.git"})
+    )
+    created = (await builtin_admin.CreateConnector(account)).connector
+    assert as_dict(created.config)["url"] == "git@h:o/@scope/r.git"

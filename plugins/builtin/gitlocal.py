@@ -12,7 +12,8 @@ the data directory. So, from the folder descriptor ``data_guard.open_folder`` ju
   refused), else the folder itself (bare); then ``objects``, also with ``O_NOFOLLOW``;
 - it is refused if anything in it (but ``hooks``) is a symlink or neither a file nor a
   folder, or it holds ``commondir``, ``objects/info/alternates`` or ``http-alternates``,
-  or its config makes it a partial clone;
+  or its config sets a key beyond a few harmless ones (``HARMLESS_KEYS``: a promisor
+  remote, ``protocol.*``, ``include.*``, ``core.fsmonitor`` ... are refused);
 - ``git upload-pack --strict`` serves ``/proc/self/fd/<git dir>`` (no ``.git`` is looked
   for inside), with ``GIT_COMMON_DIR`` and ``GIT_OBJECT_DIRECTORY`` naming the
   descriptors too (a ``commondir`` file or an ``objects`` symlink written after the
@@ -42,7 +43,34 @@ _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 LEADS_ELSEWHERE = ("commondir", "objects/info/alternates", "objects/info/http-alternates")
 NOT_WALKED = ("hooks",)  # upload-pack runs no hook of the repository
 SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
-MAX_CONFIG_BYTES = 1 << 20
+_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+# What a repository's config may set: git reads it when it serves the fetch, and much of
+# git's config runs commands (core.fsmonitor, core.sshCommand), reads other files
+# (include.*, includeIf.*, extensions.worktreeConfig) or fetches from elsewhere (a
+# promisor remote, extensions.partialClone, protocol.*.allow). An allow-list: a key git
+# adds later is refused until judged harmless here.
+HARMLESS_KEYS = frozenset(
+    {
+        "core.repositoryformatversion",
+        "core.filemode",
+        "core.bare",
+        "core.logallrefupdates",
+        "core.ignorecase",
+        "core.precomposeunicode",
+        "core.symlinks",
+        "core.autocrlf",
+        "core.eol",
+        "extensions.objectformat",
+        "init.defaultbranch",
+    }
+)
+HARMLESS_SECTIONS = frozenset({"user", "author", "committer", "i18n", "color", "advice"})
+HARMLESS_SUBSECTION_KEYS = {
+    "remote": frozenset({"url", "pushurl", "fetch", "push", "mirror", "tagopt"}),
+    "branch": frozenset({"remote", "merge", "rebase", "description"}),
+    "submodule": frozenset({"url", "active", "branch"}),  # upload-pack does not read them
+}
+HARMLESS_SHOWN = "basic core settings, user.*, remote.*.url/fetch, branch.* and submodule.*.url"
 WORKTREE = (
     "{what}: a linked worktree or submodule checkout; point the connector at the main "
     "repository (or a bare one) instead"
@@ -141,9 +169,55 @@ def refusal(git_dir: int) -> str:
     odd = _first_link(git_dir, "")
     if odd:
         return odd
-    if b"partialclone" in _read(git_dir, "config").lower():
-        return "the repository is a partial clone; git would fetch its missing objects elsewhere"
+    return _config_refusal(git_dir)
+
+
+def _config_refusal(git_dir: int) -> str:
+    """Why the repository's ``config`` may not be given to git ("" if it may): it sets a
+    key beyond the harmless ones, or git cannot read it."""
+    try:
+        fd = os.open("config", _FILE, dir_fd=git_dir)
+    except FileNotFoundError:
+        return ""
+    try:
+        keys = _config_keys(fd)
+    finally:
+        os.close(fd)
+    if keys is None:
+        return "git cannot read the repository's config"
+    for key in keys:
+        if not _harmless(key):
+            return f"the repository's config sets {key}, which only {HARMLESS_SHOWN} may"
     return ""
+
+
+def _config_keys(fd: int) -> list[str] | None:
+    """The keys the config file ``fd`` sets, as git reads it (lower-case sections and
+    names, no include followed); None if git cannot read it."""
+    try:
+        done = subprocess.run(
+            ["git", "config", "--no-includes", "--file", f"/proc/self/fd/{fd}", "--list", "-z"],
+            capture_output=True,
+            pass_fds=(fd,),
+            timeout=30,
+            env={"PATH": os.environ.get("PATH", ""), "GIT_CONFIG_NOSYSTEM": "1", "HOME": "/"},
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0:
+        return None
+    entries = done.stdout.split(b"\0")
+    return [entry.partition(b"\n")[0].decode("utf-8", "replace") for entry in entries if entry]
+
+
+def _harmless(key: str) -> bool:
+    section, _, name = key.partition(".")
+    name = name.lower()  # a subsection keeps its case; variables compare lower-case
+    if section in HARMLESS_SECTIONS:
+        return True
+    if section in HARMLESS_SUBSECTION_KEYS:  # remote.<name>.url, branch.<name>.merge
+        return name.rpartition(".")[2] in HARMLESS_SUBSECTION_KEYS[section]
+    return f"{section}.{name}" in HARMLESS_KEYS
 
 
 def _exists(git_dir: int, name: str) -> bool:
@@ -181,17 +255,6 @@ def _first_link(folder: int, shown: str) -> str:
         ):
             return f"{where} in the repository's git directory is not a regular file"
     return ""
-
-
-def _read(git_dir: int, name: str) -> bytes:
-    try:
-        fd = os.open(
-            name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=git_dir
-        )
-    except FileNotFoundError:
-        return b""
-    with os.fdopen(fd, "rb") as file:
-        return file.read(MAX_CONFIG_BYTES)
 
 
 @cache

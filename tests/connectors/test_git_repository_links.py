@@ -210,3 +210,38 @@ def test_no_rule_of_the_confinement_holds_the_data_directory(srv: Path) -> None:
         os.close(folder)
     assert "/etc" in argv
     assert "/usr" not in argv
+
+
+HOSTILE_CONFIG = [
+    ("remote.evil.promisor", "true"),  # a promisor remote: lazy fetch elsewhere
+    ("remote.evil.partialclonefilter", "blob:none"),
+    ("extensions.partialClone", "evil"),
+    ("extensions.worktreeConfig", "true"),  # config.worktree, read unchecked
+    ("protocol.ext.allow", "always"),
+    ("include.path", "/etc/gitconfig"),
+    ("includeIf.gitdir:/.path", "/etc/gitconfig"),
+    ("core.fsmonitor", "touch /tmp/pwned"),
+    ("core.sshCommand", "touch /tmp/pwned"),
+    ("core.hooksPath", "/tmp"),
+    ("uploadpack.packObjectsHook", "touch /tmp/pwned"),
+]
+
+
+@pytest.mark.parametrize(("key", "value"), HOSTILE_CONFIG)
+def test_a_repository_config_beyond_the_harmless_keys_is_refused(
+    key: str, value: str, srv: Path, git_type: ConnectorType
+) -> None:
+    """Security review of issue #13: only the word ``partialclone`` was looked for, so a
+    promisor remote (``remote.<x>.promisor``, an ``ext::`` url and ``protocol.ext.allow``)
+    or an include of another config file passed."""
+    app = srv / "repos" / "app"
+    git(app, "config", "--file", str(app / ".git" / "config"), key, value)
+    with pytest.raises(SourceError, match=rf"config sets {re.escape(key.lower())}\b"):
+        run(srv, git_type, str(app))
+
+
+def test_a_cloned_repository_config_is_harmless(srv: Path, git_type: ConnectorType) -> None:
+    clone = srv / "repos" / "clone"
+    git(srv, "clone", "-q", str(srv / "repos" / "app"), str(clone))
+    git(clone, "config", "user.email", "ann@example.com")
+    assert run(srv, git_type, str(clone)) == f"{MINE}\n"

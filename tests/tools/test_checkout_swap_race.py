@@ -4,8 +4,9 @@
 Listing the checkouts and opening the root are two moments; each call must read only the
 folder it judged. Nothing of the other clone may ever come back.
 
-Bounded in count, and stopped early after ``BUDGET_S`` on a slow machine (nothing is
-asserted about time).
+Bounded in count; after ``BUDGET_S`` a test stops early, but only once the race has let a
+call through (so a slow machine runs longer rather than test nothing; nothing is asserted
+about time).
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ def test_open_file_never_reads_a_root_swapped_after_the_listing(project: Project
                 content = ""  # no checkout at that moment, or refused
             read += MINE in content
             leaked += OTHER in content
-            if time.monotonic() > deadline:
+            if read and time.monotonic() > deadline:
                 break
         swaps = swapper.stop()
     print(f"open_file: {read} read, {leaked} leaked, {swaps} swaps")
@@ -108,7 +109,7 @@ async def test_grep_never_searches_a_root_swapped_after_the_listing(project: Pro
                 continue
             matches += sum(MINE in match.line.text for match in found.matches)
             leaked += sum(OTHER in match.line.text for match in found.matches)
-            if time.monotonic() > deadline:
+            if matches and time.monotonic() > deadline:
                 break
         swaps = swapper.stop()
     print(f"grep: {matches} matches, {leaked} leaked, {swaps} swaps")
@@ -135,7 +136,7 @@ async def test_script_tools_never_start_in_a_root_swapped_after_the_listing(
                 output = str(result.value["stdout"]) if result.value else ""
                 read += MINE in output
                 leaked += OTHER in output
-            if time.monotonic() > deadline:
+            if read and time.monotonic() > deadline:
                 break
         swaps = swapper.stop()
     print(f"scripts: {read} read, {leaked} leaked, {swaps} swaps")

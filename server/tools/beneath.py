@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import errno
 import os
-import stat
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
@@ -214,7 +213,3 @@ def _judged(
     if refusal:
         raise RootUnavailable(refusal)
     return protected
-
-
-def is_regular(info: os.stat_result) -> bool:
-    return stat.S_ISREG(info.st_mode)

@@ -308,8 +308,9 @@ class _Mount:
 
 def _by_mounts(target: PurePosixPath, data: PurePosixPath) -> str:
     mounts = _mounts()
+    data_shown = [shows for shows, _ in _shown(data, mounts)]
     for target_shows, target_below in _shown(target, mounts):
-        for data_shows, _ in _shown(data, mounts):
+        for data_shows in data_shown:
             if target_shows[0] != data_shows[0]:
                 continue
             relation = _relation(target_shows[1], data_shows[1])

@@ -152,7 +152,7 @@ class RpcGuard(grpc.aio.ServerInterceptor):
     @contextlib.asynccontextmanager
     async def _admitted(self, rpc: _Rpc, raw: bytes, context: Context) -> AsyncIterator[Any]:
         """The decoded request of a call admitted within its budget; maps what the call raises."""
-        call = _CallLog(rpc.method, rpc.header, quiet=rpc.public)
+        call = _CallLog(rpc.method, quiet=rpc.public)
         ticket = self._budgets.of_call(streaming=rpc.streaming, public=rpc.public).ticket()
         try:
             if rpc.streaming:
@@ -168,14 +168,14 @@ class RpcGuard(grpc.aio.ServerInterceptor):
             await call.fail(exc, context)
         finally:
             ticket.give_back()
-            self._done(call, context)
+            self._done(call, rpc, context)
 
     async def _authenticate(self, header: str | None) -> str:
         principal = await self._run_blocking(authenticate, self._store, header)
         _principal.set(principal)
         return principal.user.id
 
-    def _done(self, call: _CallLog, context: Context) -> None:
+    def _done(self, call: _CallLog, rpc: _Rpc, context: Context) -> None:
         if call.refused is None:
             call.done()
             return
@@ -184,7 +184,7 @@ class RpcGuard(grpc.aio.ServerInterceptor):
             "rpc": call.method,
             "limit": call.refused.setting,
             "user": call.user,
-            "token": call.token,
+            "token": _token_id(rpc.header),  # never the header itself: it holds the secret
             "peer": peer,
         }
         # Before authentication the caller is whoever the header claims: throttle by host.
@@ -228,9 +228,8 @@ def _decode_reason(exc: DecodeError) -> str:
 class _CallLog:
     """Outcome of one RPC, logged once when it ends (public calls: never)."""
 
-    def __init__(self, method: str, header: str | None = None, quiet: bool = False) -> None:
+    def __init__(self, method: str, quiet: bool = False) -> None:
         self.method = method
-        self.token = _token_id(header)  # never the header itself: it holds the secret
         self.quiet = quiet
         self.user = ""
         self.code = grpc.StatusCode.OK

@@ -129,6 +129,17 @@ class DataDirGuard:
             return f"{str(written)!r} is no longer inside PROJECTQA_LOCAL_ROOTS ({shown})"
         return ""
 
+    def admit(
+        self, fd: int, real: PurePosixPath, written: str | PurePath, own: Path | None = None
+    ) -> Protected:
+        """Judge the open folder ``fd`` (``judge``), then take what nothing below it may
+        be (``protected``). Raises ``FolderRefused``, or ``OSError`` if it cannot be
+        judged (a folder above unsearchable, mountinfo or the data directory unreadable)."""
+        refusal = self.judge(fd, real, written, own)
+        if refusal:
+            raise FolderRefused(refusal)
+        return self.protected()
+
     def protected(self) -> Protected:
         """The identities tools must not open, taken now (the token file is rewritten,
         SQLite journals come and go). Raises ``OSError`` if the data directory cannot be
@@ -215,10 +226,8 @@ def open_folder(
     real = PurePosixPath(os.path.realpath(path))  # OSError (EINVAL) under a swap
     fd = open_real_folder(real)
     try:
-        refusal = guard.judge(fd, real, path, own) if guard is not None else ""
-        if refusal:
-            raise FolderRefused(refusal)
-        return OpenFolder(fd, real, guard.protected() if guard is not None else None)
+        protected = guard.admit(fd, real, path, own) if guard is not None else None
+        return OpenFolder(fd, real, protected)
     except BaseException:
         os.close(fd)
         raise

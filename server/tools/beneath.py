@@ -26,7 +26,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
-from ..data_guard import DataDirGuard, Protected, open_real_folder
+from ..data_guard import DataDirGuard, FolderRefused, Protected, open_real_folder
 from .base import Checkout
 
 MAX_LINKS = 40  # as Linux's MAXSYMLINKS
@@ -206,10 +206,8 @@ def _judged(
     if guard is None:
         return None
     try:
-        refusal = guard.judge(fd, real, real, own)
-        protected = guard.protected()
+        return guard.admit(fd, real, real, own)
+    except FolderRefused as refused:
+        raise RootUnavailable(str(refused)) from None
     except OSError as error:  # a folder above unsearchable, mountinfo or data dir unreadable
         raise RootUnavailable(f"{real} cannot be judged: {error.strerror}") from None
-    if refusal:
-        raise RootUnavailable(refusal)
-    return protected

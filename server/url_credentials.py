@@ -66,19 +66,27 @@ class _WrittenUrl:
         return self.scheme.lower() in _ACCOUNT_SCHEMES and ":" not in (self.userinfo or ":")
 
 
-def _parse(url: str) -> _WrittenUrl | None:
-    text = url.strip()  # a URL pasted with a space is still a URL (git and curl trim it)
+def _cut(value: object) -> tuple[str, str, str] | None:
+    """``(scheme, everything after "://", the authority)`` of a ``scheme://`` string."""
+    text = value.strip() if isinstance(value, str) else ""  # git and curl trim a URL
     match = _SCHEME.match(text)
     if match is None:
         return None
     rest = text[match.end() :]
-    authority = _AUTHORITY_END.split(rest, maxsplit=1)[0]
+    return match["scheme"], rest, _AUTHORITY_END.split(rest, maxsplit=1)[0]
+
+
+def _parse(url: str) -> _WrittenUrl | None:
+    cut = _cut(url)
+    if cut is None:
+        return None
+    scheme, rest, authority = cut
     userinfo, at, _ = authority.rpartition("@")
     rest = rest[len(userinfo) + len(at) :]
     rest, hashmark, fragment = rest.partition("#")
     address, mark, query = rest.partition("?")
     return _WrittenUrl(
-        match["scheme"],
+        scheme,
         userinfo if at else None,
         address,
         query if mark else None,
@@ -151,12 +159,10 @@ def unencoded_password(value: object) -> bool:
 
     Told from ``https://host:8080/@scope`` by the port, which is a number (or empty).
     """
-    text = value.strip() if isinstance(value, str) else ""
-    match = _SCHEME.match(text)
-    if match is None:
+    cut = _cut(value)
+    if cut is None:
         return False
-    rest = text[match.end() :]
-    authority = _AUTHORITY_END.split(rest, maxsplit=1)[0]
+    _, rest, authority = cut
     if "@" in authority or authority.startswith("["):
         return False
     _, colon, port = authority.partition(":")

@@ -46,9 +46,11 @@ from types import TracebackType
 Identity = tuple[int, int]  # (st_dev, st_ino)
 
 IS, CONTAINS, LIES_INSIDE = "is", "contains", "lies inside"
+# Why a name below a folder read is not opened: it is the data directory or in it.
+INTO_DATA_DIR = "leads into the server's data directory"
 # O_PATH: a folder on the way needs only search permission, as for the kernel.
-_ON_THE_WAY = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_OPENED = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+WALK_FLAGS = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC  # to list it
 MAX_CLIMB = 4096  # folders climbed from an open one to ``/`` (PATH_MAX / 1, nested "a/")
 MOUNTINFO = Path("/proc/self/mountinfo")
 _OCTAL = re.compile(r"\\([0-7]{3})")
@@ -233,14 +235,14 @@ def open_folder(
         raise
 
 
-def open_real_folder(real: PurePosixPath, final: int = _OPENED) -> int:
+def open_real_folder(real: PurePosixPath, final: int = FOLDER_FLAGS) -> int:
     """Open the folder at the real path ``real`` name by name from ``/``, following no
     symlink (``final``: the flags of the last name)."""
     names = real.parts[1:]
-    fd = os.open("/", _ON_THE_WAY if names else final)
+    fd = os.open("/", WALK_FLAGS if names else final)
     try:
         for position, name in enumerate(names, start=1):
-            below = os.open(name, final if position == len(names) else _ON_THE_WAY, dir_fd=fd)
+            below = os.open(name, final if position == len(names) else WALK_FLAGS, dir_fd=fd)
             os.close(fd)
             fd = below
     except BaseException:
@@ -253,14 +255,14 @@ def _climb(fd: int) -> list[Identity]:
     """The identities of the folder ``fd`` and of every folder above it, up to ``/``
     (whose ``..`` is itself), as the kernel's ``..`` finds them now."""
     found: list[Identity] = []
-    here = os.open(".", _ON_THE_WAY & ~os.O_NOFOLLOW, dir_fd=fd)
+    here = os.open(".", WALK_FLAGS & ~os.O_NOFOLLOW, dir_fd=fd)
     try:
         while len(found) < MAX_CLIMB:
             info = os.fstat(here)
             if found and found[-1] == (info.st_dev, info.st_ino):
                 break
             found.append((info.st_dev, info.st_ino))
-            above = os.open("..", _ON_THE_WAY & ~os.O_NOFOLLOW, dir_fd=here)
+            above = os.open("..", WALK_FLAGS & ~os.O_NOFOLLOW, dir_fd=here)
             os.close(here)
             here = above
     finally:

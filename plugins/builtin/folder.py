@@ -38,12 +38,11 @@ from types import TracebackType
 
 from pathspec import GitIgnoreSpec
 
-from projectqa.server.data_guard import OpenFolder
+from projectqa.server.data_guard import FOLDER_FLAGS, INTO_DATA_DIR, OpenFolder
 from projectqa.server.sources import SourceWarning
 
 from .files import FileRules, FileSkipped, compile_patterns, file_kind, points_outside, read_file_at
 
-DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # Descriptors kept open along the folder last visited; deeper folders are reopened
 # from the deepest one kept each time, so a deep tree cannot exhaust descriptors.
 HELD_FOLDERS = 32
@@ -73,9 +72,6 @@ class FolderListing:
 
     def warn(self, key: str, message: str) -> None:
         self.warnings.append(SourceWarning(key, message))
-
-
-DATA_DIR = "leads into the server's data directory"
 
 
 class FolderTree:
@@ -117,7 +113,7 @@ class FolderTree:
         reopened: list[int] = []
         try:
             for name in parts[HELD_FOLDERS:]:
-                fd = os.open(name, DIR_FLAGS, dir_fd=fd)
+                fd = os.open(name, FOLDER_FLAGS, dir_fd=fd)
                 reopened.append(fd)
                 self._check(fd)
             yield fd
@@ -134,7 +130,7 @@ class FolderTree:
         except OSError as exc:  # read_file_at raises only FileSkipped: this is the folder
             raise FileSkipped(_folder_failure(exc)) from None
         if self._forbids(info):  # a hard link to a file of the data directory
-            raise FileSkipped(f"{DATA_DIR}; not read")
+            raise FileSkipped(f"{INTO_DATA_DIR}; not read")
         return data, info
 
     def _forbids(self, info: os.stat_result) -> bool:
@@ -144,7 +140,7 @@ class FolderTree:
     def _check(self, fd: int) -> None:
         """Refuse a folder that is of the data directory (a bind mount of it)."""
         if self._forbids(os.fstat(fd)):
-            raise PermissionError(errno.EACCES, DATA_DIR)
+            raise PermissionError(errno.EACCES, INTO_DATA_DIR)
 
     def _hold(self, parts: Sequence[str]) -> int:
         """Open the folder ``parts``, reusing the held descriptors of its leading part."""
@@ -154,7 +150,7 @@ class FolderTree:
         self._release(same)
         for name in parts[same:]:
             parent = self._held[-1][1] if self._held else self._root_fd
-            self._held.append((name, os.open(name, DIR_FLAGS, dir_fd=parent)))
+            self._held.append((name, os.open(name, FOLDER_FLAGS, dir_fd=parent)))
             self._check(self._held[-1][1])
         return self._held[-1][1] if self._held else self._root_fd
 

@@ -37,9 +37,10 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from projectqa.server.data_guard import FOLDER_FLAGS
+
 from . import landlock
 
-_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 LEADS_ELSEWHERE = ("commondir", "objects/info/alternates", "objects/info/http-alternates")
 NOT_WALKED = ("hooks",)  # upload-pack runs no hook of the repository
 SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
@@ -151,12 +152,12 @@ def _open_git_dir(folder: int) -> int:
         raise RepositoryRefused(WORKTREE.format(what=".git is a symlink"))
     if not stat.S_ISDIR(info.st_mode):
         raise RepositoryRefused(WORKTREE.format(what=".git is a file"))
-    return os.open(".git", _DIR, dir_fd=folder)
+    return os.open(".git", FOLDER_FLAGS, dir_fd=folder)
 
 
 def _open_below(folder: int, name: str) -> int:
     try:
-        return os.open(name, _DIR, dir_fd=folder)
+        return os.open(name, FOLDER_FLAGS, dir_fd=folder)
     except OSError as error:
         raise RepositoryRefused(f"{name} cannot be opened as a folder ({error.strerror})") from None
 

@@ -26,12 +26,17 @@ import os
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
-from ..data_guard import DataDirGuard, FolderRefused, Protected, open_real_folder
+from ..data_guard import (
+    INTO_DATA_DIR,
+    WALK_FLAGS,
+    DataDirGuard,
+    FolderRefused,
+    Protected,
+    open_real_folder,
+)
 from .base import Checkout
 
 MAX_LINKS = 40  # as Linux's MAXSYMLINKS
-# O_PATH: a folder needs only search permission to be walked through, as for the kernel.
-_FOLDER = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # O_NONBLOCK: a FIFO cannot hang the open before the caller's fstat refuses it.
 _FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 # What opening a symlink with O_NOFOLLOW fails with (ENOTDIR under O_DIRECTORY; EMLINK: BSDs).
@@ -41,7 +46,7 @@ LEAVES = "leads outside the checkout (symlink)"
 LOOPS = "is a symlink loop"
 INTO_GIT = "leads into .git (symlink)"
 IS_LINK = "is a symlink"
-DATA_DIR = "leads into the server's data directory"
+DATA_DIR = INTO_DATA_DIR
 
 
 class Refused(Exception):
@@ -141,7 +146,7 @@ class CheckoutRoot:
                     raise Refused(INTO_GIT)
                 last = not any(part not in ("", ".") for part in todo)
                 try:
-                    fd = os.open(name, _FILE if last else _FOLDER, dir_fd=self._here)
+                    fd = os.open(name, _FILE if last else WALK_FLAGS, dir_fd=self._here)
                 except OSError as error:
                     target = _link_target(name, self._here, error)
                     links += 1

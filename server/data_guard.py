@@ -36,6 +36,7 @@ there); project admins may only write such paths (``LocalPathPolicy``).
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 from collections.abc import Iterable
@@ -318,7 +319,15 @@ class _Mount:
 
 
 def _by_mounts(target: PurePosixPath, data: PurePosixPath) -> str:
-    mounts = _mounts()
+    """How ``target`` and ``data`` overlap through what the mounts show. The mount table is
+    read every time (mounts change); judging it is done once per table, path and data
+    directory, since every open of a checkout asks the same question again."""
+    return _mount_relation(target, data, _mountinfo())
+
+
+@functools.lru_cache(maxsize=256)
+def _mount_relation(target: PurePosixPath, data: PurePosixPath, mountinfo: str) -> str:
+    mounts = _parsed_mounts(mountinfo)
     data_shown = [shows for shows, _ in _shown(data, mounts)]
     for target_shows, target_below in _shown(target, mounts):
         for data_shows in data_shown:
@@ -349,16 +358,19 @@ def _shown(
     return shown + [((m.device, m.root), True) for m in below]
 
 
-def _mounts() -> list[_Mount]:
-    """This process's mounts (none where there is no ``/proc/self/mountinfo``). Raises
+def _mountinfo() -> str:
+    """This process's mount table ("" where there is no ``/proc/self/mountinfo``). Raises
     ``OSError`` if it exists but cannot be read (out of descriptors, say): judging
     without it would miss the data directory bind-mounted below a root."""
     try:
-        text = MOUNTINFO.read_text(encoding="utf-8", errors="surrogateescape")
+        return MOUNTINFO.read_text(encoding="utf-8", errors="surrogateescape")
     except FileNotFoundError:
-        return []
+        return ""
+
+
+def _parsed_mounts(mountinfo: str) -> list[_Mount]:
     mounts = []
-    for line in text.splitlines():
+    for line in mountinfo.splitlines():
         fields = line.split(" ")
         if len(fields) > 4:
             root, point = (PurePosixPath(_unescape(field)) for field in fields[3:5])

@@ -392,6 +392,10 @@ class Store(abc.ABC):
         """How many times the project's chunks changed (0 when never)."""
 
     @abc.abstractmethod
+    def index_generations(self) -> dict[str, int]:
+        """Every project's generation that is not 0, by project id (what workers reconcile)."""
+
+    @abc.abstractmethod
     def bump_index_generation(self, project_id: str) -> int:
         """Atomically add one to the project's generation and return the new value."""
 

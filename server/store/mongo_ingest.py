@@ -352,6 +352,11 @@ class MongoIngestion(MongoPlumbing):
             doc = self._cols["index_generations"].find_one({"_id": project_id})
         return 0 if doc is None else int(doc["generation"])
 
+    def index_generations(self) -> dict[str, int]:
+        with self._errors():
+            docs = list(self._cols["index_generations"].find({"generation": {"$gt": 0}}))
+        return {str(doc["_id"]): int(doc["generation"]) for doc in docs}
+
     def bump_index_generation(self, project_id: str) -> int:
         collection = self._cols["index_generations"]
 

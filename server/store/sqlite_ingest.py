@@ -284,6 +284,10 @@ class SqliteIngestion(SqlitePlumbing):
         found = self._rows(sql, (project_id,))
         return found[0][0] if found else 0
 
+    def index_generations(self) -> dict[str, int]:
+        sql = "SELECT project_id, generation FROM index_generations WHERE generation > 0"
+        return {row[0]: row[1] for row in self._rows(sql, ())}
+
     def bump_index_generation(self, project_id: str) -> int:
         with self._write() as conn:
             # fetchall: the RETURNING statement must be finished before COMMIT.

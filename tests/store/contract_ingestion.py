@@ -563,6 +563,7 @@ class IngestionStoreContract:
         assert store.index_generation("prj_1") == 2
         assert store.index_generation("prj_2") == 0
         assert store.bump_index_generation("prj_2") == 1
+        assert store.index_generations() == {"prj_1": 2, "prj_2": 1}
 
     # ------------------------------------------------ webhook deliveries
     def test_record_delivery_once_per_connector(self, store: Store) -> None:

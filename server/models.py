@@ -227,7 +227,7 @@ class IngestionRun:
     updated_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
-    owner: str = ""  # the server instance running it ('' while queued)
+    owner: str = ""  # the worker running it ('' while queued)
     scan_id: str = ""  # the run whose full scan this one continues (itself unless resumed)
     cursor: dict[str, Any] = field(default_factory=dict)  # last checkpoint reached
     revision: str = ""  # source revision indexed (a commit sha), when the source has one
@@ -243,6 +243,14 @@ class IngestionRun:
     warning_count: int = 0
     error: str = ""
     cancel_requested: bool = False
+    # Leases (see ingestion/worker.py). Every write of the record by a worker compares
+    # and sets ``lease_seq``: a worker that lost its run can no longer write it.
+    lease_seq: int = 0
+    attempts: int = 0  # how many times a worker took the run (more than 1: resumed)
+    model: str = ""  # the embedding model the run must use (a worker with another refuses)
+    documents_total: int = 0  # the source's estimate of documents to read, 0 when unknown
+    checkpoint_counts: dict[str, int] = field(default_factory=dict)  # counters at the cursor
+    rerun_requested: bool = False  # a webhook came during the run: run again after it
 
 
 @dataclass(frozen=True, slots=True)

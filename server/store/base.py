@@ -291,6 +291,25 @@ class Store(abc.ABC):
         """Replace every field but id, project, connector and created_at."""
 
     @abc.abstractmethod
+    def write_run_if(self, run: IngestionRun, lease_seq: int) -> IngestionRun | None:
+        """Compare and set, for the worker that holds (or takes) a run: if the stored run
+        is still active and its ``lease_seq`` is ``lease_seq``, replace the record by
+        ``run`` (all but id, project, connector, created_at and the two request flags,
+        which only ``request_cancel`` and ``request_rerun`` set) and return it as stored.
+        None when another write came first: the caller does not hold the run. Atomic on
+        every backend; ``run.lease_seq`` should be ``lease_seq + 1``."""
+
+    @abc.abstractmethod
+    def request_cancel(self, run_id: str, at: datetime) -> IngestionRun | None:
+        """Cancel the run at once if it is queued, else flag it for the worker running it
+        (``cancel_requested``); the run as stored afterwards, None if there is none."""
+
+    @abc.abstractmethod
+    def request_rerun(self, connector_id: str) -> bool:
+        """Flag the connector's active run (``rerun_requested``) so that its worker queues
+        another run after it; False when the connector has no active run."""
+
+    @abc.abstractmethod
     def list_runs(
         self, project_id: str, page: PageRequest, connector_id: str | None = None
     ) -> list[IngestionRun]:

@@ -73,6 +73,17 @@ def _cached_field_types(cls: type) -> dict[str, type[Any]]:
     return resolved
 
 
+@functools.cache
+def _defaulted(cls: type) -> frozenset[str]:
+    """Fields of ``cls`` that have a default (or a default factory)."""
+    missing = dataclasses.MISSING
+    return frozenset(
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.default is not missing or f.default_factory is not missing
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class Codec:
     encode_time: Callable[[datetime], Any]
@@ -94,10 +105,13 @@ class Codec:
         """Rebuild a record from what ``fields`` stored."""
         values = {}
         for name, kind in _field_types(cls).items():
+            key = self.id_key if name == "id" else name
             if name == "project_id" and cls in SCOPED:
                 values[name] = project_of(data["scope"])
+            elif isinstance(data, dict) and key not in data and name in _defaulted(cls):
+                continue  # a field added after the document was stored: its default
             else:
-                values[name] = self._decode(kind, data[self.id_key if name == "id" else name])
+                values[name] = self._decode(kind, data[key])
         return cls(**values)
 
     def reader(self, cls: type[T]) -> Callable[[Mapping[str, Any]], T]:

@@ -82,6 +82,8 @@ CONNECTOR_COLLECTIONS = (
 DERIVED_COLLECTIONS = ("chunks", "symbols")
 
 _RUN_FIXED = ("_id", "project_id", "connector_id", "created_at")
+# Only request_cancel and request_rerun set these: a worker's write keeps them.
+_RUN_REQUESTS = ("cancel_requested", "rerun_requested")
 
 
 def _batches(keys: Iterable[str]) -> Iterator[list[str]]:
@@ -144,6 +146,46 @@ class MongoIngestion(MongoPlumbing):
             update["$unset"] = {_ACTIVE: ""}
         with self._errors(_active_taken(run)):
             self._cols["ingestion_runs"].update_one({"_id": run.id}, update)
+
+    def write_run_if(self, run: IngestionRun, lease_seq: int) -> IngestionRun | None:
+        changes = {
+            k: v for k, v in _run_doc(run).items() if k not in _RUN_FIXED and k not in _RUN_REQUESTS
+        }
+        update: dict[str, Any] = {"$set": changes}
+        if _ACTIVE not in changes:
+            update["$unset"] = {_ACTIVE: ""}
+        seq: dict[str, Any] = {"lease_seq": lease_seq}
+        if lease_seq == 0:  # a run stored before leases has no lease_seq yet
+            seq = {"$or": [seq, {"lease_seq": {"$exists": False}}]}
+        query = {"_id": run.id, _ACTIVE: {"$type": "string"}, **seq}
+        with self._errors(_active_taken(run)):
+            doc = self._cols["ingestion_runs"].find_one_and_update(
+                query, update, return_document=ReturnDocument.AFTER
+            )
+        return None if doc is None else MONGO.record(IngestionRun, doc)
+
+    def request_cancel(self, run_id: str, at: datetime) -> IngestionRun | None:
+        runs = self._cols["ingestion_runs"]
+        cancelled = {
+            "status": RunStatus.CANCELLED.value,
+            "phase": "done",
+            "finished_at": at,
+            "updated_at": at,
+        }
+        with self._errors():
+            queued = {"_id": run_id, "status": RunStatus.QUEUED.value}
+            if runs.update_one(queued, {"$set": cancelled, "$unset": {_ACTIVE: ""}}).matched_count:
+                return self.get_run(run_id)
+            running = {"_id": run_id, "status": RunStatus.RUNNING.value}
+            runs.update_one(running, {"$set": {"cancel_requested": True}})
+        return self.get_run(run_id)
+
+    def request_rerun(self, connector_id: str) -> bool:
+        with self._errors():
+            found = self._cols["ingestion_runs"].update_one(
+                {_ACTIVE: connector_id}, {"$set": {"rerun_requested": True}}
+            )
+        return found.matched_count > 0
 
     def list_runs(
         self, project_id: str, page: PageRequest, connector_id: str | None = None

@@ -94,6 +94,23 @@ _UPDATE_RUN = (
     + ", ".join(f"{name} = :{name}" for name in _RUN_COLUMNS if name not in _RUN_FIXED)
     + " WHERE id = :id"
 )
+# Only request_cancel and request_rerun set these: a worker's write keeps them.
+_RUN_REQUESTS = ("cancel_requested", "rerun_requested")
+_WRITE_RUN_IF = (
+    "UPDATE ingestion_runs SET "
+    + ", ".join(
+        f"{name} = :{name}"
+        for name in _RUN_COLUMNS
+        if name not in _RUN_FIXED and name not in _RUN_REQUESTS
+    )
+    + " WHERE id = :id AND lease_seq = :expected_seq AND active_connector IS NOT NULL"
+    + " RETURNING *"
+)
+_CANCEL_QUEUED = (
+    "UPDATE ingestion_runs SET status = :cancelled, phase = 'done', finished_at = :at,"
+    " updated_at = :at, active_connector = NULL WHERE id = :id AND status = :queued"
+)
+_FLAG_CANCEL = "UPDATE ingestion_runs SET cancel_requested = 1 WHERE id = :id AND status = :running"
 
 _DOCUMENT_KEY = ("id", "project_id", "connector_id", "key")
 # The stored id wins over the given one, so chunks always point at the
@@ -160,6 +177,30 @@ class SqliteIngestion(SqlitePlumbing):
     def update_run(self, run: IngestionRun) -> None:
         with self._write(_active_taken(run)) as conn:
             conn.execute(_UPDATE_RUN, _run_fields(run))
+
+    def write_run_if(self, run: IngestionRun, lease_seq: int) -> IngestionRun | None:
+        params = {**_run_fields(run), "expected_seq": lease_seq}
+        with self._write(_active_taken(run)) as conn:
+            # fetchall: the RETURNING statement must be finished before COMMIT.
+            rows = conn.execute(_WRITE_RUN_IF, params).fetchall()
+        return SQLITE.record(IngestionRun, rows[0]) if rows else None
+
+    def request_cancel(self, run_id: str, at: datetime) -> IngestionRun | None:
+        params = {
+            "id": run_id,
+            "at": codec.time_to_text(at),
+            "queued": RunStatus.QUEUED.value,
+            "running": RunStatus.RUNNING.value,
+            "cancelled": RunStatus.CANCELLED.value,
+        }
+        with self._write() as conn:
+            if not conn.execute(_CANCEL_QUEUED, params).rowcount:
+                conn.execute(_FLAG_CANCEL, params)
+        return self.get_run(run_id)
+
+    def request_rerun(self, connector_id: str) -> bool:
+        sql = "UPDATE ingestion_runs SET rerun_requested = 1 WHERE active_connector = ?"
+        return self._execute(sql, (connector_id,)) > 0
 
     def list_runs(
         self, project_id: str, page: PageRequest, connector_id: str | None = None

@@ -182,6 +182,12 @@ class IngestionStoreContract:
             warning_count=4,
             error="boom",
             cancel_requested=True,
+            lease_seq=7,
+            attempts=2,
+            model="all-MiniLM-L6-v2",
+            documents_total=12,
+            checkpoint_counts={"documents_seen": 4},
+            rerun_requested=True,
         )
         store.create_run(run)
         assert store.get_run(run.id) == run
@@ -286,6 +292,49 @@ class IngestionStoreContract:
         for run in [active[0], *finished, *active[1:]]:
             store.create_run(run)
         assert store.list_active_runs() == active
+
+    # ------------------------------------------------------------ leases
+    def test_write_run_if_is_a_compare_and_set_on_lease_seq(self, store: Store) -> None:
+        queued = make_run("prj_1", "con_1", lease_seq=4)
+        store.create_run(queued)
+        claimed = replace(queued, status=RunStatus.RUNNING, owner="w1", lease_seq=5, attempts=1)
+        assert store.write_run_if(claimed, 4) == claimed
+        # A second worker that saw the queued run loses: exactly one claim wins.
+        rival = replace(claimed, owner="w2")
+        assert store.write_run_if(rival, 4) is None
+        assert store.get_run(queued.id) == claimed
+        renewed = replace(claimed, lease_seq=6, documents_seen=3, checkpoint_counts={"a": 1})
+        assert store.write_run_if(renewed, 5) == renewed
+        ended = replace(renewed, status=RunStatus.SUCCEEDED, phase="done", lease_seq=7)
+        assert store.write_run_if(ended, 6) == ended
+        assert store.active_run(connector_id="con_1") is None
+        # An ended run is nobody's to write, whatever the sequence says.
+        assert store.write_run_if(replace(ended, lease_seq=8), 7) is None
+
+    def test_a_workers_write_keeps_the_request_flags(self, store: Store) -> None:
+        run = make_run("prj_1", "con_1", RunStatus.RUNNING, owner="w1", lease_seq=1)
+        store.create_run(run)
+        flagged = store.request_cancel(run.id, utcnow())
+        assert flagged is not None and flagged.cancel_requested
+        assert store.request_rerun("con_1") is True
+        assert store.request_rerun("con_other") is False
+        stored = store.write_run_if(replace(run, lease_seq=2, documents_seen=1), 1)
+        assert stored is not None
+        assert stored.cancel_requested and stored.rerun_requested
+        assert stored.status is RunStatus.RUNNING  # a running run is only flagged
+
+    def test_cancel_of_a_queued_run_and_its_claim_exclude_each_other(self, store: Store) -> None:
+        at = utcnow()
+        queued = make_run("prj_1", "con_1")
+        store.create_run(queued)
+        cancelled = store.request_cancel(queued.id, at)
+        assert cancelled is not None and cancelled.status is RunStatus.CANCELLED
+        assert cancelled.finished_at == at and cancelled.phase == "done"
+        assert store.active_run(connector_id="con_1") is None
+        claim = replace(queued, status=RunStatus.RUNNING, owner="w1", lease_seq=1)
+        assert store.write_run_if(claim, 0) is None
+        assert store.request_cancel("run_missing", at) is None
+        assert store.request_rerun("con_1") is False
 
     def test_last_succeeded_run(self, store: Store) -> None:
         assert store.last_succeeded_run("con_1") is None

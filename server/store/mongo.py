@@ -15,6 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 from pymongo import ASCENDING, MongoClient, WriteConcern
 from pymongo.collection import Collection
+from pymongo.database import Database
 from pymongo.errors import (
     ConnectionFailure,
     DuplicateKeyError,
@@ -136,11 +137,17 @@ class MongoStore(MongoIngestion, MongoCustomTools, MongoChats, Store):
     def __init__(self, client: MongoClient[dict[str, Any]], database: str) -> None:
         self._client = client
         db = client.get_database(database)
+        self._db = db
         majority = WriteConcern("majority")
         self._cols: dict[str, Collection[dict[str, Any]]] = {
             name: db.get_collection(name).with_options(write_concern=majority)
             for name in [*_INDEXES, *INGESTION_INDEXES]
         }
+
+    @property
+    def database(self) -> Database[dict[str, Any]]:
+        """The database itself, for what lives beside the store (published indexes in GridFS)."""
+        return self._db
 
     @classmethod
     def from_uri(cls, uri: str, database: str, timeout_ms: int) -> MongoStore:

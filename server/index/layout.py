@@ -3,7 +3,8 @@
 ::
 
     <index_root>/<project_id>/
-        manifest.json        names the generation directory being served (written last)
+        manifest.json        names the generation directory being served and lists each of
+                             its files with size and SHA-256 (written last)
         g<N>-<random>/       a complete generation: see ``ProjectIndex.save``
         .build-<random>/     a generation being written (a crash leaves it behind)
         .lock                serialises rebuilds between processes sharing the directory
@@ -14,28 +15,56 @@ then is the manifest replaced (temp file, fsync, ``os.replace``, fsync of the
 parent). A crash at any point leaves either the old manifest pointing at a
 complete old generation, or the new one pointing at a complete new generation;
 whatever the manifest does not name is garbage for ``remove_unnamed``.
+
+The checksums let a reader in another process, or on another host that downloaded
+the files, tell a complete generation from a damaged one before loading it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-MANIFEST_FORMAT = 1
+# 2: every file listed with its size and SHA-256. A format 1 manifest has no checksums,
+# so its generation cannot be verified: it counts as missing and is rebuilt.
+MANIFEST_FORMAT = 2
 MANIFEST_NAME = "manifest.json"
 BUILD_PREFIX = ".build-"
+
+# Project ids become directory names; anything else is refused before touching disk.
+_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+# A listed file: relative, '/'-separated, no empty, '.' or '..' component (it names a
+# path to write when a generation is downloaded).
+_SAFE_PATH = re.compile(r"(?!\.\.?(/|$))[A-Za-z0-9._-]+(/(?!\.\.?(/|$))[A-Za-z0-9._-]+)*")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_READ_SIZE = 1 << 20
 
 
 class ManifestError(Exception):
     """The manifest is missing, unreadable or not in a format this code knows."""
+
+
+class GenerationRefused(Exception):
+    """A published generation's files are missing, or differ from what its manifest lists."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileSum:
+    """One file of a generation, as the build wrote it."""
+
+    path: str  # relative to the generation directory, '/'-separated
+    size: int
+    sha256: str  # hex digest
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,28 +79,118 @@ class IndexManifest:
     chunks: int  # chunks in the keyword index (every chunk of the project)
     vectors: int  # chunks in the dense index (those with a vector under ``model``)
     built_at: str  # ISO 8601, UTC
+    files: tuple[FileSum, ...] = ()  # every file of the generation directory, by path
     format: int = MANIFEST_FORMAT
+
+
+def manifest_from_json(data: Any) -> IndexManifest:
+    """The manifest ``manifest_to_json`` wrote; ``ManifestError`` if it is not one this code
+    can verify and load."""
+    if not isinstance(data, dict):
+        raise ManifestError("unreadable manifest: not an object")
+    if data.get("format") != MANIFEST_FORMAT:
+        raise ManifestError(f"manifest format {data.get('format')} is not {MANIFEST_FORMAT}")
+    try:
+        files = tuple(FileSum(**entry) for entry in data["files"])
+        manifest = IndexManifest(**{**data, "files": files})
+    except (KeyError, TypeError) as exc:
+        raise ManifestError(f"unreadable manifest: {exc}") from exc
+    _check(manifest)
+    return manifest
+
+
+def manifest_to_json(manifest: IndexManifest) -> dict[str, Any]:
+    return asdict(manifest)
+
+
+def _check(manifest: IndexManifest) -> None:
+    if not manifest.dir.startswith("g") or "/" in manifest.dir or manifest.dir in (".", ".."):
+        raise ManifestError(f"manifest names an invalid directory {manifest.dir!r}")
+    if not manifest.files:
+        raise ManifestError("manifest lists no files")
+    for entry in manifest.files:
+        if not (
+            isinstance(entry.path, str)
+            and _SAFE_PATH.fullmatch(entry.path)
+            and isinstance(entry.size, int)
+            and entry.size >= 0
+            and isinstance(entry.sha256, str)
+            and _SHA256.fullmatch(entry.sha256)
+        ):
+            raise ManifestError(f"manifest lists an invalid file {entry!r}")
 
 
 def read_manifest(project_dir: Path) -> IndexManifest:
     """The manifest of ``project_dir``; ``ManifestError`` if absent or not usable."""
     try:
         data = json.loads((project_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
-        manifest = IndexManifest(**data)
     except FileNotFoundError as exc:
         raise ManifestError("no manifest") from exc
-    except (OSError, ValueError, TypeError) as exc:
+    except (OSError, ValueError) as exc:
         raise ManifestError(f"unreadable manifest: {exc}") from exc
-    if manifest.format != MANIFEST_FORMAT:
-        raise ManifestError(f"manifest format {manifest.format} is not {MANIFEST_FORMAT}")
-    if not manifest.dir.startswith("g") or "/" in manifest.dir or manifest.dir in (".", ".."):
-        raise ManifestError(f"manifest names an invalid directory {manifest.dir!r}")
-    return manifest
+    return manifest_from_json(data)
 
 
 def write_manifest(project_dir: Path, manifest: IndexManifest) -> None:
     """Replace the manifest atomically and durably."""
-    write_json_atomic(project_dir / MANIFEST_NAME, asdict(manifest))
+    write_json_atomic(project_dir / MANIFEST_NAME, manifest_to_json(manifest))
+
+
+def project_dir(root: Path, project_id: str) -> Path:
+    """The directory of a project's indexes under ``root``; ValueError for an unsafe id."""
+    check_project_id(project_id)
+    return root / project_id
+
+
+def check_project_id(project_id: str) -> None:
+    if not _SAFE_ID.fullmatch(project_id):
+        raise ValueError(f"project id {project_id!r} cannot name an index directory")
+
+
+def sum_files(directory: Path) -> tuple[FileSum, ...]:
+    """Size and SHA-256 of every file below ``directory``, by relative path."""
+    sums = []
+    for root, dirs, files in os.walk(directory):
+        dirs.sort()
+        for name in sorted(files):
+            path = Path(root, name)
+            with open(path, "rb") as file:
+                digest = hashlib.file_digest(file, "sha256").hexdigest()
+                size = os.fstat(file.fileno()).st_size
+            sums.append(FileSum(path.relative_to(directory).as_posix(), size, digest))
+    return tuple(sums)
+
+
+def verify_files(directory: Path, files: Iterable[FileSum]) -> None:
+    """``GenerationRefused`` unless every listed file is in ``directory`` as listed."""
+    for entry in files:
+        try:
+            with open(directory / entry.path, "rb") as file:
+                size = os.fstat(file.fileno()).st_size
+                if size != entry.size:
+                    raise GenerationRefused(f"{entry.path} has {size} bytes, not {entry.size}")
+                digest = hashlib.file_digest(file, "sha256").hexdigest()
+        except FileNotFoundError:
+            raise GenerationRefused(f"{entry.path} is missing") from None
+        if digest != entry.sha256:
+            raise GenerationRefused(f"{entry.path} does not match its SHA-256")
+
+
+def copy_verified(source: Any, target: Path, entry: FileSum) -> None:
+    """Write ``source`` (a binary stream) to ``target``; ``GenerationRefused`` unless it
+    holds exactly the listed file."""
+    digest = hashlib.sha256()
+    size = 0
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "wb") as file:
+        while block := source.read(_READ_SIZE):
+            digest.update(block)
+            size += len(block)
+            file.write(block)
+    if size != entry.size:
+        raise GenerationRefused(f"{entry.path} has {size} bytes, not {entry.size}")
+    if digest.hexdigest() != entry.sha256:
+        raise GenerationRefused(f"{entry.path} does not match its SHA-256")
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -93,13 +212,22 @@ def new_build_dir(project_dir: Path) -> Path:
     return path
 
 
-def publish_build(build_dir: Path, generation: int) -> str:
-    """Make a finished build durable and give it its generation name; return the name."""
+def generation_name(generation: int) -> str:
+    """A new generation directory's name: unique, so no two builds ever share one."""
+    return f"g{generation}-{secrets.token_hex(6)}"
+
+
+def publish_build(build_dir: Path, name: str) -> None:
+    """Make a finished build durable and give it its generation ``name``; on failure
+    nothing is left under that name."""
     fsync_tree(build_dir)
-    name = f"g{generation}-{secrets.token_hex(6)}"
-    os.rename(build_dir, build_dir.parent / name)
-    fsync_dir(build_dir.parent)
-    return name
+    target = build_dir.parent / name
+    os.rename(build_dir, target)
+    try:
+        fsync_dir(build_dir.parent)
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
 
 
 def remove_unnamed(project_dir: Path, keep: str | None) -> None:
@@ -119,10 +247,10 @@ def remove_unnamed(project_dir: Path, keep: str | None) -> None:
 
 
 @contextlib.contextmanager
-def project_lock(project_dir: Path) -> Iterator[None]:
+def project_lock(project_dir: Path, name: str = ".lock") -> Iterator[None]:
     """Exclusive across processes (flock); threads are serialised by the caller."""
     project_dir.mkdir(parents=True, exist_ok=True)
-    with open(project_dir / ".lock", "a") as file:
+    with open(project_dir / name, "a") as file:
         fcntl.flock(file.fileno(), fcntl.LOCK_EX)
         try:
             yield

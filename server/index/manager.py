@@ -1,54 +1,62 @@
-"""IndexManager: per-project indexes, loaded lazily, rebuilt whenever they are stale.
+"""IndexManager: each project's index generation, built by workers and loaded by servers.
 
-The Store's ``index_generation(project)`` counts changes to a project's chunks.
-A served index is current when its manifest names that generation and the
-embedder whose vectors it holds; ``get`` checks this on every call (one cheap
-Store read), so an index built by a crashed run, by an older model, or before
-another replica's ingestion is noticed and rebuilt before it answers.
+The Store's ``index_generation(project)`` counts changes to a project's chunks. A
+generation is built once, by a worker, and published with a manifest that lists each
+file's size and SHA-256 (``publish.py``); every server loads the newest published one.
 
-A build that fails for lack of space (any ``OSError``) leaves on disk only what the
-manifest names, and queries go on with the last good generation; the build is tried
-again after ``BUILD_RETRY_S``, not at every query.
+- Worker side: ``get`` builds and publishes the generation the Store is at, unless it is
+  published already; ``stale_projects`` names the projects whose published generation
+  is behind the Store (or missing, or refused), for a worker's reconciler to ``get``;
+  ``rebuild`` builds and publishes whatever is there (``projectqa reindex``).
+- Server side: ``serving`` answers with the newest published generation it can load,
+  loaded aside and swapped in by one reference assignment, so a query uses the whole of
+  the generation it started with. It never rebuilds a stale generation: that is the
+  workers' job. Only when nothing loadable exists (none published, or the only one
+  refused, and nothing in memory) does it build, as a lone server must.
+- A generation with a missing file, a wrong size or a bad checksum is refused: the one
+  in memory keeps answering, a warning is logged, and the Store's generation is bumped
+  once, which makes the published one stale so that a worker rebuilds it.
+
+A build that fails (any ``OSError``: a full disk, say) leaves published only what was
+published before; ``stale_projects`` leaves the project out for ``BUILD_RETRY_S``, so a
+worker does not retry it at every pass.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
-import re
-import shutil
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ..errors import StoreUnavailable
 from ..store.base import Store
+from ..store.mongo import MongoStore
 from .dense import DENSE_EXACT_MAX_VECTORS
-from .layout import (
-    IndexManifest,
-    ManifestError,
-    new_build_dir,
-    project_lock,
-    publish_build,
-    read_manifest,
-    remove_unnamed,
-    write_manifest,
-)
+from .layout import GenerationRefused, IndexManifest, ManifestError, check_project_id
 from .project import BuildInput, ProjectIndex, build_project_index
+from .publish import DirectoryPublication, Publication
+from .publish_gridfs import GridFSPublication
 
 log = logging.getLogger(__name__)
 
-# Project ids become directory names; anything else is refused before touching disk.
-_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
-BUILD_RETRY_S = 30.0  # after a failed build, queries use the last good generation this long
+BUILD_RETRY_S = 30.0  # after a failed build, workers leave the project alone this long
+PUBLICATIONS = ("auto", "directory", "gridfs")
+# Tries to load the newest manifest while workers keep replacing it (each replacement
+# deletes the files of the one before, which a reader may have been verifying).
+OPEN_ATTEMPTS = 3
+
+Accept = Callable[[IndexManifest], bool]
 
 
 class IndexManager:
-    """The per-project indexes under ``root``, kept in step with ``store``.
+    """The per-project indexes of ``store``, published through ``publication`` (by default
+    the directory ``root``).
 
-    Thread-safe. One build per project at a time, also across processes sharing
-    ``root``; callers of ``get`` that arrive during a build wait for its result.
+    Thread-safe. One build per project at a time, also across processes (the
+    publication's lock); callers of ``get`` that arrive during a build wait for its result.
     """
 
     def __init__(
@@ -59,19 +67,24 @@ class IndexManager:
         *,
         exact_max: int = DENSE_EXACT_MAX_VECTORS,
         clock: Callable[[], float] = time.monotonic,
+        publication: Publication | None = None,
     ) -> None:
         self._store = store
-        self._root = Path(root)
+        self._publication = publication or DirectoryPublication(root)
         self._model = embedder_name
         self._exact_max = exact_max
         self._clock = clock
-        self._retry_at: dict[str, float] = {}  # project -> when to try a failed build again
+        self._retry_at: dict[str, float] = {}  # project -> when a worker may build again
+        self._refused: dict[str, str] = {}  # project -> directory of the generation refused
         self._loaded: dict[str, ProjectIndex] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
+    # ---------------------------------------------------------------- worker
     def get(self, project_id: str) -> ProjectIndex:
-        """The project's current indexes: from memory, else disk, else rebuilt from the Store."""
+        """The generation the Store is at: from memory, else published, else built and
+        published here."""
+        check_project_id(project_id)
         generation = self._store.index_generation(project_id)
         loaded = self._loaded.get(project_id)
         if loaded is not None and self._is_current(loaded.manifest, generation):
@@ -79,160 +92,229 @@ class IndexManager:
         with self._lock(project_id):
             loaded = self._loaded.get(project_id)
             if loaded is None or not self._is_current(loaded.manifest, generation):
-                loaded = self._load_or_build(project_id, generation)
+                current: Accept = lambda m: self._is_current(m, generation)  # noqa: E731
+                try:
+                    loaded = self._published_or_built(project_id, current)
+                except OSError:
+                    self._retry_at[project_id] = self._clock() + BUILD_RETRY_S
+                    raise
+                self._retry_at.pop(project_id, None)
                 self._loaded[project_id] = loaded
             return loaded
 
-    def serving(self, project_id: str, *, writing: bool) -> ProjectIndex:
-        """The index to answer a query with.
-
-        While a run is ``writing`` the project's chunks, the generation moves with
-        every batch: rebuilding for each query would thrash, so the generation
-        already loaded (or on disk, if built for this model) answers as it is, and
-        the run's own end-of-run build replaces it. Otherwise, as ``get``, but when
-        the build fails for lack of space the last good generation answers.
-        """
-        if not writing and self._clock() >= self._retry_at.get(project_id, -math.inf):
-            return self._current_or_last_good(project_id)
-        loaded = self._loaded.get(project_id)
-        if loaded is not None:
-            return loaded
-        with self._lock(project_id):
-            loaded = self._last_good(project_id)
-            if loaded is None:  # nothing built yet: the first generation
-                loaded = self._build(project_id)
-                self._loaded[project_id] = loaded
-            return loaded
+    def stale_projects(self) -> list[str]:
+        """Projects whose published generation is behind the Store, built for another
+        model, missing or refused: what a worker should ``get``. A project whose build
+        failed is left out for ``BUILD_RETRY_S``."""
+        generations = self._store.index_generations()
+        now = self._clock()
+        candidates = [
+            project_id
+            for project_id in sorted(generations)
+            if now >= self._retry_at.get(project_id, -math.inf) and _is_safe(project_id)
+        ]
+        published = self._publication.latest_of(candidates)
+        return [
+            project_id
+            for project_id in candidates
+            if not self._is_published(project_id, published.get(project_id), generations)
+        ]
 
     def rebuild(self, project_id: str) -> IndexManifest:
-        """Rebuild from the Store now, publish it, and serve it from memory."""
-        with self._lock(project_id):
-            index = self._build(project_id)
+        """Build from the Store now, publish it (over any generation), and keep it."""
+        check_project_id(project_id)
+        with self._lock(project_id), self._publication.building(project_id):
+            index = self._build_locked(project_id, force=True)
             self._loaded[project_id] = index
             return index.manifest
 
+    # ---------------------------------------------------------------- server
+    def serving(self, project_id: str, *, writing: bool = False) -> ProjectIndex:
+        """The index to answer a query with: the newest published generation this process
+        can load (a stale one too: workers rebuild it, not the serving process).
+
+        ``writing`` (a run is writing the project's chunks) changes nothing any more: a
+        generation a worker publishes during a run is loaded like any other.
+        """
+        check_project_id(project_id)
+        loaded = self._loaded.get(project_id)
+        if loaded is not None and (
+            loaded.manifest.generation == self._store.index_generation(project_id)
+        ):
+            return loaded  # nothing newer can have been published
+        lock = self._lock(project_id)
+        if not lock.acquire(blocking=loaded is None):
+            assert loaded is not None
+            return loaded  # another thread is loading the newer one: answer with this one
+        try:
+            return self._newest_loadable(project_id)
+        finally:
+            lock.release()
+
     def manifest(self, project_id: str) -> IndexManifest | None:
-        """The manifest of the generation served (or on disk), None if there is none."""
+        """The manifest of the generation served (or published), None if there is none."""
         loaded = self._loaded.get(project_id)
         if loaded is not None:
             return loaded.manifest
         try:
-            return read_manifest(self._project_dir(project_id))
-        except ManifestError:
+            return self._publication.latest(project_id)
+        except (ManifestError, StoreUnavailable):
             return None
 
     def drop(self, project_id: str) -> None:
-        """Forget the project and delete its files (the project was deleted)."""
+        """Forget the project and delete its generations (the project was deleted)."""
+        check_project_id(project_id)
         with self._lock(project_id):
             self._loaded.pop(project_id, None)
-            shutil.rmtree(self._project_dir(project_id), ignore_errors=True)
+            self._refused.pop(project_id, None)
+            self._retry_at.pop(project_id, None)
+            self._publication.drop(project_id)
 
-    # ------------------------------------------------------------ internals
-    def _current_or_last_good(self, project_id: str) -> ProjectIndex:
-        try:
-            index = self.get(project_id)
-        except OSError as exc:  # out of space, say; the old generation is right for its chunks
-            with self._lock(project_id):
-                last_good = self._last_good(project_id)
-            if last_good is None:
-                raise
-            self._retry_at[project_id] = self._clock() + BUILD_RETRY_S
-            log.warning(
-                "index of project %s could not be built, serving generation %d: %s",
-                project_id,
-                last_good.manifest.generation,
-                exc,
+    # ------------------------------------------------------------- internals
+    def _newest_loadable(self, project_id: str) -> ProjectIndex:
+        """Caller holds the project's thread lock."""
+        loaded = self._loaded.get(project_id)
+
+        def newer(manifest: IndexManifest) -> bool:
+            return manifest.model == self._model and (
+                loaded is None or manifest.dir != loaded.manifest.dir
             )
-            return last_good
-        self._retry_at.pop(project_id, None)
+
+        try:
+            index = self._open_latest(project_id, newer)
+        except StoreUnavailable:
+            if loaded is None:
+                raise
+            log.warning(
+                "index of project %s: publication unreachable, serving the loaded one", project_id
+            )
+            return loaded
+        if index is not None:
+            self._loaded[project_id] = index  # the swap: one reference assignment
+            return index
+        if loaded is not None:
+            return loaded
+        # Nothing loadable at all: build, as a lone server must (or wait for the build
+        # a worker has under way, and load that).
+        index = self._published_or_built(project_id, lambda m: m.model == self._model)
+        self._loaded[project_id] = index
         return index
 
-    def _last_good(self, project_id: str) -> ProjectIndex | None:
-        """The generation in memory, else the one on disk built for this model, current or
-        not; None if there is neither. The caller holds the project's thread lock."""
-        loaded = self._loaded.get(project_id)
-        if loaded is None:
-            with project_lock(self._project_dir(project_id)):
-                loaded = self._load(project_id, None)
-            if loaded is not None:
-                self._loaded[project_id] = loaded
-        return loaded
+    def _published_or_built(self, project_id: str, accept: Accept) -> ProjectIndex:
+        with self._publication.building(project_id):
+            # Another process may have published it while this one waited for the lock.
+            index = self._open_latest(project_id, accept)
+            return index or self._build_locked(project_id, force=False)
+
+    def _open_latest(self, project_id: str, accept: Accept) -> ProjectIndex | None:
+        """The newest published generation, loaded, if ``accept`` takes it; None if there is
+        none, it is refused now or was before."""
+        manifest = self._latest(project_id)
+        for _ in range(OPEN_ATTEMPTS):
+            if manifest is None or not accept(manifest):
+                return None
+            if self._refused.get(project_id) == manifest.dir:
+                return None
+            try:
+                return self._publication.open(project_id, manifest)
+            except GenerationRefused as exc:
+                newest = self._latest(project_id, fresh=True)
+                if newest == manifest:
+                    self._refuse(project_id, manifest, exc)
+                    return None
+                manifest = newest  # replaced (and its files deleted) while being read
+        return None
+
+    def _latest(self, project_id: str, *, fresh: bool = False) -> IndexManifest | None:
+        try:
+            return self._publication.latest(project_id, fresh=fresh)
+        except ManifestError as exc:
+            log.debug("index of project %s: nothing published to load (%s)", project_id, exc)
+            return None
+
+    def _refuse(self, project_id: str, manifest: IndexManifest, why: GenerationRefused) -> None:
+        """Once per generation: keep serving what is loaded, and have workers rebuild."""
+        self._refused[project_id] = manifest.dir
+        log.warning(
+            "index generation %d of project %s (%s) is refused, requesting a rebuild: %s",
+            manifest.generation,
+            project_id,
+            manifest.dir,
+            why,
+        )
+        try:
+            self._store.bump_index_generation(project_id)
+        except Exception:
+            log.warning("could not request the rebuild of project %s", project_id, exc_info=True)
+
+    def _build_locked(self, project_id: str, *, force: bool) -> ProjectIndex:
+        # Read first: chunks written during the build then make the result stale.
+        generation = self._store.index_generation(project_id)
+        previous = self._publication.previous(project_id)
+        spec = BuildInput(generation, self._model, self._exact_max, previous)
+        index = build_project_index(self._store, project_id, spec)
+        index.manifest = self._publication.publish(project_id, index, force=force)
+        log.info("built index of project %s: %s", project_id, _summary(index.manifest))
+        return index
 
     def _is_current(self, manifest: IndexManifest, generation: int) -> bool:
-        return manifest.generation == generation and manifest.model == self._model
+        return manifest.generation >= generation and manifest.model == self._model
+
+    def _is_published(
+        self, project_id: str, manifest: IndexManifest | None, generations: dict[str, int]
+    ) -> bool:
+        return (
+            manifest is not None
+            and self._is_current(manifest, generations[project_id])
+            and self._refused.get(project_id) != manifest.dir
+        )
 
     def _lock(self, project_id: str) -> threading.Lock:
         with self._locks_guard:
             return self._locks.setdefault(project_id, threading.Lock())
 
-    def _project_dir(self, project_id: str) -> Path:
-        if not _SAFE_ID.fullmatch(project_id):
-            raise ValueError(f"project id {project_id!r} cannot name an index directory")
-        return self._root / project_id
 
-    def _load(self, project_id: str, generation: int | None) -> ProjectIndex | None:
-        """The generation on disk if it is current (any generation when None) and
-        intact, else None."""
-        project_dir = self._project_dir(project_id)
-        try:
-            manifest = read_manifest(project_dir)
-        except ManifestError as exc:
-            log.info("index of project %s needs a build: %s", project_id, exc)
-            return None
-        if not self._is_current(
-            manifest, manifest.generation if generation is None else generation
-        ):
-            log.info(
-                "index of project %s is stale (generation %d, store at %d, model %s)",
-                project_id,
-                manifest.generation,
-                generation,
-                manifest.model,
-            )
-            return None
-        try:
-            return ProjectIndex.load(project_dir / manifest.dir, manifest)
-        # A cache: any damage (missing file, truncated FAISS file, bad JSON) means rebuild.
-        except Exception as exc:
-            log.warning("index of project %s is damaged, rebuilding: %s", project_id, exc)
-            return None
-
-    def _load_or_build(self, project_id: str, generation: int) -> ProjectIndex:
-        with project_lock(self._project_dir(project_id)):
-            # Another process sharing the directory may have just built it.
-            return self._load(project_id, generation) or self._build_locked(project_id)
-
-    def _build(self, project_id: str) -> ProjectIndex:
-        with project_lock(self._project_dir(project_id)):
-            return self._build_locked(project_id)
-
-    def _build_locked(self, project_id: str) -> ProjectIndex:
-        project_dir = self._project_dir(project_id)
-        # Read first: chunks written during the build then make the result stale.
-        generation = self._store.index_generation(project_id)
-        spec = BuildInput(generation, self._model, self._exact_max, _served_dir(project_dir))
-        index = build_project_index(self._store, project_id, spec)
-        build_dir = new_build_dir(project_dir)
-        try:
-            index.save(build_dir)
-            name = publish_build(build_dir, spec.generation)
-            index.manifest = dataclasses.replace(index.manifest, dir=name)
-            write_manifest(project_dir, index.manifest)
-        except BaseException:
-            # A full disk, say: keep only what the manifest names (complete, the last
-            # good generation, or this one if the manifest was replaced before the
-            # failure) and give back the space this attempt took.
-            served = _served_dir(project_dir)
-            remove_unnamed(project_dir, keep=served.name if served else None)
-            raise
-        remove_unnamed(project_dir, keep=name)
-        log.info("built index of project %s: %s", project_id, index.manifest)
-        return index
-
-
-def _served_dir(project_dir: Path) -> Path | None:
-    """The generation the manifest names, stale or not: its tokens are still reusable."""
+def _is_safe(project_id: str) -> bool:
     try:
-        return project_dir / read_manifest(project_dir).dir
-    except ManifestError:
-        return None
+        check_project_id(project_id)
+    except ValueError:
+        return False
+    return True
+
+
+def _summary(manifest: IndexManifest) -> str:
+    return (
+        f"generation {manifest.generation} in {manifest.dir}, {manifest.chunks} chunks, "
+        f"{manifest.vectors} vectors ({manifest.dense_kind}), {len(manifest.files)} files"
+    )
+
+
+def publication_for(store: Store, index_dir: Path, kind: str = "auto") -> Publication:
+    """Where this deployment publishes generations: GridFS when the store is MongoDB
+    (``auto``), else ``index_dir``. ``directory`` suits MongoDB deployments whose
+    processes all share the data directory's volume."""
+    if kind not in PUBLICATIONS:
+        raise ValueError(f"index publication must be one of {', '.join(PUBLICATIONS)}: {kind!r}")
+    if kind == "gridfs" and not isinstance(store, MongoStore):
+        raise ValueError("index publication 'gridfs' needs the MongoDB store")
+    if isinstance(store, MongoStore) and kind != "directory":
+        return GridFSPublication(store.database, index_dir)
+    return DirectoryPublication(index_dir)
+
+
+def index_manager_for(
+    store: Store,
+    index_dir: Path,
+    embedder_name: str,
+    *,
+    exact_max: int = DENSE_EXACT_MAX_VECTORS,
+    publication: str = "auto",
+) -> IndexManager:
+    """The IndexManager of a server or worker process of this deployment."""
+    return IndexManager(
+        store,
+        index_dir,
+        embedder_name,
+        exact_max=exact_max,
+        publication=publication_for(store, index_dir, publication),
+    )

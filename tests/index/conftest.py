@@ -12,6 +12,7 @@ import pytest
 
 from projectqa.server.embedding import vector_to_bytes
 from projectqa.server.index import IndexManager
+from projectqa.server.index import manager as manager_module
 from projectqa.server.models import Chunk, Document, DocumentWrite, new_id, utcnow
 from projectqa.server.store import SqliteStore
 
@@ -116,3 +117,18 @@ def index_root(tmp_path: Path) -> Path:
 @pytest.fixture
 def manager(store: SqliteStore, index_root: Path) -> IndexManager:
     return IndexManager(store, index_root, MODEL)
+
+
+@pytest.fixture
+def build_count(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Project ids of every build, in order, by any IndexManager of this process (the real
+    build still runs)."""
+    builds: list[str] = []
+    real_build = manager_module.build_project_index
+
+    def counting_build(store, project_id, spec):  # type: ignore[no-untyped-def]
+        builds.append(project_id)
+        return real_build(store, project_id, spec)
+
+    monkeypatch.setattr(manager_module, "build_project_index", counting_build)
+    return builds

@@ -1,5 +1,7 @@
 """Index builds that run out of disk space: the last good generation keeps answering, in
-this process and after a restart, and no half-written generation is left behind.
+this process and after a restart, and no half-written generation is left behind. Builds
+are a worker's (``get``, ``stale_projects``); ``serving`` never retries one while a
+generation is loadable, and a worker retries only after ``BUILD_RETRY_S``.
 
 Two ways to be out of space:
 - a real one: the index root is a small tmpfs filled to the last byte (``tests/full_disk.py``;
@@ -81,9 +83,16 @@ def test_a_full_disk_keeps_the_last_good_generation_served_and_loadable(
     restarted = IndexManager(corpus.store, disk.path, MODEL, clock=clock)
     assert restarted.serving(corpus.project_id, writing=False).manifest == good.manifest
 
+    with pytest.raises(OSError):  # the worker's build, at the end of its run
+        manager.get(corpus.project_id)
+    assert manager.serving(corpus.project_id, writing=False) is good
+
     disk.free()
-    assert manager.serving(corpus.project_id, writing=False) is good  # not retried at once
+    assert manager.stale_projects() == []  # not retried at once
+    assert manager.serving(corpus.project_id, writing=False) is good
     clock.now += BUILD_RETRY_S
+    assert manager.stale_projects() == [corpus.project_id]
+    manager.get(corpus.project_id)
     current = manager.serving(corpus.project_id, writing=False)
     assert current.manifest.generation == 2 and len(current) == 2
     assert assert_only_the_manifest_generation(project_dir) == current.manifest
@@ -114,13 +123,19 @@ def test_enospc_while_publishing_leaves_one_complete_generation(
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(layout.os, call, no_space)
+    with pytest.raises(OSError) as raised:
+        manager.get(corpus.project_id)
+    assert raised.value.errno == errno.ENOSPC
     assert manager.serving(corpus.project_id, writing=False) is good
     assert assert_only_the_manifest_generation(project_dir) == good.manifest
     restarted = IndexManager(corpus.store, index_root, MODEL, clock=clock)
     assert restarted.serving(corpus.project_id, writing=False).manifest == good.manifest
 
     monkeypatch.undo()
+    assert manager.stale_projects() == []
     clock.now += BUILD_RETRY_S
+    assert manager.stale_projects() == [corpus.project_id]
+    manager.get(corpus.project_id)
     current = manager.serving(corpus.project_id, writing=False)
     assert current.manifest.generation == 2
     assert assert_only_the_manifest_generation(project_dir) == current.manifest

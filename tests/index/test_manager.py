@@ -6,6 +6,7 @@ to the embedding cache (the model-backed tests are in test_embedding.py).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import threading
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from projectqa.server.index import IndexManager
-from projectqa.server.index import manager as manager_module
+from projectqa.server.index import publish as publish_module
 from projectqa.server.index.layout import MANIFEST_NAME
 
 from .conftest import DIM, MODEL, Corpus, unit_vectors
@@ -22,20 +23,6 @@ from .conftest import DIM, MODEL, Corpus, unit_vectors
 
 def generation_dirs(project_dir: Path) -> list[str]:
     return sorted(p.name for p in project_dir.iterdir() if p.is_dir())
-
-
-@pytest.fixture
-def build_count(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Project ids of every build, in order (the real build still runs)."""
-    builds: list[str] = []
-    real_build = manager_module.build_project_index
-
-    def counting_build(store, project_id, spec):  # type: ignore[no-untyped-def]
-        builds.append(project_id)
-        return real_build(store, project_id, spec)
-
-    monkeypatch.setattr(manager_module, "build_project_index", counting_build)
-    return builds
 
 
 def test_first_get_builds_and_writes_manifest_naming_the_generation(
@@ -46,13 +33,22 @@ def test_first_get_builds_and_writes_manifest_naming_the_generation(
     assert len(index) == 2
     project_dir = index_root / corpus.project_id
     on_disk = json.loads((project_dir / MANIFEST_NAME).read_text())
-    assert on_disk["format"] == 1
+    assert on_disk["format"] == 2
     assert on_disk["generation"] == corpus.store.index_generation(corpus.project_id) == 1
     assert on_disk["model"] == MODEL
     assert on_disk["dimension"] == DIM
     assert on_disk["dense_kind"] == "flat"
     assert on_disk["chunks"] == on_disk["vectors"] == 2
     assert generation_dirs(project_dir) == [on_disk["dir"]]
+    listed = {entry["path"]: entry for entry in on_disk["files"]}
+    written = project_dir / on_disk["dir"]
+    assert set(listed) == {
+        p.relative_to(written).as_posix() for p in written.rglob("*") if p.is_file()
+    }
+    assert {"chunk_ids.json", "dense.faiss", "keyword/params.index.json"} <= set(listed)
+    dense = (written / "dense.faiss").read_bytes()
+    assert listed["dense.faiss"]["size"] == len(dense)
+    assert listed["dense.faiss"]["sha256"] == hashlib.sha256(dense).hexdigest()
     assert manager.manifest(corpus.project_id) == index.manifest
     assert [chunk_id for chunk_id, _ in index.search_keyword("beta", 5)] == [chunks[1].id]
 
@@ -158,7 +154,7 @@ def test_corrupt_manifest_triggers_rebuild(
     restarted = IndexManager(corpus.store, index_root, MODEL)
     assert restarted.get(corpus.project_id).search_keyword("alpha", 1)[0][0] == chunk.id
     assert len(build_count) == 2
-    assert json.loads(path.read_text())["format"] == 1
+    assert json.loads(path.read_text())["format"] == 2
 
 
 def test_damaged_index_file_triggers_rebuild(
@@ -188,7 +184,7 @@ def test_crash_before_manifest_keeps_serving_old_generation_and_cleans_up(
     def crash(*args: object) -> None:
         raise OSError("power cut")
 
-    monkeypatch.setattr(manager_module, "write_manifest", crash)
+    monkeypatch.setattr(publish_module, "write_manifest", crash)
     with pytest.raises(OSError, match="power cut"):
         manager.rebuild(corpus.project_id)
     # A failure this process sees removes what the manifest does not name.

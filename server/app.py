@@ -195,8 +195,12 @@ async def create_server(
     Raises ``StoreError`` when the store cannot be opened and ``StartupError``
     when the address cannot be bound. An unreachable MongoDB is not fatal: the
     server starts NOT_SERVING and becomes SERVING once the store answers.
-    ``extra_plugins`` and ``store`` let tests add plugins and pick a backend.
+    ``extra_plugins`` and ``store`` let tests add plugins and pick a backend (with the
+    ingestion worker in a thread: a child process loads neither).
     """
+    if store is not None and settings.embedded_worker == "process":
+        # The child process opens the store the settings name, not this object.
+        raise ValueError("a store passed in needs embedded_worker 'thread' or 'off'")
     store = store or open_store(settings)
     runner = BlockingRunner(settings.store_threads)
     plugins = load_plugins(settings.plugins, extra_plugins)

@@ -8,6 +8,7 @@ validated at start-up; ``load_settings`` turns a validation failure into one
 
 from __future__ import annotations
 
+import json
 import os
 from contextvars import ContextVar
 from pathlib import Path
@@ -102,7 +103,31 @@ class Settings(BaseSettings):
         min_length=1,
         description="the bundled all-MiniLM-L6-v2, or a local sentence-transformers folder",
     )
-    ingestion_workers: int = Field(1, ge=1, le=16, description="ingestion runs at once")
+    ingestion_workers: int = Field(
+        1, ge=1, le=16, description="ingestion runs one worker process executes at once"
+    )
+    embedded_worker: Literal["process", "thread", "off"] = Field(
+        "process",
+        description="the ingestion worker `projectqa serve` runs: a child process (default), "
+        "a thread of the server (tests, plugins registered in-process) or none (workers run "
+        "apart as `projectqa worker`)",
+    )
+    worker_threads: int = Field(
+        0,
+        ge=0,
+        le=256,
+        description="torch/BLAS threads of a worker process; 0: one per core",
+    )
+    worker_nice: int = Field(
+        10, ge=0, le=19, description="CPU priority a worker process lowers itself by (nice)"
+    )
+    run_lease_s: float = Field(
+        30.0,
+        ge=2,
+        le=3600,
+        description="seconds a run's lease may stand still before another worker takes the "
+        "run over and resumes it from its checkpoint",
+    )
     dense_exact_max: int = Field(
         50_000, ge=0, description="chunks above which the dense index is approximate (IVF)"
     )
@@ -237,6 +262,24 @@ class _PlainListEnv(PydanticBaseSettingsSource):
             if raw is not None:
                 values[name] = raw
         return values
+
+
+def settings_as_json(settings: Settings) -> str:
+    """Every setting as JSON, secrets included: how a server hands its settings to the
+    worker process it starts (through a pipe, never the command line)."""
+    values = {
+        name: value.get_secret_value() if isinstance(value, SecretStr) else value
+        for name, value in settings.model_dump().items()
+    }
+    return json.dumps(values, default=str)
+
+
+def settings_from_json(text: str) -> Settings:
+    """Inverse of ``settings_as_json``; ``SettingsError`` on anything it did not write."""
+    try:
+        return Settings(**json.loads(text))
+    except (ValidationError, ValueError) as exc:
+        raise SettingsError(f"invalid settings from the parent process: {exc}") from None
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

@@ -96,12 +96,20 @@ class Embedder:
 
 
 def shared_embedder(model: str = DEFAULT_MODEL) -> Embedder:
-    """The process-wide embedder of ``model`` (loading a model costs seconds and memory)."""
-    return _shared(DEFAULT_MODEL if model in _BUNDLED_NAMES else model)
+    """The process-wide embedder of ``model`` for queries (loading a model costs seconds
+    and memory)."""
+    return _shared(DEFAULT_MODEL if model in _BUNDLED_NAMES else model, "queries")
+
+
+def ingestion_embedder(model: str = DEFAULT_MODEL) -> Embedder:
+    """The process-wide embedder of ``model`` for ingestion: another instance than the
+    one for queries, so that a query never waits for an ingestion batch's encode when
+    both live in one process (a server whose worker is a thread)."""
+    return _shared(DEFAULT_MODEL if model in _BUNDLED_NAMES else model, "ingestion")
 
 
 @functools.cache
-def _shared(model: str) -> Embedder:
+def _shared(model: str, purpose: str) -> Embedder:
     return Embedder(model)
 
 

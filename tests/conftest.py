@@ -12,3 +12,8 @@ import os
 
 for _name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OLLAMA_HOST"):
     os.environ.pop(_name, None)
+
+# Servers built in the test process run their ingestion worker as a thread: a child
+# process could not see an injected store (mongomock) or plugins registered in-process.
+# Tests of the worker process itself set it (and subprocesses drop PROJECTQA_*).
+os.environ["PROJECTQA_EMBEDDED_WORKER"] = "thread"

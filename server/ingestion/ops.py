@@ -21,7 +21,7 @@ from ..paging import page_of, page_request
 from ..store import Store
 from ..threads import BlockingRunner
 from .progress import ProgressSnapshot
-from .runs import RunManager
+from .runs import RunQueue
 
 MAX_WATCH_INTERVAL_S = 60.0
 DEFAULT_WATCH_INTERVAL_S = 0.5
@@ -41,7 +41,7 @@ class IngestionOps:
         self,
         store: Store,
         access: Access,
-        runs: RunManager,
+        runs: RunQueue,
         indexes: IndexManager,
         run_blocking: BlockingRunner,
     ) -> None:
@@ -60,8 +60,7 @@ class IngestionOps:
         return await self._runs.start_runs(project_id, connectors, mode, RunTrigger.MANUAL)
 
     async def get(self, principal: Principal, run_id: str) -> IngestionRun:
-        run = await self._rb(self._visible_run, principal, run_id, ProjectRole.MEMBER)
-        return self._runs.current(run)
+        return await self._rb(self._visible_run, principal, run_id, ProjectRole.MEMBER)
 
     async def list(
         self,
@@ -130,11 +129,7 @@ class IngestionOps:
         )
         listing = f"runs:{project.id}:{connector_id or ''}"
         request = page_request(listing, page_size, page_token)
-        # As GetIngestionRun shows them: a run live here as this server knows it now.
-        runs = [
-            self._runs.current(run)
-            for run in self._store.list_runs(project.id, request, connector_id)
-        ]
+        runs = self._store.list_runs(project.id, request, connector_id)
         return page_of(listing, runs, request, key=lambda r: r.id)
 
     def _visible_run(self, principal: Principal, run_id: str, role: ProjectRole) -> IngestionRun:

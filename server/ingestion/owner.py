@@ -2,8 +2,9 @@
 
 ``host:pid:start`` where ``start`` is the process start time from
 ``/proc/<pid>/stat`` (so a recycled pid is not mistaken for the old process).
-Runs owned by a process of this host that no longer exists are reclaimed at
-once; runs of other hosts only when their heartbeat is older than the lease.
+A worker adds ``:<random>`` to tell the workers of one process apart. Workers take
+over at once the runs of a process of this host that no longer exists; any
+other run only when its lease has stood still for the lease time.
 """
 
 from __future__ import annotations
@@ -32,11 +33,11 @@ def this_owner() -> str:
 
 def owner_is_dead(owner: str) -> bool:
     """True when ``owner`` was a process of this host that is gone; False when unsure."""
-    host, _, rest = owner.partition(":")
-    pid_text, _, start = rest.partition(":")
+    # host:pid:start, then anything the process adds to tell its workers apart.
+    host, pid_text, start = ([*owner.split(":", 3), "", ""])[:3]
     if host != socket.gethostname() or not pid_text.isdigit():
         return False
-    if owner == this_owner():
+    if f"{host}:{pid_text}:{start}" == this_owner():
         return False
     pid = int(pid_text)
     try:

@@ -65,6 +65,12 @@ class IndexNotWritten(Exception):
     disk, say); searches go on with the last index that was."""
 
 
+class Cancellation(Protocol):
+    """Set when the run must stop: cancelled, its worker stopping, or its lease lost."""
+
+    def is_set(self) -> bool: ...
+
+
 class TextEmbedder(Protocol):
     @property
     def name(self) -> str: ...
@@ -128,7 +134,7 @@ class IngestionPipeline:
         progress: RunProgress,
         connector: Connector,
         ctype: ConnectorType,
-        cancel: threading.Event,
+        cancel: Cancellation,
         save: Callable[[], None],
     ) -> None:
         """Run to the end, raising ``RunCancelled``, ``SourceError`` or a bug's exception.
@@ -182,7 +188,7 @@ class IngestionPipeline:
             ) from exc
 
     def _context(
-        self, run: IngestionRun, connector: Connector, cancel: threading.Event
+        self, run: IngestionRun, connector: Connector, cancel: Cancellation
     ) -> SourceContext:
         work_dir = self._work_root / connector.id
         work_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -201,7 +207,7 @@ class IngestionPipeline:
         batch: _Batch,
         progress: RunProgress,
         save: Callable[[], None],
-        cancel: threading.Event,
+        cancel: Cancellation,
     ) -> None:
         counts = progress.counts
         if isinstance(item, Prepared):
@@ -220,12 +226,12 @@ class IngestionPipeline:
             counts.documents_deleted += self._delete(progress.run, [item.key])
         elif isinstance(item, Checkpoint):
             self._flush(batch, progress, cancel)
-            progress.change(cursor=item.cursor, revision=item.revision or progress.run.revision)
+            progress.checkpoint(item.cursor, item.revision or progress.run.revision)
             save()
         if batch.chunks >= self._embed_batch or len(batch.unchanged) >= 4 * self._embed_batch:
             self._flush(batch, progress, cancel)
 
-    def _flush(self, batch: _Batch, progress: RunProgress, cancel: threading.Event) -> None:
+    def _flush(self, batch: _Batch, progress: RunProgress, cancel: Cancellation) -> None:
         if not batch:
             return
         run, counts = progress.run, progress.counts
@@ -234,6 +240,8 @@ class IngestionPipeline:
             counts.documents_unchanged += len(batch.unchanged)
         if batch.prepared:
             rows = self._records(run, batch.prepared, progress, cancel)
+            if cancel.is_set():  # a worker that lost its lease must not write any more
+                raise RunCancelled
             self._store.bump_index_generation(run.project_id)
             self._store.write_documents(rows)
             counts.documents_changed += len(rows)
@@ -245,7 +253,7 @@ class IngestionPipeline:
         run: IngestionRun,
         prepared: list[Prepared],
         progress: RunProgress,
-        cancel: threading.Event,
+        cancel: Cancellation,
     ) -> list[DocumentWrite]:
         texts = [[_embed_text_of(p.document, d) for d in p.drafts] for p in prepared]
         hashes = [[vector_hash(t) for t in doc_texts] for doc_texts in texts]
@@ -263,7 +271,7 @@ class IngestionPipeline:
         texts: list[list[str]],
         hashes: list[list[str]],
         progress: RunProgress,
-        cancel: threading.Event,
+        cancel: Cancellation,
     ) -> None:
         by_hash: dict[str, str] = {}
         for doc_texts, doc_hashes in zip(texts, hashes, strict=True):

@@ -1,4 +1,6 @@
-"""Live progress of a run, shared by its worker thread, the heartbeat and watchers."""
+"""Progress of a run: counters its worker keeps (``RunProgress``) and publishes with every
+heartbeat, and the rates and ETA a watcher works out from what the Store shows
+(``RateWindow``), on whatever host the run executes."""
 
 from __future__ import annotations
 
@@ -56,12 +58,18 @@ class RunProgress:
 
     run: IngestionRun
     counts: Counts = field(init=False)
-    documents_total: int = 0
-    _samples: deque[tuple[float, int, int]] = field(default_factory=deque)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.counts = Counts.of(self.run)
+
+    @property
+    def documents_total(self) -> int:
+        return self.run.documents_total
+
+    @documents_total.setter
+    def documents_total(self, value: int) -> None:
+        self.change(documents_total=value)
 
     def change(self, **fields: Any) -> IngestionRun:
         """Replace fields of the run record (status, phase, cursor, …); return it."""
@@ -79,24 +87,45 @@ class RunProgress:
             )
             self.counts.documents_failed += 1
 
+    def checkpoint(self, cursor: dict[str, Any], revision: str) -> IngestionRun:
+        """Everything before ``cursor`` is written: a resumed run starts there, with
+        these counters."""
+        with self._lock:
+            counts = dataclasses.asdict(self.counts)
+            self.run = replace(self.run, cursor=cursor, revision=revision, checkpoint_counts=counts)
+            return self.run
+
     def record(self) -> IngestionRun:
         """The run record with the current counters and a fresh heartbeat."""
         with self._lock:
             self.run = replace(self.run, updated_at=utcnow(), **dataclasses.asdict(self.counts))
             return self.run
 
-    def snapshot(self) -> ProgressSnapshot:
-        run = self.record()
-        done, chunks = self.counts.documents_read, self.counts.chunks_written
-        now = time.monotonic()
-        with self._lock:
-            self._samples.append((now, done, chunks))
-            while len(self._samples) > 2 and now - self._samples[0][0] > RATE_WINDOW_S:
-                self._samples.popleft()
-            first = self._samples[0]
+
+def counts_at_checkpoint(run: IngestionRun) -> dict[str, int]:
+    """The counters of ``run`` as they were at its last checkpoint (zero before any):
+    what a run resumed from that checkpoint starts with."""
+    kept = run.checkpoint_counts
+    return {f.name: int(kept.get(f.name, 0)) for f in dataclasses.fields(Counts)}
+
+
+@dataclass
+class RateWindow:
+    """Rates and ETA of one run from successive records of it (a watcher's view)."""
+
+    _samples: deque[tuple[float, int, int]] = field(default_factory=deque)
+
+    def snapshot(self, run: IngestionRun, now: float | None = None) -> ProgressSnapshot:
+        counts = Counts.of(run)
+        done, chunks = counts.documents_read, counts.chunks_written
+        now = time.monotonic() if now is None else now
+        self._samples.append((now, done, chunks))
+        while len(self._samples) > 2 and now - self._samples[0][0] > RATE_WINDOW_S:
+            self._samples.popleft()
+        first = self._samples[0]
         elapsed = now - first[0]
         doc_rate = (done - first[1]) / elapsed if elapsed > 0 else 0.0
         chunk_rate = (chunks - first[2]) / elapsed if elapsed > 0 else 0.0
-        total = max(self.documents_total, done) if self.documents_total else 0
+        total = max(run.documents_total, done) if run.documents_total else 0
         eta = (total - done) / doc_rate if total and doc_rate > 0 else -1.0
         return ProgressSnapshot(run, done, total, chunks, doc_rate, chunk_rate, eta)

@@ -51,6 +51,8 @@ def run(r: IngestionRun) -> pb.IngestionRun:
         create_time=timestamp(r.created_at),
         start_time=timestamp(r.started_at),
         finish_time=timestamp(r.finished_at),
+        worker=r.owner,
+        attempts=r.attempts,
     )
 
 

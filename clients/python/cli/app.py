@@ -96,6 +96,24 @@ def serve(config_file: Path | None) -> None:
     sys.exit(server_main(config_file))
 
 
+@cli.command()
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Server settings file (a worker reads the server's settings).",
+)
+def worker(config_file: Path | None) -> None:
+    """Run an ingestion worker in the foreground: it executes the runs servers queue.
+
+    Start any number against the servers' store (the same data directory, or the same
+    MongoDB); set PROJECTQA_EMBEDDED_WORKER=off on the servers to leave runs to them.
+    """
+    from projectqa.server.worker import main as worker_main
+
+    sys.exit(worker_main(config_file))
+
+
 @cli.command("health")
 @pass_state
 def health_command(state: CliState) -> None:

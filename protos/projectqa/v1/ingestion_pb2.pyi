@@ -188,6 +188,8 @@ class IngestionRun(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     START_TIME_FIELD_NUMBER: _builtins.int
     FINISH_TIME_FIELD_NUMBER: _builtins.int
+    WORKER_FIELD_NUMBER: _builtins.int
+    ATTEMPTS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned identifier, e.g. "run_0189f3a2c4d5e6f7a8b9"."""
     project_id: _builtins.str
@@ -208,6 +210,12 @@ class IngestionRun(_message.Message):
     """Number of warnings."""
     error: _builtins.str
     """Why the run failed; empty otherwise."""
+    worker: _builtins.str
+    """The ingestion worker running it ("host:pid:start:tag"); empty while queued."""
+    attempts: _builtins.int
+    """How many times a worker took it: more than 1 when it resumed from its last
+    checkpoint after its worker stopped (graceful stop, crash, lost lease).
+    """
     @_builtins.property
     def counts(self) -> Global___IngestionCounts:
         """Counts so far."""
@@ -246,10 +254,12 @@ class IngestionRun(_message.Message):
         create_time: _timestamp_pb2.Timestamp | None = ...,
         start_time: _timestamp_pb2.Timestamp | None = ...,
         finish_time: _timestamp_pb2.Timestamp | None = ...,
+        worker: _builtins.str = ...,
+        attempts: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["counts", b"counts", "create_time", b"create_time", "finish_time", b"finish_time", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["connector_id", b"connector_id", "counts", b"counts", "create_time", b"create_time", "error", b"error", "finish_time", b"finish_time", "id", b"id", "mode", b"mode", "phase", b"phase", "project_id", b"project_id", "revision", b"revision", "start_time", b"start_time", "status", b"status", "trigger", b"trigger", "warning_count", b"warning_count", "warnings", b"warnings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "connector_id", b"connector_id", "counts", b"counts", "create_time", b"create_time", "error", b"error", "finish_time", b"finish_time", "id", b"id", "mode", b"mode", "phase", b"phase", "project_id", b"project_id", "revision", b"revision", "start_time", b"start_time", "status", b"status", "trigger", b"trigger", "warning_count", b"warning_count", "warnings", b"warnings", "worker", b"worker"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

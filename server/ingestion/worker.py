@@ -1,0 +1,463 @@
+"""Ingestion workers: they claim runs from the Store, execute them and publish indexes.
+
+A worker is ``projectqa worker`` (any number of them, on any host that reaches the
+Store), or the one ``projectqa serve`` starts as its child process. Serving
+processes only queue, cancel and watch runs (``runs.RunQueue``); they never embed.
+
+Leases. Every write a worker makes to a run's record is a compare-and-set on the
+run's ``lease_seq`` (``Store.write_run_if``), and moves it on by one:
+
+- claiming a queued run is such a write: of two workers that saw it, one wins;
+- the heartbeat (every ``heartbeat_s``) renews the lease and publishes progress;
+- a running run whose ``lease_seq`` a worker has watched stand still for
+  ``lease_s`` (by its own monotonic clock, so clock skew between hosts does not
+  matter) is taken over by the same compare-and-set, and resumes from its last
+  checkpoint with the counters it had there;
+- a worker whose writes fail stops writing documents once ``lease_s / 2`` has
+  passed since the last write that landed, before anyone may take its run over;
+  a worker whose write finds the sequence moved has lost the run and stops.
+
+A worker that stops gracefully hands its runs back (queued, at their checkpoint),
+so another worker resumes them at once. A run needs the embedding model it was
+queued with: a worker with another model leaves it alone and says so in its log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from ..errors import AlreadyExists, StoreUnavailable
+from ..models import Connector, IngestionRun, RunMode, RunStatus, RunTrigger, new_id, utcnow
+from ..redaction import Redactor
+from ..registry import ConnectorType, PluginCatalog
+from ..sources import SourceError
+from ..store import Store
+from ..threads import BlockingRunner
+from .owner import owner_is_dead, this_owner
+from .pipeline import IndexNotWritten, IngestionPipeline, RunCancelled
+from .progress import RunProgress, counts_at_checkpoint
+from .runs import new_run
+
+log = logging.getLogger(__name__)
+HEARTBEAT_S = 1.0
+LEASE_S = 30.0
+POLL_S = 0.5  # how often an idle worker looks for queued runs
+RECONCILE_S = 5.0  # how often it looks for indexes behind the Store
+END_RETRY_S = 1.0  # first wait before saving a run's end again; doubles up to the next
+END_RETRY_MAX_S = 30.0
+Outcome = dict[str, Any]  # the fields a run ends with; status QUEUED: handed back
+
+
+class PublishedIndexes(Protocol):
+    """What a worker needs of the index manager: build, publish, and find what is behind."""
+
+    def get(self, project_id: str) -> object: ...
+
+    def stale_projects(self) -> list[str]: ...
+
+
+@dataclass
+class _Held:
+    """A run this worker executes, and its lease."""
+
+    progress: RunProgress
+    seq: int  # lease_seq of our last write that landed
+    renewed_at: float  # monotonic time at which that write was sent
+    cancel: threading.Event = field(default_factory=threading.Event)
+    lost: bool = False  # a write found the sequence moved: the run is someone else's
+    write_lock: threading.Lock = field(default_factory=threading.Lock)
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class _Stop:
+    """What the pipeline polls: cancelled, the worker stopping, or the lease not held."""
+
+    def __init__(self, held: _Held, holds: Callable[[_Held], bool]) -> None:
+        self._held = held
+        self._holds = holds
+
+    def is_set(self) -> bool:
+        return self._held.cancel.is_set() or not self._holds(self._held)
+
+
+@dataclass
+class _Sightings:
+    """When this worker first saw each running run at its current ``lease_seq``."""
+
+    seen: dict[str, tuple[int, float]] = field(default_factory=dict)
+
+    def idle_for(self, run: IngestionRun, now: float) -> float:
+        """How long ``run``'s lease has stood still, as far as this worker has watched."""
+        seq, since = self.seen.get(run.id, (-1, now))
+        if seq != run.lease_seq:
+            self.seen[run.id] = (run.lease_seq, now)
+            return 0.0
+        return now - since
+
+    def keep_only(self, run_ids: set[str]) -> None:
+        for run_id in self.seen.keys() - run_ids:
+            del self.seen[run_id]
+
+
+class Worker:
+    """Claims runs from ``store`` and executes them, ``slots`` at a time."""
+
+    def __init__(
+        self,
+        store: Store,
+        catalog: PluginCatalog,
+        pipeline: IngestionPipeline,
+        indexes: PublishedIndexes,
+        run_blocking: BlockingRunner,
+        *,
+        model: str,
+        slots: int = 1,
+        lease_s: float = LEASE_S,
+        heartbeat_s: float = HEARTBEAT_S,
+        poll_s: float = POLL_S,
+        reconcile_s: float = RECONCILE_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._catalog = catalog
+        self._pipeline = pipeline
+        self._indexes = indexes
+        self._rb = run_blocking
+        self.model = model
+        self._slots = slots
+        self._lease_s = lease_s
+        self._heartbeat_s = min(heartbeat_s, lease_s / 4)
+        self._poll_s = poll_s
+        self._reconcile_s = reconcile_s
+        self._clock = clock
+        # Unique per worker, also for several workers in one process (tests).
+        self.owner = f"{this_owner()}:{secrets.token_hex(3)}"
+        self._executor = ThreadPoolExecutor(slots, thread_name_prefix="projectqa-ingest")
+        self._held: dict[str, _Held] = {}
+        self._sightings = _Sightings()
+        self._refused: set[str] = set()  # runs of another model, logged once
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._runs: set[asyncio.Task[None]] = set()
+        self._stopping = False
+        self._stopped = asyncio.Event()
+
+    # ------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._claim_loop(), name="ingest-claims"),
+            loop.create_task(self._reconcile_loop(), name="ingest-reconcile"),
+        ]
+        log.info("ingestion worker started", extra={"worker": self.owner, "model": self.model})
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop claiming; hand the runs in flight back at their checkpoints."""
+        self._stopping = True
+        self._stopped.set()
+        for held in self._held.values():
+            held.cancel.set()
+        waits = [held.finished.wait() for held in self._held.values()]
+        if waits:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*waits), grace)
+        for task in [*self._tasks, *self._runs]:
+            task.cancel()
+        await asyncio.gather(*self._tasks, *self._runs, return_exceptions=True)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def poke(self) -> None:
+        """Look for queued runs now (a run was queued in this process)."""
+        self._wake.set()
+
+    # -------------------------------------------------------------- claiming
+    async def _claim_loop(self) -> None:
+        while not self._stopping:
+            claimed = None
+            if len(self._held) < self._slots:
+                try:
+                    claimed = await self._rb(self._claim_next)
+                except Exception:  # an unreachable store: try again at the next poll
+                    log.warning("could not look for queued runs", exc_info=True)
+            if claimed is not None:
+                run, sent = claimed
+                # Held from now on: the next look for runs must not see it as anyone's.
+                held = _Held(RunProgress(run), run.lease_seq, sent)
+                self._held[run.id] = held
+                task = asyncio.get_running_loop().create_task(self._execute(held))
+                self._runs.add(task)
+                task.add_done_callback(self._runs.discard)
+                continue
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll_s)
+
+    def _claim_next(self) -> tuple[IngestionRun, float] | None:
+        """Take the oldest run this worker may take; None when there is none."""
+        now = self._clock()
+        active = self._store.list_active_runs()
+        self._sightings.keep_only({run.id for run in active})
+        for run in active:
+            if run.id in self._held or not self._may_take(run, now):
+                continue
+            sent = self._clock()
+            claimed = self._store.write_run_if(self._claimed(run), run.lease_seq)
+            if claimed is not None:
+                if run.status is RunStatus.RUNNING:
+                    log.warning(
+                        "ingestion run taken over from a worker that stopped renewing its "
+                        "lease; it resumes from its last checkpoint",
+                        extra={"run": run.id, "from": run.owner, "attempt": claimed.attempts},
+                    )
+                return claimed, sent
+        return None
+
+    def _may_take(self, run: IngestionRun, now: float) -> bool:
+        if run.model and run.model != self.model:
+            if run.id not in self._refused:
+                self._refused.add(run.id)
+                log.error(
+                    "ingestion run needs embedding model %r but this worker has %r; "
+                    "left for a worker with that model (vectors of two models never mix)",
+                    run.model,
+                    self.model,
+                    extra={"run": run.id},
+                )
+            return False
+        if run.status is RunStatus.QUEUED:
+            return True
+        if owner_is_dead(run.owner):  # a process of this host that is gone: no need to wait
+            return True
+        return self._sightings.idle_for(run, now) >= self._lease_s
+
+    def _claimed(self, run: IngestionRun) -> IngestionRun:
+        now = utcnow()
+        # Taken over while running: back to the counters of its last checkpoint.
+        counts = counts_at_checkpoint(run) if run.status is RunStatus.RUNNING else {}
+        return replace(
+            run,
+            status=RunStatus.RUNNING,
+            phase="scanning",
+            owner=self.owner,
+            lease_seq=run.lease_seq + 1,
+            attempts=run.attempts + 1,
+            started_at=run.started_at or now,
+            updated_at=now,
+            **counts,
+        )
+
+    # -------------------------------------------------------------- executing
+    async def _execute(self, held: _Held) -> None:
+        run = held.progress.run
+        heartbeat = asyncio.get_running_loop().create_task(self._heartbeat(held))
+        outcome: Outcome | None = _failed("internal error: the run stopped before it began")
+        try:
+            outcome = await self._outcome(held)
+        finally:
+            heartbeat.cancel()
+            try:
+                await self._end(held, outcome)
+            finally:
+                del self._held[run.id]
+                held.finished.set()
+                self._wake.set()
+
+    async def _outcome(self, held: _Held) -> Outcome | None:
+        """How the run ended; None when this worker lost it (someone else ends it)."""
+        run = held.progress.run
+        if run.cancel_requested:  # asked while it was handed back or about to be taken
+            return {"status": RunStatus.CANCELLED}
+        connector = await self._rb(self._store.get_connector, run.connector_id)
+        ctype = self._catalog.connector_type(connector.type) if connector else None
+        if connector is None or ctype is None:
+            return _failed("the connector was deleted or its plugin is not loaded")
+        try:
+            return await self._run_pipeline(held, connector, ctype)
+        except RunCancelled:
+            if held.lost or not self._holds(held):
+                return None
+            if self._stopping:
+                return {"status": RunStatus.QUEUED}
+            return {"status": RunStatus.CANCELLED}
+
+    async def _run_pipeline(
+        self, held: _Held, connector: Connector, ctype: ConnectorType
+    ) -> Outcome:
+        # A plugin's messages may quote its config: members read run errors, admins the log.
+        redact = Redactor.of_connector(connector, ctype.secret_fields)
+        run_id = held.progress.run.id
+        try:
+            await asyncio.get_running_loop().run_in_executor(
+                self._executor,
+                self._pipeline.execute,
+                held.progress,
+                connector,
+                ctype,
+                _Stop(held, self._holds),
+                lambda: self._checkpoint(held),
+            )
+        except SourceError as exc:
+            return _failed(redact(str(exc) or type(exc).__name__))
+        except (StoreUnavailable, IndexNotWritten) as exc:  # e.g. a full disk
+            error = redact(str(exc))
+            log.warning("ingestion run failed: %s", error, extra={"run": run_id})
+            return _failed(error)
+        except RunCancelled:
+            raise
+        except Exception as exc:
+            ref = new_id("err")
+            # The traceback as text, scrubbed: its messages may come from the plugin.
+            trace = redact("".join(traceback.format_exception(exc)))
+            log.error("ingestion run failed", extra={"run": run_id, "ref": ref, "exc": trace})
+            return _failed(f"internal error ({type(exc).__name__}); see the server log, ref {ref}")
+        return {"status": RunStatus.SUCCEEDED}
+
+    # ---------------------------------------------------------------- lease
+    def _holds(self, held: _Held) -> bool:
+        """Whether this worker may still write for the run: nobody can have taken it."""
+        return not held.lost and self._clock() - held.renewed_at < self._lease_s / 2
+
+    def _write(self, held: _Held, record: IngestionRun) -> IngestionRun | None:
+        """Write the run's record if we still hold it; None (and ``lost``) if not."""
+        with held.write_lock:
+            sent = self._clock()
+            stored = self._store.write_run_if(replace(record, lease_seq=held.seq + 1), held.seq)
+            if stored is None:
+                held.lost = True
+                return None
+            held.seq, held.renewed_at = stored.lease_seq, sent
+            return stored
+
+    def _checkpoint(self, held: _Held) -> None:
+        """The pipeline reached a checkpoint (or its end): save it, or stop if we lost it."""
+        if self._write(held, held.progress.record()) is None:
+            raise RunCancelled
+
+    async def _heartbeat(self, held: _Held) -> None:
+        run_id = held.progress.run.id
+        while True:
+            await asyncio.sleep(self._heartbeat_s)
+            try:
+                stored = await self._rb(self._write, held, held.progress.record())
+            except Exception as exc:  # the store refuses for now: the lease runs down
+                log.warning("run heartbeat failed: %s", exc, extra={"run": run_id})
+                continue
+            if stored is None:
+                log.warning(
+                    "ingestion run lost: another worker took it over", extra={"run": run_id}
+                )
+                return
+            if stored.cancel_requested:
+                held.cancel.set()
+
+    # ---------------------------------------------------------------- ending
+    async def _end(self, held: _Held, outcome: Outcome | None) -> None:
+        if outcome is None:
+            return
+        progress = held.progress
+        if outcome["status"] is RunStatus.QUEUED:  # handed back at its checkpoint
+            record = replace(
+                progress.record(),
+                status=RunStatus.QUEUED,
+                phase="queued",
+                owner="",
+                **counts_at_checkpoint(progress.run),
+            )
+        else:
+            progress.change(phase="done", finished_at=utcnow(), **outcome)
+            record = progress.record()
+        stored = await self._save_end(held, record)
+        if stored is None:
+            return
+        log.info(
+            "ingestion run ended",
+            extra={"run": stored.id, "status": str(stored.status), "attempt": stored.attempts},
+        )
+        if stored.status is RunStatus.FAILED and (
+            stored.chunks_written or stored.documents_deleted
+        ):
+            await self._publish_quietly(stored.project_id)
+        if stored.rerun_requested and not stored.status.active and not self._stopping:
+            await self._rb(self._queue_rerun, stored)
+
+    async def _save_end(self, held: _Held, record: IngestionRun) -> IngestionRun | None:
+        """Write the ended run, again and again while the Store refuses the write.
+
+        Until it lands the Store shows the run running; as long as the writes fail,
+        nobody else can have taken it (the compare-and-set would then fail for good).
+        None when the run turned out to be someone else's, or the worker stopped first
+        (the lease then runs out and another worker resumes the run).
+        """
+        delay = END_RETRY_S
+        run_id = record.id
+        while True:
+            try:
+                stored = await self._rb(self._write, held, record)
+                if stored is None:
+                    log.warning("ingestion run ended elsewhere", extra={"run": run_id})
+                return stored
+            except StoreUnavailable as exc:
+                if self._stopping:
+                    log.warning("end of run not saved before stop: %s", exc, extra={"run": run_id})
+                    return None
+                log.warning(
+                    "end of run not saved, retrying in %gs: %s", delay, exc, extra={"run": run_id}
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), delay)
+            delay = min(2 * delay, END_RETRY_MAX_S)
+
+    def _queue_rerun(self, ended: IngestionRun) -> None:
+        """A webhook came during the run: one more incremental run catches up with it."""
+        connector = self._store.get_connector(ended.connector_id)
+        if connector is None:
+            return
+        incremental, webhook = RunMode.INCREMENTAL, RunTrigger.WEBHOOK
+        run = new_run(self._store, ended.project_id, connector, incremental, webhook, ended.model)
+        try:
+            self._store.create_run(run)
+        except AlreadyExists:
+            return  # another run is queued already: it catches up too
+        log.info("webhook run queued after the run it came during", extra={"run": run.id})
+
+    # -------------------------------------------------------------- indexes
+    async def _publish_quietly(self, project_id: str) -> None:
+        """Publish the project's index level with the Store (after a run that failed)."""
+        try:
+            await asyncio.to_thread(self._indexes.get, project_id)
+        except Exception:
+            log.exception("index build failed", extra={"project": project_id})
+
+    async def _reconcile_loop(self) -> None:
+        """Publish indexes the Store has moved past with no run to do it (a deleted
+        connector, a run that died, a publication refused as damaged)."""
+        while not self._stopping:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), self._reconcile_s)
+            if self._stopping:
+                return
+            try:
+                stale = await asyncio.to_thread(self._stale_without_runs)
+            except Exception:
+                log.warning("could not look for stale indexes", exc_info=True)
+                continue
+            for project_id in stale:
+                await self._publish_quietly(project_id)
+
+    def _stale_without_runs(self) -> list[str]:
+        busy = {run.project_id for run in self._store.list_active_runs()}
+        return [p for p in self._indexes.stale_projects() if p not in busy]
+
+
+def _failed(error: str) -> Outcome:
+    return {"status": RunStatus.FAILED, "error": error}

@@ -60,25 +60,29 @@ def worker(store: Store, clock: Clock, model: str = MODEL) -> Worker:
     )
 
 
+def race(workers: list[Worker]) -> list[object]:
+    """Every worker looks for a run at the same moment; what each one claimed."""
+    results: list[object] = [None] * len(workers)
+    barrier = threading.Barrier(len(workers))
+
+    def claim(i: int) -> None:
+        barrier.wait()
+        results[i] = workers[i]._claim_next()
+
+    threads = [threading.Thread(target=claim, args=(i,)) for i in range(len(workers))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
 def test_of_two_workers_racing_for_one_run_exactly_one_wins(store: Store) -> None:
     for _ in range(20):
         run = make_run("prj_1", "con_1", model=MODEL)
         store.create_run(run)
-        workers = [worker(store, Clock()) for _ in range(4)]
-        results: list[object] = [None] * len(workers)
-        barrier = threading.Barrier(len(workers))
-
-        def claim(i: int) -> None:
-            barrier.wait()
-            results[i] = workers[i]._claim_next()
-
-        threads = [threading.Thread(target=claim, args=(i,)) for i in range(len(workers))]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        winners = [r for r in results if r is not None]
-        assert len(winners) == 1
+        results = race([worker(store, Clock()) for _ in range(4)])
+        assert len([r for r in results if r is not None]) == 1
         stored = store.get_run(run.id)
         assert stored is not None and stored.status is RunStatus.RUNNING
         assert stored.attempts == 1 and stored.lease_seq == 1

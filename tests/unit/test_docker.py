@@ -23,6 +23,8 @@ from pathlib import Path, PurePosixPath
 import pytest
 import yaml
 
+from projectqa.server.config import ENV_PREFIX, Settings, load_settings
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
@@ -242,10 +244,12 @@ def entry_point_groups() -> list[dict[str, str]]:
 
 
 @pytest.mark.parametrize(
-    "command", [["projectqa", "serve"], ["projectqa", "health"], ["projectqa-lsp"]], ids=" ".join
+    "command",
+    [["projectqa", "serve"], ["projectqa", "worker"], ["projectqa", "health"], ["projectqa-lsp"]],
+    ids=" ".join,
 )
 def test_the_image_commands_run(installed_image: Path, command: list[str]) -> None:
-    """The console scripts the image's CMD and HEALTHCHECK (and editors) start."""
+    """The console scripts the image's CMD and HEALTHCHECK, compose's worker, editors start."""
     script = installed_image.parent / command[0]
     out = run([str(script), *command[1:], "--help"], cwd=installed_image.parent)
     assert "usage" in out.lower()
@@ -291,9 +295,11 @@ def environment(service: dict) -> dict[str, str]:
 
 
 def test_every_pulled_compose_image_is_pinned_to_a_version() -> None:
-    for name, service in compose()["services"].items():
-        if "build" in service:
-            continue  # built here from the pinned Dockerfile
+    services = compose()["services"]
+    built = {service["image"] for service in services.values() if "build" in service}
+    for name, service in services.items():
+        if "build" in service or service["image"] in built:
+            continue  # built here from the pinned Dockerfile (the worker runs the server's)
         image = service["image"]
         _, _, tag = image.rpartition(":")
         assert FULL_VERSION.fullmatch(tag), f"{name}: {image} is not pinned to an x.y.z version"
@@ -313,6 +319,97 @@ def test_the_ollama_override_points_the_server_at_the_ollama_service() -> None:
     assert set(override) == {"server"}
     assert environment(override["server"])["OLLAMA_HOST"] == "http://ollama:11434"
     assert "docker-compose.ollama.yml" in COMPOSE.read_text()  # documented where users look
+
+
+# ------------------------------------------------------------ workers
+STORE_SETTINGS = ("PROJECTQA_MONGODB_URI", "PROJECTQA_MONGODB_DATABASE", "PROJECTQA_DATA_DIR")
+
+
+def command(service: dict) -> list[str]:
+    """A service's command as a list, given as a list or as one shell-style string."""
+    found = service.get("command") or []
+    return shlex.split(found) if isinstance(found, str) else list(found)
+
+
+def mounts(service: dict) -> set[str]:
+    """``source:target`` of each volume, in the short or the long syntax."""
+    found = set()
+    for volume in service.get("volumes") or []:
+        if isinstance(volume, str):
+            source, _, target = volume.partition(":")
+            found.add(f"{source}:{target.partition(':')[0]}")
+        else:
+            found.add(f"{volume['source']}:{volume['target']}")
+    return found
+
+
+def test_the_worker_service_runs_projectqa_worker_from_the_server_image() -> None:
+    services = compose()["services"]
+    worker, server = services["worker"], services["server"]
+    assert command(worker) == ["projectqa", "worker"]
+    assert worker["image"] == server["image"]  # the image the server service builds
+    assert "build" not in worker  # built once, by the server service
+    assert "profiles" not in worker  # started by a plain `docker compose up`
+
+
+def test_the_worker_reaches_the_same_store_and_data_as_the_server() -> None:
+    """Same MongoDB, and the same data volume: the server's tools read the git clones a
+    worker makes in <data dir>/sources (indexes travel through GridFS, not the volume)."""
+    services = compose()["services"]
+    worker, server = environment(services["worker"]), environment(services["server"])
+    for name in STORE_SETTINGS:
+        assert worker.get(name) == server[name], f"worker {name} differs from the server's"
+    data = {m for m in mounts(services["server"]) if m.endswith(f":{server['PROJECTQA_DATA_DIR']}")}
+    assert data and data <= mounts(services["worker"])
+    assert services["worker"]["depends_on"]["mongo"]["condition"] == "service_healthy"
+
+
+def test_the_server_leaves_runs_to_the_worker_service() -> None:
+    services = compose()["services"]
+    assert environment(services["server"])["PROJECTQA_EMBEDDED_WORKER"] == "off"
+
+
+@pytest.mark.parametrize("service", ["server", "worker"])
+def test_the_services_settings_are_settings_the_code_accepts(
+    service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A misspelt PROJECTQA_ variable would be ignored without a word, a bad value would
+    stop the container at start: both are caught here."""
+    given = environment(compose()["services"][service])
+    names = {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields}
+    names.add(f"{ENV_PREFIX}CONFIG")  # the settings file, read by load_settings
+    unknown = {k for k in given if k.startswith(ENV_PREFIX)} - names
+    assert not unknown, f"{service}: not a setting: {sorted(unknown)}"
+    for name in names:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in given.items():
+        monkeypatch.setenv(name, value)
+    load_settings()  # SettingsError names the bad variable
+
+
+def test_the_worker_service_can_be_scaled() -> None:
+    """`docker compose up --scale worker=3`: nothing a second copy would collide on, and no
+    health check of a gRPC port a worker does not serve (the image's HEALTHCHECK)."""
+    worker = compose()["services"]["worker"]
+    assert "ports" not in worker and "container_name" not in worker
+    assert worker["healthcheck"] == {"disable": True}
+    assert "--scale worker=" in COMPOSE.read_text()  # documented where users look
+
+
+def test_the_worker_gets_time_to_hand_its_runs_back() -> None:
+    """On SIGTERM a worker hands its runs back within PROJECTQA_SHUTDOWN_GRACE_S; Docker's
+    default 10 s would kill it first."""
+    worker = compose()["services"]["worker"]
+    grace_s = float(environment(worker).get("PROJECTQA_SHUTDOWN_GRACE_S", "10"))
+    assert _seconds(worker["stop_grace_period"]) > grace_s
+    assert worker["restart"] == "unless-stopped"
+
+
+def _seconds(duration: str) -> float:
+    """A compose duration such as ``30s`` or ``1m`` (the forms this file uses)."""
+    found = re.fullmatch(r"(\d+(?:\.\d+)?)(s|m)", duration)
+    assert found, f"unexpected duration {duration!r}"
+    return float(found[1]) * (60 if found[2] == "m" else 1)
 
 
 # ------------------------------------------------------------ .dockerignore

@@ -322,7 +322,12 @@ def test_the_ollama_override_points_the_server_at_the_ollama_service() -> None:
 
 
 # ------------------------------------------------------------ workers
-STORE_SETTINGS = ("PROJECTQA_MONGODB_URI", "PROJECTQA_MONGODB_DATABASE", "PROJECTQA_DATA_DIR")
+STORE_SETTINGS = (
+    "PROJECTQA_MONGODB_URI",
+    "PROJECTQA_MONGODB_DATABASE",
+    "PROJECTQA_DATA_DIR",
+    "PROJECTQA_EMBEDDING_MODEL",  # a run waits for a worker with the model it was queued with
+)
 
 
 def command(service: dict) -> list[str]:

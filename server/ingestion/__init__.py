@@ -18,6 +18,7 @@ from ..admin import DerivedData
 from ..config import Settings
 from ..embedding import Embedder, ingestion_embedder, shared_embedder
 from ..index import IndexManager
+from ..index.manager import index_manager_for
 from ..registry import PluginCatalog
 from ..store import Store
 from ..threads import BlockingRunner
@@ -36,7 +37,9 @@ class WebhookBindError(Exception):
 
 
 def index_manager(settings: Settings, store: Store, model: str) -> IndexManager:
-    return IndexManager(store, settings.index_dir, model, exact_max=settings.dense_exact_max)
+    """The index manager of a server or worker: generations published where every
+    process of the deployment finds them (see index/publish.py)."""
+    return index_manager_for(store, settings.index_dir, model, exact_max=settings.dense_exact_max)
 
 
 def worker_for(

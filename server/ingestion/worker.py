@@ -379,6 +379,9 @@ class Worker:
         stored = await self._save_end(held, record)
         if stored is None:
             return
+        if stored.status is RunStatus.QUEUED:
+            log.info("ingestion run handed back at its last checkpoint", extra={"run": stored.id})
+            return
         log.info(
             "ingestion run ended",
             extra={"run": stored.id, "status": str(stored.status), "attempt": stored.attempts},

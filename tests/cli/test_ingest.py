@@ -223,6 +223,8 @@ def test_runs_show_lists_warnings(admin_cli: Cli, git_project: str) -> None:
     assert "repo (con_" in shown
     assert "⚠ dump.sql:" in shown
     assert "warnings   1" in shown
+    assert "attempts   1" in shown  # one worker ran it start to end
+    assert "worker     " in shown and "worker     -" not in shown
     assert admin_cli.json("runs", "show", run["id"])["warnings"][0]["document_key"] == "dump.sql"
 
 

@@ -169,6 +169,8 @@ def render_details(run: Run, names: Mapping[str, str]) -> None:
         ("status", status_text(run)),
         ("phase", run.phase),
         ("revision", run.revision or "-"),
+        ("worker", run.worker or "-"),
+        ("attempts", _attempts_text(run.attempts)),
         ("documents", documents_text(run.counts)),
         ("chunks", chunks_text(run.counts)),
         ("created", _timestamp(run, "create_time")),
@@ -192,3 +194,9 @@ def render_details(run: Run, names: Mapping[str, str]) -> None:
 def warning_text(warning: ingestion_pb2.IngestionWarning) -> Text:
     """``⚠ path/to/file: binary file skipped``."""
     return Text(f"⚠ {warning.document_key}: {warning.message}", style="yellow")
+
+
+def _attempts_text(attempts: int) -> str:
+    if attempts > 1:
+        return f"{attempts} (resumed from its last checkpoint {attempts - 1}×)"
+    return str(attempts) if attempts else "-"

@@ -410,6 +410,13 @@ def test_the_worker_gets_time_to_hand_its_runs_back() -> None:
     assert worker["restart"] == "unless-stopped"
 
 
+@pytest.mark.parametrize("service", ["server", "worker"])
+def test_the_projectqa_services_reap_orphaned_processes(service: str) -> None:
+    """git's helpers outlive a git killed on cancel, a script tool's children its group:
+    they are re-parented to PID 1, which projectqa would never wait for (zombies)."""
+    assert compose()["services"][service].get("init") is True
+
+
 def _seconds(duration: str) -> float:
     """A compose duration such as ``30s`` or ``1m`` (the forms this file uses)."""
     found = re.fullmatch(r"(\d+(?:\.\d+)?)(s|m)", duration)

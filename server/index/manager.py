@@ -5,9 +5,11 @@ generation is built once, by a worker, and published with a manifest that lists 
 file's size and SHA-256 (``publish.py``); every server loads the newest published one.
 
 - Worker side: ``get`` builds and publishes the generation the Store is at, unless it is
-  published already; ``stale_projects`` names the projects whose published generation
-  is behind the Store (or missing, or refused), for a worker's reconciler to ``get``;
-  ``rebuild`` builds and publishes whatever is there (``projectqa reindex``).
+  published already (``ensure_published`` does the same without keeping the index in
+  memory, which a worker does not search); ``stale_projects`` names the projects whose
+  published generation is behind the Store (or missing, or refused), for a worker's
+  reconciler to build; ``rebuild`` builds and publishes whatever is there
+  (``projectqa reindex``).
 - Server side: ``serving`` answers with the newest published generation it can load,
   loaded aside and swapped in by one reference assignment, so a query uses the whole of
   the generation it started with. It never rebuilds a stale generation: that is the
@@ -102,6 +104,29 @@ class IndexManager:
                 self._loaded[project_id] = loaded
             return loaded
 
+    def ensure_published(self, project_id: str) -> IndexManifest:
+        """What a worker needs of ``get`` without holding the index in memory: the
+        generation the Store is at is published (built and published here if it is not);
+        its manifest. The published files are not read: servers verify them."""
+        check_project_id(project_id)
+        generation = self._store.index_generation(project_id)
+        with self._lock(project_id):
+            published = self._published_current(project_id, generation)
+            if published is not None:
+                return published
+            try:
+                with self._publication.building(project_id):
+                    # Another process may have published it while this one waited.
+                    published = self._published_current(project_id, generation)
+                    if published is None:
+                        published = self._build_locked(project_id, force=False).manifest
+            except OSError:
+                self._retry_at[project_id] = self._clock() + BUILD_RETRY_S
+                raise
+            self._retry_at.pop(project_id, None)
+            self._loaded.pop(project_id, None)  # an older one, if ``get`` kept it
+            return published
+
     def stale_projects(self) -> list[str]:
         """Projects whose published generation is behind the Store, built for another
         model, missing or refused: what a worker should ``get``. A project whose build
@@ -117,7 +142,9 @@ class IndexManager:
         return [
             project_id
             for project_id in candidates
-            if not self._is_published(project_id, published.get(project_id), generations)
+            if not self._is_published(
+                project_id, published.get(project_id), generations[project_id]
+            )
         ]
 
     def rebuild(self, project_id: str) -> IndexManifest:
@@ -181,7 +208,9 @@ class IndexManager:
             )
 
         try:
-            index = self._open_latest(project_id, newer)
+            # The Store moved past what is loaded: a cached view of the publication could
+            # hide the generation a run published a moment ago.
+            index = self._open_latest(project_id, newer, fresh=True)
         except StoreUnavailable:
             if loaded is None:
                 raise
@@ -206,10 +235,12 @@ class IndexManager:
             index = self._open_latest(project_id, accept)
             return index or self._build_locked(project_id, force=False)
 
-    def _open_latest(self, project_id: str, accept: Accept) -> ProjectIndex | None:
+    def _open_latest(
+        self, project_id: str, accept: Accept, *, fresh: bool = False
+    ) -> ProjectIndex | None:
         """The newest published generation, loaded, if ``accept`` takes it; None if there is
         none, it is refused now or was before."""
-        manifest = self._latest(project_id)
+        manifest = self._latest(project_id, fresh=fresh)
         for _ in range(OPEN_ATTEMPTS):
             if manifest is None or not accept(manifest):
                 return None
@@ -257,15 +288,21 @@ class IndexManager:
         log.info("built index of project %s: %s", project_id, _summary(index.manifest))
         return index
 
+    def _published_current(self, project_id: str, generation: int) -> IndexManifest | None:
+        published = self._latest(project_id, fresh=True)
+        if published is None or not self._is_published(project_id, published, generation):
+            return None
+        return published
+
     def _is_current(self, manifest: IndexManifest, generation: int) -> bool:
         return manifest.generation >= generation and manifest.model == self._model
 
     def _is_published(
-        self, project_id: str, manifest: IndexManifest | None, generations: dict[str, int]
+        self, project_id: str, manifest: IndexManifest | None, generation: int
     ) -> bool:
         return (
             manifest is not None
-            and self._is_current(manifest, generations[project_id])
+            and self._is_current(manifest, generation)
             and self._refused.get(project_id) != manifest.dir
         )
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from projectqa.server.index import IndexManager
+from projectqa.server.index import publish as publish_module
 from projectqa.server.index.layout import MANIFEST_NAME, IndexManifest, read_manifest
 from projectqa.server.index.project import ProjectIndex
 from projectqa.server.index.publish import DirectoryPublication
@@ -278,3 +279,28 @@ def test_a_server_loading_while_a_worker_publishes_never_sees_half_a_generation(
     serve()
     assert all(size == generation == hits for generation, size, hits in seen)
     assert seen[-1][0] == corpus.store.index_generation(corpus.project_id) == 6
+
+
+def test_ensure_published_builds_what_is_behind_and_keeps_nothing_in_memory(
+    corpus: Corpus, index_root: Path, build_count: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    worker, server = managers(corpus, index_root)
+    corpus.add("a.py", [("f", "alpha")], unit_vectors(1, seed=14))
+    published = worker.ensure_published(corpus.project_id)
+    assert worker.ensure_published(corpus.project_id) == published  # current: no build
+    assert server.serving(corpus.project_id, writing=False).manifest == published
+    assert worker._loaded == {}  # a worker does not search: it holds no index
+    assert build_count == [corpus.project_id]
+
+    corpus.add("b.py", [("g", "gamma")], unit_vectors(1, seed=15))
+
+    def no_space(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(publish_module, "write_manifest", no_space)
+    with pytest.raises(OSError):
+        worker.ensure_published(corpus.project_id)
+    assert worker.stale_projects() == []  # not retried at once
+    monkeypatch.undo()
+    assert worker.ensure_published(corpus.project_id).generation == 2
+    assert server.serving(corpus.project_id, writing=False).manifest.generation == 2

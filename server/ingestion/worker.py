@@ -263,6 +263,13 @@ class Worker:
         outcome: Outcome | None = _failed("internal error: the run stopped before it began")
         try:
             outcome = await self._outcome(held)
+        except asyncio.CancelledError:
+            # stop() waited its grace out while the pipeline was inside a step (a model
+            # load, an encode): hand the run back all the same. Told to stop, the
+            # pipeline thread writes no more documents.
+            if self._stopping:
+                outcome = {"status": RunStatus.QUEUED}
+            raise
         finally:
             heartbeat.cancel()
             try:

@@ -1,0 +1,201 @@
+"""ProjectQA deployed as a user deploys it: `projectqa serve` and `projectqa worker`
+processes on one SQLite data directory, their JSON logs, and what the Store shows.
+
+Every wait here is bounded in count (a busy machine gets the same number of looks,
+only slower); none is an assertion about time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from projectqa.client import Client
+from projectqa.v1 import ingestion_pb2
+
+PROJECTQA = shutil.which("projectqa") or str(Path(sys.executable).parent / "projectqa")
+POLL_S = 0.05
+RUN_POLLS = 4000  # looks at a run before calling it stuck (minutes on a busy machine)
+Run = ingestion_pb2.IngestionRun
+ACTIVE = (ingestion_pb2.INGESTION_STATUS_QUEUED, ingestion_pb2.INGESTION_STATUS_RUNNING)
+
+
+def settings(data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a server or worker on ``data_dir``: none of the developer's
+    PROJECTQA_* settings, local folders readable, workers at the tests' own priority (the
+    machine is shared with other test runs), ``extra`` on top."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROJECTQA_")}
+    return {
+        **env,
+        "PROJECTQA_DATA_DIR": str(data_dir),
+        "PROJECTQA_LISTEN_ADDRESS": "127.0.0.1:0",
+        "PROJECTQA_PLUGINS": "local",
+        "PROJECTQA_WORKER_NICE": "0",
+        **extra,
+    }
+
+
+@dataclass
+class Member:
+    """One process of the deployment; its log (stderr) goes to a file nobody has to drain."""
+
+    process: subprocess.Popen[str]
+    log: Path
+    address: str = ""  # a server's gRPC address
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        """The JSON lines it logged so far."""
+        lines = self.log.read_text(errors="replace").splitlines()
+        return [json.loads(line) for line in lines if line.startswith("{")]
+
+    def logged(self, msg: str) -> list[dict[str, Any]]:
+        return [line for line in self.log_lines() if line["msg"].startswith(msg)]
+
+    def kill(self) -> None:
+        """SIGKILL, as the kernel's OOM killer or a pulled plug would."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=60)
+
+    def stop(self) -> int:
+        """SIGTERM, as a supervisor stops it; its exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=120)
+
+
+def start_server(data_dir: Path, log: Path, **extra: str) -> Member:
+    """`projectqa serve`, once it listens."""
+    process = subprocess.Popen(
+        [PROJECTQA, "serve"],
+        env=settings(data_dir, **extra),
+        stdout=subprocess.PIPE,
+        stderr=log.open("a"),
+        text=True,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    assert "listening on" in line, (line, log.read_text())
+    return Member(process, log, line.split("listening on ")[1].split()[0])
+
+
+def start_worker(data_dir: Path, log: Path, **extra: str) -> Member:
+    """`projectqa worker`; it claims runs as soon as its embedder is loaded."""
+    process = subprocess.Popen(
+        [PROJECTQA, "worker"],
+        env=settings(data_dir, **extra),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("a"),
+        text=True,
+    )
+    return Member(process, log)
+
+
+def admin_client(server: Member, data_dir: Path) -> Client:
+    return Client(server.address, data_dir.joinpath("admin.token").read_text().strip())
+
+
+def write_sources(root: Path, files: int, topic: str) -> Path:
+    """``files`` small Python modules, each with text of its own (no two chunks alike)."""
+    root.mkdir(parents=True)
+    for i in range(files):
+        (root / f"m{i:04d}.py").write_text(
+            f"def {topic}_handler_{i}(request):\n"
+            f"    '''Handles {topic} case {i}.'''\n"
+            f"    return {i}\n"
+        )
+    return root
+
+
+def local_project(qa: Client, slug: str, source: Path) -> None:
+    qa.create_project(slug, name=slug.title())
+    qa.create_connector(slug, "local", "files", {"path": str(source)})
+
+
+def wait_for_run(qa: Client, run_id: str, check: Callable[[Run], bool]) -> Run:
+    """The run once ``check`` holds for it (bounded in looks)."""
+    run = qa.get_ingestion_run(run_id)
+    for _ in range(RUN_POLLS):
+        if check(run):
+            return run
+        time.sleep(POLL_S)
+        run = qa.get_ingestion_run(run_id)
+    raise AssertionError(f"run {run_id} never got there: {run}")
+
+
+def ended(run: Run) -> bool:
+    return run.status not in ACTIVE
+
+
+def pid_of(worker: str) -> int:
+    """The process id in a worker's name ("host:pid:start:tag")."""
+    return int(worker.split(":")[1])
+
+
+@contextmanager
+def store(data_dir: Path) -> Iterator[sqlite3.Connection]:
+    """The deployment's SQLite store, read as an operator would (read-only)."""
+    uri = f"file:{data_dir / 'projectqa.sqlite3'}?mode=ro"
+    with closing(sqlite3.connect(uri, uri=True, timeout=30)) as conn:
+        conn.row_factory = sqlite3.Row
+        yield conn
+
+
+def stored_run(data_dir: Path, run_id: str) -> sqlite3.Row:
+    with store(data_dir) as conn:
+        row = conn.execute("SELECT * FROM ingestion_runs WHERE id = ?", (run_id,)).fetchone()
+    assert row is not None, run_id
+    return row
+
+
+def embeddings_count(data_dir: Path) -> int:
+    with store(data_dir) as conn:
+        return int(conn.execute("SELECT count(*) FROM embeddings").fetchone()[0])
+
+
+def process_gone(pid: int, polls: int = 1200) -> bool:
+    """True once ``pid`` has exited (gone, or a zombie nobody reaped); bounded in looks."""
+    for _ in range(polls):
+        if _state(pid) in (None, "Z"):
+            return True
+        time.sleep(POLL_S)
+    return _state(pid) in (None, "Z")
+
+
+def _state(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[0]
+
+
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (by /proc/*/stat: /proc/<pid>/task/*/children
+    needs a kernel option not every kernel has)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # ended meanwhile
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found

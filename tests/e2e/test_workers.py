@@ -1,0 +1,133 @@
+"""`projectqa worker` stopped in the middle of a run, by kill -9 or by SIGTERM: another
+worker finishes the same run from its last checkpoint, reading and embedding nothing twice."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from projectqa.client import Client
+from projectqa.v1 import ingestion_pb2
+
+from .deployment import (
+    Member,
+    Run,
+    admin_client,
+    embeddings_count,
+    ended,
+    local_project,
+    pid_of,
+    start_server,
+    start_worker,
+    store,
+    stored_run,
+    wait_for_run,
+    write_sources,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.model]
+FILES = 420  # the local connector checkpoints every 200 files
+LEASE = {"PROJECTQA_RUN_LEASE_S": "3"}
+
+
+def _past_first_checkpoint(qa: Client, project: str) -> Run:
+    """Start a full run; return it once past its first checkpoint (saved before the
+    next file is taken), not yet done."""
+    [run] = qa.start_ingestion(project, mode="full")
+    running = wait_for_run(qa, run.id, lambda r: r.counts.documents_seen > 205 or ended(r))
+    assert running.status == ingestion_pb2.INGESTION_STATUS_RUNNING, "ended before the stop"
+    return running
+
+
+def test_a_killed_worker_s_run_is_taken_over_and_resumed_at_its_checkpoint(tmp_path: Path):
+    source = write_sources(tmp_path / "src", FILES, "crash")
+    data = tmp_path / "data"
+    server = start_server(data, tmp_path / "server.log", PROJECTQA_EMBEDDED_WORKER="off", **LEASE)
+    first = start_worker(data, tmp_path / "worker-1.log", **LEASE)
+    second = None
+    try:
+        with admin_client(server, data) as qa:
+            local_project(qa, "crash", source)
+            running = _past_first_checkpoint(qa, "crash")
+            first.kill()
+            killed = stored_run(data, running.id)
+            vectors_at_kill = embeddings_count(data)
+            second = start_worker(data, tmp_path / "worker-2.log", **LEASE)
+            done = wait_for_run(qa, running.id, ended)
+            runs = list(qa.list_ingestion_runs("crash"))
+    finally:
+        _stop(first, second, server)
+
+    assert pid_of(running.worker) == first.pid  # the worker ran it, not the server
+    assert killed["status"] == "running" and killed["owner"] == running.worker
+    checkpoint = json.loads(killed["checkpoint_counts"])
+    assert checkpoint["documents_seen"] == 200
+
+    # The same run, taken over once, finished by the second worker.
+    assert [r.id for r in runs] == [running.id]
+    assert done.status == ingestion_pb2.INGESTION_STATUS_SUCCEEDED, done.error
+    assert done.attempts == 2 and pid_of(done.worker) == second.pid
+    [taken] = second.logged("ingestion run taken over")
+    assert (taken["run"], taken["from"], taken["attempt"]) == (running.id, running.worker, 2)
+
+    _assert_one_clean_run(done, data)
+    # Nothing embedded twice: the second worker embedded exactly the chunks that had
+    # no vector when the first one was killed.
+    vectors = embeddings_count(data)
+    assert done.counts.chunks_embedded - checkpoint["chunks_embedded"] == vectors - vectors_at_kill
+
+
+def test_a_stopped_worker_hands_its_run_back_at_its_checkpoint(tmp_path: Path):
+    """SIGTERM with no grace to finish the step under way (PROJECTQA_SHUTDOWN_GRACE_S=0):
+    the run goes back to the queue as it was at its checkpoint, never FAILED."""
+    source = write_sources(tmp_path / "src", FILES, "stop")
+    data = tmp_path / "data"
+    server = start_server(data, tmp_path / "server.log", PROJECTQA_EMBEDDED_WORKER="off", **LEASE)
+    first = start_worker(data, tmp_path / "worker-1.log", PROJECTQA_SHUTDOWN_GRACE_S="0", **LEASE)
+    second = None
+    try:
+        with admin_client(server, data) as qa:
+            local_project(qa, "stop", source)
+            running = _past_first_checkpoint(qa, "stop")
+            assert first.stop() == 0
+            handed_back = qa.get_ingestion_run(running.id)
+            stored = stored_run(data, running.id)
+            second = start_worker(data, tmp_path / "worker-2.log", **LEASE)
+            done = wait_for_run(qa, running.id, ended)
+    finally:
+        _stop(first, second, server)
+
+    assert handed_back.status == ingestion_pb2.INGESTION_STATUS_QUEUED, handed_back.error
+    assert handed_back.worker == "" and handed_back.error == ""
+    assert handed_back.counts.documents_seen == 200  # its checkpoint's counters
+    assert json.loads(stored["checkpoint_counts"])["documents_seen"] == 200
+    assert not second.logged("ingestion run taken over")  # claimed from the queue
+    assert done.status == ingestion_pb2.INGESTION_STATUS_SUCCEEDED, done.error
+    assert done.attempts == 2 and pid_of(done.worker) == second.pid
+    _assert_one_clean_run(done, data)
+
+
+def _assert_one_clean_run(done: Run, data: Path) -> None:
+    """The counters of one run that was never interrupted: nothing before the checkpoint
+    was read again, nothing after it skipped; one vector per distinct chunk text."""
+    counts = done.counts
+    assert counts.documents_seen == FILES
+    assert counts.documents_changed + counts.documents_unchanged == FILES
+    assert counts.documents_deleted == counts.documents_failed == 0
+    with store(data) as conn:
+        documents = conn.execute("SELECT count(*) FROM documents").fetchone()[0]
+        chunks, texts = conn.execute(
+            "SELECT count(*), count(DISTINCT embed_hash) FROM chunks"
+        ).fetchone()
+    assert documents == FILES
+    assert counts.chunks_written == chunks
+    assert counts.chunks_embedded + counts.chunks_cached == chunks
+    assert embeddings_count(data) == texts
+
+
+def _stop(*members: Member | None) -> None:
+    for member in members:
+        if member is not None:
+            member.stop()

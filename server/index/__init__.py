@@ -2,9 +2,10 @@
 
 ``IndexManager`` serves one ``ProjectIndex`` per project: a dense FAISS index
 over the chunks' cached vectors and a BM25 keyword index over identifier-aware
-tokens. Both are rebuilt from the Store whenever the on-disk copy is missing,
-damaged or older than the Store's index generation (see ``manager.py``), and
-written crash-safely (see ``layout.py``).
+tokens. Workers build a generation when the Store's index generation moves and
+publish it with a checksummed manifest (``manager.py``, ``publish.py``: the index
+directory, or GridFS with MongoDB); servers load the newest published one.
+Generations are written crash-safely (``layout.py``). docs/INDEX_PUBLICATION.md.
 """
 
 from .dense import DENSE_EXACT_MAX_VECTORS, DenseKind

@@ -9,12 +9,14 @@ other's data; every test runs twice, on SQLite and on MongoDB (mongomock).
 from __future__ import annotations
 
 import logging
+import types
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import grpc
 import mongomock
+import mongomock.gridfs
 import pytest
 
 from projectqa.server.app import ProjectQAServer, create_server
@@ -48,7 +50,12 @@ def backend(request: pytest.FixtureRequest) -> str:
 def open_backend(backend: str) -> Store | None:
     """The store to serve from; None lets the server open its default (SQLite)."""
     if backend == "mongomock":
-        return MongoStore(mongomock.MongoClient(), "projectqa_service_test")
+        # Index generations are published in GridFS beside a MongoDB store.
+        mongomock.gridfs.enable_gridfs_integration()
+        client = mongomock.MongoClient()
+        # pymongo's GridFSBucket reads client.options.timeout, which mongomock lacks.
+        client.options = types.SimpleNamespace(timeout=None)
+        return MongoStore(client, "projectqa_service_test")
     return None
 
 

@@ -1,0 +1,70 @@
+"""A published generation the server cannot verify: refused, the one it serves kept,
+and a worker publishes a good one without anybody asking (its reconcile loop).
+
+Real server, its worker in a thread, real SQLite and FAISS, the bundled model. The
+generation is damaged on disk between the worker's publication and the server's load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from projectqa.v1 import retrieval_pb2
+from projectqa.v1 import ingestion_pb2 as pb
+
+from .conftest import QA
+
+pytestmark = pytest.mark.model
+SUCCEEDED = pb.INGESTION_STATUS_SUCCEEDED
+
+
+async def search(qa: QA, project: str, query: str) -> retrieval_pb2.SearchResponse:
+    request = retrieval_pb2.SearchRequest(project=project, query=query, top_k=3)
+    return await qa.retrieval.Search(request)
+
+
+def published_dir(index_root: Path, project_id: str) -> Path:
+    project_dir = index_root / project_id
+    manifest = json.loads((project_dir / "manifest.json").read_text())
+    return project_dir / manifest["dir"]
+
+
+async def test_a_damaged_generation_is_refused_and_a_worker_publishes_a_good_one(
+    qa: QA, tmp_path: Path, backend: str
+):
+    if backend != "sqlite":
+        pytest.skip("damages files of the data directory's publication (GridFS: tests/index)")
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "ledger.py").write_text("def post_entry(amount):\n    return amount\n")
+    project = await qa.project("damaged")
+    await qa.connector(project, "local", "files", path=str(source))
+    assert (await qa.ingest(project)).status == SUCCEEDED
+    first = await search(qa, project, "post entry")
+    assert first.hits
+
+    (source / "refund.py").write_text("def refund_invoice(invoice):\n    return -invoice\n")
+    assert (await qa.ingest(project)).status == SUCCEEDED
+    # The worker published the next generation; damage it before the server loads it.
+    index_root = qa.server.settings.index_dir
+    damaged = published_dir(index_root, project)
+    ids = damaged / "chunk_ids.json"
+    ids.write_text(ids.read_text().replace("]", ', "chk_forged"]'))
+
+    kept = await search(qa, project, "refund invoice")
+    assert kept.index_generation == first.index_generation  # refused: still the first one
+
+    # The refusal moved the Store's generation on; the worker's reconcile loop (every
+    # few seconds) publishes a verified generation, and the server loads it.
+    for _ in range(600):
+        answer = await search(qa, project, "refund invoice")
+        if answer.index_generation > first.index_generation:
+            break
+        await asyncio.sleep(0.1)
+    assert answer.index_generation > first.index_generation
+    assert answer.hits[0].citation.path == "refund.py"
+    assert published_dir(index_root, project) != damaged

@@ -37,7 +37,16 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from ..errors import AlreadyExists, StoreUnavailable
-from ..models import Connector, IngestionRun, RunMode, RunStatus, RunTrigger, new_id, utcnow
+from ..models import (
+    Connector,
+    IngestionRun,
+    PageRequest,
+    RunMode,
+    RunStatus,
+    RunTrigger,
+    new_id,
+    utcnow,
+)
 from ..redaction import Redactor
 from ..registry import ConnectorType, PluginCatalog
 from ..sources import SourceError
@@ -466,7 +475,17 @@ class Worker:
 
     def _stale_without_runs(self) -> list[str]:
         busy = {run.project_id for run in self._store.list_active_runs()}
-        return [p for p in self._indexes.stale_projects() if p not in busy]
+        return [
+            project_id
+            for project_id in self._indexes.stale_projects()
+            if project_id not in busy and self._ours(project_id)
+        ]
+
+    def _ours(self, project_id: str) -> bool:
+        """Whether the project's servers use this worker's model, as far as its last run
+        tells: a worker with another model must not publish generations they refuse."""
+        [last] = self._store.list_runs(project_id, PageRequest(limit=1)) or [None]
+        return last is None or not last.model or last.model == self.model
 
 
 def _failed(error: str) -> Outcome:

@@ -45,14 +45,24 @@ def store(tmp_path: Path) -> Iterator[Store]:
     store.close()
 
 
-def worker(store: Store, clock: Clock, model: str = MODEL) -> Worker:
+class Stale:
+    """Indexes whose publication is behind the Store for the given projects."""
+
+    def __init__(self, project_ids: list[str]) -> None:
+        self.project_ids = project_ids
+
+    def stale_projects(self) -> list[str]:
+        return self.project_ids
+
+
+def worker(store: Store, clock: Clock, model: str = MODEL, indexes: Any = None) -> Worker:
     # Claiming needs neither a pipeline nor indexes.
     none: Any = None
     return Worker(
         store,
         PluginCatalog(),
         none,
-        none,
+        indexes,
         BlockingRunner(1),
         model=model,
         lease_s=LEASE_S,
@@ -168,3 +178,16 @@ def test_counters_at_a_checkpoint() -> None:
     counts = counts_at_checkpoint(run)
     assert counts["documents_seen"] == 3 and counts["chunks_written"] == 0
     assert counts_at_checkpoint(make_run("prj_1", "con_1"))["documents_seen"] == 0
+
+
+def test_a_worker_republishes_only_indexes_of_its_model_and_not_while_a_run_writes(
+    store: Store,
+) -> None:
+    store.create_run(make_run("prj_other", "con_1", RunStatus.SUCCEEDED, model="other-model"))
+    store.create_run(make_run("prj_ours", "con_2", RunStatus.SUCCEEDED, model=MODEL))
+    store.create_run(make_run("prj_busy", "con_3", RunStatus.RUNNING, model=MODEL))
+    stale = Stale(["prj_other", "prj_ours", "prj_busy", "prj_no_runs"])
+    assert worker(store, Clock(), indexes=stale)._stale_without_runs() == [
+        "prj_ours",
+        "prj_no_runs",
+    ]

@@ -128,6 +128,12 @@ class Settings(BaseSettings):
         description="seconds a run's lease may stand still before another worker takes the "
         "run over and resumes it from its checkpoint",
     )
+    index_publication: Literal["auto", "directory", "gridfs"] = Field(
+        "auto",
+        description="where workers publish index generations for servers: auto (GridFS with "
+        "MongoDB, else the data directory), directory (every process shares the data "
+        "directory's volume) or gridfs (MongoDB only)",
+    )
     dense_exact_max: int = Field(
         50_000, ge=0, description="chunks above which the dense index is approximate (IVF)"
     )
@@ -198,6 +204,13 @@ class Settings(BaseSettings):
     def _split_plugins(cls, value: object) -> object:
         if isinstance(value, str):
             return [name.strip() for name in value.split(",") if name.strip()]
+        return value
+
+    @field_validator("index_publication")
+    @classmethod
+    def _check_publication(cls, value: str, info: ValidationInfo) -> str:
+        if value == "gridfs" and info.data.get("mongodb_uri") is None:
+            raise ValueError("gridfs needs the MongoDB store (mongodb_uri)")
         return value
 
     @field_validator("tls_key_file")

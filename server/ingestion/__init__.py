@@ -39,7 +39,13 @@ class WebhookBindError(Exception):
 def index_manager(settings: Settings, store: Store, model: str) -> IndexManager:
     """The index manager of a server or worker: generations published where every
     process of the deployment finds them (see index/publish.py)."""
-    return index_manager_for(store, settings.index_dir, model, exact_max=settings.dense_exact_max)
+    return index_manager_for(
+        store,
+        settings.index_dir,
+        model,
+        exact_max=settings.dense_exact_max,
+        publication=settings.index_publication,
+    )
 
 
 def worker_for(

@@ -79,8 +79,8 @@ class TextEmbedder(Protocol):
 
 
 class IndexSource(Protocol):
-    def get(self, project_id: str) -> object:
-        """The project's index, rebuilt first if the Store moved past it."""
+    def ensure_published(self, project_id: str) -> object:
+        """Publish the project's index as the Store has it now (no work if it is)."""
         ...
 
 
@@ -178,9 +178,10 @@ class IngestionPipeline:
             raise SourceError(refusal)
 
     def refresh_index(self, project_id: str) -> None:
-        """Bring the served index level with the Store (no work if nothing was written)."""
+        """Publish the index level with the Store for every server (no work if nothing
+        was written)."""
         try:
-            self._indexes.get(project_id)
+            self._indexes.ensure_published(project_id)
         except OSError as exc:
             reason = exc.strerror or type(exc).__name__  # no data directory path in the run
             raise IndexNotWritten(

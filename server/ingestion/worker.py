@@ -70,7 +70,7 @@ Outcome = dict[str, Any]  # the fields a run ends with; status QUEUED: handed ba
 class PublishedIndexes(Protocol):
     """What a worker needs of the index manager: build, publish, and find what is behind."""
 
-    def get(self, project_id: str) -> object: ...
+    def ensure_published(self, project_id: str) -> object: ...
 
     def stale_projects(self) -> list[str]: ...
 
@@ -453,7 +453,7 @@ class Worker:
     async def _publish_quietly(self, project_id: str) -> None:
         """Publish the project's index level with the Store (after a run that failed)."""
         try:
-            await asyncio.to_thread(self._indexes.get, project_id)
+            await asyncio.to_thread(self._indexes.ensure_published, project_id)
         except Exception:
             log.exception("index build failed", extra={"project": project_id})
 

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from projectqa.server.config import SettingsError, load_settings
+from projectqa.server.config import (
+    Settings,
+    SettingsError,
+    load_settings,
+    settings_as_json,
+    settings_from_json,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -51,6 +57,9 @@ def test_mongodb_uri_is_kept_secret(monkeypatch: pytest.MonkeyPatch) -> None:
         ("PROJECTQA_SHUTDOWN_GRACE_S", "-1", "greater than or equal to 0"),
         ("PROJECTQA_LOG_FORMAT", "xml", "'json' or 'text'"),
         ("PROJECTQA_TLS_KEY_FILE", "/k.pem", "must be set together"),
+        ("PROJECTQA_INDEX_PUBLICATION", "gridfs", "needs the MongoDB store"),
+        ("PROJECTQA_EMBEDDED_WORKER", "fork", "'process', 'thread' or 'off'"),
+        ("PROJECTQA_RUN_LEASE_S", "1", "greater than or equal to 2"),
     ],
 )
 def test_invalid_values_name_the_variable(monkeypatch, variable, value, message) -> None:
@@ -70,3 +79,10 @@ def test_unknown_toml_key_and_missing_file_are_errors(tmp_path: Path) -> None:
     config.write_text("not toml [\n")
     with pytest.raises(SettingsError, match="cannot read configuration"):
         load_settings(config)
+
+
+def test_a_worker_child_gets_every_setting_secrets_included() -> None:
+    settings = Settings(mongodb_uri="mongodb://u:hunter2@db:27017", local_roots=["/srv"])
+    assert settings_from_json(settings_as_json(settings)) == settings
+    with pytest.raises(SettingsError, match="parent process"):
+        settings_from_json('{"max_streams": 0}')

@@ -102,7 +102,7 @@ class RunProgress:
             return self.run
 
 
-def counts_at_checkpoint(run: IngestionRun) -> dict[str, int]:
+def counts_at_checkpoint(run: IngestionRun) -> dict[str, Any]:
     """The counters of ``run`` as they were at its last checkpoint (zero before any):
     what a run resumed from that checkpoint starts with."""
     kept = run.checkpoint_counts

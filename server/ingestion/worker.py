@@ -484,8 +484,8 @@ class Worker:
     def _ours(self, project_id: str) -> bool:
         """Whether the project's servers use this worker's model, as far as its last run
         tells: a worker with another model must not publish generations they refuse."""
-        [last] = self._store.list_runs(project_id, PageRequest(limit=1)) or [None]
-        return last is None or not last.model or last.model == self.model
+        last = self._store.list_runs(project_id, PageRequest(limit=1))
+        return not last or last[0].model in ("", self.model)
 
 
 def _failed(error: str) -> Outcome:

@@ -73,9 +73,13 @@ def _cached_field_types(cls: type) -> dict[str, type[Any]]:
     return resolved
 
 
-@functools.cache
 def _defaulted(cls: type) -> frozenset[str]:
     """Fields of ``cls`` that have a default (or a default factory)."""
+    return _cached_defaulted(cls)  # as in _field_types: mypy sees no Hashable in type[X]
+
+
+@functools.cache
+def _cached_defaulted(cls: type) -> frozenset[str]:
     missing = dataclasses.MISSING
     return frozenset(
         f.name

@@ -1,118 +1,79 @@
-"""kill -9 in the middle of an ingestion run: the next start resumes it from its checkpoint."""
+"""kill -9 of `projectqa serve` while its embedded worker (a child process) runs a run:
+the child ends with its parent, and the next `serve` finishes the same run from its
+checkpoint."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import subprocess
-import sys
-import time
+import json
 from pathlib import Path
 
 import pytest
 
-from projectqa.client import Client
-from projectqa.v1 import admin_pb2, ingestion_pb2
+from projectqa.v1 import ingestion_pb2
+
+from .deployment import (
+    Member,
+    admin_client,
+    children_of,
+    ended,
+    local_project,
+    pid_of,
+    process_gone,
+    start_server,
+    stored_run,
+    wait_for_run,
+    write_sources,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.model]
-PROJECTQA = shutil.which("projectqa") or str(Path(sys.executable).parent / "projectqa")
 FILES = 420  # the local connector checkpoints every 200 files
+SETTINGS = {"PROJECTQA_EMBEDDED_WORKER": "process", "PROJECTQA_RUN_LEASE_S": "3"}
 
 
-def _start(data_dir: Path, log: Path) -> tuple[subprocess.Popen[str], str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROJECTQA_")}
-    env |= {
-        "PROJECTQA_DATA_DIR": str(data_dir),
-        "PROJECTQA_LISTEN_ADDRESS": "127.0.0.1:0",
-        "PROJECTQA_PLUGINS": "local",
-    }
-    proc = subprocess.Popen(
-        [PROJECTQA, "serve"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=log.open("a"),  # a file, never a pipe nobody drains
-        text=True,
-    )
-    line = proc.stdout.readline()
-    assert "listening on" in line, line
-    return proc, line.split("listening on ")[1].split()[0]
-
-
-def _run(qa: Client, run_id: str) -> ingestion_pb2.IngestionRun:
-    return qa.ingestion.GetIngestionRun(ingestion_pb2.GetIngestionRunRequest(run_id=run_id)).run
-
-
-def _wait(qa: Client, run_id: str, check, seconds: float = 120) -> ingestion_pb2.IngestionRun:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        run = _run(qa, run_id)
-        if check(run):
-            return run
-        time.sleep(0.05)
-    raise AssertionError(f"run {run_id} stuck: {run}")
-
-
-def _runs(qa: Client) -> list[ingestion_pb2.IngestionRun]:
-    request = ingestion_pb2.ListIngestionRunsRequest(project="crash")
-    return list(qa.ingestion.ListIngestionRuns(request).runs)
-
-
-def test_a_killed_server_resumes_the_run_without_redoing_finished_work(tmp_path: Path):
-    source = tmp_path / "src"
-    source.mkdir()
-    for i in range(FILES):
-        (source / f"m{i:04d}.py").write_text(
-            f"def handler_{i}(request):\n    '''Handles case {i}.'''\n    return {i}\n"
-        )
+def test_a_killed_server_s_worker_ends_with_it_and_the_run_resumes(tmp_path: Path):
+    source = write_sources(tmp_path / "src", FILES, "crash")
     data, log = tmp_path / "data", tmp_path / "server.log"
-    proc, address = _start(data, log)
-    with Client(address, data.joinpath("admin.token").read_text().strip()) as qa:
-        qa.create_project("crash", name="Crash")
-        qa.admin.CreateConnector(
-            admin_pb2.CreateConnectorRequest(
-                project="crash", type="local", name="files", config=_struct(path=str(source))
-            )
-        )
-        start = ingestion_pb2.StartIngestionRequest(
-            project="crash", mode=ingestion_pb2.INGESTION_MODE_FULL
-        )
-        [run] = qa.ingestion.StartIngestion(start).runs
+    server = start_server(data, log, **SETTINGS)
+    [child] = children_of(server.pid)
+    with admin_client(server, data) as qa:
+        local_project(qa, "crash", source)
+        [run] = qa.start_ingestion("crash", mode="full")
         # Past the checkpoint at 200 files (saved before the next file is taken), not yet done.
-        _wait(qa, run.id, lambda r: r.counts.documents_seen > 205)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+        running = wait_for_run(qa, run.id, lambda r: r.counts.documents_seen > 205 or ended(r))
+    server.kill()
+    # The kernel tells the child (PR_SET_PDEATHSIG): it ends instead of holding the lease.
+    assert process_gone(child), f"worker {child} outlived its server"
+    left = stored_run(data, run.id)
 
-    proc, address = _start(data, log)
+    again = start_server(data, log, **SETTINGS)
     try:
-        with Client(address, data.joinpath("admin.token").read_text().strip()) as qa:
-            resumed = next(r for r in _runs(qa) if r.trigger == "resume")
-            done = _wait(
-                qa,
-                resumed.id,
-                lambda r: (
-                    r.status != ingestion_pb2.INGESTION_STATUS_RUNNING
-                    and r.status != ingestion_pb2.INGESTION_STATUS_QUEUED
-                ),
-            )
-            killed = _run(qa, run.id)
-            runs = _runs(qa)
+        [next_child] = children_of(again.pid)
+        with admin_client(again, data) as qa:
+            done = wait_for_run(qa, run.id, ended)
+            runs = list(qa.list_ingestion_runs("crash"))
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
+        _stop(again)
 
-    assert killed.status == ingestion_pb2.INGESTION_STATUS_FAILED
-    assert killed.error.startswith("interrupted")
+    assert running.status == ingestion_pb2.INGESTION_STATUS_RUNNING, "ended before the kill"
+    assert pid_of(running.worker) == child  # the child ran it, not the server
+    checkpoint = json.loads(left["checkpoint_counts"])
+    assert checkpoint["documents_seen"] == 200
+    # Handed back when the child got its SIGTERM; or, had it died first, still its own
+    # until taken over (a dead owner's run at once, any other after the lease).
+    handed_back = (left["status"], left["owner"]) == ("queued", "")
+    assert handed_back or (left["status"], left["owner"]) == ("running", running.worker), dict(left)
+    if handed_back:
+        assert left["documents_seen"] == 200  # back at its checkpoint's counters
+
+    # The same run, finished by the new server's worker: no separate "resume" run.
+    assert [r.id for r in runs] == [run.id]
     assert done.status == ingestion_pb2.INGESTION_STATUS_SUCCEEDED, done.error
-    # Only what came after the last checkpoint was read again.
-    assert done.counts.documents_seen <= FILES - 200
+    assert done.attempts == 2 and pid_of(done.worker) == next_child
+    # Only what came after the checkpoint was read again: the counters of one clean run.
+    assert done.counts.documents_seen == FILES
+    assert done.counts.documents_changed + done.counts.documents_unchanged == FILES
     assert done.counts.documents_deleted == 0  # same scan: nothing wrongly deleted
-    assert not [r for r in runs if r.status in (1, 2)]  # nothing left queued or running
 
 
-def _struct(**values):  # type: ignore[no-untyped-def]
-    from google.protobuf import struct_pb2
-
-    struct = struct_pb2.Struct()
-    struct.update(values)
-    return struct
+def _stop(server: Member) -> None:
+    assert server.stop() == 0

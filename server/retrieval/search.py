@@ -73,13 +73,19 @@ class Searcher:
 
     def index(self, project_id: str) -> ProjectIndex:
         """The project's served index; FailedPrecondition when it has nothing indexed."""
-        writing = self._store.active_run(project_id=project_id) is not None
-        if not writing and self._store.index_generation(project_id) == 0:
-            raise FailedPrecondition(
-                "the project has no indexed content yet: add a connector and run "
-                "`projectqa ingest <project>` (IngestionService.StartIngestion)"
-            )
-        return self.indexes.serving(project_id, writing=writing)
+        if self.indexes.manifest(project_id) is None:  # nothing published (or loaded) yet
+            if self._store.active_run(project_id=project_id) is not None:
+                # Not built here: building is a worker's job, and its run publishes soon.
+                raise FailedPrecondition(
+                    "the project's first ingestion is still running; it becomes "
+                    "searchable when that run publishes its index (`projectqa runs` shows it)"
+                )
+            if self._store.index_generation(project_id) == 0:
+                raise FailedPrecondition(
+                    "the project has no indexed content yet: add a connector and run "
+                    "`projectqa ingest <project>` (IngestionService.StartIngestion)"
+                )
+        return self.indexes.serving(project_id)
 
     def search(self, project_id: str, query: SearchQuery) -> SearchResult:
         clock = _Clock()

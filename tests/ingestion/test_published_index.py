@@ -11,10 +11,11 @@ import asyncio
 import json
 from pathlib import Path
 
+import grpc
 import pytest
 
-from projectqa.v1 import retrieval_pb2
 from projectqa.v1 import ingestion_pb2 as pb
+from projectqa.v1 import retrieval_pb2
 
 from .conftest import QA
 
@@ -68,3 +69,24 @@ async def test_a_damaged_generation_is_refused_and_a_worker_publishes_a_good_one
     assert answer.index_generation > first.index_generation
     assert answer.hits[0].citation.path == "refund.py"
     assert published_dir(index_root, project) != damaged
+
+
+async def test_search_during_a_projects_first_run_says_so_and_builds_nothing(
+    qa: QA, tmp_path: Path
+):
+    gate = tmp_path / "gate"
+    project = await qa.project("first")
+    await qa.connector(
+        project, "scripted", "src", documents=20, checkpoint_every=5, gate=str(gate), gate_after=10
+    )
+    run = await qa.start(project)
+    await qa.wait_for(run.id, lambda r: r.counts.chunks_written > 0)
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await search(qa, project, "compute")
+    assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "first ingestion is still running" in (raised.value.details() or "")
+    assert qa.server.ingestion.indexes.manifest(project) is None  # the server built nothing
+
+    gate.touch()
+    assert (await qa.finish(run.id)).status == SUCCEEDED
+    assert (await search(qa, project, "compute")).hits

@@ -6,7 +6,7 @@ In the database beside the store::
                                {project, dir, path, uploaded_at}
     index_manifests            one document per project: {_id: project, generation,
                                manifest, retired: [{dir, at}]}
-    index_build_leases         {_id: project, owner, expires_at}: one build at a time
+    index_build_leases         {_id: project, owner, seq}: one build at a time
 
 A worker uploads a generation's files, then replaces the project's manifest document
 with a compare-and-set on ``generation``: an older build never replaces a newer one
@@ -21,10 +21,18 @@ here, checks each against the manifest while writing it, and loads it. Processes
 host sharing that directory take its ``.cache-lock`` for downloading, loading and
 pruning, and its ``.lock`` (with the lease) for building.
 
-Times are the wall clocks of the hosts: skew between them shortens or lengthens a lease
-or a grace period, which costs a duplicate build or an early delete (the server then
-finds the manifest moved on and loads the new one); correctness rests on the
-compare-and-set and on the checksums, not on time.
+A build holds its project's lease, which its holder renews every ``lease_s / 3`` (a
+compare-and-set on its owner that moves ``seq`` on). A waiting builder takes the lease
+over once it has watched ``seq`` stand still for ``lease_s`` by its own monotonic clock
+(as workers do with run leases), or at once when the holder was a process of this host
+that is gone: no wall clock is compared across hosts. A holder whose lease was taken
+notices at its next renewal, and before publishing: it does not publish.
+
+The grace period still uses the hosts' wall clocks: skew deletes a retired generation
+early (a server downloading it finds the manifest moved on and loads the new one) or
+late; uploads of a build in progress are only ever collected from a holder that lost its
+lease, which no longer publishes. Correctness rests on the compare-and-sets and on the
+checksums, not on time.
 """
 
 from __future__ import annotations
@@ -33,14 +41,17 @@ import contextlib
 import logging
 import secrets
 import shutil
+import threading
 import time
 from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gridfs import GridFSBucket
 from gridfs.errors import CorruptGridFile, NoFile
 from pymongo import ReturnDocument
+from pymongo.collection import Collection as MongoCollection
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
@@ -69,11 +80,13 @@ MANIFESTS = "index_manifests"
 LEASES = "index_build_leases"
 MANIFEST_TTL_S = 2.0  # how stale a server's view of the newest manifest may be
 GRACE_S = 600.0  # a replaced generation's files stay this long for servers downloading it
-LEASE_S = 900.0  # a build lease nobody released (its worker died) expires after this
+LEASE_S = 30.0  # a build lease that stood still this long (its worker died) is taken over
 LEASE_POLL_S = 0.2
 CACHE_LOCK = ".cache-lock"
 
 Doc = dict[str, Any]
+# every(step, interval): calls step every interval seconds until the returned stop is called
+Every = Callable[[Callable[[], object], float], Callable[[], None]]
 
 
 @contextlib.contextmanager
@@ -101,6 +114,7 @@ class GridFSPublication:
         wall: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        every: Every | None = None,
     ) -> None:
         self._bucket = GridFSBucket(database, bucket_name=FILES_BUCKET)
         self._manifests = database.get_collection(MANIFESTS)
@@ -108,6 +122,8 @@ class GridFSPublication:
         self.root = Path(cache_root)
         self._ttl, self._grace, self._lease_s = manifest_ttl_s, grace_s, lease_s
         self._wall, self._monotonic, self._sleep = wall, monotonic, sleep
+        self._every = every or _in_thread
+        self._held: dict[str, _BuildLease] = {}  # project -> the lease this process holds
         # project -> (until when, the manifest or why there is none)
         self._cached: dict[str, tuple[float, IndexManifest | str]] = {}
 
@@ -182,42 +198,70 @@ class GridFSPublication:
     # ------------------------------------------------------------ building
     @contextlib.contextmanager
     def building(self, project_id: str) -> Iterator[None]:
-        with project_lock(project_dir(self.root, project_id)):
-            owner = self._take_lease(project_id)
-            try:
-                yield
-            finally:
-                with contextlib.suppress(StoreUnavailable), _mongo():
-                    self._leases.delete_one({"_id": project_id, "owner": owner})
+        with project_lock(project_dir(self.root, project_id)), contextlib.ExitStack() as held:
+            lease = self._take_lease(project_id)
+            held.callback(lease.release)  # undone in reverse: stop renewing, then release
+            held.callback(self._every(lease.renew_quietly, self._lease_s / 3))
+            self._held[project_id] = lease
+            held.callback(self._held.pop, project_id)
+            yield
 
-    def _take_lease(self, project_id: str) -> str:
-        """Wait until no other host builds the project (or its lease expired); take it."""
-        owner = secrets.token_hex(8)
+    def _take_lease(self, project_id: str) -> _BuildLease:
+        """Wait until no other process builds the project, or its holder stopped renewing
+        (``lease_s`` of this process's clock without a renewal); take the lease."""
+        lease = _BuildLease(self._leases, project_id, _new_owner())
+        watch = _Watch()
         while True:
-            now = self._wall()
-            try:
-                with _mongo():
-                    self._leases.find_one_and_update(
-                        {"_id": project_id, "expires_at": {"$lt": now}},
-                        {"$set": {"owner": owner, "expires_at": now + self._lease_s}},
-                        upsert=True,
-                    )
-                return owner
-            except DuplicateKeyError:  # held and not expired: the upsert collided
-                self._sleep(LEASE_POLL_S)
+            holder = lease.take_or_look()
+            if holder is None:
+                return lease
+            if not holder:
+                continue  # released a moment ago: try again at once
+            if self._may_take_over(holder, watch) and lease.take_over(holder):
+                return lease
+            self._sleep(LEASE_POLL_S)
+
+    def _may_take_over(self, holder: Doc, watch: _Watch) -> bool:
+        if _owner_is_dead(holder["owner"]):
+            log.info("index build lease of project %s: its holder is gone", holder["_id"])
+            return True
+        still = watch.idle_for((holder["owner"], holder.get("seq")), self._monotonic())
+        if still < self._lease_s:
+            return False
+        log.warning(
+            "index build lease of project %s was not renewed for %.0f s: taking it over",
+            holder["_id"],
+            still,
+        )
+        return True
+
+    def _holds_lease(self, project_id: str) -> bool:
+        """Right before publishing: the build's lease is still this process's (renewed
+        now, so no one may take it over for ``lease_s``). True outside ``building``."""
+        lease = self._held.get(project_id)
+        return lease is None or lease.renew()
 
     def publish(self, project_id: str, index: ProjectIndex, *, force: bool) -> IndexManifest:
         directory = project_dir(self.root, project_id)
         build_dir, manifest = write_build(directory, index)
         try:
             self._upload(project_id, build_dir, manifest)
-            won = self._swap_manifest(project_id, manifest, force)
+            holds = self._holds_lease(project_id)
+            won = holds and self._swap_manifest(project_id, manifest, force)
         except BaseException:
             shutil.rmtree(build_dir, ignore_errors=True)
             self._delete_files({"metadata.project": project_id, "metadata.dir": manifest.dir})
             raise
         if not won:
-            log.info("index of project %s: a newer generation is published already", project_id)
+            if holds:
+                log.info("index of project %s: a newer generation is published already", project_id)
+            else:
+                log.warning(
+                    "index of project %s: another process took the build over; "
+                    "generation %d not published",
+                    project_id,
+                    manifest.generation,
+                )
             shutil.rmtree(build_dir, ignore_errors=True)
             self._delete_files({"metadata.project": project_id, "metadata.dir": manifest.dir})
             return manifest
@@ -299,6 +343,109 @@ class GridFSPublication:
             self._leases.delete_one({"_id": project_id})
         self._delete_files({"metadata.project": project_id})
         shutil.rmtree(project_dir(self.root, project_id), ignore_errors=True)
+
+
+@dataclass
+class _BuildLease:
+    """This process's side of a project's build lease: ``owner`` is its token, and every
+    write moves ``seq`` on so that waiters see the lease is alive."""
+
+    leases: MongoCollection[Doc]
+    project_id: str
+    owner: str
+    lost: bool = False
+    released: bool = False
+
+    def take_or_look(self) -> Doc | None:
+        """None: taken (nobody held it). Else the holder's document ({} if it was just
+        released)."""
+        try:
+            with _mongo():
+                self.leases.insert_one({"_id": self.project_id, "owner": self.owner, "seq": 0})
+            return None
+        except DuplicateKeyError:
+            with _mongo():
+                return self.leases.find_one({"_id": self.project_id}) or {}
+
+    def take_over(self, holder: Doc) -> bool:
+        """Compare-and-set on what the waiter watched: a renewal in between wins."""
+        seen = {"_id": self.project_id, "owner": holder["owner"], "seq": holder.get("seq")}
+        seq = (holder.get("seq") or 0) + 1
+        with _mongo():
+            taken = self.leases.find_one_and_update(
+                seen, {"$set": {"owner": self.owner, "seq": seq}}
+            )
+        return taken is not None
+
+    def renew(self) -> bool:
+        """Move the lease on; False once it is no longer this process's (taken over, or
+        the project dropped)."""
+        with _mongo():
+            renewed = self.leases.update_one(
+                {"_id": self.project_id, "owner": self.owner}, {"$inc": {"seq": 1}}
+            )
+        if renewed.matched_count == 0 and not self.released and not self.lost:
+            log.warning(
+                "index build lease of project %s was taken over: this build will not be published",
+                self.project_id,
+            )
+        self.lost = renewed.matched_count == 0
+        return not self.lost
+
+    def renew_quietly(self) -> bool:
+        """The renewal thread's step: an unreachable store is tried again at the next one
+        (a waiter reaching it takes over only after ``lease_s``, and publishing checks)."""
+        try:
+            return self.renew()
+        except StoreUnavailable:
+            log.warning("could not renew the index build lease of project %s", self.project_id)
+            return True
+
+    def release(self) -> None:
+        self.released = True
+        with contextlib.suppress(StoreUnavailable), _mongo():
+            self.leases.delete_one({"_id": self.project_id, "owner": self.owner})
+
+
+@dataclass
+class _Watch:
+    """When this process first saw a build lease as it is now (owner, seq)."""
+
+    state: tuple[str, int | None] | None = None
+    since: float = 0.0
+
+    def idle_for(self, state: tuple[str, int | None], now: float) -> float:
+        """How long the lease has stood still, as far as this process has watched."""
+        if state != self.state:
+            self.state, self.since = state, now
+            return 0.0
+        return now - self.since
+
+
+def _in_thread(step: Callable[[], object], interval: float) -> Callable[[], None]:
+    """Calls ``step`` every ``interval`` seconds in a daemon thread until it returns a
+    false value or the returned function is called."""
+    stopped = threading.Event()
+
+    def run() -> None:
+        while not stopped.wait(interval) and step():
+            pass
+
+    threading.Thread(target=run, name="index-build-lease", daemon=True).start()
+    return stopped.set
+
+
+def _new_owner() -> str:
+    # Imported here: the ingestion package imports this one.
+    from ..ingestion.owner import this_owner
+
+    return f"{this_owner()}:{secrets.token_hex(4)}"
+
+
+def _owner_is_dead(owner: str) -> bool:
+    from ..ingestion.owner import owner_is_dead
+
+    return owner_is_dead(owner)
 
 
 def _parse(doc: Doc | None) -> IndexManifest:

@@ -9,11 +9,14 @@ directory, as hosts without a shared disk do.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
+import subprocess
 import threading
 import types
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import gridfs
@@ -28,10 +31,14 @@ from projectqa.server.index.publish import DirectoryPublication
 from projectqa.server.index.publish_gridfs import (
     FILES_BUCKET,
     GRACE_S,
+    LEASE_POLL_S,
+    LEASE_S,
+    LEASES,
     MANIFEST_TTL_S,
     MANIFESTS,
     GridFSPublication,
 )
+from projectqa.server.models import new_id
 from projectqa.server.store import MongoStore, SqliteStore
 
 from .conftest import MODEL, Corpus, unit_vectors
@@ -278,3 +285,174 @@ def test_the_publication_follows_the_store(mongo: MongoStore, tmp_path: Path) ->
         publication_for(mongo, tmp_path, "s3")
     manager = index_manager_for(mongo, tmp_path, MODEL, exact_max=10)
     assert manager.manifest("prj_none") is None
+
+
+# ------------------------------------------------------------------ build leases
+EPS = 1e-6  # sleeps of 0.2 s add up with rounding errors
+
+
+class WaitedTooLong(Exception):
+    """A waiting builder slept longer than the test allows."""
+
+
+class Ticker:
+    """In place of the thread that renews a build lease: the test says when its interval
+    has passed (``tick``); a holder that is killed simply never ticks again."""
+
+    def __init__(self) -> None:
+        self.steps: list[Callable[[], object]] = []
+        self.interval = 0.0
+
+    def __call__(self, step: Callable[[], object], interval: float) -> Callable[[], None]:
+        self.steps.append(step)
+        self.interval = interval
+        return lambda: self.steps.remove(step)
+
+    def tick(self) -> None:
+        for step in list(self.steps):
+            step()
+
+
+@dataclass
+class HostClock:
+    """One host's clocks. Sleeping moves both on, then lets the rest of the world act."""
+
+    wall: float = 1_700_000_000.0
+    mono: float = 1000.0
+    slept: float = 0.0
+    limit: float = 0.0
+    meanwhile: list[Callable[[float], None]] = field(default_factory=list)
+
+    def sleep(self, seconds: float) -> None:
+        self.wall += seconds
+        self.mono += seconds
+        self.slept += seconds
+        for act in self.meanwhile:
+            act(self.slept)
+        if self.slept > self.limit:
+            raise WaitedTooLong(f"still waiting after {self.slept:.1f} s")
+
+
+@dataclass
+class Renewals:
+    """The holder renews every ``ticker.interval`` of the waiter's time, until ``until``."""
+
+    ticker: Ticker
+    until: float = float("inf")
+    last: float = 0.0
+
+    def __call__(self, slept: float) -> None:
+        if slept < self.until and slept >= self.last + self.ticker.interval:
+            self.ticker.tick()
+            self.last += self.ticker.interval
+
+
+def lease_host(
+    mongo: MongoStore, root: Path, clock: HostClock, ticker: Ticker
+) -> GridFSPublication:
+    return GridFSPublication(
+        mongo.database,
+        root,
+        wall=lambda: clock.wall,
+        monotonic=lambda: clock.mono,
+        sleep=clock.sleep,
+        every=ticker,
+    )
+
+
+def lease_owner(mongo: MongoStore, project_id: str) -> str | None:
+    doc = mongo.database[LEASES].find_one({"_id": project_id})
+    return doc["owner"] if doc else None
+
+
+def test_a_holder_that_renews_keeps_the_lease_for_many_lease_periods(
+    mongo: MongoStore, tmp_path: Path
+) -> None:
+    project_id, ticker = new_id("prj"), Ticker()
+    holder = lease_host(mongo, tmp_path / "a", HostClock(), ticker)
+    waiting = HostClock(mono=7.0, limit=40 * LEASE_S)
+    waiter = lease_host(mongo, tmp_path / "b", waiting, Ticker())
+    waiting.meanwhile.append(Renewals(ticker))
+    with holder.building(project_id):
+        owner = lease_owner(mongo, project_id)
+        assert ticker.interval <= LEASE_S / 3
+        with pytest.raises(WaitedTooLong), waiter.building(project_id):
+            pass
+        assert lease_owner(mongo, project_id) == owner
+    assert lease_owner(mongo, project_id) is None  # released on the way out
+    assert ticker.steps == []  # and no longer renewed
+
+
+def test_a_holder_killed_while_building_is_taken_over_after_the_lease_time(
+    mongo: MongoStore, tmp_path: Path
+) -> None:
+    # A worker killed -9 mid-build kept the lease 15 minutes: others waited, and a server
+    # with nothing loadable blocked its query that long.
+    assert LEASE_S <= 60
+    project_id = new_id("prj")
+    holder = lease_host(mongo, tmp_path / "a", HostClock(), Ticker())
+    killed = contextlib.ExitStack()
+    killed.enter_context(holder.building(project_id))  # and never renews again
+    waiting = HostClock(limit=10 * LEASE_S)
+    waiter = lease_host(mongo, tmp_path / "b", waiting, Ticker())
+    with waiter.building(project_id):
+        assert LEASE_S - EPS <= waiting.slept <= LEASE_S + 2 * LEASE_POLL_S
+        owner = lease_owner(mongo, project_id)
+        killed.close()  # were it only paused: on its way out it leaves the new lease alone
+        assert lease_owner(mongo, project_id) == owner
+    assert lease_owner(mongo, project_id) is None
+
+
+@pytest.mark.parametrize("skew_h", [5, -5])
+def test_clock_skew_between_hosts_neither_hastens_nor_delays_a_takeover(
+    skew_h: int, mongo: MongoStore, tmp_path: Path
+) -> None:
+    project_id, ticker = new_id("prj"), Ticker()
+    holder_clock = HostClock()
+    holder = lease_host(mongo, tmp_path / "a", holder_clock, ticker)
+    # Wall clocks hours apart, monotonic clocks counted from unrelated boots.
+    waiting = HostClock(wall=holder_clock.wall + skew_h * 3600, mono=9e6, limit=10 * LEASE_S)
+    renewals = Renewals(ticker, until=3 * LEASE_S)  # then the holder is killed
+    waiting.meanwhile.append(renewals)
+    waiter = lease_host(mongo, tmp_path / "b", waiting, Ticker())
+    with contextlib.ExitStack() as killed:
+        killed.enter_context(holder.building(project_id))
+        with waiter.building(project_id):
+            assert renewals.last >= 2 * LEASE_S  # it renewed, and kept the lease meanwhile
+            waited = waiting.slept - renewals.last
+            assert LEASE_S - EPS <= waited <= LEASE_S + 2 * LEASE_POLL_S
+
+
+def test_a_lease_of_a_process_of_this_host_that_is_gone_is_taken_at_once(
+    mongo: MongoStore, tmp_path: Path
+) -> None:
+    project_id = new_id("prj")
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    owner = f"{socket.gethostname()}:{gone.pid}:1:feed"
+    mongo.database[LEASES].insert_one({"_id": project_id, "owner": owner, "seq": 4})
+    waiter = lease_host(mongo, tmp_path / "b", HostClock(limit=0.0), Ticker())
+    with waiter.building(project_id):  # no sleep at all
+        assert lease_owner(mongo, project_id) not in (owner, None)
+
+
+@pytest.mark.parametrize("how", ["rebuild of an older generation", "same generation"])
+def test_a_holder_whose_lease_was_taken_does_not_publish_over_the_new_holder(
+    how: str, corpus: Corpus, mongo: MongoStore, tmp_path: Path
+) -> None:
+    corpus.add("a.py", [("f", "alpha")], unit_vectors(1, seed=40))
+    paused = lease_host(mongo, tmp_path / "a", HostClock(), Ticker())
+    waiting = HostClock(limit=10 * LEASE_S)
+    publication = lease_host(mongo, tmp_path / "b", waiting, Ticker())
+    other = IndexManager(mongo, tmp_path / "b", MODEL, publication=publication)
+    with paused.building(corpus.project_id):  # then stops renewing: a long pause, a partition
+        spec = BuildInput(corpus.store.index_generation(corpus.project_id), MODEL, 100)
+        late = build_project_index(corpus.store, corpus.project_id, spec)
+        if how.startswith("rebuild"):
+            corpus.add("b.py", [("g", "gamma")], unit_vectors(1, seed=41))
+        newer = other.get(corpus.project_id).manifest  # took the lease over, built, published
+        assert waiting.slept >= LEASE_S - EPS
+        lost = paused.publish(corpus.project_id, late, force=how.startswith("rebuild"))
+    assert lost.dir != newer.dir
+    assert paused.latest(corpus.project_id, fresh=True) == newer
+    assert stored_dirs(mongo, corpus.project_id) == {newer.dir}  # its uploads went

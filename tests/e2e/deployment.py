@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,7 @@ class Member:
     process: subprocess.Popen[str]
     log: Path
     address: str = ""  # a server's gRPC address
+    host: str = ""  # a worker's host name when not this host's (see on_another_host)
 
     @property
     def pid(self) -> int:
@@ -78,32 +80,87 @@ class Member:
         return self.process.wait(timeout=120)
 
 
+class Deployment:
+    """The processes a test started; on leaving, every one still running is stopped
+    (SIGTERM, then SIGKILL for one that does not end), whatever the test did."""
+
+    def __init__(self) -> None:
+        self.members: list[Member] = []
+
+    def add(self, member: Member) -> Member:
+        self.members.append(member)
+        return member
+
+    def __enter__(self) -> Deployment:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        running = [m for m in self.members if m.process.poll() is None]
+        for member in running:
+            member.process.send_signal(signal.SIGTERM)
+        for member in running:
+            try:
+                member.process.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                member.process.kill()
+                member.process.wait()
+
+
 def start_server(data_dir: Path, log: Path, **extra: str) -> Member:
     """`projectqa serve`, once it listens."""
-    process = subprocess.Popen(
-        [PROJECTQA, "serve"],
-        env=settings(data_dir, **extra),
-        stdout=subprocess.PIPE,
-        stderr=log.open("a"),
-        text=True,
-    )
+    with log.open("a") as stderr:
+        process = subprocess.Popen(
+            [PROJECTQA, "serve"],
+            env=settings(data_dir, **extra),
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
     assert process.stdout is not None
     line = process.stdout.readline()
     assert "listening on" in line, (line, log.read_text())
     return Member(process, log, line.split("listening on ")[1].split()[0])
 
 
-def start_worker(data_dir: Path, log: Path, **extra: str) -> Member:
-    """`projectqa worker`; it claims runs as soon as its embedder is loaded."""
-    process = subprocess.Popen(
-        [PROJECTQA, "worker"],
-        env=settings(data_dir, **extra),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("a"),
-        text=True,
+def start_worker(data_dir: Path, log: Path, *, host: str = "", **extra: str) -> Member:
+    """`projectqa worker`; it claims runs as soon as its embedder is loaded.
+
+    ``host``: as if on that host (see ``on_another_host``).
+    """
+    argv = [PROJECTQA, "worker"]
+    with log.open("a") as stderr:
+        process = subprocess.Popen(
+            on_another_host(host, argv) if host else argv,
+            env=settings(data_dir, **extra),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            text=True,
+        )
+    return Member(process, log, host=host)
+
+
+def on_another_host(host: str, argv: list[str]) -> list[str]:
+    """``argv`` in a UTS namespace of its own, named ``host``: to workers of other host
+    names its runs belong to a worker they cannot see die, so they take them over only
+    once the lease has stood still. Same process id (unshare and Python exec into it),
+    same files."""
+    rename = (
+        "import os, socket, sys; socket.sethostname(sys.argv[1]); "
+        "os.execvp(sys.argv[2], sys.argv[2:])"
     )
-    return Member(process, log)
+    namespace = ["unshare", "--user", "--map-root-user", "--uts"]
+    return [*namespace, sys.executable, "-c", rename, host, *argv]
+
+
+@cache
+def other_hosts() -> bool:
+    """Whether this machine lets a test start a process under another host name (it takes
+    an unprivileged user namespace, which some distributions forbid)."""
+    if shutil.which("unshare") is None:
+        return False
+    probe = on_another_host("elsewhere", ["true"])
+    return subprocess.run(probe, capture_output=True, timeout=60).returncode == 0
 
 
 def admin_client(server: Member, data_dir: Path) -> Client:

@@ -5,6 +5,8 @@ checkpoint."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ import pytest
 from projectqa.v1 import ingestion_pb2
 
 from .deployment import (
-    Member,
+    Deployment,
     admin_client,
     children_of,
     ended,
@@ -33,26 +35,27 @@ SETTINGS = {"PROJECTQA_EMBEDDED_WORKER": "process", "PROJECTQA_RUN_LEASE_S": "3"
 def test_a_killed_server_s_worker_ends_with_it_and_the_run_resumes(tmp_path: Path):
     source = write_sources(tmp_path / "src", FILES, "crash")
     data, log = tmp_path / "data", tmp_path / "server.log"
-    server = start_server(data, log, **SETTINGS)
-    [child] = children_of(server.pid)
-    with admin_client(server, data) as qa:
-        local_project(qa, "crash", source)
-        [run] = qa.start_ingestion("crash", mode="full")
-        # Past the checkpoint at 200 files (saved before the next file is taken), not yet done.
-        running = wait_for_run(qa, run.id, lambda r: r.counts.documents_seen > 205 or ended(r))
-    server.kill()
-    # The kernel tells the child (PR_SET_PDEATHSIG): it ends instead of holding the lease.
-    assert process_gone(child), f"worker {child} outlived its server"
-    left = stored_run(data, run.id)
+    with Deployment() as started:
+        server = started.add(start_server(data, log, **SETTINGS))
+        [child] = children_of(server.pid)
+        with admin_client(server, data) as qa:
+            local_project(qa, "crash", source)
+            [run] = qa.start_ingestion("crash", mode="full")
+            # Past the checkpoint at 200 files (saved before the next file is taken), not done.
+            running = wait_for_run(qa, run.id, lambda r: r.counts.documents_seen > 205 or ended(r))
+        server.kill()
+        # The kernel tells the child (PR_SET_PDEATHSIG): it ends instead of keeping the lease.
+        if not process_gone(child):
+            os.kill(child, signal.SIGKILL)
+            raise AssertionError(f"worker {child} outlived its server")
+        left = stored_run(data, run.id)
 
-    again = start_server(data, log, **SETTINGS)
-    try:
+        again = started.add(start_server(data, log, **SETTINGS))
         [next_child] = children_of(again.pid)
         with admin_client(again, data) as qa:
             done = wait_for_run(qa, run.id, ended)
             runs = list(qa.list_ingestion_runs("crash"))
-    finally:
-        _stop(again)
+        assert again.stop() == 0
 
     assert running.status == ingestion_pb2.INGESTION_STATUS_RUNNING, "ended before the kill"
     assert pid_of(running.worker) == child  # the child ran it, not the server
@@ -73,7 +76,3 @@ def test_a_killed_server_s_worker_ends_with_it_and_the_run_resumes(tmp_path: Pat
     assert done.counts.documents_seen == FILES
     assert done.counts.documents_changed + done.counts.documents_unchanged == FILES
     assert done.counts.documents_deleted == 0  # same scan: nothing wrongly deleted
-
-
-def _stop(server: Member) -> None:
-    assert server.stop() == 0

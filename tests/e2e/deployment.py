@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from projectqa.client import Client
+from projectqa.plugins.local import CHECKPOINT_EVERY
 from projectqa.v1 import ingestion_pb2
 
 PROJECTQA = shutil.which("projectqa") or str(Path(sys.executable).parent / "projectqa")
@@ -193,6 +194,27 @@ def wait_for_run(qa: Client, run_id: str, check: Callable[[Run], bool]) -> Run:
         time.sleep(POLL_S)
         run = qa.get_ingestion_run(run_id)
     raise AssertionError(f"run {run_id} never got there: {run}")
+
+
+def past_a_checkpoint(qa: Client, project: str) -> Run:
+    """Start a full run of ``project`` (one local connector over files of
+    ``write_sources``); return it once past a checkpoint, still running.
+
+    A checkpoint is saved before the next file is taken, so a record showing more files
+    than a checkpoint comes after it. With more than two checkpoints' worth of files the
+    record saved at the second one shows it, with a checkpoint's worth of work left.
+    """
+    [run] = qa.start_ingestion(project, mode="full")
+    past = wait_for_run(
+        qa, run.id, lambda r: r.counts.documents_seen > CHECKPOINT_EVERY or ended(r)
+    )
+    assert past.status == ingestion_pb2.INGESTION_STATUS_RUNNING, "ended before it was seen"
+    return past
+
+
+def at_checkpoint(documents_seen: int, files: int) -> bool:
+    """Whether a run over ``files`` files can have a checkpoint with that many seen."""
+    return 0 < documents_seen < files and documents_seen % CHECKPOINT_EVERY == 0
 
 
 def ended(run: Run) -> bool:

@@ -16,9 +16,11 @@ from projectqa.v1 import ingestion_pb2
 from .deployment import (
     Deployment,
     admin_client,
+    at_checkpoint,
     children_of,
     ended,
     local_project,
+    past_a_checkpoint,
     pid_of,
     process_gone,
     start_server,
@@ -28,7 +30,7 @@ from .deployment import (
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.model]
-FILES = 420  # the local connector checkpoints every 200 files
+FILES = 620  # over three checkpoints (past_a_checkpoint)
 SETTINGS = {"PROJECTQA_EMBEDDED_WORKER": "process", "PROJECTQA_RUN_LEASE_S": "3"}
 
 
@@ -40,36 +42,33 @@ def test_a_killed_server_s_worker_ends_with_it_and_the_run_resumes(tmp_path: Pat
         [child] = children_of(server.pid)
         with admin_client(server, data) as qa:
             local_project(qa, "crash", source)
-            [run] = qa.start_ingestion("crash", mode="full")
-            # Past the checkpoint at 200 files (saved before the next file is taken), not done.
-            running = wait_for_run(qa, run.id, lambda r: r.counts.documents_seen > 205 or ended(r))
+            running = past_a_checkpoint(qa, "crash")
         server.kill()
         # The kernel tells the child (PR_SET_PDEATHSIG): it ends instead of keeping the lease.
         if not process_gone(child):
             os.kill(child, signal.SIGKILL)
             raise AssertionError(f"worker {child} outlived its server")
-        left = stored_run(data, run.id)
+        left = stored_run(data, running.id)
 
         again = started.add(start_server(data, log, **SETTINGS))
         [next_child] = children_of(again.pid)
         with admin_client(again, data) as qa:
-            done = wait_for_run(qa, run.id, ended)
+            done = wait_for_run(qa, running.id, ended)
             runs = list(qa.list_ingestion_runs("crash"))
         assert again.stop() == 0
 
-    assert running.status == ingestion_pb2.INGESTION_STATUS_RUNNING, "ended before the kill"
     assert pid_of(running.worker) == child  # the child ran it, not the server
     checkpoint = json.loads(left["checkpoint_counts"])
-    assert checkpoint["documents_seen"] == 200
+    assert at_checkpoint(checkpoint["documents_seen"], FILES)
     # Handed back when the child got its SIGTERM; or, had it died first, still its own
     # until taken over (a dead owner's run at once, any other after the lease).
     handed_back = (left["status"], left["owner"]) == ("queued", "")
     assert handed_back or (left["status"], left["owner"]) == ("running", running.worker), dict(left)
     if handed_back:
-        assert left["documents_seen"] == 200  # back at its checkpoint's counters
+        assert left["documents_seen"] == checkpoint["documents_seen"]  # back at its counters
 
     # The same run, finished by the new server's worker: no separate "resume" run.
-    assert [r.id for r in runs] == [run.id]
+    assert [r.id for r in runs] == [running.id]
     assert done.status == ingestion_pb2.INGESTION_STATUS_SUCCEEDED, done.error
     assert done.attempts == 2 and pid_of(done.worker) == next_child
     # Only what came after the checkpoint was read again: the counters of one clean run.

@@ -43,6 +43,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.model, pytest.mark.slow]
 PROJECTS = ("alpha", "beta", "gamma")
 FILES = 300  # per project; the local connector checkpoints every 200 files
 KILLS = 3
+KILL_AFTER = 40  # a kill comes 0 to KILL_AFTER polls after the last, while a worker holds a run
 SEED = 14
 POLLS = 12_000  # looks at the runs before calling them stuck
 LEASE = {"PROJECTQA_RUN_LEASE_S": "3"}
@@ -124,7 +125,7 @@ def test_two_servers_and_two_workers_killed_at_random_share_one_store(tmp_path: 
             done = _drive(run_ids, (one, two), workers, sightings)
             answers = {slug: [_search(qa, slug) for qa in (one, two)] for slug in PROJECTS}
 
-    assert workers.killed, "no worker was killed while it held a run"
+    assert workers.killed, "the runs ended before any kill"
     for run in done.values():
         assert run.status == ingestion_pb2.INGESTION_STATUS_SUCCEEDED, (run.id, run.error)
     _assert_one_worker_at_a_time(done, sightings, workers)
@@ -135,10 +136,11 @@ def test_two_servers_and_two_workers_killed_at_random_share_one_store(tmp_path: 
 def _drive(
     run_ids: list[str], servers: tuple[Client, Client], workers: Workers, sightings: Sightings
 ) -> dict[str, Run]:
-    """Watch the runs through both servers until they end, killing the worker of a run
-    once it has read a random number of documents, ``KILLS`` times."""
+    """Watch the runs through both servers until they end; ``KILLS`` times, after a
+    random number of polls during which some worker held a run, kill one such worker
+    (whatever it is doing: scanning, embedding, writing, saving a checkpoint, indexing)."""
     rng = random.Random(SEED)
-    kill_at = [rng.randrange(FILES) for _ in range(KILLS)]
+    polls_to_kill = [rng.randrange(KILL_AFTER) for _ in range(KILLS)]
     runs: dict[str, Run] = {}
     for poll in range(POLLS):
         runs = {run_id: servers[poll % 2].get_ingestion_run(run_id) for run_id in run_ids}
@@ -146,28 +148,24 @@ def _drive(
             sightings.record(run)
         if all(ended(run) for run in runs.values()):
             return runs
-        if kill_at:
-            victim = _holder_past(kill_at[0], runs, workers, rng)
-            if victim is not None:
-                workers.kill(victim)
-                kill_at.pop(0)
+        holders = _holders(runs, workers)
+        if polls_to_kill and holders:
+            polls_to_kill[0] -= 1
+            if polls_to_kill[0] < 0:
+                workers.kill(rng.choice(holders))
+                polls_to_kill.pop(0)
         time.sleep(POLL_S)
     raise AssertionError(f"runs stuck: {runs}")
 
 
-def _holder_past(
-    documents: int, runs: dict[str, Run], workers: Workers, rng: random.Random
-) -> Member | None:
-    """A live worker running a run that has read at least ``documents``; None if none."""
+def _holders(runs: dict[str, Run], workers: Workers) -> list[Member]:
+    """The live workers running one of ``runs``, in the order of the runs."""
     live = {member.pid: member for member in workers.live}
-    holders = [
+    return [
         live[pid_of(run.worker)]
         for run in runs.values()
-        if run.status == ingestion_pb2.INGESTION_STATUS_RUNNING
-        and pid_of(run.worker) in live
-        and run.counts.documents_seen >= documents
+        if run.status == ingestion_pb2.INGESTION_STATUS_RUNNING and pid_of(run.worker) in live
     ]
-    return rng.choice(holders) if holders else None
 
 
 def _assert_one_worker_at_a_time(

@@ -8,17 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from projectqa.client import Client
 from projectqa.v1 import ingestion_pb2
 
 from .deployment import (
     Deployment,
     Run,
     admin_client,
+    at_checkpoint,
     embeddings_count,
     ended,
     local_project,
     other_hosts,
+    past_a_checkpoint,
     pid_of,
     start_server,
     start_worker,
@@ -29,18 +30,9 @@ from .deployment import (
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.model]
-FILES = 420  # the local connector checkpoints every 200 files
+FILES = 620  # over three checkpoints (past_a_checkpoint)
 LEASE = {"PROJECTQA_RUN_LEASE_S": "3"}
 SERVING_ONLY = {"PROJECTQA_EMBEDDED_WORKER": "off", **LEASE}
-
-
-def _past_first_checkpoint(qa: Client, project: str) -> Run:
-    """Start a full run; return it once past its first checkpoint (saved before the
-    next file is taken), not yet done."""
-    [run] = qa.start_ingestion(project, mode="full")
-    running = wait_for_run(qa, run.id, lambda r: r.counts.documents_seen > 205 or ended(r))
-    assert running.status == ingestion_pb2.INGESTION_STATUS_RUNNING, "ended before the stop"
-    return running
 
 
 def test_a_killed_worker_s_run_is_taken_over_and_resumed_at_its_checkpoint(tmp_path: Path):
@@ -56,7 +48,7 @@ def test_a_killed_worker_s_run_is_taken_over_and_resumed_at_its_checkpoint(tmp_p
         first = started.add(start_worker(data, tmp_path / "worker-1.log", host=host, **LEASE))
         with admin_client(server, data) as qa:
             local_project(qa, "crash", source)
-            running = _past_first_checkpoint(qa, "crash")
+            running = past_a_checkpoint(qa, "crash")
             first.kill()
             killed = stored_run(data, running.id)
             vectors_at_kill = embeddings_count(data)
@@ -68,7 +60,7 @@ def test_a_killed_worker_s_run_is_taken_over_and_resumed_at_its_checkpoint(tmp_p
     assert running.worker.startswith(f"{host}:") == bool(host)
     assert killed["status"] == "running" and killed["owner"] == running.worker
     checkpoint = json.loads(killed["checkpoint_counts"])
-    assert checkpoint["documents_seen"] == 200
+    assert at_checkpoint(checkpoint["documents_seen"], FILES)
 
     # The same run, taken over once, finished by the second worker.
     assert [r.id for r in runs] == [running.id]
@@ -95,7 +87,7 @@ def test_a_stopped_worker_hands_its_run_back_at_its_checkpoint(tmp_path: Path):
         first = started.add(start_worker(data, tmp_path / "worker-1.log", **no_grace))
         with admin_client(server, data) as qa:
             local_project(qa, "stop", source)
-            running = _past_first_checkpoint(qa, "stop")
+            running = past_a_checkpoint(qa, "stop")
             assert first.stop() == 0
             handed_back = qa.get_ingestion_run(running.id)
             stored = stored_run(data, running.id)
@@ -104,8 +96,9 @@ def test_a_stopped_worker_hands_its_run_back_at_its_checkpoint(tmp_path: Path):
 
     assert handed_back.status == ingestion_pb2.INGESTION_STATUS_QUEUED, handed_back.error
     assert handed_back.worker == "" and handed_back.error == ""
-    assert handed_back.counts.documents_seen == 200  # its checkpoint's counters
-    assert json.loads(stored["checkpoint_counts"])["documents_seen"] == 200
+    checkpoint = json.loads(stored["checkpoint_counts"])
+    assert at_checkpoint(checkpoint["documents_seen"], FILES)
+    assert handed_back.counts.documents_seen == checkpoint["documents_seen"]
     assert not second.logged("ingestion run taken over")  # claimed from the queue
     assert done.status == ingestion_pb2.INGESTION_STATUS_SUCCEEDED, done.error
     assert done.attempts == 2 and pid_of(done.worker) == second.pid

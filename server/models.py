@@ -247,6 +247,7 @@ class IngestionRun:
     # and sets ``lease_seq``: a worker that lost its run can no longer write it.
     lease_seq: int = 0
     attempts: int = 0  # how many times a worker took the run (more than 1: resumed)
+    takeovers: int = 0  # of those, how many after its worker stopped renewing the lease
     model: str = ""  # the embedding model the run must use (a worker with another refuses)
     documents_total: int = 0  # the source's estimate of documents to read, 0 when unknown
     checkpoint_counts: dict[str, int] = field(default_factory=dict)  # counters at the cursor

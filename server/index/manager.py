@@ -120,7 +120,7 @@ class IndexManager:
                     published = self._published_current(project_id, generation)
                     if published is None:
                         published = self._build_locked(project_id, force=False).manifest
-            except OSError:
+            except Exception:  # out of space, bad vectors, a store outage: not every 5 s
                 self._retry_at[project_id] = self._clock() + BUILD_RETRY_S
                 raise
             self._retry_at.pop(project_id, None)

@@ -243,8 +243,11 @@ class IngestionPipeline:
             rows = self._records(run, batch.prepared, progress, cancel)
             if cancel.is_set():  # a worker that lost its lease must not write any more
                 raise RunCancelled
+            # Bumped before (a crash in between leaves the index stale) and after (a build
+            # that read the generation between the two does not count as current).
             self._store.bump_index_generation(run.project_id)
             self._store.write_documents(rows)
+            self._store.bump_index_generation(run.project_id)
             counts.documents_changed += len(rows)
             counts.chunks_written += sum(len(row.chunks) for row in rows)
         batch.prepared, batch.unchanged, batch.chunks = [], [], 0
@@ -298,8 +301,10 @@ class IngestionPipeline:
         progress.counts.chunks_cached += total - embedded
 
     def _delete(self, run: IngestionRun, keys: list[str]) -> int:
+        self._store.bump_index_generation(run.project_id)  # before and after: see _flush
+        deleted = self._store.delete_documents(run.connector_id, keys)
         self._store.bump_index_generation(run.project_id)
-        return self._store.delete_documents(run.connector_id, keys)
+        return deleted
 
     def _delete_unseen(self, progress: RunProgress, connector_id: str) -> None:
         """After a complete full scan: what the scan did not see is gone from the source."""

@@ -91,7 +91,7 @@ class RunProgress:
         """Everything before ``cursor`` is written: a resumed run starts there, with
         these counters."""
         with self._lock:
-            counts = dataclasses.asdict(self.counts)
+            counts = {**dataclasses.asdict(self.counts), "warning_count": self.run.warning_count}
             self.run = replace(self.run, cursor=cursor, revision=revision, checkpoint_counts=counts)
             return self.run
 
@@ -102,11 +102,13 @@ class RunProgress:
             return self.run
 
 
-def counts_at_checkpoint(run: IngestionRun) -> dict[str, Any]:
-    """The counters of ``run`` as they were at its last checkpoint (zero before any):
-    what a run resumed from that checkpoint starts with."""
+def at_checkpoint(run: IngestionRun) -> dict[str, Any]:
+    """The counters and warnings of ``run`` as they were at its last checkpoint (none
+    before any): what a run resumed from that checkpoint starts with."""
     kept = run.checkpoint_counts
-    return {f.name: int(kept.get(f.name, 0)) for f in dataclasses.fields(Counts)}
+    counts: dict[str, Any] = {f.name: int(kept.get(f.name, 0)) for f in dataclasses.fields(Counts)}
+    warning_count = int(kept.get("warning_count", 0))
+    return {**counts, "warning_count": warning_count, "warnings": run.warnings[:warning_count]}
 
 
 @dataclass
@@ -114,8 +116,12 @@ class RateWindow:
     """Rates and ETA of one run from successive records of it (a watcher's view)."""
 
     _samples: deque[tuple[float, int, int]] = field(default_factory=deque)
+    _attempt: int = 0
 
     def snapshot(self, run: IngestionRun, now: float | None = None) -> ProgressSnapshot:
+        if run.attempts != self._attempt:  # resumed: its counters went back to a checkpoint
+            self._attempt = run.attempts
+            self._samples.clear()
         counts = Counts.of(run)
         done, chunks = counts.documents_read, counts.chunks_written
         now = time.monotonic() if now is None else now

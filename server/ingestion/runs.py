@@ -17,7 +17,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from ..errors import AlreadyExists, FailedPrecondition
+from ..errors import AlreadyExists, FailedPrecondition, NotFound
 from ..models import Connector, IngestionRun, RunMode, RunStatus, RunTrigger, new_id, utcnow
 from ..registry import PluginCatalog
 from ..store import Store
@@ -148,7 +148,10 @@ class RunQueue:
         """Snapshots of ``run`` about every ``interval`` seconds, the last one final."""
         rates = RateWindow()
         while True:
-            run = await self._rb(self._store.get_run, run.id) or run
+            stored = await self._rb(self._store.get_run, run.id)
+            if stored is None:  # deleted with its connector or project meanwhile
+                raise NotFound(f"run {run.id!r} not found")
+            run = stored
             snapshot = rates.snapshot(run)
             yield snapshot
             if not run.status.active:

@@ -54,7 +54,7 @@ from ..store import Store
 from ..threads import BlockingRunner
 from .owner import owner_is_dead, this_owner
 from .pipeline import IndexNotWritten, IngestionPipeline, RunCancelled
-from .progress import RunProgress, counts_at_checkpoint
+from .progress import RunProgress, at_checkpoint
 from .runs import new_run
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,8 @@ POLL_S = 0.5  # how often an idle worker looks for queued runs
 RECONCILE_S = 5.0  # how often it looks for indexes behind the Store
 END_RETRY_S = 1.0  # first wait before saving a run's end again; doubles up to the next
 END_RETRY_MAX_S = 30.0
+MAX_TAKEOVERS = 3  # a run that stopped this many workers fails instead of stopping more
+CLAIM_STOP_S = 30.0  # how long stop() waits for a look for runs under way to end
 Outcome = dict[str, Any]  # the fields a run ends with; status QUEUED: handed back
 
 
@@ -84,6 +86,7 @@ class _Held:
     renewed_at: float  # monotonic time at which that write was sent
     cancel: threading.Event = field(default_factory=threading.Event)
     lost: bool = False  # a write found the sequence moved: the run is someone else's
+    ended: bool = False  # its end (or hand-back) landed: nothing more is written for it
     write_lock: threading.Lock = field(default_factory=threading.Lock)
     finished: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -151,10 +154,11 @@ class Worker:
         self._clock = clock
         # Unique per worker, also for several workers in one process (tests).
         self.owner = f"{this_owner()}:{secrets.token_hex(3)}"
-        self._executor = ThreadPoolExecutor(slots, thread_name_prefix="projectqa-ingest")
+        # Twice the slots: a run abandoned in a hung source step keeps its thread.
+        self._executor = ThreadPoolExecutor(2 * slots, thread_name_prefix="projectqa-ingest")
         self._held: dict[str, _Held] = {}
         self._sightings = _Sightings()
-        self._refused: set[str] = set()  # runs of another model, logged once
+        self._refused: set[str] = set()  # runs of another model or plugin, said once
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._runs: set[asyncio.Task[None]] = set()
@@ -174,6 +178,13 @@ class Worker:
         """Stop claiming; hand the runs in flight back at their checkpoints."""
         self._stopping = True
         self._stopped.set()
+        self._wake.set()
+        # A look for runs under way may still claim one: let it end, so every run this
+        # worker holds is in ``_held`` (and told to stop) before the grace starts.
+        claims = self._tasks[:1]
+        if claims:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(claims[0]), CLAIM_STOP_S)
         for held in self._held.values():
             held.cancel.set()
         waits = [held.finished.wait() for held in self._held.values()]
@@ -203,6 +214,8 @@ class Worker:
                 # Held from now on: the next look for runs must not see it as anyone's.
                 held = _Held(RunProgress(run), run.lease_seq, sent)
                 self._held[run.id] = held
+                if self._stopping:  # claimed while stop() began: hand it back at once
+                    held.cancel.set()
                 task = asyncio.get_running_loop().create_task(self._execute(held))
                 self._runs.add(task)
                 task.add_done_callback(self._runs.discard)
@@ -219,6 +232,9 @@ class Worker:
         for run in active:
             if run.id in self._held or not self._may_take(run, now):
                 continue
+            if run.status is RunStatus.RUNNING and run.takeovers + 1 >= MAX_TAKEOVERS:
+                self._fail_abandoned(run)
+                continue
             sent = self._clock()
             claimed = self._store.write_run_if(self._claimed(run), run.lease_seq)
             if claimed is not None:
@@ -231,16 +247,42 @@ class Worker:
                 return claimed, sent
         return None
 
+    def _fail_abandoned(self, run: IngestionRun) -> None:
+        """A run whose workers keep dying (a document that crashes the process, say)
+        fails, instead of stopping every worker that takes it."""
+        now = utcnow()
+        error = (
+            f"interrupted {run.takeovers + 1} times: the worker running it stopped (killed, "
+            "crashed or cut off from the store) each time; ingest again once the cause is fixed"
+        )
+        failed = replace(
+            run,
+            status=RunStatus.FAILED,
+            phase="done",
+            error=error,
+            finished_at=now,
+            updated_at=now,
+            lease_seq=run.lease_seq + 1,
+        )
+        if self._store.write_run_if(failed, run.lease_seq) is not None:
+            log.error("ingestion run failed: %s", error, extra={"run": run.id})
+
     def _may_take(self, run: IngestionRun, now: float) -> bool:
+        if run.id in self._refused:
+            return False
         if run.model and run.model != self.model:
-            if run.id not in self._refused:
-                self._refused.add(run.id)
-                log.error(
-                    "ingestion run needs embedding model %r but this worker has %r; "
-                    "left for a worker with that model (vectors of two models never mix)",
-                    run.model,
-                    self.model,
-                    extra={"run": run.id},
+            self._refused.add(run.id)
+            log.error(
+                "ingestion run needs embedding model %r but this worker has %r; "
+                "left for a worker with that model (vectors of two models never mix)",
+                run.model,
+                self.model,
+                extra={"run": run.id},
+            )
+            if run.status is RunStatus.QUEUED:  # say so where users look
+                waiting = f"queued: waiting for a worker with embedding model {run.model}"
+                self._store.write_run_if(
+                    replace(run, phase=waiting, lease_seq=run.lease_seq + 1), run.lease_seq
                 )
             return False
         if run.status is RunStatus.QUEUED:
@@ -252,7 +294,8 @@ class Worker:
     def _claimed(self, run: IngestionRun) -> IngestionRun:
         now = utcnow()
         # Taken over while running: back to the counters of its last checkpoint.
-        counts = counts_at_checkpoint(run) if run.status is RunStatus.RUNNING else {}
+        taken_over = run.status is RunStatus.RUNNING
+        counts = at_checkpoint(run) if taken_over else {}
         return replace(
             run,
             status=RunStatus.RUNNING,
@@ -260,6 +303,7 @@ class Worker:
             owner=self.owner,
             lease_seq=run.lease_seq + 1,
             attempts=run.attempts + 1,
+            takeovers=run.takeovers + taken_over,
             started_at=run.started_at or now,
             updated_at=now,
             **counts,
@@ -276,6 +320,7 @@ class Worker:
             # stop() waited its grace out while the pipeline was inside a step (a model
             # load, an encode): hand the run back all the same. Told to stop, the
             # pipeline thread writes no more documents.
+            held.cancel.set()  # the pipeline thread, still running, must stop writing
             if self._stopping:
                 outcome = {"status": RunStatus.QUEUED}
             raise
@@ -293,10 +338,22 @@ class Worker:
         run = held.progress.run
         if run.cancel_requested:  # asked while it was handed back or about to be taken
             return {"status": RunStatus.CANCELLED}
-        connector = await self._rb(self._store.get_connector, run.connector_id)
-        ctype = self._catalog.connector_type(connector.type) if connector else None
-        if connector is None or ctype is None:
-            return _failed("the connector was deleted or its plugin is not loaded")
+        try:
+            connector = await self._rb(self._store.get_connector, run.connector_id)
+        except StoreUnavailable:  # for now: another look (this worker's or another's) soon
+            return {"status": RunStatus.QUEUED}
+        if connector is None:
+            return _failed("the connector was deleted")
+        ctype = self._catalog.connector_type(connector.type)
+        if ctype is None:  # a worker with the plugin may run it
+            self._refused.add(run.id)
+            log.error(
+                "ingestion run needs connector type %r, which no plugin of this worker "
+                "provides; handed back for a worker that has it",
+                connector.type,
+                extra={"run": run.id},
+            )
+            return {"status": RunStatus.QUEUED}
         try:
             return await self._run_pipeline(held, connector, ctype)
         except RunCancelled:
@@ -313,14 +370,17 @@ class Worker:
         redact = Redactor.of_connector(connector, ctype.secret_fields)
         run_id = held.progress.run.id
         try:
-            await asyncio.get_running_loop().run_in_executor(
-                self._executor,
-                self._pipeline.execute,
-                held.progress,
-                connector,
-                ctype,
-                _Stop(held, self._holds),
-                lambda: self._checkpoint(held),
+            await self._until_done_or_abandoned(
+                held,
+                asyncio.get_running_loop().run_in_executor(
+                    self._executor,
+                    self._pipeline.execute,
+                    held.progress,
+                    connector,
+                    ctype,
+                    _Stop(held, self._holds),
+                    lambda: self._checkpoint(held),
+                ),
             )
         except SourceError as exc:
             return _failed(redact(str(exc) or type(exc).__name__))
@@ -338,25 +398,51 @@ class Worker:
             return _failed(f"internal error ({type(exc).__name__}); see the server log, ref {ref}")
         return {"status": RunStatus.SUCCEEDED}
 
+    async def _until_done_or_abandoned(self, held: _Held, step: asyncio.Future[None]) -> None:
+        """Wait for the pipeline; if it ignores a cancel for a lease time (a source stuck
+        in a read without a timeout), stop waiting: the run ends, its thread is left to
+        finish alone and can write nothing more for it."""
+        cancelled_at: float | None = None
+        while True:
+            done, _ = await asyncio.wait({step}, timeout=self._heartbeat_s)
+            if done:
+                return step.result()
+            if not held.cancel.is_set():
+                continue
+            cancelled_at = cancelled_at or self._clock()
+            if self._clock() - cancelled_at >= self._lease_s:
+                log.error(
+                    "ingestion run did not stop within %gs of its cancel; abandoned",
+                    self._lease_s,
+                    extra={"run": held.progress.run.id},
+                )
+                raise RunCancelled
+
     # ---------------------------------------------------------------- lease
     def _holds(self, held: _Held) -> bool:
         """Whether this worker may still write for the run: nobody can have taken it."""
         return not held.lost and self._clock() - held.renewed_at < self._lease_s / 2
 
-    def _write(self, held: _Held, record: IngestionRun) -> IngestionRun | None:
-        """Write the run's record if we still hold it; None (and ``lost``) if not."""
+    def _write(self, held: _Held, record: IngestionRun | None = None) -> IngestionRun | None:
+        """Write the run's record (its progress now, unless given) if we still hold it and
+        it has not ended; None (and ``lost``) if not."""
         with held.write_lock:
+            if held.ended:
+                held.lost = True
+                return None
+            record = record or held.progress.record()  # inside the lock: never an older one
             sent = self._clock()
             stored = self._store.write_run_if(replace(record, lease_seq=held.seq + 1), held.seq)
             if stored is None:
                 held.lost = True
                 return None
             held.seq, held.renewed_at = stored.lease_seq, sent
+            held.ended = stored.status is not RunStatus.RUNNING
             return stored
 
     def _checkpoint(self, held: _Held) -> None:
         """The pipeline reached a checkpoint (or its end): save it, or stop if we lost it."""
-        if self._write(held, held.progress.record()) is None:
+        if self._write(held) is None:
             raise RunCancelled
 
     async def _heartbeat(self, held: _Held) -> None:
@@ -364,7 +450,7 @@ class Worker:
         while True:
             await asyncio.sleep(self._heartbeat_s)
             try:
-                stored = await self._rb(self._write, held, held.progress.record())
+                stored = await self._rb(self._write, held)
             except Exception as exc:  # the store refuses for now: the lease runs down
                 log.warning("run heartbeat failed: %s", exc, extra={"run": run_id})
                 continue
@@ -387,7 +473,7 @@ class Worker:
                 status=RunStatus.QUEUED,
                 phase="queued",
                 owner="",
-                **counts_at_checkpoint(progress.run),
+                **at_checkpoint(progress.run),
             )
         else:
             progress.change(phase="done", finished_at=utcnow(), **outcome)
@@ -406,8 +492,11 @@ class Worker:
             stored.chunks_written or stored.documents_deleted
         ):
             await self._publish_quietly(stored.project_id)
-        if stored.rerun_requested and not stored.status.active and not self._stopping:
-            await self._rb(self._queue_rerun, stored)
+        if stored.rerun_requested and stored.status is not RunStatus.CANCELLED:
+            try:  # also when stopping: the webhook's change must not be lost
+                await self._rb(self._queue_rerun, stored)
+            except Exception:
+                log.exception("could not queue the webhook's run", extra={"run": stored.id})
 
     async def _save_end(self, held: _Held, record: IngestionRun) -> IngestionRun | None:
         """Write the ended run, again and again while the Store refuses the write.

@@ -176,8 +176,9 @@ class MongoIngestion(MongoPlumbing):
             queued = {"_id": run_id, "status": RunStatus.QUEUED.value}
             if runs.update_one(queued, {"$set": cancelled, "$unset": {_ACTIVE: ""}}).matched_count:
                 return self.get_run(run_id)
-            running = {"_id": run_id, "status": RunStatus.RUNNING.value}
-            runs.update_one(running, {"$set": {"cancel_requested": True}})
+            # Queued or running: a run handed back meanwhile is cancelled when next taken.
+            active = {"_id": run_id, _ACTIVE: {"$type": "string"}}
+            runs.update_one(active, {"$set": {"cancel_requested": True}})
         return self.get_run(run_id)
 
     def request_rerun(self, connector_id: str) -> bool:

@@ -110,7 +110,9 @@ _CANCEL_QUEUED = (
     "UPDATE ingestion_runs SET status = :cancelled, phase = 'done', finished_at = :at,"
     " updated_at = :at, active_connector = NULL WHERE id = :id AND status = :queued"
 )
-_FLAG_CANCEL = "UPDATE ingestion_runs SET cancel_requested = 1 WHERE id = :id AND status = :running"
+_FLAG_CANCEL = (
+    "UPDATE ingestion_runs SET cancel_requested = 1 WHERE id = :id AND active_connector IS NOT NULL"
+)
 
 _DOCUMENT_KEY = ("id", "project_id", "connector_id", "key")
 # The stored id wins over the given one, so chunks always point at the
@@ -190,7 +192,6 @@ class SqliteIngestion(SqlitePlumbing):
             "id": run_id,
             "at": codec.time_to_text(at),
             "queued": RunStatus.QUEUED.value,
-            "running": RunStatus.RUNNING.value,
             "cancelled": RunStatus.CANCELLED.value,
         }
         with self._write() as conn:

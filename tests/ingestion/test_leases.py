@@ -4,9 +4,11 @@ of another embedding model. Real SQLite; no pipeline runs here (see test_workers
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import threading
+import types
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -16,13 +18,14 @@ from typing import Any
 import pytest
 
 from projectqa.server.ingestion.owner import owner_is_dead, this_owner
-from projectqa.server.ingestion.progress import counts_at_checkpoint
+from projectqa.server.ingestion.progress import RateWindow, at_checkpoint
 from projectqa.server.ingestion.worker import Worker
 from projectqa.server.models import RunStatus, utcnow
-from projectqa.server.registry import PluginCatalog
+from projectqa.server.registry import CatalogEntry, PluginCatalog
 from projectqa.server.store import SqliteStore, Store
 from projectqa.server.threads import BlockingRunner
 
+from ..store.contract import make_connector, make_project
 from ..store.contract_ingestion import make_run
 
 MODEL = "all-MiniLM-L6-v2"
@@ -170,14 +173,15 @@ def test_a_worker_with_another_model_leaves_the_run_alone(
     assert len(refusals) == 1  # said once, not at every look
     stored = store.get_run(run.id)
     assert stored is not None and stored.status is RunStatus.QUEUED
+    assert stored.phase == "queued: waiting for a worker with embedding model other-model"
     assert worker(store, Clock(), model="other-model")._claim_next() is not None
 
 
 def test_counters_at_a_checkpoint() -> None:
     run = make_run("prj_1", "con_1", checkpoint_counts={"documents_seen": 3})
-    counts = counts_at_checkpoint(run)
+    counts = at_checkpoint(run)
     assert counts["documents_seen"] == 3 and counts["chunks_written"] == 0
-    assert counts_at_checkpoint(make_run("prj_1", "con_1"))["documents_seen"] == 0
+    assert at_checkpoint(make_run("prj_1", "con_1"))["documents_seen"] == 0
 
 
 def test_a_worker_republishes_only_indexes_of_its_model_and_not_while_a_run_writes(
@@ -191,3 +195,96 @@ def test_a_worker_republishes_only_indexes_of_its_model_and_not_while_a_run_writ
         "prj_ours",
         "prj_no_runs",
     ]
+
+
+def test_a_run_that_stopped_its_workers_again_and_again_fails(store: Store) -> None:
+    gone = f"{socket.gethostname()}:999999999:1:abcdef"
+    run = make_run(
+        "prj_1", "con_1", RunStatus.RUNNING, owner=gone, lease_seq=9, takeovers=2, model=MODEL
+    )
+    store.create_run(run)
+    assert worker(store, Clock())._claim_next() is None
+    stored = store.get_run(run.id)
+    assert stored is not None and stored.status is RunStatus.FAILED
+    assert stored.error.startswith("interrupted 3 times")
+    assert store.active_run(connector_id="con_1") is None  # the connector is free again
+
+
+def test_a_run_taken_over_counts_the_take_over(store: Store) -> None:
+    gone = f"{socket.gethostname()}:999999999:1:abcdef"
+    run = make_run("prj_1", "con_1", RunStatus.RUNNING, owner=gone, lease_seq=2, model=MODEL)
+    store.create_run(run)
+    claimed = worker(store, Clock())._claim_next()
+    assert claimed is not None and claimed[0].takeovers == 1
+
+
+def test_warnings_go_back_to_the_checkpoint_with_the_counters() -> None:
+    warnings = [{"key": f"k{i}", "message": "m"} for i in range(5)]
+    run = make_run(
+        "prj_1",
+        "con_1",
+        warnings=warnings,
+        warning_count=5,
+        checkpoint_counts={"documents_failed": 2, "warning_count": 2},
+    )
+    kept = at_checkpoint(run)
+    assert kept["warning_count"] == 2 and kept["warnings"] == warnings[:2]
+    assert kept["documents_failed"] == 2
+
+
+def test_rates_start_again_when_a_run_resumes() -> None:
+    rates = RateWindow()
+    first = make_run("prj_1", "con_1", attempts=1, documents_seen=100, documents_total=400)
+    rates.snapshot(first, now=0.0)
+    assert rates.snapshot(replace(first, documents_seen=200), now=10.0).documents_per_second == 10
+    resumed = replace(first, attempts=2, documents_seen=150)  # back to its checkpoint
+    assert rates.snapshot(resumed, now=11.0).documents_per_second == 0  # not negative
+    assert rates.snapshot(replace(resumed, documents_seen=170), now=13.0).eta_seconds == 23.0
+
+
+class Endless:
+    """A pipeline that saves a checkpoint every few milliseconds until told to stop."""
+
+    def execute(self, progress, connector, ctype, stop, save) -> None:  # type: ignore[no-untyped-def]
+        import time
+
+        from projectqa.server.ingestion.pipeline import RunCancelled
+
+        while not stop.is_set():
+            progress.counts.documents_seen += 1
+            save()
+            time.sleep(0.005)
+        raise RunCancelled
+
+
+async def test_a_run_claimed_while_the_worker_stops_is_handed_back_and_stays_so(
+    store: Store,
+) -> None:
+    catalog = PluginCatalog()
+    store.create_project(make_project("p1", id="prj_1"))
+    connector = make_connector("prj_1", "src", id="con_1")
+    store.create_connector(connector)
+    any_type: Any = types.SimpleNamespace(secret_fields=())
+    catalog.connector_types["git"] = CatalogEntry("test", any_type)
+    claiming, release = threading.Event(), threading.Event()
+    real_list = store.list_active_runs
+
+    def slow_list():  # type: ignore[no-untyped-def]
+        claiming.set()
+        release.wait(10)
+        return real_list()
+
+    run = make_run("prj_1", "con_1", model=MODEL)
+    store.create_run(run)
+    endless: Any = Endless()
+    w = Worker(store, catalog, endless, None, BlockingRunner(2), model=MODEL, lease_s=LEASE_S)
+    store.list_active_runs = slow_list  # type: ignore[method-assign]
+    await w.start()
+    await asyncio.to_thread(claiming.wait, 10)
+    stopping = asyncio.ensure_future(w.stop(grace=5))
+    await asyncio.sleep(0.05)
+    release.set()  # the claim lands after stop() began
+    await stopping
+    await asyncio.sleep(0.3)  # any checkpoint of a pipeline left running would land here
+    stored = real_list()
+    assert [(r.id, r.status, r.owner) for r in stored] == [(run.id, RunStatus.QUEUED, "")]

@@ -90,3 +90,27 @@ async def test_search_during_a_projects_first_run_says_so_and_builds_nothing(
     gate.touch()
     assert (await qa.finish(run.id)).status == SUCCEEDED
     assert (await search(qa, project, "compute")).hits
+
+
+async def test_a_build_between_a_batchs_generation_bump_and_its_write_is_not_current(
+    qa: QA, monkeypatch: pytest.MonkeyPatch
+):
+    """Another run's end, or a reconcile pass, may build right after a batch bumped the
+    generation and before the batch is written: that build must not count as current."""
+    project = await qa.project("racing")
+    await qa.connector(project, "scripted", "src", documents=6, checkpoint_every=2)
+    store = qa.server.store
+    worker = qa.server.ingestion.worker
+    assert worker is not None
+    real_write = store.write_documents
+
+    def build_first(batch):  # type: ignore[no-untyped-def]
+        worker._indexes.ensure_published(project)  # a build that lands just before the write
+        real_write(batch)
+
+    monkeypatch.setattr(store, "write_documents", build_first)
+    assert (await qa.ingest(project)).status == SUCCEEDED
+    request = retrieval_pb2.SearchRequest(project=project, query="compute", top_k=20)
+    found = await qa.retrieval.Search(request)
+    assert found.index_generation == store.index_generation(project)
+    assert {hit.citation.path for hit in found.hits} == {f"mod_{i}.py" for i in range(6)}

@@ -36,7 +36,7 @@ class EmbeddedWorker:
     async def start(self) -> None:
         """Start the child now (spawned from the event loop's thread: the kernel's
         parent-death signal follows the thread that forked)."""
-        self._process = await self._spawn()
+        self._process = await self._spawn_or_none()
         self._task = asyncio.get_running_loop().create_task(self._supervise(), name="worker")
 
     async def stop(self, grace: float) -> None:
@@ -75,21 +75,30 @@ class EmbeddedWorker:
     async def _supervise(self) -> None:
         delay = RESTART_MIN_S
         while True:
-            assert self._process is not None
             started = time.monotonic()
-            code = await self._process.wait()
-            if self._stopping.is_set():
-                return
-            if time.monotonic() - started > HEALTHY_AFTER_S:
-                delay = RESTART_MIN_S
-            log.error(
-                "ingestion worker process exited with code %s; starting another in %gs",
-                code,
-                delay,
-            )
+            if self._process is not None:
+                code = await self._process.wait()
+                if self._stopping.is_set():
+                    return
+                if time.monotonic() - started > HEALTHY_AFTER_S:
+                    delay = RESTART_MIN_S
+                log.error(
+                    "ingestion worker process exited with code %s; starting another in %gs",
+                    code,
+                    delay,
+                )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)
             if self._stopping.is_set():
                 return
             delay = min(2 * delay, RESTART_MAX_S)
-            self._process = await self._spawn()
+            self._process = await self._spawn_or_none()
+
+    async def _spawn_or_none(self) -> asyncio.subprocess.Process | None:
+        """A new child; None (and another try after the back-off) when the system
+        refuses one (no memory, no file descriptors, a child dead before it read)."""
+        try:
+            return await self._spawn()
+        except (OSError, ValueError) as exc:
+            log.error("could not start the ingestion worker process: %s", exc)
+            return None

@@ -39,6 +39,10 @@ class FailedPrecondition(ProjectQAError):
     """The system is not in a state that allows the operation."""
 
 
+class RunLost(ProjectQAError):
+    """A write fenced by a run's owner found another worker owning the run."""
+
+
 class StoreUnavailable(ProjectQAError):
     """The store cannot be reached or did not answer in time."""
 

@@ -255,6 +255,14 @@ class IngestionRun:
 
 
 @dataclass(frozen=True, slots=True)
+class RunFence:
+    """Documents written for a run only while ``owner`` still runs it (see Store)."""
+
+    run_id: str
+    owner: str
+
+
+@dataclass(frozen=True, slots=True)
 class Document:
     """A source document as last ingested; unique by (connector_id, key)."""
 

@@ -31,6 +31,7 @@ from ..models import (
     Document,
     DocumentWrite,
     IngestionRun,
+    RunFence,
     RunMode,
     Symbol,
     new_id,
@@ -246,7 +247,7 @@ class IngestionPipeline:
             # Bumped before (a crash in between leaves the index stale) and after (a build
             # that read the generation between the two does not count as current).
             self._store.bump_index_generation(run.project_id)
-            self._store.write_documents(rows)
+            self._store.write_documents(rows, _fence(run))
             self._store.bump_index_generation(run.project_id)
             counts.documents_changed += len(rows)
             counts.chunks_written += sum(len(row.chunks) for row in rows)
@@ -302,7 +303,7 @@ class IngestionPipeline:
 
     def _delete(self, run: IngestionRun, keys: list[str]) -> int:
         self._store.bump_index_generation(run.project_id)  # before and after: see _flush
-        deleted = self._store.delete_documents(run.connector_id, keys)
+        deleted = self._store.delete_documents(run.connector_id, keys, _fence(run))
         self._store.bump_index_generation(run.project_id)
         return deleted
 
@@ -311,6 +312,11 @@ class IngestionPipeline:
         keys = self._store.document_keys_not_in_scan(connector_id, progress.run.scan_id)
         if keys:
             progress.counts.documents_deleted += self._delete(progress.run, keys)
+
+
+def _fence(run: IngestionRun) -> RunFence | None:
+    """Writes of a run a worker holds are fenced by its ownership (see Store)."""
+    return RunFence(run.id, run.owner) if run.owner else None
 
 
 def _embed_text_of(doc: SourceDocument, draft: ChunkDraft) -> str:

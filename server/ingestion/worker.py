@@ -36,7 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from ..errors import AlreadyExists, StoreUnavailable
+from ..errors import AlreadyExists, RunLost, StoreUnavailable
 from ..models import (
     Connector,
     IngestionRun,
@@ -388,6 +388,9 @@ class Worker:
             error = redact(str(exc))
             log.warning("ingestion run failed: %s", error, extra={"run": run_id})
             return _failed(error)
+        except RunLost:  # a fenced write found another worker running it
+            held.lost = True
+            raise RunCancelled from None
         except RunCancelled:
             raise
         except Exception as exc:

@@ -45,6 +45,7 @@ from ..models import (
     Membership,
     PageRequest,
     Project,
+    RunFence,
     Symbol,
     Token,
     ToolSetting,
@@ -339,10 +340,15 @@ class Store(abc.ABC):
         """The stored documents among ``keys``, by key (missing keys are absent)."""
 
     @abc.abstractmethod
-    def write_documents(self, batch: list[DocumentWrite]) -> None:
+    def write_documents(self, batch: list[DocumentWrite], fence: RunFence | None = None) -> None:
         """Upsert each document by (connector_id, key) and replace all of its chunks
         and symbols with the given ones, the whole batch in one transaction where the backend
         has them (SQLite).
+
+        With ``fence``, ``RunLost`` and nothing written unless the run is still running
+        and owned by ``fence.owner``: in the same transaction on SQLite, checked just
+        before the writes on MongoDB (a worker paused right after that check could still
+        write once after losing its run).
 
         A document already stored keeps its stored id (the given id names only a
         new one), and its chunks and symbols are stored with that id as
@@ -354,8 +360,11 @@ class Store(abc.ABC):
         content hash, which the next run redoes, never chunks without a document."""
 
     @abc.abstractmethod
-    def delete_documents(self, connector_id: str, keys: list[str]) -> int:
-        """Delete documents and their chunks; return how many documents went."""
+    def delete_documents(
+        self, connector_id: str, keys: list[str], fence: RunFence | None = None
+    ) -> int:
+        """Delete documents and their chunks; return how many documents went.
+        ``fence``: as for ``write_documents``."""
 
     @abc.abstractmethod
     def touch_documents(self, connector_id: str, keys: list[str], scan_id: str) -> None:

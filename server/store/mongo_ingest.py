@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from ..errors import StoreUnavailable
+from ..errors import RunLost, StoreUnavailable
 from ..models import (
     Chunk,
     ChunkVector,
@@ -26,6 +26,7 @@ from ..models import (
     DocumentWrite,
     IngestionRun,
     PageRequest,
+    RunFence,
     RunStatus,
     Symbol,
 )
@@ -181,6 +182,16 @@ class MongoIngestion(MongoPlumbing):
             runs.update_one(active, {"$set": {"cancel_requested": True}})
         return self.get_run(run_id)
 
+    def _check_fence(self, fence: RunFence | None) -> None:
+        """Just before a fenced write (not in one transaction with it: see Store)."""
+        if fence is None:
+            return
+        query = {"_id": fence.run_id, "owner": fence.owner, "status": RunStatus.RUNNING.value}
+        with self._errors():
+            held = self._cols["ingestion_runs"].count_documents(query, limit=1)
+        if not held:
+            raise RunLost(f"run {fence.run_id} is no longer run by {fence.owner}")
+
     def request_rerun(self, connector_id: str) -> bool:
         with self._errors():
             found = self._cols["ingestion_runs"].update_one(
@@ -225,10 +236,11 @@ class MongoIngestion(MongoPlumbing):
                     found[doc["key"]] = MONGO.record(Document, doc)
         return found
 
-    def write_documents(self, batch: list[DocumentWrite]) -> None:
+    def write_documents(self, batch: list[DocumentWrite], fence: RunFence | None = None) -> None:
         latest = {_key(write.document): write for write in batch}
         if not latest:
             return
+        self._check_fence(fence)
         ids = self._claim_documents([write.document for write in latest.values()])
         derived: dict[str, list[dict[str, Any]]] = {name: [] for name in DERIVED_COLLECTIONS}
         for key, write in latest.items():
@@ -286,7 +298,10 @@ class MongoIngestion(MongoPlumbing):
                         ids[connector_id, doc["key"]] = doc["_id"]
         return ids
 
-    def delete_documents(self, connector_id: str, keys: list[str]) -> int:
+    def delete_documents(
+        self, connector_id: str, keys: list[str], fence: RunFence | None = None
+    ) -> int:
+        self._check_fence(fence)
         # Chunks and symbols first: a cut leaves documents without them, which the
         # next run deletes again, never chunks the index would serve without a document.
         stored = self._stored_document_ids([(connector_id, key) for key in keys])

@@ -9,10 +9,12 @@ Schema: ``migrations/0002_ingestion.sql`` and ``0003_symbols.sql``.
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import TypeVar
 
+from ..errors import RunLost
 from ..models import (
     Chunk,
     ChunkVector,
@@ -20,6 +22,7 @@ from ..models import (
     DocumentWrite,
     IngestionRun,
     PageRequest,
+    RunFence,
     RunStatus,
     Symbol,
 )
@@ -164,6 +167,15 @@ def _symbol_fields(symbol: Symbol, document_id: str) -> codec.Fields:
     return fields
 
 
+def _check_fence(conn: sqlite3.Connection, fence: RunFence | None) -> None:
+    """Inside the write's transaction: the run is still running and ``fence.owner``'s."""
+    if fence is None:
+        return
+    sql = "SELECT 1 FROM ingestion_runs WHERE id = ? AND owner = ? AND status = ?"
+    if not conn.execute(sql, (fence.run_id, fence.owner, RunStatus.RUNNING.value)).fetchall():
+        raise RunLost(f"run {fence.run_id} is no longer run by {fence.owner}")
+
+
 class SqliteIngestion(SqlitePlumbing):
     """Ingestion methods of ``SqliteStore`` (see ``Store`` for the contracts)."""
 
@@ -234,8 +246,9 @@ class SqliteIngestion(SqlitePlumbing):
                 found[document.key] = document
         return found
 
-    def write_documents(self, batch: list[DocumentWrite]) -> None:
+    def write_documents(self, batch: list[DocumentWrite], fence: RunFence | None = None) -> None:
         with self._write() as conn:
+            _check_fence(conn, fence)
             for write in batch:
                 fields = SQLITE.fields(write.document)
                 (stored_id,) = conn.execute(_UPSERT_DOCUMENT, fields).fetchall()[0]
@@ -246,9 +259,12 @@ class SqliteIngestion(SqlitePlumbing):
                 symbols = [_symbol_fields(symbol, stored_id) for symbol in write.symbols]
                 conn.executemany(_INSERT_SYMBOL, symbols)
 
-    def delete_documents(self, connector_id: str, keys: list[str]) -> int:
+    def delete_documents(
+        self, connector_id: str, keys: list[str], fence: RunFence | None = None
+    ) -> int:
         deleted = 0
         with self._write() as conn:
+            _check_fence(conn, fence)
             for part in _batches(keys):
                 where = f"connector_id = ? AND key IN ({_marks(len(part))})"
                 args = (connector_id, *part)

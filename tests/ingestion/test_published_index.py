@@ -104,9 +104,9 @@ async def test_a_build_between_a_batchs_generation_bump_and_its_write_is_not_cur
     assert worker is not None
     real_write = store.write_documents
 
-    def build_first(batch):  # type: ignore[no-untyped-def]
+    def build_first(batch, fence=None):  # type: ignore[no-untyped-def]
         worker._indexes.ensure_published(project)  # a build that lands just before the write
-        real_write(batch)
+        real_write(batch, fence)
 
     monkeypatch.setattr(store, "write_documents", build_first)
     assert (await qa.ingest(project)).status == SUCCEEDED

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from projectqa.server.errors import AlreadyExists, StoreUnavailable
+from projectqa.server.errors import AlreadyExists, RunLost, StoreUnavailable
 from projectqa.server.models import (
     Chunk,
     ChunkVector,
@@ -21,6 +21,7 @@ from projectqa.server.models import (
     DocumentWrite,
     IngestionRun,
     PageRequest,
+    RunFence,
     RunMode,
     RunStatus,
     RunTrigger,
@@ -346,6 +347,20 @@ class IngestionStoreContract:
         assert store.last_succeeded_run("con_2") is None
 
     # --------------------------------------------------------- documents
+    def test_fenced_writes_land_only_while_the_owner_runs_the_run(self, store: Store) -> None:
+        run = make_run("prj_1", "con_1", RunStatus.RUNNING, owner="w1", lease_seq=3)
+        store.create_run(run)
+        store.write_documents([make_write("con_1", "a.py")], RunFence(run.id, "w1"))
+        assert store.get_documents("con_1", ["a.py"])
+        # Taken over by another worker: the first one writes and deletes nothing more.
+        store.write_run_if(replace(run, owner="w2", lease_seq=4), 3)
+        with pytest.raises(RunLost):
+            store.write_documents([make_write("con_1", "b.py")], RunFence(run.id, "w1"))
+        with pytest.raises(RunLost):
+            store.delete_documents("con_1", ["a.py"], RunFence(run.id, "w1"))
+        assert list(store.get_documents("con_1", ["a.py", "b.py"])) == ["a.py"]
+        assert store.delete_documents("con_1", ["a.py"], RunFence(run.id, "w2")) == 1
+
     def test_written_documents_and_chunks_round_trip(self, store: Store) -> None:
         first = with_chunks(make_document("con_1", "src/a.py"), 3)
         second = with_chunks(make_document("con_1", "docs/ü.md", kind="markdown"), 2)

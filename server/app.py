@@ -41,7 +41,7 @@ from .admin.local_paths import LocalPathPolicy
 from .auth import bootstrap_admin
 from .chat.agent import Agent, TurnLimits
 from .chat.ops import ChatOps
-from .config import Settings, SettingsError, load_settings
+from .config import Settings, settings_for_command
 from .errors import StoreError, StoreUnavailable
 from .ingestion import IngestionSystem, WebhookBindError
 from .interceptors import RpcGuard
@@ -365,10 +365,8 @@ async def serve(settings: Settings) -> None:
 
 def main(config_file: Path | None = None) -> int:
     """Entry point of ``projectqa serve``: returns the process exit code."""
-    try:
-        settings = load_settings(config_file)
-    except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    settings = settings_for_command(config_file)
+    if settings is None:
         return 2
     configure_logging(settings.log_level, settings.log_format)
     try:

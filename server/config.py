@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
@@ -275,6 +276,16 @@ class _PlainListEnv(PydanticBaseSettingsSource):
             if raw is not None:
                 values[name] = raw
         return values
+
+
+def settings_for_command(config_file: Path | None) -> Settings | None:
+    """``load_settings`` for ``projectqa serve`` and ``worker``: None once the problems
+    are printed on stderr (the command then exits 2)."""
+    try:
+        return load_settings(config_file)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
 
 
 def settings_as_json(settings: Settings) -> str:

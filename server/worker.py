@@ -23,7 +23,7 @@ import signal
 import sys
 from pathlib import Path
 
-from .config import Settings, SettingsError, load_settings, settings_from_json
+from .config import Settings, SettingsError, settings_for_command, settings_from_json
 from .errors import StoreError
 
 log = logging.getLogger("projectqa.worker")
@@ -113,12 +113,8 @@ def _start(settings: Settings, parent_pid: int | None) -> int:
 
 def main(config_file: Path | None = None) -> int:
     """Entry point of ``projectqa worker``: returns the process exit code."""
-    try:
-        settings = load_settings(config_file)
-    except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return _start(settings, None)
+    settings = settings_for_command(config_file)
+    return 2 if settings is None else _start(settings, None)
 
 
 def embedded_main(parent_pid: int) -> int:

@@ -220,20 +220,22 @@ def _memory(pid: int) -> dict[str, float]:
         return {}
 
 
+@dataclass(frozen=True)
 class Cpu:
-    """CPU seconds of the given processes and of the machine since ``start()``."""
+    """CPU seconds of the bench's processes and of the whole machine at one moment."""
 
-    def __init__(self, pids: dict[str, int]) -> None:
-        self.pids = pids
-        self.wall, self.busy = time.monotonic(), machine_busy()
-        self.before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    wall: float
+    machine: float
+    seconds: dict[str, float]
 
-    def spent(self) -> str:
-        wall = time.monotonic() - self.wall
-        spent = {name: cpu_seconds(pid) - self.before[name] for name, pid in self.pids.items()}
-        per = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in spent.items())
-        busy = (machine_busy() - self.busy) / wall
-        return f"{per} over {wall:.0f} s; the machine {busy:.2f} of {os.cpu_count()} cores busy"
+    @classmethod
+    def now(cls, pids: dict[str, int]) -> Cpu:
+        seconds = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        return cls(time.monotonic(), machine_busy(), seconds)
+
+    def __sub__(self, before: Cpu) -> Cpu:
+        spent = {name: t - before.seconds[name] for name, t in self.seconds.items()}
+        return Cpu(self.wall - before.wall, self.machine - before.machine, spent)
 
 
 # ----------------------------------------------------------------- one mode
@@ -258,7 +260,8 @@ class Result:
     during: list[Call]
     ingestion: Ingestion
     memory: Memory
-    cpu: str
+    cpu_idle: Cpu
+    cpu_during: Cpu
     setup: str
     log_lines: list[str]
 
@@ -336,23 +339,24 @@ def _measure(
     probe = SearchProbe(address, token, asked, args)
     probe.start()
     probe.warm.wait()
-    idle_began = time.monotonic()
+    idle_began, idle_cpu = time.monotonic(), Cpu.now(pids)
     time.sleep(args.idle_s)
     memory.mark_idle()
-    cpu = Cpu(pids)
+    cpu = [Cpu.now(pids)]
     began = time.monotonic()
     (run,) = client.start_ingestion(BIG, "code", "full")
     ingestion = follow(client, run.id, memory, args.chunks)
     ended = time.monotonic()
+    cpu.append(Cpu.now(pids))
     probe.halt.set()
     probe.join(CALL_TIMEOUT_S + 5)
-    spent, setup = cpu.spent(), describe(mode, env_of(args), pids, small_s)
+    setup = describe(mode, env_of(args), pids, small_s)
     memory.finish()
     client.close()
     problems = [ln for ln in (WORK / f"{mode}-server.log").read_text().splitlines()
                 if re.search(r'"level": "(WARNING|ERROR|CRITICAL)"', ln)]  # fmt: skip
     return Result(mode, probe.between(idle_began, began), probe.between(began, ended), ingestion,
-                  memory, spent, setup, problems)  # fmt: skip
+                  memory, cpu[0] - idle_cpu, cpu[1] - cpu[0], setup, problems)  # fmt: skip
 
 
 def env_of(args: argparse.Namespace) -> dict[str, str]:
@@ -403,7 +407,7 @@ def report(r: Result, args: argparse.Namespace) -> None:
     print(f"  ingestion {i.status}: {i.documents} documents, {i.chunks} chunks in {i.seconds:.1f} "
           f"s = {i.rate:.1f} chunks/s (embedding and writing {i.embedding_s:.1f} s, indexing "
           f"{i.seconds - i.embedding_s:.1f} s){error}")  # fmt: skip
-    print(f"  CPU during ingestion: {r.cpu}")
+    report_cpu(r)
     m = r.memory
     for name in m.pids:
         print(f"  RSS {name} (MiB): idle {m.idle.get(name, 0):.0f}, peak sampled "
@@ -415,6 +419,33 @@ def report(r: Result, args: argparse.Namespace) -> None:
         print(f"    {ln[:300]}")
 
 
+def ingestion_cpu(r: Result) -> tuple[float, str]:
+    """CPU seconds the ingestion spent: its worker's, or (a thread of the server) the server's
+    less its Searches at what one cost while idle."""
+    during = r.cpu_during.seconds
+    if "worker" in during:
+        return during["worker"], "the worker process"
+    per_search = r.cpu_idle.seconds["server"] / max(len(r.idle), 1)
+    return during["server"] - per_search * len(r.during), (
+        f"est.: the server's less {len(r.during)} Searches at {1000 * per_search:.0f} ms each, "
+        "their cost while idle"
+    )
+
+
+def report_cpu(r: Result) -> None:
+    d = r.cpu_during
+    per = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in d.seconds.items())
+    print(f"  CPU during ingestion: {per} over {d.wall:.0f} s; the whole machine "
+          f"{d.machine / d.wall:.2f} of {os.cpu_count()} cores busy")  # fmt: skip
+    seconds, how = ingestion_cpu(r)
+    chunks = max(r.ingestion.chunks, 1)
+    print(f"  ingestion CPU {seconds:.0f} s = {1000 * seconds / chunks:.0f} ms per chunk, "
+          f"{seconds / d.wall:.2f} cores on average ({how})")  # fmt: skip
+    idle = r.cpu_idle
+    print(f"  idle phase: server CPU {1000 * idle.seconds['server'] / max(len(r.idle), 1):.0f} ms "
+          f"per Search; the whole machine {idle.machine / idle.wall:.2f} cores busy")  # fmt: skip
+
+
 def compare(results: dict[str, Result]) -> None:
     apart, inside = results["process"], results["thread"]
     ratio = apart.ingestion.rate / inside.ingestion.rate if inside.ingestion.rate else 0.0
@@ -423,6 +454,10 @@ def compare(results: dict[str, Result]) -> None:
     print(f"  chunks/s: process {apart.ingestion.rate:.1f}, thread {inside.ingestion.rate:.1f}; "
           f"process / thread {ratio:.3f} ({100 * (ratio - 1):+.1f} %; target >= "
           f"{TARGET_THROUGHPUT:.2f}: {met})")  # fmt: skip
+    per_chunk = [ingestion_cpu(r)[0] / max(r.ingestion.chunks, 1) for r in (apart, inside)]
+    print(f"  ingestion CPU per chunk: process {1000 * per_chunk[0]:.0f} ms, thread "
+          f"{1000 * per_chunk[1]:.0f} ms; process / thread {per_chunk[0] / per_chunk[1]:.3f} "
+          "(what the separation costs whatever share of the cores each run got)")  # fmt: skip
     for r in (apart, inside):
         p99 = stats(r.during)[1] / stats(r.idle)[1]
         bad = sum(errors(r.idle + r.during).values())
@@ -435,7 +470,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mode", choices=list(MODES), default="process")
     parser.add_argument("--compare", action="store_true", help="process, then thread")
-    parser.add_argument("--max-files", type=int, default=1000, help="Django .py files (0: all)")
+    parser.add_argument("--max-files", type=int, default=887, help="Django .py files (0: all)")
     parser.add_argument("--chunks", type=int, default=0, help="cancel once this many chunks "
                         "are written (0: run to the end)")  # fmt: skip
     parser.add_argument("--version", default="5.2.8", help="Django sdist version")

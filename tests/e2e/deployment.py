@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -56,10 +56,24 @@ class Member:
     log: Path
     address: str = ""  # a server's gRPC address
     host: str = ""  # a worker's host name when not this host's (see on_another_host)
+    forked: bool = False  # started by `unshare --fork` (see in_own_pids): the program is its child
 
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    def signal(self, sig: signal.Signals) -> None:
+        """``sig`` to the program (past unshare, which ignores it, to the program it forked;
+        not forked yet: unshare is killed, and --kill-child ends the program)."""
+        if not self.forked:
+            self.process.send_signal(sig)
+            return
+        programs = children_of(self.process.pid)
+        for pid in programs:
+            with suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        if not programs:
+            self.process.kill()
 
     def log_lines(self) -> list[dict[str, Any]]:
         """The JSON lines it logged so far."""
@@ -71,13 +85,13 @@ class Member:
 
     def kill(self) -> None:
         """SIGKILL, as the kernel's OOM killer or a pulled plug would."""
-        self.process.send_signal(signal.SIGKILL)
+        self.signal(signal.SIGKILL)
         self.process.wait(timeout=60)
 
     def stop(self) -> int:
         """SIGTERM, as a supervisor stops it; its exit code."""
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.signal(signal.SIGTERM)
         return self.process.wait(timeout=120)
 
 
@@ -98,7 +112,7 @@ class Deployment:
     def __exit__(self, *exc_info: object) -> None:
         running = [m for m in self.members if m.process.poll() is None]
         for member in running:
-            member.process.send_signal(signal.SIGTERM)
+            member.signal(signal.SIGTERM)
         for member in running:
             try:
                 member.process.wait(timeout=120)
@@ -123,22 +137,29 @@ def start_server(data_dir: Path, log: Path, **extra: str) -> Member:
     return Member(process, log, line.split("listening on ")[1].split()[0])
 
 
-def start_worker(data_dir: Path, log: Path, *, host: str = "", **extra: str) -> Member:
+def start_worker(
+    data_dir: Path, log: Path, *, host: str = "", own_pids: bool = False, **extra: str
+) -> Member:
     """`projectqa worker`; it claims runs as soon as its embedder is loaded.
 
-    ``host``: as if on that host (see ``on_another_host``).
+    ``host``: as if on that host (see ``on_another_host``); ``own_pids``: as if in a
+    container on this host's network (see ``in_own_pids``).
     """
     argv = [PROJECTQA, "worker"]
+    if host:
+        argv = on_another_host(host, argv)
+    elif own_pids:
+        argv = in_own_pids(argv)
     with log.open("a") as stderr:
         process = subprocess.Popen(
-            on_another_host(host, argv) if host else argv,
+            argv,
             env=settings(data_dir, **extra),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=stderr,
             text=True,
         )
-    return Member(process, log, host=host)
+    return Member(process, log, host=host, forked=own_pids and not host)
 
 
 def on_another_host(host: str, argv: list[str]) -> list[str]:
@@ -154,13 +175,22 @@ def on_another_host(host: str, argv: list[str]) -> list[str]:
     return [*namespace, sys.executable, "-c", rename, host, *argv]
 
 
+def in_own_pids(argv: list[str]) -> list[str]:
+    """``argv`` as the first process of a PID namespace of its own, under this host's
+    name: as a container on the host's network runs it (docker --network host, a
+    Kubernetes pod with hostNetwork). unshare stays its parent (``Member.signal``)."""
+    namespace = ["unshare", "--user", "--map-root-user", "--pid", "--fork", "--mount-proc"]
+    return [*namespace, "--kill-child=SIGTERM", *argv]
+
+
 @cache
-def other_hosts() -> bool:
-    """Whether this machine lets a test start a process under another host name (it takes
-    an unprivileged user namespace, which some distributions forbid)."""
+def namespaces_allowed() -> bool:
+    """Whether this machine lets a test start a process under another host name or with
+    process ids of its own (it takes an unprivileged user namespace, which some
+    distributions forbid)."""
     if shutil.which("unshare") is None:
         return False
-    probe = on_another_host("elsewhere", ["true"])
+    probe = on_another_host("elsewhere", in_own_pids(["true"]))
     return subprocess.run(probe, capture_output=True, timeout=60).returncode == 0
 
 
@@ -187,13 +217,15 @@ def local_project(qa: Client, slug: str, source: Path) -> None:
 
 def wait_for_run(qa: Client, run_id: str, check: Callable[[Run], bool]) -> Run:
     """The run once ``check`` holds for it (bounded in looks)."""
-    run = qa.get_ingestion_run(run_id)
-    for _ in range(RUN_POLLS):
-        if check(run):
-            return run
-        time.sleep(POLL_S)
-        run = qa.get_ingestion_run(run_id)
-    raise AssertionError(f"run {run_id} never got there: {run}")
+    last: list[Run] = []
+
+    def reached() -> bool:
+        last[:] = [qa.get_ingestion_run(run_id)]
+        return check(last[0])
+
+    if not wait_until(reached):
+        raise AssertionError(f"run {run_id} never got there: {last[0]}")
+    return last[0]
 
 
 def past_a_checkpoint(qa: Client, project: str) -> Run:
@@ -215,6 +247,15 @@ def past_a_checkpoint(qa: Client, project: str) -> Run:
 def at_checkpoint(documents_seen: int, files: int) -> bool:
     """Whether a run over ``files`` files can have a checkpoint with that many seen."""
     return 0 < documents_seen < files and documents_seen % CHECKPOINT_EVERY == 0
+
+
+def wait_until(condition: Callable[[], bool], polls: int = RUN_POLLS) -> bool:
+    """True once ``condition()`` holds; False after ``polls`` looks."""
+    for _ in range(polls):
+        if condition():
+            return True
+        time.sleep(POLL_S)
+    return condition()
 
 
 def ended(run: Run) -> bool:
@@ -247,13 +288,9 @@ def embeddings_count(data_dir: Path) -> int:
         return int(conn.execute("SELECT count(*) FROM embeddings").fetchone()[0])
 
 
-def process_gone(pid: int, polls: int = 1200) -> bool:
+def process_gone(pid: int) -> bool:
     """True once ``pid`` has exited (gone, or a zombie nobody reaped); bounded in looks."""
-    for _ in range(polls):
-        if _state(pid) in (None, "Z"):
-            return True
-        time.sleep(POLL_S)
-    return _state(pid) in (None, "Z")
+    return wait_until(lambda: _state(pid) in (None, "Z"))
 
 
 def _state(pid: int) -> str | None:

@@ -2,10 +2,11 @@
 processes that only serve, two `projectqa worker` processes that only ingest, several
 projects, and workers killed with SIGKILL at random points (each replaced by a new one).
 
-Checked: every run ends (none left queued or running); each run was executed by one
-worker at a time, as the servers showed it poll after poll and as the workers logged it;
-the data is that of one clean run per connector; and both servers answer Search from the
-same, newest index generation with the same hits.
+Checked: every run ends (none left queued or running): it succeeds, or fails as it should
+once its workers died MAX_TAKEOVERS times; each run was executed by one worker at a time,
+as the servers showed it poll after poll and as the workers logged it; a run that
+succeeded left the data of one clean run; and both servers answer Search from the same,
+newest index generation with the same hits.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from typing import Any
 import pytest
 
 from projectqa.client import Client
+from projectqa.client.errors import ClientError
+from projectqa.server.ingestion.worker import MAX_TAKEOVERS
 from projectqa.v1 import ingestion_pb2
 
 from .deployment import (
@@ -31,11 +34,12 @@ from .deployment import (
     embeddings_count,
     ended,
     local_project,
-    other_hosts,
+    namespaces_allowed,
     pid_of,
     start_server,
     start_worker,
     store,
+    wait_until,
     write_sources,
 )
 
@@ -49,6 +53,7 @@ POLLS = 12_000  # looks at the runs before calling them stuck
 LEASE = {"PROJECTQA_RUN_LEASE_S": "3"}
 SERVING_ONLY = {"PROJECTQA_EMBEDDED_WORKER": "off", **LEASE}
 Answer = tuple[int, list[tuple[str, str]]]  # index generation, (chunk id, path) of each hit
+NOTHING_PUBLISHED = -1  # the generation of a Search refused (no run wrote anything)
 
 
 @dataclass
@@ -121,16 +126,29 @@ def test_two_servers_and_two_workers_killed_at_random_share_one_store(tmp_path: 
             # (where the machine allows it) one of another host, whose runs wait for the
             # lease to stand still: no other worker can see that host's processes.
             workers.start()
-            workers.start(elsewhere=other_hosts())
+            workers.start(elsewhere=namespaces_allowed())
             done = _drive(run_ids, (one, two), workers, sightings)
-            answers = {slug: [_search(qa, slug) for qa in (one, two)] for slug in PROJECTS}
+            answers = {slug: _answers((one, two), slug, data) for slug in PROJECTS}
 
     assert workers.killed, "the runs ended before any kill"
     for run in done.values():
-        assert run.status == ingestion_pb2.INGESTION_STATUS_SUCCEEDED, (run.id, run.error)
+        assert _succeeded(run) or _abandoned(run), (run.id, run.status, run.error)
     _assert_one_worker_at_a_time(done, sightings, workers)
-    _assert_one_clean_run_each(done, data)
-    _assert_same_newest_generation(answers, data)
+    _assert_one_clean_run_each([run for run in done.values() if _succeeded(run)], data)
+    _assert_same_newest_generation(answers, done, data)
+
+
+def _succeeded(run: Run) -> bool:
+    return run.status == ingestion_pb2.INGESTION_STATUS_SUCCEEDED
+
+
+def _abandoned(run: Run) -> bool:
+    """Failed as it should after MAX_TAKEOVERS interruptions (its workers kept dying)."""
+    return (
+        run.status == ingestion_pb2.INGESTION_STATUS_FAILED
+        and run.error.startswith(f"interrupted {MAX_TAKEOVERS} times")
+        and run.attempts == MAX_TAKEOVERS
+    )
 
 
 def _drive(
@@ -171,8 +189,7 @@ def _holders(runs: dict[str, Run], workers: Workers) -> list[Member]:
 def _assert_one_worker_at_a_time(
     done: dict[str, Run], sightings: Sightings, workers: Workers
 ) -> None:
-    named = workers.named()
-    killed = {name for name, member in named.items() if member in workers.killed}
+    killed = {name for name, member in workers.named().items() if member in workers.killed}
     # A worker whose lease moved under it (taken over while alive) would say so.
     assert not workers.lines("ingestion run lost"), "a live worker lost its run"
     assert not workers.lines("ingestion run ended elsewhere")
@@ -188,16 +205,28 @@ def _assert_one_worker_at_a_time(
         assert by_attempt[run.attempts] == {run.worker}
         taken = [line for line in takeovers if line["run"] == run.id]
         assert len(taken) <= run.attempts - 1 <= len(workers.killed)
-        # Ended once, by the worker the run names.
-        [end] = [line for line in workers.lines("ingestion run ended") if line["run"] == run.id]
-        assert (end["status"], end["attempt"]) == ("succeeded", run.attempts)
-        assert end in named[run.worker].logged("ingestion run ended")
+        _assert_ended_once(run, workers)
 
 
-def _assert_one_clean_run_each(done: dict[str, Run], data: Path) -> None:
+def _assert_ended_once(run: Run, workers: Workers) -> None:
+    """By the worker the run names; an abandoned run by the worker that gave up on it."""
+    ended = [line for line in workers.lines("ingestion run ended") if line["run"] == run.id]
+    given_up = [
+        line for line in workers.lines("ingestion run failed: interrupted") if line["run"] == run.id
+    ]
+    if _abandoned(run):
+        assert (len(ended), len(given_up)) == (0, 1)
+        return
+    [end] = ended
+    assert not given_up
+    assert (end["status"], end["attempt"]) == ("succeeded", run.attempts)
+    assert end in workers.named()[run.worker].logged("ingestion run ended")
+
+
+def _assert_one_clean_run_each(succeeded: list[Run], data: Path) -> None:
     """Counters and data of one run per connector that was never interrupted."""
     with store(data) as conn:
-        for run in done.values():
+        for run in succeeded:
             documents, chunks = conn.execute(
                 "SELECT count(DISTINCT d.id), count(c.id) FROM documents d "
                 "LEFT JOIN chunks c ON c.document_id = d.id WHERE d.connector_id = ?",
@@ -210,21 +239,41 @@ def _assert_one_clean_run_each(done: dict[str, Run], data: Path) -> None:
     assert embeddings_count(data) == texts  # one vector per distinct chunk text
 
 
+def _answers(servers: tuple[Client, Client], slug: str, data: Path) -> list[Answer]:
+    """Both servers' answers, once the first answers from the Store's generation (after a
+    run that failed, a worker publishes it when it next looks for stale indexes; a run
+    that failed before it wrote anything leaves none, and both refuse alike)."""
+    wanted = _generations(data).get(slug, NOTHING_PUBLISHED)
+    assert wait_until(lambda: _search(servers[0], slug)[0] == wanted), slug
+    return [_search(qa, slug) for qa in servers]
+
+
 def _search(qa: Client, slug: str) -> Answer:
-    response = qa.search(slug, f"Handles {slug} case 17")
+    try:
+        response = qa.search(slug, f"Handles {slug} case 17")
+    except ClientError as error:  # FAILED_PRECONDITION: nothing published yet
+        return NOTHING_PUBLISHED, [(error.code_name, error.details)]
     return response.index_generation, [(h.chunk_id, h.citation.path) for h in response.hits]
 
 
-def _assert_same_newest_generation(answers: dict[str, list[Answer]], data: Path) -> None:
+def _generations(data: Path) -> dict[str, int]:
+    """The index generation the Store is at, by project slug."""
     with store(data) as conn:
-        generations = dict(
+        return dict(
             conn.execute(
                 "SELECT p.slug, g.generation FROM index_generations g "
                 "JOIN projects p ON p.id = g.project_id"
             ).fetchall()
         )
-    for slug, (first, second) in answers.items():
+
+
+def _assert_same_newest_generation(
+    answers: dict[str, list[Answer]], done: dict[str, Run], data: Path
+) -> None:
+    generations = _generations(data)
+    for run, (slug, (first, second)) in zip(done.values(), answers.items(), strict=True):
         assert first == second, slug  # same generation, same hits
         generation, hits = first
-        assert generation == generations[slug]
-        assert hits and hits[0][1] == "m0017.py"
+        assert generation == generations.get(slug, NOTHING_PUBLISHED)
+        if _succeeded(run):
+            assert hits and hits[0][1] == "m0017.py"

@@ -1,7 +1,9 @@
 """Who runs a run: an owner id that lets a restarted server tell a dead owner from a live one.
 
-``host:pid:start`` where ``start`` is the process start time from
-``/proc/<pid>/stat`` (so a recycled pid is not mistaken for the old process).
+``host:pid:start`` where ``host`` is the host name and the PID namespace (containers
+on the host's network share its name but not its pids), and ``start`` the process
+start time from ``/proc/<pid>/stat`` (so a recycled pid is not mistaken for the old
+process).
 A worker adds ``:<random>`` to tell the workers of one process apart. Workers take
 over at once the runs of a process of this host that no longer exists; any
 other run only when its lease has stood still for the lease time.
@@ -26,16 +28,26 @@ def _start_time(pid: int) -> str | None:
 
 
 @cache
+def _host() -> str:
+    """This host as far as pids go: its name and the PID namespace's inode."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid").strip("pid:[]")
+    except OSError:  # no /proc: a random one, so no other process is judged by our pids
+        namespace = secrets.token_hex(4)
+    return f"{socket.gethostname()}/{namespace}"
+
+
+@cache
 def this_owner() -> str:
     pid = os.getpid()
-    return f"{socket.gethostname()}:{pid}:{_start_time(pid) or secrets.token_hex(4)}"
+    return f"{_host()}:{pid}:{_start_time(pid) or secrets.token_hex(4)}"
 
 
 def owner_is_dead(owner: str) -> bool:
     """True when ``owner`` was a process of this host that is gone; False when unsure."""
     # host:pid:start, then anything the process adds to tell its workers apart.
     host, pid_text, start = ([*owner.split(":", 3), "", ""])[:3]
-    if host != socket.gethostname() or not pid_text.isdigit():
+    if host != _host() or not pid_text.isdigit():  # another host or PID namespace: unsure
         return False
     if f"{host}:{pid_text}:{start}" == this_owner():
         return False

@@ -124,13 +124,6 @@ def _assert_one_clean_run(done: Run, data: Path) -> None:
     assert embeddings_count(data) == texts
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="owner_is_dead (server/ingestion/owner.py) takes an owner of the same host name "
-    "for a process of its own PID namespace: the other worker's pid is missing there, or "
-    "is another process, so a live worker's run is taken over at once",
-)
 def test_workers_of_one_host_name_with_their_own_pids_never_take_a_live_run(tmp_path: Path):
     """Two workers under this host's name, each with process ids of its own (containers on
     the host's network: docker --network host, Kubernetes pods with hostNetwork; in both

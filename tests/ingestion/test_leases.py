@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import threading
 import types
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ from ..store.contract import make_connector, make_project
 from ..store.contract_ingestion import make_run
 
 MODEL = "all-MiniLM-L6-v2"
+HOST = this_owner().split(":")[0]  # host name and PID namespace
 LEASE_S = 30.0
 
 
@@ -104,7 +104,7 @@ def test_of_two_workers_racing_for_one_run_exactly_one_wins(store: Store) -> Non
 
 def test_a_running_run_is_taken_over_only_after_its_lease_stood_still(store: Store) -> None:
     clock = Clock()
-    other = f"{socket.gethostname()}:{os.getpid()}:{this_owner().split(':')[2]}:abcdef"
+    other = f"{HOST}:{os.getpid()}:{this_owner().split(':')[2]}:abcdef"
     # The record's heartbeat says "an hour ago" (clock skew): it does not matter.
     stale = utcnow() - timedelta(hours=1)
     run = make_run(
@@ -146,7 +146,7 @@ def test_a_running_run_is_taken_over_only_after_its_lease_stood_still(store: Sto
 
 
 def test_a_run_of_a_dead_process_of_this_host_is_taken_at_once(store: Store) -> None:
-    gone = f"{socket.gethostname()}:999999999:1:abcdef"
+    gone = f"{HOST}:999999999:1:abcdef"
     assert owner_is_dead(gone)
     run = make_run("prj_1", "con_1", RunStatus.RUNNING, owner=gone, lease_seq=3, model=MODEL)
     store.create_run(run)
@@ -198,7 +198,7 @@ def test_a_worker_republishes_only_indexes_of_its_model_and_not_while_a_run_writ
 
 
 def test_a_run_that_stopped_its_workers_again_and_again_fails(store: Store) -> None:
-    gone = f"{socket.gethostname()}:999999999:1:abcdef"
+    gone = f"{HOST}:999999999:1:abcdef"
     run = make_run(
         "prj_1", "con_1", RunStatus.RUNNING, owner=gone, lease_seq=9, takeovers=2, model=MODEL
     )
@@ -211,7 +211,7 @@ def test_a_run_that_stopped_its_workers_again_and_again_fails(store: Store) -> N
 
 
 def test_a_run_taken_over_counts_the_take_over(store: Store) -> None:
-    gone = f"{socket.gethostname()}:999999999:1:abcdef"
+    gone = f"{HOST}:999999999:1:abcdef"
     run = make_run("prj_1", "con_1", RunStatus.RUNNING, owner=gone, lease_seq=2, model=MODEL)
     store.create_run(run)
     claimed = worker(store, Clock())._claim_next()
@@ -288,3 +288,9 @@ async def test_a_run_claimed_while_the_worker_stops_is_handed_back_and_stays_so(
     await asyncio.sleep(0.3)  # any checkpoint of a pipeline left running would land here
     stored = real_list()
     assert [(r.id, r.status, r.owner) for r in stored] == [(run.id, RunStatus.QUEUED, "")]
+
+
+def test_an_owner_of_another_pid_namespace_is_never_judged_dead_by_its_pid() -> None:
+    name = HOST.split("/")[0]
+    assert not owner_is_dead(f"{name}/4026531999:999999999:1:abcdef")
+    assert owner_is_dead(f"{HOST}:999999999:1:abcdef")

@@ -152,6 +152,13 @@ class Call:
     at: float  # monotonic time the call was sent
     seconds: float
     code: str
+    stages: dict[str, float] = field(default_factory=dict)  # ms, STAGES
+
+
+# The server's stages (SearchResponse.timings); "other" is the rest of the call as the client
+# saw it: authentication, the access check and the served index's Store reads, waiting for a
+# store thread or the GIL, gRPC and loopback.
+STAGES = ("embed", "dense", "keyword", "fusion", "fetch", "other")
 
 
 class SearchProbe(threading.Thread):
@@ -180,11 +187,13 @@ class SearchProbe(threading.Thread):
     def search(self, query: str) -> Call:
         sent = time.monotonic()
         try:
-            self.client.search(SMALL, query, mode=self.mode)
-            code = "OK"
+            timings = self.client.search(SMALL, query, mode=self.mode).timings
         except ClientError as exc:
-            code = exc.code_name
-        return Call(sent, time.monotonic() - sent, code)
+            return Call(sent, time.monotonic() - sent, exc.code_name)
+        seconds = time.monotonic() - sent
+        stages = {name: getattr(timings, f"{name}_ms") for name in STAGES[:-1]}
+        stages["other"] = 1000 * seconds - sum(stages.values())
+        return Call(sent, seconds, "OK", stages)
 
     def between(self, begin: float, end: float) -> list[Call]:
         return [c for c in self.calls if begin <= c.at < end]
@@ -199,6 +208,7 @@ class Memory:
     idle: dict[str, float] = field(default_factory=dict)
     peak: dict[str, float] = field(default_factory=dict)
     hwm: dict[str, float] = field(default_factory=dict)
+    end: dict[str, float] = field(default_factory=dict)
 
     def sample(self) -> None:
         for name, pid in self.pids.items():
@@ -210,7 +220,9 @@ class Memory:
 
     def finish(self) -> None:
         self.sample()
-        self.hwm = {name: _memory(pid).get("VmHWM", 0.0) for name, pid in self.pids.items()}
+        now = {name: _memory(pid) for name, pid in self.pids.items()}
+        self.hwm = {name: figures.get("VmHWM", 0.0) for name, figures in now.items()}
+        self.end = {name: figures.get("VmRSS", 0.0) for name, figures in now.items()}
 
 
 def _memory(pid: int) -> dict[str, float]:
@@ -407,16 +419,32 @@ def report(r: Result, args: argparse.Namespace) -> None:
     print(f"  ingestion {i.status}: {i.documents} documents, {i.chunks} chunks in {i.seconds:.1f} "
           f"s = {i.rate:.1f} chunks/s (embedding and writing {i.embedding_s:.1f} s, indexing "
           f"{i.seconds - i.embedding_s:.1f} s){error}")  # fmt: skip
+    report_stages(r)
     report_cpu(r)
     m = r.memory
     for name in m.pids:
         print(f"  RSS {name} (MiB): idle {m.idle.get(name, 0):.0f}, peak sampled "
-              f"{m.peak.get(name, 0):.0f}, VmHWM {m.hwm.get(name, 0):.0f}")  # fmt: skip
+              f"{m.peak.get(name, 0):.0f}, VmHWM {m.hwm.get(name, 0):.0f}, after the run "
+              f"{m.end.get(name, 0):.0f}")  # fmt: skip
     if r.mode == "thread":
         print("  (the worker is a thread of the server: one process holds both models)")
     print(f"  server log: {len(r.log_lines)} warnings or errors")
     for ln in r.log_lines[:5]:
         print(f"    {ln[:300]}")
+
+
+def report_stages(r: Result) -> None:
+    """Where the time of a call went, idle and during; and in the slowest 1 % during."""
+    during = sorted((c for c in r.during if c.code == "OK"), key=lambda c: c.seconds)
+    slowest = during[-max(1, len(during) // 100) :]
+    print(f"    stage (ms)      idle p50   p99   during p50   p99   slowest 1 % during, mean "
+          f"(n={len(slowest)})")  # fmt: skip
+    for stage in STAGES:
+        idle = [c.stages[stage] for c in r.idle if c.code == "OK"] or [float("nan")]
+        busy = [c.stages[stage] for c in during] or [float("nan")]
+        worst = sum(c.stages[stage] for c in slowest) / max(len(slowest), 1)
+        print(f"    {stage:<16}{pct(idle, 0.5):8.1f}{pct(idle, 0.99):7.1f}{pct(busy, 0.5):12.1f}"
+              f"{pct(busy, 0.99):7.1f}{worst:12.1f}")  # fmt: skip
 
 
 def ingestion_cpu(r: Result) -> tuple[float, str]:

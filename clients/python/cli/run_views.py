@@ -198,5 +198,6 @@ def warning_text(warning: ingestion_pb2.IngestionWarning) -> Text:
 
 def _attempts_text(attempts: int) -> str:
     if attempts > 1:
-        return f"{attempts} (resumed from its last checkpoint {attempts - 1}×)"
+        resumed = attempts - 1
+        return f"{attempts} (resumed from its last checkpoint {resumed} time{'s' * (resumed > 1)})"
     return str(attempts) if attempts else "-"

@@ -143,7 +143,7 @@ def test_quickstart_starts_a_server_ingests_a_repository_and_administers_it(
         cwd=repo,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,  # two model loads (server, worker) on a busy machine
     )
     assert result.returncode == 0, result.stderr
     assert "Created project 'demo'" in result.stdout
@@ -162,7 +162,7 @@ def test_quickstart_starts_a_server_ingests_a_repository_and_administers_it(
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,  # two model loads (server, worker) on a busy machine
     )
     assert again.returncode == 0, again.stderr
     assert "Project 'demo' already exists" in again.stdout

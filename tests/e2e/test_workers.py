@@ -58,7 +58,7 @@ def test_a_killed_worker_s_run_is_taken_over_and_resumed_at_its_checkpoint(tmp_p
             runs = list(qa.list_ingestion_runs("crash"))
 
     assert pid_of(running.worker) == first.pid  # the worker ran it, not the server
-    assert running.worker.startswith(f"{host}:") == bool(host)
+    assert running.worker.startswith(f"{host}/") == bool(host)  # host name/PID namespace
     assert killed["status"] == "running" and killed["owner"] == running.worker
     checkpoint = json.loads(killed["checkpoint_counts"])
     assert at_checkpoint(checkpoint["documents_seen"], FILES)

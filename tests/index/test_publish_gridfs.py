@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import socket
 import subprocess
 import threading
 import types
@@ -38,6 +37,7 @@ from projectqa.server.index.publish_gridfs import (
     MANIFESTS,
     GridFSPublication,
 )
+from projectqa.server.ingestion.owner import this_owner
 from projectqa.server.models import new_id
 from projectqa.server.store import MongoStore, SqliteStore
 
@@ -429,7 +429,8 @@ def test_a_lease_of_a_process_of_this_host_that_is_gone_is_taken_at_once(
     project_id = new_id("prj")
     gone = subprocess.Popen(["true"])
     gone.wait()
-    owner = f"{socket.gethostname()}:{gone.pid}:1:feed"
+    host = this_owner().split(":")[0]  # host name and PID namespace
+    owner = f"{host}:{gone.pid}:1:feed"
     mongo.database[LEASES].insert_one({"_id": project_id, "owner": owner, "seq": 4})
     waiter = lease_host(mongo, tmp_path / "b", HostClock(limit=0.0), Ticker())
     with waiter.building(project_id):  # no sleep at all

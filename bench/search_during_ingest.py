@@ -43,6 +43,7 @@ import itertools
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -516,6 +517,8 @@ def main() -> None:
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start; big project: "
           f"{files} .py files of Django {args.version} ({big}); {args.busy} CPU "
           "burners")  # fmt: skip
+    # A SIGTERM unwinds like Ctrl-C, so the burners and servers below are stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     hogs = burners(args.busy)
     results = {}
     try:

@@ -101,6 +101,9 @@ def _start(settings: Settings, parent_pid: int | None) -> int:
     from .logs import configure_logging
 
     configure_logging(settings.log_level, settings.log_format)
+    # torch's OpenMP threads spin after every parallel region while a process has no more
+    # of them than cores: ~16 % more CPU a chunk in a worker process (bench/README.md).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     lower_priority(settings.worker_nice)
     limit_threads(settings.worker_threads)
     try:

@@ -366,16 +366,17 @@ def _measure(
     setup = describe(mode, env_of(args), pids, small_s)
     memory.finish()
     client.close()
-    problems = [ln for ln in (WORK / f"{mode}-server.log").read_text().splitlines()
-                if re.search(r'"level": "(WARNING|ERROR|CRITICAL)"', ln)]  # fmt: skip
+    logs = [WORK / f"{mode}-server.log"] + ([WORK / f"{mode}-worker.log"] if worker else [])
+    problems = [ln for log in logs for ln in log.read_text().splitlines()
+                if re.search(r'"level": "(warning|error|critical)"', ln, re.I)]  # fmt: skip
     return Result(mode, probe.between(idle_began, began), probe.between(began, ended), ingestion,
                   memory, cpu[0] - idle_cpu, cpu[1] - cpu[0], setup, problems)  # fmt: skip
 
 
 def env_of(args: argparse.Namespace) -> dict[str, str]:
     env = server_env(Path("."), "process", args)
-    return {k: v for k, v in env.items() if k in ("PROJECTQA_WORKER_THREADS",
-                                                   "PROJECTQA_WORKER_NICE")}  # fmt: skip
+    shown = ("PROJECTQA_WORKER_THREADS", "PROJECTQA_WORKER_NICE", "OMP_WAIT_POLICY")
+    return {k: v for k, v in env.items() if k in shown}
 
 
 def describe(mode: str, env: dict[str, str], pids: dict[str, int], small_s: float) -> str:
@@ -429,7 +430,7 @@ def report(r: Result, args: argparse.Namespace) -> None:
               f"{m.end.get(name, 0):.0f}")  # fmt: skip
     if r.mode == "thread":
         print("  (the worker is a thread of the server: one process holds both models)")
-    print(f"  server log: {len(r.log_lines)} warnings or errors")
+    print(f"  logs: {len(r.log_lines)} warnings or errors")
     for ln in r.log_lines[:5]:
         print(f"    {ln[:300]}")
 

@@ -222,7 +222,7 @@ class IngestionRun:
     mode: RunMode
     trigger: RunTrigger
     status: RunStatus
-    phase: str  # queued, scanning, embedding, indexing, done
+    phase: str  # queued, reading, embedding, publishing, done (see ingestion/pipeline.py)
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None = None
@@ -239,6 +239,8 @@ class IngestionRun:
     chunks_written: int = 0
     chunks_embedded: int = 0  # embedded by this run (embedding-cache misses)
     chunks_cached: int = 0  # vectors found in the embedding cache
+    # Chunks written (by this run, or before it without vectors) still waiting for theirs.
+    chunks_pending_embedding: int = 0
     warnings: list[dict[str, str]] = field(default_factory=list)  # first few {key, message}
     warning_count: int = 0
     error: str = ""

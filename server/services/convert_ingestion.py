@@ -43,6 +43,7 @@ def run(r: IngestionRun) -> pb.IngestionRun:
             chunks_written=r.chunks_written,
             chunks_embedded=r.chunks_embedded,
             chunks_cached=r.chunks_cached,
+            chunks_pending_embedding=r.chunks_pending_embedding,
         ),
         revision=r.revision,
         warnings=map(warning, r.warnings),

@@ -396,6 +396,12 @@ class Store(abc.ABC):
         looked up in the embedding cache under ``model``; chunks without a cached
         vector are left out."""
 
+    @abc.abstractmethod
+    def chunks_without_vector(self, project_id: str, model: str, page: PageRequest) -> list[Chunk]:
+        """A project's chunks ordered by id whose ``embed_hash`` has no vector cached under
+        ``model``: what is left to embed (a run's chunks written before a crash, or every
+        chunk after a switch of embedder)."""
+
     # -------------------------------------------------------------- symbols
     @abc.abstractmethod
     def list_symbols(self, project_id: str, page: PageRequest) -> list[Symbol]:

@@ -371,6 +371,24 @@ class MongoIngestion(MongoPlumbing):
             after = chunks[-1]["_id"]
         return found
 
+    def chunks_without_vector(self, project_id: str, model: str, page: PageRequest) -> list[Chunk]:
+        # As chunk_vectors: pages of chunks joined with the cache here, read on until the
+        # page is full or the chunks run out.
+        found: list[Chunk] = []
+        after = page.after or ""
+        read = MONGO.reader(Chunk)
+        while len(found) < page.limit:
+            wanted = page.limit - len(found)
+            query = {"project_id": project_id, "_id": {"$gt": after}}
+            with self._errors():
+                docs = list(self._cols["chunks"].find(query).sort("_id", ASCENDING).limit(wanted))
+            cached = self.get_embeddings(model, [doc["embed_hash"] for doc in docs])
+            found += [read(doc) for doc in docs if doc["embed_hash"] not in cached]
+            if len(docs) < wanted:
+                break
+            after = docs[-1]["_id"]
+        return found
+
     # ---------------------------------------------------------- symbols
     def list_symbols(self, project_id: str, page: PageRequest) -> list[Symbol]:
         query = {"project_id": project_id}

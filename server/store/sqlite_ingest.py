@@ -136,6 +136,12 @@ _CHUNK_VECTORS = (
     " JOIN embeddings e ON e.model = ? AND e.hash = c.embed_hash"
     " WHERE c.project_id = ? AND c.id > ? ORDER BY c.id LIMIT ?"
 )
+# NOT EXISTS on the cache's primary key: one index probe per chunk of the page.
+_CHUNKS_WITHOUT_VECTOR = (
+    "SELECT c.* FROM chunks c WHERE c.project_id = ? AND c.id > ? AND NOT EXISTS"
+    " (SELECT 1 FROM embeddings e WHERE e.model = ? AND e.hash = c.embed_hash)"
+    " ORDER BY c.id LIMIT ?"
+)
 _BUMP_GENERATION = (
     "INSERT INTO index_generations (project_id, generation) VALUES (?, 1)"
     " ON CONFLICT (project_id) DO UPDATE SET generation = generation + 1"
@@ -309,6 +315,10 @@ class SqliteIngestion(SqlitePlumbing):
     def chunk_vectors(self, project_id: str, model: str, page: PageRequest) -> list[ChunkVector]:
         args = (model, project_id, page.after or "", max(page.limit, 0))
         return [ChunkVector(row[0], row[1]) for row in self._rows(_CHUNK_VECTORS, args)]
+
+    def chunks_without_vector(self, project_id: str, model: str, page: PageRequest) -> list[Chunk]:
+        args = (project_id, page.after or "", model, max(page.limit, 0))
+        return self._many(_CHUNKS_WITHOUT_VECTOR, args, SQLITE.reader(Chunk))
 
     # ---------------------------------------------------------- symbols
     def list_symbols(self, project_id: str, page: PageRequest) -> list[Symbol]:

@@ -523,6 +523,36 @@ class IngestionStoreContract:
         assert store.chunk_vectors("prj_1", MODEL, PageRequest(limit=0)) == []
         assert store.chunk_vectors("prj_1", "no-model", PageRequest(limit=9)) == []
 
+    def test_chunks_without_vector_are_those_left_to_embed_under_the_model(
+        self, store: Store
+    ) -> None:
+        write = with_chunks(make_document("con_1", "a.py"), 7)
+        chunks = write.chunks
+        chunks[6] = replace(chunks[6], embed_hash=chunks[1].embed_hash)  # same content as 1
+        store.write_documents([write])
+        store.write_documents([with_chunks(make_document("con_9", "a.py", project_id="prj_2"), 2)])
+        embedded = {chunks[i].embed_hash: b"v" * 8 for i in (0, 3, 4)}
+        store.put_embeddings(MODEL, embedded)
+        store.put_embeddings("other-model", {chunks[2].embed_hash: b"o" * 8})
+
+        expected = [c for c in chunks if c.embed_hash not in embedded]
+        listed, after = [], None
+        while page := store.chunks_without_vector("prj_1", MODEL, PageRequest(2, after)):
+            assert len(page) <= 2
+            listed += page
+            after = page[-1].id
+        assert listed == expected  # whole chunks, in id order; other projects left out
+        # A page skips chunks that have a vector yet still fills up.
+        assert store.chunks_without_vector("prj_1", MODEL, PageRequest(2, chunks[2].id)) == [
+            chunks[5],
+            chunks[6],
+        ]
+        other = store.chunks_without_vector("prj_1", "other-model", PageRequest(9))
+        assert [c.id for c in other] == [c.id for c in chunks if c is not chunks[2]]
+        assert store.chunks_without_vector("prj_1", MODEL, PageRequest(limit=0)) == []
+        store.put_embeddings(MODEL, {c.embed_hash: b"v" * 8 for c in chunks})
+        assert store.chunks_without_vector("prj_1", MODEL, PageRequest(9)) == []
+
     # ----------------------------------------------------------- symbols
     def test_symbols_and_line_count_round_trip(self, store: Store) -> None:
         document = make_document("con_1", "src/sessions.py", line_count=812)

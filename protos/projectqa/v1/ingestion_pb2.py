@@ -25,47 +25,47 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cprojectqa/v1/ingestion.proto\x12\x0cprojectqa.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"9\n\x10IngestionWarning\x12\x14\n\x0c\x64ocument_key\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xde\x01\n\x0fIngestionCounts\x12\x16\n\x0e\x64ocuments_seen\x18\x01 \x01(\x03\x12\x19\n\x11\x64ocuments_changed\x18\x02 \x01(\x03\x12\x1b\n\x13\x64ocuments_unchanged\x18\x03 \x01(\x03\x12\x19\n\x11\x64ocuments_deleted\x18\x04 \x01(\x03\x12\x18\n\x10\x64ocuments_failed\x18\x05 \x01(\x03\x12\x16\n\x0e\x63hunks_written\x18\x06 \x01(\x03\x12\x17\n\x0f\x63hunks_embedded\x18\x07 \x01(\x03\x12\x15\n\rchunks_cached\x18\x08 \x01(\x03\"\x8b\x04\n\x0cIngestionRun\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\x14\n\x0c\x63onnector_id\x18\x03 \x01(\t\x12)\n\x04mode\x18\x04 \x01(\x0e\x32\x1b.projectqa.v1.IngestionMode\x12-\n\x06status\x18\x05 \x01(\x0e\x32\x1d.projectqa.v1.IngestionStatus\x12\x0f\n\x07trigger\x18\x06 \x01(\t\x12\r\n\x05phase\x18\x07 \x01(\t\x12-\n\x06\x63ounts\x18\x08 \x01(\x0b\x32\x1d.projectqa.v1.IngestionCounts\x12\x10\n\x08revision\x18\t \x01(\t\x12\x30\n\x08warnings\x18\n \x03(\x0b\x32\x1e.projectqa.v1.IngestionWarning\x12\x15\n\rwarning_count\x18\x0b \x01(\x03\x12\r\n\x05\x65rror\x18\x0c \x01(\t\x12/\n\x0b\x63reate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inish_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06worker\x18\x10 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x11 \x01(\x05\"f\n\x15StartIngestionRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x11\n\tconnector\x18\x02 \x01(\t\x12)\n\x04mode\x18\x03 \x01(\x0e\x32\x1b.projectqa.v1.IngestionMode\"B\n\x16StartIngestionResponse\x12(\n\x04runs\x18\x01 \x03(\x0b\x32\x1a.projectqa.v1.IngestionRun\"A\n\x15WatchIngestionRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x18\n\x10interval_seconds\x18\x02 \x01(\x01\"\x83\x02\n\x0eIngestionEvent\x12\'\n\x03run\x18\x01 \x01(\x0b\x32\x1a.projectqa.v1.IngestionRun\x12\x16\n\x0e\x64ocuments_done\x18\x02 \x01(\x03\x12\x17\n\x0f\x64ocuments_total\x18\x03 \x01(\x03\x12\x13\n\x0b\x63hunks_done\x18\x04 \x01(\x03\x12\x1c\n\x14\x64ocuments_per_second\x18\x05 \x01(\x01\x12\x19\n\x11\x63hunks_per_second\x18\x06 \x01(\x01\x12\x13\n\x0b\x65ta_seconds\x18\x07 \x01(\x01\x12\x34\n\x0cnew_warnings\x18\x08 \x03(\x0b\x32\x1e.projectqa.v1.IngestionWarning\"(\n\x16GetIngestionRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"B\n\x17GetIngestionRunResponse\x12\'\n\x03run\x18\x01 \x01(\x0b\x32\x1a.projectqa.v1.IngestionRun\"e\n\x18ListIngestionRunsRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x11\n\tconnector\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"^\n\x19ListIngestionRunsResponse\x12(\n\x04runs\x18\x01 \x03(\x0b\x32\x1a.projectqa.v1.IngestionRun\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"(\n\x16\x43\x61ncelIngestionRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"B\n\x17\x43\x61ncelIngestionResponse\x12\'\n\x03run\x18\x01 \x01(\x0b\x32\x1a.projectqa.v1.IngestionRun\"(\n\x15RebuildIndexesRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\"r\n\x16RebuildIndexesResponse\x12\x12\n\ngeneration\x18\x01 \x01(\x03\x12\x0e\n\x06\x63hunks\x18\x02 \x01(\x03\x12\x0f\n\x07vectors\x18\x03 \x01(\x03\x12\x12\n\ndense_kind\x18\x04 \x01(\t\x12\x0f\n\x07seconds\x18\x05 \x01(\x01*h\n\rIngestionMode\x12\x1e\n\x1aINGESTION_MODE_UNSPECIFIED\x10\x00\x12\x17\n\x13INGESTION_MODE_FULL\x10\x01\x12\x1e\n\x1aINGESTION_MODE_INCREMENTAL\x10\x02*\xcb\x01\n\x0fIngestionStatus\x12 \n\x1cINGESTION_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17INGESTION_STATUS_QUEUED\x10\x01\x12\x1c\n\x18INGESTION_STATUS_RUNNING\x10\x02\x12\x1e\n\x1aINGESTION_STATUS_SUCCEEDED\x10\x03\x12\x1b\n\x17INGESTION_STATUS_FAILED\x10\x04\x12\x1e\n\x1aINGESTION_STATUS_CANCELLED\x10\x05\x32\xc9\x04\n\x10IngestionService\x12[\n\x0eStartIngestion\x12#.projectqa.v1.StartIngestionRequest\x1a$.projectqa.v1.StartIngestionResponse\x12U\n\x0eWatchIngestion\x12#.projectqa.v1.WatchIngestionRequest\x1a\x1c.projectqa.v1.IngestionEvent0\x01\x12^\n\x0fGetIngestionRun\x12$.projectqa.v1.GetIngestionRunRequest\x1a%.projectqa.v1.GetIngestionRunResponse\x12\x64\n\x11ListIngestionRuns\x12&.projectqa.v1.ListIngestionRunsRequest\x1a\'.projectqa.v1.ListIngestionRunsResponse\x12^\n\x0f\x43\x61ncelIngestion\x12$.projectqa.v1.CancelIngestionRequest\x1a%.projectqa.v1.CancelIngestionResponse\x12[\n\x0eRebuildIndexes\x12#.projectqa.v1.RebuildIndexesRequest\x1a$.projectqa.v1.RebuildIndexesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cprojectqa/v1/ingestion.proto\x12\x0cprojectqa.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"9\n\x10IngestionWarning\x12\x14\n\x0c\x64ocument_key\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\x80\x02\n\x0fIngestionCounts\x12\x16\n\x0e\x64ocuments_seen\x18\x01 \x01(\x03\x12\x19\n\x11\x64ocuments_changed\x18\x02 \x01(\x03\x12\x1b\n\x13\x64ocuments_unchanged\x18\x03 \x01(\x03\x12\x19\n\x11\x64ocuments_deleted\x18\x04 \x01(\x03\x12\x18\n\x10\x64ocuments_failed\x18\x05 \x01(\x03\x12\x16\n\x0e\x63hunks_written\x18\x06 \x01(\x03\x12\x17\n\x0f\x63hunks_embedded\x18\x07 \x01(\x03\x12\x15\n\rchunks_cached\x18\x08 \x01(\x03\x12 \n\x18\x63hunks_pending_embedding\x18\t \x01(\x03\"\x8b\x04\n\x0cIngestionRun\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\x14\n\x0c\x63onnector_id\x18\x03 \x01(\t\x12)\n\x04mode\x18\x04 \x01(\x0e\x32\x1b.projectqa.v1.IngestionMode\x12-\n\x06status\x18\x05 \x01(\x0e\x32\x1d.projectqa.v1.IngestionStatus\x12\x0f\n\x07trigger\x18\x06 \x01(\t\x12\r\n\x05phase\x18\x07 \x01(\t\x12-\n\x06\x63ounts\x18\x08 \x01(\x0b\x32\x1d.projectqa.v1.IngestionCounts\x12\x10\n\x08revision\x18\t \x01(\t\x12\x30\n\x08warnings\x18\n \x03(\x0b\x32\x1e.projectqa.v1.IngestionWarning\x12\x15\n\rwarning_count\x18\x0b \x01(\x03\x12\r\n\x05\x65rror\x18\x0c \x01(\t\x12/\n\x0b\x63reate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inish_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06worker\x18\x10 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x11 \x01(\x05\"f\n\x15StartIngestionRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x11\n\tconnector\x18\x02 \x01(\t\x12)\n\x04mode\x18\x03 \x01(\x0e\x32\x1b.projectqa.v1.IngestionMode\"B\n\x16StartIngestionResponse\x12(\n\x04runs\x18\x01 \x03(\x0b\x32\x1a.projectqa.v1.IngestionRun\"A\n\x15WatchIngestionRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x18\n\x10interval_seconds\x18\x02 \x01(\x01\"\x83\x02\n\x0eIngestionEvent\x12\'\n\x03run\x18\x01 \x01(\x0b\x32\x1a.projectqa.v1.IngestionRun\x12\x16\n\x0e\x64ocuments_done\x18\x02 \x01(\x03\x12\x17\n\x0f\x64ocuments_total\x18\x03 \x01(\x03\x12\x13\n\x0b\x63hunks_done\x18\x04 \x01(\x03\x12\x1c\n\x14\x64ocuments_per_second\x18\x05 \x01(\x01\x12\x19\n\x11\x63hunks_per_second\x18\x06 \x01(\x01\x12\x13\n\x0b\x65ta_seconds\x18\x07 \x01(\x01\x12\x34\n\x0cnew_warnings\x18\x08 \x03(\x0b\x32\x1e.projectqa.v1.IngestionWarning\"(\n\x16GetIngestionRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"B\n\x17GetIngestionRunResponse\x12\'\n\x03run\x18\x01 \x01(\x0b\x32\x1a.projectqa.v1.IngestionRun\"e\n\x18ListIngestionRunsRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x11\n\tconnector\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"^\n\x19ListIngestionRunsResponse\x12(\n\x04runs\x18\x01 \x03(\x0b\x32\x1a.projectqa.v1.IngestionRun\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"(\n\x16\x43\x61ncelIngestionRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"B\n\x17\x43\x61ncelIngestionResponse\x12\'\n\x03run\x18\x01 \x01(\x0b\x32\x1a.projectqa.v1.IngestionRun\"(\n\x15RebuildIndexesRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\"r\n\x16RebuildIndexesResponse\x12\x12\n\ngeneration\x18\x01 \x01(\x03\x12\x0e\n\x06\x63hunks\x18\x02 \x01(\x03\x12\x0f\n\x07vectors\x18\x03 \x01(\x03\x12\x12\n\ndense_kind\x18\x04 \x01(\t\x12\x0f\n\x07seconds\x18\x05 \x01(\x01*h\n\rIngestionMode\x12\x1e\n\x1aINGESTION_MODE_UNSPECIFIED\x10\x00\x12\x17\n\x13INGESTION_MODE_FULL\x10\x01\x12\x1e\n\x1aINGESTION_MODE_INCREMENTAL\x10\x02*\xcb\x01\n\x0fIngestionStatus\x12 \n\x1cINGESTION_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17INGESTION_STATUS_QUEUED\x10\x01\x12\x1c\n\x18INGESTION_STATUS_RUNNING\x10\x02\x12\x1e\n\x1aINGESTION_STATUS_SUCCEEDED\x10\x03\x12\x1b\n\x17INGESTION_STATUS_FAILED\x10\x04\x12\x1e\n\x1aINGESTION_STATUS_CANCELLED\x10\x05\x32\xc9\x04\n\x10IngestionService\x12[\n\x0eStartIngestion\x12#.projectqa.v1.StartIngestionRequest\x1a$.projectqa.v1.StartIngestionResponse\x12U\n\x0eWatchIngestion\x12#.projectqa.v1.WatchIngestionRequest\x1a\x1c.projectqa.v1.IngestionEvent0\x01\x12^\n\x0fGetIngestionRun\x12$.projectqa.v1.GetIngestionRunRequest\x1a%.projectqa.v1.GetIngestionRunResponse\x12\x64\n\x11ListIngestionRuns\x12&.projectqa.v1.ListIngestionRunsRequest\x1a\'.projectqa.v1.ListIngestionRunsResponse\x12^\n\x0f\x43\x61ncelIngestion\x12$.projectqa.v1.CancelIngestionRequest\x1a%.projectqa.v1.CancelIngestionResponse\x12[\n\x0eRebuildIndexes\x12#.projectqa.v1.RebuildIndexesRequest\x1a$.projectqa.v1.RebuildIndexesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'projectqa.v1.ingestion_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_INGESTIONMODE']._serialized_start=1967
-  _globals['_INGESTIONMODE']._serialized_end=2071
-  _globals['_INGESTIONSTATUS']._serialized_start=2074
-  _globals['_INGESTIONSTATUS']._serialized_end=2277
+  _globals['_INGESTIONMODE']._serialized_start=2001
+  _globals['_INGESTIONMODE']._serialized_end=2105
+  _globals['_INGESTIONSTATUS']._serialized_start=2108
+  _globals['_INGESTIONSTATUS']._serialized_end=2311
   _globals['_INGESTIONWARNING']._serialized_start=79
   _globals['_INGESTIONWARNING']._serialized_end=136
   _globals['_INGESTIONCOUNTS']._serialized_start=139
-  _globals['_INGESTIONCOUNTS']._serialized_end=361
-  _globals['_INGESTIONRUN']._serialized_start=364
-  _globals['_INGESTIONRUN']._serialized_end=887
-  _globals['_STARTINGESTIONREQUEST']._serialized_start=889
-  _globals['_STARTINGESTIONREQUEST']._serialized_end=991
-  _globals['_STARTINGESTIONRESPONSE']._serialized_start=993
-  _globals['_STARTINGESTIONRESPONSE']._serialized_end=1059
-  _globals['_WATCHINGESTIONREQUEST']._serialized_start=1061
-  _globals['_WATCHINGESTIONREQUEST']._serialized_end=1126
-  _globals['_INGESTIONEVENT']._serialized_start=1129
-  _globals['_INGESTIONEVENT']._serialized_end=1388
-  _globals['_GETINGESTIONRUNREQUEST']._serialized_start=1390
-  _globals['_GETINGESTIONRUNREQUEST']._serialized_end=1430
-  _globals['_GETINGESTIONRUNRESPONSE']._serialized_start=1432
-  _globals['_GETINGESTIONRUNRESPONSE']._serialized_end=1498
-  _globals['_LISTINGESTIONRUNSREQUEST']._serialized_start=1500
-  _globals['_LISTINGESTIONRUNSREQUEST']._serialized_end=1601
-  _globals['_LISTINGESTIONRUNSRESPONSE']._serialized_start=1603
-  _globals['_LISTINGESTIONRUNSRESPONSE']._serialized_end=1697
-  _globals['_CANCELINGESTIONREQUEST']._serialized_start=1699
-  _globals['_CANCELINGESTIONREQUEST']._serialized_end=1739
-  _globals['_CANCELINGESTIONRESPONSE']._serialized_start=1741
-  _globals['_CANCELINGESTIONRESPONSE']._serialized_end=1807
-  _globals['_REBUILDINDEXESREQUEST']._serialized_start=1809
-  _globals['_REBUILDINDEXESREQUEST']._serialized_end=1849
-  _globals['_REBUILDINDEXESRESPONSE']._serialized_start=1851
-  _globals['_REBUILDINDEXESRESPONSE']._serialized_end=1965
-  _globals['_INGESTIONSERVICE']._serialized_start=2280
-  _globals['_INGESTIONSERVICE']._serialized_end=2865
+  _globals['_INGESTIONCOUNTS']._serialized_end=395
+  _globals['_INGESTIONRUN']._serialized_start=398
+  _globals['_INGESTIONRUN']._serialized_end=921
+  _globals['_STARTINGESTIONREQUEST']._serialized_start=923
+  _globals['_STARTINGESTIONREQUEST']._serialized_end=1025
+  _globals['_STARTINGESTIONRESPONSE']._serialized_start=1027
+  _globals['_STARTINGESTIONRESPONSE']._serialized_end=1093
+  _globals['_WATCHINGESTIONREQUEST']._serialized_start=1095
+  _globals['_WATCHINGESTIONREQUEST']._serialized_end=1160
+  _globals['_INGESTIONEVENT']._serialized_start=1163
+  _globals['_INGESTIONEVENT']._serialized_end=1422
+  _globals['_GETINGESTIONRUNREQUEST']._serialized_start=1424
+  _globals['_GETINGESTIONRUNREQUEST']._serialized_end=1464
+  _globals['_GETINGESTIONRUNRESPONSE']._serialized_start=1466
+  _globals['_GETINGESTIONRUNRESPONSE']._serialized_end=1532
+  _globals['_LISTINGESTIONRUNSREQUEST']._serialized_start=1534
+  _globals['_LISTINGESTIONRUNSREQUEST']._serialized_end=1635
+  _globals['_LISTINGESTIONRUNSRESPONSE']._serialized_start=1637
+  _globals['_LISTINGESTIONRUNSRESPONSE']._serialized_end=1731
+  _globals['_CANCELINGESTIONREQUEST']._serialized_start=1733
+  _globals['_CANCELINGESTIONREQUEST']._serialized_end=1773
+  _globals['_CANCELINGESTIONRESPONSE']._serialized_start=1775
+  _globals['_CANCELINGESTIONRESPONSE']._serialized_end=1841
+  _globals['_REBUILDINDEXESREQUEST']._serialized_start=1843
+  _globals['_REBUILDINDEXESREQUEST']._serialized_end=1883
+  _globals['_REBUILDINDEXESRESPONSE']._serialized_start=1885
+  _globals['_REBUILDINDEXESRESPONSE']._serialized_end=1999
+  _globals['_INGESTIONSERVICE']._serialized_start=2314
+  _globals['_INGESTIONSERVICE']._serialized_end=2899
 # @@protoc_insertion_point(module_scope)

@@ -131,6 +131,7 @@ class IngestionCounts(_message.Message):
     CHUNKS_WRITTEN_FIELD_NUMBER: _builtins.int
     CHUNKS_EMBEDDED_FIELD_NUMBER: _builtins.int
     CHUNKS_CACHED_FIELD_NUMBER: _builtins.int
+    CHUNKS_PENDING_EMBEDDING_FIELD_NUMBER: _builtins.int
     documents_seen: _builtins.int
     """Documents the source yielded."""
     documents_changed: _builtins.int
@@ -147,6 +148,11 @@ class IngestionCounts(_message.Message):
     """Chunks embedded by this run."""
     chunks_cached: _builtins.int
     """Chunks whose vectors came from the embedding cache."""
+    chunks_pending_embedding: _builtins.int
+    """Chunks written and searchable by keyword that still wait for their vectors: this
+    run's, and those a run before it wrote without vectors (a crash, an embedder switch).
+    The "embedding" phase lasts until it is 0.
+    """
     def __init__(
         self,
         *,
@@ -158,10 +164,11 @@ class IngestionCounts(_message.Message):
         chunks_written: _builtins.int = ...,
         chunks_embedded: _builtins.int = ...,
         chunks_cached: _builtins.int = ...,
+        chunks_pending_embedding: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunks_cached", b"chunks_cached", "chunks_embedded", b"chunks_embedded", "chunks_written", b"chunks_written", "documents_changed", b"documents_changed", "documents_deleted", b"documents_deleted", "documents_failed", b"documents_failed", "documents_seen", b"documents_seen", "documents_unchanged", b"documents_unchanged"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunks_cached", b"chunks_cached", "chunks_embedded", b"chunks_embedded", "chunks_pending_embedding", b"chunks_pending_embedding", "chunks_written", b"chunks_written", "documents_changed", b"documents_changed", "documents_deleted", b"documents_deleted", "documents_failed", b"documents_failed", "documents_seen", b"documents_seen", "documents_unchanged", b"documents_unchanged"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -203,7 +210,14 @@ class IngestionRun(_message.Message):
     trigger: _builtins.str
     """What started it: "manual", "webhook" or "resume"."""
     phase: _builtins.str
-    """Current phase: "queued", "scanning", "indexing" or "done"."""
+    """Current phase. "queued" (waiting for a worker; it may say for which model);
+    "reading": the source is read, chunked and written, each batch searchable by
+    keyword, symbol and grep within seconds while its vectors are computed behind;
+    "embedding": everything is read, vectors are still computed
+    (`counts.chunks_pending_embedding` left); "publishing": the last index
+    generation is built; "done". The index is republished during "reading" and
+    "embedding", so hybrid search improves as vectors arrive.
+    """
     revision: _builtins.str
     """Source revision indexed (a commit sha), when the source has one."""
     warning_count: _builtins.int
@@ -366,11 +380,13 @@ class IngestionEvent(_message.Message):
     chunks_done: _builtins.int
     """Chunks written so far."""
     documents_per_second: _builtins.float
-    """Documents per second over the last few seconds."""
+    """Documents read per second over the last few seconds."""
     chunks_per_second: _builtins.float
-    """Chunks per second over the last few seconds."""
+    """Chunks given their vectors per second over the last few seconds (embedding is the
+    slow stage of a run: reading and writing run ahead of it).
+    """
     eta_seconds: _builtins.float
-    """Estimated seconds left; negative if unknown."""
+    """Estimated seconds until the run ends (its vectors computed); negative if unknown."""
     @_builtins.property
     def run(self) -> Global___IngestionRun:
         """The run as it is now."""

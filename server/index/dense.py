@@ -85,6 +85,22 @@ class DenseIndex:
     def __len__(self) -> int:
         return 0 if self._index is None else int(self._index.ntotal)
 
+    def rows(self) -> np.ndarray:
+        """The ids (chunk rows) of every vector, in no particular order."""
+        if self._index is None:
+            return np.zeros(0, dtype=np.int64)
+        if self.kind is DenseKind.FLAT:  # an IndexIDMap keeps its ids in one array
+            return faiss.vector_to_array(self._index.id_map).astype(np.int64)
+        lists = faiss.extract_index_ivf(self._index).invlists
+        parts = [np.zeros(0, dtype=np.int64)]
+        for number in range(lists.nlist):
+            size = lists.list_size(number)
+            if size:
+                ids = lists.get_ids(number)
+                parts.append(faiss.rev_swig_ptr(ids, size).astype(np.int64))  # a copy
+                lists.release_ids(number, ids)
+        return np.concatenate(parts)
+
     def search(
         self, query: np.ndarray, k: int, allowed: np.ndarray | None = None
     ) -> list[tuple[int, float]]:

@@ -67,12 +67,26 @@ class ProjectIndex:
         self._keyword = keyword
         self.table = table
         self.symbols: SymbolIndex | None = None  # definitions; see symbols.py
+        self._has_vector: tuple[int, np.ndarray | None] | None = None  # (vectors, mask)
 
     def __len__(self) -> int:
         return len(self._chunk_ids)
 
     def chunk_id(self, row: int) -> str:
         return self._chunk_ids[row]
+
+    def has_vector(self) -> np.ndarray | None:
+        """One bool per row: whether the chunk is in the dense index; None when every
+        chunk is (the common case costs nothing). Computed once per vector count."""
+        vectors = len(self._dense)
+        cached = self._has_vector
+        if cached is None or cached[0] != vectors:
+            mask: np.ndarray | None = None
+            if vectors < len(self._chunk_ids):
+                mask = np.zeros(len(self._chunk_ids), dtype=bool)
+                mask[self._dense.rows()] = True
+            cached = self._has_vector = (vectors, mask)
+        return cached[1]
 
     def dense_rows(
         self, query_vector: np.ndarray, k: int, allowed: np.ndarray | None = None

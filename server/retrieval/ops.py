@@ -20,6 +20,7 @@ from ..tools.checkouts import indexed_commit
 from .citations import Citation, citation_of
 from .query import SearchFilter, SearchQuery
 from .search import Hit, Searcher, SearchResult
+from .status import IndexStatus, StoredChunks, index_status
 
 MAX_CONNECTOR_FILTERS = 50
 
@@ -35,6 +36,7 @@ class CitedResult:
     project: Project
     result: SearchResult
     hits: list[CitedHit]
+    status: IndexStatus | None = None  # of the generation that answered (None: not known)
 
 
 class RetrievalOps:
@@ -45,10 +47,17 @@ class RetrievalOps:
         self._access = access
         self._searcher = searcher
         self._rb = run_blocking
+        self._stored = StoredChunks(store)
 
     def served_manifest(self, project_id: str) -> IndexManifest | None:
         """The manifest of the generation that answers searches (None: never indexed)."""
         return self._searcher.indexes.manifest(project_id)
+
+    def index_status(self, project_id: str) -> IndexStatus:
+        """Where the project's indexing stands (the generation served now)."""
+        manifest = self.served_manifest(project_id)
+        unavailable = self._searcher.dense_unavailable(manifest.model) if manifest else ""
+        return index_status(self._store, self._stored, project_id, manifest, unavailable)
 
     def index(self, project_id: str) -> ProjectIndex:
         """The project's served index (FailedPrecondition when nothing is indexed)."""
@@ -76,7 +85,15 @@ class RetrievalOps:
             CitedHit(hit, citation_of(hit.chunk, versions.get(hit.chunk.connector_id, "")))
             for hit in result.hits
         ]
-        return CitedResult(project, result, hits)
+        return CitedResult(project, result, hits, self._status_of(project.id, result))
+
+    def _status_of(self, project_id: str, result: SearchResult) -> IndexStatus:
+        """The status of the generation that answered (a newer one may be served by now)."""
+        manifest = result.index.manifest if result.index is not None else None
+        unavailable = result.dense_unavailable
+        if manifest is not None and not unavailable:
+            unavailable = self._searcher.dense_unavailable(manifest.model)
+        return index_status(self._store, self._stored, project_id, manifest, unavailable)
 
     def versions(self, connector_ids: set[str]) -> dict[str, str]:
         """The commit each connector's last successful run indexed ('' if none)."""
@@ -97,4 +114,11 @@ class RetrievalOps:
         return tuple(dict.fromkeys(known[ref] for ref in refs))
 
 
-__all__ = ["CitedHit", "CitedResult", "RetrievalOps", "SearchFilter", "SearchQuery"]
+__all__ = [
+    "CitedHit",
+    "CitedResult",
+    "IndexStatus",
+    "RetrievalOps",
+    "SearchFilter",
+    "SearchQuery",
+]

@@ -1,7 +1,10 @@
 """Fusion and re-scoring: from two ranked candidate lists to one ranked list of rows.
 
 1. **Weighted reciprocal rank fusion** of the dense and keyword candidates,
-   normalised so a row first in both lists scores 1.
+   normalised so a row first in both lists scores 1. A row that has no vector
+   yet (a run embeds behind) takes its keyword rank for its dense one, so it
+   scores what keyword-only search scores it instead of sinking below every
+   embedded row.
 2. **Re-scoring of the head** with what the question says about code structure:
    a chunk that *defines* an identifier the question names (``Session.request``,
    ``get_auth``, a stack trace's function) outranks chunks that merely use it;
@@ -61,9 +64,20 @@ class Candidate:
 
 
 def fuse(
-    dense: list[tuple[int, float]], keyword: list[tuple[int, float]], weights: RankWeights
+    dense: list[tuple[int, float]],
+    keyword: list[tuple[int, float]],
+    weights: RankWeights,
+    has_vector: np.ndarray | None = None,
 ) -> dict[int, Candidate]:
-    """Weighted RRF of two best-first lists of (row, score), normalised to at most 1."""
+    """Weighted RRF of two best-first lists of (row, score), normalised to at most 1.
+
+    ``has_vector`` (one bool per row; None: every row has one) marks the rows the
+    dense ranker could have found. A row without a vector yet (a run is still
+    embedding it) has no dense rank for want of a vector, not for want of
+    relevance, so its missing dense term is imputed from its keyword rank: it
+    scores exactly what keyword-only search scores it, and a fully embedded
+    index ranks as before.
+    """
     found: dict[int, Candidate] = {}
     for rank, (row, _) in enumerate(dense, 1):
         found.setdefault(row, Candidate(row)).dense_rank = rank
@@ -71,10 +85,13 @@ def fuse(
         found.setdefault(row, Candidate(row)).keyword_rank = rank
     k = weights.rrf_k
     top = (weights.dense if dense else 0) + (weights.keyword if keyword else 0)
+    impute = bool(dense) and has_vector is not None
     for candidate in found.values():
         score = 0.0
         if candidate.dense_rank:
             score += weights.dense / (k + candidate.dense_rank)
+        elif impute and candidate.keyword_rank and not has_vector[candidate.row]:
+            score += weights.dense / (k + candidate.keyword_rank)
         if candidate.keyword_rank:
             score += weights.keyword / (k + candidate.keyword_rank)
         candidate.score = score * (k + 1) / top if top else 0.0

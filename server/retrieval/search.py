@@ -1,22 +1,32 @@
 """Searcher: a checked query in, ranked chunks with citations out.
 
 The flow per query: pick the served index (never rebuilt mid-run), turn the
-filter into a row mask, embed the query (cached), take dense and keyword
-candidates inside the mask, fuse and re-score them (rank.py), group by
-document, and read the winners from the Store. A chunk that vanished since the
-index was built (a run is replacing it) is dropped rather than cited.
+filter into a row mask, embed the query (cached) with the embedder whose vectors
+the served generation holds, take dense and keyword candidates inside the mask,
+fuse and re-score them (rank.py), group by document, and read the winners from
+the Store. A chunk that vanished since the index was built (a run is replacing
+it) is dropped rather than cited.
+
+The query embedder follows the generation, not the server's setting: after an
+upgrade to another embedder, a generation of the old one keeps answering with
+query vectors of its own kind until it is re-embedded. When this process cannot
+build that embedder, hybrid search answers from the keyword index alone and says
+so (``SearchResult.dense_unavailable``); dense-only search fails with the reason.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..embedding import Embedder
+from .. import embedding
+from ..embedding import Embedder, UnknownEmbeddingModel
 from ..errors import FailedPrecondition
 from ..index.manager import IndexManager
 from ..index.project import ProjectIndex
@@ -24,6 +34,10 @@ from ..models import Chunk
 from ..store.base import Store
 from .query import SearchFilter, SearchMode, SearchQuery, evidence_of, path_spec
 from .rank import Candidate, Definition, RankWeights, Rescorer, fuse, group
+
+log = logging.getLogger(__name__)
+
+EmbedderLookup = Callable[[str], Embedder]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,9 +51,11 @@ class Hit:
 @dataclass(slots=True)
 class SearchResult:
     hits: list[Hit]
-    mode: SearchMode
+    mode: SearchMode  # the rankers used: KEYWORD when hybrid had to skip dense search
     generation: int
     timings: dict[str, float] = field(default_factory=dict)  # stage -> milliseconds
+    index: ProjectIndex | None = None  # the generation that answered
+    dense_unavailable: str = ""  # why dense search was skipped; "" when it was not
 
 
 class _Clock:
@@ -62,12 +78,19 @@ class Searcher:
         indexes: IndexManager,
         embedder: Embedder,
         weights: RankWeights | None = None,
+        *,
+        embedder_named: EmbedderLookup | None = None,
     ) -> None:
+        """``embedder`` embeds queries for generations of its own name; generations of
+        another embedder get theirs from ``embedder_named`` (the process-wide one)."""
         self._store = store
         self.indexes = indexes
         self._embedder = embedder
+        self._embedder_named = embedder_named or _process_embedder
         self.weights = weights or RankWeights()
-        self._embed_cached: Callable[[str], np.ndarray] = functools.lru_cache(maxsize=512)(
+        self._unavailable: dict[str, str] = {}  # embedder name -> why it cannot be built
+        self._guard = threading.Lock()
+        self._embed_cached: Callable[[str, str], np.ndarray] = functools.lru_cache(maxsize=512)(
             self._embed
         )
 
@@ -96,22 +119,54 @@ class Searcher:
         wanted = max(self.weights.candidates, query.top_k * 5)
         dense: list[tuple[int, float]] = []
         keyword: list[tuple[int, float]] = []
-        if query.mode is not SearchMode.KEYWORD:
-            vector = self._embed_cached(query.text)
+        mode, unavailable = query.mode, ""
+        if mode is not SearchMode.KEYWORD:
+            vector, unavailable = self.query_vector(index.manifest.model, query.text)
             clock.lap("embed")
-            dense = index.dense_rows(vector, wanted, allowed)
-            clock.lap("dense")
+            if vector is None:
+                if mode is SearchMode.DENSE:
+                    raise FailedPrecondition(
+                        f"dense search is unavailable: {unavailable}; search in hybrid or "
+                        "keyword mode meanwhile"
+                    )
+                mode = SearchMode.KEYWORD  # what actually ranked the hits
+            else:
+                dense = index.dense_rows(vector, wanted, allowed)
+                clock.lap("dense")
         if query.mode is not SearchMode.DENSE:
             keyword = index.keyword_rows(query.text, wanted, allowed)
             clock.lap("keyword")
-        candidates = fuse(dense, keyword, self.weights)
+        candidates = fuse(dense, keyword, self.weights, index.has_vector())
         if query.mode is SearchMode.HYBRID:
             self._rescorer(index, query.text, allowed).apply(candidates, query.top_k)
         ranked = group(candidates.values(), index.table, query.top_k, query.max_per_document)
         clock.lap("fusion")
         hits = self._hits(index, ranked)
         clock.lap("fetch")
-        return SearchResult(hits, query.mode, index.manifest.generation, clock.timings)
+        generation = index.manifest.generation
+        return SearchResult(hits, mode, generation, clock.timings, index, unavailable)
+
+    def query_vector(self, model: str, text: str) -> tuple[np.ndarray | None, str]:
+        """``text`` embedded by the embedder called ``model``, or None and why this process
+        cannot embed with it."""
+        problem = self.dense_unavailable(model)
+        if problem:
+            return None, problem
+        try:
+            return self._embed_cached(model, text), ""
+        except UnknownEmbeddingModel as exc:  # found at the first encode (a failed export)
+            return None, self._remember_unavailable(model, exc)
+
+    def dense_unavailable(self, model: str) -> str:
+        """Why queries cannot be embedded for generations of ``model`` ("" if they can)."""
+        problem = self._unavailable.get(model)
+        if problem is not None:
+            return problem
+        try:
+            self._query_embedder(model)
+        except UnknownEmbeddingModel as exc:
+            return self._remember_unavailable(model, exc)
+        return ""
 
     def _rescorer(self, index: ProjectIndex, text: str, allowed: np.ndarray | None) -> Rescorer:
         evidence = evidence_of(text)
@@ -134,10 +189,34 @@ class Searcher:
                 )
         return hits
 
-    def _embed(self, text: str) -> np.ndarray:
-        vector = self._embedder.encode([text])[0]
+    def _query_embedder(self, model: str) -> Embedder:
+        if model == self._embedder.name:
+            return self._embedder
+        return self._embedder_named(model)
+
+    def _remember_unavailable(self, model: str, exc: UnknownEmbeddingModel) -> str:
+        """Once per model and process: the lookup is not retried at every query, and the
+        log says it once."""
+        problem = (
+            f"this server cannot embed queries with {model!r}, the embedder of the served "
+            f"index generation ({exc})"
+        )
+        with self._guard:
+            if model not in self._unavailable:
+                log.warning("keyword-only search for generations of %r: %s", model, exc)
+                self._unavailable[model] = problem
+        return problem
+
+    def _embed(self, model: str, text: str) -> np.ndarray:
+        vector = self._query_embedder(model).encode([text])[0]
         vector.setflags(write=False)  # shared by the cache
         return vector
+
+
+def _process_embedder(model: str) -> Embedder:
+    """The process-wide query embedder of an embedder name (``embedding.embedder_named``),
+    looked up at call time."""
+    return embedding.embedder_named(model)
 
 
 def filter_mask(index: ProjectIndex, search_filter: SearchFilter) -> np.ndarray | None:

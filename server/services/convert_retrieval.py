@@ -8,6 +8,7 @@ from ..errors import InvalidArgument
 from ..retrieval.citations import Citation
 from ..retrieval.ops import CitedHit, CitedResult
 from ..retrieval.query import SearchFilter, SearchMode
+from ..retrieval.status import IndexStatus
 
 SNIPPET_LINES = 40
 SNIPPET_CHARS = 4000
@@ -76,6 +77,20 @@ def hit(value: CitedHit) -> retrieval_pb2.SearchHit:
     )
 
 
+def index_status(value: IndexStatus | None) -> retrieval_pb2.IndexStatus | None:
+    if value is None:
+        return None
+    return retrieval_pb2.IndexStatus(
+        generation=value.generation,
+        chunks_indexed=value.chunks_indexed,
+        chunks_embedded=value.chunks_embedded,
+        chunks_stored=value.chunks_stored,
+        embedder=value.embedder,
+        active_run_id=value.active_run_id,
+        dense_unavailable=value.dense_unavailable,
+    )
+
+
 def search_response(value: CitedResult) -> retrieval_pb2.SearchResponse:
     timings = value.result.timings
     return retrieval_pb2.SearchResponse(
@@ -89,4 +104,5 @@ def search_response(value: CitedResult) -> retrieval_pb2.SearchResponse:
             fetch_ms=timings.get("fetch", 0.0),
         ),
         index_generation=value.result.generation,
+        index_status=index_status(value.status),
     )

@@ -13,6 +13,7 @@ from ..tools.metadata import ProjectMetadata
 from ..tools.openfile import OpenedFile
 from ..tools.ops import ToolEntry, ToolOrigin
 from .convert import struct, timestamp
+from .convert_retrieval import index_status
 
 ORIGIN_TO_PB = {
     ToolOrigin.BUILTIN: pb.TOOL_ORIGIN_BUILTIN,
@@ -120,4 +121,5 @@ def metadata_response(meta: ProjectMetadata) -> pb.GetProjectMetadataResponse:
             for e in meta.layout
         ],
         index_generation=meta.index_generation,
+        index_status=index_status(meta.index_status),
     )

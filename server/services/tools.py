@@ -64,7 +64,10 @@ class ToolsServicer(tools_pb2_grpc.ToolsServiceServicer):
         )
         project = await self._ops.project(current_principal(), request.project)
         result = await self._ops.keyword_search(project, query)
-        return pb.KeywordSearchResponse(hits=map(convert_retrieval.hit, result.hits))
+        return pb.KeywordSearchResponse(
+            hits=map(convert_retrieval.hit, result.hits),
+            index_status=convert_retrieval.index_status(result.status),
+        )
 
     async def FindSymbol(
         self, request: pb.FindSymbolRequest, context: Context
@@ -80,3 +83,10 @@ class ToolsServicer(tools_pb2_grpc.ToolsServiceServicer):
     ) -> pb.GetProjectMetadataResponse:
         project = await self._ops.project(current_principal(), request.project)
         return convert.metadata_response(await self._ops.metadata(project))
+
+    async def GetIndexStatus(
+        self, request: pb.GetIndexStatusRequest, context: Context
+    ) -> pb.GetIndexStatusResponse:
+        project = await self._ops.project(current_principal(), request.project)
+        status = await self._ops.index_status(project)
+        return pb.GetIndexStatusResponse(index_status=convert_retrieval.index_status(status))

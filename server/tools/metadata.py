@@ -14,6 +14,7 @@ from datetime import datetime
 
 from ..models import Connector, Document, Project
 from ..paging import every_page
+from ..retrieval.status import IndexStatus
 from ..store.base import Store
 from .base import Checkout
 from .checkouts import indexed_commit
@@ -62,6 +63,7 @@ class ProjectMetadata:
     connectors: list[ConnectorSummary]  # by name
     layout: list[LayoutEntry]  # connectors in the order above, entries by name
     index_generation: int
+    index_status: IndexStatus | None = None  # where indexing stands (None: not asked)
 
 
 def _counts() -> list[int]:
@@ -91,8 +93,10 @@ def project_metadata(
     project: Project,
     checkouts: list[Checkout] | tuple[Checkout, ...],
     index_generation: int,
+    status: IndexStatus | None = None,
 ) -> ProjectMetadata:
-    """Describe ``project`` (``index_generation``: the generation being served)."""
+    """Describe ``project`` (``index_generation``: the generation being served; ``status``:
+    where its indexing stands)."""
     tallies: dict[str, _Tally] = defaultdict(_Tally)
     kinds: Counter[str] = Counter()
     languages: defaultdict[str, list[int]] = defaultdict(_counts)
@@ -120,6 +124,7 @@ def project_metadata(
         connectors=[_summary(store, c, tallies[c.id], c.id in readable) for c in connectors],
         layout=[entry for c in connectors for entry in _layout(c.id, tallies[c.id])],
         index_generation=index_generation,
+        index_status=status,
     )
 
 

@@ -37,6 +37,7 @@ from ..paging import every_page
 from ..registry import PluginCatalog, ToolSpec
 from ..retrieval.ops import CitedResult, RetrievalOps
 from ..retrieval.query import SearchFilter, SearchMode, SearchQuery
+from ..retrieval.status import IndexStatus
 from ..store import Store
 from ..threads import BlockingRunner
 from . import builtins as builtin_tools
@@ -263,6 +264,9 @@ class ToolsOps:
             return []
         return index.symbols.find(name.strip(), exact=exact, kinds=kinds, limit=limit or 20)
 
+    async def index_status(self, project: Project) -> IndexStatus:
+        return await self._rb(self._retrieval.index_status, project.id)
+
     async def metadata(self, project: Project) -> ProjectMetadata:
         checkouts = await self._checkouts(project)
         return await self._rb(self._metadata_blocking, project, checkouts)
@@ -270,9 +274,8 @@ class ToolsOps:
     def _metadata_blocking(
         self, project: Project, checkouts: builtins.list[Checkout]
     ) -> ProjectMetadata:
-        manifest = self._retrieval.served_manifest(project.id)
-        generation = manifest.generation if manifest is not None else 0
-        return project_metadata(self._store, project, checkouts, generation)
+        status = self._retrieval.index_status(project.id)
+        return project_metadata(self._store, project, checkouts, status.generation, status)
 
     async def _checkouts(self, project: Project) -> builtins.list[Checkout]:
         return await self._rb(
@@ -362,24 +365,31 @@ def _search_query(args: dict[str, Any], mode: SearchMode = SearchMode.KEYWORD) -
 
 
 def _hits_json(result: CitedResult) -> dict[str, Any]:
-    return {
-        "hits": [
-            {
-                "citation": h.citation.label,
-                "kind": h.citation.kind,
-                "path": h.citation.path,
-                "start_line": h.citation.start_line,
-                "end_line": h.citation.end_line,
-                "url": h.citation.url,
-                "title": h.citation.title,
-                "version": h.citation.version,
-                "symbol": h.hit.chunk.symbol,
-                "score": round(h.hit.score, 4),
-                "text": h.hit.chunk.text,
-            }
-            for h in result.hits
-        ]
-    }
+    """The hits, and where indexing stands when it is not complete (a model reading them
+    can then say that an answer may improve once the run is done)."""
+    found: dict[str, Any] = {"hits": _hit_list(result)}
+    if result.status is not None and not result.status.complete:
+        found["index_status"] = plain(result.status)
+    return found
+
+
+def _hit_list(result: CitedResult) -> list[dict[str, Any]]:
+    return [
+        {
+            "citation": h.citation.label,
+            "kind": h.citation.kind,
+            "path": h.citation.path,
+            "start_line": h.citation.start_line,
+            "end_line": h.citation.end_line,
+            "url": h.citation.url,
+            "title": h.citation.title,
+            "version": h.citation.version,
+            "symbol": h.hit.chunk.symbol,
+            "score": round(h.hit.score, 4),
+            "text": h.hit.chunk.text,
+        }
+        for h in result.hits
+    ]
 
 
 def plain(value: Any) -> Any:

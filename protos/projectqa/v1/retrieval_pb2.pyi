@@ -6,7 +6,9 @@ each with a citation that opens the exact lines.
 
 Conventions are AdminService's: bearer token on every call; a project by id
 or slug; a project the caller is not a member of answers NOT_FOUND. A
-project that has no index yet answers FAILED_PRECONDITION with a hint.
+project that has no index yet answers FAILED_PRECONDITION with a hint, as
+does a dense-only search when the server cannot embed queries with the
+embedder of the served generation.
 """
 
 from collections import abc as _abc
@@ -243,6 +245,65 @@ class SearchTimings(_message.Message):
 Global___SearchTimings: _TypeAlias = SearchTimings  # noqa: Y015
 
 @_typing.final
+class IndexStatus(_message.Message):
+    """Where a project's indexing stands, as the answering server sees it.
+
+    An ingestion run writes chunks first and embeds them behind, publishing
+    index generations as it goes: the served generation may hold fewer chunks
+    than the Store (the next one is not published yet) and fewer vectors than
+    chunks. Keyword search covers every chunk of the generation, dense search
+    only the embedded ones, so results may improve while a run goes on.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GENERATION_FIELD_NUMBER: _builtins.int
+    CHUNKS_INDEXED_FIELD_NUMBER: _builtins.int
+    CHUNKS_EMBEDDED_FIELD_NUMBER: _builtins.int
+    CHUNKS_STORED_FIELD_NUMBER: _builtins.int
+    EMBEDDER_FIELD_NUMBER: _builtins.int
+    ACTIVE_RUN_ID_FIELD_NUMBER: _builtins.int
+    DENSE_UNAVAILABLE_FIELD_NUMBER: _builtins.int
+    generation: _builtins.int
+    """The index generation served; 0 when nothing is indexed yet."""
+    chunks_indexed: _builtins.int
+    """Chunks of the served generation; all are keyword-searchable."""
+    chunks_embedded: _builtins.int
+    """Chunks of the served generation that have a vector (dense-searchable)."""
+    chunks_stored: _builtins.int
+    """Chunks in the Store now; ahead of chunks_indexed until the next
+    generation is published.
+    """
+    embedder: _builtins.str
+    """Embedder whose vectors the served generation holds, e.g.
+    "all-MiniLM-L6-v2"; empty when nothing is indexed.
+    """
+    active_run_id: _builtins.str
+    """Id of the project's queued or running ingestion run; empty when none is."""
+    dense_unavailable: _builtins.str
+    """Why dense search is skipped (this server cannot embed queries with
+    `embedder`); empty when it is not.
+    """
+    def __init__(
+        self,
+        *,
+        generation: _builtins.int = ...,
+        chunks_indexed: _builtins.int = ...,
+        chunks_embedded: _builtins.int = ...,
+        chunks_stored: _builtins.int = ...,
+        embedder: _builtins.str = ...,
+        active_run_id: _builtins.str = ...,
+        dense_unavailable: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_run_id", b"active_run_id", "chunks_embedded", b"chunks_embedded", "chunks_indexed", b"chunks_indexed", "chunks_stored", b"chunks_stored", "dense_unavailable", b"dense_unavailable", "embedder", b"embedder", "generation", b"generation"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IndexStatus: _TypeAlias = IndexStatus  # noqa: Y015
+
+@_typing.final
 class SearchResponse(_message.Message):
     """Response of RetrievalService.Search."""
 
@@ -252,8 +313,11 @@ class SearchResponse(_message.Message):
     MODE_FIELD_NUMBER: _builtins.int
     TIMINGS_FIELD_NUMBER: _builtins.int
     INDEX_GENERATION_FIELD_NUMBER: _builtins.int
+    INDEX_STATUS_FIELD_NUMBER: _builtins.int
     mode: Global___SearchMode.ValueType
-    """The mode that was used."""
+    """The mode that was used: SEARCH_MODE_KEYWORD for a hybrid search that had
+    to skip dense search (see index_status.dense_unavailable).
+    """
     index_generation: _builtins.int
     """The index generation that answered; grows with every ingested change."""
     @_builtins.property
@@ -264,6 +328,10 @@ class SearchResponse(_message.Message):
     def timings(self) -> Global___SearchTimings:
         """Where the time went."""
 
+    @_builtins.property
+    def index_status(self) -> Global___IndexStatus:
+        """Where the project's indexing stands, for the generation that answered."""
+
     def __init__(
         self,
         *,
@@ -271,10 +339,11 @@ class SearchResponse(_message.Message):
         mode: Global___SearchMode.ValueType = ...,
         timings: Global___SearchTimings | None = ...,
         index_generation: _builtins.int = ...,
+        index_status: Global___IndexStatus | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["timings", b"timings"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["index_status", b"index_status", "timings", b"timings"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["hits", b"hits", "index_generation", b"index_generation", "mode", b"mode", "timings", b"timings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hits", b"hits", "index_generation", b"index_generation", "index_status", b"index_status", "mode", b"mode", "timings", b"timings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -6,7 +6,9 @@ each with a citation that opens the exact lines.
 
 Conventions are AdminService's: bearer token on every call; a project by id
 or slug; a project the caller is not a member of answers NOT_FOUND. A
-project that has no index yet answers FAILED_PRECONDITION with a hint.
+project that has no index yet answers FAILED_PRECONDITION with a hint, as
+does a dense-only search when the server cannot embed queries with the
+embedder of the served generation.
 """
 
 from collections import abc as _abc

@@ -526,18 +526,24 @@ class KeywordSearchResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     HITS_FIELD_NUMBER: _builtins.int
+    INDEX_STATUS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def hits(self) -> _containers.RepeatedCompositeFieldContainer[_retrieval_pb2.SearchHit]:
         """The hits, best first."""
+
+    @_builtins.property
+    def index_status(self) -> _retrieval_pb2.IndexStatus:
+        """Where the project's indexing stands, for the generation that answered."""
 
     def __init__(
         self,
         *,
         hits: _abc.Iterable[_retrieval_pb2.SearchHit] | None = ...,
+        index_status: _retrieval_pb2.IndexStatus | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["index_status", b"index_status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["hits", b"hits"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hits", b"hits", "index_status", b"index_status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -835,6 +841,7 @@ class GetProjectMetadataResponse(_message.Message):
     CONNECTORS_FIELD_NUMBER: _builtins.int
     LAYOUT_FIELD_NUMBER: _builtins.int
     INDEX_GENERATION_FIELD_NUMBER: _builtins.int
+    INDEX_STATUS_FIELD_NUMBER: _builtins.int
     project_id: _builtins.str
     """Project id."""
     slug: _builtins.str
@@ -863,6 +870,12 @@ class GetProjectMetadataResponse(_message.Message):
     def layout(self) -> _containers.RepeatedCompositeFieldContainer[Global___LayoutEntry]:
         """Top-level entries of the indexed files, by name."""
 
+    @_builtins.property
+    def index_status(self) -> _retrieval_pb2.IndexStatus:
+        """Where indexing stands: chunks keyword-indexed and embedded in the served
+        generation, chunks stored, the embedder, the active run.
+        """
+
     def __init__(
         self,
         *,
@@ -876,11 +889,58 @@ class GetProjectMetadataResponse(_message.Message):
         connectors: _abc.Iterable[Global___ConnectorSummary] | None = ...,
         layout: _abc.Iterable[Global___LayoutEntry] | None = ...,
         index_generation: _builtins.int = ...,
+        index_status: _retrieval_pb2.IndexStatus | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["index_status", b"index_status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunks", b"chunks", "connectors", b"connectors", "documents_by_kind", b"documents_by_kind", "index_generation", b"index_generation", "languages", b"languages", "layout", b"layout", "name", b"name", "project_id", b"project_id", "slug", b"slug", "symbols", b"symbols"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunks", b"chunks", "connectors", b"connectors", "documents_by_kind", b"documents_by_kind", "index_generation", b"index_generation", "index_status", b"index_status", "languages", b"languages", "layout", b"layout", "name", b"name", "project_id", b"project_id", "slug", b"slug", "symbols", b"symbols"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetProjectMetadataResponse: _TypeAlias = GetProjectMetadataResponse  # noqa: Y015
+
+@_typing.final
+class GetIndexStatusRequest(_message.Message):
+    """Request of ToolsService.GetIndexStatus."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROJECT_FIELD_NUMBER: _builtins.int
+    project: _builtins.str
+    """Project id or slug."""
+    def __init__(
+        self,
+        *,
+        project: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["project", b"project"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetIndexStatusRequest: _TypeAlias = GetIndexStatusRequest  # noqa: Y015
+
+@_typing.final
+class GetIndexStatusResponse(_message.Message):
+    """Response of ToolsService.GetIndexStatus."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INDEX_STATUS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def index_status(self) -> _retrieval_pb2.IndexStatus:
+        """Where the project's indexing stands now."""
+
+    def __init__(
+        self,
+        *,
+        index_status: _retrieval_pb2.IndexStatus | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["index_status", b"index_status"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["index_status", b"index_status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetIndexStatusResponse: _TypeAlias = GetIndexStatusResponse  # noqa: Y015

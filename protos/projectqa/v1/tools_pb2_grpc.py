@@ -70,6 +70,11 @@ class ToolsServiceStub:
                 request_serializer=projectqa_dot_v1_dot_tools__pb2.GetProjectMetadataRequest.SerializeToString,
                 response_deserializer=projectqa_dot_v1_dot_tools__pb2.GetProjectMetadataResponse.FromString,
                 _registered_method=True)
+        self.GetIndexStatus = channel.unary_unary(
+                '/projectqa.v1.ToolsService/GetIndexStatus',
+                request_serializer=projectqa_dot_v1_dot_tools__pb2.GetIndexStatusRequest.SerializeToString,
+                response_deserializer=projectqa_dot_v1_dot_tools__pb2.GetIndexStatusResponse.FromString,
+                _registered_method=True)
 
 
 class ToolsServiceServicer:
@@ -135,6 +140,15 @@ class ToolsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetIndexStatus(self, request, context):
+        """Where the project's indexing stands: the generation served, its chunks
+        keyword-indexed and embedded, the chunks stored, the active run. Cheap
+        (no listing of documents), so clients may poll it while a run goes on.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ToolsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -172,6 +186,11 @@ def add_ToolsServiceServicer_to_server(servicer, server):
                     servicer.GetProjectMetadata,
                     request_deserializer=projectqa_dot_v1_dot_tools__pb2.GetProjectMetadataRequest.FromString,
                     response_serializer=projectqa_dot_v1_dot_tools__pb2.GetProjectMetadataResponse.SerializeToString,
+            ),
+            'GetIndexStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetIndexStatus,
+                    request_deserializer=projectqa_dot_v1_dot_tools__pb2.GetIndexStatusRequest.FromString,
+                    response_serializer=projectqa_dot_v1_dot_tools__pb2.GetIndexStatusResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -364,6 +383,33 @@ class ToolsService:
             '/projectqa.v1.ToolsService/GetProjectMetadata',
             projectqa_dot_v1_dot_tools__pb2.GetProjectMetadataRequest.SerializeToString,
             projectqa_dot_v1_dot_tools__pb2.GetProjectMetadataResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetIndexStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/projectqa.v1.ToolsService/GetIndexStatus',
+            projectqa_dot_v1_dot_tools__pb2.GetIndexStatusRequest.SerializeToString,
+            projectqa_dot_v1_dot_tools__pb2.GetIndexStatusResponse.FromString,
             options,
             channel_credentials,
             insecure,

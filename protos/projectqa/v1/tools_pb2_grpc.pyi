@@ -70,6 +70,11 @@ class ToolsServiceStub:
     """Finds definitions (functions, classes, methods, …) by exact or fuzzy name."""
     GetProjectMetadata: _grpc.UnaryUnaryMultiCallable[_tools_pb2.GetProjectMetadataRequest, _tools_pb2.GetProjectMetadataResponse]
     """Describes the project: languages, files, connectors, commits, layout."""
+    GetIndexStatus: _grpc.UnaryUnaryMultiCallable[_tools_pb2.GetIndexStatusRequest, _tools_pb2.GetIndexStatusResponse]
+    """Where the project's indexing stands: the generation served, its chunks
+    keyword-indexed and embedded, the chunks stored, the active run. Cheap
+    (no listing of documents), so clients may poll it while a run goes on.
+    """
 
 @_typing.type_check_only
 class ToolsServiceAsyncStub(ToolsServiceStub):
@@ -104,6 +109,11 @@ class ToolsServiceAsyncStub(ToolsServiceStub):
     """Finds definitions (functions, classes, methods, …) by exact or fuzzy name."""
     GetProjectMetadata: _aio.UnaryUnaryMultiCallable[_tools_pb2.GetProjectMetadataRequest, _tools_pb2.GetProjectMetadataResponse]  # type: ignore[assignment]
     """Describes the project: languages, files, connectors, commits, layout."""
+    GetIndexStatus: _aio.UnaryUnaryMultiCallable[_tools_pb2.GetIndexStatusRequest, _tools_pb2.GetIndexStatusResponse]  # type: ignore[assignment]
+    """Where the project's indexing stands: the generation served, its chunks
+    keyword-indexed and embedded, the chunks stored, the active run. Cheap
+    (no listing of documents), so clients may poll it while a run goes on.
+    """
 
 class ToolsServiceServicer(metaclass=_abc_1.ABCMeta):
     """Project tools: built-in, contributed by plugins, or defined as scripts."""
@@ -177,5 +187,16 @@ class ToolsServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_tools_pb2.GetProjectMetadataResponse, _abc.Awaitable[_tools_pb2.GetProjectMetadataResponse]]:
         """Describes the project: languages, files, connectors, commits, layout."""
+
+    @_abc_1.abstractmethod
+    def GetIndexStatus(
+        self,
+        request: _tools_pb2.GetIndexStatusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tools_pb2.GetIndexStatusResponse, _abc.Awaitable[_tools_pb2.GetIndexStatusResponse]]:
+        """Where the project's indexing stands: the generation served, its chunks
+        keyword-indexed and embedded, the chunks stored, the active run. Cheap
+        (no listing of documents), so clients may poll it while a run goes on.
+        """
 
 def add_ToolsServiceServicer_to_server(servicer: ToolsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

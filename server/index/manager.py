@@ -147,6 +147,10 @@ class IndexManager:
             )
         ]
 
+    def published_manifests(self, project_ids: list[str]) -> dict[str, IndexManifest]:
+        """The newest published manifest of each of ``project_ids`` that has one."""
+        return self._publication.latest_of([p for p in project_ids if _is_safe(p)])
+
     def rebuild(self, project_id: str) -> IndexManifest:
         """Build from the Store now, publish it (over any generation), and keep it."""
         check_project_id(project_id)
@@ -158,7 +162,10 @@ class IndexManager:
     # ---------------------------------------------------------------- server
     def serving(self, project_id: str, *, writing: bool = False) -> ProjectIndex:
         """The index to answer a query with: the newest published generation this process
-        can load (a stale one too: workers rebuild it, not the serving process).
+        can load (a stale one too: workers rebuild it, not the serving process), whatever
+        embedder built it: after a switch of embedder the old generation answers (its
+        queries embedded by its own embedder, see retrieval/search.py) until a worker has
+        re-embedded every chunk and publishes one of the new embedder.
 
         ``writing`` (a run is writing the project's chunks) changes nothing any more: a
         generation a worker publishes during a run is loaded like any other.
@@ -203,9 +210,7 @@ class IndexManager:
         loaded = self._loaded.get(project_id)
 
         def newer(manifest: IndexManifest) -> bool:
-            return manifest.model == self._model and (
-                loaded is None or manifest.dir != loaded.manifest.dir
-            )
+            return loaded is None or manifest.dir != loaded.manifest.dir
 
         try:
             # The Store moved past what is loaded: a cached view of the publication could
@@ -224,8 +229,8 @@ class IndexManager:
         if loaded is not None:
             return loaded
         # Nothing loadable at all: build, as a lone server must (or wait for the build
-        # a worker has under way, and load that).
-        index = self._published_or_built(project_id, lambda m: m.model == self._model)
+        # a worker has under way, and load that, of whichever embedder).
+        index = self._published_or_built(project_id, lambda m: True)
         self._loaded[project_id] = index
         return index
 
@@ -281,11 +286,15 @@ class IndexManager:
     def _build_locked(self, project_id: str, *, force: bool) -> ProjectIndex:
         # Read first: chunks written during the build then make the result stale.
         generation = self._store.index_generation(project_id)
+        started = time.monotonic()
         previous = self._publication.previous(project_id)
         spec = BuildInput(generation, self._model, self._exact_max, previous)
         index = build_project_index(self._store, project_id, spec)
         index.manifest = self._publication.publish(project_id, index, force=force)
-        log.info("built index of project %s: %s", project_id, _summary(index.manifest))
+        took = time.monotonic() - started
+        log.info(
+            "built index of project %s in %.2fs: %s", project_id, took, _summary(index.manifest)
+        )
         return index
 
     def _published_current(self, project_id: str, generation: int) -> IndexManifest | None:

@@ -1,30 +1,42 @@
-"""One ingestion run, start to end: read → chunk → embed → write → index.
+"""One ingestion run, start to end: read → chunk → write → (embed, publish) behind.
 
-``execute`` is blocking and runs on an ingestion worker thread. Reading and
-chunking happen in a second thread (``prepare``) so that the embedder — the
-physical limit of the whole run — never waits for them.
+``execute`` is blocking and runs on an ingestion worker thread. Three more threads
+work for the run:
 
-What a crash leaves behind is always consistent: documents are written with
-their chunks and symbols (one transaction on SQLite), a checkpoint is saved only after
-everything before it is written, and the index generation is bumped with
-every write, so a served index built before the crash is seen to be stale.
+- reading and chunking (``prepare``), ahead of the writer;
+- embedding (``backfill.VectorBackfill``): each batch is written as soon as it is
+  chunked, without waiting for vectors, and embedded behind the writer, so a batch is
+  searchable by keyword, symbol and grep within seconds while the embedder — the
+  physical limit of the whole run — works through the backlog;
+- publishing (``publishing.ProgressivePublisher``): the project's index generation is
+  republished during the run as chunks and vectors arrive.
+
+Phases: "reading" while the source is read (embedding goes on behind), "embedding"
+once everything is read and written and vectors are still missing, "publishing" for
+the last build, then "done". The run ends only when every chunk it wrote (and every
+chunk of the project left without a vector by an earlier run) has its vector.
+
+What a crash leaves behind is always consistent: documents are written with their
+chunks and symbols (one transaction on SQLite), a checkpoint is saved only after
+everything before it is written (embedded or not: a resumed run embeds what is
+missing first), and the index generation is bumped with every write and every slice
+of vectors, so a served index built before the crash is seen to be stale.
 """
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-import numpy as np
-
 from ..chunking import ChunkDraft
 from ..data_guard import DataDirGuard
+from ..index.layout import IndexManifest
 from ..models import (
     Chunk,
     Connector,
@@ -49,16 +61,24 @@ from ..sources import (
     SourceWarning,
 )
 from ..store import Store
+from .backfill import TextEmbedder, VectorBackfill, embed_text, vector_hash
+from .cancel import Cancellation, RunCancelled
 from .prepare import Prepared, PreparedItem, Unchanged, data_dir_refusal, prepare
 from .progress import RunProgress
+from .publishing import ProgressivePublisher
+
+__all__ = [
+    "Cancellation",
+    "IndexNotWritten",
+    "IngestionPipeline",
+    "RunCancelled",
+    "TextEmbedder",
+    "embed_text",
+    "vector_hash",
+]
 
 log = logging.getLogger(__name__)
-EMBED_BATCH = 256  # chunks per write batch
-ENCODE_SLICE = 128  # chunks per encode call: sorted by length inside; a cancel waits one slice
-
-
-class RunCancelled(Exception):
-    """CancelIngestion was asked for this run."""
+WRITE_BATCH = 256  # chunks per write
 
 
 class IndexNotWritten(Exception):
@@ -66,38 +86,19 @@ class IndexNotWritten(Exception):
     disk, say); searches go on with the last index that was."""
 
 
-class Cancellation(Protocol):
-    """Set when the run must stop: cancelled, its worker stopping, or its lease lost."""
-
-    def is_set(self) -> bool: ...
-
-
-class TextEmbedder(Protocol):
-    @property
-    def name(self) -> str: ...
-
-    def encode(self, texts: list[str]) -> np.ndarray: ...
-
-
 class IndexSource(Protocol):
     def ensure_published(self, project_id: str) -> object:
         """Publish the project's index as the Store has it now (no work if it is)."""
         ...
 
-
-def embed_text(path: str, key: str, title: str, symbol: str, text: str) -> str:
-    """The text embedded for a chunk: where it lives and what it is, then the passage."""
-    where = path or f"{key} {title}".strip()
-    return f"{where} :: {symbol}\n{text}" if symbol else f"{where}\n{text}"
-
-
-def vector_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    def manifest(self, project_id: str) -> IndexManifest | None:
+        """The project's published generation, None if there is none."""
+        ...
 
 
 @dataclass
 class _Batch:
-    """Documents waiting to be embedded and written together."""
+    """Documents waiting to be written together."""
 
     prepared: list[Prepared] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
@@ -105,6 +106,18 @@ class _Batch:
 
     def __bool__(self) -> bool:
         return bool(self.prepared or self.unchanged)
+
+
+@dataclass
+class _Behind:
+    """The threads that follow the writer: vectors, and publication."""
+
+    vectors: VectorBackfill
+    publisher: ProgressivePublisher
+
+    def written(self, chunk_ids: list[str]) -> None:
+        self.vectors.add(chunk_ids)
+        self.publisher.changed()
 
 
 class IngestionPipeline:
@@ -117,15 +130,17 @@ class IngestionPipeline:
         indexes: IndexSource,
         work_root: Path,
         *,
-        embed_batch: int = EMBED_BATCH,
+        write_batch: int = WRITE_BATCH,
         data_dir: Path | None = None,
         local_roots: Sequence[Path] = (),
+        publisher: Callable[[Callable[[], object]], ProgressivePublisher] = ProgressivePublisher,
     ) -> None:
         self._store = store
-        self._embedder = embedder
+        self.embedder = embedder
         self._indexes = indexes
         self._work_root = work_root
-        self._embed_batch = embed_batch
+        self._write_batch = write_batch
+        self._publisher = publisher  # tests inject one with their own clock
         # Sources open server folders through it (the data directory; local roots).
         roots = tuple(local_roots)
         self._data_guard = DataDirGuard(data_dir, roots) if data_dir is not None else None
@@ -147,22 +162,67 @@ class IngestionPipeline:
         source = ctype.open_source(self._context(run, connector, cancel))
         # A plugin's warnings may quote its config, and members read them.
         redact = Redactor.of_connector(connector, ctype.secret_fields)
-        stop = threading.Event()
-        batch = _Batch()
-        for item in prepare(source.items(), self._store, connector.id, stop):
+        progress.change(phase="reading")
+        with self._behind(progress, cancel) as behind:
+            batch = _Batch()
+            for item in prepare(source.items(), self._store, connector.id, threading.Event()):
+                if cancel.is_set():
+                    raise RunCancelled
+                behind.vectors.check()
+                if isinstance(item, SourceWarning):
+                    item = SourceWarning(redact(item.key), redact(item.message))
+                self._take(item, batch, progress, save, cancel, behind)
+            self._flush(batch, progress, cancel, behind)
             if cancel.is_set():
                 raise RunCancelled
-            if isinstance(item, SourceWarning):
-                item = SourceWarning(redact(item.key), redact(item.message))
-            self._take(item, batch, progress, save, cancel)
-        self._flush(batch, progress, cancel)
-        if cancel.is_set():
-            raise RunCancelled
-        if run.mode is RunMode.FULL:
-            self._delete_unseen(progress, connector.id)
-        progress.change(phase="indexing")
+            if run.mode is RunMode.FULL:
+                self._delete_unseen(progress, connector.id, behind)
+            progress.change(phase="embedding")
+            behind.vectors.finish()
+        progress.change(phase="publishing")
         save()
         self.refresh_index(run.project_id)
+
+    @contextlib.contextmanager
+    def _behind(self, progress: RunProgress, cancel: Cancellation) -> Iterator[_Behind]:
+        """Embedding and publishing threads for the run; stopped however it ends."""
+        project_id = progress.run.project_id
+        publisher = self._publisher(lambda: self._publish_partial(project_id))
+        vectors = VectorBackfill(
+            self._store,
+            self.embedder,
+            project_id,
+            cancel,
+            progress,
+            backlog=self._has_backlog(project_id),
+            on_vectors=publisher.changed,
+        )
+        publisher.start()
+        vectors.start()
+        try:
+            yield _Behind(vectors, publisher)
+        finally:
+            vectors.halt()
+            publisher.stop()
+
+    def _has_backlog(self, project_id: str) -> bool:
+        """Whether chunks of the project may lack vectors of this embedder: the published
+        generation says so, or cannot tell (missing, stale, of another embedder)."""
+        manifest = self._indexes.manifest(project_id)
+        if manifest is None or manifest.model != self.embedder.name:
+            return True
+        if manifest.vectors < manifest.chunks:
+            return True
+        return manifest.generation < self._store.index_generation(project_id)
+
+    def _publish_partial(self, project_id: str) -> None:
+        """Publish what the Store has now, unless the project is served by a generation of
+        another embedder: that one stays until this run has re-embedded every chunk (its
+        last build), so two embedders' vectors never mix and recall does not drop."""
+        manifest = self._indexes.manifest(project_id)
+        if manifest is not None and manifest.model != self.embedder.name:
+            return
+        self._indexes.ensure_published(project_id)
 
     def _refuse_data_dir(
         self, progress: RunProgress, connector: Connector, ctype: ConnectorType
@@ -210,6 +270,7 @@ class IngestionPipeline:
         progress: RunProgress,
         save: Callable[[], None],
         cancel: Cancellation,
+        behind: _Behind,
     ) -> None:
         counts = progress.counts
         if isinstance(item, Prepared):
@@ -224,16 +285,19 @@ class IngestionPipeline:
         elif isinstance(item, Estimate):
             progress.documents_total = item.documents
         elif isinstance(item, Deletion):
-            self._flush(batch, progress, cancel)
+            self._flush(batch, progress, cancel, behind)
             counts.documents_deleted += self._delete(progress.run, [item.key])
+            behind.publisher.changed()
         elif isinstance(item, Checkpoint):
-            self._flush(batch, progress, cancel)
+            self._flush(batch, progress, cancel, behind)
             progress.checkpoint(item.cursor, item.revision or progress.run.revision)
             save()
-        if batch.chunks >= self._embed_batch or len(batch.unchanged) >= 4 * self._embed_batch:
-            self._flush(batch, progress, cancel)
+        if batch.chunks >= self._write_batch or len(batch.unchanged) >= 4 * self._write_batch:
+            self._flush(batch, progress, cancel, behind)
 
-    def _flush(self, batch: _Batch, progress: RunProgress, cancel: Cancellation) -> None:
+    def _flush(
+        self, batch: _Batch, progress: RunProgress, cancel: Cancellation, behind: _Behind
+    ) -> None:
         if not batch:
             return
         run, counts = progress.run, progress.counts
@@ -241,7 +305,7 @@ class IngestionPipeline:
             self._store.touch_documents(run.connector_id, batch.unchanged, run.scan_id)
             counts.documents_unchanged += len(batch.unchanged)
         if batch.prepared:
-            rows = self._records(run, batch.prepared, progress, cancel)
+            rows = self._records(run, batch.prepared)
             if cancel.is_set():  # a worker that lost its lease must not write any more
                 raise RunCancelled
             # Bumped before (a crash in between leaves the index stale) and after (a build
@@ -250,56 +314,20 @@ class IngestionPipeline:
             self._store.write_documents(rows, _fence(run))
             self._store.bump_index_generation(run.project_id)
             counts.documents_changed += len(rows)
-            counts.chunks_written += sum(len(row.chunks) for row in rows)
+            chunk_ids = [chunk.id for row in rows for chunk in row.chunks]
+            counts.chunks_written += len(chunk_ids)
+            behind.written(chunk_ids)
         batch.prepared, batch.unchanged, batch.chunks = [], [], 0
 
-    def _records(
-        self,
-        run: IngestionRun,
-        prepared: list[Prepared],
-        progress: RunProgress,
-        cancel: Cancellation,
-    ) -> list[DocumentWrite]:
-        texts = [[_embed_text_of(p.document, d) for d in p.drafts] for p in prepared]
-        hashes = [[vector_hash(t) for t in doc_texts] for doc_texts in texts]
-        self._embed_missing(texts, hashes, progress, cancel)
+    def _records(self, run: IngestionRun, prepared: list[Prepared]) -> list[DocumentWrite]:
         now = utcnow()
         rows = []
-        for p, doc_hashes in zip(prepared, hashes, strict=True):
+        for p in prepared:
+            hashes = [vector_hash(_embed_text_of(p.document, d)) for d in p.drafts]
             document = _document(run, p, now)
-            chunks = _chunks(run, document, p, doc_hashes)
+            chunks = _chunks(run, document, p, hashes)
             rows.append(DocumentWrite(document, chunks, _symbols(run, document, p)))
         return rows
-
-    def _embed_missing(
-        self,
-        texts: list[list[str]],
-        hashes: list[list[str]],
-        progress: RunProgress,
-        cancel: Cancellation,
-    ) -> None:
-        by_hash: dict[str, str] = {}
-        for doc_texts, doc_hashes in zip(texts, hashes, strict=True):
-            by_hash.update(zip(doc_hashes, doc_texts, strict=True))
-        model = self._embedder.name
-        cached = self._store.get_embeddings(model, list(by_hash))
-        missing = [h for h in by_hash if h not in cached]
-        # Encode in slices so that a cancel is seen within one slice's time.
-        for start in range(0, len(missing), ENCODE_SLICE):
-            if cancel.is_set():
-                raise RunCancelled
-            part = missing[start : start + ENCODE_SLICE]
-            vectors = np.ascontiguousarray(
-                self._embedder.encode([by_hash[h] for h in part]), dtype="<f4"
-            )
-            self._store.put_embeddings(
-                model, {h: v.tobytes() for h, v in zip(part, vectors, strict=True)}
-            )
-        total = sum(len(h) for h in hashes)
-        fresh = set(missing)
-        embedded = sum(1 for doc_h in hashes for h in doc_h if h in fresh)
-        progress.counts.chunks_embedded += embedded
-        progress.counts.chunks_cached += total - embedded
 
     def _delete(self, run: IngestionRun, keys: list[str]) -> int:
         self._store.bump_index_generation(run.project_id)  # before and after: see _flush
@@ -307,11 +335,12 @@ class IngestionPipeline:
         self._store.bump_index_generation(run.project_id)
         return deleted
 
-    def _delete_unseen(self, progress: RunProgress, connector_id: str) -> None:
+    def _delete_unseen(self, progress: RunProgress, connector_id: str, behind: _Behind) -> None:
         """After a complete full scan: what the scan did not see is gone from the source."""
         keys = self._store.document_keys_not_in_scan(connector_id, progress.run.scan_id)
         if keys:
             progress.counts.documents_deleted += self._delete(progress.run, keys)
+            behind.publisher.changed()
 
 
 def _fence(run: IngestionRun) -> RunFence | None:

@@ -15,6 +15,7 @@ from ..models import IngestionRun, utcnow
 
 MAX_KEPT_WARNINGS = 100  # stored on the run; the count goes on
 RATE_WINDOW_S = 10.0
+AFTER_READING = frozenset({"embedding", "publishing", "done"})  # phases (pipeline.py)
 
 
 @dataclass
@@ -29,6 +30,7 @@ class Counts:
     chunks_written: int = 0
     chunks_embedded: int = 0
     chunks_cached: int = 0
+    chunks_pending_embedding: int = 0  # a gauge of the attempt, not a sum
 
     @classmethod
     def of(cls, run: IngestionRun) -> Counts:
@@ -36,9 +38,13 @@ class Counts:
 
     @property
     def documents_read(self) -> int:
-        """Documents the source yielded so far, deletions included: the unit of its Estimate.
-        (Chunks count only once written, after embedding.)"""
+        """Documents the source yielded so far, deletions included: the unit of its Estimate."""
         return self.documents_seen + self.documents_failed + self.documents_deleted
+
+    @property
+    def chunks_with_vectors(self) -> int:
+        """Chunks the run gave a vector: encoded, or found in the cache."""
+        return self.chunks_embedded + self.chunks_cached
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,8 @@ class RunProgress:
 
     def __post_init__(self) -> None:
         self.counts = Counts.of(self.run)
+        # What an earlier attempt left without vectors is counted again as it is found.
+        self.counts.chunks_pending_embedding = 0
 
     @property
     def documents_total(self) -> int:
@@ -87,6 +95,19 @@ class RunProgress:
             )
             self.counts.documents_failed += 1
 
+    def embedding_pending(self, count: int) -> None:
+        """``count`` more chunks wait for their vectors (negative: fewer)."""
+        with self._lock:
+            self.counts.chunks_pending_embedding += count
+
+    def embedding_done(self, embedded: int, cached: int) -> None:
+        """Of the chunks waiting, ``embedded`` were encoded and ``cached`` had a vector."""
+        with self._lock:
+            counts = self.counts
+            counts.chunks_embedded += embedded
+            counts.chunks_cached += cached
+            counts.chunks_pending_embedding -= embedded + cached
+
     def checkpoint(self, cursor: dict[str, Any], revision: str) -> IngestionRun:
         """Everything before ``cursor`` is written: a resumed run starts there, with
         these counters."""
@@ -102,18 +123,33 @@ class RunProgress:
             return self.run
 
 
+# Vectors stay in the embedding cache whatever becomes of the run: a resumed run does not
+# compute again those computed after its checkpoint, so it keeps counting from the last
+# record instead (short only of what was embedded after the last heartbeat).
+VECTOR_COUNTERS = ("chunks_embedded", "chunks_cached")
+
+
 def at_checkpoint(run: IngestionRun) -> dict[str, Any]:
     """The counters and warnings of ``run`` as they were at its last checkpoint (none
-    before any): what a run resumed from that checkpoint starts with."""
+    before any): what a run resumed from that checkpoint starts with. The vector
+    counters are the last record's (see ``VECTOR_COUNTERS``)."""
     kept = run.checkpoint_counts
     counts: dict[str, Any] = {f.name: int(kept.get(f.name, 0)) for f in dataclasses.fields(Counts)}
+    counts.update({name: getattr(run, name) for name in VECTOR_COUNTERS})
+    counts["chunks_pending_embedding"] = 0  # counted again by the resumed run as found
     warning_count = int(kept.get("warning_count", 0))
     return {**counts, "warning_count": warning_count, "warnings": run.warnings[:warning_count]}
 
 
 @dataclass
 class RateWindow:
-    """Rates and ETA of one run from successive records of it (a watcher's view)."""
+    """Rates and ETA of one run from successive records of it (a watcher's view).
+
+    The ETA is the slow stage's: a run ends when its chunks have vectors, and reading
+    runs ahead of embedding. While the source is read, the chunks still to come are
+    projected from the chunks per document so far and the source's estimate (unknown
+    without one); then the chunks still waiting are divided by the embedding rate.
+    """
 
     _samples: deque[tuple[float, int, int]] = field(default_factory=deque)
     _attempt: int = 0
@@ -123,15 +159,38 @@ class RateWindow:
             self._attempt = run.attempts
             self._samples.clear()
         counts = Counts.of(run)
-        done, chunks = counts.documents_read, counts.chunks_written
+        done, vectors = counts.documents_read, counts.chunks_with_vectors
         now = time.monotonic() if now is None else now
-        self._samples.append((now, done, chunks))
+        self._samples.append((now, done, vectors))
         while len(self._samples) > 2 and now - self._samples[0][0] > RATE_WINDOW_S:
             self._samples.popleft()
         first = self._samples[0]
         elapsed = now - first[0]
         doc_rate = (done - first[1]) / elapsed if elapsed > 0 else 0.0
-        chunk_rate = (chunks - first[2]) / elapsed if elapsed > 0 else 0.0
+        vector_rate = (vectors - first[2]) / elapsed if elapsed > 0 else 0.0
         total = max(run.documents_total, done) if run.documents_total else 0
-        eta = (total - done) / doc_rate if total and doc_rate > 0 else -1.0
-        return ProgressSnapshot(run, done, total, chunks, doc_rate, chunk_rate, eta)
+        eta = _eta(run, counts, total, doc_rate, vector_rate)
+        chunks = counts.chunks_written
+        return ProgressSnapshot(run, done, total, chunks, doc_rate, vector_rate, eta)
+
+
+def _eta(
+    run: IngestionRun, counts: Counts, total: int, doc_rate: float, vector_rate: float
+) -> float:
+    """Seconds until the run's last vector, negative when unknown."""
+    pending = float(counts.chunks_pending_embedding)
+    read_eta = 0.0
+    if run.phase not in AFTER_READING:
+        done = counts.documents_read
+        if not total:
+            return -1.0
+        if total > done:
+            if doc_rate <= 0:
+                return -1.0
+            read_eta = (total - done) / doc_rate
+            pending += counts.chunks_written / done * (total - done) if done else 0.0
+    if pending <= 0:
+        return read_eta
+    if vector_rate <= 0:
+        return -1.0
+    return max(read_eta, pending / vector_rate)

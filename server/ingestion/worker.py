@@ -20,6 +20,13 @@ run's ``lease_seq`` (``Store.write_run_if``), and moves it on by one:
 A worker that stops gracefully hands its runs back (queued, at their checkpoint),
 so another worker resumes them at once. A run needs the embedding model it was
 queued with: a worker with another model leaves it alone and says so in its log.
+
+Embedder switch. A project whose published generation was built by another embedder
+(an fp32 index after an upgrade to int8, say) keeps being served as it is, while the
+worker's reconcile loop re-embeds its chunks under the worker's embedder in the
+background; the new generation is published only once every chunk has its vector, so
+a generation never mixes two embedders and recall never drops half-way. A run on the
+project meanwhile does the same (its backlog), and the conversion gives way to it.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from ..errors import AlreadyExists, RunLost, StoreUnavailable
+from ..index.layout import IndexManifest
 from ..models import (
     Connector,
     IngestionRun,
@@ -52,6 +60,7 @@ from ..registry import ConnectorType, PluginCatalog
 from ..sources import SourceError
 from ..store import Store
 from ..threads import BlockingRunner
+from .backfill import embed_project
 from .owner import owner_is_dead, this_owner
 from .pipeline import IndexNotWritten, IngestionPipeline, RunCancelled
 from .progress import RunProgress, at_checkpoint
@@ -75,6 +84,8 @@ class PublishedIndexes(Protocol):
     def ensure_published(self, project_id: str) -> object: ...
 
     def stale_projects(self) -> list[str]: ...
+
+    def published_manifests(self, project_ids: list[str]) -> dict[str, IndexManifest]: ...
 
 
 @dataclass
@@ -162,6 +173,7 @@ class Worker:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._runs: set[asyncio.Task[None]] = set()
+        self._converting: set[str] = set()  # projects re-embedded for this worker's embedder
         self._stopping = False
         self._stopped = asyncio.Event()
 
@@ -299,7 +311,7 @@ class Worker:
         return replace(
             run,
             status=RunStatus.RUNNING,
-            phase="scanning",
+            phase="reading",
             owner=self.owner,
             lease_seq=run.lease_seq + 1,
             attempts=run.attempts + 1,
@@ -557,27 +569,75 @@ class Worker:
                 await asyncio.wait_for(self._stopped.wait(), self._reconcile_s)
             if self._stopping:
                 return
-            try:
-                stale = await asyncio.to_thread(self._stale_without_runs)
-            except Exception:
-                log.warning("could not look for stale indexes", exc_info=True)
-                continue
-            for project_id in stale:
-                await self._publish_quietly(project_id)
+            await self.reconcile()
+
+    async def reconcile(self) -> None:
+        """One pass: publish what is stale, start re-embedding what another embedder built."""
+        try:
+            stale, foreign = await asyncio.to_thread(self._reconcile_plan)
+        except Exception:
+            log.warning("could not look for stale indexes", exc_info=True)
+            return
+        for project_id in stale:
+            await self._publish_quietly(project_id)
+        for project_id in foreign:
+            self._start_conversion(project_id)
 
     def _stale_without_runs(self) -> list[str]:
-        busy = {run.project_id for run in self._store.list_active_runs()}
-        return [
-            project_id
-            for project_id in self._indexes.stale_projects()
-            if project_id not in busy and self._ours(project_id)
-        ]
+        return self._reconcile_plan()[0]
 
-    def _ours(self, project_id: str) -> bool:
-        """Whether the project's servers use this worker's model, as far as its last run
-        tells: a worker with another model must not publish generations they refuse."""
+    def _reconcile_plan(self) -> tuple[list[str], list[str]]:
+        """Projects without an active run whose index is behind the Store: those to
+        publish again, and those whose generation another embedder built (to re-embed)."""
+        busy = {run.project_id for run in self._store.list_active_runs()} | self._converting
+        stale = [p for p in self._indexes.stale_projects() if p not in busy]
+        published = self._indexes.published_manifests(stale) if stale else {}
+        foreign = {p: m.model for p, m in published.items() if m.model != self.model}
+        rebuild = [p for p in stale if p not in foreign and self._ours(p)]
+        convert = [p for p in stale if p in foreign and self._ours(p, foreign[p])]
+        return rebuild, convert
+
+    def _ours(self, project_id: str, published_model: str = "") -> bool:
+        """Whether the project's servers use this worker's model (or the one of its
+        published generation, which this worker may convert), as far as its last run
+        tells: a worker with a third model leaves the project alone."""
         last = self._store.list_runs(project_id, PageRequest(limit=1))
-        return not last or last[0].model in ("", self.model)
+        return not last or last[0].model in ("", self.model, published_model or self.model)
+
+    # ------------------------------------------------------- embedder switch
+    def _start_conversion(self, project_id: str) -> None:
+        self._converting.add(project_id)
+        task = asyncio.get_running_loop().create_task(self._convert(project_id))
+        self._runs.add(task)  # cancelled by stop() like a run
+        task.add_done_callback(self._runs.discard)
+
+    async def _convert(self, project_id: str) -> None:
+        """Re-embed the project for this worker's embedder, then publish its generation."""
+        try:
+            complete = await asyncio.to_thread(self._reembed, project_id)
+            if complete and not self._stopping:
+                # Servers look for a newer generation only once the Store's moves on.
+                await asyncio.to_thread(self._store.bump_index_generation, project_id)
+                await self._publish_quietly(project_id)
+        except Exception:
+            log.exception("re-embedding failed", extra={"project": project_id})
+        finally:
+            self._converting.discard(project_id)
+
+    def _reembed(self, project_id: str) -> bool:
+        """Re-embed until done (True), the worker stops, or a run begins on the project
+        (its own backlog takes over)."""
+        log.info(
+            "re-embedding the chunks of project %s for embedder %s; its generation of "
+            "another embedder is served until every chunk has a vector",
+            project_id,
+            self.model,
+        )
+
+        def stopped() -> bool:
+            return self._stopping or self._store.active_run(project_id=project_id) is not None
+
+        return embed_project(self._store, self._pipeline.embedder, project_id, stopped)
 
 
 def _failed(error: str) -> Outcome:

@@ -275,3 +275,16 @@ def test_projects_are_independent(store, manager: IndexManager) -> None:  # type
 def test_unsafe_project_ids_are_refused(manager: IndexManager, project_id: str) -> None:
     with pytest.raises(ValueError, match="project id"):
         manager.get(project_id)
+
+
+def test_a_server_of_another_embedder_serves_the_generation_published_and_builds_nothing(
+    corpus: Corpus, manager: IndexManager, index_root: Path, build_count: list[str]
+) -> None:
+    """After an embedder switch the old generation answers (its queries embedded by its
+    own embedder) until a worker publishes one of the new embedder, complete."""
+    corpus.add("a.py", [("f", "alpha")], unit_vectors(1, seed=11))
+    published = manager.get(corpus.project_id).manifest
+    upgraded = IndexManager(corpus.store, index_root, "other-model")
+    served = upgraded.serving(corpus.project_id)
+    assert served.manifest == published and served.manifest.vectors == 1
+    assert build_count == [corpus.project_id]  # the worker's build only

@@ -57,6 +57,9 @@ class Stale:
     def stale_projects(self) -> list[str]:
         return self.project_ids
 
+    def published_manifests(self, project_ids: list[str]) -> dict[str, Any]:
+        return {}  # none yet: nothing of another embedder to re-embed
+
 
 def worker(store: Store, clock: Clock, model: str = MODEL, indexes: Any = None) -> Worker:
     # Claiming needs neither a pipeline nor indexes.

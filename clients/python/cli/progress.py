@@ -55,8 +55,30 @@ class RunsView(Protocol):
     def finish(self, run: Run) -> None: ...
 
 
+EMBEDDING = "embedding"  # the phase after reading, while vectors are still computed
+
+
 def _rate(event: Event) -> str:
+    """The rate of the stage under way: documents read, or chunks embedded."""
+    if event.run.phase == EMBEDDING:
+        rate = event.chunks_per_second
+        return f"{rate:.0f} chunks/s" if rate > 0 else ""
     return f"{event.documents_per_second:.1f} docs/s" if event.documents_per_second > 0 else ""
+
+
+def _vectors(run: Run) -> tuple[int, int]:
+    """(chunks with vectors, chunks to embed) of the run so far."""
+    counts = run.counts
+    done = counts.chunks_embedded + counts.chunks_cached
+    return done, done + counts.chunks_pending_embedding
+
+
+def _embedded(run: Run) -> str:
+    """How far the dense index is behind the keyword one, while it is."""
+    done, total = _vectors(run)
+    if not total or done >= total:
+        return ""
+    return f"dense {100 * done // total} % ({done}/{total} chunks embedded)"
 
 
 def _eta(event: Event) -> str:
@@ -78,7 +100,8 @@ class LiveView:
         self.tasks[run.id] = self.progress.add_task(
             self._describe(run, run.phase or status_label(run)),
             total=None,
-            chunks=0,
+            unit="docs",
+            chunks="",
             rate="",
             eta="",
         )
@@ -87,12 +110,17 @@ class LiveView:
         for warning in event.new_warnings:
             self.progress.console.print(warning_text(warning))
         run = event.run
+        completed, total, unit = event.documents_done, event.documents_total or None, "docs"
+        if run.phase == EMBEDDING:  # everything is read: the bar follows the vectors
+            completed, vectors = _vectors(run)
+            total, unit = vectors or None, "chunks embedded"
         self.progress.update(
             self.tasks[run.id],
             description=self._describe(run, run.phase),
-            completed=event.documents_done,
-            total=event.documents_total or None,
-            chunks=event.chunks_done,
+            completed=completed,
+            total=total,
+            unit=unit,
+            chunks=_embedded(run) or f"{event.chunks_done} chunks",
             rate=_rate(event),
             eta=_eta(event),
         )
@@ -111,7 +139,8 @@ class LiveView:
             description=self._describe(run, status_label(run)),
             total=done,
             completed=done,
-            chunks=counts.chunks_written,
+            unit="docs",
+            chunks=f"{counts.chunks_written} chunks",
             rate="",
             eta="",
         )
@@ -152,7 +181,7 @@ class PlainView:
     def _line(self, event: Event) -> str:
         total = f"/{event.documents_total}" if event.documents_total else ""
         parts = [f"{event.documents_done}{total} documents", f"{event.chunks_done} chunks"]
-        parts += [text for text in (_rate(event), _eta(event)) if text]
+        parts += [text for text in (_embedded(event.run), _rate(event), _eta(event)) if text]
         name = connector_label(event.run, self.names)
         return f"{name}: {event.run.phase} {', '.join(parts)}"
 
@@ -166,8 +195,8 @@ def _live_progress(stream: IO[str]) -> Progress:
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("docs"),
-        TextColumn("{task.fields[chunks]} chunks"),
+        TextColumn("{task.fields[unit]}"),
+        TextColumn("{task.fields[chunks]}"),
         TextColumn("{task.fields[rate]}"),
         TextColumn("{task.fields[eta]}"),
         TimeElapsedColumn(),

@@ -1,0 +1,78 @@
+"""A worker of another embedder than the one a project's generation was built with (an
+fp32 index after an upgrade to int8): the old generation keeps being served while the
+worker's reconcile loop re-embeds every chunk, and the new one is published only once
+complete, never mixing the two. Real SQLite and publication; two fake embedders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from projectqa.server.index.layout import IndexManifest
+from projectqa.server.ingestion.worker import Worker
+from projectqa.server.registry import PluginCatalog
+from projectqa.server.store import SqliteStore
+from projectqa.server.threads import BlockingRunner
+
+from ..waiting import eventually
+from .progressive import FakeEmbedder, open_store, scripted_project
+
+OLD, NEW = "fake-fp32", "fake-int8"
+CHUNKS = 300  # three encode slices
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    yield from open_store(tmp_path / "store.sqlite3")
+
+
+async def test_a_project_of_another_embedder_is_served_until_re_embedded_then_switched(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    # Indexed before the upgrade, by the old embedder.
+    before = scripted_project(store, tmp_path, OLD, OLD, documents=CHUNKS, checkpoint_every=100)
+    assert before.start(before.pipeline(FakeEmbedder(OLD))).join() is None
+    old = before.worker_indexes.manifest(before.id)
+    assert old is not None and old.model == OLD and old.vectors == CHUNKS
+
+    # After it: a worker and a server of the new embedder.
+    after = before.with_models(NEW, NEW)
+    published: list[IndexManifest] = []
+    real_publish = after.worker_indexes.ensure_published
+
+    def recording(project_id: str) -> IndexManifest:
+        published.append(real_publish(project_id))
+        return published[-1]
+
+    after.worker_indexes.ensure_published = recording  # type: ignore[method-assign]
+    embedder = FakeEmbedder(NEW, free_calls=1)  # one slice, then held
+    worker = Worker(
+        store,
+        PluginCatalog(),
+        after.pipeline(embedder),
+        after.worker_indexes,
+        BlockingRunner(2),
+        model=NEW,
+    )
+    try:
+        await worker.reconcile()
+        assert await eventually(embedder.waiting.is_set, polls=4000)
+        # Half-way: the old generation is what is published and served, complete.
+        assert after.worker_indexes.manifest(before.id) == old
+        served = after.server_indexes.serving(before.id)
+        assert served.manifest == old and served.manifest.vectors == CHUNKS
+        assert published == []
+
+        embedder.release()
+        assert await eventually(lambda: bool(published), polls=4000)
+    finally:
+        await worker.stop(0)
+    [new] = published
+    assert new.model == NEW and new.vectors == new.chunks == CHUNKS
+    assert after.chunks_without_vector(NEW) == 0
+    assert embedder.encoded == CHUNKS  # every chunk once
+    switched = after.server_indexes.serving(before.id)
+    assert switched.manifest.model == NEW and switched.manifest.vectors == CHUNKS
+    assert new.generation > old.generation  # servers see the Store move on, and load it

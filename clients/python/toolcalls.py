@@ -2,9 +2,9 @@
 :class:`~projectqa.client.AsyncClient` (where every call is awaited).
 
 The built-in tools have typed calls (``grep``, ``open_file``,
-``keyword_search``, ``find_symbol``, ``project_metadata``); every tool of the
-catalog, script and plugin tools included, is reachable by name through
-``invoke_tool`` with JSON-like arguments.
+``keyword_search``, ``find_symbol``, ``project_metadata``, ``index_status``);
+every tool of the catalog, script and plugin tools included, is reachable by
+name through ``invoke_tool`` with JSON-like arguments.
 """
 
 from __future__ import annotations
@@ -161,6 +161,12 @@ class ToolCalls(StubCalls):
         """Languages, documents, connectors, layout and index generation of ``project``."""
         request = tools_pb2.GetProjectMetadataRequest(project=project)
         return self._call(self.tools.GetProjectMetadata, request)
+
+    def index_status(self, project: str) -> retrieval_pb2.IndexStatus:
+        """Where indexing of ``project`` stands: generation served, chunks keyword-indexed
+        and embedded, chunks stored, the active run (cheap: fine to poll)."""
+        request = tools_pb2.GetIndexStatusRequest(project=project)
+        return self._call(self.tools.GetIndexStatus, request, lambda r: r.index_status)
 
 
 __all__ = ["ToolCalls", "tool_result"]

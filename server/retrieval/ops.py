@@ -50,8 +50,14 @@ class RetrievalOps:
         self._stored = StoredChunks(store)
 
     def served_manifest(self, project_id: str) -> IndexManifest | None:
-        """The manifest of the generation that answers searches (None: never indexed)."""
-        return self._searcher.indexes.manifest(project_id)
+        """The manifest of the generation that answers searches now (None: never indexed).
+
+        A generation published since the last search is loaded here, as that search would
+        load it: a status polled during a run follows the run's generations."""
+        indexes = self._searcher.indexes
+        if indexes.manifest(project_id) is None:
+            return None
+        return indexes.serving(project_id).manifest
 
     def index_status(self, project_id: str) -> IndexStatus:
         """Where the project's indexing stands (the generation served now)."""

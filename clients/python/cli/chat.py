@@ -27,6 +27,7 @@ from projectqa.client.cli.answers import (
     usage_line,
 )
 from projectqa.client.cli.failures import EXIT_FAILURE, CommandFailed
+from projectqa.client.cli.index_view import echo_project_status
 from projectqa.client.cli.output import (
     console,
     format_timestamp,
@@ -108,8 +109,12 @@ def ask(state: CliState, question: str, project: str, profile: str, extractive: 
     chat` for those). Exit code 1 when the turn fails (LLM unreachable, …).
     """
     client = state.client()
-    stream = client.ask(chosen_project(client, project), question, profile, extractive)
-    fail_on_error(render_turn(stream, state.json_output))
+    project = chosen_project(client, project)
+    fail_on_error(
+        render_turn(client.ask(project, question, profile, extractive), state.json_output)
+    )
+    if not state.json_output:
+        echo_project_status(client, project)
 
 
 # ------------------------------------------------------------------ chat

@@ -17,6 +17,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
+from projectqa.client.cli.index_view import render_index_status
 from projectqa.client.cli.output import console, message_to_dict, print_json, render_fields
 from projectqa.client.cli.state import CliState, pass_state
 from projectqa.v1 import tools_pb2
@@ -197,6 +198,8 @@ def render_metadata(meta: tools_pb2.GetProjectMetadataResponse) -> None:
         ("name", "files"),
         [(f"{e.name}/" if e.is_dir else e.name, e.files) for e in meta.layout],
     )
+    if meta.HasField("index_status"):
+        render_index_status(meta.index_status)
 
 
 @click.command()

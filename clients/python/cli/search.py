@@ -2,7 +2,9 @@
 
 ``search`` prints one block per hit: its rank, the citation (``path:start-end``
 or a record's key), the symbol, the score, then the first lines of the
-passage, numbered as in the file. ``--json`` prints the whole SearchResponse.
+passage, numbered as in the file, and a dim line when the index is incomplete
+("dense index 40 % … — results may improve"). ``--json`` prints the whole
+SearchResponse.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from projectqa.client.cli.files import render_code
+from projectqa.client.cli.index_view import echo_status_line
 from projectqa.client.cli.output import console, message_to_dict, print_json
 from projectqa.client.cli.state import CliState, pass_state
 from projectqa.client.retrieval import SEARCH_MODES, search_mode
@@ -120,6 +123,7 @@ def search(
         print_json(message_to_dict(response))
     else:
         render_search(response, lines)
+        echo_status_line(response.index_status)
 
 
 def symbol_rows(symbols: list[tools_pb2.SymbolMatch]) -> list[list[str]]:

@@ -71,16 +71,18 @@ async def test_a_damaged_generation_is_refused_and_a_worker_publishes_a_good_one
     assert published_dir(index_root, project) != damaged
 
 
-async def test_search_during_a_projects_first_run_says_so_and_builds_nothing(
+async def test_search_before_a_first_run_published_anything_says_so_and_builds_nothing(
     qa: QA, tmp_path: Path
 ):
+    """Only for the seconds before the first batch is written: from then on the run
+    publishes generations as it goes (test_progressive_search.py)."""
     gate = tmp_path / "gate"
     project = await qa.project("first")
     await qa.connector(
-        project, "scripted", "src", documents=20, checkpoint_every=5, gate=str(gate), gate_after=10
+        project, "scripted", "src", documents=20, checkpoint_every=5, gate=str(gate), gate_after=0
     )
     run = await qa.start(project)
-    await qa.wait_for(run.id, lambda r: r.counts.chunks_written > 0)
+    await qa.wait_for(run.id, lambda r: r.status == pb.INGESTION_STATUS_RUNNING)
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await search(qa, project, "compute")
     assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION

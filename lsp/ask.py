@@ -4,11 +4,14 @@ The arguments are checked first (InvalidParams naming the field), then the quest
 with the selection as context, goes to ChatService.Ask. Answer text is relayed as
 ``projectqa/answerChunk`` notifications while it streams, progress as ``$/progress``,
 and the request answers with the whole markdown answer and its citations as LSP
-Locations. Cancelling the request cancels the gRPC stream.
+Locations. Cancelling the request cancels the gRPC stream. While the project's index
+is incomplete (a run still embeds), the answer ends with a line saying so ("dense index
+40 % … — results may improve") and the result carries the whole ``indexStatus``.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,12 +22,16 @@ from lsprotocol import types
 from pygls.uris import from_fs_path, to_fs_path
 from pygls.workspace import Workspace
 
+from projectqa.client import ClientError
+from projectqa.client.index_status import status_line
 from projectqa.lsp.connection import Ready
 from projectqa.lsp.documents import check_range, opened, selected_text
 from projectqa.lsp.errors import failed, invalid
 from projectqa.lsp.markdown import code, escape
 from projectqa.lsp.workspace import ProjectView
-from projectqa.v1 import chat_pb2, common_pb2
+from projectqa.v1 import chat_pb2, common_pb2, retrieval_pb2
+
+log = logging.getLogger(__name__)
 
 ANSWER_CHUNK = "projectqa/answerChunk"
 MAX_QUESTION_CHARS = 8_000
@@ -156,6 +163,7 @@ class AskOutcome:
     citations: list[dict[str, Any]] = field(default_factory=list)
     status: str = "interrupted"
     error: str = ""
+    index_status: retrieval_pb2.IndexStatus | None = None  # after the answer; None: unknown
 
     def add_citation(self, cited: chat_pb2.ChatCitation) -> None:
         where = location(self.project, cited.citation)
@@ -173,6 +181,9 @@ class AskOutcome:
 
     def markdown(self) -> str:
         answer = "".join(self.chunks).strip()
+        note = status_line(self.index_status) if self.index_status is not None else ""
+        if note:
+            answer = f"{answer}\n\n_{escape(note)}_"
         if not self.citations:
             return answer
         lines = [answer, "", "**Sources**"]
@@ -193,7 +204,34 @@ class AskOutcome:
             "answer": self.markdown(),
             "citations": self.citations,
             "locations": [c["location"] for c in self.citations if c["location"] is not None],
+            "indexStatus": index_status_json(self.index_status),
         }
+
+
+def index_status_json(status: retrieval_pb2.IndexStatus | None) -> dict[str, Any] | None:
+    """The status as editors get it (camelCase, every field), with its line ("" when the
+    index is complete); None when it is not known."""
+    if status is None:
+        return None
+    return {
+        "generation": status.generation,
+        "chunksIndexed": status.chunks_indexed,
+        "chunksEmbedded": status.chunks_embedded,
+        "chunksStored": status.chunks_stored,
+        "embedder": status.embedder,
+        "activeRunId": status.active_run_id,
+        "denseUnavailable": status.dense_unavailable,
+        "message": status_line(status),
+    }
+
+
+async def read_index_status(ready: Ready) -> retrieval_pb2.IndexStatus | None:
+    """The project's index status; None when the server cannot say (an older one)."""
+    try:
+        return await ready.client.index_status(ready.project.id)
+    except ClientError as error:
+        log.info("no index status for %s: %s", ready.project.slug, error)
+        return None
 
 
 Report = Callable[[str], None]
@@ -233,4 +271,5 @@ async def run_ask(
                 )
     finally:
         stream.cancel()  # a no-op after the end; on a cancel it closes the call at once
+    outcome.index_status = await read_index_status(ready)
     return outcome

@@ -113,6 +113,11 @@ class Connection:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._settled.wait(), SETTLE_TIMEOUT_S)
 
+    @property
+    def ready(self) -> Ready | None:
+        """The live connection, if there is one now (``require`` waits for one)."""
+        return self._ready
+
     def status(self) -> dict[str, object]:
         """What ``projectqa.status`` answers."""
         ready = self._ready

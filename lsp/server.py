@@ -251,7 +251,11 @@ async def explain_command(ls: ProjectQALanguageServer, call: CommandCall) -> dic
 @command("projectqa.status")
 async def status_command(ls: ProjectQALanguageServer, call: CommandCall) -> dict[str, Any]:
     await ls.connection.settled()  # the outcome of a connection attempt under way
-    return ls.connection.status()
+    status = ls.connection.status()
+    ready = ls.connection.ready
+    if ready is not None:  # where the project's indexing stands, when the server says
+        status["index"] = ask.index_status_json(await ask.read_index_status(ready))
+    return status
 
 
 async def _ask(ls: ProjectQALanguageServer, call: CommandCall, *, explain: bool) -> dict[str, Any]:

@@ -180,9 +180,10 @@ export function describeStatus(status: BridgeStatus): { connected: boolean; text
   const project = status.project || "no project";
   const user = status.user ? ` as ${status.user}` : "";
   const note = status.message ? ` ${status.message}` : "";
+  const index = status.index?.message ? ` Index: ${status.index.message}.` : "";
   return {
     connected: true,
-    text: `ProjectQA: connected to ${status.address}${user}, project ${project}.${note}`,
+    text: `ProjectQA: connected to ${status.address}${user}, project ${project}.${note}${index}`,
   };
 }
 

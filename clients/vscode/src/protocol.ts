@@ -62,6 +62,19 @@ export interface Citation {
 
 export type AnswerStatus = "completed" | "clarifying" | "interrupted" | "failed";
 
+/** Where the project's indexing stands, as the server reports it. */
+export interface IndexStatus {
+  generation: number;
+  chunksIndexed: number;
+  chunksEmbedded: number;
+  chunksStored: number;
+  embedder: string;
+  activeRunId: string;
+  denseUnavailable: string;
+  /** What is missing ("dense index 40 % (…) — results may improve"); "" when complete. */
+  message: string;
+}
+
 /** The result of `projectqa.ask` / `projectqa.explainSelection`. */
 export interface AskResult {
   askId: string;
@@ -69,6 +82,7 @@ export interface AskResult {
   answer: string;
   citations: Citation[];
   locations: Location[];
+  indexStatus?: IndexStatus | null;
 }
 
 /** The result of `projectqa.status`. */
@@ -78,4 +92,5 @@ export interface BridgeStatus {
   project: string;
   user: string;
   message: string;
+  index?: IndexStatus | null;
 }

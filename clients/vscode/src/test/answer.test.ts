@@ -198,6 +198,28 @@ describe("messages", () => {
       connected: true,
       text: "ProjectQA: connected to 127.0.0.1:50051 as alice, project shop.",
     });
+    const filling = describeStatus({
+      connected: true,
+      address: "127.0.0.1:50051",
+      project: "shop",
+      user: "alice",
+      message: "",
+      index: {
+        generation: 3,
+        chunksIndexed: 4955,
+        chunksEmbedded: 2000,
+        chunksStored: 4955,
+        embedder: "all-MiniLM-L6-v2",
+        activeRunId: "run_1",
+        denseUnavailable: "",
+        message: "dense index 40 % (2,000 of 4,955 chunks embedded) — results may improve",
+      },
+    });
+    assert.equal(
+      filling.text,
+      "ProjectQA: connected to 127.0.0.1:50051 as alice, project shop. Index: dense index " +
+        "40 % (2,000 of 4,955 chunks embedded) — results may improve.",
+    );
     const down = describeStatus({
       connected: false,
       address: "127.0.0.1:50051",

@@ -10,6 +10,7 @@ import pytest
 from projectqa.server.models import PageRequest
 from projectqa.v1 import ingestion_pb2 as pb
 
+from ..waiting import eventually
 from .conftest import QA, commit, git, make_repo
 
 pytestmark = pytest.mark.model
@@ -162,7 +163,11 @@ async def test_one_active_run_per_connector(qa: QA, tmp_path: Path):
     assert (await qa.ingest(project)).status == SUCCEEDED  # free again once it ended
 
 
-async def test_cancel_during_embedding_leaves_the_index_files_alone(qa: QA, tmp_path: Path):
+async def test_cancel_during_embedding_leaves_an_index_consistent_with_the_store(
+    qa: QA, tmp_path: Path
+):
+    """The run publishes as it goes (chunks first, vectors behind); after the cancel the
+    worker publishes the Store as it is, saying how many chunks have vectors."""
     gate = tmp_path / "gate"
     project = await qa.project("cancelled")
     connector = await qa.connector(project, "scripted", "src", documents=4)
@@ -193,8 +198,15 @@ async def test_cancel_during_embedding_leaves_the_index_files_alone(qa: QA, tmp_
 
     assert cancelled.run.id == run.id
     assert final.status == pb.INGESTION_STATUS_CANCELLED
-    after = qa.server.ingestion.indexes.manifest(project)
-    assert after == before
+    indexes, store = qa.server.ingestion.indexes, qa.server.store
+    level = lambda: indexes.serving(project).manifest.generation == store.index_generation(project)  # noqa: E731
+    assert await eventually(level, polls=2000)  # the worker's reconcile loop
+    served = indexes.serving(project)
+    after = served.manifest
+    assert before is not None and after.generation > before.generation
+    chunk_ids = [served.chunk_id(row) for row in range(len(served))]
+    assert len(qa.server.store.get_chunks(chunk_ids)) == len(chunk_ids) == after.chunks
+    assert after.vectors <= after.chunks
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await qa.ingestion.CancelIngestion(pb.CancelIngestionRequest(run_id=run.id))
     assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION

@@ -62,6 +62,8 @@ class ServerCalls(Protocol):
         languages: Iterable[str] = (),
     ) -> list[retrieval_pb2.SearchHit]: ...
 
+    async def index_status(self, project: str) -> retrieval_pb2.IndexStatus: ...
+
     def ask(
         self,
         project: str,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from enum import StrEnum
 from pathlib import Path
+from typing import cast
 
 import faiss
 import numpy as np
@@ -90,15 +91,18 @@ class DenseIndex:
         if self._index is None:
             return np.zeros(0, dtype=np.int64)
         if self.kind is DenseKind.FLAT:  # an IndexIDMap keeps its ids in one array
-            return faiss.vector_to_array(self._index.id_map).astype(np.int64)
+            id_map = cast(faiss.IndexIDMap, self._index).id_map
+            return faiss.vector_to_array(id_map).astype(np.int64)
         lists = faiss.extract_index_ivf(self._index).invlists
+        assert lists is not None  # an IVF index read or built here owns its lists
         parts = [np.zeros(0, dtype=np.int64)]
         for number in range(lists.nlist):
             size = lists.list_size(number)
             if size:
                 ids = lists.get_ids(number)
                 parts.append(faiss.rev_swig_ptr(ids, size).astype(np.int64))  # a copy
-                lists.release_ids(number, ids)
+                # faiss's stubs omit release_ids, which every InvertedLists has.
+                lists.release_ids(number, ids)  # type: ignore[attr-defined]
         return np.concatenate(parts)
 
     def search(

@@ -85,12 +85,12 @@ def fuse(
         found.setdefault(row, Candidate(row)).keyword_rank = rank
     k = weights.rrf_k
     top = (weights.dense if dense else 0) + (weights.keyword if keyword else 0)
-    impute = bool(dense) and has_vector is not None
+    lacking = has_vector if dense else None  # no dense list: nothing to impute
     for candidate in found.values():
         score = 0.0
         if candidate.dense_rank:
             score += weights.dense / (k + candidate.dense_rank)
-        elif impute and candidate.keyword_rank and not has_vector[candidate.row]:
+        elif lacking is not None and candidate.keyword_rank and not lacking[candidate.row]:
             score += weights.dense / (k + candidate.keyword_rank)
         if candidate.keyword_rank:
             score += weights.keyword / (k + candidate.keyword_rank)

@@ -245,8 +245,12 @@ def past_a_checkpoint(qa: Client, project: str) -> Run:
 
 
 def at_checkpoint(documents_seen: int, files: int) -> bool:
-    """Whether a run over ``files`` files can have a checkpoint with that many seen."""
-    return 0 < documents_seen < files and documents_seen % CHECKPOINT_EVERY == 0
+    """Whether a run over ``files`` files can have a checkpoint with that many seen: every
+    ``CHECKPOINT_EVERY``, and the last one (reading runs ahead of embedding, so a run may
+    have read every file long before it ends)."""
+    return 0 < documents_seen <= files and (
+        documents_seen % CHECKPOINT_EVERY == 0 or documents_seen == files
+    )
 
 
 def wait_until(condition: Callable[[], bool], polls: int = RUN_POLLS) -> bool:

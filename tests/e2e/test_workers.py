@@ -70,11 +70,11 @@ def test_a_killed_worker_s_run_is_taken_over_and_resumed_at_its_checkpoint(tmp_p
     [taken] = second.logged("ingestion run taken over")
     assert (taken["run"], taken["from"], taken["attempt"]) == (running.id, running.worker, 2)
 
-    _assert_one_clean_run(done, data)
+    _assert_one_clean_run(done, data, vectors_counted=False)
     # Nothing embedded twice: the second worker embedded exactly the chunks that had
-    # no vector when the first one was killed.
+    # no vector when the first one was killed (its count resumes from the last record).
     vectors = embeddings_count(data)
-    assert done.counts.chunks_embedded - checkpoint["chunks_embedded"] == vectors - vectors_at_kill
+    assert done.counts.chunks_embedded - killed["chunks_embedded"] == vectors - vectors_at_kill
 
 
 def test_a_stopped_worker_hands_its_run_back_at_its_checkpoint(tmp_path: Path):
@@ -106,9 +106,11 @@ def test_a_stopped_worker_hands_its_run_back_at_its_checkpoint(tmp_path: Path):
     _assert_one_clean_run(done, data)
 
 
-def _assert_one_clean_run(done: Run, data: Path) -> None:
+def _assert_one_clean_run(done: Run, data: Path, *, vectors_counted: bool = True) -> None:
     """The counters of one run that was never interrupted: nothing before the checkpoint
-    was read again, nothing after it skipped; one vector per distinct chunk text."""
+    was read again, nothing after it skipped; one vector per distinct chunk text.
+    ``vectors_counted``: False after a kill -9, whose vectors since its last heartbeat
+    are in the cache but in no record (the count is short of them, never over)."""
     counts = done.counts
     assert counts.documents_seen == FILES
     assert counts.documents_changed + counts.documents_unchanged == FILES
@@ -120,7 +122,9 @@ def _assert_one_clean_run(done: Run, data: Path) -> None:
         ).fetchone()
     assert documents == FILES
     assert counts.chunks_written == chunks
-    assert counts.chunks_embedded + counts.chunks_cached == chunks
+    with_vectors = counts.chunks_embedded + counts.chunks_cached
+    assert with_vectors == chunks if vectors_counted else with_vectors <= chunks
+    assert counts.chunks_pending_embedding == 0
     assert embeddings_count(data) == texts
 
 

@@ -169,3 +169,9 @@ def test_quickstart_starts_a_server_ingests_a_repository_and_administers_it(
     assert f"Git connector 'repo' already reads {repo}" in again.stdout
     assert "incremental run" in again.stdout
     assert "none changed since the last successful run" in again.stdout
+    # The project is searchable while the new server's worker still loads its model: the
+    # question is answered first, then the run is followed to its end.
+    early = again.stdout.index("The project is searchable already; run ")
+    asked = again.stdout.index("Asking 'demo'", early)
+    assert asked < again.stdout.index("Following the rest of run ", asked)
+    assert again.stdout.count("Asking 'demo'") == 1  # complete already: not asked again

@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 from google.protobuf import json_format
 
-from projectqa.client.cli.ingest import follow_and_report
 from projectqa.client.client import Client
 from projectqa.client.errors import ClientError
 from projectqa.client.ingestion import is_active
@@ -86,12 +85,14 @@ def _start_or_join(
         raise
 
 
-def ingest_repository(client: Client, project: common_pb2.Project, repository: Path | None) -> None:
-    """Ingests ``repository`` into ``project`` with a progress bar, then summarises the run.
+def start_repository_run(
+    client: Client, project: common_pb2.Project, repository: Path | None
+) -> tuple[ingestion_pb2.IngestionRun, dict[str, str]] | None:
+    """Starts (or joins) the ingestion of ``repository`` into ``project``: the run and the
+    connector names to show it with; None when there is nothing to ingest.
 
     Without a repository, the connector an earlier quickstart created is
-    ingested again, if there is one. Raises CommandFailed if the run does not
-    succeed.
+    ingested again, if there is one.
     """
     connector = (
         _git_connector(client, project, repository)
@@ -103,9 +104,8 @@ def ingest_repository(client: Client, project: common_pb2.Project, repository: P
             "\nThe current directory is not in a git work tree, so there is nothing to ingest; "
             "run again with --repo PATH to ingest a repository."
         )
-        return
+        return None
     if repository is None:
         click.echo(f"\nGit connector {CONNECTOR_NAME!r} reads {_url(connector)}")
     click.echo(f"Ingesting {_url(connector)} (only committed files) …")
-    run = _start_or_join(client, project, connector)
-    follow_and_report(client, [run], {connector.id: connector.name})
+    return _start_or_join(client, project, connector), {connector.id: connector.name}

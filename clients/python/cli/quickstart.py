@@ -4,6 +4,11 @@ It ingests a git repository on this machine into the demo project: the one the
 current directory belongs to (a ProjectQA checkout, when run as the README
 says), or ``--repo``. Running it again reuses the project and its connector,
 so the second ingestion is incremental.
+
+The first question is answered as soon as keyword search is ready (the run's
+first published generation), not after the run: the answer says that the dense
+index is still filling in, the rest of the run's progress follows, and the
+question is asked again once the run is done (unless ``--no-again``).
 """
 
 from __future__ import annotations
@@ -12,19 +17,27 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
 from projectqa.client.cli.answers import render_turn
 from projectqa.client.cli.chat import fail_on_error
-from projectqa.client.cli.demo_repo import ingest_repository, repository_root
+from projectqa.client.cli.demo_repo import repository_root, start_repository_run
 from projectqa.client.cli.failures import EXIT_UNREACHABLE, CommandFailed
+from projectqa.client.cli.first_answer import follow_until_searchable
+from projectqa.client.cli.index_view import echo_status_line
+from projectqa.client.cli.ingest import follow_and_report, report_runs
 from projectqa.client.cli.output import render_fields, render_table
 from projectqa.client.cli.state import CliState, pass_state
-from projectqa.client.client import health
+from projectqa.client.client import Client, health
 from projectqa.client.connection import resolve_address
 from projectqa.client.errors import ClientError
+from projectqa.client.index_status import status_notes
+from projectqa.v1 import common_pb2, ingestion_pb2
+
+Run = ingestion_pb2.IngestionRun
 
 START_TIMEOUT_S = 60.0
 DEFAULT_QUESTION = "Where does the program start, and how does it read its settings?"
@@ -49,17 +62,30 @@ DEFAULT_QUESTION = "Where does the program start, and how does it read its setti
     is_flag=True,
     help="Answer with the configured LLM (default: quote the best passages, no LLM needed).",
 )
+@click.option(
+    "--again/--no-again",
+    default=True,
+    show_default=True,
+    help="Ask again once the run is done, when the first answer came before it.",
+)
 @click.option("--stop", is_flag=True, help="Stop the server it started once the demo is done.")
 @pass_state
 def quickstart(
-    state: CliState, slug: str, repo: Path | None, question: str, use_llm: bool, stop: bool
+    state: CliState,
+    slug: str,
+    repo: Path | None,
+    question: str,
+    use_llm: bool,
+    again: bool,
+    stop: bool,
 ) -> None:
     """Start a server (SQLite in the data directory) unless one answers, then use it.
 
     Creates the project if missing, gives it a git connector for the
-    repository, ingests it with a progress bar, prints what the run did and
-    answers a first question, streamed, citing its sources by path and lines
-    (extractively, from the best passages, unless --llm).
+    repository and ingests it with a progress bar. A first question is
+    answered, streamed, citing its sources by path and lines (extractively,
+    from the best passages, unless --llm), as soon as keyword search is ready;
+    the rest of the run follows, then what it did, and the answer once more.
     A server this command started keeps running until Ctrl-C (or exits at
     once with --stop).
     """
@@ -67,7 +93,7 @@ def quickstart(
     address = resolve_address(state.address)
     server = None if _serving(address) else _start_server(address)
     try:
-        _demo(state, address, slug, repository, question, extractive=not use_llm)
+        _demo(state, address, slug, repository, question, extractive=not use_llm, again=again)
         if server is not None and not stop:
             click.echo(f"\nServer running at {address} (pid {server.pid}); Ctrl-C stops it.")
             server.wait()
@@ -118,10 +144,65 @@ def _demo(
     question: str,
     *,
     extractive: bool,
+    again: bool,
 ) -> None:
     client = state.client()
     me = client.whoami()
     click.echo(f"\nConnected to {address} as {me.user.name} (global admin: {me.user.global_admin})")
+    project = _project(client, slug)
+    render_table(list(client.list_projects()), ["slug", "name", "id"], "Your projects")
+    asking = Asking(client, project.id, question, extractive)
+    started = start_repository_run(client, project, repository)
+    if started is None:
+        asking.answer(f"\nAsking {slug!r}: {question}")
+    else:
+        _ingest_and_answer(asking, slug, *started, again=again)
+    _next_steps(slug)
+
+
+@dataclass(frozen=True)
+class Asking:
+    """The quickstart's question, asked of one project."""
+
+    client: Client
+    project_id: str
+    question: str
+    extractive: bool
+
+    def answer(self, heading: str) -> None:
+        click.echo(heading)
+        turn = self.client.ask(self.project_id, self.question, extractive=self.extractive)
+        fail_on_error(render_turn(turn))
+
+
+def _ingest_and_answer(
+    asking: Asking, slug: str, run: Run, names: dict[str, str], *, again: bool
+) -> None:
+    """Answers as soon as keyword search is ready, then follows the rest of the run (and
+    answers again once it is done, if the first answer came from an incomplete index)."""
+    client = asking.client
+    final, early = follow_until_searchable(client, asking.project_id, run, names)
+    if early is None:  # the run ended first: its summary, then the answer
+        report_runs(False, [final], names)
+        asking.answer(f"\nAsking {slug!r}: {asking.question}")
+        return
+    if status_notes(early):
+        click.echo(
+            f"\nKeyword search is ready ({early.chunks_indexed:,} chunks indexed, "
+            f"{early.chunks_embedded:,} embedded so far): the dense index is still filling "
+            "in, so this first answer may improve."
+        )
+    else:
+        click.echo(f"\nThe project is searchable already; run {run.id} goes on.")
+    asking.answer(f"\nAsking {slug!r}: {asking.question}")
+    echo_status_line(early)
+    click.echo(f"\nFollowing the rest of run {run.id} …")
+    follow_and_report(client, [final], names)
+    if again and status_notes(early):
+        asking.answer(f"\nAsking again now that the run is done: {asking.question}")
+
+
+def _project(client: Client, slug: str) -> common_pb2.Project:
     try:
         project = client.get_project(slug)
     except ClientError as error:
@@ -132,11 +213,7 @@ def _demo(
     else:
         click.echo(f"Project {slug!r} already exists:")
     render_fields(project, ["id", "slug", "name", "create_time"])
-    render_table(list(client.list_projects()), ["slug", "name", "id"], "Your projects")
-    ingest_repository(client, project, repository)
-    click.echo(f"\nAsking {slug!r}: {question}")
-    fail_on_error(render_turn(client.ask(project.id, question, extractive=extractive)))
-    _next_steps(slug)
+    return project
 
 
 def _next_steps(slug: str) -> None:

@@ -159,33 +159,57 @@ class IngestionPipeline:
         """
         run = progress.run
         self._refuse_data_dir(progress, connector, ctype)
-        source = ctype.open_source(self._context(run, connector, cancel))
-        # A plugin's warnings may quote its config, and members read them.
-        redact = Redactor.of_connector(connector, ctype.secret_fields)
-        progress.change(phase="reading")
-        with self._behind(progress, cancel) as behind:
-            batch = _Batch()
-            for item in prepare(source.items(), self._store, connector.id, threading.Event()):
-                if cancel.is_set():
-                    raise RunCancelled
-                behind.vectors.check()
-                if isinstance(item, SourceWarning):
-                    item = SourceWarning(redact(item.key), redact(item.message))
-                self._take(item, batch, progress, save, cancel, behind)
-            self._flush(batch, progress, cancel, behind)
-            if cancel.is_set():
-                raise RunCancelled
-            if run.mode is RunMode.FULL:
-                self._delete_unseen(progress, connector.id, behind)
+        # Resumed after its source was read to the end: only vectors and the index are left.
+        read = progress.source_read
+        with self._behind(progress, cancel, backlog=read) as behind:
+            if not read:
+                progress.change(phase="reading")
+                self._read(progress, connector, ctype, cancel, save, behind)
             progress.change(phase="embedding")
             behind.vectors.finish()
         progress.change(phase="publishing")
         save()
         self.refresh_index(run.project_id)
 
+    def _read(
+        self,
+        progress: RunProgress,
+        connector: Connector,
+        ctype: ConnectorType,
+        cancel: Cancellation,
+        save: Callable[[], None],
+        behind: _Behind,
+    ) -> None:
+        """Read, chunk and write the source to its end; checkpoint that it was."""
+        run = progress.run
+        source = ctype.open_source(self._context(run, connector, cancel))
+        # A plugin's warnings may quote its config, and members read them.
+        redact = Redactor.of_connector(connector, ctype.secret_fields)
+        batch = _Batch()
+        for item in prepare(source.items(), self._store, connector.id, threading.Event()):
+            if cancel.is_set():
+                raise RunCancelled
+            behind.vectors.check()
+            if isinstance(item, SourceWarning):
+                item = SourceWarning(redact(item.key), redact(item.message))
+            self._take(item, batch, progress, save, cancel, behind)
+        self._flush(batch, progress, cancel, behind)
+        if cancel.is_set():
+            raise RunCancelled
+        if run.mode is RunMode.FULL:
+            self._delete_unseen(progress, connector.id, behind)
+        current = progress.run
+        progress.checkpoint(current.cursor, current.revision, source_read=True)
+        progress.change(phase="embedding")
+        save()
+
     @contextlib.contextmanager
-    def _behind(self, progress: RunProgress, cancel: Cancellation) -> Iterator[_Behind]:
-        """Embedding and publishing threads for the run; stopped however it ends."""
+    def _behind(
+        self, progress: RunProgress, cancel: Cancellation, *, backlog: bool
+    ) -> Iterator[_Behind]:
+        """Embedding and publishing threads for the run; stopped however it ends.
+        ``backlog``: embed the project's chunks without vectors first, whatever the
+        published generation says."""
         project_id = progress.run.project_id
         publisher = self._publisher(lambda: self._publish_partial(project_id))
         vectors = VectorBackfill(
@@ -194,7 +218,7 @@ class IngestionPipeline:
             project_id,
             cancel,
             progress,
-            backlog=self._has_backlog(project_id),
+            backlog=backlog or self._has_backlog(project_id),
             on_vectors=publisher.changed,
         )
         publisher.start()

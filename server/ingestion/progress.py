@@ -16,6 +16,7 @@ from ..models import IngestionRun, utcnow
 MAX_KEPT_WARNINGS = 100  # stored on the run; the count goes on
 RATE_WINDOW_S = 10.0
 AFTER_READING = frozenset({"embedding", "publishing", "done"})  # phases (pipeline.py)
+SOURCE_READ = "source_read"  # in checkpoint_counts: the source was read to its end
 
 
 @dataclass
@@ -108,13 +109,23 @@ class RunProgress:
             counts.chunks_cached += cached
             counts.chunks_pending_embedding -= embedded + cached
 
-    def checkpoint(self, cursor: dict[str, Any], revision: str) -> IngestionRun:
+    def checkpoint(
+        self, cursor: dict[str, Any], revision: str, *, source_read: bool = False
+    ) -> IngestionRun:
         """Everything before ``cursor`` is written: a resumed run starts there, with
-        these counters."""
+        these counters. ``source_read``: the source was read to its end (deletions
+        included), so a resumed run has only vectors to compute and an index to publish."""
         with self._lock:
             counts = {**dataclasses.asdict(self.counts), "warning_count": self.run.warning_count}
+            if source_read:
+                counts[SOURCE_READ] = 1
             self.run = replace(self.run, cursor=cursor, revision=revision, checkpoint_counts=counts)
             return self.run
+
+    @property
+    def source_read(self) -> bool:
+        """Whether the run's last checkpoint came after its source was read to the end."""
+        return source_read(self.run)
 
     def record(self) -> IngestionRun:
         """The run record with the current counters and a fresh heartbeat."""
@@ -127,6 +138,11 @@ class RunProgress:
 # compute again those computed after its checkpoint, so it keeps counting from the last
 # record instead (short only of what was embedded after the last heartbeat).
 VECTOR_COUNTERS = ("chunks_embedded", "chunks_cached")
+
+
+def source_read(run: IngestionRun) -> bool:
+    """Whether ``run``'s last checkpoint came after its source was read to the end."""
+    return bool(run.checkpoint_counts.get(SOURCE_READ))
 
 
 def at_checkpoint(run: IngestionRun) -> dict[str, Any]:

@@ -63,7 +63,7 @@ from ..threads import BlockingRunner
 from .backfill import embed_project
 from .owner import owner_is_dead, this_owner
 from .pipeline import IndexNotWritten, IngestionPipeline, RunCancelled
-from .progress import RunProgress, at_checkpoint
+from .progress import RunProgress, at_checkpoint, source_read
 from .runs import new_run
 
 log = logging.getLogger(__name__)
@@ -311,7 +311,7 @@ class Worker:
         return replace(
             run,
             status=RunStatus.RUNNING,
-            phase="reading",
+            phase="embedding" if source_read(run) else "reading",
             owner=self.owner,
             lease_seq=run.lease_seq + 1,
             attempts=run.attempts + 1,

@@ -9,6 +9,7 @@ and which embedder is asked, not about what a model understands.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 
 from projectqa.server import embedding
-from projectqa.server.embedding import Embedder, UnknownEmbeddingModel
+from projectqa.server.embedding import Embedder, UnknownEmbeddingModel, vector_to_bytes
 from projectqa.server.errors import FailedPrecondition
 from projectqa.server.index import IndexManager
 from projectqa.server.index.dense import DenseIndex, DenseKind
@@ -31,7 +32,7 @@ from projectqa.server.models import (
 )
 from projectqa.server.retrieval.query import SearchMode, SearchQuery
 from projectqa.server.retrieval.rank import RankWeights, fuse
-from projectqa.server.retrieval.search import Searcher
+from projectqa.server.retrieval.search import Searcher, SearchResult
 from projectqa.server.retrieval.status import StoredChunks, index_status
 from projectqa.server.store import SqliteStore
 from tests.index.conftest import DIM, MODEL, Corpus, unit_vectors
@@ -246,3 +247,50 @@ def test_index_status_counts_the_served_generation_and_the_store(
     assert not status.complete
     empty = index_status(store, stored, new_id("prj"), None, "")
     assert (empty.generation, empty.chunks_indexed, empty.embedder) == (0, 0, "")
+
+
+def test_searches_during_the_switch_from_keyword_only_to_hybrid_stay_consistent(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    """A race as a race: one thread publishes generation after generation as vectors fill
+    in (none, then one file's, … then all), another searches meanwhile. Each answer comes
+    whole from one generation: dense ranks only for chunks with a vector in it, and the
+    right chunk first whatever share is embedded."""
+    corpus = Corpus(store)
+    written = {path: corpus.add(path, chunks) for path, chunks in EMBEDDED.items()}
+    [refunds] = corpus.add("shop/refunds.py", [REFUNDS])
+    vectors = dict(zip(EMBEDDED, unit_vectors(len(EMBEDDED), seed=9), strict=True))
+    indexes = IndexManager(store, tmp_path / "indexes", MODEL)
+    search = Searcher(store, indexes, FixedEmbedder(MODEL, vectors["shop/mailer.py"]))
+    project = corpus.project_id
+    indexes.rebuild(project)  # keyword only: no chunk has a vector yet
+    done = threading.Event()
+
+    def embed_behind() -> None:
+        for path, chunks in written.items():
+            cached = {c.embed_hash: vector_to_bytes(vectors[path]) for c in chunks}
+            store.put_embeddings(MODEL, cached)
+            store.bump_index_generation(project)
+            indexes.rebuild(project)
+        done.set()
+
+    publisher = threading.Thread(target=embed_behind, name="embed-behind")
+    publisher.start()
+    answers = 0
+    while not done.is_set() and answers < 5000:  # bounded in count, not in time
+        check_answer(search.search(project, SearchQuery.checked(QUESTION)), refunds.id)
+        answers += 1
+    publisher.join(timeout=120)
+    last = search.search(project, SearchQuery.checked(QUESTION))
+    check_answer(last, refunds.id)
+    assert last.index is not None and last.index.manifest.vectors == len(EMBEDDED)
+
+
+def check_answer(found: SearchResult, right_chunk: str) -> None:
+    """Every part of the answer from the one generation that answered."""
+    assert found.index is not None
+    mask = found.index.has_vector()
+    assert found.hits[0].chunk.id == right_chunk
+    for hit in found.hits:
+        row = found.index.table.rows_of("document", hit.chunk.document_id)[0]
+        assert not hit.dense_rank or mask is None or mask[row]

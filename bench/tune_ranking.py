@@ -27,7 +27,7 @@ from projectqa.client.evaluation import (
     summarize,
 )
 from projectqa.server.config import load_settings
-from projectqa.server.embedding import shared_embedder
+from projectqa.server.embedding import EmbeddingSetup, shared_embedder
 from projectqa.server.index import IndexManager
 from projectqa.server.retrieval.query import SearchMode, SearchQuery
 from projectqa.server.retrieval.rank import RankWeights
@@ -35,7 +35,7 @@ from projectqa.server.retrieval.search import Searcher
 from projectqa.server.store.factory import open_store
 
 HERE = Path(__file__).resolve().parent
-DATA = HERE / ".work" / "eval" / "data"
+DATA = HERE / ".work" / "eval" / "data-onnx-int8"  # eval_retrieval.py's default embedder
 SETS = [HERE / "eval" / "flask.json", HERE / "eval" / "requests.json"]
 
 
@@ -61,7 +61,7 @@ def in_process_search(searcher: Searcher, project_id: str) -> SearchFunction:
 def main(specs: list[str]) -> None:
     settings = load_settings(data_dir=DATA)
     store = open_store(settings)
-    embedder = shared_embedder(settings.embedding_model)
+    embedder = shared_embedder(EmbeddingSetup.from_settings(settings))
     indexes = IndexManager(store, settings.index_dir, embedder.name)
     sets = [load_question_set(path) for path in SETS]
     for spec in specs or ["base"]:

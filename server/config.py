@@ -104,6 +104,12 @@ class Settings(BaseSettings):
         min_length=1,
         description="the bundled all-MiniLM-L6-v2, or a local sentence-transformers folder",
     )
+    embedder: Literal["onnx-int8", "torch"] = Field(
+        "onnx-int8",
+        description="how embedding_model runs: onnx-int8 (ONNX Runtime, int8 weights, built "
+        "once into data_dir/models; faster) or torch (fp32 PyTorch); each kind's vectors "
+        "are cached and indexed apart",
+    )
     ingestion_workers: int = Field(
         1, ge=1, le=16, description="ingestion runs one worker process executes at once"
     )

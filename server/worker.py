@@ -59,7 +59,7 @@ def die_with_parent(parent_pid: int) -> None:
 
 async def run_worker(settings: Settings, *, parent_pid: int | None = None) -> None:
     """Execute runs until SIGTERM or SIGINT (or the parent's end), then hand them back."""
-    from .embedding import ingestion_embedder
+    from .embedding import EmbeddingSetup, ingestion_embedder
     from .ingestion import worker_for
     from .plugin_host import load_plugins
     from .store.factory import open_store
@@ -77,7 +77,8 @@ async def run_worker(settings: Settings, *, parent_pid: int | None = None) -> No
         worker = worker_for(settings, store, plugins.catalog, runner)
         await worker.start()
         # Load the model now, not when the first run has already begun.
-        await asyncio.to_thread(ingestion_embedder(settings.embedding_model).warm_up)
+        embedder = ingestion_embedder(EmbeddingSetup.from_settings(settings))
+        await asyncio.to_thread(embedder.warm_up)
         watch = loop.create_task(_watch_parent(parent_pid, stopping))
         await stopping.wait()
         watch.cancel()

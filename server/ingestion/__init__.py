@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from ..access import Access
 from ..admin import DerivedData
 from ..config import Settings
-from ..embedding import Embedder, ingestion_embedder, shared_embedder
+from ..embedding import Embedder, EmbeddingSetup, ingestion_embedder, shared_embedder
 from ..index import IndexManager
 from ..index.manager import index_manager_for
 from ..registry import PluginCatalog
@@ -52,7 +52,7 @@ def worker_for(
     settings: Settings, store: Store, catalog: PluginCatalog, runner: BlockingRunner
 ) -> Worker:
     """An ingestion worker with its own embedder and index manager."""
-    embedder = ingestion_embedder(settings.embedding_model)
+    embedder = ingestion_embedder(EmbeddingSetup.from_settings(settings))
     indexes = index_manager(settings, store, embedder.name)
     pipeline = IngestionPipeline(
         store,
@@ -89,7 +89,7 @@ class IngestionSystem:
     def build(
         cls, settings: Settings, store: Store, catalog: PluginCatalog, runner: BlockingRunner
     ) -> IngestionSystem:
-        embedder = shared_embedder(settings.embedding_model)
+        embedder = shared_embedder(EmbeddingSetup.from_settings(settings))
         indexes = index_manager(settings, store, embedder.name)
         worker = process = None
         if settings.embedded_worker == "thread":

@@ -158,6 +158,9 @@ class Availability(threading.Thread):
         client = self.served.client(timeout=60)
         try:
             self._follow(client)
+        except Exception as exc:  # shown with the figures instead of dying unseen
+            self.seen.first_error = f"the bench's follower failed: {exc!r}"
+            self.seen.search_errors += 1
         finally:
             self._memory(final=True)
             client.close()
@@ -195,7 +198,7 @@ class Availability(threading.Thread):
 
     def _finds(self, client: Client, question: Question) -> bool:
         response = self._search(client, question.query, "keyword")
-        return response is not None and any(h.chunk.path == question.path for h in response.hits)
+        return response is not None and any(h.citation.path == question.path for h in response.hits)
 
     def _probe_dense(self, client: Client) -> None:
         response = self._search(client, self.dense_query, "dense")

@@ -47,6 +47,8 @@ from availability import (
 from procstat import memory_mib
 from synthetic_repo import WORK, assemble
 
+from projectqa.v1 import ingestion_pb2
+
 TARGET_FILES = 100_000
 TARGET_FIRST_KEYWORD_S = 30.0
 DENSE_QUERY = "how is an invoice reconciled against the ledger before a payment is settled"
@@ -65,6 +67,21 @@ def question(root: Path, first: bool) -> Question:
 
 def baseline_rss(pids: dict[str, int]) -> dict[str, float]:
     return {name: memory_mib(pid).get("VmRSS", 0.0) for name, pid in pids.items()}
+
+
+def run_seconds(seen: Seen) -> tuple[float, str]:
+    """The run's seconds; for a run cut short (``--timeout-s``), the seconds it would have
+    taken to embed every chunk it wrote at the rate it embedded them."""
+    c = seen.run.counts if seen.run else None
+    if c is None or not seen.ended:
+        return float("nan"), "no run"
+    if seen.run.status == ingestion_pb2.INGESTION_STATUS_SUCCEEDED or not c.chunks_embedded:
+        return seen.ended, "measured"
+    rate = c.chunks_embedded / seen.ended
+    return c.chunks_written / rate, (
+        f"projected: cut short at {seen.ended:.0f} s with {c.chunks_embedded} of "
+        f"{c.chunks_written} chunks embedded, {rate:.1f} chunks/s"
+    )
 
 
 def extrapolate(seen: Seen, files: int, base: dict[str, float], index_bytes: int) -> None:
@@ -86,10 +103,10 @@ def extrapolate(seen: Seen, files: int, base: dict[str, float], index_bytes: int
             f"  everything keyword-searchable  {seen.late_keyword * scale / 60:7.1f} min "
             f"({files / seen.late_keyword:.0f} files/s read, chunked and written)"
         )
-    rate = chunks / seen.ended
+    whole_s, how = run_seconds(seen)
     print(
-        f"  whole run (vectors for every chunk)  {seen.ended * scale / 3600:7.2f} h "
-        f"({rate:.1f} chunks/s end to end)"
+        f"  whole run (vectors for every chunk)  {whole_s * scale / 3600:7.2f} h "
+        f"({chunks / whole_s:.1f} chunks/s end to end; {how})"
     )
     per_chunk = index_bytes / max(chunks, 1)
     print(

@@ -113,7 +113,7 @@ def camel(rng: random.Random) -> str:
 
 
 def sentence(rng: random.Random, words: int = 12) -> str:
-    text = " ".join(rng.choice(WORDS + NOUNS) for _ in range(rng.randint(6, words)))
+    text = " ".join(rng.choice(WORDS + NOUNS) for _ in range(rng.randint(min(6, words), words)))
     return text.capitalize() + "."
 
 

@@ -126,9 +126,14 @@ class SentenceEmbedding(torch.nn.Module):
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print("usage: python -m projectqa.server.embedding_export <transformer dir> <out dir>")
+    if len(argv) not in (2, 3):
+        module = "python -m projectqa.server.embedding_export"
+        print(f"usage: {module} <transformer dir> <out dir> [parent pid]", file=sys.stderr)
         return 2
+    if len(argv) == 3:  # a server or worker stopped (or killed) meanwhile needs no model
+        from .worker import die_with_parent
+
+        die_with_parent(int(argv[2]))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     started = time.monotonic()

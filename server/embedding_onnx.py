@@ -8,7 +8,9 @@ depends on: the model's name and weights, the export recipe, and the versions of
 torch, transformers, onnx and onnxruntime. Any number of processes may start at once:
 one builds under a file lock into a temporary folder renamed into place; the others
 wait for it and then load the same file. A build whose file no longer matches the
-digest recorded beside it is rebuilt.
+digest recorded beside it is rebuilt. Builds are also shared through the user's cache
+(``$XDG_CACHE_HOME/projectqa/models``), so a new data directory copies one instead of
+exporting again.
 
 Inference needs only onnxruntime and tokenizers (no torch): texts are tokenized with
 the model's ``tokenizer.json``, truncated at its ``max_seq_length``, sorted by length and
@@ -121,8 +123,65 @@ def built_model_file(model: SentenceModel, models_dir: Path) -> Path:
         models_dir.mkdir(parents=True, exist_ok=True)
         with _locked(models_dir / f".{target.name}.lock"):
             if not _intact(target):  # another process may have built it meanwhile
-                _build(model, target, parts)
+                _remove_leftovers(target)
+                shared = user_cache_dir() / target.name
+                if not _copied(shared, target):
+                    _build(model, target, parts)
+                    _share(target, shared)
     return target / MODEL_FILE
+
+
+def user_cache_dir() -> Path:
+    """Where builds are shared between data directories of one user (each new data
+    directory would otherwise export again: ~20 s): ``$XDG_CACHE_HOME/projectqa/models``."""
+    cache_home = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(cache_home) if Path(cache_home).is_absolute() else Path.home() / ".cache"
+    return base / "projectqa" / "models"
+
+
+def _copied(source: Path, target: Path) -> bool:
+    """Copy the intact build ``source`` to ``target`` (renamed into place; the caller
+    holds ``target``'s lock). False when there is none, or it cannot be copied."""
+    if not _intact(source):
+        return False
+    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
+    try:
+        for name in (MODEL_FILE, BUILD_FILE):  # the build record last
+            shutil.copyfile(source / name, work / name)
+            _fsync(work / name)
+        if not _intact(work):  # it changed while being copied
+            return False
+        _replace_folder(work, target)
+        return True
+    except OSError as exc:
+        log.warning(
+            "cannot copy an int8 model build", extra={"from": str(source), "error": str(exc)}
+        )
+        return False
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _share(build: Path, shared: Path) -> None:
+    """Best effort: a read-only or full cache only means the next data directory builds."""
+    try:
+        shared.parent.mkdir(parents=True, exist_ok=True)
+        with _locked(shared.parent / f".{shared.name}.lock"):
+            if not _intact(shared):
+                _remove_leftovers(shared)
+                _copied(build, shared)
+    except OSError as exc:
+        log.warning(
+            "cannot share the int8 model build", extra={"to": str(shared), "error": str(exc)}
+        )
+
+
+def _remove_leftovers(target: Path) -> None:
+    """Folders of builds that died (killed mid-export): only the lock holder builds, so
+    under the lock any such folder is abandoned."""
+    for stale in target.parent.glob(f".{target.name}.*-*"):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def _key_parts(model: SentenceModel) -> dict[str, str]:
@@ -215,7 +274,7 @@ def run_export(model: SentenceModel, out_dir: Path) -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     try:
         subprocess.run(
-            [*command, str(model.transformer_dir), str(out_dir)],
+            [*command, str(model.transformer_dir), str(out_dir), str(os.getpid())],
             env=env,
             capture_output=True,
             text=True,

@@ -80,12 +80,21 @@ class Built:
     models_dir: Path
     exports: int  # run_export calls while two embedders warmed up at once
     embedders: list[Embedder]
+    user_cache: Path  # XDG_CACHE_HOME while it was built
+
+
+@pytest.fixture(autouse=True)
+def empty_user_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No build shared by earlier runs on this machine (~/.cache) is found."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tmp_path / "cache"
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     """Two embedders warm up at once on an empty models folder: one export between them."""
     models_dir = tmp_path_factory.mktemp("data") / "models"
+    user_cache = tmp_path_factory.mktemp("cache")
     calls: list[Path] = []
     real_export = embedding_onnx.run_export
 
@@ -106,13 +115,14 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(embedding_onnx, "run_export", counting_export)
+        patch.setenv("XDG_CACHE_HOME", str(user_cache))
         threads = [threading.Thread(target=warm, args=(e,)) for e in embedders]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(timeout=1800)
     assert not errors, errors
-    return Built(models_dir, len(calls), embedders)
+    return Built(models_dir, len(calls), embedders, user_cache)
 
 
 @pytest.fixture(scope="module")
@@ -231,6 +241,24 @@ def test_a_second_embedder_reuses_the_build(built: Built, monkeypatch: pytest.Mo
     )
 
 
+def test_a_new_data_directory_copies_the_users_shared_build(
+    built: Built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each data directory keeps its own build, copied from the user's cache when one
+    is there (an export costs ~20 s; test servers and new deployments make many)."""
+    shared = build_folder(built.user_cache / "projectqa" / "models")
+    assert (shared / MODEL_FILE).read_bytes() == (
+        build_folder(built.models_dir) / MODEL_FILE
+    ).read_bytes()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(built.user_cache))
+    monkeypatch.setattr(embedding_onnx, "run_export", refuse_export)
+    models_dir = tmp_path / "models"
+    Embedder(models_dir=models_dir).warm_up()
+    assert (build_folder(models_dir) / MODEL_FILE).read_bytes() == (
+        shared / MODEL_FILE
+    ).read_bytes()
+
+
 def copying_export(source: Path, calls: list[Path]) -> Callable[[SentenceModel, Path], None]:
     """An export that copies a finished build's model.onnx (the cache logic under test)."""
 
@@ -257,6 +285,9 @@ def test_a_damaged_build_is_rebuilt(
         (folder / MODEL_FILE).unlink()
     else:
         (folder / BUILD_FILE).unlink()
+    killed_builder = models_dir / f".{good.name}.building-x1y2"  # its process died mid-export
+    killed_builder.mkdir()
+    (killed_builder / "model-fp32.onnx").write_bytes(b"half written")
     calls: list[Path] = []
     monkeypatch.setattr(embedding_onnx, "run_export", copying_export(good / MODEL_FILE, calls))
     rebuilt = Embedder(models_dir=models_dir)

@@ -32,14 +32,13 @@ _PR_SET_PDEATHSIG = 1
 
 
 def limit_threads(threads: int) -> None:
-    """Cap the math libraries' threads; before torch is imported, so they all see it."""
+    """Cap the math libraries' threads; before torch is imported, so they all see it
+    (torch sizes its pool from OMP_NUM_THREADS; importing it here would cost an int8
+    worker, which never needs it, ~200 MB). ONNX Runtime: EmbeddingSetup.threads."""
     if threads <= 0:
         return
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[name] = str(threads)
-    import torch
-
-    torch.set_num_threads(threads)
 
 
 def lower_priority(nice: int) -> None:

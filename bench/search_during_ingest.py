@@ -258,7 +258,7 @@ class Ingestion:
     chunks: int = 0
     documents: int = 0
     seconds: float = 0.0  # StartIngestion -> the end the bench saw (or the chunk limit)
-    embedding_s: float = 0.0  # StartIngestion -> phase "indexing"
+    embedding_s: float = 0.0  # StartIngestion -> phase "publishing" (every vector computed)
     error: str = ""
 
     @property
@@ -286,7 +286,7 @@ def follow(client: Client, run_id: str, memory: Memory, limit: int) -> Ingestion
         run = client.get_ingestion_run(run_id)
         now = time.monotonic()
         seen.chunks, seen.documents = run.counts.chunks_written, run.counts.documents_seen
-        if run.phase in ("indexing", "done") and not seen.embedding_s:
+        if run.phase in ("publishing", "done") and not seen.embedding_s:
             seen.embedding_s = now - started
         if run.status not in (ingestion_pb2.INGESTION_STATUS_QUEUED,
                               ingestion_pb2.INGESTION_STATUS_RUNNING):  # fmt: skip

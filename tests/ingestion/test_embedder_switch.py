@@ -16,6 +16,7 @@ from projectqa.server.registry import PluginCatalog
 from projectqa.server.store import SqliteStore
 from projectqa.server.threads import BlockingRunner
 
+from ..store.contract_ingestion import make_run
 from ..waiting import eventually
 from .progressive import FakeEmbedder, open_store, scripted_project
 
@@ -76,3 +77,28 @@ async def test_a_project_of_another_embedder_is_served_until_re_embedded_then_sw
     switched = after.server_indexes.serving(before.id)
     assert switched.manifest.model == NEW and switched.manifest.vectors == CHUNKS
     assert new.generation > old.generation  # servers see the Store move on, and load it
+
+
+async def test_re_embedding_gives_way_to_a_run_of_the_project_and_publishes_nothing(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    before = scripted_project(store, tmp_path, OLD, OLD, documents=CHUNKS, checkpoint_every=100)
+    assert before.start(before.pipeline(FakeEmbedder(OLD))).join() is None
+    old = before.worker_indexes.manifest(before.id)
+    after = before.with_models(NEW, NEW)
+    embedder = FakeEmbedder(NEW, free_calls=1)
+    worker = Worker(
+        store, PluginCatalog(), after.pipeline(embedder), after.worker_indexes,
+        BlockingRunner(2), model=NEW,
+    )  # fmt: skip
+    try:
+        await worker.reconcile()
+        assert await eventually(embedder.waiting.is_set, polls=4000)
+        # A run of the project is queued: its backlog does the same work, and publishes.
+        store.create_run(make_run(before.id, before.connector.id, model=NEW))
+        embedder.release()
+        assert await eventually(lambda: not worker._converting, polls=4000)
+    finally:
+        await worker.stop(0)
+    assert embedder.encoded == 2 * 128  # the slice under way, then it stopped
+    assert after.worker_indexes.manifest(before.id) == old  # nothing of NEW published

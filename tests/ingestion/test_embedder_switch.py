@@ -18,7 +18,7 @@ from projectqa.server.threads import BlockingRunner
 
 from ..store.contract_ingestion import make_run
 from ..waiting import eventually
-from .progressive import FakeEmbedder, open_store, scripted_project
+from .progressive import FakeEmbedder, open_store, scripted_project, wait_for
 
 OLD, NEW = "fake-fp32", "fake-int8"
 CHUNKS = 300  # three encode slices
@@ -102,3 +102,23 @@ async def test_re_embedding_gives_way_to_a_run_of_the_project_and_publishes_noth
         await worker.stop(0)
     assert embedder.encoded == 2 * 128  # the slice under way, then it stopped
     assert after.worker_indexes.manifest(before.id) == old  # nothing of NEW published
+
+
+def test_a_run_of_a_project_of_another_embedder_re_embeds_it_before_publishing(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    before = scripted_project(store, tmp_path, OLD, OLD, documents=CHUNKS, checkpoint_every=100)
+    assert before.start(before.pipeline(FakeEmbedder(OLD))).join() is None
+    old = before.worker_indexes.manifest(before.id)
+    after = before.with_models(NEW, NEW)
+    embedder = FakeEmbedder(NEW, free_calls=1)
+    running = after.start(after.pipeline(embedder))  # nothing changed at the source
+    assert wait_for(embedder.waiting.is_set)
+    assert after.worker_indexes.manifest(before.id) == old  # not a partial NEW one
+    assert after.server_indexes.serving(before.id).manifest == old
+    embedder.release()
+    assert running.join() is None
+    assert running.progress.counts.documents_unchanged == CHUNKS
+    assert running.progress.counts.chunks_embedded == embedder.encoded == CHUNKS
+    new = after.worker_indexes.manifest(before.id)
+    assert new is not None and new.model == NEW and new.vectors == new.chunks == CHUNKS

@@ -6,8 +6,10 @@ What it does:
    ``"sdist": "flask==3.1.2"``) under ``bench/.work/eval`` — downloaded with
    ``pip download --no-binary :all: --no-deps`` when missing;
 2. starts a server in this process (SQLite, the ``local`` connector) on the
-   persistent data directory ``bench/.work/eval/data``, so a second run reuses
-   the indexes;
+   persistent data directory ``bench/.work/eval/data-<embedder>``, so a second run
+   reuses the indexes; ``--embedder`` picks ``onnx-int8`` (the default, as
+   ``PROJECTQA_EMBEDDER``), ``torch`` (fp32) or ``both`` (one after the other, then
+   recall@5 and MRR side by side);
 3. creates one project per question set (slug = the set's name) with a
    ``local`` connector on the unpacked folder, if missing, and ingests it
    incrementally (a re-run reads nothing that did not change);
@@ -17,7 +19,7 @@ What it does:
 Usage::
 
     python bench/eval_retrieval.py [--modes dense keyword hybrid] [--sets flask requests]
-                                   [--top-k 10] [--json]
+                                   [--top-k 10] [--embedder onnx-int8|torch|both] [--json]
 
 Other rankers: :func:`evaluate_sets` takes ``search_for(set_name) ->
 SearchFunction`` (see ``projectqa.client.evaluation``), so an in-process
@@ -57,7 +59,7 @@ from projectqa.v1 import ingestion_pb2
 BENCH = Path(__file__).resolve().parent
 QUESTIONS = BENCH / "eval"
 WORK = BENCH / ".work" / "eval"
-DATA = WORK / "data"
+EMBEDDERS = ("onnx-int8", "torch")
 CONNECTOR = "source"
 COMBINED = "all sets"
 
@@ -78,7 +80,9 @@ def source_folder(question_set: QuestionSet, work: Path = WORK) -> Path:
 
 
 @contextmanager
-def in_process_server(data_dir: Path, local_root: Path) -> Iterator[tuple[str, str]]:
+def in_process_server(
+    data_dir: Path, local_root: Path, embedder: str = "onnx-int8"
+) -> Iterator[tuple[str, str]]:
     """A real server on 127.0.0.1:<free port> in a background event loop: (address, token)."""
     from projectqa.server.app import create_server
     from projectqa.server.config import Settings
@@ -89,6 +93,7 @@ def in_process_server(data_dir: Path, local_root: Path) -> Iterator[tuple[str, s
         plugins=["local"],
         local_roots=[local_root],
         log_level="WARNING",
+        embedder=embedder,
     )
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="projectqa-server", daemon=True)
@@ -224,22 +229,55 @@ def prepare(qa: Client, sets: Sequence[QuestionSet]) -> None:
         ingest(qa, question_set.name)
 
 
+def scores_with(embedder: str, sets: Sequence[QuestionSet], args: argparse.Namespace) -> Scores:
+    """Every set ingested and asked on a server embedding with ``embedder``."""
+    data = WORK / f"data-{embedder}"
+    data.mkdir(parents=True, exist_ok=True)
+    with in_process_server(data, WORK, embedder) as (address, token), Client(address, token) as qa:
+        prepare(qa, sets)
+        return evaluate_sets(grpc_search_for(qa), sets, args.modes, args.top_k)
+
+
+def print_comparison(by_embedder: dict[str, Scores], top_k: int) -> None:
+    """recall@5 and MRR of each embedder over all sets, per mode, and their difference."""
+    depth = mrr_depth(top_k)
+    figures = {}
+    for embedder, scores in by_embedder.items():
+        tables = metrics_dict(scores, top_k)["sets"]
+        figures[embedder] = tables.get(COMBINED) or next(iter(tables.values()))
+    first, second = EMBEDDERS
+    print(f"\n{'mode':8} {'metric':8} {first:>10} {second:>10} {'difference':>11}")
+    for mode in figures[first]:
+        for metric in ("recall@5", f"mrr@{depth}"):
+            a, b = figures[first][mode]["all"][metric], figures[second][mode]["all"][metric]
+            print(f"{mode:8} {metric:8} {a:10.4f} {b:10.4f} {a - b:+11.4f}")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--sets", nargs="+", help="question sets by name (default: all)")
     parser.add_argument("--top-k", type=int, default=10, choices=range(1, 101), metavar="1-100")
+    parser.add_argument(
+        "--embedder",
+        choices=[*EMBEDDERS, "both"],
+        default="onnx-int8",
+        help="as PROJECTQA_EMBEDDER",
+    )
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
     args = parser.parse_args(argv)
     sets = question_sets(args.sets)
-    DATA.mkdir(parents=True, exist_ok=True)
-    with in_process_server(DATA, WORK) as (address, token), Client(address, token) as qa:
-        prepare(qa, sets)
-        scores = evaluate_sets(grpc_search_for(qa), sets, args.modes, args.top_k)
+    kinds = EMBEDDERS if args.embedder == "both" else (args.embedder,)
+    by_embedder = {kind: scores_with(kind, sets, args) for kind in kinds}
     if args.json:
-        print(json.dumps(metrics_dict(scores, args.top_k), indent=2))
-    else:
+        metrics = {kind: metrics_dict(s, args.top_k) for kind, s in by_embedder.items()}
+        print(json.dumps(metrics if len(kinds) > 1 else metrics[kinds[0]], indent=2))
+        return
+    for kind, scores in by_embedder.items():
+        print(f"\n=== embedder {kind}")
         print_tables(scores, args.top_k)
+    if len(kinds) > 1:
+        print_comparison(by_embedder, args.top_k)
 
 
 if __name__ == "__main__":

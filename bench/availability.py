@@ -197,7 +197,9 @@ class Availability(threading.Thread):
             self._probe_dense(client)
 
     def _finds(self, client: Client, question: Question) -> bool:
-        response = self._search(client, question.query, "keyword")
+        # Inside the file's path only: whether the served index holds the file, not how
+        # the file ranks among others defining the same name (generated code repeats names).
+        response = self._search(client, question.query, "keyword", [question.path])
         return response is not None and any(h.citation.path == question.path for h in response.hits)
 
     def _probe_dense(self, client: Client) -> None:
@@ -209,9 +211,10 @@ class Availability(threading.Thread):
         if self.seen.embedded is None and embedded_chunks(response) > 0:
             self.seen.embedded = self._elapsed()
 
-    def _search(self, client: Client, query: str, mode: str):  # -> SearchResponse | None
+    def _search(self, client: Client, query: str, mode: str, paths: list[str] | None = None):
+        """The SearchResponse, or None while the project has no index."""
         try:
-            return client.search(self.project, query, mode=mode, top_k=20, max_per_document=20)
+            return client.search(self.project, query, mode=mode, top_k=20, path_globs=paths or ())
         except ClientError as exc:  # no index yet: FAILED_PRECONDITION, expected at first
             if exc.code_name != "FAILED_PRECONDITION":
                 self.seen.search_errors += 1

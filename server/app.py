@@ -42,6 +42,7 @@ from .auth import bootstrap_admin
 from .chat.agent import Agent, TurnLimits
 from .chat.ops import ChatOps
 from .config import Settings, settings_for_command
+from .embedding import EmbedderUnavailable
 from .errors import StoreError, StoreUnavailable
 from .ingestion import IngestionSystem, WebhookBindError
 from .interceptors import RpcGuard
@@ -371,7 +372,7 @@ def main(config_file: Path | None = None) -> int:
     configure_logging(settings.log_level, settings.log_format)
     try:
         asyncio.run(serve(settings))
-    except (StoreError, StartupError) as exc:
+    except (StoreError, StartupError, EmbedderUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

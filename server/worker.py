@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 from .config import Settings, SettingsError, settings_for_command, settings_from_json
+from .embedding import EmbedderUnavailable
 from .errors import StoreError
 
 log = logging.getLogger("projectqa.worker")
@@ -108,7 +109,7 @@ def _start(settings: Settings, parent_pid: int | None) -> int:
     limit_threads(settings.worker_threads)
     try:
         asyncio.run(run_worker(settings, parent_pid=parent_pid))
-    except StoreError as exc:
+    except (StoreError, EmbedderUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -6,7 +6,9 @@ it into an empty folder); later tests reuse or copy that build. Marked ``model``
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import sys
 import threading
 from collections.abc import Callable
@@ -342,3 +344,28 @@ def test_a_local_model_folder_is_read_like_the_bundled_one(tmp_path: Path) -> No
     pooling.write_text(cls_pooling)
     with pytest.raises(EmbedderUnavailable, match=r"not mean pooling.*PROJECTQA_EMBEDDER=torch"):
         read_sentence_model(local, "my-model")
+
+
+@pytest.mark.parametrize("command", [["serve"], ["worker"]])
+def test_serve_and_worker_without_onnxruntime_stop_with_the_setting_named(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """No traceback, no fp32 fallback: exit 1 and what to do, before any port or run."""
+    missing = tmp_path / "site" / "onnxruntime"
+    missing.mkdir(parents=True)
+    (missing / "__init__.py").write_text("raise ImportError('No module named onnxruntime')\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROJECTQA_")}
+    env.update(
+        PYTHONPATH=str(missing.parent),
+        PROJECTQA_DATA_DIR=str(tmp_path / "data"),
+        PROJECTQA_LISTEN_ADDRESS="127.0.0.1:0",
+        PROJECTQA_EMBEDDED_WORKER="off",
+    )
+    projectqa = Path(sys.executable).with_name("projectqa")
+    result = subprocess.run(
+        [str(projectqa), *command], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "needs onnxruntime" in result.stderr
+    assert "PROJECTQA_EMBEDDER=torch" in result.stderr

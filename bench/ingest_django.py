@@ -60,6 +60,7 @@ from sdists import unpacked_sdist
 from projectqa.client import Client
 from projectqa.server.models import PageRequest
 from projectqa.server.store.sqlite import SqliteStore
+from projectqa.v1 import ingestion_pb2
 
 EARLY = Question("get_containing_app_config", "django/apps/registry.py")
 LATE = Question("list_resources_with_updates", "scripts/manage_translations.py")
@@ -215,8 +216,13 @@ def report_embedders(results: list[Measured], args: argparse.Namespace) -> None:
             )
 
 
+def finished(seen: Seen) -> bool:
+    """The run succeeded: its time is the whole run's (not one cut short at --timeout-s)."""
+    return seen.run is not None and seen.run.status == ingestion_pb2.INGESTION_STATUS_SUCCEEDED
+
+
 def report_end_to_end(results: list[Measured], args: argparse.Namespace) -> None:
-    by = {m.embedder: m.seen.ended for m in results if m.seen.ended}
+    by = {m.embedder: m.seen.ended for m in results if m.seen.ended and finished(m.seen)}
     new = by.get("onnx-int8")
     if new is None:
         return

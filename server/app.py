@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,7 @@ from .auth import bootstrap_admin
 from .chat.agent import Agent, TurnLimits
 from .chat.ops import ChatOps
 from .config import Settings, settings_for_command
-from .embedding import EmbedderUnavailable
+from .embedding import Embedder, EmbedderUnavailable
 from .errors import StoreError, StoreUnavailable
 from .ingestion import IngestionSystem, WebhookBindError
 from .interceptors import RpcGuard
@@ -347,6 +348,7 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):  # before "listening": a signal may follow at once
         loop.add_signal_handler(sig, stopping.set)
     server, port = await create_server(settings)
+    _warm_up_queries(server.ingestion.embedder)
     host = settings.listen_address.rpartition(":")[0]
     store = "MongoDB" if settings.mongodb_uri else f"SQLite at {settings.sqlite_path}"
     print(f"ProjectQA listening on {host}:{port} (store: {store})", flush=True)
@@ -362,6 +364,20 @@ async def serve(settings: Settings) -> None:
     await stopping.wait()
     log.info("shutting down", extra={"grace_s": settings.shutdown_grace_s})
     await server.stop()
+
+
+def _warm_up_queries(embedder: Embedder) -> None:
+    """Load the query embedder now, in the background, instead of at the first Search: on a
+    fresh machine that is the int8 model's build (~20 s), which the first question would
+    otherwise wait for while keyword search is long ready."""
+
+    def load() -> None:
+        try:
+            embedder.warm_up()
+        except Exception:  # the first Search reports it, with its reason
+            log.warning("the query embedder could not be loaded at start", exc_info=True)
+
+    threading.Thread(target=load, name="projectqa-warm-up", daemon=True).start()
 
 
 def main(config_file: Path | None = None) -> int:

@@ -327,6 +327,7 @@ STORE_SETTINGS = (
     "PROJECTQA_MONGODB_DATABASE",
     "PROJECTQA_DATA_DIR",
     "PROJECTQA_EMBEDDING_MODEL",  # a run waits for a worker with the model it was queued with
+    "PROJECTQA_EMBEDDER",  # ... and the embedder kind (int8 and fp32 vectors never mix)
 )
 
 

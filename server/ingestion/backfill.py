@@ -25,6 +25,7 @@ from typing import Protocol
 
 import numpy as np
 
+from ..chunking.machine_made import embedded_passage
 from ..models import Chunk, PageRequest, new_id
 from ..store import Store
 from .cancel import Cancellation, RunCancelled
@@ -43,9 +44,14 @@ class TextEmbedder(Protocol):
 
 
 def embed_text(path: str, key: str, title: str, symbol: str, text: str) -> str:
-    """The text embedded for a chunk: where it lives and what it is, then the passage."""
+    """The text embedded for a chunk: where it lives and what it is, then the passage
+    (none for machine-made chunks: docs/RETRIEVAL.md, "What gets embedded")."""
+    return _embed_text(path, key, title, symbol, embedded_passage(path, text))
+
+
+def _embed_text(path: str, key: str, title: str, symbol: str, passage: str) -> str:
     where = path or f"{key} {title}".strip()
-    return f"{where} :: {symbol}\n{text}" if symbol else f"{where}\n{text}"
+    return f"{where} :: {symbol}\n{passage}" if symbol else f"{where}\n{passage}"
 
 
 def vector_hash(text: str) -> str:
@@ -53,8 +59,13 @@ def vector_hash(text: str) -> str:
 
 
 def chunk_embed_text(chunk: Chunk) -> str:
-    """What was hashed into ``chunk.embed_hash`` when it was written."""
-    return embed_text(chunk.path, chunk.document_key, chunk.title, chunk.symbol, chunk.text)
+    """What was hashed into ``chunk.embed_hash`` when it was written: a chunk written
+    before machine-made passages were left out had its whole passage hashed, and its
+    vector must be of that text (the cache is keyed by the hash)."""
+    text = embed_text(chunk.path, chunk.document_key, chunk.title, chunk.symbol, chunk.text)
+    if vector_hash(text) == chunk.embed_hash:
+        return text
+    return _embed_text(chunk.path, chunk.document_key, chunk.title, chunk.symbol, chunk.text)
 
 
 class VectorSink(Protocol):

@@ -174,6 +174,8 @@ class Worker:
         self._tasks: list[asyncio.Task[None]] = []
         self._runs: set[asyncio.Task[None]] = set()
         self._converting: set[str] = set()  # projects re-embedded for this worker's embedder
+        self._partial_tried: set[tuple[str, int]] = set()  # (project, generation) filled in
+        self._partial_seen: dict[str, int] = {}  # project -> its partly embedded generation
         self._stopping = False
         self._stopped = asyncio.Event()
 
@@ -506,7 +508,7 @@ class Worker:
         if stored.status is RunStatus.FAILED and (
             stored.chunks_written or stored.documents_deleted
         ):
-            await self._publish_quietly(stored.project_id)
+            await self._publish_unless_foreign(stored.project_id)
         if stored.rerun_requested and stored.status is not RunStatus.CANCELLED:
             try:  # also when stopping: the webhook's change must not be lost
                 await self._rb(self._queue_rerun, stored)
@@ -561,6 +563,21 @@ class Worker:
         except Exception:
             log.exception("index build failed", extra={"project": project_id})
 
+    async def _publish_unless_foreign(self, project_id: str) -> None:
+        """Publish after a failed run, unless the generation served is another embedder's:
+        one of this embedder with part of its vectors must not replace a complete one
+        (the conversion publishes when every chunk has a vector). Fails closed: when the
+        published generation cannot be read, nothing is published (reconcile retries)."""
+        try:
+            published = await asyncio.to_thread(self._indexes.published_manifests, [project_id])
+        except Exception:
+            log.warning("published index unreadable; not publishing", exc_info=True)
+            return
+        manifest = published.get(project_id)
+        if manifest is not None and manifest.model != self.model:
+            return
+        await self._publish_quietly(project_id)
+
     async def _reconcile_loop(self) -> None:
         """Publish indexes the Store has moved past with no run to do it (a deleted
         connector, a run that died, a publication refused as damaged)."""
@@ -580,8 +597,11 @@ class Worker:
             return
         for project_id in stale:
             await self._publish_quietly(project_id)
-        for project_id in foreign:
-            self._start_conversion(project_id)
+        # One re-embedding at a time, and none beside a run of this worker: they share the
+        # embedder (and a thread of the default executor each, for hours).
+        for project_id in foreign[:1]:
+            if not self._converting and not self._held:
+                self._start_conversion(project_id)
 
     def _stale_without_runs(self) -> list[str]:
         return self._reconcile_plan()[0]
@@ -595,7 +615,26 @@ class Worker:
         foreign = {p: m.model for p, m in published.items() if m.model != self.model}
         rebuild = [p for p in stale if p not in foreign and self._ours(p)]
         convert = [p for p in stale if p in foreign and self._ours(p, foreign[p])]
-        return rebuild, convert
+        return rebuild, convert + self._partly_embedded(busy | set(stale))
+
+    def _partly_embedded(self, skip: set[str]) -> list[str]:
+        """Projects whose current generation of this embedder lacks vectors with no run to
+        add them (a run cancelled or failed half-way): embedded here like a conversion.
+        Each generation is tried once, so chunks that cannot get a vector are not scanned
+        for at every pass."""
+        candidates = [p for p in sorted(self._store.index_generations()) if p not in skip]
+        published = self._indexes.published_manifests(candidates) if candidates else {}
+        partial = []
+        for project_id, manifest in sorted(published.items()):
+            seen = (project_id, manifest.generation)
+            if (
+                manifest.model == self.model
+                and manifest.vectors < manifest.chunks
+                and seen not in self._partial_tried
+            ):
+                self._partial_seen[project_id] = manifest.generation
+                partial.append(project_id)
+        return partial
 
     def _ours(self, project_id: str, published_model: str = "") -> bool:
         """Whether the project's servers use this worker's model (or the one of its
@@ -606,6 +645,9 @@ class Worker:
 
     # ------------------------------------------------------- embedder switch
     def _start_conversion(self, project_id: str) -> None:
+        generation = self._partial_seen.pop(project_id, None)
+        if generation is not None:
+            self._partial_tried.add((project_id, generation))
         self._converting.add(project_id)
         task = asyncio.get_running_loop().create_task(self._convert(project_id))
         self._runs.add(task)  # cancelled by stop() like a run
@@ -628,8 +670,8 @@ class Worker:
         """Re-embed until done (True), the worker stops, or a run begins on the project
         (its own backlog takes over)."""
         log.info(
-            "re-embedding the chunks of project %s for embedder %s; its generation of "
-            "another embedder is served until every chunk has a vector",
+            "embedding the chunks of project %s that lack a vector of embedder %s; the "
+            "generation served stays until every chunk has one",
             project_id,
             self.model,
         )

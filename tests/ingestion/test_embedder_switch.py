@@ -122,3 +122,39 @@ def test_a_run_of_a_project_of_another_embedder_re_embeds_it_before_publishing(
     assert running.progress.counts.chunks_embedded == embedder.encoded == CHUNKS
     new = after.worker_indexes.manifest(before.id)
     assert new is not None and new.model == NEW and new.vectors == new.chunks == CHUNKS
+
+
+async def test_vectors_a_cancelled_run_left_out_are_filled_in_by_reconcile_once(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    project = scripted_project(store, tmp_path, NEW, NEW, documents=CHUNKS, checkpoint_every=100)
+    held = FakeEmbedder(NEW, free_calls=1)  # one slice, then held
+    running = project.start(project.pipeline(held))
+    assert await eventually(held.waiting.is_set, polls=4000)
+    assert await eventually(lambda: running.progress.run.phase == "embedding", polls=4000)
+    running.cancel.set()
+    held.release()  # the slice under way ends; the next one sees the cancel
+    running.join()
+    project.worker_indexes.ensure_published(project.id)  # what the run's end publishes
+    partial = project.worker_indexes.manifest(project.id)
+    assert partial is not None and partial.vectors < partial.chunks == CHUNKS
+
+    embedder = FakeEmbedder(NEW)
+    worker = Worker(
+        store, PluginCatalog(), project.pipeline(embedder), project.worker_indexes,
+        BlockingRunner(2), model=NEW,
+    )  # fmt: skip
+    try:
+        await worker.reconcile()
+
+        def complete() -> bool:
+            manifest = project.worker_indexes.manifest(project.id)
+            return manifest is not None and manifest.vectors == CHUNKS
+
+        assert await eventually(complete, polls=4000)
+        assert embedder.encoded == CHUNKS - partial.vectors  # only what was missing
+        await worker.reconcile()  # complete now: nothing more to do
+        assert await eventually(lambda: not worker._converting, polls=4000)
+        assert embedder.encoded == CHUNKS - partial.vectors
+    finally:
+        await worker.stop(0)

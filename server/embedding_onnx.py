@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -125,7 +126,7 @@ def built_model_file(model: SentenceModel, models_dir: Path) -> Path:
             if not _intact(target):  # another process may have built it meanwhile
                 _remove_leftovers(target)
                 shared = user_cache_dir() / target.name
-                if not _copied(shared, target):
+                if not (_owned_by_me(shared) and _copied(shared, target)):
                     _build(model, target, parts)
                     _share(target, shared)
     return target / MODEL_FILE
@@ -162,10 +163,32 @@ def _copied(source: Path, target: Path) -> bool:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _owned_by_me(shared: Path) -> bool:
+    """Whether a shared build may be trusted: it, its files and the cache folder are this
+    user's, no symbolic link, and nobody else may write them (XDG_CACHE_HOME may point at
+    a shared volume, where another user could plant a model that poisons every vector)."""
+    paths = [shared.parent, shared, shared / MODEL_FILE, shared / BUILD_FILE]
+    try:
+        for path in paths:
+            info = path.lstat()
+            if (
+                stat.S_ISLNK(info.st_mode)
+                or info.st_uid != os.getuid()
+                or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+            ):
+                log.warning("not using the shared int8 model build: %s is not this user's", path)
+                return False
+    except OSError:
+        return False  # nothing shared (yet)
+    return True
+
+
 def _share(build: Path, shared: Path) -> None:
     """Best effort: a read-only or full cache only means the next data directory builds."""
     try:
-        shared.parent.mkdir(parents=True, exist_ok=True)
+        shared.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if shared.exists() and not _owned_by_me(shared):
+            return
         with _locked(shared.parent / f".{shared.name}.lock"):
             if not _intact(shared):
                 _remove_leftovers(shared)
@@ -382,12 +405,18 @@ def onnx_encoder(
 ) -> OnnxEncoder:
     """The encoder of ``model``, its ONNX file built into ``models_dir`` if needed."""
     require_onnxruntime()
-    model_file = built_model_file(model, models_dir)
+    try:
+        model_file = built_model_file(model, models_dir)
+    except OSError as exc:  # a full disk, a folder it may not write: no path in the message
+        reason = exc.strerror or type(exc).__name__
+        raise EmbedderUnavailable(
+            f"the {KIND} model could not be built or read ({reason}); {FALLBACK_HINT}"
+        ) from exc
     try:
         return OnnxEncoder(model, model_file, threads=threads, spin=not background)
     except EmbedderUnavailable:
         raise
     except Exception as exc:  # onnxruntime raises its own untyped errors
         raise EmbedderUnavailable(
-            f"onnxruntime cannot load {model_file} ({exc}); {FALLBACK_HINT}"
-        ) from None
+            f"onnxruntime cannot load the {KIND} model of {model.name!r}; {FALLBACK_HINT}"
+        ) from exc

@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 EmbedderLookup = Callable[[str], Embedder]
 
 
+UNAVAILABLE_RETRY_S = 60.0  # an embedder that could not be built is tried again after
+
+
 @dataclass(frozen=True, slots=True)
 class Hit:
     chunk: Chunk
@@ -80,6 +83,7 @@ class Searcher:
         weights: RankWeights | None = None,
         *,
         embedder_named: EmbedderLookup | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``embedder`` embeds queries for generations of its own name; generations of
         another embedder get theirs from ``embedder_named`` (the process-wide one)."""
@@ -89,6 +93,8 @@ class Searcher:
         self._embedder_named = embedder_named or _process_embedder
         self.weights = weights or RankWeights()
         self._unavailable: dict[str, str] = {}  # embedder name -> why it cannot be built
+        self._retry_at: dict[str, float] = {}  # embedder name -> when to try it again
+        self._clock = clock
         self._guard = threading.Lock()
         self._embed_cached: Callable[[str, str], np.ndarray] = functools.lru_cache(maxsize=512)(
             self._embed
@@ -161,7 +167,10 @@ class Searcher:
         """Why queries cannot be embedded for generations of ``model`` ("" if they can)."""
         problem = self._unavailable.get(model)
         if problem is not None:
-            return problem
+            if self._clock() < self._retry_at.get(model, 0.0):
+                return problem
+            with self._guard:
+                self._unavailable.pop(model, None)
         try:
             self._query_embedder(model)
         except UnknownEmbeddingModel as exc:
@@ -197,14 +206,20 @@ class Searcher:
     def _remember_unavailable(self, model: str, exc: UnknownEmbeddingModel) -> str:
         """Once per model and process: the lookup is not retried at every query, and the
         log says it once."""
+        # Clients get no server detail (an exception may name the data directory): the log
+        # has it. Tried again after UNAVAILABLE_RETRY_S: a full disk or a failed build may
+        # be over by then.
         problem = (
             f"this server cannot embed queries with {model!r}, the embedder of the served "
-            f"index generation ({exc})"
+            "index generation (the server's log says why; PROJECTQA_EMBEDDER sets the embedder)"
         )
         with self._guard:
             if model not in self._unavailable:
-                log.warning("keyword-only search for generations of %r: %s", model, exc)
+                log.warning(
+                    "keyword-only search for generations of %r: %s", model, exc, exc_info=exc
+                )
                 self._unavailable[model] = problem
+                self._retry_at[model] = self._clock() + UNAVAILABLE_RETRY_S
         return problem
 
     def _embed(self, model: str, text: str) -> np.ndarray:

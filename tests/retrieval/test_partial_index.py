@@ -32,7 +32,7 @@ from projectqa.server.models import (
 )
 from projectqa.server.retrieval.query import SearchMode, SearchQuery
 from projectqa.server.retrieval.rank import RankWeights, fuse
-from projectqa.server.retrieval.search import Searcher, SearchResult
+from projectqa.server.retrieval.search import UNAVAILABLE_RETRY_S, Searcher, SearchResult
 from projectqa.server.retrieval.status import StoredChunks, index_status
 from projectqa.server.store import SqliteStore
 from tests.index.conftest import DIM, MODEL, Corpus, unit_vectors
@@ -197,23 +197,34 @@ def test_without_the_generations_embedder_hybrid_search_is_keyword_only(
 ) -> None:
     shop = write_shop(store, OLD_MODEL)
 
+    lookups: list[str] = []
+
     def cannot(name: str) -> Embedder:
-        raise UnknownEmbeddingModel(f"no embedder {name!r} here")
+        lookups.append(name)
+        raise UnknownEmbeddingModel(f"no embedder {name!r} in /srv/secret-data-dir/models")
 
     # The default lookup is the process-wide one (embedding.embedder_named).
     monkeypatch.setattr(embedding, "embedder_named", cannot, raising=False)
     configured = RefusingEmbedder("new-embedder", np.zeros(DIM, dtype=np.float32))
     indexes = IndexManager(store, tmp_path / "indexes", OLD_MODEL)
-    search = Searcher(store, indexes, configured)  # type: ignore[arg-type]
+    now = [0.0]
+    search = Searcher(store, indexes, configured, clock=lambda: now[0])  # type: ignore[arg-type]
     project = shop.corpus.project_id
     hybrid = search.search(project, SearchQuery.checked(QUESTION))
     keyword = search.search(project, SearchQuery.checked(QUESTION, SearchMode.KEYWORD))
     assert hybrid.mode is SearchMode.KEYWORD
-    assert OLD_MODEL in hybrid.dense_unavailable and "no embedder" in hybrid.dense_unavailable
+    assert (
+        OLD_MODEL in hybrid.dense_unavailable and "PROJECTQA_EMBEDDER" in hybrid.dense_unavailable
+    )
+    assert "/srv" not in hybrid.dense_unavailable  # the reason is in the log, not sent out
     assert ranked_paths(hybrid.hits) == ranked_paths(keyword.hits)
     assert all(hit.dense_rank == 0 for hit in hybrid.hits)
     with pytest.raises(FailedPrecondition, match="dense search is unavailable"):
         search.search(project, SearchQuery.checked(QUESTION, SearchMode.DENSE))
+    assert len(lookups) == 1  # remembered, not tried at every query...
+    now[0] = UNAVAILABLE_RETRY_S + 1
+    search.search(project, SearchQuery.checked(QUESTION))
+    assert len(lookups) == 2  # ... until a while later (a full disk may be over by then)
 
 
 # ---------------------------------------------------------------------------- status

@@ -21,16 +21,6 @@ def dense_share(status: IndexStatus) -> float:
     return min(status.chunks_embedded / status.chunks_indexed, 1.0)
 
 
-def is_complete(status: IndexStatus) -> bool:
-    """Everything stored is served, embedded and searchable both ways, and no run is on."""
-    return (
-        status.generation > 0
-        and not status.active_run_id
-        and not status.dense_unavailable
-        and status.chunks_embedded >= status.chunks_indexed >= status.chunks_stored
-    )
-
-
 def status_notes(status: IndexStatus) -> list[str]:
     """What is missing from the served index, one phrase each; empty when nothing is.
 
@@ -66,4 +56,4 @@ def status_line(status: IndexStatus) -> str:
     return line
 
 
-__all__ = ["IndexStatus", "dense_share", "is_complete", "status_line", "status_notes"]
+__all__ = ["IndexStatus", "status_line", "status_notes"]

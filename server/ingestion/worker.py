@@ -603,27 +603,26 @@ class Worker:
             if not self._converting and not self._held:
                 self._start_conversion(project_id)
 
-    def _stale_without_runs(self) -> list[str]:
-        return self._reconcile_plan()[0]
-
     def _reconcile_plan(self) -> tuple[list[str], list[str]]:
         """Projects without an active run whose index is behind the Store: those to
-        publish again, and those whose generation another embedder built (to re-embed)."""
+        publish again, and those whose generation another embedder built, or that lack
+        vectors (to embed)."""
         busy = {run.project_id for run in self._store.list_active_runs()} | self._converting
         stale = [p for p in self._indexes.stale_projects() if p not in busy]
-        published = self._indexes.published_manifests(stale) if stale else {}
-        foreign = {p: m.model for p, m in published.items() if m.model != self.model}
+        idle = sorted(p for p in self._store.index_generations() if p not in busy)
+        published = self._indexes.published_manifests(idle) if idle else {}  # read once
+        foreign = {p: published[p].model for p in stale if p in published}
+        foreign = {p: model for p, model in foreign.items() if model != self.model}
         rebuild = [p for p in stale if p not in foreign and self._ours(p)]
         convert = [p for p in stale if p in foreign and self._ours(p, foreign[p])]
-        return rebuild, convert + self._partly_embedded(busy | set(stale))
+        current = {p: m for p, m in published.items() if p not in stale}
+        return rebuild, convert + self._partly_embedded(current)
 
-    def _partly_embedded(self, skip: set[str]) -> list[str]:
+    def _partly_embedded(self, published: dict[str, IndexManifest]) -> list[str]:
         """Projects whose current generation of this embedder lacks vectors with no run to
         add them (a run cancelled or failed half-way): embedded here like a conversion.
         Each generation is tried once, so chunks that cannot get a vector are not scanned
         for at every pass."""
-        candidates = [p for p in sorted(self._store.index_generations()) if p not in skip]
-        published = self._indexes.published_manifests(candidates) if candidates else {}
         partial = []
         for project_id, manifest in sorted(published.items()):
             seen = (project_id, manifest.generation)

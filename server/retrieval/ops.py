@@ -18,7 +18,7 @@ from ..store import Store
 from ..threads import BlockingRunner
 from ..tools.checkouts import indexed_commit
 from .citations import Citation, citation_of
-from .query import SearchFilter, SearchQuery
+from .query import SearchFilter, SearchMode, SearchQuery
 from .search import Hit, Searcher, SearchResult
 from .status import IndexStatus, StoredChunks, index_status
 
@@ -97,7 +97,8 @@ class RetrievalOps:
         """The status of the generation that answered (a newer one may be served by now)."""
         manifest = result.index.manifest if result.index is not None else None
         unavailable = result.dense_unavailable
-        if manifest is not None and not unavailable:
+        # A hybrid or dense search asked already; only a keyword search did not.
+        if manifest is not None and not unavailable and result.mode is SearchMode.KEYWORD:
             unavailable = self._searcher.dense_unavailable(manifest.model)
         return index_status(self._store, self._stored, project_id, manifest, unavailable)
 

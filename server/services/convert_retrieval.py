@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from projectqa.v1 import common_pb2, retrieval_pb2
 
 from ..errors import InvalidArgument
@@ -80,15 +82,7 @@ def hit(value: CitedHit) -> retrieval_pb2.SearchHit:
 def index_status(value: IndexStatus | None) -> retrieval_pb2.IndexStatus | None:
     if value is None:
         return None
-    return retrieval_pb2.IndexStatus(
-        generation=value.generation,
-        chunks_indexed=value.chunks_indexed,
-        chunks_embedded=value.chunks_embedded,
-        chunks_stored=value.chunks_stored,
-        embedder=value.embedder,
-        active_run_id=value.active_run_id,
-        dense_unavailable=value.dense_unavailable,
-    )
+    return retrieval_pb2.IndexStatus(**dataclasses.asdict(value))  # the same field names
 
 
 def search_response(value: CitedResult) -> retrieval_pb2.SearchResponse:

@@ -5,7 +5,6 @@ whose served generation has chunks without vectors yet (real server, real model)
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 
@@ -20,7 +19,7 @@ from projectqa.v1 import retrieval_pb2
 from tests.index.conftest import make_chunk, make_document
 
 from .conftest import Cli, RunningServer, running_server
-from .test_search_tools import PLAIN, write_shop
+from .test_search_tools import ingested_shop
 
 pytestmark = pytest.mark.model
 
@@ -36,14 +35,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 
 @pytest.fixture(scope="module")
 def shop(server: RunningServer, tmp_path_factory: pytest.TempPathFactory) -> str:
-    folder = write_shop(tmp_path_factory.mktemp("shop"))
-    cli = Cli(server.address, server.admin_token)
-    cli.ok("admin", "project", "create", "shop", "--name", "Shop")
-    config = json.dumps({"path": str(folder)})
-    cli.ok("admin", "connector", "create", "shop", "--type", "local", "--name", "files",
-           "--config", config)  # fmt: skip
-    cli.ok("ingest", "shop", env=PLAIN)
-    return "shop"
+    return ingested_shop(server, tmp_path_factory)
 
 
 def write_unembedded_chunk(server: RunningServer, project: str) -> retrieval_pb2.IndexStatus:

@@ -10,7 +10,6 @@ cancels once quickstart has read the index status).
 
 from __future__ import annotations
 
-import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ import pytest
 from projectqa.client import Client
 from projectqa.client.ingestion import is_active
 from projectqa.server.services import tools as tools_service
+from tests.e2e.test_serve import git_repository
 
 from .conftest import Cli, running_server
 from .test_index_status_cli import write_unembedded_chunk
@@ -29,16 +29,6 @@ pytestmark = pytest.mark.model
 
 QUESTION = "How is a widget made?"
 STATUS_READ_TIMEOUT_S = 300.0  # a bound for a stuck test, not a measurement
-
-
-def git_repository(root: Path) -> Path:
-    root.mkdir()
-    (root / "README.md").write_text("# Widgets\n\nA tiny repository to ingest.\n")
-    (root / "widgets.py").write_text("def make_widget(size: int) -> str:\n    return 'w' * size\n")
-    config = ["-c", "user.name=Test", "-c", "user.email=test@example.com"]
-    for args in (["init", "-q"], ["add", "."], [*config, "commit", "-q", "-m", "widgets"]):
-        subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
-    return root
 
 
 @pytest.fixture

@@ -82,6 +82,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 
 @pytest.fixture(scope="module")
 def shop(server: RunningServer, tmp_path_factory: pytest.TempPathFactory) -> str:
+    return ingested_shop(server, tmp_path_factory)
+
+
+def ingested_shop(server: RunningServer, tmp_path_factory: pytest.TempPathFactory) -> str:
     """Slug of an ingested project whose ``local`` connector ``files`` reads the shop."""
     folder = write_shop(tmp_path_factory.mktemp("shop"))
     cli = Cli(server.address, server.admin_token)

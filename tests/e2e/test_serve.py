@@ -117,7 +117,8 @@ def test_toml_config_file_is_read(tmp_path: Path) -> None:
     assert "I projectqa.server: shutting down" in proc.stderr.read()
 
 
-def _git_repository(root: Path) -> Path:
+def git_repository(root: Path) -> Path:
+    """A one-commit git repository of two files (the quickstart tests ingest it)."""
     root.mkdir()
     (root / "README.md").write_text("# Widgets\n\nA tiny repository to ingest.\n")
     (root / "widgets.py").write_text("def make_widget(size: int) -> str:\n    return 'w' * size\n")
@@ -134,7 +135,7 @@ def test_quickstart_starts_a_server_ingests_a_repository_and_administers_it(
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    repo = _git_repository(tmp_path / "widgets")
+    repo = git_repository(tmp_path / "widgets")
     env = {**_env(tmp_path / "data"), "PROJECTQA_ADDRESS": f"127.0.0.1:{port}"}
     # From inside a work tree, that repository is the one ingested.
     result = subprocess.run(

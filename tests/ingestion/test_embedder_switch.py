@@ -18,10 +18,18 @@ from projectqa.server.threads import BlockingRunner
 
 from ..store.contract_ingestion import make_run
 from ..waiting import eventually
-from .progressive import FakeEmbedder, open_store, scripted_project, wait_for
+from .progressive import FakeEmbedder, Project, open_store, scripted_project, wait_for
 
 OLD, NEW = "fake-fp32", "fake-int8"
 CHUNKS = 300  # three encode slices
+
+
+def worker_of(store: SqliteStore, project: Project, embedder: FakeEmbedder) -> Worker:
+    """A worker of the new embedder over ``project``."""
+    return Worker(
+        store, PluginCatalog(), project.pipeline(embedder), project.worker_indexes,
+        BlockingRunner(2), model=NEW,
+    )  # fmt: skip
 
 
 @pytest.fixture
@@ -49,14 +57,7 @@ async def test_a_project_of_another_embedder_is_served_until_re_embedded_then_sw
 
     after.worker_indexes.ensure_published = recording  # type: ignore[method-assign]
     embedder = FakeEmbedder(NEW, free_calls=1)  # one slice, then held
-    worker = Worker(
-        store,
-        PluginCatalog(),
-        after.pipeline(embedder),
-        after.worker_indexes,
-        BlockingRunner(2),
-        model=NEW,
-    )
+    worker = worker_of(store, after, embedder)
     try:
         await worker.reconcile()
         assert await eventually(embedder.waiting.is_set, polls=4000)
@@ -87,10 +88,7 @@ async def test_re_embedding_gives_way_to_a_run_of_the_project_and_publishes_noth
     old = before.worker_indexes.manifest(before.id)
     after = before.with_models(NEW, NEW)
     embedder = FakeEmbedder(NEW, free_calls=1)
-    worker = Worker(
-        store, PluginCatalog(), after.pipeline(embedder), after.worker_indexes,
-        BlockingRunner(2), model=NEW,
-    )  # fmt: skip
+    worker = worker_of(store, after, embedder)
     try:
         await worker.reconcile()
         assert await eventually(embedder.waiting.is_set, polls=4000)
@@ -140,10 +138,7 @@ async def test_vectors_a_cancelled_run_left_out_are_filled_in_by_reconcile_once(
     assert partial is not None and partial.vectors < partial.chunks == CHUNKS
 
     embedder = FakeEmbedder(NEW)
-    worker = Worker(
-        store, PluginCatalog(), project.pipeline(embedder), project.worker_indexes,
-        BlockingRunner(2), model=NEW,
-    )  # fmt: skip
+    worker = worker_of(store, project, embedder)
     try:
         await worker.reconcile()
 

@@ -194,7 +194,7 @@ def test_a_worker_republishes_only_indexes_of_its_model_and_not_while_a_run_writ
     store.create_run(make_run("prj_ours", "con_2", RunStatus.SUCCEEDED, model=MODEL))
     store.create_run(make_run("prj_busy", "con_3", RunStatus.RUNNING, model=MODEL))
     stale = Stale(["prj_other", "prj_ours", "prj_busy", "prj_no_runs"])
-    assert worker(store, Clock(), indexes=stale)._stale_without_runs() == [
+    assert worker(store, Clock(), indexes=stale)._reconcile_plan()[0] == [
         "prj_ours",
         "prj_no_runs",
     ]

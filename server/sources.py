@@ -41,6 +41,7 @@ class DocumentKind(StrEnum):
     PULL_REQUEST = "pull_request"  # a GitHub pull request
     TICKET = "ticket"  # a Jira issue
     PAGE = "page"  # a Confluence page
+    COMMIT = "commit"  # a commit of a git repository's history (message, files changed)
 
 
 @dataclass(frozen=True, slots=True)

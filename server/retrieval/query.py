@@ -22,7 +22,7 @@ MAX_QUERY_CHARS = 2000
 MAX_TOP_K = 100
 DEFAULT_TOP_K = 10
 DEFAULT_PER_DOCUMENT = 3
-KINDS = ("file", "issue", "pull_request", "ticket", "page")
+KINDS = ("file", "issue", "pull_request", "ticket", "page", "commit")
 
 
 class SearchMode(StrEnum):

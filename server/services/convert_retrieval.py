@@ -8,6 +8,7 @@ from projectqa.v1 import common_pb2, retrieval_pb2
 
 from ..errors import InvalidArgument
 from ..retrieval.citations import Citation
+from ..retrieval.files import FileResult, RankedFile
 from ..retrieval.ops import CitedHit, CitedResult
 from ..retrieval.query import SearchFilter, SearchMode
 from ..retrieval.status import IndexStatus
@@ -29,6 +30,13 @@ def mode_from_pb(value: retrieval_pb2.SearchMode.ValueType) -> SearchMode:
     if mode is None:
         raise InvalidArgument("mode", f"unknown search mode {value}")
     return mode
+
+
+def by_file(value: retrieval_pb2.SearchGroupBy.ValueType) -> bool:
+    """Whether a request groups by file (passages otherwise)."""
+    if value not in retrieval_pb2.SearchGroupBy.values():
+        raise InvalidArgument("group_by", f"unknown grouping {value}")
+    return value == retrieval_pb2.SEARCH_GROUP_BY_FILE
 
 
 def filter_from_pb(message: retrieval_pb2.SearchFilter) -> SearchFilter:
@@ -86,9 +94,32 @@ def index_status(value: IndexStatus | None) -> retrieval_pb2.IndexStatus | None:
 
 
 def search_response(value: CitedResult) -> retrieval_pb2.SearchResponse:
+    response = _answered_by(value)
+    response.hits.extend(hit(h) for h in value.hits)
+    return response
+
+
+def file_hit(value: RankedFile) -> retrieval_pb2.FileHit:
+    return retrieval_pb2.FileHit(
+        path=value.path,
+        connector_id=value.connector_id,
+        score=value.score,
+        citations=[citation(h.citation) for h in value.hits],
+        language=value.language,
+        passages=value.passages,
+    )
+
+
+def file_search_response(value: FileResult) -> retrieval_pb2.SearchResponse:
+    response = _answered_by(value.searched)
+    response.files.extend(file_hit(f) for f in value.files)
+    return response
+
+
+def _answered_by(value: CitedResult) -> retrieval_pb2.SearchResponse:
+    """A response without results: the mode used, timings, generation and status."""
     timings = value.result.timings
     return retrieval_pb2.SearchResponse(
-        hits=[hit(h) for h in value.hits],
         mode=MODE_TO_PB[value.result.mode],
         timings=retrieval_pb2.SearchTimings(
             embed_ms=timings.get("embed", 0.0),

@@ -28,6 +28,36 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _SearchGroupBy:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SearchGroupByEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SearchGroupBy.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SEARCH_GROUP_BY_UNSPECIFIED: _SearchGroupBy.ValueType  # 0
+    """Not set; treated as SEARCH_GROUP_BY_PASSAGE."""
+    SEARCH_GROUP_BY_PASSAGE: _SearchGroupBy.ValueType  # 1
+    """Passages (chunks), in SearchResponse.hits."""
+    SEARCH_GROUP_BY_FILE: _SearchGroupBy.ValueType  # 2
+    """Files, in SearchResponse.files: each file's passages among the ranked
+    candidates are aggregated into one score. Only sources of kind "file"
+    take part.
+    """
+
+class SearchGroupBy(_SearchGroupBy, metaclass=_SearchGroupByEnumTypeWrapper):
+    """What a search ranks."""
+
+SEARCH_GROUP_BY_UNSPECIFIED: SearchGroupBy.ValueType  # 0
+"""Not set; treated as SEARCH_GROUP_BY_PASSAGE."""
+SEARCH_GROUP_BY_PASSAGE: SearchGroupBy.ValueType  # 1
+"""Passages (chunks), in SearchResponse.hits."""
+SEARCH_GROUP_BY_FILE: SearchGroupBy.ValueType  # 2
+"""Files, in SearchResponse.files: each file's passages among the ranked
+candidates are aggregated into one score. Only sources of kind "file"
+take part.
+"""
+Global___SearchGroupBy: _TypeAlias = SearchGroupBy  # noqa: Y015
+
 class _SearchMode:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -112,6 +142,7 @@ class SearchRequest(_message.Message):
     TOP_K_FIELD_NUMBER: _builtins.int
     FILTER_FIELD_NUMBER: _builtins.int
     MAX_PER_DOCUMENT_FIELD_NUMBER: _builtins.int
+    GROUP_BY_FIELD_NUMBER: _builtins.int
     project: _builtins.str
     """Project id or slug."""
     query: _builtins.str
@@ -119,12 +150,20 @@ class SearchRequest(_message.Message):
     mode: Global___SearchMode.ValueType
     """Rankers to use; unset means hybrid."""
     top_k: _builtins.int
-    """Number of hits to return: 1-100; 0 means 10."""
+    """Number of hits to return: 1-100; 0 means 10. With SEARCH_GROUP_BY_FILE,
+    the number of files (fewer when the candidates hold fewer files).
+    """
     max_per_document: _builtins.int
-    """Most hits from one document: 1-100; 0 means 3."""
+    """Most hits from one document: 1-100; 0 means 3. With SEARCH_GROUP_BY_FILE,
+    the most citations per file: 1-10; 0 means 3.
+    """
+    group_by: Global___SearchGroupBy.ValueType
+    """Rank passages (unset) or files."""
     @_builtins.property
     def filter(self) -> Global___SearchFilter:
-        """Optional restrictions."""
+        """Optional restrictions. With SEARCH_GROUP_BY_FILE, `kinds`, when set, must
+        include "file".
+        """
 
     def __init__(
         self,
@@ -135,10 +174,11 @@ class SearchRequest(_message.Message):
         top_k: _builtins.int = ...,
         filter: Global___SearchFilter | None = ...,
         max_per_document: _builtins.int = ...,
+        group_by: Global___SearchGroupBy.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "max_per_document", b"max_per_document", "mode", b"mode", "project", b"project", "query", b"query", "top_k", b"top_k"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "group_by", b"group_by", "max_per_document", b"max_per_document", "mode", b"mode", "project", b"project", "query", b"query", "top_k", b"top_k"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -205,6 +245,52 @@ class SearchHit(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SearchHit: _TypeAlias = SearchHit  # noqa: Y015
+
+@_typing.final
+class FileHit(_message.Message):
+    """One ranked file of a SEARCH_GROUP_BY_FILE search."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PATH_FIELD_NUMBER: _builtins.int
+    CONNECTOR_ID_FIELD_NUMBER: _builtins.int
+    SCORE_FIELD_NUMBER: _builtins.int
+    CITATIONS_FIELD_NUMBER: _builtins.int
+    LANGUAGE_FIELD_NUMBER: _builtins.int
+    PASSAGES_FIELD_NUMBER: _builtins.int
+    path: _builtins.str
+    """Path of the file inside its connector's source ("src/app.py")."""
+    connector_id: _builtins.str
+    """Id of the connector the file comes from ("con_…")."""
+    score: _builtins.float
+    """Aggregated score; higher is better, comparable only within one response."""
+    language: _builtins.str
+    """Language of the file."""
+    passages: _builtins.int
+    """How many of the file's passages were among the ranked candidates."""
+    @_builtins.property
+    def citations(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Citation]:
+        """The file's best passages, best first, at most max_per_document: each
+        cites the lines to open.
+        """
+
+    def __init__(
+        self,
+        *,
+        path: _builtins.str = ...,
+        connector_id: _builtins.str = ...,
+        score: _builtins.float = ...,
+        citations: _abc.Iterable[_common_pb2.Citation] | None = ...,
+        language: _builtins.str = ...,
+        passages: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["citations", b"citations", "connector_id", b"connector_id", "language", b"language", "passages", b"passages", "path", b"path", "score", b"score"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FileHit: _TypeAlias = FileHit  # noqa: Y015
 
 @_typing.final
 class SearchTimings(_message.Message):
@@ -314,6 +400,7 @@ class SearchResponse(_message.Message):
     TIMINGS_FIELD_NUMBER: _builtins.int
     INDEX_GENERATION_FIELD_NUMBER: _builtins.int
     INDEX_STATUS_FIELD_NUMBER: _builtins.int
+    FILES_FIELD_NUMBER: _builtins.int
     mode: Global___SearchMode.ValueType
     """The mode that was used: SEARCH_MODE_KEYWORD for a hybrid search that had
     to skip dense search (see index_status.dense_unavailable).
@@ -332,6 +419,10 @@ class SearchResponse(_message.Message):
     def index_status(self) -> Global___IndexStatus:
         """Where the project's indexing stands, for the generation that answered."""
 
+    @_builtins.property
+    def files(self) -> _containers.RepeatedCompositeFieldContainer[Global___FileHit]:
+        """With SEARCH_GROUP_BY_FILE: the files, best first (and `hits` is empty)."""
+
     def __init__(
         self,
         *,
@@ -340,10 +431,11 @@ class SearchResponse(_message.Message):
         timings: Global___SearchTimings | None = ...,
         index_generation: _builtins.int = ...,
         index_status: Global___IndexStatus | None = ...,
+        files: _abc.Iterable[Global___FileHit] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["index_status", b"index_status", "timings", b"timings"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["hits", b"hits", "index_generation", b"index_generation", "index_status", b"index_status", "mode", b"mode", "timings", b"timings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["files", b"files", "hits", b"hits", "index_generation", b"index_generation", "index_status", b"index_status", "mode", b"mode", "timings", b"timings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

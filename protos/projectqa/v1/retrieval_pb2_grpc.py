@@ -51,6 +51,16 @@ class RetrievalServiceServicer:
         candidates fused by weighted reciprocal rank, re-scored with code
         structure (symbols, paths, definitions, document type), then grouped so
         one document cannot flood the list. Needs project membership.
+
+        With group_by SEARCH_GROUP_BY_FILE it answers "which file / where"
+        questions instead: the same ranking of passages (same mode, filters and
+        access rules), aggregated per file, in SearchResponse.files.
+
+        Why a field and not an RPC of its own: a file ranking is a view of the
+        passage ranking, not another search. It takes the same question, mode and
+        filters, is checked by the same rules and answers from the same index
+        generation; one request message keeps those in one place, and a client
+        that does not know the field keeps getting passages.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -46,6 +46,16 @@ class RetrievalServiceStub:
     candidates fused by weighted reciprocal rank, re-scored with code
     structure (symbols, paths, definitions, document type), then grouped so
     one document cannot flood the list. Needs project membership.
+
+    With group_by SEARCH_GROUP_BY_FILE it answers "which file / where"
+    questions instead: the same ranking of passages (same mode, filters and
+    access rules), aggregated per file, in SearchResponse.files.
+
+    Why a field and not an RPC of its own: a file ranking is a view of the
+    passage ranking, not another search. It takes the same question, mode and
+    filters, is checked by the same rules and answers from the same index
+    generation; one request message keeps those in one place, and a client
+    that does not know the field keeps getting passages.
     """
 
 @_typing.type_check_only
@@ -58,6 +68,16 @@ class RetrievalServiceAsyncStub(RetrievalServiceStub):
     candidates fused by weighted reciprocal rank, re-scored with code
     structure (symbols, paths, definitions, document type), then grouped so
     one document cannot flood the list. Needs project membership.
+
+    With group_by SEARCH_GROUP_BY_FILE it answers "which file / where"
+    questions instead: the same ranking of passages (same mode, filters and
+    access rules), aggregated per file, in SearchResponse.files.
+
+    Why a field and not an RPC of its own: a file ranking is a view of the
+    passage ranking, not another search. It takes the same question, mode and
+    filters, is checked by the same rules and answers from the same index
+    generation; one request message keeps those in one place, and a client
+    that does not know the field keeps getting passages.
     """
 
 class RetrievalServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -73,6 +93,16 @@ class RetrievalServiceServicer(metaclass=_abc_1.ABCMeta):
         candidates fused by weighted reciprocal rank, re-scored with code
         structure (symbols, paths, definitions, document type), then grouped so
         one document cannot flood the list. Needs project membership.
+
+        With group_by SEARCH_GROUP_BY_FILE it answers "which file / where"
+        questions instead: the same ranking of passages (same mode, filters and
+        access rules), aggregated per file, in SearchResponse.files.
+
+        Why a field and not an RPC of its own: a file ranking is a view of the
+        passage ranking, not another search. It takes the same question, mode and
+        filters, is checked by the same rules and answers from the same index
+        generation; one request message keeps those in one place, and a client
+        that does not know the field keeps getting passages.
         """
 
 def add_RetrievalServiceServicer_to_server(servicer: RetrievalServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,180 @@
+"""File-level answers: the passage ranking aggregated per file.
+
+"Which file handles X?", "where is this bug?": the answer is a file, and the
+passage ranking answers it poorly when one long file fills the list, or when the
+right file has several good passages none of which is first. Here the passages
+of a deep, per-file-capped passage ranking (the same search: mode, filters,
+access rules, rank.py's path signals — a path or module the question names
+lifts its passages, test files, prose and changelogs step back unless asked
+for) are aggregated per file, so files inherit those signals consistently.
+
+Aggregations (``Aggregation``; measured in docs/FILE_SEARCH.md):
+
+- ``max``: a file scores its best passage;
+- ``decay_sum``: the best ``depth`` passages, the i-th weighted ``decay**i`` —
+  several good passages beat one, but a long file cannot win by bulk;
+- ``reciprocal_rank``: the sum of ``1 / (k + rank)`` over the file's passages
+  in the passage ranking (scaled so rank 1 alone scores 1).
+
+Other evidence about files (the history of similar changes, issue 16 item 3)
+enters as :class:`FilePrior`: a score per path and a weight, added to the files
+the passage ranking found. A prior never adds a file of its own: every file
+returned has passages that passed the request's filters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from ..auth import Principal
+from ..errors import InvalidArgument
+from ..models import Project
+from .ops import CitedHit, CitedResult, RetrievalOps
+from .query import SearchQuery
+
+MAX_CITATIONS = 10  # per file
+
+
+class Aggregation(StrEnum):
+    MAX = "max"
+    DECAY_SUM = "decay_sum"
+    RECIPROCAL_RANK = "reciprocal_rank"
+
+
+@dataclass(frozen=True, slots=True)
+class FileWeights:
+    aggregation: Aggregation = Aggregation.DECAY_SUM
+    decay: float = 0.5  # decay_sum: the i-th best passage of a file counts decay**i
+    depth: int = 3  # decay_sum: passages of a file that count
+    rrf_k: int = 10  # reciprocal_rank: k of 1 / (k + rank)
+    pool: int = 100  # passages ranked before aggregation
+    pool_per_file: int = 5  # most passages of one file among them (so none floods the pool)
+
+
+@dataclass(frozen=True, slots=True)
+class FilePrior:
+    """Evidence about files from outside the passage ranking: ``scores`` maps a path
+    (as indexed, "src/app.py") to a score in [0, 1]; ``weight`` scales it against
+    the aggregated passage score (the best passage alone scores about 1)."""
+
+    scores: Mapping[str, float]
+    weight: float
+
+
+# A source of priors for a question: (project, question text) -> prior. Called off the
+# event loop, once per file search.
+PriorSource = Callable[[Project, str], FilePrior]
+
+
+@dataclass(frozen=True, slots=True)
+class RankedFile:
+    connector_id: str
+    path: str
+    score: float
+    language: str
+    hits: tuple[CitedHit, ...]  # the file's passages in the pool, best first
+    passages: int  # how many of its passages the pool held
+
+
+@dataclass(frozen=True, slots=True)
+class FileResult:
+    searched: CitedResult  # the passage ranking the files come from (mode, timings, status)
+    files: list[RankedFile]
+
+
+def file_query(query: SearchQuery) -> SearchQuery:
+    """``query`` checked for a file search: ``top_k`` counts files, ``max_per_document``
+    citations per file (1-``MAX_CITATIONS``), and only sources of kind "file" count."""
+    if query.max_per_document > MAX_CITATIONS:
+        raise InvalidArgument(
+            "max_per_document",
+            f"a file search cites at most {MAX_CITATIONS} passages per file (0 means 3)",
+        )
+    kinds = query.filter.kinds
+    if kinds and "file" not in kinds:
+        raise InvalidArgument(
+            "filter.kinds", 'a file search ranks files: leave it empty or include "file"'
+        )
+    return replace(query, filter=replace(query.filter, kinds=("file",)))
+
+
+def pool_query(query: SearchQuery, weights: FileWeights) -> SearchQuery:
+    """The passage search whose ranking is aggregated."""
+    return replace(query, top_k=weights.pool, max_per_document=weights.pool_per_file)
+
+
+def aggregate(scores: Sequence[float], ranks: Sequence[int], weights: FileWeights) -> float:
+    """One file's score from its passages' scores (best first) and 1-based ranks."""
+    if weights.aggregation is Aggregation.MAX:
+        return scores[0]
+    if weights.aggregation is Aggregation.DECAY_SUM:
+        return sum(s * weights.decay**i for i, s in enumerate(scores[: weights.depth]))
+    k = weights.rrf_k
+    return sum((k + 1) / (k + rank) for rank in ranks)
+
+
+def rank_files(
+    hits: Sequence[CitedHit],
+    weights: FileWeights = FileWeights(),
+    priors: Sequence[FilePrior] = (),
+) -> list[RankedFile]:
+    """Files of a best-first passage ranking, best first (ties: by path)."""
+    by_file: dict[tuple[str, str], list[tuple[int, CitedHit]]] = {}
+    for rank, cited in enumerate(hits, 1):
+        chunk = cited.hit.chunk
+        by_file.setdefault((chunk.connector_id, chunk.path), []).append((rank, cited))
+    files = []
+    for (connector_id, path), ranked in by_file.items():
+        ranked.sort(key=lambda item: -item[1].hit.score)
+        score = aggregate([c.hit.score for _, c in ranked], [r for r, _ in ranked], weights)
+        score += sum(p.weight * p.scores.get(path, 0.0) for p in priors)
+        best = ranked[0][1].hit.chunk
+        files.append(
+            RankedFile(
+                connector_id, path, score, best.language, tuple(c for _, c in ranked), len(ranked)
+            )
+        )
+    files.sort(key=lambda f: (-f.score, f.path, f.connector_id))
+    return files
+
+
+class FileSearch:
+    """Ranks a project's files for a question (see the module docstring)."""
+
+    def __init__(
+        self,
+        ops: RetrievalOps,
+        weights: FileWeights | None = None,
+        priors: Sequence[PriorSource] = (),
+    ) -> None:
+        self._ops = ops
+        self.weights = weights or FileWeights()
+        self._priors = tuple(priors)
+
+    async def search(
+        self, principal: Principal, project_ref: str, query: SearchQuery
+    ) -> FileResult:
+        """``query`` as checked by :func:`file_query`; membership is checked by the search."""
+        searched = await self._ops.search(principal, project_ref, pool_query(query, self.weights))
+        priors: list[FilePrior] = []
+        if self._priors:  # a prior may read the Store: off the event loop
+            priors = await asyncio.to_thread(self.priors_for, searched.project, query.text)
+        return self.result(searched, query, priors)
+
+    def search_project(self, project: Project, query: SearchQuery) -> FileResult:
+        """Blocking: a project the caller was already checked for (tools, benchmarks)."""
+        searched = self._ops.search_project(project, pool_query(query, self.weights))
+        return self.result(searched, query, self.priors_for(project, query.text))
+
+    def priors_for(self, project: Project, text: str) -> list[FilePrior]:
+        return [source(project, text) for source in self._priors]
+
+    def result(
+        self, searched: CitedResult, query: SearchQuery, priors: Sequence[FilePrior]
+    ) -> FileResult:
+        files = rank_files(searched.hits, self.weights, priors)[: query.top_k]
+        cut = [replace(f, hits=f.hits[: query.max_per_document]) for f in files]
+        return FileResult(searched, cut)

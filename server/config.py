@@ -27,6 +27,9 @@ from pydantic_settings import (
 from .paths import ADMIN_TOKEN_FILE, default_data_dir
 
 ENV_PREFIX = "PROJECTQA_"
+# The longest question anyone may ask: a chat message, an Ask question, a Search query, a
+# tool's query. One number, so a bug report pasted into Ask can be pasted into Search too.
+MAX_QUESTION_CHARS = 16_000
 # The --config file of the current load_settings() call (wins over PROJECTQA_CONFIG).
 _config_file: ContextVar[Path | None] = ContextVar("projectqa_config_file", default=None)
 
@@ -172,7 +175,10 @@ class Settings(BaseSettings):
         description="programs project admins may run as script tools (global admins: any)",
     )
     chat_max_message_chars: int = Field(
-        16_000, ge=100, le=1_000_000, description="longest user message a chat accepts"
+        MAX_QUESTION_CHARS,
+        ge=100,
+        le=MAX_QUESTION_CHARS,  # retrieval reads the whole message, and Search stops there
+        description="longest user message a chat accepts",
     )
     chat_max_steps: int = Field(
         8, ge=1, le=50, description="LLM calls per turn (each may run tools) before it must answer"

@@ -199,8 +199,7 @@ class Agent:
 
     # ------------------------------------------------------------ retrieval
     async def _retrieve(self, turn: TurnInput, state: TurnState) -> None:
-        text = " ".join([*turn.pending_questions[-1:], turn.question])[-MAX_QUERY_CHARS:]
-        query = SearchQuery.checked(text, SearchMode.HYBRID, RETRIEVAL_TOP_K)
+        query = SearchQuery.checked(retrieval_text(turn), SearchMode.HYBRID, RETRIEVAL_TOP_K)
         try:
             found = await self._rb(self._retrieval.search_project, turn.project, query)
         except FailedPrecondition as exc:  # never indexed: the tools may still help
@@ -498,3 +497,12 @@ def _pieces(text: str, size: int) -> list[str]:
         pieces.append(text[start:end])
         start = end
     return pieces
+
+
+def retrieval_text(turn: TurnInput) -> str:
+    """What a turn retrieves on: the whole question, as Search takes it (a pasted report's
+    title at its start names the code as much as its traceback), after the assistant's
+    pending question it answers, as much of that as fits in the limit."""
+    pending = " ".join(turn.pending_questions[-1:])
+    room = MAX_QUERY_CHARS - len(turn.question) - 1
+    return f"{pending[:room]} {turn.question}" if pending and room > 0 else turn.question

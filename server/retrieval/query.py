@@ -15,10 +15,11 @@ from enum import StrEnum
 import pathspec
 
 from .. import path_patterns
+from ..config import MAX_QUESTION_CHARS
 from ..errors import InvalidArgument
 from ..validation import require_globs
 
-MAX_QUERY_CHARS = 2000
+MAX_QUERY_CHARS = MAX_QUESTION_CHARS  # a pasted bug report is a question too
 MAX_TOP_K = 100
 DEFAULT_TOP_K = 10
 DEFAULT_PER_DOCUMENT = 3

@@ -20,6 +20,7 @@ def _object(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[
     }
 
 
+# The limit of every question (Search, Ask, chat): a tool call may pass a pasted report on.
 _QUERY = {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS, "pattern": r"\S"}
 _TOP_K = {"type": "integer", "minimum": 1, "maximum": MAX_TOP_K, "default": 10}
 _GLOBS = {

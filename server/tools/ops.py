@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import best_match
+from jsonschema.exceptions import ValidationError, best_match
 from referencing.exceptions import Unresolvable
 
 from ..access import Access
@@ -352,7 +352,16 @@ def check_arguments(schema: dict[str, Any], arguments: dict[str, Any]) -> None:
     elif error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = set(error.schema.get("properties", {}))
         path += [k for k in error.instance if k not in allowed][:1]
-    raise InvalidArgument(".".join(["arguments", *path]), error.message)
+    raise InvalidArgument(".".join(["arguments", *path]), _problem(error))
+
+
+def _problem(error: ValidationError) -> str:
+    """jsonschema's message quotes the offending value whole: a long one (a pasted
+    16,000-character question) would overflow gRPC's status metadata (8 KiB)."""
+    if error.validator == "maxLength":
+        return f"must be at most {error.validator_value} characters"
+    message = error.message
+    return message if len(message) <= 500 else message[:497] + "..."
 
 
 def _search_query(args: dict[str, Any], mode: SearchMode = SearchMode.KEYWORD) -> SearchQuery:

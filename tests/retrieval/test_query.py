@@ -31,7 +31,7 @@ def test_defaults_and_bounds() -> None:
     [
         ({"text": ""}, "query"),
         ({"text": " \t\n"}, "query"),
-        ({"text": "x" * 2001}, "query"),
+        ({"text": "x" * 16_001}, "query"),
         ({"text": "q", "top_k": -1}, "top_k"),
         ({"text": "q", "top_k": 101}, "top_k"),
         ({"text": "q", "top_k": 10**9}, "top_k"),

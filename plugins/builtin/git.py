@@ -73,6 +73,7 @@ from .gitcli import (
     TreeWriter,
     list_tree,
 )
+from .githistory import HISTORY_PROPERTY, History, HistoryScope, history_limit
 from .gitlocal import RepositoryRefused, open_repository
 
 CHECKPOINT_EVERY = 200
@@ -102,6 +103,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "branch": {"type": "string", "description": "Branch or ref (default: the remote HEAD)."},
         "subdirectory": {"type": "string", "description": "Index only this folder."},
         **CONFIG_PROPERTIES,
+        "history_commits": HISTORY_PROPERTY,
         "token": {
             "type": "string",
             "writeOnly": True,
@@ -144,6 +146,8 @@ class GitSource:
         self.web_base = github_web_base(self.remote.display)
         self.limits = Limits()  # of the checkout's file system, once it exists
         self._listed: tuple[str, list[TreeEntry], dict[str, str]] | None = None
+        self.history_limit = history_limit(config)
+        self._estimated = 0  # documents announced by the last Estimate
 
     def items(self) -> Iterator[SourceItem]:
         try:
@@ -159,6 +163,7 @@ class GitSource:
         self.limits = Limits.of(self.checkout)
         cursor = self.context.cursor or {}
         last = cursor.get("commit")
+        since: str | None = None  # the commit an incremental run reads the changes from
         if "after" in cursor and last and self._has_commit(last):
             commit = last  # resume the interrupted full scan where it stopped
             yield from self._all_files(commit, after=cursor["after"])
@@ -167,14 +172,42 @@ class GitSource:
             if self.context.full or not last:
                 yield from self._all_files(commit)
             elif self._has_commit(last):
+                since = last
                 yield from self._changes(last, commit)
             else:
                 yield SourceWarning("", f"last indexed commit {last[:12]} is gone; reading all")
                 yield from self._all_files(commit)
         if self.context.cancelled():
             return
+        yield from self._history(commit, since, cursor.get("history"))
+        if self.context.cancelled():
+            return
         yield from self._check_out(commit)
-        yield Checkpoint({"commit": commit, "checkout": str(self.checkout)}, revision=commit)
+        done = {"commit": commit, "checkout": str(self.checkout), "history": self.history_limit}
+        yield Checkpoint(done, revision=commit)
+
+    def _history(self, commit: str, since: str | None, indexed: Any) -> Iterator[SourceItem]:
+        """The commit records (:mod:`.githistory`): after an incremental read of the files,
+        those of the new commits (and deletions of those a rewrite or the bound dropped);
+        else, or when the bound changed, the whole window again (unchanged records are
+        skipped by the pipeline; a full run deletes those not seen)."""
+        history = History(
+            self.git,
+            HistoryScope(self.history_limit, self.subdirectory, self.rules.takes),
+            self.web_base,
+        )
+        if since is not None and indexed == self.history_limit:
+            yield from history.gone(since, commit)
+            added = list(history.added(since, commit))
+            yield from added
+            yield from history.left_window(commit, self.history_limit, len(added))
+            return
+        records = list(history.window(commit))
+        if records:
+            yield Estimate(self._estimated + len(records))
+        yield from records
+        if since is not None and isinstance(indexed, int) and indexed > self.history_limit:
+            yield from history.left_window(commit, self.history_limit, indexed - self.history_limit)
 
     def _check_config(self) -> None:
         if scp_password(self.remote.url):  # a connector saved before this was refused
@@ -200,7 +233,10 @@ class GitSource:
         try:
             with self._fetched_from() as how:
                 self.git.run(
-                    *("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", *how.options),
+                    # --update-shallow: a shallow repository is fetched as the history it
+                    # has (git otherwise drops, silently, every ref that needs it).
+                    *("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--update-shallow"),
+                    *how.options,
                     *("--", how.url, f"+{source}:{FETCHED_REF}"),
                     with_token=True,
                     timeout=FETCH_TIMEOUT_S,
@@ -294,6 +330,7 @@ class GitSource:
         entries = [
             e for e in self._tree(commit) if (after is None or e.key > after) and self._takes(e)
         ]
+        self._estimated = len(entries)
         yield Estimate(len(entries))
         with BlobReader(self.checkout) as blobs:
             for position, entry in enumerate(entries, start=1):

@@ -70,7 +70,8 @@ def run(
 
 
 def docs(items: list[SourceItem]) -> dict[str, SourceDocument]:
-    return {i.key: i for i in items if isinstance(i, SourceDocument)}
+    """The files of a run (its commit records: test_git_history.py)."""
+    return {i.key: i for i in items if isinstance(i, SourceDocument) and i.kind == "file"}
 
 
 def warnings(items: list[SourceItem]) -> dict[str, str]:
@@ -94,7 +95,7 @@ def test_a_full_run_reads_every_file_and_records_the_commit(origin: Path, tmp_pa
     last = items[-1]
     assert isinstance(last, Checkpoint)
     assert last.revision == head
-    assert last.cursor == {"commit": head, "checkout": str(work / "checkout")}
+    assert last.cursor == {"commit": head, "checkout": str(work / "checkout"), "history": 10_000}
     checkout = Path(last.cursor["checkout"])
     assert (checkout / "src" / "app.py").read_text() == app.text
     assert git(checkout, "rev-parse", "HEAD") == head
@@ -120,7 +121,8 @@ def test_incremental_run_yields_exactly_the_changes(origin: Path, tmp_path: Path
     assert deletions(items) == ["docs/guide.md", "image.txt", "src/util.py"]
     assert warnings(items) == {}
     assert items[-1] == Checkpoint(
-        {"commit": new_head, "checkout": str(work / "checkout")}, revision=new_head
+        {"commit": new_head, "checkout": str(work / "checkout"), "history": 10_000},
+        revision=new_head,
     )
     assert not (work / "checkout" / "src" / "util.py").exists()
     # Nothing new since: nothing to do but the checkpoint.

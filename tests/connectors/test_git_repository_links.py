@@ -53,7 +53,7 @@ def run(srv: Path, git_type: ConnectorType, url: str) -> str:
     guard = DataDirGuard(srv / "data", (srv,))
     context = SourceContext({"url": url, "branch": "main"}, None, work, folder_guard=guard)
     items = list(git_type.open_source(context).items())
-    return "".join(i.text for i in items if isinstance(i, SourceDocument))
+    return "".join(i.text for i in items if isinstance(i, SourceDocument) and i.kind == "file")
 
 
 def gitdir_file(app: Path, private: Path) -> None:

@@ -49,6 +49,8 @@ _FILE_REF = re.compile(
 )
 _ISSUE_REF = re.compile(r"(?<![\w&#/])#(\d{1,7})\b")
 _TICKET_REF = re.compile(r"(?<![\w/.-])([A-Z][A-Z0-9]{1,9}-\d{1,7})(?![\w-])")
+# ``commit 3f9c2d1`` (or a longer sha), as commit records are cited.
+_COMMIT_REF = re.compile(r"(?<![\w/])commit\s+`?([0-9a-f]{7,64})\b")
 
 
 @dataclass(frozen=True, slots=True)
@@ -412,6 +414,8 @@ def _record_refs(text: str) -> Iterator[_Reference]:
         yield _Reference(match.start(), record=f"#{match[1]}")
     for match in _TICKET_REF.finditer(text):
         yield _Reference(match.start(), record=match[1])
+    for match in _COMMIT_REF.finditer(text):
+        yield _Reference(match.start(), record=f"commit {match[1]}")
 
 
 # ------------------------------------------------------------------ matching
@@ -458,6 +462,9 @@ def _clipped(same_file: list[Citation], start: int, end: int) -> Citation:
 
 
 def _is_record(citation: Citation, key: str) -> bool:
+    if key.startswith("commit "):
+        sha = citation.document_key.rpartition("/")[2]
+        return citation.kind == "commit" and sha.startswith(key.removeprefix("commit "))
     if key.startswith("#"):
         number = key[1:]
         issue = _ISSUE_KEY.fullmatch(citation.document_key)

@@ -14,6 +14,7 @@ _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
 _NOT_PARAGRAPH = re.compile(r" {4}|\t| {0,3}(?:[-*+>|<]|\d+[.)](?:\s|$))")
 _RST_ADORNMENT = re.compile(r"([!-/:-@\[-`{-~])\1+[ \t]*")
 _ISSUE_KEY = re.compile(r"(?:issues|pulls?|pull_requests?|prs?)/(\d+)")
+_COMMIT_KEY = re.compile(r"commits/([0-9a-f]{7,64})")  # the git connector's history records
 
 
 class Heading(NamedTuple):
@@ -41,7 +42,10 @@ def record_spans(lines: Lines, budget: Budget, symbol: str) -> list[Span]:
 
 
 def record_symbol(key: str, title: str) -> str:
-    """How a record is cited: ``#12 Crash on start``, ``PROJ-7 Login fails``."""
+    """How a record is cited: ``#12 Crash on start``, ``PROJ-7 Login fails``,
+    ``commit 3f9c2d1 Retry the upload``."""
+    if commit := _COMMIT_KEY.fullmatch(key):
+        return f"commit {commit[1][:7]} {title}".strip()
     match = _ISSUE_KEY.fullmatch(key)
     return f"{f'#{match[1]}' if match else key} {title}".strip()
 

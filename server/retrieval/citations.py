@@ -21,10 +21,18 @@ class Citation:
 
     @property
     def label(self) -> str:
-        """``path:start-end`` for files, the record's key (``#12``, ``PROJ-7``) otherwise."""
+        """``path:start-end`` for files, ``commit abc1234`` for a commit, the record's key
+        (``issues/12``, ``PROJ-7``) otherwise."""
+        if self.kind == "commit":
+            return commit_label(self.document_key)
         if not self.path:
             return self.document_key
         return line_label(self.path, self.start_line, self.end_line)
+
+
+def commit_label(document_key: str) -> str:
+    """``commit abc1234`` for the record ``commits/<sha>`` (git's short form, 7 digits)."""
+    return f"commit {document_key.rpartition('/')[2][:7]}"
 
 
 def line_label(path: str, start_line: int, end_line: int) -> str:

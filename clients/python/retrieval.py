@@ -3,7 +3,9 @@
 
 ``search`` returns the whole :class:`SearchResponse` (hits with citations,
 the mode used, timings and the index generation that answered), since a
-caller ranking or evaluating wants more than the hits.
+caller ranking or evaluating wants more than the hits. ``search_files`` asks
+the same question for files ("which file / where"): the response's ``files``,
+each with its best passages' line ranges as citations (docs/FILE_SEARCH.md).
 """
 
 from __future__ import annotations
@@ -77,17 +79,79 @@ class RetrievalCalls(StubCalls):
         :param languages: languages to keep ("python", "markdown", …).
         :param max_per_document: most hits from one document; 0 means 3.
         """
-        request = retrieval_pb2.SearchRequest(
-            project=project,
-            query=query,
-            mode=search_mode(mode),
+        request = search_request(
+            project,
+            query,
+            mode=mode,
             top_k=top_k,
-            filter=search_filter(
+            search_filter=search_filter(
                 kinds=kinds, connectors=connectors, path_globs=path_globs, languages=languages
             ),
             max_per_document=max_per_document,
         )
         return self._call(self.retrieval.Search, request)
 
+    def search_files(
+        self,
+        project: str,
+        query: str,
+        *,
+        mode: SearchModeName | int = "hybrid",
+        top_k: int = 0,
+        kinds: Iterable[str] = (),
+        connectors: Iterable[str] = (),
+        path_globs: Iterable[str] = (),
+        languages: Iterable[str] = (),
+        citations_per_file: int = 0,
+    ) -> retrieval_pb2.SearchResponse:
+        """The files of ``project`` that answer ``query``, best first, in ``files``.
 
-__all__ = ["SEARCH_MODES", "RetrievalCalls", "SearchModeName", "search_filter", "search_mode"]
+        :param top_k: number of files, 1-100; 0 means 10.
+        :param citations_per_file: the best passages cited per file, 1-10; 0 means 3.
+
+        The other parameters are :meth:`search`'s; only sources of kind "file" count
+        (``kinds``, when given, must include "file").
+        """
+        request = search_request(
+            project,
+            query,
+            mode=mode,
+            top_k=top_k,
+            search_filter=search_filter(
+                kinds=kinds, connectors=connectors, path_globs=path_globs, languages=languages
+            ),
+            max_per_document=citations_per_file,
+            group_by=retrieval_pb2.SEARCH_GROUP_BY_FILE,
+        )
+        return self._call(self.retrieval.Search, request)
+
+
+def search_request(
+    project: str,
+    query: str,
+    *,
+    mode: SearchModeName | int,
+    top_k: int,
+    search_filter: retrieval_pb2.SearchFilter,
+    max_per_document: int,
+    group_by: retrieval_pb2.SearchGroupBy.ValueType = retrieval_pb2.SEARCH_GROUP_BY_UNSPECIFIED,
+) -> retrieval_pb2.SearchRequest:
+    return retrieval_pb2.SearchRequest(
+        project=project,
+        query=query,
+        mode=search_mode(mode),
+        top_k=top_k,
+        filter=search_filter,
+        max_per_document=max_per_document,
+        group_by=group_by,
+    )
+
+
+__all__ = [
+    "SEARCH_MODES",
+    "RetrievalCalls",
+    "SearchModeName",
+    "search_filter",
+    "search_mode",
+    "search_request",
+]

@@ -5,6 +5,10 @@ or a record's key), the symbol, the score, then the first lines of the
 passage, numbered as in the file, and a dim line when the index is incomplete
 ("dense index 40 % … — results may improve"). ``--json`` prints the whole
 SearchResponse.
+
+``search --files`` ranks files instead (docs/FILE_SEARCH.md): a table of the
+files, best first, each with its best passages' line ranges; ``--per-document``
+is then the number of line ranges per file.
 """
 
 from __future__ import annotations
@@ -79,9 +83,41 @@ def render_search(response: retrieval_pb2.SearchResponse, lines: int) -> None:
         render_hit(rank, hit, lines)
 
 
+def line_ranges(file: retrieval_pb2.FileHit) -> str:
+    """The file's cited lines: "12-30, 45"."""
+    return ", ".join(
+        str(c.start_line) if c.start_line == c.end_line else f"{c.start_line}-{c.end_line}"
+        for c in file.citations
+    )
+
+
+def render_files(response: retrieval_pb2.SearchResponse) -> None:
+    if not response.files:
+        console().print(Text("No files.", style="dim"))
+        return
+    table = Table(title="files", title_justify="left", title_style="bold")
+    for column in ("#", "file", "lines", "score", "passages"):
+        table.add_column(column, overflow="fold")
+    for rank, found in enumerate(response.files, start=1):
+        table.add_row(
+            str(rank),
+            Text(found.path),
+            line_ranges(found),
+            f"{found.score:.4f}",
+            str(found.passages),
+        )
+    console().print(table)
+
+
 @click.command()
 @click.argument("project")
 @click.argument("query")
+@click.option(
+    "--files",
+    "by_file",
+    is_flag=True,
+    help="Rank files instead of passages: which file answers, with its best lines.",
+)
 @click.option(
     "--mode",
     type=click.Choice(list(SEARCH_MODES)),
@@ -91,13 +127,18 @@ def render_search(response: retrieval_pb2.SearchResponse, lines: int) -> None:
 )
 @click.option("-k", "--top-k", default=0, help="Number of hits (1-100; default 10).")
 @filter_options
-@click.option("--per-document", default=0, help="Most hits from one document (default 3).")
+@click.option(
+    "--per-document",
+    default=0,
+    help="Most hits from one document (default 3); with --files, line ranges per file (1-10).",
+)
 @click.option("--lines", default=6, show_default=True, help="Lines of each passage to show.")
 @pass_state
 def search(
     state: CliState,
     project: str,
     query: str,
+    by_file: bool,
     mode: str,
     top_k: int,
     kinds: tuple[str, ...],
@@ -107,23 +148,38 @@ def search(
     per_document: int,
     lines: int,
 ) -> None:
-    """Search PROJECT for the passages that answer QUERY, each with its citation."""
-    response = state.client().search(
-        project,
-        query,
-        mode=search_mode(mode),
-        top_k=top_k,
-        kinds=kinds,
-        connectors=connectors,
-        path_globs=paths,
-        languages=languages,
-        max_per_document=per_document,
-    )
+    """Search PROJECT for the passages that answer QUERY, each with its citation
+    (with --files: the files that answer it)."""
+    filters: dict[str, Any] = {
+        "kinds": kinds, "connectors": connectors, "path_globs": paths, "languages": languages
+    }  # fmt: skip
+    client = state.client()
+    if by_file:
+        response = client.search_files(
+            project,
+            query,
+            mode=search_mode(mode),
+            top_k=top_k,
+            citations_per_file=per_document,
+            **filters,
+        )
+    else:
+        response = client.search(
+            project,
+            query,
+            mode=search_mode(mode),
+            top_k=top_k,
+            max_per_document=per_document,
+            **filters,
+        )
     if state.json_output:
         print_json(message_to_dict(response))
+        return
+    if by_file:
+        render_files(response)
     else:
         render_search(response, lines)
-        echo_status_line(response.index_status)
+    echo_status_line(response.index_status)
 
 
 def symbol_rows(symbols: list[tools_pb2.SymbolMatch]) -> list[list[str]]:

@@ -1,0 +1,193 @@
+"""History as evidence: the files that past changes resembling a question changed.
+
+A bug report often reads like the message of the commit that once fixed something
+nearby, or like an issue a pull request closed. Such past changes are found by
+keyword search over the project's history records (docs/HISTORY.md):
+
+- ``commit`` records of the git connector, with the files each commit changed;
+- ``pull_request`` records of the GitHub connector, with the files each changed;
+- ``issue`` records, through the pull requests that closed them (``closed_by``).
+
+Each of the ``changes`` best-matching past changes votes for the files it changed: the
+change ranked ``r`` (0-based) has the vote ``offset / (offset + r)``, shared by its
+``n`` files as ``1 / n**spread`` each (a one-file fix says more than a 300-file
+reformat). A file's score is ``1 - exp(-votes / saturation)``: in ``[0, 1)``, growing
+with more and better-ranked changes, bounded however many agree. Only files the index
+holds now are scored (a deleted file gets nothing; a renamed one is voted for under
+the path each change recorded, so the changes after the rename count).
+
+No LLM and no embedder: one keyword search and one Store read per call.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..index.project import ProjectIndex
+from ..models import Document
+from ..store.base import Store
+from .query import SearchFilter
+from .search import filter_mask
+
+HISTORY_KINDS = ("commit", "pull_request", "issue")
+CANDIDATE_CHUNKS_PER_CHANGE = 4  # a change may have several chunks among the hits
+MAX_LINKED_PULLS = 5  # pull requests followed from one issue
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryWeights:
+    """How past changes vote (see the module doc)."""
+
+    changes: int = 20  # best-matching past changes that vote
+    offset: float = 3.0  # the vote of rank r is offset / (offset + r)
+    spread: float = 0.5  # a change of n files gives each 1 / n**spread of its vote
+    saturation: float = 1.0  # score = 1 - exp(-votes / saturation)
+
+    def __post_init__(self) -> None:
+        if self.changes < 1 or self.offset <= 0 or self.saturation <= 0 or self.spread < 0:
+            raise ValueError(f"invalid history weights {self}")
+
+
+@dataclass(frozen=True, slots=True)
+class SimilarChange:
+    """A past change that voted: its record, rank, vote and the files it changed."""
+
+    connector_id: str
+    key: str  # ``commits/<sha>``, ``pulls/12``, or ``issues/7`` (voting through its pulls)
+    kind: str
+    rank: int  # 0-based, among the changes that voted
+    vote: float
+    files: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEvidence:
+    """Per-file scores in ``[0, 1)`` and the changes behind them, best first."""
+
+    scores: dict[str, float] = field(default_factory=dict)
+    changes: list[SimilarChange] = field(default_factory=list)
+
+    def ranked(self) -> list[tuple[str, float]]:
+        """``(path, score)``, best first (ties by path)."""
+        return sorted(self.scores.items(), key=lambda item: (-item[1], item[0]))
+
+
+def similar_change_scores(
+    index: ProjectIndex,
+    store: Store,
+    question: str,
+    weights: HistoryWeights | None = None,
+    search_filter: SearchFilter | None = None,
+) -> HistoryEvidence:
+    """Score files by the past changes whose records resemble ``question``.
+
+    :param index: the project's served index generation (``Searcher.index``): its keyword
+        index finds the history records, its chunk table says which files exist now.
+    :param store: the Store, for the records' metadata (files changed, closing pulls).
+    :param question: the question as asked (any length the keyword index takes).
+    :param weights: how changes vote; the defaults are documented on ``HistoryWeights``.
+    :param search_filter: the search's own filter: its connectors restrict which records
+        vote, its path globs and languages which files are scored (kinds are ignored).
+    :returns: ``HistoryEvidence`` (empty when the project has no history records or
+        nothing resembles the question); scores are in ``[0, 1)``, 0 for unscored files.
+    """
+    weights = weights or HistoryWeights()
+    search_filter = search_filter or SearchFilter()
+    records = filter_mask(
+        index, SearchFilter(kinds=HISTORY_KINDS, connectors=search_filter.connectors)
+    )
+    if records is None or not records.any():
+        return HistoryEvidence()
+    rows = index.keyword_rows(question, weights.changes * CANDIDATE_CHUNKS_PER_CHANGE, records)
+    found = _documents(store, index, _record_keys(index, rows))
+    changes = list(_voting_changes(store, found, current_files(index, search_filter), weights))
+    return HistoryEvidence(_scores(changes, weights), changes)
+
+
+def current_files(index: ProjectIndex, search_filter: SearchFilter | None = None) -> set[str]:
+    """Paths of the files the index holds (those the filter's paths and languages keep)."""
+    kept = filter_mask(
+        index,
+        SearchFilter(
+            kinds=("file",),
+            path_globs=search_filter.path_globs if search_filter else (),
+            languages=search_filter.languages if search_filter else (),
+        ),
+    )
+    paths = index.table["path"]
+    if kept is None or not len(paths.codes):
+        return set()
+    return {paths.values[code] for code in np.unique(np.asarray(paths.codes)[kept])}
+
+
+def _record_keys(index: ProjectIndex, rows: list[tuple[int, float]]) -> list[tuple[str, str]]:
+    """``(connector id, document key)`` of the rows' records, best first, each once (a
+    record's table path is its key: records have no path)."""
+    seen: dict[tuple[str, str], None] = {}
+    for row, _score in rows:
+        seen.setdefault((index.table["connector"].value(row), index.table["path"].value(row)))
+    return list(seen)
+
+
+def _documents(store: Store, index: ProjectIndex, keys: list[tuple[str, str]]) -> list[Document]:
+    """The stored records of ``keys``, in the order given (one Store read per connector)."""
+    by_connector: dict[str, list[str]] = defaultdict(list)
+    for connector, key in keys:
+        by_connector[connector].append(key)
+    stored = {
+        (connector, key): document
+        for connector, wanted in by_connector.items()
+        for key, document in store.get_documents(connector, wanted).items()
+    }
+    return [stored[key] for key in keys if key in stored]
+
+
+def _voting_changes(
+    store: Store, documents: list[Document], files: set[str], weights: HistoryWeights
+) -> Iterator[SimilarChange]:
+    """The first ``weights.changes`` documents that name files which exist now."""
+    rank = 0
+    for document in documents:
+        changed = tuple(path for path in _changed_files(store, document) if path in files)
+        if not changed:
+            continue
+        vote = weights.offset / (weights.offset + rank)
+        yield SimilarChange(document.connector_id, document.key, document.kind, rank, vote, changed)
+        rank += 1
+        if rank >= weights.changes:
+            return
+
+
+def _changed_files(store: Store, document: Document) -> list[str]:
+    """What a record changed: its own files, or (an issue) those of its closing pulls."""
+    if document.kind == "issue":
+        pulls = [str(key) for key in document.metadata.get("closed_by", [])][:MAX_LINKED_PULLS]
+        linked = store.get_documents(document.connector_id, pulls) if pulls else {}
+        return _unique(path for pull in linked.values() for path in _file_paths(pull.metadata))
+    return _file_paths(document.metadata)
+
+
+def _file_paths(metadata: dict[str, Any]) -> list[str]:
+    files = metadata.get("files")
+    if not isinstance(files, list):
+        return []
+    return _unique(str(f["path"]) for f in files if isinstance(f, dict) and f.get("path"))
+
+
+def _unique(paths: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(paths))
+
+
+def _scores(changes: list[SimilarChange], weights: HistoryWeights) -> dict[str, float]:
+    votes: dict[str, float] = defaultdict(float)
+    for change in changes:
+        share = change.vote / len(change.files) ** weights.spread
+        for path in change.files:
+            votes[path] += share
+    return {path: 1.0 - math.exp(-vote / weights.saturation) for path, vote in votes.items()}

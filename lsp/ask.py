@@ -62,7 +62,7 @@ class AskArguments:
     context: Context | None
 
 
-def _object(arguments: Sequence[Any] | None) -> Mapping[str, Any]:
+def one_object(arguments: Sequence[Any] | None) -> Mapping[str, Any]:
     if not arguments:
         raise invalid("arguments", 'one object is required, e.g. {"question": "…"}')
     if len(arguments) != 1 or not isinstance(arguments[0], Mapping):
@@ -70,7 +70,7 @@ def _object(arguments: Sequence[Any] | None) -> Mapping[str, Any]:
     return arguments[0]
 
 
-def _string(values: Mapping[str, Any], key: str, *, required: bool) -> str:
+def string_field(values: Mapping[str, Any], key: str, *, required: bool) -> str:
     value = values.get(key)
     if value is None and not required:
         return ""
@@ -108,11 +108,11 @@ def parse_arguments(
     workspace: Workspace, arguments: Sequence[Any] | None, *, explain: bool
 ) -> AskArguments:
     """The checked arguments of an ask (``explain``: of ``projectqa.explainSelection``)."""
-    values = _object(arguments)
-    question = _string(values, "question", required=not explain) or EXPLAIN
+    values = one_object(arguments)
+    question = string_field(values, "question", required=not explain) or EXPLAIN
     if len(question) > MAX_QUESTION_CHARS:
         raise invalid("arguments[0].question", f"longer than {MAX_QUESTION_CHARS} characters")
-    ask_id = _string(values, "askId", required=False) or uuid.uuid4().hex[:12]
+    ask_id = string_field(values, "askId", required=False) or uuid.uuid4().hex[:12]
     extractive = values.get("extractive")
     if extractive is not None and not isinstance(extractive, bool):
         raise invalid("arguments[0].extractive", "must be a boolean")

@@ -20,7 +20,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
 from pygls.uris import to_fs_path
 
-from projectqa.lsp import ask, hover, symbols
+from projectqa.lsp import ask, file_search, hover, symbols
 from projectqa.lsp.connection import Connection, Ready
 from projectqa.lsp.documents import check_position, opened, word_at
 from projectqa.lsp.errors import RequestFailed, invalid
@@ -246,6 +246,17 @@ async def ask_command(ls: ProjectQALanguageServer, call: CommandCall) -> dict[st
 @command("projectqa.explainSelection")
 async def explain_command(ls: ProjectQALanguageServer, call: CommandCall) -> dict[str, Any]:
     return await _ask(ls, call, explain=True)
+
+
+@command("projectqa.searchFiles")
+async def search_files_command(ls: ProjectQALanguageServer, call: CommandCall) -> dict[str, Any]:
+    arguments = file_search.parse_arguments(call.arguments)
+
+    async def search(ready: Ready) -> dict[str, Any]:
+        async with _progress(ls, call.work_done_token, f"Searching {ready.project.slug}…"):
+            return await file_search.search_files(ready, arguments)
+
+    return await ls.connection.call(search)
 
 
 @command("projectqa.status")

@@ -15,6 +15,7 @@ from typing import Protocol, cast
 
 from projectqa.client import AsyncClient
 from projectqa.client.chat import AsyncChatStream
+from projectqa.client.retrieval import SearchModeName
 from projectqa.v1 import admin_pb2, common_pb2, retrieval_pb2, tools_pb2
 
 
@@ -61,6 +62,20 @@ class ServerCalls(Protocol):
         path_globs: Iterable[str] = (),
         languages: Iterable[str] = (),
     ) -> list[retrieval_pb2.SearchHit]: ...
+
+    async def search_files(
+        self,
+        project: str,
+        query: str,
+        *,
+        mode: SearchModeName | int = "hybrid",
+        top_k: int = 0,
+        kinds: Iterable[str] = (),
+        connectors: Iterable[str] = (),
+        path_globs: Iterable[str] = (),
+        languages: Iterable[str] = (),
+        citations_per_file: int = 0,
+    ) -> retrieval_pb2.SearchResponse: ...
 
     async def index_status(self, project: str) -> retrieval_pb2.IndexStatus: ...
 

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..index.table import ChunkTable, path_components
 from ..index.tokens import tokenize, word_tokens
-from .query import Evidence, Mention
+from .evidence import Evidence, Mention
 
 _CHANGELOG = re.compile(r"(^|/)(CHANGES|CHANGELOG|HISTORY|NEWS|RELEASE[-_]?NOTES)[^/]*$", re.I)
 _PROSE = frozenset({"markdown", "rst", "text", ""})
@@ -163,9 +163,9 @@ class Rescorer:
             start, end = int(table.start_line[row]), int(table.end_line[row])
             score += weights.mention_line if line and start <= line <= end else weights.mention
         score += weights.symbol_words * self._symbol_coverage(row)
-        if not self._evidence.mentions_tests and _TEST_PATH.search(path):
+        if not self._evidence.wants_tests and _TEST_PATH.search(path):
             score *= weights.test_factor
-        if not self._evidence.mentions_docs:
+        if not self._evidence.wants_docs:
             if _CHANGELOG.search(path):
                 score *= weights.changelog_factor
             elif table["kind"].value(row) == "file" and table["language"].value(row) in _PROSE:

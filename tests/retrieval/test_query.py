@@ -73,8 +73,8 @@ def test_paths_with_line_numbers() -> None:
 
 
 def test_questions_about_tests_are_noticed() -> None:
-    assert evidence_of("which fixtures does the test suite use?").mentions_tests
-    assert not evidence_of("how are cookies stored?").mentions_tests
+    assert evidence_of("which fixtures does the test suite use?").wants_tests
+    assert not evidence_of("how are cookies stored?").wants_tests
 
 
 @pytest.mark.parametrize(

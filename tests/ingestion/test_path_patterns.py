@@ -22,7 +22,7 @@ FILES = {
 
 def indexed(qa: QA, project: str) -> list[str]:
     chunks = qa.server.store.list_chunks(project, PageRequest(limit=1000))
-    return sorted({chunk.path for chunk in chunks})
+    return sorted({chunk.path for chunk in chunks if chunk.kind == "file"})
 
 
 @pytest.mark.parametrize("type_", ["git", "local"])

@@ -60,7 +60,7 @@ async def test_a_verified_push_runs_once_and_a_replay_does_not(hooked, tmp_path:
     assert status == 202
     assert run.trigger == "webhook" and run.mode == pb.INGESTION_MODE_INCREMENTAL
     assert run.status == pb.INGESTION_STATUS_SUCCEEDED and run.revision == head
-    assert run.counts.documents_changed == 1
+    assert run.counts.documents_changed == 2  # b.py and the record of its commit
     assert (replay_status, replay) == (200, {"duplicate": True})
     assert (fresh_id_status, fresh_id) == (200, {"duplicate": True})
     assert forged_status == 401

@@ -64,9 +64,10 @@ class FilePrior:
     weight: float
 
 
-# A source of priors for a question: (project, question text) -> prior. Called off the
-# event loop, once per file search.
-PriorSource = Callable[[Project, str], FilePrior]
+# A source of priors for a file search: (the passage search that answered — its project,
+# and in ``result.index`` the index generation that answered —, the query) -> prior.
+# Called off the event loop, once per file search, after the passage search.
+PriorSource = Callable[[CitedResult, SearchQuery], FilePrior]
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,16 +162,16 @@ class FileSearch:
         searched = await self._ops.search(principal, project_ref, pool_query(query, self.weights))
         priors: list[FilePrior] = []
         if self._priors:  # a prior may read the Store: off the event loop
-            priors = await asyncio.to_thread(self.priors_for, searched.project, query.text)
+            priors = await asyncio.to_thread(self.priors_for, searched, query)
         return self.result(searched, query, priors)
 
     def search_project(self, project: Project, query: SearchQuery) -> FileResult:
         """Blocking: a project the caller was already checked for (tools, benchmarks)."""
         searched = self._ops.search_project(project, pool_query(query, self.weights))
-        return self.result(searched, query, self.priors_for(project, query.text))
+        return self.result(searched, query, self.priors_for(searched, query))
 
-    def priors_for(self, project: Project, text: str) -> list[FilePrior]:
-        return [source(project, text) for source in self._priors]
+    def priors_for(self, searched: CitedResult, query: SearchQuery) -> list[FilePrior]:
+        return [source(searched, query) for source in self._priors]
 
     def result(
         self, searched: CitedResult, query: SearchQuery, priors: Sequence[FilePrior]

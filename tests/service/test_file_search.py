@@ -12,6 +12,14 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from projectqa.server.access import Access
+from projectqa.server.auth import Principal
+from projectqa.server.errors import NotFound
+from projectqa.server.retrieval.files import FilePrior, FileSearch, PriorSource, file_query
+from projectqa.server.retrieval.ops import CitedResult, RetrievalOps
+from projectqa.server.retrieval.query import SearchQuery
+from projectqa.server.retrieval.search import Searcher
+from projectqa.server.store.base import PageRequest
 from projectqa.v1 import retrieval_pb2
 
 from .helpers import Code, rpc_error
@@ -166,3 +174,54 @@ async def test_a_connector_of_another_project_is_not_found(qa: IndexedProject) -
         request("cart", filter={"connectors": [qa.hidden_connector_id]})
     )
     await rpc_error(call, Code.NOT_FOUND, qa.hidden_connector_id)
+
+
+# ------------------------------------------------------------------ priors (the history hook)
+def file_search(qa: IndexedProject, priors: list[PriorSource]) -> FileSearch:
+    """A FileSearch over the test server's own Store and indexes, with ``priors``."""
+    server = qa.server
+    searcher = Searcher(server.store, server.ingestion.indexes, server.ingestion.embedder)
+    ops = RetrievalOps(server.store, Access(server.store), searcher, server.run_blocking)
+    return FileSearch(ops, priors=priors)
+
+
+def principal(qa: IndexedProject, name: str) -> Principal:
+    user = qa.server.store.get_user_by_name(name)
+    assert user is not None
+    [token] = qa.server.store.list_tokens(user.id, PageRequest(10))
+    return Principal(user, token)
+
+
+async def test_a_prior_reorders_the_files_and_sees_the_search_that_found_them(
+    qa: IndexedProject,
+) -> None:
+    seen: list[tuple[str, str, int]] = []
+
+    def history(searched: CitedResult, query: SearchQuery) -> FilePrior:
+        assert searched.result.index is not None
+        seen.append((searched.project.slug, query.text, searched.result.generation))
+        return FilePrior({"shop/pricing.py": 1.0, "not/indexed.py": 1.0}, weight=5.0)
+
+    query = file_query(SearchQuery.checked("where are products added to the shopping cart?"))
+    plain = await file_search(qa, []).search(principal(qa, "mia"), PROJECT, query)
+    boosted = await file_search(qa, [history]).search(principal(qa, "mia"), PROJECT, query)
+
+    assert plain.files[0].path == "shop/cart.py"
+    assert boosted.files[0].path == "shop/pricing.py"
+    assert "not/indexed.py" not in [f.path for f in boosted.files]  # a prior adds no file
+    assert seen == [(PROJECT, query.text, plain.searched.result.generation)]
+
+
+async def test_a_prior_is_not_asked_for_a_project_the_caller_may_not_read(
+    qa: IndexedProject,
+) -> None:
+    asked: list[str] = []
+
+    def history(searched: CitedResult, query: SearchQuery) -> FilePrior:
+        asked.append(searched.project.slug)
+        return FilePrior({}, weight=1.0)
+
+    query = file_query(SearchQuery.checked("cart"))
+    with pytest.raises(NotFound):
+        await file_search(qa, [history]).search(principal(qa, "olga"), PROJECT, query)
+    assert asked == []

@@ -81,16 +81,22 @@ def source_folder(question_set: QuestionSet, work: Path = WORK) -> Path:
 
 @contextmanager
 def in_process_server(
-    data_dir: Path, local_root: Path, embedder: str = "onnx-int8"
+    data_dir: Path,
+    local_root: Path,
+    embedder: str = "onnx-int8",
+    plugins: Sequence[str] = ("local",),
 ) -> Iterator[tuple[str, str]]:
-    """A real server on 127.0.0.1:<free port> in a background event loop: (address, token)."""
+    """A real server on 127.0.0.1:<free port> in a background event loop: (address, token).
+
+    ``plugins`` are the connector plugins it loads; ``local_root`` is the folder
+    their local paths may point into."""
     from projectqa.server.app import create_server
     from projectqa.server.config import Settings
 
     settings = Settings(
         data_dir=data_dir,
         listen_address="127.0.0.1:0",
-        plugins=["local"],
+        plugins=list(plugins),
         local_roots=[local_root],
         log_level="WARNING",
         embedder=embedder,
@@ -109,8 +115,11 @@ def in_process_server(
         loop.close()
 
 
-def ensure_project(qa: Client, slug: str, folder: Path) -> None:
-    """Project ``slug`` with a ``local`` connector on ``folder``, created if missing."""
+def ensure_project(
+    qa: Client, slug: str, folder: Path, kind: str = "local", config: dict[str, Any] | None = None
+) -> None:
+    """Project ``slug`` with a connector on ``folder``, created if missing: a ``local``
+    one by default, else ``kind`` with ``config``."""
     try:
         qa.get_project(slug)
     except ClientError as error:
@@ -118,7 +127,7 @@ def ensure_project(qa: Client, slug: str, folder: Path) -> None:
             raise
         qa.create_project(slug, slug.capitalize())
     if not any(c.name == CONNECTOR for c in qa.list_connectors(slug)):
-        qa.create_connector(slug, "local", CONNECTOR, {"path": str(folder)})
+        qa.create_connector(slug, kind, CONNECTOR, config or {"path": str(folder)})
 
 
 def ingest(qa: Client, slug: str) -> None:

@@ -9,6 +9,17 @@ its lines overlap it. For one question:
 - reciprocal rank = 1 / rank of the first relevant hit within the top ``depth``
   (10 by default), 0 when there is none.
 
+**File-level questions** (bug localization, ``bench/eval/localization/*.json``)
+expect files: ``"expected": [{"path"}, …]`` without lines. They are scored on
+a ranking of distinct files (a :data:`FileSearchFunction`; by default the paths
+of the chunk ranking in order of first appearance, :func:`files_from_chunks`;
+or the server's own file ranking, :func:`client_file_search`):
+
+- acc@k = 1 when ANY expected file is among the first k files, else 0;
+- reciprocal rank = 1 / rank of the first expected file within the top ``depth``.
+
+One question expects either ranges or files, and one set holds one kind.
+
 A set's figures are means over its questions. Everything here is a pure
 function of hits and questions except :func:`client_search`, the adapter that
 makes a :class:`~projectqa.client.Client` the ``search`` function of
@@ -62,10 +73,17 @@ class LineRange:
 
 @dataclass(frozen=True, slots=True)
 class Question:
+    """``expected`` line ranges, or (a file-level question) ``files`` and no ranges."""
+
     id: str
     text: str
     style: str
     expected: tuple[LineRange, ...]
+    files: tuple[str, ...] = ()
+
+    @property
+    def file_level(self) -> bool:
+        return bool(self.files)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +95,11 @@ class QuestionSet:
 
 # ``search(question, mode, top_k)`` → the hits' line ranges, best first.
 SearchFunction = Callable[[str, str, int], Sequence[LineRange]]
+# ``files(question, mode, top_k)`` → up to top_k distinct paths, best first.
+FileSearchFunction = Callable[[str, str, int], Sequence[str]]
+CHUNKS_FOR_FILES = 100  # chunk hits read to rank files (the server's top_k limit)
+RECALL = "recall"
+ACCURACY = "acc"  # file-level: any expected file within the first k
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,16 +108,17 @@ class QuestionScore:
 
     question_id: str
     style: str
-    recall: Mapping[int, float]
+    recall: Mapping[int, float]  # recall@k, or acc@k for a file-level question
     reciprocal_rank: float
     first_rank: int  # rank of the first relevant hit; 0 when none was returned
+    metric: str = RECALL
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.question_id,
             "style": self.style,
             "first_rank": self.first_rank,
-            **{f"recall@{k}": value for k, value in self.recall.items()},
+            **{f"{self.metric}@{k}": value for k, value in self.recall.items()},
             "reciprocal_rank": self.reciprocal_rank,
         }
 
@@ -106,9 +130,10 @@ class Metrics:
     questions: int
     recall: Mapping[int, float] = field(default_factory=dict)
     mrr: float = 0.0
+    metric: str = RECALL
 
     def to_dict(self, mrr_depth: int = MRR_DEPTH) -> dict[str, Any]:
-        recalls = {f"recall@{k}": round(value, 4) for k, value in self.recall.items()}
+        recalls = {f"{self.metric}@{k}": round(value, 4) for k, value in self.recall.items()}
         return {"questions": self.questions, **recalls, f"mrr@{mrr_depth}": round(self.mrr, 4)}
 
 
@@ -125,6 +150,18 @@ def _range(item: Any, where: str) -> LineRange:
     return found
 
 
+def _is_file(item: Any, where: str) -> bool:
+    """Whether an expected entry names a whole file (a path, no lines)."""
+    if not isinstance(item, dict):
+        raise QuestionFileError(f"{where}: needs an object with a path")
+    lines = [key for key in ("start_line", "end_line") if key in item]
+    if len(lines) == 1:
+        raise QuestionFileError(f"{where}: give both start_line and end_line, or neither (a file)")
+    if not lines and not (isinstance(item.get("path"), str) and item["path"].strip()):
+        raise QuestionFileError(f"{where}: needs a non-empty path")
+    return not lines
+
+
 def _question(item: Any, position: int) -> Question:
     if not isinstance(item, dict) or not str(item.get("question", "")).strip():
         raise QuestionFileError(f"questions[{position}]: needs a non-empty 'question'")
@@ -133,8 +170,14 @@ def _question(item: Any, position: int) -> Question:
     if not isinstance(expected, list) or not expected:
         raise QuestionFileError(f"question {question_id}: needs a non-empty 'expected' list")
     where = f"question {question_id} expected"
+    text, style = str(item["question"]), str(item.get("style") or "other")
+    kinds = {_is_file(e, f"{where}[{i}]") for i, e in enumerate(expected)}
+    if kinds == {True}:
+        return Question(question_id, text, style, (), tuple(e["path"] for e in expected))
+    if kinds == {True, False}:
+        raise QuestionFileError(f"{where}: mixes files and line ranges; use one kind")
     ranges = tuple(_range(e, f"{where}[{i}]") for i, e in enumerate(expected))
-    return Question(question_id, str(item["question"]), str(item.get("style") or "other"), ranges)
+    return Question(question_id, text, style, ranges)
 
 
 def parse_question_set(data: Any, default_name: str = "questions") -> QuestionSet:
@@ -144,6 +187,8 @@ def parse_question_set(data: Any, default_name: str = "questions") -> QuestionSe
     questions = tuple(_question(item, i) for i, item in enumerate(data["questions"]))
     if not questions:
         raise QuestionFileError("the 'questions' list is empty")
+    if len({q.file_level for q in questions}) > 1:
+        raise QuestionFileError("mixes file-level and line-range questions; use one kind per set")
     return QuestionSet(str(data.get("name") or default_name), questions, str(data.get("sdist", "")))
 
 
@@ -212,13 +257,36 @@ def score_question(
     )
 
 
+def ranked_files(hits: Sequence[LineRange]) -> list[str]:
+    """The hits' paths in order of first appearance (records without a path left out)."""
+    return list(dict.fromkeys(hit.path for hit in hits if hit.path))
+
+
+def first_file_rank(files: Sequence[str], expected: Iterable[str]) -> int:
+    """1-based rank of the first expected file in ``files``; 0 if none is there."""
+    wanted = set(expected)
+    return next((rank for rank, path in enumerate(files, start=1) if path in wanted), 0)
+
+
+def score_file_question(
+    question: Question, files: Sequence[str], ks: Iterable[int], depth: int = MRR_DEPTH
+) -> QuestionScore:
+    """acc@k (any expected file within the first k distinct files) and reciprocal rank."""
+    files = list(dict.fromkeys(files))  # a ranker repeating a path must not push others out
+    rank = first_file_rank(files, question.files)
+    accuracy = {k: 1.0 if 0 < rank <= k else 0.0 for k in ks}
+    reciprocal = 1.0 / rank if 0 < rank <= depth else 0.0
+    return QuestionScore(question.id, question.style, accuracy, reciprocal, rank, ACCURACY)
+
+
 def summarize(scores: Sequence[QuestionScore]) -> Metrics:
-    """Means of the question scores (all of them score the same cut-offs)."""
+    """Means of the question scores (all of them score the same cut-offs and metric)."""
     if not scores:
         return Metrics(0)
     ks = list(scores[0].recall)
     recall = {k: fmean(score.recall[k] for score in scores) for k in ks}
-    return Metrics(len(scores), recall, fmean(score.reciprocal_rank for score in scores))
+    mrr = fmean(score.reciprocal_rank for score in scores)
+    return Metrics(len(scores), recall, mrr, scores[0].metric)
 
 
 def by_style(scores: Sequence[QuestionScore]) -> dict[str, Metrics]:
@@ -230,13 +298,33 @@ def by_style(scores: Sequence[QuestionScore]) -> dict[str, Metrics]:
 # ------------------------------------------------------------------ evaluation
 
 
+def files_from_chunks(search: SearchFunction, chunks: int = CHUNKS_FOR_FILES) -> FileSearchFunction:
+    """A file ranking read off the chunk ranking: ``chunks`` hits, paths by first appearance."""
+
+    def files(question: str, mode: str, top_k: int) -> list[str]:
+        return ranked_files(search(question, mode, max(chunks, top_k)))[:top_k]
+
+    return files
+
+
 def evaluate(
-    search: SearchFunction, questions: Sequence[Question], mode: str, top_k: int = 10
+    search: SearchFunction,
+    questions: Sequence[Question],
+    mode: str,
+    top_k: int = 10,
+    files: FileSearchFunction | None = None,
 ) -> list[QuestionScore]:
-    """Asks every question in ``mode`` and scores the ``top_k`` hits."""
+    """Asks every question in ``mode`` and scores the ``top_k`` hits (or files).
+
+    File-level questions are asked through ``files`` (default: the chunk
+    ranking's paths, :func:`files_from_chunks`), others through ``search``.
+    """
     ks, depth = recall_ks(top_k), mrr_depth(top_k)
+    rank_files = files or files_from_chunks(search)
     return [
-        score_question(question, search(question.text, mode, top_k), ks, depth)
+        score_file_question(question, rank_files(question.text, mode, top_k), ks, depth)
+        if question.file_level
+        else score_question(question, search(question.text, mode, top_k), ks, depth)
         for question in questions
     ]
 
@@ -289,9 +377,25 @@ def client_search(client: Client, project: str, **options: Any) -> SearchFunctio
     return search
 
 
+def client_file_search(client: Client, project: str, **options: Any) -> FileSearchFunction:
+    """A FileSearchFunction asking the server's own file ranking (Search grouped by file).
+
+    ``options`` go to :meth:`Client.search_files` as they are (filters,
+    ``citations_per_file``).
+    """
+
+    def files(question: str, mode: str, top_k: int) -> list[str]:
+        mode_number = search_mode(mode)
+        response = client.search_files(project, question, mode=mode_number, top_k=top_k, **options)
+        return [found.path for found in response.files]
+
+    return files
+
+
 __all__ = [
     "ALL_STYLES",
     "MODES",
+    "FileSearchFunction",
     "LineRange",
     "Metrics",
     "Question",
@@ -301,17 +405,22 @@ __all__ = [
     "ReportRow",
     "SearchFunction",
     "by_style",
+    "client_file_search",
     "client_search",
     "evaluate",
+    "files_from_chunks",
+    "first_file_rank",
     "first_relevant_rank",
     "hit_ranges",
     "load_question_set",
     "mrr_depth",
     "parse_question_set",
+    "ranked_files",
     "recall_at",
     "recall_ks",
     "reciprocal_rank",
     "report_rows",
+    "score_file_question",
     "score_question",
     "summarize",
 ]

@@ -150,7 +150,8 @@ def test_the_bench_question_files_load() -> None:
         ({"questions": []}, "empty"),
         ({"questions": [{"question": " "}]}, "non-empty 'question'"),
         ({"questions": [{"id": "x", "question": "q"}]}, "question x: needs a non-empty"),
-        ({"questions": [{"id": "x", "question": "q", "expected": [{"path": "a"}]}]}, "start_line"),
+        ({"questions": [{"question": "q", "expected": [{"path": "a", "start_line": 3}]}]},
+         "both start_line and end_line"),
         ({"questions": [{"question": "q", "expected": [REVERSED]}]}, "no range"),
     ],
 )  # fmt: skip

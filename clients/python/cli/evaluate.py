@@ -2,7 +2,10 @@
 
 Every question is asked through RetrievalService.Search once per mode; the
 metrics are those of :mod:`projectqa.client.evaluation` (a hit counts when its
-path equals an expected range's and its lines overlap it).
+path equals an expected range's and its lines overlap it). A file of
+file-level questions (expected files, no lines: bug localization) reports
+acc@k and MRR over the ranked files instead, read off the chunk ranking
+(``--files-from chunks``) or from the server's file ranking (``server``).
 """
 
 from __future__ import annotations
@@ -20,9 +23,12 @@ from projectqa.client.cli.state import CliState, pass_state
 from projectqa.client.evaluation import (
     ALL_STYLES,
     MODES,
+    RECALL,
+    FileSearchFunction,
     QuestionFileError,
     QuestionScore,
     ReportRow,
+    client_file_search,
     client_search,
     evaluate,
     load_question_set,
@@ -31,6 +37,8 @@ from projectqa.client.evaluation import (
     report_rows,
 )
 
+FILES_FROM = ("chunks", "server")
+
 
 def render_report(rows: Sequence[ReportRow], top_k: int, title: str) -> None:
     """The rows as a table: set (when several), mode, style (when split), figures."""
@@ -38,7 +46,8 @@ def render_report(rows: Sequence[ReportRow], top_k: int, title: str) -> None:
     styles = any(row.style != ALL_STYLES for row in rows)
     table = Table(title=title, title_justify="left", title_style="bold")
     headers = [*(["set"] if sets else []), "mode", *(["style"] if styles else []), "questions"]
-    headers += [f"recall@{k}" for k in recall_ks(top_k)] + [f"MRR@{mrr_depth(top_k)}"]
+    metric = rows[0].metrics.metric if rows else RECALL
+    headers += [f"{metric}@{k}" for k in recall_ks(top_k)] + [f"MRR@{mrr_depth(top_k)}"]
     for header in headers:
         table.add_column(header, justify="left" if header in ("set", "mode", "style") else "right")
     for row in rows:
@@ -80,6 +89,14 @@ def report_json(
     "-k", "--top-k", type=click.IntRange(1, 100), default=10, show_default=True, help="Hits read."
 )
 @click.option("--by-style", is_flag=True, help="Add a row per question style.")
+@click.option(
+    "--files-from",
+    type=click.Choice(FILES_FROM),
+    default="chunks",
+    show_default=True,
+    help="File-level questions: rank files by first appearance in the chunk ranking, "
+    "or ask the server's file ranking (Search grouped by file).",
+)
 @pass_state
 def evaluate_command(
     state: CliState,
@@ -88,19 +105,27 @@ def evaluate_command(
     modes: tuple[str, ...],
     top_k: int,
     by_style: bool,
+    files_from: str,
 ) -> None:
     """Measure how well PROJECT's search finds the expected lines of QUESTIONS.json.
 
     Prints, per mode, recall@1/5/10 (share of expected ranges found in the top
-    k) and MRR (1/rank of the first relevant hit in the top 10).
+    k) and MRR (1/rank of the first relevant hit in the top 10). For a file of
+    file-level questions (expected files without lines), acc@1/5/10 (any
+    expected file among the first k distinct files) and MRR over files.
     """
     try:
         question_set = load_question_set(questions_file)
     except QuestionFileError as error:
         raise click.BadParameter(str(error), param_hint="QUESTIONS.json") from None
-    search = client_search(state.client(), project)
+    client = state.client()
+    search = client_search(client, project)
+    files: FileSearchFunction | None = None  # None: read off the chunk ranking
+    if files_from == "server":
+        files = client_file_search(client, project)
     scores = {
-        mode: evaluate(search, question_set.questions, mode, top_k) for mode in modes or MODES
+        mode: evaluate(search, question_set.questions, mode, top_k, files)
+        for mode in modes or MODES
     }
     rows = report_rows(question_set.name, scores, styles=by_style)
     if state.json_output:

@@ -46,7 +46,8 @@ async def test_git_full_then_incremental_touches_only_what_changed(qa: QA, tmp_p
         tmp_path / "repo", {"app.py": APP, "README.md": README, "logo.png": b"\x89PNG\0\0"}
     )
     project = await qa.project("demo")
-    connector = await qa.connector(project, "git", "code", url=str(repo))
+    # Files alone: the records of commits are test_git_history_search.py's.
+    connector = await qa.connector(project, "git", "code", url=str(repo), history_commits=0)
 
     first = await qa.ingest(project, full=True)
 

@@ -164,7 +164,7 @@ def is_source(path: str) -> bool:
 
 def git(repo: Path, *args: str) -> str:
     done = subprocess.run(
-        ["git", "--git-dir", str(repo), *args], capture_output=True, check=True, text=True
+        ["git", "-C", str(repo), *args], capture_output=True, check=True, text=True
     )
     return done.stdout
 

@@ -1,0 +1,169 @@
+"""bench/localization_set.py on a small real repository: which commits become questions,
+what they expect, and where the snapshot is."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.connectors.local_repos import git
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+
+import localization_set as builder
+
+SOURCES = [f"src/app/m{i}.py" for i in range(11)]
+
+
+def write(repo: Path, path: str, text: str) -> None:
+    target = repo / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+
+
+def commit(repo: Path, message: str, files: dict[str, str] | None = None) -> str:
+    for path, text in (files or {}).items():
+        write(repo, path, text)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "--allow-empty", "-m", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+class History:
+    """A repository whose commits cover each rule of the builder; ``ids`` by role."""
+
+    def __init__(self, repo: Path) -> None:
+        self.repo = repo
+        self.ids: dict[str, str] = {}
+        repo.mkdir(parents=True)
+        git(repo, "init", "-q", "-b", "main")
+        first = {p: "x = 0\n" for p in ["src/app/core.py", "src/app/util.py", *SOURCES]}
+        first |= {"tests/test_core.py": "def test(): pass\n", "README.md": "# app\n"}
+        self.ids["root"] = commit(repo, "Initial import", first)
+        self.ids["feature"] = commit(repo, "Add a setting", {"src/app/core.py": "x = 1\n"})
+
+    def add(self, role: str, message: str, files: dict[str, str] | None = None) -> None:
+        self.ids[role] = commit(self.repo, message, files)
+
+    def build(self) -> History:
+        self.add(
+            "fix",
+            "Fix crash when the config is empty\n\nIt raised KeyError.\n\n"
+            "Signed-off-by: Ann <ann@example.com>\nCo-authored-by: Bob <bob@example.com>",
+            {"src/app/core.py": "x = 2\n", "tests/test_core.py": "def test(): assert 1\n"},
+        )
+        self.add("test_only", "Fix the expectation of the parser", {"tests/test_core.py": "#\n"})
+        self.add("docs_only", "Fix the install steps", {"README.md": "# app, fixed\n"})
+        self.add("chore", "Fix lint", {"src/app/core.py": "x = 3\n"})
+        git(self.repo, "mv", "src/app/util.py", "src/app/helpers.py")
+        self.add("rename", "Move util to helpers")
+        self.add("after_rename", "Off-by-one in slice (closes #12)", {"src/app/helpers.py": "y\n"})
+        self.add("added", "Add the cache module", {"src/app/cache.py": "c = 0\n"})
+        self.add("fix_of_added", "Fix the cache key", {"src/app/cache.py": "c = 1\n"})
+        self.add("sweep", "Fix imports everywhere", {p: "x = 9\n" for p in SOURCES})
+        self.add("revert", 'Revert "Fix the cache key"', {"src/app/cache.py": "c = 0\n"})
+        self.merged_fix()
+        return self
+
+    def merged_fix(self) -> None:
+        git(self.repo, "checkout", "-q", "-b", "unicode")
+        self.add("branch_fix", "Fix unicode names in core", {"src/app/core.py": "x = 'é'\n"})
+        git(self.repo, "checkout", "-q", "main")
+        git(self.repo, "merge", "-q", "--no-ff", "-m", "Merge the bug fix for unicode", "unicode")
+        self.ids["merge"] = git(self.repo, "rev-parse", "HEAD")
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> History:
+    mirrors = tmp_path_factory.mktemp("mirrors")
+    return History(mirrors / "owner+app" / "repo").build()
+
+
+def built(history: History, fixes: int = 100) -> dict:
+    repository = builder.Repository("app", "owner/app", history.ids["merge"], fixes)
+    return builder.build_set(repository, history.repo.parents[1])
+
+
+def test_only_bug_fixes_of_source_files_become_questions(history: History) -> None:
+    found = built(history)
+    assert found["snapshot"] == history.ids["root"]  # fewer fixes than wanted: the root
+    by_commit = {q["commit"]: q for q in found["questions"]}
+    roles = {role for role, sha in history.ids.items() if sha in by_commit}
+    # Left out: no fix (feature, rename), no source file (tests, docs), a chore,
+    # a file added after the snapshot, too many files, a revert, the merge itself.
+    assert roles == {"fix", "after_rename", "branch_fix"}
+
+
+def test_answers_are_the_source_files_as_named_at_the_snapshot(history: History) -> None:
+    by_commit = {q["commit"]: q for q in built(history)["questions"]}
+    expected = {c: [e["path"] for e in q["expected"]] for c, q in by_commit.items()}
+    assert expected[history.ids["fix"]] == ["src/app/core.py"]  # the test file is no answer
+    assert expected[history.ids["after_rename"]] == ["src/app/util.py"]  # its name at S
+    assert expected[history.ids["branch_fix"]] == ["src/app/core.py"]
+
+
+def test_the_question_is_the_message_without_trailers(history: History) -> None:
+    fix = next(q for q in built(history)["questions"] if q["commit"] == history.ids["fix"])
+    assert fix["question"] == "Fix crash when the config is empty\n\nIt raised KeyError."
+    assert fix["id"] == f"app-{history.ids['fix'][:10]}" and fix["style"] == "bugfix"
+    assert fix["names_expected_file"] is False
+
+
+def test_the_snapshot_holds_the_wanted_number_of_fixes(history: History) -> None:
+    # Back along the first-parent line from the merge: the branch's fix, then (past
+    # the revert and the sweep) the cache fix, then the fix after the rename: three.
+    found = built(history, fixes=3)
+    assert found["snapshot"] == history.ids["rename"]
+    # The cache module is not at the snapshot: its fix is left out; the renamed file
+    # is expected under its new name, which the snapshot has.
+    assert [q["commit"] for q in found["questions"]] == [
+        history.ids["after_rename"],
+        history.ids["branch_fix"],
+    ]
+    assert found["questions"][0]["expected"] == [{"path": "src/app/helpers.py"}]
+
+
+def test_the_set_is_rebuilt_identically(history: History) -> None:
+    assert built(history) == built(history)
+
+
+@pytest.mark.parametrize(
+    ("path", "source"),
+    [
+        ("src/click/core.py", True),
+        ("src/walk.rs", True),
+        ("tests/test_core.py", False),
+        ("pkg/tests/helpers.py", False),
+        ("test_api.py", False),
+        ("conftest.py", False),
+        ("docs/conf.py", False),
+        ("CHANGES.rst", False),
+        ("changelog.d/123.md", False),
+        (".github/workflows/ci.yml", False),
+        ("pyproject.toml", False),
+        ("Cargo.lock", False),
+        ("mkdocs.yml", False),
+    ],
+)
+def test_source_files(path: str, source: bool) -> None:
+    assert builder.is_source(path) is source
+
+
+@pytest.mark.parametrize(
+    ("message", "fix"),
+    [
+        ("Fix crash in the parser", True),
+        ("BUG: wrong encoding", True),
+        ("Handle empty headers\n\nCloses #42", True),
+        ("Add a flag (#123)", False),  # a pull-request number alone
+        ("Add a flag\n\nThis also fixes a typo", False),  # "fix" in the body only
+        ("docs: fix link", False),
+        ("Fix typo", False),
+        ("Release 2.0, fix", False),
+        ('Revert "Fix crash"\n\nThis reverts commit abc.', False),
+    ],
+)
+def test_fix_messages(message: str, fix: bool) -> None:
+    assert builder.is_fix_message(message) is fix

@@ -7,8 +7,6 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-import pathspec
-
 from .. import path_patterns
 from ..config import MAX_QUESTION_CHARS
 from ..errors import InvalidArgument
@@ -81,13 +79,32 @@ class SearchQuery:
         )
 
 
-def path_spec(globs: tuple[str, ...]) -> pathspec.GitIgnoreSpec:
-    """Gitignore-style globs as one spec, matched as the file connectors match theirs
-    (a newline in a name included); only exclusions ("!x") exclude from everything."""
+class PathFilter:
+    """Search's path globs: a file is taken when git would ignore it under the globs
+    without "!" (every file when there are none) and not under the "!" globs with their
+    "!" dropped. So ``tests/`` takes and ``!tests/`` leaves out every file of a ``tests``
+    folder at any depth, as in a ``.gitignore``; a file is never re-included by a later
+    glob (``!tests/`` then ``tests/a.py`` leaves out ``tests/a.py``)."""
+
+    def __init__(self, globs: tuple[str, ...]) -> None:
+        taken = [g for g in globs if not g.startswith("!")]
+        left_out = [g[1:] for g in globs if g.startswith("!")]
+        self._taken = path_patterns.path_spec(taken) if taken else None
+        self._left_out = path_patterns.path_spec(left_out) if left_out else None
+
+    def match_file(self, path: str) -> bool:
+        if self._left_out is not None and self._left_out.match_file(path):
+            return False
+        return self._taken is None or self._taken.match_file(path)
+
+
+def path_spec(globs: tuple[str, ...]) -> PathFilter:
+    """Search's path globs as a filter, matched as the file connectors match theirs
+    (a newline in a name included); InvalidArgument names ``filter.path_globs``."""
     require_globs("filter.path_globs", globs)
-    lines = ["*", *globs] if globs and all(g.startswith("!") for g in globs) else list(globs)
     try:
-        return path_patterns.path_spec(lines)
+        path_patterns.path_spec(list(globs))  # refuses what git would skip: "!", "[z-a]"
+        return PathFilter(globs)
     except (ValueError, TypeError, re.error) as exc:  # GitIgnorePatternError is a ValueError
         raise InvalidArgument("filter.path_globs", str(exc)) from None
 

@@ -151,7 +151,7 @@ def test_quickstart_starts_a_server_ingests_a_repository_and_administers_it(
     assert "as admin (global admin: True)" in result.stdout
     assert f"Created git connector 'repo' for {repo}" in result.stdout
     assert "repo: ✔ succeeded" in result.stdout
-    assert "2 seen, 2 changed" in result.stdout
+    assert "3 seen, 3 changed" in result.stdout  # two files and the record of the commit
     assert "Asking 'demo': How is a widget made?" in result.stdout
     # An extractive answer (no LLM configured) quoting the passage, cited by path and lines.
     assert "Based on the indexed sources" in result.stdout

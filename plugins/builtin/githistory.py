@@ -25,7 +25,7 @@ Bounds and special cases, each decided here:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -268,12 +268,18 @@ def _files_text(record: CommitRecord) -> list[str]:
         return [f"Merge of {len(record.parents)} parents; its changes are on the merged commits."]
     if record.history_cut:
         return ["Files changed: unknown (the history of this clone is cut here)."]
-    if not record.files:
+    return files_changed_lines(record.files, len(record.files))
+
+
+def files_changed_lines(files: Sequence[FileChange], total: int) -> list[str]:
+    """``Files changed (n):`` and one line per file (``MAX_FILES_SHOWN`` at most), as a
+    commit's or pull request's text lists them; ``total`` counts files not in ``files``."""
+    if not files:
         return []
-    shown = [_file_line(change) for change in record.files[:MAX_FILES_SHOWN]]
-    more = len(record.files) - len(shown)
+    shown = [_file_line(change) for change in files[:MAX_FILES_SHOWN]]
+    more = max(total, len(files)) - len(shown)
     tail = [f"… and {more} more files"] if more > 0 else []
-    return [f"Files changed ({len(record.files)}):", *shown, *tail]
+    return [f"Files changed ({max(total, len(files))}):", *shown, *tail]
 
 
 def _file_line(change: FileChange) -> str:

@@ -7,12 +7,19 @@ cursor is the newest ``updated_at`` seen, so incremental runs ask only for
 what changed. Comments and pull request details are fetched with ETags: an
 unchanged one costs a 304, which GitHub does not count against the rate limit.
 
+Links for history-aware ranking (docs/HISTORY.md): a pull request records the files it
+changed (``pulls/{n}/files``: ``files``, ``files_total``, at most ``MAX_PULL_FILES``)
+and the issues its description closes with GitHub's keywords (``closes``); a closed
+issue records the merged pull requests of the repository that cross-reference it on its
+timeline (``closed_by``). Both are fetched with ETags too.
+
 Issues deleted or transferred away are not reported by the API; a full run
 removes them (documents it does not see are deleted).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,12 +35,16 @@ from projectqa.server.sources import (
     SourceWarning,
 )
 
+from .githistory import FileChange, files_changed_lines
 from .http import ApiClient, ResourceNotFound, ResponseCache, RetryPolicy
 from .updates import Page, walk_updates
 
 DEFAULT_API_URL = "https://api.github.com"
 KINDS = ("issues", "pull_requests")
 PER_PAGE = 100
+MAX_PULL_FILES = 1_000  # files recorded per pull request (GitHub lists at most 3,000)
+# GitHub's closing keywords, followed by an issue of the same repository.
+CLOSING = re.compile(r"\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\s*:?\s+#(\d+)\b", re.I)
 CONFIG_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -155,16 +166,24 @@ class GitHubSource:
         try:
             comments = self._comments(api, number) if issue.get("comments") else []
             pull = self._pull(api, number) if is_pull else None
+            files = self._pull_files(api, number) if is_pull else []
+            closers = self._closers(api, number) if _closed_issue(issue) else []
         except ResourceNotFound as exc:  # deleted or transferred since it was listed
             return SourceWarning(key, str(exc))
+        metadata = _metadata(self._repository, issue, pull)
+        if pull is not None:
+            metadata.update(_pull_links(issue, pull, files))
+        if closers:
+            metadata["closed_by"] = closers
+        total = (pull or {}).get("changed_files") or len(files)
         return SourceDocument(
             key=key,
             kind=DocumentKind.PULL_REQUEST if is_pull else DocumentKind.ISSUE,
-            text=render(issue, comments, pull),
+            text=render(issue, comments, pull, files_changed_lines(files, total)),
             title=f"#{number} {issue.get('title') or ''}".rstrip(),
             url=issue.get("html_url") or "",
             version=issue.get("updated_at") or "",
-            metadata=_metadata(self._repository, issue, pull),
+            metadata=metadata,
         )
 
     def _comments(self, api: ApiClient, number: int) -> list[dict[str, Any]]:
@@ -180,12 +199,49 @@ class GitHubSource:
         path = f"repos/{self._repository}/pulls/{number}"
         return api.get(path, resource=f"pull request #{number}", cacheable=True).data
 
+    def _pull_files(self, api: ApiClient, number: int) -> list[FileChange]:
+        """The files a pull request changed (``pulls/{n}/files``), the first
+        ``MAX_PULL_FILES``; a renamed file under its new path, with the old one."""
+        files: list[FileChange] = []
+        link: str | None = f"repos/{self._repository}/pulls/{number}/files?per_page={PER_PAGE}"
+        while link and len(files) < MAX_PULL_FILES:
+            response = api.get(link, resource=f"files of #{number}", cacheable=True)
+            files.extend(_file_change(entry) for entry in response.data)
+            link = response.links.get("next")
+        return files[:MAX_PULL_FILES]
+
+    def _closers(self, api: ApiClient, number: int) -> list[str]:
+        """``pulls/{n}`` keys of the merged pull requests of this repository that reference
+        a closed issue (its timeline's ``cross-referenced`` events). GitHub's REST API does
+        not say which one closed it (GraphQL's ``closedByPullRequestsReferences`` does); a
+        merged pull request that mentions a closed issue almost always is the closer."""
+        closers: list[str] = []
+        link: str | None = f"repos/{self._repository}/issues/{number}/timeline?per_page={PER_PAGE}"
+        while link:
+            response = api.get(link, resource=f"timeline of #{number}", cacheable=True)
+            closers += [key for event in response.data if (key := self._merged_pull(event))]
+            link = response.links.get("next")
+        return list(dict.fromkeys(closers))
+
+    def _merged_pull(self, event: dict[str, Any]) -> str:
+        """The key of the merged pull request of this repository an event cross-references."""
+        if event.get("event") != "cross-referenced":
+            return ""
+        other = ((event.get("source") or {}).get("issue")) or {}
+        same_repository = f"/repos/{self._repository}/issues/" in (other.get("url") or "")
+        merged = (other.get("pull_request") or {}).get("merged_at")
+        return f"pulls/{other['number']}" if same_repository and merged else ""
+
 
 # ---------------------------------------------------------------- rendering
 def render(
-    issue: dict[str, Any], comments: list[dict[str, Any]], pull: dict[str, Any] | None
+    issue: dict[str, Any],
+    comments: list[dict[str, Any]],
+    pull: dict[str, Any] | None,
+    files: list[str] | None = None,
 ) -> str:
-    """An issue or pull request as readable text: header, body, then each comment."""
+    """An issue or pull request as readable text: header, body, each comment, then (a
+    pull request) the files it changed."""
     lines = [f"#{issue['number']} {issue.get('title') or ''}".rstrip(), _summary(issue, pull)]
     labels = _labels(issue)
     if labels:
@@ -195,6 +251,8 @@ def render(
         author = _login(comment.get("user"))
         date = (comment.get("created_at") or "")[:10]
         lines += ["", f"Comment by {author} on {date}:", (comment.get("body") or "").strip()]
+    if files:
+        lines += ["", *files]
     return "\n".join(lines).strip() + "\n"
 
 
@@ -236,6 +294,35 @@ def _metadata(
         metadata["base"] = (pull.get("base") or {}).get("ref") or ""
         metadata["merged"] = bool(pull.get("merged"))
     return metadata
+
+
+def _closed_issue(issue: dict[str, Any]) -> bool:
+    return "pull_request" not in issue and issue.get("state") == "closed"
+
+
+def _pull_links(
+    issue: dict[str, Any], pull: dict[str, Any], files: list[FileChange]
+) -> dict[str, Any]:
+    """What a pull request changed and which issues its description says it closes."""
+    total = pull.get("changed_files") or len(files)
+    links: dict[str, Any] = {
+        "files": [change.as_metadata() for change in files],
+        "files_total": total,
+        "closes": [f"issues/{n}" for n in dict.fromkeys(CLOSING.findall(issue.get("body") or ""))],
+    }
+    if total > len(files):
+        links["files_left_out"] = total - len(files)
+    return links
+
+
+def _file_change(entry: dict[str, Any]) -> FileChange:
+    """A ``pulls/{n}/files`` entry (GitHub counts a binary file as +0 -0)."""
+    return FileChange(
+        str(entry.get("filename") or ""),
+        int(entry.get("additions") or 0),
+        int(entry.get("deletions") or 0),
+        str(entry.get("previous_filename") or ""),
+    )
 
 
 def _labels(issue: dict[str, Any]) -> list[str]:

@@ -168,7 +168,12 @@ GITHUB_404 = {
 
 
 class FakeGitHub(FakeService):
-    """``/repos/{owner}/{repo}/issues``, ``…/issues/{n}/comments`` and ``…/pulls/{n}``."""
+    """``/repos/{owner}/{repo}/issues``, ``…/issues/{n}/comments``, ``…/issues/{n}/timeline``,
+    ``…/pulls/{n}`` and ``…/pulls/{n}/files``.
+
+    An issue's timeline is derived as GitHub keeps it: a ``cross-referenced`` event for
+    every pull request whose body mentions ``#n``, and ``closed`` if the issue is closed.
+    """
 
     def __init__(self, repository: str = "octo/hello", token: str = "", page_size: int = 2):
         super().__init__()
@@ -178,6 +183,7 @@ class FakeGitHub(FakeService):
         self.issues: dict[int, dict[str, Any]] = {}
         self.comments: dict[int, list[dict[str, Any]]] = {}
         self.pulls: dict[int, dict[str, Any]] = {}
+        self.files: dict[int, list[dict[str, Any]]] = {}  # pulls/{n}/files
 
     def add_issue(
         self,
@@ -191,6 +197,7 @@ class FakeGitHub(FakeService):
         user: str = "octocat",
         comments: tuple[tuple[str, str, str], ...] = (),  # (login, body, created_at)
         pull: dict[str, Any] | None = None,  # head, base, merged for a pull request
+        files: tuple[tuple[str, int, int, str], ...] = (),  # a pull's (path, +, -, old path)
     ) -> dict[str, Any]:
         html = f"https://github.com/{self.repository}/{'pull' if pull else 'issues'}/{number}"
         issue: dict[str, Any] = {
@@ -238,6 +245,12 @@ class FakeGitHub(FakeService):
                 "head": {"ref": pull.get("head", "feature"), "sha": "abc123"},
                 "base": {"ref": pull.get("base", "main"), "sha": "def456"},
             }
+            self.files[number] = [_pull_file(self.repository, *entry) for entry in files]
+            self.pulls[number].update(
+                changed_files=len(files),
+                additions=sum(entry[1] for entry in files),
+                deletions=sum(entry[2] for entry in files),
+            )
         self.issues[number] = issue
         return issue
 
@@ -255,9 +268,45 @@ class FakeGitHub(FakeService):
             if comments is None:
                 return Reply(404, GITHUB_404)
             return self._conditional(request, *self._paged(request, comments))
+        if len(rest) == 3 and rest[0] == "issues" and rest[2] == "timeline":
+            if int(rest[1]) not in self.issues:
+                return Reply(404, GITHUB_404)
+            return self._conditional(request, *self._paged(request, self._timeline(int(rest[1]))))
         if len(rest) == 2 and rest[0] == "pulls" and int(rest[1]) in self.pulls:
             return self._conditional(request, self.pulls[int(rest[1])], {})
+        if len(rest) == 3 and rest[0] == "pulls" and rest[2] == "files":
+            if int(rest[1]) not in self.files:
+                return Reply(404, GITHUB_404)
+            return self._conditional(request, *self._paged(request, self.files[int(rest[1])]))
         return Reply(404, GITHUB_404)
+
+    def _timeline(self, number: int) -> list[dict[str, Any]]:
+        """Events of issue ``number`` as GitHub's timeline API lists them (those used here)."""
+        actor = {"login": "octocat", "id": 1, "type": "User"}
+        events: list[dict[str, Any]] = [
+            {
+                "event": "cross-referenced",
+                "actor": actor,
+                "created_at": other["created_at"],
+                "updated_at": other["created_at"],
+                "source": {"type": "issue", "issue": other},
+            }
+            for other in self.issues.values()
+            if "pull_request" in other and re.search(rf"#{number}\b", other.get("body") or "")
+        ]
+        if self.issues[number]["state"] == "closed":
+            closed = self.issues[number]["closed_at"]
+            events.append(
+                {
+                    "id": 9000 + number,
+                    "event": "closed",
+                    "actor": actor,
+                    "commit_id": None,
+                    "created_at": closed,
+                    "state_reason": "completed",
+                }
+            )
+        return events
 
     def _issue_page(self, request: Seen) -> tuple[list[Any], dict[str, str]]:
         since = request.query.get("since", "")
@@ -294,6 +343,27 @@ class FakeGitHub(FakeService):
         if request.headers.get("if-none-match") == etag:
             return Reply(304, None, headers)
         return Reply(200, body, headers)
+
+
+def _pull_file(
+    repository: str, path: str, additions: int, deletions: int, previous: str = ""
+) -> dict[str, Any]:
+    """One entry of ``GET /repos/{o}/{r}/pulls/{n}/files``, shaped as GitHub documents it."""
+    entry: dict[str, Any] = {
+        "sha": hashlib.sha1(path.encode()).hexdigest(),
+        "filename": path,
+        "status": "renamed" if previous else ("added" if not deletions else "modified"),
+        "additions": additions,
+        "deletions": deletions,
+        "changes": additions + deletions,
+        "blob_url": f"https://github.com/{repository}/blob/abc123/{path}",
+        "raw_url": f"https://github.com/{repository}/raw/abc123/{path}",
+        "contents_url": f"https://api.github.com/repos/{repository}/contents/{path}?ref=abc123",
+        "patch": "@@ -1 +1 @@\n-old\n+new",
+    }
+    if previous:
+        entry["previous_filename"] = previous
+    return entry
 
 
 # ---------------------------------------------------------------- Jira

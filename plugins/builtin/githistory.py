@@ -25,7 +25,9 @@ Bounds and special cases, each decided here:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -38,6 +40,8 @@ MAX_COMMITS = 100_000
 MAX_FILES = 1_000  # files recorded per commit
 MAX_FILES_SHOWN = 100  # of which listed in its text
 MAX_MESSAGE_CHARS = 8_000
+LOG_SLICES = 2  # git log processes of a window read side by side
+SLICE_MIN = 1_000  # commits: a smaller window is read by one process
 KEY_PREFIX = "commits/"
 _RECORD = "\x1e"  # starts each commit in the log output
 _FIELD = "\x1f"
@@ -124,11 +128,11 @@ class History:
 
     def window(self, head: str) -> Iterator[SourceDocument]:
         """Records of the last ``limit`` commits up to ``head``, newest first."""
-        yield from self._records(head, [head])
+        yield from self._records([head], LOG_SLICES)
 
     def added(self, old: str, head: str) -> Iterator[SourceDocument]:
         """Records of the commits reachable from ``head`` but not from ``old``."""
-        yield from self._records(head, [f"^{old}", head])
+        yield from self._records([f"^{old}", head], 1)
 
     def gone(self, old: str, head: str) -> Iterator[Deletion]:
         """Deletions of the commits reachable from ``old`` but no longer from ``head``
@@ -148,24 +152,41 @@ class History:
         out = self.git.run("rev-list", *args, *self.scope.pathspec())
         return out.decode("ascii").split()
 
-    def _records(self, head: str, revisions: list[str]) -> Iterator[SourceDocument]:
+    def _records(self, revisions: list[str], slices: int) -> Iterator[SourceDocument]:
         if self.scope.limit <= 0:
             return
-        out = self.git.run(
+        cut = self._shallow_boundary()
+        takes = functools.lru_cache(maxsize=None)(self.scope.takes)  # paths recur a lot
+        for out in self._logs(revisions, slices):
+            for record in parse_log(out):
+                kept = () if record.sha in cut else tuple(f for f in record.files if takes(f.path))
+                record = replace(record, files=kept, history_cut=record.sha in cut)
+                yield commit_document(record, self.web_base)
+
+    def _logs(self, revisions: list[str], slices: int) -> Iterator[bytes]:
+        """``git log`` of the window, newest first, in up to ``slices`` consecutive ranges
+        read side by side: counting the lines of every diff is most of the cost, and one
+        git process uses one core."""
+        limit = self.scope.limit
+        count = slices if limit >= slices * SLICE_MIN else 1
+        size = -(-limit // count)
+        with ThreadPoolExecutor(count, thread_name_prefix="projectqa-git-log") as pool:
+            parts = [
+                pool.submit(self._log, revisions, start, min(size, limit - start))
+                for start in range(0, limit, size)
+            ]
+            for part in parts:
+                yield part.result()
+
+    def _log(self, revisions: list[str], skip: int, count: int) -> bytes:
+        return self.git.run(
             *("log", "-z", "--numstat", "-M", "--no-ext-diff", "--no-color"),
-            f"--max-count={self.scope.limit}",
+            f"--skip={skip}",
+            f"--max-count={count}",
             f"--format={LOG_FORMAT}",
             *revisions,
             *self.scope.pathspec(),
         )
-        cut = self._shallow_boundary()
-        for record in parse_log(out):
-            files = () if record.sha in cut else tuple(filter(self._takes, record.files))
-            record = replace(record, files=files, history_cut=record.sha in cut)
-            yield commit_document(record, self.web_base)
-
-    def _takes(self, change: FileChange) -> bool:
-        return self.scope.takes(change.path)
 
     def _shallow_boundary(self) -> set[str]:
         """The commits where this clone's history is cut (none unless it is shallow)."""

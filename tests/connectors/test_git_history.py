@@ -269,3 +269,19 @@ def test_a_github_remote_links_each_commit_to_its_page() -> None:
         web_base="https://github.com/o/r",
     )
     assert record.url == f"https://github.com/o/r/commit/{'a' * 40}"
+
+
+def test_a_window_read_in_slices_is_the_same_history_in_the_same_order(
+    origin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for number in range(6):
+        write(origin, "src/app.py", f"VALUE = {number}\n")
+        commit_all(origin, f"Change value to {number}")
+    whole = [r.key for r in run(tmp_path / "a", url=str(origin)) if isinstance(r, SourceDocument)]
+    monkeypatch.setattr(githistory, "SLICE_MIN", 1)
+    monkeypatch.setattr(githistory, "LOG_SLICES", 3)
+    sliced = run(tmp_path / "b", url=str(origin), history_commits=5)
+
+    keys = [r.key for r in sliced if isinstance(r, SourceDocument) and r.kind == "commit"]
+    assert keys == [key for key in whole if key.startswith("commits/")][:5]
+    assert len(set(keys)) == 5

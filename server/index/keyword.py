@@ -4,6 +4,14 @@ Rows are positions in the project's chunk list; the caller maps them to chunk
 ids. Query words the corpus never saw are ignored, and a query with no known
 word answers nothing rather than every chunk with score zero.
 
+A pasted bug report is long and says the same ordinary words many times; scored
+as plain BM25 its few rare identifiers drown. So in a question of more than
+``LONG_QUESTION_TOKENS`` tokens a repeated token counts once, and only its
+``MAX_QUERY_TERMS`` rarest distinct tokens are scored; in any question, tokens the
+caller ``boost``s (names the question spells as code) count ``BOOST`` times. A short
+question's repeats still count (on the evaluation sets, counting them once lost
+recall@5), so a short question that names no code is scored as before.
+
 bm25s scores queries and reads and writes the files. Its index build loops in
 Python per document (~9 s for 30k code chunks without numba), so the build
 here computes the same Lucene-variant score matrix with a few vectorised numpy
@@ -14,7 +22,8 @@ steps (~1 s) and hands it to bm25s in its own layout: a CSC matrix of
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Collection, Iterable
 from pathlib import Path
 
 import bm25s
@@ -28,6 +37,9 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 K1 = 1.5  # bm25s defaults
 B = 0.75
+LONG_QUESTION_TOKENS = 64  # beyond, a question is a report: its repeats are narrative
+MAX_QUERY_TERMS = 48  # distinct tokens a long question is scored on, the rarest first
+BOOST = 2.0  # weight of a boosted token (a name the question spells as code)
 
 
 class KeywordIndex:
@@ -68,19 +80,49 @@ class KeywordIndex:
         return self._size
 
     def search(
-        self, query: str, k: int, allowed: np.ndarray | None = None
+        self,
+        query: str,
+        k: int,
+        allowed: np.ndarray | None = None,
+        boost: Collection[str] = (),
     ) -> list[tuple[int, float]]:
         """(row, score) of the best ``k`` documents sharing a token with ``query``,
-        among the rows ``allowed`` marks (all when None)."""
+        among the rows ``allowed`` marks (all when None); ``boost``: tokens that weigh more."""
         if self._bm25 is None or k <= 0:
             return []
-        token_ids = self._bm25.get_tokens_ids(tokenize(query))
-        if not token_ids:
+        weights = self._term_weights(tokenize(query), boost)
+        if not weights:
             return []
-        scores = self._bm25.get_scores_from_ids(token_ids)
+        scores = self._weighted_scores(weights)
         if allowed is not None:
             scores = np.where(allowed, scores, 0)
         return _top_positive(scores, k)
+
+    def _term_weights(self, tokens: list[str], boost: Collection[str]) -> dict[int, float]:
+        """Token id -> weight: its repeats (once in a long question), ``BOOST`` times that
+        for a boosted token; a long question keeps its ``MAX_QUERY_TERMS`` rarest distinct
+        tokens and every boosted one."""
+        assert self._bm25 is not None
+        vocabulary = self._bm25.vocab_dict
+        counts = Counter(vocabulary[t] for t in tokens if t in vocabulary)
+        boosted = {vocabulary[t] for t in boost if t in vocabulary}
+        if len(tokens) > LONG_QUESTION_TOKENS:
+            indptr = self._bm25.scores["indptr"]
+            rarest = sorted(counts, key=lambda i: (indptr[i + 1] - indptr[i], i))
+            kept = set(rarest[:MAX_QUERY_TERMS]) | (boosted & counts.keys())
+            counts = Counter(dict.fromkeys(kept, 1))
+        return {i: n * (BOOST if i in boosted else 1) for i, n in counts.items()}
+
+    def _weighted_scores(self, weights: dict[int, float]) -> np.ndarray:
+        """Each document's sum of its BM25 scores of the tokens, times their weights."""
+        assert self._bm25 is not None
+        matrix = self._bm25.scores
+        data, indices, indptr = matrix["data"], matrix["indices"], matrix["indptr"]
+        scores = np.zeros(matrix["num_docs"], dtype=np.float32)
+        for token, weight in weights.items():
+            start, end = indptr[token], indptr[token + 1]
+            scores[indices[start:end]] += weight * data[start:end]  # a column lists a doc once
+        return scores
 
 
 def _bm25(tokens: np.ndarray, lengths: np.ndarray, vocabulary: dict[str, int]) -> bm25s.BM25:

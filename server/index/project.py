@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -95,10 +95,15 @@ class ProjectIndex:
         return self._dense.search(query_vector, k, allowed)
 
     def keyword_rows(
-        self, query: str, k: int, allowed: np.ndarray | None = None
+        self,
+        query: str,
+        k: int,
+        allowed: np.ndarray | None = None,
+        boost: Collection[str] = (),
     ) -> list[tuple[int, float]]:
-        """(row, BM25 score) of the ``k`` best allowed chunks sharing a token with ``query``."""
-        return self._keyword.search(query, k, allowed)
+        """(row, BM25 score) of the ``k`` best allowed chunks sharing a token with ``query``
+        (``boost``: keyword tokens that weigh more, see KeywordIndex.search)."""
+        return self._keyword.search(query, k, allowed, boost)
 
     def search_dense(self, query_vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         """(chunk id, cosine similarity) of the ``k`` nearest chunks, best first."""

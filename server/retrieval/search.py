@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -30,9 +31,11 @@ from ..embedding import Embedder, UnknownEmbeddingModel
 from ..errors import FailedPrecondition
 from ..index.manager import IndexManager
 from ..index.project import ProjectIndex
+from ..index.tokens import word_tokens
 from ..models import Chunk
 from ..store.base import Store
-from .query import SearchFilter, SearchMode, SearchQuery, evidence_of, path_spec
+from . import long_questions
+from .query import Evidence, SearchFilter, SearchMode, SearchQuery, evidence_of, path_spec
 from .rank import Candidate, Definition, RankWeights, Rescorer, fuse, group
 
 log = logging.getLogger(__name__)
@@ -139,12 +142,14 @@ class Searcher:
             else:
                 dense = index.dense_rows(vector, wanted, allowed)
                 clock.lap("dense")
+        evidence = evidence_of(query.text)
         if query.mode is not SearchMode.DENSE:
-            keyword = index.keyword_rows(query.text, wanted, allowed)
+            boost = keyword_boost(evidence) if query.mode is SearchMode.HYBRID else ()
+            keyword = index.keyword_rows(query.text, wanted, allowed, boost)
             clock.lap("keyword")
         candidates = fuse(dense, keyword, self.weights, index.has_vector())
         if query.mode is SearchMode.HYBRID:
-            self._rescorer(index, query.text, allowed).apply(candidates, query.top_k)
+            self._rescorer(index, query.text, evidence, allowed).apply(candidates, query.top_k)
         ranked = group(candidates.values(), index.table, query.top_k, query.max_per_document)
         clock.lap("fusion")
         hits = self._hits(index, ranked)
@@ -177,8 +182,9 @@ class Searcher:
             return self._remember_unavailable(model, exc)
         return ""
 
-    def _rescorer(self, index: ProjectIndex, text: str, allowed: np.ndarray | None) -> Rescorer:
-        evidence = evidence_of(text)
+    def _rescorer(
+        self, index: ProjectIndex, text: str, evidence: Evidence, allowed: np.ndarray | None
+    ) -> Rescorer:
         definitions: list[Definition] = []
         if evidence.identifiers and index.symbols is not None:
             definitions = [
@@ -223,9 +229,26 @@ class Searcher:
         return problem
 
     def _embed(self, model: str, text: str) -> np.ndarray:
-        vector = self._query_embedder(model).encode([text])[0]
+        """The question's vector: of the question itself when the embedder reads it whole,
+        else the mean of what ``long_questions`` picks to read of it."""
+        texts = long_questions.dense_texts(text, evidence_of(text))
+        vectors = self._query_embedder(model).encode(texts)
+        vector = vectors[0] if len(texts) == 1 else _unit(vectors.mean(axis=0))
         vector.setflags(write=False)  # shared by the cache
         return vector
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    return (vector / norm).astype(np.float32) if norm else vector.astype(np.float32)
+
+
+def keyword_boost(evidence: Evidence) -> set[str]:
+    """Keyword tokens of the names the question spells as code (``parse_price`` ->
+    "parseprice", ``requests.Session`` -> "requests", "session"): in a long report
+    they are the few words that say where to look."""
+    words = (w for name in evidence.identifiers for w in re.findall(r"\w+", name))
+    return {tokens[0] for tokens in map(word_tokens, words) if tokens}
 
 
 def _process_embedder(model: str) -> Embedder:

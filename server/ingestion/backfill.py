@@ -19,6 +19,7 @@ import collections
 import hashlib
 import logging
 import queue
+import re
 import threading
 from collections.abc import Callable, Iterable
 from typing import Protocol
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 ENCODE_SLICE = 128  # chunks per encode call: sorted by length inside; a stop waits one slice
 SCAN_PAGE = 512  # chunks without a vector read at once from the Store
 WAIT_S = 0.2  # how often a waiting thread looks whether it must stop
+COMMIT_KEY = re.compile(r"commits/[0-9a-f]{7,64}")  # the git connector's history records
 
 
 class TextEmbedder(Protocol):
@@ -45,8 +47,11 @@ class TextEmbedder(Protocol):
 
 def embed_text(path: str, key: str, title: str, symbol: str, text: str) -> str:
     """The text embedded for a chunk: where it lives and what it is, then the passage
-    (none for machine-made chunks: docs/RETRIEVAL.md, "What gets embedded")."""
-    return _embed_text(path, key, title, symbol, embedded_passage(path, text))
+    (none for machine-made chunks: docs/RETRIEVAL.md, "What gets embedded"; none for a
+    commit record, embedded by its subject: its message and files are for keyword
+    search, and cost the embedder 3-4 times as much, docs/HISTORY.md)."""
+    passage = "" if not path and COMMIT_KEY.fullmatch(key) else embedded_passage(path, text)
+    return _embed_text(path, key, title, symbol, passage)
 
 
 def _embed_text(path: str, key: str, title: str, symbol: str, passage: str) -> str:

@@ -29,9 +29,16 @@ What it does, per size:
    numpy arrays) and the FAISS index's serialized size (C++ memory
    tracemalloc cannot see).
 
+7. long questions (``--long-chars 2000,16000``): hybrid Search p50/p99 for pasted
+   bug reports of exactly that many characters, each distinct: a title, a Python
+   traceback whose frames are real functions of the corpus (path, line, name), the
+   error line, then prose of real docstring sentences (``--long-only`` skips the
+   short questions and the memory probes).
+
 Nothing is asserted; it prints figures. Usage::
 
     HF_HUB_OFFLINE=1 python bench/search_latency.py [--sizes 10000,100000] [--queries 200]
+        [--long-chars 2000,16000] [--long-queries 40] [--long-only]
 """
 
 from __future__ import annotations
@@ -348,6 +355,51 @@ def make_queries(picked: list[tuple[int, Source]], count: int, seed: int) -> lis
     return list(queries)
 
 
+def make_reports(picked: list[tuple[int, Source]], count: int, chars: int, seed: int) -> list[str]:
+    """Distinct bug reports of exactly ``chars`` characters: title, traceback of real
+    frames, error line, then real docstring sentences as prose."""
+    rng = random.Random(seed)
+    library = [s for copy, s in picked if copy == 0 and s.path.startswith("django/")]
+    frames = [(s.path, y) for s in library for y in s.symbols if y.kind in ("function", "method")]
+    sentences = [
+        m.group(1)
+        for s in library
+        if s.path.endswith(".py")
+        for m in re.finditer(r'"""([A-Z][a-z][^"]{25,300}?\.)', s.text)
+    ]
+    reports: dict[str, None] = {}
+    while len(reports) < count:
+        stack = rng.sample(frames, rng.randint(3, 8))
+        last = stack[-1][1].name.split(".")[-1]
+        lines = [f"{words(last).capitalize()} fails with a ValueError after upgrading", ""]
+        lines += ["Traceback (most recent call last):"]
+        for path, symbol in stack:
+            name = symbol.name.split(".")[-1]
+            lines.append(
+                f'  File "/srv/venv/lib/python3.12/site-packages/{path}", '
+                f"line {symbol.start_line + 2}, in {name}"
+            )
+            lines.append(f"    result = {name}(request, *args, **kwargs)")
+        lines += [f"ValueError: invalid value for {last}", ""]
+        text = "\n".join(lines)
+        while len(text) < chars:
+            text += " " + " ".join(rng.sample(sentences, 3)).replace("\n", " ")
+        reports[text[:chars]] = None
+    return list(reports)
+
+
+def bench_long(store: SqliteStore, indexes: IndexManager, project_id: str, reports: dict) -> None:
+    """Hybrid Search of pasted bug reports, per report length."""
+    for chars, texts in reports.items():
+        searcher = Searcher(store, indexes, shared_embedder())  # fresh query-embedding cache
+        time_mode(searcher, project_id, texts[:WARM_UP], SearchMode.HYBRID)
+        samples = time_mode(searcher, project_id, texts[WARM_UP:], SearchMode.HYBRID)
+        print(f" hybrid, bug reports of {chars} characters ({len(texts) - WARM_UP} distinct, ms)")
+        for name in ("total", *STAGES, "other"):
+            if samples[name]:
+                print(line(name, samples[name]))
+
+
 def words(name: str) -> str:
     """``ModelAdmin.get_queryset`` -> ``model admin get queryset``: how people ask."""
     spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name.replace(".", " ").replace("_", " "))
@@ -483,6 +535,7 @@ class Prepared:
     documents: int
     copies: int  # rounds of copies beyond the real documents
     queries: list[str]
+    reports: dict[int, list[str]]  # characters -> bug reports of that length
 
 
 def prepare_size(size: int, sources: list[Source], base: np.ndarray, args) -> Prepared:
@@ -490,8 +543,12 @@ def prepare_size(size: int, sources: list[Source], base: np.ndarray, args) -> Pr
     store, project_id, root = open_store(size, spec, sources, base, args.noise)
     picked = plan(sources, size, spec["seed"])
     copies = max(copy for copy, _ in picked)
-    queries = make_queries(picked, args.queries + WARM_UP, 3)
-    return Prepared(size, store, project_id, root, len(picked), copies, queries)
+    queries = [] if args.long_only else make_queries(picked, args.queries + WARM_UP, 3)
+    reports = {
+        chars: make_reports(picked, args.long_queries + WARM_UP, chars, 7)
+        for chars in args.long_chars
+    }
+    return Prepared(size, store, project_id, root, len(picked), copies, queries, reports)
 
 
 def bench_size(prepared: Prepared) -> None:
@@ -511,7 +568,12 @@ def bench_size(prepared: Prepared) -> None:
         f" index build (cold, from the Store, saved) {build_s:.1f} s: {manifest.dense_kind}, "
         f"{manifest.vectors} vectors; RSS {rss_before:.0f} -> {rss_mib():.0f} MiB (this process)"
     )
-    bench_search(store, indexes, project_id, prepared.queries)
+    if prepared.queries:
+        bench_search(store, indexes, project_id, prepared.queries)
+    bench_long(store, indexes, project_id, prepared.reports)
+    if not prepared.queries:  # --long-only
+        store.close()
+        return
     plain, traced = (load_figures(store, root, project_id, t) for t in (False, True))
     delta = plain["after"] - plain["before"]
     per_k = 1000 / chunks
@@ -536,6 +598,14 @@ def main() -> None:
     parser.add_argument("--real", type=int, default=1000, help="chunks embedded for real")
     parser.add_argument("--noise", type=float, default=0.3, help="norm of the synthetic noise")
     parser.add_argument("--version", default="5.2.8", help="Django sdist version")
+    parser.add_argument(
+        "--long-chars",
+        type=lambda v: [int(c) for c in v.split(",") if c],
+        default=[],
+        help="also time hybrid Search of bug reports of these lengths, e.g. 2000,16000",
+    )
+    parser.add_argument("--long-queries", type=int, default=40, help="bug reports per length")
+    parser.add_argument("--long-only", action="store_true", help="time only the bug reports")
     parser.add_argument("--load", help=argparse.SUPPRESS)  # internal: the fresh-process probe
     parser.add_argument("--store", help=argparse.SUPPRESS)
     parser.add_argument("--index-root", help=argparse.SUPPRESS)

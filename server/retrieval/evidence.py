@@ -20,6 +20,7 @@ run (no pattern backtracks over more than ``MAX_WORD_CHARS``), and at most
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -102,6 +103,7 @@ _ERROR_LINE = re.compile(r"(?<![\w.])([A-Za-z_][\w.]*): ")
 MAX_INTENT_CHARS = 2000
 
 
+@functools.lru_cache(maxsize=256)  # a question is read for its vector and for its ranking
 def evidence_of(text: str) -> Evidence:
     """Identifiers and paths the question names explicitly, and what it asks for."""
     text = _LONG_WORD.sub(" ", text[:MAX_SCANNED_CHARS])
@@ -186,8 +188,8 @@ _ASKS_FOR_TESTS = re.compile(
     r"\b(?:where|which|what)\s+(?:is|are|does|do)?\s*(?:the\s+|a\s+)?" + _TEST_NOUN + r"\b"
     r"|\b(?:is|are)\s+there\s+(?:a\s+|any\s+)?" + _TEST_NOUN + r"\b"
     r"|\bhow\s+(?:do|can|should|would|to)\s+(?:i\s+|we\s+|you\s+|one\s+)?(?:unit[- ])?test\b"
-    r"|\b(?:write|add|find|show)\s+(?:a\s+|the\s+|some\s+)?" + _TEST_NOUN + r"\b"
-    r"|\b" + _TEST_NOUN + r"\s+(?:for|of|covering|that\s+covers?|which\s+covers?)\b",
+    r"|\b(?:find|show|list)\s+(?:me\s+)?(?:a\s+|the\s+|all\s+)?" + _TEST_NOUN + r"\b",
+    # Not "tests for X" alone: commit messages and reports say "add tests for X".
     re.IGNORECASE,
 )
 # A clause about something failing is about the code under test, whatever it calls the test.
@@ -201,7 +203,7 @@ _ASKS_FOR_DOCS = re.compile(
     r"|\b(?:is|are)\s+there\s+(?:a\s+|any\s+)?" + _DOC_NOUN + r"\b"
     r"|\b(?:in|from)\s+the\s+" + _DOC_NOUN + r"\b"
     r"|\b(?:is|are|where|how)\b[^.?!\n]{0,60}\bdocumented\b"
-    r"|\b(?:when|which\s+(?:version|release))\b[^.?!\n]{0,60}"
+    r"|\b(?:when\s+(?:was|were|did)|which\s+(?:version|release))\b[^.?!\n]{0,60}"
     r"\b(?:added|introduced|removed|deprecated|changed|renamed)\b"
     r"|\bwhat\s+changed\s+(?:in|since|between)\b",
     re.IGNORECASE,

@@ -148,6 +148,8 @@ def test_questions_asking_for_tests(question: str) -> None:
         "In tests, how can I set values in the session before making a request with the test "
         "client?",
         "pytest fixture teardown leaks the app context",
+        "Fix validators.disabled() on nesting (#1513)\n\n* Add tests for nested use",
+        "This also adds unit tests for cases where `prompt_suffix` is empty",
         "how are cookies stored?",
     ],
 )
@@ -165,6 +167,7 @@ def test_questions_about_the_code_under_test(question: str) -> None:
         ("The docs say X but the code does Y: the timeout is ignored", False),
         ("This changes the behaviour of redirects: a 303 keeps the body", False),
         ("Where does the session get saved?", False),
+        ("Where does the logger send its messages and when is a default handler added?", False),
     ],
 )
 def test_questions_asking_for_docs_or_history(question: str, wanted: bool) -> None:

@@ -118,9 +118,13 @@ class Citation(_message.Message):
     connector_id: _builtins.str
     """Id of the connector that read the source ("con_…")."""
     document_key: _builtins.str
-    """The source document's key: a file path, "#12", "PROJ-7", a page id."""
+    """The source document's key: a file path, "#12", "PROJ-7", a page id,
+    "commits/<sha>".
+    """
     kind: _builtins.str
-    """Kind of source: "file", "issue", "pull_request", "ticket" or "page"."""
+    """Kind of source: "file", "issue", "pull_request", "ticket", "page" or
+    "commit".
+    """
     path: _builtins.str
     """File path relative to the connector's root; empty for records."""
     start_line: _builtins.int
@@ -136,8 +140,8 @@ class Citation(_message.Message):
     update time or revision for records; empty when unknown.
     """
     label: _builtins.str
-    """Short human form: "path:start-end" for files, the key for records
-    ("#12", "PROJ-7").
+    """Short human form: "path:start-end" for files, "commit abc1234" for a
+    commit, the key for other records ("#12", "PROJ-7").
     """
     def __init__(
         self,

@@ -13,6 +13,11 @@ grep and open files) and the last checkpoint names both:
   a modified file that is now skipped (binary, too large) is also deleted. If the
   last commit is no longer in the clone, all files are read again, with a warning.
 
+After the files, the branch's history: one ``commit`` record per commit of the last
+``history_commits`` (:mod:`.githistory`, docs/HISTORY.md); an incremental run adds the
+new commits' records and deletes those a rewrite or the bound dropped. The final
+checkpoint's cursor also names the bound it indexed (``"history"``).
+
 Keys are repository-relative paths, also with ``subdirectory``; ``exclude`` and
 ``include`` match them. Symlinks and submodules are never indexed (a symlink's
 target inside the repository is indexed under its own path). Reported, never the

@@ -17,7 +17,9 @@ The question sets are ``bench/eval/localization/*.json`` (built by
    ``--files-from server``, the server's own file ranking), scored with
    :mod:`projectqa.client.evaluation`: acc@k when any expected file is among
    the first k files; once over all files and once with test files excluded
-   by the path filter (``--exclude-tests`` alone runs only that variant).
+   by the path filter (``--exclude-tests`` alone runs only that variant). Search
+   is restricted to sources of kind ``file``: history records may lift a file,
+   but are no answer themselves.
 
 A question the server refuses (INVALID_ARGUMENT: before issue 16 any query over
 2,000 characters) counts as a miss; the refusals are counted and printed.
@@ -139,7 +141,9 @@ def tolerant(
 def searches(
     qa: Client, slug: str, globs: Sequence[str], files_from: str, refused: Refusals, variant: str
 ) -> tuple[SearchFunction, FileSearchFunction | None]:
-    options = {"path_globs": list(globs)} if globs else {}
+    # Files only: the answer is a file; a commit record (history) may raise a file's
+    # rank but is no answer itself.
+    options: dict[str, Any] = {"kinds": ["file"], "path_globs": list(globs)}
     search: SearchFunction = tolerant(client_search(qa, slug, **options), refused, (slug, variant))
     if files_from != "server":
         return search, None  # files by first appearance in the chunk ranking

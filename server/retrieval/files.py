@@ -103,8 +103,10 @@ def file_query(query: SearchQuery) -> SearchQuery:
 
 
 def pool_query(query: SearchQuery, weights: FileWeights) -> SearchQuery:
-    """The passage search whose ranking is aggregated."""
-    return replace(query, top_k=weights.pool, max_per_document=weights.pool_per_file)
+    """The passage search whose ranking is aggregated (with as many passages per file
+    as the request cites, when that is more than the pool's cap)."""
+    per_file = max(weights.pool_per_file, query.max_per_document)
+    return replace(query, top_k=weights.pool, max_per_document=per_file)
 
 
 def aggregate(scores: Sequence[float], ranks: Sequence[int], weights: FileWeights) -> float:

@@ -12,6 +12,7 @@ from projectqa.server.retrieval.files import (
     FilePrior,
     FileWeights,
     file_query,
+    pool_query,
     rank_files,
 )
 from projectqa.server.retrieval.ops import CitedHit
@@ -103,6 +104,13 @@ def test_file_query_keeps_only_files() -> None:
     query = file_query(SearchQuery.checked("where", search_filter=SearchFilter(kinds=("file",))))
     assert query.filter.kinds == ("file",)
     assert file_query(SearchQuery.checked("where")).filter.kinds == ("file",)
+
+
+def test_the_pool_holds_as_many_passages_per_file_as_the_request_cites() -> None:
+    weights = FileWeights(pool=100, pool_per_file=5)
+    assert pool_query(SearchQuery.checked("where", top_k=3), weights).max_per_document == 5
+    cited_ten = pool_query(SearchQuery.checked("where", max_per_document=10), weights)
+    assert (cited_ten.top_k, cited_ten.max_per_document) == (100, 10)
 
 
 @pytest.mark.parametrize(

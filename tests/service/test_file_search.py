@@ -110,6 +110,13 @@ async def test_top_k_counts_files_and_max_per_document_citations(qa: IndexedProj
     assert max(len(f.citations) for f in default) == 3  # 0 means 3
 
 
+async def test_a_file_cites_up_to_ten_passages_when_asked(qa: IndexedProject) -> None:
+    found = await files(qa, "the shopping cart: add, remove, merge, restore", max_per_document=10)
+    cart = next(f for f in found if f.path == "shop/cart.py")
+    assert 5 < len(cart.citations) <= 10 and cart.passages >= len(cart.citations)
+    assert len({(c.start_line, c.end_line) for c in cart.citations}) == len(cart.citations)
+
+
 async def test_path_glob_filter(qa: IndexedProject) -> None:
     found = await files(qa, "cart price tests readme", filter={"path_globs": ["shop/**"]})
     assert found and all(p.startswith("shop/") for p in paths(found))

@@ -32,10 +32,13 @@ import numpy as np
 from ..index.project import ProjectIndex
 from ..models import Document
 from ..store.base import Store
-from .query import SearchFilter
+from .files import FilePrior, PriorSource
+from .ops import CitedResult
+from .query import SearchFilter, SearchQuery
 from .search import filter_mask
 
 HISTORY_KINDS = ("commit", "pull_request", "issue")
+PRIOR_WEIGHT = 0.5  # suggested weight of the signal as a file search prior (docs/HISTORY.md)
 CANDIDATE_CHUNKS_PER_CHANGE = 4  # a change may have several chunks among the hits
 MAX_LINKED_PULLS = 5  # pull requests followed from one issue
 
@@ -108,6 +111,23 @@ def similar_change_scores(
     found = _documents(store, index, _record_keys(index, rows))
     changes = list(_voting_changes(store, found, current_files(index, search_filter), weights))
     return HistoryEvidence(_scores(changes, weights), changes)
+
+
+def history_prior(
+    store: Store, weight: float = PRIOR_WEIGHT, weights: HistoryWeights | None = None
+) -> PriorSource:
+    """The signal as a file search prior (``files.FileSearch(priors=[...])``): the scores
+    of :func:`similar_change_scores` over the generation that answered the passage search,
+    with the search's own filter, scaled by ``weight``."""
+
+    def prior(searched: CitedResult, query: SearchQuery) -> FilePrior:
+        index = searched.result.index
+        if index is None:
+            return FilePrior({}, weight)
+        found = similar_change_scores(index, store, query.text, weights, query.filter)
+        return FilePrior(found.scores, weight)
+
+    return prior
 
 
 def current_files(index: ProjectIndex, search_filter: SearchFilter | None = None) -> set[str]:

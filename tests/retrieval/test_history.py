@@ -14,13 +14,16 @@ from projectqa.plugins.githistory import CommitRecord, FileChange, commit_docume
 from projectqa.server.chunking import chunk_document
 from projectqa.server.index import IndexManager
 from projectqa.server.index.project import ProjectIndex
-from projectqa.server.models import Chunk, Document, DocumentWrite, new_id, utcnow
+from projectqa.server.models import Chunk, Document, DocumentWrite, Project, new_id, utcnow
 from projectqa.server.retrieval.history import (
     HistoryWeights,
     current_files,
+    history_prior,
     similar_change_scores,
 )
-from projectqa.server.retrieval.query import SearchFilter
+from projectqa.server.retrieval.ops import CitedResult
+from projectqa.server.retrieval.query import SearchFilter, SearchMode, SearchQuery
+from projectqa.server.retrieval.search import SearchResult
 from projectqa.server.sources import DocumentKind, SourceDocument
 from projectqa.server.store import SqliteStore
 
@@ -210,3 +213,20 @@ def test_the_search_filter_restricts_connectors_and_files(
 def test_weights_are_checked() -> None:
     with pytest.raises(ValueError):
         HistoryWeights(changes=0)
+
+
+def test_as_a_file_search_prior_it_scores_the_generation_that_answered(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    write(store, GIT, commit("1", "Retry the upload", "src/upload.py"))
+    index = served(store, tmp_path)
+    project = Project(PROJECT, "history", "History", "", utcnow(), utcnow())
+    query = SearchQuery.checked("upload retry", search_filter=SearchFilter(path_globs=("src/**",)))
+    searched = CitedResult(project, SearchResult([], SearchMode.HYBRID, 1, index=index), [])
+
+    prior = history_prior(store, weight=0.3)(searched, query)
+
+    assert prior.weight == 0.3
+    assert dict(prior.scores) == similar_change_scores(index, store, "upload retry").scores
+    unanswered = CitedResult(project, SearchResult([], SearchMode.HYBRID, 0), [])
+    assert dict(history_prior(store)(unanswered, query).scores) == {}

@@ -19,7 +19,9 @@ For each set of ``bench/eval/localization`` (built by ``bench/localization_set.p
    - ``history``: :func:`projectqa.server.retrieval.history.similar_change_scores`
      over the served index generation, files by score;
    - ``fused w``: each file scores ``K / (K + rank in search)`` (0 if absent; K = 5)
-     plus ``w`` times its history score, for a few weights ``w``.
+     plus ``w`` times its history score, for a few weights ``w``;
+   - ``rerank w``: the same, but history only reorders the files Search found (as a
+     file search prior, ``history.history_prior``, does).
 
 Prints acc@1, acc@5 and MRR@10 per set and over all questions, with all files and with
 test files left out of every ranking. The weights are not tuned on a held-out part:
@@ -92,7 +94,14 @@ class SetRun:
         }
         for weight in WEIGHTS:
             ranked[f"fused {weight:g}"] = fused(search, history, weight)
+        for weight in WEIGHTS:  # as a file search prior: no file of its own
+            ranked[f"rerank {weight:g}"] = fused(search, _within(history, search), weight)
         return ranked
+
+
+def _within(history: dict[str, float], search: list[str]) -> dict[str, float]:
+    found = set(search)
+    return {path: score for path, score in history.items() if path in found}
 
 
 def _asked(files: FileSearchFunction, text: str) -> list[str]:

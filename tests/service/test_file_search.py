@@ -239,19 +239,12 @@ async def test_the_history_prior_plugs_in_and_a_project_without_history_ranks_as
 ) -> None:
     """The call docs/FILE_SEARCH.md gives for history (issue 16 item 3); the local
     connector records no history, so the evidence is empty and nothing moves."""
-    from projectqa.server.retrieval.history import similar_change_scores
+    from projectqa.server.retrieval.history import history_prior
 
-    store = qa.server.store
-
-    def history_prior(searched: CitedResult, query: SearchQuery) -> FilePrior:
-        evidence = similar_change_scores(searched.result.index, store, query.text)
-        return FilePrior(evidence.scores, weight=0.5)
-
+    history = history_prior(qa.server.store)
     query = file_query(SearchQuery.checked("where are products added to the shopping cart?"))
     plain = await file_search(qa, []).search(principal(qa, "mia"), PROJECT, query)
-    with_history = await file_search(qa, [history_prior]).search(
-        principal(qa, "mia"), PROJECT, query
-    )
+    with_history = await file_search(qa, [history]).search(principal(qa, "mia"), PROJECT, query)
     assert [(f.path, f.score) for f in with_history.files] == [
         (f.path, f.score) for f in plain.files
     ]

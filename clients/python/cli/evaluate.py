@@ -119,10 +119,13 @@ def evaluate_command(
     except QuestionFileError as error:
         raise click.BadParameter(str(error), param_hint="QUESTIONS.json") from None
     client = state.client()
-    search = client_search(client, project)
+    # "Which file" questions rank files only: a record (issue, commit) is no answer.
+    file_level = any(question.file_level for question in question_set.questions)
+    options = {"kinds": ["file"]} if file_level else {}
+    search = client_search(client, project, **options)
     files: FileSearchFunction | None = None  # None: read off the chunk ranking
     if files_from == "server":
-        files = client_file_search(client, project)
+        files = client_file_search(client, project, **options)
     scores = {
         mode: evaluate(search, question_set.questions, mode, top_k, files)
         for mode in modes or MODES

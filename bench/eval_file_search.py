@@ -17,6 +17,11 @@ repository extracted at the set's snapshot with ``git archive`` from the mirror
 ``bench/eval_retrieval.py`` at file level (a question's files are the paths of
 its expected ranges; needs that script's data directory).
 
+``--data DIR`` evaluates the localization sets in a data directory another script
+ingested (``bench/history_signal.py``'s, with the git connector and the commit
+history), and ``--history W …`` adds rankings of decay_sum plus
+``history.history_prior`` at weight W — the file search as the lead would wire it.
+
 Everything but ingestion runs in-process on the Store and indexes, hybrid mode,
 one passage search per question and ranking (the pool is shared by the
 aggregations).
@@ -24,6 +29,7 @@ aggregations).
 Usage::
 
     python bench/eval_file_search.py [--sets click httpx flask] [--variant SPEC …] [--json]
+                                     [--data DIR --history 0.25 0.5 1]
 """
 
 from __future__ import annotations
@@ -49,13 +55,15 @@ from projectqa.server.index import IndexManager
 from projectqa.server.retrieval.citations import citation_of
 from projectqa.server.retrieval.files import (
     Aggregation,
+    FilePrior,
     FileWeights,
     file_query,
     pool_query,
     rank_files,
 )
-from projectqa.server.retrieval.ops import CitedHit
-from projectqa.server.retrieval.query import SearchQuery
+from projectqa.server.retrieval.history import history_prior
+from projectqa.server.retrieval.ops import CitedHit, CitedResult
+from projectqa.server.retrieval.query import SearchFilter, SearchQuery
 from projectqa.server.retrieval.search import Searcher
 from projectqa.server.store.factory import open_store
 
@@ -135,30 +143,50 @@ class InProcess:
 
 def chunk_view(search: Searcher, project_id: str) -> Ranker:
     def files(text: str) -> list[str]:
-        query = SearchQuery.checked(text, top_k=CHUNK_VIEW_HITS)
+        only_files = SearchFilter(kinds=("file",))  # history records are no answer
+        query = SearchQuery.checked(text, top_k=CHUNK_VIEW_HITS, search_filter=only_files)
         return list(dict.fromkeys(h.chunk.path for h in search.search(project_id, query).hits))
 
     return files
 
 
 def pooled(
-    search: Searcher, project_id: str, variants: dict[str, FileWeights]
+    qa: InProcess,
+    slug: str,
+    variants: dict[str, FileWeights],
+    history_weights: Sequence[float] = (),
 ) -> dict[str, Ranker]:
-    """One ranker per variant; variants with the same pool share each question's pool."""
-    cache: dict[tuple[str, int, int], list[CitedHit]] = {}
+    """One ranker per variant (variants with the same pool share each question's pool),
+    and one per history weight: the default aggregation plus ``history_prior`` at it."""
+    project = qa.store.get_project_by_slug(slug)
+    assert project is not None
+    cache: dict[tuple[str, int, int], CitedResult] = {}
+    history: dict[str, FilePrior] = {}
 
-    def pool(text: str, weights: FileWeights) -> list[CitedHit]:
+    def pool(text: str, weights: FileWeights) -> CitedResult:
         key = (text, weights.pool, weights.pool_per_file)
         if key not in cache:
             query = pool_query(file_query(SearchQuery.checked(text)), weights)
-            hits = search.search(project_id, query).hits
-            cache[key] = [CitedHit(h, citation_of(h.chunk)) for h in hits if h.chunk.kind == "file"]
+            result = qa.searcher.search(project.id, query)
+            hits = [CitedHit(h, citation_of(h.chunk)) for h in result.hits]
+            cache[key] = CitedResult(project, result, hits)
         return cache[key]
 
     def ranker(weights: FileWeights) -> Ranker:
-        return lambda text: [f.path for f in rank_files(pool(text, weights), weights)]
+        return lambda text: [f.path for f in rank_files(pool(text, weights).hits, weights)]
 
-    return {name: ranker(weights) for name, weights in variants.items()}
+    def with_history(weight: float) -> Ranker:
+        def files(text: str) -> list[str]:
+            searched = pool(text, FileWeights())
+            if text not in history:
+                history[text] = history_prior(qa.store, 1.0)(searched, SearchQuery.checked(text))
+            prior = FilePrior(history[text].scores, weight)
+            return [f.path for f in rank_files(searched.hits, FileWeights(), [prior])]
+
+        return files
+
+    rankers = {name: ranker(weights) for name, weights in variants.items()}
+    return rankers | {f"decay_sum + history {w:g}": with_history(w) for w in history_weights}
 
 
 # ------------------------------------------------------------------ scoring
@@ -176,12 +204,16 @@ def score(ranker: Ranker, questions: Sequence[Question]) -> dict[str, float]:
 
 
 def evaluate_set(
-    qa: InProcess, slug: str, questions: Sequence[Question], variants: dict[str, FileWeights]
+    qa: InProcess,
+    slug: str,
+    questions: Sequence[Question],
+    variants: dict[str, FileWeights],
+    history_weights: Sequence[float] = (),
 ) -> dict[str, dict[str, float]]:
     project_id = qa.project_id(slug)
     rankers = {
         "chunks": chunk_view(qa.searcher, project_id),
-        **pooled(qa.searcher, project_id, variants),
+        **pooled(qa, slug, variants, history_weights),
     }
     return {name: score(ranker, questions) for name, ranker in rankers.items()}
 
@@ -217,16 +249,30 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--sets", nargs="*", default=[*localization, "flask", "requests"])
     parser.add_argument("--variant", action="append", default=[], help='e.g. "decay=0.3"')
     parser.add_argument("--skip-ingest", action="store_true")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="the localization sets' data directory, ingested already (e.g. with the git "
+        "connector and its history, by bench/history_signal.py); implies --skip-ingest",
+    )
+    parser.add_argument(
+        "--history",
+        type=float,
+        nargs="*",
+        default=[],
+        help="weights of history.history_prior to add to decay_sum (needs history records)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     variants = {a.value: FileWeights(aggregation=a) for a in Aggregation}
     variants |= {spec: variant(spec) for spec in args.variant}
     local = [s for s in args.sets if s in localization]
-    if local and not args.skip_ingest:
+    if local and not (args.skip_ingest or args.data):
         ingest_localization(local)
     results: dict[str, dict[str, dict[str, float]]] = {}
     for data_dir, names in (
-        (WORK / "data", local),
+        (args.data or WORK / "data", local),
         (EVAL_DATA, [s for s in args.sets if s not in localization]),
     ):
         if not names:
@@ -236,7 +282,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             path = (
                 LOCALIZATION / f"{name}.json" if name in local else BENCH / "eval" / f"{name}.json"
             )
-            results[name] = evaluate_set(qa, name, load_questions(path), variants)
+            results[name] = evaluate_set(qa, name, load_questions(path), variants, args.history)
             print(f"  {name} done", file=sys.stderr)
     if args.json:
         print(json.dumps(results, indent=2))

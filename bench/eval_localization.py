@@ -92,18 +92,22 @@ def snapshot_of(set_name: str) -> str:
     return str(data["snapshot"])
 
 
-def snapshot_clone(set_name: str, work: Path = WORK) -> Path:
-    """``work/repos/<name>``: the mirror's history up to the snapshot, checked out at it."""
-    clone = work / "repos" / set_name
+def snapshot_clone(mirror: Path, snapshot: str, clone: Path) -> Path:
+    """``clone``: ``mirror``'s history up to ``snapshot`` (nothing later), checked out at it
+    on branch ``snapshot``; made once, then reused."""
     if not (clone / ".git").is_dir():
         clone.mkdir(parents=True, exist_ok=True)
-        snapshot = snapshot_of(set_name)
         git = ["git", "-C", str(clone)]
         subprocess.run([*git, "init", "-q"], check=True)
         ref = f"{snapshot}:refs/heads/{SNAPSHOT_BRANCH}"
-        subprocess.run([*git, "fetch", "-q", str(mirror_of(set_name)), ref], check=True)
+        subprocess.run([*git, "fetch", "-q", "--no-tags", str(mirror), ref], check=True)
         subprocess.run([*git, "checkout", "-q", SNAPSHOT_BRANCH], check=True)
     return clone
+
+
+def clone_of(set_name: str, work: Path = WORK) -> Path:
+    """The snapshot clone of a set, ``work/repos/<name>``."""
+    return snapshot_clone(mirror_of(set_name), snapshot_of(set_name), work / "repos" / set_name)
 
 
 # ------------------------------------------------------------------ searching
@@ -180,7 +184,7 @@ def prepare(qa: Client, sets: Sequence[QuestionSet]) -> dict[str, float]:
     """Every set's project on its snapshot clone, ingested; seconds each ingestion took."""
     took = {}
     for question_set in sets:
-        clone = snapshot_clone(question_set.name)
+        clone = clone_of(question_set.name)
         config = {"url": str(clone), "branch": SNAPSHOT_BRANCH}
         ensure_project(qa, question_set.name, clone, "git", config)
         started = time.monotonic()

@@ -6,12 +6,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import grpc
 import pytest
 
+from projectqa.client import ClientError
 from tests.connectors.local_repos import git
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
+import eval_localization
 import localization_set as builder
 
 SOURCES = [f"src/app/m{i}.py" for i in range(11)]
@@ -167,3 +170,40 @@ def test_source_files(path: str, source: bool) -> None:
 )
 def test_fix_messages(message: str, fix: bool) -> None:
     assert builder.is_fix_message(message) is fix
+
+
+# ------------------------------------------------------- the bench's clone
+
+
+def test_the_snapshot_clone_holds_nothing_after_the_snapshot(
+    history: History, tmp_path: Path
+) -> None:
+    git(history.repo, "tag", "v9", history.ids["merge"])  # a tag on a later commit
+    snapshot = history.ids["rename"]
+    clone = eval_localization.snapshot_clone(history.repo, snapshot, tmp_path / "clone")
+    assert git(clone, "rev-parse", "HEAD") == snapshot
+    reachable = set(git(clone, "rev-list", "--all").split())
+    assert reachable == set(git(history.repo, "rev-list", snapshot).split())
+    assert history.ids["after_rename"] not in reachable and git(clone, "tag") == ""
+    assert (clone / "src/app/helpers.py").is_file() and not (clone / "src/app/cache.py").exists()
+    # Made once: a second call reuses it as it is.
+    assert eval_localization.snapshot_clone(history.repo, "nonsense", clone) == clone
+
+
+def test_a_refused_question_is_a_counted_miss() -> None:
+    refused = eval_localization.Refusals()
+
+    def search(question: str, mode: str, top_k: int) -> list[str]:
+        if len(question) > 5:
+            raise ClientError(grpc.StatusCode.INVALID_ARGUMENT, "query: too long")
+        if question == "gone":
+            raise ClientError(grpc.StatusCode.NOT_FOUND, "project")
+        return ["a.py"]
+
+    asked = eval_localization.tolerant(search, refused, ("click", "all files"))
+    assert asked("short", "hybrid", 10) == ["a.py"]
+    assert asked("a long report", "hybrid", 10) == [] and asked("too long", "dense", 10) == []
+    where = ("click", "all files")
+    assert refused.counts == {(*where, "hybrid"): 1, (*where, "dense"): 1}
+    with pytest.raises(ClientError, match="NOT_FOUND"):
+        asked("gone", "hybrid", 10)

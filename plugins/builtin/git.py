@@ -78,7 +78,7 @@ from .gitcli import (
     TreeWriter,
     list_tree,
 )
-from .githistory import HISTORY_PROPERTY, History, HistoryScope, history_limit
+from .githistory import HISTORY_PROPERTY, History, HistoryScope, Renames, history_limit
 from .gitlocal import RepositoryRefused, open_repository
 
 CHECKPOINT_EVERY = 200
@@ -194,8 +194,9 @@ class GitSource:
     def _history(self, commit: str, since: str | None, indexed: Any) -> Iterator[SourceItem]:
         """The commit records (:mod:`.githistory`): after an incremental read of the files,
         those of the new commits (and deletions of those a rewrite or the bound dropped);
-        else, or when the bound changed, the whole window again (unchanged records are
-        skipped by the pipeline; a full run deletes those not seen)."""
+        else, when the bound changed, or when a new commit renamed a file (older records
+        name where files are now), the whole window again (unchanged records are skipped
+        by the pipeline; a full run deletes those not seen)."""
         history = History(
             self.git,
             HistoryScope(self.history_limit, self.subdirectory, self.rules.takes),
@@ -204,7 +205,10 @@ class GitSource:
         if since is not None and indexed == self.history_limit:
             yield from history.gone(since, commit)
             added = list(history.added(since, commit))
-            yield from added
+            if Renames.any_in(added):  # older records name paths that moved: all again
+                yield from history.window(commit)
+            else:
+                yield from added
             yield from history.left_window(commit, self.history_limit, len(added))
             return
         records = list(history.window(commit))

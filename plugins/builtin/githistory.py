@@ -68,11 +68,14 @@ class FileChange:
     added: int | None
     removed: int | None
     old_path: str = ""  # the path before a rename
+    now: str = ""  # where the file is at the indexed head, if a later commit renamed it
 
     def as_metadata(self) -> dict[str, Any]:
         entry: dict[str, Any] = {"path": self.path}
         if self.old_path:
             entry["old_path"] = self.old_path
+        if self.now:
+            entry["now"] = self.now
         if self.added is not None and self.removed is not None:
             entry.update(added=self.added, removed=self.removed)
         return entry
@@ -157,10 +160,12 @@ class History:
             return
         cut = self._shallow_boundary()
         takes = functools.lru_cache(maxsize=None)(self.scope.takes)  # paths recur a lot
+        renames = Renames()
         for out in self._logs(revisions, slices):
-            for record in parse_log(out):
-                kept = () if record.sha in cut else tuple(f for f in record.files if takes(f.path))
-                record = replace(record, files=kept, history_cut=record.sha in cut)
+            for record in parse_log(out):  # newest first: later renames are known
+                shallow = record.sha in cut
+                kept = () if shallow else tuple(f for f in record.files if takes(f.path))
+                record = replace(record, files=renames.followed(kept), history_cut=shallow)
                 yield commit_document(record, self.web_base)
 
     def _logs(self, revisions: list[str], slices: int) -> Iterator[bytes]:
@@ -196,6 +201,28 @@ class History:
             return set(shallow.read_text(encoding="ascii").split())
         except FileNotFoundError:
             return set()
+
+
+class Renames:
+    """Where files are at the indexed head, learnt from the commits read newest first:
+    a change to ``a.py`` made before a later commit renamed it to ``b.py`` records
+    ``now: b.py``, so the history signal credits the file that exists."""
+
+    def __init__(self) -> None:
+        self._now: dict[str, str] = {}  # an earlier path -> the path at the head
+
+    def followed(self, files: tuple[FileChange, ...]) -> tuple[FileChange, ...]:
+        """``files`` of the next (older) commit, each with its path at the head."""
+        followed = tuple(replace(f, now=self._now.get(f.path, "")) for f in files)
+        for change in followed:
+            if change.old_path:
+                self._now[change.old_path] = change.now or change.path
+        return followed
+
+    @staticmethod
+    def any_in(records: list[SourceDocument]) -> bool:
+        """Whether any of ``records`` renamed a file."""
+        return any("old_path" in f for r in records for f in r.metadata.get("files", []))
 
 
 def parse_log(out: bytes) -> Iterator[CommitRecord]:
@@ -305,6 +332,7 @@ def files_changed_lines(files: Sequence[FileChange], total: int) -> list[str]:
 
 def _file_line(change: FileChange) -> str:
     path = f"{change.old_path} → {change.path}" if change.old_path else change.path
+    path += f" (now {change.now})" if change.now else ""
     if change.added is None or change.removed is None:
         return f"{path} (binary)"
     return f"{path} (+{change.added} -{change.removed})"

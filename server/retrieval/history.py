@@ -14,7 +14,7 @@ change ranked ``r`` (0-based) has the vote ``offset / (offset + r)``, shared by 
 reformat). A file's score is ``1 - exp(-votes / saturation)``: in ``[0, 1)``, growing
 with more and better-ranked changes, bounded however many agree. Only files the index
 holds now are scored (a deleted file gets nothing; a renamed one is voted for under
-the path each change recorded, so the changes after the rename count).
+the path it has now: commit records name it, ``now``, when a later commit renamed it).
 
 No LLM and no embedder: one keyword search and one Store read per call.
 """
@@ -197,7 +197,9 @@ def _file_paths(metadata: dict[str, Any]) -> list[str]:
     files = metadata.get("files")
     if not isinstance(files, list):
         return []
-    return _unique(str(f["path"]) for f in files if isinstance(f, dict) and f.get("path"))
+    return _unique(
+        str(f.get("now") or f["path"]) for f in files if isinstance(f, dict) and f.get("path")
+    )
 
 
 def _unique(paths: Iterable[str]) -> list[str]:

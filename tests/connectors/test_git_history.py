@@ -285,3 +285,21 @@ def test_a_window_read_in_slices_is_the_same_history_in_the_same_order(
     keys = [r.key for r in sliced if isinstance(r, SourceDocument) and r.kind == "commit"]
     assert keys == [key for key in whole if key.startswith("commits/")][:5]
     assert len(set(keys)) == 5
+
+
+def test_older_commits_name_where_a_file_they_changed_is_now(origin: Path, tmp_path: Path) -> None:
+    write(origin, "src/app.py", "def main():\n    return 2\n")
+    before = commit_all(origin, "Return two")
+    git(origin, "mv", "src/app.py", "src/_app.py")
+    commit_all(origin, "Make app private")
+    work = tmp_path / "work"
+    first = run(work, url=str(origin))
+
+    assert files_of(commits(first)[before])["src/app.py"]["now"] == "src/_app.py"
+    assert "src/app.py (now src/_app.py) (+1 -1)" in commits(first)[before].text
+
+    git(origin, "mv", "src/_app.py", "src/main.py")
+    commit_all(origin, "Rename again")
+    items = run(work, cursor=first[-1].cursor, full=False, url=str(origin))
+    # A rename rewrites the records of the older commits that name the file.
+    assert files_of(commits(items)[before])["src/app.py"]["now"] == "src/main.py"

@@ -230,3 +230,18 @@ def test_as_a_file_search_prior_it_scores_the_generation_that_answered(
     assert dict(prior.scores) == similar_change_scores(index, store, "upload retry").scores
     unanswered = CitedResult(project, SearchResult([], SearchMode.HYBRID, 0), [])
     assert dict(history_prior(store)(unanswered, query).scores) == {}
+
+
+def test_a_change_to_a_file_renamed_since_votes_for_where_it_is_now(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    sha = hashlib.sha1(b"renamed").hexdigest()
+    moved = FileChange("src/old_upload.py", 3, 1, now="src/upload.py")
+    record = CommitRecord(
+        sha, ("a" * 40,), "Ann", "2024-01-02T03:04:05+00:00", "Upload retry", files=(moved,)
+    )
+    write(store, GIT, commit_document(record))
+
+    found = similar_change_scores(served(store, tmp_path), store, "upload retry")
+
+    assert list(found.scores) == ["src/upload.py"]

@@ -4,7 +4,7 @@ past similar commits changed, alone and fused with Search's own file ranking.
 For each set of ``bench/eval/localization`` (built by ``bench/localization_set.py``):
 
 1. the repository's history up to the set's snapshot, checked out at it
-   (``eval_localization.snapshot_clone``, under this script's own work folder
+   (``eval_localization.clone_of``, under this script's own work folder
    ``bench/.work/history_signal``): no fix the questions ask about is in it, neither
    as files nor as commits;
 2. a real server in this process (``eval_retrieval.in_process_server``, int8 ONNX
@@ -28,6 +28,7 @@ test files left out of every ranking. The weights are not tuned on a held-out pa
 read the spread across them, not the best one. Usage::
 
     HF_HUB_OFFLINE=1 nice -n 10 .venv/bin/python bench/history_signal.py [--sets click fd]
+        [--full]
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from statistics import fmean
 
-from eval_localization import QUESTIONS, SNAPSHOT_BRANCH, snapshot_clone
-from eval_retrieval import ensure_project, in_process_server, ingest
+from eval_localization import QUESTIONS, SNAPSHOT_BRANCH, clone_of
+from eval_retrieval import ensure_project, in_process_server
 
 from projectqa.client import Client, ClientError
 from projectqa.client.evaluation import (
@@ -57,6 +58,7 @@ from projectqa.server.index.project import ProjectIndex
 from projectqa.server.ingestion import index_manager
 from projectqa.server.retrieval.history import similar_change_scores
 from projectqa.server.store.sqlite import SqliteStore
+from projectqa.v1 import ingestion_pb2
 
 WORK = Path(__file__).resolve().parent / ".work" / "history_signal"
 EMBEDDER = embedder_name(DEFAULT_MODEL, "onnx-int8")  # in_process_server's
@@ -119,7 +121,7 @@ def metrics(ranks: Sequence[int]) -> str:
     return f"acc@1 {at(1):.3f}  acc@5 {at(5):.3f}  MRR@10 {mrr:.3f}"
 
 
-def evaluate(sets: Sequence[str]) -> None:
+def evaluate(sets: Sequence[str], full: bool) -> None:
     data = WORK / "data"
     data.mkdir(parents=True, exist_ok=True)
     (WORK / "repos").mkdir(parents=True, exist_ok=True)
@@ -132,10 +134,10 @@ def evaluate(sets: Sequence[str]) -> None:
         store = SqliteStore(settings.sqlite_path).open()
         for name in sets:
             question_set = load_question_set(QUESTIONS / f"{name}.json")
-            clone = snapshot_clone(name, WORK)
+            clone = clone_of(name, WORK)
             config = {"url": str(clone), "branch": SNAPSHOT_BRANCH}
             ensure_project(qa, name, clone, "git", config)
-            ingest(qa, name)
+            ingest(qa, name, full)
             project = store.get_project_by_slug(name)
             assert project is not None
             index = index_manager(settings, store, EMBEDDER).serving(project.id)
@@ -152,6 +154,17 @@ def evaluate(sets: Sequence[str]) -> None:
                         by_set.setdefault(ranking, []).append(rank)
         store.close()
     report(ranks)
+
+
+def ingest(qa: Client, slug: str, full: bool) -> None:
+    """A run of the project's connector, waited for (``full``: records written by an
+    older connector are rewritten; files and vectors that did not change are kept)."""
+    for run in qa.start_ingestion(slug, mode="full" if full else "incremental"):
+        final = run
+        for event in qa.watch_ingestion(run.id, interval=2.0):
+            final = event.run
+        if final.status != ingestion_pb2.INGESTION_STATUS_SUCCEEDED:
+            raise SystemExit(f"ingestion of {slug} did not succeed: {final.error}")
 
 
 def _all(path: str) -> bool:
@@ -180,10 +193,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     available = sorted(p.stem for p in QUESTIONS.glob("*.json"))
     parser.add_argument("--sets", nargs="+", default=available, choices=available)
+    parser.add_argument("--full", action="store_true", help="full ingestion runs")
     args = parser.parse_args(argv)
     if not args.sets:
         sys.exit(f"no localization sets in {QUESTIONS}")
-    evaluate(args.sets)
+    evaluate(args.sets, args.full)
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 KIND = "onnx-int8"
 # What embedding_export does; change it with anything there that changes model.onnx
 # (it is part of the cache key, so builds made the old way are not reused).
-RECIPE = "torchscript-opset17/mean-pool-l2/ort-bert-fusion/dynamic-int8-per-channel/v1"
+RECIPE = "torchscript-opset17/mean-pool-l2/ort-bert-fusion/dynamic-uint8-per-channel/v2"
 MODEL_FILE = "model.onnx"
 BUILD_FILE = "build.json"  # written last: a folder without it was never finished
 EXPORT_TIMEOUT_S = 1800.0

@@ -53,6 +53,8 @@ from .llm.resolve import ProfileResolver, environment_endpoint
 from .logs import configure_logging
 from .plugin_host import load_plugins
 from .registry import PluginCatalog
+from .retrieval.files import FileSearch
+from .retrieval.history import history_prior
 from .retrieval.ops import RetrievalOps
 from .retrieval.search import Searcher
 from .services.admin import AdminServicer
@@ -281,7 +283,8 @@ def _add_query_services(
         local_roots=settings.local_roots or (),
     )
     retrieval_pb2_grpc.add_RetrievalServiceServicer_to_server(
-        RetrievalServicer(retrieval), grpc_server
+        RetrievalServicer(retrieval, FileSearch(retrieval, priors=[history_prior(store)])),
+        grpc_server,
     )
     tools_pb2_grpc.add_ToolsServiceServicer_to_server(ToolsServicer(tools), grpc_server)
     chat = _chat_ops(settings, store, access, retrieval, tools, ingestion, runner, server.compute)

@@ -21,7 +21,8 @@ For each set of ``bench/eval/localization`` (built by ``bench/localization_set.p
    - ``fused w``: each file scores ``K / (K + rank in search)`` (0 if absent; K = 5)
      plus ``w`` times its history score, for a few weights ``w``;
    - ``rerank w``: the same, but history only reorders the files Search found (as a
-     file search prior, ``history.history_prior``, does).
+     file search prior, ``history.history_prior``, does);
+   - ``files+h w``: ``fused w`` over ``files only`` (a file search sees files alone).
 
 Prints acc@1, acc@5 and MRR@10 per set and over all questions, with all files and with
 test files left out of every ranking. The weights are not tuned on a held-out part:
@@ -88,16 +89,19 @@ class SetRun:
 
     def rankings(self, question: Question) -> dict[str, list[str]]:
         search = _asked(self.search_files, question.text[:SEARCH_CHARS])
+        files_only = _asked(self.file_chunks, question.text[:SEARCH_CHARS])
         history = similar_change_scores(self.index, self.store, question.text).scores
         ranked = {
             "search": search,
-            "files only": _asked(self.file_chunks, question.text[:SEARCH_CHARS]),
+            "files only": files_only,
             "history": sorted(history, key=lambda p: (-history[p], p)),
         }
         for weight in WEIGHTS:
             ranked[f"fused {weight:g}"] = fused(search, history, weight)
         for weight in WEIGHTS:  # as a file search prior: no file of its own
             ranked[f"rerank {weight:g}"] = fused(search, _within(history, search), weight)
+        for weight in WEIGHTS:  # the file search ranks files only: fused with that
+            ranked[f"files+h {weight:g}"] = fused(files_only, history, weight)
         return ranked
 
 

@@ -73,13 +73,16 @@ class GitPathSpec(GitIgnoreSpec):
 def _names(pattern: RegexPattern, name: str, is_dir: bool) -> bool:
     """Whether ``pattern`` matches ``name`` itself. pathspec's regexes match a path below
     what a pattern names too; their ``ps_d`` group marks the "/" after the named folder."""
-    found = pattern.regex.search(name)
+    regex = pattern.regex
+    if regex is None:  # a blank or comment line matches nothing
+        return False
+    found = regex.search(name)
     if found is not None and found.groupdict().get("ps_d") is None:
         return True
     if not is_dir:
         return False
     # A folder-only pattern ("tests/", "*/") names the folder when its "/" is the last one.
-    found = _ending(pattern.regex.pattern).search(name + "/")
+    found = _ending(regex.pattern).search(name + "/")
     return found is not None and found.groupdict().get("ps_d") is not None
 
 

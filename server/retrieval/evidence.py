@@ -205,7 +205,11 @@ _ASKS_FOR_DOCS = re.compile(
     r"|\b(?:is|are|where|how)\b[^.?!\n]{0,60}\bdocumented\b"
     r"|\b(?:when\s+(?:was|were|did)|which\s+(?:version|release))\b[^.?!\n]{0,60}"
     r"\b(?:added|introduced|removed|deprecated|changed|renamed)\b"
-    r"|\bwhat\s+changed\s+(?:in|since|between)\b",
+    r"|\bwhat\s+changed\s+(?:in|since|between)\b"
+    r"|\bwhy\s+(?:was|were)\b[^.?!\n]{0,60}"
+    r"\b(?:changed|added|introduced|removed|deprecated|renamed)\b"
+    r"|\bwhy\s+did\b[^.?!\n]{0,60}\b(?:change|add|introduce|remove|deprecate|rename)\b"
+    r"|\b(?:which|what)\s+(?:commits?|pull\s+requests?|PRs?)\b",
     re.IGNORECASE,
 )
 _CLAUSE = re.compile(r"[^.?!;\n]+")
@@ -219,5 +223,6 @@ def asks_for_tests(prose: str) -> bool:
 
 def asks_for_docs(prose: str) -> bool:
     """True if a clause asks for documentation or a project's history ("where is X
-    documented", "when was X deprecated", "what does the changelog say")."""
+    documented", "when was X deprecated", "what does the changelog say", "why was X
+    changed", "which commit …")."""
     return any(_ASKS_FOR_DOCS.search(c) for c in _CLAUSE.findall(prose))

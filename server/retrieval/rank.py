@@ -52,7 +52,7 @@ class RankWeights:
     symbol_words: float = 0.12  # the question's words spell the chunk's symbol name
     test_factor: float = 0.6  # test files, unless the question is about tests
     prose_factor: float = 0.75  # markdown/rst/text, unless the question asks for docs
-    changelog_factor: float = 0.5  # CHANGES, HISTORY, … unless the question asks for them
+    changelog_factor: float = 0.5  # CHANGES, HISTORY, commits, … unless the question asks
 
 
 @dataclass(slots=True)
@@ -166,7 +166,9 @@ class Rescorer:
         if not self._evidence.wants_tests and _TEST_PATH.search(path):
             score *= weights.test_factor
         if not self._evidence.wants_docs:
-            if _CHANGELOG.search(path):
+            # A commit record is a changelog entry: history answers when and why, and
+            # among a "where" question's hits it takes the place of the code it changed.
+            if _CHANGELOG.search(path) or table["kind"].value(row) == "commit":
                 score *= weights.changelog_factor
             elif table["kind"].value(row) == "file" and table["language"].value(row) in _PROSE:
                 score *= weights.prose_factor

@@ -58,3 +58,34 @@ async def test_commits_are_searchable_cited_and_added_incrementally(qa: QA, tmp_
     index = qa.server.ingestion.indexes.serving(project)
     scores = similar_change_scores(index, qa.server.store, "upload retry connection").scores
     assert max(scores, key=scores.__getitem__) == "src/upload.py"
+
+
+async def search(qa: QA, project: str, query: str) -> retrieval_pb2.SearchResponse:
+    request = retrieval_pb2.SearchRequest(project=project, query=query, top_k=5)
+    return await qa.retrieval.Search(request)
+
+
+async def test_commits_step_back_unless_the_question_asks_for_history(
+    qa: QA, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "repo", {"src/upload.py": "def upload(data):\n    send(data)\n"})
+    fix = commit(
+        repo,
+        {
+            "src/upload.py": "def upload(data):\n"
+            "    for attempt in range(3):  # the connection resets when idle\n"
+            "        if send(data):\n"
+            "            return\n"
+        },
+        "Retry the upload when the connection resets",
+    )
+    project = await qa.project("history-intent")
+    await qa.connector(project, "git", "code", url=str(repo))
+    assert (await qa.ingest(project)).status == SUCCEEDED
+
+    where = await search(qa, project, "where does the upload retry when the connection resets?")
+    which = await search(qa, project, "which commit made the upload retry on connection resets?")
+
+    assert where.hits[0].citation.path == "src/upload.py"
+    assert where.hits[0].citation.kind == "file"
+    assert which.hits[0].citation.label == f"commit {fix[:7]}"

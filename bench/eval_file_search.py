@@ -45,10 +45,11 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from eval_localization import mirror_of, snapshot_of
 from eval_retrieval import ensure_project, in_process_server, ingest
-from localization_set import REPOSITORIES
 
 from projectqa.client import Client
+from projectqa.client.evaluation import first_file_rank
 from projectqa.server.config import load_settings
 from projectqa.server.embedding import EmbeddingSetup, shared_embedder
 from projectqa.server.index import IndexManager
@@ -96,12 +97,11 @@ def variant(spec: str) -> FileWeights:
 # ------------------------------------------------------------------ sources
 def snapshot_folder(name: str, snapshot: str) -> Path:
     """The repository of set ``name`` at ``snapshot``, extracted once from its mirror."""
-    repository = next(r for r in REPOSITORIES if r.name == name)
     folder = WORK / "src" / f"{name}-{snapshot[:10]}"
     if not folder.is_dir():
         folder.mkdir(parents=True)
         archive = subprocess.run(
-            ["git", "--git-dir", str(repository.mirror()), "archive", snapshot],
+            ["git", "--git-dir", str(mirror_of(name)), "archive", snapshot],
             check=True, capture_output=True,
         ).stdout  # fmt: skip
         subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
@@ -117,10 +117,6 @@ def ingest_localization(names: Sequence[str]) -> None:
         for name, folder in folders.items():
             ensure_project(qa, name, folder)
             ingest(qa, name)
-
-
-def snapshot_of(name: str) -> str:
-    return json.loads((LOCALIZATION / f"{name}.json").read_text(encoding="utf-8"))["snapshot"]
 
 
 # ------------------------------------------------------------------ rankers
@@ -195,7 +191,7 @@ def score(ranker: Ranker, questions: Sequence[Question]) -> dict[str, float]:
     reciprocal = 0.0
     for text, wanted in questions:
         ranked = ranker(text)
-        rank = next((i for i, path in enumerate(ranked, 1) if path in wanted), 0)
+        rank = first_file_rank(ranked, wanted)
         for k in KS:
             hits[k] += 0 < rank <= k
         reciprocal += 1 / rank if 0 < rank <= 10 else 0.0

@@ -187,13 +187,8 @@ class GitHubSource:
         )
 
     def _comments(self, api: ApiClient, number: int) -> list[dict[str, Any]]:
-        comments: list[dict[str, Any]] = []
-        link: str | None = f"repos/{self._repository}/issues/{number}/comments?per_page={PER_PAGE}"
-        while link:
-            response = api.get(link, resource=f"comments of #{number}", cacheable=True)
-            comments.extend(response.data)
-            link = response.links.get("next")
-        return comments
+        path = f"repos/{self._repository}/issues/{number}/comments"
+        return [comment for page in _pages(api, path, f"comments of #{number}") for comment in page]
 
     def _pull(self, api: ApiClient, number: int) -> dict[str, Any]:
         path = f"repos/{self._repository}/pulls/{number}"
@@ -203,11 +198,11 @@ class GitHubSource:
         """The files a pull request changed (``pulls/{n}/files``), the first
         ``MAX_PULL_FILES``; a renamed file under its new path, with the old one."""
         files: list[FileChange] = []
-        link: str | None = f"repos/{self._repository}/pulls/{number}/files?per_page={PER_PAGE}"
-        while link and len(files) < MAX_PULL_FILES:
-            response = api.get(link, resource=f"files of #{number}", cacheable=True)
-            files.extend(_file_change(entry) for entry in response.data)
-            link = response.links.get("next")
+        path = f"repos/{self._repository}/pulls/{number}/files"
+        for page in _pages(api, path, f"files of #{number}"):
+            files.extend(_file_change(entry) for entry in page)
+            if len(files) >= MAX_PULL_FILES:
+                break
         return files[:MAX_PULL_FILES]
 
     def _closers(self, api: ApiClient, number: int) -> list[str]:
@@ -215,12 +210,9 @@ class GitHubSource:
         a closed issue (its timeline's ``cross-referenced`` events). GitHub's REST API does
         not say which one closed it (GraphQL's ``closedByPullRequestsReferences`` does); a
         merged pull request that mentions a closed issue almost always is the closer."""
-        closers: list[str] = []
-        link: str | None = f"repos/{self._repository}/issues/{number}/timeline?per_page={PER_PAGE}"
-        while link:
-            response = api.get(link, resource=f"timeline of #{number}", cacheable=True)
-            closers += [key for event in response.data if (key := self._merged_pull(event))]
-            link = response.links.get("next")
+        path = f"repos/{self._repository}/issues/{number}/timeline"
+        pages = _pages(api, path, f"timeline of #{number}")
+        closers = [key for page in pages for event in page if (key := self._merged_pull(event))]
         return list(dict.fromkeys(closers))
 
     def _merged_pull(self, event: dict[str, Any]) -> str:
@@ -231,6 +223,16 @@ class GitHubSource:
         same_repository = f"/repos/{self._repository}/issues/" in (other.get("url") or "")
         merged = (other.get("pull_request") or {}).get("merged_at")
         return f"pulls/{other['number']}" if same_repository and merged else ""
+
+
+def _pages(api: ApiClient, path: str, resource: str) -> Iterator[list[dict[str, Any]]]:
+    """Each page of a paginated list, fetched with ETags, following the ``next`` links
+    (lazily: a caller that has enough stops asking)."""
+    link: str | None = f"{path}?per_page={PER_PAGE}"
+    while link:
+        response = api.get(link, resource=resource, cacheable=True)
+        yield response.data
+        link = response.links.get("next")
 
 
 # ---------------------------------------------------------------- rendering

@@ -16,7 +16,8 @@ with more and better-ranked changes, bounded however many agree. Only files the 
 holds now are scored (a deleted file gets nothing; a renamed one is voted for under
 the path it has now: commit records name it, ``now``, when a later commit renamed it).
 
-No LLM and no embedder: one keyword search and one Store read per call.
+No LLM and no embedder: one keyword search and, per connector, one Store read for the
+records found and one for the pull requests that closed the issues among them.
 """
 
 from __future__ import annotations
@@ -108,8 +109,9 @@ def similar_change_scores(
     if records is None or not records.any():
         return HistoryEvidence()
     rows = index.keyword_rows(question, weights.changes * CANDIDATE_CHUNKS_PER_CHANGE, records)
-    found = _documents(store, index, _record_keys(index, rows))
-    changes = list(_voting_changes(store, found, current_files(index, search_filter), weights))
+    found = _documents(store, _record_keys(index, rows))
+    pulls = _stored(store, [key for document in found for key in _closing_pulls(document)])
+    changes = list(_voting_changes(found, pulls, current_files(index, search_filter), weights))
     return HistoryEvidence(_scores(changes, weights), changes)
 
 
@@ -155,26 +157,42 @@ def _record_keys(index: ProjectIndex, rows: list[tuple[int, float]]) -> list[tup
     return list(seen)
 
 
-def _documents(store: Store, index: ProjectIndex, keys: list[tuple[str, str]]) -> list[Document]:
+def _documents(store: Store, keys: list[tuple[str, str]]) -> list[Document]:
     """The stored records of ``keys``, in the order given (one Store read per connector)."""
+    stored = _stored(store, keys)
+    return [stored[key] for key in keys if key in stored]
+
+
+def _stored(store: Store, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Document]:
+    """The stored documents of ``(connector id, key)`` pairs, one Store read per connector."""
     by_connector: dict[str, list[str]] = defaultdict(list)
     for connector, key in keys:
         by_connector[connector].append(key)
-    stored = {
+    return {
         (connector, key): document
         for connector, wanted in by_connector.items()
         for key, document in store.get_documents(connector, wanted).items()
     }
-    return [stored[key] for key in keys if key in stored]
+
+
+def _closing_pulls(document: Document) -> list[tuple[str, str]]:
+    """``(connector id, key)`` of the pull requests that closed an issue (none otherwise)."""
+    if document.kind != "issue":
+        return []
+    closed_by = document.metadata.get("closed_by", [])
+    return [(document.connector_id, str(key)) for key in closed_by][:MAX_LINKED_PULLS]
 
 
 def _voting_changes(
-    store: Store, documents: list[Document], files: set[str], weights: HistoryWeights
+    documents: list[Document],
+    pulls: dict[tuple[str, str], Document],
+    files: set[str],
+    weights: HistoryWeights,
 ) -> Iterator[SimilarChange]:
     """The first ``weights.changes`` documents that name files which exist now."""
     rank = 0
     for document in documents:
-        changed = tuple(path for path in _changed_files(store, document) if path in files)
+        changed = tuple(path for path in _changed_files(document, pulls) if path in files)
         if not changed:
             continue
         vote = weights.offset / (weights.offset + rank)
@@ -184,12 +202,11 @@ def _voting_changes(
             return
 
 
-def _changed_files(store: Store, document: Document) -> list[str]:
+def _changed_files(document: Document, pulls: dict[tuple[str, str], Document]) -> list[str]:
     """What a record changed: its own files, or (an issue) those of its closing pulls."""
     if document.kind == "issue":
-        pulls = [str(key) for key in document.metadata.get("closed_by", [])][:MAX_LINKED_PULLS]
-        linked = store.get_documents(document.connector_id, pulls) if pulls else {}
-        return _unique(path for pull in linked.values() for path in _file_paths(pull.metadata))
+        linked = [pulls[key] for key in _closing_pulls(document) if key in pulls]
+        return _unique(path for pull in linked for path in _file_paths(pull.metadata))
     return _file_paths(document.metadata)
 
 

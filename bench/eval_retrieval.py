@@ -54,6 +54,7 @@ from projectqa.client.evaluation import (
     mrr_depth,
     report_rows,
 )
+from projectqa.client.ingestion import ModeName
 from projectqa.v1 import ingestion_pb2
 
 BENCH = Path(__file__).resolve().parent
@@ -130,9 +131,11 @@ def ensure_project(
         qa.create_connector(slug, kind, CONNECTOR, config or {"path": str(folder)})
 
 
-def ingest(qa: Client, slug: str) -> None:
-    """An incremental run of every connector of ``slug``, with a progress line."""
-    for run in qa.start_ingestion(slug, mode="incremental"):
+def ingest(qa: Client, slug: str, mode: ModeName = "incremental") -> None:
+    """A run of every connector of ``slug``, with a progress line (``mode`` "full":
+    records written by an older connector are rewritten; unchanged files and vectors
+    are kept)."""
+    for run in qa.start_ingestion(slug, mode=mode):
         final = run
         for event in qa.watch_ingestion(run.id, interval=2.0):
             final = event.run

@@ -42,7 +42,7 @@ from pathlib import Path
 from statistics import fmean
 
 from eval_localization import QUESTIONS, SNAPSHOT_BRANCH, clone_of
-from eval_retrieval import ensure_project, in_process_server
+from eval_retrieval import ensure_project, in_process_server, ingest
 
 from projectqa.client import Client, ClientError
 from projectqa.client.evaluation import (
@@ -59,7 +59,6 @@ from projectqa.server.index.project import ProjectIndex
 from projectqa.server.ingestion import index_manager
 from projectqa.server.retrieval.history import similar_change_scores
 from projectqa.server.store.sqlite import SqliteStore
-from projectqa.v1 import ingestion_pb2
 
 WORK = Path(__file__).resolve().parent / ".work" / "history_signal"
 EMBEDDER = embedder_name(DEFAULT_MODEL, "onnx-int8")  # in_process_server's
@@ -141,7 +140,7 @@ def evaluate(sets: Sequence[str], full: bool) -> None:
             clone = clone_of(name, WORK)
             config = {"url": str(clone), "branch": SNAPSHOT_BRANCH}
             ensure_project(qa, name, clone, "git", config)
-            ingest(qa, name, full)
+            ingest(qa, name, mode="full" if full else "incremental")
             project = store.get_project_by_slug(name)
             assert project is not None
             index = index_manager(settings, store, EMBEDDER).serving(project.id)
@@ -158,17 +157,6 @@ def evaluate(sets: Sequence[str], full: bool) -> None:
                         by_set.setdefault(ranking, []).append(rank)
         store.close()
     report(ranks)
-
-
-def ingest(qa: Client, slug: str, full: bool) -> None:
-    """A run of the project's connector, waited for (``full``: records written by an
-    older connector are rewritten; files and vectors that did not change are kept)."""
-    for run in qa.start_ingestion(slug, mode="full" if full else "incremental"):
-        final = run
-        for event in qa.watch_ingestion(run.id, interval=2.0):
-            final = event.run
-        if final.status != ingestion_pb2.INGESTION_STATUS_SUCCEEDED:
-            raise SystemExit(f"ingestion of {slug} did not succeed: {final.error}")
 
 
 def _all(path: str) -> bool:

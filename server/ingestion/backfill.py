@@ -19,7 +19,6 @@ import collections
 import hashlib
 import logging
 import queue
-import re
 import threading
 from collections.abc import Callable, Iterable
 from typing import Protocol
@@ -28,6 +27,7 @@ import numpy as np
 
 from ..chunking.machine_made import embedded_passage
 from ..models import Chunk, PageRequest, new_id
+from ..sources import DocumentKind
 from ..store import Store
 from .cancel import Cancellation, RunCancelled
 
@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 ENCODE_SLICE = 128  # chunks per encode call: sorted by length inside; a stop waits one slice
 SCAN_PAGE = 512  # chunks without a vector read at once from the Store
 WAIT_S = 0.2  # how often a waiting thread looks whether it must stop
-COMMIT_KEY = re.compile(r"commits/[0-9a-f]{7,64}")  # the git connector's history records
 
 
 class TextEmbedder(Protocol):
@@ -45,12 +44,12 @@ class TextEmbedder(Protocol):
     def encode(self, texts: list[str]) -> np.ndarray: ...
 
 
-def embed_text(path: str, key: str, title: str, symbol: str, text: str) -> str:
+def embed_text(path: str, key: str, title: str, symbol: str, text: str, kind: str = "") -> str:
     """The text embedded for a chunk: where it lives and what it is, then the passage
     (none for machine-made chunks: docs/RETRIEVAL.md, "What gets embedded"; none for a
     commit record, embedded by its subject: its message and files are for keyword
     search, and cost the embedder 3-4 times as much, docs/HISTORY.md)."""
-    passage = "" if not path and COMMIT_KEY.fullmatch(key) else embedded_passage(path, text)
+    passage = "" if kind == DocumentKind.COMMIT else embedded_passage(path, text)
     return _embed_text(path, key, title, symbol, passage)
 
 
@@ -67,7 +66,9 @@ def chunk_embed_text(chunk: Chunk) -> str:
     """What was hashed into ``chunk.embed_hash`` when it was written: a chunk written
     before machine-made passages were left out had its whole passage hashed, and its
     vector must be of that text (the cache is keyed by the hash)."""
-    text = embed_text(chunk.path, chunk.document_key, chunk.title, chunk.symbol, chunk.text)
+    text = embed_text(
+        chunk.path, chunk.document_key, chunk.title, chunk.symbol, chunk.text, chunk.kind
+    )
     if vector_hash(text) == chunk.embed_hash:
         return text
     return _embed_text(chunk.path, chunk.document_key, chunk.title, chunk.symbol, chunk.text)

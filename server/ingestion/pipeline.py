@@ -373,7 +373,7 @@ def _fence(run: IngestionRun) -> RunFence | None:
 
 
 def _embed_text_of(doc: SourceDocument, draft: ChunkDraft) -> str:
-    return embed_text(doc.path, doc.key, doc.title, draft.symbol, draft.text)
+    return embed_text(doc.path, doc.key, doc.title, draft.symbol, draft.text, doc.kind)
 
 
 def _document(run: IngestionRun, p: Prepared, now: datetime) -> Document:

@@ -24,7 +24,9 @@ def test_a_commit_chunk_is_embedded_by_its_subject_not_its_body() -> None:
     )
     (draft,) = chunk_document(record)
 
-    embedded = embed_text(record.path, record.key, record.title, draft.symbol, draft.text)
+    embedded = embed_text(
+        record.path, record.key, record.title, draft.symbol, draft.text, record.kind
+    )
 
     assert embedded == f"commits/{SHA} Retry the upload :: commit 3f9c2d1 Retry the upload\n"
 

@@ -142,13 +142,15 @@ class Searcher:
             else:
                 dense = index.dense_rows(vector, wanted, allowed)
                 clock.lap("dense")
-        evidence = evidence_of(query.text)
+        # Only hybrid search reads the evidence (keyword boost, rescoring): a keyword or
+        # dense search of a long report does not parse it here.
+        hybrid = query.mode is SearchMode.HYBRID
+        evidence = evidence_of(query.text) if hybrid else Evidence()
         if query.mode is not SearchMode.DENSE:
-            boost = keyword_boost(evidence) if query.mode is SearchMode.HYBRID else ()
-            keyword = index.keyword_rows(query.text, wanted, allowed, boost)
+            keyword = index.keyword_rows(query.text, wanted, allowed, keyword_boost(evidence))
             clock.lap("keyword")
         candidates = fuse(dense, keyword, self.weights, index.has_vector())
-        if query.mode is SearchMode.HYBRID:
+        if hybrid:
             self._rescorer(index, query.text, evidence, allowed).apply(candidates, query.top_k)
         ranked = group(candidates.values(), index.table, query.top_k, query.max_per_document)
         clock.lap("fusion")

@@ -278,11 +278,8 @@ def commit_document(record: CommitRecord, web_base: str = "") -> SourceDocument:
         "date": record.date,
         "committed": record.committed,
         "merge": len(record.parents) > 1,
-        "files": [change.as_metadata() for change in kept],
-        "files_total": len(record.files),
+        **files_metadata(kept, len(record.files)),
     }
-    if len(record.files) > len(kept):
-        metadata["files_left_out"] = len(record.files) - len(kept)
     if record.history_cut:
         metadata["history_cut"] = True
     return SourceDocument(
@@ -294,6 +291,18 @@ def commit_document(record: CommitRecord, web_base: str = "") -> SourceDocument:
         version=record.sha,
         metadata=metadata,
     )
+
+
+def files_metadata(kept: Sequence[FileChange], total: int) -> dict[str, Any]:
+    """``files`` (those ``kept``), ``files_total`` and, when some were not kept,
+    ``files_left_out``: as a commit's or pull request's metadata records them."""
+    metadata: dict[str, Any] = {
+        "files": [change.as_metadata() for change in kept],
+        "files_total": total,
+    }
+    if total > len(kept):
+        metadata["files_left_out"] = total - len(kept)
+    return metadata
 
 
 def commit_text(record: CommitRecord) -> str:

@@ -35,7 +35,7 @@ from projectqa.server.sources import (
     SourceWarning,
 )
 
-from .githistory import FileChange, files_changed_lines
+from .githistory import FileChange, files_changed_lines, files_metadata
 from .http import ApiClient, ResourceNotFound, ResponseCache, RetryPolicy
 from .updates import Page, walk_updates
 
@@ -171,11 +171,11 @@ class GitHubSource:
         except ResourceNotFound as exc:  # deleted or transferred since it was listed
             return SourceWarning(key, str(exc))
         metadata = _metadata(self._repository, issue, pull)
+        total = (pull or {}).get("changed_files") or len(files)
         if pull is not None:
-            metadata.update(_pull_links(issue, pull, files))
+            metadata.update(_pull_links(issue, files, total))
         if closers:
             metadata["closed_by"] = closers
-        total = (pull or {}).get("changed_files") or len(files)
         return SourceDocument(
             key=key,
             kind=DocumentKind.PULL_REQUEST if is_pull else DocumentKind.ISSUE,
@@ -302,19 +302,11 @@ def _closed_issue(issue: dict[str, Any]) -> bool:
     return "pull_request" not in issue and issue.get("state") == "closed"
 
 
-def _pull_links(
-    issue: dict[str, Any], pull: dict[str, Any], files: list[FileChange]
-) -> dict[str, Any]:
-    """What a pull request changed and which issues its description says it closes."""
-    total = pull.get("changed_files") or len(files)
-    links: dict[str, Any] = {
-        "files": [change.as_metadata() for change in files],
-        "files_total": total,
-        "closes": [f"issues/{n}" for n in dict.fromkeys(CLOSING.findall(issue.get("body") or ""))],
-    }
-    if total > len(files):
-        links["files_left_out"] = total - len(files)
-    return links
+def _pull_links(issue: dict[str, Any], files: list[FileChange], total: int) -> dict[str, Any]:
+    """What a pull request changed (``total`` files, of which ``files`` recorded) and
+    which issues its description says it closes."""
+    closes = dict.fromkeys(CLOSING.findall(issue.get("body") or ""))
+    return {**files_metadata(files, total), "closes": [f"issues/{n}" for n in closes]}
 
 
 def _file_change(entry: dict[str, Any]) -> FileChange:

@@ -167,7 +167,8 @@ class GitHubSource:
             comments = self._comments(api, number) if issue.get("comments") else []
             pull = self._pull(api, number) if is_pull else None
             files = self._pull_files(api, number) if is_pull else []
-            closers = self._closers(api, number) if _closed_issue(issue) else []
+            closed_issue = not is_pull and issue.get("state") == "closed"
+            closers = self._closers(api, number) if closed_issue else []
         except ResourceNotFound as exc:  # deleted or transferred since it was listed
             return SourceWarning(key, str(exc))
         metadata = _metadata(self._repository, issue, pull)
@@ -296,10 +297,6 @@ def _metadata(
         metadata["base"] = (pull.get("base") or {}).get("ref") or ""
         metadata["merged"] = bool(pull.get("merged"))
     return metadata
-
-
-def _closed_issue(issue: dict[str, Any]) -> bool:
-    return "pull_request" not in issue and issue.get("state") == "closed"
 
 
 def _pull_links(issue: dict[str, Any], files: list[FileChange], total: int) -> dict[str, Any]:

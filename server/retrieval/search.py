@@ -95,8 +95,8 @@ class Searcher:
         self._embedder = embedder
         self._embedder_named = embedder_named or _process_embedder
         self.weights = weights or RankWeights()
-        self._unavailable: dict[str, str] = {}  # embedder name -> why it cannot be built
-        self._retry_at: dict[str, float] = {}  # embedder name -> when to try it again
+        # Embedder name -> when to try building it again (it could not be built).
+        self._unavailable: dict[str, float] = {}
         self._clock = clock
         self._guard = threading.Lock()
         self._embed_cached: Callable[[str, str], np.ndarray] = functools.lru_cache(maxsize=512)(
@@ -172,10 +172,10 @@ class Searcher:
 
     def dense_unavailable(self, model: str) -> str:
         """Why queries cannot be embedded for generations of ``model`` ("" if they can)."""
-        problem = self._unavailable.get(model)
-        if problem is not None:
-            if self._clock() < self._retry_at.get(model, 0.0):
-                return problem
+        retry_at = self._unavailable.get(model)
+        if retry_at is not None:
+            if self._clock() < retry_at:
+                return _unavailable_problem(model)
             with self._guard:
                 self._unavailable.pop(model, None)
         try:
@@ -212,23 +212,16 @@ class Searcher:
         return self._embedder_named(model)
 
     def _remember_unavailable(self, model: str, exc: UnknownEmbeddingModel) -> str:
-        """Once per model and process: the lookup is not retried at every query, and the
-        log says it once."""
-        # Clients get no server detail (an exception may name the data directory): the log
-        # has it. Tried again after UNAVAILABLE_RETRY_S: a full disk or a failed build may
-        # be over by then.
-        problem = (
-            f"this server cannot embed queries with {model!r}, the embedder of the served "
-            "index generation (the server's log says why; PROJECTQA_EMBEDDER sets the embedder)"
-        )
+        """Once per model until UNAVAILABLE_RETRY_S have passed (a full disk or a failed
+        build may be over by then): the lookup is not retried at every query, and the log
+        says it once."""
         with self._guard:
             if model not in self._unavailable:
                 log.warning(
                     "keyword-only search for generations of %r: %s", model, exc, exc_info=exc
                 )
-                self._unavailable[model] = problem
-                self._retry_at[model] = self._clock() + UNAVAILABLE_RETRY_S
-        return problem
+                self._unavailable[model] = self._clock() + UNAVAILABLE_RETRY_S
+        return _unavailable_problem(model)
 
     def _embed(self, model: str, text: str) -> np.ndarray:
         """The question's vector: of the question itself when the embedder reads it whole,
@@ -238,6 +231,14 @@ class Searcher:
         vector = vectors[0] if len(texts) == 1 else _unit(vectors.mean(axis=0))
         vector.setflags(write=False)  # shared by the cache
         return vector
+
+
+def _unavailable_problem(model: str) -> str:
+    # Clients get no server detail (an exception may name the data directory): the log has it.
+    return (
+        f"this server cannot embed queries with {model!r}, the embedder of the served "
+        "index generation (the server's log says why; PROJECTQA_EMBEDDER sets the embedder)"
+    )
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:

@@ -210,6 +210,22 @@ def test_the_search_filter_restricts_connectors_and_files(
     assert current_files(index) == set(FILES)
 
 
+def test_current_files_among_given_paths_agrees_with_the_whole_table(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    write(store, GIT, commit("1", "Upload retries", "src/upload.py"))
+    index = served(store, tmp_path)
+    among = {"src/upload.py", "docs/guide.md", "src/gone.py", "commits/1"}
+    for search_filter in (
+        None,
+        SearchFilter(path_globs=("src/**",)),
+        SearchFilter(languages=("python",)),
+        SearchFilter(languages=("markdown",), path_globs=("docs/",)),
+    ):
+        whole = current_files(index, search_filter)
+        assert current_files(index, search_filter, among) == whole & among
+
+
 def test_weights_are_checked() -> None:
     with pytest.raises(ValueError):
         HistoryWeights(changes=0)

@@ -37,16 +37,14 @@ def windows(text: str, limit: int = WINDOW_CHARS) -> list[str]:
     current = ""
     for line in text.splitlines(keepends=True):
         while len(line) > limit:
-            pieces += [current] if current else []
-            pieces.append(line[:limit])
+            pieces += [current, line[:limit]]
             current, line = "", line[limit:]
         if len(current) + len(line) > limit:
             pieces.append(current)
             current = ""
         current += line
-    if current.strip():
-        pieces.append(current)
-    return [p for p in pieces if p.strip()]
+    pieces.append(current)
+    return [p for p in pieces if p.strip()]  # blank pieces are dropped here, once
 
 
 def digest(text: str, evidence: Evidence, limit: int = WINDOW_CHARS) -> str:

@@ -50,6 +50,9 @@ class ChunkDraft:
     symbol: str = ""
     symbol_kind: str = "lines"
     language: str = ""
+    # What the passage's lines import and call, as "import:<module>" / "call:<name>"
+    # (server/chunking/references.py); the file graph of an index is built from them.
+    references: tuple[str, ...] = ()
 
 
 _PROSE: dict[str, Callable[[Lines, Budget], list[Span]]] = {

@@ -19,6 +19,7 @@ from functools import cached_property
 from ..sources import DocumentKind, SourceDocument
 from .code import Outline, code_spans
 from .languages import GRAMMARS, language_of, refine_language
+from .references import span_references
 from .symbols import SymbolDraft, outline_symbols
 from .text import markdown_spans, record_spans, record_symbol, rst_spans
 from .windows import Budget, Lines, Span, split_lines, window_spans
@@ -129,6 +130,7 @@ def _chunks(reading: _Reading, budget: Budget) -> list[ChunkDraft]:
         spans = _PROSE[language](lines, budget)
     else:
         spans = window_spans(lines, 0, len(lines) - 1, budget, "", "lines")
+    references = _references(reading, spans)
     return [
         ChunkDraft(
             lines.text(span.start, span.end),
@@ -137,9 +139,19 @@ def _chunks(reading: _Reading, budget: Budget) -> list[ChunkDraft]:
             span.symbol,
             span.kind,
             language,
+            refs,
         )
-        for span in spans
+        for span, refs in zip(spans, references, strict=True)
     ]
+
+
+def _references(reading: _Reading, spans: list[Span]) -> list[tuple[str, ...]]:
+    """What each span imports and calls; nothing outside code with a grammar."""
+    outline = reading.outline
+    if reading.doc.kind != DocumentKind.FILE or outline is None:
+        return [() for _ in spans]
+    path = reading.doc.path or reading.doc.key  # relative imports resolve against it
+    return span_references(outline.tree, outline.language, path, [s[:2] for s in spans])
 
 
 def _symbols(reading: _Reading) -> list[SymbolDraft]:

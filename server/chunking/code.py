@@ -46,11 +46,12 @@ class Outline:
     def __init__(self, lines: Lines, language: str) -> None:
         parser = parser_for(language)
         assert parser is not None, f"no grammar for {language}"
+        self.language = language
         self.grammar = GRAMMARS[language]
         # Parsed as the lines joined by "\n", tree rows are exactly ``split_lines()``
         # indexes, form feeds and lone "\r" included (they stay inside their line).
-        self._tree = parser.parse("\n".join(lines.lines).encode("utf-8", "surrogatepass"))
-        self.top = self._definitions(self._tree.root_node.named_children, "", in_container=False)
+        self.tree = parser.parse("\n".join(lines.lines).encode("utf-8", "surrogatepass"))
+        self.top = self._definitions(self.tree.root_node.named_children, "", in_container=False)
 
     def members(self, definition: Definition) -> list[Definition]:
         """The definitions directly inside ``definition``'s body (read once)."""

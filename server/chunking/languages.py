@@ -235,7 +235,8 @@ GRAMMARS: Mapping[str, Grammar] = {
 
 
 @cache
-def _language(language: str) -> Language:
+def language_for(language: str) -> Language:
+    """The tree-sitter language of a grammar (loaded once per process)."""
     module, function = GRAMMARS[language].loader
     return Language(getattr(importlib.import_module(module), function)())
 
@@ -249,5 +250,5 @@ def parser_for(language: str) -> Parser | None:
         return None
     cached: dict[str, Parser] = _parsers.__dict__.setdefault("by_language", {})
     if language not in cached:
-        cached[language] = Parser(_language(language))
+        cached[language] = Parser(language_for(language))
     return cached[language]

@@ -153,6 +153,13 @@ class SymbolIndex:
     def __len__(self) -> int:
         return len(self._names)
 
+    def files_defining(self, short_name: str) -> list[tuple[str, str]]:
+        """(connector id, path) of each file defining a name whose short name is
+        ``short_name`` ignoring case (``request`` finds ``Session.request``), once each."""
+        rows = self._rows_of(short_name.lower())
+        connectors, paths = self._columns["connector"], self._columns["path"]
+        return list(dict.fromkeys((connectors.value(r), paths.value(r)) for r in rows))
+
     # ----------------------------------------------------------- search
     def find(
         self, name: str, *, exact: bool = False, kinds: Collection[str] = (), limit: int = 20

@@ -230,3 +230,17 @@ def test_symbols_extracted_from_real_code_are_found_at_their_lines() -> None:
     assert [(h.name, h.start_line) for h in index.lookup(["get_user_name"])] == [
         ("get_user_name", 7)
     ]
+
+
+def test_files_defining_a_short_name_ignore_case_and_list_each_file_once(
+    index: SymbolIndex,
+) -> None:
+    assert index.files_defining("REQUEST") == [
+        ("con_git", "requests/sessions.py"),
+        ("con_git", "requests/api.py"),
+    ]
+    assert index.files_defining("get") == [
+        ("con_git", "requests/api.py"),
+        ("con_git", "requests/cookies.py"),
+    ]
+    assert index.files_defining("nothing") == []

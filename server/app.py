@@ -57,6 +57,7 @@ from .retrieval.files import FileSearch
 from .retrieval.history import history_prior
 from .retrieval.ops import RetrievalOps
 from .retrieval.search import Searcher
+from .retrieval.structure import structure_reranker
 from .services.admin import AdminServicer
 from .services.chat import ChatServicer
 from .services.ingestion import IngestionServicer
@@ -283,12 +284,17 @@ def _add_query_services(
         local_roots=settings.local_roots or (),
     )
     retrieval_pb2_grpc.add_RetrievalServiceServicer_to_server(
-        RetrievalServicer(retrieval, FileSearch(retrieval, priors=[history_prior(store)])),
-        grpc_server,
+        RetrievalServicer(retrieval, _file_search(store, retrieval)), grpc_server
     )
     tools_pb2_grpc.add_ToolsServiceServicer_to_server(ToolsServicer(tools), grpc_server)
     chat = _chat_ops(settings, store, access, retrieval, tools, ingestion, runner, server.compute)
     chat_pb2_grpc.add_ChatServiceServicer_to_server(ChatServicer(chat), grpc_server)
+
+
+def _file_search(store: Store, retrieval: RetrievalOps) -> FileSearch:
+    """File-level search with history (docs/HISTORY.md) and structure (docs/STRUCTURE.md)."""
+    structure = structure_reranker(store, versions=retrieval.versions)
+    return FileSearch(retrieval, priors=[history_prior(store)], rerankers=[structure])
 
 
 def _chat_ops(

@@ -20,6 +20,12 @@ Other evidence about files (the history of similar changes, issue 16 item 3)
 enters as :class:`FilePrior`: a score per path and a weight, added to the files
 the passage ranking found. A prior never adds a file of its own: every file
 returned has passages that passed the request's filters.
+
+Evidence that reads the whole ranking (structure: the head of the ranking lends
+score to the files it imports and calls, server/retrieval/structure.py) enters as
+a :data:`Reranker`, after the priors. A reranker may add a file the pool missed,
+but only with a real citation (one of its chunks, read from the Store, that
+passed the request's filters), never as a bare path.
 """
 
 from __future__ import annotations
@@ -78,6 +84,13 @@ class RankedFile:
     language: str
     hits: tuple[CitedHit, ...]  # the file's passages in the pool, best first
     passages: int  # how many of its passages the pool held
+
+
+# Re-ranks a file ranking with evidence about the files themselves: (the passage search
+# that answered, the query, the files best first) -> the files best first. Called off
+# the event loop, once per file search, after the priors; a file it adds must carry a
+# citation of a chunk that passed the request's filters.
+Reranker = Callable[[CitedResult, SearchQuery, list[RankedFile]], list[RankedFile]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,24 +165,29 @@ class FileSearch:
         ops: RetrievalOps,
         weights: FileWeights | None = None,
         priors: Sequence[PriorSource] = (),
+        rerankers: Sequence[Reranker] = (),
     ) -> None:
         self._ops = ops
         self.weights = weights or FileWeights()
         self._priors = tuple(priors)
+        self._rerankers = tuple(rerankers)
 
     async def search(
         self, principal: Principal, project_ref: str, query: SearchQuery
     ) -> FileResult:
         """``query`` as checked by :func:`file_query`; membership is checked by the search."""
         searched = await self._ops.search(principal, project_ref, pool_query(query, self.weights))
-        priors: list[FilePrior] = []
-        if self._priors:  # a prior may read the Store: off the event loop
-            priors = await asyncio.to_thread(self.priors_for, searched, query)
-        return self.result(searched, query, priors)
+        if self._priors or self._rerankers:  # they may read the Store: off the event loop
+            return await asyncio.to_thread(self.ranked, searched, query)
+        return self.result(searched, query, [])
 
     def search_project(self, project: Project, query: SearchQuery) -> FileResult:
         """Blocking: a project the caller was already checked for (tools, benchmarks)."""
         searched = self._ops.search_project(project, pool_query(query, self.weights))
+        return self.ranked(searched, query)
+
+    def ranked(self, searched: CitedResult, query: SearchQuery) -> FileResult:
+        """Blocking: the files of a passage search, with the priors and rerankers."""
         return self.result(searched, query, self.priors_for(searched, query))
 
     def priors_for(self, searched: CitedResult, query: SearchQuery) -> list[FilePrior]:
@@ -178,6 +196,8 @@ class FileSearch:
     def result(
         self, searched: CitedResult, query: SearchQuery, priors: Sequence[FilePrior]
     ) -> FileResult:
-        files = rank_files(searched.hits, self.weights, priors)[: query.top_k]
-        cut = [replace(f, hits=f.hits[: query.max_per_document]) for f in files]
+        files = rank_files(searched.hits, self.weights, priors)
+        for rerank in self._rerankers:
+            files = rerank(searched, query, files)
+        cut = [replace(f, hits=f.hits[: query.max_per_document]) for f in files[: query.top_k]]
         return FileResult(searched, cut)

@@ -1,0 +1,293 @@
+"""Structure as evidence: the imports and calls between files lift a file ranking.
+
+A bug report finds the neighbourhood of the code it is about; the code's own
+structure says where in that neighbourhood to look (issue 16, item 5). The index
+generation's file graph (``server/index/graph.py``: which files a file imports or
+calls into, built from the references extracted at ingestion) re-ranks the files
+of a file search in three ways, each a share of a score lent along edges:
+
+- **neighbours** (a): each of the ``head`` best files lends ``callee`` of its score
+  to the files it imports or calls, and ``caller`` of it to the files that import
+  or call it (a caller says less about a bug than a callee);
+- **tests -> code** (b): a test file among them (test files step back in rank.py
+  unless the question asks for tests) lends ``tested`` of its score to the code it
+  imports or calls instead: a report quoting a failing test finds the code under
+  test, and no test file is lifted unless the question asks for tests;
+- **named definitions** (c): a definition the question names (a trace frame's
+  function, a backticked or dotted name) lends ``named`` of the best file's score to
+  the files its own lines call into.
+
+A lender's share is spread over its edges in proportion to their weights (a file
+calling into twenty files lends each a twentieth), so a lender never gives more
+than its share however many files it touches; the graph already drops calls to
+names defined in many files. Scores are lent once, from the ranking as it stands
+(aggregated passages plus priors), never passed on.
+
+A lent-to file outside the passage pool joins the ranking only with a real
+citation: the chunk defining a name the lenders' passages call (else the file's
+first chunk), read from the Store, and only if the search's filters let it through
+(kind, languages, path globs; with a connector filter, a connector that answered).
+At most ``new_files`` join. No LLM, no embedder: dictionary lookups in the graph
+and the symbol index, and one Store read when a file joins.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ..index.project import ProjectIndex
+from ..models import Chunk
+from ..store.base import Store
+from .citations import citation_of
+from .evidence import Evidence, evidence_of
+from .files import RankedFile, Reranker
+from .ops import CitedHit, CitedResult
+from .query import SearchFilter, SearchQuery, path_spec
+from .rank import _TEST_PATH as TEST_PATH  # rank.py's definition of a test file, shared
+from .search import Hit
+
+NAMED_DEFINITIONS = 10  # definitions the question names that lend (c), best matches first
+NAMES_FOR_CITATION = 200  # called names looked up to cite a file that joins
+
+
+@dataclass(frozen=True, slots=True)
+class StructureWeights:
+    """How scores flow along the file graph (see the module doc). A weight of 0 turns
+    its signal off; the defaults are measured in docs/STRUCTURE.md."""
+
+    head: int = 10  # the best files of the ranking that lend (a, b)
+    callee: float = 0.2  # (a) share of a lender's score lent to the files it imports/calls
+    caller: float = 0.1  # (a) share lent to the files importing/calling it
+    tested: float = 0.5  # (b) share of a test file's score lent to the code it exercises
+    named: float = 0.3  # (c) share of the best file's score lent by a named definition
+    new_files: int = 3  # most files from outside the passage pool that may join
+
+    def __post_init__(self) -> None:
+        shares = (self.callee, self.caller, self.tested, self.named)
+        if self.head < 0 or self.new_files < 0 or min(shares) < 0:
+            raise ValueError(f"invalid structure weights {self}")
+
+
+class Edge(Protocol):
+    path: str
+    kind: str
+    weight: float
+
+
+class FileGraph(Protocol):
+    """What re-ranking reads of ``server/index/graph.py``'s FileGraph."""
+
+    def out_edges(self, path: str) -> Sequence[Edge]: ...
+    def in_edges(self, path: str) -> Sequence[Edge]: ...
+    def row_edges(self, row: int) -> Sequence[Edge]: ...
+
+
+Versions = Callable[[set[str]], dict[str, str]]  # connector ids -> indexed commit
+
+
+@dataclass(slots=True)
+class Lent:
+    """Score lent to files, by path, and the names called into each (for citations)."""
+
+    score: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    def spread(self, edges: Iterable[Edge], amount: float, skip: Callable[[str], bool]) -> None:
+        """``amount`` over ``edges`` in proportion to their weights (``skip``ped paths
+        take their part with them: a lender lends no more to the others)."""
+        edges = list(edges)
+        total = sum(e.weight for e in edges)
+        if amount <= 0 or total <= 0:
+            return
+        for edge in edges:
+            if not skip(edge.path):
+                self.score[edge.path] += amount * edge.weight / total
+
+
+def structure_reranker(
+    store: Store, weights: StructureWeights | None = None, versions: Versions | None = None
+) -> Reranker:
+    """File search re-ranking by structure (``files.FileSearch(rerankers=[...])``).
+
+    :param store: where the chunk citing a file that joins the ranking is read.
+    :param weights: the signals' shares; the defaults are documented on StructureWeights.
+    :param versions: the commit each connector indexed, for the citations of files that
+        join from connectors without a passage in the pool (``RetrievalOps.versions``).
+    """
+    weights = weights or StructureWeights()
+
+    def rerank(
+        searched: CitedResult, query: SearchQuery, files: list[RankedFile]
+    ) -> list[RankedFile]:
+        index = searched.result.index
+        graph: FileGraph | None = getattr(index, "graph", None) if index is not None else None
+        if index is None or graph is None or not files:
+            return files
+        evidence = evidence_of(query.text)
+        lent = lend(graph, index, files, evidence, weights)
+        joined = Joining(store, index, query.filter, searched, versions)
+        return restack(files, lent, joined, weights.new_files)
+
+    return rerank
+
+
+def lend(
+    graph: FileGraph,
+    index: ProjectIndex,
+    files: Sequence[RankedFile],
+    evidence: Evidence,
+    weights: StructureWeights,
+) -> Lent:
+    """What the ranking's head and the question's named definitions lend, by path."""
+    lent = Lent()
+
+    def skip(path: str) -> bool:  # no test file is lifted unless the question asks for tests
+        return not evidence.wants_tests and is_test(path)
+
+    for ranked in files[: weights.head]:
+        if is_test(ranked.path) and not evidence.wants_tests:
+            lent.spread(graph.out_edges(ranked.path), weights.tested * ranked.score, skip)
+            continue
+        lent.spread(graph.out_edges(ranked.path), weights.callee * ranked.score, skip)
+        lent.spread(graph.in_edges(ranked.path), weights.caller * ranked.score, skip)
+    best = files[0].score
+    for path, rows in named_definitions(index, evidence):
+        edges = [e for row in rows for e in graph.row_edges(row) if e.path != path]
+        lent.spread(edges, weights.named * best, skip)
+    return lent
+
+
+def named_definitions(index: ProjectIndex, evidence: Evidence) -> list[tuple[str, list[int]]]:
+    """(path, chunk rows) of the definitions the question names, best matches first."""
+    if not evidence.identifiers or index.symbols is None:
+        return []
+    found = []
+    for symbol in index.symbols.lookup(evidence.identifiers, limit=NAMED_DEFINITIONS):
+        rows = overlapping_rows(index, symbol.document_id, symbol.start_line, symbol.end_line)
+        if rows:
+            found.append((symbol.path, rows))
+    return found
+
+
+def overlapping_rows(index: ProjectIndex, document_id: str, start: int, end: int) -> list[int]:
+    table = index.table
+    return [
+        int(row)
+        for row in table.rows_of("document", document_id)
+        if int(table.start_line[row]) <= end and start <= int(table.end_line[row])
+    ]
+
+
+def is_test(path: str) -> bool:
+    return TEST_PATH.search(path) is not None
+
+
+def restack(
+    files: list[RankedFile], lent: Lent, joined: Joining, new_files: int
+) -> list[RankedFile]:
+    """The ranking with lent scores added; files from outside it join, each with a
+    citation, best lent first, at most ``new_files``."""
+    ranked = {f.path for f in files}
+    raised = [
+        RankedFile(f.connector_id, f.path, f.score + lent.score.get(f.path, 0.0), f.language,
+                   f.hits, f.passages)
+        for f in files
+    ]  # fmt: skip
+    outside = sorted(
+        ((s, p) for p, s in lent.score.items() if p not in ranked and s > 0),
+        key=lambda item: (-item[0], item[1]),
+    )
+    for score, path in outside:
+        if new_files <= 0:
+            break
+        joining = joined.file(path, score)
+        if joining is not None:
+            raised.append(joining)
+            new_files -= 1
+    raised.sort(key=lambda f: (-f.score, f.path, f.connector_id))
+    return raised
+
+
+class Joining:
+    """A file from outside the passage pool, cited by one of its chunks, if the
+    search's filters let that chunk through."""
+
+    def __init__(
+        self,
+        store: Store,
+        index: ProjectIndex,
+        search_filter: SearchFilter,
+        searched: CitedResult,
+        versions: Versions | None,
+    ) -> None:
+        self._store = store
+        self._index = index
+        self._filter = search_filter
+        self._versions = versions
+        self._known = {h.citation.connector_id: h.citation.version for h in searched.hits}
+        self._called = called_names(h.hit.chunk for h in searched.hits)
+        self._spec = path_spec(search_filter.path_globs) if search_filter.path_globs else None
+        self._defined: dict[str, list[int]] | None = None
+
+    def file(self, path: str, score: float) -> RankedFile | None:
+        row = self._citing_row(path)
+        if row is None:
+            return None
+        chunks = self._store.get_chunks([self._index.chunk_id(row)])
+        if not chunks:  # gone since the index was built
+            return None
+        chunk = chunks[0]
+        cited = CitedHit(Hit(chunk, score, 0, 0), citation_of(chunk, self._version(chunk)))
+        return RankedFile(chunk.connector_id, path, score, chunk.language, (cited,), 0)
+
+    def _citing_row(self, path: str) -> int | None:
+        """The row defining a name the pool's passages call, else the file's first row;
+        None when the filters keep none of the file's rows."""
+        rows = [int(r) for r in self._index.table.rows_of("path", path) if self._allowed(int(r))]
+        if not rows:
+            return None
+        defining = set(self._defining_rows().get(path, ()))
+        called = [r for r in rows if r in defining]
+        starts = self._index.table.start_line
+        return min(called or rows, key=lambda r: (int(starts[r]), r))
+
+    def _defining_rows(self) -> dict[str, list[int]]:
+        """Rows defining the names the pool calls, by path (looked up once)."""
+        if self._defined is None:
+            self._defined = defaultdict(list)
+            symbols = self._index.symbols
+            names = self._called[:NAMES_FOR_CITATION]
+            if symbols is not None and names:
+                for s in symbols.lookup(names, limit=len(names) * 2):
+                    rows = overlapping_rows(self._index, s.document_id, s.start_line, s.start_line)
+                    self._defined[s.path] += rows
+        return self._defined
+
+    def _allowed(self, row: int) -> bool:
+        table, wanted = self._index.table, self._filter
+        if table["kind"].value(row) != "file":
+            return False
+        if wanted.languages and table["language"].value(row) not in wanted.languages:
+            return False
+        # Connector filters may name connectors; the ids that answered are known to pass.
+        if wanted.connectors and table["connector"].value(row) not in self._known:
+            return False
+        return self._spec is None or bool(self._spec.match_file(table["path"].value(row)))
+
+    def _version(self, chunk: Chunk) -> str:
+        if chunk.connector_id not in self._known and self._versions is not None:
+            self._known.update(self._versions({chunk.connector_id}))
+        return self._known.get(chunk.connector_id, "")
+
+
+def called_names(chunks: Iterable[Chunk]) -> list[str]:
+    """The names the chunks call, in order of first appearance (``call:<name>`` refs)."""
+    names: dict[str, None] = {}
+    for chunk in chunks:
+        for reference in getattr(chunk, "references", ()):
+            kind, _, name = reference.partition(":")
+            if kind == "call" and name:
+                names.setdefault(name)
+    return list(names)

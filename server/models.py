@@ -312,6 +312,9 @@ class Chunk:
     language: str
     text: str
     embed_hash: str
+    # What the chunk imports and calls ("import:pkg.mod", "call:request"), found at
+    # ingestion; the index's file graph is built from them. () for chunks written before.
+    references: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

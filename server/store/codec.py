@@ -8,7 +8,9 @@ conversion code. Conventions:
 - ``project_id`` of scoped records (LLM profiles, flags) is stored as
   ``scope``, with ``''`` for the global scope, because unique indexes treat
   NULLs as distinct (SQLite) or alike only by accident (MongoDB);
-- enums are stored as their string values.
+- enums are stored as their string values;
+- tuples of strings (a chunk's references) are a native array in MongoDB and JSON
+  text in SQLite, ``''`` when empty (the default of a column added later).
 """
 
 from __future__ import annotations
@@ -88,11 +90,21 @@ def _cached_defaulted(cls: type) -> frozenset[str]:
     )
 
 
+def strings_to_text(values: tuple[str, ...]) -> str:
+    return json.dumps(list(values), ensure_ascii=False, separators=(",", ":")) if values else ""
+
+
+def strings_from_text(text: str) -> tuple[str, ...]:
+    return tuple(json.loads(text)) if text else ()
+
+
 @dataclasses.dataclass(frozen=True)
 class Codec:
     encode_time: Callable[[datetime], Any]
     decode_time: Callable[[Any], datetime]
     id_key: str = "id"
+    encode_strings: Callable[[tuple[str, ...]], Any] = list
+    decode_strings: Callable[[Any], tuple[str, ...]] = tuple
 
     def fields(self, record: Any) -> Fields:
         """The record as a flat dict of storable values, keyed as the backend stores them."""
@@ -128,6 +140,8 @@ class Codec:
             return self.encode_time(value)
         if kind is dict or kind is list:
             return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        if kind is tuple:
+            return self.encode_strings(value)
         if issubclass(kind, Enum):
             return value.value
         return kind(value)  # bool, int, float, str: plain built-ins for both drivers
@@ -139,8 +153,15 @@ class Codec:
             return self.decode_time(raw)
         if kind is dict or kind is list:
             return json.loads(raw)
+        if kind is tuple:
+            return self.decode_strings(raw)
         return kind(raw)  # enums from their values; SQLite's 0/1 to bool
 
 
-SQLITE = Codec(encode_time=time_to_text, decode_time=time_from_text)
+SQLITE = Codec(
+    encode_time=time_to_text,
+    decode_time=time_from_text,
+    encode_strings=strings_to_text,
+    decode_strings=strings_from_text,
+)
 MONGO = Codec(encode_time=utc, decode_time=utc, id_key="_id")

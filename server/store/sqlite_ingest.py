@@ -82,7 +82,8 @@ def _marks(count: int) -> str:
 
 def _insert_sql(table: str, columns: Sequence[str]) -> str:
     values = ", ".join(f":{name}" for name in columns)
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values})"
+    quoted = ", ".join(f'"{name}"' for name in columns)  # chunks."references" is a keyword
+    return f"INSERT INTO {table} ({quoted}) VALUES ({values})"
 
 
 def _names(cls: type) -> list[str]:

@@ -371,6 +371,15 @@ class IngestionStoreContract:
         assert every_chunk(store, "prj_1") == expected
         assert store.get_documents("con_other", ["src/a.py"]) == {}
 
+    def test_chunk_references_round_trip(self, store: Store) -> None:
+        document = make_document("con_1", "src/a.py")
+        references = ("call:$get", "call:Ärger", "import:pkg.a.m", "import:src/lib/x y.h")
+        chunks = [make_chunk(document, 0, references=references), make_chunk(document, 1)]
+        store.write_documents([DocumentWrite(replace(document, chunk_count=2), chunks)])
+
+        assert every_chunk(store, "prj_1") == chunks
+        assert [c.references for c in store.get_chunks(ids(chunks))] == [references, ()]
+
     def test_rewrite_replaces_chunks_and_keeps_other_documents(self, store: Store) -> None:
         rewritten = make_document("con_1", "a.py")
         kept = with_chunks(make_document("con_1", "b.py"), 2)

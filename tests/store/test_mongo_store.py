@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 
 import mongomock
 import pytest
@@ -176,3 +177,18 @@ def test_invalid_uri_is_store_error_without_password() -> None:
     with pytest.raises(StoreError) as info:
         MongoStore.from_uri("mongodb://user:s3cret@host:notaport", "x", timeout_ms=300)
     assert "s3cret" not in str(info.value)
+
+
+def test_references_are_a_list_and_chunks_stored_without_them_read_with_none(
+    mongomock_store: MongoStore,
+) -> None:
+    document = make_document("con_1", "a.py")
+    write = with_chunks(document, 2)
+    first = replace(write.chunks[0], references=("call:f", "import:a.b"))
+    mongomock_store.write_documents([replace(write, chunks=[first, write.chunks[1]])])
+    chunks = mongomock_store._cols["chunks"]
+    assert chunks.find_one({"_id": first.id})["references"] == ["call:f", "import:a.b"]
+
+    chunks.update_one({"_id": first.id}, {"$unset": {"references": ""}})  # written before
+
+    assert [c.references for c in mongomock_store.get_chunks([first.id])] == [()]

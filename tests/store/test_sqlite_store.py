@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from projectqa.server.errors import AlreadyExists, StoreError, StoreUnavailable
-from projectqa.server.models import PageRequest, RunStatus
+from projectqa.server.models import DocumentWrite, PageRequest, RunStatus
 from projectqa.server.store import SqliteStore
 from projectqa.server.store.codec import SQLITE
 from projectqa.server.store.sqlite_schema import known_migrations
@@ -19,7 +19,7 @@ from projectqa.server.store.sqlite_schema import known_migrations
 from ..full_disk import PageLimit, can_mount, small_disk
 from .contract import StoreContract, make_user
 from .contract_chat import ChatStoreContract
-from .contract_ingestion import IngestionStoreContract, make_run
+from .contract_ingestion import IngestionStoreContract, make_chunk, make_document, make_run
 
 
 @pytest.fixture
@@ -225,3 +225,39 @@ def test_migrating_a_version_1_database_keeps_its_records(db_path: Path) -> None
         assert store.bump_index_generation("prj_1") == 1
     finally:
         store.close()
+
+
+def test_chunks_written_before_references_read_with_none(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    document = make_document("con_1", "a.py")
+    chunk = make_chunk(document, 0)
+    conn = sqlite3.connect(db_path)
+    for version, sql in known_migrations()[:8]:  # 0009 added chunks.references
+        conn.executescript(f"{sql};\nPRAGMA user_version = {version};")
+    fields = {k: v for k, v in SQLITE.fields(chunk).items() if k != "references"}
+    marks = ", ".join("?" * len(fields))
+    columns = ", ".join(fields)
+    conn.execute(f"INSERT INTO chunks ({columns}) VALUES ({marks})", list(fields.values()))
+    conn.commit()
+    conn.close()
+
+    store = SqliteStore(db_path).open()
+    try:
+        assert store.get_chunks([chunk.id]) == [chunk]
+        assert store.get_chunks([chunk.id])[0].references == ()
+    finally:
+        store.close()
+
+
+def test_references_are_one_text_column(store: SqliteStore, db_path: Path) -> None:
+    document = make_document("con_1", "a.py")
+    references = ("call:f", "import:a.b")
+    chunks = [make_chunk(document, 0, references=references), make_chunk(document, 1)]
+    store.write_documents([DocumentWrite(document, chunks)])
+    conn = sqlite3.connect(db_path)
+    try:
+        rows = conn.execute('SELECT typeof("references"), "references" FROM chunks ORDER BY id')
+        stored = rows.fetchall()
+    finally:
+        conn.close()
+    assert stored == [("text", '["call:f","import:a.b"]'), ("text", "")]

@@ -286,6 +286,13 @@ def _c_includes(node: Node, path: str) -> Iterator[Found]:
 # Builtins: names every program calls that are never a project's own code.
 
 _PYTHON_BUILTINS = frozenset(name for name in dir(builtins) if not name.startswith("_"))
+# Methods of str, list and dict every file calls: followed, they would tie each caller to
+# the few project files that happen to define a method of the same name.
+_PYTHON_METHODS = frozenset(
+    {"append", "extend", "join", "format", "split", "rsplit", "splitlines", "strip"}
+    | {"lstrip", "rstrip", "startswith", "endswith", "lower", "upper", "items", "keys"}
+    | {"setdefault"}
+)
 _JS_GLOBALS = frozenset(
     {"require", "parseInt", "parseFloat", "isNaN", "setTimeout", "clearTimeout"}
     | {"setInterval", "clearInterval", "fetch", "Error", "TypeError", "RangeError"}
@@ -360,6 +367,7 @@ RULES: dict[str, Rules] = {
         """,
         _python_imports,
         _PYTHON_BUILTINS,
+        _PYTHON_METHODS,
     ),
     "javascript": Rules(_JS_CALLS + _JSX, _js_imports, _JS_GLOBALS, _JS_METHODS),
     "typescript": Rules(_JS_CALLS + _TS_REQUIRE, _js_imports, _JS_GLOBALS, _JS_METHODS),

@@ -41,7 +41,7 @@ def test_python_imports_resolved_and_calls_named_by_their_last_identifier() -> N
     def fetch(url):
         session = S()
         response = session.request("GET", url)
-        print(len(response))
+        print(len(response), ", ".join(response.headers.keys()).strip())
         return helpers.parse(response.text, retry=retry(3))
 
 

@@ -24,6 +24,16 @@ The question sets are ``bench/eval/localization/*.json`` (built by
 A question the server refuses (INVALID_ARGUMENT: before issue 16 any query over
 2,000 characters) counts as a miss; the refusals are counted and printed.
 
+``--structure`` measures structure (issue 16 item 5, docs/STRUCTURE.md) signal by
+signal instead: after ingestion, in-process on the same Store and indexes, each
+question's passage pool is searched once (hybrid) and ranked by the file search
+with the history prior (as the server wires it) without structure, with each
+signal alone (neighbours, tests -> code, named definitions) and with all of them
+(``StructureWeights()``); the time each re-ranking took is printed. A served
+generation without a file graph (ingested before references were stored) gets one
+built from its snapshot clone (``--graph-from-sources``: each file chunked again
+for its references), so the signals can be measured on an index as it stands.
+
 ``--server-at COMMIT`` measures the server (and its connector plugins) as it was
 at COMMIT, e.g. the ranking before issue 16: their sources are exported from git
 into ``bench/.work/localization/code-<commit>`` and this script runs again with
@@ -34,13 +44,17 @@ Usage::
 
     nice -n 10 python bench/eval_localization.py [--sets click fd] [--modes hybrid]
         [--exclude-tests] [--files-from chunks|server] [--server-at 471d8ea] [--json]
+    nice -n 10 python bench/eval_localization.py --structure [--graph-from-sources]
+        [--weights "callee=0.3 tested=0.4"] [--data-label structure]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -62,10 +76,21 @@ from projectqa.client.evaluation import (
     client_file_search,
     client_search,
     evaluate,
+    first_file_rank,
     load_question_set,
     mrr_depth,
     report_rows,
 )
+from projectqa.server.chunking import read_document
+from projectqa.server.index.graph import FileGraph
+from projectqa.server.index.project import ProjectIndex
+from projectqa.server.retrieval.citations import citation_of
+from projectqa.server.retrieval.files import FileSearch, FileWeights, file_query, pool_query
+from projectqa.server.retrieval.history import history_prior
+from projectqa.server.retrieval.ops import CitedHit, CitedResult
+from projectqa.server.retrieval.query import SearchFilter, SearchQuery
+from projectqa.server.retrieval.structure import StructureWeights, structure_reranker
+from projectqa.server.sources import DocumentKind, SourceDocument
 
 BENCH = Path(__file__).resolve().parent
 REPO_ROOT = BENCH.parent
@@ -193,9 +218,132 @@ def prepare(qa: Client, sets: Sequence[QuestionSet]) -> dict[str, float]:
     return took
 
 
+# ------------------------------------------------------------------ structure
+
+
+def structure_variants(weights: StructureWeights) -> dict[str, StructureWeights | None]:
+    """Rankings compared: no structure, each signal alone (the others' shares 0), all."""
+    off = {"callee": 0.0, "caller": 0.0, "tested": 0.0, "named": 0.0}
+    alone = {
+        "+ neighbours (a)": ("callee", "caller"),
+        "+ tests->code (b)": ("tested",),
+        "+ named defs (c)": ("named",),
+    }
+    variants: dict[str, StructureWeights | None] = {"history (no structure)": None}
+    for name, kept in alone.items():
+        zeroed = {k: v for k, v in off.items() if k not in kept}
+        variants[name] = dataclasses.replace(weights, **zeroed)
+    variants["+ structure (a+b+c)"] = weights
+    return variants
+
+
+def graph_from_sources(index: ProjectIndex, clone: Path) -> FileGraph:
+    """The file graph of a generation ingested before references were stored: each
+    indexed file of ``clone`` chunked again, a row's references those of the chunk
+    with the row's lines (none for records and for files that changed since)."""
+    table = index.table
+    drafts: dict[str, dict[tuple[int, int], tuple[str, ...]]] = {}
+
+    def references(row: int) -> tuple[str, ...]:
+        path = table["path"].value(row)
+        if table["kind"].value(row) != "file":
+            return ()
+        if path not in drafts:
+            drafts[path] = {}
+            file = clone / path
+            if file.is_file():
+                text = file.read_text(encoding="utf-8", errors="replace")
+                chunks, _ = read_document(SourceDocument(path, DocumentKind.FILE, text, path=path))
+                drafts[path] = {(c.start_line, c.end_line): c.references for c in chunks}
+        lines = (int(table.start_line[row]), int(table.end_line[row]))
+        return drafts[path].get(lines, ())
+
+    rows = (
+        (table["connector"].value(row), table["path"].value(row), references(row))
+        for row in range(len(table))
+    )
+    return FileGraph.build(rows, index.symbols)
+
+
+def structure_ablation(sets: Sequence[QuestionSet], data: Path, args: argparse.Namespace) -> dict:
+    """set -> variant -> rank of the first expected file per question (0: not in the
+    ranking), and variant -> re-ranking milliseconds per question."""
+    from eval_file_search import InProcess  # imports this module: not at the top
+
+    local = InProcess(data)
+    variants = structure_variants(args.weights)
+    ranks: dict[str, dict[str, list[int]]] = {}
+    took: dict[str, list[float]] = {name: [] for name in variants}
+    globs = TEST_EXCLUSION if args.exclude_tests else ()
+    for question_set in sets:
+        project = local.store.get_project_by_slug(question_set.name)
+        assert project is not None, f"{question_set.name} is not ingested in {data}"
+        index = local.searcher.index(project.id)
+        if getattr(index, "graph", None) is None and args.graph_from_sources:
+            index.graph = graph_from_sources(index, clone_of(question_set.name))  # type: ignore[attr-defined]
+        searches = {
+            name: FileSearch(
+                None,  # type: ignore[arg-type]  # ``ranked`` reads no ops
+                priors=[history_prior(local.store)],
+                rerankers=[structure_reranker(local.store, weights)] if weights else [],
+            )
+            for name, weights in variants.items()
+        }
+        ranks[question_set.name] = {name: [] for name in variants}
+        for question in question_set.questions:
+            query = file_query(
+                SearchQuery.checked(
+                    question.text, top_k=TOP_K, search_filter=SearchFilter(path_globs=globs)
+                )
+            )
+            pooled = local.searcher.search(project.id, pool_query(query, FileWeights()))
+            hits = [CitedHit(h, citation_of(h.chunk)) for h in pooled.hits]
+            searched = CitedResult(project, pooled, hits)
+            for name, search in searches.items():
+                started = time.perf_counter()
+                files = search.ranked(searched, query).files
+                took[name].append((time.perf_counter() - started) * 1000)
+                ranks[question_set.name][name].append(
+                    first_file_rank([f.path for f in files], question.files)
+                )
+        print(f"  {question_set.name} ranked", file=sys.stderr)
+    return {"ranks": ranks, "milliseconds": took}
+
+
+def ablation_rows(ranks: dict[str, list[int]]) -> dict[str, dict[str, float]]:
+    """variant -> acc@1/5/10, MRR@10 and the number of questions."""
+    rows = {}
+    for name, found in ranks.items():
+        n = len(found)
+        rows[name] = {f"acc@{k}": sum(0 < r <= k for r in found) / n for k in (1, 5, 10)}
+        rows[name] |= {"mrr@10": sum(1 / r for r in found if 0 < r <= 10) / n, "questions": n}
+    return rows
+
+
+def print_ablation(result: dict[str, Any], args: argparse.Namespace) -> None:
+    by_set = result["ranks"]
+    pooled: dict[str, list[int]] = {}
+    for variants in by_set.values():
+        for variant, found in variants.items():
+            pooled.setdefault(variant, []).extend(found)
+    print(f"structure weights: {args.weights}")
+    for name, variants in {**by_set, COMBINED: pooled}.items():
+        print(f"\n{name}")
+        print(f"  {'ranking':26} {'acc@1':>6} {'acc@5':>6} {'acc@10':>6} {'mrr@10':>6}  n")
+        for variant, m in ablation_rows(variants).items():
+            print(
+                f"  {variant:26} {m['acc@1']:6.3f} {m['acc@5']:6.3f} {m['acc@10']:6.3f} "
+                f"{m['mrr@10']:6.3f}  {int(m['questions'])}"
+            )
+    print("\nre-ranking (history prior + structure) per question, ms: median / p90 / max")
+    for variant, times in result["milliseconds"].items():
+        p90 = statistics.quantiles(times, n=10)[-1] if len(times) > 1 else times[0]
+        print(f"  {variant:26} {statistics.median(times):6.2f} {p90:6.2f} {max(times):6.2f}")
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     sets = [load_question_set(QUESTIONS / f"{name}.json") for name in args.sets]
-    data = WORK / f"data-{args.code_label}"
+    data = WORK / f"data-{args.data_label or args.code_label}"
     data.mkdir(parents=True, exist_ok=True)
     (WORK / "repos").mkdir(parents=True, exist_ok=True)
     refused = Refusals()
@@ -204,7 +352,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         Client(address, token) as qa,
     ):
         took = prepare(qa, sets)
-        scores = scores_of(qa, sets, args, refused)
+        scores = {} if args.structure else scores_of(qa, sets, args, refused)
+    if args.structure:  # in-process, on the Store and indexes the server has let go of
+        return {"ingestion_seconds": took} | structure_ablation(sets, data, args)
     return {"scores": scores, "ingestion_seconds": took, "refused": refused.counts}
 
 
@@ -307,9 +457,32 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--files-from", choices=("chunks", "server"), default="chunks")
     parser.add_argument("--server-at", metavar="COMMIT", help="measure the server of COMMIT")
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    parser.add_argument(
+        "--structure", action="store_true", help="file search without/with each structure signal"
+    )
+    parser.add_argument(
+        "--graph-from-sources",
+        action="store_true",
+        help="a generation without a file graph gets one built from its snapshot clone",
+    )
+    parser.add_argument(
+        "--weights", type=structure_weights, default=StructureWeights(), help='"callee=0.3 ..."'
+    )
+    parser.add_argument(
+        "--data-label", help="use bench/.work/localization/data-LABEL (default: the code's)"
+    )
     args = parser.parse_args(argv)
     args.code_label = os.environ.get("LOCALIZATION_CODE", "head")
     return args
+
+
+def structure_weights(spec: str) -> StructureWeights:
+    """``"callee=0.3 head=5"``: StructureWeights with these fields changed."""
+    changes: dict[str, Any] = {}
+    for item in spec.split():
+        name, value = item.split("=")
+        changes[name] = type(getattr(StructureWeights(), name))(value)
+    return dataclasses.replace(StructureWeights(), **changes)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -318,6 +491,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.server_at:
         rerun_with_code_at(args.server_at, argv)
     result = run(args)
+    if args.structure:
+        for name, seconds in result["ingestion_seconds"].items():
+            print(f"ingestion of {name}: {seconds:.0f} s", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"weights": dataclasses.asdict(args.weights)} | result, indent=1))
+        else:
+            print_ablation(result, args)
+        return
     if args.json:
         print(json.dumps(as_json(result, args), indent=1))
     else:

@@ -7,6 +7,9 @@ A generation directory holds::
     keyword/         bm25s files over tokens of path + symbol + text, row order, and
                      tokens.npz, their token ids by text hash (the next build reuses them)
     table.npz/.json  the chunk table: path, kind, language, symbol, lines… per row
+    symbols.json/.npz  the symbol index (definitions by name)
+    graph.npz        the file graph: what each file and row imports and calls into
+                     (absent from generations built before it: no graph)
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from ..models import Chunk, PageRequest
 from ..paging import every_page
 from ..store.base import Store
 from .dense import DenseIndex, DenseKind
+from .graph import FileGraph
 from .keyword import KeywordIndex
 from .layout import IndexManifest
 from .symbols import SymbolIndex
@@ -67,6 +71,7 @@ class ProjectIndex:
         self._keyword = keyword
         self.table = table
         self.symbols: SymbolIndex | None = None  # definitions; see symbols.py
+        self.graph: FileGraph | None = None  # imports and calls between files; see graph.py
         self._has_vector: tuple[int, np.ndarray | None] | None = None  # (vectors, mask)
 
     def __len__(self) -> int:
@@ -120,6 +125,8 @@ class ProjectIndex:
         self.table.save(directory)
         if self.symbols is not None:
             self.symbols.save(directory)
+        if self.graph is not None:
+            self.graph.save(directory)
 
     @classmethod
     def load(cls, directory: Path, manifest: IndexManifest) -> ProjectIndex:
@@ -133,6 +140,9 @@ class ProjectIndex:
             raise ValueError(f"{directory} does not match its manifest")
         index = cls(manifest, chunk_ids, dense, keyword, table)
         index.symbols = SymbolIndex.load(directory)
+        index.graph = FileGraph.load(directory)
+        if index.graph is not None and index.graph.row_count != len(chunk_ids):
+            raise ValueError(f"{directory}: the file graph has other rows than the chunks")
         return index
 
 
@@ -154,11 +164,16 @@ def build_project_index(store: Store, project_id: str, spec: BuildInput) -> Proj
     """
     chunk_ids: list[str] = []
     facts: list[Chunk] = []
+    references: list[tuple[str, str, tuple[str, ...]]] = []  # the graph's rows
 
     def texts() -> Iterator[str]:
         for chunk in _all(lambda page: store.list_chunks(project_id, page)):
             chunk_ids.append(chunk.id)
-            facts.append(dataclasses.replace(chunk, text=""))  # the table needs no text
+            # the table needs neither text nor references
+            facts.append(dataclasses.replace(chunk, text="", references=()))
+            references.append(
+                (chunk.connector_id, chunk.path or chunk.document_key, chunk.references)
+            )
             yield f"{chunk.path}\n{chunk.symbol}\n{chunk.text}"
 
     previous = TokenCache.load(spec.previous / KEYWORD_DIR) if spec.previous else None
@@ -177,6 +192,7 @@ def build_project_index(store: Store, project_id: str, spec: BuildInput) -> Proj
     )
     index = ProjectIndex(manifest, chunk_ids, dense, keyword, ChunkTable.build(facts))
     index.symbols = SymbolIndex.build(_all(lambda page: store.list_symbols(project_id, page)))
+    index.graph = FileGraph.build(references, index.symbols)
     return index
 
 

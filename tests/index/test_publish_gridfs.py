@@ -24,6 +24,7 @@ import mongomock.gridfs
 import pytest
 
 from projectqa.server.index import IndexManager
+from projectqa.server.index.graph import GRAPH_FILE
 from projectqa.server.index.manager import index_manager_for, publication_for
 from projectqa.server.index.project import BuildInput, build_project_index
 from projectqa.server.index.publish import DirectoryPublication
@@ -129,6 +130,17 @@ def test_the_server_downloads_verifies_and_loads_what_the_worker_published(
     }
     assert build_count == [corpus.project_id]
     assert worker.stale_projects() == [] and server.stale_projects() == []
+
+
+def test_the_file_graph_travels_with_the_generation(corpus: Corpus, host, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    worker, server = host("worker"), host("server")
+    corpus.add("a.py", [("f", "alpha"), ("g", "beta")], unit_vectors(2, seed=1))
+    built = worker.get(corpus.project_id)
+    assert GRAPH_FILE in {entry.path for entry in built.manifest.files}
+
+    served = server.serving(corpus.project_id, writing=False)
+
+    assert served.graph is not None and served.graph.row_count == 2
 
 
 def test_a_stale_generation_is_served_and_the_next_one_loaded_once_published(

@@ -4,9 +4,12 @@ The embedder reads 256 word pieces (~1,000 characters of prose, fewer of code) a
 drops the rest: a pasted report was embedded as its head, often without the
 traceback that names the code. Two ways to read all of it:
 
-- ``digest``: one text of at most ``WINDOW_CHARS``: the title (first line), then
-  the lines that name the most code (identifiers and paths the evidence found,
-  error lines), in their order. One embedding, as cheap as before.
+- ``digest``: one text of at most ``DENSE_PIECES`` word pieces: the title (first
+  line), then the lines that name the most code (identifiers and paths the evidence
+  found, error lines), in their order. One embedding of half the embedder's reach:
+  the pass costs about its length in word pieces (256 pieces ~35 ms on 2 cores, 128
+  ~15 ms), and a long question's evidence also reaches the keyword ranker and the
+  re-scorer whole.
 - ``windows``: the question cut at line ends into pieces of at most
   ``WINDOW_CHARS``, the first ``MAX_WINDOWS`` embedded and averaged (the cost
   grows with the windows embedded).
@@ -26,6 +29,15 @@ WINDOW_CHARS = 1000  # ~256 word pieces of English prose; the embedder reads no 
 MAX_WINDOWS = 4  # embedded per question, at most: each costs one embedder pass
 DenseText = Literal["head", "digest", "windows"]
 DENSE_TEXT: DenseText = "digest"
+# Word pieces of a question the dense ranker reads (measured in docs/LONG_QUESTIONS.md).
+DENSE_PIECES = 128
+
+# What a BERT-style tokenizer splits a text into before word pieces: runs of letters
+# (one piece per ~PIECE_LETTERS letters: a rare word is cut into several), digits and
+# punctuation one piece each. Within ~10 % of the real count on reports and commit
+# messages, and needs no model.
+_PIECES = re.compile(r"[A-Za-z]+|[^\sA-Za-z]")
+PIECE_LETTERS = 6
 
 _ERROR_LINE = re.compile(r"^\s*[\w.]*(?:Error|Exception|Warning|panic)\b.*:", re.IGNORECASE)
 
@@ -47,22 +59,47 @@ def windows(text: str, limit: int = WINDOW_CHARS) -> list[str]:
     return [p for p in pieces if p.strip()]  # blank pieces are dropped here, once
 
 
-def digest(text: str, evidence: Evidence, limit: int = WINDOW_CHARS) -> str:
-    """The title and the lines naming the most code, in their order, within ``limit``."""
-    if len(text) <= limit:
-        return text
+def word_pieces(text: str) -> int:
+    """About how many word pieces a BERT-style tokenizer makes of ``text``."""
+    return sum(
+        1 + (len(run) - 1) // PIECE_LETTERS if run[0].isalpha() else 1
+        for run in _PIECES.findall(text)
+    )
+
+
+def head(text: str, pieces: int) -> str:
+    """The start of ``text`` holding about ``pieces`` word pieces."""
+    end = 0
+    for match in _PIECES.finditer(text):
+        run = match.group()
+        pieces -= 1 + (len(run) - 1) // PIECE_LETTERS if run[0].isalpha() else 1
+        if pieces < 0:
+            break
+        end = match.end()
+    return text[:end]
+
+
+def digest(text: str, evidence: Evidence, limit: int = DENSE_PIECES) -> str:
+    """The title and the lines naming the most code, in their order, within ``limit``
+    word pieces (a title longer than that: its head)."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
+    sizes = [word_pieces(line) for line in lines]
+    if sum(sizes) <= limit:
+        return text
     names = {n.rsplit(".", 1)[-1] for n in evidence.identifiers}
     names |= {m.path.rsplit("/", 1)[-1] for m in evidence.mentions}
     # Best first; among equals (most lines name nothing) the earlier line.
     ranked = sorted(range(len(lines)), key=lambda i: (-_weight(i, lines[i], names), i))
-    kept: list[int] = []
+    kept: dict[int, str] = {}
     room = limit
     for i in ranked:
-        if len(lines[i]) < room:
-            kept.append(i)
-            room -= len(lines[i]) + 1
-    return "\n".join(lines[i] for i in sorted(kept)) or text[:limit]
+        if sizes[i] <= room:
+            kept[i] = lines[i]
+            room -= sizes[i]
+        elif i == 0:
+            kept[i] = head(lines[i], room)
+            room -= word_pieces(kept[i])
+    return "\n".join(kept[i] for i in sorted(kept))
 
 
 def _weight(index: int, line: str, names: set[str]) -> int:
@@ -72,10 +109,11 @@ def _weight(index: int, line: str, names: set[str]) -> int:
     return named + (2 if _ERROR_LINE.search(line) else 0)
 
 
-def dense_texts(text: str, evidence: Evidence, how: DenseText = DENSE_TEXT) -> list[str]:
+def dense_texts(text: str, evidence: Evidence, how: DenseText | None = None) -> list[str]:
     """The texts to embed for ``text``; their mean vector is the query's."""
-    if how == "head" or len(text) <= WINDOW_CHARS:
+    how = how or DENSE_TEXT
+    if how == "head" or len(text) <= DENSE_PIECES:  # a piece has a character at least
         return [text]
     if how == "digest":
-        return [digest(text, evidence)]
-    return windows(text)[:MAX_WINDOWS]
+        return [digest(text, evidence, DENSE_PIECES)]
+    return [text] if len(text) <= WINDOW_CHARS else windows(text)[:MAX_WINDOWS]

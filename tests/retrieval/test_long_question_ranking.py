@@ -6,11 +6,13 @@ from __future__ import annotations
 from projectqa.server.index.keyword import MAX_QUERY_TERMS, KeywordIndex
 from projectqa.server.retrieval.evidence import evidence_of
 from projectqa.server.retrieval.long_questions import (
+    DENSE_PIECES,
     MAX_WINDOWS,
     WINDOW_CHARS,
     dense_texts,
     digest,
     windows,
+    word_pieces,
 )
 from projectqa.server.retrieval.search import keyword_boost
 
@@ -76,7 +78,7 @@ def test_the_digest_keeps_the_title_and_the_traceback_of_a_long_report() -> None
 
     text = digest(LONG_REPORT, evidence_of(LONG_REPORT))
 
-    assert len(text) <= WINDOW_CHARS
+    assert word_pieces(text) <= DENSE_PIECES
     assert text.startswith("Prices with a thousands separator crash")
     assert 'File "/srv/shop/pricing.py", line 14, in parse_price' in text
     assert "ValueError: invalid literal" in text
@@ -96,3 +98,36 @@ def test_windows_cut_at_line_ends_within_the_limit() -> None:
     assert "".join(pieces) == LONG_REPORT
     assert len(dense_texts(LONG_REPORT, evidence_of(LONG_REPORT), "windows")) <= MAX_WINDOWS
     assert windows("x" * 2500) == ["x" * 1000, "x" * 1000, "x" * 500]
+
+
+def test_a_question_of_more_word_pieces_than_the_dense_ranker_reads_is_digested() -> None:
+    """Under 1,000 characters, a traceback is still 256 word pieces: one embedder pass of
+    that length was most of a long question's Search latency."""
+    frames = "".join(
+        f'  File "/srv/venv/lib/python3.12/site-packages/shop/m{i}.py", line {i}, in step_{i}\n'
+        for i in range(9)
+    )
+    question = f"Checkout crashes\n\nTraceback (most recent call last):\n{frames}{TRACE}"
+    assert len(question) < WINDOW_CHARS and word_pieces(question) > 2 * DENSE_PIECES
+
+    [text] = dense_texts(question, evidence_of(question))
+
+    assert word_pieces(text) <= DENSE_PIECES
+    assert text.startswith("Checkout crashes\n")
+    assert "ValueError: invalid literal" in text
+
+
+def test_a_title_longer_than_the_budget_is_cut_to_it() -> None:
+    question = " ".join(f"word{i} session value" for i in range(400))
+
+    [text] = dense_texts(question, evidence_of(question))
+
+    assert question.startswith(text)
+    assert DENSE_PIECES - 4 <= word_pieces(text) <= DENSE_PIECES
+
+
+def test_word_pieces_counts_words_digits_and_punctuation() -> None:
+    assert word_pieces("") == 0
+    assert word_pieces("the cart") == 2  # a short word is one piece
+    assert word_pieces("get_queryset(self)") == 7  # get _ query+set ( self )
+    assert word_pieces("line 1511, in x") == 8  # a piece per digit (within the estimate)

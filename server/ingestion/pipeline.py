@@ -418,6 +418,7 @@ def _chunks(run: IngestionRun, document: Document, p: Prepared, hashes: list[str
             language=draft.language or p.language,
             text=draft.text,
             embed_hash=digest,
+            references=draft.references,
         )
         for ordinal, (draft, digest) in enumerate(zip(p.drafts, hashes, strict=True))
     ]

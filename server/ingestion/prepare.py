@@ -32,6 +32,10 @@ from ..store import Store
 log = logging.getLogger(__name__)
 LOOKUP_BATCH = 64  # documents looked up in the Store at once
 QUEUE_DEPTH = 8  # lookup batches buffered ahead of the embedder
+# What chunking of files stores, part of their change key: a file chunked by an older
+# format is chunked again by the next run that reads it (every file, on a full run).
+# Its vectors stay in the embedding cache. 2: chunks carry their references.
+CHUNK_FORMAT = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +77,8 @@ def data_dir_refusal(
 def content_hash(doc: SourceDocument) -> str:
     """What decides a document's chunks and citations; equal hash, nothing to redo."""
     head = json.dumps([doc.kind, doc.key, doc.title, doc.path, doc.url], ensure_ascii=False)
+    if doc.kind is DocumentKind.FILE and CHUNK_FORMAT > 1:  # format 1 added nothing
+        head += f"\0chunks:{CHUNK_FORMAT}"
     digest = hashlib.sha256(head.encode())
     digest.update(b"\0")
     digest.update(doc.text.encode("utf-8", "surrogatepass"))

@@ -142,6 +142,7 @@ def extractive_answer(
                 break
     if not chosen:
         return ExtractiveAnswer("", [], ASK_NOTHING_FOUND.format(topic=_topic(question)))
+    chosen = _numbered(chosen)
     return ExtractiveAnswer(_render(chosen), [x.evidence for x in chosen], "", chosen)
 
 
@@ -151,6 +152,19 @@ def question_terms(question: str) -> frozenset[str]:
 
 
 # ------------------------------------------------------------------ choosing
+def _numbered(excerpts: list[Excerpt]) -> list[Excerpt]:
+    """The excerpts with markers [1], [2], … in the order the answer shows them.
+
+    The ledger numbers every passage the turn saw; passages skipped (a poor match, a
+    repeat) would leave the answer starting at [2] or skipping numbers. The answer's
+    citations are its own (``citations()``), never checked against the ledger's numbers.
+    """
+    return [
+        dataclasses.replace(x, evidence=dataclasses.replace(x.evidence, marker=n))
+        for n, x in enumerate(excerpts, 1)
+    ]
+
+
 def _distinct(evidence: Sequence[Evidence], limit: int) -> Iterator[Evidence]:
     """The first ``limit`` passages with text, skipping near-repeats of an earlier one."""
     kept: list[Evidence] = []

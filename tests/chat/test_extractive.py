@@ -4,6 +4,7 @@ embedding model (marked ``model``)."""
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 import numpy as np
@@ -243,7 +244,21 @@ def test_near_duplicates_and_passages_without_text_are_skipped(
         "docs/payments.md:1-4",
     ]
     answer = extractive_answer("how is a payment retried after a gateway timeout", items)
-    assert [e.marker for e in answer.used] == [1, 5, 6]
+    assert [e.citation for e in answer.used] == [items[i].citation for i in (0, 4, 5)]
+
+
+def test_the_answer_numbers_what_it_quotes_from_one(
+    checkout: list[Chunk], payments: list[Chunk]
+) -> None:
+    # The turn's first passages match the question too poorly to be quoted: the answer's
+    # markers still run [1], [2], … in the order it shows them, never from the ledger's [3].
+    unrelated = chunks_of("shop/colors.py", 'RED = "#f00"\nGREEN = "#0f0"\nBLUE = "#00f"\n')
+    _, items = evidence_of(*unrelated, symbol(checkout, "place_order"), *payments)
+    answer = extractive_answer("how is a payment retried after a gateway timeout", items)
+    assert answer.used[0].citation == items[len(unrelated)].citation  # the first was skipped
+    markers = [int(m) for m in re.findall(r"^\*\*\[(\d+)\]", answer.text, re.M)]
+    assert markers == [e.marker for e in answer.used] == list(range(1, len(markers) + 1))
+    assert [c.marker for c in answer.citations() if c.marker] == markers
 
 
 def test_at_most_max_passages_are_used(checkout: list[Chunk], payments: list[Chunk]) -> None:

@@ -1,10 +1,15 @@
-"""Which chunks are machine-made (vendored, generated, minified) and embed no passage."""
+"""Which chunks are machine-made (vendored, generated, minified, recorded or generated test
+data) and embed no passage."""
 
 from __future__ import annotations
 
 import pytest
 
-from projectqa.server.chunking.machine_made import embedded_passage, machine_made
+from projectqa.server.chunking.machine_made import (
+    embedded_passage,
+    machine_made,
+    machine_made_path,
+)
 
 HAND_WRITTEN = "def total(items):\n    return sum(i.price for i in items)\n"
 
@@ -52,3 +57,42 @@ def test_long_prose_lines_are_not_minified() -> None:
 def test_embedded_passage_is_empty_only_for_machine_made_chunks() -> None:
     assert embedded_passage("src/shop/orders.py", HAND_WRITTEN) == HAND_WRITTEN
     assert embedded_passage("api/orders_pb2.py", HAND_WRITTEN) == ""
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "bench/eval/flask.json",  # a question set an evaluation reads
+        "bench/eval/localization/click.json",
+        "evals/registry/data/qa.jsonl",
+        "tests/webhooks/payloads/push.json",  # a recorded request
+        "tests/fixtures/cassettes/login.yaml",
+        "pkg/testdata/golden.json",
+        "src/__snapshots__/app.test.ts.snap",
+    ],
+)
+def test_evaluation_and_test_data_files_are_data(path: str) -> None:
+    assert machine_made(path, '{"question": "Where does the app read its settings?"}') == "data"
+    assert machine_made_path(path) == "data"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "tests/fixtures/conftest.py",  # code that builds fixtures is hand-written
+        "tests/test_eval.py",
+        "config/settings.yaml",  # a project's own configuration answers questions
+        ".github/workflows/ci.yml",
+        "package.json",
+        "src/eval/evaluate.json.py",
+    ],
+)
+def test_code_and_configuration_are_not_data(path: str) -> None:
+    assert machine_made_path(path) == ""
+
+
+def test_the_path_alone_tells_all_but_minified_code() -> None:
+    assert machine_made_path("static/vendor/jquery.js") == "vendored"
+    assert machine_made_path("package-lock.json") == "generated"
+    assert machine_made_path("static/app.js") == ""  # minified is told by the text
+    assert machine_made_path("") == ""

@@ -7,7 +7,8 @@ by record, anything else by line windows. Every chunk's ``text`` is exactly line
 editors and ripgrep count lines), joined with ``"\\n"``.
 
 The same syntax tree gives the file's symbols: every definition at every level
-(:func:`extract_symbols`); :func:`read_document` gives chunks and symbols from one parse.
+(:func:`extract_symbols`), and each code chunk's ``references``: what its lines import
+and call (``references.py``); :func:`read_document` gives chunks and symbols from one parse.
 """
 
 from __future__ import annotations

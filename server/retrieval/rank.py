@@ -16,6 +16,11 @@
    neither ranker found them. Prose (markdown, rst) steps back a little and
    changelogs more, unless the question asks for documentation or history: on
    the evaluation sets they matched questions about code by sharing its words.
+   Machine-made files (vendored, generated, test and evaluation data: a question
+   set shares every word of the questions it holds) step back unless the question
+   names them (or, for data, asks about tests). A question asking where the
+   program starts lifts its entry points (``entry_points.py``), which join the
+   candidates too: "main" is rarely a word of the question.
 3. **Grouping**: at most ``max_per_document`` rows per document, best first.
 
 The weights were tuned on the question sets in ``bench/eval`` (see
@@ -24,14 +29,17 @@ The weights were tuned on the question sets in ``bench/eval`` (see
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..chunking.machine_made import machine_made_path
 from ..index.table import ChunkTable, path_components
 from ..index.tokens import tokenize, word_tokens
+from .entry_points import asks_for_entry_point, entry_point_rows
 from .evidence import Evidence, Mention
 
 _CHANGELOG = re.compile(r"(^|/)(CHANGES|CHANGELOG|HISTORY|NEWS|RELEASE[-_]?NOTES)[^/]*$", re.I)
@@ -53,6 +61,8 @@ class RankWeights:
     test_factor: float = 0.6  # test files, unless the question is about tests
     prose_factor: float = 0.75  # markdown/rst/text, unless the question asks for docs
     changelog_factor: float = 0.5  # CHANGES, HISTORY, commits, … unless the question asks
+    machine_made_factor: float = 0.5  # vendored, generated, test data, unless named
+    entry_point: float = 0.4  # the question asks where the program starts
 
 
 @dataclass(slots=True)
@@ -127,14 +137,19 @@ class Rescorer:
         self._mentioned = _resolve_mentions(evidence.mentions, table)
         self._words = {_stem(t) for t in tokenize(query)}
         self._identifiers = {i.rsplit(".", 1)[-1].lower() for i in evidence.identifiers}
+        self._entry_points: set[int] = set()
+        if asks_for_entry_point(query):
+            self._entry_points = {int(r) for r in entry_point_rows(table)}
 
     def extra_rows(self) -> list[int]:
-        """Rows that define a named identifier, to add to the candidates."""
+        """Rows that define a named identifier, or are entry points the question asks
+        for, to add to the candidates."""
         rows: list[int] = []
         for document_id, spans in self._definitions.items():
             for row in self._table.rows_of("document", document_id):
                 if self._overlaps_any(int(row), spans):
                     rows.append(int(row))
+        rows += sorted(self._entry_points.difference(rows))
         if self._allowed is not None:
             rows = [r for r in rows if self._allowed[r]]
         return rows
@@ -163,8 +178,12 @@ class Rescorer:
             start, end = int(table.start_line[row]), int(table.end_line[row])
             score += weights.mention_line if line and start <= line <= end else weights.mention
         score += weights.symbol_words * self._symbol_coverage(row)
+        if row in self._entry_points:
+            score += weights.entry_point
         if not self._evidence.wants_tests and _TEST_PATH.search(path):
             score *= weights.test_factor
+        if line is None and self._steps_back_as_machine_made(path):
+            score *= weights.machine_made_factor
         if not self._evidence.wants_docs:
             # A commit record is a changelog entry: history answers when and why, and
             # among a "where" question's hits it takes the place of the code it changed.
@@ -173,6 +192,10 @@ class Rescorer:
             elif table["kind"].value(row) == "file" and table["language"].value(row) in _PROSE:
                 score *= weights.prose_factor
         return score
+
+    def _steps_back_as_machine_made(self, path: str) -> bool:
+        reason = _machine_made(path)
+        return bool(reason) and not (reason == "data" and self._evidence.wants_tests)
 
     def _overlaps_any(self, row: int, spans: list[tuple[int, int]]) -> bool:
         start, end = int(self._table.start_line[row]), int(self._table.end_line[row])
@@ -210,6 +233,12 @@ def group(
         if len(taken) == top_k:
             break
     return taken
+
+
+@functools.lru_cache(maxsize=4096)
+def _machine_made(path: str) -> str:
+    """``machine_made_path``, once per path: the head's rows share a few paths."""
+    return machine_made_path(path)
 
 
 def _stem(token: str) -> str:

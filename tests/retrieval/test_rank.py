@@ -134,3 +134,49 @@ def test_rows_of_path_and_masks() -> None:
     assert list(TABLE.rows_of("path", "missing")) == []
     mask = TABLE["symbol_kind"].mask({"method"}.__contains__)
     assert list(np.flatnonzero(mask)) == [0, 1]
+
+
+# A project with entry points among its code, and test and evaluation data.
+PROGRAM = ChunkTable.build(
+    [
+        chunk(0, "src/app/__main__.py", "", "module", (1, 8)),
+        chunk(1, "src/app/cli.py", "main", "function", (40, 52)),
+        chunk(2, "src/app/config.py", "load_settings", "function", (10, 30)),
+        chunk(3, "src/app/server.py", "Server.start", "method", (20, 45)),
+        chunk(4, "cmd/appd/main.go", "main", "function", (5, 30)),
+        chunk(5, "src/app/domain.py", "Domain.main", "property", (1, 5)),
+        chunk(6, "bench/eval/questions.json", "", "lines", (1, 60)),
+        chunk(7, "tests/fixtures/settings.yaml", "", "lines", (1, 20)),
+        chunk(8, "src/app/settings.py", "Settings", "class", (1, 40)),
+    ]
+)
+
+
+def rescored(table: ChunkTable, question: str, scores: dict[int, float]) -> dict[int, float]:
+    candidates = {row: Candidate(row, score=score) for row, score in scores.items()}
+    Rescorer(table, question, evidence_of(question), [], WEIGHTS).apply(candidates)
+    return {row: c.score for row, c in candidates.items()}
+
+
+def test_a_question_about_where_the_program_starts_lifts_its_entry_points() -> None:
+    question = "Where does the program start, and how does it read its settings?"
+    scores = rescored(PROGRAM, question, {1: 0.3, 2: 0.6, 3: 0.5, 8: 0.55})
+    ranked = sorted(scores, key=lambda row: -scores[row])
+    assert ranked[0] == 1  # a def main the rankers found leads
+    # __main__.py and Go's func main join the candidates though neither ranker found them;
+    # a property that happens to be called main is no entry point.
+    assert scores[0] > 0 and scores[4] > 0 and 5 not in scores
+    assert [row for row in ranked if row in (2, 3, 8)] == [2, 8, 3]  # the rest keep their order
+    plain = rescored(PROGRAM, "how does the app read its settings?", {1: 0.3, 2: 0.6})
+    assert set(plain) == {1, 2} and plain[1] == 0.3  # no intent: none joins, none rises
+
+
+def test_evaluation_and_test_data_step_back_behind_code() -> None:
+    question = "where are the settings read?"
+    scores = rescored(PROGRAM, question, {6: 0.6, 7: 0.6, 2: 0.5})
+    assert scores[2] > scores[6] and scores[2] > scores[7]
+    # ... unless the question names the file, or asks for test data.
+    named = rescored(PROGRAM, "what does bench/eval/questions.json hold?", {6: 0.6, 2: 0.5})
+    assert named[6] > named[2]
+    fixtures = rescored(PROGRAM, "which test fixtures hold settings?", {7: 0.6, 2: 0.5})
+    assert fixtures[7] > fixtures[2]

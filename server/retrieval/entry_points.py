@@ -1,0 +1,66 @@
+"""Where a program starts: questions that ask for it, and the chunks that answer them.
+
+"Where does the program start?", "what is the entry point of the CLI?", "how is the
+server started?" ask for the code that runs first: a Python package's ``__main__.py``,
+a ``def main`` (what ``[project.scripts]``/console_scripts and ``if __name__ ==
+"__main__":`` blocks call), Go's ``func main()``, Rust's ``fn main``, Java's
+``static void main``. Their words rarely say so ("main" is no word of the question),
+so neither ranker finds them; the re-scoring lifts them when the question asks.
+
+Like the test and docs intents (``evidence.py``), the intent is read from how a
+clause asks, not from single words: "the server fails to start" is a bug report
+about the code that failed, and "where does the request start" names no program.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePosixPath
+
+import numpy as np
+
+from ..index.table import ChunkTable
+
+MAX_INTENT_CHARS = 2000  # a long report asks what it asks near its start
+
+_PROGRAM = (
+    r"(?:program|app|application|server|service|daemon|cli|command[- ]line(?: tool)?|tool"
+    r"|binary|executable|process|script|project|code|execution)"
+)
+_STARTS = (
+    r"(?:start(?:s|ed|ing)?|begin(?:s|ning)?|began|launch(?:es|ed)?|boot(?:s|ed)?|bootstrap\w*)"
+)
+_ASKS_FOR_ENTRY = re.compile(
+    r"\bentry[- ]?points?\b"
+    r"|\bmain\s*\(\s*\)|\b__main__\b|\bconsole[_ ]scripts?\b"
+    r"|\b(?:def|func|fn)\s+main\b"
+    r"|\bmain\s+(?:function|method|module|routine|file|script|program|class)\b"
+    r"|\b(?:startup|start-up|bootstrap)\s+(?:code|sequence|logic|path|routine)\b"
+    r"|\b(?:where|how|what|which)\b[^.?!;\n]{0,40}\b" + _PROGRAM + r"s?\b[^.?!;\n]{0,20}\b"
+    r"(?:is\s+|are\s+|gets?\s+|to\s+)?" + _STARTS + r"\b",
+    re.IGNORECASE,
+)
+# A clause about something failing asks where it fails, not where the program starts.
+_FAILING = re.compile(
+    r"\b(?:fail\w*|error\w*|crash\w*|hang\w*|broke\w*|raise[sd]?|exception|traceback)\b",
+    re.IGNORECASE,
+)
+_CLAUSE = re.compile(r"[^.?!;\n]+")
+_ENTRY_FILES = frozenset({"__main__.py"})  # every line of it runs at `python -m package`
+_ENTRY_SYMBOL_KINDS = frozenset({"function", "method"})
+
+
+def asks_for_entry_point(question: str) -> bool:
+    """True if a clause of ``question`` asks where the program starts (and is not about
+    something failing)."""
+    clauses = _CLAUSE.findall(question[:MAX_INTENT_CHARS])
+    return any(_ASKS_FOR_ENTRY.search(c) and not _FAILING.search(c) for c in clauses)
+
+
+def entry_point_rows(table: ChunkTable) -> np.ndarray:
+    """The rows of ``table`` that are entry points, ascending: every chunk of a
+    ``__main__.py``, and those defining a function or method ``main`` (``App.main``)."""
+    in_entry_file = table["path"].mask(lambda p: PurePosixPath(p).name in _ENTRY_FILES)
+    named_main = table["symbol"].mask(lambda s: s.rsplit(".", 1)[-1] == "main")
+    callable_kind = table["symbol_kind"].mask(_ENTRY_SYMBOL_KINDS.__contains__)
+    return np.flatnonzero(in_entry_file | (named_main & callable_kind))

@@ -89,7 +89,11 @@ from projectqa.server.retrieval.files import FileSearch, FileWeights, file_query
 from projectqa.server.retrieval.history import history_prior
 from projectqa.server.retrieval.ops import CitedHit, CitedResult
 from projectqa.server.retrieval.query import SearchFilter, SearchQuery
-from projectqa.server.retrieval.structure import StructureWeights, structure_reranker
+from projectqa.server.retrieval.structure import (
+    NAMED_SHARE,
+    StructureWeights,
+    structure_reranker,
+)
 from projectqa.server.sources import DocumentKind, SourceDocument
 
 BENCH = Path(__file__).resolve().parent
@@ -222,7 +226,10 @@ def prepare(qa: Client, sets: Sequence[QuestionSet]) -> dict[str, float]:
 
 
 def structure_variants(weights: StructureWeights) -> dict[str, StructureWeights | None]:
-    """Rankings compared: no structure, each signal alone (the others' shares 0), all."""
+    """Rankings compared: no structure, each signal alone (the others' shares 0; a signal
+    off in ``weights`` at its measured share), all three, and ``weights`` as given."""
+    given = weights
+    weights = dataclasses.replace(weights, named=weights.named or NAMED_SHARE)
     off = {"callee": 0.0, "caller": 0.0, "tested": 0.0, "named": 0.0}
     alone = {
         "+ neighbours (a)": ("callee", "caller"),
@@ -234,6 +241,7 @@ def structure_variants(weights: StructureWeights) -> dict[str, StructureWeights 
         zeroed = {k: v for k, v in off.items() if k not in kept}
         variants[name] = dataclasses.replace(weights, **zeroed)
     variants["+ structure (a+b+c)"] = weights
+    variants["+ structure (as given)"] = given
     return variants
 
 

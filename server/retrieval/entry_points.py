@@ -15,7 +15,6 @@ about the code that failed, and "where does the request start" names no program.
 from __future__ import annotations
 
 import re
-from pathlib import PurePosixPath
 
 import numpy as np
 
@@ -48,6 +47,10 @@ _FAILING = re.compile(
 _CLAUSE = re.compile(r"[^.?!;\n]+")
 _ENTRY_FILES = frozenset({"__main__.py"})  # every line of it runs at `python -m package`
 _ENTRY_SYMBOL_KINDS = frozenset({"function", "method"})
+# Languages whose programs start at `main` by definition; elsewhere (Python, JavaScript)
+# `main` is a convention, and most of a repository's are scripts' (benchmarks, tools).
+_MAIN_LANGUAGES = frozenset({"go", "rust", "java", "kotlin", "scala", "c", "cpp", "csharp"})
+SCRIPT_STRENGTH = 0.5  # a conventional main that no __main__.py sits beside
 
 
 def asks_for_entry_point(question: str) -> bool:
@@ -57,10 +60,28 @@ def asks_for_entry_point(question: str) -> bool:
     return any(_ASKS_FOR_ENTRY.search(c) and not _FAILING.search(c) for c in clauses)
 
 
-def entry_point_rows(table: ChunkTable) -> np.ndarray:
-    """The rows of ``table`` that are entry points, ascending: every chunk of a
-    ``__main__.py``, and those defining a function or method ``main`` (``App.main``)."""
-    in_entry_file = table["path"].mask(lambda p: PurePosixPath(p).name in _ENTRY_FILES)
-    named_main = table["symbol"].mask(lambda s: s.rsplit(".", 1)[-1] == "main")
+def entry_points(table: ChunkTable) -> dict[int, float]:
+    """The rows of ``table`` that are entry points, each with how surely it is where the
+    program starts: 1 for every chunk of a ``__main__.py``, a function or method ``main``
+    (``App.main``) of a language that starts there, and a ``main`` beside a
+    ``__main__.py`` (what ``python -m package`` calls); ``SCRIPT_STRENGTH`` for other
+    ``main`` functions."""
+    in_entry_file = table["path"].mask(lambda p: _name(p) in _ENTRY_FILES)
+    named_main = table["symbol"].mask(lambda s: s == "main" or s.endswith(".main"))
     callable_kind = table["symbol_kind"].mask(_ENTRY_SYMBOL_KINDS.__contains__)
-    return np.flatnonzero(in_entry_file | (named_main & callable_kind))
+    rows = np.flatnonzero(in_entry_file | (named_main & callable_kind))
+    if not len(rows):
+        return {}
+    packages = {_folder(p) for p in table["path"].values if _name(p) in _ENTRY_FILES}
+    declared = table["path"].mask(lambda p: _folder(p) in packages)
+    declared |= table["language"].mask(_MAIN_LANGUAGES.__contains__)
+    return {int(r): 1.0 if declared[r] else SCRIPT_STRENGTH for r in rows}
+
+
+# String splits, not PurePosixPath: run over every distinct path of a large index.
+def _name(path: str) -> str:
+    return path.rsplit("/", 1)[-1]
+
+
+def _folder(path: str) -> str:
+    return path.rsplit("/", 1)[0] if "/" in path else ""

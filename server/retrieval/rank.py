@@ -39,7 +39,7 @@ import numpy as np
 from ..chunking.machine_made import machine_made_path
 from ..index.table import ChunkTable, path_components
 from ..index.tokens import tokenize, word_tokens
-from .entry_points import asks_for_entry_point, entry_point_rows
+from .entry_points import asks_for_entry_point, entry_points
 from .evidence import Evidence, Mention
 
 _CHANGELOG = re.compile(r"(^|/)(CHANGES|CHANGELOG|HISTORY|NEWS|RELEASE[-_]?NOTES)[^/]*$", re.I)
@@ -137,9 +137,7 @@ class Rescorer:
         self._mentioned = _resolve_mentions(evidence.mentions, table)
         self._words = {_stem(t) for t in tokenize(query)}
         self._identifiers = {i.rsplit(".", 1)[-1].lower() for i in evidence.identifiers}
-        self._entry_points: set[int] = set()
-        if asks_for_entry_point(query):
-            self._entry_points = {int(r) for r in entry_point_rows(table)}
+        self._entry_points = entry_points(table) if asks_for_entry_point(query) else {}
 
     def extra_rows(self) -> list[int]:
         """Rows that define a named identifier, or are entry points the question asks
@@ -149,7 +147,7 @@ class Rescorer:
             for row in self._table.rows_of("document", document_id):
                 if self._overlaps_any(int(row), spans):
                     rows.append(int(row))
-        rows += sorted(self._entry_points.difference(rows))
+        rows += sorted(set(self._entry_points).difference(rows))
         if self._allowed is not None:
             rows = [r for r in rows if self._allowed[r]]
         return rows
@@ -178,8 +176,7 @@ class Rescorer:
             start, end = int(table.start_line[row]), int(table.end_line[row])
             score += weights.mention_line if line and start <= line <= end else weights.mention
         score += weights.symbol_words * self._symbol_coverage(row)
-        if row in self._entry_points:
-            score += weights.entry_point
+        score += weights.entry_point * self._entry_points.get(row, 0.0)
         if not self._evidence.wants_tests and _TEST_PATH.search(path):
             score *= weights.test_factor
         if line is None and self._steps_back_as_machine_made(path):

@@ -7,7 +7,11 @@ from dataclasses import replace
 import pytest
 
 from projectqa.server.index.table import ChunkTable
-from projectqa.server.retrieval.entry_points import asks_for_entry_point, entry_point_rows
+from projectqa.server.retrieval.entry_points import (
+    SCRIPT_STRENGTH,
+    asks_for_entry_point,
+    entry_points,
+)
 
 from .test_rank import BASE
 
@@ -53,18 +57,29 @@ def test_a_long_report_is_read_only_near_its_start() -> None:
     assert not asks_for_entry_point("x " * 1500 + "where does the program start?")
 
 
-def test_entry_point_rows_are_main_modules_and_main_functions() -> None:
+def test_entry_points_are_main_modules_and_main_functions() -> None:
     rows = [
-        ("pkg/__main__.py", "", "module"),
-        ("pkg/cli.py", "main", "function"),
-        ("src/App.java", "App.main", "method"),
-        ("pkg/domain.py", "Domain.main", "property"),
-        ("pkg/main_window.py", "MainWindow", "class"),
-        ("pkg/cli.py", "maintain", "function"),
-        ("cmd/app/main.go", "main", "function"),
+        ("pkg/__main__.py", "", "module", "python"),
+        ("pkg/cli.py", "main", "function", "python"),  # beside __main__.py: python -m pkg
+        ("src/App.java", "App.main", "method", "java"),
+        ("pkg/domain.py", "Domain.main", "property", "python"),
+        ("pkg/main_window.py", "MainWindow", "class", "python"),
+        ("pkg/cli.py", "maintain", "function", "python"),
+        ("cmd/app/main.go", "main", "function", "go"),
+        ("bench/load.py", "main", "function", "python"),  # a script's
+        ("pkg/sub/tool.py", "main", "function", "python"),  # another package's
     ]
     table = ChunkTable.build(
-        replace(BASE, id=f"chk_{n}", document_id=path, path=path, symbol=symbol, symbol_kind=kind)
-        for n, (path, symbol, kind) in enumerate(rows)
+        replace(
+            BASE,
+            id=f"chk_{n}",
+            document_id=path,
+            path=path,
+            symbol=symbol,
+            symbol_kind=kind,
+            language=language,
+        )
+        for n, (path, symbol, kind, language) in enumerate(rows)
     )
-    assert list(entry_point_rows(table)) == [0, 1, 2, 6]
+    script = SCRIPT_STRENGTH
+    assert entry_points(table) == {0: 1.0, 1: 1.0, 2: 1.0, 6: 1.0, 7: script, 8: script}

@@ -77,6 +77,7 @@ from projectqa.server.models import (
     new_id,
     utcnow,
 )
+from projectqa.server.retrieval import long_questions
 from projectqa.server.retrieval.query import SearchMode, SearchQuery
 from projectqa.server.retrieval.search import Searcher
 from projectqa.server.sources import DocumentKind, SourceDocument
@@ -638,6 +639,10 @@ def main() -> None:
     del sources, base, real
     gc.collect()
     shared_embedder().warm_up()
+    print(
+        f"query embedder: {shared_embedder().name} (the product's default, PROJECTQA_EMBEDDER); "
+        f"a long question's dense text: at most {long_questions.DENSE_PIECES} word pieces"
+    )
     for each in prepared:
         bench_size(each)
     print(f"\nload average {os.getloadavg()[0]:.2f} at the end")

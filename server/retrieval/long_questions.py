@@ -39,6 +39,8 @@ DENSE_PIECES = 128
 _PIECES = re.compile(r"[A-Za-z]+|[^\sA-Za-z]")
 PIECE_LETTERS = 6
 
+# Links and e-mail addresses cost many word pieces and name no code.
+_LINKS = re.compile(r"\bhttps?://\S+|<?(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+>?")
 _ERROR_LINE = re.compile(r"^\s*[\w.]*(?:Error|Exception|Warning|panic)\b.*:", re.IGNORECASE)
 
 
@@ -68,13 +70,15 @@ def word_pieces(text: str) -> int:
 
 
 def head(text: str, pieces: int) -> str:
-    """The start of ``text`` holding about ``pieces`` word pieces."""
+    """The start of ``text`` holding about ``pieces`` word pieces (a word longer than
+    what is left is cut)."""
     end = 0
     for match in _PIECES.finditer(text):
         run = match.group()
-        pieces -= 1 + (len(run) - 1) // PIECE_LETTERS if run[0].isalpha() else 1
-        if pieces < 0:
-            break
+        size = 1 + (len(run) - 1) // PIECE_LETTERS if run[0].isalpha() else 1
+        if size > pieces:
+            return text[: match.start() + (pieces * PIECE_LETTERS if run[0].isalpha() else 0)]
+        pieces -= size
         end = match.end()
     return text[:end]
 
@@ -82,10 +86,10 @@ def head(text: str, pieces: int) -> str:
 def digest(text: str, evidence: Evidence, limit: int = DENSE_PIECES) -> str:
     """The title and the lines naming the most code, in their order, within ``limit``
     word pieces (a title longer than that: its head)."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    sizes = [word_pieces(line) for line in lines]
-    if sum(sizes) <= limit:
+    if word_pieces(text) <= limit:
         return text
+    lines = [line for line in (_LINKS.sub("", line).strip() for line in text.splitlines()) if line]
+    sizes = [word_pieces(line) for line in lines]
     names = {n.rsplit(".", 1)[-1] for n in evidence.identifiers}
     names |= {m.path.rsplit("/", 1)[-1] for m in evidence.mentions}
     # Best first; among equals (most lines name nothing) the earlier line.
@@ -99,7 +103,7 @@ def digest(text: str, evidence: Evidence, limit: int = DENSE_PIECES) -> str:
         elif i == 0:
             kept[i] = head(lines[i], room)
             room -= word_pieces(kept[i])
-    return "\n".join(kept[i] for i in sorted(kept))
+    return "\n".join(kept[i] for i in sorted(kept)) or head(text, limit)  # all links: the head
 
 
 def _weight(index: int, line: str, names: set[str]) -> int:

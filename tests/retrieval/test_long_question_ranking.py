@@ -131,3 +131,21 @@ def test_word_pieces_counts_words_digits_and_punctuation() -> None:
     assert word_pieces("the cart") == 2  # a short word is one piece
     assert word_pieces("get_queryset(self)") == 7  # get _ query+set ( self )
     assert word_pieces("line 1511, in x") == 8  # a piece per digit (within the estimate)
+
+
+def test_a_word_longer_than_the_budget_or_only_links_still_give_a_text_to_embed() -> None:
+    for question in ("a" * 16_000, "https://example.org/issue/1\n" * 600):
+        [text] = dense_texts(question, evidence_of(question))
+
+        assert text and question.startswith(text)
+        assert word_pieces(text) <= DENSE_PIECES
+
+
+def test_links_and_addresses_do_not_take_the_budget() -> None:
+    links = "".join(f"See https://github.com/acme/shop/pull/{i}#r{i}\n" for i in range(40))
+    question = f"Refunds lose the cents\n{links}* parse_price drops the cents\n<ann@acme.org>\n"
+
+    [text] = dense_texts(question, evidence_of(question))
+
+    assert "* parse_price drops the cents" in text
+    assert "https:" not in text and "@" not in text

@@ -384,33 +384,56 @@ def _resolve_calls(
     edges: _EdgeList,
 ) -> None:
     """Call edges of every row, through the files defining each called name."""
-    defining: dict[tuple[str, str], list[int]] = {}
+    defining: dict[tuple[str, str], _Definitions] = {}
+    targets: dict[tuple[str, str], tuple[list[int], int, float]] = {}  # of the file's calls
+    last = -1
     for row, (connector, references) in enumerate(row_refs):
         own = row_file[row]
+        if own != last:  # a file's rows come one after the other: its names repeat
+            targets, last = {}, own
         for reference in references:
             kind, _, name = reference.partition(":")
             if kind != "call" or not name:
                 continue
             key = (connector, name.lower())
-            candidates = defining.get(key)
-            if candidates is None:
-                candidates = defining[key] = _defining(files, symbols, connector, name)
-            _add_call(edges, row, own, candidates, imported[own])
+            found = targets.get(key)
+            if found is None:
+                definitions = defining.get(key)
+                if definitions is None:
+                    definitions = defining[key] = _Definitions.of(files, symbols, connector, name)
+                found = targets[key] = _call_targets(own, definitions, imported[own])
+            if found[0]:
+                edges.add(row, *found)
 
 
-def _defining(files: _Files, symbols: SymbolIndex, connector: str, name: str) -> list[int]:
-    """Files defining ``name``: those of the caller's connector when there are any."""
-    found = symbols.files_defining(name)
-    local = [path for con, path in found if con == connector]
-    return [files.add(connector, path) for path in (local or [path for _, path in found])]
+@dataclass(frozen=True, slots=True)
+class _Definitions:
+    """The files defining a called name, as a list (in symbol order) and a set."""
+
+    files: list[int]
+    members: frozenset[int]
+
+    @classmethod
+    def of(cls, files: _Files, symbols: SymbolIndex, connector: str, name: str) -> _Definitions:
+        """Files defining ``name``: those of the caller's connector when there are any."""
+        found = symbols.files_defining(name)
+        local = [path for con, path in found if con == connector]
+        ids = [files.add(connector, path) for path in (local or [path for _, path in found])]
+        return cls(ids, frozenset(ids))
 
 
-def _add_call(
-    edges: _EdgeList, row: int, own: int, candidates: list[int], imported: set[int]
-) -> None:
-    chosen = [file for file in candidates if file in imported]
+def _call_targets(
+    own: int, defining: _Definitions, imported: set[int]
+) -> tuple[list[int], int, float]:
+    """The files a call from ``own`` goes to, its kind, and the weight of each."""
+    # A common name has many definitions, a file few imports: look through the smaller.
+    if len(imported) < len(defining.files):
+        chosen = sorted(file for file in imported if file in defining.members)
+    else:
+        chosen = [file for file in defining.files if file in imported]
     if chosen:
-        edges.add(row, chosen, CALL, 1.0 / len(chosen))
-    elif 0 < len(candidates) <= MAX_DEFINING_FILES:
-        others = [file for file in candidates if file != own]
-        edges.add(row, others, CALL, 1.0 / len(candidates))
+        return chosen, CALL, 1.0 / len(chosen)
+    if 0 < len(defining.files) <= MAX_DEFINING_FILES:
+        others = [file for file in defining.files if file != own]
+        return others, CALL, 1.0 / len(defining.files)
+    return [], CALL, 0.0

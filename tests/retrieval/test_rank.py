@@ -167,6 +167,11 @@ def test_a_question_about_where_the_program_starts_lifts_its_entry_points() -> N
     # a property that happens to be called main is no entry point.
     assert scores[0] > 0 and scores[4] > 0 and 5 not in scores
     assert [row for row in ranked if row in (2, 3, 8)] == [2, 8, 3]  # the rest keep their order
+    only_go = np.zeros(len(PROGRAM), dtype=bool)
+    only_go[4] = True  # a filter (--path 'cmd/**') the joining rows must pass too
+    candidates: dict[int, Candidate] = {}
+    Rescorer(PROGRAM, question, evidence_of(question), [], WEIGHTS, only_go).apply(candidates)
+    assert set(candidates) == {4}
     plain = rescored(PROGRAM, "how does the app read its settings?", {1: 0.3, 2: 0.6})
     assert set(plain) == {1, 2} and plain[1] == 0.3  # no intent: none joins, none rises
 

@@ -74,8 +74,10 @@ class _Adjacency:
     kind: np.ndarray  # int8 code in KINDS
     weight: np.ndarray  # float32
 
-    def edges(self, item: int, paths: list[str]) -> list[Edge]:
+    def edges(self, item: int, paths: list[str], limit: int | None) -> list[Edge]:
         start, end = int(self.ptr[item]), int(self.ptr[item + 1])
+        if limit is not None:
+            end = min(end, start + max(limit, 0))
         return [
             Edge(paths[node], KINDS[kind], round(float(weight), 6))
             for node, kind, weight in zip(
@@ -101,21 +103,22 @@ class FileGraph:
     def row_count(self) -> int:
         return len(self._rows.ptr) - 1
 
-    def out_edges(self, path: str) -> list[Edge]:
-        """Files this file imports or calls into, heaviest first."""
+    def out_edges(self, path: str, limit: int | None = None) -> list[Edge]:
+        """Files this file imports or calls into, heaviest first (the first ``limit``)."""
         file = self._id_of.get(path)
-        return [] if file is None else self._out.edges(file, self._paths)
+        return [] if file is None else self._out.edges(file, self._paths, limit)
 
-    def in_edges(self, path: str) -> list[Edge]:
-        """Files importing or calling into this file, heaviest first."""
+    def in_edges(self, path: str, limit: int | None = None) -> list[Edge]:
+        """Files importing or calling into this file, heaviest first (the first ``limit``:
+        a module every file imports has thousands)."""
         file = self._id_of.get(path)
-        return [] if file is None else self._in.edges(file, self._paths)
+        return [] if file is None else self._in.edges(file, self._paths, limit)
 
-    def row_edges(self, row: int) -> list[Edge]:
-        """Files one chunk row imports or calls into, heaviest first."""
+    def row_edges(self, row: int, limit: int | None = None) -> list[Edge]:
+        """Files one chunk row imports or calls into, heaviest first (the first ``limit``)."""
         if not 0 <= row < self.row_count:
             raise IndexError(f"row {row} is not in the graph ({self.row_count} rows)")
-        return self._rows.edges(row, self._paths)
+        return self._rows.edges(row, self._paths, limit)
 
     # ------------------------------------------------------------ build
     @classmethod

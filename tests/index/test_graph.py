@@ -283,6 +283,12 @@ def test_row_edges_are_what_one_chunk_refers_to(project: FileGraph) -> None:
     assert project.row_count == 5
 
 
+def test_a_limit_keeps_the_heaviest_edges(project: FileGraph) -> None:
+    assert project.in_edges("pkg/io.py", limit=2) == project.in_edges("pkg/io.py")[:2]
+    assert project.out_edges("pkg/core.py", limit=1) == [Edge("pkg/io.py", "call", 2.0)]
+    assert project.row_edges(3, limit=0) == []
+
+
 def test_unknown_paths_and_rows_have_no_edges(project: FileGraph) -> None:
     assert project.out_edges("nowhere.py") == []
     assert project.in_edges("nowhere.py") == []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -98,3 +99,35 @@ async def test_imports_and_calls_of_a_repository_become_edges_of_its_index(
     assert graph is not None
     assert graph.out_edges(CORE) == [Edge(IO, "call", 1.0), Edge(IO, "import", 1.0)]
     assert [edge.path for edge in graph.in_edges(CORE)] == ["tests/test_core.py"] * 2
+
+
+@pytest.mark.model
+async def test_one_full_run_gives_a_project_ingested_before_references_its_graph(
+    qa: QA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = make_repo(tmp_path / "repo", FILES)
+    project = await qa.project("upgraded")
+    await qa.connector(project, "git", "code", url=str(repo))
+    real_read = prepare_module.read_document
+
+    def without_references(doc: SourceDocument):  # type: ignore[no-untyped-def]
+        drafts, symbols = real_read(doc)
+        return [replace(draft, references=()) for draft in drafts], symbols
+
+    # The release before references: chunk format 1, no references.
+    monkeypatch.setattr(prepare_module, "CHUNK_FORMAT", 1)
+    monkeypatch.setattr(prepare_module, "read_document", without_references)
+    assert not (await qa.ingest(project, full=True)).error
+    monkeypatch.undo()
+
+    incremental = await qa.ingest(project)  # nothing changed: nothing is read again
+    graph = qa.server.ingestion.indexes.serving(project).graph
+    assert graph is not None and graph.out_edges(CORE) == []
+    assert incremental.counts.documents_changed == 0
+
+    full = await qa.ingest(project, full=True)
+
+    assert full.counts.documents_changed == len(FILES)
+    graph = qa.server.ingestion.indexes.serving(project).graph
+    assert graph is not None
+    assert graph.out_edges(CORE) == [Edge(IO, "call", 1.0), Edge(IO, "import", 1.0)]

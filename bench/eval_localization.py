@@ -209,15 +209,16 @@ def scores_of(
 # --------------------------------------------------------------------- server
 
 
-def prepare(qa: Client, sets: Sequence[QuestionSet]) -> dict[str, float]:
-    """Every set's project on its snapshot clone, ingested; seconds each ingestion took."""
+def prepare(qa: Client, sets: Sequence[QuestionSet], full: bool = False) -> dict[str, float]:
+    """Every set's project on its snapshot clone, ingested (``full``: every file read and
+    chunked again, e.g. for the references of a newer chunker); seconds each took."""
     took = {}
     for question_set in sets:
         clone = clone_of(question_set.name)
         config = {"url": str(clone), "branch": SNAPSHOT_BRANCH}
         ensure_project(qa, question_set.name, clone, "git", config)
         started = time.monotonic()
-        ingest(qa, question_set.name)
+        ingest(qa, question_set.name, "full" if full else "incremental")
         took[question_set.name] = time.monotonic() - started
     return took
 
@@ -359,7 +360,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         in_process_server(data, WORK / "repos", plugins=("git",)) as (address, token),
         Client(address, token) as qa,
     ):
-        took = prepare(qa, sets)
+        took = prepare(qa, sets, args.full)
         scores = {} if args.structure else scores_of(qa, sets, args, refused)
     if args.structure:  # in-process, on the Store and indexes the server has let go of
         return {"ingestion_seconds": took} | structure_ablation(sets, data, args)
@@ -467,6 +468,9 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
     parser.add_argument(
         "--structure", action="store_true", help="file search without/with each structure signal"
+    )
+    parser.add_argument(
+        "--full", action="store_true", help="a full ingestion run (files chunked again)"
     )
     parser.add_argument(
         "--graph-from-sources",

@@ -4,11 +4,13 @@ A bug report finds the neighbourhood of the code it is about; the code's own
 structure says where in that neighbourhood to look (issue 16, item 5). The index
 generation's file graph (``server/index/graph.py``: which files a file imports or
 calls into, built from the references extracted at ingestion) re-ranks the files
-of a file search in three ways, each a share of a score lent along edges:
+of a file search in three ways, each a share of a score lent along edges. Only
+strong hits lend: among the ``head`` best files, those scoring at least ``strong``
+times the best file's score.
 
-- **neighbours** (a): each of the ``head`` best files lends ``callee`` of its score
-  to the files it imports or calls, and ``caller`` of it to the files that import
-  or call it (a caller says less about a bug than a callee);
+- **neighbours** (a): a strong hit lends ``callee`` of its score to the files it
+  imports or calls, and ``caller`` of it to the files that import or call it (off
+  by default: a caller says less about a bug than a callee, and measured no gain);
 - **tests -> code** (b): a test file among them (test files step back in rank.py
   unless the question asks for tests) lends ``tested`` of its score to the code it
   imports or calls instead: a report quoting a failing test finds the code under
@@ -25,8 +27,8 @@ names defined in many files. Scores are lent once, from the ranking as it stands
 (aggregated passages plus priors), never passed on.
 
 A lent-to file outside the passage pool joins the ranking only with a real
-citation: the chunk defining a name the lenders' passages call (else the file's
-first chunk), read from the Store, and only if the search's filters let it through
+citation: the chunk defining a name the pool's passages call or import (else the
+file's first chunk), read from the Store, and only if the search's filters let it through
 (kind, languages, path globs; with a connector filter, a connector that answered).
 At most ``new_files`` join. No LLM, no embedder: dictionary lookups in the graph
 and the symbol index, and one Store read when a file joins.
@@ -37,8 +39,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
+from ..index.graph import Edge, FileGraph
 from ..index.project import ProjectIndex
 from ..models import Chunk
 from ..store.base import Store
@@ -60,9 +62,10 @@ class StructureWeights:
     """How scores flow along the file graph (see the module doc). A weight of 0 turns
     its signal off; the defaults are measured in docs/STRUCTURE.md."""
 
-    head: int = 10  # the best files of the ranking that lend (a, b)
+    head: int = 10  # the best files of the ranking that lend (a, b) ...
+    strong: float = 0.3  # ... if they score at least this share of the best file's score
     callee: float = 0.2  # (a) share of a lender's score lent to the files it imports/calls
-    caller: float = 0.1  # (a) share lent to the files importing/calling it
+    caller: float = 0.0  # (a) share lent to the files importing/calling it: off, no gain
     tested: float = 0.5  # (b) share of a test file's score lent to the code it exercises
     # (c) share of the best file's score lent by a named definition: off (0) by default,
     # NAMED_SHARE when on; the localization set, without stack traces, shows no gain.
@@ -71,22 +74,8 @@ class StructureWeights:
 
     def __post_init__(self) -> None:
         shares = (self.callee, self.caller, self.tested, self.named)
-        if self.head < 0 or self.new_files < 0 or min(shares) < 0:
+        if self.head < 0 or self.new_files < 0 or min(shares) < 0 or not 0 <= self.strong <= 1:
             raise ValueError(f"invalid structure weights {self}")
-
-
-class Edge(Protocol):
-    path: str
-    kind: str
-    weight: float
-
-
-class FileGraph(Protocol):
-    """What re-ranking reads of ``server/index/graph.py``'s FileGraph."""
-
-    def out_edges(self, path: str) -> Sequence[Edge]: ...
-    def in_edges(self, path: str) -> Sequence[Edge]: ...
-    def row_edges(self, row: int) -> Sequence[Edge]: ...
 
 
 Versions = Callable[[set[str]], dict[str, str]]  # connector ids -> indexed commit
@@ -126,11 +115,10 @@ def structure_reranker(
         searched: CitedResult, query: SearchQuery, files: list[RankedFile]
     ) -> list[RankedFile]:
         index = searched.result.index
-        graph: FileGraph | None = getattr(index, "graph", None) if index is not None else None
-        if index is None or graph is None or not files:
-            return files
+        if index is None or index.graph is None or not files:
+            return files  # a generation built before references were stored has no graph
         evidence = evidence_of(query.text)
-        lent = lend(graph, index, files, evidence, weights)
+        lent = lend(index.graph, index, files, evidence, weights)
         joined = Joining(store, index, query.filter, searched, versions)
         return restack(files, lent, joined, weights.new_files)
 
@@ -150,13 +138,14 @@ def lend(
     def skip(path: str) -> bool:  # no test file is lifted unless the question asks for tests
         return not evidence.wants_tests and is_test(path)
 
-    for ranked in files[: weights.head]:
+    best = files[0].score
+    lenders = [f for f in files[: weights.head] if f.score >= weights.strong * best]
+    for ranked in lenders:
         if is_test(ranked.path) and not evidence.wants_tests:
             lent.spread(graph.out_edges(ranked.path), weights.tested * ranked.score, skip)
             continue
         lent.spread(graph.out_edges(ranked.path), weights.callee * ranked.score, skip)
         lent.spread(graph.in_edges(ranked.path), weights.caller * ranked.score, skip)
-    best = files[0].score
     for path, rows in named_definitions(index, evidence):
         edges = [e for row in rows for e in graph.row_edges(row) if e.path != path]
         lent.spread(edges, weights.named * best, skip)
@@ -231,7 +220,7 @@ class Joining:
         self._filter = search_filter
         self._versions = versions
         self._known = {h.citation.connector_id: h.citation.version for h in searched.hits}
-        self._called = called_names(h.hit.chunk for h in searched.hits)
+        self._called = referenced_names(h.hit.chunk for h in searched.hits)
         self._spec = path_spec(search_filter.path_globs) if search_filter.path_globs else None
         self._defined: dict[str, list[int]] | None = None
 
@@ -247,7 +236,7 @@ class Joining:
         return RankedFile(chunk.connector_id, path, score, chunk.language, (cited,), 0)
 
     def _citing_row(self, path: str) -> int | None:
-        """The row defining a name the pool's passages call, else the file's first row;
+        """The row defining a name the pool's passages call or import, else the file's first row;
         None when the filters keep none of the file's rows."""
         rows = [int(r) for r in self._index.table.rows_of("path", path) if self._allowed(int(r))]
         if not rows:
@@ -258,7 +247,7 @@ class Joining:
         return min(called or rows, key=lambda r: (int(starts[r]), r))
 
     def _defining_rows(self) -> dict[str, list[int]]:
-        """Rows defining the names the pool calls, by path (looked up once)."""
+        """Rows defining the names the pool calls or imports, by path (looked up once)."""
         if self._defined is None:
             self._defined = defaultdict(list)
             symbols = self._index.symbols
@@ -286,12 +275,15 @@ class Joining:
         return self._known.get(chunk.connector_id, "")
 
 
-def called_names(chunks: Iterable[Chunk]) -> list[str]:
-    """The names the chunks call, in order of first appearance (``call:<name>`` refs)."""
+def referenced_names(chunks: Iterable[Chunk]) -> list[str]:
+    """The names the chunks call or import (``call:<name>``; the last part of a dotted
+    ``import:<spec>``, ``pkg.mod.name`` -> ``name``), in order of first appearance."""
     names: dict[str, None] = {}
     for chunk in chunks:
-        for reference in getattr(chunk, "references", ()):
+        for reference in chunk.references:
             kind, _, name = reference.partition(":")
-            if kind == "call" and name:
+            if kind == "import":
+                name = name.rpartition(".")[2] if "/" not in name else ""
+            if name:
                 names.setdefault(name)
     return list(names)

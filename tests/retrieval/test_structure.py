@@ -1,6 +1,8 @@
 """Structure in file search (server/retrieval/structure.py): scores lent along the file
-graph, over a real SQLite Store and a real index generation; the graph is a small one
-made by hand with the FileGraph interface (out_edges, in_edges, row_edges)."""
+graph, over a real SQLite Store and a real index generation. Most tests replace the
+generation's graph by a small one made by hand with FileGraph's interface (out_edges,
+in_edges, row_edges), for exact arithmetic; the last ones use the graph the index built
+from the references extracted when the files were chunked."""
 
 from __future__ import annotations
 
@@ -75,7 +77,7 @@ class Graph:
 
 def connect(index: ProjectIndex, edges: dict[tuple[str, str], float]) -> None:
     """``index`` served with the graph of ``edges`` ((from, to) -> weight)."""
-    index.graph = Graph(index, edges)  # type: ignore[attr-defined]
+    index.graph = Graph(index, edges)  # type: ignore[assignment]
 
 
 def write(store: SqliteStore, path: str, text: str, connector: str = CONNECTOR) -> None:
@@ -93,7 +95,7 @@ def write(store: SqliteStore, path: str, text: str, connector: str = CONNECTOR) 
             document_id=document.id, document_key=path, kind="file", path=path, url="",
             title=path, ordinal=n, start_line=d.start_line, end_line=d.end_line,
             symbol=d.symbol, symbol_kind=d.symbol_kind, language=d.language, text=d.text,
-            embed_hash=hashlib.sha256(d.text.encode()).hexdigest(),
+            embed_hash=hashlib.sha256(d.text.encode()).hexdigest(), references=d.references,
         )
         for n, d in enumerate(drafts)
     ]  # fmt: skip
@@ -168,6 +170,21 @@ def test_a_strong_hit_lifts_the_file_it_calls_above_an_unrelated_one(
     assert files[0].score == pytest.approx(1.0 + 0.1 * 0.5)  # its caller lends it a little
 
 
+def test_only_strong_hits_lend(store: SqliteStore, index: ProjectIndex) -> None:
+    connect(index, {("src/shop/tax.py", "src/shop/money.py"): 1.0})
+    searched = pool(store, index, {"src/shop/price.py": 1.0, "src/shop/tax.py": 0.29,
+                                   "src/shop/money.py": 0.28})  # fmt: skip
+    weights = StructureWeights(callee=0.2, strong=0.3)
+
+    weak = {f.path: f.score for f in reranked(store, searched, weights=weights)}
+
+    assert weak["src/shop/money.py"] == pytest.approx(0.28)  # tax.py is no strong hit
+    lenient = dataclasses.replace(weights, strong=0.0)
+    assert {f.path: f.score for f in reranked(store, searched, weights=lenient)}[
+        "src/shop/money.py"
+    ] == pytest.approx(0.28 + 0.2 * 0.29)
+
+
 def test_a_lender_spreads_its_share_over_its_edges_by_weight(
     store: SqliteStore, index: ProjectIndex
 ) -> None:
@@ -239,7 +256,8 @@ def test_a_file_outside_the_pool_joins_with_a_citation_of_its_own_chunk(
     assert joined.score == pytest.approx(0.2)
     [cited] = joined.hits
     assert cited.citation.path == "src/shop/money.py" and cited.citation.version == "abc123"
-    assert cited.hit.chunk.text.startswith("CENTS = 100") and cited.hit.score == joined.score
+    assert cited.hit.chunk.text.startswith("def to_cents")  # the name price.py imports
+    assert cited.hit.score == joined.score
 
 
 @pytest.mark.parametrize(
@@ -301,6 +319,7 @@ def test_at_most_new_files_join(store: SqliteStore, index: ProjectIndex) -> None
 
 
 def test_without_a_graph_the_ranking_is_unchanged(store: SqliteStore, index: ProjectIndex) -> None:
+    index.graph = None  # a generation built before references were stored
     searched = pool(store, index, {"src/shop/tax.py": 1.0, "src/shop/price.py": 0.5})
 
     files = reranked(store, searched)
@@ -324,3 +343,28 @@ def test_file_search_cuts_to_top_k_after_reranking(store: SqliteStore, index: Pr
 def test_weights_are_checked() -> None:
     with pytest.raises(ValueError, match="structure weights"):
         StructureWeights(callee=-0.1)
+
+
+# ----------------------------------------------- the graph the index built itself
+
+
+def test_the_index_builds_the_graph_from_the_chunks_references(index: ProjectIndex) -> None:
+    assert index.graph is not None
+    assert {e.path for e in index.graph.out_edges("src/shop/price.py")} == {"src/shop/money.py"}
+    assert {e.path for e in index.graph.in_edges("src/shop/price.py")} == {
+        "src/shop/cli.py",
+        "tests/test_price.py",
+    }
+
+
+def test_a_failing_test_finds_the_code_under_test_through_the_built_graph(
+    store: SqliteStore, index: ProjectIndex
+) -> None:
+    searched = pool(store, index, {"tests/test_price.py": 0.9, "src/shop/tax.py": 0.3})
+    question = "test_parse_price fails: AssertionError, 149 != 150"
+
+    files = reranked(store, searched, question, StructureWeights())
+
+    assert paths(files)[:3] == ["tests/test_price.py", "src/shop/price.py", "src/shop/tax.py"]
+    [cited] = files[1].hits  # joined: the definition the test calls, not the import line
+    assert cited.citation.path == "src/shop/price.py" and cited.hit.chunk.symbol == "parse_price"

@@ -54,7 +54,6 @@ from .search import Hit
 
 NAMED_SHARE = 0.3  # the (c) share measured in docs/STRUCTURE.md
 NAMED_DEFINITIONS = 10  # definitions the question names that lend (c), best matches first
-NAMES_FOR_CITATION = 200  # called names looked up to cite a file that joins
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,13 +191,14 @@ def restack(
         ((s, p) for p, s in lent.score.items() if p not in ranked and s > 0),
         key=lambda item: (-item[0], item[1]),
     )
+    citing: list[tuple[str, float, int]] = []
     for score, path in outside:
-        if new_files <= 0:
+        if len(citing) >= new_files:
             break
-        joining = joined.file(path, score)
-        if joining is not None:
-            raised.append(joining)
-            new_files -= 1
+        row = joined.citing_row(path)
+        if row is not None:
+            citing.append((path, score, row))
+    raised += joined.files(citing)
     raised.sort(key=lambda f: (-f.score, f.path, f.connector_id))
     return raised
 
@@ -220,43 +220,35 @@ class Joining:
         self._filter = search_filter
         self._versions = versions
         self._known = {h.citation.connector_id: h.citation.version for h in searched.hits}
-        self._called = referenced_names(h.hit.chunk for h in searched.hits)
+        self._hits = [h.hit.chunk for h in searched.hits]
+        self._names: set[str] | None = None
         self._spec = path_spec(search_filter.path_globs) if search_filter.path_globs else None
-        self._defined: dict[str, list[int]] | None = None
 
-    def file(self, path: str, score: float) -> RankedFile | None:
-        row = self._citing_row(path)
-        if row is None:
-            return None
-        chunks = self._store.get_chunks([self._index.chunk_id(row)])
-        if not chunks:  # gone since the index was built
-            return None
-        chunk = chunks[0]
-        cited = CitedHit(Hit(chunk, score, 0, 0), citation_of(chunk, self._version(chunk)))
-        return RankedFile(chunk.connector_id, path, score, chunk.language, (cited,), 0)
+    def files(self, citing: list[tuple[str, float, int]]) -> list[RankedFile]:
+        """The joining files of (path, score, citing row), their chunks read at once (one
+        gone since the index was built does not join)."""
+        ids = [self._index.chunk_id(row) for _, _, row in citing]
+        chunks = {c.id: c for c in self._store.get_chunks(ids)} if ids else {}
+        joining = []
+        for (path, score, _), chunk_id in zip(citing, ids, strict=True):
+            chunk = chunks.get(chunk_id)
+            if chunk is not None:
+                cited = CitedHit(Hit(chunk, score, 0, 0), citation_of(chunk, self._version(chunk)))
+                file = RankedFile(chunk.connector_id, path, score, chunk.language, (cited,), 0)
+                joining.append(file)
+        return joining
 
-    def _citing_row(self, path: str) -> int | None:
-        """The row defining a name the pool's passages call or import, else the file's first row;
-        None when the filters keep none of the file's rows."""
-        rows = [int(r) for r in self._index.table.rows_of("path", path) if self._allowed(int(r))]
+    def citing_row(self, path: str) -> int | None:
+        """The row defining a name the pool's passages call or import, else the file's
+        first row; None when the filters keep none of the file's rows."""
+        table = self._index.table
+        rows = [int(r) for r in table.rows_of("path", path) if self._allowed(int(r))]
         if not rows:
             return None
-        defining = set(self._defining_rows().get(path, ()))
-        called = [r for r in rows if r in defining]
-        starts = self._index.table.start_line
-        return min(called or rows, key=lambda r: (int(starts[r]), r))
-
-    def _defining_rows(self) -> dict[str, list[int]]:
-        """Rows defining the names the pool calls or imports, by path (looked up once)."""
-        if self._defined is None:
-            self._defined = defaultdict(list)
-            symbols = self._index.symbols
-            names = self._called[:NAMES_FOR_CITATION]
-            if symbols is not None and names:
-                for s in symbols.lookup(names, limit=len(names) * 2):
-                    rows = overlapping_rows(self._index, s.document_id, s.start_line, s.start_line)
-                    self._defined[s.path] += rows
-        return self._defined
+        if self._names is None:  # read once, when the first file joins
+            self._names = referenced_names(self._hits)
+        defining = [r for r in rows if _short_name(table["symbol"].value(r)) in self._names]
+        return min(defining or rows, key=lambda r: (int(table.start_line[r]), r))
 
     def _allowed(self, row: int) -> bool:
         table, wanted = self._index.table, self._filter
@@ -275,15 +267,20 @@ class Joining:
         return self._known.get(chunk.connector_id, "")
 
 
-def referenced_names(chunks: Iterable[Chunk]) -> list[str]:
-    """The names the chunks call or import (``call:<name>``; the last part of a dotted
-    ``import:<spec>``, ``pkg.mod.name`` -> ``name``), in order of first appearance."""
-    names: dict[str, None] = {}
+def referenced_names(chunks: Iterable[Chunk]) -> set[str]:
+    """The short names the chunks call or import, case-folded (``call:<name>``; the last
+    part of a dotted ``import:<spec>``, ``pkg.mod.name`` -> ``name``)."""
+    names: set[str] = set()
     for chunk in chunks:
         for reference in chunk.references:
             kind, _, name = reference.partition(":")
             if kind == "import":
                 name = name.rpartition(".")[2] if "/" not in name else ""
             if name:
-                names.setdefault(name)
-    return list(names)
+                names.add(name.lower())
+    return names
+
+
+def _short_name(symbol: str) -> str:
+    """``Session.request`` -> ``request`` (case-folded); '' for a chunk without one."""
+    return symbol.rpartition(".")[2].lower()

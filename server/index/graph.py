@@ -52,6 +52,7 @@ _PACKAGE_FILES = frozenset({"__init__", "index", "mod"})
 _NOT_CODE = frozenset(
     {"", "markdown", "rst", "text", "yaml", "json", "toml", "ini", "html", "css", "sql"}
 )
+_NO_TARGET: tuple[list[int], int, float] = ([], 0, 0.0)
 _CSRS = ("row", "out", "in")  # rows -> files, files -> files, files <- files
 _PARTS = ("ptr", "node", "kind", "weight")
 
@@ -388,23 +389,24 @@ def _resolve_calls(
 ) -> None:
     """Call edges of every row, through the files defining each called name."""
     defining: dict[tuple[str, str], _Definitions] = {}
-    targets: dict[tuple[str, str], tuple[list[int], int, float]] = {}  # of the file's calls
+    targets: dict[str, tuple[list[int], int, float]] = {}  # by reference, of one file
     last = -1
     for row, (connector, references) in enumerate(row_refs):
         own = row_file[row]
-        if own != last:  # a file's rows come one after the other: its names repeat
+        if own != last:  # a file's rows come one after the other: its references repeat
             targets, last = {}, own
         for reference in references:
-            kind, _, name = reference.partition(":")
-            if kind != "call" or not name:
-                continue
-            key = (connector, name.lower())
-            found = targets.get(key)
+            found = targets.get(reference)
             if found is None:
-                definitions = defining.get(key)
-                if definitions is None:
-                    definitions = defining[key] = _Definitions.of(files, symbols, connector, name)
-                found = targets[key] = _call_targets(own, definitions, imported[own])
+                found = targets[reference] = _NO_TARGET
+                kind, _, name = reference.partition(":")
+                if kind == "call" and name:
+                    key = (connector, name.lower())
+                    definitions = defining.get(key)
+                    if definitions is None:
+                        definitions = _Definitions.of(files, symbols, connector, name)
+                        defining[key] = definitions
+                    found = targets[reference] = _call_targets(own, definitions, imported[own])
             if found[0]:
                 edges.add(row, *found)
 

@@ -2,9 +2,12 @@
 
 A run publishes index generations as it goes, keyword-searchable chunks first
 and their vectors behind, so a first question need not wait for the run's end.
-The run's progress is shown until the project's served generation has chunks
-while the run is still on; the caller then answers, says what is still missing
-(the dense index filling in) and follows the rest of the run.
+The run's progress is shown until the project's served generation holds every
+stored chunk while the run is still on (it is past "reading": embedding is what
+takes long); the caller then answers, says what is still missing (the dense index
+filling in) and follows the rest of the run. An answer from a generation that
+holds only the documents read first (in path order: ``bench/``, ``clients/``…)
+would cite whatever those are, not what the repository answers.
 """
 
 from __future__ import annotations
@@ -30,6 +33,16 @@ def is_searchable(status: IndexStatus) -> bool:
     return status.generation > 0 and status.chunks_indexed > 0
 
 
+def keyword_complete(run: Run, status: IndexStatus) -> bool:
+    """Keyword search answers from everything the run will store: it has read its
+    source, and the served generation holds every stored chunk."""
+    return (
+        run.phase != "reading"
+        and is_searchable(status)
+        and status.chunks_indexed >= status.chunks_stored
+    )
+
+
 class _StatusPoll:
     """The project's index status, asked at most every ``STATUS_EVERY_S`` seconds."""
 
@@ -39,8 +52,10 @@ class _StatusPoll:
         self._client, self._project_id, self._clock = client, project_id, clock
         self._asked_at = -math.inf
 
-    def searchable(self) -> IndexStatus | None:
-        if self._clock() - self._asked_at < STATUS_EVERY_S:
+    def searchable(self, run: Run) -> IndexStatus | None:
+        """The index status once keyword search covers what ``run`` stores (None
+        before, and between polls)."""
+        if run.phase == "reading" or self._clock() - self._asked_at < STATUS_EVERY_S:
             return None
         self._asked_at = self._clock()
         try:
@@ -48,14 +63,15 @@ class _StatusPoll:
         except ClientError:  # an older server: no early answer, the run's end is awaited
             self._asked_at = math.inf
             return None
-        return status if is_searchable(status) else None
+        return status if keyword_complete(run, status) else None
 
 
 def follow_until_searchable(
     client: Client, project_id: str, run: Run, names: Mapping[str, str]
 ) -> tuple[Run, IndexStatus | None]:
-    """Shows the run's progress until keyword search answers while it is still on (the
-    run as last seen and that status), or until it ends (its final state and None)."""
+    """Shows the run's progress until keyword search answers from all it stores while
+    it is still on (the run as last seen and that status), or until it ends (its final
+    state and None)."""
     poll = _StatusPoll(client, project_id)
     with runs_view(names) as view:
         view.add(run)
@@ -77,7 +93,7 @@ def _watch(
             final = event.run
             if not is_active(final):
                 return final, None
-            status = poll.searchable()
+            status = poll.searchable(final)
             if status is not None:
                 return final, status
     return final, None

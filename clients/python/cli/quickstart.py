@@ -5,10 +5,11 @@ current directory belongs to (a ProjectQA checkout, when run as the README
 says), or ``--repo``. Running it again reuses the project and its connector,
 so the second ingestion is incremental.
 
-The first question is answered as soon as keyword search is ready (the run's
-first published generation), not after the run: the answer says that the dense
-index is still filling in, the rest of the run's progress follows, and the
-question is asked again once the run is done (unless ``--no-again``).
+The first question is answered as soon as keyword search is ready (the run has
+read its source and a generation holding every stored chunk is served), not after
+the run: the answer says that the dense index is still filling in, the rest of the
+run's progress follows, and the question is asked again once the run is done
+(unless ``--no-again``).
 """
 
 from __future__ import annotations

@@ -82,7 +82,7 @@ Versions = Callable[[set[str]], dict[str, str]]  # connector ids -> indexed comm
 
 @dataclass(slots=True)
 class Lent:
-    """Score lent to files, by path, and the names called into each (for citations)."""
+    """Score lent to files, by path."""
 
     score: dict[str, float] = field(default_factory=lambda: defaultdict(float))
 
@@ -144,8 +144,10 @@ def lend(
             lent.spread(graph.out_edges(ranked.path), weights.tested * ranked.score, skip)
             continue
         lent.spread(graph.out_edges(ranked.path), weights.callee * ranked.score, skip)
-        lent.spread(graph.in_edges(ranked.path), weights.caller * ranked.score, skip)
-    for path, rows in named_definitions(index, evidence):
+        if weights.caller:
+            lent.spread(graph.in_edges(ranked.path), weights.caller * ranked.score, skip)
+    named = named_definitions(index, evidence) if weights.named else []
+    for path, rows in named:
         edges = [e for row in rows for e in graph.row_edges(row) if e.path != path]
         lent.spread(edges, weights.named * best, skip)
     return lent

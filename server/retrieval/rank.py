@@ -12,7 +12,8 @@
    chunk holding a named line rise; a chunk whose symbol name is spelled out by
    the question's words (``default_user_agent`` for "where is the default user
    agent built") gets a smaller lift; test files step back unless the question
-   is about tests. Definitions the question names join the candidates even when
+   is about tests (benchmark code too, unless it asks about benchmarks).
+   Definitions the question names join the candidates even when
    neither ranker found them. Prose (markdown, rst) steps back a little and
    changelogs more, unless the question asks for documentation or history: on
    the evaluation sets they matched questions about code by sharing its words.
@@ -45,6 +46,9 @@ from .evidence import Evidence, Mention
 _CHANGELOG = re.compile(r"(^|/)(CHANGES|CHANGELOG|HISTORY|NEWS|RELEASE[-_]?NOTES)[^/]*$", re.I)
 _PROSE = frozenset({"markdown", "rst", "text", ""})
 _TEST_PATH = re.compile(r"(^|/)(tests?|testing)/|(^|/)test_[^/]*$|_test\.\w+$|(^|/)conftest\.py$")
+# Benchmarks drive the program as tests do, and share the words of questions about it.
+_BENCH_PATH = re.compile(r"(^|/)(bench|benches|benchmarks?)/")
+_ASKS_FOR_BENCH = re.compile(r"\bbench(?:mark)?(?:s|ing|ed)?\b", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +142,7 @@ class Rescorer:
         self._words = {_stem(t) for t in tokenize(query)}
         self._identifiers = {i.rsplit(".", 1)[-1].lower() for i in evidence.identifiers}
         self._entry_points = entry_points(table) if asks_for_entry_point(query) else {}
+        self._wants_bench = evidence.wants_tests or bool(_ASKS_FOR_BENCH.search(query))
 
     def extra_rows(self) -> list[int]:
         """Rows that define a named identifier, or are entry points the question asks
@@ -177,7 +182,7 @@ class Rescorer:
             score += weights.mention_line if line and start <= line <= end else weights.mention
         score += weights.symbol_words * self._symbol_coverage(row)
         score += weights.entry_point * self._entry_points.get(row, 0.0)
-        if not self._evidence.wants_tests and _TEST_PATH.search(path):
+        if self._steps_back_as_test(path):
             score *= weights.test_factor
         if line is None and self._steps_back_as_machine_made(path):
             score *= weights.machine_made_factor
@@ -189,6 +194,11 @@ class Rescorer:
             elif table["kind"].value(row) == "file" and table["language"].value(row) in _PROSE:
                 score *= weights.prose_factor
         return score
+
+    def _steps_back_as_test(self, path: str) -> bool:
+        if _TEST_PATH.search(path):
+            return not self._evidence.wants_tests
+        return not self._wants_bench and bool(_BENCH_PATH.search(path))
 
     def _steps_back_as_machine_made(self, path: str) -> bool:
         reason = _machine_made(path)

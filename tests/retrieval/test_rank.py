@@ -185,3 +185,20 @@ def test_evaluation_and_test_data_step_back_behind_code() -> None:
     assert named[6] > named[2]
     fixtures = rescored(PROGRAM, "which test fixtures hold settings?", {7: 0.6, 2: 0.5})
     assert fixtures[7] > fixtures[2]
+
+
+def test_benchmark_code_steps_back_like_tests_unless_asked_about() -> None:
+    # A benchmark drives the program: it shares the words of questions about it
+    # ("start the server with its settings") without being where the program does it.
+    table = ChunkTable.build(
+        [
+            chunk(0, "bench/overload.py", "start_server", "function"),
+            chunk(1, "src/app/server.py", "serve", "function"),
+            chunk(2, "benches/parse.rs", "bench_parse", "function"),
+            chunk(3, "src/app/benchmarks.py", "Benchmarks", "class"),  # the product's own
+        ]
+    )
+    scores = rescored(table, "how is the server started?", {0: 0.6, 1: 0.5, 2: 0.6, 3: 0.5})
+    assert scores[1] > scores[0] and scores[1] > scores[2] and scores[3] == 0.5
+    asked = rescored(table, "how does the overload benchmark start the server?", {0: 0.6, 1: 0.5})
+    assert asked[0] > asked[1]

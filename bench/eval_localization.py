@@ -240,7 +240,7 @@ def structure_variants(weights: StructureWeights) -> dict[str, StructureWeights 
     variants: dict[str, StructureWeights | None] = {"history (no structure)": None}
     for name, kept in alone.items():
         zeroed = {k: v for k, v in off.items() if k not in kept}
-        variants[name] = dataclasses.replace(weights, **zeroed)
+        variants[name] = dataclasses.replace(weights, **zeroed)  # type: ignore[arg-type]
     variants["+ structure (a+b+c)"] = weights
     variants["+ structure (as given)"] = given
     return variants
@@ -274,7 +274,9 @@ def graph_from_sources(index: ProjectIndex, clone: Path) -> FileGraph:
     return FileGraph.build(rows, index.symbols)
 
 
-def structure_ablation(sets: Sequence[QuestionSet], data: Path, args: argparse.Namespace) -> dict:
+def structure_ablation(
+    sets: Sequence[QuestionSet], data: Path, args: argparse.Namespace
+) -> dict[str, Any]:
     """set -> variant -> rank of the first expected file per question (0: not in the
     ranking), and variant -> re-ranking milliseconds per question."""
     from eval_file_search import InProcess  # imports this module: not at the top
@@ -288,8 +290,8 @@ def structure_ablation(sets: Sequence[QuestionSet], data: Path, args: argparse.N
         project = local.store.get_project_by_slug(question_set.name)
         assert project is not None, f"{question_set.name} is not ingested in {data}"
         index = local.searcher.index(project.id)
-        if getattr(index, "graph", None) is None and args.graph_from_sources:
-            index.graph = graph_from_sources(index, clone_of(question_set.name))  # type: ignore[attr-defined]
+        if index.graph is None and args.graph_from_sources:
+            index.graph = graph_from_sources(index, clone_of(question_set.name))
         searches = {
             name: FileSearch(
                 None,  # type: ignore[arg-type]  # ``ranked`` reads no ops

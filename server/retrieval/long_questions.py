@@ -6,10 +6,10 @@ traceback that names the code. Two ways to read all of it:
 
 - ``digest``: one text of at most ``DENSE_PIECES`` word pieces: the title (first
   line), then the lines that name the most code (identifiers and paths the evidence
-  found, error lines), in their order. One embedding of half the embedder's reach:
-  the pass costs about its length in word pieces (256 pieces ~35 ms on 2 cores, 128
-  ~15 ms), and a long question's evidence also reaches the keyword ranker and the
-  re-scorer whole.
+  found, error lines), in their order, links left out. One embedding of at most 96
+  of the embedder's 256 pieces: the pass costs about its length (on 2 cores 256
+  pieces ~36 ms, 128 ~20 ms, 96 ~15 ms), and a long question's evidence reaches the
+  keyword ranker and the re-scorer whole anyway.
 - ``windows``: the question cut at line ends into pieces of at most
   ``WINDOW_CHARS``, the first ``MAX_WINDOWS`` embedded and averaged (the cost
   grows with the windows embedded).
@@ -30,7 +30,7 @@ MAX_WINDOWS = 4  # embedded per question, at most: each costs one embedder pass
 DenseText = Literal["head", "digest", "windows"]
 DENSE_TEXT: DenseText = "digest"
 # Word pieces of a question the dense ranker reads (measured in docs/LONG_QUESTIONS.md).
-DENSE_PIECES = 128
+DENSE_PIECES = 96
 
 # What a BERT-style tokenizer splits a text into before word pieces: runs of letters
 # (one piece per ~PIECE_LETTERS letters: a rare word is cut into several), digits and

@@ -399,6 +399,17 @@ def bench_long(store: SqliteStore, indexes: IndexManager, project_id: str, repor
         for name in ("total", *STAGES, "other"):
             if samples[name]:
                 print(line(name, samples[name]))
+        print_collections(samples["full gc"])
+
+
+def print_collections(pauses: list[float]) -> None:
+    """The garbage collector's full passes during the timed queries: one lands in one
+    query, and among 40 that query is the p99."""
+    if pauses:
+        print(
+            f"  full garbage collections during these queries: {len(pauses)}, "
+            f"{statistics.fmean(pauses):.0f} ms each ({len(gc.get_objects())} tracked objects)"
+        )
 
 
 def words(name: str) -> str:
@@ -490,12 +501,7 @@ def bench_search(
             f"  largest stage: {top} ({means[top]:.2f} ms mean); "
             f"{samples['hits/query'][0]:.1f} hits/query"
         )
-        pauses = samples["full gc"]
-        if pauses:
-            print(
-                f"  full garbage collections during these queries: {len(pauses)}, "
-                f"{statistics.fmean(pauses):.0f} ms each ({len(gc.get_objects())} tracked objects)"
-            )
+        print_collections(samples["full gc"])
 
 
 def measure_load(args) -> None:

@@ -22,7 +22,6 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -127,61 +126,38 @@ class Searcher:
         allowed = filter_mask(index, query.filter)
         clock.lap("fusion")
         wanted = max(self.weights.candidates, query.top_k * 5)
+        dense: list[tuple[int, float]] = []
+        keyword: list[tuple[int, float]] = []
+        mode, unavailable = query.mode, ""
+        if mode is not SearchMode.KEYWORD:
+            vector, unavailable = self.query_vector(index.manifest.model, query.text)
+            clock.lap("embed")
+            if vector is None:
+                if mode is SearchMode.DENSE:
+                    raise FailedPrecondition(
+                        f"dense search is unavailable: {unavailable}; search in hybrid or "
+                        "keyword mode meanwhile"
+                    )
+                mode = SearchMode.KEYWORD  # what actually ranked the hits
+            else:
+                dense = index.dense_rows(vector, wanted, allowed)
+                clock.lap("dense")
         # Only hybrid search reads the evidence (keyword boost, rescoring): a keyword or
-        # dense search of a long report does not parse it here. Parsed before the
-        # embedding starts, which reads it too (cached), so it is parsed once.
+        # dense search of a long report does not parse it here.
         hybrid = query.mode is SearchMode.HYBRID
         evidence = evidence_of(query.text) if hybrid else Evidence()
-        vector = self._vector_meanwhile(index, query)
-        keyword: list[tuple[int, float]] = []
         if query.mode is not SearchMode.DENSE:
             keyword = index.keyword_rows(query.text, wanted, allowed, keyword_boost(evidence))
             clock.lap("keyword")
-        rescorer = self._rescorer(index, query.text, evidence, allowed) if hybrid else None
-        clock.lap("fusion")
-        mode, dense, unavailable = self._dense_rows(index, query, vector, wanted, allowed, clock)
         candidates = fuse(dense, keyword, self.weights, index.has_vector())
-        if rescorer is not None:
-            rescorer.apply(candidates, query.top_k)
+        if hybrid:
+            self._rescorer(index, query.text, evidence, allowed).apply(candidates, query.top_k)
         ranked = group(candidates.values(), index.table, query.top_k, query.max_per_document)
         clock.lap("fusion")
         hits = self._hits(index, ranked)
         clock.lap("fetch")
         generation = index.manifest.generation
         return SearchResult(hits, mode, generation, clock.timings, index, unavailable)
-
-    def _vector_meanwhile(self, index: ProjectIndex, query: SearchQuery) -> Future | None:
-        """The query vector, being computed in another thread while this one takes the
-        keyword candidates and looks up the evidence: the embedder (onnxruntime, the
-        tokenizer) runs without the GIL, so the two overlap. None in keyword mode."""
-        if query.mode is SearchMode.KEYWORD:
-            return None
-        return _query_embedding_pool().submit(self.query_vector, index.manifest.model, query.text)
-
-    def _dense_rows(
-        self,
-        index: ProjectIndex,
-        query: SearchQuery,
-        vector: Future | None,
-        wanted: int,
-        allowed: np.ndarray | None,
-        clock: _Clock,
-    ) -> tuple[SearchMode, list[tuple[int, float]], str]:
-        """The rankers used, the dense candidates and why dense search was skipped ("")."""
-        if vector is None:
-            return query.mode, [], ""
-        found, unavailable = vector.result()
-        clock.lap("embed")  # the wait for the vector, after the work done meanwhile
-        if found is None:
-            if query.mode is SearchMode.DENSE:
-                raise FailedPrecondition(
-                    f"dense search is unavailable: {unavailable}; search in hybrid or "
-                    "keyword mode meanwhile"
-                )
-            return SearchMode.KEYWORD, [], unavailable  # what actually ranked the hits
-        dense = index.dense_rows(found, wanted, allowed)
-        clock.lap("dense")
-        return query.mode, dense, ""
 
     def query_vector(self, model: str, text: str) -> tuple[np.ndarray | None, str]:
         """``text`` embedded by the embedder called ``model``, or None and why this process
@@ -276,14 +252,6 @@ def keyword_boost(evidence: Evidence) -> set[str]:
     they are the few words that say where to look."""
     words = (w for name in evidence.identifiers for w in re.findall(r"\w+", name))
     return {tokens[0] for tokens in map(word_tokens, words) if tokens}
-
-
-@functools.cache
-def _query_embedding_pool() -> ThreadPoolExecutor:
-    """The threads embedding queries, shared by every Searcher of the process. Two: an
-    embedder encodes one call at a time anyway; a second one lets a query of another
-    generation's embedder start meanwhile."""
-    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="query-embedding")
 
 
 def _process_embedder(model: str) -> Embedder:

@@ -152,7 +152,9 @@ def _python_imports(node: Node, path: str) -> Iterator[Found]:
             yield name.start_point.row, _dotted(dotted)
         return
     module = node.child_by_field_name("module_name")
-    base = _python_module(module, path) if module is not None else None
+    if module is None:
+        return
+    base = _python_module(module, path)
     if base is None or base == "__future__":
         return
     names = node.children_by_field_name("name")
@@ -229,17 +231,18 @@ def _rust_module(path: str) -> list[str]:
     return folders if file.stem in ("lib", "main", "mod") else [*folders, file.stem]
 
 
-def _use_paths(node: Node) -> Iterator[list[str]]:
+def _use_paths(node: Node | None) -> Iterator[list[str]]:
     """Each path a ``use`` tree names, as segments: ``a::{b, c::D}`` -> a.b, a.c.D."""
+    if node is None:
+        return
     if node.type in ("scoped_identifier", "scoped_use_list"):
         path = node.child_by_field_name("path")
         heads = list(_use_paths(path)) if path is not None else [[]]
         tails = (
-            _use_paths(node.child_by_field_name("list"))
+            list(_use_paths(node.child_by_field_name("list")))
             if node.type == "scoped_use_list"
-            else iter([[text_of(node.child_by_field_name("name"))]])
+            else [[text_of(node.child_by_field_name("name"))]]
         )
-        tails = list(tails)
         yield from ([*head, *tail] for head in heads for tail in tails)
     elif node.type == "use_list":
         for child in node.named_children:

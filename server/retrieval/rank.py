@@ -51,6 +51,12 @@ _BENCH_PATH = re.compile(r"(^|/)(bench|benches|benchmarks?)/")
 _ASKS_FOR_BENCH = re.compile(r"\bbench(?:mark)?(?:s|ing|ed)?\b", re.I)
 
 
+def is_test_path(path: str) -> bool:
+    """Whether ``path`` is a test file or helper (``tests/``, ``test_x.py``, ``x_test.go``,
+    ``conftest.py``): the one definition ranking and file search share."""
+    return _TEST_PATH.search(path) is not None
+
+
 @dataclass(frozen=True, slots=True)
 class RankWeights:
     dense: float = 1.0
@@ -196,7 +202,7 @@ class Rescorer:
         return score
 
     def _steps_back_as_test(self, path: str) -> bool:
-        if _TEST_PATH.search(path):
+        if is_test_path(path):
             return not self._evidence.wants_tests
         return not self._wants_bench and bool(_BENCH_PATH.search(path))
 

@@ -49,7 +49,7 @@ from .evidence import Evidence, evidence_of
 from .files import RankedFile, Reranker
 from .ops import CitedHit, CitedResult
 from .query import SearchFilter, SearchQuery, path_spec
-from .rank import _TEST_PATH as TEST_PATH  # rank.py's definition of a test file, shared
+from .rank import is_test_path
 from .search import Hit
 
 NAMED_SHARE = 0.3  # the (c) share measured in docs/STRUCTURE.md
@@ -135,12 +135,12 @@ def lend(
     lent = Lent()
 
     def skip(path: str) -> bool:  # no test file is lifted unless the question asks for tests
-        return not evidence.wants_tests and is_test(path)
+        return not evidence.wants_tests and is_test_path(path)
 
     best = files[0].score
     lenders = [f for f in files[: weights.head] if f.score >= weights.strong * best]
     for ranked in lenders:
-        if is_test(ranked.path) and not evidence.wants_tests:
+        if is_test_path(ranked.path) and not evidence.wants_tests:
             lent.spread(graph.out_edges(ranked.path), weights.tested * ranked.score, skip)
             continue
         lent.spread(graph.out_edges(ranked.path), weights.callee * ranked.score, skip)
@@ -172,10 +172,6 @@ def overlapping_rows(index: ProjectIndex, document_id: str, start: int, end: int
         for row in table.rows_of("document", document_id)
         if int(table.start_line[row]) <= end and start <= int(table.end_line[row])
     ]
-
-
-def is_test(path: str) -> bool:
-    return TEST_PATH.search(path) is not None
 
 
 def restack(

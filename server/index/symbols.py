@@ -20,6 +20,7 @@ query is the name behind a module path its file matches
 
 from __future__ import annotations
 
+import heapq
 import json
 import re
 from collections.abc import Collection, Iterable
@@ -271,7 +272,7 @@ class SymbolIndex:
             kind_rank = _KIND_RANK.get(self._kind(row), _OTHER_KIND)
             return (-score, -specificity, kind_rank, len(path), path, row)
 
-        best = sorted(ranked, key=order)[: max(limit, 0)]
+        best = sorted(_contenders(ranked, limit), key=order)[: max(limit, 0)]
         return [self._hit(row, ranked[row][0]) for row in best]
 
     def _hit(self, row: int, score: float) -> SymbolHit:
@@ -287,6 +288,19 @@ class SymbolIndex:
             language=value["language"],
             score=round(score, 4),
         )
+
+
+def _contenders(ranked: dict[int, tuple[float, int]], limit: int) -> list[int]:
+    """The rows that can be among the ``limit`` best: those scoring at least as well
+    as the ``limit``-th by (score, specificity), the head of the full order. A long
+    question matches thousands of definitions; the full order reads paths and kinds."""
+    if len(ranked) <= limit:
+        return list(ranked)
+    if limit <= 0:
+        return []
+    key = lambda row: (-ranked[row][0], -ranked[row][1])  # noqa: E731
+    last = key(heapq.nsmallest(limit, ranked, key=key)[-1])
+    return [row for row in ranked if key(row) <= last]
 
 
 def _lines(values: Iterable[int] | np.ndarray) -> np.ndarray:

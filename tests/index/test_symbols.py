@@ -244,3 +244,18 @@ def test_files_defining_a_short_name_ignore_case_and_list_each_file_once(
         ("con_git", "requests/cookies.py"),
     ]
     assert index.files_defining("nothing") == []
+
+
+def test_a_limited_lookup_keeps_the_head_of_the_full_order() -> None:
+    """Many definitions of the same names (a long report's identifiers) with ties in
+    score: the limited answer is the full order's head, ties broken by kind and path."""
+    definitions = [
+        (f"pkg/m{i % 37:02d}/{'deep/' * (i % 3)}mod{i}.py", name, kind, 1 + i, 2 + i)
+        for i in range(600)
+        for name, kind in [("handle", "function" if i % 2 else "method"), ("Other", "class")]
+    ]
+    index = SymbolIndex.build(make_symbols(definitions))
+    everything = index.lookup(["handle", "Other", "HANDLE"], limit=len(definitions))
+    for limit in (1, 7, 50, 599, 600, 601):
+        head = index.lookup(["handle", "Other", "HANDLE"], limit=limit)
+        assert head == everything[:limit]

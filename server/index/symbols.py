@@ -298,7 +298,10 @@ def _contenders(ranked: dict[int, tuple[float, int]], limit: int) -> list[int]:
         return list(ranked)
     if limit <= 0:
         return []
-    key = lambda row: (-ranked[row][0], -ranked[row][1])  # noqa: E731
+
+    def key(row: int) -> tuple[float, int]:
+        return -ranked[row][0], -ranked[row][1]
+
     last = key(heapq.nsmallest(limit, ranked, key=key)[-1])
     return [row for row in ranked if key(row) <= last]
 

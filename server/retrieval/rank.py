@@ -155,9 +155,7 @@ class Rescorer:
         for, to add to the candidates."""
         rows: list[int] = []
         for document_id, spans in self._definitions.items():
-            for row in self._table.rows_of("document", document_id):
-                if self._overlaps_any(int(row), spans):
-                    rows.append(int(row))
+            rows += self._overlapping(self._table.rows_of("document", document_id), spans)
         rows += sorted(set(self._entry_points).difference(rows))
         if self._allowed is not None:
             rows = [r for r in rows if self._allowed[r]]
@@ -209,6 +207,15 @@ class Rescorer:
     def _steps_back_as_machine_made(self, path: str) -> bool:
         reason = _machine_made(path)
         return bool(reason) and not (reason == "data" and self._evidence.wants_tests)
+
+    def _overlapping(self, rows: np.ndarray, spans: list[tuple[int, int]]) -> list[int]:
+        """The ``rows`` (of one document) whose lines overlap any of ``spans``."""
+        rows = np.asarray(rows)
+        starts, ends = self._table.start_line[rows], self._table.end_line[rows]
+        hit = np.zeros(len(rows), dtype=bool)
+        for s_start, s_end in spans:
+            hit |= (starts <= s_end) & (s_start <= ends)
+        return [int(row) for row in rows[hit]]
 
     def _overlaps_any(self, row: int, spans: list[tuple[int, int]]) -> bool:
         start, end = int(self._table.start_line[row]), int(self._table.end_line[row])

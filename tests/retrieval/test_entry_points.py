@@ -83,3 +83,5 @@ def test_entry_points_are_main_modules_and_main_functions() -> None:
     )
     script = SCRIPT_STRENGTH
     assert entry_points(table) == {0: 1.0, 1: 1.0, 2: 1.0, 6: 1.0, 7: script, 8: script}
+    # One scan per table (an index generation's table never changes).
+    assert entry_points(table) is entry_points(table)

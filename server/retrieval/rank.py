@@ -30,10 +30,10 @@ The weights were tuned on the question sets in ``bench/eval`` (see
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from weakref import WeakKeyDictionary
 
 import numpy as np
 
@@ -145,17 +145,16 @@ class Rescorer:
         self._allowed = allowed
         self._definitions = _by_document(definitions)
         self._mentioned = _resolve_mentions(evidence.mentions, table)
-        self._words = {_stem(t) for t in tokenize(query)}
+        self._words = {_stem(t) for t in set(tokenize(query))}  # each distinct token once
         self._identifiers = {i.rsplit(".", 1)[-1].lower() for i in evidence.identifiers}
         self._entry_points = entry_points(table) if asks_for_entry_point(query) else {}
         self._wants_bench = evidence.wants_tests or bool(_ASKS_FOR_BENCH.search(query))
+        self._defining: np.ndarray | None = None
 
     def extra_rows(self) -> list[int]:
         """Rows that define a named identifier, or are entry points the question asks
         for, to add to the candidates."""
-        rows: list[int] = []
-        for document_id, spans in self._definitions.items():
-            rows += self._overlapping(self._table.rows_of("document", document_id), spans)
+        rows = list(self._defining_rows())
         rows += sorted(set(self._entry_points).difference(rows))
         if self._allowed is not None:
             rows = [r for r in rows if self._allowed[r]]
@@ -169,43 +168,81 @@ class Rescorer:
             if row not in head_rows:
                 head.append(candidates.setdefault(row, Candidate(row)))
                 head_rows.add(row)
-        for candidate in head:
-            candidate.score = self._rescored(candidate.row, candidate.score)
+        if not head:
+            return
+        rows = np.fromiter((c.row for c in head), dtype=np.int64, count=len(head))
+        scores = np.fromiter((c.score for c in head), dtype=np.float64, count=len(head))
+        for candidate, score in zip(head, self._rescored(rows, scores).tolist(), strict=True):
+            candidate.score = score
 
-    def _rescored(self, row: int, score: float) -> float:
-        weights, table = self._weights, self._table
-        path = table["path"].value(row)
-        spans = self._definitions.get(table["document"].value(row))
-        if spans and self._overlaps_any(row, spans):
-            score += weights.definition
-        elif self._symbol_named(row):
-            score += weights.definition / 2  # named, but not a definition we know the lines of
-        line = self._mentioned.get(path)
-        if line is not None:
-            start, end = int(table.start_line[row]), int(table.end_line[row])
-            score += weights.mention_line if line and start <= line <= end else weights.mention
-        score += weights.symbol_words * self._symbol_coverage(row)
-        score += weights.entry_point * self._entry_points.get(row, 0.0)
-        if self._steps_back_as_test(path):
-            score *= weights.test_factor
-        if line is None and self._steps_back_as_machine_made(path):
-            score *= weights.machine_made_factor
+    def _rescored(self, rows: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """The head's scores with the evidence applied, row-wise in one pass of array
+        operations (each row's additions and factors in the same order as one at a time,
+        so the floats are the same): facts of a row's path or symbol are read once per
+        distinct path or symbol of the head, from caches kept with the table."""
+        weights, table, facts = self._weights, self._table, _facts(self._table)
+        path = _PerValue(table["path"].codes, rows)
+        symbol = _PerValue(table["symbol"].codes, rows)
+        # What the question names: a definition whose lines we know, else a symbol's name.
+        defined = np.isin(rows, self._defining_rows())
+        named = symbol.spread([facts.short_name(c) in self._identifiers for c in symbol.codes])
+        scores = np.where(
+            defined,
+            scores + weights.definition,
+            np.where(named, scores + weights.definition / 2, scores),
+        )
+        lines = [self._mentioned.get(facts.path(c)) for c in path.codes]
+        mentioned = path.spread([line is not None for line in lines])
+        line = path.spread([line or 0 for line in lines]).astype(np.int64)
+        in_line = (line != 0) & (table.start_line[rows] <= line) & (line <= table.end_line[rows])
+        scores = np.where(
+            mentioned,
+            scores + np.where(in_line, weights.mention_line, weights.mention),
+            scores,
+        )
+        coverage = symbol.spread([self._coverage(facts.name_words(c)) for c in symbol.codes])
+        coverage = np.where(facts.wordless_kind[table["symbol_kind"].codes[rows]], 0.0, coverage)
+        scores = scores + weights.symbol_words * coverage
+        if self._entry_points:
+            entry = [self._entry_points.get(r, 0.0) for r in rows.tolist()]
+            scores = scores + weights.entry_point * np.asarray(entry, dtype=np.float64)
+        else:
+            scores = scores + weights.entry_point * 0.0
+        test = path.spread([facts.test(c) for c in path.codes])
+        bench = path.spread([facts.bench(c) for c in path.codes])
+        steps_back = np.where(test, not self._evidence.wants_tests, bench & (not self._wants_bench))
+        scores = np.where(steps_back, scores * weights.test_factor, scores)
+        made = path.spread([self._steps_back_as_machine_made(facts.made(c)) for c in path.codes])
+        scores = np.where(~mentioned & made, scores * weights.machine_made_factor, scores)
         if not self._evidence.wants_docs:
             # A commit record is a changelog entry: history answers when and why, and
             # among a "where" question's hits it takes the place of the code it changed.
-            if _CHANGELOG.search(path) or table["kind"].value(row) == "commit":
-                score *= weights.changelog_factor
-            elif table["kind"].value(row) == "file" and table["language"].value(row) in _PROSE:
-                score *= weights.prose_factor
-        return score
+            kinds, languages = table["kind"].codes[rows], table["language"].codes[rows]
+            changelog = path.spread([facts.changelog(c) for c in path.codes])
+            changelog |= facts.commit_kind[kinds]
+            prose = facts.file_kind[kinds] & facts.prose_language[languages]
+            scores = np.where(
+                changelog,
+                scores * weights.changelog_factor,
+                np.where(prose, scores * weights.prose_factor, scores),
+            )
+        return scores
 
-    def _steps_back_as_test(self, path: str) -> bool:
-        if is_test_path(path):
-            return not self._evidence.wants_tests
-        return not self._wants_bench and bool(_BENCH_PATH.search(path))
+    def _defining_rows(self) -> np.ndarray:
+        """The rows whose lines overlap a named definition of their document, in the
+        definitions' order (found once per question)."""
+        if self._defining is None:
+            rows: list[int] = []
+            for document_id, spans in self._definitions.items():
+                rows += self._overlapping(self._table.rows_of("document", document_id), spans)
+            self._defining = np.asarray(rows, dtype=np.int64)
+        return self._defining
 
-    def _steps_back_as_machine_made(self, path: str) -> bool:
-        reason = _machine_made(path)
+    def _coverage(self, words: tuple[str, ...]) -> float:
+        """Share of a symbol's own name words (``_TableFacts.name_words``) the question uses."""
+        return sum(w in self._words for w in words) / len(words) if words else 0.0
+
+    def _steps_back_as_machine_made(self, reason: str) -> bool:
         return bool(reason) and not (reason == "data" and self._evidence.wants_tests)
 
     def _overlapping(self, rows: np.ndarray, spans: list[tuple[int, int]]) -> list[int]:
@@ -217,24 +254,97 @@ class Rescorer:
             hit |= (starts <= s_end) & (s_start <= ends)
         return [int(row) for row in rows[hit]]
 
-    def _overlaps_any(self, row: int, spans: list[tuple[int, int]]) -> bool:
-        start, end = int(self._table.start_line[row]), int(self._table.end_line[row])
-        return any(start <= s_end and s_start <= end for s_start, s_end in spans)
 
-    def _symbol_named(self, row: int) -> bool:
-        symbol = self._table["symbol"].value(row)
-        return bool(symbol) and symbol.rsplit(".", 1)[-1].lower() in self._identifiers
+class _PerValue:
+    """The distinct codes of one column among some rows, to compute a fact once per
+    distinct value and spread it back over the rows."""
 
-    def _symbol_coverage(self, row: int) -> float:
-        """Share of the symbol's own name words that the question uses (0 when < 2 words)."""
-        symbol = self._table["symbol"].value(row)
-        if not symbol or self._table["symbol_kind"].value(row) in ("lines", "module", "record"):
-            return 0.0
-        name = re.sub(r"\W", "_", symbol.rsplit(".", 1)[-1].split(" > ")[-1])
-        parts = [_stem(t) for t in word_tokens(name)[1:] or word_tokens(name)]
-        if len(parts) < 2:
-            return 0.0
-        return sum(p in self._words for p in parts) / len(parts)
+    def __init__(self, codes: np.ndarray, rows: np.ndarray) -> None:
+        unique, self._inverse = np.unique(np.asarray(codes)[rows], return_inverse=True)
+        self.codes: list[int] = unique.tolist()
+
+    def spread(self, facts: list) -> np.ndarray:
+        return np.asarray(facts)[self._inverse] if facts else np.zeros(0)
+
+
+class _TableFacts:
+    """What re-scoring reads of a table's paths and symbols: it depends on the table
+    alone (one index generation's, immutable), so each fact is computed once per
+    distinct value on first use and kept with the table."""
+
+    def __init__(self, table: ChunkTable) -> None:
+        self._paths = table["path"].values
+        self._symbols = table["symbol"].values
+        self._by_path: dict[int, tuple[bool, bool, str, bool]] = {}
+        self._short: dict[int, str | None] = {}
+        self._words: dict[int, tuple[str, ...]] = {}
+        kinds, languages = table["kind"].values, table["language"].values
+        self.commit_kind = np.array([k == "commit" for k in kinds] + [False])
+        self.file_kind = np.array([k == "file" for k in kinds] + [False])
+        self.prose_language = np.array([lang in _PROSE for lang in languages] + [False])
+        self.wordless_kind = np.array(
+            [k in ("lines", "module", "record") for k in table["symbol_kind"].values] + [False]
+        )
+
+    def path(self, code: int) -> str:
+        return self._paths[code]
+
+    def test(self, code: int) -> bool:
+        return self._path_facts(code)[0]
+
+    def bench(self, code: int) -> bool:
+        return self._path_facts(code)[1]
+
+    def made(self, code: int) -> str:
+        """``machine_made_path``'s reason ("" for hand-written)."""
+        return self._path_facts(code)[2]
+
+    def changelog(self, code: int) -> bool:
+        return self._path_facts(code)[3]
+
+    def _path_facts(self, code: int) -> tuple[bool, bool, str, bool]:
+        found = self._by_path.get(code)
+        if found is None:
+            path = self._paths[code]
+            found = self._by_path[code] = (
+                is_test_path(path),
+                bool(_BENCH_PATH.search(path)),
+                machine_made_path(path),
+                bool(_CHANGELOG.search(path)),
+            )
+        return found
+
+    def short_name(self, code: int) -> str | None:
+        """A symbol's last dotted part, case-folded (None: no symbol)."""
+        if code not in self._short:
+            symbol = self._symbols[code]
+            self._short[code] = symbol.rsplit(".", 1)[-1].lower() if symbol else None
+        return self._short[code]
+
+    def name_words(self, code: int) -> tuple[str, ...]:
+        """A symbol's own name words, stemmed (its first word dropped when it has more:
+        ``get_default_user_agent`` -> default, user, agent); () for fewer than two."""
+        words = self._words.get(code)
+        if words is None:
+            words = ()
+            symbol = self._symbols[code]
+            if symbol:
+                name = re.sub(r"\W", "_", symbol.rsplit(".", 1)[-1].split(" > ")[-1])
+                parts = tuple(_stem(t) for t in word_tokens(name)[1:] or word_tokens(name))
+                words = parts if len(parts) >= 2 else ()
+            self._words[code] = words
+        return words
+
+
+# A table is one index generation's: its facts are forgotten with it.
+_FACTS: WeakKeyDictionary[ChunkTable, _TableFacts] = WeakKeyDictionary()
+
+
+def _facts(table: ChunkTable) -> _TableFacts:
+    found = _FACTS.get(table)
+    if found is None:
+        found = _FACTS[table] = _TableFacts(table)
+    return found
 
 
 def group(
@@ -253,12 +363,6 @@ def group(
         if len(taken) == top_k:
             break
     return taken
-
-
-@functools.lru_cache(maxsize=4096)
-def _machine_made(path: str) -> str:
-    """``machine_made_path``, once per path: the head's rows share a few paths."""
-    return machine_made_path(path)
 
 
 def _stem(token: str) -> str:

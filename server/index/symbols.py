@@ -20,7 +20,6 @@ query is the name behind a module path its file matches
 
 from __future__ import annotations
 
-import heapq
 import json
 import re
 from collections.abc import Collection, Iterable
@@ -100,6 +99,7 @@ class SymbolIndex:
         self._start = start_line
         self._end = end_line
         self._module_parts: dict[int, tuple[str, ...]] = {}  # by path code, filled on use
+        self._order_keys: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._group_of: dict[str, int] = {}  # folded short name -> group
         groups: list[int] = []
         for name in names:
@@ -177,33 +177,61 @@ class SymbolIndex:
             scores.update({row: s for row, s in fuzzy.items() if row not in scores})
         if kinds:
             scores = {row: s for row, s in scores.items() if self._kind(row) in kinds}
-        return self._hits({row: (s, 0) for row, s in scores.items()}, limit)
+        rows = np.fromiter(scores, dtype=np.int64, count=len(scores))
+        values = np.fromiter(scores.values(), dtype=np.float64, count=len(scores))
+        return self._hits(rows, values, np.zeros(len(rows), dtype=np.int64), limit)
 
     def lookup(self, identifiers: Iterable[str], *, limit: int = 50) -> list[SymbolHit]:
         """Exact matches of several identifiers (``Session.request``, ``get_user_name``…)
         at once, best first; among equal scores, an identifier naming few definitions
         ranks its matches above one naming many. Dict lookups only: fast on every query."""
-        best: dict[int, tuple[float, int]] = {}
+        rows: list[int] = []
+        scores: list[float] = []
+        specificity: list[int] = []
         for identifier in dict.fromkeys(identifiers):
             query = normalize(identifier)
             found = self._exact(query) if query else {}
-            for row, score in found.items():
-                rank = (score, -len(found))
-                if row not in best or rank > best[row]:
-                    best[row] = rank
-        return self._hits(best, limit)
+            rows += found
+            scores += found.values()
+            specificity += [-len(found)] * len(found)
+        if not rows:
+            return []
+        # Each row once, at its best (score, specificity) over the identifiers naming it.
+        row_of = np.asarray(rows, dtype=np.int64)
+        score_of = np.asarray(scores, dtype=np.float64)
+        specificity_of = np.asarray(specificity, dtype=np.int64)
+        order = np.lexsort((specificity_of, score_of, row_of))
+        last = np.ones(len(order), dtype=bool)  # the best of each row's run comes last
+        last[:-1] = row_of[order][1:] != row_of[order][:-1]
+        best = order[last]
+        return self._hits(row_of[best], score_of[best], specificity_of[best], limit)
 
     # ---------------------------------------------------------- matching
     def _exact(self, query: str) -> dict[int, float]:
         """Rows whose name matches ``query`` exactly, with their score."""
         folded = query.lower()
-        found: dict[int, float] = {}
-        for row in self._rows_of(folded.rpartition(".")[2]):
-            name = self._names[row]
-            if self._matches(row, name, query):
+        rows = self._rows_of(folded.rpartition(".")[2]).tolist()
+        if "." in query:
+            found: dict[int, float] = {}
+            for row in rows:
+                name = self._names[row]
+                if self._matches(row, name, query):
+                    found[row] = EXACT
+                elif self._matches(row, name.lower(), folded, fold=True):
+                    found[row] = EXACT_IGNORING_CASE
+            return found
+        # A query of one part matches a name equal to it or ending in ".query"
+        # (``_matches`` without its module clause, which needs a dot in the query).
+        names, suffix, folded_suffix = self._names, "." + query, "." + folded
+        found = {}
+        for row in rows:
+            name = names[row]
+            if name == query or name.endswith(suffix):
                 found[row] = EXACT
-            elif self._matches(row, name.lower(), folded, fold=True):
-                found[row] = EXACT_IGNORING_CASE
+            else:
+                name = name.lower()
+                if name == folded or name.endswith(folded_suffix):
+                    found[row] = EXACT_IGNORING_CASE
         return found
 
     def _matches(self, row: int, name: str, query: str, *, fold: bool = False) -> bool:
@@ -265,15 +293,34 @@ class SymbolIndex:
             self._module_parts[code] = parts
         return tuple(part.lower() for part in parts) if fold else parts
 
-    def _hits(self, ranked: dict[int, tuple[float, int]], limit: int) -> list[SymbolHit]:
-        def order(row: int) -> tuple[float, int, int, int, str, int]:
-            score, specificity = ranked[row]
-            path = self._columns["path"].value(row)
-            kind_rank = _KIND_RANK.get(self._kind(row), _OTHER_KIND)
-            return (-score, -specificity, kind_rank, len(path), path, row)
+    def _hits(
+        self, rows: np.ndarray, scores: np.ndarray, specificity: np.ndarray, limit: int
+    ) -> list[SymbolHit]:
+        """The ``limit`` best of ``rows`` (each once) by score, then specificity, kind
+        (definitions first), path length, path and row: one array sort over codes."""
+        if limit <= 0 or not len(rows):
+            return []
+        kind_rank, path_length, path_rank = self._orderings()
+        kinds = np.asarray(self._columns["kind"].codes)[rows]
+        paths = np.asarray(self._columns["path"].codes)[rows]
+        keys = (rows, path_rank[paths], path_length[paths], kind_rank[kinds], -specificity, -scores)
+        best = rows[np.lexsort(keys)[:limit]].tolist()
+        found = dict(zip(rows.tolist(), scores.tolist(), strict=True))
+        return [self._hit(row, found[row]) for row in best]
 
-        best = sorted(_contenders(ranked, limit), key=order)[: max(limit, 0)]
-        return [self._hit(row, ranked[row][0]) for row in best]
+    def _orderings(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per kind code its rank (``_KIND_RANK``), per path code its length and its place
+        in the sorted paths: ``_hits``'s tie-breaks as numbers, once per index."""
+        if self._order_keys is None:
+            kinds, paths = self._columns["kind"].values, self._columns["path"].values
+            rank = np.empty(len(paths), dtype=np.int64)
+            rank[sorted(range(len(paths)), key=paths.__getitem__)] = np.arange(len(paths))
+            self._order_keys = (
+                np.array([_KIND_RANK.get(k, _OTHER_KIND) for k in kinds], dtype=np.int64),
+                np.array([len(p) for p in paths], dtype=np.int64),
+                rank,
+            )
+        return self._order_keys
 
     def _hit(self, row: int, score: float) -> SymbolHit:
         value = {name: column.value(row) for name, column in self._columns.items()}
@@ -288,22 +335,6 @@ class SymbolIndex:
             language=value["language"],
             score=round(score, 4),
         )
-
-
-def _contenders(ranked: dict[int, tuple[float, int]], limit: int) -> list[int]:
-    """The rows that can be among the ``limit`` best: those scoring at least as well
-    as the ``limit``-th by (score, specificity), the head of the full order. A long
-    question matches thousands of definitions; the full order reads paths and kinds."""
-    if len(ranked) <= limit:
-        return list(ranked)
-    if limit <= 0:
-        return []
-
-    def key(row: int) -> tuple[float, int]:
-        return -ranked[row][0], -ranked[row][1]
-
-    last = key(heapq.nsmallest(limit, ranked, key=key)[-1])
-    return [row for row in ranked if key(row) <= last]
 
 
 def _lines(values: Iterable[int] | np.ndarray) -> np.ndarray:

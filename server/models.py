@@ -254,6 +254,9 @@ class IngestionRun:
     documents_total: int = 0  # the source's estimate of documents to read, 0 when unknown
     checkpoint_counts: dict[str, int] = field(default_factory=dict)  # counters at the cursor
     rerun_requested: bool = False  # a webhook came during the run: run again after it
+    # How the run chunks files (ingestion/prepare.py CHUNK_FORMAT); 1 for runs stored
+    # before it was recorded. An incremental run after one of an older format is full.
+    chunk_format: int = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from ..models import Connector, IngestionRun, RunMode, RunStatus, RunTrigger, ne
 from ..registry import PluginCatalog
 from ..store import Store
 from ..threads import BlockingRunner
+from .prepare import CHUNK_FORMAT
 from .progress import ProgressSnapshot, RateWindow
 
 log = logging.getLogger(__name__)
@@ -41,12 +42,20 @@ def new_run(
     model: str,
 ) -> IngestionRun:
     """A queued run of ``connector`` for workers with embedding ``model``; incremental
-    from the connector's last success when there is one."""
+    from the connector's last success when there is one that chunked as this release
+    does (an incremental run reads only what changed: files chunked by an older format
+    would keep it — and lack, e.g., their references — until they change)."""
     cursor: dict[str, Any] = {}
     if mode is RunMode.INCREMENTAL:
         last = store.last_succeeded_run(connector.id)
         if last is None:
             mode = RunMode.FULL  # nothing to be incremental from
+        elif last.chunk_format < CHUNK_FORMAT:
+            mode = RunMode.FULL  # vectors stay cached: files are chunked, not embedded, again
+            log.info(
+                "a full run: the last one chunked by an older format",
+                extra={"connector": connector.id, "format": last.chunk_format},
+            )
         else:
             cursor = last.cursor
     run_id, now = new_id("run"), utcnow()
@@ -63,6 +72,7 @@ def new_run(
         scan_id=run_id,
         cursor=cursor,
         model=model,
+        chunk_format=CHUNK_FORMAT,
     )
 
 

@@ -1,8 +1,9 @@
 """Chunk references from ingestion to the index's file graph.
 
 A file stored by an older chunker (before references) is chunked again by the next
-run that reads it (its change key holds the chunk format); a full run reads every
-file, so one full run gives an existing project its references. End to end: a git
+run that reads it (its change key holds the chunk format), and the first run after
+a run of an older format is full, so an upgraded project gets its references without
+asking. End to end: a git
 repository's imports and calls become edges of the served index's graph.
 """
 
@@ -17,10 +18,12 @@ import pytest
 
 from projectqa.server.index.graph import Edge
 from projectqa.server.ingestion import prepare as prepare_module
+from projectqa.server.ingestion import runs as runs_module
 from projectqa.server.ingestion.prepare import Prepared, Unchanged, content_hash, prepare
 from projectqa.server.models import DocumentWrite, PageRequest
 from projectqa.server.sources import DocumentKind, SourceDocument
 from projectqa.server.store import SqliteStore
+from projectqa.v1 import ingestion_pb2
 
 from ..store.contract_ingestion import make_document
 from .conftest import QA, make_repo
@@ -102,7 +105,7 @@ async def test_imports_and_calls_of_a_repository_become_edges_of_its_index(
 
 
 @pytest.mark.model
-async def test_one_full_run_gives_a_project_ingested_before_references_its_graph(
+async def test_the_first_run_after_an_older_chunk_format_reads_everything_again(
     qa: QA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     repo = make_repo(tmp_path / "repo", FILES)
@@ -114,20 +117,24 @@ async def test_one_full_run_gives_a_project_ingested_before_references_its_graph
         drafts, symbols = real_read(doc)
         return [replace(draft, references=()) for draft in drafts], symbols
 
-    # The release before references: chunk format 1, no references.
+    # The release before references: chunk format 1, no references, runs of format 1.
     monkeypatch.setattr(prepare_module, "CHUNK_FORMAT", 1)
+    monkeypatch.setattr(runs_module, "CHUNK_FORMAT", 1)
     monkeypatch.setattr(prepare_module, "read_document", without_references)
     assert not (await qa.ingest(project, full=True)).error
-    monkeypatch.undo()
-
-    incremental = await qa.ingest(project)  # nothing changed: nothing is read again
     graph = qa.server.ingestion.indexes.serving(project).graph
     assert graph is not None and graph.out_edges(CORE) == []
-    assert incremental.counts.documents_changed == 0
+    monkeypatch.undo()
 
-    full = await qa.ingest(project, full=True)
+    # Nothing changed in the repository, yet the upgrade's first (incremental) run is
+    # full: every file is chunked again, and the index gets its graph.
+    upgrade = await qa.ingest(project)
 
-    assert full.counts.documents_changed == len(FILES)
+    assert upgrade.mode == ingestion_pb2.INGESTION_MODE_FULL
+    assert upgrade.counts.documents_changed == len(FILES)
     graph = qa.server.ingestion.indexes.serving(project).graph
     assert graph is not None
     assert graph.out_edges(CORE) == [Edge(IO, "call", 1.0), Edge(IO, "import", 1.0)]
+    after = await qa.ingest(project)  # incremental again: nothing is read again
+    assert after.mode == ingestion_pb2.INGESTION_MODE_INCREMENTAL
+    assert after.counts.documents_changed == 0

@@ -33,12 +33,15 @@ What it does, per size:
    bug reports of exactly that many characters, each distinct: a title, a Python
    traceback whose frames are real functions of the corpus (path, line, name), the
    error line, then prose of real docstring sentences (``--long-only`` skips the
-   short questions and the memory probes).
+   short questions and the memory probes). ``--compare REV`` searches each report with
+   the fusion stage (``rank.py``, ``symbols.py``) of git revision REV and with the
+   working tree's in turn, in this process, and prints both (``bench/fusion_ab.py``
+   times that stage alone and checks both give identical results).
 
 Nothing is asserted; it prints figures. Usage::
 
     HF_HUB_OFFLINE=1 python bench/search_latency.py [--sizes 10000,100000] [--queries 200]
-        [--long-chars 2000,16000] [--long-queries 40] [--long-only]
+        [--long-chars 2000,16000] [--long-queries 40] [--long-only] [--compare REV]
 """
 
 from __future__ import annotations
@@ -57,6 +60,8 @@ import sys
 import tarfile
 import time
 import tracemalloc
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,6 +83,7 @@ from projectqa.server.models import (
     utcnow,
 )
 from projectqa.server.retrieval import long_questions
+from projectqa.server.retrieval import search as search_module
 from projectqa.server.retrieval.query import SearchMode, SearchQuery
 from projectqa.server.retrieval.search import Searcher
 from projectqa.server.sources import DocumentKind, SourceDocument
@@ -389,17 +395,68 @@ def make_reports(picked: list[tuple[int, Source]], count: int, chars: int, seed:
     return list(reports)
 
 
-def bench_long(store: SqliteStore, indexes: IndexManager, project_id: str, reports: dict) -> None:
-    """Hybrid Search of pasted bug reports, per report length."""
+def bench_long(
+    store: SqliteStore, indexes: IndexManager, project_id: str, reports: dict, compare: str = ""
+) -> None:
+    """Hybrid Search of pasted bug reports, per report length; with ``compare`` (a git
+    revision), each report is searched by that revision's fusion stage and by this one's
+    in turn (see ``versions``)."""
     for chars, texts in reports.items():
-        searcher = Searcher(store, indexes, shared_embedder())  # fresh query-embedding cache
-        time_mode(searcher, project_id, texts[:WARM_UP], SearchMode.HYBRID)
-        samples = time_mode(searcher, project_id, texts[WARM_UP:], SearchMode.HYBRID)
-        print(f" hybrid, bug reports of {chars} characters ({len(texts) - WARM_UP} distinct, ms)")
-        for name in ("total", *STAGES, "other"):
-            if samples[name]:
-                print(line(name, samples[name]))
-        print_collections(samples["full gc"])
+        runs = versions(compare, indexes.get(project_id)) if compare else {"": nullcontext}
+        # A fresh Searcher per version: each embeds every report once (no cache hit).
+        searchers = {name: Searcher(store, indexes, shared_embedder()) for name in runs}
+        samples: dict[str, dict] = {name: {} for name in runs}
+        for name, active in runs.items():
+            with active():
+                time_mode(searchers[name], project_id, texts[:WARM_UP], SearchMode.HYBRID)
+        for turn, text in enumerate(texts[WARM_UP:]):
+            names = list(runs) if turn % 2 == 0 else list(reversed(runs))  # who goes first
+            for name in names:
+                with runs[name]():
+                    found = time_mode(searchers[name], project_id, [text], SearchMode.HYBRID)
+                for key, values in found.items():
+                    samples[name].setdefault(key, []).extend(values)
+        for name, found in samples.items():
+            label = f"{name} code, " if name else ""
+            print(
+                f" hybrid, {label}bug reports of {chars} characters "
+                f"({len(texts) - WARM_UP} distinct, ms; load average {os.getloadavg()[0]:.2f})"
+            )
+            for stage in ("total", *STAGES, "other"):
+                if found.get(stage):
+                    print(line(stage, found[stage]))
+            print_collections(found["full gc"])
+
+
+def versions(revision: str, index) -> dict[str, Callable[[], AbstractContextManager]]:
+    """Context managers that make ``Searcher.search`` use the fusion stage (``rank.py``,
+    ``symbols.py``) of ``revision`` ("old") or of the working tree ("new")."""
+    import fusion_ab  # a sibling script: loads a revision's module from git
+
+    package = "projectqa.server"
+    old_rank = fusion_ab.old_module(
+        revision, "server/retrieval/rank.py", "_old_rank", f"{package}.retrieval"
+    )
+    old_symbols = fusion_ab.old_module(
+        revision, "server/index/symbols.py", "_old_sym", f"{package}.index"
+    )
+    new_class = type(index.symbols)
+
+    @contextmanager
+    def old() -> Iterator[None]:
+        names = ("Rescorer", "Definition", "fuse", "group")
+        saved = {name: getattr(search_module, name) for name in names}
+        for name in names:
+            setattr(search_module, name, getattr(old_rank, name))
+        index.symbols.__class__ = old_symbols.SymbolIndex  # same fields, old methods
+        try:
+            yield
+        finally:
+            index.symbols.__class__ = new_class
+            for name, value in saved.items():
+                setattr(search_module, name, value)
+
+    return {"old": old, "new": nullcontext}
 
 
 def print_collections(pauses: list[float]) -> None:
@@ -543,6 +600,7 @@ class Prepared:
     copies: int  # rounds of copies beyond the real documents
     queries: list[str]
     reports: dict[int, list[str]]  # characters -> bug reports of that length
+    compare: str  # a git revision whose fusion stage is timed in turn with this one's
 
 
 def prepare_size(size: int, sources: list[Source], base: np.ndarray, args) -> Prepared:
@@ -555,7 +613,9 @@ def prepare_size(size: int, sources: list[Source], base: np.ndarray, args) -> Pr
         chars: make_reports(picked, args.long_queries + WARM_UP, chars, 7)
         for chars in args.long_chars
     }
-    return Prepared(size, store, project_id, root, len(picked), copies, queries, reports)
+    return Prepared(
+        size, store, project_id, root, len(picked), copies, queries, reports, args.compare
+    )
 
 
 def bench_size(prepared: Prepared) -> None:
@@ -577,7 +637,7 @@ def bench_size(prepared: Prepared) -> None:
     )
     if prepared.queries:
         bench_search(store, indexes, project_id, prepared.queries)
-    bench_long(store, indexes, project_id, prepared.reports)
+    bench_long(store, indexes, project_id, prepared.reports, prepared.compare)
     if not prepared.queries:  # --long-only
         store.close()
         return
@@ -613,6 +673,12 @@ def main() -> None:
     )
     parser.add_argument("--long-queries", type=int, default=40, help="bug reports per length")
     parser.add_argument("--long-only", action="store_true", help="time only the bug reports")
+    parser.add_argument(
+        "--compare",
+        default="",
+        help="a git revision: time the bug reports with its rank.py/symbols.py and with the "
+        "working tree's in turn, in this process",
+    )
     parser.add_argument("--load", help=argparse.SUPPRESS)  # internal: the fresh-process probe
     parser.add_argument("--store", help=argparse.SUPPRESS)
     parser.add_argument("--index-root", help=argparse.SUPPRESS)

@@ -229,13 +229,23 @@ class Rescorer:
         return scores
 
     def _defining_rows(self) -> np.ndarray:
-        """The rows whose lines overlap a named definition of their document, in the
-        definitions' order (found once per question)."""
+        """The rows whose lines overlap a named definition of their document, document
+        by document in the definitions' order (found once per question, in one array
+        comparison of every such document's rows with every definition)."""
         if self._defining is None:
-            rows: list[int] = []
-            for document_id, spans in self._definitions.items():
-                rows += self._overlapping(self._table.rows_of("document", document_id), spans)
-            self._defining = np.asarray(rows, dtype=np.int64)
+            documents = list(self._definitions.values())
+            groups = [self._table.rows_of("document", d) for d in self._definitions]
+            rows = np.concatenate([np.zeros(0, dtype=np.int64), *groups]).astype(np.int64)
+            owner = np.repeat(np.arange(len(groups)), [len(g) for g in groups])
+            spans = np.array([(d, s, e) for d, ss in enumerate(documents) for s, e in ss])
+            spans = spans.reshape(-1, 3)
+            starts, ends = self._table.start_line[rows], self._table.end_line[rows]
+            overlaps = (
+                (owner[:, None] == spans[:, 0])
+                & (starts[:, None] <= spans[:, 2])
+                & (spans[:, 1] <= ends[:, None])
+            )
+            self._defining = rows[overlaps.any(axis=1)]
         return self._defining
 
     def _coverage(self, words: tuple[str, ...]) -> float:
@@ -244,15 +254,6 @@ class Rescorer:
 
     def _steps_back_as_machine_made(self, reason: str) -> bool:
         return bool(reason) and not (reason == "data" and self._evidence.wants_tests)
-
-    def _overlapping(self, rows: np.ndarray, spans: list[tuple[int, int]]) -> list[int]:
-        """The ``rows`` (of one document) whose lines overlap any of ``spans``."""
-        rows = np.asarray(rows)
-        starts, ends = self._table.start_line[rows], self._table.end_line[rows]
-        hit = np.zeros(len(rows), dtype=bool)
-        for s_start, s_end in spans:
-            hit |= (starts <= s_end) & (s_start <= ends)
-        return [int(row) for row in rows[hit]]
 
 
 class _PerValue:

@@ -100,6 +100,9 @@ class SymbolIndex:
         self._end = end_line
         self._module_parts: dict[int, tuple[str, ...]] = {}  # by path code, filled on use
         self._order_keys: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        # group -> its names' last parts, and which names fold onto the group's key on a
+        # part boundary: one-part queries are matched on these (filled on use)
+        self._last_parts: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._group_of: dict[str, int] = {}  # folded short name -> group
         groups: list[int] = []
         for name in names:
@@ -185,21 +188,22 @@ class SymbolIndex:
         """Exact matches of several identifiers (``Session.request``, ``get_user_name``…)
         at once, best first; among equal scores, an identifier naming few definitions
         ranks its matches above one naming many. Dict lookups only: fast on every query."""
-        rows: list[int] = []
-        scores: list[float] = []
-        specificity: list[int] = []
+        rows: list[np.ndarray] = []
+        scores: list[np.ndarray] = []
+        specificity: list[np.ndarray] = []
         for identifier in dict.fromkeys(identifiers):
             query = normalize(identifier)
-            found = self._exact(query) if query else {}
-            rows += found
-            scores += found.values()
-            specificity += [-len(found)] * len(found)
+            if query:
+                found, score = self._exact_rows(query)
+                rows.append(found)
+                scores.append(score)
+                specificity.append(np.full(len(found), -len(found), dtype=np.int64))
         if not rows:
             return []
         # Each row once, at its best (score, specificity) over the identifiers naming it.
-        row_of = np.asarray(rows, dtype=np.int64)
-        score_of = np.asarray(scores, dtype=np.float64)
-        specificity_of = np.asarray(specificity, dtype=np.int64)
+        row_of = np.concatenate(rows)
+        score_of = np.concatenate(scores)
+        specificity_of = np.concatenate(specificity)
         order = np.lexsort((specificity_of, score_of, row_of))
         last = np.ones(len(order), dtype=bool)  # the best of each row's run comes last
         last[:-1] = row_of[order][1:] != row_of[order][:-1]
@@ -209,29 +213,47 @@ class SymbolIndex:
     # ---------------------------------------------------------- matching
     def _exact(self, query: str) -> dict[int, float]:
         """Rows whose name matches ``query`` exactly, with their score."""
+        rows, scores = self._exact_rows(query)
+        return dict(zip(rows.tolist(), scores.tolist(), strict=True))
+
+    def _exact_rows(self, query: str) -> tuple[np.ndarray, np.ndarray]:
+        """``_exact`` as arrays: the matching rows (in row order) and their scores."""
         folded = query.lower()
-        rows = self._rows_of(folded.rpartition(".")[2]).tolist()
+        group = self._group_of.get(folded.rpartition(".")[2])
+        if group is None:
+            return self._order[:0].astype(np.int64), np.zeros(0)
+        rows = self._group_rows(group).astype(np.int64)
         if "." in query:
-            found: dict[int, float] = {}
-            for row in rows:
+            scores = np.zeros(len(rows))
+            for i, row in enumerate(rows.tolist()):
                 name = self._names[row]
                 if self._matches(row, name, query):
-                    found[row] = EXACT
+                    scores[i] = EXACT
                 elif self._matches(row, name.lower(), folded, fold=True):
-                    found[row] = EXACT_IGNORING_CASE
-            return found
-        # A query of one part matches a name equal to it or ending in ".query"
-        # (``_matches`` without its module clause, which needs a dot in the query).
-        names, suffix, folded_suffix = self._names, "." + query, "." + folded
-        found = {}
-        for row in rows:
-            name = names[row]
-            if name == query or name.endswith(suffix):
-                found[row] = EXACT
-            else:
-                name = name.lower()
-                if name == folded or name.endswith(folded_suffix):
-                    found[row] = EXACT_IGNORING_CASE
+                    scores[i] = EXACT_IGNORING_CASE
+        else:
+            # A query of one part matches a name equal to it or ending in ".query" (the
+            # module clause of ``_matches`` needs a dot in the query): a name whose last
+            # part is the query, else, ignoring case, one folding onto the group's key.
+            last_parts, folds = self._last_parts_of(group, rows)
+            exact = last_parts == query
+            scores = np.where(exact, EXACT, np.where(folds, EXACT_IGNORING_CASE, 0.0))
+        matched = scores > 0
+        return rows[matched], scores[matched]
+
+    def _last_parts_of(self, group: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The last dotted part of each name of a group (as an object array), and whether
+        the name, case-folded, is the group's key or ends in "." + key: once per group."""
+        found = self._last_parts.get(group)
+        if found is None:
+            key, suffix = self._shorts[group], "." + self._shorts[group]
+            names = [self._names[row] for row in rows.tolist()]
+            last_parts = np.empty(len(names), dtype=object)
+            last_parts[:] = [name.rpartition(".")[2] for name in names]
+            folds = np.array(
+                [n == key or n.endswith(suffix) for n in map(str.lower, names)], dtype=bool
+            )
+            found = self._last_parts[group] = (last_parts, folds)
         return found
 
     def _matches(self, row: int, name: str, query: str, *, fold: bool = False) -> bool:
@@ -304,9 +326,34 @@ class SymbolIndex:
         kinds = np.asarray(self._columns["kind"].codes)[rows]
         paths = np.asarray(self._columns["path"].codes)[rows]
         keys = (rows, path_rank[paths], path_length[paths], kind_rank[kinds], -specificity, -scores)
-        best = rows[np.lexsort(keys)[:limit]].tolist()
-        found = dict(zip(rows.tolist(), scores.tolist(), strict=True))
-        return [self._hit(row, found[row]) for row in best]
+        best = np.lexsort(keys)[:limit]
+        chosen = rows[best]
+        value = {
+            name: [column.values[code] for code in np.asarray(column.codes)[chosen].tolist()]
+            for name, column in self._columns.items()
+        }
+        return [
+            SymbolHit(
+                connector_id=value["connector"][i],
+                document_id=value["document"][i],
+                path=value["path"][i],
+                name=self._names[row],
+                kind=value["kind"][i],
+                start_line=start,
+                end_line=end,
+                language=value["language"][i],
+                score=round(score, 4),
+            )
+            for i, (row, start, end, score) in enumerate(
+                zip(
+                    chosen.tolist(),
+                    self._start[chosen].tolist(),
+                    self._end[chosen].tolist(),
+                    scores[best].tolist(),
+                    strict=True,
+                )
+            )
+        ]
 
     def _orderings(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per kind code its rank (``_KIND_RANK``), per path code its length and its place
@@ -321,20 +368,6 @@ class SymbolIndex:
                 rank,
             )
         return self._order_keys
-
-    def _hit(self, row: int, score: float) -> SymbolHit:
-        value = {name: column.value(row) for name, column in self._columns.items()}
-        return SymbolHit(
-            connector_id=value["connector"],
-            document_id=value["document"],
-            path=value["path"],
-            name=self._names[row],
-            kind=value["kind"],
-            start_line=int(self._start[row]),
-            end_line=int(self._end[row]),
-            language=value["language"],
-            score=round(score, 4),
-        )
 
 
 def _lines(values: Iterable[int] | np.ndarray) -> np.ndarray:

@@ -18,7 +18,20 @@ from projectqa.server.index.symbols import (
 )
 from projectqa.server.models import Symbol
 
-SHORTS = ["get", "Get", "GET", "request", "Request", "handle", "__init__", "send", "σς", "ΑΣ"]
+SHORTS = [
+    "get",
+    "Get",
+    "GET",
+    "request",
+    "Request",
+    "handle",
+    "__init__",
+    "send",
+    "σς",
+    "ΑΣ",
+    "Σ",
+    "\u03c3",  # small sigma: "a.Σ".lower() ends in a final sigma, "Σ".lower() does not
+]
 OWNERS = ["", "Session", "session", "Cookie.Jar", "api", "Adapter", "ΑΣ"]
 FOLDERS = ["requests", "pkg/sub", "src/requests", "a", "tests", "pkg/deep/er"]
 FILES = ["sessions.py", "api.py", "__init__.py", "mod.rs", "index.ts", "x.cpp", "Session.java"]
@@ -96,7 +109,22 @@ def reference_hits(
         return (-score, -specificity, kind_rank, len(path), path, row)
 
     best = sorted(ranked, key=order)[: max(limit, 0)]
-    return [index._hit(row, ranked[row][0]) for row in best]
+    return [reference_hit(index, row, ranked[row][0]) for row in best]
+
+
+def reference_hit(index: SymbolIndex, row: int, score: float) -> SymbolHit:
+    value = {name: column.value(row) for name, column in index._columns.items()}
+    return SymbolHit(
+        connector_id=value["connector"],
+        document_id=value["document"],
+        path=value["path"],
+        name=index._names[row],
+        kind=value["kind"],
+        start_line=int(index._start[row]),
+        end_line=int(index._end[row]),
+        language=value["language"],
+        score=round(score, 4),
+    )
 
 
 @pytest.mark.parametrize("seed", range(30))

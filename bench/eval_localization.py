@@ -28,8 +28,9 @@ A question the server refuses (INVALID_ARGUMENT: before issue 16 any query over
 signal instead: after ingestion, in-process on the same Store and indexes, each
 question's passage pool is searched once (hybrid) and ranked by the file search
 with the history prior (as the server wires it) without structure, with each
-signal alone (neighbours, tests -> code, named definitions) and with all of them
-(``StructureWeights()``); the time each re-ranking took is printed. A served
+signal alone (neighbours, tests -> code, named definitions: the last lending for
+every question, trace or not), with all of them, and with ``--weights`` as given
+(the defaults); the time each re-ranking took is printed. A served
 generation without a file graph (ingested before references were stored) gets one
 built from its snapshot clone (``--graph-from-sources``: each file chunked again
 for its references), so the signals can be measured on an index as it stands.
@@ -119,6 +120,13 @@ def mirror_of(set_name: str) -> Path:
 def snapshot_of(set_name: str) -> str:
     data = json.loads((QUESTIONS / f"{set_name}.json").read_text(encoding="utf-8"))
     return str(data["snapshot"])
+
+
+def connector_of(set_name: str) -> dict[str, Any]:
+    """The set's own git connector settings (a traceback set may index only part of its
+    repository, and less history: ``include``, ``history_commits``); {} for none."""
+    data = json.loads((QUESTIONS / f"{set_name}.json").read_text(encoding="utf-8"))
+    return dict(data.get("connector", {}))
 
 
 def snapshot_clone(mirror: Path, snapshot: str, clone: Path) -> Path:
@@ -215,7 +223,7 @@ def prepare(qa: Client, sets: Sequence[QuestionSet], full: bool = False) -> dict
     took = {}
     for question_set in sets:
         clone = clone_of(question_set.name)
-        config = {"url": str(clone), "branch": SNAPSHOT_BRANCH}
+        config = {"url": str(clone), "branch": SNAPSHOT_BRANCH} | connector_of(question_set.name)
         ensure_project(qa, question_set.name, clone, "git", config)
         started = time.monotonic()
         ingest(qa, question_set.name, "full" if full else "incremental")
@@ -230,12 +238,14 @@ def structure_variants(weights: StructureWeights) -> dict[str, StructureWeights 
     """Rankings compared: no structure, each signal alone (the others' shares 0; a signal
     off in ``weights`` at its measured share), all three, and ``weights`` as given."""
     given = weights
-    weights = dataclasses.replace(weights, named=weights.named or NAMED_SHARE)
-    off = {"callee": 0.0, "caller": 0.0, "tested": 0.0, "named": 0.0}
+    weights = dataclasses.replace(
+        weights, named=weights.named or NAMED_SHARE, traced=weights.traced or NAMED_SHARE
+    )
+    off = {"callee": 0.0, "caller": 0.0, "tested": 0.0, "named": 0.0, "traced": 0.0}
     alone = {
         "+ neighbours (a)": ("callee", "caller"),
         "+ tests->code (b)": ("tested",),
-        "+ named defs (c)": ("named",),
+        "+ named defs (c)": ("named", "traced"),
     }
     variants: dict[str, StructureWeights | None] = {"history (no structure)": None}
     for name, kept in alone.items():

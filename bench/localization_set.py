@@ -42,6 +42,13 @@ Method (docs/LOCALIZATION_EVAL.md discusses it):
    share of such "easy" questions is visible. Linked issues' texts are not
    added: git history does not carry them (the GitHub API is not reachable here).
 
+**Traceback sets** (``kind="traceback"``, e.g. ``traces-electrum``): the questions
+are the commits whose message carries a Python stack trace (a ``File "...", line N``
+frame, :data:`PY_FRAME`): the trace *is* the bug report, so no "fix" word is needed
+(reverts are still left out). Such a set may index only part of the repository
+(``include``: gitignore patterns the bench's git connector is given, recorded in the
+set's ``connector``); answer files outside it are dropped like files added after S.
+
 Usage::
 
     python bench/localization_set.py [--repos click httpx] [--mirrors /work/.mirror]
@@ -59,6 +66,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pathspec import GitIgnoreSpec
+
 BENCH = Path(__file__).resolve().parent
 OUTPUT = BENCH / "eval" / "localization"
 MIRRORS = Path("/work/.mirror")
@@ -74,6 +83,16 @@ class Repository:
     github: str  # owner/name
     head: str
     fixes: int = 45
+    kind: str = "bugfix"  # or "traceback": commits whose message carries a Python trace
+    include: tuple[str, ...] = ()  # gitignore patterns of the files indexed (all when empty)
+    history_commits: int | None = None  # commits indexed as history (the connector's default)
+
+    def connector(self) -> dict[str, object]:
+        """What the bench's git connector is given besides its clone (none by default)."""
+        config: dict[str, object] = {"include": list(self.include)} if self.include else {}
+        if self.history_commits is not None:
+            config["history_commits"] = self.history_commits
+        return config
 
     def mirror(self, root: Path = MIRRORS) -> Path:
         return root / self.github.replace("/", "+") / "repo"
@@ -91,6 +110,20 @@ REPOSITORIES = (
         "marshmallow", "marshmallow-code/marshmallow", "341b927f219205704728c05cd61f04d7e9727523"
     ),
     Repository("fd", "sharkdp/fd", "ee20f426ddf338ac7ead5c5f00ea49258005caaf", fixes=35),
+    # Pasted stack traces: Electrum's developers quote the traceback a fix answers in the
+    # commit message (182 such commits; the most of ~25 Python repositories checked).
+    # Only its Python package and the last 2,000 commits of its history are indexed: the
+    # whole tree (wordlists, wallet fixtures, build scripts, QML) and 10,000 commit records
+    # would take over 15 minutes to ingest on the bench's shared machine.
+    Repository(
+        "traces-electrum",
+        "spesmilo/electrum",
+        "923578010e56243ee85b3965604d6ad6974d8f33",
+        fixes=55,
+        kind="traceback",
+        include=("/electrum/**/*.py",),
+        history_commits=2000,
+    ),
 )
 
 FIX = re.compile(r"\b(fix(e[sd]|ing)?|bug(s|fix(es)?)?|regression|crash(es|ed)?)\b", re.IGNORECASE)
@@ -108,6 +141,8 @@ RELEASE = re.compile(
     r"^\s*(revert\b|release\b|bump\b|prepare\b.*\brelease|(version|v)\s*\d+\.\d+|\d+\.\d+(\.\d+)?\s*$)",
     re.IGNORECASE,
 )
+# A Python stack-trace frame, as evidence.py reads it: the mark of a pasted traceback.
+PY_FRAME = re.compile(r'File "[^"\n]{1,200}", line \d{1,9}')
 TRAILER = re.compile(r"^[A-Za-z][A-Za-z-]*(-by|-authored-by|-Id)\s*:.*$", re.IGNORECASE)
 
 TEST_DIRS = {"tests", "test", "testing", "__tests__", "testdata", "fixtures"}
@@ -250,12 +285,23 @@ def is_fix_message(text: str) -> bool:
     return says_fix and not chore
 
 
-def as_fix(repo: Path, commit: str) -> Fix | None:
-    """The commit as a Fix, or None when it is no bug fix by the rules of the module doc."""
+def is_trace_message(text: str) -> bool:
+    """A message quoting a Python stack trace (a report by itself); not a revert."""
+    subject = text.splitlines()[0] if text else ""
+    revert = re.match(r"\s*revert\b", subject, re.I) or "This reverts commit" in text
+    return bool(PY_FRAME.search(text)) and not revert
+
+
+ASKS = {"bugfix": is_fix_message, "traceback": is_trace_message}
+
+
+def as_fix(repo: Path, commit: str, kind: str = "bugfix") -> Fix | None:
+    """The commit as a Fix, or None when it is no bug fix (of ``kind``: :data:`ASKS`) by
+    the rules of the module doc."""
     if parent_count(repo, commit) != 1:
         return None  # a merge (its changes are in the commits it merges) or a root commit
     text = clean_message(message(repo, commit))
-    if not is_fix_message(text):
+    if not ASKS[kind](text):
         return None
     changes = commit_changes(repo, commit)
     files = tuple(sorted({c.old for c in changes if c.status != "A" and is_source(c.old)}))
@@ -267,13 +313,14 @@ def as_fix(repo: Path, commit: str) -> Fix | None:
 class FixFinder:
     """Decides, once per commit, whether it is a fix (the snapshot search asks again)."""
 
-    def __init__(self, repo: Path) -> None:
+    def __init__(self, repo: Path, kind: str = "bugfix") -> None:
         self.repo = repo
+        self.kind = kind
         self._seen: dict[str, Fix | None] = {}
 
     def fix(self, commit: str) -> Fix | None:
         if commit not in self._seen:
-            self._seen[commit] = as_fix(self.repo, commit)
+            self._seen[commit] = as_fix(self.repo, commit, self.kind)
         return self._seen[commit]
 
     def fixes_in(self, revisions: str) -> list[Fix]:
@@ -309,8 +356,23 @@ def names_a_file(text: str, paths: Iterable[str]) -> bool:
     return any(posixpath.basename(p) in text for p in paths)
 
 
-def questions(repo: Path, fixes: Sequence[Fix], snapshot: str, prefix: str) -> Iterator[dict]:
-    at_snapshot = text_files_at(repo, snapshot)
+def indexed(paths: set[str], include: Sequence[str]) -> set[str]:
+    """The paths an ingestion with ``include`` patterns (gitignore syntax) reads."""
+    if not include:
+        return paths
+    spec = GitIgnoreSpec.from_lines(include)
+    return {path for path in paths if spec.match_file(path)}
+
+
+def questions(
+    repo: Path,
+    fixes: Sequence[Fix],
+    snapshot: str,
+    prefix: str,
+    include: Sequence[str] = (),
+    style: str = "bugfix",
+) -> Iterator[dict]:
+    at_snapshot = indexed(text_files_at(repo, snapshot), include)
     asked: set[str] = set()  # a fix cherry-picked onto another branch is asked once
     for fix in fixes:
         files = answer_files(repo, fix, snapshot, at_snapshot)
@@ -319,7 +381,7 @@ def questions(repo: Path, fixes: Sequence[Fix], snapshot: str, prefix: str) -> I
             yield {
                 "id": f"{prefix}-{fix.commit[:10]}",
                 "question": fix.text,
-                "style": "bugfix",
+                "style": style,
                 "commit": fix.commit,
                 "names_expected_file": names_a_file(fix.text, files),
                 "expected": [{"path": path} for path in files],
@@ -329,21 +391,22 @@ def questions(repo: Path, fixes: Sequence[Fix], snapshot: str, prefix: str) -> I
 def build_set(repository: Repository, mirrors: Path = MIRRORS) -> dict:
     """The question set of ``repository`` (a pure function of its mirror and pinned head)."""
     repo = repository.mirror(mirrors)
-    finder = FixFinder(repo)
+    finder = FixFinder(repo, repository.kind)
     snapshot = choose_snapshot(finder, repository.head, repository.fixes)
+    fixes = finder.fixes_in(f"{snapshot}..{repository.head}")
     found = list(
-        questions(
-            repo, finder.fixes_in(f"{snapshot}..{repository.head}"), snapshot, repository.name
-        )
+        questions(repo, fixes, snapshot, repository.name, repository.include, repository.kind)
     )
-    return {
+    built = {
         "name": repository.name,
         "source": repository.url,
         "snapshot": snapshot,
         "head": repository.head,
         "method": "bench/localization_set.py (see its docstring and docs/LOCALIZATION_EVAL.md)",
-        "questions": found,
     }
+    # Only a partial index records its connector (the first sets' files stay as they were).
+    connector = repository.connector()
+    return built | ({"connector": connector} if connector else {}) | {"questions": found}
 
 
 def write_set(question_set: dict, folder: Path = OUTPUT) -> Path:

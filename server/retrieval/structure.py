@@ -16,9 +16,10 @@ times the best file's score.
   imports or calls instead: a report quoting a failing test finds the code under
   test, and no test file is lifted unless the question asks for tests;
 - **named definitions** (c): a definition the question names (a trace frame's
-  function, a backticked or dotted name) lends ``named`` of the best file's score to
-  the files its own lines call into. Off by default: on the localization set (commit
-  messages, no stack traces) it moved 9 of 187 questions, 4 up and 5 down.
+  function, a backticked or dotted name) lends a share of the best file's score to
+  the files its own lines call into: ``traced`` when the question carries a stack
+  trace (:func:`carries_trace`), ``named`` otherwise. Both are measured in
+  docs/STRUCTURE.md (commit messages without traces; pasted Python tracebacks).
 
 A lender's share is spread over its edges in proportion to their weights (a file
 calling into twenty files lends each a twentieth), so a lender never gives more
@@ -69,10 +70,12 @@ class StructureWeights:
     # (c) share of the best file's score lent by a named definition: off (0) by default,
     # NAMED_SHARE when on; the localization set, without stack traces, shows no gain.
     named: float = 0.0
+    # (c) share instead of ``named`` when the question carries a stack trace.
+    traced: float = 0.0
     new_files: int = 3  # most files from outside the passage pool that may join
 
     def __post_init__(self) -> None:
-        shares = (self.callee, self.caller, self.tested, self.named)
+        shares = (self.callee, self.caller, self.tested, self.named, self.traced)
         if self.head < 0 or self.new_files < 0 or min(shares) < 0 or not 0 <= self.strong <= 1:
             raise ValueError(f"invalid structure weights {self}")
 
@@ -146,11 +149,19 @@ def lend(
         lent.spread(graph.out_edges(ranked.path), weights.callee * ranked.score, skip)
         if weights.caller:
             lent.spread(graph.in_edges(ranked.path), weights.caller * ranked.score, skip)
-    named = named_definitions(index, evidence) if weights.named else []
+    share = weights.traced if carries_trace(evidence) else weights.named
+    named = named_definitions(index, evidence) if share else []
     for path, rows in named:
         edges = [e for row in rows for e in graph.row_edges(row) if e.path != path]
-        lent.spread(edges, weights.named * best, skip)
+        lent.spread(edges, share * best, skip)
     return lent
+
+
+def carries_trace(evidence: Evidence) -> bool:
+    """Whether the question locates code by line, as a pasted stack trace does: a frame
+    (Python's ``File "a.py", line 3``, JavaScript's, the JVM's) or a ``path:line``. Its
+    functions are then the code that ran, not words of a description."""
+    return any(mention.line for mention in evidence.mentions)
 
 
 def named_definitions(index: ProjectIndex, evidence: Evidence) -> list[tuple[str, list[int]]]:

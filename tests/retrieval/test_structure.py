@@ -243,6 +243,43 @@ def test_a_definition_the_question_names_lends_to_what_it_calls(
     assert paths(unnamed)[1] == "src/shop/tax.py"
 
 
+TRACE = (
+    "Traceback (most recent call last):\n"
+    '  File "/home/me/shop/src/shop/price.py", line 4, in parse_price\n'
+    "    return to_cents(text.strip())\n"
+    "ValueError: could not convert string to float: '1,5'\n"
+)
+
+
+def test_a_definition_a_stack_trace_names_lends_with_the_traced_share(
+    store: SqliteStore, index: ProjectIndex
+) -> None:
+    connect(index, {("src/shop/price.py", "src/shop/money.py"): 1.0})
+    searched = pool(store, index, {"src/shop/cli.py": 1.0, "src/shop/tax.py": 0.5,
+                                   "src/shop/money.py": 0.4})  # fmt: skip
+    weights = StructureWeights(callee=0.0, caller=0.0, tested=0.0, named=0.0, traced=0.3)
+
+    traced = reranked(store, searched, TRACE, weights)
+    described = reranked(store, searched, "`parse_price` fails on '1,5'", weights)
+
+    assert {f.path: f.score for f in traced}["src/shop/money.py"] == pytest.approx(0.4 + 0.3)
+    assert {f.path: f.score for f in described}["src/shop/money.py"] == pytest.approx(0.4)
+
+
+def test_a_question_without_a_trace_lends_with_the_named_share_only(
+    store: SqliteStore, index: ProjectIndex
+) -> None:
+    connect(index, {("src/shop/price.py", "src/shop/money.py"): 1.0})
+    searched = pool(store, index, {"src/shop/cli.py": 1.0, "src/shop/money.py": 0.4})
+    weights = StructureWeights(callee=0.0, caller=0.0, tested=0.0, named=0.1, traced=0.3)
+
+    described = reranked(store, searched, "`parse_price` fails on '1,5'", weights)
+    located = reranked(store, searched, "`parse_price` fails: src/shop/price.py:4", weights)
+
+    assert {f.path: f.score for f in described}["src/shop/money.py"] == pytest.approx(0.4 + 0.1)
+    assert {f.path: f.score for f in located}["src/shop/money.py"] == pytest.approx(0.4 + 0.3)
+
+
 def test_a_file_outside_the_pool_joins_with_a_citation_of_its_own_chunk(
     store: SqliteStore, index: ProjectIndex
 ) -> None:
@@ -343,6 +380,8 @@ def test_file_search_cuts_to_top_k_after_reranking(store: SqliteStore, index: Pr
 def test_weights_are_checked() -> None:
     with pytest.raises(ValueError, match="structure weights"):
         StructureWeights(callee=-0.1)
+    with pytest.raises(ValueError, match="structure weights"):
+        StructureWeights(traced=-0.1)
 
 
 # ----------------------------------------------- the graph the index built itself

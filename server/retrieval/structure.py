@@ -18,8 +18,11 @@ times the best file's score.
 - **named definitions** (c): a definition the question names (a trace frame's
   function, a backticked or dotted name) lends a share of the best file's score to
   the files its own lines call into: ``traced`` when the question carries a stack
-  trace (:func:`carries_trace`), ``named`` otherwise. Both are measured in
-  docs/STRUCTURE.md (commit messages without traces; pasted Python tracebacks).
+  trace (:func:`carries_trace`), ``named`` otherwise. Both are off: on commit messages
+  without traces (187 questions) it moved 9, 4 up and 5 down; on 38 pasted Python
+  tracebacks it cost 24 points of acc@1 alone, 45 with (a) and (b): the fixed file is
+  usually a frame, not a callee, and the frames' wrappers all call into the same hub
+  modules, which collect every frame's share.
 
 A lender's share is spread over its edges in proportion to their weights (a file
 calling into twenty files lends each a twentieth), so a lender never gives more
@@ -70,7 +73,9 @@ class StructureWeights:
     # (c) share of the best file's score lent by a named definition: off (0) by default,
     # NAMED_SHARE when on; the localization set, without stack traces, shows no gain.
     named: float = 0.0
-    # (c) share instead of ``named`` when the question carries a stack trace.
+    # (c) share instead of ``named`` when the question carries a stack trace: off (0);
+    # on the traceback set, acc@1 with (a, b) 0.711, adding (c) at 0.3 / 0.1 / 0.03:
+    # 0.263 / 0.579 / 0.711.
     traced: float = 0.0
     new_files: int = 3  # most files from outside the passage pool that may join
 

@@ -84,6 +84,7 @@ from projectqa.server.models import (
 )
 from projectqa.server.retrieval import long_questions
 from projectqa.server.retrieval import search as search_module
+from projectqa.server.retrieval.entry_points import entry_points
 from projectqa.server.retrieval.query import SearchMode, SearchQuery
 from projectqa.server.retrieval.search import Searcher
 from projectqa.server.sources import DocumentKind, SourceDocument
@@ -403,6 +404,10 @@ def bench_long(
     in turn (see ``versions``)."""
     for chars, texts in reports.items():
         runs = versions(compare, indexes.get(project_id)) if compare else {"": nullcontext}
+        if compare:
+            # Found once per index generation (~50 ms at 100k chunks) by whichever version
+            # first meets a question asking where the program starts: paid before timing.
+            entry_points(indexes.get(project_id).table)
         # A fresh Searcher per version: each embeds every report once (no cache hit).
         searchers = {name: Searcher(store, indexes, shared_embedder()) for name in runs}
         samples: dict[str, dict] = {name: {} for name in runs}

@@ -19,15 +19,16 @@ def test_each_signal_is_measured_alone_at_its_share_even_when_off_by_default() -
 
     assert variants["history (no structure)"] is None
     shares = {
-        name: (w.callee, w.caller, w.tested, w.named)
+        name: (w.callee, w.caller, w.tested, w.named, w.traced)
         for name, w in variants.items()
         if w is not None
     }
     defaults = StructureWeights()
-    assert shares["+ neighbours (a)"] == (defaults.callee, defaults.caller, 0.0, 0.0)
-    assert shares["+ tests->code (b)"] == (0.0, 0.0, defaults.tested, 0.0)
-    assert shares["+ named defs (c)"] == (0.0, 0.0, 0.0, NAMED_SHARE)
-    assert shares["+ structure (a+b+c)"][3] == NAMED_SHARE
+    assert shares["+ neighbours (a)"] == (defaults.callee, defaults.caller, 0.0, 0.0, 0.0)
+    assert shares["+ tests->code (b)"] == (0.0, 0.0, defaults.tested, 0.0, 0.0)
+    # (c) lends for every question, a stack trace or not.
+    assert shares["+ named defs (c)"] == (0.0, 0.0, 0.0, NAMED_SHARE, NAMED_SHARE)
+    assert shares["+ structure (a+b+c)"][3:] == (NAMED_SHARE, NAMED_SHARE)
     assert variants["+ structure (as given)"] == defaults
 
 

@@ -207,3 +207,55 @@ def test_a_refused_question_is_a_counted_miss() -> None:
     assert refused.counts == {(*where, "hybrid"): 1, (*where, "dense"): 1}
     with pytest.raises(ClientError, match="NOT_FOUND"):
         asked("gone", "hybrid", 10)
+
+
+# ------------------------------------------------------- traceback sets
+
+TRACE = (
+    "Handle a missing config\n\n"
+    "Traceback (most recent call last):\n"
+    '  File "/home/me/app/src/app/core.py", line 1, in <module>\n'
+    "KeyError: 'x'\n"
+)
+
+
+@pytest.fixture(scope="module")
+def traced(tmp_path_factory: pytest.TempPathFactory) -> History:
+    history = History(tmp_path_factory.mktemp("traces") / "owner+app" / "repo")
+    history.add("fix", "Fix crash when the config is empty", {"src/app/core.py": "x = 2\n"})
+    history.add("trace", TRACE, {"src/app/core.py": "x = 3\n", "src/app/util.py": "u = 1\n"})
+    history.add("outside", TRACE.replace("missing", "bad"), {"src/app/m0.py": "x = 4\n"})
+    reverted = 'Revert "Handle a missing config"\n\n' + TRACE
+    history.add("revert", reverted, {"src/app/core.py": "x\n"})
+    return history
+
+
+def test_a_traceback_set_asks_the_commits_quoting_a_python_trace(traced: History) -> None:
+    repository = builder.Repository(
+        "traces-app", "owner/app", traced.ids["revert"], kind="traceback",
+        include=("/src/app/core.py", "/src/app/util.py"), history_commits=50,
+    )  # fmt: skip
+    found = builder.build_set(repository, traced.repo.parents[1])
+
+    # A trace is the report ("fix" not needed); a fix without one, a revert, and a trace
+    # whose only answer file is outside ``include`` are left out.
+    assert [q["commit"] for q in found["questions"]] == [traced.ids["trace"]]
+    question = found["questions"][0]
+    assert question["style"] == "traceback" and question["names_expected_file"] is True
+    assert [e["path"] for e in question["expected"]] == ["src/app/core.py", "src/app/util.py"]
+    assert found["connector"] == {
+        "include": ["/src/app/core.py", "/src/app/util.py"],
+        "history_commits": 50,
+    }
+
+
+def test_a_set_of_the_whole_repository_records_no_connector(history: History) -> None:
+    assert "connector" not in built(history)
+
+
+def test_the_bench_gives_a_set_its_own_connector_settings() -> None:
+    assert eval_localization.connector_of("click") == {}
+    assert eval_localization.connector_of("traces-electrum") == {
+        "include": ["/electrum/**/*.py"],
+        "history_commits": 2000,
+    }

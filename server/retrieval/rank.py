@@ -231,21 +231,24 @@ class Rescorer:
     def _defining_rows(self) -> np.ndarray:
         """The rows whose lines overlap a named definition of their document, document
         by document in the definitions' order (found once per question, in one array
-        comparison of every such document's rows with every definition)."""
+        comparison of each definition with its document's rows)."""
         if self._defining is None:
-            documents = list(self._definitions.values())
             groups = [self._table.rows_of("document", d) for d in self._definitions]
             rows = np.concatenate([np.zeros(0, dtype=np.int64), *groups]).astype(np.int64)
-            owner = np.repeat(np.arange(len(groups)), [len(g) for g in groups])
-            spans = np.array([(d, s, e) for d, ss in enumerate(documents) for s, e in ss])
-            spans = spans.reshape(-1, 3)
-            starts, ends = self._table.start_line[rows], self._table.end_line[rows]
-            overlaps = (
-                (owner[:, None] == spans[:, 0])
-                & (starts[:, None] <= spans[:, 2])
-                & (spans[:, 1] <= ends[:, None])
+            sizes = np.array([len(g) for g in groups], dtype=np.int64)
+            firsts = np.cumsum(sizes) - sizes  # where each document's rows start in ``rows``
+            spans = [(d, s, e) for d, ss in enumerate(self._definitions.values()) for s, e in ss]
+            document, start, end = np.array(spans, dtype=np.int64).reshape(-1, 3).T
+            # One (definition, row of its document) pair per comparison.
+            span = np.repeat(np.arange(len(spans)), sizes[document])
+            pair_firsts = np.cumsum(sizes[document]) - sizes[document]
+            at = firsts[document][span] + np.arange(len(span)) - pair_firsts[span]
+            overlaps = (self._table.start_line[rows[at]] <= end[span]) & (
+                start[span] <= self._table.end_line[rows[at]]
             )
-            self._defining = rows[overlaps.any(axis=1)]
+            hit = np.zeros(len(rows), dtype=bool)
+            hit[at[overlaps]] = True
+            self._defining = rows[hit]
         return self._defining
 
     def _coverage(self, words: tuple[str, ...]) -> float:

@@ -31,7 +31,7 @@ The weights were tuned on the question sets in ``bench/eval`` (see
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from weakref import WeakKeyDictionary
 
@@ -263,11 +263,11 @@ class _PerValue:
     """The distinct codes of one column among some rows, to compute a fact once per
     distinct value and spread it back over the rows."""
 
-    def __init__(self, codes: np.ndarray, rows: np.ndarray) -> None:
+    def __init__(self, codes: np.ndarray | list[int], rows: np.ndarray) -> None:
         unique, self._inverse = np.unique(np.asarray(codes)[rows], return_inverse=True)
         self.codes: list[int] = unique.tolist()
 
-    def spread(self, facts: list) -> np.ndarray:
+    def spread(self, facts: Sequence[bool | int | float]) -> np.ndarray:
         return np.asarray(facts)[self._inverse] if facts else np.zeros(0)
 
 

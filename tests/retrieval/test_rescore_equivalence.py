@@ -14,7 +14,6 @@ import pytest
 from projectqa.server.chunking.machine_made import machine_made_path
 from projectqa.server.index.table import ChunkTable
 from projectqa.server.index.tokens import word_tokens
-from projectqa.server.models import Chunk
 from projectqa.server.retrieval.evidence import Evidence, Mention, evidence_of
 from projectqa.server.retrieval.rank import (
     Candidate,
@@ -25,25 +24,8 @@ from projectqa.server.retrieval.rank import (
     is_test_path,
 )
 
-BASE = Chunk(
-    id="",
-    project_id="p",
-    connector_id="c1",
-    document_id="",
-    document_key="",
-    kind="file",
-    path="",
-    url="",
-    title="",
-    ordinal=0,
-    start_line=1,
-    end_line=10,
-    symbol="",
-    symbol_kind="lines",
-    language="python",
-    text="",
-    embed_hash="",
-)
+from .test_rank import BASE
+
 PATHS = [
     "src/pkg/sessions.py",
     "src/pkg/utils.py",

@@ -145,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         BEFORE: Embedder(kind="torch", batch_size=64),
         "fp32 torch": Embedder(kind="torch"),
         # As ingestion runs it: threads sleep between batches (spinning cost 15 % at load 8).
-        "int8 onnx": Embedder(kind="onnx-int8", models_dir=WORK / "models", background=True),
+        "int8 onnx": Embedder(kind="onnx-int8", models_dir=WORK / "models"),
     }
     for name, embedder in embedders.items():
         started = time.perf_counter()

@@ -104,7 +104,6 @@ class Embedder:
         device: str = "cpu",
         models_dir: Path | None = None,
         threads: int = 0,
-        background: bool = False,
     ) -> None:
         if kind not in EMBEDDER_KINDS:
             raise UnknownEmbeddingModel(f"no embedder kind {kind!r}; one of {EMBEDDER_KINDS}")
@@ -114,8 +113,6 @@ class Embedder:
         self.device = device
         self.models_dir = models_dir or default_data_dir() / "models"
         self.threads = threads  # intra-op threads (int8); 0: one per core
-        # Ingestion's: its threads sleep between batches instead of spin-waiting (int8).
-        self.background = background
         self._model: _Encoder | None = None
         self._lock = threading.Lock()
 
@@ -158,7 +155,7 @@ class Embedder:
         from .embedding_onnx import onnx_encoder, read_sentence_model
 
         sentence_model = read_sentence_model(Path(path), embedder_name(self.model, "torch"))
-        return onnx_encoder(sentence_model, self.models_dir, self.threads, self.background)
+        return onnx_encoder(sentence_model, self.models_dir, self.threads)
 
 
 def embedder_name(model: str, kind: EmbedderKind) -> str:
@@ -239,7 +236,6 @@ def _shared(setup: EmbeddingSetup, purpose: str) -> Embedder:
                 kind=setup.kind,
                 models_dir=setup.models_dir,
                 threads=setup.threads if ingestion else 0,
-                background=ingestion,
             )
             _shared_embedders[key] = embedder
         return embedder

@@ -393,7 +393,7 @@ def test_a_models_folder_that_cannot_be_created_is_a_clear_error(tmp_path: Path)
     blocked.write_text("a file where the data directory should be")
     model = read_sentence_model(embedding_onnx_bundled_path(), DEFAULT_MODEL)
     with pytest.raises(EmbedderUnavailable, match="PROJECTQA_EMBEDDER") as caught:
-        embedding_onnx.onnx_encoder(model, blocked / "models", threads=1, background=False)
+        embedding_onnx.onnx_encoder(model, blocked / "models", threads=1)
     assert str(tmp_path) not in str(caught.value)
 
 

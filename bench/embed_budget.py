@@ -123,7 +123,7 @@ def pieces(root: Path, keys: list[str]) -> list[Piece]:
         kind = "prose" if language in PROSE else ("code" if language else "other")
         drafts, _ = read_document(doc)
         for d in drafts:
-            header = embed_text(key, doc.key, doc.title, d.symbol, "").rstrip("\n")
+            header = embed_text(key, doc.key, doc.title, d.symbol, "", doc.kind).rstrip("\n")
             text = embed_text(key, doc.key, doc.title, d.symbol, d.text)
             found.append(
                 Piece(key, d.start_line, d.end_line, header, text, kind, machine_made(key, d.text))

@@ -153,7 +153,7 @@ def chunk_texts(data: Path, project_id: str) -> list[str]:
         from projectqa.server.ingestion.pipeline import embed_text, vector_hash
 
         def chunk_embed_text(c):  # type: ignore[no-redef]
-            return embed_text(c.path, c.document_key, c.title, c.symbol, c.text)
+            return embed_text(c.path, c.document_key, c.title, c.symbol, c.text, c.kind)
 
     store = SqliteStore(data / "projectqa.sqlite3")
     store.open()

@@ -157,7 +157,7 @@ def copy_path(copy: int, path: str) -> str:
 
 
 def embed_text_of(path: str, draft: ChunkDraft) -> str:
-    return embed_text(path, path, "", draft.symbol, draft.text)
+    return embed_text(path, path, "", draft.symbol, draft.text, "file")
 
 
 # ---------------------------------------------------------------- vectors

@@ -39,7 +39,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from ..chunking.languages import language_of
-from .symbols import SymbolIndex
+from .symbols import PACKAGE_FILES, SymbolIndex
 
 GRAPH_FILE = "graph.npz"
 FORMAT = 1
@@ -47,7 +47,6 @@ KINDS = ("call", "import")  # kind codes; alphabetical, so ties order by kind na
 CALL, IMPORT = 0, 1
 MAX_DEFINING_FILES = 10  # a name defined in more files than this is too common to follow
 SOURCE_ROOTS = frozenset({"src", "lib", "source", "python", "app", "pkg"})
-_PACKAGE_FILES = frozenset({"__init__", "index", "mod"})
 # Files that are never a module: an import spec does not resolve to them by module name.
 _NOT_CODE = frozenset(
     {"", "markdown", "rst", "text", "yaml", "json", "toml", "ini", "html", "css", "sql"}
@@ -229,7 +228,7 @@ class _ImportResolver:
             return
         module = (*parts[:-1], path.stem)
         _add_suffixes(self._by_module, module, file)
-        if path.stem in _PACKAGE_FILES and len(parts) > 1:
+        if path.stem in PACKAGE_FILES and len(parts) > 1:
             _add_suffixes(self._by_module, parts[:-1], file)
         if path.suffix == ".go":
             self._go_dirs[parts[:-1]].append(file)

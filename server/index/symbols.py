@@ -53,7 +53,7 @@ _KIND_RANK = {
 }
 _OTHER_KIND = 4
 # Files that stand for their directory in a module path.
-_PACKAGE_FILES = frozenset({"__init__", "index", "mod"})
+PACKAGE_FILES = frozenset({"__init__", "index", "mod"})
 _SEPARATORS = re.compile(r"::|->|#")
 _CALL = re.compile(r"\(.*\)$")
 
@@ -221,7 +221,7 @@ class SymbolIndex:
         folded = query.lower()
         group = self._group_of.get(folded.rpartition(".")[2])
         if group is None:
-            return self._order[:0].astype(np.int64), np.zeros(0)
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
         rows = self._group_rows(group).astype(np.int64)
         if "." in query:
             scores = np.zeros(len(rows))
@@ -310,7 +310,7 @@ class SymbolIndex:
         if parts is None:
             path = PurePosixPath(self._columns["path"].values[code])
             parts = path.with_suffix("").parts if path.suffix else path.parts
-            if parts and parts[-1] in _PACKAGE_FILES:
+            if parts and parts[-1] in PACKAGE_FILES:
                 parts = parts[:-1]
             self._module_parts[code] = parts
         return tuple(part.lower() for part in parts) if fold else parts

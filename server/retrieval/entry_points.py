@@ -20,6 +20,7 @@ from weakref import WeakKeyDictionary
 import numpy as np
 
 from ..index.table import ChunkTable
+from .evidence import CLAUSE
 
 MAX_INTENT_CHARS = 2000  # a long report asks what it asks near its start
 
@@ -45,7 +46,6 @@ _FAILING = re.compile(
     r"\b(?:fail\w*|error\w*|crash\w*|hang\w*|broke\w*|raise[sd]?|exception|traceback)\b",
     re.IGNORECASE,
 )
-_CLAUSE = re.compile(r"[^.?!;\n]+")
 _ENTRY_FILES = frozenset({"__main__.py"})  # every line of it runs at `python -m package`
 _ENTRY_SYMBOL_KINDS = frozenset({"function", "method"})
 # Languages whose programs start at `main` by definition; elsewhere (Python, JavaScript)
@@ -57,7 +57,7 @@ SCRIPT_STRENGTH = 0.5  # a conventional main that no __main__.py sits beside
 def asks_for_entry_point(question: str) -> bool:
     """True if a clause of ``question`` asks where the program starts (and is not about
     something failing)."""
-    clauses = _CLAUSE.findall(question[:MAX_INTENT_CHARS])
+    clauses = CLAUSE.findall(question[:MAX_INTENT_CHARS])
     return any(_ASKS_FOR_ENTRY.search(c) and not _FAILING.search(c) for c in clauses)
 
 

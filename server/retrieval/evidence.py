@@ -224,17 +224,17 @@ _ASKS_FOR_DOCS = re.compile(
     r"|\b(?:which|what)\s+(?:commits?|pull\s+requests?|PRs?)\b",
     re.IGNORECASE,
 )
-_CLAUSE = re.compile(r"[^.?!;\n]+")
+CLAUSE = re.compile(r"[^.?!;\n]+")  # a clause of prose (intent is read per clause)
 
 
 def asks_for_tests(prose: str) -> bool:
     """True if a clause asks for tests ("which tests cover X", "how do I test X") and is
     not about one failing."""
-    return any(_ASKS_FOR_TESTS.search(c) and not _FAILING.search(c) for c in _CLAUSE.findall(prose))
+    return any(_ASKS_FOR_TESTS.search(c) and not _FAILING.search(c) for c in CLAUSE.findall(prose))
 
 
 def asks_for_docs(prose: str) -> bool:
     """True if a clause asks for documentation or a project's history ("where is X
     documented", "when was X deprecated", "what does the changelog say", "why was X
     changed", "which commit …")."""
-    return any(_ASKS_FOR_DOCS.search(c) for c in _CLAUSE.findall(prose))
+    return any(_ASKS_FOR_DOCS.search(c) for c in CLAUSE.findall(prose))

@@ -132,6 +132,11 @@ def aggregate(scores: Sequence[float], ranks: Sequence[int], weights: FileWeight
     return sum((k + 1) / (k + rank) for rank in ranks)
 
 
+def best_first(file: RankedFile) -> tuple[float, str, str]:
+    """The order of a file ranking: best score first, ties by path then connector."""
+    return -file.score, file.path, file.connector_id
+
+
 def rank_files(
     hits: Sequence[CitedHit],
     weights: FileWeights = FileWeights(),
@@ -153,7 +158,7 @@ def rank_files(
                 connector_id, path, score, best.language, tuple(c for _, c in ranked), len(ranked)
             )
         )
-    files.sort(key=lambda f: (-f.score, f.path, f.connector_id))
+    files.sort(key=best_first)
     return files
 
 

@@ -63,10 +63,12 @@ def windows(text: str, limit: int = WINDOW_CHARS) -> list[str]:
 
 def word_pieces(text: str) -> int:
     """About how many word pieces a BERT-style tokenizer makes of ``text``."""
-    return sum(
-        1 + (len(run) - 1) // PIECE_LETTERS if run[0].isalpha() else 1
-        for run in _PIECES.findall(text)
-    )
+    return sum(_run_pieces(run) for run in _PIECES.findall(text))
+
+
+def _run_pieces(run: str) -> int:
+    """Word pieces of one run: a word splits every ``PIECE_LETTERS`` letters, a symbol is one."""
+    return 1 + (len(run) - 1) // PIECE_LETTERS if run[0].isalpha() else 1
 
 
 def head(text: str, pieces: int) -> str:
@@ -75,7 +77,7 @@ def head(text: str, pieces: int) -> str:
     end = 0
     for match in _PIECES.finditer(text):
         run = match.group()
-        size = 1 + (len(run) - 1) // PIECE_LETTERS if run[0].isalpha() else 1
+        size = _run_pieces(run)
         if size > pieces:
             return text[: match.start() + (pieces * PIECE_LETTERS if run[0].isalpha() else 0)]
         pieces -= size

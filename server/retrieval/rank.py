@@ -206,8 +206,6 @@ class Rescorer:
         if self._entry_points:
             entry = [self._entry_points.get(r, 0.0) for r in rows.tolist()]
             scores = scores + weights.entry_point * np.asarray(entry, dtype=np.float64)
-        else:
-            scores = scores + weights.entry_point * 0.0
         test = path.spread([facts.test(c) for c in path.codes])
         bench = path.spread([facts.bench(c) for c in path.codes])
         steps_back = np.where(test, not self._evidence.wants_tests, bench & (not self._wants_bench))
@@ -268,7 +266,7 @@ class _PerValue:
         self.codes: list[int] = unique.tolist()
 
     def spread(self, facts: Sequence[bool | int | float]) -> np.ndarray:
-        return np.asarray(facts)[self._inverse] if facts else np.zeros(0)
+        return np.asarray(facts)[self._inverse]
 
 
 class _TableFacts:

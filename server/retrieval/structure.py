@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..index.graph import Edge, FileGraph
 from ..index.project import ProjectIndex
@@ -50,7 +50,7 @@ from ..models import Chunk
 from ..store.base import Store
 from .citations import citation_of
 from .evidence import Evidence, evidence_of
-from .files import RankedFile, Reranker
+from .files import RankedFile, Reranker, best_first
 from .ops import CitedHit, CitedResult
 from .query import SearchFilter, SearchQuery, path_spec
 from .rank import is_test_path
@@ -148,7 +148,7 @@ def lend(
     best = files[0].score
     lenders = [f for f in files[: weights.head] if f.score >= weights.strong * best]
     for ranked in lenders:
-        if is_test_path(ranked.path) and not evidence.wants_tests:
+        if skip(ranked.path):  # a test file lends to the code it exercises instead
             lent.spread(graph.out_edges(ranked.path), weights.tested * ranked.score, skip)
             continue
         lent.spread(graph.out_edges(ranked.path), weights.callee * ranked.score, skip)
@@ -196,11 +196,7 @@ def restack(
     """The ranking with lent scores added; files from outside it join, each with a
     citation, best lent first, at most ``new_files``."""
     ranked = {f.path for f in files}
-    raised = [
-        RankedFile(f.connector_id, f.path, f.score + lent.score.get(f.path, 0.0), f.language,
-                   f.hits, f.passages)
-        for f in files
-    ]  # fmt: skip
+    raised = [replace(f, score=f.score + lent.score.get(f.path, 0.0)) for f in files]
     outside = sorted(
         ((s, p) for p, s in lent.score.items() if p not in ranked and s > 0),
         key=lambda item: (-item[0], item[1]),
@@ -213,7 +209,7 @@ def restack(
         if row is not None:
             citing.append((path, score, row))
     raised += joined.files(citing)
-    raised.sort(key=lambda f: (-f.score, f.path, f.connector_id))
+    raised.sort(key=best_first)
     return raised
 
 

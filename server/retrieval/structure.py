@@ -229,7 +229,10 @@ class Joining:
         self._index = index
         self._filter = search_filter
         self._versions = versions
-        self._known = {h.citation.connector_id: h.citation.version for h in searched.hits}
+        # The connectors that answered pass the connector filter (it may name them by
+        # name); their indexed versions are known, others' are read when one joins.
+        self._version_of = {h.citation.connector_id: h.citation.version for h in searched.hits}
+        self._answered = frozenset(self._version_of)
         self._hits = [h.hit.chunk for h in searched.hits]
         self._names: set[str] | None = None
         self._spec = path_spec(search_filter.path_globs) if search_filter.path_globs else None
@@ -251,6 +254,8 @@ class Joining:
     def citing_row(self, path: str) -> int | None:
         """The row defining a name the pool's passages call or import, else the file's
         first row; None when the filters keep none of the file's rows."""
+        if self._spec is not None and not self._spec.match_file(path):
+            return None
         table = self._index.table
         rows = [int(r) for r in table.rows_of("path", path) if self._allowed(int(r))]
         if not rows:
@@ -266,15 +271,12 @@ class Joining:
             return False
         if wanted.languages and table["language"].value(row) not in wanted.languages:
             return False
-        # Connector filters may name connectors; the ids that answered are known to pass.
-        if wanted.connectors and table["connector"].value(row) not in self._known:
-            return False
-        return self._spec is None or bool(self._spec.match_file(table["path"].value(row)))
+        return not wanted.connectors or table["connector"].value(row) in self._answered
 
     def _version(self, chunk: Chunk) -> str:
-        if chunk.connector_id not in self._known and self._versions is not None:
-            self._known.update(self._versions({chunk.connector_id}))
-        return self._known.get(chunk.connector_id, "")
+        if chunk.connector_id not in self._version_of and self._versions is not None:
+            self._version_of.update(self._versions({chunk.connector_id}))
+        return self._version_of.get(chunk.connector_id, "")
 
 
 def referenced_names(chunks: Iterable[Chunk]) -> set[str]:

@@ -235,19 +235,19 @@ class SymbolIndex:
             # A query of one part matches a name equal to it or ending in ".query" (the
             # module clause of ``_matches`` needs a dot in the query): a name whose last
             # part is the query, else, ignoring case, one folding onto the group's key.
-            last_parts, folds = self._last_parts_of(group, rows)
+            last_parts, folds = self._last_parts_of(group)
             exact = last_parts == query
             scores = np.where(exact, EXACT, np.where(folds, EXACT_IGNORING_CASE, 0.0))
         matched = scores > 0
         return rows[matched], scores[matched]
 
-    def _last_parts_of(self, group: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _last_parts_of(self, group: int) -> tuple[np.ndarray, np.ndarray]:
         """The last dotted part of each name of a group (as an object array), and whether
         the name, case-folded, is the group's key or ends in "." + key: once per group."""
         found = self._last_parts.get(group)
         if found is None:
             key, suffix = self._shorts[group], "." + self._shorts[group]
-            names = [self._names[row] for row in rows.tolist()]
+            names = [self._names[row] for row in self._group_rows(group).tolist()]
             last_parts = np.empty(len(names), dtype=object)
             last_parts[:] = [name.rpartition(".")[2] for name in names]
             folds = np.array(

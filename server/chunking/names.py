@@ -33,6 +33,13 @@ _COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.DOTALL)
 _SPACED_PUNCTUATION = re.compile(r"\s*(::|<|>|,|\.)\s*")
 
 
+def without_templates(name: str) -> str:
+    """``Foo<T<U>>::bar`` -> ``Foo::bar``: template arguments, nested ones too, dropped."""
+    while (shorter := re.sub(r"<[^<>]*>", "", name)) != name:
+        name = shorter
+    return name
+
+
 def clean_name(name: str) -> str:
     """``a::b::Foo<T>::bar`` -> ``a.b.Foo.bar``: one separator for every language.
 
@@ -40,9 +47,7 @@ def clean_name(name: str) -> str:
     before a name: the last one is kept (from ``operator`` on, for operators). An
     implausibly long name is no name at all.
     """
-    name = _SPACED_PUNCTUATION.sub(r"\1", _COMMENT.sub(" ", name)).strip()
-    while (shorter := re.sub(r"<[^<>]*>", "", name)) != name:
-        name = shorter
+    name = without_templates(_SPACED_PUNCTUATION.sub(r"\1", _COMMENT.sub(" ", name)).strip())
     words = name.split()
     first = next((i for i, w in enumerate(words) if w.endswith("operator")), len(words) - 1)
     name = " ".join(words[first:])  # "operator bool" keeps its space

@@ -42,7 +42,7 @@ from pathlib import PurePosixPath
 from tree_sitter import Node, Query, QueryCursor, Tree
 
 from .languages import language_for
-from .names import text_of
+from .names import text_of, without_templates
 
 log = logging.getLogger(__name__)
 
@@ -112,10 +112,7 @@ def _file_references(tree: Tree, language: str, path: str) -> Iterator[Found]:
 
 def _last_identifier(node: Node) -> str:
     """``a::b::make<T<U>>`` -> ``make``."""
-    name = text_of(node)
-    while (shorter := re.sub(r"<[^<>]*>", "", name)) != name:
-        name = shorter
-    identifiers = re.findall(r"[A-Za-z_$][\w$]*", name)
+    identifiers = re.findall(r"[A-Za-z_$][\w$]*", without_templates(text_of(node)))
     return identifiers[-1] if identifiers else ""
 
 

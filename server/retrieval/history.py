@@ -35,8 +35,8 @@ from ..models import Document
 from ..store.base import Store
 from .files import FilePrior, PriorSource
 from .ops import CitedResult
-from .query import SearchFilter, SearchQuery, path_spec
-from .search import filter_mask
+from .query import SearchFilter, SearchQuery
+from .search import FileRows, filter_mask
 
 HISTORY_KINDS = ("commit", "pull_request", "issue")
 PRIOR_WEIGHT = 0.5  # suggested weight of the signal as a file search prior (docs/HISTORY.md)
@@ -158,20 +158,8 @@ def current_files(
 
 def _held_files(index: ProjectIndex, search_filter: SearchFilter, among: set[str]) -> set[str]:
     """``current_files`` for a few paths: the same tests as ``filter_mask``, row by row."""
-    table = index.table
-    spec = path_spec(search_filter.path_globs) if search_filter.path_globs else None
-    languages = set(search_filter.languages)
-
-    def holds(row: int) -> bool:
-        language = table["language"].value(row)
-        return table["kind"].value(row) == "file" and (not languages or language in languages)
-
-    return {
-        path
-        for path in among
-        if (spec is None or spec.match_file(path))
-        and any(holds(int(row)) for row in table.rows_of("path", path))
-    }
+    held = FileRows(index, search_filter)
+    return {path for path in among if held.rows(path)}
 
 
 def _record_keys(index: ProjectIndex, rows: list[tuple[int, float]]) -> list[tuple[str, str]]:

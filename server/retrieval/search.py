@@ -277,3 +277,25 @@ def filter_mask(index: ProjectIndex, search_filter: SearchFilter) -> np.ndarray 
     if search_filter.path_globs:
         mask &= table["path"].mask(path_spec(search_filter.path_globs).match_file)
     return mask
+
+
+class FileRows:
+    """``filter_mask``'s tests that a file search applies (kind "file", languages, path
+    globs) for a few paths, row by row: a file's rows, where the mask reads the table."""
+
+    def __init__(self, index: ProjectIndex, search_filter: SearchFilter) -> None:
+        self._table = index.table
+        self._languages = set(search_filter.languages)
+        self._spec = path_spec(search_filter.path_globs) if search_filter.path_globs else None
+
+    def rows(self, path: str) -> list[int]:
+        """The rows of ``path`` the filter keeps, in row order."""
+        if self._spec is not None and not self._spec.match_file(path):
+            return []
+        return [int(r) for r in self._table.rows_of("path", path) if self._holds(int(r))]
+
+    def _holds(self, row: int) -> bool:
+        table, languages = self._table, self._languages
+        if table["kind"].value(row) != "file":
+            return False
+        return not languages or table["language"].value(row) in languages

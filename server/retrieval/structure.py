@@ -52,9 +52,9 @@ from .citations import citation_of
 from .evidence import Evidence, evidence_of
 from .files import RankedFile, Reranker, best_first
 from .ops import CitedHit, CitedResult
-from .query import SearchFilter, SearchQuery, path_spec
+from .query import SearchFilter, SearchQuery
 from .rank import is_test_path
-from .search import Hit
+from .search import FileRows, Hit
 
 NAMED_SHARE = 0.3  # the (c) share measured in docs/STRUCTURE.md
 NAMED_DEFINITIONS = 10  # definitions the question names that lend (c), best matches first
@@ -235,7 +235,7 @@ class Joining:
         self._answered = frozenset(self._version_of)
         self._hits = [h.hit.chunk for h in searched.hits]
         self._names: set[str] | None = None
-        self._spec = path_spec(search_filter.path_globs) if search_filter.path_globs else None
+        self._file_rows = FileRows(index, search_filter)
 
     def files(self, citing: list[tuple[str, float, int]]) -> list[RankedFile]:
         """The joining files of (path, score, citing row), their chunks read at once (one
@@ -254,10 +254,8 @@ class Joining:
     def citing_row(self, path: str) -> int | None:
         """The row defining a name the pool's passages call or import, else the file's
         first row; None when the filters keep none of the file's rows."""
-        if self._spec is not None and not self._spec.match_file(path):
-            return None
         table = self._index.table
-        rows = [int(r) for r in table.rows_of("path", path) if self._allowed(int(r))]
+        rows = [r for r in self._file_rows.rows(path) if self._connector_allowed(r)]
         if not rows:
             return None
         if self._names is None:  # read once, when the first file joins
@@ -265,13 +263,9 @@ class Joining:
         defining = [r for r in rows if _short_name(table["symbol"].value(r)) in self._names]
         return min(defining or rows, key=lambda r: (int(table.start_line[r]), r))
 
-    def _allowed(self, row: int) -> bool:
-        table, wanted = self._index.table, self._filter
-        if table["kind"].value(row) != "file":
-            return False
-        if wanted.languages and table["language"].value(row) not in wanted.languages:
-            return False
-        return not wanted.connectors or table["connector"].value(row) in self._answered
+    def _connector_allowed(self, row: int) -> bool:
+        wanted = self._filter.connectors
+        return not wanted or self._index.table["connector"].value(row) in self._answered
 
     def _version(self, chunk: Chunk) -> str:
         if chunk.connector_id not in self._version_of and self._versions is not None:

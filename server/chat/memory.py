@@ -69,9 +69,9 @@ async def fold(
              f"Exchanges:\n{transcript}"},
         ]  # fmt: skip
         try:
-            text, usage = await client.complete(messages, max_tokens=limit_tokens)
-            if text.strip():
-                return Folded(text.strip(), through, usage)
+            answer = await client.complete(messages, max_tokens=limit_tokens)
+            if answer.text.strip():
+                return Folded(answer.text.strip(), through, answer.usage)
         except LlmError as exc:
             log.warning("memory summary by the LLM failed, condensing instead: %s", exc)
     return Folded(condensed(summary, turns, limit_tokens), through)

@@ -77,6 +77,15 @@ class StreamEnd:
 StreamEvent = TextDelta | ToolCallDone | StreamEnd
 
 
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A non-streamed answer; ``finish_reason`` "length" means the text was cut."""
+
+    text: str
+    usage: Usage
+    finish_reason: str  # stop | length | content_filter | …
+
+
 class LlmError(Exception):
     """A failed LLM call; ``reason`` is llm_unreachable|llm_timeout|llm_error|llm_bad_response."""
 
@@ -142,8 +151,8 @@ class LlmClient:
 
     async def complete(
         self, messages: list[dict[str, Any]], max_tokens: int = 512
-    ) -> tuple[str, Usage]:
-        """One non-streamed answer (for summaries): its text and usage."""
+    ) -> Completion:
+        """One non-streamed answer (for summaries): its text, usage and finish reason."""
         limit = self.endpoint.max_output_tokens
         request = self._request(messages, max_tokens=min(max_tokens, limit or max_tokens))
         try:
@@ -152,8 +161,10 @@ class LlmClient:
             raise self._failure(exc, started=False) from exc
         if not getattr(answer, "choices", None):
             raise self._error("llm_bad_response", "the answer has no choices")
-        message = answer.choices[0].message
-        return (message.content if message else "") or "", _usage(answer.usage) or Usage()
+        choice = answer.choices[0]
+        text = (choice.message.content if choice.message else "") or ""
+        usage = _usage(answer.usage) or Usage()
+        return Completion(text, usage, choice.finish_reason or "")
 
     async def aclose(self) -> None:
         """Close the connection pool, unless it is shared through ``client_for``."""

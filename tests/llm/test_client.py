@@ -13,6 +13,7 @@ import pytest
 
 from projectqa.server.chat.records import Usage
 from projectqa.server.llm.client import (
+    Completion,
     LlmClient,
     LlmEndpoint,
     LlmError,
@@ -156,13 +157,21 @@ async def test_a_cut_off_length_finish_is_reported(fake: FakeLlm, client: LlmCli
     assert events[-1].finish_reason == "length"
 
 
+async def test_complete_reports_a_summary_cut_at_the_length_limit(fake: FakeLlm) -> None:
+    client = LlmClient(endpoint_at(fake))
+    fake.script(Reply(text='```json\n{\n  "name": "ask_clar', finish_reason="length"))
+    answer = await client.complete(QUESTION, max_tokens=20)
+    await client.aclose()
+    assert answer.finish_reason == "length"
+
+
 async def test_complete_returns_text_and_usage(fake: FakeLlm) -> None:
     client = LlmClient(endpoint_at(fake, max_output_tokens=200))
     fake.script(Reply(text="Summary: retries.", usage=(90, 4)))
-    text, usage = await client.complete(QUESTION, max_tokens=512)
+    answer = await client.complete(QUESTION, max_tokens=512)
     await client.aclose()
 
-    assert (text, usage) == ("Summary: retries.", Usage(90, 4))
+    assert answer == Completion("Summary: retries.", Usage(90, 4), "stop")
     body = fake.requests[0].body
     assert "stream" not in body and body["max_tokens"] == 200  # the profile's cap wins
 
@@ -179,8 +188,7 @@ async def test_rate_limit_is_retried_after_the_servers_delay(
 
 async def test_server_error_is_retried(fake: FakeLlm, client: LlmClient) -> None:
     fake.script(Reply(status=500), Reply(text="Recovered."))
-    text, _ = await client.complete(QUESTION)
-    assert text == "Recovered."
+    assert (await client.complete(QUESTION)).text == "Recovered."
     assert len(fake.requests) == 2
 
 

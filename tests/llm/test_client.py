@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import os
-import socket
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -24,69 +20,7 @@ from projectqa.server.llm.client import (
     close_clients,
 )
 from tests.fakes.llm_server import FakeLlm, Reply, ToolCall
-
-KEY = "sk-test-0123456789abcdefSECRET"
-QUESTION = [{"role": "user", "content": "How are retries configured?"}]
-SEARCH_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "search",
-        "description": "Search the project",
-        "parameters": {"type": "object", "properties": {"query": {"type": "string"}}},
-    },
-}
-
-
-@pytest.fixture(autouse=True)
-def no_openai_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The developer's own OPENAI_* settings must not reach these tests."""
-    for name in list(os.environ):
-        if name.startswith("OPENAI_"):
-            monkeypatch.delenv(name)
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeLlm]:
-    with FakeLlm() as fake:
-        yield fake
-
-
-def endpoint_at(fake: FakeLlm, **changes: Any) -> LlmEndpoint:
-    endpoint = LlmEndpoint(
-        name="fast",
-        profile_id="llm_1",
-        base_url=fake.base_url,
-        api_key=KEY,
-        model="gpt-test",
-        temperature=0.2,
-        max_output_tokens=0,
-        timeout_s=5.0,
-        retries=2,
-    )
-    return dataclasses.replace(endpoint, **changes)
-
-
-@pytest.fixture
-async def client(fake: FakeLlm) -> AsyncIterator[LlmClient]:
-    client = LlmClient(endpoint_at(fake))
-    yield client
-    await client.aclose()
-
-
-async def collect(client: LlmClient, **kwargs: Any) -> list[Any]:
-    return [event async for event in client.stream(QUESTION, **kwargs)]
-
-
-async def failure(client: LlmClient, **kwargs: Any) -> LlmError:
-    with pytest.raises(LlmError) as caught:
-        await collect(client, **kwargs)
-    return caught.value
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.llm.helpers import KEY, QUESTION, SEARCH_TOOL, collect, endpoint_at, failure, free_port
 
 
 # ---------------------------------------------------------------- answers

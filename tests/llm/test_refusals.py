@@ -1,0 +1,97 @@
+"""How real servers refuse a request: not retried when retrying cannot help, and a
+context overflow reported as such, with the numbers the server gave."""
+
+from __future__ import annotations
+
+import pytest
+
+from projectqa.server.llm.client import LlmClient, LlmError
+from tests.fakes.llm_server import (
+    OVERFLOW_FORMS,
+    FakeLlm,
+    Reply,
+    context_overflow,
+    invalid_request,
+)
+from tests.llm.helpers import QUESTION, collect, endpoint_at, failure
+
+ASSISTANT_CALL = {
+    "role": "assistant",
+    "content": None,
+    "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "search", "arguments": "{}"}}
+    ],
+}
+
+
+# ---------------------------------------------------------------- retries
+@pytest.mark.parametrize("form", ["llama-cpp-python", "llama-server", "ollama"])
+async def test_a_500_saying_the_request_is_invalid_is_not_retried(
+    fake: FakeLlm, client: LlmClient, form: str
+) -> None:
+    fake.handler = lambda body: invalid_request(form)
+    error = await failure(client)
+    assert (error.reason, error.status) == ("llm_error", 500)
+    assert fake.request_count == 1
+
+
+async def test_the_strict_fake_refuses_a_null_assistant_content_once(fake: FakeLlm) -> None:
+    fake.strict = True
+    client = LlmClient(endpoint_at(fake))
+    with pytest.raises(LlmError) as caught:
+        async for _ in client.stream([*QUESTION, ASSISTANT_CALL]):
+            pass
+    await client.aclose()
+    assert "Input should be a valid string" in str(caught.value)
+    assert fake.request_count == 1
+
+
+async def test_an_ordinary_500_is_still_retried(fake: FakeLlm, client: LlmClient) -> None:
+    fake.script(Reply(status=500), Reply(status=502), Reply(text="Recovered."))
+    events = await collect(client)
+    assert events[-1].finish_reason == "stop"
+    assert fake.request_count == 3
+
+
+async def test_an_invalid_request_500_of_complete_is_not_retried(
+    fake: FakeLlm, client: LlmClient
+) -> None:
+    fake.handler = lambda body: invalid_request()
+    with pytest.raises(LlmError):
+        await client.complete(QUESTION)
+    assert fake.request_count == 1
+
+
+# ---------------------------------------------------------------- context overflow
+@pytest.mark.parametrize("form", [f for f in OVERFLOW_FORMS if f != "ollama"])
+async def test_a_context_overflow_is_reported_with_the_numbers(
+    fake: FakeLlm, client: LlmClient, form: str
+) -> None:
+    fake.handler = lambda body: context_overflow(form, prompt=2523, context=2048, max_tokens=200)
+    error = await failure(client)
+    assert error.reason == "context_overflow"
+    assert "the prompt has 2523 tokens; the model's context is 2048" in str(error)
+    assert (error.prompt_tokens, error.context_tokens) == (2523, 2048)
+    assert fake.request_count == 1
+
+
+async def test_ollamas_overflow_has_no_numbers(fake: FakeLlm, client: LlmClient) -> None:
+    fake.handler = lambda body: context_overflow("ollama", prompt=2523, context=2048)
+    error = await failure(client)
+    assert error.reason == "context_overflow"
+    assert "does not fit the model's context" in str(error)
+    assert (error.prompt_tokens, error.context_tokens) == (None, None)
+    assert fake.request_count == 1  # a 500, but retrying the same prompt cannot help
+
+
+async def test_a_context_overflow_of_complete(fake: FakeLlm, client: LlmClient) -> None:
+    fake.script(context_overflow("llama-server", prompt=3000, context=2048))
+    with pytest.raises(LlmError) as caught:
+        await client.complete(QUESTION)
+    assert caught.value.reason == "context_overflow"
+
+
+async def test_other_bad_requests_stay_llm_errors(fake: FakeLlm, client: LlmClient) -> None:
+    fake.script(Reply(status=400, error_message="Invalid value for 'temperature'"))
+    error = await failure(client)
+    assert (error.reason, error.status) == ("llm_error", 400)

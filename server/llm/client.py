@@ -25,6 +25,7 @@ import httpx2  # the openai client's HTTP library
 import openai
 from openai.types import CompletionUsage
 
+from ..chat.prompt import estimate_tokens, messages_tokens
 from ..chat.records import Usage
 from .refusals import Overflow, context_overflow, says_invalid_request
 
@@ -73,7 +74,10 @@ class ToolCallDone:
 @dataclass(frozen=True, slots=True)
 class StreamEnd:
     finish_reason: str  # stop | tool_calls | length | content_filter | …
-    usage: Usage  # zeros when the server reported none
+    usage: Usage
+    # True: the server reported no usage (llama.cpp servers, some proxies) and ``usage``
+    # is counted here, about four characters a token, like the prompt budgeting
+    usage_estimated: bool = False
 
 
 StreamEvent = TextDelta | ToolCallDone | StreamEnd
@@ -143,13 +147,14 @@ class LlmClient:
             raise self._failure(exc, started=False) from exc
         try:
             calls = _ToolCalls()
-            finish, usage = "", Usage()
+            finish, usage, written = "", None, []
             lines = response.iter_lines()
             while (chunk := await self._next_chunk(lines)) is not None:
                 usage = _usage(chunk.get("usage")) or usage
                 for choice in (chunk.get("choices") or ())[:1]:
                     delta = choice.get("delta") or {}  # None from some servers at the end
                     if delta.get("content"):
+                        written.append(delta["content"])
                         yield TextDelta(delta["content"])
                     calls.add(delta.get("tool_calls") or ())
                     finish = choice.get("finish_reason") or finish
@@ -157,9 +162,14 @@ class LlmClient:
             await opening.__aexit__(None, None, None)
         if not finish:
             raise self._error("llm_bad_response", "the stream ended before the model finished")
-        for call in calls.done():
+        done = calls.done()
+        for call in done:
             yield call
-        yield StreamEnd(finish, usage)
+        if usage is None or usage == Usage():
+            counted = estimated_usage(request, "".join(written), done)
+            yield StreamEnd(finish, counted, usage_estimated=True)
+        else:
+            yield StreamEnd(finish, usage)
 
     async def complete(self, messages: list[dict[str, Any]], max_tokens: int = 512) -> Completion:
         """One non-streamed answer (for summaries): its text, usage and finish reason."""
@@ -367,6 +377,15 @@ async def close_clients() -> None:
     cache = _CACHE.pop(asyncio.get_running_loop(), OrderedDict())
     for transport in cache.values():
         await transport.close()
+
+
+def estimated_usage(request: dict[str, Any], text: str, calls: list[ToolCallDone]) -> Usage:
+    """Usage counted here: the request's messages and tools, the text and calls written."""
+    prompt = messages_tokens(request["messages"])
+    if request.get("tools"):
+        prompt += estimate_tokens(json.dumps(request["tools"]))
+    written = text + "".join(call.name + call.arguments for call in calls)
+    return Usage(prompt, estimate_tokens(written))
 
 
 def _usage(reported: CompletionUsage | dict[str, Any] | None) -> Usage | None:

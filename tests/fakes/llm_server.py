@@ -78,6 +78,7 @@ class Reply:
     cut: bool = False  # close the connection halfway, without [DONE]
     finish_reason: str = ""  # "" : "tool_calls" with tool calls, else "stop"
     usage: tuple[int, int] | None = None  # (prompt, completion); None: estimated
+    stream_usage: bool = True  # False: no usage chunk even when asked (as llama.cpp servers)
 
 
 @dataclass(frozen=True)
@@ -374,7 +375,9 @@ def completion(body: dict[str, Any], reply: Reply) -> dict[str, Any]:
 
 def chunks(body: dict[str, Any], reply: Reply) -> Iterator[dict[str, Any]]:
     """The ``chat.completion.chunk`` objects of a streamed answer, in order."""
-    with_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    with_usage = reply.stream_usage and bool(
+        (body.get("stream_options") or {}).get("include_usage")
+    )
     head = {
         "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
         "object": "chat.completion.chunk",

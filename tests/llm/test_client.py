@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
 
+from projectqa.server.chat.prompt import estimate_tokens, messages_tokens
 from projectqa.server.chat.records import Usage
 from projectqa.server.llm.client import (
     Completion,
@@ -284,3 +286,35 @@ async def test_client_for_shares_one_pool_per_endpoint_address(fake: FakeLlm) ->
     await collect(other_model)
     assert fake.requests[0].body["model"] == "gpt-other"
     await close_clients()
+
+
+# ---------------------------------------------------------------- usage
+async def test_usage_is_counted_locally_when_the_stream_reports_none(
+    fake: FakeLlm, client: LlmClient
+) -> None:
+    text = "Retries use exponential backoff, configured in src/http.py [1]."
+    fake.script(Reply(text=text, stream_usage=False))
+    end = (await collect(client))[-1]
+
+    assert end.usage_estimated
+    assert end.usage.prompt_tokens == messages_tokens(QUESTION)
+    assert end.usage.completion_tokens == estimate_tokens(text)
+
+
+async def test_estimated_usage_counts_the_tools_offered_and_the_calls_made(
+    fake: FakeLlm, client: LlmClient
+) -> None:
+    arguments = {"query": "retry policy"}
+    fake.script(Reply(tool_calls=[("search", arguments)], stream_usage=False))
+    end = (await collect(client, tools=[SEARCH_TOOL]))[-1]
+
+    assert end.usage_estimated
+    tools = estimate_tokens(json.dumps([SEARCH_TOOL]))
+    assert end.usage.prompt_tokens == messages_tokens(QUESTION) + tools
+    assert end.usage.completion_tokens == estimate_tokens("search" + json.dumps(arguments))
+
+
+async def test_reported_usage_is_not_marked_estimated(fake: FakeLlm, client: LlmClient) -> None:
+    fake.script(Reply(text="Yes.", usage=(12, 2)))
+    end = (await collect(client))[-1]
+    assert (end.usage, end.usage_estimated) == (Usage(12, 2), False)

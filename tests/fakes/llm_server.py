@@ -38,6 +38,7 @@ import argparse
 import contextlib
 import json
 import re
+import select
 import socket
 import threading
 import time
@@ -248,8 +249,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _answer(self, body: dict[str, Any], reply: Reply, authorization: str) -> None:
-        if not self.fake._sleep(reply.hang_s):
-            raise _Closing
+        self._hang(reply.hang_s)
         if reply.status != 200:
             message = reply.error_message or _usual_message(reply.status, body, authorization)
             error = reply.error_body or _error_body(reply.status, message, "")
@@ -258,6 +258,19 @@ class _Handler(BaseHTTPRequestHandler):
             self._stream(body, reply)
         else:
             self._complete(body, reply)
+
+    def _hang(self, seconds: float) -> None:
+        """Wait ``seconds`` before answering, watching the connection as a real server does:
+        a client that closes it meanwhile counts as a disconnect (ConnectionResetError)."""
+        deadline = time.monotonic() + seconds
+        while not self.fake._closing.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            readable, _, _ = select.select([self.connection], [], [], min(left, 0.05))
+            if readable and not self.connection.recv(1, socket.MSG_PEEK):
+                raise ConnectionResetError("the client closed the connection")
+        raise _Closing
 
     def _complete(self, body: dict[str, Any], reply: Reply) -> None:
         if not self.fake._sleep(reply.first_token_delay_s):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import uuid
 import weakref
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -28,6 +29,7 @@ from openai.types import CompletionUsage
 from ..chat.prompt import estimate_tokens, messages_tokens
 from ..chat.records import Usage
 from .refusals import Overflow, context_overflow, says_invalid_request
+from .textual_calls import TextualCalls
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 KEYLESS = "unused"  # the openai client insists on a key; keyless servers ignore it
@@ -48,6 +50,8 @@ class LlmEndpoint:
     timeout_s: float
     retries: int = 2
     context_tokens: int = 8000  # history budget the agent fits into
+    # also take tool calls the model writes as text after some prose (see textual_calls)
+    tool_calls_in_text: bool = False
 
     def __repr__(self) -> str:  # keeps the key out of logs and tracebacks
         return f"LlmEndpoint(name={self.name!r}, model={self.model!r}, base_url={self.base_url!r})"
@@ -129,12 +133,18 @@ class LlmClient:
     ) -> AsyncGenerator[StreamEvent, None]:
         """Text as it arrives, then each tool call, then the end.
 
+        With tools offered, calls the model wrote as text (``textual_calls``) become
+        tool calls too; text that may be such a call is held back until decided.
+
         Close the generator (``contextlib.aclosing``) when abandoning it early:
         that closes the HTTP response. Cancellation propagates and closes it too.
         """
         request = self._request(messages, max_tokens=self.endpoint.max_output_tokens)
+        textual = None
         if tools:
             request.update(tools=tools, tool_choice=tool_choice)
+            names = [tool["function"]["name"] for tool in tools if tool.get("function")]
+            textual = TextualCalls(names, after_prose=self.endpoint.tool_calls_in_text)
         # The raw response: the openai client still sends, retries and raises status
         # errors, but the SSE lines are decoded here with json.loads. Building a pydantic
         # chunk per token cost about 3x the CPU, which mattered with many turns at once.
@@ -155,7 +165,9 @@ class LlmClient:
                     delta = choice.get("delta") or {}  # None from some servers at the end
                     if delta.get("content"):
                         written.append(delta["content"])
-                        yield TextDelta(delta["content"])
+                        shown = textual.feed(delta["content"]) if textual else delta["content"]
+                        if shown:
+                            yield TextDelta(shown)
                     calls.add(delta.get("tool_calls") or ())
                     finish = choice.get("finish_reason") or finish
         finally:
@@ -163,6 +175,12 @@ class LlmClient:
         if not finish:
             raise self._error("llm_bad_response", "the stream ended before the model finished")
         done = calls.done()
+        if textual:
+            rest, found = textual.finish()
+            if rest:
+                yield TextDelta(rest)
+            done += [ToolCallDone(f"call_{uuid.uuid4().hex[:24]}", *call) for call in found]
+            finish = "tool_calls" if found and finish == "stop" else finish
         for call in done:
             yield call
         if usage is None or usage == Usage():

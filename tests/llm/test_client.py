@@ -318,3 +318,43 @@ async def test_reported_usage_is_not_marked_estimated(fake: FakeLlm, client: Llm
     fake.script(Reply(text="Yes.", usage=(12, 2)))
     end = (await collect(client))[-1]
     assert (end.usage, end.usage_estimated) == (Usage(12, 2), False)
+
+
+# ---------------------------------------------------------------- calls written as text
+WRITTEN_CALL = (
+    '<tool_call>\n{"name": "search", "arguments": {"query": "retry policy"}}\n</tool_call>'
+)
+
+
+async def test_a_call_written_as_text_becomes_a_tool_call(fake: FakeLlm, client: LlmClient) -> None:
+    fake.script(Reply(text=WRITTEN_CALL))
+    events = await collect(client, tools=[SEARCH_TOOL])
+
+    assert not [e for e in events if isinstance(e, TextDelta)]
+    (call,) = [e for e in events if isinstance(e, ToolCallDone)]
+    assert (call.name, call.arguments) == ("search", '{"query": "retry policy"}')
+    assert call.id.startswith("call_")
+    assert events[-1].finish_reason == "tool_calls"
+
+
+async def test_without_tools_offered_a_written_call_stays_text(
+    fake: FakeLlm, client: LlmClient
+) -> None:
+    fake.script(Reply(text=WRITTEN_CALL))
+    events = await collect(client)
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == WRITTEN_CALL
+    assert events[-1] == StreamEnd("stop", events[-1].usage)
+
+
+async def test_a_call_after_prose_needs_the_endpoints_setting(fake: FakeLlm) -> None:
+    text = f"Let me search the project.\n{WRITTEN_CALL}"
+    fake.handler = lambda body: Reply(text=text)
+    for setting, shown, names in [
+        (False, text, []),
+        (True, "Let me search the project.\n", ["search"]),
+    ]:
+        client = LlmClient(endpoint_at(fake, tool_calls_in_text=setting))
+        events = await collect(client, tools=[SEARCH_TOOL])
+        await client.aclose()
+        assert "".join(e.text for e in events if isinstance(e, TextDelta)) == shown
+        assert [e.name for e in events if isinstance(e, ToolCallDone)] == names

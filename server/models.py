@@ -129,6 +129,8 @@ class LlmProfile:
     is_default: bool
     created_at: datetime
     updated_at: datetime
+    # also take tool calls the model writes as text after some prose (llm/textual_calls.py)
+    tool_calls_in_text: bool = False
 
 
 @dataclass(frozen=True, slots=True)

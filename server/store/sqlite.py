@@ -363,7 +363,8 @@ _UPDATE_PROFILE = (
     "UPDATE llm_profiles SET name = :name, provider = :provider, base_url = :base_url,"
     " model = :model, api_key = :api_key, temperature = :temperature,"
     " max_output_tokens = :max_output_tokens, timeout_seconds = :timeout_seconds,"
-    " is_default = :is_default, updated_at = :updated_at WHERE id = :id"
+    " is_default = :is_default, tool_calls_in_text = :tool_calls_in_text,"
+    " updated_at = :updated_at WHERE id = :id"
 )
 
 

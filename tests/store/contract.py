@@ -393,11 +393,16 @@ class StoreContract:
     # ------------------------------------------------------ LLM profiles
     def test_llm_profile_round_trips(self, store: Store) -> None:
         global_profile = make_profile(None, "openai", provider=LlmProvider.OPENAI, api_key="sk")
-        project_profile = make_profile("prj_1", "local", temperature=0.7, is_default=True)
+        project_profile = make_profile(
+            "prj_1", "local", temperature=0.7, is_default=True, tool_calls_in_text=True
+        )
         for profile in (global_profile, project_profile):
             store.create_llm_profile(profile)
             assert store.get_llm_profile(profile.id) == profile
         assert store.get_llm_profile("llm_missing") is None
+        changed = replace(project_profile, tool_calls_in_text=False, model="qwen2.5")
+        store.update_llm_profile(changed)
+        assert store.get_llm_profile(project_profile.id) == changed
 
     def test_only_one_default_per_scope(self, store: Store) -> None:
         first = make_profile("prj_1", "first", is_default=True)

@@ -4,6 +4,18 @@ The folded turns become (part of) the chat's memory summary, written by the
 chat's LLM when it has one and condensed extractively otherwise (or when the
 LLM fails: memory never blocks an answer). The summary is stored with the chat
 and sent as context on every later turn.
+
+A summary the model did not finish (``finish_reason`` "length") or left empty
+never replaces the memory: it is asked for once more, with twice the tokens and
+half the words, and if that fails too the turns are condensed extractively
+(after the previous summary, which is kept). The log says which happened.
+
+The fold runs inside the turn that needs it, after ``TurnStarted`` (the client
+sees the turn begin at once), bounded by one request's timeout, whose request
+is then cancelled. Not in the background after the answer: this turn's prompt
+needs the summary of what no longer fits, a background fold would race the
+chat's next turn for the memory, and it would keep a one-request-at-a-time
+server busy just as the user sends the next message.
 """
 
 from __future__ import annotations
@@ -11,12 +23,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from ..llm.client import LlmClient, LlmError
+from ..llm.client import Completion, LlmClient, LlmError
 from ..models import ChatTurn
 from .prompt import estimate_tokens, exchange, messages_tokens, one_line
 from .records import Usage
 
 log = logging.getLogger(__name__)
+
+CUT = "length"  # the finish reason of an answer that ran out of tokens
 
 # Share of the context budget the history may fill before folding, and what is
 # kept once folding starts (so folding does not happen again on the next turn).
@@ -60,21 +74,37 @@ async def fold(
     limit_tokens = max(100, int(context_tokens * SUMMARY_SHARE))
     through = turns[-1].seq
     if client is not None:
-        transcript = "\n\n".join(
-            f"{m['role']}: {m['content']}" for turn in turns for m in exchange(turn)
-        )
+        written = await _written(summary, turns, limit_tokens, client)
+        if written is not None:
+            return Folded(written.text.strip(), through, written.usage)
+    return Folded(condensed(summary, turns, limit_tokens), through)
+
+
+async def _written(
+    summary: str, turns: list[ChatTurn], limit_tokens: int, client: LlmClient
+) -> Completion | None:
+    """The LLM's summary, asked for twice at most; None when it failed or never finished."""
+    transcript = "\n\n".join(
+        f"{m['role']}: {m['content']}" for turn in turns for m in exchange(turn)
+    )
+    user = f"Previous summary:\n{summary or '(none)'}\n\nExchanges:\n{transcript}"
+    for attempt, budget in enumerate((limit_tokens, 2 * limit_tokens)):
+        words = int(limit_tokens * 0.7) >> attempt  # the retry asks for fewer words
         messages = [
-            {"role": "system", "content": SUMMARIZE.format(words=int(limit_tokens * 0.7))},
-            {"role": "user", "content": f"Previous summary:\n{summary or '(none)'}\n\n"
-             f"Exchanges:\n{transcript}"},
-        ]  # fmt: skip
+            {"role": "system", "content": SUMMARIZE.format(words=words)},
+            {"role": "user", "content": user},
+        ]
         try:
-            answer = await client.complete(messages, max_tokens=limit_tokens)
-            if answer.text.strip():
-                return Folded(answer.text.strip(), through, answer.usage)
+            answer = await client.complete(messages, max_tokens=budget)
         except LlmError as exc:
             log.warning("memory summary by the LLM failed, condensing instead: %s", exc)
-    return Folded(condensed(summary, turns, limit_tokens), through)
+            return None
+        if answer.text.strip() and answer.finish_reason != CUT:
+            return answer
+        why = "was cut at its token limit" if answer.finish_reason == CUT else "was empty"
+        then = "asking again with more tokens" if attempt == 0 else "condensing instead"
+        log.warning("memory summary by the LLM %s (max_tokens %d); %s", why, budget, then)
+    return None
 
 
 def condensed(summary: str, turns: list[ChatTurn], limit_tokens: int) -> str:

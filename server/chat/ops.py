@@ -5,6 +5,12 @@ project, gets NOT_FOUND. A turn is stored RUNNING (with the user message and a
 lease) before the agent starts, so two turns of one chat cannot run at once
 on any number of servers, and replaced whole when it ends, pauses or is
 interrupted: a turn is never half-written.
+
+``TurnStarted`` is the first event of every turn: a memory fold the turn needs
+runs after it (see ``memory``). An answer that fails or is cancelled midway is
+never stored as the assistant's answer: the turn's note says how many
+characters of it had been streamed (the client has them; the chat's history
+and memory do not take a fragment as an answer).
 """
 
 from __future__ import annotations
@@ -49,7 +55,9 @@ log = logging.getLogger(__name__)
 
 MAX_TITLE = 200
 TITLE_CHARS = 80  # of the first question, when a chat is given no title
-FOLD_TIMEOUT_S = 60.0  # the LLM may take this long to fold memory; then it is condensed
+# The LLM may take this long (or one request's timeout, if shorter) to fold memory;
+# then its request is closed and the turns are condensed extractively.
+FOLD_TIMEOUT_S = 60.0
 # Beyond the turn timeout (and a memory fold), before a RUNNING turn is taken as stale.
 LEASE_GRACE = timedelta(seconds=60 + FOLD_TIMEOUT_S)
 QUEUE_EVENTS = 64  # events buffered between the agent and a slow client
@@ -105,6 +113,7 @@ class _Turn:
     record: ChatTurn | None  # the stored RUNNING turn; None for Ask
     input: TurnInput
     endpoint: LlmEndpoint | None
+    folding: builtins.list[ChatTurn] = field(default_factory=builtins.list)  # into memory first
 
 
 class ChatOps:
@@ -390,14 +399,15 @@ class ChatOps:
         return _Claim(running, approved, state, paused=last)
 
     async def _prepare(self, principal: Principal, turn: ChatTurn) -> _Turn:
-        """What the agent needs for a stored turn: memory folded, history fitted, policy."""
+        """What the agent needs for a stored turn: the turns to fold into memory (folded once
+        the turn has started), the history that fits, the policy."""
         found = await self._rb(self._context, principal, turn)
         chat, endpoint, turns = found.chat, found.endpoint, found.turns
         earlier = [t for t in turns if t.seq < turn.seq]
         previous = earlier[-1] if earlier else None
         history_turns = [t for t in earlier if t.status in HISTORY_STATUSES]
-        if endpoint is not None:
-            chat, history_turns = await self._fold(chat, history_turns, endpoint)
+        folding = turns_to_fold(history_turns, endpoint.context_tokens) if endpoint else []
+        history_turns = history_turns[len(folding) :]  # the oldest are folded
         turn_input = TurnInput(
             project=found.project,
             question=Message.from_json(turn.messages[0]).content,
@@ -409,7 +419,7 @@ class ChatOps:
             may_run_side_effects=found.is_admin,
             can_pause=True,
         )
-        return _Turn(found.project, chat, turn, turn_input, endpoint)
+        return _Turn(found.project, chat, turn, turn_input, endpoint, folding)
 
     def _context(self, principal: Principal, turn: ChatTurn) -> _Context:
         """Everything a turn reads from the store, in one trip to the store threads (with
@@ -425,23 +435,26 @@ class ChatOps:
             is_admin=self._access.is_admin(principal, project.id),
         )
 
-    async def _fold(
-        self, chat: Chat, turns: builtins.list[ChatTurn], endpoint: LlmEndpoint
-    ) -> tuple[Chat, builtins.list[ChatTurn]]:
-        folding = turns_to_fold(turns, endpoint.context_tokens)
-        if not folding:
-            return chat, turns
-        client = client_for(endpoint)
-        try:  # bounded, so the fold stays well inside the turn's lease
-            async with asyncio.timeout(FOLD_TIMEOUT_S):
-                folded = await fold(chat.memory_summary, folding, endpoint.context_tokens, client)
+    async def _remember(self, turn: _Turn) -> TurnInput:
+        """The turn's input with its older turns folded into the chat's memory (stored)."""
+        if not turn.folding or turn.chat is None or turn.endpoint is None:
+            return turn.input
+        chat, endpoint = turn.chat, turn.endpoint
+        # Bounded by one request's timeout: at the bound the request is cancelled, which
+        # closes its connection (a one-request-at-a-time server is free for the answer).
+        limit = min(FOLD_TIMEOUT_S, endpoint.timeout_s)
+        try:
+            async with asyncio.timeout(limit):
+                folded = await fold(chat.memory_summary, turn.folding, endpoint.context_tokens,
+                                    client_for(endpoint))  # fmt: skip
         except TimeoutError:
-            folded = await fold(chat.memory_summary, folding, endpoint.context_tokens, None)
+            log.warning("memory summary by the LLM took over %g s; condensing instead", limit)
+            folded = await fold(chat.memory_summary, turn.folding, endpoint.context_tokens, None)
         chat = dataclasses.replace(
             chat, memory_summary=folded.summary, memory_through=folded.through
         )
         await self._rb(self._store.update_chat, chat, ("memory_summary", "memory_through"))
-        return chat, [t for t in turns if t.seq > folded.through]
+        return dataclasses.replace(turn.input, memory_summary=folded.summary)
 
     # ------------------------------------------------------------ streaming
     async def _stream(
@@ -457,11 +470,12 @@ class ChatOps:
 
         async def work() -> None:
             try:
+                turn_input = await self._remember(turn)
                 if resume is None:
-                    outcome = await self._agent.start(turn.input, endpoint, state, queue.put)
+                    outcome = await self._agent.start(turn_input, endpoint, state, queue.put)
                 else:
                     outcome = await self._agent.resume(
-                        turn.input, endpoint, state, resume, queue.put
+                        turn_input, endpoint, state, resume, queue.put
                     )
             except Exception:
                 log.exception("chat turn failed in project %s", turn.project.slug)
@@ -505,11 +519,12 @@ class ChatOps:
             citations=tuple(outcome.citations), model=outcome.model, usage=state.usage,
         )  # fmt: skip
         messages = [*state.messages]
-        if outcome.status in (TurnStatus.COMPLETE, TurnStatus.CLARIFYING) or final.content:
+        if outcome.status in (TurnStatus.COMPLETE, TurnStatus.CLARIFYING):
             messages.append(final)
         if outcome.error is not None:
-            messages.append(_note(f"The turn failed ({outcome.error.reason}): "
-                                  f"{outcome.error.message}"))  # fmt: skip
+            error = outcome.error
+            why = error.message.rstrip(".")
+            messages.append(_note(f"The turn failed ({error.reason}): {why}.{_unkept(state)}"))
         record = _ended(
             turn.record,
             outcome.status,
@@ -529,7 +544,10 @@ class ChatOps:
             await asyncio.wait([task], timeout=1.0)  # the agent's cancellation has landed
         if turn.record is None:
             return
-        note = _note("The turn was interrupted: the client cancelled or its deadline passed.")
+        note = _note(
+            "The turn was interrupted: the client cancelled or its deadline passed."
+            + _unkept(state)
+        )
         messages = [*state.messages, note]
         record = _ended(turn.record, TurnStatus.INTERRUPTED, messages, "interrupted by the client")
         try:
@@ -653,3 +671,14 @@ def _ended(
 
 def _note(text: str) -> Message:
     return Message(new_id("msg"), MessageRole.SYSTEM, text)
+
+
+def _unkept(state: TurnState) -> str:
+    """What a turn that ended midway says of the answer it had begun (not stored as one)."""
+    streamed = len(state.final_text)
+    if not streamed:
+        return ""
+    return (
+        f" {streamed} characters of the answer had been streamed; they are not kept as the "
+        "assistant's answer."
+    )

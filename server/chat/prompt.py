@@ -7,6 +7,7 @@ room to spare, and the endpoint reports the real usage.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ..models import ChatTurn, Project
@@ -58,6 +59,11 @@ def messages_tokens(messages: list[dict[str, Any]]) -> int:
         for call in message.get("tool_calls") or ():
             total += estimate_tokens(call["function"]["name"] + call["function"]["arguments"])
     return total
+
+
+def tools_tokens(tools: list[dict[str, Any]] | None) -> int:
+    """What the tool specs add to a prompt (servers render them into it)."""
+    return estimate_tokens(json.dumps(tools, ensure_ascii=False)) if tools else 0
 
 
 def system_message(project: Project, memory_summary: str) -> dict[str, Any]:

@@ -1,17 +1,22 @@
 """ChatService on a fresh server per test (SQLite and MongoDB): limits, LLM resolution,
-visibility and paging. Nothing here is ingested, so no test needs the embedding model:
-retrieval finds nothing and the turn goes on with the tools alone."""
+visibility and paging; what goes on the wire to the LLM, memory folds, failures mid-answer.
+Nothing here is ingested, so no test needs the embedding model: retrieval finds nothing and
+the turn goes on with the tools alone."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
+from google.protobuf import struct_pb2
 
 from projectqa.v1 import admin_pb2, chat_pb2, chat_pb2_grpc, common_pb2
-from tests.fakes.llm_server import FakeLlm, Reply
+from tests.fakes.llm_server import FakeLlm, Reply, ToolCall
 
 from .conftest import RunningServer
 from .helpers import Code, bearer_interceptors, rpc_error
@@ -186,7 +191,7 @@ async def test_list_chats_pages_newest_first(start_server, connect, chat_stub):
     )
 
 
-async def test_a_deadline_before_the_first_event_gives_the_turn_back(
+async def test_a_deadline_during_the_memory_fold_interrupts_the_started_turn(
     start_server, connect, chat_stub, fake
 ):
     _, admin, chat = await setup(start_server, connect, chat_stub, chat_context_tokens=1000)
@@ -196,14 +201,295 @@ async def test_a_deadline_before_the_first_event_gives_the_turn_back(
     await turn(chat, created.chat.id)
     fake.script(Reply(text="summary", hang_s=4))  # the fold hangs; the client gives up
     request = chat_pb2.SendMessageRequest(chat_id=created.chat.id, content="next?")
-    await rpc_error(collect(chat.SendMessage(request, timeout=1)), Code.DEADLINE_EXCEEDED)
+    seen: list[Any] = []
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        async for event in chat.SendMessage(request, timeout=1):
+            seen.append(event)
+    assert raised.value.code() == Code.DEADLINE_EXCEEDED
+    assert kinds(seen) == ["turn_started"]  # the client saw the turn begin at once
     fake.script(Reply(text="the summary"), Reply(text="ok"))  # this turn folds, then answers
     events = await turn(chat, created.chat.id, "third")  # the chat is not held by a lease
     assert events[-1].done.answer == "ok"
     got = await chat.GetChat(chat_pb2.GetChatRequest(chat_id=created.chat.id))
     assert got.chat.turn_count == 3
-    assert any("interrupted before it started" in m.content for m in got.messages)
+    assert any("interrupted" in m.content for m in got.messages)
 
 
 async def collect(call: Any) -> list[Any]:
     return [event async for event in call]
+
+
+def kinds(events: list[Any]) -> list[str]:
+    return [e.WhichOneof("event") for e in events]
+
+
+def answer_of(events: list[Any]) -> str:
+    return "".join(e.answer_delta.text for e in events if e.HasField("answer_delta"))
+
+
+async def new_chat(chat: Any, **policy: int) -> str:
+    request = chat_pb2.CreateChatRequest(project=PROJECT, tool_policy=policy)
+    return (await chat.CreateChat(request)).chat.id
+
+
+# ---------------------------------------------------------------- the wire to the LLM
+def check_wire_messages(messages: list[dict[str, Any]]) -> None:
+    """The messages as the strictest servers take them: content always a string
+    (llama-cpp-python and Ollama refuse null), no field they do not know, tool-call arguments
+    a JSON object (vLLM, Ollama and llama-server parse them), call ids unique, and the tool
+    results right after their calls, in the calls' order (templates that show no ids pair
+    them by position)."""
+    waiting: list[str] = []
+    for message in messages:
+        assert isinstance(message.get("content"), str), message
+        if message["role"] == "tool":
+            assert set(message) == {"role", "content", "tool_call_id"}, message
+            assert waiting and message["tool_call_id"] == waiting.pop(0), (message, waiting)
+            continue
+        assert not waiting, f"no result for calls {waiting}"
+        if message["role"] == "assistant" and "tool_calls" in message:
+            assert set(message) == {"role", "content", "tool_calls"}, message
+            for call in message["tool_calls"]:
+                assert set(call) == {"id", "type", "function"} and call["type"] == "function"
+                assert set(call["function"]) == {"name", "arguments"}
+                assert isinstance(json.loads(call["function"]["arguments"]), dict), call
+                waiting.append(call["id"])
+            assert all(waiting) and len(set(waiting)) == len(waiting), waiting
+        else:
+            assert message["role"] in ("system", "user", "assistant")
+            assert set(message) == {"role", "content"}, message
+    assert not waiting, f"no result for calls {waiting}"
+
+
+async def test_a_tool_round_trip_sends_messages_every_server_accepts(
+    start_server, connect, chat_stub, fake
+):
+    _, admin, chat = await setup(start_server, connect, chat_stub)
+    await fake_profile(admin, fake, is_default=True)
+    fake.script(
+        Reply(
+            tool_calls=[
+                ToolCall("project_metadata", {}, id="call_same"),
+                ToolCall("project_metadata", "{broken json", id="call_same"),
+            ]
+        ),
+        Reply(text="Alpha it is."),
+    )
+    events = await turn(chat, await new_chat(chat))
+    assert events[-1].done.answer == "Alpha it is."
+    messages = fake.requests[1].body["messages"]
+    check_wire_messages(messages)
+    calling = next(m for m in messages if m.get("tool_calls"))
+    assert calling["content"] == ""  # not null: llama-cpp-python answers HTTP 500 to that
+    assert json.loads(calling["tool_calls"][1]["function"]["arguments"]) == {
+        "_unparseable": "{broken json"
+    }
+
+
+async def test_tool_results_follow_their_calls_in_order_after_an_approval(
+    start_server, connect, chat_stub, fake
+):
+    _, admin, chat = await setup(start_server, connect, chat_stub)
+    await fake_profile(admin, fake, is_default=True)
+    ask, deny = chat_pb2.TOOL_PERMISSION_ASK, chat_pb2.TOOL_PERMISSION_DENY
+    chat_id = await new_chat(chat, project_metadata=ask, grep=deny)
+    fake.script(
+        Reply(tool_calls=[("project_metadata", {}), ("grep", {"pattern": "x"})]),
+        Reply(text="Done."),
+    )
+    events = await turn(chat, chat_id)
+    call = events[-2].approval_required.calls[0]
+    approve = chat_pb2.ResolveToolCallsRequest(
+        chat_id=chat_id, decisions=[chat_pb2.ToolCallDecision(tool_call_id=call.id, approve=True)]
+    )
+    resumed = [event async for event in chat.ResolveToolCalls(approve)]
+    assert resumed[-1].done.answer == "Done."
+    check_wire_messages(fake.requests[1].body["messages"])
+
+
+def prompt_chars(body: dict[str, Any]) -> int:
+    """What a request gives the model to read: its messages' text and the tools' specs."""
+    text = sum(len(m["content"]) for m in body["messages"])
+    calls = [c["function"] for m in body["messages"] for c in m.get("tool_calls", ())]
+    return (
+        text
+        + sum(len(c["name"] + c["arguments"]) for c in calls)
+        + len(json.dumps(body.get("tools", [])))
+    )
+
+
+@pytest.mark.parametrize("context", [1000, 3000])
+async def test_a_big_tool_result_is_cut_to_fit_the_context(
+    start_server, connect, chat_stub, fake, tmp_path: Path, context: int
+):
+    _, admin, chat = await setup(
+        start_server, connect, chat_stub, chat_context_tokens=context, plugins=["local"],
+        local_roots=[tmp_path],
+    )  # fmt: skip
+    code = tmp_path / "code"  # a checkout for the script tool to run in
+    code.mkdir()
+    config = struct_pb2.Struct()
+    config.update({"path": str(code)})
+    await admin.CreateConnector(
+        admin_pb2.CreateConnectorRequest(project=PROJECT, type="local", name="code", config=config)
+    )
+    schema = struct_pb2.Struct()
+    schema.update({"type": "object", "properties": {}})
+    tool = admin_pb2.CustomTool(
+        name="numbers", description="Prints numbers", command=["seq", "1", "5000"],
+        arguments_schema=schema, timeout_seconds=30, enabled=True,
+    )  # fmt: skip
+    await admin.CreateCustomTool(admin_pb2.CreateCustomToolRequest(project=PROJECT, tool=tool))
+    await fake_profile(admin, fake, is_default=True)
+    fake.script(Reply(tool_calls=[("numbers", {})]), Reply(text="Many."))
+    events = await turn(chat, await new_chat(chat), "Which numbers are there?")
+    assert events[-1].done.answer == "Many."
+    result = next(e.tool_result for e in events if e.HasField("tool_result"))
+    assert not result.is_error, result.summary
+    body = fake.requests[1].body
+    content = next(m["content"] for m in body["messages"] if m["role"] == "tool")
+    assert "cut to fit the context" in content and "4999" not in content
+    if context == 1000:  # instructions and tool specs alone take ~1,350 tokens: no room left
+        assert content.startswith("… [cut to fit the context: 0 of ")
+    else:
+        assert content.startswith('{"') and "\\n1000\\n" in content
+        assert prompt_chars(body) <= 4 * context  # about four characters a token
+
+
+async def test_a_context_overflow_is_reported_as_such(start_server, connect, chat_stub, fake):
+    _, admin, chat = await setup(start_server, connect, chat_stub)
+    await fake_profile(admin, fake, is_default=True)
+    fake.script(
+        Reply(
+            status=400,
+            error_message="This model's maximum context length is 2048 tokens. However, you "
+            "requested 2523 tokens (2011 in the messages, 512 in the completion). Please reduce "
+            "the length of the messages or completion.",
+        )
+    )
+    chat_id = await new_chat(chat)
+    events = await turn(chat, chat_id)
+    error = events[-1].error
+    assert error.reason == "context_overflow"
+    assert "2011" in error.message and "2048" in error.message
+    assert len(fake.requests) == 1  # not retried: the same prompt would not fit either
+    got = await chat.GetChat(chat_pb2.GetChatRequest(chat_id=chat_id))
+    assert "context_overflow" in got.messages[-1].content
+
+
+# ------------------------------------------------------------------ failed answers
+async def test_an_answer_cut_mid_stream_is_not_stored_as_the_answer(
+    start_server, connect, chat_stub, fake
+):
+    _, admin, chat = await setup(start_server, connect, chat_stub)
+    await fake_profile(admin, fake, is_default=True)
+    fake.script(Reply(text="```python\nprint('partial')\n```\nand then some more words", cut=True))
+    chat_id = await new_chat(chat)
+    events = await turn(chat, chat_id)
+    assert events[-1].error.reason == "llm_bad_response"
+    streamed = answer_of(events)
+    assert streamed.startswith("```")
+    got = await chat.GetChat(chat_pb2.GetChatRequest(chat_id=chat_id))
+    assert [m.role for m in got.messages] == [
+        chat_pb2.MESSAGE_ROLE_USER,
+        chat_pb2.MESSAGE_ROLE_SYSTEM,
+    ]
+    assert f"{len(streamed)} characters of the answer had been streamed" in got.messages[-1].content
+
+
+async def test_a_cancelled_answer_is_not_stored_either(start_server, connect, chat_stub, fake):
+    _, admin, chat = await setup(start_server, connect, chat_stub)
+    await fake_profile(admin, fake, is_default=True)
+    fake.script(Reply(text="word " * 200, token_delay_s=0.05))
+    chat_id = await new_chat(chat)
+    call = chat.SendMessage(chat_pb2.SendMessageRequest(chat_id=chat_id, content="go"))
+    received = ""
+    async for event in call:
+        received += event.answer_delta.text
+        if len(received) >= 15:
+            call.cancel()
+            break
+    for _ in range(200):  # the server stores the interruption right after the cancel
+        got = await chat.GetChat(chat_pb2.GetChatRequest(chat_id=chat_id))
+        if got.chat.turn_count:
+            break
+        await asyncio.sleep(0.025)
+    assert [m.role for m in got.messages] == [
+        chat_pb2.MESSAGE_ROLE_USER,
+        chat_pb2.MESSAGE_ROLE_SYSTEM,
+    ]
+    note = got.messages[-1].content
+    assert "interrupted" in note and "characters of the answer had been streamed" in note
+    streamed = int(note.split(" characters of the answer")[0].rsplit(" ", 1)[-1])
+    assert streamed >= len(received)
+
+
+# -------------------------------------------------------------------------- memory
+CUT_SUMMARY = '```json\n{\n  "name": "ask_clar'
+
+
+async def long_first_turn(admin: Any, chat: Any, fake: FakeLlm, **profile: Any) -> str:
+    """A chat whose next turn folds memory (its first answer fills the 1,000-token context)."""
+    await fake_profile(admin, fake, is_default=True, **profile)
+    chat_id = await new_chat(chat)
+    fake.script(Reply(text="word " * 600))
+    await turn(chat, chat_id, "first question")
+    return chat_id
+
+
+async def test_a_cut_memory_summary_is_retried_with_a_larger_budget(
+    start_server, connect, chat_stub, fake
+):
+    _, admin, chat = await setup(start_server, connect, chat_stub, chat_context_tokens=1000)
+    chat_id = await long_first_turn(admin, chat, fake)
+    fake.script(
+        Reply(text=CUT_SUMMARY, finish_reason="length"),
+        Reply(text="SUMMARY: a first question."),
+        Reply(text="ok"),
+    )
+    events = await turn(chat, chat_id, "second question")
+    assert kinds(events)[0] == "turn_started" and events[-1].done.answer == "ok"
+    cut, retried = fake.requests[1].body, fake.requests[2].body
+    assert not cut.get("stream") and not retried.get("stream")
+    assert retried["max_tokens"] > cut["max_tokens"]
+    got = await chat.GetChat(chat_pb2.GetChatRequest(chat_id=chat_id))
+    assert got.memory_summary == "SUMMARY: a first question."
+
+
+async def test_a_summary_cut_twice_keeps_the_memory_and_condenses_instead(
+    start_server, connect, chat_stub, fake
+):
+    _, admin, chat = await setup(start_server, connect, chat_stub, chat_context_tokens=1000)
+    chat_id = await long_first_turn(admin, chat, fake)
+    fake.script(Reply(text="EARLIER SUMMARY"), Reply(text="word " * 600))
+    await turn(chat, chat_id, "second question")
+    fake.script(
+        Reply(text=CUT_SUMMARY, finish_reason="length"),
+        Reply(text="", finish_reason="stop"),
+        Reply(text="ok"),
+    )
+    events = await turn(chat, chat_id, "third question")
+    assert kinds(events)[0] == "turn_started" and events[-1].done.answer == "ok"
+    got = await chat.GetChat(chat_pb2.GetChatRequest(chat_id=chat_id))
+    assert "ask_clar" not in got.memory_summary
+    lines = got.memory_summary.splitlines()
+    assert lines[0] == "EARLIER SUMMARY"
+    assert lines[1].startswith("- Q: second question → A: word word")
+
+
+async def test_a_hanging_fold_starts_the_turn_first_and_is_closed_at_its_timeout(
+    start_server, connect, chat_stub, fake
+):
+    _, admin, chat = await setup(start_server, connect, chat_stub, chat_context_tokens=1000)
+    chat_id = await long_first_turn(admin, chat, fake, timeout_seconds=1)
+    # Every summary request hangs (retries too); the streamed answer does not.
+    fake.handler = lambda body: Reply(text="ok") if body.get("stream") else Reply(hang_s=30)
+    request = chat_pb2.SendMessageRequest(chat_id=chat_id, content="second question")
+    call = chat.SendMessage(request)
+    first = await call.read()
+    assert first.WhichOneof("event") == "turn_started"  # before the fold ends
+    events = [first, *[event async for event in call]]
+    assert events[-1].done.answer == "ok"
+    assert await asyncio.to_thread(fake.wait_for_disconnect)  # the fold's request was closed
+    got = await chat.GetChat(chat_pb2.GetChatRequest(chat_id=chat_id))
+    assert got.memory_summary.startswith("- Q: first question → A: word word")

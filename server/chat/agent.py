@@ -111,6 +111,7 @@ class TurnState:
     messages: list[Message] = field(default_factory=list)  # assistant/tool messages to store
     answer: str = ""  # every text delta streamed so far
     usage: Usage = field(default_factory=Usage)
+    usage_estimated: bool = False  # some of ``usage`` was counted here (none reported)
     steps: int = 0
     pending: list[ToolCallRequest] = field(default_factory=list)
     final_from: int = 0  # where in ``answer`` the text after the last tool calls starts
@@ -127,6 +128,7 @@ class TurnState:
             "messages": [m.to_json() for m in self.messages],
             "answer": self.answer,
             "usage": self.usage.to_json(),
+            "usage_estimated": self.usage_estimated,
             "steps": self.steps,
             "pending": [c.to_json() for c in self.pending],
             "final_from": self.final_from,
@@ -140,6 +142,7 @@ class TurnState:
             messages=[Message.from_json(m) for m in data["messages"]],
             answer=str(data["answer"]),
             usage=Usage.from_json(data["usage"]),
+            usage_estimated=bool(data.get("usage_estimated", False)),
             steps=int(data["steps"]),
             pending=[ToolCallRequest.from_json(c) for c in data["pending"]],
             final_from=int(data.get("final_from", 0)),
@@ -277,6 +280,7 @@ class Agent:
                         calls.append(item)
                     elif isinstance(item, StreamEnd):
                         state.usage += item.usage
+                        state.usage_estimated |= item.usage_estimated
             state.steps += 1
             await emit(ev.UsageReport(state.usage))
             if not calls:
@@ -416,9 +420,10 @@ class Agent:
         return f"the turn took longer than {limit:g} s (PROJECTQA_CHAT_TURN_TIMEOUT_S)"
 
     def _exhausted(self, state: TurnState) -> str:
+        tokens = state.usage.prompt_tokens + state.usage.completion_tokens
+        counted = " (estimated here: the server reported no usage)" if state.usage_estimated else ""
         return (
-            f"the turn used {state.steps} LLM calls and "
-            f"{state.usage.prompt_tokens + state.usage.completion_tokens} tokens without an "
+            f"the turn used {state.steps} LLM calls and {tokens} tokens{counted} without an "
             f"answer (limits: {self._limits.max_steps} calls, {self._limits.max_tokens} tokens)"
         )
 

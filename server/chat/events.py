@@ -64,7 +64,8 @@ class TurnDone:
 
 @dataclass(frozen=True, slots=True)
 class TurnError:
-    # llm_unreachable | llm_timeout | llm_error | llm_bad_response | limit_exceeded | internal
+    # llm_unreachable | llm_timeout | llm_error | llm_bad_response | context_overflow |
+    # limit_exceeded | internal
     reason: str
     message: str
 

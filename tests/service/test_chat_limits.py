@@ -101,6 +101,22 @@ async def test_a_turn_past_its_token_limit_fails(start_server, connect, chat_stu
     assert len(fake.requests) == 1
 
 
+async def test_the_token_limit_counts_estimated_usage_when_none_is_reported(
+    start_server, connect, chat_stub, fake
+):
+    _, admin, chat = await setup(start_server, connect, chat_stub, chat_max_turn_tokens=1000)
+    await fake_profile(admin, fake, is_default=True)
+    # As llama.cpp servers stream: no usage chunk, even when asked for one.
+    fake.script(Reply(tool_calls=[("project_metadata", {})], stream_usage=False))
+    created = await chat.CreateChat(chat_pb2.CreateChatRequest(project=PROJECT))
+    events = await turn(chat, created.chat.id)
+    assert events[-1].error.reason == "limit_exceeded"
+    assert "estimated" in events[-1].error.message
+    assert len(fake.requests) == 1
+    usage = [e.usage for e in events if e.HasField("usage")][-1]
+    assert usage.prompt_tokens > 1000  # instructions and tool specs, counted here
+
+
 async def test_a_project_never_indexed_still_gets_answers(start_server, connect, chat_stub, fake):
     _, admin, chat = await setup(start_server, connect, chat_stub)
     await fake_profile(admin, fake, is_default=True)

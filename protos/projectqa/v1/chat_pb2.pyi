@@ -1071,7 +1071,9 @@ class ChatError(_message.Message):
     MESSAGE_FIELD_NUMBER: _builtins.int
     reason: _builtins.str
     """A stable reason: "llm_unreachable", "llm_timeout", "llm_error",
-    "llm_bad_response", "limit_exceeded", "internal".
+    "llm_bad_response", "context_overflow" (the prompt does not fit the
+    model's context; the message has the numbers the server gave),
+    "limit_exceeded", "internal".
     """
     message: _builtins.str
     """What went wrong, for people."""

@@ -10,6 +10,7 @@ from .errors import InvalidArgument
 SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,127}")
 FLAG_KEY = re.compile(r"[a-z][a-z0-9._-]{0,63}")
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
 MAX_NAME = 128
 MAX_DESCRIPTION = 4096
 
@@ -77,6 +78,9 @@ def optional_url(field: str, value: str) -> str:
     """An http(s) URL with a host, a valid port and no credentials in it."""
     if not value:
         return ""
+    if _SPACE_OR_CONTROL.search(value):
+        # urlsplit drops tabs and newlines silently and keeps spaces in the host
+        raise InvalidArgument(field, "must not contain whitespace or control characters")
     try:
         parts = urlsplit(value)
         valid = parts.scheme in ("http", "https") and bool(parts.hostname)

@@ -189,6 +189,7 @@ class AdminCalls(StubCalls):
         max_output_tokens: int = 0,
         timeout_seconds: int = 0,
         is_default: bool = False,
+        tool_calls_in_text: bool = False,
     ) -> admin_pb2.LlmProfile:
         """Creates a profile of ``project``, or a global one when ``project`` is empty."""
         request = admin_pb2.CreateLlmProfileRequest(
@@ -201,6 +202,7 @@ class AdminCalls(StubCalls):
             max_output_tokens=max_output_tokens,
             timeout_seconds=timeout_seconds,
             is_default=is_default,
+            tool_calls_in_text=tool_calls_in_text,
             **present(temperature=temperature),
         )
         return self._call(self.admin.CreateLlmProfile, request, lambda r: r.profile)
@@ -212,7 +214,7 @@ class AdminCalls(StubCalls):
 
         Accepted names are the optional fields of ``UpdateLlmProfileRequest``:
         name, provider, base_url, model, api_key, temperature,
-        max_output_tokens, timeout_seconds, is_default.
+        max_output_tokens, timeout_seconds, is_default, tool_calls_in_text.
         """
         request = admin_pb2.UpdateLlmProfileRequest(
             profile_id=profile_id, clear_api_key=clear_api_key, **present(**changes)

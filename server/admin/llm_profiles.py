@@ -30,6 +30,7 @@ class ProfileChanges:
     max_output_tokens: int | None = None
     timeout_seconds: int | None = None
     is_default: bool | None = None
+    tool_calls_in_text: bool | None = None
 
 
 class LlmProfiles:

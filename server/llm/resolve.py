@@ -92,6 +92,7 @@ def endpoint_of(profile: LlmProfile, context_tokens: int, retries: int = 2) -> L
         timeout_s=float(profile.timeout_seconds),
         retries=retries,
         context_tokens=context_tokens,
+        tool_calls_in_text=profile.tool_calls_in_text,
     )
 
 

@@ -206,6 +206,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
             max_output_tokens=request.max_output_tokens,
             timeout_seconds=request.timeout_seconds or None,
             is_default=request.is_default,
+            tool_calls_in_text=request.tool_calls_in_text,
         )
         p = await self._call(self._ops.llm_profiles.create, request.project, changes)
         return pb.CreateLlmProfileResponse(profile=convert.llm_profile(p))
@@ -225,6 +226,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
             max_output_tokens=_opt(request, "max_output_tokens"),
             timeout_seconds=_opt(request, "timeout_seconds"),
             is_default=_opt(request, "is_default"),
+            tool_calls_in_text=_opt(request, "tool_calls_in_text"),
         )
         p = await self._call(self._ops.llm_profiles.update, request.profile_id, changes)
         return pb.UpdateLlmProfileResponse(profile=convert.llm_profile(p))

@@ -176,6 +176,7 @@ def llm_profile(p: LlmProfile) -> admin_pb2.LlmProfile:
         is_default=p.is_default,
         create_time=timestamp(p.created_at),
         update_time=timestamp(p.updated_at),
+        tool_calls_in_text=p.tool_calls_in_text,
     )
 
 

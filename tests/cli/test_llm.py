@@ -151,3 +151,15 @@ def test_openai_compatible_needs_a_base_url(admin_cli, project) -> None:
     )
     assert result.exit_code == 2
     assert "INVALID_ARGUMENT" in result.stderr
+
+
+def test_tool_calls_in_text_flag(admin_cli, project) -> None:
+    created = admin_cli.json(
+        "admin", "llm", "create", "qwen", "--project", project, "--provider", "openai-compatible",
+        "--model", "qwen2.5", "--base-url", "http://127.0.0.1:8080/v1", "--tool-calls-in-text",
+    )  # fmt: skip
+    assert created["tool_calls_in_text"] is True
+    renamed = admin_cli.json("admin", "llm", "update", created["id"], "--name", "qwen2.5")
+    assert renamed["tool_calls_in_text"] is True
+    off = admin_cli.json("admin", "llm", "update", created["id"], "--no-tool-calls-in-text")
+    assert off.get("tool_calls_in_text", False) is False

@@ -108,6 +108,12 @@ def test_endpoint_of_a_profile() -> None:
     )  # fmt: skip
 
 
+def test_endpoint_of_a_profile_carries_tool_calls_in_text() -> None:
+    profile = make_profile("prj_1", "qwen", tool_calls_in_text=True)
+    assert endpoint_of(profile, CONTEXT).tool_calls_in_text
+    assert not endpoint_of(make_profile("prj_1", "plain"), CONTEXT).tool_calls_in_text
+
+
 def test_an_ollama_profile_without_url_reaches_the_local_ollama() -> None:
     profile = make_profile(None, "local", provider=LlmProvider.OLLAMA, base_url="")
     assert endpoint_of(profile, CONTEXT).base_url == "http://127.0.0.1:11434/v1"

@@ -358,3 +358,41 @@ async def test_a_stored_key_never_follows_a_new_endpoint(admin, server, project)
     assert (cleared.base_url, cleared.api_key_set) == (moved, False)
     rekeyed = await update_profile(admin, created.id, base_url=created.base_url, api_key="sk-new")
     assert rekeyed.api_key_set
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "http://gpu box:8000/v1",
+        "http://gpu-box:8000/ v1",
+        "http://gpu-box:8000/v1\n/other",
+        "http://gpu-box\t:8000/v1",
+        "http://gpu-box:8000/v1\x00",
+        "http://gpu-box:8000/v1\x7f",
+        "http://gpu\u00a0box:8000/v1",
+    ],
+    ids=["space-in-host", "space-in-path", "newline", "tab", "nul", "del", "no-break-space"],
+)
+async def test_base_url_with_whitespace_or_control_characters_is_invalid(
+    admin, project, base_url
+) -> None:
+    await rpc_error(create_profile(admin, base_url=base_url), Code.INVALID_ARGUMENT, "base_url: ")
+    created = await create_profile(admin)
+    await rpc_error(
+        update_profile(admin, created.id, base_url=base_url), Code.INVALID_ARGUMENT, "base_url: "
+    )
+    assert [p.base_url for p in await list_profiles(admin)] == [""]
+
+
+async def test_tool_calls_in_text_is_off_unless_set_and_can_be_changed(admin, project) -> None:
+    plain = await create_profile(admin)
+    assert not plain.tool_calls_in_text
+    qwen = await create_profile(admin, name="qwen", tool_calls_in_text=True)
+    assert qwen.tool_calls_in_text
+
+    renamed = await update_profile(admin, qwen.id, name="qwen2.5")
+    assert renamed.tool_calls_in_text  # unset in the update: kept
+    off = await update_profile(admin, qwen.id, tool_calls_in_text=False)
+    assert not off.tool_calls_in_text
+    listed = {p.name: p.tool_calls_in_text for p in await list_profiles(admin)}
+    assert listed == {"main": False, "qwen2.5": False}

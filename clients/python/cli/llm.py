@@ -50,6 +50,11 @@ def profile_options(*, creating: bool) -> Callable[[Command], Command]:
         click.option("--temperature", type=float, help="Sampling temperature, 0-2."),
         click.option("--max-output-tokens", type=int, help="Token limit per answer; 0: default."),
         click.option("--timeout", "timeout_seconds", type=int, help="Request timeout, seconds."),
+        click.option(
+            "--tool-calls-in-text/--no-tool-calls-in-text",
+            default=None,
+            help="Also take tool calls the model writes as text after some prose.",
+        ),
     )
 
     def decorate(function: Command) -> Command:
@@ -97,6 +102,7 @@ def create_profile(
     temperature: float | None,
     max_output_tokens: int | None,
     timeout_seconds: int | None,
+    tool_calls_in_text: bool | None,
     is_default: bool,
 ) -> None:
     """Create LLM profile NAME."""
@@ -111,6 +117,7 @@ def create_profile(
         max_output_tokens=max_output_tokens or 0,
         timeout_seconds=timeout_seconds or 0,
         is_default=is_default,
+        tool_calls_in_text=bool(tool_calls_in_text),
     )
     show_resource(state.json_output, created)
 

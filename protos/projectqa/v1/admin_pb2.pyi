@@ -1427,6 +1427,7 @@ class LlmProfile(_message.Message):
     IS_DEFAULT_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    TOOL_CALLS_IN_TEXT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned identifier, e.g. "llm_0189f3a2c4d5e6f7a8b9"."""
     project_id: _builtins.str
@@ -1451,6 +1452,11 @@ class LlmProfile(_message.Message):
     """Per-request timeout in seconds, 1-600."""
     is_default: _builtins.bool
     """Whether this is the default profile of its scope (one per scope at most)."""
+    tool_calls_in_text: _builtins.bool
+    """Whether tool calls the model writes as text (e.g. `<tool_call>{...}</tool_call>`)
+    after some prose are taken as calls too. Content that is only such a call is
+    always taken when tools were offered; see docs/LLM_SERVERS.md.
+    """
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
         """When the profile was created."""
@@ -1475,10 +1481,11 @@ class LlmProfile(_message.Message):
         is_default: _builtins.bool = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        tool_calls_in_text: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_key_set", b"api_key_set", "base_url", b"base_url", "create_time", b"create_time", "id", b"id", "is_default", b"is_default", "max_output_tokens", b"max_output_tokens", "model", b"model", "name", b"name", "project_id", b"project_id", "provider", b"provider", "temperature", b"temperature", "timeout_seconds", b"timeout_seconds", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_key_set", b"api_key_set", "base_url", b"base_url", "create_time", b"create_time", "id", b"id", "is_default", b"is_default", "max_output_tokens", b"max_output_tokens", "model", b"model", "name", b"name", "project_id", b"project_id", "provider", b"provider", "temperature", b"temperature", "timeout_seconds", b"timeout_seconds", "tool_calls_in_text", b"tool_calls_in_text", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1500,6 +1507,7 @@ class CreateLlmProfileRequest(_message.Message):
     MAX_OUTPUT_TOKENS_FIELD_NUMBER: _builtins.int
     TIMEOUT_SECONDS_FIELD_NUMBER: _builtins.int
     IS_DEFAULT_FIELD_NUMBER: _builtins.int
+    TOOL_CALLS_IN_TEXT_FIELD_NUMBER: _builtins.int
     project: _builtins.str
     """Project id or slug; empty creates a global profile."""
     name: _builtins.str
@@ -1522,6 +1530,8 @@ class CreateLlmProfileRequest(_message.Message):
     """Per-request timeout in seconds, 1-600; 0 means 60."""
     is_default: _builtins.bool
     """Make this the default profile of its scope."""
+    tool_calls_in_text: _builtins.bool
+    """Also take tool calls the model writes as text after some prose."""
     def __init__(
         self,
         *,
@@ -1535,10 +1545,11 @@ class CreateLlmProfileRequest(_message.Message):
         max_output_tokens: _builtins.int = ...,
         timeout_seconds: _builtins.int = ...,
         is_default: _builtins.bool = ...,
+        tool_calls_in_text: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_temperature", b"_temperature", "temperature", b"temperature"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_temperature", b"_temperature", "api_key", b"api_key", "base_url", b"base_url", "is_default", b"is_default", "max_output_tokens", b"max_output_tokens", "model", b"model", "name", b"name", "project", b"project", "provider", b"provider", "temperature", b"temperature", "timeout_seconds", b"timeout_seconds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_temperature", b"_temperature", "api_key", b"api_key", "base_url", b"base_url", "is_default", b"is_default", "max_output_tokens", b"max_output_tokens", "model", b"model", "name", b"name", "project", b"project", "provider", b"provider", "temperature", b"temperature", "timeout_seconds", b"timeout_seconds", "tool_calls_in_text", b"tool_calls_in_text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__temperature: _TypeAlias = _typing.Literal["temperature"]  # noqa: Y015
     _WhichOneofArgType__temperature: _TypeAlias = _typing.Literal["_temperature", b"_temperature"]  # noqa: Y015
@@ -1587,6 +1598,7 @@ class UpdateLlmProfileRequest(_message.Message):
     MAX_OUTPUT_TOKENS_FIELD_NUMBER: _builtins.int
     TIMEOUT_SECONDS_FIELD_NUMBER: _builtins.int
     IS_DEFAULT_FIELD_NUMBER: _builtins.int
+    TOOL_CALLS_IN_TEXT_FIELD_NUMBER: _builtins.int
     profile_id: _builtins.str
     """Id of the profile ("llm_…")."""
     name: _builtins.str
@@ -1612,6 +1624,10 @@ class UpdateLlmProfileRequest(_message.Message):
     """New per-request timeout in seconds, 1-600."""
     is_default: _builtins.bool
     """Make this the default profile of its scope (true), or not (false)."""
+    tool_calls_in_text: _builtins.bool
+    """Also take tool calls the model writes as text after some prose (true), or
+    only content that is nothing but a call (false).
+    """
     def __init__(
         self,
         *,
@@ -1626,10 +1642,11 @@ class UpdateLlmProfileRequest(_message.Message):
         max_output_tokens: _builtins.int | None = ...,
         timeout_seconds: _builtins.int | None = ...,
         is_default: _builtins.bool | None = ...,
+        tool_calls_in_text: _builtins.bool | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_api_key", b"_api_key", "_base_url", b"_base_url", "_is_default", b"_is_default", "_max_output_tokens", b"_max_output_tokens", "_model", b"_model", "_name", b"_name", "_provider", b"_provider", "_temperature", b"_temperature", "_timeout_seconds", b"_timeout_seconds", "api_key", b"api_key", "base_url", b"base_url", "is_default", b"is_default", "max_output_tokens", b"max_output_tokens", "model", b"model", "name", b"name", "provider", b"provider", "temperature", b"temperature", "timeout_seconds", b"timeout_seconds"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_api_key", b"_api_key", "_base_url", b"_base_url", "_is_default", b"_is_default", "_max_output_tokens", b"_max_output_tokens", "_model", b"_model", "_name", b"_name", "_provider", b"_provider", "_temperature", b"_temperature", "_timeout_seconds", b"_timeout_seconds", "_tool_calls_in_text", b"_tool_calls_in_text", "api_key", b"api_key", "base_url", b"base_url", "is_default", b"is_default", "max_output_tokens", b"max_output_tokens", "model", b"model", "name", b"name", "provider", b"provider", "temperature", b"temperature", "timeout_seconds", b"timeout_seconds", "tool_calls_in_text", b"tool_calls_in_text"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_api_key", b"_api_key", "_base_url", b"_base_url", "_is_default", b"_is_default", "_max_output_tokens", b"_max_output_tokens", "_model", b"_model", "_name", b"_name", "_provider", b"_provider", "_temperature", b"_temperature", "_timeout_seconds", b"_timeout_seconds", "api_key", b"api_key", "base_url", b"base_url", "clear_api_key", b"clear_api_key", "is_default", b"is_default", "max_output_tokens", b"max_output_tokens", "model", b"model", "name", b"name", "profile_id", b"profile_id", "provider", b"provider", "temperature", b"temperature", "timeout_seconds", b"timeout_seconds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_api_key", b"_api_key", "_base_url", b"_base_url", "_is_default", b"_is_default", "_max_output_tokens", b"_max_output_tokens", "_model", b"_model", "_name", b"_name", "_provider", b"_provider", "_temperature", b"_temperature", "_timeout_seconds", b"_timeout_seconds", "_tool_calls_in_text", b"_tool_calls_in_text", "api_key", b"api_key", "base_url", b"base_url", "clear_api_key", b"clear_api_key", "is_default", b"is_default", "max_output_tokens", b"max_output_tokens", "model", b"model", "name", b"name", "profile_id", b"profile_id", "provider", b"provider", "temperature", b"temperature", "timeout_seconds", b"timeout_seconds", "tool_calls_in_text", b"tool_calls_in_text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__api_key: _TypeAlias = _typing.Literal["api_key"]  # noqa: Y015
     _WhichOneofArgType__api_key: _TypeAlias = _typing.Literal["_api_key", b"_api_key"]  # noqa: Y015
@@ -1649,6 +1666,8 @@ class UpdateLlmProfileRequest(_message.Message):
     _WhichOneofArgType__temperature: _TypeAlias = _typing.Literal["_temperature", b"_temperature"]  # noqa: Y015
     _WhichOneofReturnType__timeout_seconds: _TypeAlias = _typing.Literal["timeout_seconds"]  # noqa: Y015
     _WhichOneofArgType__timeout_seconds: _TypeAlias = _typing.Literal["_timeout_seconds", b"_timeout_seconds"]  # noqa: Y015
+    _WhichOneofReturnType__tool_calls_in_text: _TypeAlias = _typing.Literal["tool_calls_in_text"]  # noqa: Y015
+    _WhichOneofArgType__tool_calls_in_text: _TypeAlias = _typing.Literal["_tool_calls_in_text", b"_tool_calls_in_text"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__api_key) -> _WhichOneofReturnType__api_key | None: ...
     @_typing.overload
@@ -1667,6 +1686,8 @@ class UpdateLlmProfileRequest(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__temperature) -> _WhichOneofReturnType__temperature | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__timeout_seconds) -> _WhichOneofReturnType__timeout_seconds | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__tool_calls_in_text) -> _WhichOneofReturnType__tool_calls_in_text | None: ...
 
 Global___UpdateLlmProfileRequest: _TypeAlias = UpdateLlmProfileRequest  # noqa: Y015
 

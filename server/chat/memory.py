@@ -6,9 +6,10 @@ LLM fails: memory never blocks an answer). The summary is stored with the chat
 and sent as context on every later turn.
 
 A summary the model did not finish (``finish_reason`` "length") or left empty
-never replaces the memory: it is asked for once more, with twice the tokens and
-half the words, and if that fails too the turns are condensed extractively
-(after the previous summary, which is kept). The log says which happened.
+never replaces the memory: it is asked for once more, with twice the tokens
+(within the profile's ``max_output_tokens``) and half the words, and if that
+fails too the turns are condensed extractively (after the previous summary,
+which is kept). The log says which happened.
 
 The fold runs inside the turn that needs it, after ``TurnStarted`` (the client
 sees the turn begin at once), bounded by one request's timeout, whose request
@@ -102,8 +103,9 @@ async def _written(
         if answer.text.strip() and answer.finish_reason != CUT:
             return answer
         why = "was cut at its token limit" if answer.finish_reason == CUT else "was empty"
-        then = "asking again with more tokens" if attempt == 0 else "condensing instead"
-        log.warning("memory summary by the LLM %s (max_tokens %d); %s", why, budget, then)
+        then = "asking again for fewer words" if attempt == 0 else "condensing instead"
+        sent = min(budget, client.endpoint.max_output_tokens or budget)  # the profile's cap
+        log.warning("memory summary by the LLM %s (max_tokens %d); %s", why, sent, then)
     return None
 
 

@@ -454,7 +454,7 @@ async def long_first_turn(admin: Any, chat: Any, fake: FakeLlm, **profile: Any) 
 
 
 async def test_a_cut_memory_summary_is_retried_with_a_larger_budget(
-    start_server, connect, chat_stub, fake
+    start_server, connect, chat_stub, fake, caplog
 ):
     _, admin, chat = await setup(start_server, connect, chat_stub, chat_context_tokens=1000)
     chat_id = await long_first_turn(admin, chat, fake)
@@ -470,10 +470,11 @@ async def test_a_cut_memory_summary_is_retried_with_a_larger_budget(
     assert retried["max_tokens"] > cut["max_tokens"]
     got = await chat.GetChat(chat_pb2.GetChatRequest(chat_id=chat_id))
     assert got.memory_summary == "SUMMARY: a first question."
+    assert "cut at its token limit (max_tokens 150); asking again" in caplog.text
 
 
 async def test_a_summary_cut_twice_keeps_the_memory_and_condenses_instead(
-    start_server, connect, chat_stub, fake
+    start_server, connect, chat_stub, fake, caplog
 ):
     _, admin, chat = await setup(start_server, connect, chat_stub, chat_context_tokens=1000)
     chat_id = await long_first_turn(admin, chat, fake)
@@ -491,6 +492,7 @@ async def test_a_summary_cut_twice_keeps_the_memory_and_condenses_instead(
     lines = got.memory_summary.splitlines()
     assert lines[0] == "EARLIER SUMMARY"
     assert lines[1].startswith("- Q: second question → A: word word")
+    assert "memory summary by the LLM was empty (max_tokens 300); condensing instead" in caplog.text
 
 
 async def test_a_hanging_fold_starts_the_turn_first_and_is_closed_at_its_timeout(

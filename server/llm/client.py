@@ -157,9 +157,10 @@ class LlmClient:
             raise self._failure(exc, started=False) from exc
         try:
             calls = _ToolCalls()
-            finish, usage, written = "", None, []
+            finish, usage, written, chunks = "", None, [], 0
             lines = response.iter_lines()
             while (chunk := await self._next_chunk(lines)) is not None:
+                chunks += 1
                 usage = _usage(chunk.get("usage")) or usage
                 for choice in (chunk.get("choices") or ())[:1]:
                     delta = choice.get("delta") or {}  # None from some servers at the end
@@ -173,6 +174,8 @@ class LlmClient:
         finally:
             await opening.__aexit__(None, None, None)
         if not finish:
+            if not chunks and (refused := await self._refusal_of(request)):
+                raise refused
             raise self._error("llm_bad_response", "the stream ended before the model finished")
         done = calls.done()
         if textual:
@@ -203,6 +206,22 @@ class LlmClient:
         text = (choice.message.content if choice.message else "") or ""
         usage = _usage(answer.usage) or Usage()
         return Completion(text, usage, choice.finish_reason or "")
+
+    async def _refusal_of(self, request: dict[str, Any]) -> LlmError | None:
+        """Why a stream ended without any data, when the server says it without streaming.
+
+        llama-cpp-python checks the prompt's length only once its event stream has
+        begun: a context overflow is a 200 with an empty body, and a 400 with the
+        numbers only when asked again without streaming (one token). One retry: the
+        pool may hand the probe the connection the server just dropped.
+        """
+        probe = self._openai.with_options(max_retries=1).chat.completions
+        try:
+            await probe.create(**{**request, "max_tokens": 1})
+        except (openai.OpenAIError, ValueError) as exc:
+            refused = self._failure(exc, started=False)
+            return refused if refused.status is not None else None
+        return None
 
     async def aclose(self) -> None:
         """Close the connection pool, unless it is shared through ``client_for``."""

@@ -32,7 +32,7 @@ from typing import Any
 # A 5xx body saying so means the request itself is wrong: pydantic (llama-cpp-python,
 # vLLM), nlohmann::json (llama-server), Go's encoding/json (Ollama).
 _INVALID_REQUEST = re.compile(
-    r"validation errors? for |Input should be |\[type=[a-z_]+|Field required"
+    r"validation errors?(?: for |:)|Input should be |\[type=[a-z_]+|Field required"
     r"|\[json\.exception\.|json: cannot unmarshal|invalid_request_error",
     re.IGNORECASE,
 )

@@ -80,6 +80,9 @@ class Reply:
     finish_reason: str = ""  # "" : "tool_calls" with tool calls, else "stop"
     usage: tuple[int, int] | None = None  # (prompt, completion); None: estimated
     stream_usage: bool = True  # False: no usage chunk even when asked (as llama.cpp servers)
+    # with "stream": true, a 200 whose body ends without any data instead of the error
+    # (llama-cpp-python fails inside its event stream, e.g. on a context overflow)
+    empty_stream: bool = False
 
 
 @dataclass(frozen=True)
@@ -250,7 +253,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, body: dict[str, Any], reply: Reply, authorization: str) -> None:
         self._hang(reply.hang_s)
-        if reply.status != 200:
+        if reply.empty_stream and body.get("stream"):
+            self._stream(body, Reply(), lines=False)
+        elif reply.status != 200:
             message = reply.error_message or _usual_message(reply.status, body, authorization)
             error = reply.error_body or _error_body(reply.status, message, "")
             self._send_json(reply.status, error, reply.headers)
@@ -279,7 +284,7 @@ class _Handler(BaseHTTPRequestHandler):
         answer = completion(body, reply)
         self._send_json(200, answer, reply.headers, payload=payload, cut=reply.cut)
 
-    def _stream(self, body: dict[str, Any], reply: Reply) -> None:
+    def _stream(self, body: dict[str, Any], reply: Reply, lines: bool = True) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream; charset=utf-8")
         self.send_header("Cache-Control", "no-cache")
@@ -287,6 +292,10 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in reply.headers.items():
             self.send_header(name, value)
         self.end_headers()
+        if not lines:  # as llama-cpp-python: an empty body, then the connection closes
+            self.wfile.write(b"0\r\n\r\n")
+            self.close_connection = True
+            return
         lines = [b"data: " + json.dumps(chunk).encode() + b"\n\n" for chunk in chunks(body, reply)]
         lines.append(b"data: [DONE]\n\n")
         half = max(1, (len(lines) - 1) // 2)
@@ -500,17 +509,20 @@ def context_overflow(form: str, prompt: int, context: int, max_tokens: int = 0) 
         },
     }[form]
     status = 500 if form == "ollama" else 400
-    return Reply(status=status, error_body={"error": error})
+    # llama-cpp-python reports it only without streaming; a stream just ends empty
+    empty_stream = form == "llama-cpp-python"
+    return Reply(status=status, error_body={"error": error}, empty_stream=empty_stream)
 
 
 def invalid_request(form: str = "llama-cpp-python") -> Reply:
     """A 500 whose body says the request itself is invalid (retrying cannot help)."""
     message = {
-        # llama-cpp-python wraps any exception as a 500, pydantic's validation errors too
-        "llama-cpp-python": "1 validation error for ChatCompletionRequestAssistantMessage\n"
-        "content\n  Input should be a valid string [type=string_type, input_value=None, "
-        "input_type=NoneType]\n    For further information visit "
-        "https://errors.pydantic.dev/2.11/v/string_type",
+        # llama-cpp-python 0.3 answers pydantic's validation errors with a 500 (abridged)
+        "llama-cpp-python": "7 validation errors:\n  {'type': 'string_type', 'loc': ('body', "
+        "'messages', 1, 'ChatCompletionRequestAssistantMessage', 'content'), 'msg': 'Input "
+        "should be a valid string', 'input': None}\n  {'type': 'missing', 'loc': ('body', "
+        "'messages', 1, 'ChatCompletionRequestToolMessage', 'tool_call_id'), 'msg': 'Field "
+        "required', 'input': {'role': 'assistant', 'content': None}}",
         # llama-server answers a JSON type mismatch with nlohmann::json's exception text
         "llama-server": "[json.exception.type_error.302] type must be string, but is null",
         "ollama": "json: cannot unmarshal number into Go struct field Message.messages.content "

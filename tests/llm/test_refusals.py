@@ -72,7 +72,22 @@ async def test_a_context_overflow_is_reported_with_the_numbers(
     assert error.reason == "context_overflow"
     assert "the prompt has 2523 tokens; the model's context is 2048" in str(error)
     assert (error.prompt_tokens, error.context_tokens) == (2523, 2048)
-    assert fake.request_count == 1
+    if form == "llama-cpp-python":  # its stream ends empty: asked again without streaming
+        first, again = fake.requests
+        assert first.stream and not again.stream and again.body["max_tokens"] == 1
+        assert again.body["messages"] == first.body["messages"]
+    else:
+        assert fake.request_count == 1
+
+
+async def test_a_stream_ending_empty_for_another_reason_is_a_bad_response(
+    fake: FakeLlm, client: LlmClient
+) -> None:
+    fake.script(Reply(empty_stream=True), Reply(text="A"))
+    error = await failure(client)
+    assert error.reason == "llm_bad_response"
+    assert "ended before the model finished" in str(error)
+    assert fake.request_count == 2
 
 
 async def test_ollamas_overflow_has_no_numbers(fake: FakeLlm, client: LlmClient) -> None:

@@ -193,7 +193,7 @@ class Agent:
         except TimeoutError:
             return _failed(model, "limit_exceeded", self._too_long())
         except LlmError as exc:
-            return _failed(model, exc.reason, str(exc))
+            return _failed(model, exc.reason, _explained(exc, endpoint))
 
     async def resume(
         self,
@@ -222,7 +222,7 @@ class Agent:
         except TimeoutError:
             return _failed(model, "limit_exceeded", self._too_long())
         except LlmError as exc:
-            return _failed(model, exc.reason, str(exc))
+            return _failed(model, exc.reason, _explained(exc, endpoint))
 
     # ------------------------------------------------------------ retrieval
     async def _retrieve(self, turn: TurnInput, state: TurnState) -> None:
@@ -447,6 +447,21 @@ def _refusal(turn: TurnInput, request: ToolCallRequest) -> str:
 
 def _failed(model: str, reason: str, message: str) -> TurnOutcome:
     return TurnOutcome(TurnStatus.FAILED, model, error=ev.TurnError(reason, message))
+
+
+def _explained(exc: LlmError, endpoint: LlmEndpoint | None) -> str:
+    """The failure for people; an overflow says which setting to lower, and how far."""
+    if exc.reason != "context_overflow" or endpoint is None:
+        return str(exc)
+    # The prompt is budgeted with an estimate (4 characters a token: code and JSON take
+    # more tokens), and the answer needs room too: two thirds of the model's context.
+    fitting = 2 * exc.context_tokens // 3 if exc.context_tokens else 0
+    budget = f"this server fits prompts into {endpoint.context_tokens} tokens"
+    if fitting and endpoint.context_tokens <= fitting:  # the budget is not the cause
+        cannot_cut = "instructions, tool specs, the message itself"
+        return f"{exc}; {budget}, so what it cannot cut ({cannot_cut}) is too long for this model"
+    room = f"at most about {fitting}" if fitting else "lower"
+    return f"{exc}; {budget} (PROJECTQA_CHAT_CONTEXT_TOKENS): set it {room}"
 
 
 def _entry(catalog: list[ToolEntry], name: str) -> ToolEntry | None:

@@ -372,8 +372,17 @@ async def test_a_big_tool_result_is_cut_to_fit_the_context(
         assert prompt_chars(body) <= 4 * context  # about four characters a token
 
 
-async def test_a_context_overflow_is_reported_as_such(start_server, connect, chat_stub, fake):
-    _, admin, chat = await setup(start_server, connect, chat_stub)
+@pytest.mark.parametrize(
+    ("context", "advice"),
+    [
+        (8000, "(PROJECTQA_CHAT_CONTEXT_TOKENS): set it at most about 1365"),
+        (1000, "so what it cannot cut (instructions, tool specs, the message itself) is too"),
+    ],
+)
+async def test_a_context_overflow_is_reported_as_such(
+    start_server, connect, chat_stub, fake, context: int, advice: str
+):
+    _, admin, chat = await setup(start_server, connect, chat_stub, chat_context_tokens=context)
     await fake_profile(admin, fake, is_default=True)
     fake.script(
         Reply(
@@ -388,6 +397,7 @@ async def test_a_context_overflow_is_reported_as_such(start_server, connect, cha
     error = events[-1].error
     assert error.reason == "context_overflow"
     assert "2011" in error.message and "2048" in error.message
+    assert advice in error.message
     assert len(fake.requests) == 1  # not retried: the same prompt would not fit either
     got = await chat.GetChat(chat_pb2.GetChatRequest(chat_id=chat_id))
     assert "context_overflow" in got.messages[-1].content

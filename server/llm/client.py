@@ -32,6 +32,11 @@ from .refusals import Overflow, context_overflow, says_invalid_request
 from .textual_calls import TextualCalls
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
+EMPTY_STREAM = (
+    "the stream ended without any data (the server failed after accepting the request, "
+    "e.g. llama-cpp-python's chatml-function-calling format cannot stream tool_choice "
+    "auto; the server's log says why)"
+)
 KEYLESS = "unused"  # the openai client insists on a key; keyless servers ignore it
 CACHED_CLIENTS = 32  # per event loop; distinct (base_url, key, timeout, retries) in use
 
@@ -140,11 +145,11 @@ class LlmClient:
         that closes the HTTP response. Cancellation propagates and closes it too.
         """
         request = self._request(messages, max_tokens=self.endpoint.max_output_tokens)
-        textual = None
+        answer = _Answer()
         if tools:
             request.update(tools=tools, tool_choice=tool_choice)
             names = [tool["function"]["name"] for tool in tools if tool.get("function")]
-            textual = TextualCalls(names, after_prose=self.endpoint.tool_calls_in_text)
+            answer.textual = TextualCalls(names, after_prose=self.endpoint.tool_calls_in_text)
         # The raw response: the openai client still sends, retries and raises status
         # errors, but the SSE lines are decoded here with json.loads. Building a pydantic
         # chunk per token cost about 3x the CPU, which mattered with many turns at once.
@@ -156,41 +161,20 @@ class LlmClient:
         except (openai.OpenAIError, ValueError) as exc:
             raise self._failure(exc, started=False) from exc
         try:
-            calls = _ToolCalls()
-            finish, usage, written, chunks = "", None, [], 0
             lines = response.iter_lines()
             while (chunk := await self._next_chunk(lines)) is not None:
-                chunks += 1
-                usage = _usage(chunk.get("usage")) or usage
-                for choice in (chunk.get("choices") or ())[:1]:
-                    delta = choice.get("delta") or {}  # None from some servers at the end
-                    if delta.get("content"):
-                        written.append(delta["content"])
-                        shown = textual.feed(delta["content"]) if textual else delta["content"]
-                        if shown:
-                            yield TextDelta(shown)
-                    calls.add(delta.get("tool_calls") or ())
-                    finish = choice.get("finish_reason") or finish
+                if shown := answer.take(chunk):
+                    yield TextDelta(shown)
         finally:
             await opening.__aexit__(None, None, None)
-        if not finish:
-            if not chunks and (refused := await self._refusal_of(request)):
-                raise refused
+        if not answer.finish:
+            if not answer.chunks:
+                raise await self._refusal_of(request) or self._error(
+                    "llm_bad_response", EMPTY_STREAM
+                )
             raise self._error("llm_bad_response", "the stream ended before the model finished")
-        done = calls.done()
-        if textual:
-            rest, found = textual.finish()
-            if rest:
-                yield TextDelta(rest)
-            done += [ToolCallDone(f"call_{uuid.uuid4().hex[:24]}", *call) for call in found]
-            finish = "tool_calls" if found and finish == "stop" else finish
-        for call in done:
-            yield call
-        if usage is None or usage == Usage():
-            counted = estimated_usage(request, "".join(written), done)
-            yield StreamEnd(finish, counted, usage_estimated=True)
-        else:
-            yield StreamEnd(finish, usage)
+        for event in answer.ending(request):
+            yield event
 
     async def complete(self, messages: list[dict[str, Any]], max_tokens: int = 512) -> Completion:
         """One non-streamed answer (for summaries): its text, usage and finish reason."""
@@ -307,6 +291,47 @@ class LlmClient:
     def _overflow(self, overflow: Overflow, status: int | None = None) -> LlmError:
         text = f"LLM {self.endpoint.where}: {overflow.describe()}"
         return LlmError("context_overflow", text, status, overflow)
+
+
+class _Answer:
+    """What a stream brought so far: text, tool-call fragments, finish reason, usage."""
+
+    def __init__(self) -> None:
+        self.calls = _ToolCalls()
+        self.textual: TextualCalls | None = None  # with tools offered: calls written as text
+        self.finish = ""
+        self.usage: Usage | None = None
+        self.written: list[str] = []
+        self.chunks = 0
+
+    def take(self, chunk: dict[str, Any]) -> str:
+        """Record a chunk; the text it adds that can be shown now."""
+        self.chunks += 1
+        self.usage = _usage(chunk.get("usage")) or self.usage
+        shown = ""
+        for choice in (chunk.get("choices") or ())[:1]:
+            delta = choice.get("delta") or {}  # None from some servers at the end
+            if text := delta.get("content"):
+                self.written.append(text)
+                shown = self.textual.feed(text) if self.textual else text
+            self.calls.add(delta.get("tool_calls") or ())
+            self.finish = choice.get("finish_reason") or self.finish
+        return shown
+
+    def ending(self, request: dict[str, Any]) -> list[StreamEvent]:
+        """The events after the last chunk: held-back text, the tool calls, the end."""
+        events: list[StreamEvent] = []
+        done, finish = self.calls.done(), self.finish
+        if self.textual:
+            rest, found = self.textual.finish()
+            events += [TextDelta(rest)] if rest else []
+            done += [ToolCallDone(f"call_{uuid.uuid4().hex[:24]}", *call) for call in found]
+            finish = "tool_calls" if found and finish == "stop" else finish
+        events += done
+        if self.usage is None or self.usage == Usage():
+            counted = estimated_usage(request, "".join(self.written), done)
+            return [*events, StreamEnd(finish, counted, usage_estimated=True)]
+        return [*events, StreamEnd(finish, self.usage)]
 
 
 class _ToolCalls:

@@ -86,7 +86,7 @@ async def test_a_stream_ending_empty_for_another_reason_is_a_bad_response(
     fake.script(Reply(empty_stream=True), Reply(text="A"))
     error = await failure(client)
     assert error.reason == "llm_bad_response"
-    assert "ended before the model finished" in str(error)
+    assert "the stream ended without any data" in str(error)
     assert fake.request_count == 2
 
 

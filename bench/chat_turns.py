@@ -69,7 +69,7 @@ import threading
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,7 +86,7 @@ from chat_load import (
     questions,
     start_server,
 )
-from llm_proxy import Exchange, load
+from llm_proxy import Exchange, last_tag, load
 from procstat import cpu_seconds
 
 from projectqa.client import Client
@@ -100,9 +100,12 @@ TARGET_MS = 20.0
 TURN_DEADLINE_S = 300.0
 TOOL_QUESTION = (
     'Reply exactly with: <tool_call>{{"name": "search", "arguments": '
-    '{{"query": "retry bench-turn-{tag}", "top_k": 2}}}}</tool_call>'
+    '{{"query": "retry{mark}", "top_k": 1}}}}</tool_call>'
 )
 TEXTUAL_CALL = "<tool_call>"
+# The real peer's question one turn at a time: llama.cpp reuses the cached prompt.
+SAME_QUESTION = "How does the chat agent run a tool call?"
+REAL_MODEL = "smollm2"  # the alias --real-peer serves its GGUF under
 
 
 # --------------------------------------------------------- the timed server
@@ -142,8 +145,8 @@ def serve_fake(args: argparse.Namespace) -> None:
         question = next((str(m.get("content")).rsplit("Question: ", 1)[-1]
                          for m in reversed(messages) if m.get("role") == "user"), "")  # fmt: skip
         if "<tool_call>" in question and not any(m.get("role") == "tool" for m in messages):
-            tag = question.split("bench-turn-", 1)[1].split('"', 1)[0]
-            call = ToolCall("search", {"query": f"retry bench-turn-{tag}", "top_k": 2})
+            query = question.split('"query": "', 1)[1].split('"', 1)[0]
+            call = ToolCall("search", {"query": query, "top_k": 1})
             return Reply(tool_calls=[call], first_token_delay_s=args.first_token_ms / 1000)
         return answer
 
@@ -194,7 +197,8 @@ def start_real(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
     port = free_port()
     gguf = Path(args.gguf) if args.gguf else gguf_of(args.real_peer)
     command = [args.real_peer, "-m", "llama_cpp.server", "--model", str(gguf), "--host",
-               "127.0.0.1", "--port", str(port), "--n_ctx", str(args.n_ctx)]  # fmt: skip
+               "127.0.0.1", "--port", str(port), "--n_ctx", str(args.n_ctx), "--n_threads",
+               str(args.n_threads), "--model_alias", args.llm_model or REAL_MODEL]  # fmt: skip
     log = (WORK / "real-peer.log").open("w")
     proc = subprocess.Popen(command, stdout=log, stderr=log, cwd=ROOT)
     url = f"http://127.0.0.1:{port}/v1"
@@ -211,11 +215,12 @@ def start_real(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
     raise SystemExit(f"the real peer did not start; see {WORK / 'real-peer.log'}")
 
 
-def behind_proxy(name: str, model: str, upstream: str) -> Peer:
+def behind_proxy(name: str, model: str, upstream: str, script_calls: bool = False) -> Peer:
     records = WORK / f"{name}-exchanges.jsonl"
     records.write_text("")
     url = urlsplit(upstream)
-    command = [sys.executable, str(ROOT / "bench" / "llm_proxy.py"), url.netloc, str(records)]
+    command = [sys.executable, str(ROOT / "bench" / "llm_proxy.py"), url.netloc, str(records),
+               *(["--script-calls"] if script_calls else [])]  # fmt: skip
     proc, line = start_child(command, "listening on", WORK / f"{name}-proxy.log")
     return Peer(name, model, f"http://{line.rsplit(' ', 1)[1]}{url.path}", records, [proc])
 
@@ -227,14 +232,14 @@ def start_peers(args: argparse.Namespace) -> list[Peer]:
                    "--first-token-ms", str(args.first_token_ms), "--token-ms",
                    str(args.token_ms)]  # fmt: skip
         fake, line = start_child(command, "serving at", WORK / "fake.log")
-        peers.append(behind_proxy("fake", "fake", line.rsplit(" ", 1)[1]))
+        peers.append(behind_proxy("fake", "fake", line.rsplit(" ", 1)[1], args.script_calls))
         peers[-1].processes.append(fake)
     if args.real_peer:
         real, url = start_real(args)
-        peers.append(behind_proxy("real", args.llm_model or "smollm2", url))
+        peers.append(behind_proxy("real", args.llm_model or REAL_MODEL, url, args.script_calls))
         peers[-1].processes.append(real)
     elif args.llm_url:
-        peers.append(behind_proxy("real", args.llm_model, args.llm_url))
+        peers.append(behind_proxy("real", args.llm_model, args.llm_url, args.script_calls))
     return peers
 
 
@@ -250,6 +255,7 @@ class Turn:
     sent: float = 0.0
     first_token: float = 0.0
     end: float = 0.0
+    first_delta: str = ""
     outcome: str = ""
     message: str = ""
     tool_calls: int = 0
@@ -257,18 +263,29 @@ class Turn:
 
 
 def plan(args: argparse.Namespace, peers: list[Peer]) -> list[Turn]:
-    """Warm-up turns (concurrency 0: not reported), then ``--turns`` per kind and level."""
-    asked = iter(questions(Path(args.project_dir), 10_000))
+    """Warm-up turns (concurrency 0: not reported), then turns per kind and level."""
+    distinct = iter(questions(Path(args.project_dir), 10_000))
     turns = []
     for peer in peers:
-        for level in [0, *args.concurrency]:
+        real = peer.name == "real"
+        count = args.real_turns if real else args.turns
+        same = real and not args.real_distinct
+        for level in [0, *(args.real_concurrency if real else args.concurrency)]:
             for kind in args.kinds:
-                for i in range(args.turns if level else 1):
+                for i in range(count if level else 1):
                     tag = f"{peer.name[0]}{kind[0]}{level}x{i}"
-                    text = (TOOL_QUESTION.format(tag=tag) if kind == "tool"
-                            else f"{next(asked)} (bench-turn-{tag})")  # fmt: skip
+                    text = question(kind, tag, same and level <= 1, distinct)
                     turns.append(Turn(peer.name, kind, level, tag, text))
     return turns
+
+
+def question(kind: str, tag: str, same: bool, distinct: Iterator[str]) -> str:
+    """The turn's question, tagged for the proxy and the retrieval log; with ``same`` (one
+    turn at a time: found by time instead), untagged so whole prompts repeat."""
+    mark = "" if same else f" bench-turn-{tag}"
+    if kind == "tool":
+        return TOOL_QUESTION.format(mark=mark)
+    return f"{SAME_QUESTION if same else next(distinct)}{mark and f' ({mark.strip()})'}"
 
 
 def prepare(address: str, token: str, peers: list[Peer], turns: list[Turn], args) -> None:
@@ -300,7 +317,8 @@ async def run_turn(stub: chat_pb2_grpc.ChatServiceStub, token: str, turn: Turn, 
         async for event in call:
             kind = event.WhichOneof("event")
             if kind == "answer_delta":
-                turn.first_token = turn.first_token or time.monotonic()
+                if not turn.first_token:
+                    turn.first_token, turn.first_delta = time.monotonic(), event.answer_delta.text
                 turn.answer += event.answer_delta.text
             elif kind == "tool_call_started":
                 turn.tool_calls += 1
@@ -355,15 +373,23 @@ class Split:
         return self.wall - self.model - self.retrieval
 
 
-def searches_of(turns: list[Turn], searches: list[Search]) -> dict[str, list[Search]]:
-    """Each retrieval to its turn: by the tag in its query, else the one turn running then."""
-    found: dict[str, list[Search]] = {t.tag: [] for t in turns}
-    for s in searches:
-        tagged = [t for t in turns if f"bench-turn-{t.tag}" in s.query]
-        around = tagged or [t for t in turns if t.sent <= s.start and s.end <= t.end]
-        if len(around) == 1:
-            found[around[0].tag].append(s)
-    return found
+def attribute(
+    turns: list[Turn], items: Iterable[Any], tag_of: Callable[[Any], str],
+    span_of: Callable[[Any], tuple[float, float]],
+) -> tuple[dict[str, list[Any]], int]:  # fmt: skip
+    """Each item to its turn: by its tag, else the one turn running throughout it; returns
+    them by turn tag, and how many could not be placed."""
+    found: dict[str, list[Any]] = {t.tag: [] for t in turns}
+    unplaced = 0
+    for item in items:
+        start, end = span_of(item)
+        tag = tag_of(item)
+        around = [t.tag for t in turns if t.sent <= start and end <= t.end]
+        if tag in found or len(around) == 1:
+            found[tag if tag in found else around[0]].append(item)
+        else:
+            unplaced += 1
+    return found, unplaced
 
 
 def split(turn: Turn, exchanges: list[Exchange], searches: list[Search]) -> Split:
@@ -394,11 +420,17 @@ def row(name: str, seconds: Iterable[float | None]) -> str:
             f"   n={len(ms)}")  # fmt: skip
 
 
-def report(group: list[Turn], exchanges: dict[str, list[Exchange]], searches, cpu_s) -> None:
+def report(
+    group: list[Turn], exchanges: dict[str, list[Exchange]], searches: dict[str, list[Search]],
+    cpu_s: float,
+) -> str:  # fmt: skip
+    """Print one (peer, kind, concurrency) group; return its line of the summary."""
     first = group[0]
     shapes = Counter((len(exchanges[t.tag]), t.tool_calls) for t in group)
+    scripted = sum(e.scripted for t in group for e in exchanges[t.tag])
     print(f"\n== {first.peer} · {first.kind} · concurrency {first.concurrency}: {len(group)} "
-          f"turns; (LLM requests, tool calls) per turn: {dict(shapes)}")  # fmt: skip
+          f"turns; (LLM requests, tool calls) per turn: {dict(shapes)}"
+          + (f"; {scripted} first steps scripted at the proxy" if scripted else ""))  # fmt: skip
     failed = [t for t in group if t.outcome != "done"]
     for t in failed[:3]:
         print(f"  {t.tag}: {t.outcome}: {t.message[:300]}")
@@ -408,14 +440,18 @@ def report(group: list[Turn], exchanges: dict[str, list[Exchange]], searches, cp
     if textual:
         print(f"  answered with a textual tool call shown as text (not run): {len(textual)}, "
               f"e.g. {textual[0].answer[:120]!r}")  # fmt: skip
+    if first.kind == "tool" and not any(t.tool_calls for t in group):
+        print(f"  NO TOOL ROUND TRIP against this peer: no turn made a tool call; e.g. the "
+              f"answer {group[0].answer[:120]!r}")  # fmt: skip
     kept = [t for t in group if t.outcome == "done"
             and (len(exchanges[t.tag]), t.tool_calls) == EXPECTED[t.kind]]  # fmt: skip
     print(
         f"  figures over the {len(kept)} done turns of the expected shape "
         f"{EXPECTED[first.kind]}; server CPU {1000 * cpu_s / len(group):.1f} ms per turn"
     )
+    name = f"{first.peer} {first.kind}{'*' if scripted else ''} c={first.concurrency}"
     if not kept:
-        return
+        return f"  {name:<18}{'-':>8}  (no turn of the expected shape)"
     parts = [split(t, exchanges[t.tag], searches[t.tag]) for t in kept]
     print(f"  {'ms':<48}{'p50':>8}{'p90':>8}{'p99':>8}")
     print(row("send -> first answer delta (TTFT)", (p.ttft for p in parts)))
@@ -428,16 +464,12 @@ def report(group: list[Turn], exchanges: dict[str, list[Exchange]], searches, cp
         print(row("  between LLM requests (tool round trip)", (p.between for p in parts)))
     print(row("  after the last LLM response", (p.after for p in parts)))
     print(row("first token: left the proxy -> at the client", (p.relay for p in parts)))
-    p50 = pct([p.overhead * 1000 for p in parts], 0.5)
-    verdict = "met" if p50 <= TARGET_MS else "MISSED"
-    print(f"  overhead p50 {p50:.1f} ms: target <= {TARGET_MS:g} ms {verdict}")
-
-
-def by_tag(exchanges: list[Exchange]) -> dict[str, list[Exchange]]:
-    found: dict[str, list[Exchange]] = {}
-    for e in exchanges:
-        found.setdefault(e.tag, []).append(e)
-    return found
+    over = [p.overhead * 1000 for p in parts]
+    ttft = [p.ttft * 1000 for p in parts if p.ttft is not None] or [float("nan")]
+    verdict = "met" if pct(over, 0.5) <= TARGET_MS else "MISSED"
+    print(f"  overhead p50 {pct(over, 0.5):.1f} ms: target <= {TARGET_MS:g} ms {verdict}")
+    return (f"  {name:<18}{len(kept):>8}{pct(ttft, 0.5):>10.0f}{pct(over, 0.5):>9.1f}"
+            f"{pct(over, 0.9):>9.1f}{pct(over, 0.99):>9.1f}  {verdict}")  # fmt: skip
 
 
 # --------------------------------------------------------------------- main
@@ -456,32 +488,44 @@ async def drive(address: str, token: str, peers: list[Peer], turns: list[Turn], 
 
 
 def figures(peers: list[Peer], turns: list[Turn], searches_file: Path, cpu) -> None:
-    searches = [Search(**json.loads(ln)) for ln in searches_file.read_text().splitlines()]
-    attributed = searches_of(turns, searches)
-    unplaced = len(searches) - sum(len(v) for v in attributed.values())
+    logged = (Search(**json.loads(ln)) for ln in searches_file.read_text().splitlines())
+    searches, unplaced = attribute(turns, logged, lambda s: last_tag(s.query),
+                                   lambda s: (s.start, s.end))  # fmt: skip
+    summary = []
     for peer in peers:
-        exchanges = by_tag(load(peer.records))
-        for turn in turns:
-            exchanges.setdefault(turn.tag, [])
+        mine = [t for t in turns if t.peer == peer.name]
+        exchanges, stray = attribute(mine, load(peer.records), lambda e: e.tag,
+                                     lambda e: (e.arrived, e.ended))  # fmt: skip
         for (name, kind, level), cpu_s in cpu.items():
-            group = [t for t in turns if (t.peer, t.kind, t.concurrency) == (name, kind, level)]
+            group = [t for t in mine if (t.kind, t.concurrency) == (kind, level)]
             if name == peer.name and level > 0:
-                report(group, exchanges, attributed, cpu_s)
-        stray = len(exchanges.get("", []))
+                summary.append(report(group, exchanges, searches, cpu_s))
         if stray:
-            print(f"  {peer.name}: {stray} LLM requests without a turn's tag (memory folds?)")
+            print(f"  {peer.name}: {stray} LLM requests not placed in one turn (not counted)")
     if unplaced:
         print(f"\n{unplaced} retrievals could not be given to one turn (not subtracted)")
+    print(f"\n== summary (ms; overhead = wall - model - retrieval; * first step scripted)\n"
+          f"  {'peer kind c':<18}{'n':>8}{'TTFT p50':>10}{'ovh p50':>9}{'p90':>9}{'p99':>9}"
+          f"  target p50 <= {TARGET_MS:g}")  # fmt: skip
+    print("\n".join(summary))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=20, help="per (peer, kind, concurrency)")
     parser.add_argument("--concurrency", default="1,3", help="comma-separated levels")
+    parser.add_argument("--real-turns", type=int, default=8, help="--turns of the real peer")
+    parser.add_argument("--real-concurrency", default="1", help="--concurrency of the real peer")
+    parser.add_argument("--real-distinct", action="store_true", help="distinct questions for "
+                        "the real peer too (each prompt evaluated whole: slow)")  # fmt: skip
     parser.add_argument("--kinds", default=",".join(KINDS), help="of ask, send, tool")
     parser.add_argument("--real-peer", metavar="PYTHON", help="start llama_cpp.server with it")
     parser.add_argument("--gguf", help="model for --real-peer (default: first under its prefix)")
-    parser.add_argument("--n-ctx", type=int, default=4096, help="--real-peer's context")
+    parser.add_argument("--n-ctx", type=int, default=2048, help="--real-peer's context")
+    parser.add_argument("--n-threads", type=int, default=1, help="--real-peer's threads (on a "
+                        "busy 2-core machine 2 threads wait for each other)")  # fmt: skip
+    parser.add_argument("--script-calls", action="store_true", help="the proxies write "
+                        "the tool call a tool turn asks for, as text (llm_proxy.py)")  # fmt: skip
     parser.add_argument("--llm-url", help="base URL of a running OpenAI-compatible server")
     parser.add_argument("--llm-model", default="", help="model name to ask --llm-url for")
     parser.add_argument("--no-fake", action="store_true", help="only the real peer")
@@ -489,7 +533,7 @@ def main() -> None:
     parser.add_argument("--first-token-ms", type=float, default=50.0)
     parser.add_argument("--token-ms", type=float, default=5.0)
     parser.add_argument("--max-tokens", type=int, default=48, help="profiles' max_output_tokens")
-    parser.add_argument("--context-tokens", type=int, default=2000, help="PROJECTQA_CHAT_"
+    parser.add_argument("--context-tokens", type=int, default=1000, help="PROJECTQA_CHAT_"
                         "CONTEXT_TOKENS: the prompt's budget")  # fmt: skip
     parser.add_argument("--project-dir", default=str(ROOT / "server"), help="folder to ingest")
     parser.add_argument("--profile-server", metavar="FILE", help="cProfile the server")
@@ -502,6 +546,7 @@ def main() -> None:
         serve_fake(args)
         return
     args.concurrency = [int(c) for c in args.concurrency.split(",")]
+    args.real_concurrency = [int(c) for c in args.real_concurrency.split(",")]
     args.kinds = [k for k in KINDS if k in args.kinds.split(",")]
     if args.llm_url and not args.llm_model:
         parser.error("--llm-url needs --llm-model")

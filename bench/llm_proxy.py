@@ -8,14 +8,22 @@ as it would directly) and only follows the framing (Content-Length or chunked) t
 where a response ends. Run as its own process, so the bench's client does not share an
 event loop (or a GIL) with it::
 
-    python bench/llm_proxy.py UPSTREAM_HOST:PORT RECORDS.jsonl
+    python bench/llm_proxy.py UPSTREAM_HOST:PORT RECORDS.jsonl [--script-calls]
 
 It prints ``proxy listening on 127.0.0.1:PORT`` and writes one JSON line per request:
-``tag`` (the ``bench-turn-…`` tag of the last user message that has one), ``tools``
+``tag`` (the last ``bench-turn-…`` tag of the last user message; "" if none), ``tools``
 (tools were offered), ``tool_results`` (role "tool" messages sent), ``arrived``,
 ``first_token`` (first SSE chunk with content or a tool call; 0 if none), ``ended``
 (all ``time.monotonic``, shared by the processes of one Linux host), ``status``,
-``text`` (the streamed content, cut) and ``calls`` (structured tool call names).
+``text`` (the streamed content, cut), ``calls`` (structured tool call names) and
+``scripted``.
+
+``--script-calls`` is for a model too small to follow "Reply exactly with:
+<tool_call>…</tool_call>": a streamed request that offers tools, carries no tool
+result yet and whose question holds such a call is answered by the proxy itself, in
+the peer's stead, streaming that call as text content (as llama.cpp streams what a
+model writes); the request after the tool result goes to the peer. The record says
+``scripted``, and the proxy's own answer takes about no time.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from typing import Any, TextIO
 
 TAG = re.compile(r"bench-turn-(\w+)")
 TEXT_KEPT = 400  # characters of streamed content kept per record
+CALL = re.compile(r"<tool_call>.*?</tool_call>", re.S)
 
 
 @dataclass(slots=True)
@@ -45,22 +54,46 @@ class Exchange:
     status: int = 0
     text: str = ""
     calls: list[str] = field(default_factory=list)
+    scripted: bool = False
 
 
-def describe(body: bytes, seen: Exchange) -> None:
-    """What the request asks: which turn (by tag), tools offered, tool results sent."""
+def last_tag(text: str) -> str:
+    """The last tag in ``text`` (the question comes after the passages retrieved for it)."""
+    found = TAG.findall(text)
+    return found[-1] if found else ""
+
+
+def describe(body: bytes, seen: Exchange) -> str:
+    """What the request asks: which turn (by tag), tools offered, tool results sent; returns
+    the tool call its question asks the model to write ("" if none)."""
     try:
         request = json.loads(body)
     except ValueError:
-        return
+        return ""
     messages = request.get("messages") or []
     seen.tools = bool(request.get("tools"))
     seen.tool_results = sum(1 for m in messages if m.get("role") == "tool")
-    for message in reversed(messages):
-        found = TAG.findall(str(message.get("content"))) if message.get("role") == "user" else []
-        if found:  # the last one: the question comes after the passages retrieved for it
-            seen.tag = found[-1]
-            return
+    content = next((str(m.get("content")) for m in reversed(messages)
+                    if m.get("role") == "user"), "")  # fmt: skip
+    seen.tag = last_tag(content)
+    call = CALL.findall(content)
+    wanted = call and request.get("stream") and seen.tools and not seen.tool_results
+    return call[-1] if wanted else ""
+
+
+def scripted_stream(call: str) -> bytes:
+    """A chunked SSE response streaming ``call`` as content, word by word, as llama.cpp does."""
+    head = {"id": "chatcmpl-proxy", "object": "chat.completion.chunk", "model": "proxy"}
+    pieces = [{"role": "assistant", "content": ""}]
+    pieces += [{"content": word} for word in re.findall(r"\S+\s*", call)]
+    chunks = [{**head, "choices": [{"index": 0, "delta": d, "finish_reason": None}]}
+              for d in pieces]  # fmt: skip
+    chunks.append({**head, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    lines = [b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks]
+    lines.append(b"data: [DONE]\n\n")
+    body = b"".join(b"%x\r\n%s\r\n" % (len(line), line) for line in lines) + b"0\r\n\r\n"
+    return (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+            b"transfer-encoding: chunked\r\n\r\n" + body)  # fmt: skip
 
 
 class SseReader:
@@ -70,14 +103,14 @@ class SseReader:
         self._seen = seen
         self._buffer = b""
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes, read_at: float) -> None:
         self._buffer += data
         *lines, self._buffer = self._buffer.split(b"\n")
         for line in lines:
             if line.startswith(b"data: ") and line[6:].strip() != b"[DONE]":
-                self._chunk(line[6:])
+                self._chunk(line[6:], read_at)
 
-    def _chunk(self, data: bytes) -> None:
+    def _chunk(self, data: bytes, read_at: float) -> None:
         try:
             choices = json.loads(data).get("choices") or []
         except ValueError:
@@ -86,7 +119,7 @@ class SseReader:
             delta = choice.get("delta") or {}
             calls = delta.get("tool_calls") or []
             if (delta.get("content") or calls) and not self._seen.first_token:
-                self._seen.first_token = time.monotonic()
+                self._seen.first_token = read_at
             if len(self._seen.text) < TEXT_KEPT:
                 self._seen.text += delta.get("content") or ""
             self._seen.calls += [c["function"]["name"] for c in calls
@@ -102,28 +135,34 @@ def _headers(head: bytes) -> dict[str, str]:
 async def _body(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, headers: dict[str, str],
     sse: SseReader,
-) -> None:  # fmt: skip
-    """Forward a response body, chunked or sized, until its end."""
+) -> float:  # fmt: skip
+    """Forward a response body, chunked or sized; returns when its end was read.
+
+    Times are taken as the peer's bytes are read, before they are passed on: a proxy
+    descheduled on a busy machine then makes the model look faster, never the server."""
     if "chunked" in headers.get("transfer-encoding", ""):
         while True:
             size_line = await reader.readuntil(b"\r\n")
             size = int(size_line.split(b";")[0], 16)
             data = await reader.readexactly(size + 2)
+            read_at = time.monotonic()
             writer.write(size_line + data)
+            sse.feed(data[:-2], read_at)
             await writer.drain()
-            sse.feed(data[:-2])
             if size == 0:
-                return
-    else:
-        data = await reader.readexactly(int(headers.get("content-length") or 0))
-        writer.write(data)
-        await writer.drain()
+                return read_at
+    data = await reader.readexactly(int(headers.get("content-length") or 0))
+    read_at = time.monotonic()
+    writer.write(data)
+    await writer.drain()
+    return read_at
 
 
 class Proxy:
-    def __init__(self, upstream: tuple[str, int], records: TextIO) -> None:
+    def __init__(self, upstream: tuple[str, int], records: TextIO, script_calls: bool) -> None:
         self._upstream = upstream
         self._records = records
+        self._script_calls = script_calls
 
     async def connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_reader, up_writer = await asyncio.open_connection(*self._upstream)
@@ -144,23 +183,30 @@ class Proxy:
         head = await reader.readuntil(b"\r\n\r\n")
         body = await reader.readexactly(int(_headers(head).get("content-length") or 0))
         seen = Exchange(arrived=time.monotonic())
-        up_writer.write(head + body)
+        if not self._script_calls:  # forwarded before it is read, so that costs the peer nothing
+            up_writer.write(head + body)
+        call = describe(body, seen)
+        if call and self._script_calls:
+            seen.scripted = True
+            up_reader = asyncio.StreamReader()  # the peer never sees this request
+            up_reader.feed_data(scripted_stream(call))
+            up_reader.feed_eof()
+        elif self._script_calls:
+            up_writer.write(head + body)
         await up_writer.drain()
-        describe(body, seen)
         response = await up_reader.readuntil(b"\r\n\r\n")
         writer.write(response)
         seen.status = int(response.split(b" ", 2)[1])
         headers = _headers(response)
-        await _body(up_reader, writer, headers, SseReader(seen))
-        seen.ended = time.monotonic()
+        seen.ended = await _body(up_reader, writer, headers, SseReader(seen))
         self._records.write(json.dumps(asdict(seen)) + "\n")
         return "close" not in headers.get("connection", "").lower()
 
 
-async def serve(upstream: str, records_path: str) -> None:
+async def serve(upstream: str, records_path: str, script_calls: bool) -> None:
     host, port = upstream.rsplit(":", 1)
     with open(records_path, "a", buffering=1) as records:
-        proxy = Proxy((host, int(port)), records)
+        proxy = Proxy((host, int(port)), records, script_calls)
         server = await asyncio.start_server(proxy.connection, "127.0.0.1", 0)
         print(f"proxy listening on 127.0.0.1:{server.sockets[0].getsockname()[1]}", flush=True)
         async with server:
@@ -174,9 +220,9 @@ def load(path: Any) -> list[Exchange]:
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) != 2:
+    if len(argv) not in (2, 3) or argv[2:] not in ([], ["--script-calls"]):
         raise SystemExit(__doc__)
-    asyncio.run(serve(argv[0], argv[1]))
+    asyncio.run(serve(argv[0], argv[1], argv[2:] == ["--script-calls"]))
 
 
 if __name__ == "__main__":

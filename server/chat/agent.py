@@ -17,9 +17,11 @@ assistant message recording tool calls has ``"content": ""`` (null is refused
 by llama-cpp-python and Ollama), its calls' arguments are always a JSON object
 (vLLM, Ollama and llama-server parse them again), ids are unique in the turn,
 and each tool result follows its call in the calls' order (templates that show
-no ids pair them by position). Tool results are fitted to what the endpoint's
-``context_tokens`` leaves once instructions, history, sources and tool specs
-are counted: older results are elided, then the newest is cut, saying so.
+no ids pair them by position). Each request is fitted to the endpoint's
+``context_tokens`` (estimated tokens): instructions, memory, the question with
+its sources and the tool specs are counted first; this turn's tool results may
+take up to ``TOOL_SHARE`` of the context from the history (oldest exchanges
+first); then older results are elided and the newest is cut, saying so.
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ ANSWER_CHUNK_CHARS = 80  # extractive answers stream in pieces of about this siz
 MAX_SAFE_INT = 2**53
 MAX_CALLS_PER_STEP = 8  # tool calls one LLM reply may make; more are refused
 MAX_ANSWER_CHARS = 100_000  # an answer is cut here (a model that never stops)
+TOOL_SHARE = 0.4  # of the context, what this turn's tool results may take from the history
 ELIDED = "[elided to fit the context; call the tool again if you need it]"
 CUT = (
     "… [cut to fit the context: {shown} of {total} characters shown; call the tool again "
@@ -254,7 +257,7 @@ class Agent:
     ) -> TurnOutcome:
         client = client_for(endpoint)
         tools = self._tool_specs(turn)
-        head = [system_message(turn.project, turn.memory_summary), *turn.history]
+        system = system_message(turn.project, turn.memory_summary)
         while True:
             spent = state.usage.prompt_tokens + state.usage.completion_tokens
             if state.steps >= self._limits.max_steps or spent >= self._limits.max_tokens:
@@ -263,7 +266,9 @@ class Agent:
             # The last step may not call tools, so the turn ends with an answer.
             offered = None if last else tools
             text, calls = "", []
-            room = endpoint.context_tokens - _fixed_tokens([*head, *state.transcript], offered)
+            head, room = _fitted_head(
+                system, turn.history, state.transcript, offered, endpoint.context_tokens
+            )
             _fit_tool_results(state.transcript, room)
             # aclosing: a cancelled turn closes the HTTP response at once, not at GC.
             async with contextlib.aclosing(
@@ -548,6 +553,27 @@ def _fixed_tokens(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | 
         + tools_tokens(tools)
         - sum(estimate_tokens(m["content"]) for m in results)
     )
+
+
+def _fitted_head(
+    system: dict[str, Any],
+    history: list[dict[str, Any]],
+    transcript: list[dict[str, Any]],
+    tools: list[dict[str, Any]] | None,
+    context_tokens: int,
+) -> tuple[list[dict[str, Any]], int]:
+    """The system message and the recent history that fit, and the room left for this
+    turn's tool results: they may take up to ``TOOL_SHARE`` of the context from the
+    history (its oldest exchanges go first); whatever else is left stays the history's."""
+    fixed = _fixed_tokens([system, *transcript], tools)
+    results = sum(estimate_tokens(m["content"]) for m in transcript if m.get("role") == "tool")
+    reserve = min(results, int(context_tokens * TOOL_SHARE))
+    kept = list(history)
+    while kept and fixed + messages_tokens(kept) + reserve > context_tokens:
+        kept.pop(0)
+        while kept and kept[0]["role"] != "user":  # an exchange goes whole
+            kept.pop(0)
+    return [system, *kept], context_tokens - fixed - messages_tokens(kept)
 
 
 def _fit_tool_results(transcript: list[dict[str, Any]], budget_tokens: int) -> None:

@@ -334,15 +334,10 @@ def prompt_chars(body: dict[str, Any]) -> int:
     )
 
 
-@pytest.mark.parametrize("context", [1000, 3000])
-async def test_a_big_tool_result_is_cut_to_fit_the_context(
-    start_server, connect, chat_stub, fake, tmp_path: Path, context: int
-):
-    _, admin, chat = await setup(
-        start_server, connect, chat_stub, chat_context_tokens=context, plugins=["local"],
-        local_roots=[tmp_path],
-    )  # fmt: skip
-    code = tmp_path / "code"  # a checkout for the script tool to run in
+async def numbers_tool(admin: Any, folder: Path) -> None:
+    """A script tool ``numbers`` printing 1 to 5000 (about 24,000 characters), and a local
+    connector whose folder it runs in."""
+    code = folder / "code"
     code.mkdir()
     config = struct_pb2.Struct()
     config.update({"path": str(code)})
@@ -356,6 +351,17 @@ async def test_a_big_tool_result_is_cut_to_fit_the_context(
         arguments_schema=schema, timeout_seconds=30, enabled=True,
     )  # fmt: skip
     await admin.CreateCustomTool(admin_pb2.CreateCustomToolRequest(project=PROJECT, tool=tool))
+
+
+@pytest.mark.parametrize("context", [1000, 3000])
+async def test_a_big_tool_result_is_cut_to_fit_the_context(
+    start_server, connect, chat_stub, fake, tmp_path: Path, context: int
+):
+    _, admin, chat = await setup(
+        start_server, connect, chat_stub, chat_context_tokens=context, plugins=["local"],
+        local_roots=[tmp_path],
+    )  # fmt: skip
+    await numbers_tool(admin, tmp_path)
     await fake_profile(admin, fake, is_default=True)
     fake.script(Reply(tool_calls=[("numbers", {})]), Reply(text="Many."))
     events = await turn(chat, await new_chat(chat), "Which numbers are there?")
@@ -370,6 +376,29 @@ async def test_a_big_tool_result_is_cut_to_fit_the_context(
     else:
         assert content.startswith('{"') and "\\n1000\\n" in content
         assert prompt_chars(body) <= 4 * context  # about four characters a token
+
+
+async def test_a_tool_result_takes_room_from_the_oldest_history(
+    start_server, connect, chat_stub, fake, tmp_path: Path
+):
+    _, admin, chat = await setup(
+        start_server, connect, chat_stub, chat_context_tokens=3000, plugins=["local"],
+        local_roots=[tmp_path],
+    )  # fmt: skip
+    await numbers_tool(admin, tmp_path)
+    await fake_profile(admin, fake, is_default=True)
+    chat_id = await new_chat(chat)
+    for n in ("first", "second"):  # about 630 tokens each: the history fits, nothing folds
+        fake.script(Reply(text=f"{n} answer " + "word " * 500))
+        await turn(chat, chat_id, f"{n} question")
+    fake.script(Reply(tool_calls=[("numbers", {})]), Reply(text="Many."))
+    events = await turn(chat, chat_id, "Which numbers are there?")
+    assert events[-1].done.answer == "Many."
+    body = fake.requests[-1].body
+    assert "first answer" not in json.dumps(body["messages"])  # the oldest exchange went
+    content = next(m["content"] for m in body["messages"] if m["role"] == "tool")
+    assert len(content) >= 4 * 3000 * 0.4 - 300  # its share of the context, and the note
+    assert prompt_chars(body) <= 4 * 3000
 
 
 @pytest.mark.parametrize(

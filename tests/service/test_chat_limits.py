@@ -207,7 +207,7 @@ async def test_list_chats_pages_newest_first(start_server, connect, chat_stub):
     )
 
 
-async def test_a_deadline_during_the_memory_fold_interrupts_the_started_turn(
+async def test_a_deadline_during_the_memory_fold_gives_the_turn_back(
     start_server, connect, chat_stub, fake
 ):
     _, admin, chat = await setup(start_server, connect, chat_stub, chat_context_tokens=1000)
@@ -222,7 +222,8 @@ async def test_a_deadline_during_the_memory_fold_interrupts_the_started_turn(
         async for event in chat.SendMessage(request, timeout=1):
             seen.append(event)
     assert raised.value.code() == Code.DEADLINE_EXCEEDED
-    assert kinds(seen) == ["turn_started"]  # the client saw the turn begin at once
+    # At most the turn's start (a busy machine may take the whole second to get there).
+    assert kinds(seen) in ([], ["turn_started"])
     fake.script(Reply(text="the summary"), Reply(text="ok"))  # this turn folds, then answers
     events = await turn(chat, created.chat.id, "third")  # the chat is not held by a lease
     assert events[-1].done.answer == "ok"

@@ -5,10 +5,12 @@ same request cannot help, even when the server answers it with a 500, as
 llama-cpp-python does for any exception) and a prompt longer than the model's
 context. Each server words them its own way; the forms recognised are these:
 
-- llama-cpp-python: 500 with pydantic's text ("1 validation error for …\\n content\\n
-  Input should be a valid string [type=string_type, …]"); 400 ``context_length_exceeded``
+- llama-cpp-python: 500 with pydantic's errors ("7 validation errors: {'type':
+  'string_type', … 'msg': 'Input should be a valid string', …}") or its chat template's
+  ("'dict object' has no attribute 'content'"); 400 ``context_length_exceeded``
   "This model's maximum context length is M tokens. However, you requested N tokens
-  (P in the messages, None in the completion)."
+  (P in the messages, None in the completion)." — without streaming only: a stream
+  that overflows is a 200 whose body ends empty (the client then asks once unstreamed).
 - llama.cpp's llama-server: 400 ``exceed_context_size_error`` "request (P tokens) exceeds
   the available context size (M tokens)" with ``n_prompt_tokens`` and ``n_ctx`` (older
   builds: "the request exceeds the available context size"); a JSON type mismatch is
@@ -30,10 +32,12 @@ from dataclasses import dataclass
 from typing import Any
 
 # A 5xx body saying so means the request itself is wrong: pydantic (llama-cpp-python,
-# vLLM), nlohmann::json (llama-server), Go's encoding/json (Ollama).
+# vLLM), a chat template that cannot render the messages (jinja2, llama-cpp-python),
+# nlohmann::json (llama-server), Go's encoding/json (Ollama).
 _INVALID_REQUEST = re.compile(
     r"validation errors?(?: for |:)|Input should be |\[type=[a-z_]+|Field required"
-    r"|\[json\.exception\.|json: cannot unmarshal|invalid_request_error",
+    r"|'dict object' has no attribute|\[json\.exception\.|json: cannot unmarshal"
+    r"|invalid_request_error",
     re.IGNORECASE,
 )
 

@@ -25,7 +25,8 @@ Scripted replies are consumed one per request, in order; when none are left,
 line mid-stream, a connection cut before ``[DONE]``; ``context_overflow`` and
 ``invalid_request`` build the error replies real servers send (llama.cpp's
 llama-server, llama-cpp-python, vLLM, OpenAI, Ollama). ``FakeLlm(strict=True)``
-refuses what llama-cpp-python refuses: an assistant message with ``"content": null``.
+refuses the message shapes llama-cpp-python refuses (``refusal``), e.g. an assistant
+message with ``"content": null``.
 
 Standalone, for load benches (every request streams ``--tokens`` tokens)::
 
@@ -514,15 +515,18 @@ def context_overflow(form: str, prompt: int, context: int, max_tokens: int = 0) 
     return Reply(status=status, error_body={"error": error}, empty_stream=empty_stream)
 
 
-def invalid_request(form: str = "llama-cpp-python") -> Reply:
-    """A 500 whose body says the request itself is invalid (retrying cannot help)."""
+def invalid_request(form: str = "llama-cpp-python", problem: str = "") -> Reply:
+    """A 500 whose body says the request itself is invalid (retrying cannot help).
+
+    ``problem`` names what llama-cpp-python found (see ``refusal``).
+    """
     message = {
         # llama-cpp-python 0.3 answers pydantic's validation errors with a 500 (abridged)
-        "llama-cpp-python": "7 validation errors:\n  {'type': 'string_type', 'loc': ('body', "
-        "'messages', 1, 'ChatCompletionRequestAssistantMessage', 'content'), 'msg': 'Input "
-        "should be a valid string', 'input': None}\n  {'type': 'missing', 'loc': ('body', "
-        "'messages', 1, 'ChatCompletionRequestToolMessage', 'tool_call_id'), 'msg': 'Field "
-        "required', 'input': {'role': 'assistant', 'content': None}}",
+        "llama-cpp-python": "7 validation errors:\n  {'type': 'literal_error', 'loc': ('body', "
+        "'messages', 1, 'ChatCompletionRequestSystemMessage', 'role'), 'msg': \"Input should be "
+        f"'system'\", 'input': 'assistant'}}\n  {problem or LLAMA_CPP_PYTHON_NULL_CONTENT}",
+        # ... and a message its chat template cannot render with a 500 from jinja2
+        "llama-cpp-python-template": "'dict object' has no attribute 'content'",
         # llama-server answers a JSON type mismatch with nlohmann::json's exception text
         "llama-server": "[json.exception.type_error.302] type must be string, but is null",
         "ollama": "json: cannot unmarshal number into Go struct field Message.messages.content "
@@ -534,12 +538,44 @@ def invalid_request(form: str = "llama-cpp-python") -> Reply:
     return Reply(status=500, error_body={"error": error})
 
 
+LLAMA_CPP_PYTHON_NULL_CONTENT = (
+    "{'type': 'string_type', 'loc': ('body', 'messages', 1, "
+    "'ChatCompletionRequestAssistantMessage', 'content'), 'msg': 'Input should be a valid "
+    "string', 'input': None}"
+)
+
+
 def refusal(body: dict[str, Any]) -> Reply | None:
-    """llama-cpp-python's answer to a request it cannot validate, or None."""
+    """llama-cpp-python 0.3's 500 for message shapes it refuses (seen against it), or None:
+    assistant ``content`` null or missing, a tool result without ``tool_call_id`` or
+    whose content is not a string, tool-call ``arguments`` that are not a JSON string."""
     for message in body.get("messages") or ():
-        if message.get("role") == "assistant" and message.get("content", "") is None:
+        role = message.get("role")
+        if role == "assistant" and "content" not in message:
+            return invalid_request("llama-cpp-python-template")
+        if role == "assistant" and message["content"] is None:
             return invalid_request("llama-cpp-python")
+        if role == "tool" and "tool_call_id" not in message:
+            return invalid_request("llama-cpp-python", _missing("tool_call_id"))
+        if role == "tool" and not isinstance(message.get("content"), str):
+            return invalid_request("llama-cpp-python", _not_a_string("content"))
+        for call in message.get("tool_calls") or ():
+            if not isinstance((call.get("function") or {}).get("arguments"), str):
+                return invalid_request("llama-cpp-python", _not_a_string("arguments"))
     return None
+
+
+def _missing(field: str) -> str:
+    return (
+        f"{{'type': 'missing', 'loc': ('body', 'messages', 2, '{field}'), 'msg': 'Field required'}}"
+    )
+
+
+def _not_a_string(field: str) -> str:
+    return (
+        f"{{'type': 'string_type', 'loc': ('body', 'messages', 2, '{field}'), "
+        "'msg': 'Input should be a valid string'}"
+    )
 
 
 # ---------------------------------------------------------------- bench

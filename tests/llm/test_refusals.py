@@ -13,15 +13,7 @@ from tests.fakes.llm_server import (
     context_overflow,
     invalid_request,
 )
-from tests.llm.helpers import QUESTION, collect, endpoint_at, failure
-
-ASSISTANT_CALL = {
-    "role": "assistant",
-    "content": None,
-    "tool_calls": [
-        {"id": "call_1", "type": "function", "function": {"name": "search", "arguments": "{}"}}
-    ],
-}
+from tests.llm.helpers import QUESTION, collect, failure
 
 
 # ---------------------------------------------------------------- retries
@@ -35,15 +27,49 @@ async def test_a_500_saying_the_request_is_invalid_is_not_retried(
     assert fake.request_count == 1
 
 
-async def test_the_strict_fake_refuses_a_null_assistant_content_once(fake: FakeLlm) -> None:
+CALL = {"id": "call_1", "type": "function", "function": {"name": "search", "arguments": "{}"}}
+RESULT = {"role": "tool", "tool_call_id": "call_1", "content": "src/http.py:12 retries=3"}
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        [{"role": "assistant", "content": None, "tool_calls": [CALL]}, RESULT],
+        [{"role": "assistant", "tool_calls": [CALL]}, RESULT],
+        [{"role": "assistant", "content": "", "tool_calls": [CALL]}, {**RESULT, "content": []}],
+        [
+            {"role": "assistant", "content": "", "tool_calls": [CALL]},
+            {"role": "tool", "content": "x"},
+        ],
+        [
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [{**CALL, "function": {"name": "search", "arguments": {}}}],
+            },
+            RESULT,
+        ],
+    ],
+    ids=["null-content", "no-content", "parts-content", "no-tool-call-id", "object-arguments"],
+)
+async def test_message_shapes_llama_cpp_python_refuses_are_refused_once(
+    fake: FakeLlm, client: LlmClient, messages: list[dict[str, object]]
+) -> None:
     fake.strict = True
-    client = LlmClient(endpoint_at(fake))
     with pytest.raises(LlmError) as caught:
-        async for _ in client.stream([*QUESTION, ASSISTANT_CALL]):
+        async for _ in client.stream([*QUESTION, *messages]):
             pass
-    await client.aclose()
-    assert "Input should be a valid string" in str(caught.value)
+    assert caught.value.status == 500
     assert fake.request_count == 1
+
+
+async def test_the_strict_fake_takes_what_llama_cpp_python_takes(
+    fake: FakeLlm, client: LlmClient
+) -> None:
+    fake.strict = True
+    assistant = {"role": "assistant", "content": "", "tool_calls": [CALL]}
+    events = [e async for e in client.stream([*QUESTION, assistant, {**RESULT, "name": "search"}])]
+    assert events[-1].finish_reason == "stop"
 
 
 async def test_an_ordinary_500_is_still_retried(fake: FakeLlm, client: LlmClient) -> None:

@@ -113,11 +113,10 @@ class TextualCalls:
                 self._calls.extend(read.calls)
             at = read.end
         self._held = text[at:]
-        released = "".join(shown)
-        if released:
-            tail = text[:at].rpartition("\n")
-            self._line_start = (tail[2].strip(" \t") == "") and (bool(tail[1]) or self._line_start)
-        return released
+        if at:  # does the held text start a line?
+            _, newline, line = text[:at].rpartition("\n")
+            self._line_start = line.strip(" \t") == "" and (bool(newline) or self._line_start)
+        return "".join(shown)
 
     def _next_start(self, text: str, at: int) -> int:
         """The first position from ``at`` where a call may start (len(text): none)."""

@@ -166,6 +166,13 @@ def test_after_prose_calls_are_taken_and_the_prose_kept(
         assert run(pieces, after_prose=True)[:2] == (shown, expected), pieces
 
 
+def test_after_prose_a_bare_call_must_start_its_own_line() -> None:
+    calls = TextualCalls(TOOLS, after_prose=True)
+    shown = calls.feed("Ok.\n") + calls.feed(CALL) + calls.feed(CALL)
+    rest, found = calls.finish()
+    assert (shown + rest, found) == (f"Ok.\n{CALL}", [SEARCH])
+
+
 def test_after_prose_the_call_text_is_never_shown() -> None:
     text = f"Let me search.\n<tool_call>{CALL}</tool_call>"
     calls = TextualCalls(TOOLS, after_prose=True)

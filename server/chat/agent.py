@@ -9,26 +9,14 @@ citations it can verify are marked so, the others flagged.
 
 A turn whose tool call needs approval stops with PAUSED and a ``TurnState``
 that holds everything needed to go on (JSON, stored with the turn), so any
-server can resume it.
-
-What goes to the LLM is shaped for the strictest OpenAI-compatible servers
-(llama.cpp's llama-server and llama-cpp-python, vLLM, Ollama, OpenAI): the
-assistant message recording tool calls has ``"content": ""`` (null is refused
-by llama-cpp-python and Ollama), its calls' arguments are always a JSON object
-(vLLM, Ollama and llama-server parse them again), ids are unique in the turn,
-and each tool result follows its call in the calls' order (templates that show
-no ids pair them by position). Each request is fitted to the endpoint's
-``context_tokens`` (estimated tokens): instructions, memory, the question with
-its sources and the tool specs are counted first; this turn's tool results may
-take up to ``TOOL_SHARE`` of the context from the history (oldest exchanges
-first); then older results are elided and the newest is cut, saying so.
+server can resume it. What each request holds, and how it fits the endpoint's
+context, is ``transcript``'s part.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -48,36 +36,27 @@ from . import events as ev
 from .evidence import EvidenceLedger
 from .extractive import extractive_answer
 from .policy import CLARIFY_TOOL
-from .prompt import (
-    CHARS_PER_TOKEN,
-    CLARIFY_SCHEMA,
-    estimate_tokens,
-    messages_tokens,
-    system_message,
-    tools_tokens,
-    user_message,
-)
+from .prompt import CLARIFY_SCHEMA, system_message, user_message
 from .records import ChatCitation, Message, MessageRole, ToolCallRequest, Usage
 from .summaries import summarize_result
+from .transcript import (
+    TOOL_RESULT_CHARS,
+    add_result,
+    assistant_calls,
+    cut,
+    fit_tool_results,
+    fitted_head,
+    tool_requests,
+)
 
 log = logging.getLogger(__name__)
 
 EXTRACTIVE = "extractive"
 RETRIEVAL_TOP_K = 8
-# What one tool result may hold before the context is considered (it is stored with a
-# paused turn); each LLM call then fits this turn's results into the context left.
-TOOL_RESULT_CHARS = 48_000
 EVIDENCE_SHARE = 0.35  # of the context budget, for the retrieved passages
 ANSWER_CHUNK_CHARS = 80  # extractive answers stream in pieces of about this size
-MAX_SAFE_INT = 2**53
 MAX_CALLS_PER_STEP = 8  # tool calls one LLM reply may make; more are refused
 MAX_ANSWER_CHARS = 100_000  # an answer is cut here (a model that never stops)
-TOOL_SHARE = 0.4  # of the context, what this turn's tool results may take from the history
-ELIDED = "[elided to fit the context; call the tool again if you need it]"
-CUT = (
-    "… [cut to fit the context: {shown} of {total} characters shown; call the tool again "
-    "with narrower arguments (a more specific pattern, a path, a line range) for the rest]"
-)
 
 Emit = Callable[[ev.ChatEvent], Awaitable[None]]
 Embed = Callable[[list[str]], np.ndarray]
@@ -266,10 +245,10 @@ class Agent:
             # The last step may not call tools, so the turn ends with an answer.
             offered = None if last else tools
             text, calls = "", []
-            head, room = _fitted_head(
+            head, room = fitted_head(
                 system, turn.history, state.transcript, offered, endpoint.context_tokens
             )
-            _fit_tool_results(state.transcript, room)
+            fit_tool_results(state.transcript, room)
             # aclosing: a cancelled turn closes the HTTP response at once, not at GC.
             async with contextlib.aclosing(
                 client.stream([*head, *state.transcript], offered)
@@ -290,9 +269,9 @@ class Agent:
             await emit(ev.UsageReport(state.usage))
             if not calls:
                 return await self._answered(endpoint.model, state, emit)
-            requests = _requests(calls, state.transcript)
+            requests = tool_requests(calls, state.transcript)
             state.final_from = len(state.answer)
-            state.transcript.append(_assistant_calls(text, requests))
+            state.transcript.append(assistant_calls(text, requests))
             state.messages.append(
                 Message(new_id("msg"), MessageRole.ASSISTANT, text, tool_calls=tuple(requests),
                         model=endpoint.model)
@@ -354,7 +333,7 @@ class Agent:
             content = f"error: {result.error}"
         else:
             seen = state.ledger.add_tool_result(request.name, request.arguments, result.value)
-            content = _cut(
+            content = cut(
                 json.dumps(result.value, ensure_ascii=False, default=str), TOOL_RESULT_CHARS
             )
             numbered = [e for e in seen if e.marker]
@@ -384,7 +363,7 @@ class Agent:
     ) -> None:
         """Give the model the call's result and the user its summary."""
         summary = summary or content
-        _add_result(state.transcript, request.id, content)
+        add_result(state.transcript, request.id, content)
         state.messages.append(
             Message(new_id("msg"), MessageRole.TOOL, summary, tool_call_id=request.id)
         )
@@ -403,7 +382,7 @@ class Agent:
             question = "Could you say more precisely what you would like to know?"
         for request in requests:  # the conversation goes on with the user's reply instead
             note = "asked" if request is clarifying else "skipped: a question was asked first"
-            _add_result(state.transcript, request.id, note)
+            add_result(state.transcript, request.id, note)
         await emit(ev.ClarifyingQuestion(question))
         return TurnOutcome(TurnStatus.CLARIFYING, model, questions=[question])
 
@@ -478,129 +457,6 @@ def _function(name: str, description: str, schema: dict[str, Any]) -> dict[str, 
         "type": "function",
         "function": {"name": name, "description": description, "parameters": schema},
     }
-
-
-def _requests(calls: list[ToolCallDone], transcript: list[dict[str, Any]]) -> list[ToolCallRequest]:
-    """The calls with their arguments parsed and ids unique in the turn: results are paired
-    with calls by id, and a server may send none, or the same one twice."""
-    seen = {c["id"] for m in transcript for c in m.get("tool_calls", ())}
-    requests = []
-    for call in calls:
-        request = _request(call)
-        if request.id in seen:
-            request = dataclasses.replace(request, id=new_id("call"))
-        seen.add(request.id)
-        requests.append(request)
-    return requests
-
-
-def _request(call: ToolCallDone) -> ToolCallRequest:
-    """The call with its arguments parsed. Arguments that are not a JSON object of plain
-    values (integers beyond 2**53, NaN, Infinity, broken JSON) are kept for the record
-    under ``_unparseable`` and the call is refused, asking the model to send them again."""
-    try:
-        arguments = json.loads(call.arguments or "{}", parse_int=_safe_int,
-                               parse_constant=_no_constant)  # fmt: skip
-    except (ValueError, RecursionError):
-        arguments = None
-    if not isinstance(arguments, dict):
-        arguments = {"_unparseable": call.arguments[:200]}
-    return ToolCallRequest(call.id or new_id("call"), call.name, arguments)
-
-
-def _safe_int(text: str) -> int:
-    value = int(text)
-    if abs(value) > MAX_SAFE_INT:  # protobuf Struct numbers are doubles
-        raise ValueError("integer out of range")
-    return value
-
-
-def _no_constant(name: str) -> float:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _assistant_calls(text: str, requests: list[ToolCallRequest]) -> dict[str, Any]:
-    """The assistant's step that called tools, as every server takes it back: content a
-    string, arguments the parsed object written again (the model's text may not parse)."""
-    return {
-        "role": "assistant",
-        "content": text,
-        "tool_calls": [
-            {"id": r.id, "type": "function",
-             "function": {"name": r.name, "arguments": json.dumps(r.arguments, ensure_ascii=False)}}
-            for r in requests
-        ],
-    }  # fmt: skip
-
-
-def _add_result(transcript: list[dict[str, Any]], call_id: str, content: str) -> None:
-    """Add a tool result after the results of the calls made before it in the same step
-    (a call approved later is answered last, but goes back in its place)."""
-    step = next(i for i in range(len(transcript) - 1, -1, -1) if transcript[i].get("tool_calls"))
-    order = {c["id"]: n for n, c in enumerate(transcript[step]["tool_calls"])}
-    at = len(transcript)
-    while at > step + 1 and order.get(transcript[at - 1]["tool_call_id"], 0) > order[call_id]:
-        at -= 1
-    transcript.insert(at, {"role": "tool", "tool_call_id": call_id, "content": content})
-
-
-def _fixed_tokens(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> int:
-    """What a request costs besides this turn's tool results: instructions, memory,
-    history, the question with its sources, the assistant's calls, the tool specs."""
-    results = [m for m in messages if m.get("role") == "tool"]
-    return (
-        messages_tokens(messages)
-        + tools_tokens(tools)
-        - sum(estimate_tokens(m["content"]) for m in results)
-    )
-
-
-def _fitted_head(
-    system: dict[str, Any],
-    history: list[dict[str, Any]],
-    transcript: list[dict[str, Any]],
-    tools: list[dict[str, Any]] | None,
-    context_tokens: int,
-) -> tuple[list[dict[str, Any]], int]:
-    """The system message and the recent history that fit, and the room left for this
-    turn's tool results: they may take up to ``TOOL_SHARE`` of the context from the
-    history (its oldest exchanges go first); whatever else is left stays the history's."""
-    fixed = _fixed_tokens([system, *transcript], tools)
-    results = sum(estimate_tokens(m["content"]) for m in transcript if m.get("role") == "tool")
-    reserve = min(results, int(context_tokens * TOOL_SHARE))
-    kept = list(history)
-    while kept and fixed + messages_tokens(kept) + reserve > context_tokens:
-        kept.pop(0)
-        while kept and kept[0]["role"] != "user":  # an exchange goes whole
-            kept.pop(0)
-    return [system, *kept], context_tokens - fixed - messages_tokens(kept)
-
-
-def _fit_tool_results(transcript: list[dict[str, Any]], budget_tokens: int) -> None:
-    """Fit this turn's tool results into ``budget_tokens``: the oldest are elided first (the
-    model can call the tool again), then the newest is cut, saying how much is missing."""
-    results = [m for m in transcript if m.get("role") == "tool"]
-    total = sum(estimate_tokens(m["content"]) for m in results)
-    for message in results:
-        if total <= budget_tokens:
-            return
-        before = estimate_tokens(message["content"])
-        if message is results[-1]:
-            keep = max(0, before - (total - budget_tokens)) * CHARS_PER_TOKEN
-            message["content"] = _cut(message["content"], keep)
-        elif not message["content"].startswith(ELIDED):
-            message["content"] = f"{ELIDED} ({len(message['content'])} characters)"
-        total += estimate_tokens(message["content"]) - before
-
-
-def _cut(text: str, chars: int) -> str:
-    """``text`` within ``chars`` characters, its end replaced by a note saying how much of
-    it is shown and how to get the rest."""
-    if len(text) <= chars:
-        return text
-    note = CUT.format(shown=0, total=len(text))
-    shown = max(0, chars - len(note) - 8)  # the count may take a few more digits
-    return text[:shown] + CUT.format(shown=shown, total=len(text))
 
 
 def _pieces(text: str, size: int) -> list[str]:

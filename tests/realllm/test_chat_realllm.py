@@ -180,4 +180,5 @@ async def test_a_prompt_over_the_models_context_is_a_context_overflow(qa, llm_pe
     error = events[-1].error
     assert error.reason == "context_overflow", events[-1]
     numbers = [int(n) for n in re.findall(r"\d+", error.message.replace(",", ""))]
-    assert any(n > SMALL_N_CTX for n in numbers), error.message  # the prompt's size
+    assert SMALL_N_CTX in numbers, error.message  # the peer's context, as the peer said it
+    assert any(n > SMALL_N_CTX for n in numbers), error.message  # and the prompt's size

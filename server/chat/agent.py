@@ -120,7 +120,8 @@ class TurnState:
     def from_json(cls, data: dict[str, Any]) -> TurnState:
         return cls(
             ledger=EvidenceLedger.from_json(data["ledger"]),
-            transcript=list(data["transcript"]),
+            # Paused before content null was refused: every server takes "" instead.
+            transcript=[{**m, "content": m.get("content") or ""} for m in data["transcript"]],
             messages=[Message.from_json(m) for m in data["messages"]],
             answer=str(data["answer"]),
             usage=Usage.from_json(data["usage"]),

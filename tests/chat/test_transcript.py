@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from projectqa.server.chat.agent import TurnState
 from projectqa.server.chat.prompt import estimate_tokens
 from projectqa.server.chat.records import ToolCallRequest
 from projectqa.server.chat.transcript import (
@@ -83,3 +84,9 @@ def test_a_cut_says_how_much_is_shown_and_how_to_get_the_rest():
     assert len(text) <= 1000 and text.startswith("y")
     assert "of 10000 characters shown" in text and "narrower arguments" in text
     assert cut("short", 1000) == "short"
+
+
+def test_a_turn_paused_with_a_null_content_resumes_with_a_string():
+    state = TurnState(transcript=[{"role": "assistant", "content": None, "tool_calls": []}])
+    resumed = TurnState.from_json(json.loads(json.dumps(state.to_json())))
+    assert resumed.transcript[0]["content"] == ""

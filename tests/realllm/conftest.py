@@ -26,13 +26,17 @@ def llm_peers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartPeer]:
     """``llm_peers(n_ctx, chat_template=None)``: the running peer with that context size and
     template (started on first use; skips, or fails in CI, when it cannot run here)."""
     running: dict[tuple[int, Path | None], Peer] = {}
+    found: list[tuple[Path, Path]] = []  # (interpreter, model), looked up once
 
     def peer(n_ctx: int, chat_template: Path | None = None) -> Peer:
         key = (n_ctx, chat_template)
         if key not in running:
-            python = peer_python()
+            if not found:
+                python = peer_python()
+                found.append((python, peer_model(python)))
+            python, model = found[0]
             log = tmp_path_factory.mktemp(f"llm-peer-{n_ctx}") / "peer.log"
-            running[key] = start_peer(python, peer_model(python), n_ctx, log, chat_template)
+            running[key] = start_peer(python, model, n_ctx, log, chat_template)
         return running[key]
 
     yield peer

@@ -190,7 +190,10 @@ class Settings(BaseSettings):
         300.0, gt=0, le=3600, description="wall time one turn (or its resumption) may take"
     )
     chat_context_tokens: int = Field(
-        8000, ge=1000, le=2_000_000, description="estimated tokens one LLM request may take; history past half is folded"
+        8000,
+        ge=1000,
+        le=2_000_000,
+        description="estimated tokens one LLM request may take; history past half is folded",
     )
     llm_model: str | None = Field(
         None, description="model for an LLM found in the environment (OPENAI_API_KEY, OLLAMA_HOST)"

@@ -138,8 +138,13 @@ TRACED = (
     ("store: turn's end stored", "projectqa.server.chat.ops", "ChatOps._end"),
     ("tool run (with its retrieval)", "projectqa.server.tools.ops", "ToolsOps.run"),
     ("citations verified", "projectqa.server.chat.evidence", "EvidenceLedger.verify"),
+    ("tool arguments checked (jsonschema)", "projectqa.server.chat.agent", "check_arguments"),
+    ("tool result summarized", "projectqa.server.chat.agent", "summarize_result"),
     ("openai: request params transformed", "openai.resources.chat.completions.completions",
      "async_maybe_transform"),
+    ("openai: httpx request built", "openai._base_client", "AsyncAPIClient._build_request"),
+    ("httpcore: TCP connection opened", "httpcore2._async.connection",
+     "AsyncHTTPConnection._connect"),
 )  # fmt: skip
 
 

@@ -171,43 +171,62 @@ class Proxy:
 
     async def connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._connections += 1
-        number = self._connections
-        up_reader, up_writer = await asyncio.open_connection(*self._upstream)
+        upstream = Upstream(self._upstream, self._connections)
         try:
-            while await self._exchange(reader, writer, up_reader, up_writer, number):
+            while await self._exchange(reader, writer, upstream):
                 pass
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # either side closed
         finally:
-            up_writer.close()
+            upstream.close()
             writer.close()
 
     async def _exchange(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-        up_reader: asyncio.StreamReader, up_writer: asyncio.StreamWriter, connection: int,
-    ) -> bool:  # fmt: skip
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, upstream: Upstream
+    ) -> bool:
         """One request and its response; False when the connection is to close."""
         head = await reader.readuntil(b"\r\n\r\n")
         body = await reader.readexactly(int(_headers(head).get("content-length") or 0))
-        seen = Exchange(arrived=time.monotonic(), connection=connection)
-        if not self._script_calls:  # forwarded before it is read, so that costs the peer nothing
-            up_writer.write(head + body)
-        call = describe(body, seen)
-        if call and self._script_calls:
+        seen = Exchange(arrived=time.monotonic(), connection=upstream.number)
+        call = describe(body, seen) if self._script_calls else ""
+        if call:
             seen.scripted = True
-            up_reader = asyncio.StreamReader()  # the peer never sees this request
-            up_reader.feed_data(scripted_stream(call))
-            up_reader.feed_eof()
-        elif self._script_calls:
-            up_writer.write(head + body)
-        await up_writer.drain()
-        response = await up_reader.readuntil(b"\r\n\r\n")
+            peer = asyncio.StreamReader()  # the peer never sees this request
+            peer.feed_data(scripted_stream(call))
+            peer.feed_eof()
+        else:
+            peer = await upstream.send(head + body)
+            if not self._script_calls:  # read once sent, so that costs the peer nothing
+                describe(body, seen)
+        response = await peer.readuntil(b"\r\n\r\n")
         writer.write(response)
         seen.status = int(response.split(b" ", 2)[1])
         headers = _headers(response)
-        seen.ended = await _body(up_reader, writer, headers, SseReader(seen))
+        seen.ended = await _body(peer, writer, headers, SseReader(seen))
         self._records.write(json.dumps(asdict(seen)) + "\n")
         return "close" not in headers.get("connection", "").lower()
+
+
+class Upstream:
+    """The peer's end of one server connection, opened at its first request, once that
+    request is stamped: connecting to the peer is the peer's time, as it would be direct."""
+
+    def __init__(self, address: tuple[str, int], number: int) -> None:
+        self.number = number
+        self._address = address
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def send(self, request: bytes) -> asyncio.StreamReader:
+        if self._reader is None or self._writer is None:
+            self._reader, self._writer = await asyncio.open_connection(*self._address)
+        self._writer.write(request)
+        await self._writer.drain()
+        return self._reader
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
 
 
 async def serve(upstream: str, records_path: str, script_calls: bool) -> None:

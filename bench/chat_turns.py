@@ -78,6 +78,7 @@ import inspect
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -87,7 +88,7 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -121,6 +122,7 @@ TOOL_QUESTION = (
     '{{"query": "retry{mark}", "top_k": 1}}}}</tool_call>'
 )
 TEXTUAL_CALL = "<tool_call>"
+STARTED: list[subprocess.Popen] = []  # every child process of this run, stopped at its end
 # The real peer's question one turn at a time: llama.cpp reuses the cached prompt.
 SAME_QUESTION = "How does the chat agent run a tool call?"
 REAL_MODEL = "smollm2"  # the alias --real-peer serves its GGUF under
@@ -225,19 +227,19 @@ class Peer:
     model: str
     base_url: str  # the proxy's, which the server's profile points at
     records: Path
-    processes: list[subprocess.Popen] = field(default_factory=list)
     profile_id: str = ""
 
 
-def start_child(command: list[str], ready: str, log: Path) -> tuple[subprocess.Popen, str]:
+def start_child(command: list[str], ready: str, log: Path) -> str:
     """A child process whose first stdout line contains ``ready``; returns that line."""
     with log.open("w") as err:
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, text=True, cwd=ROOT)
+    STARTED.append(proc)
     line = proc.stdout.readline() if proc.stdout else ""
     if ready not in line:
         proc.kill()
         raise SystemExit(f"{command[:3]} did not start: {line!r}; see {log}")
-    return proc, line.strip()
+    return line.strip()
 
 
 def free_port() -> int:
@@ -254,8 +256,8 @@ def gguf_of(python: str) -> Path:
     return found[0]
 
 
-def start_real(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
-    """llama-cpp-python's server on a free port; returns it and its base URL once it answers."""
+def start_real(args: argparse.Namespace) -> str:
+    """llama-cpp-python's server on a free port; returns its base URL once it answers."""
     port = free_port()
     gguf = Path(args.gguf) if args.gguf else gguf_of(args.real_peer)
     command = [args.real_peer, "-m", "llama_cpp.server", "--model", str(gguf), "--host",
@@ -263,6 +265,7 @@ def start_real(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
                str(args.n_threads), "--model_alias", args.llm_model or REAL_MODEL]  # fmt: skip
     log = (WORK / "real-peer.log").open("w")
     proc = subprocess.Popen(command, stdout=log, stderr=log, cwd=ROOT)
+    STARTED.append(proc)
     url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and proc.poll() is None:
@@ -270,7 +273,7 @@ def start_real(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
             with urllib.request.urlopen(f"{url}/models", timeout=2) as response:
                 if response.status == 200:
                     print(f"real peer {gguf.name} at {url} (pid {proc.pid}, n_ctx {args.n_ctx})")
-                    return proc, url
+                    return url
         except OSError:
             time.sleep(0.5)
     proc.kill()
@@ -283,8 +286,8 @@ def behind_proxy(name: str, model: str, upstream: str, script_calls: bool = Fals
     url = urlsplit(upstream)
     command = [sys.executable, str(ROOT / "bench" / "llm_proxy.py"), url.netloc, str(records),
                *(["--script-calls"] if script_calls else [])]  # fmt: skip
-    proc, line = start_child(command, "listening on", WORK / f"{name}-proxy.log")
-    return Peer(name, model, f"http://{line.rsplit(' ', 1)[1]}{url.path}", records, [proc])
+    line = start_child(command, "listening on", WORK / f"{name}-proxy.log")
+    return Peer(name, model, f"http://{line.rsplit(' ', 1)[1]}{url.path}", records)
 
 
 def start_peers(args: argparse.Namespace) -> list[Peer]:
@@ -293,13 +296,11 @@ def start_peers(args: argparse.Namespace) -> list[Peer]:
         command = [sys.executable, __file__, "--fake-llm", "--fake-tokens", str(args.fake_tokens),
                    "--first-token-ms", str(args.first_token_ms), "--token-ms",
                    str(args.token_ms)]  # fmt: skip
-        fake, line = start_child(command, "serving at", WORK / "fake.log")
+        line = start_child(command, "serving at", WORK / "fake.log")
         peers.append(behind_proxy("fake", "fake", line.rsplit(" ", 1)[1], args.script_calls))
-        peers[-1].processes.append(fake)
     if args.real_peer:
-        real, url = start_real(args)
+        url = start_real(args)
         peers.append(behind_proxy("real", args.llm_model or REAL_MODEL, url, args.script_calls))
-        peers[-1].processes.append(real)
     elif args.llm_url:
         peers.append(behind_proxy("real", args.llm_model, args.llm_url, args.script_calls))
     return peers
@@ -630,6 +631,9 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    # `timeout` and friends send SIGTERM: exit through the finally below, which stops
+    # the server, the proxies and the peers this run started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     WORK.mkdir(parents=True, exist_ok=True)
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start, "
           f"nice {os.nice(0)}")  # fmt: skip
@@ -638,13 +642,14 @@ def run(args: argparse.Namespace) -> None:
     shutil.copytree(template, data_dir, dirs_exist_ok=True)
     searches, log = WORK / "traced.jsonl", WORK / "server.log"
     searches.write_text("")
-    peers = start_peers(args)
     profile = Path(args.profile_server).resolve() if args.profile_server else None
     settings = {"PROJECTQA_CHAT_MAX_STEPS": "2",
                 "PROJECTQA_CHAT_CONTEXT_TOKENS": str(args.context_tokens)}  # fmt: skip
-    server, address = start_server(data_dir, log, profile, [__file__, "--timed-server",
-                                   str(searches)], settings)  # fmt: skip
     try:
+        peers = start_peers(args)
+        server, address = start_server(data_dir, log, profile, [__file__, "--timed-server",
+                                       str(searches)], settings)  # fmt: skip
+        STARTED.append(server)
         token = (data_dir / "admin.token").read_text().strip()
         turns = plan(args, peers)
         prepare(address, token, peers, turns, args)
@@ -653,11 +658,10 @@ def run(args: argparse.Namespace) -> None:
         print(f"turns took {time.monotonic() - started:.0f} s; load average "
               f"{os.getloadavg()[0]:.2f} at the end")  # fmt: skip
     finally:
-        server.terminate()
-        for peer in peers:
-            for proc in peer.processes:
-                proc.terminate()
-        server.wait(timeout=60)
+        for proc in STARTED:
+            proc.terminate()
+        for proc in STARTED:
+            proc.wait(timeout=60)
         shutil.rmtree(data_dir, ignore_errors=True)
     figures(peers, turns, searches, cpu)
     problems = [ln for ln in log.read_text().splitlines() if '"level": "' in ln]

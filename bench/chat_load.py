@@ -32,6 +32,9 @@ cores. RSS is VmRSS, the peak is VmHWM after resetting it
 runs the server under cProfile (its main thread only) and prints the top
 functions.
 
+``chat_turns.py`` measures few turns instead, against the fake and a real
+OpenAI-compatible server, and splits each into the model's time and the server's.
+
 The ingested data directory is kept in ``bench/.work/chat_load/ingested/`` and
 copied for each run (delete it to ingest again). Nothing is asserted; it prints
 figures. Usage::

@@ -321,7 +321,6 @@ class Turn:
     sent: float = 0.0
     first_token: float = 0.0
     end: float = 0.0
-    first_delta: str = ""
     outcome: str = ""
     message: str = ""
     tool_calls: int = 0
@@ -383,8 +382,7 @@ async def run_turn(stub: chat_pb2_grpc.ChatServiceStub, token: str, turn: Turn, 
         async for event in call:
             kind = event.WhichOneof("event")
             if kind == "answer_delta":
-                if not turn.first_token:
-                    turn.first_token, turn.first_delta = time.monotonic(), event.answer_delta.text
+                turn.first_token = turn.first_token or time.monotonic()
                 turn.answer += event.answer_delta.text
             elif kind == "tool_call_started":
                 turn.tool_calls += 1
@@ -402,6 +400,7 @@ async def run_turn(stub: chat_pb2_grpc.ChatServiceStub, token: str, turn: Turn, 
 async def run_batch(address: str, token: str, turns: list[Turn], concurrency: int, profile: str):
     """``turns`` by ``concurrency`` workers, each on its own connection, one turn at a time."""
     channels = open_channels(address, max(concurrency, 1))
+    await asyncio.gather(*(c.channel_ready() for c in channels))  # connecting is no turn's time
     waiting = list(reversed(turns))
 
     async def worker(channel: grpc.aio.Channel) -> None:

@@ -12,6 +12,7 @@ endpoint (base URL, model) and never carry the API key.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import uuid
@@ -38,6 +39,8 @@ EMPTY_STREAM = (
     "auto; the server's log says why)"
 )
 KEYLESS = "unused"  # the openai client insists on a key; keyless servers ignore it
+AFTER_DONE_S = 0.25  # how long the end of a body may follow its [DONE]
+AFTER_DONE_LINES = 4  # lines read after [DONE] before giving the connection up
 CACHED_CLIENTS = 32  # per event loop; distinct (base_url, key, timeout, retries) in use
 
 
@@ -165,6 +168,7 @@ class LlmClient:
             while (chunk := await self._next_chunk(lines)) is not None:
                 if shown := answer.take(chunk):
                     yield TextDelta(shown)
+            await _read_to_end(lines)
         finally:
             await opening.__aexit__(None, None, None)
         if not answer.finish:
@@ -332,6 +336,17 @@ class _Answer:
             counted = estimated_usage(request, "".join(self.written), done)
             return [*events, StreamEnd(finish, counted, usage_estimated=True)]
         return [*events, StreamEnd(finish, self.usage)]
+
+
+async def _read_to_end(lines: AsyncIterator[str]) -> None:
+    """Read what follows ``[DONE]`` (normally just the end of the body), so the connection
+    goes back to the pool: closing an unfinished response closes its connection, and every
+    LLM call then paid a new TCP (and TLS) connection. A server still sending after
+    ``[DONE]`` loses its connection instead."""
+    with contextlib.suppress(StopAsyncIteration, TimeoutError, httpx2.HTTPError, openai.APIError):
+        async with asyncio.timeout(AFTER_DONE_S):
+            for _ in range(AFTER_DONE_LINES):
+                await anext(lines)
 
 
 class _ToolCalls:

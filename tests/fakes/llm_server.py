@@ -116,6 +116,7 @@ class FakeLlm:
         self.requests: list[Seen] = []
         self.request_count = 0
         self.disconnects = 0  # streams the client closed before the end
+        self.connections_opened = 0  # TCP connections accepted (keep-alive reuses one)
         self._record = record
         self._queue: deque[Reply] = deque()
         self._changed = threading.Condition()
@@ -196,6 +197,7 @@ class FakeLlm:
         with self._changed:
             if open_:
                 self._connections.add(connection)
+                self.connections_opened += 1
             else:
                 self._connections.discard(connection)
 

@@ -43,6 +43,20 @@ async def test_streamed_text_arrives_in_deltas_then_the_end_with_usage(
     assert "max_tokens" not in body and "tools" not in body
 
 
+async def test_streams_one_after_another_reuse_one_connection(
+    fake: FakeLlm, client: LlmClient
+) -> None:
+    """An answer read to its ``[DONE]`` leaves its connection in the pool: a new TCP (and
+    TLS) connection per LLM call cost milliseconds per step, more under load."""
+    fake.script(Reply(text="one"), Reply(tool_calls=[ToolCall("search", {"query": "x"})]),
+                Reply(text="three"))  # fmt: skip
+    for _ in range(3):
+        await collect(client, tools=[SEARCH_TOOL])
+
+    assert fake.request_count == 3
+    assert fake.connections_opened == 1
+
+
 async def test_max_output_tokens_is_sent_when_set(fake: FakeLlm) -> None:
     client = LlmClient(endpoint_at(fake, max_output_tokens=300))
     await collect(client)

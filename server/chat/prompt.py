@@ -1,19 +1,20 @@
 """What the LLM is told: instructions, memory, earlier exchanges, retrieved sources.
 
-Token counts are estimated (about four characters per token for English and
-code), which is all the budgeting needs: it decides what to fold or cut, with
-room to spare, and the endpoint reports the real usage.
+Token counts are estimated (``llm.tokens``; re-exported here for the chat code).
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from ..llm.tokens import (  # noqa: F401 (re-exported: the chat code imports them from here)
+    CHARS_PER_TOKEN,
+    estimate_tokens,
+    messages_tokens,
+    tools_tokens,
+)
 from ..models import ChatTurn, Project
 from .records import Message, MessageRole
-
-CHARS_PER_TOKEN = 4
 
 SYSTEM = """\
 You are ProjectQA, an assistant that answers questions about the software project \
@@ -46,24 +47,6 @@ def one_line(text: str, limit: int) -> str:
     """``text`` on one line (whitespace runs become one space), cut to ``limit`` with "…"."""
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-def estimate_tokens(text: str) -> int:
-    return (len(text) + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN
-
-
-def messages_tokens(messages: list[dict[str, Any]]) -> int:
-    total = 0
-    for message in messages:
-        total += 4 + estimate_tokens(str(message.get("content") or ""))
-        for call in message.get("tool_calls") or ():
-            total += estimate_tokens(call["function"]["name"] + call["function"]["arguments"])
-    return total
-
-
-def tools_tokens(tools: list[dict[str, Any]] | None) -> int:
-    """What the tool specs add to a prompt (servers render them into it)."""
-    return estimate_tokens(json.dumps(tools, ensure_ascii=False)) if tools else 0
 
 
 def system_message(project: Project, memory_summary: str) -> dict[str, Any]:

@@ -27,10 +27,10 @@ import httpx2  # the openai client's HTTP library
 import openai
 from openai.types import CompletionUsage
 
-from ..chat.prompt import estimate_tokens, messages_tokens
 from ..chat.records import Usage
 from .refusals import Overflow, context_overflow, says_invalid_request
 from .textual_calls import TextualCalls
+from .tokens import estimate_tokens, messages_tokens
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 EMPTY_STREAM = (

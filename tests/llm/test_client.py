@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from projectqa.server.chat.prompt import estimate_tokens, messages_tokens
+from projectqa.server.llm.tokens import estimate_tokens, messages_tokens
 from projectqa.server.chat.records import Usage
 from projectqa.server.llm.client import (
     Completion,

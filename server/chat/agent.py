@@ -46,6 +46,7 @@ from .transcript import (
     cut,
     fit_tool_results,
     fitted_head,
+    replayable,
     tool_requests,
 )
 
@@ -120,8 +121,7 @@ class TurnState:
     def from_json(cls, data: dict[str, Any]) -> TurnState:
         return cls(
             ledger=EvidenceLedger.from_json(data["ledger"]),
-            # Paused before content null was refused: every server takes "" instead.
-            transcript=[{**m, "content": m.get("content") or ""} for m in data["transcript"]],
+            transcript=[replayable(m) for m in data["transcript"]],
             messages=[Message.from_json(m) for m in data["messages"]],
             answer=str(data["answer"]),
             usage=Usage.from_json(data["usage"]),

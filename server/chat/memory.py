@@ -26,12 +26,13 @@ from dataclasses import dataclass, field
 
 from ..llm.client import Completion, LlmClient, LlmError
 from ..models import ChatTurn
-from .prompt import estimate_tokens, exchange, messages_tokens, one_line
+from .prompt import CHARS_PER_TOKEN, estimate_tokens, exchange, messages_tokens, one_line
 from .records import Usage
 
 log = logging.getLogger(__name__)
 
-CUT = "length"  # the finish reason of an answer that ran out of tokens
+LENGTH_FINISH = "length"  # the finish reason of an answer that ran out of tokens
+MEMORY_CUT = " … [memory cut to fit]"
 
 # Share of the context budget the history may fill before folding, and what is
 # kept once folding starts (so folding does not happen again on the next turn).
@@ -100,9 +101,9 @@ async def _written(
         except LlmError as exc:
             log.warning("memory summary by the LLM failed, condensing instead: %s", exc)
             return None
-        if answer.text.strip() and answer.finish_reason != CUT:
+        if answer.text.strip() and answer.finish_reason != LENGTH_FINISH:
             return answer
-        why = "was cut at its token limit" if answer.finish_reason == CUT else "was empty"
+        why = "was cut at its token limit" if answer.finish_reason == LENGTH_FINISH else "was empty"
         then = "asking again for fewer words" if attempt == 0 else "condensing instead"
         sent = min(budget, client.endpoint.max_output_tokens or budget)  # the profile's cap
         log.warning("memory summary by the LLM %s (max_tokens %d); %s", why, sent, then)
@@ -110,13 +111,35 @@ async def _written(
 
 
 def condensed(summary: str, turns: list[ChatTurn], limit_tokens: int) -> str:
-    """An extractive summary: one line per exchange, the newest kept when it grows."""
-    lines = [line for line in summary.splitlines() if line.strip()]
-    for turn in turns:
-        pair = exchange(turn)
-        question = one_line(pair[0]["content"], EXCERPT_CHARS) if pair else ""
-        answer = one_line(pair[1]["content"], EXCERPT_CHARS) if len(pair) > 1 else "(no answer)"
-        lines.append(f"- Q: {question} → A: {answer}")
-    while len(lines) > 1 and estimate_tokens("\n".join(lines)) > limit_tokens:
+    """An extractive summary: the previous summary, then one line per exchange. When it
+    grows, the oldest new lines go first (the newest stays), then the previous summary
+    is cut from its end, saying so: it is often one long line the LLM wrote, and dropping
+    it would lose everything folded before."""
+    previous = "\n".join(line for line in summary.splitlines() if line.strip())
+    lines = [_exchange_line(turn) for turn in turns]
+    while len(lines) > 1 and estimate_tokens(_joined(previous, lines)) > limit_tokens:
         lines.pop(0)
-    return "\n".join(lines)
+    if estimate_tokens(_joined(previous, lines)) > limit_tokens:
+        room = limit_tokens * CHARS_PER_TOKEN - len(_joined("", lines)) - 1  # its newline
+        previous = _shortened(previous, room)
+    return _joined(previous, lines)
+
+
+def _exchange_line(turn: ChatTurn) -> str:
+    pair = exchange(turn)
+    question = one_line(pair[0]["content"], EXCERPT_CHARS) if pair else ""
+    answer = one_line(pair[1]["content"], EXCERPT_CHARS) if len(pair) > 1 else "(no answer)"
+    return f"- Q: {question} → A: {answer}"
+
+
+def _joined(previous: str, lines: list[str]) -> str:
+    return "\n".join(part for part in (previous, *lines) if part)
+
+
+def _shortened(text: str, chars: int) -> str:
+    """``text``'s start within ``chars`` characters, marked as cut; "" when none fits."""
+    if len(text) <= chars:
+        return text
+    if chars <= len(MEMORY_CUT):
+        return ""
+    return text[: chars - len(MEMORY_CUT)].rstrip() + MEMORY_CUT

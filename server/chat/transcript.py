@@ -56,14 +56,38 @@ def _request(call: ToolCallDone) -> ToolCallRequest:
     """The call with its arguments parsed. Arguments that are not a JSON object of plain
     values (integers beyond 2**53, NaN, Infinity, broken JSON) are kept for the record
     under ``_unparseable`` and the call is refused, asking the model to send them again."""
-    try:
-        arguments = json.loads(call.arguments or "{}", parse_int=_safe_int,
-                               parse_constant=_no_constant)  # fmt: skip
-    except (ValueError, RecursionError):
-        arguments = None
-    if not isinstance(arguments, dict):
+    arguments = _parsed(call.arguments)
+    if arguments is None:
         arguments = {"_unparseable": call.arguments[:200]}
     return ToolCallRequest(call.id or new_id("call"), call.name, arguments)
+
+
+def _parsed(arguments: str) -> dict[str, Any] | None:
+    """``arguments`` as a JSON object of plain values; None when they are not one."""
+    try:
+        parsed = json.loads(arguments or "{}", parse_int=_safe_int, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def replayable(message: dict[str, Any]) -> dict[str, Any]:
+    """A message of a turn paused before this release, as every server takes it back: its
+    content a string (it was null), its calls' arguments a JSON object written again (they
+    were the model's own text, which vLLM, Ollama and llama-server may refuse to parse)."""
+    repaired = {**message, "content": message.get("content") or ""}
+    if message.get("tool_calls"):
+        repaired["tool_calls"] = [_replayable_call(c) for c in message["tool_calls"]]
+    return repaired
+
+
+def _replayable_call(call: dict[str, Any]) -> dict[str, Any]:
+    function = call.get("function", {})
+    arguments = _parsed(str(function.get("arguments") or "{}")) or {}
+    return {
+        **call,
+        "function": {**function, "arguments": json.dumps(arguments, ensure_ascii=False)},
+    }
 
 
 def _safe_int(text: str) -> int:
@@ -102,15 +126,15 @@ def add_result(transcript: list[dict[str, Any]], call_id: str, content: str) -> 
     transcript.insert(at, {"role": "tool", "tool_call_id": call_id, "content": content})
 
 
+def _results_tokens(messages: list[dict[str, Any]]) -> int:
+    """What this turn's tool results among ``messages`` take (estimated tokens)."""
+    return sum(estimate_tokens(m["content"]) for m in messages if m.get("role") == "tool")
+
+
 def _fixed_tokens(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> int:
     """What a request costs besides this turn's tool results: instructions, memory,
     history, the question with its sources, the assistant's calls, the tool specs."""
-    results = [m for m in messages if m.get("role") == "tool"]
-    return (
-        messages_tokens(messages)
-        + tools_tokens(tools)
-        - sum(estimate_tokens(m["content"]) for m in results)
-    )
+    return messages_tokens(messages) + tools_tokens(tools) - _results_tokens(messages)
 
 
 def fitted_head(
@@ -124,8 +148,7 @@ def fitted_head(
     turn's tool results: they may take up to ``TOOL_SHARE`` of the context from the
     history (its oldest exchanges go first); whatever else is left stays the history's."""
     fixed = _fixed_tokens([system, *transcript], tools)
-    results = sum(estimate_tokens(m["content"]) for m in transcript if m.get("role") == "tool")
-    reserve = min(results, int(context_tokens * TOOL_SHARE))
+    reserve = min(_results_tokens(transcript), int(context_tokens * TOOL_SHARE))
     kept = list(history)
     while kept and fixed + messages_tokens(kept) + reserve > context_tokens:
         kept.pop(0)
@@ -140,7 +163,7 @@ def fit_tool_results(transcript: list[dict[str, Any]], budget_tokens: int) -> No
     the last step share what is left, the biggest cut first, each saying how much is
     missing."""
     results = [m for m in transcript if m.get("role") == "tool"]
-    total = sum(estimate_tokens(m["content"]) for m in results)
+    total = _results_tokens(results)
     latest = _latest_results(transcript)
     unread = {id(m) for m in latest}
     for message in results:
@@ -151,7 +174,7 @@ def fit_tool_results(transcript: list[dict[str, Any]], budget_tokens: int) -> No
             message["content"] = f"{ELIDED} ({len(message['content'])} characters)"
             total += estimate_tokens(message["content"]) - before
     if total > budget_tokens:
-        read = total - sum(estimate_tokens(m["content"]) for m in latest)
+        read = total - _results_tokens(latest)
         _share(latest, budget_tokens - read)
 
 

@@ -146,3 +146,19 @@ async def test_text_waiting_behind_a_slow_client_goes_out_as_one_event():
     assert merged == ev.AnswerDelta("abc") and isinstance(held, ev.UsageReport)
     assert _merged_text(held, queue) == (held, None)  # only text is merged
     assert _merged_text(ev.AnswerDelta("x"), asyncio.Queue()) == (ev.AnswerDelta("x"), None)
+
+
+def test_a_long_previous_summary_is_kept_and_the_new_lines_go_first():
+    previous = "The user is porting the cart to Rust; " + "fact, " * 190  # one line, ~290 tokens
+    turns = [turn(n, f"question {n}", "a" * 200) for n in range(1, 4)]
+    summary = condensed(previous, turns, limit_tokens=300)
+    assert estimate_tokens(summary) <= 300
+    assert summary.startswith("The user is porting the cart to Rust; fact,")
+
+
+def test_a_previous_summary_over_the_limit_is_shortened_from_its_end():
+    previous = "The user is porting the cart to Rust. " + "fact, " * 400  # ~610 tokens
+    summary = condensed(previous, [turn(1, "question 1", "an answer")], limit_tokens=300)
+    assert estimate_tokens(summary) <= 300
+    assert summary.startswith("The user is porting the cart to Rust.")
+    assert "[memory cut to fit]" in summary

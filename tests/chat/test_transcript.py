@@ -90,3 +90,15 @@ def test_a_turn_paused_with_a_null_content_resumes_with_a_string():
     state = TurnState(transcript=[{"role": "assistant", "content": None, "tool_calls": []}])
     resumed = TurnState.from_json(json.loads(json.dumps(state.to_json())))
     assert resumed.transcript[0]["content"] == ""
+
+
+def test_a_turn_paused_with_raw_arguments_resumes_with_json_objects():
+    """Before this release the model's own text was stored as the arguments."""
+    calls = [
+        {"id": f"c{n}", "type": "function", "function": {"name": "grep", "arguments": text}}
+        for n, text in enumerate(("{'pattern': x", ' {"pattern" : "a"}'))
+    ]
+    state = TurnState(transcript=[{"role": "assistant", "content": "", "tool_calls": calls}])
+    resumed = TurnState.from_json(json.loads(json.dumps(state.to_json())))
+    arguments = [c["function"]["arguments"] for c in resumed.transcript[0]["tool_calls"]]
+    assert arguments == ["{}", '{"pattern": "a"}']

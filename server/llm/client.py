@@ -67,8 +67,10 @@ class LlmEndpoint:
     @property
     def where(self) -> str:
         url = urlsplit(self.base_url or OPENAI_BASE_URL)
-        host = url.netloc.rpartition("@")[2]  # never credentials embedded in the URL
-        return f"model {self.model!r} at {urlunsplit(url._replace(netloc=host))}"
+        # never credentials embedded in the URL: user:pass@, ?api_key=…, a fragment
+        host = url.netloc.rpartition("@")[2]
+        shown = url._replace(netloc=host, query="", fragment="")
+        return f"model {self.model!r} at {urlunsplit(shown)}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -372,3 +372,26 @@ async def test_a_call_after_prose_needs_the_endpoints_setting(fake: FakeLlm) -> 
         await client.aclose()
         assert "".join(e.text for e in events if isinstance(e, TextDelta)) == shown
         assert [e.name for e in events if isinstance(e, ToolCallDone)] == names
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "https://user:s3cret@llm.example:8443/v1",
+        "https://llm.example:8443/v1?api_key=s3cret",
+        "https://llm.example:8443/v1#s3cret",
+        "https://user:s3cret@llm.example:8443/v1?key=s3cret&x=1#s3cret",
+    ],
+)
+def test_where_shows_no_credentials_from_its_url(base_url: str) -> None:
+    endpoint = LlmEndpoint(
+        name="p",
+        profile_id="1",
+        base_url=base_url,
+        api_key="",
+        model="m",
+        temperature=0.2,
+        max_output_tokens=0,
+        timeout_s=5,
+    )
+    assert endpoint.where == "model 'm' at https://llm.example:8443/v1"

@@ -3,7 +3,7 @@
 The ``openai`` client does the HTTP: connection pooling, and retries with
 backoff on connection errors, 408/409/429/5xx (honouring ``retry-after`` and
 ``retry-after-ms``), except a 5xx whose body says the request itself is invalid
-(see ``refusals``: such a request fails the same way every time). This module
+(see ``server_errors``: such a request fails the same way every time). This module
 turns its stream into the few events the chat agent needs, and its exceptions
 into one ``LlmError`` whose ``reason`` the turn reports. Messages name the
 endpoint (base URL, model) and never carry the API key.
@@ -28,7 +28,7 @@ import openai
 from openai.types import CompletionUsage
 
 from ..chat.records import Usage
-from .refusals import Overflow, context_overflow, says_invalid_request
+from .server_errors import Overflow, context_overflow, says_invalid_request
 from .textual_calls import TextualCalls
 from .tokens import estimate_tokens, messages_tokens
 
@@ -175,7 +175,7 @@ class LlmClient:
             await opening.__aexit__(None, None, None)
         if not answer.finish:
             if not answer.chunks:
-                raise await self._refusal_of(request) or self._error(
+                raise await self._error_behind_empty_stream(request) or self._error(
                     "llm_bad_response", EMPTY_STREAM
                 )
             raise self._error("llm_bad_response", "the stream ended before the model finished")
@@ -197,7 +197,7 @@ class LlmClient:
         usage = _usage(answer.usage) or Usage()
         return Completion(text, usage, choice.finish_reason or "")
 
-    async def _refusal_of(self, request: dict[str, Any]) -> LlmError | None:
+    async def _error_behind_empty_stream(self, request: dict[str, Any]) -> LlmError | None:
         """Why a stream ended without any data, when the server says it without streaming.
 
         llama-cpp-python checks the prompt's length only once its event stream has

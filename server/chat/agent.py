@@ -58,6 +58,7 @@ EVIDENCE_SHARE = 0.35  # of the context budget, for the retrieved passages
 ANSWER_CHUNK_CHARS = 80  # extractive answers stream in pieces of about this size
 MAX_CALLS_PER_STEP = 8  # tool calls one LLM reply may make; more are refused
 MAX_ANSWER_CHARS = 100_000  # an answer is cut here (a model that never stops)
+MIN_TOOL_ROOM_TOKENS = 200  # below this left for tool results, a step offers no tools
 
 Emit = Callable[[ev.ChatEvent], Awaitable[None]]
 Embed = Callable[[list[str]], np.ndarray]
@@ -249,6 +250,16 @@ class Agent:
             head, room = fitted_head(
                 system, turn.history, state.transcript, offered, endpoint.context_tokens
             )
+            if offered and room < MIN_TOOL_ROOM_TOKENS:
+                # A result cut to (almost) nothing tells the model nothing, and it would call
+                # tools again until max_steps: this step must answer from what it has.
+                log.warning("chat step offers no tools: no room for tool results (%d tokens left "
+                         "of PROJECTQA_CHAT_CONTEXT_TOKENS=%d after instructions, history and "
+                         "tool specs)", room, endpoint.context_tokens)  # fmt: skip
+                offered = None
+                head, room = fitted_head(
+                    system, turn.history, state.transcript, None, endpoint.context_tokens
+                )
             fit_tool_results(state.transcript, room)
             # aclosing: a cancelled turn closes the HTTP response at once, not at GC.
             async with contextlib.aclosing(

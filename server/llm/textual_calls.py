@@ -16,14 +16,16 @@ Only names of offered tools count, and the JSON must parse; anything else stays 
 By default the whole content must be calls (and whitespace); ``after_prose`` also takes
 calls that follow some prose (a profile's ``tool_calls_in_text``). Text that could still
 turn out to be a call is held back until that is decided, so no text shown to the user
-is then executed as a call.
+is then executed as a call. Held text is decided as early as it can be (an object whose
+first key no call has, a list whose first item is not a call), scanned once however it is
+fragmented, and never more than ``MAX_HELD`` characters: past that it is shown as text.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -32,10 +34,11 @@ MISTRAL, MISTRAL_ARGS = "[TOOL_CALLS]", "[ARGS]"
 LLAMA, LLAMA_ENDS = "<|python_tag|>", ("<|eom_id|>", "<|eot_id|>")
 FENCE = "```"
 MARKERS = (HERMES, MISTRAL, LLAMA, FENCE)
-# Held text is read again on each fragment; past this length only a fragment that may
-# close a form (a JSON value, a tag, a fence) is worth it (long JSON stays linear-ish).
-DECIDE_EARLY = 256
-CLOSERS = frozenset("}]>`;")
+# Held back from the user at most this long (the answer's own length guard cannot see
+# it); a call this long is shown as text instead.
+MAX_HELD = 16_000
+# the keys a call object may start with (a bare object starting otherwise is text at once)
+CALL_KEYS = frozenset({"name", "arguments", "parameters", "function", "type", "id"})
 FENCE_LANGUAGES = frozenset({"", "json", "tool_call", "tool_calls", "function_call"})
 
 _LANGUAGE = re.compile(r"[A-Za-z_]*")
@@ -66,21 +69,29 @@ class TextualCalls:
         self._names = frozenset(tool_names)
         self._after_prose = after_prose
         self._held = ""
+        self._offset = 0  # position of the held text in the content (prose mode trims it)
+        self._scans = _Scans()
         self._decided = False  # whole-content mode: it is not a call, pass text through
+        self._at = 0  # whole-content mode: calls read up to here
+        self._found: list[WrittenCall] = []  # whole-content mode: calls read so far
         self._line_start = True  # the held text starts a line (prose mode)
         self._calls: list[WrittenCall] = []
+
+    @property
+    def scanned_chars(self) -> int:
+        """Characters the JSON scanner stepped over (each about once: the work is linear)."""
+        return self._scans.scanned
 
     def feed(self, text: str) -> str:
         """The part of the content so far that can be shown (it will not be a call)."""
         if self._decided:
             return text
         self._held += text
-        if len(self._held) > DECIDE_EARLY and not any(c in text for c in CLOSERS):
-            return ""  # inside a long JSON value: nothing new can be decided before it closes
         if self._after_prose:
-            return self._scan(final=False)
-        if _whole(_Reader(self._held, self._names, final=False)) == []:
+            return self._scan(final=False) + self._release_if_too_long()
+        if self._whole(final=False) == [] or len(self._held) > MAX_HELD:
             self._decided = True
+            self._scans = _Scans(self._scans.scanned)
             shown, self._held = self._held, ""
             return shown
         return ""
@@ -89,13 +100,31 @@ class TextualCalls:
         """At the end of the content: the text still held back that is text, and the calls."""
         if self._after_prose:
             return self._scan(final=True), self._calls
+        calls = None if self._decided else self._whole(final=True)
         held, self._held = self._held, ""
-        calls = None if self._decided else _whole(_Reader(held, self._names, final=True))
         return ("", calls) if calls else (held, [])
+
+    def _reader(self, final: bool) -> _Reader:
+        return _Reader(self._held, self._names, final, self._scans, self._offset)
+
+    def _whole(self, final: bool) -> list[WrittenCall] | None:
+        """The content read as calls only: the calls, None (undecided yet), [] (not calls).
+        Calls already read are kept, so each feed reads on from the first undecided form."""
+        reader, text = self._reader(final), self._held
+        at = _skip_space(text, self._at)
+        while at < len(text):
+            read = reader.read(at)
+            if read is None:
+                break
+            if read.calls is None:
+                return []
+            self._found.extend(read.calls)
+            at = self._at = _skip_space(text, read.end)
+        return self._found if final and at == len(text) else None
 
     def _scan(self, final: bool) -> str:
         """Prose mode: show text up to where a call may start; read calls from there."""
-        text, reader = self._held, _Reader(self._held, self._names, final)
+        text, reader = self._held, self._reader(final)
         shown, at = [], 0
         while at < len(text):
             start = self._next_start(text, at)
@@ -112,11 +141,23 @@ class TextualCalls:
             else:
                 self._calls.extend(read.calls)
             at = read.end
-        self._held = text[at:]
-        if at:  # does the held text start a line?
-            _, newline, line = text[:at].rpartition("\n")
-            self._line_start = line.strip(" \t") == "" and (bool(newline) or self._line_start)
+        self._hold_from(at)
         return "".join(shown)
+
+    def _release_if_too_long(self) -> str:
+        """Prose mode: held text past ``MAX_HELD`` is shown (what follows is prose again)."""
+        if len(self._held) <= MAX_HELD:
+            return ""
+        shown = self._held
+        self._hold_from(len(shown))
+        return shown
+
+    def _hold_from(self, at: int) -> None:
+        if at:
+            self._line_start = self._at_line_start(self._held, at)
+            self._held = self._held[at:]
+            self._offset += at
+            self._scans.forget_before(self._offset)
 
     def _next_start(self, text: str, at: int) -> int:
         """The first position from ``at`` where a call may start (len(text): none)."""
@@ -129,8 +170,11 @@ class TextualCalls:
         return _partial_marker(text, at)
 
     def _at_line_start(self, text: str, position: int) -> bool:
-        _, newline, line = text[:position].rpartition("\n")
-        return line.strip(" \t") == "" and (bool(newline) or self._line_start)
+        """Only spaces or tabs come before ``position`` on its line."""
+        before = position - 1
+        while before >= 0 and text[before] in " \t":
+            before -= 1
+        return text[before] == "\n" if before >= 0 else self._line_start
 
 
 def _partial_marker(text: str, at: int) -> int:
@@ -139,21 +183,6 @@ def _partial_marker(text: str, at: int) -> int:
         if any(marker.startswith(text[start:]) for marker in MARKERS):
             return start
     return len(text)
-
-
-def _whole(reader: _Reader) -> list[WrittenCall] | None:
-    """The content read as calls only: the calls, None (undecided yet), [] (not calls)."""
-    calls: list[WrittenCall] = []
-    at = _skip_space(reader.text, 0)
-    while at < len(reader.text):
-        read = reader.read(at)
-        if read is None:
-            return None
-        if read.calls is None:
-            return []
-        calls.extend(read.calls)
-        at = _skip_space(reader.text, read.end)
-    return calls if reader.final else None
 
 
 def _skip_space(text: str, at: int) -> int:
@@ -170,41 +199,42 @@ class _Reader:
     text: str
     names: frozenset[str]
     final: bool
+    scans: _Scans
+    offset: int  # of ``text`` in the content: where scans are kept
 
     def read(self, at: int) -> _Read | None:
-        rest = self.text[at:]
         forms = ((HERMES, self._hermes), (MISTRAL, self._mistral), (LLAMA, self._llama))
         for marker, reader in (*forms, (FENCE, self._fenced)):
-            if rest.startswith(marker):
+            if self.text.startswith(marker, at):
                 return reader(at + len(marker))
-            if marker.startswith(rest):
+            if _cut_short(marker, self.text, at):
                 return self._more()
-        if rest.startswith("{") or _BARE_LIST.match(rest):
+        if self.text.startswith("{", at) or _BARE_LIST.match(self.text, at):
             return self._value(at, bare=True)
         return _Read(None, at + 1)
 
     def _more(self) -> _Read | None:
         return _Read(None, len(self.text)) if self.final else None
 
-    def _json_at(self, at: int) -> tuple[Any, int] | None:
+    def _json_at(self, at: int, check: _ItemCheck | None = None) -> tuple[Any, int] | None:
         """The JSON object or list at ``at`` (after spaces) and where it ends; the value
-        is ``_INVALID`` when there is none there."""
+        is ``_INVALID`` when there is none there, or (with ``check``) when it cannot be
+        calls: that is known as soon as a first key or a first item says so."""
         start = _skip_space(self.text, at)
         if start == len(self.text):
             return (_INVALID, start) if self.final else None
         if self.text[start] not in "[{":
             return _INVALID, start
-        end = _json_end(self.text, start)
-        if end is None:
+        scan = self.scans.at(self.text, start, self.offset, check)
+        if scan.not_calls_at is not None:
+            return _INVALID, start + scan.not_calls_at
+        if scan.end is None:
             return (_INVALID, len(self.text)) if self.final else None
-        try:
-            return json.loads(self.text[start:end]), end
-        except ValueError:
-            return _INVALID, end
+        return scan.value(self.text, start), start + scan.end
 
     def _value(self, at: int, *, bare: bool) -> _Read | None:
         """The calls a JSON object or list starting at ``at`` describes."""
-        found = self._json_at(at)
+        found = self._json_at(at, lambda item: _call(item, self.names, bare) is not None)
         if found is None:
             return None
         value, end = found
@@ -215,12 +245,11 @@ class _Reader:
         if read is None or read.calls is None:
             return read
         after = _skip_space(self.text, read.end)
-        rest = self.text[after:]
-        if rest.startswith(closing):
+        if self.text.startswith(closing, after):
             return _Read(read.calls, after + len(closing))
-        if not rest:
+        if after == len(self.text):
             return _Read(read.calls, after) if self.final else None
-        if closing.startswith(rest):
+        if _cut_short(closing, self.text, after):
             return self._more()
         return _Read(None, read.end)
 
@@ -242,12 +271,11 @@ class _Reader:
             return self._value(start, bare=False)
         name = _TOOL_NAME.match(self.text, start)
         after = name.end() if name else start
-        rest = self.text[after:]
-        if not rest or (MISTRAL_ARGS.startswith(rest) and len(rest) < len(MISTRAL_ARGS)):
+        if after == len(self.text) or _cut_short(MISTRAL_ARGS, self.text, after):
             return self._more()
-        if not name or not rest.startswith(MISTRAL_ARGS):
+        if not name or not self.text.startswith(MISTRAL_ARGS, after):
             return _Read(None, after)
-        found = self._json_at(after + len(MISTRAL_ARGS))
+        found = self._json_at(after + len(MISTRAL_ARGS))  # arguments: any keys
         if found is None:
             return None
         arguments, end = found
@@ -263,16 +291,23 @@ class _Reader:
                 return read
             calls.extend(read.calls)
             after = _skip_space(self.text, read.end)
-            rest = self.text[after:]
-            if rest.startswith(";"):
+            if self.text.startswith(";", after):
                 at = after + 1
                 continue
             for end in LLAMA_ENDS:
-                if rest.startswith(end):
+                if self.text.startswith(end, after):
                     return _Read(calls, after + len(end))
-            if not self.final and (not rest or any(e.startswith(rest) for e in LLAMA_ENDS)):
+            cut = after == len(self.text) or any(
+                _cut_short(e, self.text, after) for e in LLAMA_ENDS
+            )
+            if not self.final and cut:
                 return None
             return _Read(calls, read.end)
+
+
+def _cut_short(marker: str, text: str, at: int) -> bool:
+    """The text from ``at`` is a proper beginning of ``marker`` (more may complete it)."""
+    return len(text) - at < len(marker) and marker.startswith(text[at:])
 
 
 def _calls(value: Any, names: frozenset[str], bare: bool) -> list[WrittenCall] | None:
@@ -307,24 +342,133 @@ def _call(item: Any, names: frozenset[str], bare: bool) -> WrittenCall | None:
     return WrittenCall(name, json.dumps(arguments, ensure_ascii=False))
 
 
-def _json_end(text: str, start: int) -> int | None:
-    """The end of the JSON object or list starting at ``start``; None: not closed yet."""
-    depth, in_string, escaped = 0, False, False
-    for position in range(start, len(text)):
-        char = text[position]
-        if in_string:
-            if escaped:
-                escaped = False
+_ItemCheck = Callable[[Any], bool]  # is this parsed object a call?
+
+
+class _Scans:
+    """The JSON scans of the held text, by position in the content, and their work."""
+
+    def __init__(self, scanned: int = 0) -> None:
+        self.by_start: dict[int, _JsonScan] = {}
+        self.scanned = scanned
+
+    def at(self, text: str, start: int, offset: int, check: _ItemCheck | None) -> _JsonScan:
+        scan = self.by_start.get(offset + start)
+        if scan is None:
+            scan = self.by_start[offset + start] = _JsonScan(text[start], check)
+        self.scanned += scan.advance(text, start)
+        return scan
+
+    def forget_before(self, offset: int) -> None:
+        self.by_start = {at: scan for at, scan in self.by_start.items() if at >= offset}
+
+
+class _JsonScan:
+    """A JSON object or list read up to where the content has come, resumed where it
+    stopped at the next fragment (each character is stepped over once).
+
+    With ``check`` (the value should be calls), it stops as soon as it cannot be: a call
+    object's first key is not one of ``CALL_KEYS``, or a list item is not a call object.
+    Positions are relative to the value's start."""
+
+    def __init__(self, opening: str, check: _ItemCheck | None) -> None:
+        self.check = check
+        self.call_depth = 1 if opening == "{" else 2  # where call objects are
+        self.length = 0  # characters scanned
+        self.depth, self.in_string, self.escaped = 0, False, False
+        self.end: int | None = None  # where the value closes
+        self.not_calls_at: int | None = None  # where it was known not to be calls
+        self.expect_item = False  # in the top list, before an item
+        self.item_start = 0  # of the call object being read
+        self.key_start: int | None = None  # of its first key (-1: the key is awaited)
+        self._parsed: Any = None  # the closed value, once parsed
+
+    def advance(self, text: str, start: int) -> int:
+        """Scan what arrived since the last call; returns how many characters."""
+        begin = position = start + self.length
+        while position < len(text) and self.end is None and self.not_calls_at is None:
+            self._step(text, position - start, text[position], start)
+            position += 1
+        self.length = position - start
+        return position - begin
+
+    def value(self, text: str, start: int) -> Any:
+        """The closed value, parsed once (``_INVALID`` when it is not JSON)."""
+        if self._parsed is None and self.end is not None:
+            try:
+                self._parsed = json.loads(text[start : start + self.end])
+            except ValueError:
+                self._parsed = _INVALID
+        return self._parsed
+
+    def _step(self, text: str, at: int, char: str, start: int) -> None:
+        if self.in_string:
+            if self.escaped:
+                self.escaped = False
             elif char == "\\":
-                escaped = True
+                self.escaped = True
             elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
+                self.in_string = False
+                if self.key_start is not None and self.key_start >= 0:
+                    self._first_key(text[start + self.key_start : start + at + 1], at)
+            return
+        if char in " \t\r\n":
+            return
+        if self.check is not None and not self._may_be_calls(char, at):
+            self.not_calls_at = at + 1
+            return
+        if char == '"':
+            self.in_string = True
         elif char in "[{":
-            depth += 1
+            self._open(char, at)
         elif char in "]}":
-            depth -= 1
-            if depth == 0:
-                return position + 1
-    return None
+            self._close(text, char, at, start)
+        elif char == "," and self.depth == 1 and self.call_depth == 2:
+            self.expect_item = True
+
+    def _may_be_calls(self, char: str, at: int) -> bool:
+        """Before a call object's first key, or a list item: is ``char`` what comes?"""
+        if self.key_start == -1:  # an object at the calls' depth was just opened
+            if char == '"':
+                self.key_start = at
+            elif char != "}":
+                return False
+        if self.expect_item:
+            self.expect_item = False
+            return char in "{]"
+        return True
+
+    def _first_key(self, quoted: str, at: int) -> None:
+        self.key_start = None
+        try:
+            key = json.loads(quoted)
+        except ValueError:
+            key = None
+        if key not in CALL_KEYS:
+            self.not_calls_at = at + 1
+
+    def _open(self, char: str, at: int) -> None:
+        self.depth += 1
+        if self.check is None:
+            return
+        if self.depth == self.call_depth and char == "{":
+            self.item_start, self.key_start = at, -1
+        elif self.depth == 1:  # the top list
+            self.expect_item = True
+
+    def _close(self, text: str, char: str, at: int, start: int) -> None:
+        self.depth -= 1
+        if self.depth == 0:
+            self.end = at + 1
+        elif self.check is not None and self.depth == 1 and self.call_depth == 2:
+            self._item_closed(text[start + self.item_start : start + at + 1], at)
+
+    def _item_closed(self, item: str, at: int) -> None:
+        """A list item has closed: a call, or the list is not calls."""
+        assert self.check is not None
+        try:
+            is_call = self.check(json.loads(item))
+        except ValueError:
+            is_call = False
+        if not is_call:
+            self.not_calls_at = at + 1

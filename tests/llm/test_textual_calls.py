@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from projectqa.server.llm.textual_calls import TextualCalls, WrittenCall
+from projectqa.server.llm.textual_calls import MAX_HELD, TextualCalls, WrittenCall
 
 TOOLS = ("search", "read_file")
 ARGS = '{"query": "retry"}'
@@ -54,6 +54,9 @@ WHOLE_CALLS = [
         '{"type": "function", "function": {"name": "search", "arguments": {"query": "retry"}}}',
         [SEARCH],
         id="openai-shape",
+    ),
+    pytest.param(
+        '{"arguments": {"query": "retry"}, "name": "search"}', [SEARCH], id="arguments-first"
     ),
     pytest.param(f"[TOOL_CALLS][{CALL}]", [SEARCH], id="mistral"),
     pytest.param(f"[TOOL_CALLS]search[ARGS]{ARGS}", [SEARCH], id="mistral-args"),
@@ -179,3 +182,66 @@ def test_after_prose_the_call_text_is_never_shown() -> None:
     shown = [calls.feed(char) for char in text]
     assert "".join(shown) == "Let me search.\n"
     assert calls.finish() == ("", [SEARCH])
+
+
+# ---------------------------------------------------------------- long content
+def fragments(text: str, size: int) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+ROWS = ", ".join(f'{{"n": {i}, "tags": ["a", "b"], "s": "x}}]>`;"}}' for i in range(4000))
+LONG_NOT_CALLS = [
+    pytest.param(f'{{"rows": [{ROWS}]}}', False, id="object-whose-first-key-is-not-a-call's"),
+    pytest.param(f"[{ROWS}]", False, id="list-whose-first-item-is-not-a-call"),
+    pytest.param(
+        f'{{"name": "search", "arguments": {{"rows": [{ROWS}]}}}}', False, id="call-too-long"
+    ),
+    pytest.param(
+        f'<tool_call>{{"name": "search", "arguments": {{"rows": [{ROWS}]}}}}</tool_call>',
+        False,
+        id="hermes-too-long",
+    ),
+    pytest.param(f'Data:\n{{"rows": [{ROWS}]}}\nDone.', True, id="after-prose"),
+    pytest.param(f'Data:\n[TOOL_CALLS]search[ARGS]{{"rows": [{ROWS}]}}', True, id="mistral"),
+]
+
+
+@pytest.mark.parametrize("text, after_prose", LONG_NOT_CALLS)
+def test_long_json_that_is_not_a_call_is_shown_as_it_streams_with_linear_work(
+    text: str, after_prose: bool
+) -> None:
+    assert len(text) > 190_000
+    calls = TextualCalls(TOOLS, after_prose=after_prose)
+    early = "".join(calls.feed(piece) for piece in fragments(text, 4))
+    rest, found = calls.finish()
+    assert (early + rest, found) == (text, [])
+    assert len(rest) <= MAX_HELD  # never more than this held back from the user
+    assert calls.scanned_chars <= 2 * len(text)  # each character read about once
+
+
+def test_an_object_is_text_as_soon_as_its_first_key_is_not_a_call_key() -> None:
+    calls = TextualCalls(TOOLS)
+    assert calls.feed('{"ro') == ""
+    assert calls.feed('ws": [') == '{"rows": ['
+    assert calls.feed("1") == "1"
+
+
+def test_a_list_is_text_as_soon_as_its_first_item_is_not_a_call() -> None:
+    calls = TextualCalls(TOOLS)
+    assert calls.feed('[{"name": "search", "arguments": {}}, ') == ""  # may still be calls
+    calls = TextualCalls(TOOLS)
+    assert calls.feed('[{"name": "rm", "arguments": {}}') == '[{"name": "rm", "arguments": {}}'
+    calls = TextualCalls(TOOLS)
+    assert calls.feed("[{}, ") == "[{}, "
+
+
+def test_a_call_with_long_arguments_split_anywhere_is_found() -> None:
+    query = 'retry {"x": [1, 2]} `a>b`; ' * 200
+    text = f"<tool_call>{json.dumps({'name': 'search', 'arguments': {'query': query}})}</tool_call>"
+    expected = [WrittenCall("search", json.dumps({"query": query}))]
+    cuts = [[text[:i], text[i:]] for i in range(0, len(text), 97)]
+    for pieces in [*cuts, fragments(text, 1), fragments(text, 3), fragments(text, 4096)]:
+        shown, found, _ = run(pieces)
+        assert (shown, found) == ("", expected)
+    for pieces in [fragments(f"Searching.\n{text}", 5), fragments(f"Searching.\n{text}", 64)]:
+        assert run(pieces, after_prose=True)[:2] == ("Searching.\n", expected)

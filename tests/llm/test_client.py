@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from projectqa.server.llm.tokens import estimate_tokens, messages_tokens
 from projectqa.server.chat.records import Usage
 from projectqa.server.llm.client import (
     Completion,
@@ -21,6 +20,7 @@ from projectqa.server.llm.client import (
     client_for,
     close_clients,
 )
+from projectqa.server.llm.tokens import estimate_tokens, messages_tokens
 from tests.fakes.llm_server import FakeLlm, Reply, ToolCall
 from tests.llm.helpers import KEY, QUESTION, SEARCH_TOOL, collect, endpoint_at, failure, free_port
 

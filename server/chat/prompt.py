@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..llm.tokens import (  # noqa: F401 (re-exported: the chat code imports them from here)
-    CHARS_PER_TOKEN,
-    estimate_tokens,
-    messages_tokens,
-    tools_tokens,
-)
+# re-exported: the chat code imports them from here
+from ..llm.tokens import CHARS_PER_TOKEN as CHARS_PER_TOKEN
+from ..llm.tokens import estimate_tokens as estimate_tokens
+from ..llm.tokens import messages_tokens as messages_tokens
+from ..llm.tokens import tools_tokens as tools_tokens
 from ..models import ChatTurn, Project
 from .records import Message, MessageRole
 

@@ -17,6 +17,15 @@ class TurnStarted:
 
 
 @dataclass(frozen=True, slots=True)
+class TurnProgress:
+    """Work before the answer, sent as it begins and again (``done``) as it ends."""
+
+    stage: str  # "folding_memory"
+    message: str
+    done: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class AnswerDelta:
     text: str
 
@@ -72,6 +81,7 @@ class TurnError:
 
 ChatEvent = (
     TurnStarted
+    | TurnProgress
     | AnswerDelta
     | ToolCallStarted
     | ToolCallResult

@@ -7,20 +7,24 @@ and sent as context on every later turn.
 
 A summary the model did not finish (``finish_reason`` "length") or left empty
 never replaces the memory: it is asked for once more, with twice the tokens
-(within the profile's ``max_output_tokens``) and half the words, and if that
-fails too the turns are condensed extractively (after the previous summary,
-which is kept). The log says which happened.
+and half the words (unless the profile's ``max_output_tokens`` already caps
+the first request: the same cap would be cut again), and if that fails too the
+turns are condensed extractively (after the previous summary, which is kept).
+The log says which happened.
 
-The fold runs inside the turn that needs it, after ``TurnStarted`` (the client
-sees the turn begin at once), bounded by one request's timeout, whose request
-is then cancelled. Not in the background after the answer: this turn's prompt
-needs the summary of what no longer fits, a background fold would race the
-chat's next turn for the memory, and it would keep a one-request-at-a-time
-server busy just as the user sends the next message.
+The fold runs inside the turn that needs it, after ``TurnStarted`` and a
+``TurnProgress`` saying so (another says how it ended). Each request is
+bounded by its own time (one request's timeout, at most ``FOLD_TIMEOUT_S``),
+whose request is then cancelled, closing its connection. Not in the background
+after the answer: this turn's prompt needs the summary of what no longer fits,
+a background fold would race the chat's next turn for the memory, and it would
+keep a one-request-at-a-time server busy just as the user sends the next
+message.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 
@@ -54,6 +58,7 @@ class Folded:
     summary: str
     through: int  # seq of the last folded turn
     usage: Usage = field(default_factory=Usage)
+    how: str = ""  # how the summary was made, for people
 
 
 def turns_to_fold(turns: list[ChatTurn], context_tokens: int) -> list[ChatTurn]:
@@ -70,44 +75,77 @@ def turns_to_fold(turns: list[ChatTurn], context_tokens: int) -> list[ChatTurn]:
 
 
 async def fold(
-    summary: str, turns: list[ChatTurn], context_tokens: int, client: LlmClient | None
+    summary: str,
+    turns: list[ChatTurn],
+    context_tokens: int,
+    client: LlmClient | None,
+    attempt_s: float | None = None,
 ) -> Folded:
-    """The summary with ``turns`` folded in."""
+    """The summary with ``turns`` folded in; each LLM request within ``attempt_s``."""
     limit_tokens = max(100, int(context_tokens * SUMMARY_SHARE))
     through = turns[-1].seq
+    why = "no LLM"
     if client is not None:
-        written = await _written(summary, turns, limit_tokens, client)
-        if written is not None:
-            return Folded(written.text.strip(), through, written.usage)
-    return Folded(condensed(summary, turns, limit_tokens), through)
+        written = await _written(summary, turns, limit_tokens, client, attempt_s)
+        if isinstance(written, Completion):
+            how = "Memory summarized by the LLM."
+            return Folded(written.text.strip(), through, written.usage, how)
+        why = written
+    how = f"Memory condensed from the earlier turns ({why})."
+    return Folded(condensed(summary, turns, limit_tokens), through, how=how)
 
 
 async def _written(
-    summary: str, turns: list[ChatTurn], limit_tokens: int, client: LlmClient
-) -> Completion | None:
-    """The LLM's summary, asked for twice at most; None when it failed or never finished."""
+    summary: str,
+    turns: list[ChatTurn],
+    limit_tokens: int,
+    client: LlmClient,
+    attempt_s: float | None,
+) -> Completion | str:
+    """The LLM's summary, asked for twice at most; else why there is none."""
     transcript = "\n\n".join(
         f"{m['role']}: {m['content']}" for turn in turns for m in exchange(turn)
     )
     user = f"Previous summary:\n{summary or '(none)'}\n\nExchanges:\n{transcript}"
+    cap = client.endpoint.max_output_tokens  # the profile's, 0 for none
+    why = ""
     for attempt, budget in enumerate((limit_tokens, 2 * limit_tokens)):
         words = int(limit_tokens * 0.7) >> attempt  # the retry asks for fewer words
-        messages = [
-            {"role": "system", "content": SUMMARIZE.format(words=words)},
-            {"role": "user", "content": user},
-        ]
-        try:
-            answer = await client.complete(messages, max_tokens=budget)
-        except LlmError as exc:
-            log.warning("memory summary by the LLM failed, condensing instead: %s", exc)
-            return None
+        answer = await _attempt(client, SUMMARIZE.format(words=words), user, budget, attempt_s)
+        if isinstance(answer, str):
+            return answer
         if answer.text.strip() and answer.finish_reason != LENGTH_FINISH:
             return answer
-        why = "was cut at its token limit" if answer.finish_reason == LENGTH_FINISH else "was empty"
-        then = "asking again for fewer words" if attempt == 0 else "condensing instead"
-        sent = min(budget, client.endpoint.max_output_tokens or budget)  # the profile's cap
+        cut = answer.finish_reason == LENGTH_FINISH
+        why = "was cut at its token limit" if cut else "was empty"
+        sent = min(budget, cap or budget)
+        retry = attempt == 0 and min(2 * budget, cap or 2 * budget) > sent
+        if retry:
+            then = "asking again for fewer words"
+        elif attempt == 0:  # twice the tokens would be cut at the same cap
+            then = f"the profile's max_output_tokens {cap} allows no more; condensing instead"
+        else:
+            then = "condensing instead"
         log.warning("memory summary by the LLM %s (max_tokens %d); %s", why, sent, then)
-    return None
+        if not retry:
+            break
+    return f"the LLM's summary {why}"
+
+
+async def _attempt(
+    client: LlmClient, system: str, user: str, budget: int, attempt_s: float | None
+) -> Completion | str:
+    """One summary request within ``attempt_s`` (its request is closed at the bound)."""
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+    try:
+        async with asyncio.timeout(attempt_s):
+            return await client.complete(messages, max_tokens=budget)
+    except TimeoutError:
+        log.warning("memory summary by the LLM took over %g s; condensing instead", attempt_s)
+        return f"the LLM's summary took over {attempt_s:g} s"
+    except LlmError as exc:
+        log.warning("memory summary by the LLM failed, condensing instead: %s", exc)
+        return f"the LLM's summary failed ({exc.reason})"
 
 
 def condensed(summary: str, turns: list[ChatTurn], limit_tokens: int) -> str:

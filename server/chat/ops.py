@@ -7,10 +7,10 @@ on any number of servers, and replaced whole when it ends, pauses or is
 interrupted: a turn is never half-written.
 
 ``TurnStarted`` is the first event of every turn: a memory fold the turn needs
-runs after it (see ``memory``). An answer that fails or is cancelled midway is
-never stored as the assistant's answer: the turn's note says how many
-characters of it had been streamed (the client has them; the chat's history
-and memory do not take a fragment as an answer).
+runs after it, between two ``TurnProgress`` events (see ``memory``). An answer
+that fails or is cancelled midway is never stored as the assistant's answer:
+the turn's note says how many characters of it had been streamed (the client
+has them; the chat's history and memory do not take a fragment as an answer).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from ..threads import BlockingRunner
 from ..tools.ops import ToolEntry, ToolsOps
 from ..validation import optional_text
 from . import events as ev
-from .agent import EXTRACTIVE, Agent, TurnInput, TurnOutcome, TurnState
+from .agent import EXTRACTIVE, Agent, Emit, TurnInput, TurnOutcome, TurnState
 from .memory import fold, turns_to_fold
 from .policy import changed_policy, effective_policy
 from .prompt import fitted_history, one_line
@@ -55,11 +55,13 @@ log = logging.getLogger(__name__)
 
 MAX_TITLE = 200
 TITLE_CHARS = 80  # of the first question, when a chat is given no title
-# The LLM may take this long (or one request's timeout, if shorter) to fold memory;
-# then its request is closed and the turns are condensed extractively.
+# Each memory summary request (a cut one is asked for once more) may take this long, or
+# one request's timeout if shorter; then its request is closed and the turns condensed.
 FOLD_TIMEOUT_S = 60.0
+FOLD_ATTEMPTS = 2
+FOLDING = "folding_memory"  # the TurnProgress stage
 # Beyond the turn timeout (and a memory fold), before a RUNNING turn is taken as stale.
-LEASE_GRACE = timedelta(seconds=60 + FOLD_TIMEOUT_S)
+LEASE_GRACE = timedelta(seconds=60 + FOLD_ATTEMPTS * FOLD_TIMEOUT_S)
 QUEUE_EVENTS = 64  # events buffered between the agent and a slow client
 HISTORY_STATUSES = (TurnStatus.COMPLETE, TurnStatus.CLARIFYING)
 
@@ -435,25 +437,26 @@ class ChatOps:
             is_admin=self._access.is_admin(principal, project.id),
         )
 
-    async def _remember(self, turn: _Turn) -> TurnInput:
-        """The turn's input with its older turns folded into the chat's memory (stored)."""
+    async def _remember(self, turn: _Turn, emit: Emit) -> TurnInput:
+        """The turn's input with its older turns folded into the chat's memory (stored),
+        saying so to the client as it begins and as it ends."""
         if not turn.folding or turn.chat is None or turn.endpoint is None:
             return turn.input
         chat, endpoint = turn.chat, turn.endpoint
-        # Bounded by one request's timeout: at the bound the request is cancelled, which
-        # closes its connection (a one-request-at-a-time server is free for the answer).
-        limit = min(FOLD_TIMEOUT_S, endpoint.timeout_s)
-        try:
-            async with asyncio.timeout(limit):
-                folded = await fold(chat.memory_summary, turn.folding, endpoint.context_tokens,
-                                    client_for(endpoint))  # fmt: skip
-        except TimeoutError:
-            log.warning("memory summary by the LLM took over %g s; condensing instead", limit)
-            folded = await fold(chat.memory_summary, turn.folding, endpoint.context_tokens, None)
+        count = len(turn.folding)
+        plural = "s" if count != 1 else ""
+        begun = f"Summarizing {count} earlier turn{plural} into the chat's memory…"
+        await emit(ev.TurnProgress(FOLDING, begun))
+        # Each request is bounded: at the bound it is cancelled, which closes its
+        # connection (a one-request-at-a-time server is free for the answer).
+        attempt_s = min(FOLD_TIMEOUT_S, endpoint.timeout_s)
+        folded = await fold(chat.memory_summary, turn.folding, endpoint.context_tokens,
+                            client_for(endpoint), attempt_s)  # fmt: skip
         chat = dataclasses.replace(
             chat, memory_summary=folded.summary, memory_through=folded.through
         )
         await self._rb(self._store.update_chat, chat, ("memory_summary", "memory_through"))
+        await emit(ev.TurnProgress(FOLDING, folded.how, done=True))
         return dataclasses.replace(turn.input, memory_summary=folded.summary)
 
     # ------------------------------------------------------------ streaming
@@ -470,7 +473,7 @@ class ChatOps:
 
         async def work() -> None:
             try:
-                turn_input = await self._remember(turn)
+                turn_input = await self._remember(turn, queue.put)
                 if resume is None:
                     outcome = await self._agent.start(turn_input, endpoint, state, queue.put)
                 else:

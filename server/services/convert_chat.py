@@ -128,6 +128,10 @@ def event(item: ev.ChatEvent, sequence: int) -> pb.ChatEvent:
                     llm_profile=item.llm_profile,
                 )
             )
+        case ev.TurnProgress():
+            out.progress.CopyFrom(
+                pb.TurnProgress(stage=item.stage, message=item.message, done=item.done)
+            )
         case ev.AnswerDelta():
             out.answer_delta.text = item.text
         case ev.ToolCallStarted():

@@ -215,15 +215,17 @@ async def test_a_deadline_during_the_memory_fold_gives_the_turn_back(
     created = await chat.CreateChat(chat_pb2.CreateChatRequest(project=PROJECT))
     fake.script(Reply(text="word " * 600))  # long enough that the next turn folds memory
     await turn(chat, created.chat.id)
-    fake.script(Reply(text="summary", hang_s=4))  # the fold hangs; the client gives up
+    fake.script(Reply(text="summary", hang_s=30))  # the fold hangs; the client gives up
     request = chat_pb2.SendMessageRequest(chat_id=created.chat.id, content="next?")
     seen: list[Any] = []
     with pytest.raises(grpc.aio.AioRpcError) as raised:
-        async for event in chat.SendMessage(request, timeout=1):
+        async for event in chat.SendMessage(request, timeout=3):
             seen.append(event)
     assert raised.value.code() == Code.DEADLINE_EXCEEDED
-    # At most the turn's start (a busy machine may take the whole second to get there).
-    assert kinds(seen) in ([], ["turn_started"])
+    # The turn began and said it was folding; the fold never ended.
+    assert kinds(seen) == ["turn_started", "progress"]
+    assert seen[1].progress.stage == "folding_memory" and not seen[1].progress.done
+    assert await asyncio.to_thread(fake.wait_for_disconnect)  # its request was closed
     fake.script(Reply(text="the summary"), Reply(text="ok"))  # this turn folds, then answers
     events = await turn(chat, created.chat.id, "third")  # the chat is not held by a lease
     assert events[-1].done.answer == "ok"
@@ -521,7 +523,11 @@ async def test_a_cut_memory_summary_is_retried_with_a_larger_budget(
         Reply(text="ok"),
     )
     events = await turn(chat, chat_id, "second question")
-    assert kinds(events)[0] == "turn_started" and events[-1].done.answer == "ok"
+    assert kinds(events)[:3] == ["turn_started", "progress", "progress"]
+    assert events[-1].done.answer == "ok"
+    begun, ended = events[1].progress, events[2].progress
+    assert begun.stage == ended.stage == "folding_memory" and ended.done and not begun.done
+    assert "1 earlier turn" in begun.message and "summarized by the LLM" in ended.message
     cut, retried = fake.requests[1].body, fake.requests[2].body
     assert not cut.get("stream") and not retried.get("stream")
     assert retried["max_tokens"] > cut["max_tokens"]
@@ -565,6 +571,58 @@ async def test_a_hanging_fold_starts_the_turn_first_and_is_closed_at_its_timeout
     assert first.WhichOneof("event") == "turn_started"  # before the fold ends
     events = [first, *[event async for event in call]]
     assert events[-1].done.answer == "ok"
+    # In the stream's order: the fold began, then ended at its bound, then the answer.
+    assert kinds(events)[:4] == ["turn_started", "progress", "progress", "answer_delta"]
+    assert "took over 1 s" in events[2].progress.message and events[2].progress.done
     assert await asyncio.to_thread(fake.wait_for_disconnect)  # the fold's request was closed
     got = await chat.GetChat(chat_pb2.GetChatRequest(chat_id=chat_id))
     assert got.memory_summary.startswith("- Q: first question → A: word word")
+
+
+async def test_the_turn_start_and_fold_progress_arrive_while_the_fold_is_open(
+    start_server, connect, chat_stub, fake
+):
+    _, admin, chat = await setup(start_server, connect, chat_stub, chat_context_tokens=1000)
+    chat_id = await long_first_turn(admin, chat, fake, timeout_seconds=60)
+    fake.script(Reply(hang_s=60))  # the fold request: held open until the client goes
+    call = chat.SendMessage(chat_pb2.SendMessageRequest(chat_id=chat_id, content="second"))
+    started, progress = await call.read(), await call.read()
+    assert kinds([started, progress]) == ["turn_started", "progress"]
+    for _ in range(500):  # bounded: the fold's request reaches the fake
+        if fake.request_count == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert fake.request_count == 2 and fake.disconnects == 0  # the fold is still open
+    call.cancel()
+    assert await asyncio.to_thread(fake.wait_for_disconnect)  # cancelling closed it
+
+
+async def test_each_fold_attempt_has_its_own_time_bound(
+    start_server, connect, chat_stub, fake, caplog
+):
+    """A slow cut summary leaves its retry a whole request's time (the profile's 2 s)."""
+    _, admin, chat = await setup(start_server, connect, chat_stub, chat_context_tokens=1000)
+    chat_id = await long_first_turn(admin, chat, fake, timeout_seconds=2)
+    fake.script(
+        Reply(text=CUT_SUMMARY, finish_reason="length", first_token_delay_s=1.2),
+        Reply(text="SUMMARY: a first question.", first_token_delay_s=1.2),
+        Reply(text="ok"),
+    )
+    events = await turn(chat, chat_id, "second question")
+    assert events[-1].done.answer == "ok", caplog.text
+    got = await chat.GetChat(chat_pb2.GetChatRequest(chat_id=chat_id))
+    assert got.memory_summary == "SUMMARY: a first question."
+
+
+async def test_a_cut_summary_is_not_retried_when_the_profile_caps_the_tokens(
+    start_server, connect, chat_stub, fake, caplog
+):
+    _, admin, chat = await setup(start_server, connect, chat_stub, chat_context_tokens=1000)
+    chat_id = await long_first_turn(admin, chat, fake, max_output_tokens=150)
+    fake.script(Reply(text=CUT_SUMMARY, finish_reason="length"), Reply(text="ok"))
+    events = await turn(chat, chat_id, "second question")
+    assert events[-1].done.answer == "ok"
+    assert fake.requests[2].stream  # no second summary request: the answer came next
+    got = await chat.GetChat(chat_pb2.GetChatRequest(chat_id=chat_id))
+    assert got.memory_summary.startswith("- Q: first question → A: word word")
+    assert "max_output_tokens 150 allows no more; condensing instead" in caplog.text

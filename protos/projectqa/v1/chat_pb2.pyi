@@ -900,6 +900,42 @@ class TurnStarted(_message.Message):
 Global___TurnStarted: _TypeAlias = TurnStarted  # noqa: Y015
 
 @_typing.final
+class TurnProgress(_message.Message):
+    """Work the turn is doing before its answer starts, so a client can show it
+    instead of silence: today only a memory fold ("folding_memory"), which may
+    take up to two LLM requests' time. Sent when the work begins and again when
+    it ends, saying what happened. Clients should ignore stages they do not know.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STAGE_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    DONE_FIELD_NUMBER: _builtins.int
+    stage: _builtins.str
+    """What the turn is doing: "folding_memory"."""
+    message: _builtins.str
+    """The same for people, e.g. "Summarizing 3 earlier turns into the chat's
+    memory…" or "Memory summarized by the LLM.".
+    """
+    done: _builtins.bool
+    """True on the last event of the stage (the work ended)."""
+    def __init__(
+        self,
+        *,
+        stage: _builtins.str = ...,
+        message: _builtins.str = ...,
+        done: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["done", b"done", "message", b"message", "stage", b"stage"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TurnProgress: _TypeAlias = TurnProgress  # noqa: Y015
+
+@_typing.final
 class AnswerDelta(_message.Message):
     """A piece of the answer text, to append to what came before."""
 
@@ -1108,6 +1144,7 @@ class ChatEvent(_message.Message):
     USAGE_FIELD_NUMBER: _builtins.int
     DONE_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
+    PROGRESS_FIELD_NUMBER: _builtins.int
     sequence: _builtins.int
     """Position of the event in its stream, from 1."""
     @_builtins.property
@@ -1150,6 +1187,12 @@ class ChatEvent(_message.Message):
     def error(self) -> Global___ChatError:
         """Last event of a turn that failed."""
 
+    @_builtins.property
+    def progress(self) -> Global___TurnProgress:
+        """Work before the answer (a memory fold); between turn_started and the
+        answer. May be ignored.
+        """
+
     def __init__(
         self,
         *,
@@ -1164,12 +1207,13 @@ class ChatEvent(_message.Message):
         usage: Global___TokenUsage | None = ...,
         done: Global___TurnDone | None = ...,
         error: Global___ChatError | None = ...,
+        progress: Global___TurnProgress | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["answer_delta", b"answer_delta", "approval_required", b"approval_required", "citation", b"citation", "clarifying_question", b"clarifying_question", "done", b"done", "error", b"error", "event", b"event", "tool_call_started", b"tool_call_started", "tool_result", b"tool_result", "turn_started", b"turn_started", "usage", b"usage"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["answer_delta", b"answer_delta", "approval_required", b"approval_required", "citation", b"citation", "clarifying_question", b"clarifying_question", "done", b"done", "error", b"error", "event", b"event", "progress", b"progress", "tool_call_started", b"tool_call_started", "tool_result", b"tool_result", "turn_started", b"turn_started", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["answer_delta", b"answer_delta", "approval_required", b"approval_required", "citation", b"citation", "clarifying_question", b"clarifying_question", "done", b"done", "error", b"error", "event", b"event", "sequence", b"sequence", "tool_call_started", b"tool_call_started", "tool_result", b"tool_result", "turn_started", b"turn_started", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["answer_delta", b"answer_delta", "approval_required", b"approval_required", "citation", b"citation", "clarifying_question", b"clarifying_question", "done", b"done", "error", b"error", "event", b"event", "progress", b"progress", "sequence", b"sequence", "tool_call_started", b"tool_call_started", "tool_result", b"tool_result", "turn_started", b"turn_started", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["turn_started", "answer_delta", "tool_call_started", "tool_result", "approval_required", "citation", "clarifying_question", "usage", "done", "error"]  # noqa: Y015
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["turn_started", "answer_delta", "tool_call_started", "tool_result", "approval_required", "citation", "clarifying_question", "usage", "done", "error", "progress"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 

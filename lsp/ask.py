@@ -258,6 +258,8 @@ async def run_ask(
                 chunk(ask.ask_id, event.answer_delta.text)
             elif kind == "tool_call_started":
                 report(f"Running {event.tool_call_started.call.name}…")
+            elif kind == "progress" and not event.progress.done:
+                report(event.progress.message)
             elif kind == "citation":
                 outcome.add_citation(event.citation)
             elif kind == "clarifying_question" and not outcome.chunks:

@@ -275,3 +275,16 @@ def test_chats_lists_shows_sets_policy_and_deletes(admin_cli: Cli, shop: str) ->
     assert admin_cli.ok("chats", "delete", chat_id).stdout.strip() == f"Deleted chat {chat_id}."
     assert admin_cli("chats", "show", chat_id).exit_code == 3
     assert chat_id not in admin_cli.ok("chats").stdout
+
+
+def test_fold_progress_is_a_status_line_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    progress = chat_pb2.TurnProgress(stage="folding_memory", message="Summarizing 2 turns…")
+    events = [
+        chat_pb2.ChatEvent(sequence=1, turn_started=chat_pb2.TurnStarted(turn_id="turn_1")),
+        chat_pb2.ChatEvent(sequence=2, progress=progress),
+        chat_pb2.ChatEvent(sequence=3, answer_delta=chat_pb2.AnswerDelta(text="Done.")),
+    ]
+    outcome = render_turn(events)
+    captured = capsys.readouterr()
+    assert outcome.answer == "Done." and captured.out == "Done.\n"
+    assert captured.err == "Summarizing 2 turns…\n"

@@ -121,6 +121,10 @@ class TurnPrinter:
             click.echo()
             self._line_open = False
 
+    def _on_progress(self, progress: chat_pb2.TurnProgress) -> None:
+        if not self.json_output:  # a status line, apart from the answer on stdout
+            click.secho(progress.message, dim=True, err=True)
+
     def _on_answer_delta(self, delta: chat_pb2.AnswerDelta) -> None:
         self.outcome.answer += delta.text
         self._text(delta.text)

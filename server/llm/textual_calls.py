@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
+
+from .json_scan import INVALID, Expected, JsonScans
 
 HERMES, HERMES_END = "<tool_call>", "</tool_call>"
 MISTRAL, MISTRAL_ARGS = "[TOOL_CALLS]", "[ARGS]"
@@ -45,7 +47,6 @@ _LANGUAGE = re.compile(r"[A-Za-z_]*")
 _TOOL_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
 _BARE_LIST = re.compile(r"\[\s*(?:\{|$)")  # a list whose first item is (or may be) an object
 # where a call may start, among prose: a marker anywhere, a JSON value at a line's start
-_INVALID = object()  # where a JSON value was expected but is not
 _STARTS = re.compile(r"<tool_call>|\[TOOL_CALLS\]|<\|python_tag\|>|```|[\[{]")
 
 
@@ -70,7 +71,7 @@ class TextualCalls:
         self._after_prose = after_prose
         self._held = ""
         self._offset = 0  # position of the held text in the content (prose mode trims it)
-        self._scans = _Scans()
+        self._scans = JsonScans()
         self._decided = False  # whole-content mode: it is not a call, pass text through
         self._at = 0  # whole-content mode: calls read up to here
         self._found: list[WrittenCall] = []  # whole-content mode: calls read so far
@@ -91,7 +92,7 @@ class TextualCalls:
             return self._scan(final=False) + self._release_if_too_long()
         if self._whole(final=False) == [] or len(self._held) > MAX_HELD:
             self._decided = True
-            self._scans = _Scans(self._scans.scanned)
+            self._scans = JsonScans(self._scans.scanned)
             shown, self._held = self._held, ""
             return shown
         return ""
@@ -199,7 +200,7 @@ class _Reader:
     text: str
     names: frozenset[str]
     final: bool
-    scans: _Scans
+    scans: JsonScans
     offset: int  # of ``text`` in the content: where scans are kept
 
     def read(self, at: int) -> _Read | None:
@@ -216,29 +217,30 @@ class _Reader:
     def _more(self) -> _Read | None:
         return _Read(None, len(self.text)) if self.final else None
 
-    def _json_at(self, at: int, check: _ItemCheck | None = None) -> tuple[Any, int] | None:
+    def _json_at(self, at: int, expected: Expected | None = None) -> tuple[Any, int] | None:
         """The JSON object or list at ``at`` (after spaces) and where it ends; the value
-        is ``_INVALID`` when there is none there, or (with ``check``) when it cannot be
+        is ``INVALID`` when there is none there, or (with ``expected``) when it cannot be
         calls: that is known as soon as a first key or a first item says so."""
         start = _skip_space(self.text, at)
         if start == len(self.text):
-            return (_INVALID, start) if self.final else None
+            return (INVALID, start) if self.final else None
         if self.text[start] not in "[{":
-            return _INVALID, start
-        scan = self.scans.at(self.text, start, self.offset, check)
-        if scan.not_calls_at is not None:
-            return _INVALID, start + scan.not_calls_at
+            return INVALID, start
+        scan = self.scans.at(self.text, start, self.offset, expected)
+        if scan.unexpected_at is not None:
+            return INVALID, start + scan.unexpected_at
         if scan.end is None:
-            return (_INVALID, len(self.text)) if self.final else None
+            return (INVALID, len(self.text)) if self.final else None
         return scan.value(self.text, start), start + scan.end
 
     def _value(self, at: int, *, bare: bool) -> _Read | None:
         """The calls a JSON object or list starting at ``at`` describes."""
-        found = self._json_at(at, lambda item: _call(item, self.names, bare) is not None)
+        expected = Expected(CALL_KEYS, lambda item: _call(item, self.names, bare) is not None)
+        found = self._json_at(at, expected)
         if found is None:
             return None
         value, end = found
-        return _Read(None if value is _INVALID else _calls(value, self.names, bare), end)
+        return _Read(None if value is INVALID else _calls(value, self.names, bare), end)
 
     def _closed_by(self, read: _Read | None, closing: str) -> _Read | None:
         """``read`` followed by ``closing``; missing at the very end is tolerated."""
@@ -340,135 +342,3 @@ def _call(item: Any, names: frozenset[str], bare: bool) -> WrittenCall | None:
     if not isinstance(arguments, dict):
         return None
     return WrittenCall(name, json.dumps(arguments, ensure_ascii=False))
-
-
-_ItemCheck = Callable[[Any], bool]  # is this parsed object a call?
-
-
-class _Scans:
-    """The JSON scans of the held text, by position in the content, and their work."""
-
-    def __init__(self, scanned: int = 0) -> None:
-        self.by_start: dict[int, _JsonScan] = {}
-        self.scanned = scanned
-
-    def at(self, text: str, start: int, offset: int, check: _ItemCheck | None) -> _JsonScan:
-        scan = self.by_start.get(offset + start)
-        if scan is None:
-            scan = self.by_start[offset + start] = _JsonScan(text[start], check)
-        self.scanned += scan.advance(text, start)
-        return scan
-
-    def forget_before(self, offset: int) -> None:
-        self.by_start = {at: scan for at, scan in self.by_start.items() if at >= offset}
-
-
-class _JsonScan:
-    """A JSON object or list read up to where the content has come, resumed where it
-    stopped at the next fragment (each character is stepped over once).
-
-    With ``check`` (the value should be calls), it stops as soon as it cannot be: a call
-    object's first key is not one of ``CALL_KEYS``, or a list item is not a call object.
-    Positions are relative to the value's start."""
-
-    def __init__(self, opening: str, check: _ItemCheck | None) -> None:
-        self.check = check
-        self.call_depth = 1 if opening == "{" else 2  # where call objects are
-        self.length = 0  # characters scanned
-        self.depth, self.in_string, self.escaped = 0, False, False
-        self.end: int | None = None  # where the value closes
-        self.not_calls_at: int | None = None  # where it was known not to be calls
-        self.expect_item = False  # in the top list, before an item
-        self.item_start = 0  # of the call object being read
-        self.key_start: int | None = None  # of its first key (-1: the key is awaited)
-        self._parsed: Any = None  # the closed value, once parsed
-
-    def advance(self, text: str, start: int) -> int:
-        """Scan what arrived since the last call; returns how many characters."""
-        begin = position = start + self.length
-        while position < len(text) and self.end is None and self.not_calls_at is None:
-            self._step(text, position - start, text[position], start)
-            position += 1
-        self.length = position - start
-        return position - begin
-
-    def value(self, text: str, start: int) -> Any:
-        """The closed value, parsed once (``_INVALID`` when it is not JSON)."""
-        if self._parsed is None and self.end is not None:
-            try:
-                self._parsed = json.loads(text[start : start + self.end])
-            except ValueError:
-                self._parsed = _INVALID
-        return self._parsed
-
-    def _step(self, text: str, at: int, char: str, start: int) -> None:
-        if self.in_string:
-            if self.escaped:
-                self.escaped = False
-            elif char == "\\":
-                self.escaped = True
-            elif char == '"':
-                self.in_string = False
-                if self.key_start is not None and self.key_start >= 0:
-                    self._first_key(text[start + self.key_start : start + at + 1], at)
-            return
-        if char in " \t\r\n":
-            return
-        if self.check is not None and not self._may_be_calls(char, at):
-            self.not_calls_at = at + 1
-            return
-        if char == '"':
-            self.in_string = True
-        elif char in "[{":
-            self._open(char, at)
-        elif char in "]}":
-            self._close(text, char, at, start)
-        elif char == "," and self.depth == 1 and self.call_depth == 2:
-            self.expect_item = True
-
-    def _may_be_calls(self, char: str, at: int) -> bool:
-        """Before a call object's first key, or a list item: is ``char`` what comes?"""
-        if self.key_start == -1:  # an object at the calls' depth was just opened
-            if char == '"':
-                self.key_start = at
-            elif char != "}":
-                return False
-        if self.expect_item:
-            self.expect_item = False
-            return char in "{]"
-        return True
-
-    def _first_key(self, quoted: str, at: int) -> None:
-        self.key_start = None
-        try:
-            key = json.loads(quoted)
-        except ValueError:
-            key = None
-        if key not in CALL_KEYS:
-            self.not_calls_at = at + 1
-
-    def _open(self, char: str, at: int) -> None:
-        self.depth += 1
-        if self.check is None:
-            return
-        if self.depth == self.call_depth and char == "{":
-            self.item_start, self.key_start = at, -1
-        elif self.depth == 1:  # the top list
-            self.expect_item = True
-
-    def _close(self, text: str, char: str, at: int, start: int) -> None:
-        self.depth -= 1
-        if self.depth == 0:
-            self.end = at + 1
-        elif self.check is not None and self.depth == 1 and self.call_depth == 2:
-            self._item_closed(text[start + self.item_start : start + at + 1], at)
-
-    def _item_closed(self, item: str, at: int) -> None:
-        """A list item has closed: a call, or the list is not calls."""
-        assert self.check is not None
-        try:
-            is_call = self.check(json.loads(item))
-        except ValueError:
-            is_call = False
-        if not is_call:
-            self.not_calls_at = at + 1

@@ -6,19 +6,22 @@ A real server per test and the fake LLM over HTTP; nothing is ingested."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import grpc
 import pytest
 
-from projectqa.v1 import admin_pb2, chat_pb2, chat_pb2_grpc
+from projectqa.v1 import chat_pb2
 from tests.fakes.llm_server import FakeLlm, Reply
 
+from . import test_chat_limits
 from .conftest import RunningServer
-from .helpers import bearer_interceptors
+from .test_chat import answer_of, kinds
+from .test_chat_limits import PROJECT, fake_profile, setup
+from .test_chat_limits import turn as send_turn
 
-PROJECT = "alpha"
+chat_stub, fake = test_chat_limits.chat_stub, test_chat_limits.fake  # their fixtures
+
 TOOL = "project_metadata"  # a built-in tool that needs nothing indexed
 WRITTEN_CALL = f'<tool_call>\n{{"name": "{TOOL}", "arguments": {{}}}}\n</tool_call>'
 AUTO, ASK, DENY = (
@@ -29,56 +32,25 @@ AUTO, ASK, DENY = (
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeLlm]:
-    with FakeLlm() as llm:
-        yield llm
-
-
-@pytest.fixture
 async def chat_with(
     start_server: Callable[..., Awaitable[RunningServer]],
     connect: Callable[..., Any],
+    chat_stub: Callable[[RunningServer, str], Any],
     fake: FakeLlm,
-) -> AsyncIterator[Callable[[int], Awaitable[tuple[Any, str]]]]:
+) -> Callable[[int], Awaitable[tuple[Any, str]]]:
     """A chat stub and a new chat whose policy for ``TOOL`` is the given permission."""
-    server = await start_server()
-    admin = connect(server.admin_token, server.address)
-    await admin.CreateProject(admin_pb2.CreateProjectRequest(slug=PROJECT, name="Alpha"))
-    await admin.CreateLlmProfile(
-        admin_pb2.CreateLlmProfileRequest(
-            project=PROJECT,
-            name="fake",
-            provider=admin_pb2.LLM_PROVIDER_OPENAI_COMPATIBLE,
-            base_url=fake.base_url,
-            model="fake-model",
-            api_key="sk-profile",
-            is_default=True,
-        )
-    )
-    channel = grpc.aio.insecure_channel(
-        server.address, interceptors=bearer_interceptors(server.admin_token)
-    )
-    chat = chat_pb2_grpc.ChatServiceStub(channel)
+    _, admin, chat = await setup(start_server, connect, chat_stub)
+    await fake_profile(admin, fake, is_default=True)
 
     async def create(permission: int) -> tuple[Any, str]:
         request = chat_pb2.CreateChatRequest(project=PROJECT, tool_policy={TOOL: permission})
         return chat, (await chat.CreateChat(request)).chat.id
 
-    yield create
-    await channel.close()
+    return create
 
 
 async def turn(chat: Any, chat_id: str) -> list[Any]:
-    request = chat_pb2.SendMessageRequest(chat_id=chat_id, content="What is this project?")
-    return [event async for event in chat.SendMessage(request)]
-
-
-def kinds(events: list[Any]) -> list[str]:
-    return [e.WhichOneof("event") for e in events]
-
-
-def answer_of(events: list[Any]) -> str:
-    return "".join(e.answer_delta.text for e in events if e.HasField("answer_delta"))
+    return await send_turn(chat, chat_id, "What is this project?")
 
 
 def offered(fake: FakeLlm, request: int = 0) -> set[str]:

@@ -30,7 +30,9 @@ pytestmark = [
     pytest.mark.asyncio(loop_scope="module"),
 ]
 
-CONTEXT_TOKENS = 1000  # the server's budget, well inside the peer's 2,048 tokens
+# The server's budget: room for the tool specs it counts (this peer's templates never show
+# them to the model, so the real prompt stays inside the peer's 2,048 tokens).
+CONTEXT_TOKENS = 2600
 ANSWER_TOKENS = 40  # short answers keep a CPU-bound model quick
 SMALL_N_CTX = 512  # a peer the turn's prompt cannot fit
 DEPLOY = '<tool_call>{"name": "probe_deploy", "arguments": {"target": "staging"}}</tool_call>'
@@ -85,7 +87,7 @@ def completion_statuses(peer: Peer) -> list[str]:
 # --------------------------------------------------------------------------- answers
 async def test_a_streamed_answer_cites_a_retrieved_source(qa, llm_peer, peer_profile):
     chat = await new_chat(qa, await peer_profile(llm_peer))
-    events = await send(qa, chat.id, "Reply exactly: Items are added by Cart.add_item [1].")
+    events = await send(qa, chat.id, "Reply exactly: [1]")  # the marker; the rest is free
     assert events[0].turn_started.model == llm_peer.model_id
     assert events[-1].done.status == chat_pb2.TURN_STATUS_COMPLETE, events[-1]
     assert kinds(events).count("answer_delta") > 1, answer_of(events)  # streamed, token by token
@@ -152,7 +154,7 @@ async def test_a_denied_textual_tool_call_is_reported_to_the_peer(qa, tool_peer,
 
 # ------------------------------------------------------------------------ cancelling
 async def test_a_cancel_mid_answer_closes_the_peers_request(qa, llm_peer, peer_profile):
-    chat = await new_chat(qa, await peer_profile(llm_peer, max_output_tokens=600))
+    chat = await new_chat(qa, await peer_profile(llm_peer, max_output_tokens=300))
     disconnects = llm_peer.log_text().count("Disconnected from client")
     ask = "Count from 1 to 300, one number per line."
     call = qa.admin.chat.SendMessage(chat_pb2.SendMessageRequest(chat_id=chat.id, content=ask))

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 import pytest_asyncio
 
+from projectqa.server.tools import builtins
 from projectqa.v1 import admin_pb2, chat_pb2
 from tests.service.retrieval_fixtures import PROJECT, IndexedProject, indexed_project
 from tests.service.test_chat import answer_of, check_stream, events_of, kinds, new_chat, send
@@ -30,9 +31,11 @@ pytestmark = [
     pytest.mark.asyncio(loop_scope="module"),
 ]
 
-# The server's budget: room for the tool specs it counts (this peer's templates never show
-# them to the model, so the real prompt stays inside the peer's 2,048 tokens).
-CONTEXT_TOKENS = 2600
+# The server's budget, well inside the peer's 2,048 tokens: a 135M model copies what it is
+# asked to only when the retrieved sources around the request stay short. The tool tests'
+# chats deny the built-in tools, so the one tool they offer fits the budget too.
+CONTEXT_TOKENS = 1000
+BUILTINS_DENIED = {name: chat_pb2.TOOL_PERMISSION_DENY for name in builtins.BUILTINS}
 ANSWER_TOKENS = 40  # short answers keep a CPU-bound model quick
 SMALL_N_CTX = 512  # a peer the turn's prompt cannot fit
 DEPLOY = '<tool_call>{"name": "probe_deploy", "arguments": {"target": "staging"}}</tool_call>'
@@ -87,7 +90,7 @@ def completion_statuses(peer: Peer) -> list[str]:
 # --------------------------------------------------------------------------- answers
 async def test_a_streamed_answer_cites_a_retrieved_source(qa, llm_peer, peer_profile):
     chat = await new_chat(qa, await peer_profile(llm_peer))
-    events = await send(qa, chat.id, "Reply exactly: [1]")  # the marker; the rest is free
+    events = await send(qa, chat.id, "Reply exactly: Items are added by Cart.add_item [1].")
     assert events[0].turn_started.model == llm_peer.model_id
     assert events[-1].done.status == chat_pb2.TURN_STATUS_COMPLETE, events[-1]
     assert kinds(events).count("answer_delta") > 1, answer_of(events)  # streamed, token by token
@@ -102,7 +105,7 @@ async def paused_on_a_textual_call(qa: IndexedProject, profile_id: str) -> tuple
     """A turn whose model wrote a tool call as text (llama-cpp-python cannot stream
     structured calls): it must pause for approval, the call never shown as answer text.
     Returns the chat and the call's id."""
-    chat = await new_chat(qa, profile_id)
+    chat = await new_chat(qa, profile_id, **BUILTINS_DENIED)
     events = await send(qa, chat.id, f"Reply exactly: {DEPLOY}")
     assert "<tool_call>" not in answer_of(events)
     assert kinds(events)[-2:] == ["approval_required", "done"], (kinds(events), events[-1])

@@ -612,7 +612,10 @@ def main() -> None:
     parser.add_argument("--first-token-ms", type=float, default=50.0)
     parser.add_argument("--token-ms", type=float, default=5.0)
     parser.add_argument("--max-tokens", type=int, default=48, help="profiles' max_output_tokens")
-    parser.add_argument("--context-tokens", type=int, default=1000, help="PROJECTQA_CHAT_"
+    # 2600: room for the built-in tool specs the server counts (below ~200 tokens left for
+    # results a step offers no tools); the peer's template never shows them, so its real
+    # prompts stay inside --n-ctx 2048.
+    parser.add_argument("--context-tokens", type=int, default=2600, help="PROJECTQA_CHAT_"
                         "CONTEXT_TOKENS: the prompt's budget")  # fmt: skip
     parser.add_argument("--project-dir", default=str(ROOT / "server"), help="folder to ingest")
     parser.add_argument("--profile-server", metavar="FILE", help="cProfile the server")

@@ -337,6 +337,20 @@ def prompt_chars(body: dict[str, Any]) -> int:
     )
 
 
+async def numbers_chat(
+    start_server: Any, connect: Any, chat_stub: Any, fake: FakeLlm, folder: Path, context: int
+) -> Any:
+    """A chat stub of a server with ``context`` tokens of chat context, the ``numbers`` tool
+    and the fake as the project's default LLM."""
+    _, admin, chat = await setup(
+        start_server, connect, chat_stub, chat_context_tokens=context, plugins=["local"],
+        local_roots=[folder],
+    )  # fmt: skip
+    await numbers_tool(admin, folder)
+    await fake_profile(admin, fake, is_default=True)
+    return chat
+
+
 async def numbers_tool(admin: Any, folder: Path) -> None:
     """A script tool ``numbers`` printing 1 to 5000 (about 24,000 characters), and a local
     connector whose folder it runs in."""
@@ -360,12 +374,7 @@ async def test_a_big_tool_result_is_cut_to_fit_the_context(
     start_server, connect, chat_stub, fake, tmp_path: Path
 ):
     context = 3000
-    _, admin, chat = await setup(
-        start_server, connect, chat_stub, chat_context_tokens=context, plugins=["local"],
-        local_roots=[tmp_path],
-    )  # fmt: skip
-    await numbers_tool(admin, tmp_path)
-    await fake_profile(admin, fake, is_default=True)
+    chat = await numbers_chat(start_server, connect, chat_stub, fake, tmp_path, context)
     fake.script(Reply(tool_calls=[("numbers", {})]), Reply(text="Many."))
     events = await turn(chat, await new_chat(chat), "Which numbers are there?")
     assert events[-1].done.answer == "Many."
@@ -381,12 +390,7 @@ async def test_a_big_tool_result_is_cut_to_fit_the_context(
 async def test_with_no_room_for_tool_results_the_model_answers_without_tools(
     start_server, connect, chat_stub, fake, tmp_path: Path, caplog
 ):
-    _, admin, chat = await setup(
-        start_server, connect, chat_stub, chat_context_tokens=1000, plugins=["local"],
-        local_roots=[tmp_path],
-    )  # fmt: skip
-    await numbers_tool(admin, tmp_path)
-    await fake_profile(admin, fake, is_default=True)
+    chat = await numbers_chat(start_server, connect, chat_stub, fake, tmp_path, 1000)
     # Instructions and tool specs alone take ~1,350 of the 1,000 tokens: a result would be
     # cut to nothing, and a model offered tools would call them until max_steps.
     fake.handler = lambda body: (
@@ -401,12 +405,7 @@ async def test_with_no_room_for_tool_results_the_model_answers_without_tools(
 async def test_a_tool_result_takes_room_from_the_oldest_history(
     start_server, connect, chat_stub, fake, tmp_path: Path
 ):
-    _, admin, chat = await setup(
-        start_server, connect, chat_stub, chat_context_tokens=3000, plugins=["local"],
-        local_roots=[tmp_path],
-    )  # fmt: skip
-    await numbers_tool(admin, tmp_path)
-    await fake_profile(admin, fake, is_default=True)
+    chat = await numbers_chat(start_server, connect, chat_stub, fake, tmp_path, 3000)
     chat_id = await new_chat(chat)
     for n in ("first", "second"):  # about 630 tokens each: the history fits, nothing folds
         fake.script(Reply(text=f"{n} answer " + "word " * 500))

@@ -26,6 +26,8 @@ COPY server ./server
 COPY clients/python ./clients/python
 COPY plugins/builtin ./plugins/builtin
 COPY lsp ./lsp
+COPY mcp_server ./mcp_server
+COPY plugins/api ./plugins/api
 RUN pip install . && useradd --system --home /data projectqa && mkdir -p /data \
     && chown projectqa /data
 

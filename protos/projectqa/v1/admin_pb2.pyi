@@ -2470,3 +2470,169 @@ class ListCustomToolsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListCustomToolsResponse: _TypeAlias = ListCustomToolsResponse  # noqa: Y015
+
+@_typing.final
+class ListPluginsRequest(_message.Message):
+    """---------------------------------------------------------------- plugins
+
+    Request of AdminService.ListPlugins.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPluginsRequest: _TypeAlias = ListPluginsRequest  # noqa: Y015
+
+@_typing.final
+class Plugin(_message.Message):
+    """One entry point of the `projectqa` group, loaded or blocked."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    DISTRIBUTION_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    MODULE_FIELD_NUMBER: _builtins.int
+    CONNECTOR_TYPES_FIELD_NUMBER: _builtins.int
+    TOOLS_FIELD_NUMBER: _builtins.int
+    HOOKS_FIELD_NUMBER: _builtins.int
+    BLOCKED_FIELD_NUMBER: _builtins.int
+    BLOCKED_REASON_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Entry-point name, e.g. "git" or "example"."""
+    distribution: _builtins.str
+    """The distribution that declares the entry point ("" when unknown)."""
+    version: _builtins.str
+    """That distribution's version ("" when unknown)."""
+    module: _builtins.str
+    """The entry point's value: the module it loads, e.g. "projectqa.plugins.git"."""
+    blocked: _builtins.bool
+    """True when the plugin was blocked: nothing it registered is in use."""
+    blocked_reason: _builtins.str
+    """Why it was blocked; empty when it loaded."""
+    @_builtins.property
+    def connector_types(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Connector types it registered, by name."""
+
+    @_builtins.property
+    def tools(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Tools it registered, by name."""
+
+    @_builtins.property
+    def hooks(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The hooks (`projectqa_*`) it implements."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        distribution: _builtins.str = ...,
+        version: _builtins.str = ...,
+        module: _builtins.str = ...,
+        connector_types: _abc.Iterable[_builtins.str] | None = ...,
+        tools: _abc.Iterable[_builtins.str] | None = ...,
+        hooks: _abc.Iterable[_builtins.str] | None = ...,
+        blocked: _builtins.bool = ...,
+        blocked_reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blocked", b"blocked", "blocked_reason", b"blocked_reason", "connector_types", b"connector_types", "distribution", b"distribution", "hooks", b"hooks", "module", b"module", "name", b"name", "tools", b"tools", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Plugin: _TypeAlias = Plugin  # noqa: Y015
+
+@_typing.final
+class ListPluginsResponse(_message.Message):
+    """Response of AdminService.ListPlugins."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PLUGINS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def plugins(self) -> _containers.RepeatedCompositeFieldContainer[Global___Plugin]:
+        """Every entry point the server saw, by name."""
+
+    def __init__(
+        self,
+        *,
+        plugins: _abc.Iterable[Global___Plugin] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["plugins", b"plugins"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPluginsResponse: _TypeAlias = ListPluginsResponse  # noqa: Y015
+
+@_typing.final
+class GetServerInfoRequest(_message.Message):
+    """----------------------------------------------------------------- server
+
+    Request of AdminService.GetServerInfo.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetServerInfoRequest: _TypeAlias = GetServerInfoRequest  # noqa: Y015
+
+@_typing.final
+class GetServerInfoResponse(_message.Message):
+    """Response of AdminService.GetServerInfo."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    EMBEDDER_FIELD_NUMBER: _builtins.int
+    STORE_BACKEND_FIELD_NUMBER: _builtins.int
+    DEFAULT_LLM_MODEL_FIELD_NUMBER: _builtins.int
+    STARTED_AT_FIELD_NUMBER: _builtins.int
+    version: _builtins.str
+    """The server's package version, e.g. "0.1.0"."""
+    embedder: _builtins.str
+    """The embedder that makes query vectors, e.g. "onnx-int8:all-MiniLM-L6-v2"."""
+    store_backend: _builtins.str
+    """The store backend: "sqlite" or "mongodb"."""
+    default_llm_model: _builtins.str
+    """The model of the global default LLM profile; empty when answers are
+    extractive unless a project or chat names a profile.
+    """
+    @_builtins.property
+    def started_at(self) -> _timestamp_pb2.Timestamp:
+        """When this server process started."""
+
+    def __init__(
+        self,
+        *,
+        version: _builtins.str = ...,
+        embedder: _builtins.str = ...,
+        store_backend: _builtins.str = ...,
+        default_llm_model: _builtins.str = ...,
+        started_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["started_at", b"started_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["default_llm_model", b"default_llm_model", "embedder", b"embedder", "started_at", b"started_at", "store_backend", b"store_backend", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetServerInfoResponse: _TypeAlias = GetServerInfoResponse  # noqa: Y015

@@ -195,6 +195,16 @@ class AdminServiceStub:
                 request_serializer=projectqa_dot_v1_dot_admin__pb2.ListCustomToolsRequest.SerializeToString,
                 response_deserializer=projectqa_dot_v1_dot_admin__pb2.ListCustomToolsResponse.FromString,
                 _registered_method=True)
+        self.ListPlugins = channel.unary_unary(
+                '/projectqa.v1.AdminService/ListPlugins',
+                request_serializer=projectqa_dot_v1_dot_admin__pb2.ListPluginsRequest.SerializeToString,
+                response_deserializer=projectqa_dot_v1_dot_admin__pb2.ListPluginsResponse.FromString,
+                _registered_method=True)
+        self.GetServerInfo = channel.unary_unary(
+                '/projectqa.v1.AdminService/GetServerInfo',
+                request_serializer=projectqa_dot_v1_dot_admin__pb2.GetServerInfoRequest.SerializeToString,
+                response_deserializer=projectqa_dot_v1_dot_admin__pb2.GetServerInfoResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -441,6 +451,23 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListPlugins(self, request, context):
+        """Lists the plugins this server loaded from the `projectqa` entry-point group
+        (built-ins included): each one's distribution and version, what it
+        registered, and the blocked ones with the reason. Any authenticated caller.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetServerInfo(self, request, context):
+        """Describes this server: its version, embedder, store backend and default
+        LLM. Any authenticated caller (`projectqa status`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -603,6 +630,16 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.ListCustomTools,
                     request_deserializer=projectqa_dot_v1_dot_admin__pb2.ListCustomToolsRequest.FromString,
                     response_serializer=projectqa_dot_v1_dot_admin__pb2.ListCustomToolsResponse.SerializeToString,
+            ),
+            'ListPlugins': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPlugins,
+                    request_deserializer=projectqa_dot_v1_dot_admin__pb2.ListPluginsRequest.FromString,
+                    response_serializer=projectqa_dot_v1_dot_admin__pb2.ListPluginsResponse.SerializeToString,
+            ),
+            'GetServerInfo': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetServerInfo,
+                    request_deserializer=projectqa_dot_v1_dot_admin__pb2.GetServerInfoRequest.FromString,
+                    response_serializer=projectqa_dot_v1_dot_admin__pb2.GetServerInfoResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1470,6 +1507,60 @@ class AdminService:
             '/projectqa.v1.AdminService/ListCustomTools',
             projectqa_dot_v1_dot_admin__pb2.ListCustomToolsRequest.SerializeToString,
             projectqa_dot_v1_dot_admin__pb2.ListCustomToolsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPlugins(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/projectqa.v1.AdminService/ListPlugins',
+            projectqa_dot_v1_dot_admin__pb2.ListPluginsRequest.SerializeToString,
+            projectqa_dot_v1_dot_admin__pb2.ListPluginsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetServerInfo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/projectqa.v1.AdminService/GetServerInfo',
+            projectqa_dot_v1_dot_admin__pb2.GetServerInfoRequest.SerializeToString,
+            projectqa_dot_v1_dot_admin__pb2.GetServerInfoResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -142,6 +142,15 @@ class AdminServiceStub:
     """Deletes a script tool. Needs project admin."""
     ListCustomTools: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListCustomToolsRequest, _admin_pb2.ListCustomToolsResponse]
     """Lists a project's script tools, by name. Needs project membership."""
+    ListPlugins: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListPluginsRequest, _admin_pb2.ListPluginsResponse]
+    """Lists the plugins this server loaded from the `projectqa` entry-point group
+    (built-ins included): each one's distribution and version, what it
+    registered, and the blocked ones with the reason. Any authenticated caller.
+    """
+    GetServerInfo: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetServerInfoRequest, _admin_pb2.GetServerInfoResponse]
+    """Describes this server: its version, embedder, store backend and default
+    LLM. Any authenticated caller (`projectqa status`).
+    """
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -243,6 +252,15 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """Deletes a script tool. Needs project admin."""
     ListCustomTools: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListCustomToolsRequest, _admin_pb2.ListCustomToolsResponse]  # type: ignore[assignment]
     """Lists a project's script tools, by name. Needs project membership."""
+    ListPlugins: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListPluginsRequest, _admin_pb2.ListPluginsResponse]  # type: ignore[assignment]
+    """Lists the plugins this server loaded from the `projectqa` entry-point group
+    (built-ins included): each one's distribution and version, what it
+    registered, and the blocked ones with the reason. Any authenticated caller.
+    """
+    GetServerInfo: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetServerInfoRequest, _admin_pb2.GetServerInfoResponse]  # type: ignore[assignment]
+    """Describes this server: its version, embedder, store backend and default
+    LLM. Any authenticated caller (`projectqa status`).
+    """
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     """Administration of everything a ProjectQA server holds besides ingested data."""
@@ -533,5 +551,26 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.ListCustomToolsResponse, _abc.Awaitable[_admin_pb2.ListCustomToolsResponse]]:
         """Lists a project's script tools, by name. Needs project membership."""
+
+    @_abc_1.abstractmethod
+    def ListPlugins(
+        self,
+        request: _admin_pb2.ListPluginsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ListPluginsResponse, _abc.Awaitable[_admin_pb2.ListPluginsResponse]]:
+        """Lists the plugins this server loaded from the `projectqa` entry-point group
+        (built-ins included): each one's distribution and version, what it
+        registered, and the blocked ones with the reason. Any authenticated caller.
+        """
+
+    @_abc_1.abstractmethod
+    def GetServerInfo(
+        self,
+        request: _admin_pb2.GetServerInfoRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.GetServerInfoResponse, _abc.Awaitable[_admin_pb2.GetServerInfoResponse]]:
+        """Describes this server: its version, embedder, store backend and default
+        LLM. Any authenticated caller (`projectqa status`).
+        """
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

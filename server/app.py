@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from projectqa.v1 import (
 from .access import Access
 from .admin import AdminOps
 from .admin.local_paths import LocalPathPolicy
+from .admin.server_info import ServerFacts
 from .auth import bootstrap_admin
 from .chat.agent import Agent, TurnLimits
 from .chat.ops import ChatOps
@@ -232,6 +234,7 @@ async def create_server(
                 script_programs=settings.script_tool_programs,
             ),
             runner,
+            server_facts=_server_facts(settings, store, ingestion.embedder.name),
         ),
         grpc_server,
     )
@@ -289,6 +292,19 @@ def _add_query_services(
     tools_pb2_grpc.add_ToolsServiceServicer_to_server(ToolsServicer(tools), grpc_server)
     chat = _chat_ops(settings, store, access, retrieval, tools, ingestion, runner, server.compute)
     chat_pb2_grpc.add_ChatServiceServicer_to_server(ChatServicer(chat), grpc_server)
+
+
+def _server_facts(settings: Settings, store: Store, embedder: str) -> ServerFacts:
+    """What GetServerInfo reports; the process started about now."""
+    environment = environment_endpoint(
+        os.environ, settings.llm_model, settings.llm_timeout_s, settings.chat_context_tokens
+    )
+    return ServerFacts(
+        store,
+        embedder=embedder,
+        started_at=datetime.now(UTC),
+        environment_model=environment.model if environment is not None else "",
+    )
 
 
 def _file_search(store: Store, retrieval: RetrievalOps) -> FileSearch:

@@ -10,6 +10,7 @@ from projectqa.v1 import admin_pb2_grpc
 
 from ..admin import AdminOps
 from ..admin.llm_profiles import ProfileChanges
+from ..admin.server_info import ServerFacts
 from ..interceptors import RunBlocking, current_principal
 from . import Context, convert
 
@@ -19,9 +20,12 @@ def _opt(request: Any, field: str) -> Any:
 
 
 class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
-    def __init__(self, ops: AdminOps, run_blocking: RunBlocking) -> None:
+    def __init__(
+        self, ops: AdminOps, run_blocking: RunBlocking, *, server_facts: ServerFacts
+    ) -> None:
         self._ops = ops
         self._run_blocking = run_blocking
+        self._server_facts = server_facts
 
     async def _call(self, operation: Callable[..., Any], *args: Any) -> Any:
         """Run a blocking domain operation for the current caller off the event loop."""
@@ -312,4 +316,17 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         )
         return pb.ListCustomToolsResponse(
             tools=map(convert.custom_tool, items), next_page_token=token
+        )
+
+    # --------------------------------------------------------------- server
+    async def GetServerInfo(
+        self, request: pb.GetServerInfoRequest, context: Context
+    ) -> pb.GetServerInfoResponse:
+        info = await self._call(self._server_facts.get)
+        return pb.GetServerInfoResponse(
+            version=info.version,
+            embedder=info.embedder,
+            store_backend=info.store_backend,
+            default_llm_model=info.default_llm_model,
+            started_at=convert.timestamp(info.started_at),
         )

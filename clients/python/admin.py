@@ -103,6 +103,10 @@ class AdminCalls(StubCalls):
         """The calling user, the token in use and the caller's memberships."""
         return self._call(self.admin.WhoAmI, admin_pb2.WhoAmIRequest())
 
+    def server_info(self) -> admin_pb2.GetServerInfoResponse:
+        """The server's version, embedder, store backend, default LLM model and start time."""
+        return self._call(self.admin.GetServerInfo, admin_pb2.GetServerInfoRequest())
+
     # ---------------------------------------------------------- memberships
 
     def add_member(

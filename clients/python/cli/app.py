@@ -25,6 +25,7 @@ from projectqa.client.cli import (
 from projectqa.client.cli.evaluate import evaluate_command
 from projectqa.client.cli.failures import EXIT_CODES_HELP, CommandFailed
 from projectqa.client.cli.ingest import ingest
+from projectqa.client.cli.mcp import mcp as mcp_command
 from projectqa.client.cli.output import print_json
 from projectqa.client.cli.quickstart import quickstart
 from projectqa.client.cli.state import CliState, pass_state
@@ -147,6 +148,7 @@ for command in (
     tools.tools,
     custom_tools.custom_tools,
     evaluate_command,
+    mcp_command,
 ):
     cli.add_command(command)
 

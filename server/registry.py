@@ -11,13 +11,20 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from referencing import Registry
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
+
+from .tools.tool_schemas import (
+    SignatureProblem,
+    calling,
+    description_of_function,
+    schema_of_function,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -100,12 +107,17 @@ class ToolSpec:
     is a dict that satisfies ``arguments_schema`` and ``context`` a
     :class:`projectqa.server.tools.base.ToolContext` (the project and its
     checkouts); it returns a JSON-serialisable value (dicts, lists, strings,
-    numbers, booleans, None; no NaN; at most 1 MiB as JSON). The function is
-    synchronous and runs on a small thread pool of its own with a timeout; an
-    exception, a timeout or a value that is not JSON becomes an error result
-    for the caller (see ``projectqa.server.tools.plugin_runner``).
-    ``side_effects`` marks tools that change something: the chat asks before
-    calling them.
+    numbers, booleans, None; no NaN; at most 1 MiB as JSON). The defaults the
+    schema gives are filled in before the call. The function runs on a small
+    thread pool of its own with a timeout; an ``async def`` function (or one that
+    returns an awaitable) is awaited on an event loop of that thread, and
+    cancelled at the timeout. An exception, a timeout or a value that is not JSON
+    becomes an error result for the caller (see
+    ``projectqa.server.tools.plugin_runner``). ``side_effects`` marks tools that
+    change something: the chat asks before calling them.
+
+    ``ToolSpec.from_function`` (or the ``tool`` decorator) derives the schema
+    from a typed function instead.
     """
 
     name: str
@@ -113,6 +125,69 @@ class ToolSpec:
     arguments_schema: dict[str, Any]
     function: Callable[..., Any]
     side_effects: bool = False
+
+    @classmethod
+    def from_function(
+        cls,
+        function: Callable[..., Any],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        side_effects: bool = False,
+    ) -> ToolSpec:
+        """A spec whose schema is derived from ``function``'s typed signature.
+
+        Parameters become properties (``str``, ``int``, ``float``, ``bool``,
+        ``list[...]``, ``dict[str, ...]``, ``Literal[...]``, ``X | None``, ``Any``);
+        one with a default is optional and its default is in the schema; a parameter
+        annotated ``ToolContext`` receives the context. The name defaults to the
+        function's, the description to its docstring (``:param x:`` lines describe
+        the properties). ``async def`` functions are awaited by the runner. Raises
+        ``ContributionError`` naming the parameter that has no JSON form.
+        """
+        tool_name = name or getattr(function, "__name__", "")
+        try:
+            schema, context_name = schema_of_function(function)
+        except SignatureProblem as exc:
+            raise ContributionError(f"tool {tool_name!r}: {exc}") from None
+        return cls(
+            name=tool_name,
+            description=description
+            if description is not None
+            else description_of_function(function),
+            arguments_schema=schema,
+            function=calling(function, context_name),
+            side_effects=side_effects,
+        )
+
+
+@overload
+def tool(function: Callable[..., Any], /) -> ToolSpec: ...
+
+
+@overload
+def tool(
+    *, name: str | None = None, description: str | None = None, side_effects: bool = False
+) -> Callable[[Callable[..., Any]], ToolSpec]: ...
+
+
+def tool(
+    function: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    side_effects: bool = False,
+) -> ToolSpec | Callable[[Callable[..., Any]], ToolSpec]:
+    """Decorator: ``@tool`` or ``@tool(side_effects=True)`` makes a typed function a
+    ``ToolSpec`` (see ``ToolSpec.from_function``) to hand to ``register``."""
+
+    def make(fn: Callable[..., Any]) -> ToolSpec:
+        return ToolSpec.from_function(
+            fn, name=name, description=description, side_effects=side_effects
+        )
+
+    return make(function) if function is not None else make
 
 
 Item = TypeVar("Item", ConnectorType, ToolSpec)

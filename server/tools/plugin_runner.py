@@ -1,9 +1,16 @@
 """Running plugin tools: a plugin's function on a small thread pool of its own, bounded in time.
 
 The calling convention (see ``ToolSpec``): ``function(arguments, context)``
-returns a JSON-serialisable value. Whatever the function does — raise, hang,
-return something that is not JSON — the caller gets a ``ToolResult``, never an
-exception, and the event loop and the store's threads are never blocked.
+returns a JSON-serialisable value; ``arguments`` have their schema's defaults
+filled in. Whatever the function does — raise, hang, return something that is
+not JSON — the caller gets a ``ToolResult``, never an exception, and the event
+loop and the store's threads are never blocked.
+
+``async def`` tools run on the same threads: the coroutine is awaited on an
+event loop of the pool thread's own (``asyncio.run``), never on the server's
+loop, so a tool that blocks where it should await stalls only its thread. At
+the timeout the coroutine is cancelled, which frees the thread unless the tool
+ignores the cancellation.
 """
 
 from __future__ import annotations
@@ -16,12 +23,13 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from typing import Any
 
 from ..registry import ToolSpec
 from .base import ToolContext, ToolResult
+from .tool_schemas import with_defaults
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +128,8 @@ async def run_plugin_tool(
             f"tool {spec.name!r} not run: all {pool.workers} plugin tool threads are stuck "
             "in calls that timed out",
         )
-    future = pool.submit(_call, spec, copy.deepcopy(arguments), context)
+    filled = with_defaults(spec.arguments_schema, copy.deepcopy(arguments))
+    future = pool.submit(_call, spec, filled, context, timeout_s)
     try:
         value = await asyncio.wait_for(asyncio.wrap_future(future), timeout_s)
     except TimeoutError:
@@ -138,18 +147,34 @@ async def run_plugin_tool(
     return ToolResult(value=value, duration_ms=_since(started))
 
 
-def _call(spec: ToolSpec, arguments: dict[str, Any], context: ToolContext) -> Any:
-    """Runs on a pool thread: the function, then the check of what it returned."""
+def _call(spec: ToolSpec, arguments: dict[str, Any], context: ToolContext, timeout_s: float) -> Any:
+    """Runs on a pool thread: the function (awaited if async), then the check of its value."""
     try:
         value = spec.function(arguments, context)
+        if inspect.isawaitable(value):
+            value = asyncio.run(_awaited(value, timeout_s))
+    except _AsyncTimeout:
+        raise ToolMisbehaved(f"timed out after {timeout_s:g} s") from None
     except BaseException as exc:  # even SystemExit: it must not reach the event loop
         log.warning("plugin tool %r raised", spec.name, exc_info=True)
         raise ToolMisbehaved(_short(f"{type(exc).__name__}: {exc}")) from None
-    if inspect.isawaitable(value):
-        if inspect.iscoroutine(value):
-            value.close()  # never awaited: close it rather than leak a warning
-        raise ToolMisbehaved("returned an awaitable; plugin tool functions must be synchronous")
     return as_json_data(value, MAX_RESULT_BYTES)
+
+
+class _AsyncTimeout(Exception):
+    """An async tool was cancelled at its timeout (not a TimeoutError of its own)."""
+
+
+async def _awaited(awaitable: Awaitable[Any], timeout_s: float) -> Any:
+    """An async tool's value; cancelled at the timeout (the caller stops waiting then too)."""
+    bound = asyncio.timeout(timeout_s)
+    try:
+        async with bound:
+            return await awaitable
+    except TimeoutError:
+        if bound.expired():
+            raise _AsyncTimeout from None
+        raise
 
 
 def as_json_data(value: Any, max_bytes: int) -> Any:

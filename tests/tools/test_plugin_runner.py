@@ -160,14 +160,84 @@ async def test_a_cycle_is_an_error(context: ToolContext) -> None:
     assert "Circular reference" in result.error
 
 
-async def test_async_functions_are_refused(context: ToolContext) -> None:
+async def test_async_functions_are_awaited_on_a_pool_thread(context: ToolContext) -> None:
+    loop_thread = threading.get_ident()
+
     async def tool(arguments: dict[str, Any], ctx: ToolContext) -> Any:
-        return 1
+        await asyncio.sleep(0)  # a real await, on a loop of the tool thread's own
+        return {"thread": threading.current_thread().name, "project": ctx.project_slug}
 
     result = await call(tool, context)
 
-    assert result.is_error
-    assert "must be synchronous" in result.error
+    assert not result.is_error, result.error
+    assert result.value["thread"].startswith("projectqa-plugin-tool")
+    assert result.value["project"] == "alpha"
+    assert threading.get_ident() == loop_thread
+
+
+async def test_an_async_tool_is_cancelled_at_its_timeout_and_frees_its_thread(
+    context: ToolContext,
+) -> None:
+    threads = PluginToolThreads(workers=1)
+    cancelled = threading.Event()
+
+    async def tool(arguments: dict[str, Any], ctx: ToolContext) -> Any:
+        try:
+            await asyncio.Event().wait()  # never set
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    result = await call(tool, context, timeout_s=0.2, threads=threads)
+
+    assert (result.is_error, result.error) == (True, "timed out after 0.2 s")
+    for _ in range(1000):  # the thread's own loop cancels the coroutine at the same bound
+        if threads.stuck == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert cancelled.is_set()
+    assert threads.stuck == 0
+    again = await call(lambda a, c: "fine", context, threads=threads)
+    assert again.value == "fine"
+
+
+async def test_an_async_tool_that_raises_is_an_error(context: ToolContext) -> None:
+    async def tool(arguments: dict[str, Any], ctx: ToolContext) -> Any:
+        raise TimeoutError("the upstream API did not answer")
+
+    result = await call(tool, context)
+
+    assert (result.is_error, result.error) == (
+        True,
+        "TimeoutError: the upstream API did not answer",
+    )
+
+
+async def test_schema_defaults_are_filled_in_before_the_call(context: ToolContext) -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "glob": {"type": "string", "default": "**/*.py"},
+            "limit": {"type": "integer", "default": 10},
+            "given": {"type": "string", "default": "unused"},
+            "options": {
+                "type": "object",
+                "properties": {"case": {"type": "boolean", "default": True}},
+            },
+        },
+    }
+    explicit = ToolSpec("t", "test tool", schema, lambda arguments, ctx: arguments)
+    arguments = {"given": "mine", "options": {}}
+
+    result = await run_plugin_tool(explicit, arguments, context, timeout_s=10)
+
+    assert result.value == {
+        "glob": "**/*.py",
+        "limit": 10,
+        "given": "mine",
+        "options": {"case": True},
+    }
+    assert arguments == {"given": "mine", "options": {}}  # the caller's dict is untouched
 
 
 async def test_a_result_of_exactly_the_cap_is_fine(context: ToolContext) -> None:

@@ -6,6 +6,7 @@ import inspect
 import logging
 import sys
 import textwrap
+from importlib.metadata import Distribution, EntryPoint
 from pathlib import Path
 
 import pytest
@@ -49,18 +50,27 @@ def projectqa_register_connectors(register):
 
 @pytest.fixture
 def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """Install plugin modules as a distribution with ``projectqa`` entry points."""
+    """Install plugin modules as distributions with ``projectqa`` entry points.
 
-    def install(**modules: str) -> None:
-        dist = tmp_path / "fake_plugins-1.0.dist-info"
-        dist.mkdir(exist_ok=True)
-        (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-plugins\nVersion: 1.0\n")
+    ``install(**modules)`` returns the entry points installed so far, for
+    ``load_plugins(found=...)``: the tests see these only, never whatever else
+    happens to be installed beside ProjectQA (a third-party plugin, a broken one).
+    """
+    found: list[EntryPoint] = []
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def install(dist: str = "fake-plugins", version: str = "1.0", **modules: str):
+        slug = dist.replace("-", "_")
+        info = tmp_path / f"{slug}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
         lines = ["[projectqa]"]
         for name, source in modules.items():
-            (tmp_path / f"pqa_test_{name}.py").write_text(textwrap.dedent(source))
-            lines.append(f"{name} = pqa_test_{name}")
-        (dist / "entry_points.txt").write_text("\n".join(lines) + "\n")
-        monkeypatch.syspath_prepend(str(tmp_path))
+            (tmp_path / f"pqa_test_{slug}_{name}.py").write_text(textwrap.dedent(source))
+            lines.append(f"{name} = pqa_test_{slug}_{name}")
+        (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+        found.extend(Distribution.at(info).entry_points.select(group="projectqa"))
+        return list(found)
 
     yield install
     for name in [m for m in sys.modules if m.startswith("pqa_test_")]:
@@ -68,8 +78,7 @@ def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def test_entry_point_plugins_register_connectors_and_tools(installed) -> None:
-    installed(good=GOOD)
-    host = load_plugins()
+    host = load_plugins(found=installed(good=GOOD))
     entry = host.catalog.connector_types["svn"]
     assert entry.plugin == "good"
     assert entry.item.secret_fields == ["password"]
@@ -78,9 +87,9 @@ def test_entry_point_plugins_register_connectors_and_tools(installed) -> None:
 
 
 def test_failing_plugins_are_blocked_and_logged_not_fatal(installed, caplog) -> None:
-    installed(good=GOOD, broken=BROKEN_IMPORT, typo=TYPO, raises=RAISES)
+    found = installed(good=GOOD, broken=BROKEN_IMPORT, typo=TYPO, raises=RAISES)
     with caplog.at_level(logging.ERROR, logger="projectqa"):
-        host = load_plugins()
+        host = load_plugins(found=found)
     assert set(host.blocked) == {"broken", "typo", "raises"}
     assert "missing dependency xyz" in host.blocked["broken"]
     assert "projectqa_register_conectors" in host.blocked["typo"]
@@ -91,12 +100,56 @@ def test_failing_plugins_are_blocked_and_logged_not_fatal(installed, caplog) -> 
 
 
 def test_allow_list_loads_only_named_plugins(installed, caplog) -> None:
-    installed(good=GOOD, broken=BROKEN_IMPORT)
+    found = installed(good=GOOD, broken=BROKEN_IMPORT)
     with caplog.at_level(logging.WARNING, logger="projectqa"):
-        host = load_plugins(allow=["good", "nonexistent"])
+        host = load_plugins(allow=["good", "nonexistent"], found=found)
     assert "svn" in host.catalog.connector_types
     assert "broken" not in host.blocked  # never imported
     assert any(getattr(r, "plugins", None) == ["nonexistent"] for r in caplog.records)
+
+
+SHOUT_TOO = """
+from projectqa.plugin import hookimpl, ToolSpec
+
+@hookimpl
+def projectqa_register_tools(register):
+    register(ToolSpec("whisper", "Lower-cases text", {"type": "object"}, str.lower))
+"""
+
+
+def test_a_duplicate_entry_point_name_blocks_only_the_second(installed, caplog) -> None:
+    installed("first-dist", "1.0", good=GOOD)
+    found = installed("second-dist", "2.5", good=SHOUT_TOO)
+    with caplog.at_level(logging.ERROR, logger="projectqa"):
+        host = load_plugins(found=found)
+
+    assert "svn" in host.catalog.connector_types  # the first keeps working
+    assert host.catalog.tools["shout"].plugin == "good"
+    assert "whisper" not in host.catalog.tools  # the second is never imported
+    assert "pqa_test_second_dist_good" not in sys.modules
+    assert host.blocked == {}  # the name "good" is in use, by the first
+    first, second = host.records
+    assert (first.distribution, first.blocked) == ("first-dist", False)
+    assert (second.distribution, second.version, second.blocked) == ("second-dist", "2.5", True)
+    assert "'good' (second-dist 2.5)" in second.blocked_reason
+    assert "'good' (first-dist 1.0)" in second.blocked_reason
+    assert any(getattr(r, "reason", "") == second.blocked_reason for r in caplog.records)
+
+
+def test_records_name_distribution_module_and_hooks(installed) -> None:
+    found = installed("fake-plugins", "3.1", good=GOOD, typo=TYPO, broken=BROKEN_IMPORT)
+    host = load_plugins(found=found)
+
+    records = {r.name: r for r in host.records}
+    good = records["good"]
+    assert (good.distribution, good.version) == ("fake-plugins", "3.1")
+    assert good.module == "pqa_test_fake_plugins_good"
+    assert good.hooks == ("projectqa_register_connectors", "projectqa_register_tools")
+    assert not good.blocked
+    assert records["typo"].hooks == ("projectqa_register_conectors",)
+    assert records["typo"].blocked_reason == host.blocked["typo"]
+    assert records["broken"].hooks == ()
+    assert "missing dependency xyz" in records["broken"].blocked_reason
 
 
 class _Registers:

@@ -17,9 +17,9 @@ from xml.etree import ElementTree
 
 import httpx
 
-from projectqa.server.registry import ConnectorType
-from projectqa.server.sources import (
+from projectqa.plugin import (
     Checkpoint,
+    ConnectorType,
     DocumentKind,
     SourceContext,
     SourceDocument,

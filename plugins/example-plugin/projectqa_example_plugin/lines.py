@@ -10,8 +10,7 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from projectqa.server.registry import ToolSpec
-from projectqa.server.tools.base import Checkout, ToolContext
+from projectqa.plugin import Checkout, ToolContext, ToolSpec
 
 MAX_FILES = 10_000  # files counted per call; the rest is reported as truncated
 LISTED_FILES = 100  # the largest files, by lines, listed in the result

@@ -99,16 +99,11 @@ class ExtractiveAnswer:
     excerpts: list[Excerpt] = field(default_factory=list)  # one per used passage
 
     def citations(self) -> list[ChatCitation]:
-        """What the text cites, in order, all seen: each passage by its marker, then the
-        lines quoted from it (what ``EvidenceLedger.verify`` finds in ``text``, without
-        reading the quotes, which may hold path- or marker-like text of their own)."""
-        cited: list[ChatCitation] = []
-        for excerpt in self.excerpts:
-            marker = excerpt.evidence.marker
-            for citation, n in ((excerpt.evidence.citation, marker), (excerpt.citation, 0)):
-                if all(c.citation != citation for c in cited):
-                    cited.append(ChatCitation(citation, True, n))
-        return cited
+        """One per excerpt, in the order shown: its marker and exactly the lines quoted
+        under it (the heading's ``path:start-end``). So the sources listed after the
+        answer are numbered [1], [2], … like the text, one line each; the whole passage
+        an excerpt comes from is not cited again beside it."""
+        return [ChatCitation(x.citation, True, x.evidence.marker) for x in self.excerpts]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,22 +1,27 @@
 """Printing a streamed turn as it arrives: ``projectqa ask``, ``chat`` and ``quickstart``.
 
-Answer text is written as each delta arrives (flushed, never buffered); tool
-calls show as dim ``→ name {args}`` / ``← summary`` lines; the cited sources
-(``path:start-end``, a record's label and link) and the tokens used follow the
-answer. With ``--json`` every event is one JSON object on its own line.
+Answer text is written as each delta arrives (flushed, never buffered): on a
+terminal rendered as markdown with rich (``render.py``), piped as the plain text
+the server sent. Tool calls show as dim ``→ name {args}`` / ``← summary`` lines;
+the cited sources (``path:start-end``, a record's label and link), one line each
+and numbered as the answer numbers them, and the tokens used follow the answer.
+With ``--json`` every event is one JSON object on its own line.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import click
 from google.protobuf import json_format
+from rich.console import Console
 
 from projectqa.client.cli.output import message_to_dict
+from projectqa.client.cli.render import MarkdownStream
 from projectqa.client.errors import ClientError
 from projectqa.v1 import chat_pb2, common_pb2
 
@@ -73,10 +78,12 @@ def usage_line(usage: chat_pb2.TokenUsage) -> str:
 class TurnPrinter:
     """Prints the events of one turn; :meth:`finish` prints what follows the answer."""
 
-    def __init__(self, json_output: bool = False) -> None:
+    def __init__(self, json_output: bool = False, console: Console | None = None) -> None:
+        """``console``: render the answer's markdown on it (a terminal); None: plain text."""
         self.json_output = json_output
         self.outcome = TurnOutcome()
         self._line_open = False  # answer text was written without its newline yet
+        self._markdown = MarkdownStream(console) if console and not json_output else None
         self._cited: set[tuple[str, int]] = set()
 
     def feed(self, event: chat_pb2.ChatEvent) -> None:
@@ -107,7 +114,11 @@ class TurnPrinter:
         return self.outcome
 
     def _text(self, text: str) -> None:
-        if not self.json_output and text:
+        if self.json_output or not text:
+            return
+        if self._markdown is not None:
+            self._markdown.feed(text)
+        else:
             click.echo(text, nl=False)  # click flushes after each write
             self._line_open = not text.endswith("\n")
 
@@ -117,6 +128,8 @@ class TurnPrinter:
             click.secho(text, **style)
 
     def end_line(self) -> None:
+        if self._markdown is not None:
+            self._markdown.close()  # what follows starts below the rendered answer
         if self._line_open:
             click.echo()
             self._line_open = False
@@ -163,14 +176,19 @@ class TurnPrinter:
         self.outcome.error = error
 
 
-def render_turn(events: Any, json_output: bool = False) -> TurnOutcome:
+def render_turn(
+    events: Any, json_output: bool = False, console: Console | None = None
+) -> TurnOutcome:
     """Prints a turn's events as they arrive; Ctrl-C cancels the stream.
 
     ``events`` is a :class:`~projectqa.client.chat.ChatStream` (anything
     iterable with a ``cancel()``). A ChatError event is left in the outcome
-    for the caller to report.
+    for the caller to report. The answer is rendered as markdown on ``console``,
+    by default on stdout when it is a terminal; plain text otherwise.
     """
-    printer = TurnPrinter(json_output)
+    if console is None and not json_output:
+        console = terminal_console()
+    printer = TurnPrinter(json_output, console)
     try:
         for event in events:
             printer.feed(event)
@@ -181,6 +199,14 @@ def render_turn(events: Any, json_output: bool = False) -> TurnOutcome:
         printer.end_line()  # the error message starts on a line of its own
         raise
     return printer.finish()
+
+
+def terminal_console() -> Console | None:
+    """A rich console on stdout when it is a terminal (markdown is rendered there), else
+    None (piped: the answer's text as sent)."""
+    if not sys.stdout.isatty():
+        return None
+    return Console(highlight=False)
 
 
 def error_text(error: chat_pb2.ChatError) -> str:

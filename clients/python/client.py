@@ -30,6 +30,7 @@ from projectqa.client.connection import (
     open_aio_channel,
     open_channel,
     resolve_address,
+    resolve_tls_ca_file,
     resolve_token,
 )
 from projectqa.client.errors import translate_rpc_errors
@@ -78,7 +79,9 @@ def health(
     Raises ClientError when the server cannot be reached. No token is looked
     up, so a health probe works even where the token file is unreadable.
     """
-    channel = open_channel(resolve_address(address), None, tls_ca_file=tls_ca_file)
+    address = resolve_address(address)
+    tls_ca_file = resolve_tls_ca_file(tls_ca_file, address)
+    channel = open_channel(address, None, tls_ca_file=tls_ca_file)
     with channel, translate_rpc_errors():
         request = health_pb2.HealthCheckRequest(service=service)
         return _status_name(_health_check(channel)(request, timeout=timeout))
@@ -100,7 +103,7 @@ class _TypedClient(AdminCalls, IngestionCalls, RetrievalCalls, ToolCalls, ChatCa
         self.address = resolve_address(address)
         self.token = resolve_token(token, self.address)
         self.timeout = timeout
-        self.channel = self._open_channel(tls_ca_file)
+        self.channel = self._open_channel(resolve_tls_ca_file(tls_ca_file, self.address))
         self.admin = admin_pb2_grpc.AdminServiceStub(self.channel)
         self.ingestion = ingestion_pb2_grpc.IngestionServiceStub(self.channel)
         self.retrieval = retrieval_pb2_grpc.RetrievalServiceStub(self.channel)
@@ -125,10 +128,13 @@ class _TypedClient(AdminCalls, IngestionCalls, RetrievalCalls, ToolCalls, ChatCa
 class Client(BlockingIngestionCalls, _TypedClient, BlockingCalls):
     """A synchronous connection to a ProjectQA server.
 
-    :param address: ``host:port``; else ``PROJECTQA_ADDRESS``, else the default.
-    :param token: bearer token; else ``PROJECTQA_TOKEN``, else the admin token file.
+    :param address: ``host:port``; else ``PROJECTQA_ADDRESS``, else the saved login's
+        (``projectqa login``), else the default.
+    :param token: bearer token; else ``PROJECTQA_TOKEN``, else the saved login's (for
+        its address), else the admin token file (for a server on this machine).
     :param timeout: deadline in seconds of every unary call that sets none.
-    :param tls_ca_file: PEM file of root certificates; switches to TLS.
+    :param tls_ca_file: PEM file of root certificates; switches to TLS (else the saved
+        login's, for its address).
 
     Unary calls return their result, ``list_*`` calls a lazy iterator over every
     page, streams (``ask``, ``send_message``, ``watch_ingestion``, …) a

@@ -1,15 +1,22 @@
 """Where the server is, how to authenticate, and how to open a channel to it.
 
-Resolution order, shared by the library, the CLI and the LSP bridge:
+Resolution order, shared by the library, the CLI, the LSP bridge and the MCP server:
 
-- address: argument, else ``PROJECTQA_ADDRESS``, else :data:`DEFAULT_ADDRESS`;
-- token: argument, else ``PROJECTQA_TOKEN``, else the ``admin.token`` file the
-  server writes into its data directory on first start.
+- address: argument (``--address``), else ``PROJECTQA_ADDRESS``, else the saved
+  login (``projectqa login``, :mod:`projectqa.client.login`), else :data:`DEFAULT_ADDRESS`;
+- token: argument (``--token``), else ``PROJECTQA_TOKEN``, else the saved login's
+  token when the address is the saved one, else the ``admin.token`` file the server
+  writes into its data directory on first start (only for a server on this machine);
+- TLS roots: argument, else the saved login's when the address is the saved one.
+
+A saved login is only ever sent to the address it was saved for. One that cannot be
+used (readable by others, say) is skipped here with a warning; the CLI refuses it.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -19,8 +26,11 @@ from typing import Any
 import grpc
 import grpc.aio
 
+from projectqa.client.login import LoginFileError, SavedLogin, load_login
 from projectqa.server.paths import ADMIN_TOKEN_FILE
 from projectqa.server.paths import default_data_dir as server_default_data_dir
+
+log = logging.getLogger("projectqa.client")
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
@@ -36,9 +46,37 @@ CHANNEL_OPTIONS: Sequence[tuple[str, Any]] = (
 )
 
 
+def saved_login() -> SavedLogin | None:
+    """The login ``projectqa login`` saved; None when there is none, or when it cannot be
+    used (logged as a warning: the CLI refuses such a file with its reason instead)."""
+    try:
+        return load_login()
+    except LoginFileError as error:
+        log.warning("%s", error)
+        return None
+
+
+def _login_for(address: str) -> SavedLogin | None:
+    login = saved_login()
+    return login if login is not None and login.address == address else None
+
+
 def resolve_address(address: str | None) -> str:
-    """The server address to dial: argument, env ``PROJECTQA_ADDRESS``, default."""
-    return address or os.environ.get("PROJECTQA_ADDRESS") or DEFAULT_ADDRESS
+    """The server address to dial: argument, env ``PROJECTQA_ADDRESS``, the saved
+    login's, else the default."""
+    if address or (address := os.environ.get("PROJECTQA_ADDRESS")):
+        return address
+    login = saved_login()
+    return login.address if login is not None else DEFAULT_ADDRESS
+
+
+def resolve_tls_ca_file(tls_ca_file: str | Path | None, address: str) -> str | Path | None:
+    """PEM roots for ``address``: argument, else those the saved login of that address
+    was verified with; None means plaintext."""
+    if tls_ca_file:
+        return tls_ca_file
+    login = _login_for(address)
+    return login.tls_ca_file if login is not None else None
 
 
 def default_data_dir() -> Path:
@@ -58,7 +96,8 @@ def admin_token_path() -> Path:
 
 
 def resolve_token(token: str | None, address: str = DEFAULT_ADDRESS) -> str | None:
-    """The bearer token to send: argument, env ``PROJECTQA_TOKEN``, token file.
+    """The bearer token to send: argument, env ``PROJECTQA_TOKEN``, the saved login's
+    (when ``address`` is the one it was saved for), token file.
 
     The local admin token file is only ever sent to a server on this machine
     (a loopback ``address``): pointing the CLI elsewhere must not leak it.
@@ -68,6 +107,8 @@ def resolve_token(token: str | None, address: str = DEFAULT_ADDRESS) -> str | No
         return token
     if env_token := os.environ.get("PROJECTQA_TOKEN"):
         return env_token.strip()
+    if (login := _login_for(address)) is not None:
+        return login.token
     if not is_loopback(address):
         return None
     try:

@@ -30,17 +30,40 @@ def test_health_needs_no_readable_token_file(server, tmp_path) -> None:
     assert f"cannot read {tmp_path / 'admin.token'}" in denied.stderr
 
 
+UNREACHABLE = (
+    f"error: the ProjectQA server at {NOTHING_LISTENS} is not reachable "
+    "(connection refused: nothing listens there).\n"
+    "Start one with `projectqa serve`, or point to yours with --address ADDRESS or "
+    "PROJECTQA_ADDRESS (`projectqa login ADDRESS` saves it).\n"
+)
+
+
 def test_health_of_an_unreachable_server_exits_5() -> None:
     result = run("--address", NOTHING_LISTENS, "--timeout", "5", "health")
     assert result.exit_code == 5
-    assert result.stderr.startswith("error: UNAVAILABLE: ")
+    assert result.stderr == UNREACHABLE
 
 
 def test_unreachable_server_exits_5(admin_cli) -> None:
     unreachable = admin_cli.__class__(NOTHING_LISTENS, "some-token")
     result = unreachable("--timeout", "5", "admin", "project", "list")
     assert result.exit_code == 5
-    assert result.stderr.startswith("error: UNAVAILABLE: ")
+    assert result.stderr == UNREACHABLE
+
+
+def test_the_address_from_the_environment_is_the_one_named() -> None:
+    result = run("health", env={"PROJECTQA_ADDRESS": "127.0.0.1:1"})
+    assert result.exit_code == 5
+    assert "server at 127.0.0.1:1 is not reachable" in result.stderr
+    assert "UNAVAILABLE" not in result.stderr and "ipv4:" not in result.stderr
+
+
+def test_an_unknown_host_says_its_name_does_not_resolve() -> None:
+    result = run("--address", "no-such-host.invalid:50051", "--timeout", "5", "health")
+    assert result.exit_code == 5
+    assert "no-such-host.invalid:50051 is not reachable (the host name does not resolve)" in (
+        result.stderr
+    )
 
 
 def test_missing_token_gives_a_hint_and_exits_4(server, tmp_path) -> None:

@@ -155,8 +155,10 @@ def test_changed_file_is_ingested_incrementally(
 
 def test_no_wait_returns_at_once_and_runs_watch_follows(admin_cli: Cli, git_project: str) -> None:
     started = admin_cli.ok("ingest", git_project, "--no-wait").stdout
-    assert "projectqa runs watch RUN_ID" in started
     run_id = started.split("run ", 1)[1].split(")", 1)[0]
+    assert run_id.startswith("run_")
+    assert f"projectqa runs watch {run_id}" in started and "RUN_ID" not in started
+    assert f"projectqa cancel {run_id}" in started
     watched = admin_cli("runs", "watch", run_id, env=PLAIN)
     assert watched.exit_code == 0, watched.output
     assert "✔ succeeded" in watched.stdout

@@ -153,9 +153,10 @@ def test_search_bad_input_is_a_clean_usage_error(admin_cli: Cli, shop: str) -> N
     empty = admin_cli("search", shop, "   ")
     assert empty.exit_code == 2
     assert "INVALID_ARGUMENT" in empty.stderr and "query" in empty.stderr
-    too_many = admin_cli("search", shop, "cart", "-k", "500")
-    assert too_many.exit_code == 2
-    assert "top_k" in too_many.stderr
+    for top_k in ("500", "0", "-1"):  # checked before any call: the help says 1-100
+        out_of_range = admin_cli("search", shop, "cart", "-k", top_k)
+        assert out_of_range.exit_code == 2
+        assert "'-k' / '--top-k'" in out_of_range.stderr and "1<=x<=100" in out_of_range.stderr
     unknown_kind = admin_cli("search", shop, "cart", "--kind", "wiki")
     assert unknown_kind.exit_code == 2
     assert "kinds" in unknown_kind.stderr

@@ -41,7 +41,9 @@ class ProjectQAGroup(click.Group):
         try:
             return super().invoke(ctx)
         except ClientError as error:
-            raise CommandFailed.from_client_error(error) from error
+            state = ctx.find_object(CliState)
+            address = state.resolved_address() if state is not None else None
+            raise CommandFailed.from_client_error(error, address) from error
 
 
 @click.group(cls=ProjectQAGroup, epilog=EXIT_CODES_HELP)

@@ -4,8 +4,8 @@
 conversation that asks before running tools whose policy says so; ``chats``
 lists, shows and deletes conversations and sets their tool policy.
 
-The project is ``--project``, else ``PROJECTQA_PROJECT``, else the caller's
-only project.
+The project is the first argument or ``-p/--project``, else ``PROJECTQA_PROJECT``,
+else the caller's only project.
 """
 
 from __future__ import annotations
@@ -26,7 +26,13 @@ from projectqa.client.cli.answers import (
     render_turn,
     usage_line,
 )
-from projectqa.client.cli.failures import EXIT_FAILURE, CommandFailed
+from projectqa.client.cli.chat_commands import (
+    QUIT_COMMANDS,
+    TypedLine,
+    command_reply,
+    parse_line,
+)
+from projectqa.client.cli.failures import EXIT_FAILURE, CommandFailed, describe
 from projectqa.client.cli.index_view import echo_project_status
 from projectqa.client.cli.output import (
     console,
@@ -37,6 +43,7 @@ from projectqa.client.cli.output import (
     show_done,
 )
 from projectqa.client.cli.params import Assignment, page_size_option
+from projectqa.client.cli.project_param import ProjectCommand, project_argument
 from projectqa.client.cli.state import CliState, pass_state
 from projectqa.client.client import Client
 from projectqa.client.errors import ClientError
@@ -45,7 +52,6 @@ from projectqa.v1 import chat_pb2
 EXIT_INTERRUPTED = 130
 RECENT_MESSAGES = 6
 PROMPT = "you> "
-QUIT_WORDS = frozenset({"/quit", "/exit"})
 CHAT_FIELDS = ("id", "project_id", "title", "llm_profile_id", "turn_count")
 ROLE_NAMES = {
     chat_pb2.MESSAGE_ROLE_USER: "you",
@@ -53,16 +59,6 @@ ROLE_NAMES = {
     chat_pb2.MESSAGE_ROLE_TOOL: "tool",
     chat_pb2.MESSAGE_ROLE_SYSTEM: "system",
 }
-
-
-def project_option(function: Any) -> Any:
-    return click.option(
-        "-p",
-        "--project",
-        envvar="PROJECTQA_PROJECT",
-        default="",
-        help="Project id or slug [env PROJECTQA_PROJECT; default: your only project].",
-    )(function)
 
 
 def profile_option(function: Any) -> Any:
@@ -82,7 +78,7 @@ def chosen_project(client: Client, project: str) -> str:
     if len(slugs) == 1:
         return slugs[0]
     known = f" (yours: {', '.join(slugs)})" if slugs else " (you have none)"
-    raise click.UsageError(f"pass --project or set PROJECTQA_PROJECT{known}")
+    raise click.UsageError(f"which project? Give PROJECT, -p or PROJECTQA_PROJECT{known}")
 
 
 # ------------------------------------------------------------------- ask
@@ -96,18 +92,35 @@ def fail_on_error(outcome: TurnOutcome) -> None:
         sys.exit(EXIT_INTERRUPTED)
 
 
-@click.command()
+def read_question(question: str) -> str:
+    """QUESTION, or standard input when it is ``-`` (the whole of it, trimmed)."""
+    if question != "-":
+        return question
+    stdin = click.get_text_stream("stdin")
+    if stdin.isatty():
+        click.echo("Type the question; end it with Ctrl-D on a line of its own.", err=True)
+    text = stdin.read().strip()
+    if not text:
+        raise click.BadParameter("nothing was read from standard input", param_hint="QUESTION")
+    return text
+
+
+@click.command(cls=ProjectCommand)
+@project_argument(has_default=True)
 @click.argument("question")
-@project_option
 @profile_option
 @click.option("--extractive", is_flag=True, help="Quote the best passages; never ask an LLM.")
 @pass_state
-def ask(state: CliState, question: str, project: str, profile: str, extractive: bool) -> None:
-    """Answer QUESTION about a project, streamed, with the sources it cites.
+def ask(state: CliState, project: str, question: str, profile: str, extractive: bool) -> None:
+    """Answer QUESTION about PROJECT, streamed, with the sources it cites.
 
-    Nothing is stored. Tools needing approval are not offered (use `projectqa
-    chat` for those). Exit code 1 when the turn fails (LLM unreachable, …).
+    QUESTION `-` reads the question from standard input (`projectqa ask demo -
+    < question.txt`, `echo "…" | projectqa ask -`).
+    PROJECT may also be given with -p; without it: PROJECTQA_PROJECT, else your
+    only project. Nothing is stored. Tools needing approval are not offered (use
+    `projectqa chat` for those). Exit code 1 when the turn fails (LLM unreachable, …).
     """
+    question = read_question(question)
     client = state.client()
     project = chosen_project(client, project)
     fail_on_error(
@@ -161,7 +174,7 @@ def stream_turn(state: CliState, stream: ChatStream) -> TurnOutcome:
     try:
         outcome = render_turn(stream, state.json_output)
     except ClientError as error:
-        click.echo(f"error: {error}", err=True)
+        click.echo(f"error: {describe(error, state.resolved_address())}", err=True)
         return TurnOutcome()
     if outcome.error is not None:
         click.echo(f"error: {error_text(outcome.error)}", err=True)
@@ -172,7 +185,7 @@ def send(state: CliState, chat_id: str, text: str) -> None:
     try:
         stream = state.client().send_message(chat_id, text)
     except ClientError as error:
-        click.echo(f"error: {error}", err=True)
+        click.echo(f"error: {describe(error, state.resolved_address())}", err=True)
         return
     approve_and_resume(state, chat_id, stream_turn(state, stream))
 
@@ -217,26 +230,32 @@ def resume_chat(state: CliState, chat_id: str) -> None:
 
 
 def conversation(state: CliState, chat_id: str) -> None:
-    """Reads a line, streams the turn, until end of input, /quit or Ctrl-C at the prompt."""
+    """Reads a line, streams the turn, until end of input, /quit or Ctrl-C at the prompt;
+    slash commands (/help, …) are answered here and never sent."""
     while True:
         try:
             line = read_line(PROMPT, state)
         except KeyboardInterrupt:
             say(state, "")
             return
-        if line is None or line.strip() in QUIT_WORDS:
+        typed = parse_line(line) if line is not None else TypedLine("/quit", "")
+        if typed is None:
+            continue
+        if typed.command in QUIT_COMMANDS:
             return
-        if not line.strip():
+        if typed.command:
+            reply, unknown = command_reply(typed.command, chat_id)
+            click.echo(f"error: {reply}" if unknown else reply, err=unknown or state.json_output)
             continue
         try:
-            send(state, chat_id, line)
+            send(state, chat_id, typed.question)
         except KeyboardInterrupt:  # at an approval prompt: the turn stays paused
             say(state, "")
             return
 
 
-@click.command()
-@project_option
+@click.command(cls=ProjectCommand)
+@project_argument(has_default=True)
 @click.option("--chat", "chat_id", default="", metavar="ID", help="Continue this chat.")
 @click.option("--title", default="", help="Title of a new chat (default: the first question).")
 @profile_option
@@ -245,7 +264,8 @@ def chat(state: CliState, project: str, chat_id: str, title: str, profile: str) 
     """Talk with a project's assistant: type a question, read the cited answer.
 
     End with /quit, Ctrl-D or Ctrl-C at the prompt; Ctrl-C while an answer
-    streams stops that answer. Before running a tool whose policy is "ask",
+    streams stops that answer. /help lists the slash commands, which are
+    answered at the prompt and never sent. Before running a tool whose policy is "ask",
     the assistant waits for your y/N.
     """
     client = state.client()
@@ -258,7 +278,9 @@ def chat(state: CliState, project: str, chat_id: str, title: str, profile: str) 
     else:
         created = client.create_chat(chosen_project(client, project), title, profile)
         chat_id = created.id
-        click.secho(f"Chat {chat_id} (/quit to end)", dim=True, err=state.json_output)
+        click.secho(
+            f"Chat {chat_id} (/help for commands, /quit to end)", dim=True, err=state.json_output
+        )
     conversation(state, chat_id)
 
 

@@ -22,6 +22,7 @@ from projectqa.client.cli.params import (
     read_env_secret,
     read_stdin_secret,
 )
+from projectqa.client.cli.project_param import ProjectCommand, project_argument
 from projectqa.client.cli.state import CliState, pass_state
 
 TYPE_COLUMNS = ("name", "plugin", "description", "secret_fields")
@@ -95,8 +96,8 @@ def list_connector_types(state: CliState, page_size: int | None) -> None:
     show_resources(state.json_output, types, TYPE_COLUMNS, "connector types")
 
 
-@connector.command("create")
-@click.argument("p")
+@connector.command("create", cls=ProjectCommand)
+@project_argument("p", metavar="P")
 @click.option("--type", "type_name", required=True, help="Connector type (see `types`).")
 @click.option("--name", required=True, help="Name unique within the project.")
 @secret_options
@@ -179,8 +180,8 @@ def get_connector(state: CliState, connector_id: str) -> None:
     show_resource(state.json_output, state.client().get_connector(connector_id))
 
 
-@connector.command("list")
-@click.argument("p")
+@connector.command("list", cls=ProjectCommand)
+@project_argument("p", metavar="P")
 @page_size_option
 @pass_state
 def list_connectors(state: CliState, p: str, page_size: int | None) -> None:

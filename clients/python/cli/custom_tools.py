@@ -20,6 +20,7 @@ import click
 from projectqa.client.admin import present, to_struct
 from projectqa.client.cli.output import show_done, show_resource, show_resources
 from projectqa.client.cli.params import JsonObject, page_size_option
+from projectqa.client.cli.project_param import ProjectCommand, project_argument
 from projectqa.client.cli.state import CliState, pass_state
 from projectqa.client.client import Client
 from projectqa.v1 import admin_pb2
@@ -50,8 +51,18 @@ def _limits(function: Any) -> Any:
             default=None,
             help="JSON Schema of the arguments (an object schema), or @file.json.",
         ),
-        click.option("--timeout", type=int, default=None, help="Seconds before it is killed."),
-        click.option("--max-output-bytes", type=int, default=None, help="Output kept."),
+        click.option(
+            "--timeout",
+            type=click.IntRange(0, 600),
+            default=None,
+            help="Seconds before it is killed (1-600; 0: the default).",
+        ),
+        click.option(
+            "--max-output-bytes",
+            type=click.IntRange(min=0),
+            default=None,
+            help="Output kept, in bytes (0: the default).",
+        ),
         click.option(
             "--connector", default=None, metavar="NAME|ID", help="Whose checkout to run in."
         ),
@@ -71,8 +82,8 @@ def custom_tools() -> None:
     """
 
 
-@custom_tools.command("create")
-@click.argument("project")
+@custom_tools.command("create", cls=ProjectCommand)
+@project_argument()
 @click.argument("name")
 @click.argument("command", nargs=-1, required=True)
 @click.option("--description", required=True, help="What it does, for users and the LLM.")
@@ -114,8 +125,8 @@ def create(
     show_resource(state.json_output, created, TOOL_FIELDS)
 
 
-@custom_tools.command("update")
-@click.argument("project")
+@custom_tools.command("update", cls=ProjectCommand)
+@project_argument()
 @click.argument("name")
 @click.argument("command", nargs=-1)
 @click.option("--description", default=None, help="New description.")
@@ -159,8 +170,8 @@ def update(
     show_resource(state.json_output, updated, TOOL_FIELDS)
 
 
-@custom_tools.command("delete")
-@click.argument("project")
+@custom_tools.command("delete", cls=ProjectCommand)
+@project_argument()
 @click.argument("name")
 @pass_state
 def delete(state: CliState, project: str, name: str) -> None:
@@ -184,8 +195,8 @@ def list_custom_tools(
         request.page_token = response.next_page_token
 
 
-@custom_tools.command("list")
-@click.argument("project")
+@custom_tools.command("list", cls=ProjectCommand)
+@project_argument()
 @page_size_option
 @pass_state
 def list_tools(state: CliState, project: str, page_size: int | None) -> None:

@@ -19,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from projectqa.client.cli.output import console, print_json
+from projectqa.client.cli.project_param import ProjectCommand, project_argument
 from projectqa.client.cli.state import CliState, pass_state
 from projectqa.client.evaluation import (
     ALL_STYLES,
@@ -71,8 +72,8 @@ def report_json(
     }
 
 
-@click.command("eval")
-@click.argument("project")
+@click.command("eval", cls=ProjectCommand)
+@project_argument()
 @click.argument(
     "questions_file",
     metavar="QUESTIONS.json",

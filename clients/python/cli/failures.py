@@ -59,11 +59,28 @@ class CommandFailed(click.ClickException):
         return cls(f"{code_name}: {details}", exit_code_for(code_name))
 
     @classmethod
-    def from_client_error(cls, error: ClientError) -> CommandFailed:
+    def from_client_error(cls, error: ClientError, address: str | None = None) -> CommandFailed:
+        """The failure of a call to the server at ``address`` (named when unreachable)."""
+        if address is not None and error.connection_failure is not None:
+            return cls(unreachable(address, error.connection_failure), EXIT_UNREACHABLE)
         return cls.for_status(error.code_name, error.details)
 
     def show(self, file: IO[Any] | None = None) -> None:
         click.echo(f"error: {self.format_message()}", err=True)
+
+
+def unreachable(address: str, reason: str) -> str:
+    """What to say when no connection to ``address`` could be made, and what to do."""
+    return (
+        f"the ProjectQA server at {address} is not reachable ({reason}).\n"
+        "Start one with `projectqa serve`, or point to yours with --address ADDRESS or "
+        "PROJECTQA_ADDRESS (`projectqa login ADDRESS` saves it)."
+    )
+
+
+def describe(error: ClientError, address: str) -> str:
+    """One failed call as the CLI shows it (e.g. inside a chat, which goes on)."""
+    return CommandFailed.from_client_error(error, address).format_message()
 
 
 def missing_token(token_path: Path, address: str) -> CommandFailed:

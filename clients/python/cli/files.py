@@ -19,6 +19,7 @@ from rich.text import Text
 
 from projectqa.client.cli.index_view import render_index_status
 from projectqa.client.cli.output import console, message_to_dict, print_json, render_fields
+from projectqa.client.cli.project_param import ProjectCommand, project_argument
 from projectqa.client.cli.state import CliState, pass_state
 from projectqa.v1 import tools_pb2
 
@@ -82,16 +83,24 @@ def grep_output(response: tools_pb2.GrepResponse) -> list[str]:
     return out
 
 
-@click.command()
-@click.argument("project")
+@click.command(cls=ProjectCommand)
+@project_argument()
 @click.argument("pattern")
 @click.option("-F", "--fixed-strings", is_flag=True, help="PATTERN is a literal, not a regex.")
 @click.option("-i", "--ignore-case", is_flag=True, help="Match case-insensitively.")
 @click.option(
     "-g", "--glob", "globs", multiple=True, help="Only paths matching GLOB; '!GLOB' excludes."
 )
-@click.option("-C", "--context", default=0, help="Lines of context around each match (0-10).")
-@click.option("-m", "--max-count", default=0, help="Most matches (1-1000; default 100).")
+@click.option(
+    "-C",
+    "--context",
+    type=click.IntRange(0, 10),
+    default=0,
+    help="Lines of context around each match (0-10).",
+)
+@click.option(
+    "-m", "--max-count", type=click.IntRange(1, 1000), help="Most matches (1-1000; default 100)."
+)
 @click.option("--connector", default="", metavar="NAME|ID", help="Only this connector's files.")
 @pass_state
 def grep(
@@ -102,7 +111,7 @@ def grep(
     ignore_case: bool,
     globs: tuple[str, ...],
     context: int,
-    max_count: int,
+    max_count: int | None,
     connector: str,
 ) -> None:
     """Search the files of PROJECT for PATTERN (a Rust regex) with ripgrep.
@@ -117,7 +126,7 @@ def grep(
         ignore_case=ignore_case,
         path_globs=globs,
         context_lines=context,
-        max_matches=max_count,
+        max_matches=max_count or 0,
         connector=connector,
     )
     if state.json_output:
@@ -144,8 +153,8 @@ def _open_header(response: tools_pb2.OpenFileResponse) -> str:
     return f"{where} ({', '.join(facts)})"
 
 
-@click.command("open")
-@click.argument("project")
+@click.command("open", cls=ProjectCommand)
+@project_argument()
 @click.argument("location", metavar="PATH[:START[-END]]")
 @click.option("--connector", default="", metavar="NAME|ID", help="Read this connector's checkout.")
 @pass_state
@@ -202,8 +211,8 @@ def render_metadata(meta: tools_pb2.GetProjectMetadataResponse) -> None:
         render_index_status(meta.index_status)
 
 
-@click.command()
-@click.argument("project")
+@click.command(cls=ProjectCommand)
+@project_argument()
 @pass_state
 def metadata(state: CliState, project: str) -> None:
     """Describe PROJECT: languages, documents, connectors, top-level layout, index."""

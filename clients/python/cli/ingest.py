@@ -8,7 +8,8 @@ import click
 
 from projectqa.client.cli.failures import EXIT_FAILURE, CommandFailed
 from projectqa.client.cli.output import message_to_dict, print_json
-from projectqa.client.cli.progress import follow_runs, render_started, runs_view
+from projectqa.client.cli.progress import follow_hints, follow_runs, render_started, runs_view
+from projectqa.client.cli.project_param import ProjectCommand, project_argument
 from projectqa.client.cli.run_views import connector_label, render_summary, status_label
 from projectqa.client.cli.state import CliState, pass_state
 from projectqa.client.client import Client
@@ -62,18 +63,15 @@ def follow_and_report(
 
 def stop_watching(runs: Sequence[Run]) -> None:
     """Ctrl-C while following: the runs go on; say how to find or stop them."""
-    run_id = runs[0].id if len(runs) == 1 else "RUN_ID"
     ids = ", ".join(run.id for run in runs)
-    click.echo(
-        f"\nStopped watching; the server goes on with {ids}. "
-        f"Follow with `projectqa runs watch {run_id}`, stop with `projectqa cancel {run_id}`.",
-        err=True,
-    )
+    click.echo(f"\nStopped watching; the server goes on with {ids}.", err=True)
+    for line in follow_hints(runs):
+        click.echo(line, err=True)
     click.get_current_context().exit(EXIT_INTERRUPTED)
 
 
-@click.command()
-@click.argument("project")
+@click.command(cls=ProjectCommand)
+@project_argument()
 @click.option(
     "--connector",
     default="",

@@ -47,9 +47,20 @@ def profile_options(*, creating: bool) -> Callable[[Command], Command]:
         click.option("--base-url", help="Endpoint base URL, e.g. http://host:11434/v1."),
         click.option("--api-key-env", metavar="VAR", help="Read the API key from env var VAR."),
         click.option("--api-key-stdin", is_flag=True, help="Read the API key from stdin."),
-        click.option("--temperature", type=float, help="Sampling temperature, 0-2."),
-        click.option("--max-output-tokens", type=int, help="Token limit per answer; 0: default."),
-        click.option("--timeout", "timeout_seconds", type=int, help="Request timeout, seconds."),
+        click.option(
+            "--temperature", type=click.FloatRange(0, 2), help="Sampling temperature, 0-2."
+        ),
+        click.option(
+            "--max-output-tokens",
+            type=click.IntRange(0, 1_000_000),
+            help="Token limit per answer; 0: the endpoint's default.",
+        ),
+        click.option(
+            "--timeout",
+            "timeout_seconds",
+            type=click.IntRange(1, 600),
+            help="Request timeout, seconds (1-600).",
+        ),
         click.option(
             "--tool-calls-in-text/--no-tool-calls-in-text",
             default=None,

@@ -7,6 +7,7 @@ import click
 from projectqa.client.cli.enums import EnumChoice
 from projectqa.client.cli.output import show_done, show_resource, show_resources
 from projectqa.client.cli.params import page_size_option
+from projectqa.client.cli.project_param import ProjectCommand, project_argument
 from projectqa.client.cli.state import CliState, pass_state
 from projectqa.v1 import common_pb2
 
@@ -21,8 +22,8 @@ def member() -> None:
     """
 
 
-@member.command("add")
-@click.argument("p")
+@member.command("add", cls=ProjectCommand)
+@project_argument("p", metavar="P")
 @click.argument("user")
 @click.option(
     "--role",
@@ -37,8 +38,8 @@ def add_member(state: CliState, p: str, user: str, role: common_pb2.ProjectRole.
     show_resource(state.json_output, state.client().add_member(p, user, role))
 
 
-@member.command("remove")
-@click.argument("p")
+@member.command("remove", cls=ProjectCommand)
+@project_argument("p", metavar="P")
 @click.argument("user")
 @pass_state
 def remove_member(state: CliState, p: str, user: str) -> None:
@@ -47,8 +48,8 @@ def remove_member(state: CliState, p: str, user: str) -> None:
     show_done(state.json_output, f"Removed {user} from {p}.")
 
 
-@member.command("list")
-@click.argument("p")
+@member.command("list", cls=ProjectCommand)
+@project_argument("p", metavar="P")
 @page_size_option
 @pass_state
 def list_members(state: CliState, p: str, page_size: int | None) -> None:

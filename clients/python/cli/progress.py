@@ -245,4 +245,17 @@ def render_started(runs: Sequence[Run], names: Mapping[str, str]) -> None:
     for run in runs:
         name = connector_label(run, names)
         click.echo(f"{name}: {status_label(run)} ({mode_label(run)} run {run.id})")
-    click.echo("Follow with: projectqa runs watch RUN_ID")
+    for line in follow_hints(runs):
+        click.echo(line)
+
+
+def follow_hints(runs: Sequence[Run]) -> list[str]:
+    """How to follow and stop each run, with its real id."""
+    if len(runs) == 1:
+        run_id = runs[0].id
+        return [f"Follow it with `projectqa runs watch {run_id}`; stop it with "
+                f"`projectqa cancel {run_id}`."]  # fmt: skip
+    return [
+        "Follow each with `projectqa runs watch RUN`, stop it with `projectqa cancel RUN`:",
+        *(f"  projectqa runs watch {run.id}" for run in runs),
+    ]

@@ -6,6 +6,7 @@ import click
 
 from projectqa.client.cli.output import show_done, show_resource, show_resources
 from projectqa.client.cli.params import page_size_option
+from projectqa.client.cli.project_param import ProjectCommand, project_argument
 from projectqa.client.cli.state import CliState, pass_state
 
 PROJECT_COLUMNS = ("id", "slug", "name", "description", "create_time")
@@ -30,8 +31,8 @@ def create_project(state: CliState, slug: str, name: str | None, description: st
     show_resource(state.json_output, created)
 
 
-@project.command("get")
-@click.argument("p")
+@project.command("get", cls=ProjectCommand)
+@project_argument("p", metavar="P")
 @pass_state
 def get_project(state: CliState, p: str) -> None:
     """Show project P."""
@@ -47,8 +48,8 @@ def list_projects(state: CliState, page_size: int | None) -> None:
     show_resources(state.json_output, projects, PROJECT_COLUMNS, "projects")
 
 
-@project.command("update")
-@click.argument("p")
+@project.command("update", cls=ProjectCommand)
+@project_argument("p", metavar="P")
 @click.option("--name", help="New name.")
 @click.option("--description", help="New description ('' clears it).")
 @pass_state
@@ -60,8 +61,8 @@ def update_project(state: CliState, p: str, name: str | None, description: str |
     show_resource(state.json_output, updated)
 
 
-@project.command("delete")
-@click.argument("p")
+@project.command("delete", cls=ProjectCommand)
+@project_argument("p", metavar="P")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @pass_state
 def delete_project(state: CliState, p: str, yes: bool) -> None:

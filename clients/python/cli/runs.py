@@ -10,6 +10,7 @@ from rich.table import Table
 
 from projectqa.client.cli.ingest import connector_names, follow_and_report, stop_watching
 from projectqa.client.cli.output import console, message_to_dict, print_json
+from projectqa.client.cli.project_param import ProjectCommand, project_argument
 from projectqa.client.cli.run_views import format_seconds, render_details, render_runs
 from projectqa.client.cli.state import CliState, pass_state
 
@@ -39,8 +40,8 @@ def runs() -> None:
     """Ingestion runs: list a project's (`runs PROJECT`), show or watch one."""
 
 
-@runs.command("list")
-@click.argument("project")
+@runs.command("list", cls=ProjectCommand)
+@project_argument()
 @click.option("--connector", default="", metavar="NAME|ID", help="Only this connector's runs.")
 @click.option(
     "--limit",
@@ -103,8 +104,8 @@ def cancel(state: CliState, run_id: str) -> None:
         click.echo(f"Cancelling run {run.id}; it stops shortly (projectqa runs show {run.id}).")
 
 
-@click.command()
-@click.argument("project")
+@click.command(cls=ProjectCommand)
+@project_argument()
 @pass_state
 def reindex(state: CliState, project: str) -> None:
     """Rebuild the dense and keyword indexes of PROJECT from the Store.

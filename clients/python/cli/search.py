@@ -22,6 +22,7 @@ from rich.text import Text
 from projectqa.client.cli.files import render_code
 from projectqa.client.cli.index_view import echo_status_line
 from projectqa.client.cli.output import console, message_to_dict, print_json
+from projectqa.client.cli.project_param import ProjectCommand, project_argument
 from projectqa.client.cli.state import CliState, pass_state
 from projectqa.client.retrieval import SEARCH_MODES, search_mode
 from projectqa.v1 import retrieval_pb2, tools_pb2
@@ -109,8 +110,8 @@ def render_files(response: retrieval_pb2.SearchResponse) -> None:
     console().print(table)
 
 
-@click.command()
-@click.argument("project")
+@click.command(cls=ProjectCommand)
+@project_argument()
 @click.argument("query")
 @click.option(
     "--files",
@@ -125,14 +126,22 @@ def render_files(response: retrieval_pb2.SearchResponse) -> None:
     show_default=True,
     help="dense (embeddings), keyword (BM25) or both fused.",
 )
-@click.option("-k", "--top-k", default=0, help="Number of hits (1-100; default 10).")
+@click.option(
+    "-k", "--top-k", type=click.IntRange(1, 100), help="Number of hits (1-100; default 10)."
+)
 @filter_options
 @click.option(
     "--per-document",
-    default=0,
+    type=click.IntRange(1, 100),
     help="Most hits from one document (default 3); with --files, line ranges per file (1-10).",
 )
-@click.option("--lines", default=6, show_default=True, help="Lines of each passage to show.")
+@click.option(
+    "--lines",
+    type=click.IntRange(min=0),
+    default=6,
+    show_default=True,
+    help="Lines of each passage to show.",
+)
 @pass_state
 def search(
     state: CliState,
@@ -140,12 +149,12 @@ def search(
     query: str,
     by_file: bool,
     mode: str,
-    top_k: int,
+    top_k: int | None,
     kinds: tuple[str, ...],
     connectors: tuple[str, ...],
     paths: tuple[str, ...],
     languages: tuple[str, ...],
-    per_document: int,
+    per_document: int | None,
     lines: int,
 ) -> None:
     """Search PROJECT for the passages that answer QUERY, each with its citation
@@ -159,8 +168,8 @@ def search(
             project,
             query,
             mode=search_mode(mode),
-            top_k=top_k,
-            citations_per_file=per_document,
+            top_k=top_k or 0,
+            citations_per_file=per_document or 0,
             **filters,
         )
     else:
@@ -168,8 +177,8 @@ def search(
             project,
             query,
             mode=search_mode(mode),
-            top_k=top_k,
-            max_per_document=per_document,
+            top_k=top_k or 0,
+            max_per_document=per_document or 0,
             **filters,
         )
     if state.json_output:
@@ -189,18 +198,23 @@ def symbol_rows(symbols: list[tools_pb2.SymbolMatch]) -> list[list[str]]:
     ]
 
 
-@click.command()
-@click.argument("project")
+@click.command(cls=ProjectCommand)
+@project_argument()
 @click.argument("name")
 @click.option("--exact", is_flag=True, help="Only exact matches of NAME or its last parts.")
 @click.option("--kind", "kinds", multiple=True, help="Only this kind: function, class, method, …")
-@click.option("--limit", default=0, help="Most definitions (1-200; default 20).")
+@click.option("--limit", type=click.IntRange(1, 200), help="Most definitions (1-200; default 20).")
 @pass_state
 def symbols(
-    state: CliState, project: str, name: str, exact: bool, kinds: tuple[str, ...], limit: int
+    state: CliState,
+    project: str,
+    name: str,
+    exact: bool,
+    kinds: tuple[str, ...],
+    limit: int | None,
 ) -> None:
     """Find the definitions called NAME in PROJECT ("request", "Session.request")."""
-    found = state.client().find_symbol(project, name, exact=exact, kinds=kinds, limit=limit)
+    found = state.client().find_symbol(project, name, exact=exact, kinds=kinds, limit=limit or 0)
     if state.json_output:
         print_json([message_to_dict(symbol) for symbol in found])
         return

@@ -23,6 +23,10 @@ class CliState:
     tls_ca_file: Path | None = None
     _client: Client | None = field(default=None, repr=False)
 
+    def resolved_address(self) -> str:
+        """The address the commands dial (the option, else the environment, else …)."""
+        return resolve_address(self.address)
+
     def client(self) -> Client:
         """The authenticated client, opened once and closed when the command ends."""
         if self._client is None:

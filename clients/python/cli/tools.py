@@ -13,6 +13,7 @@ from google.protobuf import json_format
 from projectqa.client.cli.failures import EXIT_FAILURE, CommandFailed
 from projectqa.client.cli.output import message_to_dict, print_json, show_resource, show_resources
 from projectqa.client.cli.params import Assignment, JsonObject, page_size_option
+from projectqa.client.cli.project_param import ProjectCommand, project_argument
 from projectqa.client.cli.state import CliState, pass_state
 from projectqa.client.toolcalls import tool_result
 from projectqa.v1 import tools_pb2
@@ -29,8 +30,8 @@ def tool() -> None:
     """
 
 
-@tool.command("list")
-@click.argument("p")
+@tool.command("list", cls=ProjectCommand)
+@project_argument("p", metavar="P")
 @page_size_option
 @pass_state
 def list_tools(state: CliState, p: str, page_size: int | None) -> None:
@@ -44,8 +45,8 @@ def _set_enabled(state: CliState, p: str, tool_name: str, enabled: bool) -> None
     show_resource(state.json_output, changed, TOOL_FIELDS)
 
 
-@tool.command("enable")
-@click.argument("p")
+@tool.command("enable", cls=ProjectCommand)
+@project_argument("p", metavar="P")
 @click.argument("tool_name", metavar="TOOL")
 @pass_state
 def enable_tool(state: CliState, p: str, tool_name: str) -> None:
@@ -53,8 +54,8 @@ def enable_tool(state: CliState, p: str, tool_name: str) -> None:
     _set_enabled(state, p, tool_name, True)
 
 
-@tool.command("disable")
-@click.argument("p")
+@tool.command("disable", cls=ProjectCommand)
+@project_argument("p", metavar="P")
 @click.argument("tool_name", metavar="TOOL")
 @pass_state
 def disable_tool(state: CliState, p: str, tool_name: str) -> None:
@@ -77,8 +78,8 @@ def tools() -> None:
     """
 
 
-@tools.command("list")
-@click.argument("project")
+@tools.command("list", cls=ProjectCommand)
+@project_argument()
 @pass_state
 def list_catalog(state: CliState, project: str) -> None:
     """List the tools PROJECT can call (with --json: their argument schemas)."""
@@ -152,8 +153,8 @@ def _print_result(response: tools_pb2.InvokeToolResponse) -> None:
         print_json(result)
 
 
-@tools.command("invoke")
-@click.argument("project")
+@tools.command("invoke", cls=ProjectCommand)
+@project_argument()
 @click.argument("tool_name", metavar="TOOL")
 @click.option(
     "--arg",

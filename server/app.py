@@ -232,6 +232,7 @@ async def create_server(
                 local_paths,
                 ingestion.derived_data(settings),
                 script_programs=settings.script_tool_programs,
+                plugins=plugins,
             ),
             runner,
             server_facts=_server_facts(settings, store, ingestion.embedder.name),

@@ -144,8 +144,9 @@ def _hooks_of(manager: pluggy.PluginManager, plugin: object) -> tuple[str, ...]:
     hooks = set()
     for attribute in dir(plugin):
         opts = manager.parse_hookimpl_opts(plugin, attribute)
-        if opts is not None:
-            hooks.add(opts.get("specname") or attribute)
+        hook = (opts.get("specname") or attribute) if opts is not None else "_"
+        if not hook.startswith("_"):  # pluggy, too, leaves private names unchecked
+            hooks.add(hook)
     return tuple(sorted(hooks))
 
 

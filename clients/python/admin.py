@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from google.protobuf import struct_pb2
+from google.protobuf import json_format, struct_pb2
 
 from projectqa.client.calls import StubCalls, nothing
 from projectqa.v1 import admin_pb2, admin_pb2_grpc, common_pb2
@@ -24,6 +24,32 @@ def to_struct(config: Mapping[str, Any]) -> struct_pb2.Struct:
     struct = struct_pb2.Struct()
     struct.update(config)
     return struct
+
+
+def from_struct(struct: struct_pb2.Struct) -> dict[str, Any]:
+    """A ``Struct`` as plain JSON data, whole numbers as ``int``.
+
+    A Struct holds every number as a double, so ``{"max_entries": 100}`` would come
+    back as ``100.0``; a whole number was an integer when it was sent (a JSON config
+    cannot tell the two apart, and the server reads them the same way).
+    """
+    return whole_numbers(json_format.MessageToDict(struct))
+
+
+def whole_numbers(value: Any) -> Any:
+    """``value`` with every float that is a whole number (up to 2**53) as an ``int``."""
+    if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
+        return int(value)
+    if isinstance(value, dict):
+        return {key: whole_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [whole_numbers(item) for item in value]
+    return value
+
+
+def connector_config(connector: admin_pb2.Connector) -> dict[str, Any]:
+    """A connector's (non-secret) config as the plain JSON data it was created with."""
+    return from_struct(connector.config)
 
 
 def present(**fields: Any) -> dict[str, Any]:
@@ -106,6 +132,11 @@ class AdminCalls(StubCalls):
     def server_info(self) -> admin_pb2.GetServerInfoResponse:
         """The server's version, embedder, store backend, default LLM model and start time."""
         return self._call(self.admin.GetServerInfo, admin_pb2.GetServerInfoRequest())
+
+    def list_plugins(self) -> list[admin_pb2.Plugin]:
+        """The plugins the server saw (built-ins too): version, contributions, blocked ones."""
+        request = admin_pb2.ListPluginsRequest()
+        return self._call(self.admin.ListPlugins, request, lambda r: list(r.plugins))
 
     # ---------------------------------------------------------- memberships
 

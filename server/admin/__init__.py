@@ -7,9 +7,10 @@ through ``Access``, validates its arguments, and talks to the ``Store``.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..access import Access
+from ..plugin_host import PluginHost
 from ..registry import BUILTIN_TOOL_NAMES, PluginCatalog
 from ..store import Store
 from .connectors import Connectors
@@ -18,6 +19,7 @@ from .flags import FeatureFlags
 from .llm_profiles import LlmProfiles
 from .local_paths import LocalPathPolicy
 from .members import Members
+from .plugins import Plugins
 from .projects import Projects
 from .tools import ProjectTools
 from .users import Users
@@ -41,6 +43,7 @@ class AdminOps:
     flags: FeatureFlags
     tools: ProjectTools
     custom_tools: CustomTools
+    plugins: Plugins = field(default_factory=lambda: Plugins(None))
 
     @classmethod
     def build(
@@ -51,10 +54,12 @@ class AdminOps:
         derived: DerivedData | None = None,
         builtin_tools: Callable[[], Collection[str]] = lambda: BUILTIN_TOOL_NAMES,
         script_programs: Collection[str] = (),
+        plugins: PluginHost | None = None,
     ) -> AdminOps:
         """``derived`` forgets what the server keeps beside the Store (indexes, clones);
         ``builtin_tools`` names the built-in tools, which script tools may not be named;
-        ``script_programs`` are the programs project admins may run as script tools."""
+        ``script_programs`` are the programs project admins may run as script tools;
+        ``plugins`` is what ``ListPlugins`` describes."""
         access = Access(store)
         derived = derived or DerivedData()
         return cls(
@@ -66,4 +71,5 @@ class AdminOps:
             flags=FeatureFlags(store, access),
             tools=ProjectTools(store, access, catalog),
             custom_tools=CustomTools(store, access, catalog, builtin_tools, script_programs),
+            plugins=Plugins(plugins),
         )

@@ -12,7 +12,7 @@ from ..admin import AdminOps
 from ..admin.llm_profiles import ProfileChanges
 from ..admin.server_info import ServerFacts
 from ..interceptors import RunBlocking, current_principal
-from . import Context, convert
+from . import Context, convert, convert_plugins
 
 
 def _opt(request: Any, field: str) -> Any:
@@ -317,6 +317,13 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         return pb.ListCustomToolsResponse(
             tools=map(convert.custom_tool, items), next_page_token=token
         )
+
+    # -------------------------------------------------------------- plugins
+    async def ListPlugins(
+        self, request: pb.ListPluginsRequest, context: Context
+    ) -> pb.ListPluginsResponse:
+        views = await self._call(self._ops.plugins.list)
+        return pb.ListPluginsResponse(plugins=map(convert_plugins.plugin, views))
 
     # --------------------------------------------------------------- server
     async def GetServerInfo(

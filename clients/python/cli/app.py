@@ -16,6 +16,7 @@ from projectqa.client.cli import (
     flags,
     llm,
     members,
+    plugins,
     projects,
     runs,
     search,
@@ -151,6 +152,7 @@ for command in (
     custom_tools.custom_tools,
     evaluate_command,
     mcp_command,
+    plugins.plugins,
 ):
     cli.add_command(command)
 

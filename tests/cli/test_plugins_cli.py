@@ -1,0 +1,60 @@
+"""``projectqa plugins`` against a real server: the table, ``--json``, and a blocked plugin."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .conftest import Cli
+
+
+def test_json_lists_each_plugin_with_what_it_registered(admin_cli: Cli) -> None:
+    listed = admin_cli.json("plugins")
+
+    (clitest,) = listed  # the session server loads the CLI test plugin only
+    assert clitest["name"] == "clitest"
+    assert clitest["connector_types"] == ["clitest"]
+    assert clitest["tools"] == ["count_lines", "run_checks"]
+    assert clitest["hooks"] == ["projectqa_register_connectors", "projectqa_register_tools"]
+    assert clitest["blocked"] is False
+    assert clitest["blocked_reason"] == ""
+
+
+def test_the_table_shows_contributions_and_status(member_cli: Cli) -> None:
+    out = member_cli.ok("plugins").stdout  # any authenticated user may list them
+
+    assert "clitest" in out
+    assert "connector clitest, tool count_lines, tool run_checks" in out
+    assert "loaded" in out
+
+
+@pytest.fixture
+def broken_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """An installed distribution whose ``projectqa`` entry point fails to import."""
+    site = tmp_path / "site"
+    info = site / "pqa_cli_broken-0.3.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: pqa-cli-broken\nVersion: 0.3\n")
+    (info / "entry_points.txt").write_text("[projectqa]\nbrokenplug = pqa_cli_broken\n")
+    (site / "pqa_cli_broken.py").write_text("import a_dependency_that_is_not_installed\n")
+    monkeypatch.syspath_prepend(str(site))
+    yield "brokenplug"
+    sys.modules.pop("pqa_cli_broken", None)
+
+
+def test_a_blocked_plugin_shows_why(start_server, tmp_path: Path, broken_plugin: str) -> None:
+    with start_server(tmp_path / "data", plugins=[broken_plugin, "local"]) as server:
+        cli = Cli(server.address, server.admin_token)
+        listed = {p["name"]: p for p in cli.json("plugins")}
+        table = cli.ok("plugins").stdout
+
+    broken = listed[broken_plugin]
+    assert broken["blocked"] is True
+    assert (broken["distribution"], broken["version"]) == ("pqa-cli-broken", "0.3")
+    assert "a_dependency_that_is_not_installed" in broken["blocked_reason"]
+    assert listed["local"]["distribution"] == "projectqa"
+    assert "blocked: failed to load" in table
+    assert "pqa-cli-broken" in table

@@ -186,16 +186,7 @@ class AskOutcome:
             answer = f"{answer}\n\n_{escape(note)}_"
         if not self.citations:
             return answer
-        lines = [answer, "", "**Sources**"]
-        for number, cited in enumerate(self.citations, 1):
-            url = cited["url"] if cited["url"].startswith(("https://", "http://")) else ""
-            target = url or (cited["location"].uri if cited["location"] else "")
-            if cited["location"] is not None:
-                target += f"#L{cited['location'].range.start.line + 1}"
-            label = f"[{escape(cited['label'])}](<{target}>)" if target else code(cited["label"])
-            flag = "" if cited["verified"] else " (unverified)"
-            lines.append(f"{number}. {cited['marker']} {label}{flag}".replace("  ", " "))
-        return "\n".join(lines)
+        return "\n".join([answer, "", "**Sources**", *map(source_line, self.citations)])
 
     def result(self) -> dict[str, Any]:
         return {
@@ -206,6 +197,17 @@ class AskOutcome:
             "locations": [c["location"] for c in self.citations if c["location"] is not None],
             "indexStatus": index_status_json(self.index_status),
         }
+
+
+def source_line(cited: Mapping[str, Any]) -> str:
+    """One citation of the Sources list: its marker and its label as inline code, so a
+    path reads exactly (``httpx/_config.py:10-20``) whether the editor renders markdown
+    or shows it as text; a record's web page follows as an autolink."""
+    url = cited["url"] if cited["url"].startswith(("https://", "http://")) else ""
+    parts = ["-", cited["marker"], code(cited["label"])]
+    parts += [f"<{url}>"] if url and ">" not in url and " " not in url else []
+    parts += [] if cited["verified"] else ["(unverified)"]
+    return " ".join(part for part in parts if part)
 
 
 def index_status_json(status: retrieval_pb2.IndexStatus | None) -> dict[str, Any] | None:

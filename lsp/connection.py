@@ -7,6 +7,9 @@ is told once, requests fail fast with the same message, and a background probe
 reconnects with a fresh channel (so gRPC's own reconnect backoff, up to two minutes,
 never delays recovery) and says so. A workspace that fits no project is not an outage:
 it waits for a settings change instead of being retried.
+
+The reasons (``status().message``, the message of a failed request) carry no "ProjectQA:"
+prefix: editors add their own; ``window/showMessage``, which has no source, gets one.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import TypeVar
 import grpc
 
 from projectqa.client import AsyncClient, ClientError, resolve_address
+from projectqa.lsp.editors import GENERIC, SettingNames
 from projectqa.lsp.errors import RequestFailed, failed
 from projectqa.lsp.server_calls import ServerCalls, server_calls
 from projectqa.lsp.settings import BridgeSettings
@@ -70,6 +74,7 @@ class Connection:
         self._lock = asyncio.Lock()
         self._settled = asyncio.Event()  # no connection attempt of configure() under way
         self._configured = False
+        self.names: SettingNames = GENERIC  # the editor's words for settings (initialize)
 
     @property
     def settings(self) -> BridgeSettings:
@@ -175,7 +180,7 @@ class Connection:
         if error.code == grpc.StatusCode.UNAUTHENTICATED:
             return (
                 f"ProjectQA server at {self.address} rejected the token ({error.details}): "
-                "set projectqa.token or PROJECTQA_TOKEN"
+                f"set {self.names.token}"
             )
         return (
             f"ProjectQA server at {self.address} is unreachable ({error.code_name}): "
@@ -190,7 +195,7 @@ class Connection:
         """
         settings = self._settings
         if not settings.token and not self._token_file:
-            self._problem = "ProjectQA: set projectqa.token (the bridge serves TCP)"
+            self._problem = f"set {self.names.token}: the bridge serves TCP"
             self._outage = False
             return False
         client: ServerCalls | None = None
@@ -205,7 +210,9 @@ class Connection:
                 )
             )
             who = await client.whoami()
-            project = await resolve_project(client, settings.project, self._workspace)
+            project = await resolve_project(
+                client, settings.project, self._workspace, self.names.project
+            )
             if generation != self._generation:
                 return False
             self._ready = Ready(client, project, who.user.name)
@@ -217,14 +224,14 @@ class Connection:
             if self._outage:
                 self._problem = self._describe(error)
             else:
-                self._problem = f"ProjectQA: {error.code_name}: {error.details}"
+                self._problem = f"{error.code_name}: {error.details}"
             return False
         except ProjectNotResolved as error:
-            self._problem, self._outage = f"ProjectQA: {error}", False
+            self._problem, self._outage = str(error), False
             return False
         except Exception as error:  # an unreadable CA file, a bad address, …
             log.exception("connecting to %s failed", self.address)
-            self._problem = f"ProjectQA: cannot connect to {self.address}: {error}"
+            self._problem = f"cannot connect to {self.address}: {error}"
             self._outage = False
             return False
         finally:
@@ -251,7 +258,7 @@ class Connection:
                 return
             if await self._connect(generation):
                 project = self._ready.project.slug if self._ready else ""
-                self._notify(False, f"ProjectQA: connected to {self.address} (project {project})")
+                self._notify(False, f"connected to {self.address} (project {project})")
                 return
             if not self._outage:  # the server answers but the settings need changing
                 self._notify(True, self._problem)

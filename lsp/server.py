@@ -23,6 +23,7 @@ from pygls.uris import to_fs_path
 from projectqa.lsp import ask, file_search, hover, symbols
 from projectqa.lsp.connection import Connection, Ready
 from projectqa.lsp.documents import check_position, opened, word_at
+from projectqa.lsp.editors import setting_names
 from projectqa.lsp.errors import RequestFailed, invalid
 from projectqa.lsp.settings import SettingsError, from_editor, from_environment, merge
 
@@ -94,8 +95,10 @@ class ProjectQALanguageServer(LanguageServer):
         self.watchdog: asyncio.Task[None] | None = None
 
     def show(self, is_error: bool, message: str) -> None:
+        """``window/showMessage``: editors show it without a source, so it names ProjectQA."""
         kind = types.MessageType.Error if is_error else types.MessageType.Info
-        self.window_show_message(types.ShowMessageParams(type=kind, message=message))
+        params = types.ShowMessageParams(type=kind, message=f"ProjectQA: {message}")
+        self.window_show_message(params)
 
     def workspace_root(self) -> Path | None:
         folders = list(self.workspace.folders.values())
@@ -116,7 +119,7 @@ class ProjectQALanguageServer(LanguageServer):
         try:
             return from_editor(values[0] if values else None, "settings.projectqa")
         except SettingsError as error:
-            self.show(True, f"ProjectQA: {error}")
+            self.show(True, str(error))
             return {}
 
     async def reconfigure(self) -> None:
@@ -149,6 +152,8 @@ def register_features(ls: ProjectQALanguageServer) -> None:
 
     @ls.feature(types.INITIALIZE)
     def initialize(ls: ProjectQALanguageServer, params: types.InitializeParams) -> None:
+        client = params.client_info.name if params.client_info else None
+        ls.connection.names = setting_names(client)
         try:
             ls.init_settings = from_editor(params.initialization_options, "initializationOptions")
         except SettingsError as error:

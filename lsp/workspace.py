@@ -1,21 +1,27 @@
 """Which ProjectQA project an editor's workspace is, and where its cited files are on disk.
 
-A project is named by the settings, or inferred from the workspace folder: a
-``local`` connector whose folder is (or contains) it, a ``git`` connector whose URL
-is the folder's ``origin`` remote, or a slug equal to the folder's name.
+A project is named by the settings, or inferred from the workspace folder: a connector
+whose folder on this machine is (or contains) it (a ``local`` connector's ``path``, a
+``git`` connector's ``url`` when that is a local repository, as ``projectqa quickstart``
+creates), else a ``git`` connector whose URL is the folder's ``origin`` remote, else a
+slug equal to the folder's name. Folders are compared resolved (symlinks followed), and
+the deepest connector folder wins, so a project of one package of a monorepo beats a
+project of the whole checkout.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote
 
 from google.protobuf import json_format
 
 from projectqa.lsp.server_calls import ServerCalls
-from projectqa.v1 import admin_pb2
+from projectqa.v1 import admin_pb2, common_pb2
 
 GIT_TIMEOUT_S = 5.0
 MAX_PROJECTS_SCANNED = 200
@@ -82,15 +88,35 @@ def _config(connector: admin_pb2.Connector) -> dict[str, object]:
     return json_format.MessageToDict(connector.config)
 
 
-def _local_root(connector: admin_pb2.Connector) -> Path | None:
-    """The folder of a ``local`` connector as this machine sees it (symlinks resolved)."""
-    path = _config(connector).get("path") if connector.type == "local" else None
+def _local_path(url: str) -> str | None:
+    """The folder a git URL names on this machine (an absolute path or ``file://``), if any.
+
+    Read as git reads it: ``file://<host>/<path>`` is the local ``/<path>``, ``%XX`` decoded.
+    """
+    if url.startswith("file://"):
+        rest = url.removeprefix("file://")
+        slash = rest.find("/")
+        return unquote(rest[slash:]) if slash >= 0 else None
+    return url if url.startswith("/") else None
+
+
+def connector_root(connector: admin_pb2.Connector) -> Path | None:
+    """The folder a connector reads, as this machine sees it (symlinks resolved): a
+    ``local`` connector's ``path``, a ``git`` connector's local repository; else None."""
+    config = _config(connector)
+    if connector.type == "local":
+        path = str(config.get("path") or "") or None
+    elif connector.type == "git":
+        path = _local_path(str(config.get("url") or ""))
+    else:
+        return None
     if not path:
         return None
     try:
-        return Path(str(path)).expanduser().resolve()
+        root = Path(path).expanduser().resolve()
     except (OSError, RuntimeError):  # unreadable, a symlink loop
         return None
+    return root.parent if root.name == ".git" else root  # a checkout named by its .git
 
 
 def _is_dir(path: Path) -> bool:
@@ -100,12 +126,22 @@ def _is_dir(path: Path) -> bool:
         return False
 
 
-def _fits(connector: admin_pb2.Connector, folder: Path, remote: str) -> bool:
-    root = _local_root(connector)
-    if root is not None:
-        return folder == root or root in folder.parents
-    url = _config(connector).get("url") if connector.type == "git" else None
-    return bool(remote and url and normalize_remote(str(url)) == remote)
+def _fit(connectors: Sequence[admin_pb2.Connector], folder: Path, remote: str) -> int | None:
+    """How closely a project's connectors fit ``folder``: the depth of the deepest connector
+    folder that is or contains it, 0 for a git connector of its ``origin`` remote, None
+    when nothing fits."""
+    best: int | None = None
+    for connector in connectors:
+        root = connector_root(connector)
+        url = _config(connector).get("url") if connector.type == "git" else None
+        if root is not None and (folder == root or root in folder.parents):
+            score = len(root.parts)
+        elif remote and url and normalize_remote(str(url)) == remote:
+            score = 0
+        else:
+            continue
+        best = score if best is None else max(best, score)
+    return best
 
 
 async def _connectors(client: ServerCalls, project: str) -> list[admin_pb2.Connector]:
@@ -115,14 +151,19 @@ async def _connectors(client: ServerCalls, project: str) -> list[admin_pb2.Conne
 def _view(
     project_id: str, slug: str, workspace: Path | None, connectors: list[admin_pb2.Connector]
 ) -> ProjectView:
-    roots = {c.id: root for c in connectors if (root := _local_root(c)) and _is_dir(root)}
+    roots = {c.id: root for c in connectors if (root := connector_root(c)) and _is_dir(root)}
     return ProjectView(project_id, slug, workspace, roots)
 
 
+Candidate = tuple[common_pb2.Project, list[admin_pb2.Connector]]
+
+
 async def resolve_project(
-    client: ServerCalls, project: str | None, workspace: Path | None
+    client: ServerCalls, project: str | None, workspace: Path | None, setting: str
 ) -> ProjectView:
     """The project named by ``project`` (id or slug), else the one the workspace is.
+
+    ``setting`` names where the user sets the project, for the messages (see editors.py).
 
     :raises ProjectNotResolved: nothing is named and the workspace fits no project, or
         several.
@@ -134,32 +175,40 @@ async def resolve_project(
         return _view(found.id, found.slug, workspace, connectors)
     if workspace is None:
         raise ProjectNotResolved(
-            "no project is set and the editor opened no folder: set projectqa.project"
+            f"no project is set and the editor opened no folder: set {setting}"
         )
     folder = workspace.resolve()
+    matches = await _matches(client, folder)
+    if len(matches) == 1:
+        found, connectors = matches[0]
+        return _view(found.id, found.slug, workspace, connectors)
+    if not matches:
+        raise ProjectNotResolved(f"no project indexes {folder}: set {setting} to its id or slug")
+    names = ", ".join(sorted(found.slug for found, _ in matches))
+    raise ProjectNotResolved(
+        f"several projects index {folder} ({names}): set {setting} to one of them"
+    )
+
+
+async def _matches(client: ServerCalls, folder: Path) -> list[Candidate]:
+    """The projects that fit ``folder`` best: by the deepest connector folder holding it,
+    then by its ``origin`` remote, then by name."""
     remote = normalize_remote(await origin_remote(folder))
-    fitting, by_name = [], []
+    fitting: list[tuple[int, Candidate]] = []
+    by_name: list[Candidate] = []
     scanned = 0
     async for candidate in client.list_projects():
         scanned += 1
         if scanned > MAX_PROJECTS_SCANNED:
             break
         connectors = await _connectors(client, candidate.id)
-        if any(_fits(c, folder, remote) for c in connectors):
-            fitting.append((candidate, connectors))
+        fit = _fit(connectors, folder, remote)
+        if fit is not None:
+            fitting.append((fit, (candidate, connectors)))
         elif candidate.slug == folder.name.lower():
             by_name.append((candidate, connectors))
+    best = max((fit for fit, _ in fitting), default=None)
+    closest = [match for fit, match in fitting if fit == best]
     # Several projects may index one folder (a staging copy, say): the folder's name decides.
-    named = [match for match in fitting if match[0].slug == folder.name.lower()]
-    matches = named or fitting or by_name
-    if len(matches) == 1:
-        found, connectors = matches[0]
-        return _view(found.id, found.slug, workspace, connectors)
-    if not matches:
-        raise ProjectNotResolved(
-            f"no project indexes {folder}: set projectqa.project to its id or slug"
-        )
-    names = ", ".join(sorted(found.slug for found, _ in matches))
-    raise ProjectNotResolved(
-        f"several projects index {folder} ({names}): set projectqa.project to one of them"
-    )
+    named = [match for match in closest if match[0].slug == folder.name.lower()]
+    return named or closest or by_name

@@ -104,8 +104,12 @@ async def open_bridge(
     env: dict[str, str] | None = None,
     settings: dict[str, Any] | None = None,
     process_id: int | None = None,
+    client_name: str | None = None,
 ) -> AsyncIterator[Bridge]:
-    """A bridge over stdio on workspace ``root``; shut down (shutdown + exit) after."""
+    """A bridge over stdio on workspace ``root``; shut down (shutdown + exit) after.
+
+    ``client_name`` is the editor's ``clientInfo.name`` (``Neovim``, ``Visual Studio Code``).
+    """
     config = ClientServerConfig(server_command=BRIDGE, server_env=bridge_env(**(env or {})))
     client: LanguageClient = await config.start()  # type: ignore[assignment]
     if settings is not None:
@@ -116,6 +120,7 @@ async def open_bridge(
             types.InitializeParams(
                 capabilities=capabilities(),
                 process_id=process_id,
+                client_info=types.ClientInfo(name=client_name) if client_name else None,
                 root_uri=from_fs_path(str(root)),
                 workspace_folders=[
                     types.WorkspaceFolder(uri=from_fs_path(str(root)), name=root.name)

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+from google.protobuf import struct_pb2
 from lsprotocol import types
 from pygls.workspace import PositionCodec, TextDocument
 
+from projectqa.lsp.ask import source_line
 from projectqa.lsp.documents import check_position, selected_text, word_at
+from projectqa.lsp.editors import GENERIC, NEOVIM, VSCODE, setting_names
 from projectqa.lsp.markdown import code, escape, fence
 from projectqa.lsp.settings import SettingsError, from_editor, from_environment, merge
-from projectqa.lsp.workspace import ProjectView, normalize_remote
+from projectqa.lsp.workspace import ProjectView, connector_root, normalize_remote
+from projectqa.v1 import admin_pb2
 
 
 @pytest.mark.parametrize(
@@ -107,3 +112,45 @@ def test_markdown_from_the_server_is_shown_literally() -> None:
     assert escape("![x](https://e) *a*") == r"\!\[x\]\(https://e\) \*a\*"
     assert code("a`b") == "`` a`b ``"
     assert fence("```\ncode\n````") == "`````"
+
+
+def connector(kind: str, **config: str) -> admin_pb2.Connector:
+    values = struct_pb2.Struct()
+    values.update(config)
+    return admin_pb2.Connector(id="con_1", type=kind, config=values)
+
+
+def test_a_connector_root_is_its_local_folder_resolved(tmp_path: Path) -> None:
+    repo = tmp_path / "my repo"
+    (repo / ".git").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(repo)
+    assert connector_root(connector("local", path=str(tmp_path / "link"))) == repo
+    assert connector_root(connector("git", url=str(repo))) == repo
+    assert connector_root(connector("git", url=f"{repo}/.git")) == repo
+    assert connector_root(connector("git", url=f"file://{tmp_path}/my%20repo")) == repo
+    assert connector_root(connector("git", url="file://host/srv/r.git")) == Path("/srv/r.git")
+    for remote in ("https://github.com/acme/shop", "git@github.com:acme/shop.git", "rel/path"):
+        assert connector_root(connector("git", url=remote)) is None
+    assert connector_root(connector("jira", path=str(repo))) is None
+
+
+@pytest.mark.parametrize(
+    ("client", "names"),
+    [
+        ("Neovim", NEOVIM),
+        ("Visual Studio Code", VSCODE),
+        ("Visual Studio Code - Insiders", VSCODE),
+        ("VSCodium", VSCODE),
+        ("Emacs", GENERIC),
+        (None, GENERIC),
+    ],
+)
+def test_messages_name_settings_as_the_editor_does(client: str | None, names: Any) -> None:
+    assert setting_names(client) is names
+
+
+def test_a_source_line_shows_the_label_exactly_and_numbers_once() -> None:
+    cited = {"marker": "[1]", "label": "httpx/_config.py:3-9", "url": "", "verified": True}
+    assert source_line(cited) == "- [1] `httpx/_config.py:3-9`"
+    record = {"marker": "", "label": "#12", "url": "https://x/12", "verified": False}
+    assert source_line(record) == "- `#12` <https://x/12> (unverified)"

@@ -58,3 +58,24 @@ def test_a_blocked_plugin_shows_why(start_server, tmp_path: Path, broken_plugin:
     assert listed["local"]["distribution"] == "projectqa"
     assert "blocked: failed to load" in table
     assert "pqa-cli-broken" in table
+
+
+def test_integers_in_a_connector_config_print_as_integers(start_server, tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    config = f'{{"path": "{folder}", "max_file_bytes": 200000}}'
+    with start_server(tmp_path / "data", plugins=["local"]) as server:
+        cli = Cli(server.address, server.admin_token)
+        cli.ok("admin", "project", "create", "ints", "--name", "Ints")
+        created = cli.json(
+            "admin", "connector", "create", "ints", "--type", "local", "--name", "d",
+            "--config", config,
+        )  # fmt: skip
+        shown = cli.ok("admin", "connector", "get", created["id"]).stdout
+        listed = cli.json("admin", "connector", "list", "ints")
+
+    assert created["config"]["max_file_bytes"] == 200000
+    assert type(created["config"]["max_file_bytes"]) is int
+    assert type(listed[0]["config"]["max_file_bytes"]) is int
+    assert '"max_file_bytes":200000' in shown.replace(" ", "").replace("\n", "")
+    assert "200000.0" not in shown

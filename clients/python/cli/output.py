@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from projectqa.client.admin import from_struct, whole_numbers
 from projectqa.client.cli.enums import enum_label
 
 # Output that is not a terminal is read by scripts: never wrap it at 80 columns.
@@ -35,9 +36,29 @@ def console() -> Console:
 
 
 def message_to_dict(message: Message) -> dict[str, Any]:
-    return json_format.MessageToDict(
+    data = json_format.MessageToDict(
         message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
     )
+    _whole_numbers_in_structs(message, data)
+    return data
+
+
+def _whole_numbers_in_structs(message: Message, data: dict[str, Any]) -> None:
+    """Struct fields (connector configs, schemas) as they were sent: a Struct holds every
+    number as a double, so ``100`` would print as ``100.0``."""
+    for field in message.DESCRIPTOR.fields:
+        kind = field.message_type
+        if kind is None or field.name not in data or kind.GetOptions().map_entry:
+            continue
+        value = getattr(message, field.name)
+        if kind.full_name == "google.protobuf.Struct":
+            data[field.name] = whole_numbers(data[field.name])
+        elif field.is_repeated:
+            for item, item_data in zip(value, data[field.name], strict=True):
+                if isinstance(item_data, dict):
+                    _whole_numbers_in_structs(item, item_data)
+        elif isinstance(data[field.name], dict):
+            _whole_numbers_in_structs(value, data[field.name])
 
 
 def print_json(value: Any) -> None:
@@ -65,7 +86,7 @@ def _format_message(message: Message) -> str:
     if isinstance(message, timestamp_pb2.Timestamp):
         return format_timestamp(message)
     if isinstance(message, struct_pb2.Struct):
-        return json.dumps(json_format.MessageToDict(message), separators=(",", ":"))
+        return json.dumps(from_struct(message), separators=(",", ":"))
     return json.dumps(message_to_dict(message), separators=(",", ":"))
 
 

@@ -101,10 +101,12 @@ async def stdio_session(
 
 
 @asynccontextmanager
-async def http_server(deployment: Deployment, *args: str) -> AsyncIterator[str]:
-    """``projectqa mcp --http 127.0.0.1:0 ARGS`` as a subprocess; yields its MCP URL."""
+async def http_server(
+    deployment: Deployment, *args: str, bind: str = "127.0.0.1:0"
+) -> AsyncIterator[str]:
+    """``projectqa mcp --http BIND ARGS`` as a subprocess; yields its MCP URL."""
     process = await asyncio.create_subprocess_exec(
-        PROJECTQA, "mcp", "--http", "127.0.0.1:0", *args,
+        PROJECTQA, "mcp", "--http", bind, *args,
         env=mcp_env(deployment, deployment.admin_token),
         stdin=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,

@@ -1,0 +1,40 @@
+"""The MCP server's typed view of AsyncClient matches the client, so its one cast holds."""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+import pytest
+
+from projectqa.client import AsyncClient
+from projectqa.mcp.calls import ServerCalls
+
+CALLS = sorted(
+    name
+    for name, member in vars(ServerCalls).items()
+    if inspect.isfunction(member) and not name.startswith("_")
+)
+
+
+def _async_form(sync_return: str) -> str:
+    if iterated := re.fullmatch(r"Iterator\[(.*)\]", sync_return):
+        return f"AsyncIterator[{iterated[1]}]"
+    if sync_return.endswith("Stream"):
+        return f"Async{sync_return}"
+    return sync_return
+
+
+@pytest.mark.parametrize("name", CALLS)
+def test_each_call_has_the_clients_parameters_and_async_return(name: str) -> None:
+    declared = inspect.signature(getattr(ServerCalls, name))
+    actual = inspect.signature(getattr(AsyncClient, name))
+    assert list(declared.parameters.values()) == list(actual.parameters.values())
+    expected = _async_form(actual.return_annotation)
+    assert declared.return_annotation == expected
+    is_awaited = inspect.iscoroutinefunction(getattr(ServerCalls, name))
+    assert is_awaited == (expected == actual.return_annotation)
+
+
+def test_every_tool_call_is_declared() -> None:
+    assert {"search", "grep", "open_file", "find_symbol", "ask", "invoke_tool"} <= set(CALLS)

@@ -4,8 +4,9 @@
 -- Ex command to run, e.g. "ProjectQAAsk …"), PROJECTQA_NVIM_OUT (where the JSON report goes),
 -- PROJECTQA_NVIM_INPUT (optional: what the user types when the plugin prompts),
 -- PROJECTQA_NVIM_CLOSE_EARLY=1 (press `q` in the float as soon as the request is sent).
--- Runs the command in the first buffer, waits (bounded) for the ask to end, runs
--- :ProjectQAStatus, writes what the user saw (every text the float showed, in order, the
+-- Turns syntax on (as a user's Neovim has it), runs the command in the first buffer, waits
+-- (bounded) for the ask to end, runs :ProjectQAStatus, writes what the user saw (every text
+-- the float showed, in order, its lines, conceallevel and concealed characters, the
 -- quickfix list, notifications) and quits.
 
 local WAIT_MS = 25000 -- per wait; the test kills Neovim after 90 s in all
@@ -40,6 +41,22 @@ local function quickfix()
   return { title = list.title, items = items }
 end
 
+-- The characters of window `win` that its syntax conceals now ("line:col" each): with
+-- markdown syntax on, conceallevel 2 hid the `_` of `httpx/_config.py`.
+local function concealed(win)
+  local found = {}
+  vim.api.nvim_win_call(win, function()
+    for lnum, line in ipairs(vim.api.nvim_buf_get_lines(0, 0, -1, false)) do
+      for col = 1, #line do
+        if vim.fn.synconcealed(lnum, col)[1] == 1 then
+          table.insert(found, ('%d:%d'):format(lnum, col))
+        end
+      end
+    end
+  end)
+  return found
+end
+
 local function wait_for_notification(count)
   return vim.wait(WAIT_MS, function()
     return #report.notifications > count
@@ -47,6 +64,7 @@ local function wait_for_notification(count)
 end
 
 local function drive()
+  vim.cmd('syntax on') -- as in a user's Neovim: the float's markdown syntax is active
   local ui = require('projectqa.ui')
   local show = ui.show
   ui.show = function(view, text) -- records each state of the float: placeholder, stream, answer
@@ -72,6 +90,10 @@ local function drive()
   if vim.api.nvim_buf_is_valid(ask.view.buf) then
     report.float_lines = vim.api.nvim_buf_get_lines(ask.view.buf, 0, -1, false)
     report.float_filetype = vim.bo[ask.view.buf].filetype
+  end
+  if vim.api.nvim_win_is_valid(ask.view.win) then
+    report.float_conceallevel = vim.wo[ask.view.win].conceallevel
+    report.float_concealed = concealed(ask.view.win)
   end
   report.floats = #floats()
   report.quickfix = quickfix()

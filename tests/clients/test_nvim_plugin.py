@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import sys
 from collections.abc import AsyncIterator
@@ -21,6 +22,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from tests.lsp.local_checkout import PROJECT, LocalCheckout, local_checkout
 from tests.process import run
 from tests.service.retrieval_fixtures import IndexedProject, definition_lines, indexed_project
 
@@ -68,8 +70,9 @@ async def run_nvim(
     setup: dict[str, Any] | None = None,
     env: dict[str, str] | None = None,
     typed: str = "",
+    file: str = "shop/cart.py",
 ) -> dict[str, Any]:
-    """Runs the driver in ``workspace`` with shop/cart.py open; returns its JSON report."""
+    """Runs the driver in ``workspace`` with ``file`` open; returns its JSON report."""
     out = tmp_path / "report.json"
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("PROJECTQA_", "XDG_"))}
     full_env = {
@@ -94,7 +97,7 @@ async def run_nvim(
         "lua vim.opt.runtimepath:prepend(os.getenv('PROJECTQA_NVIM_PLUGIN'))",
         "-c",
         "lua dofile(os.getenv('PROJECTQA_NVIM_DRIVER'))",
-        "shop/cart.py",
+        file,
         cwd=workspace,
         env=full_env,
         timeout=SUBPROCESS_TIMEOUT_S,
@@ -129,13 +132,14 @@ async def test_ask_streams_into_a_float_and_fills_the_quickfix_list(
     assert ask["argument"] == {"question": QUESTION, "askId": ask["argument"]["askId"]}
     # The float showed a placeholder, the progress, the streamed text, then the final answer.
     shown = report["shown"]
-    assert shown[0] == "_Asking ProjectQA…_"
-    assert "_Searching shop…_" in shown
+    assert shown[0] == "Asking ProjectQA…"
+    assert "Searching shop…" in shown
     assert ask["text"].strip() and shown.index(ask["text"]) < len(shown) - 1
     final = shown[-1]
-    assert final.startswith(ask["text"].strip()) and "**Sources**" in final
+    assert final.startswith(ask["text"].strip()) and "\n\nSources:\n" in final
     assert report["float_lines"] == final.split("\n")
     assert report["float_filetype"] == "markdown"
+    assert report["float_conceallevel"] == 0 and report["float_concealed"] == []
     quickfix = report["quickfix"]
     assert quickfix["title"] == f"ProjectQA: {QUESTION}"
     pricing = [i for i in quickfix["items"] if i["filename"] == str(qa.shop / "shop/pricing.py")]
@@ -158,7 +162,7 @@ async def test_explain_sends_the_lines_in_range_with_settings_from_setup(
     assert report["finished"] and not notified(report, ERROR), report
     assert report["ask"]["status"] == "completed" and report["ask"]["chunks"] > 0
     assert report["ask"]["argument"]["range"]["start"]["line"] == start - 1
-    assert "**Sources**" in "\n".join(report["float_lines"])
+    assert "Sources:" in report["float_lines"]
     quickfix = report["quickfix"]
     assert quickfix["title"] == f"ProjectQA: explain shop/cart.py:{start}-{end}"
     files = {Path(item["filename"]).relative_to(qa.shop).as_posix() for item in quickfix["items"]}
@@ -220,3 +224,67 @@ async def test_an_unreachable_server_is_an_error_notification_and_nvim_stays_usa
     assert_usable_after(report)
     status = notified(report, WARN)
     assert any(m.startswith(f"ProjectQA: not connected to {address}: ") for m in status), status
+
+
+# ------------------------------------------------------------------ a local git checkout
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def checkout(
+    nvim: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[LocalCheckout]:
+    async with local_checkout(tmp_path_factory) as started:
+        yield started
+
+
+async def test_a_local_checkout_finds_its_project_and_shows_paths_exactly(
+    nvim: str, checkout: LocalCheckout, tmp_path: Path
+) -> None:
+    # As after quickstart: a git connector reads the checkout by path; no project is set.
+    setup = {"address": checkout.address, "token": checkout.token, "extractive": True}
+    question = "How long is the delay before a retry?"
+    report = await run_nvim(
+        nvim,
+        checkout.repo,
+        f"ProjectQAAsk {question}",
+        tmp_path,
+        setup=setup,
+        file="httpx/_config.py",
+    )
+    assert report["finished"] and not notified(report, ERROR), report
+    assert report["ask"]["status"] == "completed"
+    lines = report["float_lines"]
+    sources = lines[lines.index("Sources:") + 1 :]
+    # Plain `[n] path:start-end ✓` lines: numbered once, the underscore shown, no links.
+    config = [line for line in sources if "httpx/_config.py:" in line]
+    assert config and all(re.fullmatch(r"\[\d+\] httpx/_config\.py:\d+-\d+ ✓", x) for x in config)
+    assert not [line for line in lines if "](" in line or "file://" in line], lines
+    assert report["float_conceallevel"] == 0 and report["float_concealed"] == []
+    files = {item["filename"] for item in report["quickfix"]["items"]}
+    assert str(checkout.repo / "httpx/_config.py") in files, report["quickfix"]
+    status = notified(report, INFO)
+    assert any(m.endswith(f"project {PROJECT}") for m in status), status
+
+
+async def test_a_folder_no_project_indexes_names_the_setup_option_once_prefixed(
+    nvim: str, checkout: LocalCheckout, tmp_path: Path
+) -> None:
+    workspace = tmp_path / "elsewhere"
+    workspace.mkdir()
+    (workspace / "notes.py").write_text("x = 1\n", encoding="utf-8")
+    setup = {"address": checkout.address, "token": checkout.token}
+    report = await run_nvim(
+        nvim, workspace, "ProjectQAAsk Where is it?", tmp_path, setup=setup, file="notes.py"
+    )
+    assert report["finished"] and report["ask"]["error"], report
+    errors = notified(report, ERROR)
+    expected = (
+        f"ProjectQA: no project indexes {workspace}: set project in "
+        "require('projectqa').setup{} (or PROJECTQA_PROJECT) to its id or slug"
+    )
+    # Once from the bridge (window/showMessage), once for the failed ask; one prefix each.
+    assert errors and all(m == expected for m in errors), errors
+    assert not [n for n in report["notifications"] if "ProjectQA: ProjectQA" in n["message"]]
+    status = notified(report, WARN)
+    assert status == [f"ProjectQA: not connected to {checkout.address}: {expected[11:]}"]
+    assert_usable_after(report)

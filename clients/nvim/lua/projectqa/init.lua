@@ -44,9 +44,13 @@ local function cancel(client, request_id)
   return client.cancel_request(request_id)
 end
 
+-- One "ProjectQA: " prefix, also for messages that bring their own (the bridge's
+-- window/showMessage, an older bridge's errors).
 local function notify(message, level)
-  vim.notify('ProjectQA: ' .. message, level)
+  vim.notify('ProjectQA: ' .. tostring(message):gsub('^ProjectQA: ', ''), level)
 end
+
+local MESSAGE_LEVELS = { [1] = ERROR, [2] = WARN, [3] = INFO, [4] = vim.log.levels.DEBUG }
 
 -- ------------------------------------------------------------------ workspace
 
@@ -106,11 +110,18 @@ local handlers = {
       ui.show(ask.view, ask.text)
     end
   end,
+  -- Through vim.notify like the plugin's own messages (Neovim's handler prints
+  -- "LSP[projectqa]" before the bridge's "ProjectQA: ").
+  ['window/showMessage'] = function(_, result)
+    if result and result.message then
+      notify(result.message, MESSAGE_LEVELS[result.type] or INFO)
+    end
+  end,
   ['$/progress'] = function(err, result, ctx, handler_config)
     local ask = result and asks[result.token]
     local value = result and result.value
     if ask and not ask.done and ask.chunks == 0 and type(value) == 'table' and value.message then
-      ui.show(ask.view, '_' .. value.message .. '_')
+      ui.show(ask.view, value.message)
     end
     return vim.lsp.handlers['$/progress'](err, result, ctx, handler_config)
   end,
@@ -230,7 +241,7 @@ local function finish(ask, err, result)
     return
   end
   ask.status, ask.answer, ask.citations = result.status, result.answer, result.citations
-  ui.show(ask.view, result.answer ~= '' and result.answer or '_(no answer)_')
+  ui.show(ask.view, ui.answer_text(result))
   local count = ui.quickfix(ask.title, result.citations)
   if result.status == 'failed' or result.status == 'interrupted' then
     notify('the answer ended early (' .. result.status .. ')', WARN)
@@ -258,7 +269,7 @@ end
 
 -- Sends `command` with `argument` (gets askId and the progress token added) for `bufnr`.
 local function run(bufnr, command, argument, title)
-  local ask = new_ask(title, '_Asking ProjectQA…_')
+  local ask = new_ask(title, 'Asking ProjectQA…')
   argument.askId = ask.id
   ask.argument = argument
   local started = with_bridge(bufnr, function(client)

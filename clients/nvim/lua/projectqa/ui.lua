@@ -9,7 +9,9 @@ local function size()
   return width, height
 end
 
---- Opens a focused markdown float (`q` closes it) showing `placeholder`.
+--- Opens a focused float (`q` closes it) showing `placeholder`. The answer is markdown and
+--- highlighted as such, but nothing is concealed: markdown syntax conceals `_`, `*` and
+--- backticks (on 0.7 it hid the `_` of `httpx/_config.py`), and paths must read exactly.
 --- `on_close` runs when `q` is pressed, e.g. to cancel a running ask.
 function M.open(title, placeholder, on_close)
   local buf = vim.api.nvim_create_buf(false, true)
@@ -31,7 +33,7 @@ function M.open(title, placeholder, on_close)
   local win = vim.api.nvim_open_win(buf, true, config)
   vim.wo[win].wrap = true
   vim.wo[win].linebreak = true
-  vim.wo[win].conceallevel = 2
+  vim.wo[win].conceallevel = 0
   local view = { buf = buf, win = win, on_close = on_close }
   vim.api.nvim_buf_set_keymap(buf, 'n', 'q', '', {
     noremap = true,
@@ -71,6 +73,40 @@ function M.close(view)
   if callback then
     callback()
   end
+end
+
+local SOURCES_HEADING = '\n\n**Sources**\n'
+
+local function source_line(cited)
+  local parts = {}
+  if cited.marker and cited.marker ~= '' then
+    table.insert(parts, cited.marker)
+  end
+  table.insert(parts, cited.label)
+  local url = cited.url or ''
+  if type(cited.location) ~= 'table' and url:match('^https?://') then
+    table.insert(parts, url)
+  end
+  table.insert(parts, cited.verified and '✓' or '(unverified)')
+  return table.concat(parts, ' ')
+end
+
+--- The float's text for an ask's result: the answer without the bridge's markdown Sources
+--- list, then one plain line per citation (`[1] httpx/_config.py:10-20 ✓`), numbered only
+--- by its marker, with the label exactly as the server wrote it.
+function M.answer_text(result)
+  local answer = result.answer or ''
+  local cut = answer:find(SOURCES_HEADING, 1, true)
+  local body = vim.trim(cut and answer:sub(1, cut - 1) or answer)
+  local lines = { body ~= '' and body or '(no answer)' }
+  local citations = result.citations or {}
+  if #citations > 0 then
+    vim.list_extend(lines, { '', 'Sources:' })
+  end
+  for _, cited in ipairs(citations) do
+    table.insert(lines, source_line(cited))
+  end
+  return table.concat(lines, '\n')
 end
 
 --- Fills a new quickfix list with the citations that point into files; returns how many.

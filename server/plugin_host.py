@@ -192,10 +192,9 @@ def _collect(host: PluginHost, hook_name: str) -> None:
 def _contribution(hook_name: str, item: object) -> object:
     """A plain typed function handed to the tools hook's ``register`` is a tool (its
     schema from the signature, as ``ToolSpec.from_function``)."""
-    plain = not isinstance(item, (ToolSpec, type)) and callable(item)
-    if hook_name == "projectqa_register_tools" and plain:
-        return ToolSpec.from_function(item)
-    return item
+    if hook_name != "projectqa_register_tools" or isinstance(item, (ToolSpec, type)):
+        return item
+    return ToolSpec.from_function(item) if callable(item) else item
 
 
 def _block(host: PluginHost, name: str, reason: str) -> None:

@@ -145,16 +145,14 @@ class ToolSpec:
         the properties). ``async def`` functions are awaited by the runner. Raises
         ``ContributionError`` naming the parameter that has no JSON form.
         """
-        tool_name = name or getattr(function, "__name__", "")
+        tool_name = name or str(getattr(function, "__name__", ""))
         try:
             schema, context_name = schema_of_function(function)
         except SignatureProblem as exc:
             raise ContributionError(f"tool {tool_name!r}: {exc}") from None
         return cls(
             name=tool_name,
-            description=description
-            if description is not None
-            else description_of_function(function),
+            description=description_of_function(function) if description is None else description,
             arguments_schema=schema,
             function=calling(function, context_name),
             side_effects=side_effects,

@@ -55,6 +55,8 @@ CHAT_WORDS = frozenset({
     "would", "yes", "you", "your",
 })
 # fmt: on
+# ... as the keyword tokenizer spells them (stemmed: "works" and "working" are "work").
+_CHAT_TOKENS = frozenset(t for word in CHAT_WORDS for t in tokenize(word))
 
 LEAD_ONE = "Based on the indexed sources, the most relevant place is:"
 LEAD_MANY = "Based on the indexed sources, the most relevant places are:"
@@ -143,7 +145,7 @@ def extractive_answer(
 
 def question_terms(question: str) -> frozenset[str]:
     """The question's content words, as the keyword index spells them."""
-    return frozenset(_stem(t) for t in tokenize(question) if t not in CHAT_WORDS)
+    return frozenset(t for t in tokenize(question) if t not in _CHAT_TOKENS)
 
 
 # ------------------------------------------------------------------ choosing
@@ -419,18 +421,7 @@ def _split(block: list[tuple[int, str]], block_id: int) -> list[_Sentence]:
 
 
 def _tokens(text: str) -> tuple[str, ...]:
-    return tuple(_stem(t) for t in tokenize(text))
-
-
-def _stem(token: str) -> str:
-    """Plural folding, enough for "cookies" to meet "cookie" and "classes" "class"."""
-    if len(token) > 4 and token.endswith("ies"):
-        return token[:-3] + "y"
-    if len(token) > 3 and token.endswith("es") and token[-3] in "sxz":
-        return token[:-2]
-    if len(token) > 3 and token.endswith("s") and not token.endswith("ss"):
-        return token[:-1]
-    return token
+    return tuple(tokenize(text))  # stemmed: "retries" meets "retry", "classes" "class"
 
 
 # ------------------------------------------------------------------ rendering

@@ -17,10 +17,17 @@ Python per document (~9 s for 30k code chunks without numba), so the build
 here computes the same Lucene-variant score matrix with a few vectorised numpy
 steps (~1 s) and hands it to bm25s in its own layout: a CSC matrix of
 (document, token) scores, column per token.
+
+An index is only as good as its tokens agree with the query's: the version of the
+tokenizer that built it is saved beside it (``tokenizer.json``), and an index of
+another version (or of none: built before the file existed, unstemmed) refuses to
+load. Its generation is then refused and rebuilt from the Store (``manager.py``), so a
+server never scores stemmed queries against unstemmed postings.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 from collections.abc import Collection, Iterable
@@ -30,7 +37,7 @@ import bm25s
 import numpy as np
 
 from .token_cache import TokenCache, tokenize_all
-from .tokens import tokenize
+from .tokens import STEMMER_LANGUAGE, TOKENIZER_VERSION, tokenize
 
 # bm25s logs at INFO for routine things (an empty query); keep server logs quiet.
 logging.getLogger("bm25s").setLevel(logging.WARNING)
@@ -43,6 +50,11 @@ B = 0.75
 LONG_QUESTION_TOKENS = 256
 MAX_QUERY_TERMS = 48  # distinct tokens a long question is scored on, the rarest first
 BOOST = 2.0  # weight of a boosted token (a name the question spells as code)
+TOKENIZER_FILE = "tokenizer.json"
+
+
+class StaleKeywordIndex(ValueError):
+    """A keyword index built with other tokens than this code makes: it must be rebuilt."""
 
 
 class KeywordIndex:
@@ -67,12 +79,16 @@ class KeywordIndex:
 
     @classmethod
     def load(cls, directory: Path, size: int) -> KeywordIndex:
+        """The index saved in ``directory``; ``StaleKeywordIndex`` if another tokenizer
+        version built it."""
+        check_tokenizer(directory)
         if not (directory / "params.index.json").exists():
             return cls(None, size)
         return cls(bm25s.BM25.load(directory, show_progress=False), size)
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
+        write_tokenizer(directory)
         if self._bm25 is not None:
             self._bm25.save(directory, show_progress=False)
         if self._tokens is not None:
@@ -126,6 +142,28 @@ class KeywordIndex:
             start, end = indptr[token], indptr[token + 1]
             scores[indices[start:end]] += weight * data[start:end]  # a column lists a doc once
         return scores
+
+
+def write_tokenizer(directory: Path) -> None:
+    """Records which tokens the index in ``directory`` holds."""
+    described = {"version": TOKENIZER_VERSION, "stemmer": STEMMER_LANGUAGE}
+    (directory / TOKENIZER_FILE).write_text(json.dumps(described), encoding="utf-8")
+
+
+def check_tokenizer(directory: Path) -> None:
+    """Raises ``StaleKeywordIndex`` unless this tokenizer version built ``directory``."""
+    try:
+        described = json.loads((directory / TOKENIZER_FILE).read_text(encoding="utf-8"))
+        version = described["version"] if isinstance(described, dict) else None
+    except FileNotFoundError:
+        version = 1  # written before the tokenizer was recorded: unstemmed tokens
+    except (OSError, ValueError, KeyError) as exc:
+        raise StaleKeywordIndex(f"unreadable {TOKENIZER_FILE}: {exc}") from exc
+    if version != TOKENIZER_VERSION:
+        raise StaleKeywordIndex(
+            f"keyword index of tokenizer version {version}, this server tokenizes with "
+            f"version {TOKENIZER_VERSION} (stemmed words): the generation is rebuilt"
+        )
 
 
 def _bm25(tokens: np.ndarray, lengths: np.ndarray, vocabulary: dict[str, int]) -> bm25s.BM25:

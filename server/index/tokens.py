@@ -1,4 +1,4 @@
-"""Identifier-aware tokens for the keyword index.
+"""Identifier-aware, stemmed tokens for the keyword index.
 
 Code names are split into their words, so a question about "user name" finds
 ``getUserName`` and ``get_user_name`` alike; the whole identifier is kept as one
@@ -9,17 +9,27 @@ naming convention, scores highest on it::
     == ["getusername", "get", "user", "name", "httpserver", "http", "server"]
     tokenize("get_user_name") == ["getusername", "get", "user", "name"]
 
+Words are stemmed (Snowball English, through PyStemmer), so word forms meet: "how
+does retry work?" finds ``retries`` and ``max_retries`` (all ``retri``). A whole
+identifier of several words is kept as written: it is an exact name, and a query
+naming it matches it exactly (``maxretries``); its words are stemmed like any
+other. Texts and queries go through this same function, so both sides agree.
+
 Tokens are lowercase; one-character tokens and a few words too common to help
-ranking are dropped. Digits stay attached to the word they end (``base64``,
-``http2``).
+ranking are dropped (before stemming). Digits stay attached to the word they end
+(``base64``, ``http2``). Words outside ASCII are not stemmed: the stemmer is
+English.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+import threading
 from collections.abc import Iterator
 from itertools import chain
+
+import Stemmer
 
 # English glue words, plus the code words present in nearly every Python chunk.
 # fmt: off
@@ -36,8 +46,11 @@ _WORD = re.compile(r"\w+")
 # a capitalised or lowercase word, an acronym, or a number; trailing digits stay.
 _PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])\d*|[A-Z]?[a-z]+\d*|[A-Z]+\d*|\d+")
 # Bump when the tokens of some text change: token lists cached on disk by an
-# older version are then not reused (see token_cache.py).
-TOKENIZER_VERSION = 1
+# older version are then not reused (see token_cache.py), and keyword indexes built
+# by an older version are rebuilt, never queried with these tokens (keyword.py).
+# 1: identifier-aware words; 2: stemmed.
+TOKENIZER_VERSION = 2
+STEMMER_LANGUAGE = "english"
 
 
 def tokenize(text: str) -> list[str]:
@@ -86,5 +99,25 @@ def word_tokens(word: str) -> tuple[str, ...]:
     else:
         # Case-splitting rules above are ASCII-only; other scripts split on "_" only.
         parts = [part.lower() for part in word.split("_") if part]
-    tokens = [whole, *parts] if len(parts) > 1 else [whole]
-    return tuple(token for token in tokens if len(token) > 1 and token not in STOP_WORDS)
+    words = [t for t in (parts if len(parts) > 1 else [whole]) if _kept(t)]
+    stems = [stem for stem in map(_stem, words) if len(stem) > 1]
+    return (whole, *stems) if len(parts) > 1 and _kept(whole) else tuple(stems)
+
+
+def _kept(token: str) -> bool:
+    return len(token) > 1 and token not in STOP_WORDS
+
+
+class _Stemmers(threading.local):
+    """One stemmer per thread: a PyStemmer ``Stemmer`` must not be shared by threads."""
+
+    def __init__(self) -> None:
+        self.stemmer = Stemmer.Stemmer(STEMMER_LANGUAGE)
+        self.stemmer.maxCacheSize = 0  # word_tokens caches, per word rather than per part
+
+
+_STEMMERS = _Stemmers()
+
+
+def _stem(token: str) -> str:
+    return _STEMMERS.stemmer.stemWord(token) if token.isascii() else token

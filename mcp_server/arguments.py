@@ -47,11 +47,13 @@ def split_project(arguments: dict[str, Any], fixed: str | None) -> tuple[str, di
 
 def _field(error: ValidationError) -> str:
     path = [str(part) for part in error.absolute_path]
-    if error.validator == "required" and isinstance(error.instance, dict):
-        path += [name for name in error.validator_value if name not in error.instance][:1]
-    elif error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = set(error.schema.get("properties", {}))
-        path += [name for name in error.instance if name not in allowed][:1]
+    instance, expected = error.instance, error.validator_value
+    if error.validator == "required" and isinstance(instance, dict) and isinstance(expected, list):
+        path += [name for name in expected if name not in instance][:1]
+    elif error.validator == "additionalProperties" and isinstance(instance, dict):
+        schema = error.schema if isinstance(error.schema, dict) else {}
+        allowed = set(schema.get("properties", {}))
+        path += [name for name in instance if name not in allowed][:1]
     return ".".join(path) or "arguments"
 
 

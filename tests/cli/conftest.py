@@ -105,6 +105,14 @@ def running_server(data_dir: Path, **settings: Any) -> Iterator[RunningServer]:
         loop.close()
 
 
+@pytest.fixture(autouse=True)
+def no_saved_login(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty config folder: a developer's own `projectqa login` never reaches a test."""
+    config_home = tmp_path / "config"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config_home))
+    return config_home
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """One server shared by the whole session."""

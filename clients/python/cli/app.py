@@ -26,10 +26,12 @@ from projectqa.client.cli import (
 from projectqa.client.cli.evaluate import evaluate_command
 from projectqa.client.cli.failures import EXIT_CODES_HELP, CommandFailed
 from projectqa.client.cli.ingest import ingest
+from projectqa.client.cli.login import login, logout
 from projectqa.client.cli.mcp import mcp as mcp_command
 from projectqa.client.cli.output import print_json
 from projectqa.client.cli.quickstart import quickstart
 from projectqa.client.cli.state import CliState, pass_state
+from projectqa.client.cli.status import status as status_command
 from projectqa.client.client import DEFAULT_TIMEOUT, health
 from projectqa.client.connection import DEFAULT_ADDRESS
 from projectqa.client.errors import ClientError
@@ -51,12 +53,14 @@ class ProjectQAGroup(click.Group):
 @click.option(
     "--address",
     envvar="PROJECTQA_ADDRESS",
-    help=f"Server host:port [env PROJECTQA_ADDRESS; default {DEFAULT_ADDRESS}].",
+    help="Server host:port [env PROJECTQA_ADDRESS; default: the saved login's, else "
+    f"{DEFAULT_ADDRESS}].",
 )
 @click.option(
     "--token",
     envvar="PROJECTQA_TOKEN",
-    help="Bearer token [env PROJECTQA_TOKEN; default: the server's admin.token file].",
+    help="Bearer token [env PROJECTQA_TOKEN; default: the saved login's, else the "
+    "server's admin.token file].",
 )
 @click.option("--json", "json_output", is_flag=True, help="Print JSON for scripts.")
 @click.option(
@@ -72,6 +76,13 @@ class ProjectQAGroup(click.Group):
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="PEM root certificates; connects with TLS [env PROJECTQA_TLS_CA_FILE].",
 )
+@click.option(
+    "--no-progress",
+    is_flag=True,
+    envvar="PROJECTQA_NO_PROGRESS",
+    help="No progress bars or progress lines (ingest, runs watch, quickstart); "
+    "only warnings and the final summaries [env PROJECTQA_NO_PROGRESS].",
+)
 @click.version_option(package_name="projectqa")
 @click.pass_context
 def cli(
@@ -81,9 +92,17 @@ def cli(
     json_output: bool,
     timeout: float,
     tls_ca_file: Path | None,
+    no_progress: bool,
 ) -> None:
-    """ProjectQA: answers about a software project, with citations."""
-    ctx.obj = CliState(address, token, json_output, timeout, tls_ca_file)
+    """ProjectQA: answers about a software project, with citations.
+
+    Without --address and --token, the login `projectqa login` saved is used.
+    Shell completion (bash; zsh_source and fish_source for those shells):
+
+    \b
+      eval "$(_PROJECTQA_COMPLETE=bash_source projectqa)"   # in ~/.bashrc
+    """
+    ctx.obj = CliState(address, token, json_output, timeout, tls_ca_file, not no_progress)
 
 
 @cli.command()
@@ -135,6 +154,9 @@ def health_command(state: CliState) -> None:
 
 
 for command in (
+    login,
+    logout,
+    status_command,
     quickstart,
     ingest,
     runs.runs,

@@ -96,10 +96,9 @@ def read_question(question: str) -> str:
     """QUESTION, or standard input when it is ``-`` (the whole of it, trimmed)."""
     if question != "-":
         return question
-    stdin = click.get_text_stream("stdin")
-    if stdin.isatty():
+    if sys.stdin.isatty():
         click.echo("Type the question; end it with Ctrl-D on a line of its own.", err=True)
-    text = stdin.read().strip()
+    text = sys.stdin.read().strip()
     if not text:
         raise click.BadParameter("nothing was read from standard input", param_hint="QUESTION")
     return text

@@ -86,7 +86,10 @@ def describe(error: ClientError, address: str) -> str:
 def missing_token(token_path: Path, address: str) -> CommandFailed:
     """The failure of a command that needs a token when none was found."""
     if not is_loopback(address):
-        hint = f"{address} is not this machine, so {token_path} is not sent there; pass --token"
+        hint = (
+            f"{address} is not this machine, so {token_path} is not sent there; "
+            f"pass --token or save one with `projectqa login {address}`"
+        )
     elif token_path.exists():
         hint = f"cannot read {token_path}; pass --token or set PROJECTQA_TOKEN"
     else:

@@ -67,13 +67,13 @@ class _StatusPoll:
 
 
 def follow_until_searchable(
-    client: Client, project_id: str, run: Run, names: Mapping[str, str]
+    client: Client, project_id: str, run: Run, names: Mapping[str, str], *, progress: bool = True
 ) -> tuple[Run, IndexStatus | None]:
     """Shows the run's progress until keyword search answers from all it stores while
     it is still on (the run as last seen and that status), or until it ends (its final
     state and None)."""
     poll = _StatusPoll(client, project_id)
-    with runs_view(names) as view:
+    with runs_view(names, progress=progress) as view:
         view.add(run)
         final, status = _watch(client, run, view, poll)
         if status is None:

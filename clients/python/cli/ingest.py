@@ -49,13 +49,17 @@ def _failure(run: Run, names: dict[str, str]) -> str:
 
 
 def follow_and_report(
-    client: Client, runs: Sequence[Run], names: dict[str, str], *, json_output: bool = False
+    client: Client,
+    runs: Sequence[Run],
+    names: dict[str, str],
+    *,
+    json_output: bool = False,
+    progress: bool = True,
 ) -> list[Run]:
-    """Shows the runs' progress until they end, then their summaries.
-
-    With ``json_output`` the progress goes to stderr, so stdout holds only JSON.
+    """Shows the runs' progress (unless not ``progress``) until they end, then their
+    summaries. With ``json_output`` the progress goes to stderr, so stdout holds only JSON.
     """
-    with runs_view(names, err=json_output) as view:
+    with runs_view(names, err=json_output, progress=progress) as view:
         finished = follow_runs(client, runs, view)
     report_runs(json_output, finished, names)
     return finished
@@ -103,6 +107,8 @@ def ingest(state: CliState, project: str, connector: str, full: bool, no_wait: b
             render_started(runs, names)
         return
     try:
-        follow_and_report(client, runs, names, json_output=state.json_output)
+        follow_and_report(
+            client, runs, names, json_output=state.json_output, progress=state.progress
+        )
     except KeyboardInterrupt:
         stop_watching(runs)

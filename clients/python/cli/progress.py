@@ -189,6 +189,23 @@ class PlainView:
         self._echo(f"{connector_label(run, self.names)}: {status_label(run)}")
 
 
+class QuietView:
+    """``--no-progress``: only the warnings, as they arrive; the summaries follow anyway."""
+
+    def __init__(self, err: bool) -> None:
+        self.err = err
+
+    def add(self, run: Run) -> None:
+        pass
+
+    def update(self, event: Event) -> None:
+        for warning in event.new_warnings:
+            click.echo(warning_text(warning).plain, err=self.err)
+
+    def finish(self, run: Run) -> None:
+        pass
+
+
 def _live_progress(stream: IO[str]) -> Progress:
     return Progress(
         SpinnerColumn(),
@@ -205,9 +222,15 @@ def _live_progress(stream: IO[str]) -> Progress:
 
 
 @contextmanager
-def runs_view(names: Mapping[str, str], *, err: bool = False) -> Iterator[RunsView]:
-    """The view for stdout (stderr if ``err``): live on a terminal, plain lines otherwise."""
+def runs_view(
+    names: Mapping[str, str], *, err: bool = False, progress: bool = True
+) -> Iterator[RunsView]:
+    """The view for stdout (stderr if ``err``): live on a terminal, plain lines otherwise,
+    only warnings without ``progress``."""
     stream = sys.stderr if err else sys.stdout
+    if not progress:
+        yield QuietView(err)
+        return
     if not Console(file=stream).is_terminal:
         yield PlainView(names, err, PLAIN_INTERVAL_S)
         return

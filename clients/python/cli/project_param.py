@@ -42,7 +42,7 @@ def project_argument(
     name: str = "project", *, metavar: str = "PROJECT", has_default: bool = False
 ) -> Callable[[F], F]:
     """Adds the positional ``name`` (shown as ``metavar``) and ``-p/--project``."""
-    help_text = f"{metavar}: project id or slug (instead of the positional {metavar})."
+    help_text = f"Project id or slug; the same as giving {metavar} as the first argument."
     if has_default:
         help_text += f" [env {PROJECT_ENV}; default: your only project]"
 

@@ -157,7 +157,7 @@ def _demo(
     if started is None:
         asking.answer(f"\nAsking {slug!r}: {question}")
     else:
-        _ingest_and_answer(asking, slug, *started, again=again)
+        _ingest_and_answer(asking, slug, *started, again=again, progress=state.progress)
     _next_steps(slug)
 
 
@@ -177,12 +177,12 @@ class Asking:
 
 
 def _ingest_and_answer(
-    asking: Asking, slug: str, run: Run, names: dict[str, str], *, again: bool
+    asking: Asking, slug: str, run: Run, names: dict[str, str], *, again: bool, progress: bool
 ) -> None:
     """Answers as soon as keyword search is ready, then follows the rest of the run (and
     answers again once it is done, if the first answer came from an incomplete index)."""
     client = asking.client
-    final, early = follow_until_searchable(client, asking.project_id, run, names)
+    final, early = follow_until_searchable(client, asking.project_id, run, names, progress=progress)
     if early is None:  # the run ended first: its summary, then the answer
         report_runs(False, [final], names)
         asking.answer(f"\nAsking {slug!r}: {asking.question}")
@@ -198,7 +198,7 @@ def _ingest_and_answer(
     asking.answer(f"\nAsking {slug!r}: {asking.question}")
     echo_status_line(early)
     click.echo(f"\nFollowing the rest of run {run.id} …")
-    follow_and_report(client, [final], names)
+    follow_and_report(client, [final], names, progress=progress)
     if again and status_notes(early):
         asking.answer(f"\nAsking again now that the run is done: {asking.question}")
 

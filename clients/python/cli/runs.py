@@ -84,7 +84,9 @@ def watch_run(state: CliState, run_id: str) -> None:
     run = client.get_ingestion_run(run_id)
     try:
         names = connector_names(client, run.project_id)
-        follow_and_report(client, [run], names, json_output=state.json_output)
+        follow_and_report(
+            client, [run], names, json_output=state.json_output, progress=state.progress
+        )
     except KeyboardInterrupt:
         stop_watching([run])
 

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import click
 
-from projectqa.client.cli.failures import missing_token
+from projectqa.client.cli.failures import EXIT_ACCESS, CommandFailed, missing_token
 from projectqa.client.client import Client
 from projectqa.client.connection import admin_token_path, resolve_address, resolve_token
+from projectqa.client.login import LoginFileError, load_login
 
 
 @dataclass
@@ -21,15 +22,28 @@ class CliState:
     json_output: bool = False
     timeout: float = 30.0
     tls_ca_file: Path | None = None
+    progress: bool = True  # False: --no-progress
     _client: Client | None = field(default=None, repr=False)
 
     def resolved_address(self) -> str:
-        """The address the commands dial (the option, else the environment, else …)."""
+        """The address the commands dial: --address, PROJECTQA_ADDRESS, the saved login's,
+        the default."""
         return resolve_address(self.address)
+
+    def check_saved_login(self) -> None:
+        """Fails the command when a saved login would be consulted but cannot be used
+        (readable by others, …): the library skips such a file, the CLI says so."""
+        if self.address and self.token:
+            return
+        try:
+            load_login()
+        except LoginFileError as error:
+            raise CommandFailed(str(error), EXIT_ACCESS) from None
 
     def client(self) -> Client:
         """The authenticated client, opened once and closed when the command ends."""
         if self._client is None:
+            self.check_saved_login()
             address = resolve_address(self.address)
             token = resolve_token(self.token, address)
             if token is None:

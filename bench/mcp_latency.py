@@ -19,7 +19,7 @@ projectqa.server`` on a data directory ingested once and kept), ``projectqa mcp
 Nothing is asserted; it prints figures, and whether MCP search p50 is within
 ``--target-ms`` (20) of gRPC Search p50. Usage::
 
-    HF_HUB_OFFLINE=1 .venv/bin/python bench/mcp_latency.py [--files 1100] [--calls 200]
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/mcp_latency.py [--files 660] [--calls 200]
         [--asks 30]
 """
 
@@ -189,7 +189,7 @@ def report(args: argparse.Namespace, grpc_s: list[float], samples: dict[str, lis
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--files", type=int, default=1100, help="generated files (~10k chunks)")
+    parser.add_argument("--files", type=int, default=660, help="generated files (660: ~10k chunks)")
     parser.add_argument("--seed", type=int, default=18)
     parser.add_argument("--calls", type=int, default=200, help="calls of each tool")
     parser.add_argument("--asks", type=int, default=30, help="calls of ask (extractive)")

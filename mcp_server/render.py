@@ -14,6 +14,8 @@ from projectqa.v1 import common_pb2
 
 SCHEME = "projectqa"
 DEFAULT_MAX_CHARS = 24_000
+# Links beyond the text's bound would flood the agent's context just the same.
+MAX_LINKS = 20
 
 
 def resource_uri(project: str, path: str) -> str:
@@ -31,14 +33,14 @@ def label(citation: common_pb2.Citation) -> str:
 
 
 def links(project: str, citations: Iterable[common_pb2.Citation]) -> list[ContentBlock]:
-    """One ResourceLink per cited file, in order of first citation."""
+    """One ResourceLink per cited file, in order of first citation, at most MAX_LINKS."""
     seen: dict[str, None] = {}
     for citation in citations:
         if citation.path and citation.kind in ("", "file"):
             seen.setdefault(citation.path)
     return [
         ResourceLink(name=path, uri=resource_uri(project, path), mime_type="text/plain")
-        for path in seen
+        for path in list(seen)[:MAX_LINKS]
     ]
 
 

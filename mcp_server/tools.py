@@ -29,6 +29,9 @@ class Answer:
     citations: Sequence[common_pb2.Citation] = field(default_factory=list)
 
 
+# An answer streams until done; a hung model must not hang the agent's call for ever.
+ASK_TIMEOUT_S = 600.0
+
 Handler = Callable[[ServerCalls, str, dict[str, Any]], Awaitable[Answer]]
 
 
@@ -162,7 +165,9 @@ async def project_metadata(calls: ServerCalls, project: str, args: dict[str, Any
 
 
 async def ask(calls: ServerCalls, project: str, args: dict[str, Any]) -> Answer:
-    stream: AsyncChatStream = calls.ask(project, args["question"], extractive=args["extractive"])
+    stream: AsyncChatStream = calls.ask(
+        project, args["question"], extractive=args["extractive"], timeout=ASK_TIMEOUT_S
+    )
     parts: list[str] = []
     cited: list[chat_pb2.ChatCitation] = []
     async with stream:

@@ -72,3 +72,17 @@ def test_bad_uris_are_refused(uri: str) -> None:
 
 def test_uri_parts() -> None:
     assert parse_uri("projectqa://shop/src/my%20file.py") == ("shop", "src/my file.py")
+
+
+def test_resource_links_are_one_per_file_and_bounded() -> None:
+    from projectqa.mcp.render import MAX_LINKS, links
+    from projectqa.v1 import common_pb2
+
+    cited = [common_pb2.Citation(path=f"src/m{i % 30}.py", kind="file") for i in range(90)]
+    cited.append(common_pb2.Citation(document_key="#12", kind="issue"))
+    made = links("shop", cited)
+    assert len(made) == MAX_LINKS
+    assert [link.uri for link in made[:2]] == [
+        "projectqa://shop/src/m0.py",
+        "projectqa://shop/src/m1.py",
+    ]

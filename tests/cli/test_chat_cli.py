@@ -288,3 +288,54 @@ def test_fold_progress_is_a_status_line_on_stderr(capsys: pytest.CaptureFixture[
     captured = capsys.readouterr()
     assert outcome.answer == "Done." and captured.out == "Done.\n"
     assert captured.err == "Summarizing 2 turns…\n"
+
+
+# ------------------------------------------- project, stdin, slash commands (issue 18)
+
+
+def test_ask_takes_the_project_as_its_first_argument_too(admin_cli: Cli, shop: str) -> None:
+    flagged = admin_cli.ok("ask", "-p", shop, "--extractive", QUESTION).stdout
+    positional = admin_cli.ok("ask", shop, "--extractive", QUESTION).stdout
+    assert sources(positional) == sources(flagged)
+    twice = admin_cli("ask", "other", QUESTION, "-p", shop)
+    assert twice.exit_code == 2 and "the project is given twice, differently" in twice.stderr
+
+
+def test_ask_dash_reads_the_question_from_stdin(admin_cli: Cli, shop: str) -> None:
+    typed = admin_cli.ok("ask", "-p", shop, "--extractive", QUESTION).stdout
+    piped = admin_cli.ok("ask", "--extractive", shop, "-", input=f"{QUESTION}\n").stdout
+    assert sources(piped) == sources(typed)
+    default_project = admin_cli.ok("ask", "--extractive", "-", input=QUESTION).stdout
+    assert sources(default_project) == sources(typed)
+    empty = admin_cli("ask", shop, "-", input="  \n")
+    assert empty.exit_code == 2
+    assert "QUESTION: nothing was read from standard input" in empty.stderr
+
+
+def test_slash_commands_are_answered_at_the_prompt_and_never_sent(
+    admin_cli: Cli, shop: str
+) -> None:
+    typed = "/help\n/frobnicate now\n/chat\n/exit\n"
+    result = admin_cli.ok("chat", shop, "--title", "Slashes", input=typed)
+    assert "/quit, /exit   end the chat" in result.stdout
+    assert "error: unknown command /frobnicate (not sent)" in result.stderr
+    chat_id = chat_id_of(admin_cli, "Slashes")
+    assert f"Chat {chat_id}: continue it with `projectqa chat --chat {chat_id}`." in result.stdout
+    assert result.stdout.count("you> ") == 4  # /exit ended it, no fifth prompt
+    assert admin_cli.json("chats", "show", chat_id)["messages"] == []  # nothing was sent
+
+
+def test_a_double_slash_sends_the_line_with_one_slash(admin_cli: Cli, shop: str) -> None:
+    admin_cli.ok("chat", "-p", shop, "--title", "Paths", input="//shop/cart.py total?\n")
+    details = admin_cli.json("chats", "show", chat_id_of(admin_cli, "Paths"))
+    assert details["messages"][0]["content"] == "/shop/cart.py total?"
+
+
+def test_status_shows_the_ingested_project_ready(admin_cli: Cli, shop: str) -> None:
+    [project] = admin_cli.json("status")["projects"]
+    assert project["slug"] == shop and project["state"] == "ready"
+    assert project["last_run"]["status"] == "INGESTION_STATUS_SUCCEEDED"
+    row = next(line for line in admin_cli.ok("status").stdout.splitlines() if shop in line)
+    cells = [cell.strip() for cell in row.strip("│ ").split("│")]
+    assert cells[0] == shop and cells[3] == "100 %" and cells[-1] == "ready"
+    assert cells[4].startswith("✔ succeeded  ")

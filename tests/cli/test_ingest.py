@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 
 from projectqa.client import AsyncClient, Client, ClientError
@@ -179,6 +180,19 @@ def test_live_progress_bar_on_a_terminal(admin_cli: Cli, git_project: str) -> No
     assert result.exit_code == 0, result.output
     assert "repo · " in result.stdout  # the bar's description: connector · phase
     assert "chunks" in result.stdout and "succeeded" in result.stdout
+
+
+def test_no_progress_leaves_only_warnings_and_the_summary(admin_cli: Cli, git_project: str) -> None:
+    terminal = {"TTY_COMPATIBLE": "1", "COLUMNS": "160"}  # a bar would be drawn here
+    result = admin_cli("--no-progress", "ingest", git_project, env=terminal)
+    assert result.exit_code == 0, result.output
+    out = click.unstyle(result.stdout)
+    assert "repo · " not in out and "repo: queued" not in out and "repo: running" not in out
+    assert "⚠ dump.sql:" in out  # warnings still show, as they arrive
+    assert "repo: ✔ succeeded in" in out
+    plain = admin_cli("ingest", git_project, env={**PLAIN, "PROJECTQA_NO_PROGRESS": "1"})
+    assert plain.exit_code == 0, plain.output
+    assert "repo: queued" not in plain.stdout and "repo: ✔ succeeded in" in plain.stdout
 
 
 def test_connector_option_ingests_that_connector_only(

@@ -53,6 +53,10 @@ def test_unit_tests_pass(npm: str) -> None:
     passed = re.search(r"\bpass (\d+)", output)
     assert passed and int(passed.group(1)) > 0, output
     assert re.search(r"\bfail 0\b", output), output
+    # activate() under a recording fake `vscode` (src/test/activation.test.ts): when the
+    # bridge starts and with which token; and the token's move into SecretStorage.
+    for suite in ("activate", "migrateToken", "storeToken", "bridgeToken"):
+        assert re.search(rf"^(# Subtest: |▶ ){suite}$", output, re.MULTILINE), suite
 
 
 def test_packages_a_vsix(npm: str, tmp_path: Path) -> None:
@@ -64,6 +68,10 @@ def test_packages_a_vsix(npm: str, tmp_path: Path) -> None:
         manifest = json.loads(archive.read("extension/package.json"))
     assert "extension/out/extension.js" in names
     assert manifest["main"] == "./out/extension.js"
+    # Not started in every window: on its commands (implicit since VS Code 1.74) and in
+    # workspaces with settings, which it checks for a projectqa.* value.
+    assert manifest["activationEvents"] == ["workspaceContains:.vscode/settings.json"]
+    assert "projectqa.setToken" in {c["command"] for c in manifest["contributes"]["commands"]}
     assert "extension/node_modules/vscode-languageclient/package.json" in names
     left_out = ("extension/src/", "extension/out/test/", "extension/node_modules/typescript/")
     assert not [name for name in names if name.startswith(left_out)]

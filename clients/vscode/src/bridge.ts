@@ -1,4 +1,5 @@
-// The `projectqa-lsp` child process behind a LanguageClient: start, restart, stop.
+// The `projectqa-lsp` child process behind a LanguageClient: started when the workspace
+// configures ProjectQA or on the first command, restarted on a settings or token change.
 
 import * as vscode from "vscode";
 import {
@@ -31,28 +32,45 @@ export function readSettings(): ProjectQASettings {
   };
 }
 
+/** The token the bridge is started with (secret storage; see token.ts). */
+export type TokenSource = () => Promise<string | undefined>;
+
 export class Bridge implements vscode.Disposable {
   private client: LanguageClient | undefined;
-  private starting: Promise<LanguageClient | undefined> = Promise.resolve(undefined);
+  private starting: Promise<LanguageClient | undefined> | undefined; // undefined: not started
   private failure: string | undefined;
 
-  constructor(private readonly asks: AskRunner) {}
+  constructor(
+    private readonly asks: AskRunner,
+    private readonly token: TokenSource,
+  ) {}
+
+  /** Whether the bridge was started (and not stopped since). */
+  get started(): boolean {
+    return this.starting !== undefined;
+  }
 
   /** Starts the bridge; a failure is shown once and remembered for the commands. */
   start(): Promise<LanguageClient | undefined> {
-    const command = serverCommand(readSettings());
-    const client = this.createClient(command);
+    const starting = this.launch();
+    this.starting = starting;
+    return starting;
+  }
+
+  private async launch(): Promise<LanguageClient | undefined> {
+    const settings = readSettings();
+    const command = serverCommand(settings);
+    const client = this.createClient(command, await this.token());
     this.client = client;
     this.failure = undefined;
-    this.starting = client.start().then(
-      () => client,
-      (error: unknown) => {
-        this.failure = startFailureMessage(command, error);
-        void this.showFailure();
-        return undefined;
-      },
-    );
-    return this.starting;
+    try {
+      await client.start();
+      return client;
+    } catch (error) {
+      this.failure = startFailureMessage(command, error);
+      void this.showFailure();
+      return undefined;
+    }
   }
 
   async restart(): Promise<void> {
@@ -60,10 +78,19 @@ export class Bridge implements vscode.Disposable {
     await this.start();
   }
 
+  /** Restarts a started bridge (it reads settings and token when it starts); else nothing. */
+  async reload(): Promise<void> {
+    if (this.started) {
+      await this.restart();
+    }
+  }
+
   async stop(): Promise<void> {
+    const starting = this.starting;
+    this.starting = undefined;
+    await starting; // a launch under way sets this.client first
     const client = this.client;
     this.client = undefined;
-    this.starting = Promise.resolve(undefined);
     try {
       await client?.dispose();
     } catch {
@@ -71,9 +98,10 @@ export class Bridge implements vscode.Disposable {
     }
   }
 
-  /** The running client, or undefined after telling the user why there is none. */
+  /** The running client (started now if need be), or undefined after telling the user why
+   * there is none. */
   async running(): Promise<LanguageClient | undefined> {
-    const client = await this.starting;
+    const client = await (this.starting ?? this.start());
     if (client?.isRunning()) {
       return client;
     }
@@ -95,13 +123,13 @@ export class Bridge implements vscode.Disposable {
     }
   }
 
-  private createClient(command: string): LanguageClient {
+  private createClient(command: string, token: string | undefined): LanguageClient {
     // No `transport`: with TransportKind.stdio the client would append `--stdio`, which
     // projectqa-lsp does not take; stdio is its default.
     const server: Executable = { command };
     const options: LanguageClientOptions = {
       documentSelector: [{ scheme: "file" }],
-      initializationOptions: () => initializationOptions(readSettings()),
+      initializationOptions: () => initializationOptions(readSettings(), token),
       synchronize: { configurationSection: "projectqa" },
       middleware: {
         // Code lenses run projectqa.explainSelection through the client's own command;

@@ -1,4 +1,7 @@
-// Entry point: starts projectqa-lsp and registers the editor-facing commands.
+// Entry point: registers the editor-facing commands, keeps the token in SecretStorage and
+// starts projectqa-lsp when the workspace configures ProjectQA (else on the first command).
+// Activation (package.json): the contributed commands (implicit since VS Code 1.74) and
+// workspaces with a `.vscode/settings.json`, which are checked for a `projectqa.*` value.
 
 import * as vscode from "vscode";
 import { ExecuteCommandRequest } from "vscode-languageclient/node";
@@ -15,16 +18,25 @@ import {
 } from "./answer";
 import { AnswerPanel } from "./answerPanel";
 import { AskRunner } from "./asks";
-import { Bridge } from "./bridge";
+import { Bridge, readSettings } from "./bridge";
 import { type BridgeStatus, EditorCommand, LspCommand, type Range } from "./protocol";
-import { needsRestart } from "./settings";
+import { needsRestart, RESTART_KEYS, workspaceConfiguresProjectQA } from "./settings";
+import {
+  bridgeToken,
+  migrateToken,
+  type Secrets,
+  storeToken,
+  TOKEN_SECRET,
+  WORKSPACE_TOKEN_WARNING,
+} from "./token";
 
 let bridge: Bridge | undefined;
 
-export function activate(context: vscode.ExtensionContext): void {
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  const secrets = context.secrets;
   const panel = new AnswerPanel();
   const asks = new AskRunner(panel);
-  const started = new Bridge(asks);
+  const started = new Bridge(asks, () => bridgeToken(secrets, readSettings().token));
   bridge = started;
   context.subscriptions.push(
     panel,
@@ -34,13 +46,71 @@ export function activate(context: vscode.ExtensionContext): void {
       explainSelection(started, asks),
     ),
     vscode.commands.registerCommand(EditorCommand.showStatus, () => showStatus(started)),
+    vscode.commands.registerCommand(EditorCommand.setToken, () => setToken(secrets)),
     vscode.workspace.onDidChangeConfiguration((event) => {
       if (needsRestart((key) => event.affectsConfiguration(key))) {
-        void started.restart();
+        void (started.started || configuredHere() ? started.restart() : undefined);
+      }
+    }),
+    secrets.onDidChange((event) => {
+      if (event.key === TOKEN_SECRET) {
+        void started.reload();
       }
     }),
   );
-  void started.start();
+  await moveTokenToSecrets(secrets);
+  if (configuredHere()) {
+    void started.start();
+  }
+}
+
+/** Whether this workspace's settings hold a `projectqa.*` value (see settings.ts). */
+function configuredHere(): boolean {
+  const config = vscode.workspace.getConfiguration("projectqa");
+  return workspaceConfiguresProjectQA(RESTART_KEYS.map((key) => config.inspect(key)));
+}
+
+/** The one-time move of a plain `projectqa.token` setting into secret storage (token.ts). */
+async function moveTokenToSecrets(secrets: Secrets): Promise<void> {
+  const config = vscode.workspace.getConfiguration("projectqa");
+  try {
+    const migration = await migrateToken(secrets, config.inspect("token"), () =>
+      config.update("token", undefined, vscode.ConfigurationTarget.Global),
+    );
+    if (migration.moved) {
+      void vscode.window.showInformationMessage(
+        "ProjectQA: the token from your user settings is now kept in VS Code's secret " +
+          "storage and was removed from the settings file.",
+      );
+    }
+    if (migration.inWorkspace) {
+      void vscode.window.showWarningMessage(WORKSPACE_TOKEN_WARNING);
+    }
+  } catch (error) {
+    void vscode.window.showErrorMessage(
+      `ProjectQA: could not move the token into secret storage: ${errorMessage(error)}`,
+    );
+  }
+}
+
+async function setToken(secrets: Secrets): Promise<void> {
+  const typed = await vscode.window.showInputBox({
+    title: "ProjectQA: Set Token",
+    prompt: "Bearer token for the ProjectQA server, kept in VS Code's secret storage. " +
+      "Leave empty to remove the stored token.",
+    placeHolder: "tok_…",
+    password: true,
+    ignoreFocusOut: true,
+  });
+  if (typed === undefined) {
+    return; // dismissed
+  }
+  const outcome = await storeToken(secrets, typed);
+  void vscode.window.showInformationMessage(
+    outcome === "stored"
+      ? "ProjectQA: token stored in VS Code's secret storage."
+      : "ProjectQA: stored token removed.",
+  );
 }
 
 export function deactivate(): Thenable<void> | undefined {

@@ -16,6 +16,7 @@ export const EditorCommand = {
   ask: "projectqa.askQuestion",
   explainSelection: "projectqa.explainSelectionCommand",
   showStatus: "projectqa.showStatus",
+  setToken: "projectqa.setToken",
 } as const;
 
 /** The notification carrying each piece of a streamed answer. */

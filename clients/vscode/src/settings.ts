@@ -33,22 +33,44 @@ export const RESTART_KEYS = [
 ] as const;
 
 /**
- * The `initializationOptions` of `initialize`. Empty strings are left out so the bridge
+ * The `initializationOptions` of `initialize`, with `token` (from secret storage, see
+ * token.ts) rather than the settings' plain one. Empty strings are left out so the bridge
  * falls back to its command line, environment and defaults (token file, inferred project),
  * as the settings-precedence list in docs/EDITORS.md describes.
  */
-export function initializationOptions(settings: ProjectQASettings): InitializationOptions {
+export function initializationOptions(
+  settings: ProjectQASettings,
+  token?: string,
+): InitializationOptions {
   const options: InitializationOptions = {
     codeLens: settings.codeLens === true,
     extractive: settings.extractive === true,
   };
+  const values = { address: settings.address, token, project: settings.project };
   for (const key of ["address", "token", "project"] as const) {
-    const value = settings[key]?.trim();
+    const value = values[key]?.trim();
     if (value) {
       options[key] = value;
     }
   }
   return options;
+}
+
+/** One setting's values per scope (`WorkspaceConfiguration.inspect`), as far as used here. */
+export interface ScopedValues {
+  workspaceValue?: unknown;
+  workspaceFolderValue?: unknown;
+}
+
+/**
+ * Whether the workspace itself configures ProjectQA (a `projectqa.*` value in its settings):
+ * then the bridge starts with the window. Otherwise it starts on the first ProjectQA command,
+ * so a window that never uses ProjectQA never runs it.
+ */
+export function workspaceConfiguresProjectQA(values: (ScopedValues | undefined)[]): boolean {
+  return values.some(
+    (scoped) => scoped?.workspaceValue !== undefined || scoped?.workspaceFolderValue !== undefined,
+  );
 }
 
 /** The program to start: `projectqa.serverPath`, or `projectqa-lsp` from PATH. */

@@ -9,10 +9,14 @@ import { RESTART_KEYS } from "../settings";
 const manifest = JSON.parse(
   readFileSync(path.join(__dirname, "..", "..", "package.json"), "utf8"),
 ) as {
+  engines: { vscode: string };
+  activationEvents: string[];
   contributes: {
     commands: { command: string; title: string }[];
     menus: Record<string, { command: string }[]>;
-    configuration: { properties: Record<string, { default?: unknown }> };
+    configuration: {
+      properties: Record<string, { default?: unknown; markdownDeprecationMessage?: string }>;
+    };
   };
   capabilities: { untrustedWorkspaces: { restrictedConfigurations: string[] } };
 };
@@ -52,5 +56,22 @@ describe("package.json", () => {
       "projectqa.serverPath",
       "projectqa.token",
     ]);
+  });
+
+  it("activates on its commands and on workspaces with settings, not in every window", () => {
+    // VS Code 1.74+ activates an extension on its contributed commands by itself.
+    const minimum = /^\^1\.(\d+)\./.exec(manifest.engines.vscode);
+    assert.ok(minimum && Number(minimum[1]) >= 74, manifest.engines.vscode);
+    assert.deepEqual(manifest.activationEvents, ["workspaceContains:.vscode/settings.json"]);
+    for (const broad of ["*", "onStartupFinished"]) {
+      assert.ok(!manifest.activationEvents.includes(broad), broad);
+    }
+  });
+
+  it("contributes Set Token and deprecates the plain token setting", () => {
+    const setToken = manifest.contributes.commands.find((c) => c.command === "projectqa.setToken");
+    assert.equal(setToken?.title, "Set Token");
+    const token = manifest.contributes.configuration.properties["projectqa.token"];
+    assert.match(token.markdownDeprecationMessage ?? "", /ProjectQA: Set Token/);
   });
 });

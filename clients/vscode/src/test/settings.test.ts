@@ -6,18 +6,22 @@ import {
   needsRestart,
   serverCommand,
   startFailureMessage,
+  workspaceConfiguresProjectQA,
 } from "../settings";
 
 describe("initializationOptions", () => {
-  it("passes every setting that is set", () => {
-    const options = initializationOptions({
-      serverPath: "/opt/projectqa/bin/projectqa-lsp",
-      address: " qa.internal:50051 ",
-      token: "tok_1.secret",
-      project: "shop",
-      codeLens: true,
-      extractive: true,
-    });
+  it("passes every setting that is set, with the token given (from secret storage)", () => {
+    const options = initializationOptions(
+      {
+        serverPath: "/opt/projectqa/bin/projectqa-lsp",
+        address: " qa.internal:50051 ",
+        token: "tok_plain.setting",
+        project: "shop",
+        codeLens: true,
+        extractive: true,
+      },
+      "tok_1.secret",
+    );
     assert.deepEqual(options, {
       address: "qa.internal:50051",
       token: "tok_1.secret",
@@ -27,8 +31,12 @@ describe("initializationOptions", () => {
     });
   });
 
+  it("never passes the plain token setting itself", () => {
+    assert.ok(!("token" in initializationOptions({ token: "tok_plain.setting" })));
+  });
+
   it("leaves out empty strings so the bridge falls back to env and defaults", () => {
-    const options = initializationOptions({ address: "", token: "  ", project: undefined });
+    const options = initializationOptions({ address: "", project: undefined }, "  ");
     assert.deepEqual(options, { codeLens: false, extractive: false });
     assert.ok(!("token" in options));
   });
@@ -59,5 +67,16 @@ describe("startFailureMessage", () => {
     const message = startFailureMessage("projectqa-lsp", new Error("spawn projectqa-lsp ENOENT"));
     assert.match(message, /'projectqa-lsp' \(spawn projectqa-lsp ENOENT\)/);
     assert.match(message, /projectqa\.serverPath/);
+  });
+});
+
+describe("workspaceConfiguresProjectQA", () => {
+  it("is true for a projectqa value in the workspace's or a folder's settings only", () => {
+    assert.ok(workspaceConfiguresProjectQA([undefined, { workspaceValue: "shop" }]));
+    assert.ok(workspaceConfiguresProjectQA([{ workspaceFolderValue: false }]));
+    // User settings (globalValue) apply to every window: they start nothing by themselves.
+    const userOnly = [{ globalValue: "qa:50051" } as { workspaceValue?: unknown }];
+    assert.ok(!workspaceConfiguresProjectQA(userOnly));
+    assert.ok(!workspaceConfiguresProjectQA([undefined, {}]));
   });
 });

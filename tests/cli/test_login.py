@@ -209,3 +209,10 @@ def test_logout_removes_the_saved_login() -> None:
     assert not login_path().exists()
     again = run("logout")
     assert again.exit_code == 0 and again.stdout == "Not logged in: nothing to remove.\n"
+
+
+def test_an_empty_token_is_a_usage_error(server: RunningServer) -> None:
+    result = run("login", server.address, input="\n")
+    assert result.exit_code == 2
+    assert "--token: no token was given or read from standard input" in result.stderr
+    assert not login_path().exists()

@@ -29,7 +29,9 @@ def read_token(given: str | None) -> str:
     typed = click.prompt("Token", hide_input=True, err=True) if tty else sys.stdin.read()
     token = str(typed).strip()
     if not token:
-        raise click.BadParameter("no token was given or read from standard input", "--token")
+        raise click.BadParameter(
+            "no token was given or read from standard input", param_hint="--token"
+        )
     return token
 
 

@@ -234,8 +234,8 @@ def runs_view(
     if not Console(file=stream).is_terminal:
         yield PlainView(names, err, PLAIN_INTERVAL_S)
         return
-    with _live_progress(stream) as progress:
-        yield LiveView(progress, names)
+    with _live_progress(stream) as bars:
+        yield LiveView(bars, names)
 
 
 def follow_runs(

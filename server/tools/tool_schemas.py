@@ -82,8 +82,10 @@ def calling(function: Callable[..., Any], context_name: str | None) -> Callable[
             keywords[context_name] = context
         return function(**keywords)
 
-    call.__name__ = getattr(function, "__name__", "tool")
-    call.__doc__ = function.__doc__
+    # Logs and tracebacks name the plugin's function, not this wrapper.
+    for attribute in ("__module__", "__name__", "__qualname__", "__doc__"):
+        if hasattr(function, attribute):
+            setattr(call, attribute, getattr(function, attribute))
     return call
 
 

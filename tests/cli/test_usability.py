@@ -188,3 +188,15 @@ def test_ingest_no_wait_json_names_the_runs(admin_cli: Cli, project: str) -> Non
     run_id = text.split("run ", 1)[1].split(")", 1)[0]
     assert f"Follow it with `projectqa runs watch {run_id}`" in text
     assert "RUN_ID" not in text
+
+
+def test_a_variadic_command_takes_the_project_either_way(admin_cli: Cli, project: str) -> None:
+    options = ("--description", "Echo a word")
+    by_flag = admin_cli.json("custom-tools", "create", "-p", project, "one", *options, "--",
+                             "echo", "one")  # fmt: skip
+    assert by_flag["name"] == "one" and by_flag["command"] == ["echo", "one"]
+    both = admin_cli.json("custom-tools", "create", project, "two", "-p", project, *options,
+                          "--", "echo", "two")  # fmt: skip
+    assert both["name"] == "two" and both["command"] == ["echo", "two"]
+    listed = admin_cli.json("custom-tools", "list", "--project", project)
+    assert sorted(tool["name"] for tool in listed) == ["one", "two"]

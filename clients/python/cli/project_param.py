@@ -88,7 +88,7 @@ class ProjectCommand(click.Command):
             return args  # --help, --version: nothing to check
         flag = _word(opts.get(PROJECT_OPTION))
         param = self._project_param(ctx)
-        if self._positional_given(ctx, opts, flag is not None):
+        if self._positional_given(ctx, opts, flag):
             positional = opts[param.name or "project"]
             if flag is not None and flag != positional:
                 raise click.UsageError(
@@ -108,14 +108,15 @@ class ProjectCommand(click.Command):
             ctx,
         )
 
-    def _positional_given(self, ctx: click.Context, opts: dict[str, Any], flag: bool) -> bool:
+    def _positional_given(self, ctx: click.Context, opts: dict[str, Any], flag: str | None) -> bool:
         """Whether the first positional word is the project (not the next argument)."""
         arguments = [p for p in self.get_params(ctx) if isinstance(p, click.Argument)]
-        if _word(opts.get(arguments[0].name or "")) is None:
+        first = _word(opts.get(arguments[0].name or ""))
+        if first is None:
             return False  # no positional word at all
         if any(p.nargs == -1 for p in arguments):
-            # Words cannot be counted against a variadic argument: with -p, every
-            # positional word belongs to the arguments after the project.
-            return not flag
+            # Words cannot be counted against a variadic argument: with -p, the positional
+            # words belong to the arguments after the project, unless the first repeats it.
+            return flag is None or first == flag
         given = sum(_word(opts.get(p.name or "")) is not None for p in arguments)
         return given == len(arguments)

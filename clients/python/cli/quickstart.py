@@ -45,7 +45,9 @@ DEFAULT_QUESTION = "Where does the program start, and how does it read its setti
 
 
 @click.command()
-@click.option("--project", "slug", default="demo", show_default=True, help="Project to set up.")
+@click.option(
+    "-p", "--project", "slug", default="demo", show_default=True, help="Project to set up."
+)
 @click.option(
     "--repo",
     type=click.Path(exists=True, file_okay=False, path_type=Path),

@@ -25,7 +25,11 @@ Connectors: ``ConnectorType`` (name, config schema, ``open_source``, optional
 ``SourceDocument``, ``Deletion``, ``SourceWarning``, ``Checkpoint`` and
 ``Estimate``. Tools: ``ToolSpec`` (explicit JSON Schema) or ``tool`` /
 ``ToolSpec.from_function`` (schema from a typed signature), called with a
-``ToolContext``.
+``ToolContext``. Errors: ``SourceError`` (a source cannot be read: the run fails with
+its message), ``ConfigProblem`` (``validate_config`` refuses a field),
+``ContributionError`` (a malformed contribution; raised by ``tool`` for an annotation
+JSON cannot carry). Any other exception a tool raises becomes its error result; the
+server's own errors (``projectqa.server.errors``) are not for plugins to raise.
 """
 
 from __future__ import annotations

@@ -271,7 +271,7 @@ async def run_ask(
                 outcome.status = STATUSES.get(event.done.status, "completed")
             elif kind == "error":
                 raise failed(
-                    f"ProjectQA could not answer ({event.error.reason}): {event.error.message}"
+                    f"the server could not answer ({event.error.reason}): {event.error.message}"
                 )
     finally:
         stream.cancel()  # a no-op after the end; on a cancel it closes the call at once

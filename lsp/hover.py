@@ -55,8 +55,11 @@ class HoverCache:
 
 
 def _link(project: ProjectView, citation: common_pb2.Citation) -> str:
+    """The citation as a link whose text is its label as inline code, so a path reads as
+    written (escaped text shows backslashes where markdown is shown as text, and may lose
+    characters to a markdown conceal)."""
     where = location(project, citation)
-    label = escape(citation.label)
+    label = code(citation.label)
     if where is not None:
         return f"[{label}](<{where.uri}#L{where.range.start.line + 1}>)"
     if citation.url.startswith(("https://", "http://")):

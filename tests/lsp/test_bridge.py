@@ -69,7 +69,7 @@ async def test_hover_shows_the_definition_site_and_its_first_lines(bridge: Bridg
     assert hover is not None
     text = hover.contents.value
     start, end = definition_lines((bridge.root / "shop/pricing.py").read_text(), "apply_discount")
-    assert f"shop/pricing.py:{start}-{end}" in text
+    assert f"[`shop/pricing.py:{start}-{end}`](<file://" in text  # the label exactly, as code
     assert "def apply_discount" in text
 
 

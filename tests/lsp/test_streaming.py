@@ -145,7 +145,7 @@ async def test_an_llm_failure_is_a_request_failed_error(bridge: Bridge, fake: Fa
     with pytest.raises(JsonRpcException) as raised:
         await bridge.command("projectqa.ask", {"question": "Explain the cart"})
     assert raised.value.code == -32803
-    assert "ProjectQA could not answer" in raised.value.message
+    assert raised.value.message.startswith("the server could not answer")  # editors prefix it
 
 
 async def test_extractive_overrides_the_llm(bridge: Bridge, fake: FakeLlm) -> None:

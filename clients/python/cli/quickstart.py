@@ -226,6 +226,7 @@ def _next_steps(slug: str) -> None:
         (f'projectqa search {slug} "your question"', "passages that answer it, cited"),
         (f"projectqa grep {slug} PATTERN", "ripgrep over the indexed checkout"),
         (f"projectqa runs {slug}", "its ingestion runs"),
+        ("projectqa status", "the server, its model, each project's index"),
         (f"projectqa ingest {slug}", "ingest again: incremental, only what changed"),
         ("projectqa admin --help", "projects, users, tokens, connectors, LLMs, flags"),
     )

@@ -125,7 +125,7 @@ def _register(host: PluginHost, record: PluginRecord, load: Callable[[], object]
     if first is not None:
         reason = (
             f"duplicate entry point name: {record.shown} is also declared by {first.shown}, "
-            "which was found first and is the one loaded"
+            "which was found first and keeps the name; rename one of them"
         )
         host.records.append(replace(record, blocked_reason=reason))
         log.error("plugin blocked", extra={"plugin": record.name, "reason": reason})

@@ -21,7 +21,7 @@ DISTRIBUTION = "projectqa"
 @dataclass(frozen=True, slots=True)
 class ServerInfo:
     version: str  # the installed package's version, "unknown" outside an install
-    embedder: str  # e.g. "onnx-int8:all-MiniLM-L6-v2"
+    embedder: str  # e.g. "all-MiniLM-L6-v2@onnx-int8"
     store_backend: str  # "sqlite" or "mongodb"
     default_llm_model: str  # "" when answers are extractive unless a profile is named
     started_at: datetime

@@ -55,7 +55,7 @@ def test_a_project_given_twice_differently_is_a_usage_error(admin_cli: Cli, proj
     result = admin_cli("admin", "project", "get", "other-project", "-p", project)
     assert result.exit_code == 2
     assert "the project is given twice, differently" in result.stderr
-    assert "'other-project'" in result.stderr and f"--project '{project}'" in result.stderr
+    assert f"P 'other-project' and --project '{project}'" in result.stderr
 
 
 def test_no_project_at_all_says_how_to_give_one(admin_cli: Cli) -> None:

@@ -34,7 +34,7 @@ async def test_server_info_names_version_embedder_store_and_start(
 
     assert info.version == metadata.version("projectqa")
     assert info.embedder == running.server.ingestion.embedder.name
-    assert info.embedder  # e.g. "onnx-int8:all-MiniLM-L6-v2"
+    assert info.embedder  # e.g. "all-MiniLM-L6-v2@onnx-int8"
     assert info.store_backend == {"sqlite": "sqlite", "mongomock": "mongodb"}[backend]
     assert info.default_llm_model == ""  # no global default profile, no environment LLM
     assert before <= info.started_at.ToDatetime(UTC) <= after

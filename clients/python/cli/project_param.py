@@ -62,6 +62,11 @@ def project_argument(
     return decorate
 
 
+def _name(param: ProjectArgument) -> str:
+    """PROJECT (or P): the metavar without the brackets that mark it optional."""
+    return (param.metavar or "PROJECT").strip("[]")
+
+
 def _word(value: Any) -> str | None:
     """The word the parser bound, or None (click marks what was not given with None or,
     since 8.2, a sentinel)."""
@@ -92,7 +97,7 @@ class ProjectCommand(click.Command):
             positional = opts[param.name or "project"]
             if flag is not None and flag != positional:
                 raise click.UsageError(
-                    f"the project is given twice, differently: {param.make_metavar(ctx)} "
+                    f"the project is given twice, differently: {_name(param)} "
                     f"{positional!r} and --project {flag!r}; give it once",
                     ctx,
                 )
@@ -101,9 +106,8 @@ class ProjectCommand(click.Command):
             return [flag, *args]
         if param.has_default:
             return [os.environ.get(PROJECT_ENV, ""), *args]
-        metavar = (param.metavar or "PROJECT").strip("[]")
         raise click.UsageError(
-            f"which project? Give {metavar} (id or slug) as the first argument "
+            f"which project? Give {_name(param)} (id or slug) as the first argument "
             "or with -p/--project",
             ctx,
         )

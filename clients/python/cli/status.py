@@ -32,6 +32,7 @@ from projectqa.v1 import admin_pb2, common_pb2, ingestion_pb2
 
 Run = ingestion_pb2.IngestionRun
 ServerInfo = admin_pb2.GetServerInfoResponse
+LABEL_WIDTH = len("default LLM")
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,8 @@ def server_rows(info: ServerInfo | None, user: admin_pb2.User) -> list[tuple[str
 
 def render_rows(rows: list[tuple[str, str]]) -> None:
     grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold", no_wrap=True)
+    # One width for every block, so the server line printed first lines up with the rest.
+    grid.add_column(style="bold", no_wrap=True, min_width=LABEL_WIDTH)
     grid.add_column(overflow="fold")
     for name, value in rows:
         grid.add_row(name, Text(value))

@@ -1,12 +1,13 @@
 """Which ProjectQA project an editor's workspace is, and where its cited files are on disk.
 
-A project is named by the settings, or inferred from the workspace folder: a connector
-whose folder on this machine is (or contains) it (a ``local`` connector's ``path``, a
-``git`` connector's ``url`` when that is a local repository, as ``projectqa quickstart``
-creates), else a ``git`` connector whose URL is the folder's ``origin`` remote, else a
-slug equal to the folder's name. Folders are compared resolved (symlinks followed), and
-the deepest connector folder wins, so a project of one package of a monorepo beats a
-project of the whole checkout.
+A project is named by the settings, or inferred from the workspace folder: the project
+with the connector that fits the folder closest, else the one whose slug is the folder's
+name. A connector fits when its folder on this machine is or holds the workspace folder (a
+``local`` connector's ``path``; a ``git`` connector's ``url`` when that is a local
+repository, as ``projectqa quickstart`` creates), or when it is a ``git`` connector of the
+checkout's ``origin`` remote. The deepest fit wins (a project of one package beats a
+project of the whole monorepo); a remote fits as deep as the checkout's top, just below a
+connector folder there. Folders are compared resolved (symlinks followed).
 """
 
 from __future__ import annotations
@@ -66,11 +67,11 @@ def normalize_remote(url: str) -> str:
     return url.removesuffix("/").removesuffix(".git")
 
 
-async def origin_remote(folder: Path) -> str:
-    """The ``origin`` URL of the git checkout at ``folder``, or ``""``."""
+async def _git(folder: Path, *arguments: str) -> str:
+    """What ``git -C folder ARGUMENTS`` prints, stripped; ``""`` if it fails or hangs."""
     try:
         process = await asyncio.create_subprocess_exec(
-            "git", "-C", str(folder), "config", "--get", "remote.origin.url",
+            "git", "-C", str(folder), *arguments,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
@@ -82,6 +83,21 @@ async def origin_remote(folder: Path) -> str:
         process.kill()
         return ""
     return out.decode(errors="replace").strip() if process.returncode == 0 else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Checkout:
+    """The git checkout holding the workspace folder: its ``origin`` (normalised) and top."""
+
+    remote: str = ""
+    top: Path | None = None
+
+
+async def checkout_of(folder: Path) -> Checkout:
+    """The checkout holding ``folder``; empty outside one, or without an ``origin``."""
+    remote = normalize_remote(await _git(folder, "config", "--get", "remote.origin.url"))
+    top = await _git(folder, "rev-parse", "--show-toplevel") if remote else ""
+    return Checkout(remote, Path(top).resolve() if top else None)
 
 
 def _config(connector: admin_pb2.Connector) -> dict[str, object]:
@@ -126,21 +142,27 @@ def _is_dir(path: Path) -> bool:
         return False
 
 
-def _fit(connectors: Sequence[admin_pb2.Connector], folder: Path, remote: str) -> int | None:
-    """How closely a project's connectors fit ``folder``: the depth of the deepest connector
-    folder that is or contains it, 0 for a git connector of its ``origin`` remote, None
-    when nothing fits."""
-    best: int | None = None
+Fit = tuple[int, int]  # (depth of the folder fitted, 1 for a connector's folder, 0 for a remote)
+
+
+def _fit(connectors: Sequence[admin_pb2.Connector], folder: Path, checkout: Checkout) -> Fit | None:
+    """How closely a project's connectors fit ``folder``, None when none does.
+
+    A connector's folder that is or holds ``folder`` fits as deep as it lies; a git
+    connector of the checkout's ``origin`` fits as deep as the checkout's top, below a
+    connector folder of the same depth (the checkout itself, as quickstart indexes it).
+    """
+    best: Fit | None = None
     for connector in connectors:
         root = connector_root(connector)
         url = _config(connector).get("url") if connector.type == "git" else None
         if root is not None and (folder == root or root in folder.parents):
-            score = len(root.parts)
-        elif remote and url and normalize_remote(str(url)) == remote:
-            score = 0
+            fit = (len(root.parts), 1)
+        elif checkout.remote and url and normalize_remote(str(url)) == checkout.remote:
+            fit = (len(checkout.top.parts) if checkout.top else 0, 0)
         else:
             continue
-        best = score if best is None else max(best, score)
+        best = fit if best is None else max(best, fit)
     return best
 
 
@@ -191,10 +213,9 @@ async def resolve_project(
 
 
 async def _matches(client: ServerCalls, folder: Path) -> list[Candidate]:
-    """The projects that fit ``folder`` best: by the deepest connector folder holding it,
-    then by its ``origin`` remote, then by name."""
-    remote = normalize_remote(await origin_remote(folder))
-    fitting: list[tuple[int, Candidate]] = []
+    """The projects that fit ``folder`` best (see ``_fit``), else those named like it."""
+    checkout = await checkout_of(folder)
+    fitting: list[tuple[Fit, Candidate]] = []
     by_name: list[Candidate] = []
     scanned = 0
     async for candidate in client.list_projects():
@@ -202,7 +223,7 @@ async def _matches(client: ServerCalls, folder: Path) -> list[Candidate]:
         if scanned > MAX_PROJECTS_SCANNED:
             break
         connectors = await _connectors(client, candidate.id)
-        fit = _fit(connectors, folder, remote)
+        fit = _fit(connectors, folder, checkout)
         if fit is not None:
             fitting.append((fit, (candidate, connectors)))
         elif candidate.slug == folder.name.lower():

@@ -7,7 +7,9 @@ starts a real server with the built-in ``local`` and ``git`` connectors, and cre
 - project ``demo`` with a ``git`` connector whose ``url`` is the checkout's path (what
   quickstart creates), ingested;
 - project ``monorepo`` with a ``local`` connector on ``work``, the folder holding the
-  checkout (a broader fit, never ingested).
+  checkout (a broader fit, never ingested);
+- project ``remote-shop`` with a ``git`` connector of ``REMOTE`` (never fetched), for
+  checkouts whose ``origin`` it is.
 
 Neither slug is the checkout folder's name, so only its path can make the editor find it.
 Used by the pytest-lsp tests and the headless-Neovim test.
@@ -33,6 +35,8 @@ from tests.service.retrieval_fixtures import Caller, _caller, ingest
 
 PROJECT = "demo"
 ENCLOSING_PROJECT = "monorepo"
+REMOTE_PROJECT = "remote-shop"
+REMOTE = "git@github.com:acme/shop.git"
 CONFIG_PY = '''\
 """Timeouts, limits and retries of the demo client."""
 
@@ -77,10 +81,11 @@ async def _connector(caller: Caller, project: str, kind: str, config: dict[str, 
 
 
 async def _prepare(caller: Caller, repo: Path, enclosing: Path) -> None:
-    for slug in (PROJECT, ENCLOSING_PROJECT):
+    for slug in (PROJECT, ENCLOSING_PROJECT, REMOTE_PROJECT):
         await caller.admin.CreateProject(admin_pb2.CreateProjectRequest(slug=slug, name=slug))
     await _connector(caller, PROJECT, "git", {"url": str(repo)})
     await _connector(caller, ENCLOSING_PROJECT, "local", {"path": str(enclosing)})
+    await _connector(caller, REMOTE_PROJECT, "git", {"url": REMOTE})
     runs = await ingest(caller, PROJECT)
     assert [run.status for run in runs] == [ingestion_pb2.INGESTION_STATUS_SUCCEEDED], runs
 

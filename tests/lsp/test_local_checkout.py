@@ -2,12 +2,14 @@
 up) finds its project, and the bridge's messages name settings as that editor spells them.
 
 The server, checkout and projects are tests/lsp/local_checkout.py's: project ``demo`` reads
-the checkout by path, project ``monorepo`` reads the folder holding it.
+the checkout by path, project ``monorepo`` reads the folder holding it, project
+``remote-shop`` a remote repository.
 """
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,7 +18,7 @@ import pytest_asyncio
 from lsprotocol import types
 
 from .conftest import Bridge, open_bridge
-from .local_checkout import PROJECT, LocalCheckout, local_checkout
+from .local_checkout import PROJECT, REMOTE_PROJECT, LocalCheckout, local_checkout
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -73,6 +75,20 @@ async def test_a_folder_beside_the_checkout_falls_back_to_the_enclosing_project(
     beside.mkdir(exist_ok=True)
     async with open_bridge(beside, options=options(checkout)) as bridge:
         assert (await bridge.wait_connected())["project"] == "monorepo"
+
+
+@pytest.mark.parametrize("inside", ["", "src/deep"])
+async def test_a_clone_of_a_remote_finds_the_project_of_that_remote(
+    checkout: LocalCheckout, inside: str
+) -> None:
+    # The clone lies in ``monorepo``'s folder too, but its origin names the repository.
+    clone = checkout.enclosing / f"clone{len(inside)}"
+    (clone / inside).mkdir(parents=True)
+    git = ["git", "-C", str(clone)]
+    subprocess.run([*git, "init", "-q"], check=True, timeout=60)
+    subprocess.run([*git, "remote", "add", "origin", "https://github.com/Acme/shop"], check=True)
+    async with open_bridge(clone / inside, options=options(checkout)) as bridge:
+        assert (await bridge.wait_connected())["project"] == REMOTE_PROJECT
 
 
 async def shown_error(bridge: Bridge) -> str:

@@ -216,3 +216,13 @@ def test_an_empty_token_is_a_usage_error(server: RunningServer) -> None:
     assert result.exit_code == 2
     assert "--token: no token was given or read from standard input" in result.stderr
     assert not login_path().exists()
+
+
+def test_status_and_health_refuse_an_unsafe_login_once_and_clearly(
+    server: RunningServer,
+) -> None:
+    save_login(SavedLogin(server.address, server.admin_token)).chmod(0o604)
+    for command in ("status", "health"):
+        result = run(command)
+        assert result.exit_code == 4, command
+        assert result.stderr.count("readable or writable by others (mode 0604)") == 1

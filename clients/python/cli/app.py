@@ -144,6 +144,7 @@ def health_command(state: CliState) -> None:
 
     Needs no token.
     """
+    state.check_saved_login()
     status = health(state.address, timeout=state.timeout, tls_ca_file=state.tls_ca_file)
     if state.json_output:
         print_json({"status": status})

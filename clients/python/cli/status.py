@@ -194,6 +194,7 @@ def status(ctx: click.Context) -> None:
     Exit code 0 when the server is SERVING, 5 when it cannot be reached, 1 otherwise.
     """
     state = ctx.ensure_object(CliState)
+    state.check_saved_login()
     address = state.resolved_address()
     source = address_source(ctx, address)
     if not state.json_output:

@@ -1,8 +1,9 @@
 """``projectqa mcp``: ProjectQA as a Model Context Protocol server for agents.
 
 The address, token and TLS come from the global options, resolved as every command
-resolves them. The server itself lives in :mod:`projectqa.mcp` (imported when the
-command runs: the SDK is not needed by the rest of the CLI).
+resolves them (flags, environment, the saved login, the local admin token file). The
+server itself lives in :mod:`projectqa.mcp`, imported when the command runs: the rest of
+the CLI does not need the SDK.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ def mcp(
     from projectqa.mcp.http import is_loopback_host, parse_bind, serve_http
     from projectqa.mcp.server import McpSettings, serve_stdio
 
+    state.check_saved_login()
     address = resolve_address(state.address)
     token = resolve_token(state.token, address)
     settings = McpSettings(

@@ -74,7 +74,9 @@ def caller_token(ctx: ServerRequestContext[Any, Any]) -> str | None:
     if headers is None:
         return None
     scheme, _, token = str(headers.get("authorization", "")).partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
 
 
 class ProjectQAMcp:

@@ -24,7 +24,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from projectqa.client.cli.answers import TurnPrinter
+from projectqa.client.cli import answers
+from projectqa.client.cli.answers import TurnPrinter, print_said
 from projectqa.client.cli.render import complete_blocks, markdown, protect_literals
 from projectqa.v1 import chat_pb2, common_pb2
 
@@ -70,6 +71,23 @@ def test_rendering_keeps_paths_names_and_code_exact() -> None:
         assert exact in out, exact
     assert "**" not in out.replace("src/**/*.py", "") and "```" not in out  # rendered
     assert "Retries are counted per request." in out  # emphasis of prose still works
+
+
+def test_a_chat_history_message_renders_on_a_terminal_and_is_plain_when_piped(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    buffer = io.StringIO()
+    monkeypatch.setattr(answers, "terminal_console", lambda: console(buffer))
+    print_said("assistant", ANSWER)
+    out = buffer.getvalue()
+    assert out.startswith("assistant>\n")
+    for exact in EXACT:
+        assert exact in out, exact
+    assert "```" not in out  # rendered, as a streamed answer is
+
+    monkeypatch.setattr(answers, "terminal_console", lambda: None)
+    print_said("assistant", ANSWER)
+    assert capsys.readouterr().out == f"assistant> {ANSWER.rstrip()}\n"  # piped: as sent
 
 
 def test_escapes_stay_out_of_code_links_and_autolinks() -> None:

@@ -21,7 +21,7 @@ from google.protobuf import json_format
 from rich.console import Console
 
 from projectqa.client.cli.output import message_to_dict
-from projectqa.client.cli.render import MarkdownStream
+from projectqa.client.cli.render import MarkdownStream, markdown
 from projectqa.client.errors import ClientError
 from projectqa.v1 import chat_pb2, common_pb2
 
@@ -207,6 +207,17 @@ def terminal_console() -> Console | None:
     if not sys.stdout.isatty():
         return None
     return Console(highlight=False)
+
+
+def print_said(speaker: str, text: str) -> None:
+    """A stored message of a chat's history, as ``speaker> text``: on a terminal the text is
+    rendered as markdown under the speaker's name, as a streamed answer is; piped, as sent."""
+    console = terminal_console()
+    if console is None:
+        click.echo(f"{speaker}> {text.rstrip()}")
+        return
+    console.print(f"{speaker}>", style="bold")
+    console.print(markdown(text))
 
 
 def error_text(error: chat_pb2.ChatError) -> str:

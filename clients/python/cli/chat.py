@@ -22,6 +22,7 @@ from projectqa.client.cli.answers import (
     TurnOutcome,
     arguments_json,
     error_text,
+    print_said,
     print_sources,
     render_turn,
     usage_line,
@@ -198,7 +199,7 @@ def print_message(message: chat_pb2.ChatMessage) -> None:
         click.secho(f"({message.content})", dim=True)
         return
     if message.content:
-        click.echo(f"{role}> {message.content.rstrip()}")
+        print_said(role, message.content)
     for call in message.tool_calls:
         click.secho(f"→ {call.name} {arguments_json(call)}", dim=True)
     print_sources(message.citations)

@@ -67,6 +67,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         cli = Cli(server.address, server.admin_token)
         shop = write_shop(tmp_path_factory.mktemp("shop"))
         _write_large(shop)
+        (shop / "README.md").write_text("# Shop\n\nA cart, payments and refunds.\n")
         _ingest(cli, "shop", shop)
         vault = tmp_path_factory.mktemp("vault")
         (vault / "vault.md").write_text(f"# Vault\n\nThe combination is {VAULT_MARKER}.\n")

@@ -3,19 +3,14 @@ bearer token passed through to gRPC, and the loopback-only default."""
 
 from __future__ import annotations
 
-import asyncio
-
 import httpx
 import pytest
 
 from .conftest import (
-    PROJECTQA,
-    START_TIMEOUT_S,
     VAULT_MARKER,
     Deployment,
     http_server,
     http_session,
-    mcp_env,
 )
 from .test_stdio import catalog, links_of, text_of
 
@@ -52,19 +47,6 @@ async def test_a_callers_token_is_used_instead_of_the_servers(deployment: Deploy
     assert not shop.is_error
     assert refused.is_error and "refused the token" in text_of(refused)
     assert "vault" in text_of(admin_view)
-
-
-async def test_a_non_loopback_bind_needs_a_flag(deployment: Deployment) -> None:
-    process = await asyncio.create_subprocess_exec(
-        PROJECTQA, "mcp", "--http", "0.0.0.0:0",
-        env=mcp_env(deployment, deployment.admin_token),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    _, stderr = await asyncio.wait_for(process.communicate(), START_TIMEOUT_S)
-    assert process.returncode == 2
-    assert "--allow-remote" in stderr.decode()
 
 
 async def test_a_remote_bind_refuses_requests_without_a_token() -> None:

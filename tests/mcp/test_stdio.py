@@ -164,10 +164,19 @@ async def test_files_are_resources_read_through_openfile(deployment: Deployment)
         listed = (await client.list_resources()).resources
         read = await client.read_resource("projectqa://shop/shop/cart.py")
     assert templates[0].uri_template == "projectqa://{project}/{+path}"
-    assert all(r.uri.startswith("projectqa://shop/") for r in listed)
+    assert [r.uri for r in listed] == ["projectqa://shop/README.md"]  # top-level files
     [contents] = read.contents
     assert contents.uri == "projectqa://shop/shop/cart.py"
     assert getattr(contents, "text", "").startswith('"""The shopping cart."""')
+
+
+async def test_resources_listed_are_the_tokens_projects_only(deployment: Deployment) -> None:
+    async with stdio_session(deployment, token=deployment.member_token) as client:
+        listed = [r.uri for r in (await client.list_resources()).resources]
+    async with stdio_session(deployment) as client:  # the admin reads both
+        everything = [r.uri for r in (await client.list_resources()).resources]
+    assert listed == ["projectqa://shop/README.md"]
+    assert set(everything) == {"projectqa://shop/README.md", "projectqa://vault/vault.md"}
 
 
 @pytest.mark.parametrize(

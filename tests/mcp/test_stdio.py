@@ -158,6 +158,15 @@ async def test_side_effecting_tools_need_the_flag(deployment: Deployment) -> Non
     assert not allowed.is_error and text_of(allowed) == "ok"
 
 
+async def test_the_server_still_wants_a_project_admin_for_side_effects(
+    deployment: Deployment,
+) -> None:
+    member = deployment.member_token
+    async with stdio_session(deployment, "-p", "shop", "--allow-side-effects", token=member) as c:
+        denied = await c.call_tool("run_checks", {"target": "all"})
+    assert denied.is_error and text_of(denied).startswith("permission denied: ")
+
+
 async def test_files_are_resources_read_through_openfile(deployment: Deployment) -> None:
     async with stdio_session(deployment, "--project", "shop") as client:
         templates = (await client.list_resource_templates()).resource_templates

@@ -378,6 +378,14 @@ class Store(abc.ABC):
     def list_documents(self, project_id: str, page: PageRequest) -> list[Document]:
         """Documents of a project ordered by id."""
 
+    @abc.abstractmethod
+    def list_files(self, project_id: str, page: PageRequest, prefix: str = "") -> list[Document]:
+        """Documents of kind file of a project, ordered by (path, connector id), from an index.
+
+        ``prefix``: a normalised folder (``src/api``); only files below it. The sort key
+        in ``page.after`` is ``file_listing.file_key`` of the last file served.
+        """
+
     # --------------------------------------------------------------- chunks
     @abc.abstractmethod
     def get_chunks(self, chunk_ids: list[str]) -> list[Chunk]:

@@ -33,6 +33,7 @@ from ..models import (
 from . import codec
 from .base import DeliveryKey
 from .codec import MONGO
+from .file_listing import FILE_KIND, folder_range, split_file_key
 from .plumbing import MongoPlumbing
 
 T = TypeVar("T")
@@ -55,7 +56,11 @@ INGESTION_INDEXES: dict[str, list[tuple[list[str], dict[str, Any]]]] = {
             {"unique": True, "partialFilterExpression": {_ACTIVE: {"$type": "string"}}},
         ),
     ],
-    "documents": [(["connector_id", "key"], {"unique": True}), (["project_id", "_id"], {})],
+    "documents": [
+        (["connector_id", "key"], {"unique": True}),
+        (["project_id", "_id"], {}),
+        (["project_id", "kind", "path", "connector_id"], {}),  # list_files
+    ],
     "chunks": [(["project_id", "_id"], {}), (["document_id"], {}), (["connector_id"], {})],
     "symbols": [(["project_id", "_id"], {}), (["document_id"], {}), (["connector_id"], {})],
     "embeddings": [(["model", "hash"], {"unique": True})],
@@ -329,6 +334,23 @@ class MongoIngestion(MongoPlumbing):
     def list_documents(self, project_id: str, page: PageRequest) -> list[Document]:
         query = {"project_id": project_id}
         return self._find_page("documents", query, "_id", page, MONGO.reader(Document))
+
+    def list_files(self, project_id: str, page: PageRequest, prefix: str = "") -> list[Document]:
+        if page.limit <= 0:  # limit(0) means "no limit" to MongoDB
+            return []
+        query: dict[str, Any] = {"project_id": project_id, "kind": FILE_KIND}
+        if (bounds := folder_range(prefix)) is not None:
+            query["path"] = {"$gte": bounds[0], "$lt": bounds[1]}
+        if page.after is not None:
+            path, connector_id = split_file_key(page.after)
+            query["$or"] = [
+                {"path": {"$gt": path}},
+                {"path": path, "connector_id": {"$gt": connector_id}},
+            ]
+        order = [("path", ASCENDING), ("connector_id", ASCENDING)]
+        with self._errors():
+            found = list(self._cols["documents"].find(query).sort(order).limit(page.limit))
+        return [MONGO.record(Document, doc) for doc in found]
 
     # ----------------------------------------------------------- chunks
     def get_chunks(self, chunk_ids: list[str]) -> list[Chunk]:

@@ -3,7 +3,7 @@ the embedding cache, index generations and webhook deliveries.
 
 A mixin, so that ``sqlite.py`` stays readable; it runs on the connection
 plumbing ``SqliteStore`` provides (``_write``, ``_rows``, ``_one``, ``_many``).
-Schema: ``migrations/0002_ingestion.sql`` and ``0003_symbols.sql``.
+Schema: ``migrations/0002_ingestion.sql``, ``0003_symbols.sql`` and later ones.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from ..models import (
 from . import codec
 from .base import DeliveryKey
 from .codec import SQLITE
+from .file_listing import FILE_KIND, folder_range, split_file_key
 from .plumbing import SqlitePlumbing
 
 T = TypeVar("T")
@@ -296,6 +297,19 @@ class SqliteIngestion(SqlitePlumbing):
         sql = "SELECT * FROM documents WHERE project_id = ? AND id > ? ORDER BY id LIMIT ?"
         args = (project_id, page.after or "", max(page.limit, 0))
         return self._many(sql, args, SQLITE.reader(Document))
+
+    def list_files(self, project_id: str, page: PageRequest, prefix: str = "") -> list[Document]:
+        where = ["project_id = ?", "kind = ?"]
+        args: list[str | int] = [project_id, FILE_KIND]
+        if (bounds := folder_range(prefix)) is not None:
+            where.append("path >= ? AND path < ?")
+            args += bounds
+        if page.after is not None:
+            where.append("(path, connector_id) > (?, ?)")
+            args += split_file_key(page.after)
+        sql = f"SELECT * FROM documents WHERE {' AND '.join(where)}"
+        sql += " ORDER BY path, connector_id LIMIT ?"
+        return self._many(sql, (*args, max(page.limit, 0)), SQLITE.reader(Document))
 
     # ----------------------------------------------------------- chunks
     def get_chunks(self, chunk_ids: list[str]) -> list[Chunk]:

@@ -18,6 +18,7 @@ from projectqa.server.store import MongoStore
 from ..full_disk import OUT_OF_DISK_SPACE, MongoOutOfSpace
 from .contract import StoreContract, make_user
 from .contract_chat import ChatStoreContract
+from .contract_files import FileListingContract
 from .contract_ingestion import (
     IngestionStoreContract,
     every_symbol,
@@ -29,7 +30,9 @@ from .contract_ingestion import (
 REAL_SERVER_URI = os.environ.get("PROJECTQA_TEST_MONGODB_URI")
 
 
-class TestMongomockStore(StoreContract, IngestionStoreContract, ChatStoreContract):
+class TestMongomockStore(
+    StoreContract, IngestionStoreContract, ChatStoreContract, FileListingContract
+):
     @pytest.fixture
     def full_disk(self) -> MongoOutOfSpace:
         return MongoOutOfSpace()
@@ -43,7 +46,9 @@ class TestMongomockStore(StoreContract, IngestionStoreContract, ChatStoreContrac
 
 
 @pytest.mark.mongodb
-class TestRealMongoStore(StoreContract, IngestionStoreContract, ChatStoreContract):
+class TestRealMongoStore(
+    StoreContract, IngestionStoreContract, ChatStoreContract, FileListingContract
+):
     @pytest.fixture
     def full_disk(self) -> MongoOutOfSpace:
         return MongoOutOfSpace()

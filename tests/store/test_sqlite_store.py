@@ -19,6 +19,7 @@ from projectqa.server.store.sqlite_schema import known_migrations
 from ..full_disk import PageLimit, can_mount, small_disk
 from .contract import StoreContract, make_user
 from .contract_chat import ChatStoreContract
+from .contract_files import FileListingContract
 from .contract_ingestion import IngestionStoreContract, make_chunk, make_document, make_run
 
 
@@ -42,7 +43,9 @@ def pragma(path: Path, name: str) -> object:
         conn.close()
 
 
-class TestSqliteStore(StoreContract, IngestionStoreContract, ChatStoreContract):
+class TestSqliteStore(
+    StoreContract, IngestionStoreContract, ChatStoreContract, FileListingContract
+):
     @pytest.fixture
     def full_disk(self) -> PageLimit:
         return PageLimit()

@@ -62,6 +62,20 @@ class SourceDocument:
     version: str = ""  # the source's own revision marker (blob sha, updated time, page version)
     metadata: dict[str, Any] = field(default_factory=dict)  # status, labels, author, parent, …
 
+    def __post_init__(self) -> None:
+        # A plugin may give the kind as its value ("issue"). A kind outside the closed set
+        # would make documents that no kind filter (SearchFilter.kinds) can find, so the
+        # document is refused where the plugin made it, naming the kinds there are.
+        if isinstance(self.kind, DocumentKind):
+            return
+        try:
+            object.__setattr__(self, "kind", DocumentKind(self.kind))
+        except ValueError:
+            known = ", ".join(kind.value for kind in DocumentKind)
+            raise UnknownDocumentKind(
+                f"document {self.key!r}: kind {self.kind!r} is not one of {known}"
+            ) from None
+
 
 @dataclass(frozen=True, slots=True)
 class Deletion:
@@ -98,6 +112,10 @@ SourceItem = SourceDocument | Deletion | SourceWarning | Checkpoint | Estimate
 
 class SourceError(Exception):
     """The source cannot be read at all; the message is shown to the user as the run's error."""
+
+
+class UnknownDocumentKind(SourceError, ValueError):
+    """A document's kind is outside :class:`DocumentKind`: the run fails with this message."""
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 Config: ``documents`` (how many), ``lines`` (per document), ``checkpoint_every``,
 ``delay`` (seconds before each document), ``bad`` (keys yielded as warnings),
-``fail_after`` (raise SourceError after that many documents), ``crash_after`` (raise
+``fail_after`` (raise SourceError after that many documents), ``kind`` (the kind its
+documents claim, as a plugin's string), ``crash_after`` (raise
 RuntimeError, a plugin's bug, there instead), ``gate`` (a file path: wait until it
 exists before each document after the first ``gate_after``). ``echo_config`` makes
 it a careless third-party plugin: its warnings and failures quote its config (with
@@ -51,6 +52,7 @@ SCHEMA: dict[str, Any] = {
         "url": {"type": "string"},
         "crash_after": {"type": "integer"},
         "echo_config": {"type": "boolean"},
+        "kind": {"type": "string"},
     },
     "additionalProperties": False,
 }
@@ -104,7 +106,8 @@ class ScriptedSource:
 
     def _document(self, index: int, key: str) -> SourceDocument:
         text = module_text(index, self.config.get("lines", 5), self.config.get("version", "v1"))
-        return SourceDocument(key=key, kind=DocumentKind.FILE, text=text, title=key, path=key)
+        kind = self.config.get("kind", DocumentKind.FILE)
+        return SourceDocument(key=key, kind=kind, text=text, title=key, path=key)
 
 
 class ScriptedPlugin:

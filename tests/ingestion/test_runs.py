@@ -136,6 +136,16 @@ async def test_a_source_error_fails_the_run_with_its_message(qa: QA):
     assert run.HasField("finish_time")
 
 
+async def test_a_document_of_an_unknown_kind_fails_the_run_naming_the_kinds(qa: QA):
+    project = await qa.project("blogging")
+    await qa.connector(project, "scripted", "src", documents=2, kind="blog")
+
+    run = await qa.ingest(project)
+
+    assert run.status == pb.INGESTION_STATUS_FAILED
+    assert run.error.startswith("document 'mod_0.py': kind 'blog' is not one of file, issue,")
+
+
 async def test_a_git_ref_that_does_not_exist_fails_the_run_clearly(qa: QA, tmp_path: Path):
     repo = make_repo(tmp_path / "repo", {"a.py": "x = 1\n"})
     project = await qa.project("noref")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from projectqa.v1 import tools_pb2 as pb
 from projectqa.v1 import tools_pb2_grpc
 
@@ -90,3 +92,15 @@ class ToolsServicer(tools_pb2_grpc.ToolsServiceServicer):
         project = await self._ops.project(current_principal(), request.project)
         status = await self._ops.index_status(project)
         return pb.GetIndexStatusResponse(index_status=convert_retrieval.index_status(status))
+
+    async def ListFiles(
+        self, request: pb.ListFilesRequest, context: Context
+    ) -> pb.ListFilesResponse:
+        project = await self._ops.project(current_principal(), request.project)
+        page = await self._ops.list_files(
+            project, request.prefix, request.page_size, request.page_token
+        )
+        return pb.ListFilesResponse(
+            files=(pb.IndexedFile(**dataclasses.asdict(f)) for f in page.files),
+            next_page_token=page.next_page_token,
+        )

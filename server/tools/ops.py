@@ -46,6 +46,7 @@ from .checkouts import project_checkouts, resolve_checkout
 from .confine import normalise
 from .grep import TIMEOUT_S as GREP_TIMEOUT_S
 from .grep import GrepQuery, GrepResult, grep
+from .listing import FilePage, list_files
 from .metadata import ProjectMetadata, project_metadata
 from .openfile import OpenedFile, open_file, refuse_unreadable
 from .plugin_runner import run_plugin_tool
@@ -263,6 +264,12 @@ class ToolsOps:
         if index.symbols is None:
             return []
         return index.symbols.find(name.strip(), exact=exact, kinds=kinds, limit=limit or 20)
+
+    async def list_files(
+        self, project: Project, prefix: str, page_size: int, page_token: str
+    ) -> FilePage:
+        """A page of the project's indexed files below folder ``prefix`` (see listing)."""
+        return await self._rb(list_files, self._store, project.id, prefix, page_size, page_token)
 
     async def index_status(self, project: Project) -> IndexStatus:
         return await self._rb(self._retrieval.index_status, project.id)

@@ -4,7 +4,7 @@ isort:skip_file
 ToolsService: the tools the chat agent uses, for editors and scripts too.
 
 Built-in tools have typed RPCs (Grep, OpenFile, KeywordSearch, FindSymbol,
-GetProjectMetadata); every tool, built-in or custom, is also in the catalog
+GetProjectMetadata, ListFiles); every tool, built-in or custom, is also in the catalog
 (ListTools) and callable by name with JSON arguments (InvokeTool).
 
 Conventions are AdminService's: bearer token on every call; a project by id
@@ -944,3 +944,117 @@ class GetIndexStatusResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetIndexStatusResponse: _TypeAlias = GetIndexStatusResponse  # noqa: Y015
+
+@_typing.final
+class ListFilesRequest(_message.Message):
+    """Request of ToolsService.ListFiles."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROJECT_FIELD_NUMBER: _builtins.int
+    PREFIX_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    project: _builtins.str
+    """Project id or slug."""
+    prefix: _builtins.str
+    """Only files under this folder, relative to the checkout, e.g. "src/api"
+    (no "..", not absolute); empty lists every file.
+    """
+    page_size: _builtins.int
+    """Most files per page: 1-1000; 0 means 100."""
+    page_token: _builtins.str
+    """`next_page_token` of the previous page, unchanged; empty for the first.
+    A token is valid only with the same project and prefix.
+    """
+    def __init__(
+        self,
+        *,
+        project: _builtins.str = ...,
+        prefix: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "prefix", b"prefix", "project", b"project"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListFilesRequest: _TypeAlias = ListFilesRequest  # noqa: Y015
+
+@_typing.final
+class IndexedFile(_message.Message):
+    """A file of the project's index."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PATH_FIELD_NUMBER: _builtins.int
+    CONNECTOR_ID_FIELD_NUMBER: _builtins.int
+    LANGUAGE_FIELD_NUMBER: _builtins.int
+    LINES_FIELD_NUMBER: _builtins.int
+    CHUNKS_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    SIZE_BYTES_FIELD_NUMBER: _builtins.int
+    path: _builtins.str
+    """Path relative to the checkout, e.g. "src/api/routes.py"."""
+    connector_id: _builtins.str
+    """Connector whose source holds it (a path may be in several connectors)."""
+    language: _builtins.str
+    """Language of the file, from its name; empty if unknown."""
+    lines: _builtins.int
+    """Lines of the text that was indexed."""
+    chunks: _builtins.int
+    """Chunks the file was cut into."""
+    version: _builtins.str
+    """Version of the content indexed, as the connector names it: a git blob
+    id, or a content hash for a local folder.
+    """
+    size_bytes: _builtins.int
+    """Size in bytes of the file as read; 0 when the connector did not say."""
+    def __init__(
+        self,
+        *,
+        path: _builtins.str = ...,
+        connector_id: _builtins.str = ...,
+        language: _builtins.str = ...,
+        lines: _builtins.int = ...,
+        chunks: _builtins.int = ...,
+        version: _builtins.str = ...,
+        size_bytes: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunks", b"chunks", "connector_id", b"connector_id", "language", b"language", "lines", b"lines", "path", b"path", "size_bytes", b"size_bytes", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IndexedFile: _TypeAlias = IndexedFile  # noqa: Y015
+
+@_typing.final
+class ListFilesResponse(_message.Message):
+    """Response of ToolsService.ListFiles."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Token of the next page; empty on the last one."""
+    @_builtins.property
+    def files(self) -> _containers.RepeatedCompositeFieldContainer[Global___IndexedFile]:
+        """Files ordered by path, then connector id."""
+
+    def __init__(
+        self,
+        *,
+        files: _abc.Iterable[Global___IndexedFile] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["files", b"files", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListFilesResponse: _TypeAlias = ListFilesResponse  # noqa: Y015

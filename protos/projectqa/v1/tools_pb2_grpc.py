@@ -75,6 +75,11 @@ class ToolsServiceStub:
                 request_serializer=projectqa_dot_v1_dot_tools__pb2.GetIndexStatusRequest.SerializeToString,
                 response_deserializer=projectqa_dot_v1_dot_tools__pb2.GetIndexStatusResponse.FromString,
                 _registered_method=True)
+        self.ListFiles = channel.unary_unary(
+                '/projectqa.v1.ToolsService/ListFiles',
+                request_serializer=projectqa_dot_v1_dot_tools__pb2.ListFilesRequest.SerializeToString,
+                response_deserializer=projectqa_dot_v1_dot_tools__pb2.ListFilesResponse.FromString,
+                _registered_method=True)
 
 
 class ToolsServiceServicer:
@@ -149,6 +154,16 @@ class ToolsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListFiles(self, request, context):
+        """Lists the project's indexed files (documents of kind "file" in the
+        Store: what OpenFile can read and citations point at), by path, in
+        pages. INVALID_ARGUMENT naming the field for a bad `prefix`, page size or
+        page token. Needs project membership.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ToolsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -191,6 +206,11 @@ def add_ToolsServiceServicer_to_server(servicer, server):
                     servicer.GetIndexStatus,
                     request_deserializer=projectqa_dot_v1_dot_tools__pb2.GetIndexStatusRequest.FromString,
                     response_serializer=projectqa_dot_v1_dot_tools__pb2.GetIndexStatusResponse.SerializeToString,
+            ),
+            'ListFiles': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListFiles,
+                    request_deserializer=projectqa_dot_v1_dot_tools__pb2.ListFilesRequest.FromString,
+                    response_serializer=projectqa_dot_v1_dot_tools__pb2.ListFilesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -410,6 +430,33 @@ class ToolsService:
             '/projectqa.v1.ToolsService/GetIndexStatus',
             projectqa_dot_v1_dot_tools__pb2.GetIndexStatusRequest.SerializeToString,
             projectqa_dot_v1_dot_tools__pb2.GetIndexStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListFiles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/projectqa.v1.ToolsService/ListFiles',
+            projectqa_dot_v1_dot_tools__pb2.ListFilesRequest.SerializeToString,
+            projectqa_dot_v1_dot_tools__pb2.ListFilesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -4,7 +4,7 @@ isort:skip_file
 ToolsService: the tools the chat agent uses, for editors and scripts too.
 
 Built-in tools have typed RPCs (Grep, OpenFile, KeywordSearch, FindSymbol,
-GetProjectMetadata); every tool, built-in or custom, is also in the catalog
+GetProjectMetadata, ListFiles); every tool, built-in or custom, is also in the catalog
 (ListTools) and callable by name with JSON arguments (InvokeTool).
 
 Conventions are AdminService's: bearer token on every call; a project by id
@@ -75,6 +75,12 @@ class ToolsServiceStub:
     keyword-indexed and embedded, the chunks stored, the active run. Cheap
     (no listing of documents), so clients may poll it while a run goes on.
     """
+    ListFiles: _grpc.UnaryUnaryMultiCallable[_tools_pb2.ListFilesRequest, _tools_pb2.ListFilesResponse]
+    """Lists the project's indexed files (documents of kind "file" in the
+    Store: what OpenFile can read and citations point at), by path, in
+    pages. INVALID_ARGUMENT naming the field for a bad `prefix`, page size or
+    page token. Needs project membership.
+    """
 
 @_typing.type_check_only
 class ToolsServiceAsyncStub(ToolsServiceStub):
@@ -113,6 +119,12 @@ class ToolsServiceAsyncStub(ToolsServiceStub):
     """Where the project's indexing stands: the generation served, its chunks
     keyword-indexed and embedded, the chunks stored, the active run. Cheap
     (no listing of documents), so clients may poll it while a run goes on.
+    """
+    ListFiles: _aio.UnaryUnaryMultiCallable[_tools_pb2.ListFilesRequest, _tools_pb2.ListFilesResponse]  # type: ignore[assignment]
+    """Lists the project's indexed files (documents of kind "file" in the
+    Store: what OpenFile can read and citations point at), by path, in
+    pages. INVALID_ARGUMENT naming the field for a bad `prefix`, page size or
+    page token. Needs project membership.
     """
 
 class ToolsServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -197,6 +209,18 @@ class ToolsServiceServicer(metaclass=_abc_1.ABCMeta):
         """Where the project's indexing stands: the generation served, its chunks
         keyword-indexed and embedded, the chunks stored, the active run. Cheap
         (no listing of documents), so clients may poll it while a run goes on.
+        """
+
+    @_abc_1.abstractmethod
+    def ListFiles(
+        self,
+        request: _tools_pb2.ListFilesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tools_pb2.ListFilesResponse, _abc.Awaitable[_tools_pb2.ListFilesResponse]]:
+        """Lists the project's indexed files (documents of kind "file" in the
+        Store: what OpenFile can read and citations point at), by path, in
+        pages. INVALID_ARGUMENT naming the field for a bad `prefix`, page size or
+        page token. Needs project membership.
         """
 
 def add_ToolsServiceServicer_to_server(servicer: ToolsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -2,14 +2,15 @@
 :class:`~projectqa.client.AsyncClient` (where every call is awaited).
 
 The built-in tools have typed calls (``grep``, ``open_file``,
-``keyword_search``, ``find_symbol``, ``project_metadata``, ``index_status``);
+``keyword_search``, ``find_symbol``, ``project_metadata``, ``index_status``,
+``list_files``);
 every tool of the catalog, script and plugin tools included, is reachable by
 name through ``invoke_tool`` with JSON-like arguments.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2
@@ -167,6 +168,24 @@ class ToolCalls(StubCalls):
         and embedded, chunks stored, the active run (cheap: fine to poll)."""
         request = tools_pb2.GetIndexStatusRequest(project=project)
         return self._call(self.tools.GetIndexStatus, request, lambda r: r.index_status)
+
+    def list_files(
+        self, project: str, prefix: str = "", *, page_size: int = 0
+    ) -> Iterator[tools_pb2.IndexedFile]:
+        """Every indexed file of ``project`` (below folder ``prefix``), by path; pages of
+        ``page_size`` (1-1000; 0 means 100) are fetched as the iteration needs them."""
+        request = tools_pb2.ListFilesRequest(project=project, prefix=prefix, page_size=page_size)
+        return self._pages(self.tools.ListFiles, request, "files")
+
+    def list_files_page(
+        self, project: str, prefix: str = "", *, page_size: int = 0, page_token: str = ""
+    ) -> tools_pb2.ListFilesResponse:
+        """One page of :meth:`list_files`, for callers that keep the token themselves
+        (``next_page_token`` is empty on the last page)."""
+        request = tools_pb2.ListFilesRequest(
+            project=project, prefix=prefix, page_size=page_size, page_token=page_token
+        )
+        return self._call(self.tools.ListFiles, request)
 
 
 __all__ = ["ToolCalls", "tool_result"]

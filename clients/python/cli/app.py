@@ -170,6 +170,7 @@ for command in (
     chat.chats,
     files.grep,
     files.open_file,
+    files.list_files,
     files.metadata,
     tools.tools,
     custom_tools.custom_tools,

@@ -1,6 +1,8 @@
-"""``projectqa grep``, ``open`` and ``metadata``: the project's files as the tools see them.
+"""``projectqa grep``, ``open``, ``ls`` and ``metadata``: the project's files as the tools
+see them.
 
-All three read the checkouts at the commit last indexed, through ToolsService.
+All read the checkouts at the commit last indexed (``ls``: the files indexed), through
+ToolsService.
 ``grep`` prints ripgrep's ``path:line:text`` (``path-line-text`` for context,
 ``--`` between groups), so its output pipes into the usual tools.
 """
@@ -221,3 +223,46 @@ def metadata(state: CliState, project: str) -> None:
         print_json(message_to_dict(meta))
     else:
         render_metadata(meta)
+
+
+# -------------------------------------------------------------------------- ls
+
+
+def _file_fields(file: tools_pb2.IndexedFile) -> dict[str, object]:
+    """A file as JSON, its counts as numbers (proto JSON writes int64 as strings)."""
+    return {
+        "path": file.path,
+        "connector_id": file.connector_id,
+        "language": file.language,
+        "lines": file.lines,
+        "chunks": file.chunks,
+        "size_bytes": file.size_bytes,
+        "version": file.version,
+    }
+
+
+@click.command("ls", cls=ProjectCommand)
+@project_argument()
+@click.argument("prefixes", nargs=-1, metavar="[FOLDER]...")
+@click.option(
+    "-l", "--long", "long_format", is_flag=True, help="Also language, lines, chunks, connector."
+)
+@pass_state
+def list_files(state: CliState, project: str, prefixes: tuple[str, ...], long_format: bool) -> None:
+    """List the indexed files of PROJECT (below each FOLDER), one path per line.
+
+    These are the files search, open and citations reach: what the connectors'
+    include/exclude rules kept, at the commit last indexed. Pages are fetched as the
+    output goes, so `| head` stops early.
+    """
+    client = state.client()
+    files = (file for prefix in prefixes or ("",) for file in client.list_files(project, prefix))
+    if state.json_output:
+        print_json([_file_fields(file) for file in files])
+        return
+    for file in files:
+        if long_format:
+            facts = (file.language or "-", file.lines, file.chunks, file.connector_id)
+            click.echo("\t".join(map(str, (*facts, file.path))))
+        else:
+            click.echo(file.path)

@@ -88,6 +88,10 @@ class ServerCalls(Protocol):
 
     async def project_metadata(self, project: str) -> tools_pb2.GetProjectMetadataResponse: ...
 
+    async def list_files_page(
+        self, project: str, prefix: str = "", *, page_size: int = 0, page_token: str = ""
+    ) -> tools_pb2.ListFilesResponse: ...
+
     def ask(
         self,
         project: str,

@@ -3,16 +3,20 @@
 The gRPC server confines every read to the project's checkout (``..``, absolute paths
 and symlinks leaving it are refused there); the URI is also checked here so a path
 escape is refused before any call, with a message naming the problem. Listing is
-bounded: the top-level files of each project (from GetProjectMetadata's layout), with a
-template for everything else.
+paged: every indexed file of each project (ToolsService.ListFiles), at most
+``PAGE_SIZE`` per ``resources/list`` page, the MCP cursor carrying ListFiles' page token.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from urllib.parse import unquote, urlsplit
 
 from mcp.shared.exceptions import MCPError
 from mcp_types import (
+    INTERNAL_ERROR,
     INVALID_PARAMS,
     Resource,
     ResourceTemplate,
@@ -22,11 +26,11 @@ from mcp_types import (
 from projectqa.client.errors import ClientError
 from projectqa.mcp.calls import ServerCalls
 from projectqa.mcp.render import SCHEME, resource_uri
+from projectqa.v1 import tools_pb2
 
 # The MCP specification's code for a resource that does not exist.
 RESOURCE_NOT_FOUND = -32002
-MAX_LISTED_PER_PROJECT = 100
-MAX_LISTED_PROJECTS = 20
+PAGE_SIZE = 200  # resources per resources/list page
 
 TEMPLATE = ResourceTemplate(
     name="project-file",
@@ -63,21 +67,80 @@ async def read(calls: ServerCalls, uri: str) -> TextResourceContents:
     return TextResourceContents(uri=uri, mime_type="text/plain", text=response.content)
 
 
-async def listed(calls: ServerCalls, projects: list[str]) -> list[Resource]:
-    """The top-level files of each project, at most 100 each (the template covers the rest)."""
-    resources: list[Resource] = []
-    for project in projects[:MAX_LISTED_PROJECTS]:
+async def listed(
+    calls: ServerCalls, projects: list[str], cursor: str | None, page_size: int = PAGE_SIZE
+) -> tuple[list[Resource], str | None]:
+    """One page of the indexed files of ``projects`` (in that order, each by path) and the
+    cursor of the next page (None after the last).
+
+    The MCP cursor carries the project being listed and ListFiles' page token for it, so a
+    page costs a ListFiles call per project it touches, whatever the projects' sizes.
+    A project this token cannot read lists nothing.
+    """
+    if not projects:
+        return [], None
+    project, token = _decode(cursor, projects) if cursor else (projects[0], "")
+    page: list[Resource] = []
+    for position in range(projects.index(project), len(projects)):
+        project = projects[position]
+        token = await _fill(calls, project, token, page, page_size)
+        if token:  # the page filled up inside this project
+            return page, _encode(project, token)
+        if len(page) >= page_size:  # ... exactly at its end
+            later = projects[position + 1 : position + 2]
+            return page, _encode(later[0], "") if later else None
+    return page, None
+
+
+async def _fill(
+    calls: ServerCalls, project: str, token: str, page: list[Resource], page_size: int
+) -> str:
+    """Adds ``project``'s files from ``token`` on until ``page`` is full; the token where it
+    stopped ("" when the project is done)."""
+    while len(page) < page_size:
         try:
-            metadata = await calls.project_metadata(project)
-        except ClientError:
-            continue  # a project this token cannot read lists nothing
-        files = [entry.name for entry in metadata.layout if not entry.is_dir]
-        resources += [
-            Resource(
-                name=f"{project}/{name}",
-                uri=resource_uri(project, name),
-                mime_type="text/plain",
+            response = await calls.list_files_page(
+                project, page_size=page_size - len(page), page_token=token
             )
-            for name in sorted(set(files))[:MAX_LISTED_PER_PROJECT]
-        ]
-    return resources
+        except ClientError as error:
+            if error.code_name in ("NOT_FOUND", "PERMISSION_DENIED"):
+                return ""  # a project this token cannot read (or no longer) lists nothing
+            if error.code_name == "INVALID_ARGUMENT":  # a page token edited in the cursor
+                raise MCPError(INVALID_PARAMS, f"cursor: {error.details}") from None
+            message = f"cannot list the files of {project!r}: {error.code_name}: {error.details}"
+            raise MCPError(INTERNAL_ERROR, message) from None
+        for file in response.files:
+            resource = _resource(project, file)
+            # A path in two connectors is one URI (read picks the first checkout that has it).
+            if not page or page[-1].uri != resource.uri:
+                page.append(resource)
+        token = response.next_page_token
+        if not token:
+            return ""
+    return token
+
+
+def _resource(project: str, file: tools_pb2.IndexedFile) -> Resource:
+    return Resource(
+        name=f"{project}/{file.path}",
+        uri=resource_uri(project, file.path),
+        mime_type="text/plain",
+        size=file.size_bytes or None,
+    )
+
+
+def _encode(project: str, token: str) -> str:
+    raw = json.dumps({"p": project, "t": token}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _decode(cursor: str, projects: list[str]) -> tuple[str, str]:
+    """(project, page token) of a cursor this server made for one of ``projects``."""
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        project, token = data["p"], data["t"]
+    except (ValueError, TypeError, KeyError, binascii.Error):
+        raise MCPError(INVALID_PARAMS, "cursor: malformed; pass a nextCursor unchanged") from None
+    if not isinstance(project, str) or not isinstance(token, str) or project not in projects:
+        raise MCPError(INVALID_PARAMS, "cursor: not a cursor of this listing; start again")
+    return project, token

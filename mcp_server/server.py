@@ -218,7 +218,9 @@ class ProjectQAMcp:
             projects = await self._projects(calls)
         except ClientError:
             projects = []
-        return ListResourcesResult(resources=await resources.listed(calls, projects))
+        cursor = params.cursor if params is not None else None
+        page, next_cursor = await resources.listed(calls, projects, cursor)
+        return ListResourcesResult(resources=page, next_cursor=next_cursor)
 
     async def list_resource_templates(
         self, ctx: ServerRequestContext[Any, Any], params: PaginatedRequestParams | None

@@ -31,6 +31,8 @@ PROJECTQA = str(Path(sys.executable).with_name("projectqa"))
 VAULT_MARKER = "ZEBRA_VAULT_MARKER_7731"
 LARGE_LINES = 3000
 START_TIMEOUT_S = 60.0
+# Every indexed file of ``shop``, by path.
+SHOP_FILES = ["README.md", "data/large.txt", "docs/refunds.md", "shop/cart.py", "shop/payment.py"]
 
 
 @dataclass(frozen=True)

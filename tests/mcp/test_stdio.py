@@ -10,7 +10,7 @@ from mcp_types import CallToolResult, ResourceLink, TextContent
 from projectqa.client import Client as QaClient
 from tests.cli.test_search_tools import CART
 
-from .conftest import LARGE_LINES, VAULT_MARKER, Deployment, stdio_session
+from .conftest import LARGE_LINES, SHOP_FILES, VAULT_MARKER, Deployment, stdio_session
 
 pytestmark = pytest.mark.model
 CART_LINES = len(CART.splitlines())
@@ -170,10 +170,14 @@ async def test_the_server_still_wants_a_project_admin_for_side_effects(
 async def test_files_are_resources_read_through_openfile(deployment: Deployment) -> None:
     async with stdio_session(deployment, "--project", "shop") as client:
         templates = (await client.list_resource_templates()).resource_templates
-        listed = (await client.list_resources()).resources
+        listing = await client.list_resources()
         read = await client.read_resource("projectqa://shop/shop/cart.py")
     assert templates[0].uri_template == "projectqa://{project}/{+path}"
-    assert [r.uri for r in listed] == ["projectqa://shop/README.md"]  # top-level files
+    # Every indexed file, nested ones too, by path (ToolsService.ListFiles).
+    assert [r.uri for r in listing.resources] == [f"projectqa://shop/{p}" for p in SHOP_FILES]
+    assert listing.next_cursor is None
+    cart = next(r for r in listing.resources if r.uri.endswith("/shop/cart.py"))
+    assert cart.name == "shop/shop/cart.py" and cart.size == len(CART.encode())
     [contents] = read.contents
     assert contents.uri == "projectqa://shop/shop/cart.py"
     assert getattr(contents, "text", "").startswith('"""The shopping cart."""')
@@ -184,8 +188,8 @@ async def test_resources_listed_are_the_tokens_projects_only(deployment: Deploym
         listed = [r.uri for r in (await client.list_resources()).resources]
     async with stdio_session(deployment) as client:  # the admin reads both
         everything = [r.uri for r in (await client.list_resources()).resources]
-    assert listed == ["projectqa://shop/README.md"]
-    assert set(everything) == {"projectqa://shop/README.md", "projectqa://vault/vault.md"}
+    assert listed == [f"projectqa://shop/{p}" for p in SHOP_FILES]
+    assert set(everything) == {*listed, "projectqa://vault/vault.md"}
 
 
 @pytest.mark.parametrize(

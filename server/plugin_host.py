@@ -5,16 +5,24 @@ import, does not match the hook specs, or raises while registering is blocked
 and logged; the server starts without it.
 
 Every entry point seen is recorded (``PluginRecord``: distribution, version,
-module, hooks, why it was blocked) for ``AdminService.ListPlugins``. Two entry
-points with one name (two distributions declaring ``[projectqa] foo``): the
-first in ``importlib.metadata`` order — the order of ``sys.path``, as Python
-would import — is loaded; the other is recorded as blocked with a reason naming
-both distributions, and the first keeps working.
+module, hooks, why it was blocked, contributions rejected) for
+``AdminService.ListPlugins``; one left out by ``PROJECTQA_PLUGINS`` too, as not
+loaded. Two entry points with one name (two distributions declaring
+``[projectqa] foo``): the first in ``importlib.metadata`` order — the order of
+``sys.path``, as Python would import — is loaded; the other is recorded as
+blocked with a reason naming both distributions, and the first keeps working.
+
+A reason is kept twice (``Reason``): in full for the log and global admins (an
+exception's repr, pluggy's message: they name files of the server), and without
+file paths for everyone else.
 """
 
 from __future__ import annotations
 
 import logging
+import ntpath
+import posixpath
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from importlib.metadata import EntryPoint, entry_points
@@ -28,6 +36,46 @@ from .registry import ContributionError, PluginCatalog, ToolSpec
 log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "projectqa"
 REGISTER_HOOKS = ("projectqa_register_connectors", "projectqa_register_tools")
+NOT_ALLOWED = "not in PROJECTQA_PLUGINS"
+
+# pluggy names a module plugin as "<module 'x' from '/home/u/venv/.../x.py'>".
+MODULE_FROM = re.compile(r"<module '([^']*)' from '[^']*'>")
+# An absolute path (POSIX, or Windows with a drive): a quoted one whole (it may hold
+# spaces), else up to the next space or punctuation that ends a path in a message.
+_ROOT = r"(?:/|[A-Za-z]:\\)"
+ABSOLUTE_PATH = re.compile(
+    rf"(?<=')({_ROOT}[^']*)(?=')|(?<=\")({_ROOT}[^\"]*)(?=\")"
+    rf"|(?:^|(?<=[\s(\[=]))({_ROOT}[^\s'\"<>(),;]*)"
+)
+
+
+def without_paths(text: str) -> str:
+    """``text`` with every absolute file path cut to its last component (``…/x.py``)."""
+    text = MODULE_FROM.sub(r"<module '\1'>", text)
+    return ABSOLUTE_PATH.sub(_last_component, text)
+
+
+def _last_component(found: re.Match[str]) -> str:
+    path = next(group for group in found.groups() if group is not None)
+    module = ntpath if re.match(r"[A-Za-z]:\\", path) else posixpath
+    return "…/" + module.basename(module.normpath(path))
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why a plugin, or one thing it registered, is not in use."""
+
+    full: str  # for the log and global admins: may name files of the server
+    public: str  # for everyone else: the same without file paths
+
+    @classmethod
+    def of(cls, text: str) -> Reason:
+        return cls(text, without_paths(text))
+
+    @classmethod
+    def of_exception(cls, prefix: str, exc: BaseException) -> Reason:
+        """``prefix`` and the exception: its repr in full, its type and message in public."""
+        return cls(f"{prefix}{exc!r}", without_paths(f"{prefix}{type(exc).__name__}: {exc}"))
 
 
 @dataclass(frozen=True)
@@ -39,11 +87,18 @@ class PluginRecord:
     version: str = ""
     module: str = ""  # the entry point's value, e.g. "projectqa.plugins.git"
     hooks: tuple[str, ...] = ()  # the projectqa_* hooks it implements
-    blocked_reason: str = ""  # "" when it loaded
+    why_blocked: Reason | None = None  # None when it loaded
+    # Contributions refused one by one (the plugin's others are in use).
+    problems: tuple[Reason, ...] = ()
 
     @property
     def blocked(self) -> bool:
-        return bool(self.blocked_reason)
+        return self.why_blocked is not None
+
+    @property
+    def blocked_reason(self) -> str:
+        """The full reason ("" when it loaded): for the log and global admins."""
+        return self.why_blocked.full if self.why_blocked else ""
 
     @property
     def shown(self) -> str:
@@ -58,8 +113,9 @@ class PluginHost:
 
     manager: pluggy.PluginManager
     catalog: PluginCatalog = field(default_factory=PluginCatalog)
-    # Entry-point names whose plugin is not in use, and why. A duplicate entry point is
-    # not here (its name belongs to the first one, which works): see ``records``.
+    # Entry-point names whose plugin was tried and is not in use, and why (in full). A
+    # duplicate entry point is not here (its name belongs to the first one, which works),
+    # nor one PROJECTQA_PLUGINS leaves out: see ``records``.
     blocked: dict[str, str] = field(default_factory=dict)
     records: list[PluginRecord] = field(default_factory=list)
 
@@ -99,6 +155,8 @@ def _load_entry_points(
     for ep in points:
         if allow is None or ep.name in allow:
             _register(host, _record_of(ep), ep.load)
+        else:  # never imported, yet listed: a user can see what is installed but off
+            host.records.append(replace(_record_of(ep), why_blocked=Reason.of(NOT_ALLOWED)))
     missing = sorted(set(allow or ()) - {ep.name for ep in points})
     if missing:
         log.warning("PROJECTQA_PLUGINS names unknown plugins", extra={"plugins": missing})
@@ -123,12 +181,12 @@ def _loaded(plugin: object) -> Callable[[], object]:
 def _register(host: PluginHost, record: PluginRecord, load: Callable[[], object]) -> None:
     first = next((r for r in host.records if r.name == record.name), None)
     if first is not None:
-        reason = (
+        reason = Reason.of(
             f"duplicate entry point name: {record.shown} is also declared by {first.shown}, "
             "which was found first and keeps the name; rename one of them"
         )
-        host.records.append(replace(record, blocked_reason=reason))
-        log.error("plugin blocked", extra={"plugin": record.name, "reason": reason})
+        host.records.append(replace(record, why_blocked=reason))
+        log.error("plugin blocked", extra={"plugin": record.name, "reason": reason.full})
         return
     host.records.append(record)
     try:
@@ -136,7 +194,7 @@ def _register(host: PluginHost, record: PluginRecord, load: Callable[[], object]
         _note(host, record.name, hooks=_hooks_of(host.manager, plugin))
         host.manager.register(plugin, name=record.name)
     except Exception as exc:  # a broken plugin must never stop the server
-        _block(host, record.name, f"failed to load: {exc!r}")
+        _block(host, record.name, Reason.of_exception("failed to load: ", exc))
 
 
 def _hooks_of(manager: pluggy.PluginManager, plugin: object) -> tuple[str, ...]:
@@ -158,6 +216,10 @@ def _note(host: PluginHost, name: str, **changes: Any) -> None:
             return
 
 
+def _record(host: PluginHost, name: str) -> PluginRecord | None:
+    return next((r for r in host.records if r.name == name), None)
+
+
 def _drop_unverified(host: PluginHost) -> None:
     """Block plugins whose hook implementations match no spec (typo'd names)."""
     while True:
@@ -167,7 +229,7 @@ def _drop_unverified(host: PluginHost) -> None:
         except pluggy.PluginValidationError as exc:
             name = host.manager.get_name(exc.plugin) or repr(exc.plugin)
             host.manager.unregister(exc.plugin)
-            _block(host, name, str(exc))
+            _block(host, name, Reason.of(str(exc)))
 
 
 def _collect(host: PluginHost, hook_name: str) -> None:
@@ -177,16 +239,36 @@ def _collect(host: PluginHost, hook_name: str) -> None:
         try:
             impl.function(**{arg: contributions.append for arg in impl.argnames})
         except Exception as exc:
-            _block(host, impl.plugin_name, f"{hook_name} raised {exc!r}")
+            _block(host, impl.plugin_name, Reason.of_exception(f"{hook_name} raised ", exc))
             continue
         for item in contributions:
-            try:
-                host.catalog.add(impl.plugin_name, _contribution(hook_name, item))
-            except ContributionError as exc:
-                log.error(
-                    "plugin contribution rejected",
-                    extra={"plugin": impl.plugin_name, "hook": hook_name, "reason": str(exc)},
-                )
+            _add(host, impl.plugin_name, hook_name, item)
+
+
+def _add(host: PluginHost, plugin: str, hook_name: str, item: object) -> None:
+    """One contribution into the catalog; a bad one is refused alone and noted on its plugin."""
+    try:
+        host.catalog.add(plugin, _contribution(hook_name, item))
+        return
+    except ContributionError as exc:
+        problem, unexpected = Reason.of(str(exc)), False
+    except Exception as exc:  # whatever a plugin hands in must never stop the server
+        problem = Reason.of_exception(f"{hook_name}: {_described(item)} refused: ", exc)
+        unexpected = True
+    log.error(
+        "plugin contribution rejected",
+        extra={"plugin": plugin, "hook": hook_name, "reason": problem.full},
+        exc_info=unexpected,  # a traceback where the cause is not a message of ours
+    )
+    record = _record(host, plugin)
+    if record is not None:
+        _note(host, plugin, problems=(*record.problems, problem))
+
+
+def _described(item: object) -> str:
+    """How a refused contribution is named: its name, else its type."""
+    name = getattr(item, "name", None) or getattr(item, "__qualname__", None)
+    return repr(name) if isinstance(name, str) else f"a {type(item).__name__}"
 
 
 def _contribution(hook_name: str, item: object) -> object:
@@ -197,11 +279,11 @@ def _contribution(hook_name: str, item: object) -> object:
     return ToolSpec.from_function(item) if callable(item) else item
 
 
-def _block(host: PluginHost, name: str, reason: str) -> None:
-    host.blocked[name] = reason
-    _note(host, name, blocked_reason=reason)
+def _block(host: PluginHost, name: str, reason: Reason) -> None:
+    host.blocked[name] = reason.full
+    _note(host, name, why_blocked=reason)
     host.catalog.remove_plugin(name)
     if host.manager.is_registered(host.manager.get_plugin(name)):
         host.manager.unregister(name=name)
     host.manager.set_blocked(name)
-    log.error("plugin blocked", extra={"plugin": name, "reason": reason})
+    log.error("plugin blocked", extra={"plugin": name, "reason": reason.full})

@@ -18,5 +18,5 @@ def plugin(view: PluginView) -> admin_pb2.Plugin:
         tools=view.tools,
         hooks=record.hooks,
         blocked=record.blocked,
-        blocked_reason=record.blocked_reason,
+        blocked_reason=view.blocked_reason,
     )

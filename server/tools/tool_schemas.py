@@ -138,8 +138,14 @@ def json_schema_of(hint: Any, where: str) -> dict[str, Any]:
 
 
 def _literal(values: tuple[Any, ...], where: str) -> dict[str, Any]:
-    if not all(isinstance(v, (str, int, float, bool)) or v is None for v in values):
-        raise SignatureProblem(f"{where}: Literal values must be str, int, float, bool or None")
+    # The exact type, not isinstance: an enum member (IntEnum, StrEnum) is an int or a
+    # str to isinstance, yet it is not JSON data and its class names no JSON type.
+    odd = [v for v in values if v is not None and type(v) not in SCALARS]
+    if odd:
+        raise SignatureProblem(
+            f"{where}: Literal values must be str, int, float, bool or None, "
+            f"not {odd[0]!r} ({type(odd[0]).__name__}); write the plain value"
+        )
     kinds = {SCALARS[type(v)] if v is not None else "null" for v in values}
     schema: dict[str, Any] = {"enum": list(values)}
     if len(kinds) == 1:

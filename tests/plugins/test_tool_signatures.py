@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 import sys
 from collections.abc import Iterator
@@ -110,6 +111,22 @@ def odd_default(when: str = object()) -> str:  # type: ignore[assignment]
     return when
 
 
+class Speed(enum.IntEnum):
+    SLOW = 1
+
+
+class Shade(enum.StrEnum):
+    DARK = "dark"
+
+
+def enum_literal(speed: Literal[Speed.SLOW, 2]) -> int:
+    return int(speed)
+
+
+def str_enum_literal(shade: Literal[Shade.DARK]) -> str:
+    return str(shade)
+
+
 @pytest.mark.parametrize(
     ("function", "message"),
     [
@@ -118,6 +135,8 @@ def odd_default(when: str = object()) -> str:  # type: ignore[assignment]
         (a_set, "parameter 'names': annotation set[str] has no JSON form"),
         (int_keys, "parameter 'table': JSON object keys are strings"),
         (odd_default, "parameter 'when': its default <object object"),
+        (enum_literal, "parameter 'speed': Literal values must be str, int, float, bool or None"),
+        (str_enum_literal, "parameter 'shade': Literal values must be str, int, float, bool"),
     ],
 )
 def test_what_json_cannot_carry_is_refused_naming_the_parameter(function, message) -> None:

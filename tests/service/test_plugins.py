@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from importlib import metadata
 from pathlib import Path
@@ -16,7 +17,7 @@ from projectqa.client.admin import connector_config
 from projectqa.plugin import Checkpoint, ConnectorType, SourceContext, hookimpl, tool
 from projectqa.server.app import ProjectQAServer, create_server
 from projectqa.server.config import Settings
-from projectqa.v1 import admin_pb2, admin_pb2_grpc, ingestion_pb2, ingestion_pb2_grpc
+from projectqa.v1 import admin_pb2, admin_pb2_grpc, common_pb2, ingestion_pb2, ingestion_pb2_grpc
 
 from .conftest import RunningServer, open_backend
 from .fake_plugin import CONNECTOR_TYPE_NAMES, PLUGIN_NAME, TOOL_NAMES, FakePlugin
@@ -122,7 +123,12 @@ async def test_list_plugins_names_each_plugin_and_what_it_registered(plugin_admi
     assert fake.distribution == ""  # handed to create_server, not installed
     assert fake.module == "tests.service.fake_plugin"
     assert list(by_name["signatures"].tools) == ["halve"]
-    assert not any(p.blocked for p in listed if p.name != "raising")
+    # Installed entry points PROJECTQA_PLUGINS leaves out are listed too, as not loaded.
+    left_out = {ep.name for ep in metadata.entry_points(group="projectqa")} - {"local"}
+    assert "git" in left_out
+    assert {p.name for p in listed if p.blocked_reason == "not in PROJECTQA_PLUGINS"} == left_out
+    assert {p.name for p in listed if p.blocked} == left_out | {"raising"}
+    assert not any(by_name[name].tools or by_name[name].connector_types for name in left_out)
 
 
 async def test_a_blocked_plugin_is_listed_with_its_reason(plugin_admin) -> None:
@@ -140,7 +146,86 @@ async def test_any_authenticated_caller_may_list_plugins(server, new_user) -> No
 
     listed = (await nobody.stub.ListPlugins(admin_pb2.ListPluginsRequest())).plugins
 
-    assert [p.name for p in listed] == [PLUGIN_NAME]  # the default test server's one plugin
+    loaded = [p.name for p in listed if not p.blocked]
+    assert loaded == [PLUGIN_NAME]  # the default test server's one plugin (PROJECTQA_PLUGINS=)
+    assert {p.blocked_reason for p in listed if p.blocked} == {"not in PROJECTQA_PLUGINS"}
+
+
+LEAKY_MODULES = {
+    # pluggy names a module plugin with its file: <module 'x' from '/.../x.py'>
+    "pqa_svc_regster": "from projectqa.plugin import hookimpl\n\n"
+    "@hookimpl\ndef projectqa_regster_tools(register):\n    pass\n",
+    # a SyntaxError's repr holds the file's path
+    "pqa_svc_badsyntax": "def projectqa_register_tools(register:\n",
+}
+
+
+@pytest.fixture
+def leaky_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An installed distribution of two plugins whose failures name their files."""
+    site = tmp_path / "site"
+    info = site / "pqa_svc_leaky-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: pqa-svc-leaky\nVersion: 0.1\n")
+    lines = ["[projectqa]"] + [f"{m.removeprefix('pqa_svc_')} = {m}" for m in LEAKY_MODULES]
+    (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+    for module, source in LEAKY_MODULES.items():
+        (site / f"{module}.py").write_text(source)
+    monkeypatch.syspath_prepend(str(site))
+    for name in ("PROJECTQA_CONFIG", "PROJECTQA_MONGODB_URI", "PROJECTQA_PLUGINS"):
+        monkeypatch.delenv(name, raising=False)
+    yield site
+    for module in LEAKY_MODULES:
+        sys.modules.pop(module, None)
+
+
+async def test_only_global_admins_see_server_paths_in_reasons(
+    leaky_site: Path, tmp_path: Path, backend: str
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "data", listen_address="127.0.0.1:0", plugins=["regster", "badsyntax"]
+    )
+    server, port = await create_server(settings, store=open_backend(backend))
+    address = f"127.0.0.1:{port}"
+    try:
+        admin_token = settings.admin_token_path.read_text(encoding="utf-8").strip()
+        async with grpc.aio.insecure_channel(
+            address, interceptors=bearer_interceptors(admin_token)
+        ) as channel:
+            admin = admin_pb2_grpc.AdminServiceStub(channel)
+            as_admin = await admin.ListPlugins(admin_pb2.ListPluginsRequest())
+            member_token = await _member_token(admin)
+        async with grpc.aio.insecure_channel(
+            address, interceptors=bearer_interceptors(member_token)
+        ) as channel:
+            member = admin_pb2_grpc.AdminServiceStub(channel)
+            as_member = await member.ListPlugins(admin_pb2.ListPluginsRequest())
+    finally:
+        await server.stop(0)
+
+    full = {p.name: p.blocked_reason for p in as_admin.plugins}
+    public = {p.name: p.blocked_reason for p in as_member.plugins}
+    assert f"<module 'pqa_svc_regster' from '{leaky_site}" in full["regster"]
+    assert "projectqa_regster_tools" in full["regster"]
+    assert full["badsyntax"].startswith("failed to load: SyntaxError(")
+    assert str(leaky_site) in full["badsyntax"]
+    assert str(tmp_path) not in str(as_member)  # no field of any plugin names a server path
+    assert "projectqa_regster_tools" in public["regster"]
+    assert "<module 'pqa_svc_regster'>" in public["regster"]
+    assert public["badsyntax"].startswith("failed to load: SyntaxError: ")
+    assert "pqa_svc_badsyntax.py" in public["badsyntax"]  # the file's name only
+    assert [p.name for p in as_member.plugins] == [p.name for p in as_admin.plugins]
+
+
+async def _member_token(admin: admin_pb2_grpc.AdminServiceStub) -> str:
+    """A token of a plain member of one project (no global admin)."""
+    await admin.CreateProject(admin_pb2.CreateProjectRequest(slug="alpha", name="Alpha"))
+    await admin.CreateUser(admin_pb2.CreateUserRequest(name="mia"))
+    await admin.AddMember(
+        admin_pb2.AddMemberRequest(project="alpha", user="mia", role=common_pb2.PROJECT_ROLE_MEMBER)
+    )
+    issued = await admin.CreateToken(admin_pb2.CreateTokenRequest(user="mia"))
+    return str(issued.secret)
 
 
 async def test_integers_in_a_connector_config_stay_integers(plugin_server) -> None:

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import enum
 import inspect
 import logging
 import sys
 import textwrap
 from importlib.metadata import Distribution, EntryPoint
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
 from projectqa.server import hookspecs
 from projectqa.server.hookspecs import hookimpl
-from projectqa.server.plugin_host import load_plugins
+from projectqa.server.plugin_host import NOT_ALLOWED, load_plugins, without_paths
 from projectqa.server.registry import ConnectorType, ToolSpec
 
 GOOD = """
@@ -222,3 +224,106 @@ def test_every_hookspec_is_documented_and_exercised() -> None:
         doc = inspect.getdoc(getattr(hookspecs, name)) or ""
         assert ":param register:" in doc and ":return:" in doc, f"{name} is undocumented"
         assert f"def {name}(" in source, f"{name} has no test plugin here"
+
+
+class Level(enum.IntEnum):
+    LOW = 1
+
+
+class Colour(enum.StrEnum):
+    RED = "red"
+
+
+def by_level(level: Literal[Level.LOW]) -> int:
+    return int(level)
+
+
+def by_colour(colour: Literal[Colour.RED]) -> str:
+    return str(colour)
+
+
+def plain(text: str) -> str:
+    return text
+
+
+def unsigned(x: int) -> int:
+    return x
+
+
+# As a careless decorator might leave it: inspect.signature raises TypeError, no message of ours.
+unsigned.__signature__ = "(x: int)"  # type: ignore[attr-defined]
+
+
+class _RegistersTools:
+    def __init__(self, *items: object) -> None:
+        self.items = items
+
+    @hookimpl
+    def projectqa_register_tools(self, register):
+        for item in self.items:
+            register(item)
+
+
+def test_a_contribution_that_cannot_be_converted_is_refused_alone(caplog) -> None:
+    plugin = _RegistersTools(by_level, unsigned, plain, by_colour)
+    with caplog.at_level(logging.ERROR, logger="projectqa"):
+        host = load_plugins(allow=[], extra=[("p", plugin)])  # raised KeyError before
+
+    assert set(host.catalog.tools) == {"plain"}  # the plugin's good tool stays
+    assert host.blocked == {}
+    (record,) = [r for r in host.records if r.name == "p"]
+    assert not record.blocked
+    level, odd, colour = record.problems
+    assert "tool 'by_level': parameter 'level': Literal values must be" in level.full
+    assert "<Level.LOW: 1> (Level)" in level.full
+    assert "parameter 'colour'" in colour.full
+    assert odd.full.startswith("projectqa_register_tools: 'unsigned' refused: TypeError(")
+    assert odd.public.startswith("projectqa_register_tools: 'unsigned' refused: TypeError: ")
+    logged = [r for r in caplog.records if r.msg == "plugin contribution rejected"]
+    assert [r.reason for r in logged] == [p.full for p in record.problems]
+    assert logged[1].exc_info is not None  # the unexpected one with its traceback
+
+
+def test_entry_points_left_out_by_the_allow_list_are_recorded_not_loaded(installed) -> None:
+    found = installed(good=GOOD, broken=BROKEN_IMPORT)
+    host = load_plugins(allow=["good"], found=found)
+
+    records = {r.name: r for r in host.records}
+    assert not records["good"].blocked
+    assert records["broken"].blocked_reason == NOT_ALLOWED
+    assert records["broken"].distribution == "fake-plugins"
+    assert "pqa_test_fake_plugins_broken" not in sys.modules  # never imported
+    assert "broken" not in host.blocked  # not tried, so not failed
+
+
+BAD_SYNTAX = "def projectqa_register_tools(register:\n"
+
+
+def test_reasons_in_public_name_no_server_paths(installed, tmp_path: Path) -> None:
+    host = load_plugins(found=installed(typo=TYPO, syntax=BAD_SYNTAX))
+
+    records = {r.name: r for r in host.records}
+    typo, syntax = records["typo"].why_blocked, records["syntax"].why_blocked
+    assert typo is not None and syntax is not None
+    assert f"from '{tmp_path}" in typo.full  # pluggy's <module 'x' from '/...'>
+    assert str(tmp_path) in syntax.full  # SyntaxError's repr holds the file
+    for reason in (typo.public, syntax.public):
+        assert str(tmp_path) not in reason
+    assert "<module 'pqa_test_fake_plugins_typo'>" in typo.public
+    assert syntax.public.startswith("failed to load: SyntaxError: ")
+    assert "pqa_test_fake_plugins_syntax.py" in syntax.public  # the file's name is no secret
+
+
+@pytest.mark.parametrize(
+    ("text", "public"),
+    [
+        ("No such file: '/srv/my data/conf.toml'", "No such file: '…/conf.toml'"),
+        ('cannot read "/etc/pqa/key.pem"', 'cannot read "…/key.pem"'),
+        ("cannot read /etc/pqa/key.pem, giving up", "cannot read …/key.pem, giving up"),
+        ("/opt/x/y.py at the start", "…/y.py at the start"),
+        (r"'C:\\Users\\bob\\plug.py'", "'…/plug.py'"),
+        ("see http://host/a/b and 1/2", "see http://host/a/b and 1/2"),
+    ],
+)
+def test_without_paths_keeps_only_the_last_component(text: str, public: str) -> None:
+    assert without_paths(text) == public

@@ -26,7 +26,14 @@ from rich.console import Console
 
 from projectqa.client.cli import answers
 from projectqa.client.cli.answers import TurnPrinter, print_said
-from projectqa.client.cli.render import complete_blocks, markdown, protect_literals
+from projectqa.client.cli.render import (
+    LIVE_REFRESHES_PER_S,
+    BlockEnds,
+    MarkdownStream,
+    complete_blocks,
+    markdown,
+    protect_literals,
+)
 from projectqa.v1 import chat_pb2, common_pb2
 
 from .conftest import Cli, RunningServer, running_server
@@ -90,6 +97,25 @@ def test_a_chat_history_message_renders_on_a_terminal_and_is_plain_when_piped(
     assert capsys.readouterr().out == f"assistant> {ANSWER.rstrip()}\n"  # piped: as sent
 
 
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("This is **important**.", "This is important."),
+        ("**x**.", "x."),
+        ("**httpx/_transports/default.py**.", "httpx/_transports/default.py."),
+        ("*x*/y", "x/y"),
+        ("**Do not retry.** Then", "Do not retry. Then"),
+        ("**`httpx/_config.py`**.", "httpx/_config.py."),
+        ("**.env** holds it", ".env holds it"),
+        ("see src/**/*.py.", "see src/**/*.py."),
+        ("*.py and *.{md,rst} files", "*.py and *.{md,rst} files"),
+        ("run tests/test_*.py or src/*", "run tests/test_*.py or src/*"),
+    ],
+)
+def test_stars_are_escaped_in_globs_and_never_as_emphasis(text: str, shown: str) -> None:
+    assert rendered(text).strip() == shown
+
+
 def test_escapes_stay_out_of_code_links_and_autolinks() -> None:
     text = "See `a_b` and <https://x.org/a_b> or [docs](https://x.org/c_d) of __init__.py"
     assert protect_literals(text) == (
@@ -126,6 +152,56 @@ def test_a_streamed_answer_prints_each_block_once_then_its_sources() -> None:
     # Printed block by block as each completed: the same lines as rendering it whole.
     assert lines_of(out) == lines_of(rendered(ANSWER))
     assert out.count("Retries are counted per request.") == 1
+
+
+CODE_LINES = [f"    result_{i} = compute(item_{i}, factor={i})  # step {i}" for i in range(300)]
+LONG_BLOCK = "Here is the code:\n\n```python\n" + "\n".join(CODE_LINES) + "\n```\n\nDone.\n"
+
+
+def tokens_of(text: str, size: int = 4) -> list[str]:
+    return [text[at : at + size] for at in range(0, len(text), size)]
+
+
+def test_block_ends_read_each_character_once_and_carry_the_fence() -> None:
+    ends = BlockEnds()
+    found = [end for token in tokens_of(LONG_BLOCK) if (end := ends.feed(token))]
+    assert ends.scanned == len(LONG_BLOCK)  # every line read once, whatever the tokens
+    first_blank = len("Here is the code:\n\n")
+    # The blank lines are after the intro and after the fence, none inside the code.
+    assert found == [first_blank, len(LONG_BLOCK) - len("Done.\n")]
+
+
+def test_a_long_block_is_rendered_at_most_a_few_times_a_second_and_only_its_tail() -> None:
+    """A 300-line code block in 4-character tokens, 200 tokens a second: each token used
+    to parse the whole growing block (4,775 renders, ~45 M characters: seconds of CPU)."""
+    now = [0.0]
+    buffer = io.StringIO()
+    terminal = Console(file=buffer, force_terminal=True, force_interactive=True, width=100)
+    stream = MarkdownStream(terminal, clock=lambda: now[0])
+    tokens = tokens_of(LONG_BLOCK)
+    for token in tokens:
+        now[0] += 1 / 200
+        stream.feed(token)
+    stream.close()
+    streamed_for = len(tokens) / 200
+    # At most one live render per refresh period, plus one for each block printed whole.
+    assert stream.builds <= streamed_for * LIVE_REFRESHES_PER_S + 1 + 3
+    # A live render is a screenful of the block's end, not the whole block.
+    tail_chars = terminal.height * max(map(len, CODE_LINES))
+    assert stream.built_chars <= len(LONG_BLOCK) + stream.builds * tail_chars
+    assert "result_299 = compute(item_299" in buffer.getvalue()
+
+
+def test_text_held_back_by_the_refresh_period_is_printed_on_close() -> None:
+    buffer = io.StringIO()
+    stream = MarkdownStream(console(buffer), clock=lambda: 0.0)  # time stands still
+    for token in tokens_of("A **growing** paragraph that ends without a blank line"):
+        stream.feed(token)
+    assert stream.builds == 1  # shown live once; the clock never allowed another render
+    stream.close()
+    assert lines_of(strip_ansi(buffer.getvalue())) == [
+        "A growing paragraph that ends without a blank line"
+    ]
 
 
 # ------------------------------------------------------------------ end to end

@@ -8,20 +8,23 @@ Two things make that safe and live:
 - **Exact citations.** Markdown reads ``_`` and ``*`` as emphasis, so
   ``httpx/__init__.py:1-9`` would show as ``httpx/init.py:1-9``. Outside code,
   every ``_`` is escaped (an answer's underscores are names, not emphasis) and
-  so is every ``*`` that touches a path or glob character (``src/**/*.py``);
-  bold ``**…**`` stays bold. Code spans, fenced code, autolinks and link
-  targets are left as they are (a backslash would show there).
+  so is every ``*`` that is part of a path or glob (``src/**/*.py``, ``*.py``:
+  after a ``/``, or starting a word before ``/`` or ``.ext``); a ``*`` after a
+  letter closes emphasis, so ``**x**.`` stays bold. Code spans, fenced code,
+  autolinks and link targets are left as they are (a backslash would show there).
 - **Streaming.** Text arrives token by token. Blocks already complete (ended
-  by a blank line outside a code fence) are printed once, rendered; the block
-  still growing is shown in a transient rich ``Live`` area, re-rendered a few
-  times a second as tokens arrive and cleared when the block completes and is printed for good.
-  Nothing is printed twice, and a block taller than the screen is cropped only
-  while it grows.
+  by a blank line outside a code fence, found reading each line once) are
+  printed once, rendered; the end of the block still growing is shown in a
+  transient rich ``Live`` area, re-rendered at most a few times a second and
+  cleared when the block completes and is printed for good. Nothing is printed
+  twice, and the work per token does not grow with the block.
 """
 
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 
 from rich.console import Console
 from rich.live import Live
@@ -36,8 +39,13 @@ _VERBATIM = re.compile(
     r"|\]\([^)\s]*\)",
     re.M | re.S,
 )
-# A "*" next to a path or glob character: part of a path, not emphasis.
-_PATH_STAR = re.compile(r"(?<=[/.])\*|\*(?=[/.])")
+_SPECIAL = re.compile(r"\\|_|\*+")
+# Characters after which a "*" may start a glob word (`*.py`, `"**/x"`): the start of a
+# word or the punctuation of a path. After any other character it closes emphasis.
+_GLOB_LEFT = frozenset(" \t\n([{\"'=,:._")
+# A "*" run followed by these starts a path component: `*.py`, `**/`, `*.{py,md}`.
+_GLOB_RIGHT = re.compile(r"/|\.[\w{\[*]")
+_TOKEN_REST = re.compile(r"\S*")
 _OPEN_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})", re.M)
 # The growing block is redrawn this often, not at every token: a long paragraph
 # streamed token by token would otherwise rewrite the screen hundreds of times.
@@ -50,34 +58,91 @@ def protect_literals(text: str) -> str:
     parts: list[str] = []
     at = 0
     for match in _VERBATIM.finditer(text):
-        parts += [_escaped(text[at : match.start()]), match.group(0)]
+        parts += [_escaped(text, at, match.start()), match.group(0)]
         at = match.end()
-    parts.append(_escaped(text[at:]))
+    parts.append(_escaped(text, at, len(text)))
     return "".join(parts)
 
 
-def _escaped(prose: str) -> str:
-    prose = prose.replace("\\", "\\\\").replace("_", "\\_")
-    return _PATH_STAR.sub(r"\\*", prose)
+def _escaped(text: str, start: int, end: int) -> str:
+    """``text[start:end]`` (prose) escaped; the characters around it decide what a
+    ``*`` next to the edge is (after a code span it closes bold, as in ``**`a.py`**.``)."""
+    parts: list[str] = []
+    at = start
+    for match in _SPECIAL.finditer(text, start, end):
+        special = match.group(0)
+        escaped = "\\" + special if special in "\\_" else _star_run(text, match)
+        parts += [text[at : match.start()], escaped]
+        at = match.end()
+    parts.append(text[at:end])
+    return "".join(parts)
+
+
+def _star_run(text: str, run: re.Match[str]) -> str:
+    """A run of ``*``: escaped when it is part of a path or glob, as written when it is
+    emphasis (``**x**.`` and ``*x*/y`` close emphasis; ``src/**/*.py`` is a glob)."""
+    stars, start, end = run.group(0), run.start(), run.end()
+    before = text[start - 1] if start else " "
+    starts_glob = before in _GLOB_LEFT and _GLOB_RIGHT.match(text, end) is not None
+    if before == "/" or (starts_glob and not _closes_in_word(text, stars, end)):
+        return "\\*" * len(stars)
+    return stars
+
+
+def _closes_in_word(text: str, stars: str, end: int) -> bool:
+    """Whether the same run closes again later in this word: ``**.env**`` is bold."""
+    rest = _TOKEN_REST.match(text, end)
+    word = rest.group(0) if rest else ""
+    return re.search(rf"(?<![*\\]){re.escape(stars)}(?![\w*])", word) is not None
 
 
 def complete_blocks(text: str) -> int:
     """How much of ``text`` is whole blocks: up to its last blank line outside a code
     fence (0 when none is complete yet)."""
-    end = 0
-    fence = ""
-    offset = 0
-    for line in text.splitlines(keepends=True):
-        offset += len(line)
+    return BlockEnds().feed(text)
+
+
+class BlockEnds:
+    """Finds where whole blocks end in text that arrives piece by piece, reading each
+    line once: the fence state is carried from line to line, not re-derived from the
+    start of the block (a long code block streamed in small tokens stays linear)."""
+
+    def __init__(self) -> None:
+        self._partial = ""  # the last line, not ended yet
+        self._offset = 0  # characters seen before ``_partial``
+        self._fence = ""  # the open code fence, if any
+        self.fence_line = ""  # the line that opened it (to render a tail of the block)
+        self.scanned = 0  # characters read as lines, for tests to count work
+
+    def feed(self, text: str) -> int:
+        """Adds ``text``; the end of the last whole block so far (0 when none yet)."""
+        self._partial += text
+        if "\n" not in text:
+            return 0
+        *lines, self._partial = self._partial.split("\n")
+        end = 0
+        for line in lines:
+            self._offset += len(line) + 1
+            self.scanned += len(line) + 1
+            if self._ends_block(line):
+                end = self._offset
+        return end
+
+    def restart(self, at: int) -> None:
+        """Counts offsets from ``at`` on (the text before it was taken away)."""
+        self._offset -= at
+
+    def _ends_block(self, line: str) -> bool:
         opened = _OPEN_FENCE.match(line)
-        if fence:
-            if opened and opened.group(1)[0] == fence[0] and len(opened.group(1)) >= len(fence):
-                fence = ""
-        elif opened:
-            fence = opened.group(1)
-        elif not line.strip() and line.endswith("\n"):
-            end = offset
-    return end
+        if self._fence:
+            fence = opened.group(1) if opened else ""
+            if fence[:1] == self._fence[0] and len(fence) >= len(self._fence):
+                self._fence = self.fence_line = ""
+            return False
+        if opened:
+            self._fence, self.fence_line = opened.group(1), line
+            return False
+        return not line.strip()
 
 
 def markdown(text: str) -> Markdown:
@@ -86,40 +151,81 @@ def markdown(text: str) -> Markdown:
 
 
 class MarkdownStream:
-    """Prints streamed answer text rendered: whole blocks for good, the growing one live."""
+    """Prints streamed answer text rendered: whole blocks for good, the growing one live.
 
-    def __init__(self, console: Console) -> None:
+    Each token only appends to the growing block and reads its new whole lines; the
+    block's visible tail is rendered again (escaping and a markdown parse) at most
+    :data:`LIVE_REFRESHES_PER_S` times a second by ``clock``. A block is rendered whole
+    once, when it completes; so a long block costs time in proportion to its length,
+    not to its length times its tokens.
+    """
+
+    def __init__(self, console: Console, clock: Callable[[], float] = time.monotonic) -> None:
         self._console = console
+        self._clock = clock
         self._pending = ""  # text of the block still growing
+        self._ends = BlockEnds()
         self._live: Live | None = None
+        self._shown_at: float | None = None  # when the live block was last rendered
+        self.builds = 0  # markdown renderables made, for tests to count work
+        self.built_chars = 0  # and the characters they were made of
 
     def feed(self, text: str) -> None:
         self._pending += text
-        done = complete_blocks(self._pending)
+        done = self._ends.feed(text)
         if done:
             finished, self._pending = self._pending[:done], self._pending[done:]
+            self._ends.restart(done)
             self._stop_live()
-            self._console.print(markdown(finished))
-        if self._pending.strip():
+            self._console.print(self._markdown(finished))
+        if self._pending.strip() and self._refresh_due():
             self._show_live()
 
     def close(self) -> None:
         """Prints what is left for good (an answer need not end with a blank line)."""
         self._stop_live()
         if self._pending.strip():
-            self._console.print(markdown(self._pending))
+            self._console.print(self._markdown(self._pending))
         self._pending = ""
+        self._ends = BlockEnds()
+
+    def _refresh_due(self) -> bool:
+        now = self._clock()
+        if self._shown_at is not None and now - self._shown_at < 1 / LIVE_REFRESHES_PER_S:
+            return False
+        self._shown_at = now
+        return True
+
+    def _markdown(self, text: str) -> Markdown:
+        self.builds += 1
+        self.built_chars += len(text)
+        return markdown(text)
+
+    def _visible_tail(self) -> str:
+        """The end of the growing block, as much as the screen shows: rendering all of
+        a long block at each refresh would cost its length each time (rich would crop
+        it to the screen anyway). Inside a code fence the tail keeps its fence line."""
+        lines = max(3, self._console.height - 3)  # a code block adds a padding line each side
+        cut = len(self._pending)
+        for _ in range(lines):
+            cut = self._pending.rfind("\n", 0, cut)
+            if cut < 0:
+                return self._pending
+        fence = self._ends.fence_line
+        return (fence + "\n" if fence else "") + self._pending[cut + 1 :]
 
     def _show_live(self) -> None:
         if self._live is None:
+            # Refreshed here, when due, and not by rich's thread: that would redraw the
+            # same renderable without the text that arrived since.
             self._live = Live(
                 console=self._console,
                 transient=True,
-                refresh_per_second=LIVE_REFRESHES_PER_S,
+                auto_refresh=False,
                 vertical_overflow="crop",
             )
             self._live.start()
-        self._live.update(markdown(self._pending))
+        self._live.update(self._markdown(self._visible_tail()), refresh=True)
 
     def _stop_live(self) -> None:
         if self._live is not None:

@@ -27,11 +27,12 @@ from projectqa.client.admin import AdminCalls
 from projectqa.client.calls import AsyncCalls, BlockingCalls
 from projectqa.client.chat import ChatCalls
 from projectqa.client.connection import (
+    Transport,
     open_aio_channel,
     open_channel,
     resolve_address,
-    resolve_tls_ca_file,
     resolve_token,
+    resolve_transport,
 )
 from projectqa.client.errors import translate_rpc_errors
 from projectqa.client.ingestion import BlockingIngestionCalls, IngestionCalls
@@ -73,6 +74,7 @@ def health(
     service: str = "",
     timeout: float = 5.0,
     tls_ca_file: str | Path | None = None,
+    tls: bool = False,
 ) -> str:
     """The server's ``grpc.health.v1`` status name, e.g. "SERVING"; needs no token.
 
@@ -80,8 +82,7 @@ def health(
     up, so a health probe works even where the token file is unreadable.
     """
     address = resolve_address(address)
-    tls_ca_file = resolve_tls_ca_file(tls_ca_file, address)
-    channel = open_channel(address, None, tls_ca_file=tls_ca_file)
+    channel = open_channel(address, None, transport=resolve_transport(address, tls, tls_ca_file))
     with channel, translate_rpc_errors():
         request = health_pb2.HealthCheckRequest(service=service)
         return _status_name(_health_check(channel)(request, timeout=timeout))
@@ -99,11 +100,13 @@ class _TypedClient(AdminCalls, IngestionCalls, RetrievalCalls, ToolCalls, ChatCa
         *,
         timeout: float = DEFAULT_TIMEOUT,
         tls_ca_file: str | Path | None = None,
+        tls: bool = False,
     ) -> None:
         self.address = resolve_address(address)
         self.token = resolve_token(token, self.address)
         self.timeout = timeout
-        self.channel = self._open_channel(resolve_tls_ca_file(tls_ca_file, self.address))
+        self.transport = resolve_transport(self.address, tls, tls_ca_file)
+        self.channel = self._open_channel(self.transport)
         self.admin = admin_pb2_grpc.AdminServiceStub(self.channel)
         self.ingestion = ingestion_pb2_grpc.IngestionServiceStub(self.channel)
         self.retrieval = retrieval_pb2_grpc.RetrievalServiceStub(self.channel)
@@ -111,7 +114,7 @@ class _TypedClient(AdminCalls, IngestionCalls, RetrievalCalls, ToolCalls, ChatCa
         self.chat = chat_pb2_grpc.ChatServiceStub(self.channel)
         self._health_check = _health_check(self.channel)
 
-    def _open_channel(self, tls_ca_file: str | Path | None) -> Any:
+    def _open_channel(self, transport: Transport) -> Any:
         raise NotImplementedError
 
     def call(self, method: Callable[[Request], Response], request: Request) -> Response:
@@ -133,8 +136,10 @@ class Client(BlockingIngestionCalls, _TypedClient, BlockingCalls):
     :param token: bearer token; else ``PROJECTQA_TOKEN``, else the saved login's (for
         its address), else the admin token file (for a server on this machine).
     :param timeout: deadline in seconds of every unary call that sets none.
-    :param tls_ca_file: PEM file of root certificates; switches to TLS (else the saved
-        login's, for its address).
+    :param tls_ca_file: PEM file of root certificates; switches to TLS.
+    :param tls: TLS with the system's root certificates. Without either, TLS as
+        ``PROJECTQA_TLS_CA_FILE``/``PROJECTQA_TLS`` or the saved login (for its address)
+        say, else plaintext (:func:`~projectqa.client.connection.resolve_transport`).
 
     Unary calls return their result, ``list_*`` calls a lazy iterator over every
     page, streams (``ask``, ``send_message``, ``watch_ingestion``, …) a
@@ -143,9 +148,9 @@ class Client(BlockingIngestionCalls, _TypedClient, BlockingCalls):
 
     channel: grpc.Channel
 
-    def _open_channel(self, tls_ca_file: str | Path | None) -> grpc.Channel:
+    def _open_channel(self, transport: Transport) -> grpc.Channel:
         return open_channel(
-            self.address, self.token, default_timeout=self.timeout, tls_ca_file=tls_ca_file
+            self.address, self.token, default_timeout=self.timeout, transport=transport
         )
 
     def close(self) -> None:
@@ -185,9 +190,9 @@ class AsyncClient(_TypedClient, AsyncCalls):
 
     channel: grpc.aio.Channel
 
-    def _open_channel(self, tls_ca_file: str | Path | None) -> grpc.aio.Channel:
+    def _open_channel(self, transport: Transport) -> grpc.aio.Channel:
         return open_aio_channel(
-            self.address, self.token, default_timeout=self.timeout, tls_ca_file=tls_ca_file
+            self.address, self.token, default_timeout=self.timeout, transport=transport
         )
 
     async def close(self) -> None:

@@ -7,15 +7,18 @@ Resolution order, shared by the library, the CLI, the LSP bridge and the MCP ser
 - token: argument (``--token``), else ``PROJECTQA_TOKEN``, else the saved login's
   token when the address is the saved one, else the ``admin.token`` file the server
   writes into its data directory on first start (only for a server on this machine);
-- TLS roots: argument, else the saved login's when the address is the saved one.
+- TLS (:func:`resolve_transport`): roots from the ``tls_ca_file`` argument, else
+  ``PROJECTQA_TLS_CA_FILE``; else the system's roots when the ``tls`` argument or
+  ``PROJECTQA_TLS=1`` asks for TLS; else the saved login's choice when the address is
+  the saved one; else plaintext.
 
 A saved login is only ever sent to the address it was saved for. One that cannot be
-used (readable by others, say) is skipped here with a warning; the CLI refuses it.
+used (readable by others, say) is skipped here, with a warning when it was the source
+of the address or the token; the CLI refuses it.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -26,6 +29,7 @@ from typing import Any
 import grpc
 import grpc.aio
 
+from projectqa.client.addresses import is_loopback as is_loopback  # re-exported
 from projectqa.client.login import LoginFileError, SavedLogin, load_login
 from projectqa.server.paths import ADMIN_TOKEN_FILE
 from projectqa.server.paths import default_data_dir as server_default_data_dir
@@ -46,18 +50,21 @@ CHANNEL_OPTIONS: Sequence[tuple[str, Any]] = (
 )
 
 
-def saved_login() -> SavedLogin | None:
+def saved_login(*, warn: bool = True) -> SavedLogin | None:
     """The login ``projectqa login`` saved; None when there is none, or when it cannot be
-    used (logged as a warning: the CLI refuses such a file with its reason instead)."""
+    used (logged as a warning unless ``warn`` is False: the CLI refuses such a file with
+    its reason instead)."""
     try:
         return load_login()
     except LoginFileError as error:
-        log.warning("%s", error)
+        if warn:
+            log.warning("%s", error)
         return None
 
 
-def _login_for(address: str) -> SavedLogin | None:
-    login = saved_login()
+def login_for(address: str, *, warn: bool = True) -> SavedLogin | None:
+    """The saved login when it was saved for ``address``, else None."""
+    login = saved_login(warn=warn)
     return login if login is not None and login.address == address else None
 
 
@@ -70,13 +77,57 @@ def resolve_address(address: str | None) -> str:
     return login.address if login is not None else DEFAULT_ADDRESS
 
 
+@dataclass(frozen=True, slots=True)
+class Transport:
+    """How a channel to the server is secured."""
+
+    tls: bool = False
+    ca_file: str | Path | None = None  # PEM roots; None with tls: the system's roots
+
+    def credentials(self) -> grpc.ChannelCredentials | None:
+        """The TLS credentials of the channel; None for plaintext."""
+        if self.ca_file:
+            return grpc.ssl_channel_credentials(root_certificates=Path(self.ca_file).read_bytes())
+        # No roots given: gRPC verifies with the system's (or GRPC_DEFAULT_SSL_ROOTS_FILE_PATH).
+        return grpc.ssl_channel_credentials() if self.tls else None
+
+
+PLAINTEXT = Transport()
+
+
+def _env_flag(name: str) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError(f"{name} must be 1 or 0 (true/false, yes/no, on/off), not {value!r}")
+
+
+def resolve_transport(
+    address: str, tls: bool = False, tls_ca_file: str | Path | None = None
+) -> Transport:
+    """How to secure the channel to ``address``.
+
+    TLS with the roots of ``tls_ca_file``, else of env ``PROJECTQA_TLS_CA_FILE``; else
+    with the system's roots when ``tls`` or env ``PROJECTQA_TLS=1`` asks for it; else as
+    the saved login of that address was verified; else plaintext.
+    """
+    if ca_file := tls_ca_file or os.environ.get("PROJECTQA_TLS_CA_FILE"):
+        return Transport(True, ca_file)
+    if tls or _env_flag("PROJECTQA_TLS"):
+        return Transport(True)
+    # Quietly: whether the login can be used matters where it gives the address or token.
+    login = login_for(address, warn=False)
+    if login is not None and login.uses_tls:
+        return Transport(True, login.tls_ca_file)
+    return PLAINTEXT
+
+
 def resolve_tls_ca_file(tls_ca_file: str | Path | None, address: str) -> str | Path | None:
-    """PEM roots for ``address``: argument, else those the saved login of that address
-    was verified with; None means plaintext."""
-    if tls_ca_file:
-        return tls_ca_file
-    login = _login_for(address)
-    return login.tls_ca_file if login is not None else None
+    """PEM roots for ``address`` as :func:`resolve_transport` resolves them; None means
+    plaintext or the system's roots."""
+    return resolve_transport(address, tls_ca_file=tls_ca_file).ca_file
 
 
 def default_data_dir() -> Path:
@@ -107,7 +158,7 @@ def resolve_token(token: str | None, address: str = DEFAULT_ADDRESS) -> str | No
         return token
     if env_token := os.environ.get("PROJECTQA_TOKEN"):
         return env_token.strip()
-    if (login := _login_for(address)) is not None:
+    if (login := login_for(address)) is not None:
         return login.token
     if not is_loopback(address):
         return None
@@ -118,19 +169,10 @@ def resolve_token(token: str | None, address: str = DEFAULT_ADDRESS) -> str | No
     return file_token or None
 
 
-def is_loopback(address: str) -> bool:
-    """Whether ``host:port`` names this machine (localhost, 127.0.0.0/8, ::1)."""
-    host = address.rpartition(":")[0].strip("[]") if ":" in address else address
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _channel_credentials(tls_ca_file: str | Path) -> grpc.ChannelCredentials:
-    return grpc.ssl_channel_credentials(root_certificates=Path(tls_ca_file).read_bytes())
+def _transport(transport: Transport | None, tls_ca_file: str | Path | None) -> Transport:
+    if transport is not None:
+        return transport
+    return Transport(True, tls_ca_file) if tls_ca_file else PLAINTEXT
 
 
 def open_channel(
@@ -139,12 +181,13 @@ def open_channel(
     *,
     default_timeout: float | None = None,
     tls_ca_file: str | Path | None = None,
+    transport: Transport | None = None,
 ) -> grpc.Channel:
-    """A sync channel that sends the bearer token (when given) on every call."""
-    if tls_ca_file:
-        channel = grpc.secure_channel(
-            address, _channel_credentials(tls_ca_file), options=CHANNEL_OPTIONS
-        )
+    """A sync channel that sends the bearer token (when given) on every call; TLS as
+    ``transport`` says (else with ``tls_ca_file``'s roots when given)."""
+    credentials = _transport(transport, tls_ca_file).credentials()
+    if credentials is not None:
+        channel = grpc.secure_channel(address, credentials, options=CHANNEL_OPTIONS)
     else:
         channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
     return grpc.intercept_channel(channel, BearerAuthInterceptor(token, default_timeout))
@@ -156,15 +199,14 @@ def open_aio_channel(
     *,
     default_timeout: float | None = None,
     tls_ca_file: str | Path | None = None,
+    transport: Transport | None = None,
 ) -> grpc.aio.Channel:
     """A ``grpc.aio`` channel that sends the bearer token on every call."""
     interceptors = aio_auth_interceptors(token, default_timeout)
-    if tls_ca_file:
+    credentials = _transport(transport, tls_ca_file).credentials()
+    if credentials is not None:
         return grpc.aio.secure_channel(
-            address,
-            _channel_credentials(tls_ca_file),
-            options=CHANNEL_OPTIONS,
-            interceptors=interceptors,
+            address, credentials, options=CHANNEL_OPTIONS, interceptors=interceptors
         )
     return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS, interceptors=interceptors)
 

@@ -24,7 +24,7 @@ from projectqa.client.cli import (
     users,
 )
 from projectqa.client.cli.evaluate import evaluate_command
-from projectqa.client.cli.failures import EXIT_CODES_HELP, CommandFailed
+from projectqa.client.cli.failures import EXIT_CODES_HELP, CommandFailed, show_library_warnings
 from projectqa.client.cli.ingest import ingest
 from projectqa.client.cli.login import login, logout
 from projectqa.client.cli.mcp import mcp as mcp_command
@@ -77,6 +77,13 @@ class ProjectQAGroup(click.Group):
     help="PEM root certificates; connects with TLS [env PROJECTQA_TLS_CA_FILE].",
 )
 @click.option(
+    "--tls",
+    is_flag=True,
+    envvar="PROJECTQA_TLS",
+    help="Connect with TLS, verified with the system's root certificates (for a server "
+    "with a public certificate) [env PROJECTQA_TLS=1].",
+)
+@click.option(
     "--no-progress",
     is_flag=True,
     envvar="PROJECTQA_NO_PROGRESS",
@@ -92,6 +99,7 @@ def cli(
     json_output: bool,
     timeout: float,
     tls_ca_file: Path | None,
+    tls: bool,
     no_progress: bool,
 ) -> None:
     """ProjectQA: answers about a software project, with citations.
@@ -102,7 +110,8 @@ def cli(
     \b
       eval "$(_PROJECTQA_COMPLETE=bash_source projectqa)"   # in ~/.bashrc
     """
-    ctx.obj = CliState(address, token, json_output, timeout, tls_ca_file, not no_progress)
+    show_library_warnings()
+    ctx.obj = CliState(address, token, json_output, timeout, tls_ca_file, not no_progress, tls)
 
 
 @cli.command()
@@ -144,8 +153,10 @@ def health_command(state: CliState) -> None:
 
     Needs no token.
     """
-    state.check_saved_login()
-    status = health(state.address, timeout=state.timeout, tls_ca_file=state.tls_ca_file)
+    state.check_saved_login(needs_token=False)
+    status = health(
+        state.address, timeout=state.timeout, tls_ca_file=state.tls_ca_file, tls=state.tls
+    )
     if state.json_output:
         print_json({"status": status})
     else:

@@ -2,7 +2,8 @@
 
 Like ``gh auth login``: the token is checked with the server (WhoAmI) before anything
 is saved, and it never needs to be typed on the command line (standard input, or a
-prompt without echo). See :mod:`projectqa.client.login` for the file and its mode.
+prompt without echo). A token is only sent in cleartext to this machine, unless
+``--insecure`` says otherwise. See :mod:`projectqa.client.login` for the file and its mode.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ from pathlib import Path
 
 import click
 
-from projectqa.client.cli.failures import EXIT_ACCESS, CommandFailed
+from projectqa.client.cli.failures import EXIT_ACCESS, EXIT_USAGE, CommandFailed
 from projectqa.client.cli.output import print_json
 from projectqa.client.cli.state import CliState, pass_state
 from projectqa.client.client import Client
-from projectqa.client.connection import resolve_tls_ca_file
+from projectqa.client.connection import Transport, is_loopback, resolve_transport
 from projectqa.client.errors import ClientError
-from projectqa.client.login import SavedLogin, remove_login, save_login
+from projectqa.client.login import LoginFileError, SavedLogin, remove_login, save_login
 
 
 def read_token(given: str | None) -> str:
@@ -35,9 +36,25 @@ def read_token(given: str | None) -> str:
     return token
 
 
-def verified_user(address: str, token: str, state: CliState, tls: str | Path | None) -> str:
+def transport_for(address: str, state: CliState, *, tls: bool, insecure: bool) -> Transport:
+    """How ``login`` reaches ``address``: TLS as asked (or as saved for it); plaintext
+    only to this machine, or where ``insecure`` says the network is trusted."""
+    transport = resolve_transport(address, tls or state.tls, state.tls_ca_file)
+    if transport.tls or insecure or is_loopback(address):
+        return transport
+    raise CommandFailed(
+        f"refusing to send a token to {address} unencrypted: it is not this machine, and "
+        "neither --tls nor --tls-ca-file was given. Pass --tls (a certificate the system "
+        "trusts) or --tls-ca-file FILE (your CA); or --insecure to log in over plaintext "
+        "anyway (only on a network you trust: anyone on the path can read the token)",
+        EXIT_USAGE,
+    )
+
+
+def verified_user(address: str, token: str, state: CliState, transport: Transport) -> str:
     """The name of the token's user, as the server at ``address`` says (WhoAmI)."""
-    with Client(address, token, timeout=state.timeout, tls_ca_file=tls) as client:
+    ca_file, tls = transport.ca_file, transport.tls
+    with Client(address, token, timeout=state.timeout, tls_ca_file=ca_file, tls=tls) as client:
         try:
             me = client.whoami()
         except ClientError as error:
@@ -61,29 +78,53 @@ def verified_user(address: str, token: str, state: CliState, tls: str | Path | N
     help="The token (visible to other local users in the process list: prefer standard "
     "input or the prompt).",
 )
+@click.option(
+    "--tls",
+    "tls_option",
+    is_flag=True,
+    help="TLS verified with the system's root certificates (as the global --tls); saved.",
+)
+@click.option(
+    "--insecure",
+    is_flag=True,
+    help="Allow plaintext to a server on another machine (the token crosses the network "
+    "unencrypted): only on a network you trust.",
+)
 @pass_state
-def login(state: CliState, address: str, token_option: str | None) -> None:
+def login(
+    state: CliState, address: str, token_option: str | None, tls_option: bool, insecure: bool
+) -> None:
     """Save ADDRESS (host:port) and a token for the commands that follow.
 
     The token comes from --token, else the global --token or PROJECTQA_TOKEN, else
     standard input (`projectqa login qa.example.com:443 < token.txt`), else a
     prompt that does not echo. It is checked with the server first; nothing is
-    saved when the server refuses it. With --tls-ca-file the roots are saved too.
+    saved when the server refuses it. With --tls (the system's roots) or
+    --tls-ca-file (your CA's) the connection is TLS, and so are later ones: that
+    choice is saved too. Plaintext to another machine is refused unless --insecure.
 
     The file is $XDG_CONFIG_HOME/projectqa/config.toml (~/.config/… by default),
     mode 0600. Afterwards --address and --token still win, then PROJECTQA_ADDRESS
     and PROJECTQA_TOKEN, then the saved login, then the local admin.token file;
     the saved token is only ever sent to the saved address.
     """
+    transport = transport_for(address, state, tls=tls_option, insecure=insecure)
     token = read_token(token_option or state.token)
-    tls = resolve_tls_ca_file(state.tls_ca_file, address)
-    tls = str(Path(tls).resolve()) if tls else None
-    user = verified_user(address, token, state, tls)
-    path = save_login(SavedLogin(address, token, tls))
+    user = verified_user(address, token, state, transport)
+    ca_file = str(Path(transport.ca_file).resolve()) if transport.ca_file else None
+    plaintext_elsewhere = not transport.tls and not is_loopback(address)
+    saved = SavedLogin(address, token, ca_file, tls=transport.tls, insecure=plaintext_elsewhere)
+    try:
+        path = save_login(saved)
+    except LoginFileError as error:
+        raise CommandFailed(str(error), EXIT_ACCESS) from None
     if state.json_output:
-        print_json({"address": address, "user": user, "config_file": str(path)})
+        print_json(
+            {"address": address, "user": user, "config_file": str(path), "tls": transport.tls}
+        )
     else:
-        click.echo(f"Logged in to {address} as {user}; saved to {path} (mode 0600).")
+        over = "TLS" if transport.tls else "plaintext"
+        click.echo(f"Logged in to {address} as {user} over {over}; saved to {path} (mode 0600).")
 
 
 @click.command()

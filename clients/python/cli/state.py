@@ -23,6 +23,7 @@ class CliState:
     timeout: float = 30.0
     tls_ca_file: Path | None = None
     progress: bool = True  # False: --no-progress
+    tls: bool = False  # --tls: TLS with the system's root certificates
     _client: Client | None = field(default=None, repr=False)
 
     def resolved_address(self) -> str:
@@ -30,10 +31,11 @@ class CliState:
         the default."""
         return resolve_address(self.address)
 
-    def check_saved_login(self) -> None:
-        """Fails the command when a saved login would be consulted but cannot be used
-        (readable by others, …): the library skips such a file, the CLI says so."""
-        if self.address and self.token:
+    def check_saved_login(self, *, needs_token: bool = True) -> None:
+        """Fails the command when a saved login would give its address or token but cannot
+        be used (readable by others, …): the library skips such a file, the CLI says so.
+        A command that ``needs_token`` not (health) only reads it for the address."""
+        if self.address and (self.token or not needs_token):
             return
         try:
             load_login()
@@ -48,10 +50,17 @@ class CliState:
             token = resolve_token(self.token, address)
             if token is None:
                 raise missing_token(admin_token_path(), address)
-            self._client = Client(
-                self.address, token, timeout=self.timeout, tls_ca_file=self.tls_ca_file
-            )
-            click.get_current_context().find_root().call_on_close(self._client.close)
+            return self.use_token(token)
+        return self._client
+
+    def use_token(self, token: str) -> Client:
+        """A client sending ``token`` from now on (the one before, if any, is closed)."""
+        if self._client is not None:
+            self._client.close()
+        self._client = Client(
+            self.address, token, timeout=self.timeout, tls_ca_file=self.tls_ca_file, tls=self.tls
+        )
+        click.get_current_context().find_root().call_on_close(self._client.close)
         return self._client
 
 

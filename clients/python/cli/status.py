@@ -118,13 +118,12 @@ def server_rows(info: ServerInfo | None, user: admin_pb2.User) -> list[tuple[str
 
 
 def render_rows(rows: list[tuple[str, str]]) -> None:
-    grid = Table.grid(padding=(0, 2))
-    # One width for every block, so the server line printed first lines up with the rest.
-    grid.add_column(style="bold", no_wrap=True, min_width=LABEL_WIDTH)
-    grid.add_column(overflow="fold")
+    """``label  value`` lines; one label width for every block, so the server line printed
+    first lines up with the rest. Plain lines, not a grid: a grid pads every cell to its
+    column's width, leaving trailing spaces after the shorter values."""
+    out = console()
     for name, value in rows:
-        grid.add_row(name, Text(value))
-    console().print(grid)
+        out.print(Text.assemble((name.ljust(LABEL_WIDTH), "bold"), "  ", value))
 
 
 def _embedded(index: IndexStatus | None) -> str:
@@ -200,7 +199,9 @@ def status(ctx: click.Context) -> None:
     if not state.json_output:
         render_rows([("server", f"{address} ({source})")])
     try:
-        serving = health(address, timeout=state.timeout, tls_ca_file=state.tls_ca_file)
+        serving = health(
+            address, timeout=state.timeout, tls_ca_file=state.tls_ca_file, tls=state.tls
+        )
     except ClientError as error:
         raise CommandFailed.from_client_error(error, address) from error
     if serving != "SERVING":

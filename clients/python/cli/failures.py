@@ -5,6 +5,7 @@ The status → exit code mapping lives here and nowhere else.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -71,11 +72,33 @@ class CommandFailed(click.ClickException):
 
 def unreachable(address: str, reason: str) -> str:
     """What to say when no connection to ``address`` could be made, and what to do."""
-    return (
-        f"the ProjectQA server at {address} is not reachable ({reason}).\n"
-        "Start one with `projectqa serve`, or point to yours with --address ADDRESS or "
-        "PROJECTQA_ADDRESS (`projectqa login ADDRESS` saves it)."
-    )
+    if is_loopback(address):
+        hint = (
+            "Start one with `projectqa serve`, or point to yours with --address ADDRESS or "
+            "PROJECTQA_ADDRESS (`projectqa login ADDRESS` saves it)."
+        )
+    else:
+        hint = (
+            "Check the address, that this machine can reach it (network, VPN, firewall), "
+            "and --tls or --tls-ca-file if it serves TLS; or point elsewhere with "
+            "--address ADDRESS (`projectqa login ADDRESS` saves it)."
+        )
+    return f"the ProjectQA server at {address} is not reachable ({reason}).\n{hint}"
+
+
+class _WarningEcho(logging.Handler):
+    """Shows the client library's warnings as the CLI's own: ``warning: …`` on stderr
+    (click's stderr of the moment, which its test runner swaps)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"warning: {record.getMessage()}", err=True)
+
+
+def show_library_warnings() -> None:
+    """Routes ``projectqa.client`` warnings through :class:`_WarningEcho` (once)."""
+    logger = logging.getLogger("projectqa.client")
+    if not any(isinstance(handler, _WarningEcho) for handler in logger.handlers):
+        logger.addHandler(_WarningEcho(logging.WARNING))
 
 
 def describe(error: ClientError, address: str) -> str:

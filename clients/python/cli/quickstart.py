@@ -33,10 +33,10 @@ from projectqa.client.cli.ingest import follow_and_report, report_runs
 from projectqa.client.cli.output import render_fields, render_table
 from projectqa.client.cli.state import CliState, pass_state
 from projectqa.client.client import Client, health
-from projectqa.client.connection import resolve_address
+from projectqa.client.connection import admin_token_path, is_loopback, login_for, resolve_address
 from projectqa.client.errors import ClientError
 from projectqa.client.index_status import status_notes
-from projectqa.v1 import common_pb2, ingestion_pb2
+from projectqa.v1 import admin_pb2, common_pb2, ingestion_pb2
 
 Run = ingestion_pb2.IngestionRun
 
@@ -94,7 +94,7 @@ def quickstart(
     """
     repository = repository_root(repo)
     address = resolve_address(state.address)
-    server = None if _serving(address) else _start_server(address)
+    server = None if _serving(state, address) else _start_server(state, address)
     try:
         _demo(state, address, slug, repository, question, extractive=not use_llm, again=again)
         if server is not None and not stop:
@@ -111,14 +111,23 @@ def quickstart(
                 server.kill()
 
 
-def _serving(address: str) -> bool:
+def _serving(state: CliState, address: str) -> bool:
     try:
-        return health(address, timeout=2.0) == "SERVING"
+        status = health(address, timeout=2.0, tls_ca_file=state.tls_ca_file, tls=state.tls)
     except ClientError:
         return False
+    return status == "SERVING"
 
 
-def _start_server(address: str) -> subprocess.Popen[bytes]:
+def _start_server(state: CliState, address: str) -> subprocess.Popen[bytes]:
+    if not is_loopback(address):
+        # A server can only be started here; the address (a saved login's, say) is elsewhere.
+        raise CommandFailed(
+            f"the ProjectQA server at {address} is not serving, and quickstart only starts "
+            "a server on this machine; give --address 127.0.0.1:50051 (or another local "
+            "address) to start one here",
+            EXIT_UNREACHABLE,
+        )
     click.echo(f"Starting a ProjectQA server on {address} …")
     # The embedding model is bundled: nothing may be fetched from the Hugging Face hub.
     quiet = {
@@ -132,7 +141,7 @@ def _start_server(address: str) -> subprocess.Popen[bytes]:
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise CommandFailed(f"the server exited with code {server.returncode}; see above")
-        if _serving(address):
+        if _serving(state, address):
             return server
         time.sleep(0.2)
     server.terminate()
@@ -149,8 +158,7 @@ def _demo(
     extractive: bool,
     again: bool,
 ) -> None:
-    client = state.client()
-    me = client.whoami()
+    client, me = _connect(state, address)
     click.echo(f"\nConnected to {address} as {me.user.name} (global admin: {me.user.global_admin})")
     project = _project(client, slug)
     render_table(list(client.list_projects()), ["slug", "name", "id"], "Your projects")
@@ -161,6 +169,40 @@ def _demo(
     else:
         _ingest_and_answer(asking, slug, *started, again=again, progress=state.progress)
     _next_steps(slug)
+
+
+def _connect(state: CliState, address: str) -> tuple[Client, admin_pb2.WhoAmIResponse]:
+    """The client and who it is. A saved login's token that a local server refuses (its
+    data directory was reset, say) gives way to the server's admin.token, as told."""
+    client = state.client()
+    try:
+        return client, client.whoami()
+    except ClientError as error:
+        fallback = _admin_token_instead(state, address, error)
+        if fallback is None:
+            raise
+        click.echo(
+            f"The token saved by `projectqa login` for {address} was refused "
+            f"({error.details}); using the server's admin token from {admin_token_path()} "
+            "instead.",
+            err=True,
+        )
+    client = state.use_token(fallback)
+    return client, client.whoami()
+
+
+def _admin_token_instead(state: CliState, address: str, error: ClientError) -> str | None:
+    """The local admin token, when ``error`` refused the saved login's token for a server
+    on this machine; else None."""
+    if error.code_name != "UNAUTHENTICATED" or state.token or not is_loopback(address):
+        return None
+    if login_for(address) is None:
+        return None  # the token came from admin.token itself: nothing else to try
+    try:
+        token = admin_token_path().read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    return token or None
 
 
 @dataclass(frozen=True)

@@ -200,3 +200,26 @@ def test_a_variadic_command_takes_the_project_either_way(admin_cli: Cli, project
     assert both["name"] == "two" and both["command"] == ["echo", "two"]
     listed = admin_cli.json("custom-tools", "list", "--project", project)
     assert sorted(tool["name"] for tool in listed) == ["one", "two"]
+
+
+def test_a_forgotten_second_argument_is_named_not_taken_for_the_project(admin_cli: Cli) -> None:
+    # `search shop`: shop is the project, QUERY is what is missing ("which project?" misled).
+    for command, missing in (
+        (("search", "shop"), "QUERY"),
+        (("grep", "shop"), "PATTERN"),
+        (("open", "shop"), "PATH[:START[-END]]"),
+        (("admin", "member", "add", "shop"), "USER"),
+    ):
+        result = admin_cli(*command)
+        assert result.exit_code == 2, command
+        assert f"Missing argument '{missing}'" in result.stderr, (command, result.stderr)
+        assert "which project" not in result.stderr
+
+
+def test_the_project_flag_twice_must_name_one_project(admin_cli: Cli, project: str) -> None:
+    result = admin_cli("search", "-p", project, "-p", "other", "retry")
+    assert result.exit_code == 2
+    assert f"-p/--project is given more than once, differently ('{project}' and 'other')" in (
+        result.stderr
+    )
+    assert admin_cli.json("admin", "project", "get", "-p", project, "--project", project)

@@ -8,9 +8,12 @@ is the project or was left out in favour of ``-p`` (there is one positional fewe
 the command has), and puts the project in its place. So the function still receives
 ``project`` as a plain argument.
 
-A project given both ways must be the same; given neither way is a usage error, unless
-the command has a default (``ask`` and ``chat``: ``PROJECTQA_PROJECT``, else the
-caller's only project), when the function receives "".
+A project given both ways must be the same, and ``-p`` given twice must name one
+project. Without ``-p``, the positional words are left to click (so
+``search shop`` says "Missing argument 'QUERY'"), unless there are none at all ("which
+project?") or the command has a default (``ask`` and ``chat``: ``PROJECTQA_PROJECT``,
+else the caller's only project): then a word short means the project was left out,
+and the function receives "" (``ask shop`` asks "shop" of the default project).
 """
 
 from __future__ import annotations
@@ -47,8 +50,15 @@ def project_argument(
         help_text += f" [env {PROJECT_ENV}; default: your only project]"
 
     def decorate(function: F) -> F:
+        # multiple: so that `-p a -p b` can be refused instead of silently taking b.
         function = click.option(
-            "-p", "--project", PROJECT_OPTION, metavar=metavar, expose_value=False, help=help_text
+            "-p",
+            "--project",
+            PROJECT_OPTION,
+            metavar=metavar,
+            multiple=True,
+            expose_value=False,
+            help=help_text,
         )(function)
         return click.argument(
             name,
@@ -73,6 +83,18 @@ def _word(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _project_flag(ctx: click.Context, given: Any) -> str | None:
+    """The project -p/--project named (None when not given); one project only."""
+    flags = [value for value in given or () if isinstance(value, str)]
+    if len(set(flags)) > 1:
+        named = " and ".join(repr(value) for value in dict.fromkeys(flags))
+        raise click.UsageError(
+            f"-p/--project is given more than once, differently ({named}); give one project",
+            ctx,
+        )
+    return flags[-1] if flags else None
+
+
 class ProjectCommand(click.Command):
     """A command whose first positional is a :class:`ProjectArgument`."""
 
@@ -91,7 +113,7 @@ class ProjectCommand(click.Command):
             return args  # the real parse reports it
         if any(p.is_eager and p.name in opts for p in self.get_params(ctx)):
             return args  # --help, --version: nothing to check
-        flag = _word(opts.get(PROJECT_OPTION))
+        flag = _project_flag(ctx, opts.get(PROJECT_OPTION))
         param = self._project_param(ctx)
         if self._positional_given(ctx, opts, flag):
             positional = opts[param.name or "project"]
@@ -106,6 +128,8 @@ class ProjectCommand(click.Command):
             return [flag, *args]
         if param.has_default:
             return [os.environ.get(PROJECT_ENV, ""), *args]
+        if _word(opts.get(param.name or "project")) is not None:
+            return args  # words, but too few: click names the argument that is missing
         raise click.UsageError(
             f"which project? Give {_name(param)} (id or slug) as the first argument "
             "or with -p/--project",

@@ -64,6 +64,9 @@ def test_an_unknown_host_says_its_name_does_not_resolve() -> None:
     assert "no-such-host.invalid:50051 is not reachable (the host name does not resolve)" in (
         result.stderr
     )
+    # Another machine: no server can be started from here, so the hint is to check the way.
+    assert "projectqa serve" not in result.stderr
+    assert "Check the address, that this machine can reach it" in result.stderr
 
 
 def test_missing_token_gives_a_hint_and_exits_4(server, tmp_path) -> None:

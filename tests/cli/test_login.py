@@ -10,10 +10,12 @@ import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 
 from projectqa.client.cli import cli
+from projectqa.client.cli.failures import show_library_warnings
 from projectqa.client.connection import resolve_address, resolve_token
 from projectqa.client.login import (
     LoginFileError,
@@ -226,3 +228,64 @@ def test_status_and_health_refuse_an_unsafe_login_once_and_clearly(
         result = run(command)
         assert result.exit_code == 4, command
         assert result.stderr.count("readable or writable by others (mode 0604)") == 1
+
+
+def test_health_with_an_address_does_not_read_the_saved_login(server: RunningServer) -> None:
+    save_login(SavedLogin(server.address, server.admin_token)).chmod(0o604)
+    result = run("--address", server.address, "health")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "SERVING\n" and result.stderr == ""
+
+
+def test_explicit_address_and_token_log_no_warning_about_the_saved_login(
+    server: RunningServer,
+) -> None:
+    save_login(SavedLogin(server.address, server.admin_token)).chmod(0o604)
+    base = ("--address", server.address, "--token", server.admin_token)
+    result = run(*base, "--json", "admin", "whoami")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+
+
+def test_login_over_an_unsafe_file_warns_nothing_and_replaces_it(server: RunningServer) -> None:
+    save_login(SavedLogin(server.address, "tok_old.secret")).chmod(0o644)
+    result = run("login", server.address, "--token", server.admin_token)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""  # was the same warning twice, unprefixed
+    assert mode(login_path()) == 0o600
+    assert load_login() == SavedLogin(server.address, server.admin_token)
+
+
+def test_a_library_warning_shows_with_a_warning_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    # What the library logs about a login it skips reads as the CLI's own warning.
+    monkeypatch.delenv("PROJECTQA_TOKEN", raising=False)
+    save_login(SavedLogin("qa.example.com:443", "tok_1.secret", tls=True)).chmod(0o604)
+
+    @click.command()
+    def lookup() -> None:
+        show_library_warnings()
+        assert resolve_token(None, "qa.example.com:443") is None
+
+    result = CliRunner().invoke(lookup, [])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith("warning: ") and result.stderr.count("mode 0604") == 1
+
+
+@pytest.mark.parametrize("loose_mode", [0o755, 0o777])
+def test_an_existing_config_folder_others_can_enter_is_made_private(
+    private_umask: None, loose_mode: int
+) -> None:
+    folder = login_path().parent
+    folder.mkdir(parents=True)
+    folder.chmod(loose_mode)
+    save_login(SavedLogin("127.0.0.1:50051", "tok_1.secret"))
+    assert mode(folder) == 0o700
+
+
+def test_a_config_folder_of_another_user_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    login_path().parent.mkdir(parents=True)
+    real_uid = os.getuid()
+    monkeypatch.setattr(os, "getuid", lambda: real_uid + 1)  # as if the folder were not ours
+    with pytest.raises(LoginFileError, match="belongs to another user"):
+        save_login(SavedLogin("127.0.0.1:50051", "tok_1.secret"))
+    assert not login_path().exists()

@@ -81,3 +81,9 @@ def test_the_default_llm_is_the_global_default_profile(
                "qwen2.5-coder:7b", "--default")  # fmt: skip
         after = cli.json("status")
     assert after["server"]["default_llm_model"] == "qwen2.5-coder:7b"
+
+
+def test_status_lines_end_without_padding(admin_cli: Cli, project: str) -> None:
+    lines = admin_cli.ok("status").stdout.splitlines()
+    assert lines[0].startswith("server ") and "projects" in lines
+    assert [line for line in lines if line != line.rstrip()] == []

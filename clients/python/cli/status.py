@@ -145,7 +145,9 @@ def render_projects(states: list[ProjectState]) -> None:
     if not states:
         console().print(Text("\nNo projects (none you can see).", style="dim"))
         return
-    table = Table(title="\nprojects", title_justify="left", title_style="bold")
+    # The heading printed as a line of its own: a table's title is padded to its width.
+    console().print(Text("\nprojects", style="bold"))
+    table = Table()
     for column in ("project", "generation", "chunks", "embedded", "last run", "state"):
         table.add_column(column, overflow="fold", no_wrap=column == "project")
     for state in states:

@@ -117,8 +117,10 @@ def ask(state: CliState, project: str, question: str, profile: str, extractive: 
     QUESTION `-` reads the question from standard input (`projectqa ask demo -
     < question.txt`, `echo "…" | projectqa ask -`).
     PROJECT may also be given with -p; without it: PROJECTQA_PROJECT, else your
-    only project. Nothing is stored. Tools needing approval are not offered (use
-    `projectqa chat` for those). Exit code 1 when the turn fails (LLM unreachable, …).
+    only project. One word alone is the question (`ask demo` asks "demo" of that
+    project): -p makes the project unmistakable. Nothing is stored. Tools needing
+    approval are not offered (use `projectqa chat` for those). Exit code 1 when
+    the turn fails (LLM unreachable, …).
     """
     question = read_question(question)
     client = state.client()

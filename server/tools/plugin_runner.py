@@ -8,9 +8,10 @@ loop and the store's threads are never blocked.
 
 ``async def`` tools run on the same threads: the coroutine is awaited on an
 event loop of the pool thread's own (``asyncio.run``), never on the server's
-loop, so a tool that blocks where it should await stalls only its thread. At
-the timeout the coroutine is cancelled, which frees the thread unless the tool
-ignores the cancellation.
+loop, so a tool that blocks where it should await stalls only its thread. The
+timeout runs from the call, not from when a thread took it up: at the caller's
+deadline the coroutine is cancelled, which frees the thread unless the tool
+ignores the cancellation; a call still queued at its deadline is not started.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any
 
 from ..registry import ToolSpec
@@ -49,8 +51,11 @@ class PluginToolThreads:
     plugin cannot keep the server process from exiting.
     """
 
-    def __init__(self, workers: int = PLUGIN_TOOL_THREADS) -> None:
+    def __init__(
+        self, workers: int = PLUGIN_TOOL_THREADS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.workers = workers
+        self.clock = clock  # what deadlines are measured on (tests stand in for a long queue)
         self._jobs: queue.SimpleQueue[tuple[Future[Any], Callable[..., Any], tuple[Any, ...]]]
         self._jobs = queue.SimpleQueue()
         self._lock = threading.Lock()
@@ -111,6 +116,25 @@ class ToolMisbehaved(Exception):
     """The tool's function raised or returned something unfit; the message says how."""
 
 
+@dataclass(frozen=True)
+class Deadline:
+    """When the caller stops waiting: ``timeout_s`` after the call, on ``clock``."""
+
+    at: float
+    timeout_s: float
+    clock: Callable[[], float]
+
+    @classmethod
+    def after(cls, timeout_s: float, clock: Callable[[], float]) -> Deadline:
+        return cls(clock() + timeout_s, timeout_s, clock)
+
+    def remaining(self) -> float:
+        return self.at - self.clock()
+
+    def missed(self) -> ToolMisbehaved:
+        return ToolMisbehaved(f"timed out after {self.timeout_s:g} s")
+
+
 async def run_plugin_tool(
     spec: ToolSpec,
     arguments: dict[str, Any],
@@ -129,7 +153,9 @@ async def run_plugin_tool(
             "in calls that timed out",
         )
     filled = with_defaults(spec.arguments_schema, copy.deepcopy(arguments))
-    future = pool.submit(_call, spec, filled, context, timeout_s)
+    # Taken now: time in the queue counts, so no thread is held past the caller's wait.
+    deadline = Deadline.after(timeout_s, pool.clock)
+    future = pool.submit(_call, spec, filled, context, deadline)
     try:
         value = await asyncio.wait_for(asyncio.wrap_future(future), timeout_s)
     except TimeoutError:
@@ -147,14 +173,18 @@ async def run_plugin_tool(
     return ToolResult(value=value, duration_ms=_since(started))
 
 
-def _call(spec: ToolSpec, arguments: dict[str, Any], context: ToolContext, timeout_s: float) -> Any:
+def _call(
+    spec: ToolSpec, arguments: dict[str, Any], context: ToolContext, deadline: Deadline
+) -> Any:
     """Runs on a pool thread: the function (awaited if async), then the check of its value."""
+    if deadline.remaining() <= 0:  # queued past the caller's wait: nobody wants the result
+        raise deadline.missed()
     try:
         value = spec.function(arguments, context)
         if inspect.isawaitable(value):
-            value = asyncio.run(_awaited(value, timeout_s))
+            value = asyncio.run(_awaited(value, deadline))
     except _AsyncTimeout:
-        raise ToolMisbehaved(f"timed out after {timeout_s:g} s") from None
+        raise deadline.missed() from None
     except BaseException as exc:  # even SystemExit: it must not reach the event loop
         log.warning("plugin tool %r raised", spec.name, exc_info=True)
         raise ToolMisbehaved(_short(f"{type(exc).__name__}: {exc}")) from None
@@ -165,9 +195,10 @@ class _AsyncTimeout(Exception):
     """An async tool was cancelled at its timeout (not a TimeoutError of its own)."""
 
 
-async def _awaited(awaitable: Awaitable[Any], timeout_s: float) -> Any:
-    """An async tool's value; cancelled at the timeout (the caller stops waiting then too)."""
-    bound = asyncio.timeout(timeout_s)
+async def _awaited(awaitable: Awaitable[Any], deadline: Deadline) -> Any:
+    """An async tool's value; cancelled at the caller's deadline (it stops waiting then)."""
+    loop = asyncio.get_running_loop()
+    bound = asyncio.timeout_at(loop.time() + deadline.remaining())
     try:
         async with bound:
             return await awaitable

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -199,6 +200,77 @@ async def test_an_async_tool_is_cancelled_at_its_timeout_and_frees_its_thread(
     assert threads.stuck == 0
     again = await call(lambda a, c: "fine", context, threads=threads)
     assert again.value == "fine"
+
+
+class QueueClock:
+    """Monotonic time plus a jump the test makes while a call waits in the queue."""
+
+    def __init__(self) -> None:
+        self.jump = 0.0
+        self.reads = 0
+
+    def __call__(self) -> float:
+        self.reads += 1
+        return time.monotonic() + self.jump
+
+
+async def queued_behind_a_busy_thread(
+    tool: Any, context: ToolContext, release: threading.Event, queued_for: float
+) -> Any:
+    """Run ``tool`` (timeout 1000 s) on a one-thread pool whose thread is busy while
+    ``queued_for`` seconds pass on the pool's clock; the call's result."""
+    clock = QueueClock()
+    threads = PluginToolThreads(workers=1, clock=clock)
+    busy = threading.Event()
+
+    def hold(arguments: dict[str, Any], ctx: ToolContext) -> Any:
+        busy.set()
+        release.wait()
+
+    holder = asyncio.create_task(call(hold, context, timeout_s=3600, threads=threads))
+    while not busy.is_set():  # bounded by the holder's call, which starts at once
+        await asyncio.sleep(0.01)
+    reads = clock.reads
+    queued = asyncio.create_task(call(tool, context, timeout_s=1000, threads=threads))
+    while clock.reads == reads:  # the call took its deadline and is queued
+        await asyncio.sleep(0.01)
+    clock.jump = queued_for
+    release.set()  # the thread takes the queued call up only now
+    await holder
+    return await asyncio.wait_for(queued, 60)  # old code: the coroutine got all 1000 s
+
+
+async def test_an_async_tool_is_cancelled_at_the_deadline_of_its_call_not_of_its_start(
+    context: ToolContext, release: threading.Event
+) -> None:
+    started, cancelled = threading.Event(), threading.Event()
+
+    async def tool(arguments: dict[str, Any], ctx: ToolContext) -> Any:
+        started.set()
+        try:
+            await asyncio.Event().wait()  # never set
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    # 999.8 of its 1000 s pass in the queue: 0.2 s are left when it starts.
+    result = await queued_behind_a_busy_thread(tool, context, release, queued_for=999.8)
+
+    assert (result.is_error, result.error) == (True, "timed out after 1000 s")
+    assert started.is_set() and cancelled.is_set()
+
+
+async def test_a_call_queued_past_its_deadline_is_not_started(
+    context: ToolContext, release: threading.Event
+) -> None:
+    ran = threading.Event()
+
+    result = await queued_behind_a_busy_thread(
+        lambda a, c: ran.set(), context, release, queued_for=1000.5
+    )
+
+    assert (result.is_error, result.error) == (True, "timed out after 1000 s")
+    assert not ran.is_set()
 
 
 async def test_an_async_tool_that_raises_is_an_error(context: ToolContext) -> None:

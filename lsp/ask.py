@@ -120,10 +120,8 @@ def parse_arguments(
 
 
 def _relative(uri: str, project: ProjectView) -> str:
-    path = Path(to_fs_path(uri) or uri)
-    if project.workspace is not None and project.workspace in path.parents:
-        return path.relative_to(project.workspace).as_posix()
-    return path.name
+    # As the project's citations name it (repository-relative), so the server can match it.
+    return project.relative(Path(to_fs_path(uri) or uri))
 
 
 def question_text(ask: AskArguments, project: ProjectView) -> str:

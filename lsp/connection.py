@@ -179,13 +179,10 @@ class Connection:
     def _describe(self, error: ClientError) -> str:
         if error.code == grpc.StatusCode.UNAUTHENTICATED:
             return (
-                f"ProjectQA server at {self.address} rejected the token ({error.details}): "
+                f"the server at {self.address} rejected the token ({error.details}): "
                 f"set {self.names.token}"
             )
-        return (
-            f"ProjectQA server at {self.address} is unreachable ({error.code_name}): "
-            f"{error.details}"
-        )
+        return f"the server at {self.address} is unreachable ({error.code_name}): {error.details}"
 
     async def _connect(self, generation: int) -> bool:
         """One attempt: a fresh channel, the caller's identity, the project.

@@ -9,7 +9,9 @@ starts a real server with the built-in ``local`` and ``git`` connectors, and cre
 - project ``monorepo`` with a ``local`` connector on ``work``, the folder holding the
   checkout (a broader fit, never ingested);
 - project ``remote-shop`` with a ``git`` connector of ``REMOTE`` (never fetched), for
-  checkouts whose ``origin`` it is.
+  checkouts whose ``origin`` it is;
+- projects ``svc-a`` and ``svc-b`` with a ``git`` connector each on one more repository
+  (``work/services``), ``subdirectory`` ``services/a`` and ``services/b``; ``svc-a`` ingested.
 
 Neither slug is the checkout folder's name, so only its path can make the editor find it.
 Used by the pytest-lsp tests and the headless-Neovim test.
@@ -37,6 +39,7 @@ PROJECT = "demo"
 ENCLOSING_PROJECT = "monorepo"
 REMOTE_PROJECT = "remote-shop"
 REMOTE = "git@github.com:acme/shop.git"
+SERVICE_PROJECTS = {"svc-a": "services/a", "svc-b": "services/b"}  # slug: subdirectory
 CONFIG_PY = '''\
 """Timeouts, limits and retries of the demo client."""
 
@@ -52,6 +55,19 @@ FILES = {
     "httpx/_config.py": CONFIG_PY,
     "README.md": "# httpx demo\n\nAn HTTP client whose retries back off exponentially.\n",
 }
+SERVICE_FILES = {
+    "services/a/src/billing.py": (
+        "def invoice_total(lines: list[float]) -> float:\n"
+        '    """The invoice total: the sum of its lines, rounded to cents."""\n'
+        "    return round(sum(lines), 2)\n"
+    ),
+    "services/b/src/shipping.py": (
+        "def parcel_weight(items: list[float]) -> float:\n"
+        '    """The parcel weight in kilograms."""\n'
+        "    return sum(items)\n"
+    ),
+    "README.md": "# services\n\nTwo services in one repository.\n",
+}
 
 
 @dataclass(frozen=True)
@@ -60,11 +76,12 @@ class LocalCheckout:
     token: str  # the global admin's
     repo: Path  # the checkout the git connector reads
     enclosing: Path  # the folder of the monorepo project's local connector
+    services: Path  # the repository of svc-a and svc-b
 
 
-def commit_repository(repo: Path) -> None:
-    """A git repository at ``repo`` with FILES committed (git needs no user config)."""
-    for relative, text in FILES.items():
+def commit_repository(repo: Path, files: dict[str, str] = FILES) -> None:
+    """A git repository at ``repo`` with ``files`` committed (git needs no user config)."""
+    for relative, text in files.items():
         (repo / relative).parent.mkdir(parents=True, exist_ok=True)
         (repo / relative).write_text(text, encoding="utf-8")
     identity = ["-c", "user.name=Test", "-c", "user.email=test@example.com"]
@@ -80,14 +97,18 @@ async def _connector(caller: Caller, project: str, kind: str, config: dict[str, 
     )
 
 
-async def _prepare(caller: Caller, repo: Path, enclosing: Path) -> None:
-    for slug in (PROJECT, ENCLOSING_PROJECT, REMOTE_PROJECT):
+async def _prepare(caller: Caller, repo: Path, enclosing: Path, services: Path) -> None:
+    for slug in (PROJECT, ENCLOSING_PROJECT, REMOTE_PROJECT, *SERVICE_PROJECTS):
         await caller.admin.CreateProject(admin_pb2.CreateProjectRequest(slug=slug, name=slug))
     await _connector(caller, PROJECT, "git", {"url": str(repo)})
     await _connector(caller, ENCLOSING_PROJECT, "local", {"path": str(enclosing)})
     await _connector(caller, REMOTE_PROJECT, "git", {"url": REMOTE})
-    runs = await ingest(caller, PROJECT)
-    assert [run.status for run in runs] == [ingestion_pb2.INGESTION_STATUS_SUCCEEDED], runs
+    for slug, subdirectory in SERVICE_PROJECTS.items():
+        config = {"url": str(services), "subdirectory": subdirectory}
+        await _connector(caller, slug, "git", config)
+    for slug in (PROJECT, "svc-a"):
+        runs = await ingest(caller, slug)
+        assert [run.status for run in runs] == [ingestion_pb2.INGESTION_STATUS_SUCCEEDED], runs
 
 
 @contextlib.asynccontextmanager
@@ -96,8 +117,11 @@ async def local_checkout(tmp_path_factory: pytest.TempPathFactory) -> AsyncItera
     base = tmp_path_factory.mktemp("checkout")
     enclosing = base / "work"
     repo = enclosing / "httpx-demo"
+    services = enclosing / "services"
     repo.mkdir(parents=True)
+    services.mkdir()
     commit_repository(repo)
+    commit_repository(services, SERVICE_FILES)
     with pytest.MonkeyPatch.context() as env:
         for name in ("PROJECTQA_CONFIG", "PROJECTQA_MONGODB_URI", "PROJECTQA_PLUGINS"):
             env.delenv(name, raising=False)
@@ -110,8 +134,8 @@ async def local_checkout(tmp_path_factory: pytest.TempPathFactory) -> AsyncItera
         address = f"127.0.0.1:{port}"
         channel = grpc.aio.insecure_channel(address, interceptors=bearer_interceptors(token))
         try:
-            await _prepare(_caller(channel), repo, enclosing)
-            yield LocalCheckout(address, token, repo, enclosing)
+            await _prepare(_caller(channel), repo, enclosing, services)
+            yield LocalCheckout(address, token, repo, enclosing, services)
         finally:
             await channel.close()
             await server.stop(0)

@@ -3,7 +3,8 @@ up) finds its project, and the bridge's messages name settings as that editor sp
 
 The server, checkout and projects are tests/lsp/local_checkout.py's: project ``demo`` reads
 the checkout by path, project ``monorepo`` reads the folder holding it, project
-``remote-shop`` a remote repository.
+``remote-shop`` a remote repository, projects ``svc-a`` and ``svc-b`` two subdirectories of
+another repository.
 """
 
 from __future__ import annotations
@@ -89,6 +90,41 @@ async def test_a_clone_of_a_remote_finds_the_project_of_that_remote(
     subprocess.run([*git, "remote", "add", "origin", "https://github.com/Acme/shop"], check=True)
     async with open_bridge(clone / inside, options=options(checkout)) as bridge:
         assert (await bridge.wait_connected())["project"] == REMOTE_PROJECT
+
+
+@pytest.mark.parametrize(
+    ("inside", "expected"),
+    [("services/a/src", "svc-a"), ("services/a", "svc-a"), ("services/b", "svc-b")],
+)
+async def test_projects_of_subdirectories_of_one_repository_are_told_apart(
+    checkout: LocalCheckout, inside: str, expected: str
+) -> None:
+    async with open_bridge(checkout.services / inside, options=options(checkout)) as bridge:
+        assert (await bridge.wait_connected())["project"] == expected
+
+
+async def test_a_subdirectory_project_cites_repository_paths_at_the_repository(
+    checkout: LocalCheckout,
+) -> None:
+    folder = checkout.services / "services/a/src"
+    async with open_bridge(folder, options=options(checkout)) as bridge:
+        assert (await bridge.wait_connected())["project"] == "svc-a"
+        result = await bridge.command(
+            "projectqa.ask", {"question": "How is the invoice total computed?"}
+        )
+    key = "services/a/src/billing.py"
+    cited = [c for c in result["citations"] if c["label"].startswith(f"{key}:")]
+    assert cited, result["citations"]
+    # Keys are repository-relative: the file is at the repository's root joined with the key.
+    assert cited[0]["location"]["uri"] == (checkout.services / key).as_uri()
+
+
+async def test_the_top_of_a_repository_of_two_subdirectory_projects_names_both(
+    checkout: LocalCheckout,
+) -> None:
+    async with open_bridge(checkout.services, options=options(checkout)) as bridge:
+        message = await shown_error(bridge)
+    assert f"several projects index {checkout.services} (svc-a, svc-b): set " in message
 
 
 async def shown_error(bridge: Bridge) -> str:

@@ -51,7 +51,10 @@ async def test_an_unreachable_server_at_start_is_reported_once_and_the_bridge_li
     async with open_bridge(qa.shop, options={"address": address, "token": "t"}) as bridge:
         await until(lambda: bridge.shown(types.MessageType.Error))
         message = await failed(bridge)
-        assert f"ProjectQA server at {address} is unreachable" in message
+        assert message.startswith(f"the server at {address} is unreachable"), message
+        # showMessage adds the one product prefix ("ProjectQA: ProjectQA server at …" was shown).
+        [shown] = bridge.shown(types.MessageType.Error)
+        assert shown.startswith(f"ProjectQA: the server at {address} is unreachable"), shown
         await failed(bridge)
         status = await bridge.status()
         assert status["connected"] is False and "unreachable" in status["message"]
@@ -79,7 +82,9 @@ async def test_a_rejected_token_is_reported_clearly(qa: IndexedProject) -> None:
     async with open_bridge(qa.shop, options=options) as bridge:
         await until(lambda: bridge.shown(types.MessageType.Error))
         [message] = bridge.shown(types.MessageType.Error)
-        assert "rejected the token" in message and "projectqa.token" in message
+        rejected = f"ProjectQA: the server at {options['address']} rejected the token"
+        assert message.startswith(rejected), message
+        assert "projectqa.token" in message
         assert "rejected the token" in await failed(bridge)
 
 

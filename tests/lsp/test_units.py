@@ -15,7 +15,7 @@ from projectqa.lsp.documents import check_position, selected_text, word_at
 from projectqa.lsp.editors import GENERIC, NEOVIM, VSCODE, setting_names
 from projectqa.lsp.markdown import code, escape, fence
 from projectqa.lsp.settings import SettingsError, from_editor, from_environment, merge
-from projectqa.lsp.workspace import ProjectView, connector_root, normalize_remote
+from projectqa.lsp.workspace import ProjectView, connector_root, normalize_remote, subdirectory
 from projectqa.v1 import admin_pb2
 
 
@@ -154,3 +154,34 @@ def test_a_source_line_shows_the_label_exactly_and_numbers_once() -> None:
     assert source_line(cited) == "- [1] `httpx/_config.py:3-9`"
     record = {"marker": "", "label": "#12", "url": "https://x/12", "verified": False}
     assert source_line(record) == "- `#12` <https://x/12> (unverified)"
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        ({"subdirectory": "/services/a/"}, "services/a"),
+        ({"subdirectory": "services/./a"}, "services/a"),
+        ({"subdirectory": ""}, ""),
+        ({"subdirectory": "../elsewhere"}, ""),  # the connector refuses it: all counts
+        ({}, ""),
+    ],
+)
+def test_a_git_connectors_subdirectory_is_read_as_the_connector_reads_it(
+    config: dict[str, str], expected: str
+) -> None:
+    values = struct_pb2.Struct()
+    values.update({"url": "/repo", **config})
+    assert subdirectory(admin_pb2.Connector(type="git", config=values)) == expected
+
+
+def test_a_selected_file_is_named_relative_to_its_connector_folder(tmp_path: Path) -> None:
+    # An editor opened on services/a/src of a repository a git connector reads (with
+    # subdirectory services/a): the question names the file as the project's citations do.
+    repo = tmp_path / "repo"
+    folder = repo / "services/a/src"
+    folder.mkdir(parents=True)
+    view = ProjectView("p1", "svc-a", folder, {"c1": repo.resolve()})
+    assert view.relative(folder / "billing.py") == "services/a/src/billing.py"
+    outside = tmp_path / "elsewhere" / "notes.md"
+    assert ProjectView("p1", "svc-a", folder, {}).relative(folder / "x.py") == "x.py"
+    assert view.relative(outside) == "notes.md"

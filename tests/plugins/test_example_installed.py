@@ -3,14 +3,9 @@ its signature-derived tool is listed with the derived schema and runs through In
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
-import pytest
 from google.protobuf import json_format, struct_pb2
 
 from projectqa.server.app import create_server
@@ -18,34 +13,12 @@ from projectqa.server.config import Settings
 from projectqa.v1 import admin_pb2, admin_pb2_grpc, tools_pb2, tools_pb2_grpc
 
 from ..service.helpers import bearer_interceptors
-
-PACKAGE = Path(__file__).resolve().parents[2] / "plugins" / "example-plugin"
-
-
-@pytest.fixture(scope="module")
-def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    source = tmp_path_factory.mktemp("example-src") / "example-plugin"
-    shutil.copytree(PACKAGE, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
-    site = tmp_path_factory.mktemp("example-site")
-    command = [
-        sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation",
-        "--disable-pip-version-check", "-q", "--target", str(site), str(source),
-    ]  # fmt: skip
-    subprocess.run(command, check=True, capture_output=True)
-    return site
+from .example_site import installed_fixture, site_fixture  # noqa: F401 (fixtures)
 
 
-@pytest.fixture
-def installed(plugin_site: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.syspath_prepend(str(plugin_site))
-    for name in ("PROJECTQA_CONFIG", "PROJECTQA_MONGODB_URI", "PROJECTQA_PLUGINS"):
-        monkeypatch.delenv(name, raising=False)
-    yield plugin_site
-    for name in [m for m in sys.modules if m.startswith("projectqa_example_plugin")]:
-        del sys.modules[name]
-
-
-async def test_listed_and_its_typed_tool_runs_through_grpc(installed: Path, tmp_path: Path) -> None:
+async def test_listed_and_its_typed_tool_runs_through_grpc(
+    example_installed: Path, tmp_path: Path
+) -> None:
     folder = tmp_path / "repo"
     folder.mkdir()
     (folder / "app.py").write_text("def f():\n    pass  # TODO: implement\n", encoding="utf-8")

@@ -3,10 +3,7 @@ run_plugin_tool over real files."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,37 +14,20 @@ from projectqa.server.registry import ToolSpec
 from projectqa.server.tools.base import Checkout, ToolContext
 from projectqa.server.tools.plugin_runner import run_plugin_tool
 
-PACKAGE = Path(__file__).resolve().parents[2] / "plugins" / "example-plugin"
-
-
-@pytest.fixture(scope="module")
-def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The example plugin built from its own pyproject and installed into a fresh folder."""
-    source = tmp_path_factory.mktemp("example-src") / "example-plugin"
-    shutil.copytree(PACKAGE, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
-    site = tmp_path_factory.mktemp("example-site")
-    command = [
-        sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation",
-        "--disable-pip-version-check", "-q", "--target", str(site), str(source),
-    ]  # fmt: skip
-    subprocess.run(command, check=True, capture_output=True)
-    return site
+from ..plugins.example_site import installed_fixture, site_fixture  # noqa: F401 (fixtures)
 
 
 @pytest.fixture
-def count_lines(plugin_site: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ToolSpec]:
+def count_lines(example_installed: Path) -> ToolSpec:
     """The tool as the installed plugin registers it."""
-    monkeypatch.syspath_prepend(str(plugin_site))
     host = load_plugins(["example"])
     assert host.blocked == {}
     entry = host.catalog.tools["count_lines"]
     assert entry.plugin == "example"
     assert Path(sys.modules[entry.item.function.__module__].__file__ or "").is_relative_to(
-        plugin_site
+        example_installed
     )
-    yield entry.item  # type: ignore[misc]
-    for name in [m for m in sys.modules if m.startswith("projectqa_example_plugin")]:
-        del sys.modules[name]
+    return entry.item
 
 
 @pytest.fixture

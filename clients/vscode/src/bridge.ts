@@ -35,9 +35,14 @@ export function readSettings(): ProjectQASettings {
 /** The token the bridge is started with (secret storage; see token.ts). */
 export type TokenSource = () => Promise<string | undefined>;
 
+/** One start of the bridge: its client once made (also when it failed to start). */
+interface Launch {
+  client?: LanguageClient;
+}
+
 export class Bridge implements vscode.Disposable {
-  private client: LanguageClient | undefined;
   private starting: Promise<LanguageClient | undefined> | undefined; // undefined: not started
+  private launch: Launch | undefined; // the start `starting` belongs to
   private failure: string | undefined;
 
   constructor(
@@ -50,18 +55,22 @@ export class Bridge implements vscode.Disposable {
     return this.starting !== undefined;
   }
 
-  /** Starts the bridge; a failure is shown once and remembered for the commands. */
+  /** Starts the bridge, unless it is started or starting already (then that start: two
+   * callers at once get one client); a failure is shown once and remembered for the
+   * commands. */
   start(): Promise<LanguageClient | undefined> {
-    const starting = this.launch();
-    this.starting = starting;
-    return starting;
+    if (!this.starting) {
+      this.launch = {};
+      this.starting = this.launchInto(this.launch);
+    }
+    return this.starting;
   }
 
-  private async launch(): Promise<LanguageClient | undefined> {
+  private async launchInto(launch: Launch): Promise<LanguageClient | undefined> {
     const settings = readSettings();
     const command = serverCommand(settings);
     const client = this.createClient(command, await this.token());
-    this.client = client;
+    launch.client = client;
     this.failure = undefined;
     try {
       await client.start();
@@ -87,12 +96,14 @@ export class Bridge implements vscode.Disposable {
 
   async stop(): Promise<void> {
     const starting = this.starting;
+    const launch = this.launch;
     this.starting = undefined;
-    await starting; // a launch under way sets this.client first
-    const client = this.client;
-    this.client = undefined;
+    this.launch = undefined;
+    // A start under way makes its client first. That very client is disposed, never one of
+    // a start begun meanwhile.
+    await starting;
     try {
-      await client?.dispose();
+      await launch?.client?.dispose();
     } catch {
       // A client that never started cannot stop cleanly; there is nothing left to stop.
     }

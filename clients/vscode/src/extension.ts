@@ -23,10 +23,13 @@ import { type BridgeStatus, EditorCommand, LspCommand, type Range } from "./prot
 import { needsRestart, RESTART_KEYS, workspaceConfiguresProjectQA } from "./settings";
 import {
   bridgeToken,
+  describeAddress,
+  discardedTokenMessage,
   migrateToken,
   type Secrets,
   storeToken,
-  TOKEN_SECRET,
+  tokenSecret,
+  userAddress,
   WORKSPACE_TOKEN_WARNING,
 } from "./token";
 
@@ -36,8 +39,14 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const secrets = context.secrets;
   const panel = new AnswerPanel();
   const asks = new AskRunner(panel);
-  const started = new Bridge(asks, () => bridgeToken(secrets, readSettings().token));
+  const started = new Bridge(asks, () => {
+    const settings = readSettings();
+    return bridgeToken(secrets, settings.address, settings.token);
+  });
   bridge = started;
+  // Configuration events before the end of activate() are ignored: moving the token out of
+  // the user settings fires one, and activate() itself starts the bridge afterwards.
+  let activated = false;
   context.subscriptions.push(
     panel,
     started,
@@ -48,17 +57,19 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand(EditorCommand.showStatus, () => showStatus(started)),
     vscode.commands.registerCommand(EditorCommand.setToken, () => setToken(secrets)),
     vscode.workspace.onDidChangeConfiguration((event) => {
-      if (needsRestart((key) => event.affectsConfiguration(key))) {
+      if (activated && needsRestart((key) => event.affectsConfiguration(key))) {
         void (started.started || configuredHere() ? started.restart() : undefined);
       }
     }),
     secrets.onDidChange((event) => {
-      if (event.key === TOKEN_SECRET) {
+      // Only the token of the address the bridge talks to matters to it.
+      if (activated && event.key === tokenSecret(readSettings().address)) {
         void started.reload();
       }
     }),
   );
   await moveTokenToSecrets(secrets);
+  activated = true;
   if (configuredHere()) {
     void started.start();
   }
@@ -73,15 +84,19 @@ function configuredHere(): boolean {
 /** The one-time move of a plain `projectqa.token` setting into secret storage (token.ts). */
 async function moveTokenToSecrets(secrets: Secrets): Promise<void> {
   const config = vscode.workspace.getConfiguration("projectqa");
+  const address = userAddress(config.inspect("address"));
   try {
-    const migration = await migrateToken(secrets, config.inspect("token"), () =>
+    const migration = await migrateToken(secrets, config.inspect("token"), address, () =>
       config.update("token", undefined, vscode.ConfigurationTarget.Global),
     );
     if (migration.moved) {
       void vscode.window.showInformationMessage(
-        "ProjectQA: the token from your user settings is now kept in VS Code's secret " +
-          "storage and was removed from the settings file.",
+        `ProjectQA: the token for ${describeAddress(address)} is now kept in VS Code's ` +
+          "secret storage (not in a settings file).",
       );
+    }
+    if (migration.discarded) {
+      void vscode.window.showWarningMessage(discardedTokenMessage(address));
     }
     if (migration.inWorkspace) {
       void vscode.window.showWarningMessage(WORKSPACE_TOKEN_WARNING);
@@ -93,11 +108,18 @@ async function moveTokenToSecrets(secrets: Secrets): Promise<void> {
   }
 }
 
+/** Set Token: the token of the address the bridge talks to now (see token.ts). */
 async function setToken(secrets: Secrets): Promise<void> {
+  const address = readSettings().address;
+  const server = describeAddress(address);
+  const scoped = vscode.workspace.getConfiguration("projectqa").inspect("address");
+  const fromWorkspace = scoped?.workspaceFolderValue ?? scoped?.workspaceValue;
   const typed = await vscode.window.showInputBox({
     title: "ProjectQA: Set Token",
-    prompt: "Bearer token for the ProjectQA server, kept in VS Code's secret storage. " +
-      "Leave empty to remove the stored token.",
+    prompt:
+      `Bearer token for ${server}` +
+      (fromWorkspace !== undefined ? " (the address this workspace's settings set)" : "") +
+      ", kept in VS Code's secret storage for that address only. Leave empty to remove it.",
     placeHolder: "tok_…",
     password: true,
     ignoreFocusOut: true,
@@ -105,11 +127,11 @@ async function setToken(secrets: Secrets): Promise<void> {
   if (typed === undefined) {
     return; // dismissed
   }
-  const outcome = await storeToken(secrets, typed);
+  const outcome = await storeToken(secrets, address, typed);
   void vscode.window.showInformationMessage(
     outcome === "stored"
-      ? "ProjectQA: token stored in VS Code's secret storage."
-      : "ProjectQA: stored token removed.",
+      ? `ProjectQA: token for ${server} stored in VS Code's secret storage.`
+      : `ProjectQA: stored token for ${server} removed.`,
   );
 }
 

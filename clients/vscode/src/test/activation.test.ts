@@ -9,8 +9,12 @@ import { ConfigurationTarget, fake, installFakes } from "./fakeVscode";
 installFakes();
 // Required after the fakes are in place (an import would be hoisted above them).
 const extension = require("../extension") as typeof import("../extension");
+const { Bridge } = require("../bridge") as typeof import("../bridge");
+const { AskRunner } = require("../asks") as typeof import("../asks");
+const { AnswerPanel } = require("../answerPanel") as typeof import("../answerPanel");
 
-const TOKEN_SECRET = "projectqa.token";
+// The secret of the bridge's default address (no projectqa.address set).
+const TOKEN_SECRET = "projectqa.token@default";
 
 async function activate() {
   const context = fake.context();
@@ -82,6 +86,47 @@ describe("activate", () => {
     assert.ok(!fake.messages.some((m) => /secret storage/.test(m.text)));
   });
 
+  it("moving the token in a workspace that configures ProjectQA starts one bridge", async () => {
+    // Clearing the user setting fires onDidChangeConfiguration while activate() runs; the
+    // bridge activate() then starts must be the only one.
+    fake.settings.set("project", { workspaceValue: "shop" });
+    fake.settings.set("token", { globalValue: "tok_8.plain" });
+    await activate();
+    assert.equal(fake.updates.length, 1);
+    assert.equal(fake.clients.length, 1, "a second LanguageClient was made");
+    const [client] = startedClients();
+    assert.equal(client.options.initializationOptions().token, "tok_8.plain");
+  });
+
+  it("a user-settings token that differs from the stored one: the user is told", async () => {
+    fake.settings.set("token", { globalValue: "tok_9.plain" });
+    fake.secrets.set(TOKEN_SECRET, "tok_9.secret");
+    await activate();
+    assert.equal(fake.secrets.get(TOKEN_SECRET), "tok_9.secret");
+    assert.ok(
+      fake.messages.some((m) => m.level === "warning" && /removed without being kept/.test(m.text)),
+      JSON.stringify(fake.messages),
+    );
+  });
+
+  it("a workspace that sets another address gets no token stored for the user's", async () => {
+    fake.settings.set("address", { globalValue: "qa.internal:50051", workspaceValue: "evil:1" });
+    fake.secrets.set("projectqa.token@qa.internal:50051", "tok_10.qa");
+    await activate();
+    const [client] = startedClients();
+    assert.equal(client.options.initializationOptions().address, "evil:1");
+    assert.equal(client.options.initializationOptions().token, undefined);
+    // Set Token names the address it stores for, and stores for that one only.
+    fake.inputs.push("tok_11.evil");
+    await fake.commands.get("projectqa.setToken")?.();
+    await settle();
+    assert.equal(fake.secrets.get("projectqa.token@evil:1"), "tok_11.evil");
+    assert.equal(fake.secrets.get("projectqa.token@qa.internal:50051"), "tok_10.qa");
+    const stored = /token for the ProjectQA server at evil:1 stored/;
+    assert.ok(fake.messages.some((m) => stored.test(m.text)));
+    assert.equal(startedClients()[0].options.initializationOptions().token, "tok_11.evil");
+  });
+
   it("warns about a token in the workspace's settings and never stores it", async () => {
     fake.settings.set("token", { workspaceValue: "tok_3.committed" });
     await activate();
@@ -113,5 +158,31 @@ describe("activate", () => {
     fake.inputs.push("");
     await fake.commands.get("projectqa.setToken")?.();
     assert.equal(fake.secrets.has(TOKEN_SECRET), false);
+  });
+});
+
+describe("Bridge", () => {
+  beforeEach(() => fake.reset());
+
+  function bridge() {
+    return new Bridge(new AskRunner(new AnswerPanel()), async () => undefined);
+  }
+
+  it("two starts at once make one client", async () => {
+    const started = bridge();
+    const [first, second] = await Promise.all([started.start(), started.start()]);
+    assert.equal(first, second);
+    assert.equal(fake.clients.length, 1);
+  });
+
+  it("a restart during a start leaves one client running, the others disposed", async () => {
+    const started = bridge();
+    const starting = started.start();
+    const restarting = started.restart();
+    const late = started.start(); // begun while the restart stops the first
+    await Promise.all([starting, restarting, late]);
+    await settle();
+    assert.equal(startedClients().length, 1, `${fake.clients.length} clients made`);
+    assert.ok(fake.clients.every((client) => client.isRunning() || client.disposed));
   });
 });

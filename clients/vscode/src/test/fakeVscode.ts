@@ -102,6 +102,12 @@ function configuration() {
       fake.updates.push({ key, value, target });
       const scope = target === ConfigurationTarget.Global ? "globalValue" : "workspaceValue";
       fake.settings.set(key, { ...fake.settings.get(key), [scope]: value });
+      // As VS Code does: the change is announced before update() resolves.
+      const full = `projectqa.${key}`;
+      const event = {
+        affectsConfiguration: (section: string) => section === full || section === "projectqa",
+      };
+      [...fake.configListeners].forEach((listener) => listener(event));
     },
   };
 }

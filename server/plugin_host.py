@@ -75,7 +75,17 @@ class Reason:
     @classmethod
     def of_exception(cls, prefix: str, exc: BaseException) -> Reason:
         """``prefix`` and the exception: its repr in full, its type and message in public."""
-        return cls(f"{prefix}{exc!r}", without_paths(f"{prefix}{type(exc).__name__}: {exc}"))
+        shown = _printed(repr, exc)
+        said = f"{type(exc).__name__}: {_printed(str, exc)}"
+        return cls(f"{prefix}{shown}", without_paths(f"{prefix}{said}"))
+
+
+def _printed(how: Callable[[object], str], exc: BaseException) -> str:
+    """``repr`` or ``str`` of a plugin's exception, which may itself raise."""
+    try:
+        return how(exc)
+    except Exception:
+        return f"<unprintable {type(exc).__name__}>"
 
 
 @dataclass(frozen=True)
@@ -267,7 +277,10 @@ def _add(host: PluginHost, plugin: str, hook_name: str, item: object) -> None:
 
 def _described(item: object) -> str:
     """How a refused contribution is named: its name, else its type."""
-    name = getattr(item, "name", None) or getattr(item, "__qualname__", None)
+    try:
+        name = getattr(item, "name", None) or getattr(item, "__qualname__", None)
+    except Exception:  # a property of the plugin's that raises
+        name = None
     return repr(name) if isinstance(name, str) else f"a {type(item).__name__}"
 
 

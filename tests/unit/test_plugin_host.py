@@ -327,3 +327,25 @@ def test_reasons_in_public_name_no_server_paths(installed, tmp_path: Path) -> No
 )
 def test_without_paths_keeps_only_the_last_component(text: str, public: str) -> None:
     assert without_paths(text) == public
+
+
+class Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no text")
+
+    __repr__ = __str__
+
+
+class RaisesUnprintable:
+    @hookimpl
+    def projectqa_register_tools(self, register):
+        raise Unprintable
+
+
+def test_an_exception_that_cannot_be_printed_still_blocks_only_its_plugin() -> None:
+    host = load_plugins(allow=[], extra=[("odd", RaisesUnprintable()), ("p", _RegistersTools())])
+
+    assert host.blocked == {"odd": "projectqa_register_tools raised <unprintable Unprintable>"}
+    (record,) = [r for r in host.records if r.name == "odd"]
+    assert record.why_blocked is not None
+    assert record.why_blocked.public.endswith("raised Unprintable: <unprintable Unprintable>")

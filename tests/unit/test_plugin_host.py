@@ -7,6 +7,7 @@ import inspect
 import logging
 import sys
 import textwrap
+from datetime import UTC, datetime
 from importlib.metadata import Distribution, EntryPoint
 from pathlib import Path
 from typing import Literal
@@ -14,8 +15,17 @@ from typing import Literal
 import pytest
 
 from projectqa.server import hookspecs
+from projectqa.server.admin.plugins import Plugins
+from projectqa.server.auth import Principal
 from projectqa.server.hookspecs import hookimpl
-from projectqa.server.plugin_host import NOT_ALLOWED, load_plugins, without_paths
+from projectqa.server.models import Token, User
+from projectqa.server.plugin_host import (
+    NOT_ALLOWED,
+    PluginRecord,
+    Reason,
+    load_plugins,
+    without_paths,
+)
 from projectqa.server.registry import ConnectorType, ToolSpec
 
 GOOD = """
@@ -349,3 +359,27 @@ def test_an_exception_that_cannot_be_printed_still_blocks_only_its_plugin() -> N
     (record,) = [r for r in host.records if r.name == "odd"]
     assert record.why_blocked is not None
     assert record.why_blocked.public.endswith("raised Unprintable: <unprintable Unprintable>")
+
+
+def caller(global_admin: bool) -> Principal:
+    now = datetime.now(UTC)
+    user = User("usr_1", "mia", "Mia", global_admin, now)
+    return Principal(user, Token("tok_1", "usr_1", "hash", "", now))
+
+
+def test_the_listing_says_reasons_and_problems_in_full_to_global_admins_only(
+    installed, tmp_path: Path
+) -> None:
+    host = load_plugins(found=installed(typo=TYPO, syntax=BAD_SYNTAX))
+    host.records.append(PluginRecord("p", problems=(Reason.of(f"cannot read '{tmp_path}/a'"),)))
+    plugins = Plugins(host)
+
+    as_admin = {v.record.name: v for v in plugins.list(caller(global_admin=True))}
+    as_member = {v.record.name: v for v in plugins.list(caller(global_admin=False))}
+
+    assert str(tmp_path) in as_admin["typo"].blocked_reason
+    assert as_admin["p"].problems == (f"cannot read '{tmp_path}/a'",)
+    assert as_member["p"].problems == ("cannot read '…/a'",)
+    for view in as_member.values():
+        assert str(tmp_path) not in view.blocked_reason
+    assert as_member["syntax"].blocked_reason.startswith("failed to load: SyntaxError: ")

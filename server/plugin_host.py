@@ -40,9 +40,9 @@ NOT_ALLOWED = "not in PROJECTQA_PLUGINS"
 
 # pluggy names a module plugin as "<module 'x' from '/home/u/venv/.../x.py'>".
 MODULE_FROM = re.compile(r"<module '([^']*)' from '[^']*'>")
-# An absolute path (POSIX, or Windows with a drive): a quoted one whole (it may hold
-# spaces), else up to the next space or punctuation that ends a path in a message.
-_ROOT = r"(?:/|[A-Za-z]:\\)"
+# An absolute path (POSIX, Windows with a drive, a file: URL): a quoted one whole (it may
+# hold spaces), else up to the next space or punctuation that ends a path in a message.
+_ROOT = r"(?:file:/*)?(?:/|[A-Za-z]:\\)"
 ABSOLUTE_PATH = re.compile(
     rf"(?<=')({_ROOT}[^']*)(?=')|(?<=\")({_ROOT}[^\"]*)(?=\")"
     rf"|(?:^|(?<=[\s(\[=]))({_ROOT}[^\s'\"<>(),;]*)"
@@ -57,7 +57,7 @@ def without_paths(text: str) -> str:
 
 def _last_component(found: re.Match[str]) -> str:
     path = next(group for group in found.groups() if group is not None)
-    module = ntpath if re.match(r"[A-Za-z]:\\", path) else posixpath
+    module = ntpath if re.match(r"(?:file:/*)?[A-Za-z]:\\", path) else posixpath
     return "…/" + module.basename(module.normpath(path))
 
 

@@ -333,6 +333,7 @@ def test_reasons_in_public_name_no_server_paths(installed, tmp_path: Path) -> No
         ("/opt/x/y.py at the start", "…/y.py at the start"),
         (r"'C:\\Users\\bob\\plug.py'", "'…/plug.py'"),
         ("see http://host/a/b and 1/2", "see http://host/a/b and 1/2"),
+        ("bad manifest at file:///home/u/site/x.json", "bad manifest at …/x.json"),
     ],
 )
 def test_without_paths_keeps_only_the_last_component(text: str, public: str) -> None:

@@ -2,6 +2,7 @@
 -- what it answers. The protocol is in docs/EDITORS.md of the ProjectQA repository.
 -- Works on Neovim 0.7.2 and newer: APIs that came later are guarded.
 
+local compat = require('projectqa.compat')
 local ui = require('projectqa.ui')
 
 local M = {}
@@ -9,6 +10,8 @@ local M = {}
 local uv = vim.uv or vim.loop
 local ERROR, WARN, INFO = vim.log.levels.ERROR, vim.log.levels.WARN, vim.log.levels.INFO
 local REQUEST_CANCELLED = -32800
+local request, cancel, notify = compat.request, compat.cancel, compat.notify
+local MESSAGE_LEVELS = compat.MESSAGE_LEVELS
 
 local defaults = {
   cmd = { 'projectqa-lsp' },
@@ -27,30 +30,6 @@ local unstartable = {} -- workspace roots whose bridge failed to start: no retry
 local asks = {} -- ask id -> ask (see new_ask)
 local last_ask = nil
 local ask_count = 0
-
--- ------------------------------------------------------------------ compatibility
-
-local function request(client, method, params, handler)
-  if vim.fn.has('nvim-0.11') == 1 then -- client methods take `self` from 0.11
-    return client:request(method, params, handler)
-  end
-  return client.request(method, params, handler)
-end
-
-local function cancel(client, request_id)
-  if vim.fn.has('nvim-0.11') == 1 then
-    return client:cancel_request(request_id)
-  end
-  return client.cancel_request(request_id)
-end
-
--- One "ProjectQA: " prefix, also for messages that bring their own (the bridge's
--- window/showMessage, an older bridge's errors).
-local function notify(message, level)
-  vim.notify('ProjectQA: ' .. tostring(message):gsub('^ProjectQA: ', ''), level)
-end
-
-local MESSAGE_LEVELS = { [1] = ERROR, [2] = WARN, [3] = INFO, [4] = vim.log.levels.DEBUG }
 
 -- ------------------------------------------------------------------ workspace
 

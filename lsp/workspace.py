@@ -52,7 +52,10 @@ class ProjectView:
     def relative(self, path: Path) -> str:
         """``path`` as the project names it: relative to the deepest connector folder
         holding it, else to the workspace folder; else just its name."""
-        resolved = path.resolve()
+        try:
+            resolved = path.resolve()
+        except (OSError, RuntimeError):  # a symlink loop
+            resolved = path
         roots = sorted(self.connector_roots.values(), key=lambda root: -len(root.parts))
         for root in roots:
             if root in resolved.parents:

@@ -312,7 +312,14 @@ async def _scanned(client: ServerCalls) -> tuple[list[Candidate], bool]:
         async with at_once:
             return found, await _connectors(client, found.id)
 
-    return list(await asyncio.gather(*(listed(found) for found in projects))), capped
+    # A TaskGroup, so that one refused call cancels the others instead of leaving them
+    # running; its error is raised as itself (a ClientError), as one call alone would.
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(listed(found)) for found in projects]
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+    return [task.result() for task in tasks], capped
 
 
 async def _matches(client: ServerCalls, folder: Path, checkout: Checkout) -> Matches:

@@ -15,7 +15,7 @@ import grpc
 import pytest
 import pytest_asyncio
 
-from projectqa.client import AsyncClient
+from projectqa.client import AsyncClient, ClientError
 from projectqa.lsp import workspace
 from projectqa.lsp.server_calls import ServerCalls, server_calls
 from projectqa.lsp.workspace import ProjectNotResolved, resolve_project
@@ -33,8 +33,9 @@ PROJECTS = workspace.MAX_PROJECTS_SCANNED + 1
 class CountingCalls:
     """A ServerCalls that counts ListConnectors calls, and the most in flight at once."""
 
-    def __init__(self, inner: ServerCalls) -> None:
+    def __init__(self, inner: ServerCalls, refuse: str = "") -> None:
         self.inner = inner
+        self.refuse = refuse  # a project whose ListConnectors fails, as a server may refuse
         self.calls = 0
         self.in_flight = 0
         self.peak = 0
@@ -49,6 +50,8 @@ class CountingCalls:
         self.in_flight += 1
         self.peak = max(self.peak, self.in_flight)
         try:
+            if project == self.refuse:
+                raise ClientError(grpc.StatusCode.UNAVAILABLE, "the store is down")
             async for connector in self.inner.list_connectors(project, page_size=page_size):
                 yield connector
         finally:
@@ -94,3 +97,19 @@ async def test_inference_lists_connectors_a_few_at_a_time_and_says_when_it_stopp
         f"no project among the first {workspace.MAX_PROJECTS_SCANNED} projects indexes "
         f"{tmp_path.resolve()}: set the setting to its id or slug"
     )
+
+
+async def test_a_refused_connector_list_fails_inference_with_the_servers_error(
+    crowded: tuple[str, str], tmp_path: Path
+) -> None:
+    address, token = crowded
+    client = AsyncClient(address, token)
+    try:
+        tenth = [found async for found in client.list_projects()][9]
+        counting = CountingCalls(server_calls(client), refuse=tenth.id)
+        with pytest.raises(ClientError) as raised:  # itself, not an ExceptionGroup
+            await resolve_project(cast(ServerCalls, counting), None, tmp_path, "the setting")
+    finally:
+        await client.close()
+    assert raised.value.code == grpc.StatusCode.UNAVAILABLE
+    assert counting.in_flight == 0  # the other calls were cancelled, none left running

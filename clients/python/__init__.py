@@ -14,15 +14,20 @@ mixins :mod:`~projectqa.client.admin`, :mod:`~projectqa.client.ingestion`,
 
 Failures raise :class:`ClientError` (the gRPC status code and the server's
 message). Where the server is and which token to send are resolved as in
-:mod:`projectqa.client.connection`. The CLI lives in :mod:`projectqa.client.cli`.
+:mod:`projectqa.client.connection`; :func:`calls_as` makes the calls of one
+task send another caller's token (one channel serving many callers).
+:class:`AsyncServerCalls` types AsyncClient's calls as asyncio returns them.
+The CLI lives in :mod:`projectqa.client.cli`.
 """
 
+from projectqa.client.async_calls import AsyncServerCalls, async_server_calls
 from projectqa.client.calls import AsyncServerStream, ServerStream
 from projectqa.client.chat import AsyncChatStream, ChatStream
 from projectqa.client.client import DEFAULT_TIMEOUT, AsyncClient, Client, health
 from projectqa.client.connection import (
     DEFAULT_ADDRESS,
     admin_token_path,
+    calls_as,
     default_data_dir,
     resolve_address,
     resolve_token,
@@ -36,6 +41,7 @@ __all__ = [
     "AsyncChatStream",
     "AsyncClient",
     "AsyncIngestionWatch",
+    "AsyncServerCalls",
     "AsyncServerStream",
     "ChatStream",
     "Client",
@@ -43,6 +49,8 @@ __all__ = [
     "IngestionWatch",
     "ServerStream",
     "admin_token_path",
+    "async_server_calls",
+    "calls_as",
     "default_data_dir",
     "health",
     "resolve_address",

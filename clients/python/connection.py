@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -211,9 +213,31 @@ def open_aio_channel(
     return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS, interceptors=interceptors)
 
 
+# The token of the caller the current task (or thread) calls for; see calls_as.
+_CALLER_TOKEN: ContextVar[str | None] = ContextVar("projectqa_caller_token", default=None)
+
+
+@contextmanager
+def calls_as(token: str) -> Iterator[None]:
+    """Inside, calls started by this task or thread (and the tasks it starts) send
+    ``token`` instead of their client's own, whichever client makes them.
+
+    One channel then serves many callers, each with their own access: the MCP server
+    over HTTP makes every call of a request with that request's bearer token.
+    """
+    if not token:
+        raise ValueError("calls_as: token must not be empty")
+    previous = _CALLER_TOKEN.set(token)
+    try:
+        yield
+    finally:
+        _CALLER_TOKEN.reset(previous)
+
+
 def _with_authorization(
     metadata: Iterable[tuple[str, str | bytes]] | None, token: str | None
 ) -> tuple[tuple[str, str | bytes], ...]:
+    token = _CALLER_TOKEN.get() or token
     entries = tuple((key, value) for key, value in (metadata or ()) if key != "authorization")
     return (*entries, ("authorization", f"Bearer {token}")) if token else entries
 

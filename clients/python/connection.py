@@ -98,10 +98,11 @@ PLAINTEXT = Transport()
 
 
 def _env_flag(name: str) -> bool:
+    # The words click accepts for the CLI's flag of the same variable, so both agree.
     value = os.environ.get(name, "").strip().lower()
-    if value in ("", "0", "false", "no", "off"):
+    if value in ("", "0", "false", "f", "no", "n", "off"):
         return False
-    if value in ("1", "true", "yes", "on"):
+    if value in ("1", "true", "t", "yes", "y", "on"):
         return True
     raise ValueError(f"{name} must be 1 or 0 (true/false, yes/no, on/off), not {value!r}")
 

@@ -30,7 +30,7 @@ from projectqa.client.cli import cli
 from projectqa.client.connection import PLAINTEXT, Transport, resolve_transport
 from projectqa.client.login import LoginFileError, SavedLogin, load_login, login_path, save_login
 
-from .conftest import CLEAN_ENV, RunningServer
+from .conftest import CLEAN_ENV, Cli, RunningServer
 
 PROJECTQA = Path(sys.executable).parent / "projectqa"  # the console script of this venv
 REMOTE = "qa.example.com:443"
@@ -221,3 +221,9 @@ def test_tls_with_the_system_roots_end_to_end(
     assert '"global_admin": true' in later.stdout
     health = projectqa("--address", server.address, "health", env=env)  # the saved choice
     assert health.returncode == 0 and health.stdout == "SERVING\n", health.stderr
+
+
+@pytest.mark.parametrize("off", ["0", "false", "n", "off"])
+def test_every_word_click_takes_for_no_tls_means_plaintext(admin_cli: Cli, off: str) -> None:
+    # The CLI's flag and the library read the same variable: they must agree on its words.
+    assert admin_cli.json("admin", "whoami", env={"PROJECTQA_TLS": off})["user"]["global_admin"]

@@ -63,6 +63,13 @@ class RankWeights:
     keyword: float = 0.7
     rrf_k: int = 20  # small: the top ranks of each list matter more than plain RRF's 60
     candidates: int = 100  # taken from each ranker
+    # The dense list's weight follows its best cosine when a keyword list is fused with it:
+    # full from ``dense_sure`` (the lowest best cosine of the evaluation sets' questions is
+    # 0.38), falling linearly to ``dense_least`` of it at ``dense_unsure`` (off-topic
+    # questions reach more) and below. ``dense_sure <= dense_unsure`` switches it off.
+    dense_unsure: float = 0.2
+    dense_sure: float = 0.4
+    dense_least: float = 0.1
     head: int = 60  # fused rows re-scored
     definition: float = 1.0  # the chunk defines an identifier the question names
     mention: float = 0.25  # the question names the chunk's file
@@ -99,23 +106,36 @@ def fuse(
     index ranks as before.
     """
     found: dict[int, Candidate] = {}
+    # A dense list alone keeps its ranking whatever its confidence: nothing else would order it.
+    sureness = dense_confidence(dense[0][1], weights) if dense and keyword else 1.0
+    dense_weight = weights.dense * sureness
     for rank, (row, _) in enumerate(dense, 1):
         found.setdefault(row, Candidate(row)).dense_rank = rank
     for rank, (row, _) in enumerate(keyword, 1):
         found.setdefault(row, Candidate(row)).keyword_rank = rank
     k = weights.rrf_k
-    top = (weights.dense if dense else 0) + (weights.keyword if keyword else 0)
+    top = (dense_weight if dense else 0) + (weights.keyword if keyword else 0)
     lacking = has_vector if dense else None  # no dense list: nothing to impute
     for candidate in found.values():
         score = 0.0
         if candidate.dense_rank:
-            score += weights.dense / (k + candidate.dense_rank)
+            score += dense_weight / (k + candidate.dense_rank)
         elif lacking is not None and candidate.keyword_rank and not lacking[candidate.row]:
-            score += weights.dense / (k + candidate.keyword_rank)
+            score += dense_weight / (k + candidate.keyword_rank)
         if candidate.keyword_rank:
             score += weights.keyword / (k + candidate.keyword_rank)
         candidate.score = score * (k + 1) / top if top else 0.0
     return found
+
+
+def dense_confidence(best: float, weights: RankWeights) -> float:
+    """The share of its weight the dense list keeps when its best cosine is ``best``."""
+    unsure, sure = weights.dense_unsure, weights.dense_sure
+    if sure <= unsure:
+        return 1.0
+    least = weights.dense_least
+    share = min(1.0, max(0.0, (best - unsure) / (sure - unsure)))
+    return least + (1 - least) * share
 
 
 @dataclass(frozen=True, slots=True)

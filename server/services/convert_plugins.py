@@ -19,4 +19,5 @@ def plugin(view: PluginView) -> admin_pb2.Plugin:
         hooks=record.hooks,
         blocked=record.blocked,
         blocked_reason=view.blocked_reason,
+        problems=view.problems,
     )

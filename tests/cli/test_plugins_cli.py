@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from projectqa.client.cli.plugins import render_plugins
+from projectqa.v1 import admin_pb2
+
 from .conftest import Cli
 
 
@@ -31,6 +34,8 @@ def test_the_table_shows_contributions_and_status(member_cli: Cli) -> None:
     assert "clitest" in out
     assert "connector clitest, tool count_lines, tool run_checks" in out
     assert "loaded" in out
+    assert "off (not in PROJECTQA_PLUGINS)" in out  # turned off by the operator, not broken
+    assert "blocked" not in out
 
 
 @pytest.fixture
@@ -81,3 +86,11 @@ def test_integers_in_a_connector_config_print_as_integers(start_server, tmp_path
     assert type(listed[0]["config"]["max_file_bytes"]) is int
     assert '"max_file_bytes":200000' in shown.replace(" ", "").replace("\n", "")
     assert "200000.0" not in shown
+
+
+def test_a_refused_contribution_shows_under_its_plugin(capsys: pytest.CaptureFixture[str]) -> None:
+    render_plugins(
+        [admin_pb2.Plugin(name="half", tools=["double"], problems=["tool fraction: no JSON"])]
+    )
+    out = capsys.readouterr().out
+    assert "loaded" in out and "refused: tool fraction: no JSON" in out

@@ -9,10 +9,6 @@ it would be in a virtualenv's site-packages.
 from __future__ import annotations
 
 import importlib
-import shutil
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -33,9 +29,9 @@ from projectqa.server.sources import (
 )
 from projectqa.v1 import admin_pb2, admin_pb2_grpc, tools_pb2, tools_pb2_grpc
 
+from ..plugins.example_site import installed_fixture, site_fixture  # noqa: F401 (fixtures)
 from .fakes import FakeFeed
 
-PACKAGE = Path(__file__).resolve().parents[2] / "plugins" / "example-plugin"
 RSS = """<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"
      xmlns:dc="http://purl.org/dc/elements/1.1/">
@@ -76,46 +72,14 @@ ATOM = """<?xml version="1.0" encoding="utf-8"?>
 </feed>"""
 
 
-@pytest.fixture(scope="session")
-def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The example plugin built from its own pyproject and installed into a fresh folder."""
-    source = tmp_path_factory.mktemp("example-src") / "example-plugin"
-    shutil.copytree(PACKAGE, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
-    site = tmp_path_factory.mktemp("example-site")
-    command = [
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--no-deps",
-        "--no-build-isolation",
-        "--disable-pip-version-check",
-        "-q",
-        "--target",
-        str(site),
-        str(source),
-    ]
-    subprocess.run(command, check=True, capture_output=True)
-    return site
-
-
 @pytest.fixture
-def installed(plugin_site: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """The installed plugin on ``sys.path`` for one test."""
-    monkeypatch.syspath_prepend(str(plugin_site))
-    yield plugin_site
-    for name in [m for m in sys.modules if m.startswith("projectqa_example_plugin")]:
-        del sys.modules[name]
-
-
-@pytest.fixture
-def feed_module(installed: Path) -> ModuleType:
+def feed_module(example_installed: Path) -> ModuleType:
     module = importlib.import_module("projectqa_example_plugin.feed")
-    assert Path(module.__file__ or "").is_relative_to(installed)  # the installed copy
+    assert Path(module.__file__ or "").is_relative_to(example_installed)  # the installed copy
     return module
 
 
-def test_pip_installed_plugin_registers_its_connector_type(installed: Path) -> None:
+def test_pip_installed_plugin_registers_its_connector_type(example_installed: Path) -> None:
     host = load_plugins(["example"])
 
     assert host.blocked == {}
@@ -125,7 +89,7 @@ def test_pip_installed_plugin_registers_its_connector_type(installed: Path) -> N
 
 
 async def test_a_server_lists_it_in_list_connector_types(
-    installed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    example_installed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name in ("PROJECTQA_CONFIG", "PROJECTQA_MONGODB_URI", "PROJECTQA_PLUGINS"):
         monkeypatch.delenv(name, raising=False)
@@ -149,7 +113,7 @@ async def test_a_server_lists_it_in_list_connector_types(
 
 
 async def test_a_project_enables_its_tool_and_invokes_it_through_grpc(
-    installed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    example_installed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name in ("PROJECTQA_CONFIG", "PROJECTQA_MONGODB_URI", "PROJECTQA_PLUGINS"):
         monkeypatch.delenv(name, raising=False)

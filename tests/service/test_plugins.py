@@ -64,6 +64,29 @@ class SignaturePlugin:
         register(halve)
 
 
+@tool
+def double(number: int) -> int:
+    """Twice a number."""
+    return number * 2
+
+
+def fraction(text: str) -> str:
+    """A tool whose annotation JSON cannot carry: refused alone."""
+    return text
+
+
+fraction.__annotations__["text"] = complex  # no JSON form
+
+
+class HalfBadPlugin:
+    """One tool the catalog takes, one it refuses: the plugin stays loaded."""
+
+    @hookimpl
+    def projectqa_register_tools(self, register: Callable[[Any], None]) -> None:
+        register(double)
+        register(fraction)
+
+
 class RaisingPlugin:
     @hookimpl
     def projectqa_register_tools(self, register: Callable[[Any], None]) -> None:
@@ -89,6 +112,7 @@ async def plugin_server(
         ("recorder", recorder),
         ("signatures", SignaturePlugin()),
         ("raising", RaisingPlugin()),
+        ("halfbad", HalfBadPlugin()),
     ]
     server: ProjectQAServer
     server, port = await create_server(settings, extra_plugins=extra, store=open_backend(backend))
@@ -139,6 +163,16 @@ async def test_a_blocked_plugin_is_listed_with_its_reason(plugin_admin) -> None:
     assert "projectqa_register_tools raised RuntimeError('plugin bug')" in raising.blocked_reason
     assert list(raising.hooks) == ["projectqa_register_tools"]
     assert list(raising.tools) == []
+
+
+async def test_a_refused_contribution_is_listed_on_its_plugin(plugin_admin) -> None:
+    listed = (await plugin_admin.ListPlugins(admin_pb2.ListPluginsRequest())).plugins
+
+    (halfbad,) = [p for p in listed if p.name == "halfbad"]
+    assert not halfbad.blocked and list(halfbad.tools) == ["double"]  # the other is in use
+    (problem,) = halfbad.problems
+    assert "fraction" in problem and "text" in problem
+    assert all(not p.problems for p in listed if p.name != "halfbad")
 
 
 async def test_any_authenticated_caller_may_list_plugins(server, new_user) -> None:

@@ -42,9 +42,25 @@ def render_plugins(listed: Sequence[admin_pb2.Plugin]) -> None:
             plugin.distribution or "-",
             plugin.version or "-",
             _registered(plugin),
-            Text(f"blocked: {plugin.blocked_reason}", style="red") if plugin.blocked else "loaded",
+            _status(plugin),
         )
     console().print(table)
+
+
+# The reason the server gives an entry point that PROJECTQA_PLUGINS leaves out
+# (server/plugin_host.py NOT_ALLOWED): turned off by the operator, not broken.
+NOT_ALLOWED = "not in PROJECTQA_PLUGINS"
+
+
+def _status(plugin: admin_pb2.Plugin) -> Text:
+    if plugin.blocked and plugin.blocked_reason == NOT_ALLOWED:
+        return Text(f"off ({NOT_ALLOWED})", style="dim")
+    status = (
+        Text(f"blocked: {plugin.blocked_reason}", style="red") if plugin.blocked else Text("loaded")
+    )
+    for problem in plugin.problems:  # contributions refused one by one
+        status.append(f"\nrefused: {problem}", style="yellow")
+    return status
 
 
 def _registered(plugin: admin_pb2.Plugin) -> str:

@@ -2506,6 +2506,7 @@ class Plugin(_message.Message):
     HOOKS_FIELD_NUMBER: _builtins.int
     BLOCKED_FIELD_NUMBER: _builtins.int
     BLOCKED_REASON_FIELD_NUMBER: _builtins.int
+    PROBLEMS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Entry-point name, e.g. "git" or "example"."""
     distribution: _builtins.str
@@ -2517,7 +2518,9 @@ class Plugin(_message.Message):
     blocked: _builtins.bool
     """True when the plugin was blocked: nothing it registered is in use."""
     blocked_reason: _builtins.str
-    """Why it was blocked; empty when it loaded."""
+    """Why it was blocked; empty when it loaded. In full for global admins,
+    without server file paths for everyone else.
+    """
     @_builtins.property
     def connector_types(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Connector types it registered, by name."""
@@ -2529,6 +2532,12 @@ class Plugin(_message.Message):
     @_builtins.property
     def hooks(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The hooks (`projectqa_*`) it implements."""
+
+    @_builtins.property
+    def problems(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Contributions refused one by one (a bad schema, a name taken, an annotation
+        JSON cannot carry); the plugin's other contributions are in use.
+        """
 
     def __init__(
         self,
@@ -2542,10 +2551,11 @@ class Plugin(_message.Message):
         hooks: _abc.Iterable[_builtins.str] | None = ...,
         blocked: _builtins.bool = ...,
         blocked_reason: _builtins.str = ...,
+        problems: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["blocked", b"blocked", "blocked_reason", b"blocked_reason", "connector_types", b"connector_types", "distribution", b"distribution", "hooks", b"hooks", "module", b"module", "name", b"name", "tools", b"tools", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blocked", b"blocked", "blocked_reason", b"blocked_reason", "connector_types", b"connector_types", "distribution", b"distribution", "hooks", b"hooks", "module", b"module", "name", b"name", "problems", b"problems", "tools", b"tools", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

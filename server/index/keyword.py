@@ -21,8 +21,9 @@ steps (~1 s) and hands it to bm25s in its own layout: a CSC matrix of
 An index is only as good as its tokens agree with the query's: the version of the
 tokenizer that built it is saved beside it (``tokenizer.json``), and an index of
 another version (or of none: built before the file existed, unstemmed) refuses to
-load. Its generation is then refused and rebuilt from the Store (``manager.py``), so a
-server never scores stemmed queries against unstemmed postings.
+load. The rest of its generation still serves (dense, symbols) while workers rebuild
+it (``manager.py``), so a server never scores stemmed queries against unstemmed
+postings, nor makes a query wait for that rebuild.
 """
 
 from __future__ import annotations
@@ -150,19 +151,29 @@ def write_tokenizer(directory: Path) -> None:
     (directory / TOKENIZER_FILE).write_text(json.dumps(described), encoding="utf-8")
 
 
-def check_tokenizer(directory: Path) -> None:
-    """Raises ``StaleKeywordIndex`` unless this tokenizer version built ``directory``."""
+def tokenizer_version_of(directory: Path) -> int:
+    """The tokenizer version that built the keyword index in ``directory``: 1 when it
+    records none (built before versions were recorded: unstemmed tokens), 0 when the
+    record is unreadable (no version this code can trust)."""
     try:
         described = json.loads((directory / TOKENIZER_FILE).read_text(encoding="utf-8"))
-        version = described["version"] if isinstance(described, dict) else None
     except FileNotFoundError:
-        version = 1  # written before the tokenizer was recorded: unstemmed tokens
-    except (OSError, ValueError, KeyError) as exc:
-        raise StaleKeywordIndex(f"unreadable {TOKENIZER_FILE}: {exc}") from exc
+        return 1
+    except (OSError, ValueError):
+        return 0
+    version = described.get("version") if isinstance(described, dict) else None
+    return version if isinstance(version, int) and version >= 0 else 0
+
+
+def check_tokenizer(directory: Path) -> None:
+    """Raises ``StaleKeywordIndex`` unless this tokenizer version built ``directory``."""
+    version = tokenizer_version_of(directory)
+    if version == 0:
+        raise StaleKeywordIndex(f"unreadable {TOKENIZER_FILE} in {directory}")
     if version != TOKENIZER_VERSION:
         raise StaleKeywordIndex(
             f"keyword index of tokenizer version {version}, this server tokenizes with "
-            f"version {TOKENIZER_VERSION} (stemmed words): the generation is rebuilt"
+            f"version {TOKENIZER_VERSION} (stemmed words)"
         )
 
 

@@ -31,7 +31,7 @@ import re
 import secrets
 import shutil
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,11 @@ class GenerationRefused(Exception):
     """A published generation's files are missing, or differ from what its manifest lists."""
 
 
+class NewerTokenizerPublished(Exception):
+    """The published generation was built by a newer tokenizer than this code's: this
+    process may not replace it with one of its own (a newer release is running)."""
+
+
 @dataclass(frozen=True, slots=True)
 class FileSum:
     """One file of a generation, as the build wrote it."""
@@ -81,6 +86,12 @@ class IndexManifest:
     built_at: str  # ISO 8601, UTC
     files: tuple[FileSum, ...] = ()  # every file of the generation directory, by path
     format: int = MANIFEST_FORMAT
+    # Which keyword tokens the generation holds (tokens.TOKENIZER_VERSION; 1: unstemmed,
+    # 0: unknown). Not in the manifest's JSON: the releases before it refuse a manifest
+    # with a key they do not know, and would rebuild over it. The publication records
+    # it beside the manifest instead (publish.py, publish_gridfs.py); so two manifests
+    # are equal when their JSON is.
+    tokenizer_version: int = field(default=1, compare=False)
 
 
 def manifest_from_json(data: Any) -> IndexManifest:
@@ -92,7 +103,9 @@ def manifest_from_json(data: Any) -> IndexManifest:
         raise ManifestError(f"manifest format {data.get('format')} is not {MANIFEST_FORMAT}")
     try:
         files = tuple(FileSum(**entry) for entry in data["files"])
-        manifest = IndexManifest(**{**data, "files": files})
+        # Keys this code does not know are left out: a later release may add some.
+        known = {key: value for key, value in data.items() if key in _MANIFEST_KEYS}
+        manifest = IndexManifest(**{**known, "files": files})
     except (KeyError, TypeError) as exc:
         raise ManifestError(f"unreadable manifest: {exc}") from exc
     _check(manifest)
@@ -100,7 +113,12 @@ def manifest_from_json(data: Any) -> IndexManifest:
 
 
 def manifest_to_json(manifest: IndexManifest) -> dict[str, Any]:
-    return asdict(manifest)
+    written = asdict(manifest)
+    del written["tokenizer_version"]  # recorded beside the manifest, see IndexManifest
+    return written
+
+
+_MANIFEST_KEYS = frozenset(IndexManifest.__dataclass_fields__) - {"tokenizer_version"}
 
 
 def _check(manifest: IndexManifest) -> None:

@@ -18,6 +18,13 @@ file's size and SHA-256 (``publish.py``); every server loads the newest publishe
 - A generation with a missing file, a wrong size or a bad checksum is refused: the one
   in memory keeps answering, a warning is logged, and the Store's generation is bumped
   once, which makes the published one stale so that a worker rebuilds it.
+- A generation whose keyword index another tokenizer version built (an upgrade) is
+  stale to workers by its manifest's ``tokenizer_version``, with no bump: they rebuild
+  it at their next pass. Servers load it meanwhile without its keyword index (dense,
+  symbols and the rest answer; ``ProjectIndex.keyword_unavailable`` says why) and
+  look for the rebuilt one at each query, through the publication's cached view: no
+  query waits for the rebuild. A generation of a *newer* tokenizer counts as current
+  (this release may not replace it, see ``publish.py``).
 
 A build that fails (any ``OSError``: a full disk, say) leaves published only what was
 published before; ``stale_projects`` leaves the project out for ``BUILD_RETRY_S``, so a
@@ -41,6 +48,7 @@ from .layout import GenerationRefused, IndexManifest, ManifestError, check_proje
 from .project import BuildInput, ProjectIndex, build_project_index
 from .publish import DirectoryPublication, Publication
 from .publish_gridfs import GridFSPublication
+from .tokens import TOKENIZER_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -172,16 +180,20 @@ class IndexManager:
         """
         check_project_id(project_id)
         loaded = self._loaded.get(project_id)
-        if loaded is not None and (
-            loaded.manifest.generation == self._store.index_generation(project_id)
-        ):
+        moved = loaded is None or (
+            loaded.manifest.generation != self._store.index_generation(project_id)
+        )
+        if loaded is not None and not moved and not _rebuilding_for_tokenizer(loaded):
             return loaded  # nothing newer can have been published
         lock = self._lock(project_id)
         if not lock.acquire(blocking=loaded is None):
             assert loaded is not None
             return loaded  # another thread is loading the newer one: answer with this one
         try:
-            return self._newest_loadable(project_id)
+            # The Store moved past what is loaded: a cached view of the publication could
+            # hide the generation a run published a moment ago. A rebuild for the
+            # tokenizer is the same generation: the cached view finds it soon enough.
+            return self._newest_loadable(project_id, fresh=moved)
         finally:
             lock.release()
 
@@ -205,7 +217,7 @@ class IndexManager:
             self._publication.drop(project_id)
 
     # ------------------------------------------------------------- internals
-    def _newest_loadable(self, project_id: str) -> ProjectIndex:
+    def _newest_loadable(self, project_id: str, *, fresh: bool) -> ProjectIndex:
         """Caller holds the project's thread lock."""
         loaded = self._loaded.get(project_id)
 
@@ -213,9 +225,7 @@ class IndexManager:
             return loaded is None or manifest.dir != loaded.manifest.dir
 
         try:
-            # The Store moved past what is loaded: a cached view of the publication could
-            # hide the generation a run published a moment ago.
-            index = self._open_latest(project_id, newer, fresh=True)
+            index = self._open_latest(project_id, newer, fresh=fresh)
         except StoreUnavailable:
             if loaded is None:
                 raise
@@ -304,7 +314,13 @@ class IndexManager:
         return published
 
     def _is_current(self, manifest: IndexManifest, generation: int) -> bool:
-        return manifest.generation >= generation and manifest.model == self._model
+        if manifest.tokenizer_version > TOKENIZER_VERSION:
+            return True  # a newer release's: this one may not replace it (see publish.py)
+        return (
+            manifest.generation >= generation
+            and manifest.model == self._model
+            and manifest.tokenizer_version == TOKENIZER_VERSION
+        )
 
     def _is_published(
         self, project_id: str, manifest: IndexManifest | None, generation: int
@@ -318,6 +334,12 @@ class IndexManager:
     def _lock(self, project_id: str) -> threading.Lock:
         with self._locks_guard:
             return self._locks.setdefault(project_id, threading.Lock())
+
+
+def _rebuilding_for_tokenizer(index: ProjectIndex) -> bool:
+    """Whether workers are rebuilding ``index``'s generation for this release's tokenizer
+    (it serves without keyword search meanwhile)."""
+    return index.manifest.tokenizer_version < TOKENIZER_VERSION
 
 
 def _is_safe(project_id: str) -> bool:

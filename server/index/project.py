@@ -30,11 +30,12 @@ from ..paging import every_page
 from ..store.base import Store
 from .dense import DenseIndex, DenseKind
 from .graph import FileGraph
-from .keyword import KeywordIndex
+from .keyword import KeywordIndex, StaleKeywordIndex
 from .layout import IndexManifest
 from .symbols import SymbolIndex
 from .table import ChunkTable
 from .token_cache import TokenCache
+from .tokens import TOKENIZER_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +63,11 @@ class ProjectIndex:
         manifest: IndexManifest,
         chunk_ids: list[str],
         dense: DenseIndex,
-        keyword: KeywordIndex,
+        keyword: KeywordIndex | None,
         table: ChunkTable,
     ) -> None:
+        """``keyword``: None when the generation's keyword index is of another tokenizer
+        version (see ``keyword_unavailable``)."""
         self.manifest = manifest
         self._chunk_ids = chunk_ids
         self._dense = dense
@@ -73,6 +76,9 @@ class ProjectIndex:
         self.symbols: SymbolIndex | None = None  # definitions; see symbols.py
         self.graph: FileGraph | None = None  # imports and calls between files; see graph.py
         self._has_vector: tuple[int, np.ndarray | None] | None = None  # (vectors, mask)
+        # Why keyword search answers nothing here ("" when it works): its postings hold
+        # another tokenizer's tokens, and a worker is rebuilding the generation.
+        self.keyword_unavailable = ""
 
     def __len__(self) -> int:
         return len(self._chunk_ids)
@@ -107,7 +113,10 @@ class ProjectIndex:
         boost: Collection[str] = (),
     ) -> list[tuple[int, float]]:
         """(row, BM25 score) of the ``k`` best allowed chunks sharing a token with ``query``
-        (``boost``: keyword tokens that weigh more, see KeywordIndex.search)."""
+        (``boost``: keyword tokens that weigh more, see KeywordIndex.search); none while
+        ``keyword_unavailable``."""
+        if self._keyword is None:
+            return []
         return self._keyword.search(query, k, allowed, boost)
 
     def search_dense(self, query_vector: np.ndarray, k: int) -> list[tuple[str, float]]:
@@ -116,11 +125,13 @@ class ProjectIndex:
 
     def search_keyword(self, query: str, k: int) -> list[tuple[str, float]]:
         """(chunk id, BM25 score) of the ``k`` best chunks sharing a token with ``query``."""
-        return [(self._chunk_ids[row], score) for row, score in self._keyword.search(query, k)]
+        return [(self._chunk_ids[row], score) for row, score in self.keyword_rows(query, k)]
 
     def save(self, directory: Path) -> None:
         (directory / CHUNK_IDS_FILE).write_text(json.dumps(self._chunk_ids), encoding="utf-8")
         self._dense.save(directory / DENSE_FILE)
+        if self._keyword is None:
+            raise ValueError("a generation loaded without its keyword index is not saved again")
         self._keyword.save(directory / KEYWORD_DIR)
         self.table.save(directory)
         if self.symbols is not None:
@@ -134,11 +145,20 @@ class ProjectIndex:
         chunk_ids = json.loads((directory / CHUNK_IDS_FILE).read_text(encoding="utf-8"))
         kind = DenseKind(manifest.dense_kind)
         dense = DenseIndex.load(directory / DENSE_FILE, kind, manifest.dimension)
-        keyword = KeywordIndex.load(directory / KEYWORD_DIR, len(chunk_ids))
+        keyword: KeywordIndex | None = None
+        unavailable = ""
+        try:
+            keyword = KeywordIndex.load(directory / KEYWORD_DIR, len(chunk_ids))
+        except StaleKeywordIndex as exc:
+            # The rest of the generation is good: serve it while workers rebuild (they
+            # find it stale by its tokenizer version), rather than refuse it all.
+            unavailable = f"{exc}; keyword search resumes when the index is rebuilt"
+            log.warning("index generation %s: %s", manifest.dir, unavailable)
         table = ChunkTable.load(directory, len(chunk_ids))
         if len(chunk_ids) != manifest.chunks or len(dense) != manifest.vectors:
             raise ValueError(f"{directory} does not match its manifest")
         index = cls(manifest, chunk_ids, dense, keyword, table)
+        index.keyword_unavailable = unavailable
         index.symbols = SymbolIndex.load(directory)
         index.graph = FileGraph.load(directory)
         if index.graph is not None and index.graph.row_count != len(chunk_ids):
@@ -189,6 +209,7 @@ def build_project_index(store: Store, project_id: str, spec: BuildInput) -> Proj
         chunks=len(chunk_ids),
         vectors=len(dense),
         built_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        tokenizer_version=TOKENIZER_VERSION,
     )
     index = ProjectIndex(manifest, chunk_ids, dense, keyword, ChunkTable.build(facts))
     index.symbols = SymbolIndex.build(_all(lambda page: store.list_symbols(project_id, page)))

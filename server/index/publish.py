@@ -23,10 +23,12 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Protocol
 
+from .keyword import tokenizer_version_of
 from .layout import (
     GenerationRefused,
     IndexManifest,
     ManifestError,
+    NewerTokenizerPublished,
     generation_name,
     new_build_dir,
     project_dir,
@@ -38,15 +40,19 @@ from .layout import (
     verify_files,
     write_manifest,
 )
-from .project import ProjectIndex
+from .project import KEYWORD_DIR, ProjectIndex
+from .tokens import TOKENIZER_VERSION
+
+READ_ATTEMPTS = 3  # reads of a manifest that publishes keep replacing
 
 
 class Publication(Protocol):
     """Published generations of every project, and the lock that serialises their builds."""
 
     def latest(self, project_id: str, *, fresh: bool = False) -> IndexManifest:
-        """The newest published manifest; ``ManifestError`` when there is none this code can
-        verify. ``fresh``: not from a cache (a backend may keep one for a few seconds)."""
+        """The newest published manifest, with the tokenizer version of its keyword index;
+        ``ManifestError`` when there is none this code can verify. ``fresh``: not from a
+        cache (a backend may keep one for a few seconds)."""
         ...
 
     def latest_of(self, project_ids: Collection[str]) -> dict[str, IndexManifest]:
@@ -70,12 +76,33 @@ class Publication(Protocol):
     def publish(self, project_id: str, index: ProjectIndex, *, force: bool) -> IndexManifest:
         """Write and publish ``index``; its manifest, naming its directory and files.
         An older generation never replaces a newer one unless ``force`` (a rebuild asked
-        for by an operator)."""
+        for by an operator); one of an older tokenizer never replaces one of a newer
+        (``NewerTokenizerPublished``), forced or not."""
         ...
 
     def drop(self, project_id: str) -> None:
         """Delete every generation of the project (it was deleted)."""
         ...
+
+
+def refuse_older_tokenizer(
+    publication: Publication, project_id: str, manifest: IndexManifest
+) -> IndexManifest | None:
+    """``NewerTokenizerPublished`` if the published generation's keyword tokens are of a
+    newer tokenizer than ``manifest``'s: a process of an older release must not replace
+    it, forced or not (its generation would be rebuilt straight away by the newer
+    release, and the two would take turns). The published manifest, if any."""
+    try:
+        published = publication.latest(project_id, fresh=True)
+    except ManifestError:
+        return None
+    if published.tokenizer_version > manifest.tokenizer_version:
+        raise NewerTokenizerPublished(
+            f"project {project_id}: generation {published.generation} is published with "
+            f"tokenizer version {published.tokenizer_version}, newer than this release's "
+            f"{manifest.tokenizer_version}; not replaced (upgrade this process)"
+        )
+    return published
 
 
 def load_verified(directory: Path, manifest: IndexManifest) -> ProjectIndex:
@@ -112,13 +139,28 @@ class DirectoryPublication:
 
     Builds hold the project's ``flock``, and each reads the Store's generation inside it,
     so published generations only go forward: publishing needs no compare-and-set.
+    The tokenizer version of a generation is the one its ``keyword/tokenizer.json``
+    records (a file the manifest lists, with its checksum): every process reads the
+    generation directories here, so it is read from there.
     """
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
     def latest(self, project_id: str, *, fresh: bool = False) -> IndexManifest:
-        return read_manifest(project_dir(self.root, project_id))
+        directory = project_dir(self.root, project_id)
+        manifest = read_manifest(directory)
+        for _ in range(READ_ATTEMPTS):
+            version = tokenizer_version_of(directory / manifest.dir / KEYWORD_DIR)
+            if version == TOKENIZER_VERSION:
+                break
+            # Read again: a publish may have replaced the generation (deleting its files)
+            # between reading the manifest and its tokenizer record.
+            again = read_manifest(directory)
+            if again == manifest:
+                break
+            manifest = again
+        return dataclasses.replace(manifest, tokenizer_version=version)
 
     def latest_of(self, project_ids: Collection[str]) -> dict[str, IndexManifest]:
         found = {}
@@ -142,6 +184,7 @@ class DirectoryPublication:
     def publish(self, project_id: str, index: ProjectIndex, *, force: bool) -> IndexManifest:
         directory = project_dir(self.root, project_id)
         served = self.previous(project_id)
+        refuse_older_tokenizer(self, project_id, index.manifest)
         try:
             build_dir, manifest = write_build(directory, index)
             publish_build(build_dir, manifest.dir)

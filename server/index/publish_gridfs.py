@@ -5,12 +5,15 @@ In the database beside the store::
     index_files.files/.chunks  GridFS bucket: one file per generation file, its metadata
                                {project, dir, path, uploaded_at}
     index_manifests            one document per project: {_id: project, generation,
-                               manifest, retired: [{dir, at}]}
+                               manifest, tokenizer: {version, dir}, retired: [{dir, at}]}
     index_build_leases         {_id: project, owner, seq}: one build at a time
 
 A worker uploads a generation's files, then replaces the project's manifest document
 with a compare-and-set on ``generation``: an older build never replaces a newer one
-(``force`` does, for an operator's rebuild). The generation it replaced is ``retired``
+(``force`` does, for an operator's rebuild), nor one of an older tokenizer one of a
+newer. ``tokenizer`` records the keyword tokenizer version of the generation ``dir``
+names; a release before it replaces ``manifest`` and leaves ``tokenizer`` alone, so a
+record naming another directory means version 1. The generation it replaced is ``retired``
 and its files are deleted ``grace_s`` later, so a server still downloading it finishes;
 files nobody published (a build that lost or crashed) go the same way, counted from
 their upload.
@@ -38,6 +41,7 @@ checksums, not on time.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import secrets
 import shutil
@@ -71,7 +75,7 @@ from .layout import (
     verify_files,
 )
 from .project import ProjectIndex
-from .publish import load_generation, write_build
+from .publish import load_generation, refuse_older_tokenizer, write_build
 
 log = logging.getLogger(__name__)
 
@@ -243,11 +247,12 @@ class GridFSPublication:
 
     def publish(self, project_id: str, index: ProjectIndex, *, force: bool) -> IndexManifest:
         directory = project_dir(self.root, project_id)
+        seen = refuse_older_tokenizer(self, project_id, index.manifest)
         build_dir, manifest = write_build(directory, index)
         try:
             self._upload(project_id, build_dir, manifest)
             holds = self._holds_lease(project_id)
-            won = holds and self._swap_manifest(project_id, manifest, force)
+            won = holds and self._swap_manifest(project_id, manifest, force, seen)
         except BaseException:
             shutil.rmtree(build_dir, ignore_errors=True)
             self._delete_files({"metadata.project": project_id, "metadata.dir": manifest.dir})
@@ -281,19 +286,29 @@ class GridFSPublication:
             with open(build_dir / entry.path, "rb") as file, _mongo():
                 self._bucket.upload_from_stream(name, file, metadata=metadata)
 
-    def _swap_manifest(self, project_id: str, manifest: IndexManifest, force: bool) -> bool:
-        """Publish ``manifest`` unless a newer generation is; retire the one it replaces."""
+    def _swap_manifest(
+        self, project_id: str, manifest: IndexManifest, force: bool, seen: IndexManifest | None
+    ) -> bool:
+        """Publish ``manifest`` unless a newer generation is, or the published one moved
+        on from ``seen`` (its tokenizer was checked); retire the one it replaces."""
         query: Doc = {"_id": project_id}
         if not force:
             query["generation"] = {"$lte": manifest.generation}
-        update = {"generation": manifest.generation, "manifest": manifest_to_json(manifest)}
+        if seen is not None:
+            query["manifest.dir"] = seen.dir
+        tokenizer = {"version": manifest.tokenizer_version, "dir": manifest.dir}
+        update = {
+            "generation": manifest.generation,
+            "manifest": manifest_to_json(manifest),
+            "tokenizer": tokenizer,
+        }
         try:
             with _mongo():
                 before = self._manifests.find_one_and_update(
                     query, {"$set": update}, upsert=True, return_document=ReturnDocument.BEFORE
                 )
         except DuplicateKeyError:
-            return False  # the document exists and holds a newer generation
+            return False  # the document exists and holds a newer (or another) generation
         self._cached.pop(project_id, None)
         old = (before or {}).get("manifest", {}).get("dir")
         if old and old != manifest.dir:
@@ -451,7 +466,14 @@ def _owner_is_dead(owner: str) -> bool:
 def _parse(doc: Doc | None) -> IndexManifest:
     if doc is None:
         raise ManifestError("no manifest")
-    return manifest_from_json(doc.get("manifest"))
+    manifest = manifest_from_json(doc.get("manifest"))
+    record = doc.get("tokenizer")
+    version = record.get("version") if isinstance(record, dict) else None
+    if not isinstance(record, dict) or record.get("dir") != manifest.dir:
+        version = 1  # published by a release that recorded no tokenizer: unstemmed
+    elif not isinstance(version, int):
+        version = 0
+    return dataclasses.replace(manifest, tokenizer_version=version)
 
 
 def _intact(local: Path, manifest: IndexManifest) -> bool:

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+import types
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import mongomock
+import mongomock.gridfs
 import numpy as np
 import pytest
 
 from projectqa.server.embedding import vector_to_bytes
 from projectqa.server.index import IndexManager
 from projectqa.server.index import manager as manager_module
+from projectqa.server.index.publish_gridfs import GridFSPublication
 from projectqa.server.models import Chunk, Document, DocumentWrite, new_id, utcnow
-from projectqa.server.store import SqliteStore
+from projectqa.server.store import MongoStore, SqliteStore
 
 MODEL = "all-MiniLM-L6-v2"
 DIM = 16
@@ -132,3 +136,42 @@ def build_count(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(manager_module, "build_project_index", counting_build)
     return builds
+
+
+@dataclass
+class Clocks:
+    wall: float = 1_700_000_000.0
+    mono: float = 1000.0
+
+
+@pytest.fixture
+def mongo() -> Iterator[MongoStore]:
+    mongomock.gridfs.enable_gridfs_integration()
+    client = mongomock.MongoClient()
+    # pymongo's GridFSBucket reads client.options.timeout, which mongomock lacks.
+    client.options = types.SimpleNamespace(timeout=None)
+    store = MongoStore(client, "projectqa_index_test")
+    store.prepare()
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def clocks() -> Clocks:
+    return Clocks()
+
+
+@pytest.fixture
+def host(mongo: MongoStore, tmp_path: Path, clocks: Clocks):  # type: ignore[no-untyped-def]
+    """``host(name)``: an IndexManager publishing in GridFS, with its own index directory."""
+
+    def make(name: str) -> IndexManager:
+        publication = GridFSPublication(
+            mongo.database,
+            tmp_path / name / "indexes",
+            wall=lambda: clocks.wall,
+            monotonic=lambda: clocks.mono,
+        )
+        return IndexManager(mongo, tmp_path / name, MODEL, publication=publication)
+
+    return make

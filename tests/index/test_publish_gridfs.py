@@ -13,14 +13,11 @@ import contextlib
 import logging
 import subprocess
 import threading
-import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import gridfs
-import mongomock
-import mongomock.gridfs
 import pytest
 
 from projectqa.server.index import IndexManager
@@ -42,46 +39,7 @@ from projectqa.server.ingestion.owner import this_owner
 from projectqa.server.models import new_id
 from projectqa.server.store import MongoStore, SqliteStore
 
-from .conftest import MODEL, Corpus, unit_vectors
-
-
-@dataclass
-class Clocks:
-    wall: float = 1_700_000_000.0
-    mono: float = 1000.0
-
-
-@pytest.fixture
-def mongo() -> Iterator[MongoStore]:
-    mongomock.gridfs.enable_gridfs_integration()
-    client = mongomock.MongoClient()
-    # pymongo's GridFSBucket reads client.options.timeout, which mongomock lacks.
-    client.options = types.SimpleNamespace(timeout=None)
-    store = MongoStore(client, "projectqa_index_test")
-    store.prepare()
-    yield store
-    store.close()
-
-
-@pytest.fixture
-def clocks() -> Clocks:
-    return Clocks()
-
-
-@pytest.fixture
-def host(mongo: MongoStore, tmp_path: Path, clocks: Clocks):  # type: ignore[no-untyped-def]
-    """``host(name)``: an IndexManager publishing in GridFS, with its own index directory."""
-
-    def make(name: str) -> IndexManager:
-        publication = GridFSPublication(
-            mongo.database,
-            tmp_path / name / "indexes",
-            wall=lambda: clocks.wall,
-            monotonic=lambda: clocks.mono,
-        )
-        return IndexManager(mongo, tmp_path / name, MODEL, publication=publication)
-
-    return make
+from .conftest import MODEL, Clocks, Corpus, unit_vectors
 
 
 @pytest.fixture

@@ -237,21 +237,29 @@ def test_health_with_an_address_does_not_read_the_saved_login(server: RunningSer
     assert result.stdout == "SERVING\n" and result.stderr == ""
 
 
+def library_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name.startswith("projectqa.client")]
+
+
 def test_explicit_address_and_token_log_no_warning_about_the_saved_login(
-    server: RunningServer,
+    server: RunningServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     save_login(SavedLogin(server.address, server.admin_token)).chmod(0o604)
     base = ("--address", server.address, "--token", server.admin_token)
-    result = run(*base, "--json", "admin", "whoami")
+    with caplog.at_level(logging.WARNING, logger="projectqa.client"):
+        result = run(*base, "--json", "admin", "whoami")
     assert result.exit_code == 0, result.output
-    assert result.stderr == ""
+    assert result.stderr == "" and library_warnings(caplog) == []
 
 
-def test_login_over_an_unsafe_file_warns_nothing_and_replaces_it(server: RunningServer) -> None:
+def test_login_over_an_unsafe_file_warns_nothing_and_replaces_it(
+    server: RunningServer, caplog: pytest.LogCaptureFixture
+) -> None:
     save_login(SavedLogin(server.address, "tok_old.secret")).chmod(0o644)
-    result = run("login", server.address, "--token", server.admin_token)
+    with caplog.at_level(logging.WARNING, logger="projectqa.client"):
+        result = run("login", server.address, "--token", server.admin_token)
     assert result.exit_code == 0, result.output
-    assert result.stderr == ""  # was the same warning twice, unprefixed
+    assert result.stderr == "" and library_warnings(caplog) == []  # was twice, unprefixed
     assert mode(login_path()) == 0o600
     assert load_login() == SavedLogin(server.address, server.admin_token)
 

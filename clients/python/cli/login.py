@@ -97,7 +97,7 @@ def login(
     """Save ADDRESS (host:port) and a token for the commands that follow.
 
     The token comes from --token, else the global --token or PROJECTQA_TOKEN, else
-    standard input (`projectqa login qa.example.com:443 < token.txt`), else a
+    standard input (`projectqa login --tls qa.example.com:443 < token.txt`), else a
     prompt that does not echo. It is checked with the server first; nothing is
     saved when the server refuses it. With --tls (the system's roots) or
     --tls-ca-file (your CA's) the connection is TLS, and so are later ones: that

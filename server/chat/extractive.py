@@ -27,6 +27,7 @@ from ..chunking.languages import language_of
 from ..index.tokens import tokenize
 from ..retrieval.citations import Citation
 from .evidence import Evidence
+from .question_words import question_terms
 from .records import ChatCitation
 
 Embed = Callable[[list[str]], np.ndarray]
@@ -41,22 +42,6 @@ MAX_WINDOWS = 40  # code windows scored by words per passage (the step grows bey
 EMBEDDED_WINDOWS = 4  # of those, scored by meaning too (embedding is the costly part)
 MAX_SENTENCES_PER_EXCERPT = 3
 PROSE_LANGUAGES = frozenset({"markdown", "rst", "text", ""})
-
-# Words that ask for something without saying what: a question made only of these
-# (after the usual stop words) has nothing to look up.
-# fmt: off
-CHAT_WORDS = frozenset({
-    "about", "again", "all", "also", "any", "anything", "can", "code", "codebase", "could", "did",
-    "doing", "done", "everything", "explain", "find", "give", "hello", "help", "hey", "hi",
-    "just", "know", "like", "look", "mean", "means", "me", "more", "much", "my", "need", "no",
-    "not", "now", "ok", "okay", "our", "please", "project", "question", "questions", "really",
-    "repo", "repository", "should", "show", "so", "some", "something", "stuff", "tell", "thank",
-    "thanks", "thing", "things", "us", "very", "want", "way", "we", "work", "working", "works",
-    "would", "yes", "you", "your",
-})
-# fmt: on
-# ... as the keyword tokenizer spells them (stemmed: "works" and "working" are "work").
-_CHAT_TOKENS = frozenset(t for word in CHAT_WORDS for t in tokenize(word))
 
 LEAD_ONE = "Based on the indexed sources, the most relevant place is:"
 LEAD_MANY = "Based on the indexed sources, the most relevant places are:"
@@ -141,11 +126,6 @@ def extractive_answer(
         return ExtractiveAnswer("", [], ASK_NOTHING_FOUND.format(topic=_topic(question)))
     chosen = _numbered(chosen)
     return ExtractiveAnswer(_render(chosen), [x.evidence for x in chosen], "", chosen)
-
-
-def question_terms(question: str) -> frozenset[str]:
-    """The question's content words, as the keyword index spells them."""
-    return frozenset(t for t in tokenize(question) if t not in _CHAT_TOKENS)
 
 
 # ------------------------------------------------------------------ choosing

@@ -16,7 +16,12 @@ naming it matches it exactly (``maxretries``); its words are stemmed like any
 other. Texts and queries go through this same function, so both sides agree.
 
 Tokens are lowercase; one-character tokens and a few words too common to help
-ranking are dropped (before stemming). Digits stay attached to the word they end
+ranking are dropped, as written, before stemming: a word is dropped for what it
+is, never for the stem it shares with a stop word. Inflected glue words keep
+their stems ("being" is ``be``): rare enough to cost nothing in BM25, and
+dropping them would change the tokens (a new version, every index rebuilt);
+extractive answers leave them out of a question's terms (chat/question_words.py).
+Digits stay attached to the word they end
 (``base64``, ``http2``). Words outside ASCII are not stemmed: the stemmer is
 English.
 """

@@ -264,6 +264,19 @@ def test_the_answer_numbers_what_it_quotes_from_one(
     assert [c.marker for c in answer.citations()] == markers
 
 
+AUDIT = '''\
+def cache_results(results, cache):
+    """The results are stored in the cache for an hour."""
+    cache.set("results", results, timeout=3600)
+
+
+def save_findings(report, folder):
+    """Each finding of the audit is stored as one JSON file in the folder."""
+    for number, finding in enumerate(report.findings, 1):
+        (folder / f"finding-{number}.json").write_text(finding.to_json())
+'''
+
+
 def test_at_most_max_passages_are_used(checkout: list[Chunk], payments: list[Chunk]) -> None:
     _, evidence = evidence_of(symbol(checkout, "place_order"), *payments)
     answer = extractive_answer("payment gateway retries", evidence, max_passages=2)
@@ -280,6 +293,34 @@ def test_a_question_naming_nothing_gets_a_question_back(
     _, evidence = evidence_of(*checkout)
     assert question_terms(question) == frozenset()
     assert extractive_answer(question, evidence) == ExtractiveAnswer("", [], ASK_TOPIC)
+
+
+@pytest.mark.parametrize(
+    ("question", "terms"),
+    [
+        # Content words that share a stem with a chat word ("find", "project", "mean", "work")
+        # stay: the chat words are left out as written ("works", "working" are listed).
+        ("where are the findings of projects kept?", {"find", "project", "kept"}),
+        ("what is the meaning of the workers field?", {"mean", "worker", "field"}),
+        ("how does the show_help flag work?", {"showhelp", "show", "help", "flag"}),
+        ("can you tell me how this is working?", set()),
+        ("what is being retried?", {"retri"}),  # "being" is glue: "be" after stemming
+    ],
+)
+def test_question_terms_keep_content_words_that_share_a_chat_words_stem(
+    question: str, terms: set[str]
+) -> None:
+    assert question_terms(question) == terms
+
+
+def test_a_content_word_sharing_a_chat_words_stem_still_picks_the_passage() -> None:
+    """'findings' was dropped as 'find' (a chat word's stem): the question then named only
+    'stored', which both passages hold, and the first (the cache) was quoted."""
+    audit = chunks_of("audit/report.py", AUDIT)
+    _, evidence = evidence_of(*audit)
+    question = "where are the findings stored?"
+    answer = extractive_answer(question, evidence, max_passages=1, min_relevance=0.75)
+    assert [x.evidence.symbol for x in answer.excerpts] == ["save_findings"]
 
 
 def test_nothing_found_gets_a_question_back(checkout: list[Chunk]) -> None:

@@ -11,6 +11,7 @@ started with ``--allow-side-effects``.
 from __future__ import annotations
 
 import copy
+import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,11 +19,16 @@ from typing import Any
 
 from google.protobuf import json_format
 
-from projectqa.mcp.calls import ServerCalls
+from projectqa.client import AsyncServerCalls as ServerCalls
 from projectqa.v1 import tools_pb2
+
+logger = logging.getLogger(__name__)
 
 ASK = "ask"
 LIST_PROJECTS = "list_projects"
+# The MCP server's own tools: a catalog entry by one of these names is left out.
+RESERVED = frozenset({ASK, LIST_PROJECTS})
+OWN = "mcp"  # the origin of the MCP server's own tools
 SEARCH = "search"
 PROJECT_FIELD = "project"
 CATALOG_TTL_S = 60.0
@@ -90,13 +96,31 @@ def own_tools(search_schema: dict[str, Any]) -> list[CatalogTool]:
             "the project's LLM writes the answer, or the best passages are quoted when none "
             "is configured.",
             ask_schema,
+            origin=OWN,
         ),
         CatalogTool(
             LIST_PROJECTS,
             "List the ProjectQA projects this token can read: slug, name, description.",
             {"type": "object", "properties": {}, "additionalProperties": False},
+            origin=OWN,
         ),
     ]
+
+
+def without_reserved(tools: Iterable[CatalogTool], project: str) -> list[CatalogTool]:
+    """The catalog less any tool named like one of the MCP server's own (a plugin or
+    script tool called ``ask`` would hide the real one), each left out with a warning."""
+    kept = []
+    for tool in tools:
+        if tool.name in RESERVED:
+            logger.warning(
+                "project %s: the %s tool %r is not offered over MCP: the name is the MCP "
+                "server's own tool's",
+                project, tool.origin, tool.name,
+            )  # fmt: skip
+        else:
+            kept.append(tool)
+    return kept
 
 
 def offered(tools: Iterable[CatalogTool], allow_side_effects: bool) -> list[CatalogTool]:
@@ -144,7 +168,8 @@ class CatalogCache:
         cached = self._entries.get(key)
         if cached is not None and time.monotonic() - cached[0] < self._ttl_s:
             return cached[1]
-        tools = [from_proto(tool) for tool in await calls.list_tools(project)]
+        listed = [from_proto(tool) for tool in await calls.list_tools(project)]
+        tools = without_reserved(listed, project)
         if len(self._entries) >= self._size:
             self._entries.pop(next(iter(self._entries)))
         self._entries[key] = (time.monotonic(), tools)

@@ -11,6 +11,13 @@ import grpc
 
 from projectqa.client.errors import ClientError
 
+MAX_MESSAGE_CHARS = 500
+
+
+def bound(message: str, max_chars: int = MAX_MESSAGE_CHARS) -> str:
+    """``message`` cut to ``max_chars``: a server's error text is not the agent's to read whole."""
+    return message if len(message) <= max_chars else message[: max_chars - 3] + "..."
+
 
 class ToolFailure(Exception):
     """A tool call that failed in a way the caller can correct; ``str()`` is the message."""
@@ -25,8 +32,12 @@ class BadArgument(ToolFailure):
 
 
 def describe(error: ClientError, address: str) -> str:
-    """The message of a failed RPC: what happened and what to do about it."""
-    code, details = error.code, error.details
+    """The message of a failed RPC: what happened and what to do about it (bounded)."""
+    return bound(_sentence(error, address))
+
+
+def _sentence(error: ClientError, address: str) -> str:
+    code, details = error.code, bound(error.details, 300)
     if code == grpc.StatusCode.NOT_FOUND:
         # The server answers a project the token may not see exactly as a missing one.
         return f"not found: {details} (or this token has no access to it)"

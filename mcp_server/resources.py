@@ -23,8 +23,9 @@ from mcp_types import (
     TextResourceContents,
 )
 
+from projectqa.client import AsyncServerCalls as ServerCalls
 from projectqa.client.errors import ClientError
-from projectqa.mcp.calls import ServerCalls
+from projectqa.mcp.errors import bound
 from projectqa.mcp.render import SCHEME, resource_uri
 from projectqa.v1 import tools_pb2
 
@@ -56,15 +57,38 @@ def parse_uri(uri: str) -> tuple[str, str]:
     return project, path
 
 
-async def read(calls: ServerCalls, uri: str) -> TextResourceContents:
+# Statuses the caller can do something about; the rest are the server's (INTERNAL_ERROR).
+CALLER_STATUSES = ("INVALID_ARGUMENT", "PERMISSION_DENIED", "UNAUTHENTICATED", "OUT_OF_RANGE")
+
+
+async def read(calls: ServerCalls, uri: str, max_chars: int) -> TextResourceContents:
+    """The file's text; a file the server cut, or one longer than ``max_chars``, ends with
+    a note naming the lines returned and how to read the rest."""
     project, path = parse_uri(uri)
     try:
         response = await calls.open_file(project, path)
     except ClientError as error:
         if error.code_name == "NOT_FOUND":
             raise MCPError(RESOURCE_NOT_FOUND, f"not found: {uri}") from None
-        raise MCPError(INVALID_PARAMS, f"cannot read {uri}: {error.details}") from None
-    return TextResourceContents(uri=uri, mime_type="text/plain", text=response.content)
+        code = INVALID_PARAMS if error.code_name in CALLER_STATUSES else INTERNAL_ERROR
+        message = f"cannot read {uri}: {error.code_name}: {error.details}"
+        raise MCPError(code, bound(message)) from None
+    return TextResourceContents(uri=uri, mime_type="text/plain", text=_text(response, max_chars))
+
+
+def _text(response: tools_pb2.OpenFileResponse, max_chars: int) -> str:
+    text, start = response.content, response.start_line
+    end, cut = response.end_line, response.truncated
+    if len(text) > max_chars:
+        newline = text.rfind("\n", 0, max_chars)
+        text = text[: newline + 1] if newline >= 0 else text[:max_chars]  # whole lines
+        end, cut = max(start, start + text.count("\n") - 1), True
+    if not cut:
+        return text
+    return text + (
+        f"\n[cut: lines {start}-{end} of {response.total_lines} returned; read on with the "
+        f"open_file tool: path {response.path!r}, start_line {end + 1}]"
+    )
 
 
 async def listed(

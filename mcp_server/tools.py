@@ -1,8 +1,10 @@
 """Each MCP tool as the gRPC call it makes, and its answer as text with citations.
 
-The built-ins go to their typed RPCs (``search`` to RetrievalService.Search, ``ask`` to
-ChatService.Ask, …) with arguments the catalog schema has already accepted; every other
-catalog tool (plugin and script tools) goes through ToolsService.InvokeTool by name.
+The built-ins go to their typed RPCs (``search`` to RetrievalService.Search, …) and the
+MCP server's own tools to theirs (``ask`` to ChatService.Ask), with arguments the catalog
+schema has already accepted; every other catalog tool (plugin and script tools) goes
+through ToolsService.InvokeTool by name. Which one is decided by the tool's origin, not
+its name alone: a plugin tool can never take a built-in's place.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from typing import Any
 
 from google.protobuf import json_format
 
+from projectqa.client import AsyncServerCalls as ServerCalls
 from projectqa.client.chat import AsyncChatStream
 from projectqa.client.toolcalls import tool_result
-from projectqa.mcp.calls import ServerCalls
+from projectqa.mcp.catalog import OWN, CatalogTool
 from projectqa.mcp.errors import ToolFailure
 from projectqa.mcp.render import as_json, indented, label
 from projectqa.v1 import chat_pb2, common_pb2, retrieval_pb2, tools_pb2
@@ -197,13 +200,20 @@ def _answer(text: str, cited: Sequence[chat_pb2.ChatCitation]) -> Answer:
 
 
 async def list_projects(calls: ServerCalls, project: str, args: dict[str, Any]) -> Answer:
+    """Every project the token can read; only ``project`` when the server serves one."""
+    if project:
+        return Answer(_project_line(await calls.get_project(project)))
     lines = []
     async for item in calls.list_projects(page_size=200):
-        description = f": {item.description}" if item.description else ""
-        lines.append(f"{item.slug}  {item.name}{description}")
+        lines.append(_project_line(item))
         if len(lines) >= 1000:
             break
     return Answer("\n".join(lines) or "No project is readable with this token.")
+
+
+def _project_line(project: common_pb2.Project) -> str:
+    description = f": {project.description}" if project.description else ""
+    return f"{project.slug}  {project.name}{description}"
 
 
 def invoke(name: str) -> Handler:
@@ -220,17 +230,18 @@ def invoke(name: str) -> Handler:
     return run
 
 
-TYPED: dict[str, Handler] = {
+BUILTIN: dict[str, Handler] = {
     "search": search,
     "keyword_search": keyword_search,
     "find_symbol": find_symbol,
     "grep": grep,
     "open_file": open_file,
     "project_metadata": project_metadata,
-    "ask": ask,
-    "list_projects": list_projects,
 }
+OWN_TOOLS: dict[str, Handler] = {"ask": ask, "list_projects": list_projects}
 
 
-def handler(name: str) -> Handler:
-    return TYPED.get(name) or invoke(name)
+def handler(tool: CatalogTool) -> Handler:
+    """The typed call of a built-in or of the MCP server's own tool; InvokeTool for the rest."""
+    typed = OWN_TOOLS if tool.origin == OWN else BUILTIN if tool.origin == "builtin" else {}
+    return typed.get(tool.name) or invoke(tool.name)

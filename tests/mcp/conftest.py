@@ -105,29 +105,45 @@ async def stdio_session(
 
 @asynccontextmanager
 async def http_server(
-    deployment: Deployment, *args: str, bind: str = "127.0.0.1:0"
+    deployment: Deployment, *args: str, bind: str = "127.0.0.1:0", token: str | None = None
 ) -> AsyncIterator[str]:
-    """``projectqa mcp --http BIND ARGS`` as a subprocess; yields its MCP URL."""
+    """``projectqa mcp --http BIND ARGS`` as a subprocess (PROJECTQA_TOKEN: ``token``, else
+    the admin's); yields its MCP URL. Its stderr is read to the end in the background
+    (kept in ``http_server.stderr``), so a chatty server never blocks on a full pipe."""
     process = await asyncio.create_subprocess_exec(
         PROJECTQA, "mcp", "--http", bind, *args,
-        env=mcp_env(deployment, deployment.admin_token),
+        env=mcp_env(deployment, token or deployment.admin_token),
         stdin=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
+    assert process.stderr is not None
+    lines: list[str] = []
+    announced: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    drain = asyncio.create_task(_drain(process.stderr, lines, announced))
     try:
-        assert process.stderr is not None
-        url = await asyncio.wait_for(_announced_url(process.stderr), START_TIMEOUT_S)
-        yield url
+        yield await asyncio.wait_for(announced, START_TIMEOUT_S)
     finally:
         process.terminate()
         await asyncio.wait_for(process.wait(), 30)
+        await asyncio.wait_for(drain, 30)
+        SERVER_STDERR[:] = lines
 
 
-async def _announced_url(stream: asyncio.StreamReader) -> str:
+# The stderr of the last http_server, once it has ended (tracebacks of internal errors).
+SERVER_STDERR: list[str] = []
+
+
+async def _drain(
+    stream: asyncio.StreamReader, lines: list[str], announced: asyncio.Future[str]
+) -> None:
     while line := (await stream.readline()).decode():
-        if "serving Streamable HTTP on " in line:
-            return line.rsplit(" ", 1)[1].strip()
-    raise AssertionError("projectqa mcp --http exited before serving")
+        lines.append(line)
+        if "serving Streamable HTTP on " in line and not announced.done():
+            announced.set_result(line.rsplit(" ", 1)[1].strip())
+    if not announced.done():
+        announced.set_exception(
+            AssertionError("projectqa mcp --http exited before serving:\n" + "".join(lines))
+        )
 
 
 @asynccontextmanager

@@ -45,3 +45,19 @@ async def test_a_malformed_bind_names_the_option(tmp_path: Path) -> None:
     code, stderr = await _run("--http", "localhost", env=env)
     assert code == 2
     assert "--http" in stderr and "HOST:PORT" in stderr
+
+
+async def test_anonymous_http_requests_need_an_explicit_token(tmp_path: Path) -> None:
+    """The admin token file never serves requests without a bearer token."""
+    (tmp_path / "admin.token").write_text("the-admins-token\n")
+    env = _env(tmp_path, PROJECTQA_ADDRESS="127.0.0.1:1")
+    code, stderr = await _run("--http", "127.0.0.1:0", "--default-token-for-anonymous", env=env)
+    assert code == 2
+    assert "explicit --token or PROJECTQA_TOKEN" in stderr
+
+
+async def test_stdio_ends_quietly_when_stdin_closes(tmp_path: Path) -> None:
+    """The agent quitting closes the pipe: the server exits 0, without touching gRPC."""
+    code, stderr = await _run(env=_env(tmp_path, PROJECTQA_ADDRESS="127.0.0.1:1",
+                                       PROJECTQA_TOKEN="t"))  # fmt: skip
+    assert code == 0, stderr

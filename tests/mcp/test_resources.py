@@ -12,8 +12,8 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, Resource
 
 from projectqa.client import AsyncClient
+from projectqa.client import AsyncServerCalls as ServerCalls
 from projectqa.mcp import resources
-from projectqa.mcp.calls import ServerCalls
 
 from .conftest import SHOP_FILES, Deployment
 

@@ -108,8 +108,8 @@ async def http_server(
     deployment: Deployment, *args: str, bind: str = "127.0.0.1:0", token: str | None = None
 ) -> AsyncIterator[str]:
     """``projectqa mcp --http BIND ARGS`` as a subprocess (PROJECTQA_TOKEN: ``token``, else
-    the admin's); yields its MCP URL. Its stderr is read to the end in the background
-    (kept in ``http_server.stderr``), so a chatty server never blocks on a full pipe."""
+    the admin's); yields its MCP URL. Its stderr is read to the end in the background, so
+    a chatty server never blocks on a full pipe (and is shown if it fails to start)."""
     process = await asyncio.create_subprocess_exec(
         PROJECTQA, "mcp", "--http", bind, *args,
         env=mcp_env(deployment, token or deployment.admin_token),
@@ -126,11 +126,6 @@ async def http_server(
         process.terminate()
         await asyncio.wait_for(process.wait(), 30)
         await asyncio.wait_for(drain, 30)
-        SERVER_STDERR[:] = lines
-
-
-# The stderr of the last http_server, once it has ended (tracebacks of internal errors).
-SERVER_STDERR: list[str] = []
 
 
 async def _drain(

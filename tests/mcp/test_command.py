@@ -61,3 +61,10 @@ async def test_stdio_ends_quietly_when_stdin_closes(tmp_path: Path) -> None:
     code, stderr = await _run(env=_env(tmp_path, PROJECTQA_ADDRESS="127.0.0.1:1",
                                        PROJECTQA_TOKEN="t"))  # fmt: skip
     assert code == 0, stderr
+
+
+async def test_an_allowed_host_must_be_a_host(tmp_path: Path) -> None:
+    env = _env(tmp_path, PROJECTQA_ADDRESS="127.0.0.1:1")
+    code, stderr = await _run("--http", "127.0.0.1:0", "--allowed-host", "http://x/", env=env)
+    assert code == 2
+    assert "--allowed-host" in stderr and "http://x/" in stderr

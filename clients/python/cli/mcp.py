@@ -110,6 +110,12 @@ def mcp(
             f"{host} is not a loopback address: add --allow-remote to listen on the network",
             param_hint="--http",
         )
+    for name in allowed_hosts:
+        if not name or any(c in name for c in "/ \t@"):
+            raise click.BadParameter(
+                f"expected a host name, NAME:PORT or [IPv6]:PORT, got {name!r}",
+                param_hint="--allowed-host",
+            )
     if default_token_for_anonymous:
         if not state.token:
             raise click.UsageError(

@@ -152,7 +152,7 @@ class ProjectIndex:
         except StaleKeywordIndex as exc:
             # The rest of the generation is good: serve it while workers rebuild (they
             # find it stale by its tokenizer version), rather than refuse it all.
-            unavailable = f"{exc}; keyword search resumes when the index is rebuilt"
+            unavailable = f"{exc}: no keyword search until a generation of this version is served"
             log.warning("index generation %s: %s", manifest.dir, unavailable)
         table = ChunkTable.load(directory, len(chunk_ids))
         if len(chunk_ids) != manifest.chunks or len(dense) != manifest.vectors:

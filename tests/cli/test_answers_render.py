@@ -192,6 +192,22 @@ def test_a_long_block_is_rendered_at_most_a_few_times_a_second_and_only_its_tail
     assert "result_299 = compute(item_299" in buffer.getvalue()
 
 
+def test_the_live_area_shows_the_end_of_a_long_code_block_as_code() -> None:
+    now = [0.0]
+    buffer = io.StringIO()
+    terminal = Console(file=buffer, force_terminal=True, force_interactive=True, width=100)
+    stream = MarkdownStream(terminal, clock=lambda: now[0])
+    growing = "```python\n" + "\n".join(CODE_LINES[:100]) + "\n"
+    for token in tokens_of(growing, size=40):
+        now[0] += 1.0  # every token may refresh
+        stream.feed(token)
+    live = strip_ansi(buffer.getvalue())
+    assert "result_99 = compute(item_99" in live  # the newest line is on screen
+    assert "```" not in live  # a tail is rendered inside its fence, as code
+    assert "result_0 = compute" not in live[-2000:]  # the top is off the live area
+    stream.close()
+
+
 def test_text_held_back_by_the_refresh_period_is_printed_on_close() -> None:
     buffer = io.StringIO()
     stream = MarkdownStream(console(buffer), clock=lambda: 0.0)  # time stands still

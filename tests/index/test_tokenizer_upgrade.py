@@ -148,6 +148,26 @@ def test_gridfs_records_the_tokenizer_and_an_old_releases_publish_reads_as_versi
     assert server.manifest(corpus.project_id) is not None
 
 
+# The keys a manifest had before the tokenizer version existed. Those releases build
+# IndexManifest(**json) and refuse any other key: such a manifest would count as missing
+# to them, and they would rebuild over it (an old and a new release taking turns).
+PRE_TOKENIZER_KEYS = {"generation", "dir", "model", "dimension", "dense_kind", "chunks",
+                      "vectors", "built_at", "files", "format"}  # fmt: skip
+
+
+def test_a_published_manifest_stays_readable_by_the_release_before(
+    corpus: Corpus, index_root: Path
+) -> None:
+    add_files(corpus)
+    built = IndexManager(corpus.store, index_root, MODEL).get(corpus.project_id)
+    on_disk = json.loads((index_root / corpus.project_id / "manifest.json").read_text())
+    assert set(on_disk) == PRE_TOKENIZER_KEYS
+    assert built.manifest.tokenizer_version == TOKENIZER_VERSION  # recorded beside it
+    # And this release reads a manifest with keys it does not know (a later release's).
+    later = {**on_disk, "shard_count": 4}
+    assert layout.manifest_from_json(later) == layout.manifest_from_json(on_disk)
+
+
 def test_an_index_of_another_version_refuses_to_load(tmp_path: Path) -> None:
     check_tokenizer_file = tmp_path / TOKENIZER_FILE
     with pytest.raises(StaleKeywordIndex, match="tokenizer version 1"):

@@ -4,7 +4,9 @@
    normalised so a row first in both lists scores 1. A row that has no vector
    yet (a run embeds behind) takes its keyword rank for its dense one, so it
    scores what keyword-only search scores it instead of sinking below every
-   embedded row.
+   embedded row. The dense weight follows how sure the dense list is, read
+   off its best cosine (``dense_confidence``): rank fusion alone ignores
+   scores, so a list of weak guesses would bury a few strong keyword hits.
 2. **Re-scoring of the head** with what the question says about code structure:
    a chunk that *defines* an identifier the question names (``Session.request``,
    ``get_auth``, a stack trace's function) outranks chunks that merely use it;

@@ -197,7 +197,9 @@ def test_the_live_area_shows_the_end_of_a_long_code_block_as_code() -> None:
     buffer = io.StringIO()
     terminal = Console(file=buffer, force_terminal=True, force_interactive=True, width=100)
     stream = MarkdownStream(terminal, clock=lambda: now[0])
-    growing = "```python\n" + "\n".join(CODE_LINES[:100]) + "\n"
+    # A paragraph runs straight into the fence: the tail holds the fence line itself
+    # for a while, and must not get it twice.
+    growing = "Intro line.\n" * 8 + "```python\n" + "\n".join(CODE_LINES[:100]) + "\n"
     for token in tokens_of(growing, size=40):
         now[0] += 1.0  # every token may refresh
         stream.feed(token)

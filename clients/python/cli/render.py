@@ -112,6 +112,7 @@ class BlockEnds:
         self._offset = 0  # characters seen before ``_partial``
         self._fence = ""  # the open code fence, if any
         self.fence_line = ""  # the line that opened it (to render a tail of the block)
+        self.fence_end = 0  # where that line ends
         self.scanned = 0  # characters read as lines, for tests to count work
 
     def feed(self, text: str) -> int:
@@ -131,6 +132,7 @@ class BlockEnds:
     def restart(self, at: int) -> None:
         """Counts offsets from ``at`` on (the text before it was taken away)."""
         self._offset -= at
+        self.fence_end -= at
 
     def _ends_block(self, line: str) -> bool:
         opened = _OPEN_FENCE.match(line)
@@ -140,7 +142,7 @@ class BlockEnds:
                 self._fence = self.fence_line = ""
             return False
         if opened:
-            self._fence, self.fence_line = opened.group(1), line
+            self._fence, self.fence_line, self.fence_end = opened.group(1), line, self._offset
             return False
         return not line.strip()
 
@@ -178,7 +180,7 @@ class MarkdownStream:
             self._ends.restart(done)
             self._stop_live()
             self._console.print(self._markdown(finished))
-        if self._pending.strip() and self._refresh_due():
+        if self._pending and not self._pending.isspace() and self._refresh_due():
             self._show_live()
 
     def close(self) -> None:
@@ -211,8 +213,9 @@ class MarkdownStream:
             cut = self._pending.rfind("\n", 0, cut)
             if cut < 0:
                 return self._pending
+        tail = self._pending[cut + 1 :]
         fence = self._ends.fence_line
-        return (fence + "\n" if fence else "") + self._pending[cut + 1 :]
+        return f"{fence}\n{tail}" if fence and cut + 1 >= self._ends.fence_end else tail
 
     def _show_live(self) -> None:
         if self._live is None:

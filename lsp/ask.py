@@ -221,6 +221,7 @@ def index_status_json(status: retrieval_pb2.IndexStatus | None) -> dict[str, Any
         "embedder": status.embedder,
         "activeRunId": status.active_run_id,
         "denseUnavailable": status.dense_unavailable,
+        "keywordUnavailable": status.keyword_unavailable,
         "message": status_line(status),
     }
 

@@ -4,7 +4,9 @@ The server reports an :class:`~projectqa.v1.retrieval_pb2.IndexStatus` with ever
 search (``SearchResponse.index_status``), with GetProjectMetadata and on its own
 (``client.index_status(project)``). While a run goes on the served generation may
 hold fewer chunks than the Store, and fewer vectors than chunks: keyword search
-already finds every indexed chunk, dense search only the embedded ones.
+already finds every indexed chunk, dense search only the embedded ones. During an
+upgrade of the keyword tokenizer, keyword search is skipped until a worker's
+rebuild is published (``keyword_unavailable``).
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ def status_notes(status: IndexStatus) -> list[str]:
             f"dense index {percent} % ({status.chunks_embedded:,} of "
             f"{status.chunks_indexed:,} chunks embedded)"
         )
+    if status.keyword_unavailable:
+        notes.append(f"keyword search skipped: {status.keyword_unavailable}")
     return notes
 
 

@@ -19,7 +19,7 @@ from ..threads import BlockingRunner
 from ..tools.checkouts import indexed_commit
 from .citations import Citation, citation_of
 from .query import SearchFilter, SearchMode, SearchQuery
-from .search import Hit, Searcher, SearchResult
+from .search import Hit, Searcher, SearchResult, keyword_unavailable
 from .status import IndexStatus, StoredChunks, index_status
 
 MAX_CONNECTOR_FILTERS = 50
@@ -49,21 +49,35 @@ class RetrievalOps:
         self._rb = run_blocking
         self._stored = StoredChunks(store)
 
-    def served_manifest(self, project_id: str) -> IndexManifest | None:
-        """The manifest of the generation that answers searches now (None: never indexed).
+    def served_index(self, project_id: str) -> ProjectIndex | None:
+        """The generation that answers searches now (None: never indexed).
 
         A generation published since the last search is loaded here, as that search would
         load it: a status polled during a run follows the run's generations."""
         indexes = self._searcher.indexes
         if indexes.manifest(project_id) is None:
             return None
-        return indexes.serving(project_id).manifest
+        return indexes.serving(project_id)
+
+    def served_manifest(self, project_id: str) -> IndexManifest | None:
+        """The manifest of the generation that answers searches now (None: never indexed)."""
+        served = self.served_index(project_id)
+        return served.manifest if served is not None else None
 
     def index_status(self, project_id: str) -> IndexStatus:
         """Where the project's indexing stands (the generation served now)."""
-        manifest = self.served_manifest(project_id)
-        unavailable = self._searcher.dense_unavailable(manifest.model) if manifest else ""
-        return index_status(self._store, self._stored, project_id, manifest, unavailable)
+        served = self.served_index(project_id)
+        if served is None:
+            return index_status(self._store, self._stored, project_id, None, "", "")
+        dense = self._searcher.dense_unavailable(served.manifest.model)
+        return index_status(
+            self._store,
+            self._stored,
+            project_id,
+            served.manifest,
+            dense,
+            keyword_unavailable(served),
+        )
 
     def index(self, project_id: str) -> ProjectIndex:
         """The project's served index (FailedPrecondition when nothing is indexed)."""
@@ -100,7 +114,8 @@ class RetrievalOps:
         # A hybrid or dense search asked already; only a keyword search did not.
         if manifest is not None and not unavailable and result.mode is SearchMode.KEYWORD:
             unavailable = self._searcher.dense_unavailable(manifest.model)
-        return index_status(self._store, self._stored, project_id, manifest, unavailable)
+        keyword = result.keyword_unavailable
+        return index_status(self._store, self._stored, project_id, manifest, unavailable, keyword)
 
     def versions(self, connector_ids: set[str]) -> dict[str, str]:
         """The commit each connector's last successful run indexed ('' if none)."""

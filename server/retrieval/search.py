@@ -12,6 +12,12 @@ upgrade to another embedder, a generation of the old one keeps answering with
 query vectors of its own kind until it is re-embedded. When this process cannot
 build that embedder, hybrid search answers from the keyword index alone and says
 so (``SearchResult.dense_unavailable``); dense-only search fails with the reason.
+
+Likewise for keyword search: during a tokenizer upgrade the served generation may
+lack its keyword part until a worker's rebuild is published
+(``ProjectIndex.keyword_unavailable``). Hybrid search then answers from the dense
+index alone and says so (``SearchResult.keyword_unavailable``, mode DENSE);
+keyword-only search fails with the reason, rather than quietly finding nothing.
 """
 
 from __future__ import annotations
@@ -57,11 +63,12 @@ class Hit:
 @dataclass(slots=True)
 class SearchResult:
     hits: list[Hit]
-    mode: SearchMode  # the rankers used: KEYWORD when hybrid had to skip dense search
+    mode: SearchMode  # the rankers used: KEYWORD (DENSE) when hybrid skipped the other
     generation: int
     timings: dict[str, float] = field(default_factory=dict)  # stage -> milliseconds
     index: ProjectIndex | None = None  # the generation that answered
     dense_unavailable: str = ""  # why dense search was skipped; "" when it was not
+    keyword_unavailable: str = ""  # why keyword search was skipped; "" when it was not
 
 
 class _Clock:
@@ -129,24 +136,28 @@ class Searcher:
         dense: list[tuple[int, float]] = []
         keyword: list[tuple[int, float]] = []
         mode, unavailable = query.mode, ""
+        no_keyword = keyword_unavailable(index)
+        if mode is SearchMode.KEYWORD and no_keyword:
+            raise FailedPrecondition(
+                f"keyword search is unavailable: {no_keyword}; search in hybrid or dense "
+                "mode meanwhile"
+            )
         if mode is not SearchMode.KEYWORD:
             vector, unavailable = self.query_vector(index.manifest.model, query.text)
             clock.lap("embed")
             if vector is None:
-                if mode is SearchMode.DENSE:
-                    raise FailedPrecondition(
-                        f"dense search is unavailable: {unavailable}; search in hybrid or "
-                        "keyword mode meanwhile"
-                    )
+                _check_either_available(mode, unavailable, no_keyword)
                 mode = SearchMode.KEYWORD  # what actually ranked the hits
             else:
                 dense = index.dense_rows(vector, wanted, allowed)
                 clock.lap("dense")
+                if no_keyword:
+                    mode = SearchMode.DENSE  # hybrid, without its keyword half
         # Only hybrid search reads the evidence (keyword boost, rescoring): a keyword or
         # dense search of a long report does not parse it here.
         hybrid = query.mode is SearchMode.HYBRID
         evidence = evidence_of(query.text) if hybrid else Evidence()
-        if query.mode is not SearchMode.DENSE:
+        if mode is not SearchMode.DENSE:
             keyword = index.keyword_rows(query.text, wanted, allowed, keyword_boost(evidence))
             clock.lap("keyword")
         candidates = fuse(dense, keyword, self.weights, index.has_vector())
@@ -157,7 +168,7 @@ class Searcher:
         hits = self._hits(index, ranked)
         clock.lap("fetch")
         generation = index.manifest.generation
-        return SearchResult(hits, mode, generation, clock.timings, index, unavailable)
+        return SearchResult(hits, mode, generation, clock.timings, index, unavailable, no_keyword)
 
     def query_vector(self, model: str, text: str) -> tuple[np.ndarray | None, str]:
         """``text`` embedded by the embedder called ``model``, or None and why this process
@@ -231,6 +242,33 @@ class Searcher:
         vector = vectors[0] if len(texts) == 1 else _unit(vectors.mean(axis=0))
         vector.setflags(write=False)  # shared by the cache
         return vector
+
+
+def keyword_unavailable(index: ProjectIndex) -> str:
+    """Why keyword search answers nothing from ``index`` ("" when it answers), as clients
+    may read it: a tokenizer version mismatch is said as is; any other reason (it may name
+    the data directory) only as "the server's log says why"."""
+    problem = index.keyword_unavailable
+    if not problem or problem.startswith("keyword index of tokenizer version"):
+        return problem
+    return (
+        "this server cannot read the served generation's keyword index (the server's log "
+        "says why): no keyword search until a worker's rebuild is served"
+    )
+
+
+def _check_either_available(mode: SearchMode, dense: str, keyword: str) -> None:
+    """Raises FailedPrecondition when ``mode`` has no ranker left (dense search is not
+    available: ``dense`` says why, ``keyword`` says why keyword search is not, if so)."""
+    if mode is SearchMode.DENSE:
+        raise FailedPrecondition(
+            f"dense search is unavailable: {dense}; search in hybrid or keyword mode meanwhile"
+        )
+    if keyword:
+        raise FailedPrecondition(
+            f"neither dense nor keyword search is available: dense search: {dense}; "
+            f"keyword search: {keyword}"
+        )
 
 
 def _unavailable_problem(model: str) -> str:

@@ -20,20 +20,25 @@ from ..store.base import Store
 @dataclass(frozen=True, slots=True)
 class IndexStatus:
     generation: int  # the generation served; 0 when nothing is
-    chunks_indexed: int  # chunks of that generation (all keyword-searchable)
+    chunks_indexed: int  # chunks of that generation (keyword-searchable, see below)
     chunks_embedded: int  # of which with a vector (dense-searchable)
     chunks_stored: int  # chunks in the Store now (ahead while a run writes)
     embedder: str  # whose vectors the generation holds; "" when nothing is served
     active_run_id: str  # the project's queued or running run; "" when none is
     dense_unavailable: str  # why dense search is skipped; "" when it is not
+    # Why keyword search is skipped (a generation of another tokenizer version, served
+    # until a worker's rebuild is published); "" when it is not.
+    keyword_unavailable: str
 
     @property
     def complete(self) -> bool:
-        """Every stored chunk is served, with a vector, and nothing is being ingested."""
+        """Every stored chunk is served, with a vector and its keyword tokens, and nothing
+        is being ingested."""
         return (
             self.generation > 0
             and not self.active_run_id
             and not self.dense_unavailable
+            and not self.keyword_unavailable
             and self.chunks_embedded >= self.chunks_indexed >= self.chunks_stored
         )
 
@@ -66,6 +71,7 @@ def index_status(
     project_id: str,
     manifest: IndexManifest | None,
     dense_unavailable: str,
+    keyword_unavailable: str = "",
 ) -> IndexStatus:
     """The status of ``project_id`` served from the generation ``manifest`` names."""
     run = store.active_run(project_id=project_id)
@@ -77,4 +83,5 @@ def index_status(
         embedder=manifest.model if manifest else "",
         active_run_id=run.id if run else "",
         dense_unavailable=dense_unavailable,
+        keyword_unavailable=keyword_unavailable,
     )

@@ -18,6 +18,7 @@ STATUS_FIELDS = (
     "embedder",
     "active_run_id",
     "dense_unavailable",
+    "keyword_unavailable",
 )
 
 

@@ -25,17 +25,17 @@ _sym_db = _symbol_database.Default()
 from projectqa.v1 import common_pb2 as projectqa_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cprojectqa/v1/retrieval.proto\x12\x0cprojectqa.v1\x1a\x19projectqa/v1/common.proto\"X\n\x0cSearchFilter\x12\r\n\x05kinds\x18\x01 \x03(\t\x12\x12\n\nconnectors\x18\x02 \x03(\t\x12\x12\n\npath_globs\x18\x03 \x03(\t\x12\x11\n\tlanguages\x18\x04 \x03(\t\"\xdb\x01\n\rSearchRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\r\n\x05query\x18\x02 \x01(\t\x12&\n\x04mode\x18\x03 \x01(\x0e\x32\x18.projectqa.v1.SearchMode\x12\r\n\x05top_k\x18\x04 \x01(\x05\x12*\n\x06\x66ilter\x18\x05 \x01(\x0b\x32\x1a.projectqa.v1.SearchFilter\x12\x18\n\x10max_per_document\x18\x06 \x01(\x05\x12-\n\x08group_by\x18\x07 \x01(\x0e\x32\x1b.projectqa.v1.SearchGroupBy\"\xe3\x01\n\tSearchHit\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\x12(\n\x08\x63itation\x18\x02 \x01(\x0b\x32\x16.projectqa.v1.Citation\x12\x0e\n\x06symbol\x18\x03 \x01(\t\x12\x13\n\x0bsymbol_kind\x18\x04 \x01(\t\x12\x10\n\x08language\x18\x05 \x01(\t\x12\r\n\x05score\x18\x06 \x01(\x01\x12\x0f\n\x07snippet\x18\x07 \x01(\t\x12\x19\n\x11snippet_truncated\x18\x08 \x01(\x08\x12\x12\n\ndense_rank\x18\t \x01(\x05\x12\x14\n\x0ckeyword_rank\x18\n \x01(\x05\"\x8b\x01\n\x07\x46ileHit\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x14\n\x0c\x63onnector_id\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x01\x12)\n\tcitations\x18\x04 \x03(\x0b\x32\x16.projectqa.v1.Citation\x12\x10\n\x08language\x18\x05 \x01(\t\x12\x10\n\x08passages\x18\x06 \x01(\x05\"l\n\rSearchTimings\x12\x10\n\x08\x65mbed_ms\x18\x01 \x01(\x01\x12\x10\n\x08\x64\x65nse_ms\x18\x02 \x01(\x01\x12\x12\n\nkeyword_ms\x18\x03 \x01(\x01\x12\x11\n\tfusion_ms\x18\x04 \x01(\x01\x12\x10\n\x08\x66\x65tch_ms\x18\x05 \x01(\x01\"\xad\x01\n\x0bIndexStatus\x12\x12\n\ngeneration\x18\x01 \x01(\x03\x12\x16\n\x0e\x63hunks_indexed\x18\x02 \x01(\x03\x12\x17\n\x0f\x63hunks_embedded\x18\x03 \x01(\x03\x12\x15\n\rchunks_stored\x18\x04 \x01(\x03\x12\x10\n\x08\x65mbedder\x18\x05 \x01(\t\x12\x15\n\ractive_run_id\x18\x06 \x01(\t\x12\x19\n\x11\x64\x65nse_unavailable\x18\x07 \x01(\t\"\xfe\x01\n\x0eSearchResponse\x12%\n\x04hits\x18\x01 \x03(\x0b\x32\x17.projectqa.v1.SearchHit\x12&\n\x04mode\x18\x02 \x01(\x0e\x32\x18.projectqa.v1.SearchMode\x12,\n\x07timings\x18\x03 \x01(\x0b\x32\x1b.projectqa.v1.SearchTimings\x12\x18\n\x10index_generation\x18\x04 \x01(\x03\x12/\n\x0cindex_status\x18\x05 \x01(\x0b\x32\x19.projectqa.v1.IndexStatus\x12$\n\x05\x66iles\x18\x06 \x03(\x0b\x32\x15.projectqa.v1.FileHit*g\n\rSearchGroupBy\x12\x1f\n\x1bSEARCH_GROUP_BY_UNSPECIFIED\x10\x00\x12\x1b\n\x17SEARCH_GROUP_BY_PASSAGE\x10\x01\x12\x18\n\x14SEARCH_GROUP_BY_FILE\x10\x02*q\n\nSearchMode\x12\x1b\n\x17SEARCH_MODE_UNSPECIFIED\x10\x00\x12\x15\n\x11SEARCH_MODE_DENSE\x10\x01\x12\x17\n\x13SEARCH_MODE_KEYWORD\x10\x02\x12\x16\n\x12SEARCH_MODE_HYBRID\x10\x03\x32W\n\x10RetrievalService\x12\x43\n\x06Search\x12\x1b.projectqa.v1.SearchRequest\x1a\x1c.projectqa.v1.SearchResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cprojectqa/v1/retrieval.proto\x12\x0cprojectqa.v1\x1a\x19projectqa/v1/common.proto\"X\n\x0cSearchFilter\x12\r\n\x05kinds\x18\x01 \x03(\t\x12\x12\n\nconnectors\x18\x02 \x03(\t\x12\x12\n\npath_globs\x18\x03 \x03(\t\x12\x11\n\tlanguages\x18\x04 \x03(\t\"\xdb\x01\n\rSearchRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\r\n\x05query\x18\x02 \x01(\t\x12&\n\x04mode\x18\x03 \x01(\x0e\x32\x18.projectqa.v1.SearchMode\x12\r\n\x05top_k\x18\x04 \x01(\x05\x12*\n\x06\x66ilter\x18\x05 \x01(\x0b\x32\x1a.projectqa.v1.SearchFilter\x12\x18\n\x10max_per_document\x18\x06 \x01(\x05\x12-\n\x08group_by\x18\x07 \x01(\x0e\x32\x1b.projectqa.v1.SearchGroupBy\"\xe3\x01\n\tSearchHit\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\x12(\n\x08\x63itation\x18\x02 \x01(\x0b\x32\x16.projectqa.v1.Citation\x12\x0e\n\x06symbol\x18\x03 \x01(\t\x12\x13\n\x0bsymbol_kind\x18\x04 \x01(\t\x12\x10\n\x08language\x18\x05 \x01(\t\x12\r\n\x05score\x18\x06 \x01(\x01\x12\x0f\n\x07snippet\x18\x07 \x01(\t\x12\x19\n\x11snippet_truncated\x18\x08 \x01(\x08\x12\x12\n\ndense_rank\x18\t \x01(\x05\x12\x14\n\x0ckeyword_rank\x18\n \x01(\x05\"\x8b\x01\n\x07\x46ileHit\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x14\n\x0c\x63onnector_id\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x01\x12)\n\tcitations\x18\x04 \x03(\x0b\x32\x16.projectqa.v1.Citation\x12\x10\n\x08language\x18\x05 \x01(\t\x12\x10\n\x08passages\x18\x06 \x01(\x05\"l\n\rSearchTimings\x12\x10\n\x08\x65mbed_ms\x18\x01 \x01(\x01\x12\x10\n\x08\x64\x65nse_ms\x18\x02 \x01(\x01\x12\x12\n\nkeyword_ms\x18\x03 \x01(\x01\x12\x11\n\tfusion_ms\x18\x04 \x01(\x01\x12\x10\n\x08\x66\x65tch_ms\x18\x05 \x01(\x01\"\xca\x01\n\x0bIndexStatus\x12\x12\n\ngeneration\x18\x01 \x01(\x03\x12\x16\n\x0e\x63hunks_indexed\x18\x02 \x01(\x03\x12\x17\n\x0f\x63hunks_embedded\x18\x03 \x01(\x03\x12\x15\n\rchunks_stored\x18\x04 \x01(\x03\x12\x10\n\x08\x65mbedder\x18\x05 \x01(\t\x12\x15\n\ractive_run_id\x18\x06 \x01(\t\x12\x19\n\x11\x64\x65nse_unavailable\x18\x07 \x01(\t\x12\x1b\n\x13keyword_unavailable\x18\x08 \x01(\t\"\xfe\x01\n\x0eSearchResponse\x12%\n\x04hits\x18\x01 \x03(\x0b\x32\x17.projectqa.v1.SearchHit\x12&\n\x04mode\x18\x02 \x01(\x0e\x32\x18.projectqa.v1.SearchMode\x12,\n\x07timings\x18\x03 \x01(\x0b\x32\x1b.projectqa.v1.SearchTimings\x12\x18\n\x10index_generation\x18\x04 \x01(\x03\x12/\n\x0cindex_status\x18\x05 \x01(\x0b\x32\x19.projectqa.v1.IndexStatus\x12$\n\x05\x66iles\x18\x06 \x03(\x0b\x32\x15.projectqa.v1.FileHit*g\n\rSearchGroupBy\x12\x1f\n\x1bSEARCH_GROUP_BY_UNSPECIFIED\x10\x00\x12\x1b\n\x17SEARCH_GROUP_BY_PASSAGE\x10\x01\x12\x18\n\x14SEARCH_GROUP_BY_FILE\x10\x02*q\n\nSearchMode\x12\x1b\n\x17SEARCH_MODE_UNSPECIFIED\x10\x00\x12\x15\n\x11SEARCH_MODE_DENSE\x10\x01\x12\x17\n\x13SEARCH_MODE_KEYWORD\x10\x02\x12\x16\n\x12SEARCH_MODE_HYBRID\x10\x03\x32W\n\x10RetrievalService\x12\x43\n\x06Search\x12\x1b.projectqa.v1.SearchRequest\x1a\x1c.projectqa.v1.SearchResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'projectqa.v1.retrieval_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SEARCHGROUPBY']._serialized_start=1300
-  _globals['_SEARCHGROUPBY']._serialized_end=1403
-  _globals['_SEARCHMODE']._serialized_start=1405
-  _globals['_SEARCHMODE']._serialized_end=1518
+  _globals['_SEARCHGROUPBY']._serialized_start=1329
+  _globals['_SEARCHGROUPBY']._serialized_end=1432
+  _globals['_SEARCHMODE']._serialized_start=1434
+  _globals['_SEARCHMODE']._serialized_end=1547
   _globals['_SEARCHFILTER']._serialized_start=73
   _globals['_SEARCHFILTER']._serialized_end=161
   _globals['_SEARCHREQUEST']._serialized_start=164
@@ -47,9 +47,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SEARCHTIMINGS']._serialized_start=757
   _globals['_SEARCHTIMINGS']._serialized_end=865
   _globals['_INDEXSTATUS']._serialized_start=868
-  _globals['_INDEXSTATUS']._serialized_end=1041
-  _globals['_SEARCHRESPONSE']._serialized_start=1044
-  _globals['_SEARCHRESPONSE']._serialized_end=1298
-  _globals['_RETRIEVALSERVICE']._serialized_start=1520
-  _globals['_RETRIEVALSERVICE']._serialized_end=1607
+  _globals['_INDEXSTATUS']._serialized_end=1070
+  _globals['_SEARCHRESPONSE']._serialized_start=1073
+  _globals['_SEARCHRESPONSE']._serialized_end=1327
+  _globals['_RETRIEVALSERVICE']._serialized_start=1549
+  _globals['_RETRIEVALSERVICE']._serialized_end=1636
 # @@protoc_insertion_point(module_scope)

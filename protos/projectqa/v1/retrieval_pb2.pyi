@@ -350,10 +350,13 @@ class IndexStatus(_message.Message):
     EMBEDDER_FIELD_NUMBER: _builtins.int
     ACTIVE_RUN_ID_FIELD_NUMBER: _builtins.int
     DENSE_UNAVAILABLE_FIELD_NUMBER: _builtins.int
+    KEYWORD_UNAVAILABLE_FIELD_NUMBER: _builtins.int
     generation: _builtins.int
     """The index generation served; 0 when nothing is indexed yet."""
     chunks_indexed: _builtins.int
-    """Chunks of the served generation; all are keyword-searchable."""
+    """Chunks of the served generation; all are keyword-searchable (unless
+    keyword_unavailable says why not).
+    """
     chunks_embedded: _builtins.int
     """Chunks of the served generation that have a vector (dense-searchable)."""
     chunks_stored: _builtins.int
@@ -370,6 +373,11 @@ class IndexStatus(_message.Message):
     """Why dense search is skipped (this server cannot embed queries with
     `embedder`); empty when it is not.
     """
+    keyword_unavailable: _builtins.str
+    """Why keyword search is skipped (the served generation's keyword index was
+    built by another tokenizer version, during an upgrade, until a worker's
+    rebuild is published); empty when it is not.
+    """
     def __init__(
         self,
         *,
@@ -380,10 +388,11 @@ class IndexStatus(_message.Message):
         embedder: _builtins.str = ...,
         active_run_id: _builtins.str = ...,
         dense_unavailable: _builtins.str = ...,
+        keyword_unavailable: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_run_id", b"active_run_id", "chunks_embedded", b"chunks_embedded", "chunks_indexed", b"chunks_indexed", "chunks_stored", b"chunks_stored", "dense_unavailable", b"dense_unavailable", "embedder", b"embedder", "generation", b"generation"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_run_id", b"active_run_id", "chunks_embedded", b"chunks_embedded", "chunks_indexed", b"chunks_indexed", "chunks_stored", b"chunks_stored", "dense_unavailable", b"dense_unavailable", "embedder", b"embedder", "generation", b"generation", "keyword_unavailable", b"keyword_unavailable"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -403,7 +412,9 @@ class SearchResponse(_message.Message):
     FILES_FIELD_NUMBER: _builtins.int
     mode: Global___SearchMode.ValueType
     """The mode that was used: SEARCH_MODE_KEYWORD for a hybrid search that had
-    to skip dense search (see index_status.dense_unavailable).
+    to skip dense search (see index_status.dense_unavailable),
+    SEARCH_MODE_DENSE for one that had to skip keyword search (see
+    index_status.keyword_unavailable).
     """
     index_generation: _builtins.int
     """The index generation that answered; grows with every ingested change."""

@@ -90,7 +90,9 @@ def completion_statuses(peer: Peer) -> list[str]:
 # --------------------------------------------------------------------------- answers
 async def test_a_streamed_answer_cites_a_retrieved_source(qa, llm_peer, peer_profile):
     chat = await new_chat(qa, await peer_profile(llm_peer))
-    events = await send(qa, chat.id, "Reply exactly: Items are added by Cart.add_item [1].")
+    # A 135M model copies a source's label after "[1]" far more reliably than it repeats a
+    # sentence: the sentence steer broke when stemming moved which passages come first.
+    events = await send(qa, chat.id, "Reply exactly: See [1].")
     assert events[0].turn_started.model == llm_peer.model_id
     assert events[-1].done.status == chat_pb2.TURN_STATUS_COMPLETE, events[-1]
     assert kinds(events).count("answer_delta") > 1, answer_of(events)  # streamed, token by token

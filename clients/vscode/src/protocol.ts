@@ -72,6 +72,8 @@ export interface IndexStatus {
   embedder: string;
   activeRunId: string;
   denseUnavailable: string;
+  /** Why keyword search is skipped (a tokenizer upgrade's rebuild pending); "" when it is not. */
+  keywordUnavailable: string;
   /** What is missing ("dense index 40 % (…) — results may improve"); "" when complete. */
   message: string;
 }

@@ -212,6 +212,7 @@ describe("messages", () => {
         embedder: "all-MiniLM-L6-v2",
         activeRunId: "run_1",
         denseUnavailable: "",
+        keywordUnavailable: "",
         message: "dense index 40 % (2,000 of 4,955 chunks embedded) — results may improve",
       },
     });

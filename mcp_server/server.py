@@ -168,7 +168,10 @@ class ProjectQAMcp:
         try:
             projects = await self._projects(self.calls)
         except ClientError as error:
-            logger.warning("listing projects failed: %s", error)
+            # A refused token is the caller's business (the gRPC server logs it, throttled):
+            # a warning each time would let anyone flood this log.
+            level = logging.DEBUG if error.code_name == "UNAUTHENTICATED" else logging.WARNING
+            logger.log(level, "listing projects failed: %s", error)
             projects = []
         return await self._catalog(key, projects)
 

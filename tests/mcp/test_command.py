@@ -68,3 +68,9 @@ async def test_an_allowed_host_must_be_a_host(tmp_path: Path) -> None:
     code, stderr = await _run("--http", "127.0.0.1:0", "--allowed-host", "http://x/", env=env)
     assert code == 2
     assert "--allowed-host" in stderr and "http://x/" in stderr
+
+
+async def test_the_http_options_need_http(tmp_path: Path) -> None:
+    env = _env(tmp_path, PROJECTQA_ADDRESS="127.0.0.1:1", PROJECTQA_TOKEN="t")
+    code, stderr = await _run("--default-token-for-anonymous", env=env)
+    assert code == 2 and "need --http" in stderr

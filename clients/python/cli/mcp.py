@@ -95,6 +95,8 @@ def mcp(
         max_result_chars=max_result_chars,
     )
     if http_bind is None:
+        if default_token_for_anonymous or allowed_hosts:
+            raise click.UsageError("--default-token-for-anonymous and --allowed-host need --http")
         state.check_saved_login()
         token = resolve_token(state.token, address)
         if token is None:

@@ -17,6 +17,7 @@ from google.protobuf import json_format
 
 from projectqa.client import AsyncServerCalls as ServerCalls
 from projectqa.client.chat import AsyncChatStream
+from projectqa.client.index_status import status_line
 from projectqa.client.toolcalls import tool_result
 from projectqa.mcp.catalog import OWN, CatalogTool
 from projectqa.mcp.errors import ToolFailure
@@ -60,9 +61,10 @@ async def search(calls: ServerCalls, project: str, args: dict[str, Any]) -> Answ
         languages=args.get("languages", ()),
     )
     answer = _hits(response.hits)
-    status = response.index_status
-    if status.dense_unavailable:
-        answer.text += "\n\n(dense index not ready: keyword results only)"
+    # The same words the CLI and the editors use: an agent learns that the results may
+    # improve (dense index filling in, keyword part skipped during a tokenizer upgrade, …).
+    if line := status_line(response.index_status):
+        answer.text += f"\n\n({line})"
     return answer
 
 

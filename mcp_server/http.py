@@ -13,7 +13,6 @@ and against ``--allowed-host`` names on any bind. TLS is for a reverse proxy in 
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 import sys
 from collections.abc import Callable, Sequence
@@ -24,6 +23,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from projectqa.client.addresses import is_loopback_host
 from projectqa.mcp.server import McpSettings, ProjectQAMcp
 
 ENDPOINT = "/mcp"
@@ -36,15 +36,6 @@ def parse_bind(value: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ValueError(f"expected HOST:PORT (e.g. 127.0.0.1:8765), got {value!r}")
     return host, int(port)
-
-
-def is_loopback_host(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class RequireBearer:

@@ -80,7 +80,8 @@ def mcp(
     """
     import anyio
 
-    from projectqa.mcp.http import is_loopback_host, parse_bind, serve_http
+    from projectqa.client.addresses import is_loopback_host
+    from projectqa.mcp.http import parse_bind, serve_http
     from projectqa.mcp.server import McpSettings, serve_stdio
 
     address = resolve_address(state.address)

@@ -126,12 +126,26 @@ def start_server() -> Callable[..., AbstractContextManager[RunningServer]]:
     return running_server
 
 
+def local_server(folder_name: str) -> Any:
+    """A module-scoped ``server`` fixture with the ``local`` connector, overriding the session
+    server of this conftest: ``server = local_server("ls-server")`` in a test module."""
+
+    @pytest.fixture(scope="module", name="server")
+    def server_with_local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+        with running_server(tmp_path_factory.mktemp(folder_name), plugins=["local"]) as started:
+            yield started
+
+    return server_with_local
+
+
 # Keeps the developer's own settings out of every CLI run.
 CLEAN_ENV: Mapping[str, str | None] = {
     "PROJECTQA_ADDRESS": None,
     "PROJECTQA_TOKEN": None,
     "PROJECTQA_TLS_CA_FILE": None,
 }
+# No live progress: a run's output is what a pipe gets.
+PLAIN = {"TTY_COMPATIBLE": "0"}
 
 
 class Cli:
@@ -168,6 +182,17 @@ class Cli:
     def json(self, *args: str, **kwargs: Any) -> Any:
         """Runs the command with ``--json`` and returns the parsed output."""
         return json.loads(self.ok("--json", *args, **kwargs).stdout)
+
+
+def ingest_folder(cli: Cli, slug: str, folder: Path) -> str:
+    """Creates project ``slug`` whose ``local`` connector ``files`` reads ``folder``, ingests it
+    and returns the slug."""
+    cli.ok("admin", "project", "create", slug, "--name", slug.capitalize())
+    config = json.dumps({"path": str(folder)})
+    cli.ok("admin", "connector", "create", slug, "--type", "local", "--name", "files",
+           "--config", config)  # fmt: skip
+    cli.ok("ingest", slug, env=PLAIN)
+    return slug
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ pseudo-terminal (a ``projectqa`` subprocess).
 from __future__ import annotations
 
 import io
-import json
 import os
 import pty
 import re
@@ -36,7 +35,7 @@ from projectqa.client.cli.render import (
 )
 from projectqa.v1 import chat_pb2, common_pb2
 
-from .conftest import Cli, RunningServer, running_server
+from .conftest import Cli, RunningServer, ingest_folder, local_server
 
 ANSWER = """\
 Based on the indexed sources, the most relevant places are:
@@ -245,11 +244,7 @@ HEADING = re.compile(r"^\*\*\[(\d+)\] `(?P<label>[^`]+)`\*\*", re.M)
 SOURCE = re.compile(r"^  \[(\d+)\] (\S+)$")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """Overrides the session server of conftest: this one has the ``local`` connector."""
-    with running_server(tmp_path_factory.mktemp("render-server"), plugins=["local"]) as started:
-        yield started
+server = local_server("render-server")
 
 
 @pytest.fixture(scope="module")
@@ -258,13 +253,7 @@ def shop(server: RunningServer, tmp_path_factory: pytest.TempPathFactory) -> str
     (folder / "shop").mkdir()
     (folder / "shop" / "_retry.py").write_text(RETRY)
     (folder / "shop" / "__init__.py").write_text(INIT)
-    cli = Cli(server.address, server.admin_token)
-    cli.ok("admin", "project", "create", "shop", "--name", "Shop")
-    config = json.dumps({"path": str(folder)})
-    cli.ok("admin", "connector", "create", "shop", "--type", "local", "--name", "files",
-           "--config", config)  # fmt: skip
-    cli.ok("ingest", "shop", env={"TTY_COMPATIBLE": "0"})
-    return "shop"
+    return ingest_folder(Cli(server.address, server.admin_token), "shop", folder)
 
 
 @pytest.mark.model

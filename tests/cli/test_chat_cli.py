@@ -18,8 +18,8 @@ from projectqa.client.cli.answers import render_turn
 from projectqa.v1 import admin_pb2, chat_pb2
 from tests.fakes.llm_server import FakeLlm, Reply
 
-from .conftest import Cli, RunningServer, running_server
-from .test_search_tools import PLAIN, write_shop
+from .conftest import PLAIN, Cli, RunningServer, running_server
+from .test_search_tools import write_shop
 
 pytestmark = pytest.mark.model
 

@@ -3,24 +3,18 @@ shop folder (``local`` connector, SQLite, the real embedding model)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from projectqa.client import Client
 
-from .conftest import Cli, RunningServer, running_server
+from .conftest import Cli, RunningServer, local_server
 from .test_search_tools import ingested_shop
 
 pytestmark = pytest.mark.model
 SHOP_FILES = ["docs/refunds.md", "shop/cart.py", "shop/payment.py"]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """Overrides the session server of conftest: this one has the ``local`` connector."""
-    with running_server(tmp_path_factory.mktemp("ls-server"), plugins=["local"]) as started:
-        yield started
+server = local_server("ls-server")
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ real embedding model (``local`` connector, SQLite).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -18,7 +17,7 @@ from projectqa.client.cli.tools import arguments_from_pairs
 from projectqa.client.toolcalls import tool_result
 from projectqa.v1 import tools_pb2
 
-from .conftest import Cli, RunningServer, running_server
+from .conftest import Cli, RunningServer, ingest_folder, local_server
 
 CART = '''"""The shopping cart."""
 
@@ -60,7 +59,6 @@ REFUNDS = """# Refunds
 Customers can ask for a refund within 30 days of delivery.
 Refunds go back to the card that paid, minus shipping costs.
 """
-PLAIN = {"TTY_COMPATIBLE": "0"}
 
 
 def write_shop(root: Path) -> Path:
@@ -73,11 +71,7 @@ def write_shop(root: Path) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """Overrides the session server of conftest: this one has the ``local`` connector."""
-    with running_server(tmp_path_factory.mktemp("search-server"), plugins=["local"]) as started:
-        yield started
+server = local_server("search-server")
 
 
 @pytest.fixture(scope="module")
@@ -88,13 +82,7 @@ def shop(server: RunningServer, tmp_path_factory: pytest.TempPathFactory) -> str
 def ingested_shop(server: RunningServer, tmp_path_factory: pytest.TempPathFactory) -> str:
     """Slug of an ingested project whose ``local`` connector ``files`` reads the shop."""
     folder = write_shop(tmp_path_factory.mktemp("shop"))
-    cli = Cli(server.address, server.admin_token)
-    cli.ok("admin", "project", "create", "shop", "--name", "Shop")
-    config = json.dumps({"path": str(folder)})
-    cli.ok("admin", "connector", "create", "shop", "--type", "local", "--name", "files",
-           "--config", config)  # fmt: skip
-    cli.ok("ingest", "shop", env=PLAIN)
-    return "shop"
+    return ingest_folder(Cli(server.address, server.admin_token), "shop", folder)
 
 
 model = pytest.mark.model

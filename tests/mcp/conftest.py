@@ -24,8 +24,8 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from tests.cli.conftest import Cli, RunningServer, running_server
-from tests.cli.test_search_tools import PLAIN, write_shop
+from tests.cli.conftest import PLAIN, Cli, RunningServer, running_server
+from tests.cli.test_search_tools import write_shop
 
 PROJECTQA = str(Path(sys.executable).with_name("projectqa"))
 VAULT_MARKER = "ZEBRA_VAULT_MARKER_7731"

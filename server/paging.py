@@ -37,13 +37,20 @@ def every_page(
         after = key(items[-1])
 
 
-def page_request(listing: str, page_size: int, page_token: str) -> PageRequest:
-    """Validate ``page_size``/``page_token``; ask the store for one extra item to detect more."""
-    if page_size < 0 or page_size > MAX_PAGE_SIZE:
-        raise InvalidArgument(
-            "page_size", f"must be between 0 and {MAX_PAGE_SIZE} (got {page_size})"
-        )
-    size = page_size or DEFAULT_PAGE_SIZE
+def page_request(
+    listing: str,
+    page_size: int,
+    page_token: str,
+    *,
+    default_size: int = DEFAULT_PAGE_SIZE,
+    max_size: int = MAX_PAGE_SIZE,
+) -> PageRequest:
+    """Validate ``page_size``/``page_token``; ask the store for one extra item to detect more.
+
+    A listing with pages of its own size passes ``default_size``/``max_size``."""
+    if page_size < 0 or page_size > max_size:
+        raise InvalidArgument("page_size", f"must be between 0 and {max_size} (got {page_size})")
+    size = page_size or default_size
     return PageRequest(limit=size + 1, after=_decode(listing, page_token) if page_token else None)
 
 

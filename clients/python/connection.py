@@ -127,12 +127,6 @@ def resolve_transport(
     return PLAINTEXT
 
 
-def resolve_tls_ca_file(tls_ca_file: str | Path | None, address: str) -> str | Path | None:
-    """PEM roots for ``address`` as :func:`resolve_transport` resolves them; None means
-    plaintext or the system's roots."""
-    return resolve_transport(address, tls_ca_file=tls_ca_file).ca_file
-
-
 def default_data_dir() -> Path:
     """The server's data directory as a local client sees it.
 

@@ -34,5 +34,5 @@ def folder_range(prefix: str) -> tuple[str, str] | None:
     """
     if not prefix:
         return None
-    low = prefix.rstrip("/") + "/"
+    low = prefix + "/"
     return low, low[:-1] + chr(ord("/") + 1)

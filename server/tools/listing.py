@@ -9,11 +9,9 @@ the project and the folder it lists.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
-from ..errors import InvalidArgument
-from ..models import Document, PageRequest
+from ..models import Document
 from ..paging import page_of, page_request
 from ..store import Store
 from ..store.file_listing import file_key
@@ -46,7 +44,9 @@ def list_files(
     """One page of the files of ``project_id`` below folder ``prefix`` ("" for all)."""
     folder = folder_prefix(prefix)
     listing = f"files:{project_id}:{folder}"
-    request = _page(listing, page_size, page_token)
+    request = page_request(
+        listing, page_size, page_token, default_size=DEFAULT_PAGE_SIZE, max_size=MAX_PAGE_SIZE
+    )
     documents = store.list_files(project_id, request, folder)
     page, token = page_of(listing, documents, request, file_key)
     return FilePage([_indexed_file(document) for document in page], token)
@@ -60,21 +60,7 @@ def folder_prefix(prefix: str) -> str:
     """
     if prefix in ("", ".", "./"):
         return ""
-    try:
-        return normalise(prefix)
-    except InvalidArgument as error:
-        problem = str(error).removeprefix(f"{error.field}: ")
-        raise InvalidArgument("prefix", problem.replace("name a file", "name a folder")) from None
-
-
-def _page(listing: str, page_size: int, page_token: str) -> PageRequest:
-    if not 0 <= page_size <= MAX_PAGE_SIZE:
-        raise InvalidArgument(
-            "page_size", f"must be between 0 and {MAX_PAGE_SIZE} (got {page_size})"
-        )
-    # page_request checks and decodes the token; the size is this listing's own.
-    request = page_request(listing, 0, page_token)
-    return dataclasses.replace(request, limit=(page_size or DEFAULT_PAGE_SIZE) + 1)
+    return normalise(prefix, field="prefix", noun="folder")
 
 
 def _indexed_file(document: Document) -> IndexedFile:

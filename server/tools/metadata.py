@@ -16,11 +16,11 @@ from ..models import Connector, Document, Project
 from ..paging import every_page
 from ..retrieval.status import IndexStatus
 from ..store.base import Store
+from ..store.file_listing import FILE_KIND
 from .base import Checkout
 from .checkouts import indexed_commit
 
 OTHER_LANGUAGE = "other"
-FILE_KIND = "file"
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from projectqa.client.cli.output import console, format_timestamp, message_to_di
 from projectqa.client.cli.run_views import format_seconds, status_label, status_text
 from projectqa.client.cli.state import CliState
 from projectqa.client.client import Client, health
-from projectqa.client.connection import saved_login
+from projectqa.client.connection import login_for
 from projectqa.client.errors import ClientError
 from projectqa.client.index_status import IndexStatus, dense_share, status_notes
 from projectqa.client.ingestion import is_active
@@ -68,8 +68,7 @@ def address_source(ctx: click.Context, address: str) -> str:
         return "--address"
     if source is ParameterSource.ENVIRONMENT:
         return "PROJECTQA_ADDRESS"
-    login = saved_login()
-    return "saved login" if login is not None and login.address == address else "default"
+    return "saved login" if login_for(address) is not None else "default"
 
 
 def project_state(client: Client, project: common_pb2.Project) -> ProjectState:

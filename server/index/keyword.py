@@ -55,7 +55,14 @@ TOKENIZER_FILE = "tokenizer.json"
 
 
 class StaleKeywordIndex(ValueError):
-    """A keyword index built with other tokens than this code makes: it must be rebuilt."""
+    """A keyword index built with other tokens than this code makes: it must be rebuilt.
+
+    ``public`` is what a server serving the rest of the generation tells clients, never
+    naming the data directory's paths; the log has the whole reason."""
+
+    def __init__(self, reason: str, public: str) -> None:
+        super().__init__(reason)
+        self.public = public
 
 
 class KeywordIndex:
@@ -169,12 +176,18 @@ def check_tokenizer(directory: Path) -> None:
     """Raises ``StaleKeywordIndex`` unless this tokenizer version built ``directory``."""
     version = tokenizer_version_of(directory)
     if version == 0:
-        raise StaleKeywordIndex(f"unreadable {TOKENIZER_FILE} in {directory}")
-    if version != TOKENIZER_VERSION:
         raise StaleKeywordIndex(
+            f"unreadable {TOKENIZER_FILE} in {directory}",
+            public="this server cannot read the served generation's keyword index (the "
+            "server's log says why): no keyword search until a worker's rebuild is served",
+        )
+    if version != TOKENIZER_VERSION:
+        reason = (
             f"keyword index of tokenizer version {version}, this server tokenizes with "
             f"version {TOKENIZER_VERSION} (stemmed words)"
         )
+        until = "no keyword search until a generation of this version is served"
+        raise StaleKeywordIndex(reason, public=f"{reason}: {until}")
 
 
 def _bm25(tokens: np.ndarray, lengths: np.ndarray, vocabulary: dict[str, int]) -> bm25s.BM25:

@@ -152,8 +152,8 @@ class ProjectIndex:
         except StaleKeywordIndex as exc:
             # The rest of the generation is good: serve it while workers rebuild (they
             # find it stale by its tokenizer version), rather than refuse it all.
-            unavailable = f"{exc}: no keyword search until a generation of this version is served"
-            log.warning("index generation %s: %s", manifest.dir, unavailable)
+            log.warning("index generation %s: %s", manifest.dir, exc)
+            unavailable = exc.public
         table = ChunkTable.load(directory, len(chunk_ids))
         if len(chunk_ids) != manifest.chunks or len(dense) != manifest.vectors:
             raise ValueError(f"{directory} does not match its manifest")

@@ -11,7 +11,6 @@ from dataclasses import dataclass, replace
 from ..access import Access
 from ..auth import Principal
 from ..errors import InvalidArgument, NotFound
-from ..index.layout import IndexManifest
 from ..index.project import ProjectIndex
 from ..models import Project, ProjectRole
 from ..store import Store
@@ -19,7 +18,7 @@ from ..threads import BlockingRunner
 from ..tools.checkouts import indexed_commit
 from .citations import Citation, citation_of
 from .query import SearchFilter, SearchMode, SearchQuery
-from .search import Hit, Searcher, SearchResult, keyword_unavailable
+from .search import Hit, Searcher, SearchResult
 from .status import IndexStatus, StoredChunks, index_status
 
 MAX_CONNECTOR_FILTERS = 50
@@ -59,25 +58,14 @@ class RetrievalOps:
             return None
         return indexes.serving(project_id)
 
-    def served_manifest(self, project_id: str) -> IndexManifest | None:
-        """The manifest of the generation that answers searches now (None: never indexed)."""
-        served = self.served_index(project_id)
-        return served.manifest if served is not None else None
-
     def index_status(self, project_id: str) -> IndexStatus:
         """Where the project's indexing stands (the generation served now)."""
         served = self.served_index(project_id)
-        if served is None:
-            return index_status(self._store, self._stored, project_id, None, "", "")
-        dense = self._searcher.dense_unavailable(served.manifest.model)
-        return index_status(
-            self._store,
-            self._stored,
-            project_id,
-            served.manifest,
-            dense,
-            keyword_unavailable(served),
-        )
+        manifest, dense, keyword = None, "", ""
+        if served is not None:
+            manifest, keyword = served.manifest, served.keyword_unavailable
+            dense = self._searcher.dense_unavailable(manifest.model)
+        return index_status(self._store, self._stored, project_id, manifest, dense, keyword)
 
     def index(self, project_id: str) -> ProjectIndex:
         """The project's served index (FailedPrecondition when nothing is indexed)."""

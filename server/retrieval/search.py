@@ -136,7 +136,7 @@ class Searcher:
         dense: list[tuple[int, float]] = []
         keyword: list[tuple[int, float]] = []
         mode, unavailable = query.mode, ""
-        no_keyword = keyword_unavailable(index)
+        no_keyword = index.keyword_unavailable
         if mode is SearchMode.KEYWORD and no_keyword:
             raise FailedPrecondition(
                 f"keyword search is unavailable: {no_keyword}; search in hybrid or dense "
@@ -242,19 +242,6 @@ class Searcher:
         vector = vectors[0] if len(texts) == 1 else _unit(vectors.mean(axis=0))
         vector.setflags(write=False)  # shared by the cache
         return vector
-
-
-def keyword_unavailable(index: ProjectIndex) -> str:
-    """Why keyword search answers nothing from ``index`` ("" when it answers), as clients
-    may read it: a tokenizer version mismatch is said as is; any other reason (it may name
-    the data directory) only as "the server's log says why"."""
-    problem = index.keyword_unavailable
-    if not problem or problem.startswith("keyword index of tokenizer version"):
-        return problem
-    return (
-        "this server cannot read the served generation's keyword index (the server's log "
-        "says why): no keyword search until a worker's rebuild is served"
-    )
 
 
 def _check_either_available(mode: SearchMode, dense: str, keyword: str) -> None:

@@ -21,8 +21,9 @@ import pytest
 from projectqa.server.embedding import Embedder, UnknownEmbeddingModel
 from projectqa.server.errors import FailedPrecondition
 from projectqa.server.index import IndexManager
+from projectqa.server.index.keyword import TOKENIZER_FILE, StaleKeywordIndex, check_tokenizer
 from projectqa.server.retrieval.query import SearchMode, SearchQuery
-from projectqa.server.retrieval.search import Searcher, keyword_unavailable
+from projectqa.server.retrieval.search import Searcher
 from projectqa.server.retrieval.status import StoredChunks, index_status
 from projectqa.server.store import SqliteStore
 from tests.index.conftest import MODEL, Corpus, unit_vectors
@@ -149,11 +150,16 @@ def test_hybrid_with_neither_ranker_fails_naming_both(
 
 
 def test_a_reason_that_may_name_the_data_directory_stays_in_the_log(
-    corpus: Corpus, index_root: Path, monkeypatch: pytest.MonkeyPatch
+    corpus: Corpus, index_root: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     old_generation(corpus, index_root, monkeypatch)
     served = IndexManager(corpus.store, index_root, MODEL).serving(corpus.project_id)
-    assert keyword_unavailable(served) == served.keyword_unavailable  # a version: said as is
-    served.keyword_unavailable = f"unreadable tokenizer.json in {index_root}/x/keyword"
-    told = keyword_unavailable(served)
-    assert str(index_root) not in told and "the server's log says why" in told
+    assert served.keyword_unavailable.startswith("keyword index of tokenizer version 1")
+    unreadable = tmp_path / "keyword"
+    unreadable.mkdir()
+    (unreadable / TOKENIZER_FILE).write_text("{not json", encoding="utf-8")
+    with pytest.raises(StaleKeywordIndex) as stale:
+        check_tokenizer(unreadable)
+    assert str(unreadable) in str(stale.value)  # the log has the whole reason
+    told = stale.value.public
+    assert str(tmp_path) not in told and "the server's log says why" in told

@@ -148,6 +148,13 @@ CLEAN_ENV: Mapping[str, str | None] = {
 PLAIN = {"TTY_COMPATIBLE": "0"}
 
 
+def run(
+    *args: str, input: str | None = None, env: Mapping[str, str | None] | None = None
+) -> Result:
+    """The CLI with nothing but what the test gives: no --address, no --token."""
+    return CliRunner().invoke(cli, list(args), input=input, env={**CLEAN_ENV, **(env or {})})
+
+
 class Cli:
     """Runs ``projectqa --address <server> --token <token> …`` in-process."""
 

@@ -7,14 +7,13 @@ import logging
 import os
 import stat
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
-from projectqa.client.cli import cli
 from projectqa.client.cli.failures import show_library_warnings
 from projectqa.client.connection import resolve_address, resolve_token
 from projectqa.client.login import (
@@ -25,16 +24,9 @@ from projectqa.client.login import (
     save_login,
 )
 
-from .conftest import CLEAN_ENV, RunningServer
+from .conftest import RunningServer, run
 
 ELSEWHERE = "127.0.0.1:1"
-
-
-def run(
-    *args: str, input: str | None = None, env: Mapping[str, str | None] | None = None
-) -> Result:
-    """The CLI with nothing but what the test gives: no --address, no --token."""
-    return CliRunner().invoke(cli, list(args), input=input, env={**CLEAN_ENV, **(env or {})})
 
 
 @pytest.fixture

@@ -19,29 +19,21 @@ from pathlib import Path
 
 import grpc
 import pytest
-from click.testing import CliRunner, Result
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from projectqa.client import Client
-from projectqa.client.cli import cli
 from projectqa.client.connection import PLAINTEXT, Transport, resolve_transport
 from projectqa.client.login import LoginFileError, SavedLogin, load_login, login_path, save_login
 
-from .conftest import CLEAN_ENV, Cli, RunningServer
+from .conftest import Cli, RunningServer, run
 
 PROJECTQA = Path(sys.executable).parent / "projectqa"  # the console script of this venv
 REMOTE = "qa.example.com:443"
 UNROUTABLE = "192.0.2.1:443"  # TEST-NET-1: never answers
 SUBPROCESS_TIMEOUT_S = 120  # a bound for a stuck run, not a measurement
-
-
-def run(
-    *args: str, input: str | None = None, env: Mapping[str, str | None] | None = None
-) -> Result:
-    return CliRunner().invoke(cli, list(args), input=input, env={**CLEAN_ENV, **(env or {})})
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:

@@ -165,7 +165,10 @@ class MarkdownStream:
     def __init__(self, console: Console, clock: Callable[[], float] = time.monotonic) -> None:
         self._console = console
         self._clock = clock
-        self._pending = ""  # text of the block still growing
+        # The block still growing, as the pieces that came (joined only when a block ends
+        # or the live area is drawn: appending to one string would copy it every token).
+        self._pieces: list[str] = []
+        self._has_text = False  # any of them more than white space
         self._ends = BlockEnds()
         self._live: Live | None = None
         self._shown_at: float | None = None  # when the live block was last rendered
@@ -173,22 +176,30 @@ class MarkdownStream:
         self.built_chars = 0  # and the characters they were made of
 
     def feed(self, text: str) -> None:
-        self._pending += text
+        self._pieces.append(text)
+        self._has_text = self._has_text or not text.isspace()
         done = self._ends.feed(text)
         if done:
-            finished, self._pending = self._pending[:done], self._pending[done:]
+            pending = self._pending()
+            finished, rest = pending[:done], pending[done:]
+            self._pieces, self._has_text = [rest], bool(rest) and not rest.isspace()
             self._ends.restart(done)
             self._stop_live()
             self._console.print(self._markdown(finished))
-        if self._pending and not self._pending.isspace() and self._refresh_due():
+        if self._has_text and self._refresh_due():
             self._show_live()
+
+    def _pending(self) -> str:
+        pending = "".join(self._pieces)
+        self._pieces = [pending]
+        return pending
 
     def close(self) -> None:
         """Prints what is left for good (an answer need not end with a blank line)."""
         self._stop_live()
-        if self._pending.strip():
-            self._console.print(self._markdown(self._pending))
-        self._pending = ""
+        if self._has_text:
+            self._console.print(self._markdown(self._pending()))
+        self._pieces, self._has_text = [], False
         self._ends = BlockEnds()
 
     def _refresh_due(self) -> bool:
@@ -208,12 +219,13 @@ class MarkdownStream:
         a long block at each refresh would cost its length each time (rich would crop
         it to the screen anyway). Inside a code fence the tail keeps its fence line."""
         lines = max(3, self._console.height - 3)  # a code block adds a padding line each side
-        cut = len(self._pending)
+        pending = self._pending()
+        cut = len(pending)
         for _ in range(lines):
-            cut = self._pending.rfind("\n", 0, cut)
+            cut = pending.rfind("\n", 0, cut)
             if cut < 0:
-                return self._pending
-        tail = self._pending[cut + 1 :]
+                return pending
+        tail = pending[cut + 1 :]
         fence = self._ends.fence_line
         return f"{fence}\n{tail}" if fence and cut + 1 >= self._ends.fence_end else tail
 

@@ -224,6 +224,7 @@ async def create_server(
     server = ProjectQAServer(
         settings, store, runner, grpc_server, health_servicer, ingestion, budgets
     )
+    llm = _llm_resolver(settings, store)
     admin_pb2_grpc.add_AdminServiceServicer_to_server(
         AdminServicer(
             AdminOps.build(
@@ -235,14 +236,16 @@ async def create_server(
                 plugins=plugins,
             ),
             runner,
-            server_facts=_server_facts(settings, store, ingestion.embedder.name),
+            server_facts=_server_facts(store, ingestion.embedder.name, llm),
         ),
         grpc_server,
     )
     ingestion_pb2_grpc.add_IngestionServiceServicer_to_server(
         IngestionServicer(ingestion.ops), grpc_server
     )
-    _add_query_services(grpc_server, settings, store, plugins.catalog, ingestion, runner, server)
+    _add_query_services(
+        grpc_server, settings, store, plugins.catalog, ingestion, runner, server, llm
+    )
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, grpc_server)
     if settings.reflection:
         names = (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME)
@@ -270,6 +273,7 @@ def _add_query_services(
     ingestion: IngestionSystem,
     runner: BlockingRunner,
     server: ProjectQAServer,
+    llm: ProfileResolver,
 ) -> None:
     """RetrievalService, ToolsService and ChatService, over the indexes ingestion maintains."""
     access = Access(store)
@@ -291,20 +295,30 @@ def _add_query_services(
         RetrievalServicer(retrieval, _file_search(store, retrieval)), grpc_server
     )
     tools_pb2_grpc.add_ToolsServiceServicer_to_server(ToolsServicer(tools), grpc_server)
-    chat = _chat_ops(settings, store, access, retrieval, tools, ingestion, runner, server.compute)
+    chat = _chat_ops(
+        settings, store, access, retrieval, tools, ingestion, runner, server.compute, llm
+    )
     chat_pb2_grpc.add_ChatServiceServicer_to_server(ChatServicer(chat), grpc_server)
 
 
-def _server_facts(settings: Settings, store: Store, embedder: str) -> ServerFacts:
+def _server_facts(store: Store, embedder: str, llm: ProfileResolver) -> ServerFacts:
     """What GetServerInfo reports; the process started about now."""
+    return ServerFacts(
+        store, embedder=embedder, started_at=datetime.now(UTC), default_llm_model=llm.global_model
+    )
+
+
+def _llm_resolver(settings: Settings, store: Store) -> ProfileResolver:
+    """Which LLM a chat uses: its profile, its project's, the global default, else the
+    environment's (``OPENAI_API_KEY``, ``OLLAMA_HOST``, …)."""
     environment = environment_endpoint(
         os.environ, settings.llm_model, settings.llm_timeout_s, settings.chat_context_tokens
     )
-    return ServerFacts(
-        store,
-        embedder=embedder,
-        started_at=datetime.now(UTC),
-        environment_model=environment.model if environment is not None else "",
+    if environment is not None:
+        environment = dataclasses.replace(environment, retries=settings.llm_retries)
+        log.info("LLM from the environment: %s", environment.where)
+    return ProfileResolver(
+        store, environment, settings.chat_context_tokens, retries=settings.llm_retries
     )
 
 
@@ -323,16 +337,8 @@ def _chat_ops(
     ingestion: IngestionSystem,
     runner: BlockingRunner,
     compute: BlockingRunner,
+    resolver: ProfileResolver,
 ) -> ChatOps:
-    environment = environment_endpoint(
-        os.environ, settings.llm_model, settings.llm_timeout_s, settings.chat_context_tokens
-    )
-    if environment is not None:
-        environment = dataclasses.replace(environment, retries=settings.llm_retries)
-        log.info("LLM from the environment: %s", environment.where)
-    resolver = ProfileResolver(
-        store, environment, settings.chat_context_tokens, retries=settings.llm_retries
-    )
     limits = TurnLimits(
         settings.chat_max_steps, settings.chat_max_turn_tokens, settings.chat_turn_timeout_s
     )

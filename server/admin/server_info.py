@@ -7,12 +7,12 @@ may read it: it names models and backends, never a URL, key or path.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import metadata
 
 from ..auth import Principal
-from ..paging import every_page
 from ..store import MongoStore, Store
 
 DISTRIBUTION = "projectqa"
@@ -50,15 +50,15 @@ class ServerFacts:
         *,
         embedder: str,
         started_at: datetime,
-        environment_model: str = "",
+        default_llm_model: Callable[[], str] = str,
         version: str | None = None,
     ) -> None:
-        """``environment_model`` is the model the environment names (OPENAI_API_KEY,
-        OLLAMA_HOST, …), which answers when no global default profile exists."""
+        """``default_llm_model`` reads the model answers use by default (the global
+        default profile's, else the environment's, ``ProfileResolver.global_model``)."""
         self._store = store
         self._embedder = embedder
         self._started_at = started_at
-        self._environment_model = environment_model
+        self._default_llm_model = default_llm_model
         self._version = version if version is not None else package_version()
 
     def get(self, principal: Principal) -> ServerInfo:
@@ -70,10 +70,3 @@ class ServerFacts:
             default_llm_model=self._default_llm_model(),
             started_at=self._started_at,
         )
-
-    def _default_llm_model(self) -> str:
-        profiles = every_page(
-            lambda page: self._store.list_llm_profiles(None, page), key=lambda p: p.id
-        )
-        default = next((profile for profile in profiles if profile.is_default), None)
-        return default.model if default is not None else self._environment_model

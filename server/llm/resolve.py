@@ -120,6 +120,14 @@ class ProfileResolver:
             return endpoint_of(profile, self._context_tokens, self._retries)
         return self._environment
 
+    def global_model(self) -> str:
+        """The model a chat with no profile of its own nor of its project gets: the global
+        default profile's, else the environment's; "" when answers are extractive."""
+        profile = self._default(None)
+        if profile is not None:
+            return profile.model
+        return self._environment.model if self._environment is not None else ""
+
     def _chosen(self, project_id: str, profile_id: str) -> LlmProfile | None:
         profile = self._store.get_llm_profile(profile_id)
         if profile is None or profile.project_id not in (None, project_id):

@@ -189,7 +189,7 @@ def _loaded(plugin: object) -> Callable[[], object]:
 
 
 def _register(host: PluginHost, record: PluginRecord, load: Callable[[], object]) -> None:
-    first = next((r for r in host.records if r.name == record.name), None)
+    first = _record(host, record.name)
     if first is not None:
         reason = Reason.of(
             f"duplicate entry point name: {record.shown} is also declared by {first.shown}, "
@@ -212,7 +212,9 @@ def _hooks_of(manager: pluggy.PluginManager, plugin: object) -> tuple[str, ...]:
     hooks = set()
     for attribute in dir(plugin):
         opts = manager.parse_hookimpl_opts(plugin, attribute)
-        hook = (opts.get("specname") or attribute) if opts is not None else "_"
+        if opts is None:
+            continue
+        hook = opts.get("specname") or attribute
         if not hook.startswith("_"):  # pluggy, too, leaves private names unchecked
             hooks.add(hook)
     return tuple(sorted(hooks))

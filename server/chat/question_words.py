@@ -10,9 +10,7 @@ one would go too ("findings" is ``find``, "projects" ``project``, "meaning"
 
 from __future__ import annotations
 
-import re
-
-from ..index.tokens import STOP_WORDS, word_tokens
+from ..index.tokens import STOP_WORDS, WORD, word_tokens
 
 # fmt: off
 CHAT_WORDS = frozenset({
@@ -25,14 +23,13 @@ CHAT_WORDS = frozenset({
     "would", "yes", "you", "your",
 })
 # fmt: on
-_WORD = re.compile(r"\w+")  # a word as the keyword tokenizer reads one
 
 
 def question_terms(question: str) -> frozenset[str]:
     """The question's content words, as the keyword index spells them (stemmed)."""
     return frozenset(
         token
-        for word in _WORD.findall(question)
+        for word in WORD.findall(question)
         if word.lower() not in CHAT_WORDS
         for token in word_tokens(word)
         if token not in STOP_WORDS

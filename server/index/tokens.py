@@ -46,7 +46,7 @@ STOP_WORDS = frozenset({
 })
 # fmt: on
 
-_WORD = re.compile(r"\w+")
+WORD = re.compile(r"\w+")  # a word, as the keyword index reads one
 # One word of an identifier: an acronym before a capitalised word (HTTP|Server),
 # a capitalised or lowercase word, an acronym, or a number; trailing digits stay.
 _PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])\d*|[A-Z]?[a-z]+\d*|[A-Z]+\d*|\d+")
@@ -60,7 +60,7 @@ STEMMER_LANGUAGE = "english"
 
 def tokenize(text: str) -> list[str]:
     """The keyword tokens of ``text``, in order, repeats kept (BM25 counts them)."""
-    return [token for word in _WORD.findall(text) for token in word_tokens(word)]
+    return [token for word in WORD.findall(text) for token in word_tokens(word)]
 
 
 class TokenIds:
@@ -76,7 +76,7 @@ class TokenIds:
         self._word_ids = _WordIds(self.vocabulary)
 
     def __call__(self, text: str) -> Iterator[int]:
-        return chain.from_iterable(map(self._word_ids.__getitem__, _WORD.findall(text)))
+        return chain.from_iterable(map(self._word_ids.__getitem__, WORD.findall(text)))
 
 
 class _WordIds(dict[str, tuple[int, ...]]):

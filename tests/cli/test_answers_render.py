@@ -14,11 +14,8 @@ import os
 import pty
 import re
 import select
-import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -34,6 +31,7 @@ from projectqa.client.cli.render import (
     protect_literals,
 )
 from projectqa.v1 import chat_pb2, common_pb2
+from tests.e2e.deployment import PROJECTQA
 
 from .conftest import Cli, RunningServer, ingest_folder, local_server
 
@@ -239,7 +237,6 @@ def call_with_retries(call, max_retries=MAX_RETRIES):
 '''
 INIT = '"""The shop package."""\n\nfrom ._retry import call_with_retries\n'
 QUESTION = "how does retry work?"
-PROJECTQA = shutil.which("projectqa") or str(Path(sys.executable).parent / "projectqa")
 HEADING = re.compile(r"^\*\*\[(\d+)\] `(?P<label>[^`]+)`\*\*", re.M)
 SOURCE = re.compile(r"^  \[(\d+)\] (\S+)$")
 

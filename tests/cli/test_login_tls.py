@@ -12,7 +12,6 @@ import datetime
 import ipaddress
 import os
 import subprocess
-import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -27,10 +26,10 @@ from cryptography.x509.oid import NameOID
 from projectqa.client import Client
 from projectqa.client.connection import PLAINTEXT, Transport, resolve_transport
 from projectqa.client.login import LoginFileError, SavedLogin, load_login, login_path, save_login
+from tests.e2e.deployment import PROJECTQA
 
 from .conftest import Cli, RunningServer, run
 
-PROJECTQA = Path(sys.executable).parent / "projectqa"  # the console script of this venv
 REMOTE = "qa.example.com:443"
 UNROUTABLE = "192.0.2.1:443"  # TEST-NET-1: never answers
 SUBPROCESS_TIMEOUT_S = 120  # a bound for a stuck run, not a measurement
@@ -82,7 +81,7 @@ def projectqa(
     """The console script in a fresh process (its own gRPC roots), nothing inherited but PATH."""
     base = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/")}
     return subprocess.run(
-        [str(PROJECTQA), *args],
+        [PROJECTQA, *args],
         env={**base, **env},
         input=input,
         capture_output=True,

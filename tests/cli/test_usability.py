@@ -4,17 +4,16 @@ before any call, errors of an unreachable server, and shell completion that gene
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import grpc
 import pytest
 
 from projectqa.client.errors import ClientError
+from tests.e2e.deployment import PROJECTQA
 
 from .conftest import Cli
 
-PROJECTQA = Path(sys.executable).parent / "projectqa"  # the console script of this venv
 LLM_CREATE = ("admin", "llm", "create", "n", "--provider", "ollama", "--model", "m")
 
 
@@ -141,7 +140,7 @@ def test_a_server_s_own_unavailable_is_not_a_connection_failure() -> None:
 )
 def test_the_completion_script_generates(shell: str, marker: str) -> None:
     script = subprocess.run(
-        [str(PROJECTQA)],
+        [PROJECTQA],
         env={"_PROJECTQA_COMPLETE": f"{shell}_source", "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
@@ -164,7 +163,7 @@ def test_bash_completes_commands_and_options_with_the_generated_script() -> None
     """
     out = subprocess.run(
         ["bash", "--norc", "-c", program],
-        env={"PATH": f"{PROJECTQA.parent}:/usr/bin:/bin"},
+        env={"PATH": f"{Path(PROJECTQA).parent}:/usr/bin:/bin"},
         capture_output=True,
         text=True,
         timeout=120,

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from .deployment import PROJECTQA
+
 pytestmark = pytest.mark.e2e
-PROJECTQA = shutil.which("projectqa") or str(Path(sys.executable).parent / "projectqa")
 
 
 def _env(data_dir: Path, **extra: str) -> dict[str, str]:

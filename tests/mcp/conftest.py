@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -26,8 +25,8 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 
 from tests.cli.conftest import PLAIN, Cli, RunningServer, running_server
 from tests.cli.test_search_tools import write_shop
+from tests.e2e.deployment import PROJECTQA
 
-PROJECTQA = str(Path(sys.executable).with_name("projectqa"))
 VAULT_MARKER = "ZEBRA_VAULT_MARKER_7731"
 LARGE_LINES = 3000
 START_TIMEOUT_S = 60.0

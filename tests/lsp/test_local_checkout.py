@@ -9,7 +9,6 @@ another repository.
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,6 +16,8 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from lsprotocol import types
+
+from tests.waiting import eventually
 
 from .conftest import Bridge, open_bridge
 from .local_checkout import PROJECT, REMOTE_PROJECT, LocalCheckout, local_checkout
@@ -128,10 +129,11 @@ async def test_the_top_of_a_repository_of_two_subdirectory_projects_names_both(
 
 
 async def shown_error(bridge: Bridge) -> str:
-    async with asyncio.timeout(20):
-        while not (errors := bridge.shown(types.MessageType.Error)):
-            await asyncio.sleep(0.05)
-    return errors[0]
+    def errors() -> list[str]:
+        return bridge.shown(types.MessageType.Error)
+
+    assert await eventually(lambda: bool(errors()), polls=800), "no error message was shown"
+    return errors()[0]
 
 
 @pytest.mark.parametrize(

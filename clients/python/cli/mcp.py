@@ -16,9 +16,7 @@ from dataclasses import replace
 
 import click
 
-from projectqa.client.cli.failures import missing_token
 from projectqa.client.cli.state import CliState, pass_state
-from projectqa.client.connection import admin_token_path, resolve_address, resolve_token
 
 DEFAULT_MAX_RESULT_CHARS = 24_000
 
@@ -84,7 +82,7 @@ def mcp(
     from projectqa.mcp.http import parse_bind, serve_http
     from projectqa.mcp.server import McpSettings, serve_stdio
 
-    address = resolve_address(state.address)
+    address = state.resolved_address()
     settings = McpSettings(
         address=address,
         token=None,
@@ -98,11 +96,7 @@ def mcp(
     if http_bind is None:
         if default_token_for_anonymous or allowed_hosts:
             raise click.UsageError("--default-token-for-anonymous and --allowed-host need --http")
-        state.check_saved_login()
-        token = resolve_token(state.token, address)
-        if token is None:
-            raise missing_token(admin_token_path(), address)
-        anyio.run(serve_stdio, replace(settings, token=token))
+        anyio.run(serve_stdio, replace(settings, token=state.resolved_token()))
         return
     try:
         host, port = parse_bind(http_bind)

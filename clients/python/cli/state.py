@@ -42,15 +42,20 @@ class CliState:
         except LoginFileError as error:
             raise CommandFailed(str(error), EXIT_ACCESS) from None
 
+    def resolved_token(self) -> str:
+        """The token the commands send: --token, PROJECTQA_TOKEN, the saved login's, a
+        local server's admin.token; the command fails saying how to give one if none."""
+        self.check_saved_login()
+        address = self.resolved_address()
+        token = resolve_token(self.token, address)
+        if token is None:
+            raise missing_token(admin_token_path(), address)
+        return token
+
     def client(self) -> Client:
         """The authenticated client, opened once and closed when the command ends."""
         if self._client is None:
-            self.check_saved_login()
-            address = resolve_address(self.address)
-            token = resolve_token(self.token, address)
-            if token is None:
-                raise missing_token(admin_token_path(), address)
-            return self.use_token(token)
+            return self.use_token(self.resolved_token())
         return self._client
 
     def use_token(self, token: str) -> Client:

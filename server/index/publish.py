@@ -183,8 +183,8 @@ class DirectoryPublication:
 
     def publish(self, project_id: str, index: ProjectIndex, *, force: bool) -> IndexManifest:
         directory = project_dir(self.root, project_id)
-        served = self.previous(project_id)
-        refuse_older_tokenizer(self, project_id, index.manifest)
+        published = refuse_older_tokenizer(self, project_id, index.manifest)
+        served = directory / published.dir if published is not None else None
         try:
             build_dir, manifest = write_build(directory, index)
             publish_build(build_dir, manifest.dir)
